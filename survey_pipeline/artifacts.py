@@ -1,0 +1,153 @@
+"""Stage outputs: schema-checked tables and atomic, all-or-nothing output folders.
+
+Stages hand data to each other as files under `outputs/<stage>/`. Every table is
+checked against a pandera schema from `schemas/<name>.yaml` when it is written
+and again when it is read, so any stage can be re-run or inspected alone.
+
+Writes go to a staging folder first; `OutputStore.commit()` swaps the staged
+folders into place only after every stage of the run succeeded, so a failed
+run never leaves half-written or mixed outputs and the last good outputs stay.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pandera.errors
+import pandera.pandas as pa
+
+from survey_pipeline.errors import InputError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SCHEMA_DIR = PROJECT_ROOT / "schemas"
+STAGES = ("ingest", "validate", "weight", "estimate", "report")
+
+
+class SchemaCheckError(InputError):
+    """A table does not match its declared schema (on write or on read)."""
+
+
+@lru_cache(maxsize=None)
+def load_schema(name: str) -> pa.DataFrameSchema:
+    """The pandera schema stored as `schemas/<name>.yaml`."""
+    path = SCHEMA_DIR / f"{name}.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"no schema file {path}")
+    return pa.DataFrameSchema.from_yaml(path)
+
+
+def check_table(frame: pd.DataFrame, schema: str, *, file: str) -> pd.DataFrame:
+    """Validate `frame` lazily against `schema`; one error lists the first failures."""
+    try:
+        return load_schema(schema).validate(frame, lazy=True)
+    except pandera.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+        first = cases.head(5)
+        details = "; ".join(
+            f"{row.get('column') or '<table>'}: {row.get('check')}"
+            + (f" (row {int(row['index'])})" if pd.notna(row.get("index")) else "")
+            for row in first.to_dict("records")
+        )
+        more = f" and {len(cases) - len(first)} more" if len(cases) > len(first) else ""
+        raise SchemaCheckError(
+            f"{len(cases)} schema failure(s): {details}{more}", file=file, rule=f"schema:{schema}"
+        ) from None
+
+
+def write_table(frame: pd.DataFrame, path: Path, schema: str) -> pd.DataFrame:
+    """Check `frame` against `schema`, then write it as Parquet (index dropped)."""
+    checked = check_table(frame.reset_index(drop=True), schema, file=str(path))
+    checked.to_parquet(path, index=False)
+    return checked
+
+
+def read_table(path: Path, schema: str) -> pd.DataFrame:
+    """Read a Parquet table written by a stage and check it against `schema`."""
+    if not path.exists():
+        raise InputError(
+            "missing stage output; run the earlier stage first", file=str(path), rule="stage_input"
+        )
+    return check_table(pd.read_parquet(path), schema, file=str(path))
+
+
+def write_json(data: Any, path: Path) -> None:
+    """Write JSON with stable key order (DVC metrics, manifests, diagnostics)."""
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def read_json(path: Path) -> Any:
+    if not path.exists():
+        raise InputError("missing stage output; run the earlier stage first", file=str(path), rule="stage_input")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+class OutputStore:
+    """The `outputs/` folder with a staging area for one run.
+
+    `writing(stage)` yields a fresh staging folder; `reading(stage)` returns the
+    folder staged in this run if there is one, else the committed one. Nothing
+    under `outputs/<stage>/` changes until `commit()`.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._staging = self.root / f".staging-{uuid.uuid4().hex[:12]}"
+        self._staged: dict[str, Path] = {}
+
+    def reading(self, stage: str) -> Path:
+        return self._staged.get(stage, self.root / stage)
+
+    @contextmanager
+    def writing(self, stage: str) -> Iterator[Path]:
+        """A staging folder for `stage`; discarded if the block raises."""
+        target = self._staging / stage
+        if target.exists():
+            shutil.rmtree(target)
+        target.mkdir(parents=True)
+        try:
+            yield target
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            raise
+        self._staged[stage] = target
+
+    def stage_file(self, relative: str) -> Path:
+        """A path in the staging area for a top-level file such as `manifest.json`."""
+        self._staging.mkdir(parents=True, exist_ok=True)
+        return self._staging / relative
+
+    def commit(self) -> list[Path]:
+        """Move every staged folder (and top-level file) into place; return what changed."""
+        changed = []
+        if not self._staging.exists():
+            return changed
+        for staged in sorted(self._staging.iterdir()):
+            final = self.root / staged.name
+            if staged.is_dir() and staged.name not in self._staged:
+                continue
+            backup = self.root / f".old-{staged.name}-{uuid.uuid4().hex[:8]}"
+            if final.exists():
+                os.replace(final, backup)
+            os.replace(staged, final)
+            if backup.is_dir():
+                shutil.rmtree(backup)
+            elif backup.exists():
+                backup.unlink()
+            changed.append(final)
+        self._staged = {}
+        shutil.rmtree(self._staging, ignore_errors=True)
+        return changed
+
+    def discard(self) -> None:
+        """Drop everything staged in this run; committed outputs stay as they were."""
+        self._staged = {}
+        shutil.rmtree(self._staging, ignore_errors=True)
