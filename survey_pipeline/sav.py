@@ -1,0 +1,120 @@
+"""Write SPSS `.sav`/`.zsav` files that carry the questionnaire spec's metadata.
+
+SPSS users open these files directly, so each one carries what the spec says:
+question texts as variable labels, answer and missing codes as value labels, and
+the special codes ("weet niet", "geen antwoord", "niet gevraagd") declared as
+user-missing so SPSS leaves them out of its statistics. Used by the demo data
+generator, the weight stage and the tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyreadstat
+
+from survey_pipeline.spec import QuestionnaireSpec
+
+MAX_DISCRETE_MISSING = 3
+CODE_FORMAT = "F3.0"
+ID_FORMAT = "F12.0"
+WAVE_FORMAT = "F4.0"
+
+
+@dataclass(frozen=True)
+class SavMetadata:
+    """The SPSS dictionary of one file, in the shapes `pyreadstat.write_sav` takes."""
+
+    column_labels: dict[str, str | None]
+    value_labels: dict[str, dict[float, str]]
+    missing_ranges: dict[str, list[float]]
+    formats: dict[str, str]
+    measures: dict[str, str]
+
+
+def spec_metadata(
+    columns: Iterable[str],
+    spec: QuestionnaireSpec,
+    extra_variable_labels: Mapping[str, str] | None = None,
+) -> SavMetadata:
+    """The SPSS dictionary for `columns` as the spec describes them.
+
+    Spec questions get their label, value labels (answers plus missing codes) and
+    the three missing codes as discrete user-missing values; background variables
+    get label and value labels; `extra_variable_labels` labels any other column
+    (e.g. resp_id, wave, weight). Columns the spec does not know stay unlabelled.
+    """
+    extra = dict(extra_variable_labels or {})
+    labels: dict[str, str | None] = {}
+    value_labels: dict[str, dict[float, str]] = {}
+    missing: dict[str, list[float]] = {}
+    formats: dict[str, str] = {}
+    measures: dict[str, str] = {}
+    for name in columns:
+        labels[name] = extra.get(name)
+        if name in spec.variables:
+            variable = spec.variables[name]
+            labels[name] = extra.get(name, variable.label)
+            value_labels[name] = {float(code): label for code, label in variable.value_labels.items()}
+            codes = [float(code) for code in variable.missing.codes]
+            if len(codes) > MAX_DISCRETE_MISSING:
+                raise ValueError(f"SPSS allows at most {MAX_DISCRETE_MISSING} user-missing codes, '{name}' has {codes}")
+            missing[name] = codes
+            formats[name] = CODE_FORMAT
+            measures[name] = "nominal"
+        elif name in spec.background:
+            background = spec.background[name]
+            labels[name] = extra.get(name, background.label)
+            value_labels[name] = {float(code): label for code, label in background.codes.items()}
+            formats[name] = CODE_FORMAT
+            measures[name] = "nominal"
+        elif name == spec.respondent_id:
+            formats[name] = ID_FORMAT
+            measures[name] = "nominal"
+        elif name == spec.wave_variable:
+            formats[name] = WAVE_FORMAT
+            measures[name] = "ordinal"
+    return SavMetadata(labels, value_labels, missing, formats, measures)
+
+
+def write_sav(
+    frame: pd.DataFrame,
+    path: str | Path,
+    spec: QuestionnaireSpec,
+    file_label: str,
+    extra_variable_labels: Mapping[str, str] | None = None,
+) -> None:
+    """Write `frame` as an SPSS file with the spec's labels and user-missing codes.
+
+    A `.zsav` suffix writes a compressed file. Nullable integer columns are written
+    as doubles (SPSS numerics); codes are expected as numbers, not text.
+    """
+    path = Path(path)
+    frame = _spss_numeric(frame)
+    meta = spec_metadata(frame.columns, spec, extra_variable_labels)
+    pyreadstat.write_sav(
+        frame,
+        str(path),
+        file_label=file_label,
+        column_labels=meta.column_labels,
+        compress=path.suffix.lower() == ".zsav",
+        variable_value_labels=meta.value_labels,
+        missing_ranges=meta.missing_ranges,
+        variable_format=meta.formats,
+        variable_measure=meta.measures,
+    )
+
+
+def _spss_numeric(frame: pd.DataFrame) -> pd.DataFrame:
+    """Nullable numeric and boolean columns as float64 (NaN = system missing)."""
+    out = frame.copy()
+    for name in out.columns:
+        dtype = out[name].dtype
+        if isinstance(dtype, pd.api.extensions.ExtensionDtype) and (
+            pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+        ):
+            out[name] = out[name].astype("float64")
+    return out
