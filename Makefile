@@ -1,0 +1,34 @@
+# Two entry points for a fresh machine with Python 3.11 and make:
+#   make run    - install into .venv (reused while current) and run the pipeline on the demo panel
+#   make test   - install into .venv (reused while current) and run the test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test repro demo-data clean-outputs
+
+# The venv is rebuilt only when the dependency declarations change.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/survey-pipeline run
+	@echo "Indicator tables: outputs/report/ (open outputs/report/jaarverslag.html); run manifest: outputs/manifest.json"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+# The same stages as a DVC pipeline (dvc.yaml); PATH makes DVC find the venv's commands.
+repro: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+
+# Regenerate the synthetic demo panel in data/ (deterministic).
+demo-data: $(STAMP)
+	$(BIN)/python -m survey_pipeline.demo
+
+clean-outputs:
+	rm -rf outputs/ingest outputs/validate outputs/weight outputs/estimate outputs/report outputs/manifest.json

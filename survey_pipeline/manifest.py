@@ -1,0 +1,122 @@
+"""Run manifest: what went in (file hashes, params, versions, git commit) and what came out.
+
+Each stage folder gets `stage_manifest.json` from the command that produced it;
+`outputs/manifest.json` combines the stage manifests present after a command, so
+it stays true when stages were run separately (e.g. by `dvc repro`). Manifests
+hold counts and hashes only, never respondent data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import subprocess
+import time
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from survey_pipeline.artifacts import STAGES, OutputStore, read_json, write_json
+
+PACKAGES = ("survey-pipeline", "numpy", "scipy", "pandas", "pyarrow", "pyreadstat", "statsmodels", "pandera",
+            "great_expectations", "matplotlib", "xlsxwriter", "dvc")
+STAGE_MANIFEST = "stage_manifest.json"
+
+
+def iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def start(command: str, base_dir: Path, params_path: Path, params: dict[str, Any]) -> dict[str, Any]:
+    """The common part of a command's manifest, taken before any stage runs."""
+    return {
+        "command": command,
+        "started_at": iso(time.time()),
+        "git_commit": _git_commit(base_dir),
+        "python": platform.python_version(),
+        "packages": {name: _version(name) for name in PACKAGES},
+        "params": params,
+        "inputs": _input_hashes(base_dir, params_path, params),
+        "stages": {},
+    }
+
+
+def write(record: dict[str, Any], store: OutputStore, base_dir: Path) -> None:
+    """Write one `stage_manifest.json` into every stage folder this command staged."""
+    finished = iso(time.time())
+    common = {key: value for key, value in record.items() if key != "stages"}
+    for stage, counts in record["stages"].items():
+        write_json({**common, "finished_at": finished, "stage": stage, "counts": counts},
+                   store.reading(stage) / STAGE_MANIFEST)
+
+
+def write_run_manifest(outputs: Path) -> Path:
+    """Combine the stage manifests under `outputs/` into `outputs/manifest.json` (atomically)."""
+    stages = {}
+    for stage in STAGES:
+        path = outputs / stage / STAGE_MANIFEST
+        if path.exists():
+            stages[stage] = read_json(path)
+    combined = {
+        "stages": {
+            stage: {key: entry[key] for key in ("command", "started_at", "finished_at", "git_commit", "counts")}
+            for stage, entry in stages.items()
+        },
+        "row_counts": {stage: entry["counts"] for stage, entry in stages.items()},
+    }
+    if stages:
+        newest = max(stages.values(), key=lambda entry: entry["finished_at"])
+        combined.update({key: newest[key] for key in ("params", "inputs", "packages", "python", "git_commit")})
+        combined["started_at"] = min(entry["started_at"] for entry in stages.values())
+        combined["finished_at"] = newest["finished_at"]
+    target = outputs / "manifest.json"
+    temporary = outputs / ".manifest.json.tmp"
+    write_json(combined, temporary)
+    os.replace(temporary, target)
+    return target
+
+
+def _input_hashes(base_dir: Path, params_path: Path, params: dict[str, Any]) -> dict[str, str]:
+    """sha256 of the spec, params, raw data files and population margins."""
+    paths = [params_path, base_dir / params["spec"]]
+    raw_dir = base_dir / params["ingest"].get("raw_dir", "data/raw")
+    if raw_dir.is_dir():
+        paths += sorted(p for p in raw_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+    population = params["weight"].get("population_file")
+    if population and (base_dir / population).is_file():
+        paths.append(base_dir / population)
+    return {_relative(path, base_dir): sha256(path) for path in paths if path.is_file()}
+
+
+def _relative(path: Path, base_dir: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(base_dir))
+    except ValueError:
+        return str(path)
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _git_commit(base_dir: Path) -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=base_dir, capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
