@@ -429,12 +429,13 @@ def _list(raw: Any, key: str) -> list:
 
 
 def _only_keys(body: dict, key: str, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> None:
+    prefix = "" if key == "<root>" else f"{key}."
     missing = [k for k in required if k not in body]
     if missing:
-        raise SpecError(f"{key}.{missing[0]}", "required key is missing")
+        raise SpecError(f"{prefix}{missing[0]}", "required key is missing")
     extra = sorted(str(k) for k in body if k not in required and k not in optional)
     if extra:
-        raise SpecError(f"{key}.{extra[0]}", f"unknown key (allowed: {', '.join((*required, *optional))})")
+        raise SpecError(f"{prefix}{extra[0]}", f"unknown key (allowed: {', '.join((*required, *optional))})")
 
 
 def _text(raw: Any, key: str) -> str:

@@ -1,0 +1,136 @@
+"""CLI contract for scheduled runs: exit codes, one-line errors, atomic outputs, manifest."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import types
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from survey_pipeline import cli
+from survey_pipeline.artifacts import write_json
+from survey_pipeline.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture()
+def project(tmp_path) -> Path:
+    """A minimal project: the real spec and params, no data."""
+    (tmp_path / "questionnaires").mkdir()
+    shutil.copy(ROOT / "questionnaires" / "wij_monitor.yaml", tmp_path / "questionnaires")
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    return tmp_path
+
+
+def _fake_stage(name: str, behaviour: str) -> types.ModuleType:
+    """A stage module whose run() writes a marker file, then behaves as asked."""
+    module = types.ModuleType(name)
+
+    def run(store, spec, params, base_dir):
+        with store.writing(name.rsplit("_", 1)[-1]) as out:
+            write_json({"stage": name}, out / "marker.json")
+        if behaviour == "input_error":
+            raise InputError("code 7 is not allowed", file="wij_panel_2019.sav", row=12, column="heard", rule="allowed_codes")
+        if behaviour == "crash":
+            raise ZeroDivisionError("division by zero")
+        return {"rows_out": 3}
+
+    module.run = run
+    return module
+
+
+def _install(monkeypatch, behaviours: dict[str, str]) -> None:
+    for stage, behaviour in behaviours.items():
+        module_name = f"fake_{stage}"
+        monkeypatch.setitem(sys.modules, module_name, _fake_stage(module_name, behaviour))
+        monkeypatch.setitem(cli.STAGE_MODULES, stage, module_name)
+
+
+ALL_OK = {stage: "ok" for stage in ("ingest", "validate", "weight", "estimate", "report")}
+
+
+def test_successful_run_exits_0_commits_outputs_and_writes_manifest(project, monkeypatch, capsys):
+    _install(monkeypatch, ALL_OK)
+    assert cli.main(["--project-dir", str(project), "run"]) == 0
+    outputs = project / "outputs"
+    assert sorted(p.name for p in outputs.iterdir()) == sorted([*ALL_OK, "manifest.json"])
+    manifest = json.loads((outputs / "manifest.json").read_text())
+    assert manifest["row_counts"]["weight"] == {"rows_out": 3, "started_at": manifest["stages"]["weight"]["counts"]["started_at"],
+                                                "finished_at": manifest["stages"]["weight"]["counts"]["finished_at"]}
+    assert "questionnaires/wij_monitor.yaml" in manifest["inputs"]
+    assert manifest["params"]["validate"]["max_quarantine_share"] == 0.02
+    assert manifest["packages"]["pandas"] == pd.__version__
+
+
+def test_input_error_exits_2_with_one_line_naming_file_row_column_rule(project, monkeypatch, capsys):
+    _install(monkeypatch, {**ALL_OK, "validate": "input_error"})
+    assert cli.main(["--project-dir", str(project), "--quiet", "run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "survey-pipeline: error: wij_panel_2019.sav, row 12, column 'heard', rule 'allowed_codes': code 7 is not allowed"
+    ]
+
+
+def test_internal_error_exits_1_without_traceback(project, monkeypatch, capsys):
+    _install(monkeypatch, {**ALL_OK, "weight": "crash"})
+    assert cli.main(["--project-dir", str(project), "run"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "survey-pipeline: internal error: ZeroDivisionError: division by zero" in err
+
+
+def test_debug_shows_the_traceback(project, monkeypatch, capsys):
+    _install(monkeypatch, {**ALL_OK, "weight": "crash"})
+    assert cli.main(["--project-dir", str(project), "--debug", "run"]) == 1
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_failed_run_leaves_previous_outputs_intact_and_unmixed(project, monkeypatch):
+    _install(monkeypatch, ALL_OK)
+    assert cli.main(["--project-dir", str(project), "run"]) == 0
+    before = {p.relative_to(project): p.read_bytes() for p in (project / "outputs").rglob("*") if p.is_file()}
+
+    _install(monkeypatch, {**ALL_OK, "estimate": "input_error"})
+    assert cli.main(["--project-dir", str(project), "run"]) == 2
+    after = {p.relative_to(project): p.read_bytes() for p in (project / "outputs").rglob("*") if p.is_file()}
+    assert after == before  # ingest..weight succeeded in the failed run, yet nothing changed
+    assert not [p for p in (project / "outputs").iterdir() if p.name.startswith(".")]
+
+
+def test_single_stage_command_updates_only_that_stage(project, monkeypatch):
+    _install(monkeypatch, ALL_OK)
+    assert cli.main(["--project-dir", str(project), "run"]) == 0
+    ingest_before = (project / "outputs" / "ingest" / "stage_manifest.json").read_bytes()
+    assert cli.main(["--project-dir", str(project), "weight"]) == 0
+    assert (project / "outputs" / "ingest" / "stage_manifest.json").read_bytes() == ingest_before
+    manifest = json.loads((project / "outputs" / "manifest.json").read_text())
+    assert manifest["stages"]["weight"]["command"] == "weight"
+    assert manifest["stages"]["ingest"]["command"] == "run"
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda p: (p / "params.yaml").unlink(), "params key '<file>': file not found"),
+        (lambda p: (p / "params.yaml").write_text("spec: questionnaires/wij_monitor.yaml\n"), "params key 'ingest': missing section"),
+        (lambda p: (p / "questionnaires" / "wij_monitor.yaml").write_text("spec_version: 1\n"), "spec key 'survey': required key is missing"),
+    ],
+)
+def test_bad_params_or_spec_exit_2(project, monkeypatch, capsys, edit, expected):
+    _install(monkeypatch, ALL_OK)
+    edit(project)
+    assert cli.main(["--project-dir", str(project), "--quiet", "run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expected in err[0]
+    assert not (project / "outputs" / "ingest").exists()
+
+
+def test_unknown_verb_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["frobnicate"])
+    assert caught.value.code == 2

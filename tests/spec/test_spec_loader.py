@@ -1,0 +1,154 @@
+"""The questionnaire spec loader: the real spec loads; malformed specs are rejected by key."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from survey_pipeline.errors import InputError, SpecError
+from survey_pipeline.spec import load_spec, parse_spec
+
+SPEC_PATH = Path(__file__).resolve().parents[2] / "questionnaires" / "wij_monitor.yaml"
+
+
+@pytest.fixture(scope="module")
+def raw_spec() -> dict:
+    return yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
+
+
+def test_real_spec_loads_into_immutable_objects():
+    spec = load_spec(SPEC_PATH)
+    assert spec.respondent_id == "resp_id"
+    assert spec.waves == (2019, 2020, 2021)
+    assert spec.variables["contact"].asked_of == "heard_of_wij"
+    assert spec.variables["helped"].asked_of == "had_contact"
+    assert spec.variables["caregiver_burden"].waves == (2019, 2020)
+    assert spec.indicator("helped_of_contact").base == "had_contact"
+    assert spec.parent_group("had_contact") == "heard_of_wij"
+    assert spec.base_text("heard_of_wij") == "van de bewoners die (wel eens) gehoord hebben van WIJ Groningen"
+    with pytest.raises(TypeError):
+        spec.variables["heard"] = None  # type: ignore[index]
+    with pytest.raises(AttributeError):
+        spec.waves = (2019,)  # type: ignore[misc]
+
+
+def test_every_seed_indicator_is_declared():
+    ids = {indicator.id for indicator in load_spec(SPEC_PATH).indicators}
+    assert {
+        "heard", "familiar", "knows_where", "walk_in_easy", "contact_of_heard", "contact_of_residents",
+        "helped_of_contact", "helped_of_residents", "caregiver_burdened",
+    } <= ids
+
+
+def test_group_masks_follow_the_data():
+    spec = load_spec(SPEC_PATH)
+    frame = pd.DataFrame({"heard": [1.0, 2.0, 99.0, float("nan")], "contact": [1.0, -1.0, -1.0, -1.0]})
+    assert spec.groups["heard_of_wij"].mask(frame).tolist() == [True, False, False, False]
+    assert spec.asked_mask("helped", frame).tolist() == [True, False, False, False]
+    assert spec.groups["residents"].mask(frame).all()
+
+
+def _set(path: str, value):
+    """A mutation that sets `path` (dot-separated; ints index lists) to `value`."""
+
+    def mutate(raw: dict) -> None:
+        *parents, last = path.split(".")
+        node = raw
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        if isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+
+    return mutate
+
+
+def _delete(path: str):
+    def mutate(raw: dict) -> None:
+        *parents, last = path.split(".")
+        node = raw
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        del node[last]
+
+    return mutate
+
+
+REJECTIONS = [
+    (_delete("survey"), "survey", "required key is missing"),
+    (_set("spec_version", 2), "spec_version", "unsupported version"),
+    (_set("extra_section", {}), "extra_section", "unknown key"),
+    (_set("survey.waves", []), "survey.waves", "non-empty list"),
+    (_set("survey.waves", [2019, 2019]), "survey.waves", "duplicate"),
+    (_set("missing_codes.no_answer.code", 99), "missing_codes", "must differ"),
+    (_set("missing_codes.dont_know.code", "99"), "missing_codes.dont_know.code", "whole number"),
+    (_delete("groups.residents"), "groups", "must declare the group 'residents'"),
+    (_set("groups.heard_of_wij.when", {"nonexistent": [1]}), "groups.heard_of_wij.when.nonexistent", "unknown variable"),
+    (_set("groups.heard_of_wij.when", {"heard": [7]}), "groups.heard_of_wij.when.heard", "not answer codes"),
+    (_set("groups.heard_of_wij.when", "heard == 1"), "groups.heard_of_wij.when", "expected a mapping"),
+    (_set("variables.heard.asked_of", "nobody"), "variables.heard.asked_of", "unknown group"),
+    (_set("variables.heard.codes", {1: "ja", 99: "nee"}), "variables.heard.codes", "also missing-value codes"),
+    (_set("variables.heard.codes", {}), "variables.heard.codes", "must not be empty"),
+    (_set("variables.heard.codes", {1.5: "ja"}), "variables.heard.codes.1.5", "whole number"),
+    (_set("variables.heard.label", ""), "variables.heard.label", "non-empty text"),
+    (_set("variables.heard.waves", [2018]), "variables.heard.waves", "not in survey.waves"),
+    (_set("variables.heard.colour", "red"), "variables.heard.colour", "unknown key"),
+    (_set("variables.helped.waves", [2019]), None, None),  # narrower than its filter: fine
+    (_set("variables.contact.waves", [2019]), "variables.helped.waves", "filter question 'contact' is not asked"),
+    (_set("variables.heard.asked_of", "had_contact"), "groups.", "routing cycle"),
+    (_set("indicators.0.variable", "nonexistent"), "indicators.heard.variable", "unknown variable"),
+    (_set("indicators.0.success", [3]), "indicators.heard.success", "not answer codes"),
+    (_set("indicators.0.base", "everyone"), "indicators.heard.base", "unknown group"),
+    (_set("indicators.0.kind", "kpi"), "indicators.heard.kind", "must be one of"),
+    (_set("indicators.0.dont_know", "drop"), "indicators.heard.dont_know", "must be one of"),
+    (_set("indicators.0.targets", {"2020": ">80%"}), "indicators.heard.targets.2020", "whole number"),
+    (_set("indicators.1.id", "heard"), "indicators", "duplicate indicator id"),
+    (_delete("indicators.0.label"), "indicators.heard.label", "required key is missing"),
+]
+
+
+@pytest.mark.parametrize(("mutate", "key", "problem"), REJECTIONS)
+def test_malformed_spec_is_rejected_naming_key_and_problem(raw_spec, mutate, key, problem):
+    raw = copy.deepcopy(raw_spec)
+    mutate(raw)
+    if key is None:
+        parse_spec(raw)
+        return
+    with pytest.raises(SpecError) as caught:
+        parse_spec(raw)
+    assert caught.value.key.startswith(key), caught.value.key
+    assert problem in str(caught.value)
+    assert isinstance(caught.value, InputError)
+
+
+def test_duplicate_yaml_key_is_rejected(tmp_path):
+    path = tmp_path / "spec.yaml"
+    text = SPEC_PATH.read_text(encoding="utf-8").replace("  heard:\n", "  heard:\n    label: x\n    label: y\n", 1)
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    assert "duplicate key" in str(caught.value)
+    assert str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [(b"survey: [unclosed", "not valid YAML"), (b"\xff\xfe\x00garbage", "not UTF-8"), (b"- a list\n", "expected a mapping")],
+)
+def test_unreadable_spec_file_gives_one_line_error(tmp_path, content, problem):
+    path = tmp_path / "spec.yaml"
+    path.write_bytes(content)
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    assert problem in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_missing_spec_file(tmp_path):
+    with pytest.raises(SpecError, match="file not found"):
+        load_spec(tmp_path / "absent.yaml")
