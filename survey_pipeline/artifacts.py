@@ -30,6 +30,7 @@ from survey_pipeline.errors import InputError
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_DIR = PROJECT_ROOT / "schemas"
 STAGES = ("ingest", "validate", "weight", "estimate", "report")
+MANIFEST_DIR = "manifests"
 
 
 class SchemaCheckError(InputError):
@@ -120,29 +121,23 @@ class OutputStore:
             raise
         self._staged[stage] = target
 
-    def stage_file(self, relative: str) -> Path:
-        """A path in the staging area for a top-level file such as `manifest.json`."""
-        self._staging.mkdir(parents=True, exist_ok=True)
-        return self._staging / relative
+    def stage_manifest(self, stage: str) -> Path:
+        """Where to stage `manifests/<stage>.json`, kept outside the stage folder so that
+        the stage's own outputs stay byte-identical between identical runs."""
+        folder = self._staging / MANIFEST_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{stage}.json"
 
     def commit(self) -> list[Path]:
-        """Move every staged folder (and top-level file) into place; return what changed."""
+        """Move every staged stage folder and manifest into place; return what changed."""
         changed = []
-        if not self._staging.exists():
-            return changed
-        for staged in sorted(self._staging.iterdir()):
-            final = self.root / staged.name
-            if staged.is_dir() and staged.name not in self._staged:
-                continue
-            backup = self.root / f".old-{staged.name}-{uuid.uuid4().hex[:8]}"
-            if final.exists():
-                os.replace(final, backup)
-            os.replace(staged, final)
-            if backup.is_dir():
-                shutil.rmtree(backup)
-            elif backup.exists():
-                backup.unlink()
-            changed.append(final)
+        for stage, staged in sorted(self._staged.items()):
+            changed.append(_replace(staged, self.root / stage))
+        manifests = self._staging / MANIFEST_DIR
+        if manifests.is_dir():
+            (self.root / MANIFEST_DIR).mkdir(exist_ok=True)
+            for staged in sorted(manifests.iterdir()):
+                changed.append(_replace(staged, self.root / MANIFEST_DIR / staged.name))
         self._staged = {}
         shutil.rmtree(self._staging, ignore_errors=True)
         return changed
@@ -151,3 +146,16 @@ class OutputStore:
         """Drop everything staged in this run; committed outputs stay as they were."""
         self._staged = {}
         shutil.rmtree(self._staging, ignore_errors=True)
+
+
+def _replace(staged: Path, final: Path) -> Path:
+    """Put `staged` at `final`; the old version is moved aside first and removed after."""
+    backup = final.with_name(f".old-{final.name}-{uuid.uuid4().hex[:8]}")
+    if final.exists():
+        os.replace(final, backup)
+    os.replace(staged, final)
+    if backup.is_dir():
+        shutil.rmtree(backup)
+    elif backup.exists():
+        backup.unlink()
+    return final

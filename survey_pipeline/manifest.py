@@ -1,6 +1,7 @@
 """Run manifest: what went in (file hashes, params, versions, git commit) and what came out.
 
-Each stage folder gets `stage_manifest.json` from the command that produced it;
+Each stage gets `outputs/manifests/<stage>.json` from the command that produced
+it (outside the stage folder, so stage outputs stay byte-identical between runs);
 `outputs/manifest.json` combines the stage manifests present after a command, so
 it stays true when stages were run separately (e.g. by `dvc repro`). Manifests
 hold counts and hashes only, never respondent data.
@@ -18,11 +19,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from survey_pipeline.artifacts import STAGES, OutputStore, read_json, write_json
+from survey_pipeline.artifacts import MANIFEST_DIR, STAGES, OutputStore, read_json, write_json
 
 PACKAGES = ("survey-pipeline", "numpy", "scipy", "pandas", "pyarrow", "pyreadstat", "statsmodels", "pandera",
             "great_expectations", "matplotlib", "xlsxwriter", "dvc")
-STAGE_MANIFEST = "stage_manifest.json"
 
 
 def iso(timestamp: float) -> str:
@@ -52,19 +52,19 @@ def start(command: str, base_dir: Path, params_path: Path, params: dict[str, Any
 
 
 def write(record: dict[str, Any], store: OutputStore, base_dir: Path) -> None:
-    """Write one `stage_manifest.json` into every stage folder this command staged."""
+    """Stage one `manifests/<stage>.json` for every stage this command ran."""
     finished = iso(time.time())
     common = {key: value for key, value in record.items() if key != "stages"}
     for stage, counts in record["stages"].items():
         write_json({**common, "finished_at": finished, "stage": stage, "counts": counts},
-                   store.reading(stage) / STAGE_MANIFEST)
+                   store.stage_manifest(stage))
 
 
 def write_run_manifest(outputs: Path) -> Path:
     """Combine the stage manifests under `outputs/` into `outputs/manifest.json` (atomically)."""
     stages = {}
     for stage in STAGES:
-        path = outputs / stage / STAGE_MANIFEST
+        path = outputs / MANIFEST_DIR / f"{stage}.json"
         if path.exists():
             stages[stage] = read_json(path)
     combined = {

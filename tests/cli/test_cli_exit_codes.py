@@ -58,7 +58,8 @@ def test_successful_run_exits_0_commits_outputs_and_writes_manifest(project, mon
     _install(monkeypatch, ALL_OK)
     assert cli.main(["--project-dir", str(project), "run"]) == 0
     outputs = project / "outputs"
-    assert sorted(p.name for p in outputs.iterdir()) == sorted([*ALL_OK, "manifest.json"])
+    assert sorted(p.name for p in outputs.iterdir()) == sorted([*ALL_OK, "manifest.json", "manifests"])
+    assert sorted(p.name for p in (outputs / "weight").iterdir()) == ["marker.json"]
     manifest = json.loads((outputs / "manifest.json").read_text())
     assert manifest["row_counts"]["weight"] == {"rows_out": 3, "started_at": manifest["stages"]["weight"]["counts"]["started_at"],
                                                 "finished_at": manifest["stages"]["weight"]["counts"]["finished_at"]}
@@ -105,9 +106,9 @@ def test_failed_run_leaves_previous_outputs_intact_and_unmixed(project, monkeypa
 def test_single_stage_command_updates_only_that_stage(project, monkeypatch):
     _install(monkeypatch, ALL_OK)
     assert cli.main(["--project-dir", str(project), "run"]) == 0
-    ingest_before = (project / "outputs" / "ingest" / "stage_manifest.json").read_bytes()
+    ingest_before = (project / "outputs" / "manifests" / "ingest.json").read_bytes()
     assert cli.main(["--project-dir", str(project), "weight"]) == 0
-    assert (project / "outputs" / "ingest" / "stage_manifest.json").read_bytes() == ingest_before
+    assert (project / "outputs" / "manifests" / "ingest.json").read_bytes() == ingest_before
     manifest = json.loads((project / "outputs" / "manifest.json").read_text())
     assert manifest["stages"]["weight"]["command"] == "weight"
     assert manifest["stages"]["ingest"]["command"] == "run"
