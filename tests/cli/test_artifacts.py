@@ -1,0 +1,71 @@
+"""Schema-checked tables and the staged output store."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+import pytest
+
+from survey_pipeline import artifacts
+from survey_pipeline.artifacts import OutputStore, SchemaCheckError, read_table, write_table
+from survey_pipeline.errors import InputError
+
+
+@pytest.fixture()
+def share_schema(tmp_path, monkeypatch) -> str:
+    schema = pa.DataFrameSchema(
+        {"wave": pa.Column("int64"), "estimate": pa.Column("float64", pa.Check.in_range(0, 1))}, strict=True
+    )
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "test_shares.yaml").write_text(schema.to_yaml())
+    monkeypatch.setattr(artifacts, "SCHEMA_DIR", tmp_path / "schemas")
+    artifacts.load_schema.cache_clear()
+    yield "test_shares"
+    artifacts.load_schema.cache_clear()
+
+
+def test_table_round_trip(tmp_path, share_schema):
+    frame = pd.DataFrame({"wave": [2019, 2020], "estimate": [0.78, 0.81]})
+    write_table(frame, tmp_path / "t.parquet", share_schema)
+    pd.testing.assert_frame_equal(read_table(tmp_path / "t.parquet", share_schema), frame)
+
+
+def test_write_refuses_a_table_that_breaks_its_schema(tmp_path, share_schema):
+    frame = pd.DataFrame({"wave": [2019, 2020], "estimate": [0.78, 1.2]})
+    with pytest.raises(SchemaCheckError) as caught:
+        write_table(frame, tmp_path / "t.parquet", share_schema)
+    assert "estimate" in str(caught.value) and "row 1" in str(caught.value)
+    assert not (tmp_path / "t.parquet").exists()
+
+
+def test_read_refuses_a_tampered_table(tmp_path, share_schema):
+    pd.DataFrame({"wave": [2019], "estimate": [0.5], "respondent": [17]}).to_parquet(tmp_path / "t.parquet")
+    with pytest.raises(SchemaCheckError, match="respondent"):
+        read_table(tmp_path / "t.parquet", share_schema)
+
+
+def test_missing_stage_input_names_the_file(tmp_path, share_schema):
+    with pytest.raises(InputError, match="run the earlier stage first"):
+        read_table(tmp_path / "absent.parquet", share_schema)
+
+
+def test_store_swaps_staged_folders_only_on_commit(tmp_path):
+    store = OutputStore(tmp_path / "outputs")
+    with store.writing("weight") as out:
+        (out / "weights.txt").write_text("new")
+    assert store.reading("weight") == out
+    assert not (tmp_path / "outputs" / "weight").exists()
+    store.commit()
+    assert (tmp_path / "outputs" / "weight" / "weights.txt").read_text() == "new"
+    assert [p.name for p in (tmp_path / "outputs").iterdir()] == ["weight"]
+
+
+def test_store_discards_a_stage_whose_block_raised(tmp_path):
+    store = OutputStore(tmp_path / "outputs")
+    with pytest.raises(RuntimeError):
+        with store.writing("weight") as out:
+            (out / "partial.txt").write_text("half")
+            raise RuntimeError("boom")
+    assert store.reading("weight") == tmp_path / "outputs" / "weight"
+    store.commit()
+    assert not (tmp_path / "outputs" / "weight").exists()
