@@ -53,15 +53,20 @@ def check_table(frame: pd.DataFrame, schema: str, *, file: str) -> pd.DataFrame:
     except pandera.errors.SchemaErrors as exc:
         cases = exc.failure_cases
         first = cases.head(5)
-        details = "; ".join(
-            f"{row.get('column') or '<table>'}: {row.get('check')}"
-            + (f" (row {int(row['index'])})" if pd.notna(row.get("index")) else "")
-            for row in first.to_dict("records")
-        )
+        details = "; ".join(_describe_failure(row) for row in first.to_dict("records"))
         more = f" and {len(cases) - len(first)} more" if len(cases) > len(first) else ""
         raise SchemaCheckError(
             f"{len(cases)} schema failure(s): {details}{more}", file=file, rule=f"schema:{schema}"
         ) from None
+
+
+def _describe_failure(case: dict) -> str:
+    """One failure without the failing value itself (it may be respondent data),
+    except for table-level failures, whose value is a column name or dtype."""
+    if case.get("column") is None:
+        return f"<table>: {case.get('check')} ({case.get('failure_case')})"
+    row = f" (row {int(case['index'])})" if pd.notna(case.get("index")) else ""
+    return f"{case['column']}: {case.get('check')}{row}"
 
 
 def write_table(frame: pd.DataFrame, path: Path, schema: str) -> pd.DataFrame:
