@@ -1,0 +1,426 @@
+"""`SurveyDesign`: design-based estimation of proportions that matches R survey 4.1-1.
+
+A design holds the data, the weights, the first-stage sampling structure (strata,
+PSUs, fpc, lonely-PSU rule) and, after `rake` or `poststratify`, what the variance
+needs to account for the calibration. Designs are immutable: calibration returns a
+new design. Estimates for a domain (`where`, `by` levels, rows with a valid answer)
+are computed on the full design, as R's `subset()` does, never on a subset of rows.
+
+Equivalent R (reference tests in tests/core):
+
+- ``SurveyDesign(df, weights, strata, cluster, fpc, lonely_psu)``:
+  ``options(survey.lonely.psu = lonely_psu)``;
+  ``svydesign(ids = ~cluster (or ~1), strata = ~strata, fpc = ~fpc, weights = ~w, nest = TRUE)``
+- ``.rake(margins)``: ``rake(d, list(~a, ~b), list(pop_a, pop_b),
+  control = list(maxit = max_iter, epsilon = tol))``
+- ``.poststratify(var, totals)``: ``postStratify(d, ~var, pop)``
+- ``.proportion(y, success, exclude, where, by, ci)``: per domain
+  ``svyciprop(~I(y %in% success), subset(d, !is.na(y) & !(y %in% exclude) & where & by == level),
+  method = "xlogit" | "beta" | "mean")`` and ``svymean(..., deff = TRUE)``.
+- ``.difference(y, ..., between = ("wave", a, b))``: ``svyratio(~num_a + num_b, ~den_a + den_b,
+  d, covmat = TRUE)`` and ``svycontrast`` of the two wave ratios.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from survey_pipeline.core import calibration as cal
+from survey_pipeline.core.estimation import domain_means, mean_influence, srs_variance
+from survey_pipeline.core.intervals import proportion_intervals, t_quantile
+from survey_pipeline.core.variance import (
+    Projection,
+    SamplingStructure,
+    degrees_of_freedom,
+    linearized_variance,
+    sampling_structure,
+)
+
+PROPORTION_COLUMNS = (
+    "estimate", "se", "ci_lower", "ci_upper", "df", "deff", "n_eff", "n",
+    "sum_weights", "ci_method", "note",
+)
+DIFFERENCE_COLUMNS = (
+    "from", "to", "estimate_from", "estimate_to", "n_from", "n_to", "difference", "se",
+    "ci_lower", "ci_upper", "df", "p_value", "note",
+)
+
+
+class CalibrationError(ValueError):
+    """Calibration impossible (category without sample, unknown category) or not converged."""
+
+
+@dataclass(frozen=True)
+class CalibrationInfo:
+    """How a calibrated design was obtained."""
+
+    method: str
+    iterations: int
+    converged: bool
+    max_abs_error: float
+
+
+@dataclass(frozen=True)
+class _Domains:
+    """Rows' domain index (-1: in no domain), the 0/1 variable and the domain labels."""
+
+    index: np.ndarray
+    y: np.ndarray
+    labels: pd.Index | None
+
+
+class SurveyDesign:
+    """A survey design over a DataFrame (weights, strata, first-stage clusters, fpc)."""
+
+    def __init__(
+        self,
+        df: pd.DataFrame,
+        weights: str | None = "w",
+        strata: str | None = None,
+        cluster: str | None = None,
+        fpc: str | None = None,
+        lonely_psu: str = "adjust",
+    ) -> None:
+        n = len(df)
+        if weights is None:
+            w = np.ones(n)
+        else:
+            w = pd.to_numeric(df[weights]).to_numpy(dtype=np.float64, na_value=np.nan)
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ValueError(f"weights '{weights}' must be finite, non-negative and not missing")
+        column = lambda name: None if name is None else df[name]  # noqa: E731
+        structure = sampling_structure(n, column(strata), column(cluster), column(fpc), lonely_psu)
+        self._init(df, w, structure, None, None)
+
+    def _init(
+        self,
+        df: pd.DataFrame,
+        weights: np.ndarray,
+        structure: SamplingStructure,
+        projection: Projection | None,
+        calibration: CalibrationInfo | None,
+    ) -> None:
+        self._data = df
+        self._weights = weights
+        self._weights.flags.writeable = False
+        self._structure = structure
+        self._projection = projection
+        self._calibration = calibration
+
+    def _derive(self, weights: np.ndarray, projection: Projection, info: CalibrationInfo) -> SurveyDesign:
+        new = object.__new__(SurveyDesign)
+        new._init(self._data, weights, self._structure, projection, info)
+        return new
+
+    # -- accessors -------------------------------------------------------------------
+
+    @property
+    def data(self) -> pd.DataFrame:
+        return self._data
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The (calibrated) weights, read-only, in row order."""
+        return self._weights
+
+    @property
+    def n(self) -> int:
+        return len(self._data)
+
+    @property
+    def calibration(self) -> CalibrationInfo | None:
+        return self._calibration
+
+    @property
+    def is_calibrated(self) -> bool:
+        return self._projection is not None
+
+    def degf(self) -> float:
+        """R's degf(): PSUs minus strata among rows with positive weight."""
+        out = np.zeros(self.n, dtype=np.int64)
+        return float(degrees_of_freedom(out, 1, self._weights, self._structure)[0])
+
+    def __repr__(self) -> str:
+        st = self._structure
+        kind = self._calibration.method if self._calibration else "uncalibrated"
+        return f"SurveyDesign(n={self.n}, strata={st.n_strata}, psu={st.n_psu}, {kind})"
+
+    # -- calibration -----------------------------------------------------------------
+
+    def _margin_codes(self, variable: str, totals: Mapping[Any, float]) -> tuple[np.ndarray, np.ndarray]:
+        """Category index per row and population totals, with named errors."""
+        keys = list(totals.keys())
+        values = self._data[variable]
+        if values.isna().any():
+            raise CalibrationError(f"calibration variable '{variable}' has missing values")
+        codes = pd.Index(keys).get_indexer(values.to_numpy())
+        if np.any(codes < 0):
+            bad = values.to_numpy()[codes < 0][0]
+            raise CalibrationError(
+                f"category {bad!r} of '{variable}' occurs in the sample but not in the population totals"
+            )
+        t = np.array([totals[k] for k in keys], dtype=np.float64)
+        sample = np.bincount(codes, weights=self._weights, minlength=len(keys))
+        for k in np.flatnonzero((sample == 0) & (t > 0)):
+            raise CalibrationError(
+                f"category {keys[k]!r} of '{variable}' has a population total but no sample respondents"
+            )
+        for k in np.flatnonzero((sample > 0) & (t == 0)):
+            raise CalibrationError(
+                f"category {keys[k]!r} of '{variable}' has sample respondents but population total 0"
+            )
+        return codes.astype(np.int64), t
+
+    def _require_uncalibrated(self) -> None:
+        if self.is_calibrated:
+            raise CalibrationError("the design is already calibrated; calibrate the base design once")
+        if np.any(self._weights <= 0):
+            raise CalibrationError("calibration needs positive weights")
+
+    def rake(
+        self, margins: Mapping[str, Mapping[Any, float]], max_iter: int = 100, tol: float = 1e-10
+    ) -> SurveyDesign:
+        """Rake to population margins `{variable: {code: total}}`; calibration-aware variance.
+
+        Sweeps the margins in the given order until no joint cell changes by more than
+        `tol * sum(weights)` (R: control = list(maxit = max_iter, epsilon = tol)).
+        Raises CalibrationError when it does not converge.
+        """
+        self._require_uncalibrated()
+        if not margins:
+            raise CalibrationError("rake needs at least one margin")
+        coded = [self._margin_codes(var, totals) for var, totals in margins.items()]
+        codes = [c for c, _ in coded]
+        totals = [t for _, t in coded]
+        sizes = [t.size for t in totals]
+        cells = cal.joint_cells(codes, sizes)
+        cell_base = np.bincount(cells.index, weights=self._weights, minlength=cells.n_cells)
+        raking = cal.rake_cells(
+            cell_base, cells.codes, totals, max_iter=max_iter, epsilon=tol * float(self._weights.sum())
+        )
+        if not raking.converged:
+            raise CalibrationError(f"raking did not converge in {max_iter} iterations")
+        weights = self._weights * raking.factor[cells.index]
+        error = cal.margin_errors(cell_base * raking.factor, cells.codes, totals)
+        projection = Projection(
+            kind="rake",
+            cell=cells.index,
+            base=self._weights,
+            n_cells=cells.n_cells,
+            stage_factors=raking.stage_factors,
+            margin_codes=cells.codes,
+            margin_sizes=tuple(sizes),
+        )
+        info = CalibrationInfo("rake", raking.sweeps, True, error)
+        return self._derive(weights, projection, info)
+
+    def poststratify(self, variables: str | Sequence[str], totals: Mapping[Any, float]) -> SurveyDesign:
+        """Post-stratify to cell totals: `{code: total}`, or `{(code_a, code_b): total}` for several variables."""
+        self._require_uncalibrated()
+        names = [variables] if isinstance(variables, str) else list(variables)
+        if len(names) == 1:
+            key = self._data[names[0]]
+            cell_totals = dict(totals)
+        else:
+            key = pd.Series(list(zip(*(self._data[v].to_numpy() for v in names))), index=self._data.index)
+            cell_totals = {tuple(k): v for k, v in totals.items()}
+        label = "*".join(names)
+        frame = pd.DataFrame({label: key})
+        view = object.__new__(SurveyDesign)
+        view._init(frame, self._weights, self._structure, None, None)
+        cell, t = view._margin_codes(label, cell_totals)
+        sample = np.bincount(cell, weights=self._weights, minlength=t.size)
+        g = np.divide(t, sample, out=np.ones(t.size), where=sample > 0)
+        weights = self._weights * g[cell]
+        projection = Projection(
+            kind="poststratify",
+            cell=cell,
+            base=self._weights,
+            n_cells=t.size,
+            stage_factors=(g,),
+            margin_codes=(np.arange(t.size),),
+            margin_sizes=(t.size,),
+        )
+        return self._derive(weights, projection, CalibrationInfo("poststratify", 1, True, 0.0))
+
+    # -- domains ---------------------------------------------------------------------
+
+    def _values(self, variable: str) -> np.ndarray:
+        return pd.to_numeric(self._data[variable]).to_numpy(dtype=np.float64, na_value=np.nan)
+
+    def _in_codes(self, variable: str, codes: Sequence[Any]) -> np.ndarray:
+        return self._data[variable].isin(list(codes)).to_numpy(dtype=bool, na_value=False)
+
+    def _base_mask(
+        self, variable: str, exclude: Sequence[Any] | None, where: Mapping[str, Sequence[Any]] | None
+    ) -> np.ndarray:
+        """Rows in the denominator: answered, not excluded, inside `where`."""
+        mask = self._data[variable].notna().to_numpy(dtype=bool, copy=True)
+        if exclude:
+            mask &= ~self._in_codes(variable, exclude)
+        for var, codes in (where or {}).items():
+            mask &= self._in_codes(var, codes)
+        return mask
+
+    def _levels(self, by: str) -> tuple[pd.Index, np.ndarray]:
+        column = self._data[by]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            levels = pd.Index(column.cat.categories)
+        else:
+            levels = pd.Index(np.sort(column.dropna().unique()))
+        return levels, levels.get_indexer(column.to_numpy())
+
+    def _domains(
+        self, variable: str, success: Sequence[Any], exclude: Sequence[Any] | None,
+        where: Mapping[str, Sequence[Any]] | None, by: str | None,
+    ) -> _Domains:
+        mask = self._base_mask(variable, exclude, where)
+        y = self._in_codes(variable, success).astype(np.float64)
+        if by is None:
+            index = np.where(mask, 0, -1).astype(np.int64)
+            return _Domains(index=index, y=y, labels=None)
+        labels, codes = self._levels(by)
+        index = np.where(mask & (codes >= 0), codes, -1).astype(np.int64)
+        return _Domains(index=index, y=y, labels=labels)
+
+    def _n_rows(self, domain_n: np.ndarray) -> np.ndarray:
+        """R's nrow() of a domain's subset design: all rows once calibrated, else the domain's."""
+        return np.full(domain_n.shape, float(self.n)) if self.is_calibrated else domain_n.astype(np.float64)
+
+    # -- estimators ------------------------------------------------------------------
+
+    def proportion(
+        self,
+        variable: str,
+        success: Sequence[Any],
+        exclude: Sequence[Any] | None = None,
+        where: Mapping[str, Sequence[Any]] | None = None,
+        by: str | None = None,
+        ci: str = "logit",
+        level: float = 0.95,
+    ) -> pd.DataFrame:
+        """Weighted share of `success` codes among the rows with a valid answer in the domain.
+
+        Rows where `variable` is missing or in `exclude`, or outside `where`, are not in
+        the denominator. One row per `by` level (all levels, also empty ones).
+        Columns: [by], estimate, se, ci_lower, ci_upper, df, deff, n_eff, n,
+        sum_weights, ci_method, note (edge cases; see core.intervals).
+        """
+        dom = self._domains(variable, success, exclude, where, by)
+        k = 1 if dom.labels is None else len(dom.labels)
+        means = domain_means(dom.y, self._weights, dom.index, k)
+        a = mean_influence(dom.y, self._weights, dom.index, means)
+        var = linearized_variance(a, dom.index, k, self._structure, self._projection)
+        df = degrees_of_freedom(dom.index, k, self._weights, self._structure)
+        p = means.estimate
+        empty = means.n == 0
+        se = np.sqrt(np.where(empty, np.nan, var))
+        boundary = (p == 0) | (p == 1)
+        vsrs, replaced = srs_variance(p, means.sum_weights, means.n_positive)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            deff = np.where(boundary, np.nan, var / vsrs)
+            n_eff = np.where(boundary, means.n, p * (1 - p) / se**2)
+        intervals = proportion_intervals(ci, p, se, df, means.n, self._n_rows(means.n), level)
+        note = intervals.note
+        note = np.where(
+            replaced & ~empty & ~boundary,
+            np.where(note == "", "", note + "; ") + "deff with-replacement: weights sum to at most n",
+            note,
+        )
+        note = np.where(
+            boundary & ~empty,
+            note + "; se 0, deff undefined, n_eff = n",
+            note,
+        )
+        out = pd.DataFrame(
+            {
+                "estimate": p,
+                "se": se,
+                "ci_lower": intervals.lower,
+                "ci_upper": intervals.upper,
+                "df": np.where(empty, np.nan, df),
+                "deff": deff,
+                "n_eff": n_eff,
+                "n": means.n.astype(np.int64),
+                "sum_weights": means.sum_weights,
+                "ci_method": intervals.method.astype(str),
+                "note": note.astype(str),
+            }
+        )
+        if dom.labels is not None:
+            out.insert(0, by, dom.labels.to_numpy())
+        return out
+
+    def difference(
+        self,
+        variable: str,
+        success: Sequence[Any],
+        exclude: Sequence[Any] | None = None,
+        where: Mapping[str, Sequence[Any]] | None = None,
+        between: tuple[str, Any, Any] = ("wave", 1, 2),
+        by: str | None = None,
+        level: float = 0.95,
+    ) -> pd.DataFrame:
+        """Change p(to) - p(from) of a proportion between two groups of the same design.
+
+        `between = (column, from, to)`, e.g. two waves of a stacked panel with the
+        respondent as cluster, so the covariance of the two estimates is included.
+        Interval: difference +/- t(df) se; two-sided p-value from t(df); df is R's
+        degf() of the design restricted to the rows in either group's domain.
+        """
+        column, first, second = between
+        dom = self._domains(variable, success, exclude, where, by)
+        group = np.full(self.n, -1, dtype=np.int64)
+        group[self._in_codes(column, [first])] = 0
+        group[self._in_codes(column, [second])] = 1
+        k = 1 if dom.labels is None else len(dom.labels)
+        inside = (dom.index >= 0) & (group >= 0)
+        out = np.where(inside, dom.index, -1)
+        cell = np.where(inside, dom.index * 2 + group, -1)
+        means = domain_means(dom.y, self._weights, cell, 2 * k)
+        coefficient = np.tile([-1.0, 1.0], k)
+        a = mean_influence(dom.y, self._weights, cell, means, coefficient)
+        var = linearized_variance(a, out, k, self._structure, self._projection)
+        df = degrees_of_freedom(out, k, self._weights, self._structure)
+        p = means.estimate.reshape(k, 2)
+        n = means.n.reshape(k, 2)
+        diff = p[:, 1] - p[:, 0]
+        empty = (n == 0).any(axis=1)
+        se = np.sqrt(np.where(empty, np.nan, var))
+        half = t_quantile(level, df) * se
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t_stat = diff / se
+        p_value = 2 * stats.t.sf(np.abs(t_stat), df)
+        zero_se = ~empty & (se == 0)
+        p_value = np.where(zero_se, np.where(diff == 0, 1.0, 0.0), p_value)
+        no_df = ~empty & ~(df >= 1)
+        note = np.full(k, "", dtype=object)
+        note = np.where(empty, "empty domain in one of the groups", note)
+        note = np.where(zero_se, "zero variance", note)
+        note = np.where(no_df, "df < 1: no interval or test", note)
+        result = pd.DataFrame(
+            {
+                "from": [first] * k,
+                "to": [second] * k,
+                "estimate_from": p[:, 0],
+                "estimate_to": p[:, 1],
+                "n_from": n[:, 0].astype(np.int64),
+                "n_to": n[:, 1].astype(np.int64),
+                "difference": diff,
+                "se": se,
+                "ci_lower": np.where(no_df, np.nan, diff - half),
+                "ci_upper": np.where(no_df, np.nan, diff + half),
+                "df": np.where(empty, np.nan, df),
+                "p_value": np.where(no_df, np.nan, p_value),
+                "note": note.astype(str),
+            }
+        )
+        if dom.labels is not None:
+            result.insert(0, by, dom.labels.to_numpy())
+        return result

@@ -1,0 +1,155 @@
+"""Confidence intervals for design-based proportions (vectorised over domains).
+
+Methods, with `df` the design degrees of freedom (R's degf of the domain):
+
+- ``logit``: R `svyciprop(method = "xlogit")`: logit(p) +/- t(df) * se / (p (1 - p)),
+  back-transformed.
+- ``beta``: R `svyciprop(method = "beta")` (Korn-Graubard): Clopper-Pearson form on
+  n_eff = p (1 - p) / se^2, multiplied by (t(n_rows - 1) / t(df))^2 with t the
+  alpha/2 quantiles and n_rows R's `nrow()` of the domain design.
+- ``wald``: R `svyciprop(method = "mean")`: p +/- t(df) * se, truncated to [0, 1].
+- ``wilson``: Wilson score interval on n_eff with the t(df) quantile as z (no R
+  equivalent; with df = Inf it is statsmodels' wilson on n_eff).
+
+Edge cases (R gives no interval for them); every such row gets a `note`:
+
+- empty domain (n = 0): everything NaN, note "empty domain".
+- p = 0 or p = 1: the design variance is 0 so n_eff = p(1-p)/se^2 is 0/0. Every method
+  then gives the Korn-Graubard interval with n_eff = n (the unweighted base), with R's
+  df adjustment when both degrees of freedom are at least 1: [0, upper] at p = 0 and
+  [lower, 1] at p = 1. A one-row domain is this case. `ci_method` says "beta".
+- se = 0 with 0 < p < 1 (degenerate designs only): the interval is [p, p].
+- df < 1 otherwise (a domain in a single PSU): no t quantile exists; bounds are NaN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special, stats
+
+CI_METHODS = ("logit", "beta", "wilson", "wald")
+
+
+def t_quantile(level: float, df: np.ndarray | float) -> np.ndarray:
+    """Upper (1 + level) / 2 quantile of t(df); df = inf gives the normal quantile."""
+    with np.errstate(invalid="ignore"):
+        return stats.t.ppf(0.5 + level / 2, np.asarray(df, dtype=np.float64))
+
+
+def logit_interval(p, se, df, level):
+    """R svyciprop(method="xlogit")."""
+    p = np.asarray(p, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        half = t_quantile(level, df) * np.asarray(se) / (p * (1 - p))
+        centre = special.logit(p)
+    return special.expit(centre - half), special.expit(centre + half)
+
+
+def wald_interval(p, se, df, level):
+    """R svyciprop(method="mean"): p +/- t(df) se (not truncated here)."""
+    half = t_quantile(level, df) * np.asarray(se)
+    return np.asarray(p) - half, np.asarray(p) + half
+
+
+def korn_graubard_interval(p, n_eff, df, n_rows, level):
+    """R svyciprop(method="beta") given n_eff = p(1-p)/se^2 (before the df adjustment).
+
+    The df adjustment (t_{n_rows-1} / t_df)^2 at alpha/2 is skipped where either
+    degrees of freedom is below 1.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    n_eff = np.asarray(n_eff, dtype=np.float64)
+    alpha = 1 - level
+    df = np.asarray(df, dtype=np.float64)
+    df_rows = np.asarray(n_rows, dtype=np.float64) - 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        adjust = (stats.t.ppf(alpha / 2, df_rows) / stats.t.ppf(alpha / 2, df)) ** 2
+    adjust = np.where((df >= 1) & (df_rows >= 1), adjust, 1.0)
+    m = n_eff * adjust
+    with np.errstate(invalid="ignore"):
+        lower = stats.beta.ppf(alpha / 2, m * p, m * (1 - p) + 1)
+        upper = stats.beta.ppf(1 - alpha / 2, m * p + 1, m * (1 - p))
+    lower = np.where(p == 0, 0.0, lower)
+    upper = np.where(p == 1, 1.0, upper)
+    return lower, upper
+
+
+def wilson_interval(p, n_eff, df, level):
+    """Wilson score interval on the effective sample size, z = t(df) quantile."""
+    p = np.asarray(p, dtype=np.float64)
+    n = np.asarray(n_eff, dtype=np.float64)
+    z = t_quantile(level, df)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z2n = z * z / n
+        centre = (p + z2n / 2) / (1 + z2n)
+        half = z / (1 + z2n) * np.sqrt(p * (1 - p) / n + z2n / (4 * n))
+    return centre - half, centre + half
+
+
+@dataclass(frozen=True)
+class Intervals:
+    """Bounds plus, per row, the method actually used and a note on edge cases."""
+
+    lower: np.ndarray
+    upper: np.ndarray
+    method: np.ndarray
+    note: np.ndarray
+
+
+def _append(note: np.ndarray, mask: np.ndarray, text: str) -> np.ndarray:
+    add = np.where(note == "", text, note + "; " + text)
+    return np.where(mask, add, note)
+
+
+def proportion_intervals(
+    method: str,
+    p: np.ndarray,
+    se: np.ndarray,
+    df: np.ndarray,
+    n: np.ndarray,
+    n_rows: np.ndarray,
+    level: float,
+) -> Intervals:
+    """Intervals for proportions with the edge-case rules in the module docstring."""
+    if method not in CI_METHODS:
+        raise ValueError(f"ci must be one of {CI_METHODS}, got {method!r}")
+    if not 0 < level < 1:
+        raise ValueError("level must be between 0 and 1")
+    p, se, df, n, n_rows = (np.asarray(v, dtype=np.float64) for v in (p, se, df, n, n_rows))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n_eff = p * (1 - p) / se**2
+    if method == "logit":
+        lower, upper = logit_interval(p, se, df, level)
+    elif method == "beta":
+        lower, upper = korn_graubard_interval(p, n_eff, df, n_rows, level)
+    elif method == "wilson":
+        lower, upper = wilson_interval(p, n_eff, df, level)
+    else:
+        lower, upper = wald_interval(p, se, df, level)
+    used = np.full(p.shape, method, dtype=object)
+    note = np.full(p.shape, "", dtype=object)
+
+    empty = n == 0
+    boundary = ~empty & ((p == 0) | (p == 1))
+    zero_se = ~empty & ~boundary & (se == 0)
+    no_df = ~empty & ~boundary & ~zero_se & ~(df >= 1)
+    if method == "wald":
+        outside = ~empty & ((lower < 0) | (upper > 1))
+        lower, upper = np.clip(lower, 0, 1), np.clip(upper, 0, 1)
+        note = _append(note, outside & ~boundary, "wald interval truncated to [0, 1]")
+    if np.any(boundary):
+        kg_lower, kg_upper = korn_graubard_interval(p, n, df, n_rows, level)
+        lower = np.where(boundary, kg_lower, lower)
+        upper = np.where(boundary, kg_upper, upper)
+        used = np.where(boundary, "beta", used)
+        note = _append(note, boundary, "estimate is 0 or 1: Korn-Graubard interval with n_eff = n")
+    lower = np.where(zero_se, p, lower)
+    upper = np.where(zero_se, p, upper)
+    note = _append(note, zero_se, "zero variance: interval [p, p]")
+    lower = np.where(no_df | empty, np.nan, lower)
+    upper = np.where(no_df | empty, np.nan, upper)
+    note = _append(note, no_df, "df < 1: no interval")
+    note = _append(note, empty, "empty domain")
+    return Intervals(lower=lower, upper=upper, method=used, note=note)

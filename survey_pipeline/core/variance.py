@@ -1,0 +1,319 @@
+"""Taylor-linearisation variance as R survey's svyrecvar/onestage/onestrat (first stage).
+
+The engine takes influence values `a` (one per row) and an output index `out` per row
+(-1: the row is outside every output's domain). Output j's variance is that of the
+total of `a` over its rows, with:
+
+- calibration: the influence is first projected as svyrecvar does for post-strata and
+  raking. The projected value of row i for output j is `a_ij - b_i * H[j, cell_i]`
+  (b: weight before calibration, cell: joint calibration cell), so every output's
+  projection and variance follow from per-(output, cell) and per-(output, stratum)
+  sums: no loop over rows or outputs in Python;
+- strata, first-stage PSUs, fpc and lonely PSUs with onestrat's rules and R's default
+  `survey.adjust.domain.lonely = FALSE`.
+
+Domains follow R's `subset()`: for an uncalibrated design the rows outside the domain
+are dropped but every stratum keeps its full PSU count (PSUs without domain rows add
+zeros); for a calibrated design the rows are kept with weight zero, so every stratum
+is visited. The difference only shows with lonely PSUs (`fail`, `average`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+LONELY_PSU_OPTIONS = ("fail", "remove", "adjust", "average", "certainty")
+# R's raking variance repeats the projection on the margins exactly this many times.
+RAKING_PROJECTION_SWEEPS = 10
+# Cap on the dense (PSU x output) block used for calibrated clustered designs.
+_DENSE_BLOCK = 20_000_000
+
+
+class LonelyPSUError(ValueError):
+    """A stratum has a single PSU and lonely_psu='fail' (R: 'Stratum has only one PSU')."""
+
+
+@dataclass(frozen=True)
+class SamplingStructure:
+    """First-stage sampling structure of a design.
+
+    `psu` is None when every row is its own PSU (R: `ids = ~1`). PSU codes are nested
+    in strata (R's `nest = TRUE`). `f[s]` is onestrat's finite population factor
+    `(N_s - n_s) / N_s` (1 without fpc); `npsu[s]` the stratum's sampled PSU count.
+    """
+
+    stratum: np.ndarray
+    psu: np.ndarray | None
+    n_strata: int
+    n_psu: int
+    psu_stratum: np.ndarray
+    npsu: np.ndarray
+    f: np.ndarray
+    lonely_psu: str
+
+    @property
+    def rows_are_psus(self) -> bool:
+        return self.psu is None
+
+    def take(self, rows: np.ndarray) -> "SamplingStructure":
+        """The same structure restricted to a row index (reordering rows)."""
+        return SamplingStructure(
+            stratum=self.stratum[rows],
+            psu=None if self.psu is None else self.psu[rows],
+            n_strata=self.n_strata,
+            n_psu=self.n_psu,
+            psu_stratum=self.psu_stratum,
+            npsu=self.npsu,
+            f=self.f,
+            lonely_psu=self.lonely_psu,
+        )
+
+
+@dataclass(frozen=True)
+class Projection:
+    """What svyrecvar needs to project influence values on a calibration.
+
+    `kind` is "poststratify" (one pass on the cells) or "rake" (10 passes over the
+    margins with the weights R stored after each margin of the final sweep).
+    `cell[row]` is the row's joint cell, `base[row]` its weight before calibration,
+    `stage_factors[m][cell]` the calibration factor after margin m, `margin_codes[m][cell]`
+    the cell's category on margin m.
+    """
+
+    kind: str
+    cell: np.ndarray
+    base: np.ndarray
+    n_cells: int
+    stage_factors: tuple[np.ndarray, ...]
+    margin_codes: tuple[np.ndarray, ...]
+    margin_sizes: tuple[int, ...]
+
+    def take(self, rows: np.ndarray) -> "Projection":
+        return Projection(
+            kind=self.kind,
+            cell=self.cell[rows],
+            base=self.base[rows],
+            n_cells=self.n_cells,
+            stage_factors=self.stage_factors,
+            margin_codes=self.margin_codes,
+            margin_sizes=self.margin_sizes,
+        )
+
+
+def _codes(values: pd.Series | np.ndarray, what: str) -> tuple[np.ndarray, int]:
+    codes, uniques = pd.factorize(pd.Series(values), sort=True, use_na_sentinel=True)
+    if np.any(codes < 0):
+        raise ValueError(f"{what} has missing values")
+    return codes.astype(np.int64), len(uniques)
+
+
+def sampling_structure(
+    n: int,
+    strata: pd.Series | np.ndarray | None,
+    cluster: pd.Series | np.ndarray | None,
+    fpc: pd.Series | np.ndarray | None,
+    lonely_psu: str,
+) -> SamplingStructure:
+    """Build the first-stage structure as R's svydesign/as.fpc would (nest = TRUE)."""
+    if lonely_psu not in LONELY_PSU_OPTIONS:
+        raise ValueError(f"lonely_psu must be one of {LONELY_PSU_OPTIONS}, got {lonely_psu!r}")
+    if strata is None:
+        stratum, n_strata = np.zeros(n, dtype=np.int64), 1
+    else:
+        stratum, n_strata = _codes(strata, "strata")
+    if cluster is None:
+        psu = None
+        psu_stratum = stratum
+        n_psu = n
+        npsu = np.bincount(stratum, minlength=n_strata).astype(np.float64)
+    else:
+        cl, n_cl = _codes(cluster, "cluster")
+        psu, n_psu = _codes(stratum * np.int64(n_cl) + cl, "cluster")
+        psu_stratum = np.zeros(n_psu, dtype=np.int64)
+        psu_stratum[psu] = stratum
+        npsu = np.bincount(psu_stratum, minlength=n_strata).astype(np.float64)
+    f = np.ones(n_strata)
+    if fpc is not None:
+        f = _finite_population_factor(np.asarray(fpc, dtype=np.float64), stratum, npsu)
+    return SamplingStructure(
+        stratum=stratum,
+        psu=psu,
+        n_strata=n_strata,
+        n_psu=n_psu,
+        psu_stratum=psu_stratum,
+        npsu=npsu,
+        f=f,
+        lonely_psu=lonely_psu,
+    )
+
+
+def _finite_population_factor(fpc: np.ndarray, stratum: np.ndarray, npsu: np.ndarray) -> np.ndarray:
+    """R's as.fpc: population PSU counts (any > 1) or sampling fractions (all <= 1)."""
+    if np.any(np.isnan(fpc)) or np.any(fpc <= 0):
+        raise ValueError("fpc must be positive and not missing")
+    lo = np.full(npsu.size, np.inf)
+    hi = np.full(npsu.size, -np.inf)
+    np.minimum.at(lo, stratum, fpc)
+    np.maximum.at(hi, stratum, fpc)
+    if np.any(lo != hi):
+        raise ValueError("fpc varies within a stratum")
+    is_popsize = bool(np.any(fpc > 1))
+    if is_popsize and not np.all(fpc >= 1):
+        raise ValueError("fpc must be all population sizes (>= 1) or all sampling fractions (<= 1)")
+    popsize = lo if is_popsize else npsu / lo
+    if np.any(popsize < npsu):
+        raise ValueError("fpc implies more than 100% sampling in a stratum")
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isinf(popsize), 1.0, (popsize - npsu) / popsize)
+
+
+def projection_coefficients(
+    a: np.ndarray, out: np.ndarray, n_out: int, proj: Projection
+) -> np.ndarray:
+    """H (outputs x cells) such that the projected influence is a - base * H[out, cell]."""
+    c = proj.n_cells
+    inside = out >= 0
+    key = out[inside] * np.int64(c) + proj.cell[inside]
+    n_cell = np.bincount(proj.cell, minlength=c).astype(np.float64)
+    if proj.kind == "poststratify":
+        x0 = np.bincount(key, weights=a[inside], minlength=n_out * c).reshape(n_out, c)
+        base_cell = np.bincount(proj.cell, weights=proj.base, minlength=c)
+        return x0 / base_cell
+    s0 = np.bincount(key, weights=a[inside] / proj.base[inside], minlength=n_out * c)
+    s0 = s0.reshape(n_out, c)
+    h = np.zeros((n_out, c))
+    indicators = [np.eye(k)[codes] for codes, k in zip(proj.margin_codes, proj.margin_sizes)]
+    rows_per_category = [np.maximum(n_cell @ e, 1.0) for e in indicators]
+    for _ in range(RAKING_PROJECTION_SWEEPS):
+        for sf, e, rows in zip(proj.stage_factors, indicators, rows_per_category):
+            category_mean = (((s0 - n_cell * h) / sf) @ e) / rows
+            h = h + sf * (category_mean @ e.T)
+    return h
+
+
+@dataclass(frozen=True)
+class StratumSums:
+    """Per (output, stratum): sum and sum of squares of PSU totals, and domain PSU counts."""
+
+    total: np.ndarray
+    sumsq: np.ndarray
+    n_domain_psu: np.ndarray
+
+
+def _stratum_sums_rows(
+    a: np.ndarray, out: np.ndarray, n_out: int, st: SamplingStructure,
+    proj: Projection | None, h: np.ndarray | None,
+) -> StratumSums:
+    """Stratum sums when every row is a PSU: bincounts over (output, stratum[, cell])."""
+    s = st.n_strata
+    inside = out >= 0
+    ai, oi, si = a[inside], out[inside], st.stratum[inside]
+    key = oi * np.int64(s) + si
+    size = n_out * s
+    total = np.bincount(key, weights=ai, minlength=size)
+    sumsq = np.bincount(key, weights=ai * ai, minlength=size)
+    count = np.bincount(key, minlength=size).astype(np.float64)
+    total, sumsq, count = (v.reshape(n_out, s) for v in (total, sumsq, count))
+    if proj is not None:
+        bi = proj.base[inside]
+        cross = np.bincount(key, weights=ai * bi * h[oi, proj.cell[inside]], minlength=size)
+        shape = (s, proj.n_cells)
+        b_sum = sp.csr_matrix((proj.base, (st.stratum, proj.cell)), shape=shape)
+        b_sq = sp.csr_matrix((proj.base**2, (st.stratum, proj.cell)), shape=shape)
+        total = total - (b_sum @ h.T).T
+        sumsq = sumsq - 2 * cross.reshape(n_out, s) + (b_sq @ (h * h).T).T
+    return StratumSums(total=total, sumsq=sumsq, n_domain_psu=count)
+
+
+def _stratum_sums_clusters(
+    a: np.ndarray, out: np.ndarray, n_out: int, st: SamplingStructure,
+    proj: Projection | None, h: np.ndarray | None,
+) -> StratumSums:
+    """Stratum sums for clustered designs: PSU totals as sparse (output x PSU) matrices."""
+    p, s = st.n_psu, st.n_strata
+    inside = out >= 0
+    oi, pi = out[inside], st.psu[inside]
+    psu_totals = sp.csr_matrix((a[inside], (oi, pi)), shape=(n_out, p))
+    member = sp.csr_matrix((np.ones(oi.size), (oi, pi)), shape=(n_out, p))
+    member.data[:] = 1.0
+    in_stratum = sp.csr_matrix((np.ones(p), (np.arange(p), st.psu_stratum)), shape=(p, s))
+    count = np.asarray((member @ in_stratum).todense())
+    if proj is None:
+        total = np.asarray((psu_totals @ in_stratum).todense())
+        sumsq = np.asarray((psu_totals.multiply(psu_totals) @ in_stratum).todense())
+        return StratumSums(total=total, sumsq=sumsq, n_domain_psu=count)
+    base_psu_cell = sp.csr_matrix((proj.base, (st.psu, proj.cell)), shape=(p, proj.n_cells))
+    total = np.empty((n_out, s))
+    sumsq = np.empty((n_out, s))
+    block = max(1, _DENSE_BLOCK // max(p, 1))
+    for j0 in range(0, n_out, block):
+        j1 = min(n_out, j0 + block)
+        x = psu_totals[j0:j1].T.toarray() - base_psu_cell @ h[j0:j1].T
+        total[j0:j1] = (in_stratum.T @ x).T
+        sumsq[j0:j1] = (in_stratum.T @ (x * x)).T
+    return StratumSums(total=total, sumsq=sumsq, n_domain_psu=count)
+
+
+def linearized_variance(
+    a: np.ndarray,
+    out: np.ndarray,
+    n_out: int,
+    structure: SamplingStructure,
+    projection: Projection | None = None,
+) -> np.ndarray:
+    """Variance of each output's total of `a`, as svyrecvar on R's subset design."""
+    h = None if projection is None else projection_coefficients(a, out, n_out, projection)
+    sums_fn = _stratum_sums_rows if structure.rows_are_psus else _stratum_sums_clusters
+    sums = sums_fn(a, out, n_out, structure, projection, h)
+    return _combine_strata(sums, structure, calibrated=projection is not None)
+
+
+def _combine_strata(sums: StratumSums, st: SamplingStructure, *, calibrated: bool) -> np.ndarray:
+    """onestrat per (output, stratum), then onestage's sum with the `average` rescaling."""
+    npsu, f = st.npsu, st.f
+    visited = np.ones_like(sums.total, dtype=bool) if calibrated else sums.n_domain_psu > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(npsu > 1, f * npsu / (npsu - 1), f)
+        centred = scale * (sums.sumsq - sums.total**2 / npsu)
+    lonely = (npsu == 1) & (f >= 1e-7)
+    contribution = np.where(f < 1e-7, 0.0, centred)
+    ok = np.ones_like(visited)
+    if np.any(lonely):
+        rule = st.lonely_psu
+        if rule == "fail" and np.any(visited[:, lonely]):
+            raise LonelyPSUError("a stratum has only one PSU (lonely_psu='fail')")
+        lonely_value = scale * sums.sumsq if rule == "adjust" else np.zeros_like(centred)
+        contribution = np.where(lonely, lonely_value, contribution)
+        if rule == "average":
+            ok = ~np.broadcast_to(lonely, visited.shape)
+    use = visited & ok
+    var = np.where(use, contribution, 0.0).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return var * visited.sum(axis=1) / use.sum(axis=1)
+
+
+def _distinct_per_output(out: np.ndarray, unit: np.ndarray, n_units: int, n_out: int) -> np.ndarray:
+    """Number of distinct `unit` codes among the rows of each output."""
+    if n_out * n_units <= 4 * out.size + (1 << 16):
+        present = np.bincount(out * np.int64(n_units) + unit, minlength=n_out * n_units) > 0
+        return present.reshape(n_out, n_units).sum(axis=1)
+    keys = np.unique(out * np.int64(n_units) + unit)
+    return np.bincount(keys // n_units, minlength=n_out)
+
+
+def degrees_of_freedom(
+    out: np.ndarray, n_out: int, weights: np.ndarray, structure: SamplingStructure
+) -> np.ndarray:
+    """R's degf() of each output's subset design: PSUs minus strata with positive weight."""
+    rows = (out >= 0) & (weights != 0)
+    oi = out[rows]
+    if structure.rows_are_psus:
+        psus = np.bincount(oi, minlength=n_out)
+    else:
+        psus = _distinct_per_output(oi, structure.psu[rows], structure.n_psu, n_out)
+    strata = _distinct_per_output(oi, structure.stratum[rows], structure.n_strata, n_out)
+    return (psus - strata).astype(np.float64)
