@@ -1,0 +1,135 @@
+"""Reliability and disclosure: which estimated proportions are published.
+
+The default rule is the NCHS Data Presentation Standards for Proportions
+(Parker et al. 2017, Vital Health Stat 2(175)) plus a minimum unweighted base,
+all thresholds in `params.yaml` under `estimate.suppression`:
+
+Suppress (the value is never published as a number; the report prints "-") when
+  1. the unweighted base n < `min_n` (default 30)                   -> "min_n";
+  2. the effective sample size n_eff < `min_n_eff` (30)             -> "min_n_eff",
+     with n_eff = p(1-p)/se^2 capped at n (a design effect below 1 is
+     taken as 1) and n_eff = n at p = 0 or 1, as NCHS defines it;
+  3. the Korn-Graubard CI width >= `max_ci_width` (0.30)            -> "max_ci_width";
+  4. the CI width > `relative_width_from` (0.05) and the relative CI width
+     (width / p) > `max_relative_ci_width` (1.30)                   -> "max_relative_ci_width";
+  5. there is no estimate or no interval (empty domain, df < 1)     -> "no_estimate" / "no_interval".
+Flag (published, marked for review) when the design degrees of freedom are
+below `flag_df_below` (8)                                            -> "low_df".
+
+The CI is the Korn-Graubard interval exactly as R's `svyciprop(method="beta")`
+computes it (n_eff not capped), so the decision agrees with a published beta
+interval; NCHS computes it with the capped n_eff, which is never narrower.
+Reasons and flags are joined with ";" in rule order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from survey_pipeline.errors import ParamsError
+
+SUPPRESSED_COLUMNS = ("estimate", "se", "ci_lower", "ci_upper", "deff", "n_eff")
+
+
+@dataclass(frozen=True)
+class SuppressionRule:
+    """Thresholds of the publication rule (defaults: NCHS standards for proportions)."""
+
+    min_n: int = 30
+    min_n_eff: float = 30.0
+    max_ci_width: float = 0.30
+    max_relative_ci_width: float = 1.30
+    relative_width_from: float = 0.05
+    flag_df_below: float = 8.0
+
+    @classmethod
+    def from_params(cls, section: Mapping[str, Any] | None, key: str = "estimate.suppression") -> SuppressionRule:
+        """Parse `estimate.suppression`; missing keys take the NCHS defaults."""
+        if section is None:
+            return cls()
+        if not isinstance(section, Mapping):
+            raise ParamsError(key, "expected a mapping of thresholds")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(section) - known)
+        if unknown:
+            raise ParamsError(f"{key}.{unknown[0]}", f"unknown key (known: {', '.join(sorted(known))})")
+        values: dict[str, Any] = {}
+        for name, raw in section.items():
+            if isinstance(raw, bool) or not isinstance(raw, int | float) or not np.isfinite(raw) or raw < 0:
+                raise ParamsError(f"{key}.{name}", f"expected a non-negative number, got {raw!r}")
+            if name == "min_n" and int(raw) != raw:
+                raise ParamsError(f"{key}.{name}", f"expected a whole number, got {raw!r}")
+            values[name] = int(raw) if name == "min_n" else float(raw)
+        for name in ("max_ci_width", "relative_width_from"):
+            if values.get(name, 0.0) > 1:
+                raise ParamsError(f"{key}.{name}", "a CI width on the proportion scale cannot exceed 1")
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Per estimate: suppressed?, the reasons and the flags ("" when none)."""
+
+    suppressed: np.ndarray
+    reason: np.ndarray
+    flags: np.ndarray
+
+
+def _join(parts: list[tuple[str, np.ndarray]], size: int) -> np.ndarray:
+    out = np.full(size, "", dtype=object)
+    for code, mask in parts:
+        out = np.where(mask, np.where(out == "", code, out + ";" + code), out)
+    return out
+
+
+def effective_sample_size(p, se, n) -> np.ndarray:
+    """NCHS n_eff: p(1-p)/se^2 capped at n; n where p is 0 or 1 or se is 0."""
+    p, se, n = (np.asarray(v, dtype=np.float64) for v in (p, se, n))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        raw = p * (1 - p) / se**2
+    degenerate = (p == 0) | (p == 1) | (se == 0)
+    return np.where(degenerate, n, np.fmin(raw, n))
+
+
+def assess(rule: SuppressionRule, estimate, se, ci_lower, ci_upper, n, df) -> Assessment:
+    """Apply the rule to arrays of proportions with their Korn-Graubard CIs."""
+    p, se, lower, upper, n, df = (np.asarray(v, dtype=np.float64) for v in (estimate, se, ci_lower, ci_upper, n, df))
+    size = p.shape[0]
+    no_estimate = ~np.isfinite(p) | (n <= 0)
+    no_interval = ~no_estimate & ~(np.isfinite(lower) & np.isfinite(upper))
+    n_eff = effective_sample_size(p, se, n)
+    width = upper - lower
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative = np.where(p > 0, width / p, np.inf)
+    valid = ~no_estimate
+    checked = valid & ~no_interval
+    reasons = [
+        ("no_estimate", no_estimate),
+        ("min_n", valid & (n < rule.min_n)),
+        ("min_n_eff", valid & (n_eff < rule.min_n_eff)),
+        ("no_interval", no_interval),
+        ("max_ci_width", checked & (width >= rule.max_ci_width)),
+        ("max_relative_ci_width", checked & (width > rule.relative_width_from) & (relative > rule.max_relative_ci_width)),
+    ]
+    suppressed = np.zeros(size, dtype=bool)
+    for _, mask in reasons:
+        suppressed |= mask
+    flags = [("low_df", valid & (df < rule.flag_df_below))]
+    return Assessment(suppressed, _join(reasons, size), _join(flags, size))
+
+
+def apply_suppression(frame: pd.DataFrame, assessment: Assessment, columns=SUPPRESSED_COLUMNS) -> pd.DataFrame:
+    """`frame` with suppressed/suppression_reason/flags added and suppressed numbers set to NaN."""
+    out = frame.copy()
+    for column in columns:
+        if column in out:
+            out[column] = out[column].astype("float64").where(~assessment.suppressed)
+    out["suppressed"] = assessment.suppressed
+    out["suppression_reason"] = pd.array(assessment.reason.astype(str), dtype="str")
+    out["flags"] = pd.array(assessment.flags.astype(str), dtype="str")
+    return out
