@@ -1,0 +1,641 @@
+"""Ingest stage: read the raw panel files, check each against the spec, stack them.
+
+Raw files come from panel software and from SPSS users (`.sav`/`.zsav`, CSV,
+Parquet). Before any row is used, every file is checked against the questionnaire
+spec: variables missing for its wave, unexpected variables, value labels that
+disagree with the spec, wrong types and non-integral codes. Problems a user must
+fix are errors (the stage stops with exit 2); harmless ones are warnings, kept in
+`files.json`. A file that cannot be read at all gives a one-line `InputError`.
+
+Codes stay as read (float64, special codes such as -1 and 99 intact); row-level
+rules (allowed codes, routing, duplicates) are the validate stage's job.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyreadstat
+
+from survey_pipeline import artifacts
+from survey_pipeline.errors import InputError, ParamsError
+from survey_pipeline.spec import QuestionnaireSpec
+
+log = logging.getLogger(__name__)
+
+SPSS_SUFFIXES = (".sav", ".zsav")
+CSV_SUFFIXES = (".csv",)
+PARQUET_SUFFIXES = (".parquet",)
+SUPPORTED_SUFFIXES = SPSS_SUFFIXES + CSV_SUFFIXES + PARQUET_SUFFIXES
+ORIGIN_COLUMNS = ("source_file", "source_row", "file_wave")
+BASE_WEIGHT = "base_weight"
+WAVE_PLACEHOLDER = "{wave}"
+ERROR, WARNING = "error", "warning"
+LEGACY_ENCODING = "cp1252"
+_SNIFF_BYTES = 8192
+_MAX_LABEL_IN_MESSAGE = 80
+
+
+@dataclass(frozen=True)
+class IngestParams:
+    """The `ingest:` section of params.yaml."""
+
+    raw_dir: str
+    file_pattern: str
+
+    @classmethod
+    def from_params(cls, section: Any) -> IngestParams:
+        if not isinstance(section, Mapping):
+            raise ParamsError("ingest", "expected a mapping")
+        unknown = sorted(set(section) - {"raw_dir", "file_pattern"})
+        if unknown:
+            raise ParamsError(f"ingest.{unknown[0]}", "unknown key (known: raw_dir, file_pattern)")
+        raw_dir = section.get("raw_dir")
+        if not isinstance(raw_dir, str) or not raw_dir.strip():
+            raise ParamsError("ingest.raw_dir", "expected a folder path relative to the project root")
+        pattern = section.get("file_pattern")
+        if not isinstance(pattern, str) or pattern.count(WAVE_PLACEHOLDER) != 1:
+            raise ParamsError("ingest.file_pattern", f"expected a file name pattern with one {WAVE_PLACEHOLDER}")
+        return cls(raw_dir=raw_dir, file_pattern=pattern)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding of the file-level check: an error stops the run, a warning is recorded."""
+
+    severity: str
+    rule: str
+    variable: str | None
+    message: str
+
+    def text(self, file: str) -> str:
+        where = f"{file}, variable '{self.variable}'" if self.variable else file
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class FileReport:
+    """What ingest learnt about one raw file; the `files.json` entry."""
+
+    name: str
+    path: str
+    format: str
+    sha256: str
+    n_rows: int
+    wave: int | None
+    file_label: str | None = None
+    encoding: str | None = None
+    variable_labels: dict[str, str | None] = field(default_factory=dict)
+    value_labels: dict[str, dict[float, str]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == ERROR]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == WARNING]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "format": self.format,
+            "sha256": self.sha256,
+            "n_rows": self.n_rows,
+            "wave": self.wave,
+            "file_label": self.file_label,
+            "encoding": self.encoding,
+            "variable_labels": self.variable_labels,
+            "value_labels": {
+                name: {_code_text(code): label for code, label in labels.items()}
+                for name, labels in self.value_labels.items()
+            },
+            "warnings": [p.text(self.name) for p in self.warnings],
+            "errors": [p.text(self.name) for p in self.errors],
+        }
+
+
+class FileCheckError(InputError):
+    """One or more raw files failed the file-level check; `problems` lists every error."""
+
+    def __init__(self, reports: list[FileReport]) -> None:
+        failed = [r for r in reports if r.errors]
+        self.problems = [(r.name, p) for r in failed for p in r.errors]
+        first_file, first = self.problems[0]
+        details = "; ".join(p.text(name) for name, p in self.problems)
+        super().__init__(
+            f"{len(self.problems)} file-level error(s) in {len(failed)} file(s): {details}",
+            file=first_file if len(failed) == 1 else None,
+            column=first.variable if len(self.problems) == 1 else None,
+            rule=first.rule if len(self.problems) == 1 else "file_check",
+        )
+
+
+# ---------------------------------------------------------------------------
+# Reading one file
+
+
+@dataclass
+class _RawFile:
+    frame: pd.DataFrame
+    format: str
+    file_label: str | None = None
+    encoding: str | None = None
+    variable_labels: dict[str, str | None] = field(default_factory=dict)
+    value_labels: dict[str, dict[float, str]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def wave_from_name(name: str, file_pattern: str) -> int | None:
+    """The wave in a file name such as `wij_panel_2019.sav`; None if it does not match."""
+    prefix, suffix = file_pattern.split(WAVE_PLACEHOLDER)
+    regex = re.compile(re.escape(prefix) + r"(?P<wave>\d+)" + re.escape(suffix))
+    match = regex.fullmatch(Path(name).name.split(".", 1)[0])
+    return int(match["wave"]) if match else None
+
+
+def read_raw_file(
+    path: str | Path, spec: QuestionnaireSpec, *, file_pattern: str = "wij_panel_{wave}", display_path: str | None = None
+) -> tuple[pd.DataFrame, FileReport]:
+    """Read one raw file and check it against the spec.
+
+    Returns the standardised frame (origin columns, then resp_id, wave, background
+    and every spec variable as float64) and the file's report. File-level findings
+    are in `report.problems`; an unreadable file raises `InputError` at once.
+    """
+    path = Path(path)
+    name = path.name
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise InputError(
+            f"unsupported file type '{suffix}' (expected {', '.join(SUPPORTED_SUFFIXES)})", file=name, rule="file_type"
+        )
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot open the file ({exc.strerror or type(exc).__name__})", file=name, rule="unreadable_file") from None
+    if not content.strip():
+        raise InputError("the file is empty (no header, no data)", file=name, rule="empty_file")
+    _check_content_type(content, suffix, name)
+
+    if suffix in SPSS_SUFFIXES:
+        raw = _read_spss(path, name)
+    elif suffix in CSV_SUFFIXES:
+        raw = _read_csv(content, name)
+    else:
+        raw = _read_parquet(content, name)
+
+    wave = wave_from_name(name, file_pattern)
+    report = FileReport(
+        name=name,
+        path=display_path or name,
+        format=raw.format,
+        sha256=hashlib.sha256(content).hexdigest(),
+        n_rows=len(raw.frame),
+        wave=wave,
+        file_label=raw.file_label,
+        encoding=raw.encoding,
+        variable_labels=raw.variable_labels,
+        value_labels=raw.value_labels,
+        problems=list(raw.problems),
+    )
+    if wave is None:
+        example = file_pattern.replace(WAVE_PLACEHOLDER, str(spec.waves[0]))
+        report.problems.append(
+            Problem(ERROR, "wave_from_name", None, f"the file name does not match '{file_pattern}' (e.g. {example}{suffix}), so its wave is unknown")
+        )
+    elif wave not in spec.waves:
+        report.problems.append(
+            Problem(ERROR, "wave_in_spec", None, f"wave {wave} (from the file name) is not one of the spec's waves {list(spec.waves)}")
+        )
+    frame = _check_and_standardise(raw, spec, wave if wave in spec.waves else None, report)
+    return frame, report
+
+
+def _check_content_type(content: bytes, suffix: str, name: str) -> None:
+    """A file whose content is not what its extension says fails with a one-line hint."""
+    head = content[:_SNIFF_BYTES]
+    if head[:4] in (b"$FL2", b"$FL3"):
+        kind = "an SPSS file"
+    elif head[:4] == b"PAR1":
+        kind = "a Parquet file"
+    elif head[:4] == b"PK\x03\x04":
+        kind = "a ZIP archive (an Excel .xlsx file?)"
+    elif head[:4] == b"\xd0\xcf\x11\xe0":
+        kind = "an old Excel/Office file"
+    elif b"\x00" in head:
+        kind = "binary data of an unknown kind"
+    else:
+        kind = "text (a CSV file?)"
+    expected = "SPSS" if suffix in SPSS_SUFFIXES else "CSV" if suffix in CSV_SUFFIXES else "Parquet"
+    ok = (
+        (expected == "SPSS" and kind == "an SPSS file")
+        or (expected == "Parquet" and kind == "a Parquet file")
+        or (expected == "CSV" and kind.startswith("text"))
+    )
+    if not ok:
+        raise InputError(
+            f"not a{'n' if expected == 'SPSS' else ''} {expected} file: the content is {kind}; check the file and its extension",
+            file=name,
+            rule="file_type",
+        )
+
+
+def _read_spss(path: Path, name: str) -> _RawFile:
+    try:
+        frame, meta = pyreadstat.read_sav(str(path), user_missing=True)
+    except (pyreadstat.ReadstatError, pyreadstat.PyreadstatError, UnicodeError, ValueError, OSError) as exc:
+        raise InputError(
+            f"cannot read the SPSS file ({_first_line(exc)}); it is truncated or corrupt", file=name, rule="unreadable_file"
+        ) from None
+    raw = _RawFile(
+        frame=frame,
+        format="spss",
+        file_label=meta.file_label or None,
+        encoding=meta.file_encoding,
+        variable_labels={c: meta.column_names_to_labels.get(c) for c in frame.columns},
+        value_labels={c: dict(v) for c, v in (meta.variable_value_labels or {}).items()},
+    )
+    if (meta.file_encoding or "UTF-8").upper().replace("-", "") == "UTF8":
+        _repair_non_utf8_labels(path, name, raw)
+    return raw
+
+
+def _repair_non_utf8_labels(path: Path, name: str, raw: _RawFile) -> None:
+    """Labels that are not valid UTF-8 although the file says UTF-8.
+
+    ReadStat silently drops such bytes. Reading the dictionary again as Latin-1
+    gives the raw bytes; a label that is not UTF-8 is decoded as Windows-1252
+    (what older SPSS versions wrote) and reported as a warning.
+    """
+    try:
+        _, latin = pyreadstat.read_sav(str(path), metadataonly=True, user_missing=True, encoding="ISO-8859-1")
+    except (pyreadstat.ReadstatError, pyreadstat.PyreadstatError, UnicodeError, ValueError, OSError):
+        return
+
+    def repaired(text: str | None) -> str | None:
+        if text is None:
+            return None
+        data = text.encode("latin-1", errors="replace")
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return data.decode(LEGACY_ENCODING, errors="replace")
+        return None
+
+    fixed = repaired(latin.file_label)
+    if fixed is not None:
+        raw.file_label = fixed
+        raw.problems.append(Problem(WARNING, "label_encoding", None, f"the file label is not valid UTF-8 text; read as {LEGACY_ENCODING}"))
+    for column, label in (latin.column_names_to_labels or {}).items():
+        fixed = repaired(label)
+        if fixed is not None and column in raw.variable_labels:
+            raw.variable_labels[column] = fixed
+            raw.problems.append(Problem(WARNING, "label_encoding", column, f"the variable label is not valid UTF-8 text; read as {LEGACY_ENCODING}"))
+    for column, labels in (latin.variable_value_labels or {}).items():
+        bad = {code: repaired(label) for code, label in labels.items()}
+        bad = {code: text for code, text in bad.items() if text is not None}
+        if bad and column in raw.value_labels:
+            raw.value_labels[column].update(bad)
+            codes = ", ".join(_code_text(c) for c in sorted(bad))
+            raw.problems.append(
+                Problem(WARNING, "label_encoding", column, f"value label(s) of code(s) {codes} are not valid UTF-8 text; read as {LEGACY_ENCODING}")
+            )
+
+
+def _read_csv(content: bytes, name: str) -> _RawFile:
+    problems = []
+    try:
+        text = content.decode("utf-8-sig")
+        encoding = "UTF-8"
+    except UnicodeDecodeError:
+        text = content.decode(LEGACY_ENCODING, errors="replace")
+        encoding = LEGACY_ENCODING
+        problems.append(Problem(WARNING, "text_encoding", None, f"the file is not UTF-8 text; read as {LEGACY_ENCODING}"))
+    first_line = text.lstrip().splitlines()[0]
+    sep = max((",", ";", "\t"), key=first_line.count)
+    header = next(csv.reader([first_line], delimiter=sep))
+    duplicated = sorted({h.strip() for h in header if [x.strip() for x in header].count(h.strip()) > 1})
+    if duplicated:
+        raise InputError(f"column(s) {duplicated} appear more than once in the header", file=name, rule="duplicate_column")
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=sep, decimal="," if sep == ";" else ".", skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        raise InputError(f"malformed CSV ({_first_line(exc)})", file=name, rule="unreadable_file") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return _RawFile(frame=frame, format="csv", encoding=encoding, problems=problems)
+
+
+def _read_parquet(content: bytes, name: str) -> _RawFile:
+    import pyarrow
+
+    try:
+        frame = pd.read_parquet(io.BytesIO(content))
+    except (pyarrow.ArrowException, OSError, ValueError) as exc:
+        raise InputError(
+            f"cannot read the Parquet file ({_first_line(exc)}); it is truncated or corrupt", file=name, rule="unreadable_file"
+        ) from None
+    if not isinstance(frame.index, pd.RangeIndex):
+        frame = frame.reset_index(drop=True)
+    frame.columns = [str(c) for c in frame.columns]
+    return _RawFile(frame=frame, format="parquet")
+
+
+# ---------------------------------------------------------------------------
+# Checking one file against the spec
+
+
+def _check_and_standardise(raw: _RawFile, spec: QuestionnaireSpec, wave: int | None, report: FileReport) -> pd.DataFrame:
+    problems = report.problems
+    frame = raw.frame
+    if len(frame) == 0:
+        problems.append(Problem(ERROR, "empty_file", None, "the file has no data rows"))
+
+    id_columns = (spec.respondent_id, spec.wave_variable)
+    measured = [v.name for v in spec.variables.values() if wave is None or wave in v.waves]
+    unmeasured = [v.name for v in spec.variables.values() if wave is not None and wave not in v.waves]
+    required = [*id_columns, *spec.background, *(measured if wave is not None else [])]
+    known = [*id_columns, *spec.background, *spec.variables, BASE_WEIGHT]
+
+    columns = _match_columns(list(frame.columns), known, problems)
+    for name in required:
+        if name not in columns:
+            what = "background variable" if name in spec.background else "variable"
+            why = f" (the spec asks it in wave {wave})" if name in spec.variables else ""
+            problems.append(Problem(ERROR, "missing_variable", name, f"{what} is missing from the file{why}"))
+
+    n = len(frame)
+    out = pd.DataFrame(index=pd.RangeIndex(n))
+    out["source_file"] = pd.Series([report.name] * n, dtype="str")
+    out["source_row"] = np.arange(1, n + 1, dtype="int64")
+    out["file_wave"] = np.full(n, wave if wave is not None else -1, dtype="int64")
+
+    values: dict[str, pd.Series] = {}
+    for name in known:
+        if name in columns:
+            series, problem = _as_numbers(frame[columns[name]], name)
+            if problem is not None:
+                problems.append(problem)
+            values[name] = series
+    for name in [*id_columns, *spec.background, *spec.variables]:
+        if name in values:
+            _check_integral(values[name], name, include_value=name != spec.respondent_id, problems=problems)
+
+    if raw.format == "spss":
+        for name in [*spec.background, *measured]:
+            if name in columns:
+                _check_labels(name, columns[name], spec, raw, values[name], problems)
+
+    not_asked = {v.name: v.missing.not_asked.code for v in spec.variables.values()}
+    for name in unmeasured:
+        if name in values:
+            answers = int((values[name].notna() & (values[name] != not_asked[name])).sum())
+            if answers:
+                problems.append(
+                    Problem(
+                        ERROR,
+                        "not_in_wave",
+                        name,
+                        f"the spec says wave {wave} does not ask this question, but the file holds {answers} answer(s); "
+                        f"add {wave} to variables.{name}.waves in the spec or remove the column",
+                    )
+                )
+            else:
+                problems.append(
+                    Problem(WARNING, "not_in_wave", name, f"the spec says wave {wave} does not ask this question; the column (only blank or -1) is ignored")
+                )
+            del values[name]
+
+    for name in [*id_columns, *spec.background, *spec.variables]:
+        out[name] = values[name] if name in values else np.full(n, np.nan)
+    if BASE_WEIGHT in values:
+        out[BASE_WEIGHT] = values[BASE_WEIGHT]
+    return out
+
+
+def _match_columns(present: list[str], known: list[str], problems: list[Problem]) -> dict[str, str]:
+    """Map spec names to file columns; names differing only in case are matched with a warning."""
+    columns = {name: name for name in present if name in known}
+    by_lower = {name.lower(): name for name in known}
+    for name in present:
+        if name in columns:
+            continue
+        target = by_lower.get(name.lower())
+        if target is not None and target not in columns:
+            columns[target] = name
+            problems.append(Problem(WARNING, "variable_name_case", target, f"the file calls it '{name}'; read as '{target}'"))
+        else:
+            problems.append(Problem(WARNING, "extra_variable", name, "not in the spec; ignored"))
+    return columns
+
+
+def _as_numbers(series: pd.Series, name: str) -> tuple[pd.Series, Problem | None]:
+    """The column as float64; text that is not a number is a type error, bool and dates too."""
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return pd.Series(np.nan, index=series.index), Problem(ERROR, "wrong_type", name, "holds true/false values; expected numeric codes")
+    if pd.api.types.is_numeric_dtype(dtype):
+        return series.astype("float64").reset_index(drop=True), None
+    if pd.api.types.is_datetime64_any_dtype(dtype) or isinstance(dtype, pd.PeriodDtype):
+        return pd.Series(np.nan, index=series.index), Problem(ERROR, "wrong_type", name, f"holds dates ({dtype}); expected numeric codes")
+    text = series.astype("str").str.strip()
+    blank = series.isna() | text.eq("")
+    parsed = pd.to_numeric(text.where(~blank), errors="coerce").astype("float64").reset_index(drop=True)
+    bad = (~blank.to_numpy()) & parsed.isna().to_numpy()
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0]) + 1
+        return parsed.where(~bad), Problem(
+            ERROR, "wrong_type", name, f"{int(bad.sum())} value(s) are text, not numeric codes (first at row {first})"
+        )
+    return parsed, Problem(WARNING, "wrong_type", name, "stored as text; read as numbers")
+
+
+def _check_integral(values: pd.Series, name: str, *, include_value: bool, problems: list[Problem]) -> None:
+    array = values.to_numpy(dtype="float64")
+    bad = np.isfinite(array) & (array != np.round(array))
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        example = f", e.g. {array[first]:g}" if include_value else ""
+        problems.append(
+            Problem(
+                ERROR,
+                "non_integral",
+                name,
+                f"{int(bad.sum())} value(s) are not whole-number codes (first at row {first + 1}{example})",
+            )
+        )
+
+
+def _check_labels(
+    name: str, column: str, spec: QuestionnaireSpec, raw: _RawFile, values: pd.Series, problems: list[Problem]
+) -> None:
+    """Compare the file's value labels (and question text) with the spec's."""
+    if name in spec.variables:
+        expected = spec.variables[name].value_labels
+        spec_label = spec.variables[name].label
+    else:
+        expected = dict(spec.background[name].codes)
+        spec_label = spec.background[name].label
+    file_label = raw.variable_labels.get(column)
+    if file_label and _normalise(file_label) != _normalise(spec_label):
+        problems.append(
+            Problem(WARNING, "variable_label", name, f"variable label '{_clip(file_label)}' differs from the spec's '{_clip(spec_label)}'")
+        )
+    labels = raw.value_labels.get(column, {})
+    if not labels:
+        problems.append(Problem(WARNING, "value_labels_missing", name, "the file has no value labels for this variable"))
+        return
+    present = set(values.dropna().to_numpy().tolist())
+    for code, label in sorted(labels.items()):
+        key = int(code) if float(code).is_integer() else None
+        if key is None or key not in expected:
+            used = code in present
+            problems.append(
+                Problem(
+                    ERROR if used else WARNING,
+                    "value_label_unknown_code",
+                    name,
+                    f"value label '{_clip(label)}' for code {_code_text(code)}, which is not a code in the spec"
+                    + (" and occurs in the data" if used else " (not used in the data)"),
+                )
+            )
+        elif label != expected[key]:
+            same = _normalise(label) == _normalise(expected[key])
+            problems.append(
+                Problem(
+                    WARNING if same else ERROR,
+                    "value_label_mismatch",
+                    name,
+                    f"code {key} is labelled '{_clip(label)}' in the file but '{expected[key]}' in the spec",
+                )
+            )
+    unlabelled = [code for code in expected if float(code) not in labels]
+    if unlabelled:
+        problems.append(
+            Problem(WARNING, "value_labels_incomplete", name, f"no value label for code(s) {unlabelled} in the file")
+        )
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def _clip(text: str) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= _MAX_LABEL_IN_MESSAGE else text[: _MAX_LABEL_IN_MESSAGE - 1] + "…"
+
+
+def _code_text(code: float) -> str:
+    code = float(code)
+    return str(int(code)) if code.is_integer() else repr(code)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# ---------------------------------------------------------------------------
+# All files of a run
+
+
+def find_raw_files(raw_dir: Path) -> list[Path]:
+    """The supported files in `raw_dir` (hidden files and other types skipped)."""
+    if not raw_dir.is_dir():
+        raise InputError("the raw data folder does not exist", file=str(raw_dir), rule="raw_dir")
+    paths = []
+    for path in sorted(raw_dir.iterdir()):
+        if path.name.startswith(".") or not path.is_file():
+            continue
+        if path.suffix.lower() in SUPPORTED_SUFFIXES:
+            paths.append(path)
+        else:
+            log.info("skipping %s (not a data file type)", path.name)
+    if not paths:
+        raise InputError(
+            f"no raw data files ({', '.join(SUPPORTED_SUFFIXES)}) in the folder", file=str(raw_dir), rule="raw_dir"
+        )
+    return paths
+
+
+def ingest_files(
+    paths: list[Path], spec: QuestionnaireSpec, file_pattern: str, base_dir: Path | None = None
+) -> tuple[pd.DataFrame, list[FileReport]]:
+    """Read and check every file; raise `FileCheckError` listing all errors, else stack them."""
+    frames, reports = [], []
+    for path in paths:
+        frame, report = read_raw_file(path, spec, file_pattern=file_pattern, display_path=_display_path(path, base_dir))
+        for problem in report.warnings:
+            log.warning("%s", problem.text(report.name))
+        frames.append(frame)
+        reports.append(report)
+    by_wave: dict[int, list[str]] = {}
+    for report in reports:
+        if report.wave is not None:
+            by_wave.setdefault(report.wave, []).append(report.name)
+    for wave, names in by_wave.items():
+        if len(names) > 1:
+            for report in reports:
+                if report.name in names:
+                    report.problems.append(
+                        Problem(ERROR, "one_file_per_wave", None, f"wave {wave} has {len(names)} files ({', '.join(names)}); keep one")
+                    )
+    if any(r.errors for r in reports):
+        raise FileCheckError(reports)
+    return stack_frames(frames, spec), reports
+
+
+def stack_frames(frames: list[pd.DataFrame], spec: QuestionnaireSpec) -> pd.DataFrame:
+    """One table in the `ingest_responses` column order; base_weight kept if any file has it."""
+    columns = [*ORIGIN_COLUMNS, spec.respondent_id, spec.wave_variable, *spec.background, *spec.variables]
+    if any(BASE_WEIGHT in f.columns for f in frames):
+        columns.append(BASE_WEIGHT)
+    stacked = pd.concat([f.reindex(columns=columns) for f in frames], ignore_index=True)
+    for name in columns[3:]:
+        stacked[name] = stacked[name].astype("float64")
+    stacked["source_file"] = stacked["source_file"].astype("str")
+    return stacked
+
+
+def _display_path(path: Path, base_dir: Path | None) -> str:
+    if base_dir is not None:
+        try:
+            return path.resolve().relative_to(Path(base_dir).resolve()).as_posix()
+        except ValueError:
+            pass
+    return path.name
+
+
+def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], base_dir: Path) -> dict:
+    """Read every raw file, check it, write `responses.parquet` and `files.json`."""
+    settings = IngestParams.from_params(params.get("ingest"))
+    raw_dir = Path(base_dir) / settings.raw_dir
+    paths = find_raw_files(raw_dir)
+    log.info("ingest: %d raw file(s) in %s", len(paths), settings.raw_dir)
+    responses, reports = ingest_files(paths, spec, settings.file_pattern, base_dir=Path(base_dir))
+    with store.writing("ingest") as out:
+        artifacts.write_table(responses, out / "responses.parquet", "ingest_responses")
+        artifacts.write_json({r.name: r.to_json() for r in reports}, out / "files.json")
+    rows_per_wave = {str(r.wave): r.n_rows for r in sorted(reports, key=lambda r: r.wave)}
+    missing_waves = [w for w in spec.waves if str(w) not in rows_per_wave]
+    if missing_waves:
+        log.warning("no raw file for wave(s) %s of the spec", missing_waves)
+    log.info("ingest: %d rows from %d file(s)", len(responses), len(reports))
+    return {
+        "files": len(reports),
+        "rows": len(responses),
+        "rows_per_wave": rows_per_wave,
+        "warnings": sum(len(r.warnings) for r in reports),
+        "waves_without_file": missing_waves,
+    }
