@@ -1,0 +1,374 @@
+"""Pure builders: the published tables and the annual-report table, from the estimate stage's frames.
+
+Nothing here reads or writes files. Labels, bases, footnotes and targets come
+from the questionnaire spec; numbers come from the indicator table unchanged
+(only formatted), so the printed table cannot drift from the published data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from survey_pipeline.errors import InputError
+from survey_pipeline.report.config import ReportParams
+from survey_pipeline.report.formatting import (
+    MISSING_TEXT,
+    dutch_target,
+    format_p_value,
+    format_percent,
+    format_points,
+)
+from survey_pipeline.spec import ALL_RESIDENTS, Indicator, QuestionnaireSpec
+
+TOTAL = "total"
+
+# Column order and dtypes of the published tables (= the estimate stage's contract).
+INDICATOR_COLUMNS: dict[str, str] = {
+    "indicator_id": "str", "label": "str", "kind": "str", "variable": "str", "wave": "int64",
+    "breakdown": "str", "breakdown_code": "float64", "breakdown_label": "str", "base": "str",
+    "base_text": "str", "estimate": "float64", "se": "float64", "ci_lower": "float64",
+    "ci_upper": "float64", "ci_method": "str", "level": "float64", "df": "float64", "deff": "float64",
+    "n_eff": "float64", "n": "int64", "sum_weights": "float64", "suppressed": "bool",
+    "suppression_reason": "str", "flags": "str", "target": "str", "target_status": "str",
+}
+CHANGE_COLUMNS: dict[str, str] = {
+    "indicator_id": "str", "wave_from": "int64", "wave_to": "int64", "breakdown": "str",
+    "breakdown_code": "float64", "breakdown_label": "str", "estimate_from": "float64",
+    "estimate_to": "float64", "difference": "float64", "se": "float64", "ci_lower": "float64",
+    "ci_upper": "float64", "df": "float64", "p_value": "float64", "se_independent": "float64",
+    "n_both": "int64", "suppressed": "bool", "suppression_reason": "str",
+}
+DISTRIBUTION_COLUMNS: dict[str, str] = {
+    "variable": "str", "label": "str", "wave": "int64", "group": "str", "base_text": "str",
+    "breakdown": "str", "breakdown_code": "float64", "breakdown_label": "str", "code": "float64",
+    "code_label": "str", "code_type": "str", "estimate": "float64", "se": "float64",
+    "ci_lower": "float64", "ci_upper": "float64", "n_base": "int64", "sum_weights_base": "float64",
+    "suppressed": "bool", "suppression_reason": "str",
+}
+
+SECTION_TITLES = {"prestatie": "Prestatie-indicatoren", "kengetal": "Kengetallen"}
+STATUS_TEXT = {
+    "met": "gehaald",
+    "not_met": "niet gehaald",
+    "indistinguishable": "niet te onderscheiden",
+}
+_REASON_TEXT = (
+    ("relative", "relatieve breedte van het betrouwbaarheidsinterval te groot"),
+    ("n_eff", "effectieve steekproefomvang te klein"),
+    ("width", "betrouwbaarheidsinterval te breed"),
+    ("min_n", "te weinig waarnemingen"),
+    ("n<", "te weinig waarnemingen"),
+    ("n <", "te weinig waarnemingen"),
+    ("df", "te weinig vrijheidsgraden"),
+)
+
+
+# ---------------------------------------------------------------------------
+# Published tables
+
+
+def published_table(frame: pd.DataFrame, columns: Mapping[str, str], *, name: str,
+                    order: Sequence[str]) -> pd.DataFrame:
+    """The contract's columns in contract order and dtypes, sorted by `order`; InputError if one is missing."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputError(f"the {name} table lacks column(s) {missing}", file=name, rule="report_input")
+    out = frame.loc[:, list(columns)].copy()
+    for column, dtype in columns.items():
+        if dtype == "int64":
+            values = pd.to_numeric(out[column], errors="coerce").astype("float64")
+            if values.isna().any() or not np.all(np.mod(values, 1) == 0):
+                raise InputError("expected whole numbers", file=name, column=column, rule="report_input")
+        try:
+            out[column] = out[column].astype(dtype)
+        except (TypeError, ValueError):
+            raise InputError(f"cannot be read as {dtype}", file=name, column=column, rule="report_input") from None
+    return out.sort_values(list(order), kind="stable").reset_index(drop=True)
+
+
+def _rank(values: pd.Series, ranking: Sequence) -> pd.Series:
+    positions = {value: i for i, value in enumerate(ranking)}
+    return values.map(lambda v: positions.get(v, len(positions))).astype("int64")
+
+
+def publish_indicators(frame: pd.DataFrame, spec: QuestionnaireSpec, breakdowns: Sequence[str]) -> pd.DataFrame:
+    """The indicator table in spec order: indicator, wave, total first, then the breakdowns."""
+    keyed = frame.assign(
+        _ind=_rank(frame["indicator_id"], [i.id for i in spec.indicators]) if "indicator_id" in frame else 0,
+        _brk=_rank(frame["breakdown"], [TOTAL, *breakdowns]) if "breakdown" in frame else 0,
+    )
+    columns = {**INDICATOR_COLUMNS, "_ind": "int64", "_brk": "int64"}
+    out = published_table(keyed, columns, name="indicators",
+                          order=["_ind", "wave", "_brk", "breakdown", "breakdown_code"])
+    return out.drop(columns=["_ind", "_brk"])
+
+
+def publish_changes(frame: pd.DataFrame, spec: QuestionnaireSpec, breakdowns: Sequence[str]) -> pd.DataFrame:
+    keyed = frame.assign(
+        _ind=_rank(frame["indicator_id"], [i.id for i in spec.indicators]) if "indicator_id" in frame else 0,
+        _brk=_rank(frame["breakdown"], [TOTAL, *breakdowns]) if "breakdown" in frame else 0,
+    )
+    columns = {**CHANGE_COLUMNS, "_ind": "int64", "_brk": "int64"}
+    out = published_table(keyed, columns, name="changes",
+                          order=["_ind", "wave_from", "wave_to", "_brk", "breakdown", "breakdown_code"])
+    return out.drop(columns=["_ind", "_brk"])
+
+
+def publish_distributions(frame: pd.DataFrame, spec: QuestionnaireSpec, breakdowns: Sequence[str]) -> pd.DataFrame:
+    keyed = frame.assign(
+        _var=_rank(frame["variable"], list(spec.variables)) if "variable" in frame else 0,
+        _brk=_rank(frame["breakdown"], [TOTAL, *breakdowns]) if "breakdown" in frame else 0,
+    )
+    columns = {**DISTRIBUTION_COLUMNS, "_var": "int64", "_brk": "int64"}
+    out = published_table(keyed, columns, name="distributions",
+                          order=["_var", "wave", "_brk", "breakdown", "breakdown_code"])
+    return out.drop(columns=["_var", "_brk"])
+
+
+# ---------------------------------------------------------------------------
+# Which waves measured which indicator
+
+
+def measured_waves(spec: QuestionnaireSpec, waves_in_run: Sequence[int]) -> dict[str, tuple[int, ...]]:
+    """Per indicator: the waves of this run in which its question was asked."""
+    run = set(waves_in_run)
+    return {
+        ind.id: tuple(w for w in spec.variables[ind.variable].waves if w in run)
+        for ind in spec.indicators
+    }
+
+
+# ---------------------------------------------------------------------------
+# Footnotes for bases
+
+
+def report_order(spec: QuestionnaireSpec) -> list[Indicator]:
+    """Indicators as printed: performance indicators first, then key figures, each in spec order."""
+    return [ind for kind in SECTION_TITLES for ind in spec.indicators if ind.kind == kind]
+
+
+def base_markers(spec: QuestionnaireSpec) -> dict[str, str]:
+    """Footnote marker per base group, in order of first use; all residents need none."""
+    markers: dict[str, str] = {}
+    for ind in report_order(spec):
+        if ind.base != ALL_RESIDENTS and ind.base not in markers:
+            markers[ind.base] = "*" * (len(markers) + 1)
+    return markers
+
+
+def base_footnote(spec: QuestionnaireSpec, base: str) -> str:
+    """The footnote text of a base, from the spec: "Percentage van de bewoners die ..."."""
+    return f"Percentage {spec.base_text(base)}."
+
+
+def describe_reason(reason: str) -> str:
+    """A suppression reason or flag in Dutch; unrecognised parts are shown as written."""
+    parts = [p.strip() for p in reason.replace(",", ";").split(";") if p.strip()]
+    described = []
+    for part in parts:
+        text = next((dutch for key, dutch in _REASON_TEXT if key in part.lower()), None)
+        described.append(f"{text} ({part})" if text else part)
+    return "; ".join(dict.fromkeys(described)) or "onvoldoende betrouwbaar"
+
+
+# ---------------------------------------------------------------------------
+# The annual-report table
+
+
+@dataclass(frozen=True)
+class Column:
+    kind: str  # "achieved" | "target"
+    year: int
+
+    @property
+    def header(self) -> tuple[str, str]:
+        return ("Behaald" if self.kind == "achieved" else "Beoogd", str(self.year))
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    value: float | None = None  # the unrounded share behind an achieved number
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Row:
+    indicator_id: str
+    label: str
+    marker: str
+    cells: tuple[Cell, ...]
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    rows: tuple[Row, ...]
+
+
+@dataclass(frozen=True)
+class AnnualTable:
+    """The table as printed: sections of rows, base footnotes (`*`) and notes on "-" cells (a, b, ...)."""
+
+    columns: tuple[Column, ...]
+    sections: tuple[Section, ...]
+    footnotes: tuple[tuple[str, str], ...]
+    notes: tuple[tuple[str, str], ...]
+    decimals: int
+
+
+def annual_columns(report: ReportParams) -> tuple[Column, ...]:
+    """Behaald/Beoogd columns by year; for a year with both, Beoogd comes first (as in the 2017 report)."""
+    columns = [Column("achieved", y) for y in report.achieved_waves] + [Column("target", y) for y in report.target_years]
+    return tuple(sorted(columns, key=lambda c: (c.year, c.kind == "achieved")))
+
+
+def build_annual_table(indicators: pd.DataFrame, spec: QuestionnaireSpec, report: ReportParams,
+                       measured: Mapping[str, Sequence[int]]) -> AnnualTable:
+    """The annual-report table from the published indicator table (breakdown "total")."""
+    totals = indicators[indicators["breakdown"] == TOTAL].set_index(["indicator_id", "wave"])
+    columns = annual_columns(report)
+    markers = base_markers(spec)
+    notes: dict[str, str] = {}
+
+    def note(text: str) -> str:
+        if text not in notes:
+            notes[text] = chr(ord("a") + len(notes))
+        return notes[text]
+
+    def achieved(ind: Indicator, wave: int) -> Cell:
+        if wave not in measured.get(ind.id, ()):
+            return Cell(MISSING_TEXT)
+        row = totals.loc[(ind.id, wave)]
+        if bool(row["suppressed"]):
+            return Cell(MISSING_TEXT, None, (note(f"Niet gepubliceerd: {describe_reason(row['suppression_reason'])}."),))
+        value = float(row["estimate"])
+        flags = (note(f"Onzeker: {describe_reason(row['flags'])}."),) if row["flags"] else ()
+        return Cell(format_percent(value, report.decimals), value, flags)
+
+    def target(ind: Indicator, year: int) -> Cell:
+        text = ind.targets.get(year)
+        return Cell(dutch_target(text) if text else MISSING_TEXT)
+
+    sections = []
+    for kind, title in SECTION_TITLES.items():
+        rows = []
+        for ind in (i for i in spec.indicators if i.kind == kind):
+            cells = tuple(achieved(ind, c.year) if c.kind == "achieved" else target(ind, c.year) for c in columns)
+            rows.append(Row(ind.id, ind.label, markers.get(ind.base, ""), cells))
+        if rows:
+            sections.append(Section(title, tuple(rows)))
+    footnotes = tuple((marker, base_footnote(spec, base)) for base, marker in markers.items())
+    return AnnualTable(columns, tuple(sections), footnotes, tuple((k, t) for t, k in notes.items()), report.decimals)
+
+
+# ---------------------------------------------------------------------------
+# Supporting tables of the report: targets and changes
+
+
+def _interval(lower: float, upper: float, decimals: int) -> str:
+    return f"{format_percent(lower, decimals)} \u2013 {format_percent(upper, decimals)}"
+
+
+def target_table(indicators: pd.DataFrame, spec: QuestionnaireSpec, report: ReportParams) -> pd.DataFrame:
+    """Per indicator and achieved wave with a target: the estimate, its CI and whether the target was met."""
+    markers = base_markers(spec)
+    totals = indicators[(indicators["breakdown"] == TOTAL) & indicators["target_status"].isin(list(STATUS_TEXT))]
+    totals = totals[totals["wave"].isin(report.achieved_waves)]
+    records = []
+    for ind in report_order(spec):
+        for row in totals[totals["indicator_id"] == ind.id].itertuples(index=False):
+            records.append({
+                "indicator_id": ind.id,
+                "Indicator": ind.label + markers.get(ind.base, ""),
+                "Jaar": int(row.wave),
+                "Streefwaarde": dutch_target(row.target),
+                "Behaald": MISSING_TEXT if row.suppressed else format_percent(row.estimate, report.decimals),
+                "Betrouwbaarheidsinterval": MISSING_TEXT if row.suppressed
+                else _interval(row.ci_lower, row.ci_upper, report.decimals),
+                "Oordeel": STATUS_TEXT[row.target_status],
+            })
+    return pd.DataFrame.from_records(
+        records, columns=["indicator_id", "Indicator", "Jaar", "Streefwaarde", "Behaald", "Betrouwbaarheidsinterval", "Oordeel"]
+    )
+
+
+def change_table(changes: pd.DataFrame, spec: QuestionnaireSpec) -> pd.DataFrame:
+    """Whole-municipality changes between waves, in percentage points, with CI and p-value."""
+    markers = base_markers(spec)
+    totals = changes[changes["breakdown"] == TOTAL]
+    records = []
+    for ind in report_order(spec):
+        for row in totals[totals["indicator_id"] == ind.id].itertuples(index=False):
+            hidden = bool(row.suppressed)
+            significant = not hidden and (row.ci_lower > 0 or row.ci_upper < 0)
+            records.append({
+                "indicator_id": ind.id,
+                "Indicator": ind.label + markers.get(ind.base, ""),
+                "Periode": f"{int(row.wave_from)}\u2013{int(row.wave_to)}",
+                "Van": format_percent(row.estimate_from),
+                "Naar": format_percent(row.estimate_to),
+                "Verschil (procentpunt)": MISSING_TEXT if hidden else format_points(row.difference),
+                "Betrouwbaarheidsinterval": MISSING_TEXT if hidden
+                else f"{format_points(row.ci_lower)} tot {format_points(row.ci_upper)}",
+                "p": MISSING_TEXT if hidden else format_p_value(row.p_value),
+                "Significant": MISSING_TEXT if hidden else ("ja" if significant else "nee"),
+            })
+    return pd.DataFrame.from_records(records, columns=[
+        "indicator_id", "Indicator", "Periode", "Van", "Naar", "Verschil (procentpunt)",
+        "Betrouwbaarheidsinterval", "p", "Significant",
+    ])
+
+
+# ---------------------------------------------------------------------------
+# The routing chain (heard -> contact -> helped), derived from the spec
+
+
+@dataclass(frozen=True)
+class ChainStep:
+    conditional: Indicator          # share of the previous step's group
+    of_residents: Indicator | None  # the same outcome over all residents, if the spec has it
+
+
+def chain_steps(spec: QuestionnaireSpec) -> tuple[ChainStep, ...]:
+    """The longest chain start -> step -> step where each step's base is "previous step = success".
+
+    A step follows indicator A when its base group is defined only by A's
+    variable having A's success codes (e.g. heard_of_wij: heard = 1).
+    """
+
+    def next_step(ind: Indicator) -> Indicator | None:
+        for name, group in spec.groups.items():
+            when = group.when
+            if when is not None and when.clauses == ((ind.variable, ind.success),):
+                for candidate in spec.indicators:
+                    if candidate.base == name and any(
+                        g.when is not None and g.when.variables == (candidate.variable,)
+                        for g in spec.groups.values()
+                    ):
+                        return candidate
+                followers = [c for c in spec.indicators if c.base == name]
+                return followers[0] if followers else None
+        return None
+
+    best: list[Indicator] = []
+    for start in (i for i in spec.indicators if i.base == ALL_RESIDENTS):
+        chain = [start]
+        while (step := next_step(chain[-1])) is not None and step not in chain:
+            chain.append(step)
+        if len(chain) > len(best):
+            best = chain
+    if len(best) < 2:
+        return ()
+
+    def of_residents(ind: Indicator) -> Indicator | None:
+        if ind.base == ALL_RESIDENTS:
+            return ind
+        return next((i for i in spec.indicators if i.base == ALL_RESIDENTS and i.variable == ind.variable
+                     and i.success == ind.success), None)
+
+    return tuple(ChainStep(ind, of_residents(ind)) for ind in best)

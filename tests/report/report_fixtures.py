@@ -1,0 +1,257 @@
+"""Realistic estimate-stage outputs for the report tests, built to contracts.md.
+
+Rates are near the seed figures (heard 78%, contact of heard 30%, helped of
+contact 86%); CIs are Korn-Graubard on the effective sample size; rows that the
+reliability rule rejects are suppressed exactly as the contract says (numbers NaN,
+reason given). Also the validate/weight metrics and population margins the
+method note reads.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from scipy import stats
+
+from survey_pipeline.report.config import ReliabilityRule
+from survey_pipeline.spec import QuestionnaireSpec
+
+ROOT = Path(__file__).resolve().parents[2]
+RATES = {
+    "heard": 0.78, "familiar": 0.66, "knows_where": 0.71, "walk_in_easy": 0.71,
+    "contact_of_heard": 0.30, "helped_of_contact": 0.86, "contact_of_residents": 0.23,
+    "helped_of_residents": 0.20, "caregiver_burdened": 0.18, "wmo_quick": 0.77,
+    "wmo_taken_seriously": 0.87, "wmo_fits_need": 0.86,
+}
+BASE_SHARE = {"residents": 1.0, "heard_of_wij": 0.78, "had_contact": 0.23, "caregivers": 0.17, "wmo_clients": 0.09}
+RESPONDENTS = 3000
+POPULATION = 190_000.0
+DEFF = 1.45
+
+
+def load_params() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+
+
+def korn_graubard(p: float, n_eff: float, level: float = 0.95) -> tuple[float, float]:
+    """Clopper-Pearson on the effective sample size (Korn & Graubard 1998)."""
+    alpha = 1 - level
+    x = p * n_eff
+    lower = 0.0 if x <= 0 else stats.beta.ppf(alpha / 2, x, n_eff - x + 1)
+    upper = 1.0 if x >= n_eff else stats.beta.ppf(1 - alpha / 2, x + 1, n_eff - x)
+    return float(lower), float(upper)
+
+
+def suppression(n: int, n_eff: float, p: float, lower: float, upper: float, rule: ReliabilityRule) -> str:
+    reasons = []
+    if n < rule.min_n:
+        reasons.append(f"n<{rule.min_n}")
+    if n_eff < rule.min_n_eff:
+        reasons.append(f"n_eff<{rule.min_n_eff:g}")
+    width = upper - lower
+    if width >= rule.max_ci_width:
+        reasons.append(f"ci_width>={rule.max_ci_width:g}")
+    if p <= 0 or width / p > rule.max_relative_ci_width:
+        reasons.append(f"relative_ci_width>{rule.max_relative_ci_width:g}")
+    return "; ".join(reasons)
+
+
+def _levels(spec: QuestionnaireSpec, breakdowns: tuple[str, ...], rng: np.random.Generator):
+    """(breakdown, code, label, share of respondents) for the total and each breakdown level."""
+    yield "total", np.nan, "Totaal", 1.0
+    for name in breakdowns:
+        codes = spec.background[name].codes
+        shares = rng.dirichlet(np.full(len(codes), 8.0))
+        for (code, label), share in zip(codes.items(), shares):
+            yield name, float(code), label, float(share)
+
+
+def _waves(spec: QuestionnaireSpec, variable: str, waves: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(w for w in spec.variables[variable].waves if w in waves)
+
+
+def indicator_frame(spec: QuestionnaireSpec, params: Mapping, *, seed: int = 7,
+                    waves: tuple[int, ...] | None = None) -> pd.DataFrame:
+    """outputs/estimate/indicators.parquet as the contract describes it."""
+    rng = np.random.default_rng(seed)
+    rule = ReliabilityRule.from_params(params["estimate"])
+    level = float(params["estimate"]["level"])
+    breakdowns = tuple(params["estimate"]["breakdowns"])
+    waves = tuple(waves or spec.waves)
+    records = []
+    for ind in spec.indicators:
+        for wave in _waves(spec, ind.variable, waves):
+            drift = 0.02 * (wave - waves[0])
+            for breakdown, code, label, share in _levels(spec, breakdowns, rng):
+                n = int(round(RESPONDENTS * BASE_SHARE[ind.base] * share * rng.uniform(0.9, 1.1)))
+                p_true = min(max(RATES[ind.id] + drift + (0 if breakdown == "total" else rng.normal(0, 0.06)), 0.01), 0.99)
+                deff = DEFF * rng.uniform(0.9, 1.1)
+                n_eff = n / deff
+                p = float(rng.binomial(max(n, 1), p_true) / max(n, 1))
+                lower, upper = korn_graubard(p, n_eff, level)
+                reason = suppression(n, n_eff, p, lower, upper, rule) if n > 0 else "n=0"
+                target = ind.targets.get(wave, "")
+                status = _status(target, lower, upper)
+                hide = bool(reason)
+                records.append({
+                    "indicator_id": ind.id, "label": ind.label, "kind": ind.kind, "variable": ind.variable,
+                    "wave": wave, "breakdown": breakdown, "breakdown_code": code, "breakdown_label": label,
+                    "base": ind.base, "base_text": spec.base_text(ind.base),
+                    "estimate": np.nan if hide else p,
+                    "se": np.nan if hide else float(np.sqrt(p * (1 - p) / n_eff)),
+                    "ci_lower": np.nan if hide else lower, "ci_upper": np.nan if hide else upper,
+                    "ci_method": params["estimate"]["ci_method"], "level": level, "df": float(n - 1),
+                    "deff": np.nan if hide else deff, "n_eff": np.nan if hide else n_eff, "n": n,
+                    "sum_weights": POPULATION * BASE_SHARE[ind.base] * share,
+                    "suppressed": hide, "suppression_reason": reason,
+                    "flags": "df<8" if (not hide and n - 1 < rule.flag_df_below) else "",
+                    "target": target, "target_status": status,
+                })
+    return _typed(pd.DataFrame.from_records(records), {"wave": "int64", "n": "int64", "suppressed": "bool"})
+
+
+def _status(target: str, lower: float, upper: float) -> str:
+    if not target:
+        return "no_target"
+    if target == "kengetal":
+        return "key_figure"
+    if target.startswith(">") and target.endswith("%"):
+        bound = float(target[1:-1]) / 100
+        return "met" if lower > bound else "not_met" if upper < bound else "indistinguishable"
+    return "indistinguishable"
+
+
+def change_frame(spec: QuestionnaireSpec, indicators: pd.DataFrame, *, seed: int = 11) -> pd.DataFrame:
+    """outputs/estimate/changes.parquet: consecutive measured waves, total and sex."""
+    rng = np.random.default_rng(seed)
+    level_rows = indicators[indicators["breakdown"].isin(["total", "sex"])]
+    records = []
+    for (ind_id, breakdown, code), group in level_rows.groupby(["indicator_id", "breakdown", "breakdown_code"], dropna=False):
+        group = group.sort_values("wave")
+        rows = list(group.itertuples(index=False))
+        for a, b in zip(rows, rows[1:]):
+            hidden = bool(a.suppressed or b.suppressed)
+            diff = b.estimate - a.estimate
+            se_ind = float(np.hypot(a.se, b.se)) if not hidden else np.nan
+            se = se_ind * 0.8 if not hidden else np.nan
+            df = float(min(a.n, b.n) - 1)
+            t = stats.t.ppf(0.975, df)
+            records.append({
+                "indicator_id": ind_id, "wave_from": a.wave, "wave_to": b.wave, "breakdown": breakdown,
+                "breakdown_code": code, "breakdown_label": a.breakdown_label,
+                "estimate_from": np.nan if hidden else a.estimate, "estimate_to": np.nan if hidden else b.estimate,
+                "difference": np.nan if hidden else diff, "se": se,
+                "ci_lower": np.nan if hidden else diff - t * se, "ci_upper": np.nan if hidden else diff + t * se,
+                "df": df, "p_value": np.nan if hidden else float(2 * stats.t.sf(abs(diff / se), df)),
+                "se_independent": se_ind, "n_both": int(min(a.n, b.n) * rng.uniform(0.5, 0.7)),
+                "suppressed": hidden, "suppression_reason": "estimate suppressed in a wave" if hidden else "",
+            })
+    return _typed(pd.DataFrame.from_records(records),
+                  {"wave_from": "int64", "wave_to": "int64", "n_both": "int64", "suppressed": "bool"})
+
+
+def distribution_frame(spec: QuestionnaireSpec, params: Mapping, *, seed: int = 13,
+                       waves: tuple[int, ...] | None = None) -> pd.DataFrame:
+    """outputs/estimate/distributions.parquet: every code incl. "weet niet"/"geen antwoord", total and sex."""
+    rng = np.random.default_rng(seed)
+    rule = ReliabilityRule.from_params(params["estimate"])
+    waves = tuple(waves or spec.waves)
+    records = []
+    for var in spec.variables.values():
+        codes = [(float(c), label, "answer") for c, label in var.codes.items()] + [
+            (float(var.missing.dont_know.code), var.missing.dont_know.label, "dont_know"),
+            (float(var.missing.no_answer.code), var.missing.no_answer.label, "no_answer"),
+        ]
+        for wave in _waves(spec, var.name, waves):
+            for breakdown, code, label, share in _levels(spec, ("sex",), rng):
+                n = int(round(RESPONDENTS * BASE_SHARE[var.asked_of] * share))
+                n_eff = n / DEFF
+                shares = rng.dirichlet([*(np.full(len(var.codes), 6.0)), 0.6, 0.3])
+                for (value, value_label, value_type), p in zip(codes, shares):
+                    lower, upper = korn_graubard(float(p), n_eff)
+                    reason = suppression(n, n_eff, float(p), lower, upper, rule)
+                    hide = bool(reason)
+                    records.append({
+                        "variable": var.name, "label": var.label, "wave": wave, "group": var.asked_of,
+                        "base_text": spec.base_text(var.asked_of), "breakdown": breakdown,
+                        "breakdown_code": code, "breakdown_label": label, "code": value,
+                        "code_label": value_label, "code_type": value_type,
+                        "estimate": np.nan if hide else float(p),
+                        "se": np.nan if hide else float(np.sqrt(p * (1 - p) / n_eff)),
+                        "ci_lower": np.nan if hide else lower, "ci_upper": np.nan if hide else upper,
+                        "n_base": n, "sum_weights_base": POPULATION * BASE_SHARE[var.asked_of] * share,
+                        "suppressed": hide, "suppression_reason": reason,
+                    })
+    return _typed(pd.DataFrame.from_records(records), {"wave": "int64", "n_base": "int64", "suppressed": "bool"})
+
+
+def _typed(frame: pd.DataFrame, dtypes: dict[str, str]) -> pd.DataFrame:
+    for column in frame.columns:
+        if column in dtypes:
+            frame[column] = frame[column].astype(dtypes[column])
+        elif frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column]):
+            frame[column] = frame[column].astype("str")
+        else:
+            frame[column] = frame[column].astype("float64")
+    return frame
+
+
+def validate_metrics(waves: tuple[int, ...]) -> dict:
+    """outputs/validate/metrics.json."""
+    per_wave = {}
+    for i, wave in enumerate(waves):
+        rows_in = 3050 + 17 * i
+        quarantined = 12 + 3 * i
+        per_wave[str(wave)] = {
+            "rows_in": rows_in, "rows_valid": rows_in - quarantined, "rows_quarantined": quarantined,
+            "quarantined_share": quarantined / rows_in,
+        }
+    total_in = sum(w["rows_in"] for w in per_wave.values())
+    total_q = sum(w["rows_quarantined"] for w in per_wave.values())
+    return {"waves": per_wave, "total": {"rows_in": total_in, "rows_valid": total_in - total_q,
+                                         "rows_quarantined": total_q, "quarantined_share": total_q / total_in}}
+
+
+def weight_metrics(waves: tuple[int, ...]) -> dict:
+    """outputs/weight/metrics.json (per-wave diagnostics of the raking)."""
+    return {"waves": {str(w): {
+        "n_weighted": 3020 - 9 * i, "n_excluded_missing_background": 9 + i, "population_total": POPULATION,
+        "converged": True, "iterations": 7 + i, "max_abs_margin_error": 3.1e-11,
+        "design_effect_kish": 1.42 + 0.03 * i, "weight_min": 18.2, "weight_max": 301.5 - i, "n_trimmed": 4 + i,
+    } for i, w in enumerate(waves)}}
+
+
+def population_margins(spec: QuestionnaireSpec, waves: tuple[int, ...]) -> pd.DataFrame:
+    """data/population/margins.csv: wave, variable, code, label, count."""
+    rng = np.random.default_rng(3)
+    records = []
+    for wave in waves:
+        for name, background in spec.background.items():
+            shares = rng.dirichlet(np.full(len(background.codes), 10.0))
+            counts = np.floor(shares * POPULATION)
+            counts[0] += POPULATION - counts.sum()
+            for (code, label), count in zip(background.codes.items(), counts):
+                records.append({"wave": wave, "variable": name, "code": code, "label": label, "count": int(count)})
+    return pd.DataFrame.from_records(records)
+
+
+def write_estimate_outputs(outputs: Path, spec: QuestionnaireSpec, params: Mapping,
+                           frames: Mapping[str, pd.DataFrame] | None = None) -> dict[str, pd.DataFrame]:
+    """Write estimate, validate and weight outputs under `outputs/` as the earlier stages would."""
+    waves = tuple(spec.waves)
+    if frames is None:
+        indicators = indicator_frame(spec, params)
+        frames = {"indicators": indicators, "changes": change_frame(spec, indicators),
+                  "distributions": distribution_frame(spec, params)}
+    for stage in ("estimate", "validate", "weight"):
+        (outputs / stage).mkdir(parents=True, exist_ok=True)
+    for name, frame in frames.items():
+        frame.to_parquet(outputs / "estimate" / f"{name}.parquet", index=False)
+    (outputs / "validate" / "metrics.json").write_text(json.dumps(validate_metrics(waves)), encoding="utf-8")
+    (outputs / "weight" / "metrics.json").write_text(json.dumps(weight_metrics(waves)), encoding="utf-8")
+    return dict(frames)

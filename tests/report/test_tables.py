@@ -1,0 +1,152 @@
+"""The annual-report table: numbers from the indicator table, bases and targets from the spec."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import yaml
+
+import report_fixtures as rf
+from survey_pipeline.errors import InputError
+from survey_pipeline.report import tables
+from survey_pipeline.report.config import ReportParams
+from survey_pipeline.spec import parse_spec
+
+
+def _raw_spec() -> dict:
+    return yaml.safe_load((rf.ROOT / "questionnaires" / "wij_monitor.yaml").read_text(encoding="utf-8"))
+
+
+def _annual(spec, params, report_params, indicators=None):
+    indicators = indicators if indicators is not None else tables.publish_indicators(
+        rf.indicator_frame(spec, params), spec, params["estimate"]["breakdowns"])
+    return tables.build_annual_table(indicators, spec, report_params, tables.measured_waves(spec, spec.waves))
+
+
+def _row(table, indicator_id):
+    return next(r for s in table.sections for r in s.rows if r.indicator_id == indicator_id)
+
+
+def test_columns_follow_params(report_params):
+    headers = [c.header for c in tables.annual_columns(report_params)]
+    assert headers == [("Behaald", "2019"), ("Behaald", "2020"), ("Behaald", "2021"), ("Beoogd", "2022"), ("Beoogd", "2023")]
+    both = ReportParams(achieved_waves=(2016, 2017), target_years=(2017,), decimals=0)
+    assert [c.header for c in tables.annual_columns(both)] == [("Behaald", "2016"), ("Beoogd", "2017"), ("Behaald", "2017")]
+
+
+def test_sections_keep_spec_order(spec, params, report_params, published):
+    table = tables.build_annual_table(published["indicators"], spec, report_params, tables.measured_waves(spec, spec.waves))
+    assert [s.title for s in table.sections] == ["Prestatie-indicatoren", "Kengetallen"]
+    assert [r.indicator_id for r in table.sections[0].rows] == [i.id for i in spec.indicators if i.kind == "prestatie"]
+    assert [r.indicator_id for r in table.sections[1].rows] == [i.id for i in spec.indicators if i.kind == "kengetal"]
+    assert all(r.label == spec.indicator(r.indicator_id).label for s in table.sections for r in s.rows)
+
+
+def test_achieved_numbers_are_the_indicator_tables_numbers(spec, report_params, published):
+    indicators = published["indicators"]
+    table = tables.build_annual_table(indicators, spec, report_params, tables.measured_waves(spec, spec.waves))
+    totals = indicators[indicators["breakdown"] == "total"].set_index(["indicator_id", "wave"])
+    checked = 0
+    for section in table.sections:
+        for row in section.rows:
+            for column, cell in zip(table.columns, row.cells):
+                if column.kind != "achieved" or (row.indicator_id, column.year) not in totals.index:
+                    continue
+                source = totals.loc[(row.indicator_id, column.year)]
+                if source["suppressed"]:
+                    assert cell.text == "-" and cell.value is None and cell.notes
+                    continue
+                assert cell.value == source["estimate"]
+                printed = float(cell.text.rstrip("%").replace(",", "."))
+                assert abs(printed - 100 * source["estimate"]) <= 0.5
+                checked += 1
+    assert checked == int((~indicators.loc[indicators["breakdown"] == "total", "suppressed"]).sum())
+
+
+def test_unmeasured_waves_and_targets(spec, params, report_params, published):
+    table = tables.build_annual_table(published["indicators"], spec, report_params, tables.measured_waves(spec, spec.waves))
+    texts = lambda ind: [c.text for c in _row(table, ind).cells]  # noqa: E731
+    assert texts("caregiver_burdened")[2:] == ["-", "afname <20%", "<15%"]   # not asked in 2021
+    assert texts("wmo_quick")[1] == "-"                                      # not asked in 2020
+    assert texts("heard")[3:] == [">80%", ">80%"]
+    assert texts("contact_of_heard")[3:] == ["kengetal", "kengetal"]
+    assert texts("contact_of_residents")[3:] == ["kengetal", "20%"]
+
+
+def test_suppressed_total_is_a_dash_with_the_reason(spec, params, report_params, published):
+    indicators = published["indicators"].copy()
+    hit = (indicators["indicator_id"] == "wmo_quick") & (indicators["wave"] == 2021) & (indicators["breakdown"] == "total")
+    indicators.loc[hit, ["estimate", "se", "ci_lower", "ci_upper", "deff", "n_eff"]] = np.nan
+    indicators.loc[hit, "suppressed"] = True
+    indicators.loc[hit, "suppression_reason"] = "n_eff<30"
+    table = tables.build_annual_table(indicators, spec, report_params, tables.measured_waves(spec, spec.waves))
+    cell = _row(table, "wmo_quick").cells[2]
+    assert cell.text == "-" and cell.value is None
+    note = dict(table.notes)[cell.notes[0]]
+    assert "Niet gepubliceerd" in note and "effectieve steekproefomvang" in note and "n_eff<30" in note
+
+
+def test_footnotes_come_from_the_spec_bases(spec, params, report_params):
+    table = _annual(spec, params, report_params)
+    assert _row(table, "heard").marker == ""                          # all residents: no footnote
+    assert _row(table, "contact_of_residents").marker == ""
+    assert _row(table, "walk_in_easy").marker == "*"
+    assert _row(table, "contact_of_heard").marker == "*"
+    # markers in order of first use: heard_of_wij, caregivers, wmo_clients (prestatie), had_contact (kengetal)
+    assert _row(table, "caregiver_burdened").marker == "**"
+    assert _row(table, "wmo_fits_need").marker == "***"
+    assert _row(table, "helped_of_contact").marker == "****"
+    footnotes = dict(table.footnotes)
+    assert footnotes["*"] == f"Percentage {spec.base_text('heard_of_wij')}."
+    assert footnotes["****"] == f"Percentage {spec.base_text('had_contact')}."
+    assert len(footnotes) == len({i.base for i in spec.indicators} - {"residents"})
+
+
+def test_changing_a_base_in_the_spec_changes_its_footnote(spec, params, report_params):
+    raw = _raw_spec()
+    changed = copy.deepcopy(raw)
+    for body in changed["indicators"]:
+        if body["id"] == "knows_where":
+            body["base"] = "heard_of_wij"        # was: residents
+        if body["id"] == "caregiver_burdened":
+            body["base"] = "residents"           # was: caregivers
+    changed["groups"]["heard_of_wij"]["label"] = "de bewoners die WIJ Groningen kennen"
+    new_spec = parse_spec(changed)
+    before, after = _annual(spec, params, report_params), _annual(new_spec, params, report_params)
+
+    assert _row(before, "knows_where").marker == ""
+    assert _row(after, "knows_where").marker == "*"
+    assert dict(after.footnotes)["*"] == "Percentage van de bewoners die WIJ Groningen kennen."
+    assert _row(before, "caregiver_burdened").marker != ""
+    assert _row(after, "caregiver_burdened").marker == ""
+    assert not any("mantelzorg" in text for _, text in after.footnotes)
+
+
+def test_missing_columns_are_an_input_error(spec, params, raw_frames):
+    with pytest.raises(InputError, match="lacks column"):
+        tables.publish_indicators(raw_frames["indicators"].drop(columns=["ci_upper"]), spec, params["estimate"]["breakdowns"])
+
+
+def test_published_table_keeps_contract_order_and_dtypes(published):
+    indicators = published["indicators"]
+    assert list(indicators.columns) == list(tables.INDICATOR_COLUMNS)
+    assert str(indicators["n"].dtype) == "int64" and str(indicators["suppressed"].dtype) == "bool"
+    first = indicators.iloc[0]
+    assert (first["indicator_id"], first["breakdown"]) == ("heard", "total")
+
+
+def test_chain_is_derived_from_the_routing(spec):
+    steps = tables.chain_steps(spec)
+    assert [s.conditional.id for s in steps] == ["heard", "contact_of_heard", "helped_of_contact"]
+    assert [s.of_residents.id for s in steps] == ["heard", "contact_of_residents", "helped_of_residents"]
+
+
+def test_target_and_change_tables(spec, report_params, published):
+    targets = tables.target_table(published["indicators"], spec, report_params)
+    assert set(targets["Oordeel"]) <= {"gehaald", "niet gehaald", "niet te onderscheiden"}
+    assert "kengetal" not in set(targets["Streefwaarde"])
+    changes = tables.change_table(published["changes"], spec)
+    assert set(changes["Periode"]) == {"2019\u20132020", "2020\u20132021", "2019\u20132021"}
+    assert changes["Verschil (procentpunt)"].str.match(r"^[+-]?\d+,\d$|^0,0$|^-$").all()
