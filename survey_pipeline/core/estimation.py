@@ -40,7 +40,8 @@ def mean_influence(
     """
     inside = domain >= 0
     d = domain[inside]
-    scale = 1 / means.sum_weights if coefficient is None else coefficient / means.sum_weights
+    coefficient = np.ones(means.sum_weights.size) if coefficient is None else coefficient
+    scale = np.divide(coefficient, means.sum_weights, out=np.zeros_like(coefficient), where=means.sum_weights != 0)
     a = np.zeros(y.shape[0])
     a[inside] = (y[inside] - means.estimate[d]) * weights[inside] * scale[d]
     return a
