@@ -1,7 +1,7 @@
 """Synthetic demo panel: three waves of the WIJ-monitor and their population margins.
 
-`python -m survey_pipeline.demo` writes `data/raw/wij_panel_<wave>.sav` and
-`data/population/margins.csv`; `generate_panel(spec, n_per_wave, seed)` returns the
+`python -m survey_pipeline.demo` writes `data/raw/wij_panel_<wave>.sav`,
+`data/population/margins.csv` and the joint table `data/population/cells.csv`; `generate_panel(spec, n_per_wave, seed)` returns the
 same data as frames so tests can make small panels. Everything is synthetic.
 
 The model, in short:
@@ -648,7 +648,9 @@ def write_demo(
         log.info("wrote %s (%d rows)", path, len(frame))
     margins_path = population_dir / "margins.csv"
     panel.margins.to_csv(margins_path, index=False, lineterminator="\n")
-    log.info("wrote %s", margins_path)
+    cells_path = population_dir / "cells.csv"
+    panel.population.to_csv(cells_path, index=False, lineterminator="\n")
+    log.info("wrote %s and %s", margins_path, cells_path)
     return panel
 
 

@@ -95,7 +95,9 @@ def test_same_seed_gives_same_frames_and_other_seed_differs(spec):
 def test_written_files_are_byte_identical_and_labelled(spec, tmp_path):
     first = write_demo(spec, tmp_path / "a" / "raw", tmp_path / "a" / "population", n_per_wave=100, seed=3)
     write_demo(spec, tmp_path / "b" / "raw", tmp_path / "b" / "population", n_per_wave=100, seed=3)
-    for name in ("raw/wij_panel_2019.sav", "raw/wij_panel_2020.sav", "raw/wij_panel_2021.sav", "population/margins.csv"):
+    names = ("raw/wij_panel_2019.sav", "raw/wij_panel_2020.sav", "raw/wij_panel_2021.sav", "population/margins.csv",
+             "population/cells.csv")
+    for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     frame, meta = pyreadstat.read_sav(str(tmp_path / "a" / "raw" / "wij_panel_2021.sav"), user_missing=True)
     assert meta.file_label.startswith(FILE_LABEL)
