@@ -1,0 +1,595 @@
+"""Weight stage: calibrate each wave to its population (18+), with published diagnostics.
+
+Reads `outputs/validate/valid.parquet` and the population margins; per wave it
+1. applies the missing-background rule (`missing_background`): `exclude` drops the
+   respondents lacking a weighting variable and counts them per variable in the
+   metrics (the remaining respondents are weighted to the whole population, i.e.
+   the missing values are assumed unrelated to the answers given the other
+   variables), `fail` stops with an error naming the first such row;
+2. checks the margins (equal totals within `margin_total_tolerance`, the same
+   categories in sample and population);
+3. rakes (`method: rake`, iterative proportional fitting to `margins`, stopping at
+   `tol` or failing after `max_iter` sweeps) or post-stratifies (`method:
+   poststratify`, on the cells of `poststratify_cells` from `cells_file`), starting
+   from base weights when the data have a `base_weight` column (`base_weight`);
+4. trims weights outside [`trim_lower`, `trim_upper`] x mean weight and calibrates
+   again, repeating until both the bounds and the margins hold (`trim_max_rounds`).
+Non-convergence of either loop is an `InputError` (exit 2), never a warning.
+
+Writes `weights.parquet` (resp_id, wave, weight; population-scaled), `margins.parquet`
+(weighted sample against population for every category), `diagnostics.parquet` and
+`metrics.json` (DVC metrics), and `sav/<wave>.sav` (the wave's valid rows with the
+weight added; excluded respondents have a system-missing weight).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from survey_pipeline import artifacts
+from survey_pipeline.core.calibration import poststratify_weights, rake_weights, trim_weights
+from survey_pipeline.demo import set_sav_timestamp
+from survey_pipeline.errors import InputError, ParamsError
+from survey_pipeline.population import (
+    Margin,
+    WaveMargins,
+    check_categories,
+    load_cells,
+    load_margins,
+    wave_margins,
+)
+from survey_pipeline.sav import write_sav
+from survey_pipeline.spec import QuestionnaireSpec
+
+log = logging.getLogger(__name__)
+
+METHODS = ("rake", "poststratify")
+MISSING_RULES = ("exclude", "fail")
+BASE_WEIGHT_RULES = ("auto", "require", "ignore")
+BASE_WEIGHT_COLUMN = "base_weight"
+WEIGHT_COLUMN = "weight"
+WEIGHT_LABEL = "Weegfactor (populatie 18 jaar e.o.)"
+RULE_CONVERGENCE = "weight_convergence"
+RULE_MISSING = "missing_background"
+RULE_BASE = "base_weight"
+
+
+@dataclass(frozen=True)
+class WeightParams:
+    """The `weight:` section of params.yaml (see the module docstring)."""
+
+    method: str
+    margins: tuple[str, ...]
+    population_file: str
+    max_iter: int
+    tol: float
+    trim_lower: float | None
+    trim_upper: float | None
+    trim_max_rounds: int
+    missing_background: str
+    margin_total_tolerance: float
+    base_weight: str
+    poststratify_cells: tuple[str, ...]
+    cells_file: str | None
+
+    @property
+    def trimming(self) -> bool:
+        return self.trim_lower is not None or self.trim_upper is not None
+
+    @property
+    def weighting_variables(self) -> tuple[str, ...]:
+        return self.margins if self.method == "rake" else self.poststratify_cells
+
+    @classmethod
+    def from_params(cls, section: Any) -> WeightParams:
+        if not isinstance(section, Mapping):
+            raise ParamsError("weight", "expected a mapping")
+        known = {
+            "method", "margins", "population_file", "max_iter", "tol", "trim_lower", "trim_upper",
+            "trim_max_rounds", "missing_background", "margin_total_tolerance", "base_weight",
+            "poststratify_cells", "cells_file",
+        }
+        unknown = sorted(set(section) - known)
+        if unknown:
+            raise ParamsError(f"weight.{unknown[0]}", f"unknown key (known: {', '.join(sorted(known))})")
+        method = _choice(section, "method", METHODS, "rake")
+        margins = _names(section, "margins", required=True)
+        cells = _names(section, "poststratify_cells", required=method == "poststratify")
+        cells_file = section.get("cells_file")
+        if method == "poststratify" and not isinstance(cells_file, str):
+            raise ParamsError("weight.cells_file", "post-stratification needs the population cells file")
+        population_file = section.get("population_file")
+        if not isinstance(population_file, str) or not population_file:
+            raise ParamsError("weight.population_file", "expected the path of the margins file")
+        lower = _optional_number(section, "trim_lower", minimum=0.0)
+        upper = _optional_number(section, "trim_upper", minimum=0.0)
+        if upper is not None and upper <= 1.0:
+            raise ParamsError("weight.trim_upper", "must be above 1 (a multiple of the mean weight) or null")
+        if lower is not None and lower >= 1.0:
+            raise ParamsError("weight.trim_lower", "must be below 1 (a multiple of the mean weight) or null")
+        tol = _number(section, "tol", 1e-10)
+        if not 0 < tol < 1:
+            raise ParamsError("weight.tol", "must be between 0 and 1 (relative to the sum of weights)")
+        tolerance = _number(section, "margin_total_tolerance", 0.0)
+        if not 0 <= tolerance < 0.1:
+            raise ParamsError("weight.margin_total_tolerance", "must be a relative difference in [0, 0.1)")
+        return cls(
+            method=method,
+            margins=margins,
+            population_file=population_file,
+            max_iter=_count(section, "max_iter", 100),
+            tol=tol,
+            trim_lower=lower,
+            trim_upper=upper,
+            trim_max_rounds=_count(section, "trim_max_rounds", 50),
+            missing_background=_choice(section, "missing_background", MISSING_RULES, "exclude"),
+            margin_total_tolerance=tolerance,
+            base_weight=_choice(section, "base_weight", BASE_WEIGHT_RULES, "auto"),
+            poststratify_cells=cells,
+            cells_file=cells_file if isinstance(cells_file, str) else None,
+        )
+
+    def check_against(self, spec: QuestionnaireSpec) -> None:
+        for key, names in (("margins", self.margins), ("poststratify_cells", self.poststratify_cells)):
+            for name in names:
+                if name not in spec.background:
+                    raise ParamsError(
+                        f"weight.{key}", f"'{name}' is not a background variable ({', '.join(spec.background)})"
+                    )
+
+
+def _choice(section: Mapping, key: str, allowed: Sequence[str], default: str) -> str:
+    value = section.get(key, default)
+    if value not in allowed:
+        raise ParamsError(f"weight.{key}", f"must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _names(section: Mapping, key: str, required: bool) -> tuple[str, ...]:
+    value = section.get(key)
+    if value is None and not required:
+        return ()
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ParamsError(f"weight.{key}", "expected a non-empty list of variable names")
+    if len(set(value)) != len(value):
+        raise ParamsError(f"weight.{key}", "a variable is listed twice")
+    return tuple(value)
+
+
+def _number(section: Mapping, key: str, default: float) -> float:
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+        raise ParamsError(f"weight.{key}", f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _optional_number(section: Mapping, key: str, minimum: float) -> float | None:
+    if section.get(key) is None:
+        return None
+    value = _number(section, key, 0.0)
+    if value < minimum:
+        raise ParamsError(f"weight.{key}", f"must be at least {minimum}")
+    return value
+
+
+def _count(section: Mapping, key: str, default: int) -> int:
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ParamsError(f"weight.{key}", f"expected a whole number >= 1, got {value!r}")
+    return value
+
+
+# --------------------------------------------------------------------------------------
+# Pure part
+
+
+@dataclass(frozen=True)
+class Population:
+    """Population figures: the margins table and, for post-stratification, the cells table."""
+
+    margins: pd.DataFrame
+    cells: pd.DataFrame | None = None
+    margins_file: str = "margins.csv"
+    cells_file: str = "cells.csv"
+
+
+@dataclass(frozen=True)
+class WaveWeights:
+    """One wave's result: weights of the included rows, diagnostics, recovery table."""
+
+    wave: int
+    included: np.ndarray
+    weights: np.ndarray
+    diagnostics: dict[str, Any]
+    excluded_by_variable: dict[str, int]
+    recovery: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class WeightResult:
+    """All waves: the output tables and the metrics."""
+
+    weights: pd.DataFrame
+    diagnostics: pd.DataFrame
+    margins: pd.DataFrame
+    metrics: dict[str, Any]
+    per_wave: Mapping[int, WaveWeights]
+
+
+def weight_summary(weights: np.ndarray) -> dict[str, float]:
+    """Spread of the weights: Kish deff = n * sum(w^2) / sum(w)^2 = 1 + CV^2 (CV with ddof=0)."""
+    w = np.asarray(weights, dtype=float)
+    n = w.size
+    total = float(w.sum())
+    mean = total / n
+    cv = float(w.std(ddof=0) / mean)
+    deff = float(n * np.square(w).sum() / total**2)
+    return {
+        "n": int(n),
+        "sum_weights": total,
+        "mean_weight": mean,
+        "min_weight": float(w.min()),
+        "max_weight": float(w.max()),
+        "cv_weight": cv,
+        "deff_kish": deff,
+        "n_eff": float(total**2 / np.square(w).sum()),
+    }
+
+
+def apply_missing_rule(
+    frame: pd.DataFrame, variables: Sequence[str], rule: str, wave: int
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Rows usable for weighting and, per variable, how many rows lack it.
+
+    `rule == "fail"` raises at the first row with a missing weighting variable.
+    """
+    missing = {name: frame[name].isna().to_numpy() for name in variables}
+    any_missing = np.zeros(len(frame), dtype=bool)
+    for values in missing.values():
+        any_missing |= values
+    counts = {name: int(values.sum()) for name, values in missing.items()}
+    if rule == "fail" and any_missing.any():
+        first = int(np.flatnonzero(any_missing)[0])
+        column = next(name for name, values in missing.items() if values[first])
+        row = frame.iloc[first]
+        raise InputError(
+            f"wave {wave}: {int(any_missing.sum())} respondent(s) lack a weighting variable "
+            f"(weight.missing_background: fail)",
+            file=str(row["source_file"]) if "source_file" in frame else None,
+            row=int(row["source_row"]) if "source_row" in frame else None,
+            column=column,
+            rule=RULE_MISSING,
+        )
+    return ~any_missing, counts
+
+
+def _integral_codes(frame: pd.DataFrame, variable: str, wave: int) -> np.ndarray:
+    values = frame[variable].to_numpy(dtype=float)
+    bad = values != np.round(values)
+    if bad.any():
+        row = frame.iloc[int(np.flatnonzero(bad)[0])]
+        raise InputError(
+            f"wave {wave}: weighting variable holds a code that is not a whole number",
+            file=str(row.get("source_file")) if "source_file" in frame else None,
+            row=int(row["source_row"]) if "source_row" in frame else None,
+            column=variable, rule="margin_category",
+        )
+    return values.astype(np.int64)
+
+
+def base_weights(frame: pd.DataFrame, rule: str, wave: int) -> tuple[np.ndarray, bool]:
+    """Starting weights: the `base_weight` column when present (rule auto/require), else 1."""
+    has_column = BASE_WEIGHT_COLUMN in frame and frame[BASE_WEIGHT_COLUMN].notna().any()
+    if rule == "require" and not has_column:
+        raise InputError(f"wave {wave}: no '{BASE_WEIGHT_COLUMN}' values (weight.base_weight: require)",
+                         column=BASE_WEIGHT_COLUMN, rule=RULE_BASE)
+    if rule == "ignore" or not has_column:
+        return np.ones(len(frame)), False
+    values = frame[BASE_WEIGHT_COLUMN].to_numpy(dtype=float)
+    bad = ~np.isfinite(values) | (values <= 0)
+    if bad.any():
+        row = frame.iloc[int(np.flatnonzero(bad)[0])]
+        raise InputError(
+            f"wave {wave}: {int(bad.sum())} base weight(s) missing or not positive",
+            file=str(row.get("source_file")) if "source_file" in frame else None,
+            row=int(row["source_row"]) if "source_row" in frame else None,
+            column=BASE_WEIGHT_COLUMN, rule=RULE_BASE,
+        )
+    return values, True
+
+
+def _cell_margin(cells: pd.DataFrame, wave: int, variables: Sequence[str], *, file: str) -> tuple[Margin, pd.DataFrame]:
+    """Post-stratification cells of a wave as one margin whose codes are cell positions."""
+    table = cells[cells["wave"] == wave].reset_index(drop=True)
+    if table.empty:
+        raise InputError(f"no population cells for wave {wave}", file=file, rule="margin_totals")
+    labels = tuple(", ".join(f"{v}={int(table.loc[i, v])}" for v in variables) for i in range(len(table)))
+    name = " x ".join(variables)
+    return Margin(name, np.arange(len(table), dtype=np.int64), labels, table["count"].to_numpy(float)), table
+
+
+def _sample_cells(frame: pd.DataFrame, table: pd.DataFrame, variables: Sequence[str], wave: int) -> np.ndarray:
+    """Cell position of each row; -1 for a cell the population table lacks."""
+    keys = pd.DataFrame({v: _integral_codes(frame, v, wave) for v in variables})
+    lookup = table[list(variables)].assign(_cell=np.arange(len(table)))
+    merged = keys.merge(lookup, on=list(variables), how="left")
+    return merged["_cell"].fillna(-1).to_numpy(np.int64)
+
+
+def _check_cells(margin: Margin, positions: np.ndarray, wave: int, *, file: str) -> None:
+    if (positions < 0).any():
+        raise InputError(
+            f"wave {wave}: {int((positions < 0).sum())} respondent(s) fall in a post-stratification cell "
+            f"the population table does not have", file=file, column=margin.variable, rule="margin_category",
+        )
+    check_categories(margin, positions, wave, file=file, labels=dict(enumerate(margin.labels)))
+
+
+def recovery_table(
+    frame: pd.DataFrame, weights: np.ndarray, margins: WaveMargins, wave: int
+) -> pd.DataFrame:
+    """Weighted sample against population for every category of every margin."""
+    parts = []
+    for margin in margins.margins:
+        codes = frame[margin.variable].to_numpy(dtype=float)
+        sample_n = np.array([(codes == c).sum() for c in margin.codes], dtype=np.int64)
+        weighted = np.array([weights[codes == c].sum() for c in margin.codes], dtype=float)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "wave": np.int64(wave),
+                    "variable": margin.variable,
+                    "code": margin.codes.astype(np.int64),
+                    "label": list(margin.labels),
+                    "population": margin.counts,
+                    "population_share": margin.counts / margin.total,
+                    "sample_n": sample_n,
+                    "sample_share": sample_n / max(len(frame), 1),
+                    "weighted": weighted,
+                    "weighted_share": weighted / weights.sum(),
+                }
+            )
+        )
+    table = pd.concat(parts, ignore_index=True)
+    table["difference"] = table["weighted"] - table["population"]
+    table["relative_difference"] = np.where(
+        table["population"] > 0, table["difference"] / table["population"].where(table["population"] > 0, 1.0), 0.0
+    )
+    return table
+
+
+def weight_wave(
+    frame: pd.DataFrame, wave: int, params: WeightParams, population: Population, spec: QuestionnaireSpec
+) -> WaveWeights:
+    """Calibrate one wave's valid rows (pure: frames in, arrays and frames out)."""
+    included, excluded = apply_missing_rule(frame, params.weighting_variables, params.missing_background, wave)
+    data = frame[included].reset_index(drop=True)
+    if data.empty:
+        raise InputError(f"wave {wave}: no respondents left to weight", rule=RULE_MISSING)
+    start, used_base = base_weights(data, params.base_weight, wave)
+    margins = wave_margins(
+        population.margins, wave, params.margins, params.margin_total_tolerance, file=population.margins_file
+    )
+    if params.method == "rake":
+        calibration = [
+            (
+                check_categories(
+                    m, _integral_codes(data, m.variable, wave), wave,
+                    file=population.margins_file, labels=spec.background[m.variable].codes,
+                ),
+                m.counts,
+            )
+            for m in margins.margins
+        ]
+        result = rake_weights(start, calibration, max_iter=params.max_iter, tol=params.tol)
+        if not result.converged:
+            raise InputError(
+                f"wave {wave}: raking did not converge in {result.iterations} iterations (largest margin "
+                f"error {result.max_abs_error:.3g}); raise weight.max_iter or collapse sparse categories",
+                file=population.margins_file, rule=RULE_CONVERGENCE,
+            )
+        weights, iterations = result.weights, result.iterations
+    else:
+        cell_margin, table = _cell_margin(
+            population.cells, wave, params.poststratify_cells, file=population.cells_file
+        )
+        positions = _sample_cells(data, table, params.poststratify_cells, wave)
+        _check_cells(cell_margin, positions, wave, file=population.cells_file)
+        difference = abs(cell_margin.total - margins.total) / margins.total
+        if difference > params.margin_total_tolerance:
+            raise InputError(
+                f"wave {wave}: the population cells sum to {cell_margin.total:,.0f} but the margins to "
+                f"{margins.total:,.0f} (relative difference {difference:.2e} > tolerance "
+                f"{params.margin_total_tolerance:.2e})",
+                file=population.cells_file, rule="margin_totals",
+            )
+        totals = cell_margin.counts * (margins.total / cell_margin.total)
+        calibration = [(positions, totals)]
+        weights, iterations = poststratify_weights(start, positions, totals), 1
+
+    n_trimmed, rounds = 0, 0
+    if params.trimming:
+        trimmed = trim_weights(
+            weights, params.trim_lower, params.trim_upper, calibration,
+            max_rounds=params.trim_max_rounds, max_iter=params.max_iter, tol=params.tol,
+        )
+        if not trimmed.converged:
+            raise InputError(
+                f"wave {wave}: weights could not be trimmed to [{params.trim_lower}, {params.trim_upper}] x mean "
+                f"and calibrated again within {trimmed.rounds} rounds (largest weight / mean "
+                f"{trimmed.weights.max() / trimmed.weights.mean():.2f}); widen the bounds or raise "
+                f"weight.trim_max_rounds",
+                file=population.margins_file, rule=RULE_CONVERGENCE,
+            )
+        weights, n_trimmed, rounds = trimmed.weights, trimmed.n_trimmed, trimmed.rounds
+
+    recovery = recovery_table(data, weights, margins, wave)
+    max_error = max(
+        float(np.abs(np.bincount(codes, weights=weights, minlength=totals.size) - totals).max())
+        for codes, totals in calibration
+    )
+    diagnostics = {
+        "wave": int(wave),
+        "method": params.method,
+        "n_valid": int(len(frame)),
+        "n_excluded_missing_background": int((~included).sum()),
+        **weight_summary(weights),
+        "population_total": float(margins.total),
+        "iterations": int(iterations),
+        "converged": True,
+        "trim_rounds": int(rounds),
+        "n_trimmed": int(n_trimmed),
+        "max_abs_margin_error": max_error,
+        "margin_total_max_rel_diff": float(margins.max_total_difference),
+        "base_weights_used": bool(used_base),
+    }
+    log.info(
+        "wave %d: %d weighted (%d excluded), deff %.3f, %d trimmed",
+        wave, diagnostics["n"], diagnostics["n_excluded_missing_background"], diagnostics["deff_kish"], n_trimmed,
+    )
+    return WaveWeights(wave, included, weights, diagnostics, excluded, recovery)
+
+
+def compute_weights(
+    valid: pd.DataFrame, params: WeightParams, population: Population, spec: QuestionnaireSpec
+) -> WeightResult:
+    """Weights for every wave in `valid` (waves in ascending order)."""
+    params.check_against(spec)
+    waves = sorted(int(w) for w in pd.unique(valid[spec.wave_variable]))
+    if not waves:
+        raise InputError("no valid respondents to weight", rule="stage_input")
+    per_wave: dict[int, WaveWeights] = {}
+    weight_parts, diagnostics, recoveries = [], [], []
+    for wave in waves:
+        frame = valid[valid[spec.wave_variable] == wave].reset_index(drop=True)
+        result = weight_wave(frame, wave, params, population, spec)
+        per_wave[wave] = result
+        kept = frame[result.included]
+        weight_parts.append(
+            pd.DataFrame(
+                {
+                    "resp_id": kept[spec.respondent_id].to_numpy(np.int64),
+                    "wave": np.full(len(kept), wave, dtype=np.int64),
+                    "weight": result.weights,
+                }
+            )
+        )
+        diagnostics.append(result.diagnostics)
+        recoveries.append(result.recovery)
+    metrics = {
+        "waves": {
+            str(w): {
+                **{k: v for k, v in r.diagnostics.items() if k not in ("wave", "method")},
+                "excluded_missing_by_variable": r.excluded_by_variable,
+            }
+            for w, r in per_wave.items()
+        },
+        "method": params.method,
+    }
+    return WeightResult(
+        weights=pd.concat(weight_parts, ignore_index=True),
+        diagnostics=pd.DataFrame(diagnostics),
+        margins=pd.concat(recoveries, ignore_index=True),
+        metrics=metrics,
+        per_wave=per_wave,
+    )
+
+
+def sav_frame(frame: pd.DataFrame, wave_result: WaveWeights, spec: QuestionnaireSpec) -> pd.DataFrame:
+    """One wave's valid rows for SPSS: id, wave, background, the wave's questions, weight."""
+    wave = wave_result.wave
+    columns = [spec.respondent_id, spec.wave_variable, *spec.background, *(v.name for v in spec.variables_in_wave(wave))]
+    if wave_result.diagnostics["base_weights_used"]:
+        columns.append(BASE_WEIGHT_COLUMN)
+    out = frame[columns].astype("float64").reset_index(drop=True)
+    weight = np.full(len(out), np.nan)
+    weight[wave_result.included] = wave_result.weights
+    out[WEIGHT_COLUMN] = weight
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Stage shell
+
+
+def sav_timestamp(wave: int) -> datetime:
+    """A fixed header time (31 December of the wave year), not the real creation time,
+    so that identical runs write byte-identical files."""
+    return datetime(wave, 12, 31, 0, 0, 0)
+
+
+def _file_labels(files_json: Path) -> dict[str, str]:
+    """File name -> SPSS file label, from the ingest stage's files.json ({name: {..., file_label}})."""
+    if not files_json.exists():
+        return {}
+    data = artifacts.read_json(files_json)
+    return {
+        str(name): str(entry["file_label"])
+        for name, entry in (data.items() if isinstance(data, dict) else ())
+        if isinstance(entry, dict) and entry.get("file_label")
+    }
+
+
+def _sav_label(source_files: Sequence[str], labels: Mapping[str, str], spec: QuestionnaireSpec, wave: int) -> str:
+    """The source file's label (it may say the data are synthetic), else the survey title."""
+    for name in source_files:
+        if name in labels:
+            return labels[name][:64]
+    return f"{spec.title} {wave}"[:64]
+
+
+def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], base_dir: Path) -> dict:
+    """Stage entry point (see contracts): read valid rows and population, write weights and diagnostics."""
+    settings = WeightParams.from_params(params.get("weight"))
+    settings.check_against(spec)
+    base_dir = Path(base_dir)
+    valid = artifacts.read_table(store.reading("validate") / "valid.parquet", "validate_valid")
+    margins_path = base_dir / settings.population_file
+    population = Population(
+        margins=load_margins(margins_path, spec),
+        cells=load_cells(base_dir / settings.cells_file, spec, settings.poststratify_cells)
+        if settings.method == "poststratify" else None,
+        margins_file=settings.population_file,
+        cells_file=settings.cells_file or "",
+    )
+    result = compute_weights(valid, settings, population, spec)
+    labels = _file_labels(store.reading("ingest") / "files.json")
+    with store.writing("weight") as out:
+        artifacts.write_table(result.weights, out / "weights.parquet", "weight_weights")
+        artifacts.write_table(result.margins, out / "margins.parquet", "weight_margins")
+        artifacts.write_table(result.diagnostics, out / "diagnostics.parquet", "weight_diagnostics")
+        artifacts.write_json(result.metrics, out / "metrics.json")
+        (out / "sav").mkdir()
+        for wave, wave_result in result.per_wave.items():
+            frame = valid[valid[spec.wave_variable] == wave].reset_index(drop=True)
+            path = out / "sav" / f"{wave}.sav"
+            sources = sorted(frame["source_file"].unique()) if "source_file" in frame else []
+            write_sav(
+                sav_frame(frame, wave_result, spec), path, spec, _sav_label(sources, labels, spec, wave),
+                extra_variable_labels={
+                    WEIGHT_COLUMN: WEIGHT_LABEL,
+                    spec.respondent_id: "Respondentnummer",
+                    spec.wave_variable: "Meting (jaar)",
+                },
+            )
+            set_sav_timestamp(path, sav_timestamp(wave))
+    return {
+        "method": settings.method,
+        "rows_weighted": int(len(result.weights)),
+        "waves": {
+            str(w): {
+                "n": r.diagnostics["n"],
+                "excluded_missing_background": r.diagnostics["n_excluded_missing_background"],
+                "n_trimmed": r.diagnostics["n_trimmed"],
+            }
+            for w, r in result.per_wave.items()
+        },
+    }

@@ -1,0 +1,371 @@
+"""Weight stage: params, missing-background rule, raking/post-stratification, trimming,
+diagnostics against hand computations, and the stage's outputs (Parquet, metrics, SPSS)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyreadstat
+import pytest
+import yaml
+
+from survey_pipeline import artifacts, cli
+from survey_pipeline.core.calibration import rake_weights
+from survey_pipeline.demo import FILE_LABEL, generate_panel
+from survey_pipeline.errors import InputError, ParamsError
+from survey_pipeline.population import load_cells, load_margins
+from survey_pipeline.spec import load_spec
+from survey_pipeline.weight import (
+    Population,
+    WeightParams,
+    apply_missing_rule,
+    compute_weights,
+    run,
+    weight_summary,
+    weight_wave,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return load_spec(ROOT / "questionnaires" / "wij_monitor.yaml")
+
+
+@pytest.fixture(scope="module")
+def demo(spec, tmp_path_factory):
+    """A small demo panel with its population files, as ingest + validate would pass it on."""
+    folder = tmp_path_factory.mktemp("population")
+    panel = generate_panel(spec, n_per_wave=900, seed=5)
+    panel.margins.to_csv(folder / "margins.csv", index=False)
+    panel.population.to_csv(folder / "cells.csv", index=False)
+    return panel, folder
+
+
+def _valid(spec, panel) -> pd.DataFrame:
+    """The panel's rows minus the documented faults, in the validate_valid layout."""
+    parts = []
+    for wave, frame in panel.waves.items():
+        frame = frame.copy()
+        frame.insert(0, "file_wave", wave)
+        frame.insert(0, "source_row", np.arange(1, len(frame) + 1))
+        frame.insert(0, "source_file", f"wij_panel_{wave}.sav")
+        faults = panel.faults[(panel.faults["wave"] == wave) & (panel.faults["kind"] != "missing_wijk")]
+        dup_ids = set(faults.loc[faults["kind"] == "duplicate_id", "resp_id"])
+        parts.append(frame[~frame["source_row"].isin(faults["source_row"]) & ~frame["resp_id"].isin(dup_ids)])
+    valid = pd.concat(parts, ignore_index=True)
+    for name in spec.variables:
+        if name not in valid:
+            valid[name] = np.nan
+    return valid.astype({"resp_id": "int64", "wave": "int64", "source_row": "int64", "file_wave": "int64"})
+
+
+def _params(**overrides):
+    section = dict(PARAMS["weight"])
+    section.update(overrides)
+    return section
+
+
+def _population(spec, folder, cells=("age_group", "sex")):
+    return Population(
+        margins=load_margins(folder / "margins.csv", spec),
+        cells=load_cells(folder / "cells.csv", spec, list(cells)),
+        margins_file="margins.csv",
+        cells_file="cells.csv",
+    )
+
+
+# --- params ------------------------------------------------------------------------------
+
+
+def test_the_committed_params_parse():
+    settings = WeightParams.from_params(PARAMS["weight"])
+    assert settings.method == "rake" and settings.margins == ("age_group", "sex", "wijk")
+    assert settings.trimming and settings.missing_background == "exclude"
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ({"method": "calibrate"}, "weight.method"),
+        ({"trim_upper": 0.8}, "weight.trim_upper"),
+        ({"trim_lower": 1.5}, "weight.trim_lower"),
+        ({"max_iter": 0}, "weight.max_iter"),
+        ({"tol": 0}, "weight.tol"),
+        ({"margins": []}, "weight.margins"),
+        ({"missing_background": "impute"}, "weight.missing_background"),
+        ({"base_weight": True}, "weight.base_weight"),
+        ({"maxiter": 10}, "weight.maxiter"),
+    ],
+)
+def test_bad_params_name_the_key(override, key):
+    with pytest.raises(ParamsError) as caught:
+        WeightParams.from_params(_params(**override))
+    assert caught.value.key == key
+
+
+def test_params_must_name_background_variables(spec):
+    with pytest.raises(ParamsError, match="'income' is not a background variable"):
+        WeightParams.from_params(_params(margins=["sex", "income"])).check_against(spec)
+
+
+# --- diagnostics ---------------------------------------------------------------------------
+
+
+def test_weight_summary_matches_hand_computation():
+    summary = weight_summary(np.array([1.0, 2.0, 3.0, 4.0]))
+    # sum 10, sum of squares 30: deff = 4 * 30 / 100, n_eff = 100 / 30
+    assert summary["deff_kish"] == pytest.approx(1.2, rel=1e-15)
+    assert summary["n_eff"] == pytest.approx(10 / 3, rel=1e-15)
+    assert summary["cv_weight"] == pytest.approx(np.sqrt(1.25) / 2.5, rel=1e-15)
+    assert summary["deff_kish"] == pytest.approx(1 + summary["cv_weight"] ** 2, rel=1e-14)
+    assert (summary["n"], summary["sum_weights"], summary["min_weight"], summary["max_weight"]) == (4, 10.0, 1.0, 4.0)
+
+
+# --- missing background ------------------------------------------------------------------
+
+
+def test_missing_background_is_excluded_with_a_count_or_fails():
+    frame = pd.DataFrame(
+        {
+            "source_file": ["a.sav"] * 4,
+            "source_row": [1, 2, 3, 4],
+            "wijk": [1.0, np.nan, 2.0, np.nan],
+            "sex": [1.0, 2.0, np.nan, np.nan],
+        }
+    )
+    keep, counts = apply_missing_rule(frame, ["wijk", "sex"], "exclude", 2020)
+    assert keep.tolist() == [True, False, False, False]
+    assert counts == {"wijk": 2, "sex": 2}
+    with pytest.raises(InputError) as caught:
+        apply_missing_rule(frame, ["wijk", "sex"], "fail", 2020)
+    assert (caught.value.file, caught.value.row, caught.value.column) == ("a.sav", 2, "wijk")
+    assert "3 respondent(s)" in caught.value.message and caught.value.rule == "missing_background"
+
+
+def test_excluded_respondents_are_counted_and_the_rest_weighted_to_the_total(spec, demo):
+    panel, folder = demo
+    valid = _valid(spec, panel)
+    result = compute_weights(valid, WeightParams.from_params(_params()), _population(spec, folder), spec)
+    for wave, wave_result in result.per_wave.items():
+        missing = int(valid.loc[valid["wave"] == wave, "wijk"].isna().sum())
+        assert missing > 0
+        assert wave_result.diagnostics["n_excluded_missing_background"] == missing
+        assert result.metrics["waves"][str(wave)]["excluded_missing_by_variable"] == {
+            "age_group": 0, "sex": 0, "wijk": missing,
+        }
+        total = panel.margins.loc[(panel.margins["wave"] == wave) & (panel.margins["variable"] == "sex"), "count"].sum()
+        assert result.weights.loc[result.weights["wave"] == wave, "weight"].sum() == pytest.approx(total, rel=1e-9)
+    assert len(result.weights) == len(valid) - valid["wijk"].isna().sum()
+
+
+# --- raking, post-stratification, trimming -----------------------------------------------------
+
+
+def test_raked_weights_recover_every_margin_and_diagnostics_follow_from_the_weights(spec, demo):
+    panel, folder = demo
+    valid = _valid(spec, panel)
+    settings = WeightParams.from_params(_params(trim_lower=None, trim_upper=None))
+    result = compute_weights(valid, settings, _population(spec, folder), spec)
+    recovery = result.margins
+    assert set(recovery["variable"]) == {"age_group", "sex", "wijk"}
+    assert len(recovery) == 3 * (4 + 2 + 30)
+    assert (recovery["relative_difference"].abs() < 1e-8).all()
+    for row in result.diagnostics.itertuples():
+        w = result.weights.loc[result.weights["wave"] == row.wave, "weight"].to_numpy()
+        assert row.deff_kish == pytest.approx(len(w) * (w**2).sum() / w.sum() ** 2, rel=1e-12)
+        assert row.n_eff == pytest.approx(w.sum() ** 2 / (w**2).sum(), rel=1e-12)
+        assert row.cv_weight == pytest.approx(w.std() / w.mean(), rel=1e-12)
+        assert (row.n, row.min_weight, row.max_weight) == (len(w), w.min(), w.max())
+        assert row.converged and row.iterations > 1 and row.n_trimmed == 0 and row.trim_rounds == 0
+        assert row.deff_kish > 1.3  # the sample is skewed: weighting matters
+
+
+def test_raking_matches_the_core_with_unequal_base_weights(spec, demo):
+    panel, folder = demo
+    frame = _valid(spec, panel)
+    frame = frame[(frame["wave"] == 2019) & frame["wijk"].notna()].reset_index(drop=True)
+    frame["base_weight"] = np.where(frame["sex"] == 2, 0.5, 2.0) * (1 + (frame["resp_id"] % 7) / 10)
+    population = _population(spec, folder)
+    settings = WeightParams.from_params(_params(trim_lower=None, trim_upper=None))
+    result = weight_wave(frame, 2019, settings, population, spec)
+    assert result.diagnostics["base_weights_used"]
+    margins = []
+    for variable in ("age_group", "sex", "wijk"):
+        m = population.margins[(population.margins["wave"] == 2019) & (population.margins["variable"] == variable)]
+        margins.append((frame[variable].astype(int).to_numpy() - 1, m.sort_values("code")["count"].to_numpy()))
+    expected = rake_weights(frame["base_weight"].to_numpy(), margins, max_iter=100, tol=1e-10)
+    np.testing.assert_allclose(result.weights, expected.weights, rtol=1e-12)
+    ignored = weight_wave(frame, 2019, WeightParams.from_params(_params(base_weight="ignore", trim_lower=None,
+                                                                        trim_upper=None)), population, spec)
+    assert not ignored.diagnostics["base_weights_used"]
+    assert not np.allclose(ignored.weights, result.weights)
+
+
+def test_bad_or_required_base_weights_are_errors(spec, demo):
+    panel, folder = demo
+    frame = _valid(spec, panel)
+    frame = frame[frame["wave"] == 2019].reset_index(drop=True)
+    population = _population(spec, folder)
+    with pytest.raises(InputError, match="no 'base_weight' values"):
+        weight_wave(frame, 2019, WeightParams.from_params(_params(base_weight="require")), population, spec)
+    frame["base_weight"] = 1.0
+    frame.loc[7, "base_weight"] = 0.0
+    with pytest.raises(InputError, match="not positive") as caught:
+        weight_wave(frame, 2019, WeightParams.from_params(_params()), population, spec)
+    assert caught.value.row == frame.loc[7, "source_row"]
+
+
+def test_trimming_holds_the_bounds_and_the_margins(spec, demo):
+    panel, folder = demo
+    valid = _valid(spec, panel)
+    population = _population(spec, folder)
+    untrimmed = compute_weights(valid, WeightParams.from_params(_params(trim_lower=None, trim_upper=None)),
+                                population, spec)
+    ratio = max((untrimmed.weights.groupby("wave")["weight"].max() / untrimmed.weights.groupby("wave")["weight"].mean()))
+    upper = round(0.8 * ratio, 2)
+    assert upper > 1.5
+    trimmed = compute_weights(valid, WeightParams.from_params(_params(trim_lower=0.3, trim_upper=upper)),
+                              population, spec)
+    for wave, w in trimmed.weights.groupby("wave")["weight"]:
+        assert w.max() <= upper * w.mean() * (1 + 1e-6)
+        assert w.min() >= 0.3 * w.mean() * (1 - 1e-6)
+    assert (trimmed.margins["relative_difference"].abs() < 1e-8).all()
+    assert trimmed.diagnostics["n_trimmed"].sum() > 0 and (trimmed.diagnostics["trim_rounds"] > 0).any()
+
+
+def test_impossible_trimming_and_raking_without_convergence_are_errors(spec, demo):
+    panel, folder = demo
+    frame = _valid(spec, panel)
+    frame = frame[(frame["wave"] == 2020) & frame["wijk"].notna()].reset_index(drop=True)
+    population = _population(spec, folder)
+    # Each wijk's weights must add up to its population; a small wijk with one
+    # respondent forces that weight far above 1.2 x the mean: no trimming can hold.
+    with pytest.raises(InputError, match="could not be trimmed") as caught:
+        weight_wave(frame, 2020, WeightParams.from_params(_params(trim_upper=1.2, trim_max_rounds=5)),
+                    population, spec)
+    assert caught.value.rule == "weight_convergence"
+    with pytest.raises(InputError, match="raking did not converge in 2 iterations") as caught:
+        weight_wave(frame, 2020, WeightParams.from_params(_params(max_iter=2)), population, spec)
+    assert caught.value.rule == "weight_convergence"
+
+
+def test_poststratified_weights_hit_every_cell(spec, demo):
+    panel, folder = demo
+    valid = _valid(spec, panel)
+    settings = WeightParams.from_params(_params(method="poststratify", trim_lower=None, trim_upper=None))
+    result = compute_weights(valid, settings, _population(spec, folder), spec)
+    weights = result.weights.merge(valid[["resp_id", "wave", "age_group", "sex"]], on=["resp_id", "wave"])
+    sums = weights.groupby(["wave", "age_group", "sex"])["weight"].sum()
+    cells = panel.population.groupby(["wave", "age_group", "sex"])["count"].sum()
+    np.testing.assert_allclose(sums.to_numpy(), cells.to_numpy(), rtol=1e-12)
+    assert (result.diagnostics["method"] == "poststratify").all()
+    # post-stratification on age x sex misses the wijk margin: the recovery table shows it
+    wijk = result.margins[result.margins["variable"] == "wijk"]
+    assert wijk["relative_difference"].abs().max() > 0.05
+    # rows with a missing wijk still count as missing only if wijk is a weighting variable
+    assert result.diagnostics["n_excluded_missing_background"].sum() == 0
+
+
+def test_a_sample_missing_a_population_wijk_stops_the_run(spec, demo):
+    panel, folder = demo
+    valid = _valid(spec, panel)
+    valid = valid[~((valid["wave"] == 2021) & (valid["wijk"] == 28))]
+    with pytest.raises(InputError) as caught:
+        compute_weights(valid, WeightParams.from_params(_params()), _population(spec, folder), spec)
+    assert "wave 2021: margin 'wijk' category 28 (Meerstad)" in str(caught.value)
+    assert "no respondents" in str(caught.value)
+
+
+# --- the stage ------------------------------------------------------------------------------
+
+
+def _stage_inputs(spec, demo, root: Path) -> tuple[artifacts.OutputStore, dict]:
+    panel, folder = demo
+    (root / "data" / "population").mkdir(parents=True)
+    for name in ("margins.csv", "cells.csv"):
+        shutil.copy(folder / name, root / "data" / "population" / name)
+    store = artifacts.OutputStore(root / "outputs")
+    with store.writing("validate") as out:
+        artifacts.write_table(_valid(spec, panel), out / "valid.parquet", "validate_valid")
+    with store.writing("ingest") as out:
+        artifacts.write_json(
+            {f"wij_panel_{w}.sav": {"path": f"data/raw/wij_panel_{w}.sav", "file_label": f"{FILE_LABEL} ({w})"}
+             for w in spec.waves},
+            out / "files.json",
+        )
+    store.commit()
+    return artifacts.OutputStore(root / "outputs"), dict(PARAMS)
+
+
+def test_stage_writes_weights_diagnostics_and_spss_files(spec, demo, tmp_path):
+    store, params = _stage_inputs(spec, demo, tmp_path)
+    counts = run(store, spec, params, tmp_path)
+    store.commit()
+    out = tmp_path / "outputs" / "weight"
+    weights = artifacts.read_table(out / "weights.parquet", "weight_weights")
+    diagnostics = artifacts.read_table(out / "diagnostics.parquet", "weight_diagnostics")
+    recovery = artifacts.read_table(out / "margins.parquet", "weight_margins")
+    metrics = artifacts.read_json(out / "metrics.json")
+    assert counts["rows_weighted"] == len(weights)
+    assert sorted(metrics["waves"]) == ["2019", "2020", "2021"]
+    for row in diagnostics.itertuples():
+        assert metrics["waves"][str(row.wave)]["deff_kish"] == pytest.approx(row.deff_kish)
+        assert metrics["waves"][str(row.wave)]["n"] == row.n
+    assert len(recovery) == 3 * 36
+
+    valid = artifacts.read_table(tmp_path / "outputs" / "validate" / "valid.parquet", "validate_valid")
+    frame, meta = pyreadstat.read_sav(str(out / "sav" / "2020.sav"), user_missing=True)
+    wave_valid = valid[valid["wave"] == 2020].reset_index(drop=True)
+    assert meta.file_label == f"{FILE_LABEL} (2020)"
+    assert list(frame.columns) == [
+        "resp_id", "wave", "wijk", "age_group", "sex", *(v.name for v in spec.variables_in_wave(2020)), "weight",
+    ]
+    assert meta.column_names_to_labels["weight"] == "Weegfactor (populatie 18 jaar e.o.)"
+    assert meta.column_names_to_labels["contact"] == spec.variables["contact"].label
+    assert meta.variable_value_labels["helped"] == {1.0: "ja", 2.0: "nee", 99.0: "weet niet", 98.0: "geen antwoord",
+                                                   -1.0: "niet gevraagd"}
+    assert meta.variable_value_labels["wijk"][28.0] == "Meerstad"
+    assert {r["lo"] for r in meta.missing_ranges["helped"]} == {99.0, 98.0, -1.0}
+    pd.testing.assert_frame_equal(
+        frame.drop(columns="weight"), wave_valid[frame.columns.drop("weight")].astype("float64"), check_dtype=False
+    )
+    merged = wave_valid[["resp_id"]].merge(weights[weights["wave"] == 2020], on="resp_id", how="left")
+    np.testing.assert_allclose(frame["weight"].to_numpy(), merged["weight"].to_numpy(), rtol=1e-15)
+    assert frame["weight"].isna().sum() == wave_valid["wijk"].isna().sum() > 0
+
+
+def test_stage_outputs_are_byte_identical_between_runs(spec, demo, tmp_path):
+    store, params = _stage_inputs(spec, demo, tmp_path)
+    run(store, spec, params, tmp_path)
+    store.commit()
+    out = tmp_path / "outputs" / "weight"
+    first = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    store = artifacts.OutputStore(tmp_path / "outputs")
+    run(store, spec, params, tmp_path)
+    store.commit()
+    second = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    assert len(first) == 7 and first == second
+
+
+def test_cli_exits_2_when_a_population_wijk_has_no_respondents(spec, demo, tmp_path, capsys):
+    panel, _ = demo
+    store, params = _stage_inputs(spec, demo, tmp_path)
+    valid = _valid(spec, panel)
+    with store.writing("validate") as out:
+        artifacts.write_table(valid[~((valid["wave"] == 2020) & (valid["wijk"] == 28))], out / "valid.parquet",
+                              "validate_valid")
+    store.commit()
+    (tmp_path / "questionnaires").mkdir()
+    shutil.copy(ROOT / "questionnaires" / "wij_monitor.yaml", tmp_path / "questionnaires")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    code = cli.main(["--project-dir", str(tmp_path), "--quiet", "weight"])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "wave 2020: margin 'wijk' category 28 (Meerstad)" in error
+    assert not (tmp_path / "outputs" / "weight").exists()
