@@ -1,0 +1,518 @@
+"""Validate stage: every ingested row is either valid or quarantined with its reasons.
+
+The rules come from the questionnaire spec as a pandera schema with registered,
+named checks (`validation_schema(spec)`): allowed codes per variable, respondent
+id present and unique within a wave, the wave variable matches the file's wave,
+background columns present, questions absent from waves that did not ask them,
+and routing in both directions (routed past -> "niet gevraagd" code; routed to ->
+an answer, "weet niet" or "geen antwoord"). Validation is lazy, so each
+quarantined row lists every rule it breaks. Counts reconcile per wave
+(rows_in = rows_valid + rows_quarantined). A wave whose quarantined share passes
+`validate.max_quarantine_share` stops the run (exit 2), as does any table-level
+failure. A great-expectations checkpoint generated from the same spec then runs
+on the valid rows (`survey_pipeline.expectations`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.errors
+import pandera.pandas as pa
+from pandera import extensions
+
+from survey_pipeline import artifacts
+from survey_pipeline.errors import InputError, ParamsError
+from survey_pipeline.spec import QuestionnaireSpec
+
+log = logging.getLogger(__name__)
+
+ORIGIN_COLUMNS = ("source_file", "source_row", "file_wave")
+BASE_WEIGHT = "base_weight"
+MAX_ID = 2**53
+GX_FAILURE_MODES = ("error", "warn")
+_LOGGED_ROWS = 20
+
+# Rule names as they appear in `reasons`, in the order they are reported.
+RULES = {
+    "valid_id": "the respondent id is present and a whole number in 0..2^53",
+    "unique_id": "a respondent id occurs once per wave (an exact duplicate row: the copies)",
+    "wave_matches_file": "the wave variable equals the wave in the file name",
+    "allowed_codes": "the value is one of the variable's codes (answers and missing codes)",
+    "not_in_wave": "a question the wave did not ask is blank",
+    "routed_past": "a respondent routed past a question carries the 'niet gevraagd' code",
+    "routed_to": "a respondent routed to a question does not carry the 'niet gevraagd' code",
+    "not_blank": "a respondent routed to a question has an answer or missing code there (not blank)",
+}
+
+
+@dataclass(frozen=True)
+class ValidateParams:
+    """The `validate:` section of params.yaml."""
+
+    max_quarantine_share: float = 0.02
+    gx_failure: str = "error"
+
+    @classmethod
+    def from_params(cls, section: Any) -> ValidateParams:
+        if section is None:
+            return cls()
+        if not isinstance(section, Mapping):
+            raise ParamsError("validate", "expected a mapping")
+        unknown = sorted(set(section) - {"max_quarantine_share", "gx_failure"})
+        if unknown:
+            raise ParamsError(f"validate.{unknown[0]}", "unknown key (known: max_quarantine_share, gx_failure)")
+        share = section.get("max_quarantine_share", cls.max_quarantine_share)
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+            raise ParamsError("validate.max_quarantine_share", f"expected a share between 0 and 1, got {share!r}")
+        mode = section.get("gx_failure", cls.gx_failure)
+        if mode not in GX_FAILURE_MODES:
+            raise ParamsError("validate.gx_failure", f"must be one of {', '.join(GX_FAILURE_MODES)}, got {mode!r}")
+        return cls(max_quarantine_share=float(share), gx_failure=mode)
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """Valid rows, quarantined rows (one per row, all reasons), reasons in long form, counts."""
+
+    valid: pd.DataFrame
+    quarantine: pd.DataFrame
+    reasons: pd.DataFrame
+    metrics: dict[str, Any]
+
+
+# ---------------------------------------------------------------------------
+# Registered checks: each returns True for the rows that pass.
+
+
+def _in_waves(frame: pd.DataFrame, waves: Sequence[int]) -> np.ndarray:
+    return frame["file_wave"].isin(list(waves)).to_numpy(dtype=bool)
+
+
+def _asked(frame: pd.DataFrame, clauses: Mapping[str, Sequence[int]]) -> np.ndarray:
+    asked = np.ones(len(frame), dtype=bool)
+    for name, codes in clauses.items():
+        asked &= frame[name].isin(list(codes)).to_numpy(dtype=bool)
+    return asked
+
+
+def _passes(frame: pd.DataFrame, ok: np.ndarray) -> pd.Series:
+    return pd.Series(ok, index=frame.index)
+
+
+@extensions.register_check_method(statistics=["max_id"])
+def spec_valid_id(series: pd.Series, *, max_id: int) -> pd.Series:
+    values = series.to_numpy(dtype="float64")
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(values) & (values == np.round(values)) & (values >= 0) & (values <= max_id)
+    return pd.Series(ok, index=series.index)
+
+
+@extensions.register_check_method(statistics=["id_column", "ignore"])
+def spec_unique_id(frame: pd.DataFrame, *, id_column: str, ignore: list[str]) -> pd.Series:
+    return _passes(frame, ~_duplicate_rows(frame, id_column, ignore)[0])
+
+
+@extensions.register_check_method(statistics=["wave_column"])
+def spec_wave_matches_file(frame: pd.DataFrame, *, wave_column: str) -> pd.Series:
+    return _passes(frame, (frame[wave_column] == frame["file_wave"]).to_numpy(dtype=bool))
+
+
+@extensions.register_check_method(statistics=["variable", "allowed", "waves"])
+def spec_allowed_codes(frame: pd.DataFrame, *, variable: str, allowed: list[int], waves: list[int]) -> pd.Series:
+    values = frame[variable]
+    bad = _in_waves(frame, waves) & values.notna().to_numpy() & ~values.isin(allowed).to_numpy(dtype=bool)
+    return _passes(frame, ~bad)
+
+
+@extensions.register_check_method(statistics=["variable", "waves"])
+def spec_not_in_wave(frame: pd.DataFrame, *, variable: str, waves: list[int]) -> pd.Series:
+    return _passes(frame, _in_waves(frame, waves) | frame[variable].isna().to_numpy())
+
+
+@extensions.register_check_method(statistics=["variable", "clauses", "waves", "not_asked"])
+def spec_routed_past(
+    frame: pd.DataFrame, *, variable: str, clauses: dict[str, list[int]], waves: list[int], not_asked: int
+) -> pd.Series:
+    past = _in_waves(frame, waves) & ~_asked(frame, clauses)
+    return _passes(frame, ~past | (frame[variable] == not_asked).to_numpy(dtype=bool))
+
+
+@extensions.register_check_method(statistics=["variable", "clauses", "waves", "not_asked"])
+def spec_routed_to(
+    frame: pd.DataFrame, *, variable: str, clauses: dict[str, list[int]], waves: list[int], not_asked: int
+) -> pd.Series:
+    to = _in_waves(frame, waves) & _asked(frame, clauses)
+    return _passes(frame, ~to | (frame[variable] != not_asked).to_numpy(dtype=bool))
+
+
+@extensions.register_check_method(statistics=["variable", "clauses", "waves"])
+def spec_not_blank(frame: pd.DataFrame, *, variable: str, clauses: dict[str, list[int]], waves: list[int]) -> pd.Series:
+    to = _in_waves(frame, waves) & _asked(frame, clauses)
+    return _passes(frame, ~to | frame[variable].notna().to_numpy())
+
+
+def _duplicate_rows(frame: pd.DataFrame, id_column: str, ignore: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows failing uniqueness, and which of those are exact copies of an earlier row.
+
+    Rows sharing (file_wave, id) with identical data: the first is kept, the copies
+    fail. Rows sharing (file_wave, id) with different data: all fail (which one is
+    right is unknown).
+    """
+    keys = ["file_wave", id_column]
+    shared = frame.duplicated(keys, keep=False).to_numpy() & frame[id_column].notna().to_numpy()
+    if not shared.any():
+        return np.zeros(len(frame), dtype=bool), np.zeros(len(frame), dtype=bool)
+    data = [c for c in frame.columns if c not in ignore]
+    subset = frame.loc[shared, data]
+    variants = subset.drop_duplicates().groupby(keys, dropna=False).size()
+    n_variants = pd.MultiIndex.from_frame(subset[keys]).map(variants).to_numpy()
+    later_copy = subset.duplicated(keys, keep="first").to_numpy()
+    exact = n_variants == 1
+    fail = np.zeros(len(frame), dtype=bool)
+    copy = np.zeros(len(frame), dtype=bool)
+    fail[shared] = ~exact | later_copy
+    copy[shared] = exact & later_copy
+    return fail, copy
+
+
+# ---------------------------------------------------------------------------
+# The schema generated from the spec
+
+
+def routing_clauses(spec: QuestionnaireSpec, variable: str) -> dict[str, list[int]]:
+    """Every condition on the routing path to `variable`, flattened (filters of filters too).
+
+    A respondent is routed to a question only if routed to each filter question on
+    the way and the filter answers select the group.
+    """
+    clauses: dict[str, list[int]] = {}
+    pending = [spec.variables[variable].asked_of]
+    while pending:
+        when = spec.groups[pending.pop()].when
+        if when is None:
+            continue
+        for name, codes in when.clauses:
+            clauses[name] = [c for c in clauses[name] if c in codes] if name in clauses else list(codes)
+            if name in spec.variables:
+                pending.append(spec.variables[name].asked_of)
+    return clauses
+
+
+def _error(rule: str, column: str) -> str:
+    return f"{rule}:{column}"
+
+
+def validation_schema(spec: QuestionnaireSpec) -> pa.DataFrameSchema:
+    """The pandera schema of ingested responses, generated from the spec."""
+    rid, wave = spec.respondent_id, spec.wave_variable
+    columns: dict[str, pa.Column] = {
+        "source_file": pa.Column(str),
+        "source_row": pa.Column("int64", pa.Check.ge(1)),
+        "file_wave": pa.Column("int64", pa.Check.isin(list(spec.waves), error=_error("wave_in_spec", "file_wave"))),
+        rid: pa.Column("float64", pa.Check.spec_valid_id(max_id=MAX_ID, error=_error("valid_id", rid)), nullable=True),
+        wave: pa.Column("float64", nullable=True),
+    }
+    for name in spec.background:
+        columns[name] = pa.Column("float64", nullable=True, description=spec.background[name].label)
+    for name, variable in spec.variables.items():
+        columns[name] = pa.Column("float64", nullable=True, description=variable.label)
+    columns[BASE_WEIGHT] = pa.Column("float64", nullable=True, required=False)
+
+    checks = [
+        pa.Check.spec_unique_id(id_column=rid, ignore=["source_file", "source_row"], error=_error("unique_id", rid)),
+        pa.Check.spec_wave_matches_file(wave_column=wave, error=_error("wave_matches_file", wave)),
+    ]
+    all_waves = list(spec.waves)
+    for name, background in spec.background.items():
+        checks.append(
+            pa.Check.spec_allowed_codes(
+                variable=name, allowed=list(background.codes), waves=all_waves, error=_error("allowed_codes", name)
+            )
+        )
+    for name, variable in spec.variables.items():
+        waves = list(variable.waves)
+        clauses = routing_clauses(spec, name)
+        not_asked = variable.missing.not_asked.code
+        allowed = [*variable.answer_codes, not_asked]
+        checks.append(pa.Check.spec_allowed_codes(variable=name, allowed=allowed, waves=waves, error=_error("allowed_codes", name)))
+        if set(waves) != set(all_waves):
+            checks.append(pa.Check.spec_not_in_wave(variable=name, waves=waves, error=_error("not_in_wave", name)))
+        checks.append(
+            pa.Check.spec_routed_past(
+                variable=name, clauses=clauses, waves=waves, not_asked=not_asked, error=_error("routed_past", name)
+            )
+        )
+        checks.append(
+            pa.Check.spec_routed_to(
+                variable=name, clauses=clauses, waves=waves, not_asked=not_asked, error=_error("routed_to", name)
+            )
+        )
+        checks.append(pa.Check.spec_not_blank(variable=name, clauses=clauses, waves=waves, error=_error("not_blank", name)))
+    return pa.DataFrameSchema(
+        columns,
+        checks=checks,
+        strict=False,
+        name=f"{spec.survey_id}_responses",
+        description=f"Validation rules generated from {Path(spec.source).name}",
+    )
+
+
+# ---------------------------------------------------------------------------
+# Validation
+
+
+def validate_responses(frame: pd.DataFrame, spec: QuestionnaireSpec) -> ValidationResult:
+    """Split ingested responses into valid and quarantined rows; counts per wave.
+
+    Raises `InputError` for table-level failures (a missing column, a wrong type):
+    those are not about single rows.
+    """
+    frame = frame.reset_index(drop=True)
+    schema = validation_schema(spec)
+    try:
+        schema.validate(frame, lazy=True)
+        cases = pd.DataFrame(columns=["index", "check"])
+    except pandera.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+    _raise_table_failures(cases, frame)
+
+    failures = cases.loc[cases["index"].notna(), ["index", "check"]].drop_duplicates()
+    checks = failures["check"].astype(str)
+    failures = failures.assign(
+        index=failures["index"].astype("int64"),
+        rule=checks.str.partition(":")[0] if len(checks) else checks,
+        column=checks.str.partition(":")[2] if len(checks) else checks,
+    )
+    order = {rule: i for i, rule in enumerate(RULES)}
+    columns = [spec.respondent_id, spec.wave_variable, *spec.background, *spec.variables]
+    col_order = {c: i for i, c in enumerate(columns)}
+    failures = failures.assign(
+        _rule=failures["rule"].map(order).fillna(len(order)), _col=failures["column"].map(col_order).fillna(len(col_order))
+    ).sort_values(["index", "_rule", "_col"])
+
+    messages = _messages(frame, failures, spec)
+    bad_rows = np.unique(failures["index"].to_numpy())
+    is_bad = np.zeros(len(frame), dtype=bool)
+    is_bad[bad_rows] = True
+
+    reasons = pd.DataFrame(
+        {
+            "source_file": frame["source_file"].to_numpy()[failures["index"].to_numpy()],
+            "source_row": frame["source_row"].to_numpy()[failures["index"].to_numpy()].astype("int64"),
+            "rule": failures["rule"].to_numpy(),
+            "column": failures["column"].to_numpy(),
+            "message": messages,
+        }
+    ).astype({"source_file": "str", "rule": "str", "column": "str", "message": "str"})
+
+    joined = (failures["rule"] + ":" + failures["column"]).groupby(failures["index"]).agg("; ".join)
+    data_columns = [c for c in frame.columns if c not in (*ORIGIN_COLUMNS, spec.respondent_id)]
+    quarantine = frame.loc[is_bad, [*ORIGIN_COLUMNS, spec.respondent_id]].copy()
+    quarantine["reasons"] = joined.reindex(quarantine.index).astype("str").to_numpy()
+    quarantine = pd.concat([quarantine, frame.loc[is_bad, data_columns]], axis=1).reset_index(drop=True)
+
+    valid = frame.loc[~is_bad].reset_index(drop=True)
+    valid[spec.respondent_id] = valid[spec.respondent_id].astype("int64")
+    valid[spec.wave_variable] = valid[spec.wave_variable].astype("int64")
+    return ValidationResult(valid, quarantine, reasons, reconcile(frame, is_bad, reasons))
+
+
+def _raise_table_failures(cases: pd.DataFrame, frame: pd.DataFrame) -> None:
+    """Failures without a row (missing columns, wrong types, a check that crashed) stop the run."""
+    table = cases.loc[cases["index"].isna()]
+    if table.empty:
+        return
+    missing = table.loc[table["check"].astype(str) == "column_in_dataframe", "failure_case"].astype(str).tolist()
+    if missing:
+        raise InputError(
+            f"column(s) {missing} missing from the ingested responses (background variables and spec questions are required)",
+            column=missing[0],
+            rule="column_present",
+        )
+    first = table.iloc[0]
+    column = first.get("column")
+    column = None if column is None or (isinstance(column, float) and math.isnan(column)) else str(column)
+    details = "; ".join(
+        f"{row['column'] or '<table>'}: {row['check']} (found {row['failure_case']})" for row in table.head(5).to_dict("records")
+    )
+    raise InputError(f"{len(table)} table-level failure(s): {details}", column=column, rule="table_check")
+
+
+def _messages(frame: pd.DataFrame, failures: pd.DataFrame, spec: QuestionnaireSpec) -> list[str]:
+    """One readable sentence per failure; codes only, never other respondent values."""
+    rid, wave = spec.respondent_id, spec.wave_variable
+    copies = None
+    out = []
+    for index, rule, column in zip(failures["index"], failures["rule"], failures["column"]):
+        row = frame.iloc[index]
+        file_wave = int(row["file_wave"])
+        if rule == "valid_id":
+            value = row[rid]
+            if pd.isna(value):
+                out.append("the respondent id is blank")
+            elif not np.isfinite(value) or value != round(value):
+                out.append("the respondent id is not a whole number")
+            else:
+                out.append(f"the respondent id is outside 0..2^53 (a {'negative' if value < 0 else 'huge'} number)")
+        elif rule == "unique_id":
+            if copies is None:
+                copies = _duplicate_rows(frame, rid, ["source_file", "source_row"])[1]
+            same = frame.index[(frame["file_wave"] == file_wave) & (frame[rid] == row[rid])]
+            rows = frame.loc[same, "source_row"].astype(int).tolist()
+            if copies[index]:
+                out.append(f"exact copy of row {rows[0]} (same respondent id and answers in wave {file_wave})")
+            else:
+                out.append(f"the respondent id occurs in {len(rows)} rows of wave {file_wave} with different data (rows {_ranges(rows)})")
+        elif rule == "wave_matches_file":
+            out.append(f"the wave variable is {_code(row[wave])} but the file is wave {file_wave}")
+        elif rule == "wave_in_spec":
+            out.append(f"wave {file_wave} is not one of the spec's waves")
+        elif rule == "allowed_codes":
+            codes = spec.variables[column].value_labels if column in spec.variables else spec.background[column].codes
+            out.append(f"code {_code(row[column])} is not a code of '{column}' (allowed: {_ranges(list(codes))})")
+        elif rule == "not_in_wave":
+            out.append(f"wave {file_wave} did not ask '{column}' but it holds code {_code(row[column])}")
+        elif rule in ("routed_past", "routed_to", "not_blank"):
+            variable = spec.variables[column]
+            filters = ", ".join(f"{name}={_code(row[name])}" for name in routing_clauses(spec, column))
+            because = f" ({filters})" if filters else ""
+            missing = variable.missing
+            if rule == "routed_past":
+                out.append(
+                    f"routed past '{column}'{because} but it holds {_code(row[column])}; "
+                    f"expected {missing.not_asked.code} '{missing.not_asked.label}'"
+                )
+            elif rule == "routed_to":
+                out.append(f"routed to '{column}'{because} but coded {missing.not_asked.code} '{missing.not_asked.label}'")
+            else:
+                out.append(
+                    f"routed to '{column}'{because} but blank (system missing); expected an answer, "
+                    f"{missing.dont_know.code} '{missing.dont_know.label}' or {missing.no_answer.code} '{missing.no_answer.label}'"
+                )
+        else:
+            out.append(f"failed {rule}")
+    return out
+
+
+def _code(value: float) -> str:
+    if pd.isna(value):
+        return "blank"
+    value = float(value)
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:g}"
+
+
+def _ranges(codes: Sequence[int]) -> str:
+    """`1-5, 98, 99, -1`: consecutive runs collapsed, order kept."""
+    parts: list[str] = []
+    run: list[int] = []
+    for code in codes:
+        if run and code == run[-1] + 1:
+            run.append(code)
+            continue
+        if run:
+            parts.append(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}" if len(run) > 2 else f"{run[0]}, {run[1]}")
+        run = [code]
+    if run:
+        parts.append(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}" if len(run) > 2 else f"{run[0]}, {run[1]}")
+    return ", ".join(parts)
+
+
+def reconcile(frame: pd.DataFrame, is_bad: np.ndarray, reasons: pd.DataFrame) -> dict[str, Any]:
+    """Counts per wave (by file) and in total; rows_in = rows_valid + rows_quarantined."""
+    waves = frame["file_wave"].to_numpy()
+
+    def counts(mask: np.ndarray) -> dict[str, Any]:
+        rows_in = int(mask.sum())
+        quarantined = int((mask & is_bad).sum())
+        return {
+            "rows_in": rows_in,
+            "rows_valid": rows_in - quarantined,
+            "rows_quarantined": quarantined,
+            "quarantined_share": round(quarantined / rows_in, 6) if rows_in else 0.0,
+        }
+
+    per_wave = {str(int(w)): counts(waves == w) for w in sorted(np.unique(waves))}
+    wave_of_file = frame.drop_duplicates("source_file").set_index("source_file")["file_wave"]
+    by_rule: dict[str, dict[str, int]] = {w: {} for w in per_wave}
+    if not reasons.empty:
+        keyed = reasons.assign(
+            wave=reasons["source_file"].map(wave_of_file).astype(int).astype(str),
+            key=reasons["rule"] + ":" + reasons["column"],
+        )
+        for (w, key), n in keyed.groupby(["wave", "key"]).size().items():
+            by_rule[w][key] = int(n)
+    return {"waves": per_wave, "total": counts(np.ones(len(frame), dtype=bool)), "reasons": by_rule}
+
+
+def check_quarantine_share(metrics: Mapping[str, Any], max_share: float) -> None:
+    """Raise `InputError` when a wave's quarantined share passes `max_share`."""
+    over = [(w, m) for w, m in metrics["waves"].items() if m["quarantined_share"] > max_share]
+    if not over:
+        return
+    parts = []
+    for wave, m in over:
+        top = sorted(metrics["reasons"].get(wave, {}).items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+        reasons = ", ".join(f"{key} ({n})" for key, n in top)
+        parts.append(
+            f"wave {wave}: {m['rows_quarantined']} of {m['rows_in']} rows quarantined "
+            f"({m['quarantined_share']:.1%}); most frequent: {reasons}"
+        )
+    raise InputError(
+        f"{'; '.join(parts)}; the limit is {max_share:.1%} (validate.max_quarantine_share)", rule="max_quarantine_share"
+    )
+
+
+# ---------------------------------------------------------------------------
+# Stage
+
+
+def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], base_dir: Path) -> dict:
+    """Validate the ingested responses; write valid rows, quarantine, metrics and the GX result."""
+    from survey_pipeline import expectations
+
+    settings = ValidateParams.from_params(params.get("validate"))
+    responses = artifacts.read_table(store.reading("ingest") / "responses.parquet", "ingest_responses")
+    result = validate_responses(responses, spec)
+    for row in result.reasons.head(_LOGGED_ROWS).itertuples(index=False):
+        log.warning("%s, row %d, %s:%s: %s", row.source_file, row.source_row, row.rule, row.column, row.message)
+    if len(result.reasons) > _LOGGED_ROWS:
+        log.warning("... %d more quarantine reason(s)", len(result.reasons) - _LOGGED_ROWS)
+    check_quarantine_share(result.metrics, settings.max_quarantine_share)
+
+    with store.writing("validate") as out:
+        artifacts.write_table(result.valid, out / "valid.parquet", "validate_valid")
+        artifacts.write_table(result.quarantine, out / "quarantine.parquet", "validate_quarantine")
+        artifacts.write_table(result.reasons, out / "quarantine_reasons.parquet", "validate_quarantine_reasons")
+        artifacts.write_json(result.metrics, out / "metrics.json")
+        gx = expectations.run_checkpoint(result.valid, spec, out / "data_docs")
+        artifacts.write_json(gx, out / "gx_result.json")
+        if not gx["success"]:
+            failed = [e["name"] for e in gx["expectations"] if not e["success"]]
+            message = (
+                f"the great-expectations checkpoint failed {len(failed)} of {len(gx['expectations'])} "
+                f"expectation(s) on the valid rows: {', '.join(failed[:5])}{' ...' if len(failed) > 5 else ''}"
+            )
+            if settings.gx_failure == "error":
+                raise InputError(message, rule="gx_checkpoint")
+            log.warning("%s", message)
+    total = result.metrics["total"]
+    log.info(
+        "validate: %d rows in, %d valid, %d quarantined", total["rows_in"], total["rows_valid"], total["rows_quarantined"]
+    )
+    return {
+        **total,
+        "waves": result.metrics["waves"],
+        "gx_success": gx["success"],
+        "gx_expectations": len(gx["expectations"]),
+        "gx_failed": sum(not e["success"] for e in gx["expectations"]),
+    }
