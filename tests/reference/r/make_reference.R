@@ -38,22 +38,23 @@ people <- data.frame(
   age_group = sample(1:4, n_resp, TRUE, prob = c(0.10, 0.20, 0.30, 0.40)),
   sex = sample(1:2, n_resp, TRUE, prob = c(0.42, 0.58)),
   wijk = sample(1:8, n_resp, TRUE, prob = c(3, 2, 2, 1, 1, 1, 0.5, 0.5)),
-  w0 = round(runif(n_resp, 0.5, 2.5), 3)
+  w0 = round(runif(n_resp, 0.5, 2.5), 3),
+  u = rnorm(n_resp, sd = 1.5)  # person effect: answers correlate across waves
 )
 waves <- lapply(c(2020, 2021), function(wave) {
   inwave <- runif(n_resp) < 0.72
   p <- people[inwave, ]
   k <- nrow(p)
-  lp <- -0.4 + 0.35 * p$age_group + 0.2 * (p$sex == 2) + 0.25 * (wave == 2021)
+  lp <- -0.4 + 0.35 * p$age_group + 0.2 * (p$sex == 2) + 0.25 * (wave == 2021) + p$u
   heard <- ifelse(runif(k) < plogis(lp), 1, 2)
   heard[runif(k) < 0.05] <- 99
   heard[runif(k) < 0.03] <- NA
-  contact <- ifelse(runif(k) < plogis(-0.8 + 0.15 * p$wijk), 1, 2)
+  contact <- ifelse(runif(k) < plogis(-0.8 + 0.15 * p$wijk + p$u), 1, 2)
   contact[heard != 1 | is.na(heard)] <- NA
   contact[!is.na(contact) & runif(k) < 0.04] <- 99
   helped <- ifelse(runif(k) < 0.7 & p$wijk != 8, 1, 2)
   helped[is.na(contact) | contact != 1] <- NA
-  cbind(p, wave = wave, heard = heard, contact = contact, helped = helped)
+  cbind(p[, setdiff(names(p), "u")], wave = wave, heard = heard, contact = contact, helped = helped)
 })
 panel <- do.call(rbind, waves)
 panel <- panel[order(panel$wave, panel$resp_id), ]
