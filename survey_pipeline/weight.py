@@ -491,8 +491,7 @@ def compute_weights(
                 "excluded_missing_by_variable": r.excluded_by_variable,
             }
             for w, r in per_wave.items()
-        },
-        "method": params.method,
+        }
     }
     return WeightResult(
         weights=pd.concat(weight_parts, ignore_index=True),
