@@ -244,6 +244,15 @@ def weight_summary(weights: np.ndarray) -> dict[str, float]:
     }
 
 
+def _where(frame: pd.DataFrame, index: int) -> dict[str, Any]:
+    """`file` and `row` of a valid row, for an `InputError` (the raw file's row number)."""
+    row = frame.iloc[index]
+    return {
+        "file": str(row["source_file"]) if "source_file" in frame else None,
+        "row": int(row["source_row"]) if "source_row" in frame else None,
+    }
+
+
 def apply_missing_rule(
     frame: pd.DataFrame, variables: Sequence[str], rule: str, wave: int
 ) -> tuple[np.ndarray, dict[str, int]]:
@@ -259,14 +268,10 @@ def apply_missing_rule(
     if rule == "fail" and any_missing.any():
         first = int(np.flatnonzero(any_missing)[0])
         column = next(name for name, values in missing.items() if values[first])
-        row = frame.iloc[first]
         raise InputError(
             f"wave {wave}: {int(any_missing.sum())} respondent(s) lack a weighting variable "
             f"(weight.missing_background: fail)",
-            file=str(row["source_file"]) if "source_file" in frame else None,
-            row=int(row["source_row"]) if "source_row" in frame else None,
-            column=column,
-            rule=RULE_MISSING,
+            **_where(frame, first), column=column, rule=RULE_MISSING,
         )
     return ~any_missing, counts
 
@@ -275,12 +280,9 @@ def _integral_codes(frame: pd.DataFrame, variable: str, wave: int) -> np.ndarray
     values = frame[variable].to_numpy(dtype=float)
     bad = values != np.round(values)
     if bad.any():
-        row = frame.iloc[int(np.flatnonzero(bad)[0])]
         raise InputError(
             f"wave {wave}: weighting variable holds a code that is not a whole number",
-            file=str(row.get("source_file")) if "source_file" in frame else None,
-            row=int(row["source_row"]) if "source_row" in frame else None,
-            column=variable, rule="margin_category",
+            **_where(frame, int(np.flatnonzero(bad)[0])), column=variable, rule="margin_category",
         )
     return values.astype(np.int64)
 
@@ -296,12 +298,9 @@ def base_weights(frame: pd.DataFrame, rule: str, wave: int) -> tuple[np.ndarray,
     values = frame[BASE_WEIGHT_COLUMN].to_numpy(dtype=float)
     bad = ~np.isfinite(values) | (values <= 0)
     if bad.any():
-        row = frame.iloc[int(np.flatnonzero(bad)[0])]
         raise InputError(
             f"wave {wave}: {int(bad.sum())} base weight(s) missing or not positive",
-            file=str(row.get("source_file")) if "source_file" in frame else None,
-            row=int(row["source_row"]) if "source_row" in frame else None,
-            column=BASE_WEIGHT_COLUMN, rule=RULE_BASE,
+            **_where(frame, int(np.flatnonzero(bad)[0])), column=BASE_WEIGHT_COLUMN, rule=RULE_BASE,
         )
     return values, True
 
