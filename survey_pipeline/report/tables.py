@@ -56,15 +56,19 @@ STATUS_TEXT = {
     "not_met": "niet gehaald",
     "indistinguishable": "niet te onderscheiden",
 }
-_REASON_TEXT = (
-    ("relative", "relatieve breedte van het betrouwbaarheidsinterval te groot"),
-    ("n_eff", "effectieve steekproefomvang te klein"),
-    ("width", "betrouwbaarheidsinterval te breed"),
-    ("min_n", "te weinig waarnemingen"),
-    ("n<", "te weinig waarnemingen"),
-    ("n <", "te weinig waarnemingen"),
-    ("df", "te weinig vrijheidsgraden"),
-)
+# Codes of `survey_pipeline.reliability` (and the estimate stage's change reasons) in Dutch.
+REASON_TEXT = {
+    "no_estimate": "geen schatting mogelijk",
+    "min_n": "te weinig waarnemingen",
+    "min_n_eff": "effectieve steekproefomvang te klein",
+    "no_interval": "geen betrouwbaarheidsinterval te berekenen",
+    "max_ci_width": "betrouwbaarheidsinterval te breed",
+    "max_relative_ci_width": "betrouwbaarheidsinterval te breed ten opzichte van de uitkomst",
+    "low_df": "weinig vrijheidsgraden in het steekproefontwerp",
+    "estimate_from_suppressed": "uitkomst in het beginjaar niet gepubliceerd",
+    "estimate_to_suppressed": "uitkomst in het eindjaar niet gepubliceerd",
+}
+TARGET_FLAG = "target_not_evaluable"
 
 
 # ---------------------------------------------------------------------------
@@ -166,13 +170,14 @@ def base_footnote(spec: QuestionnaireSpec, base: str) -> str:
 
 
 def describe_reason(reason: str) -> str:
-    """A suppression reason or flag in Dutch; unrecognised parts are shown as written."""
-    parts = [p.strip() for p in reason.replace(",", ";").split(";") if p.strip()]
-    described = []
-    for part in parts:
-        text = next((dutch for key, dutch in _REASON_TEXT if key in part.lower()), None)
-        described.append(f"{text} ({part})" if text else part)
-    return "; ".join(dict.fromkeys(described)) or "onvoldoende betrouwbaar"
+    """Suppression reasons or flags ("min_n;max_ci_width") in Dutch; unknown codes as written."""
+    parts = [p.strip() for p in reason.split(";") if p.strip()]
+    return "; ".join(dict.fromkeys(REASON_TEXT.get(p, p) for p in parts)) or "onvoldoende betrouwbaar"
+
+
+def reliability_flags(flags: str) -> str:
+    """The flags that concern the estimate itself (not whether its target could be judged)."""
+    return ";".join(p for p in flags.split(";") if p.strip() and not p.startswith(TARGET_FLAG))
 
 
 # ---------------------------------------------------------------------------
@@ -247,7 +252,8 @@ def build_annual_table(indicators: pd.DataFrame, spec: QuestionnaireSpec, report
         if bool(row["suppressed"]):
             return Cell(MISSING_TEXT, None, (note(f"Niet gepubliceerd: {describe_reason(row['suppression_reason'])}."),))
         value = float(row["estimate"])
-        flags = (note(f"Onzeker: {describe_reason(row['flags'])}."),) if row["flags"] else ()
+        flagged = reliability_flags(row["flags"])
+        flags = (note(f"Met voorzichtigheid te interpreteren: {describe_reason(flagged)}."),) if flagged else ()
         return Cell(format_percent(value, report.decimals), value, flags)
 
     def target(ind: Indicator, year: int) -> Cell:
@@ -290,7 +296,7 @@ def target_table(indicators: pd.DataFrame, spec: QuestionnaireSpec, report: Repo
                 "Behaald": MISSING_TEXT if row.suppressed else format_percent(row.estimate, report.decimals),
                 "Betrouwbaarheidsinterval": MISSING_TEXT if row.suppressed
                 else _interval(row.ci_lower, row.ci_upper, report.decimals),
-                "Oordeel": STATUS_TEXT[row.target_status],
+                "Oordeel": "niet te beoordelen" if TARGET_FLAG in row.flags else STATUS_TEXT[row.target_status],
             })
     return pd.DataFrame.from_records(
         records, columns=["indicator_id", "Indicator", "Jaar", "Streefwaarde", "Behaald", "Betrouwbaarheidsinterval", "Oordeel"]

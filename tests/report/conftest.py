@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 import report_fixtures as rf
-from survey_pipeline.report.config import ReliabilityRule, ReportParams
+from survey_pipeline.reliability import SuppressionRule
+from survey_pipeline.report.config import ReportParams
 from survey_pipeline.report import tables
 from survey_pipeline.spec import QuestionnaireSpec, load_spec
 
@@ -26,8 +27,8 @@ def report_params(params) -> ReportParams:
 
 
 @pytest.fixture(scope="session")
-def rule(params) -> ReliabilityRule:
-    return ReliabilityRule.from_params(params["estimate"])
+def rule(params) -> SuppressionRule:
+    return rf.rule_of(params)
 
 
 @pytest.fixture(scope="session")

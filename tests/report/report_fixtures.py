@@ -18,7 +18,7 @@ import pandas as pd
 import yaml
 from scipy import stats
 
-from survey_pipeline.report.config import ReliabilityRule
+from survey_pipeline.reliability import SuppressionRule, apply_suppression, assess
 from survey_pipeline.spec import QuestionnaireSpec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,6 +32,11 @@ BASE_SHARE = {"residents": 1.0, "heard_of_wij": 0.78, "had_contact": 0.23, "care
 RESPONDENTS = 3000
 POPULATION = 190_000.0
 DEFF = 1.45
+INDICATOR_ORDER = (
+    "indicator_id", "label", "kind", "variable", "wave", "breakdown", "breakdown_code", "breakdown_label", "base",
+    "base_text", "estimate", "se", "ci_lower", "ci_upper", "ci_method", "level", "df", "deff", "n_eff", "n",
+    "sum_weights", "suppressed", "suppression_reason", "flags", "target", "target_status",
+)
 
 
 def load_params() -> dict:
@@ -47,18 +52,20 @@ def korn_graubard(p: float, n_eff: float, level: float = 0.95) -> tuple[float, f
     return float(lower), float(upper)
 
 
-def suppression(n: int, n_eff: float, p: float, lower: float, upper: float, rule: ReliabilityRule) -> str:
-    reasons = []
-    if n < rule.min_n:
-        reasons.append(f"n<{rule.min_n}")
-    if n_eff < rule.min_n_eff:
-        reasons.append(f"n_eff<{rule.min_n_eff:g}")
-    width = upper - lower
-    if width >= rule.max_ci_width:
-        reasons.append(f"ci_width>={rule.max_ci_width:g}")
-    if p <= 0 or width / p > rule.max_relative_ci_width:
-        reasons.append(f"relative_ci_width>{rule.max_relative_ci_width:g}")
-    return "; ".join(reasons)
+def rule_of(params: Mapping) -> SuppressionRule:
+    return SuppressionRule.from_params(params["estimate"].get("suppression"))
+
+
+def suppress(frame: pd.DataFrame, rule: SuppressionRule, n_column: str = "n", df_column: str | None = "df",
+             keep_flags: bool = True) -> pd.DataFrame:
+    """The estimate stage's publication rule (survey_pipeline.reliability) applied to raw estimates."""
+    df = frame[df_column] if df_column else frame[n_column] - 1
+    assessment = assess(rule, frame["estimate"], frame["se"], frame["ci_lower"], frame["ci_upper"], frame[n_column], df)
+    columns = [c for c in ("estimate", "se", "ci_lower", "ci_upper", "deff", "n_eff") if c in frame]
+    out = apply_suppression(frame, assessment, columns)
+    if not keep_flags:
+        out = out.drop(columns=["flags"])
+    return out
 
 
 def _levels(spec: QuestionnaireSpec, breakdowns: tuple[str, ...], rng: np.random.Generator):
@@ -79,7 +86,6 @@ def indicator_frame(spec: QuestionnaireSpec, params: Mapping, *, seed: int = 7,
                     waves: tuple[int, ...] | None = None) -> pd.DataFrame:
     """outputs/estimate/indicators.parquet as the contract describes it."""
     rng = np.random.default_rng(seed)
-    rule = ReliabilityRule.from_params(params["estimate"])
     level = float(params["estimate"]["level"])
     breakdowns = tuple(params["estimate"]["breakdowns"])
     waves = tuple(waves or spec.waves)
@@ -92,27 +98,23 @@ def indicator_frame(spec: QuestionnaireSpec, params: Mapping, *, seed: int = 7,
                 p_true = min(max(RATES[ind.id] + drift + (0 if breakdown == "total" else rng.normal(0, 0.06)), 0.01), 0.99)
                 deff = DEFF * rng.uniform(0.9, 1.1)
                 n_eff = n / deff
-                p = float(rng.binomial(max(n, 1), p_true) / max(n, 1))
-                lower, upper = korn_graubard(p, n_eff, level)
-                reason = suppression(n, n_eff, p, lower, upper, rule) if n > 0 else "n=0"
+                p = float(rng.binomial(n, p_true) / n) if n else np.nan
+                lower, upper = korn_graubard(p, n_eff, level) if n else (np.nan, np.nan)
                 target = ind.targets.get(wave, "")
-                status = _status(target, lower, upper)
-                hide = bool(reason)
                 records.append({
                     "indicator_id": ind.id, "label": ind.label, "kind": ind.kind, "variable": ind.variable,
                     "wave": wave, "breakdown": breakdown, "breakdown_code": code, "breakdown_label": label,
                     "base": ind.base, "base_text": spec.base_text(ind.base),
-                    "estimate": np.nan if hide else p,
-                    "se": np.nan if hide else float(np.sqrt(p * (1 - p) / n_eff)),
-                    "ci_lower": np.nan if hide else lower, "ci_upper": np.nan if hide else upper,
-                    "ci_method": params["estimate"]["ci_method"], "level": level, "df": float(n - 1),
-                    "deff": np.nan if hide else deff, "n_eff": np.nan if hide else n_eff, "n": n,
-                    "sum_weights": POPULATION * BASE_SHARE[ind.base] * share,
-                    "suppressed": hide, "suppression_reason": reason,
-                    "flags": "df<8" if (not hide and n - 1 < rule.flag_df_below) else "",
-                    "target": target, "target_status": status,
+                    "estimate": p, "se": float(np.sqrt(p * (1 - p) / n_eff)) if n else np.nan,
+                    "ci_lower": lower, "ci_upper": upper,
+                    "ci_method": params["estimate"]["ci_method"], "level": level, "df": float(max(n - 31, 0)),
+                    "deff": deff if n else np.nan, "n_eff": n_eff if n else np.nan, "n": n,
+                    "sum_weights": POPULATION * BASE_SHARE[ind.base] * share if n else 0.0,
+                    "target": target, "target_status": _status(target, lower, upper),
                 })
-    return _typed(pd.DataFrame.from_records(records), {"wave": "int64", "n": "int64", "suppressed": "bool"})
+    frame = suppress(pd.DataFrame.from_records(records), rule_of(params))
+    frame = frame[[c for c in INDICATOR_ORDER]]
+    return _typed(frame, {"wave": "int64", "n": "int64", "suppressed": "bool"})
 
 
 def _status(target: str, lower: float, upper: float) -> str:
@@ -134,7 +136,8 @@ def change_frame(spec: QuestionnaireSpec, indicators: pd.DataFrame, *, seed: int
     for (ind_id, breakdown, code), group in level_rows.groupby(["indicator_id", "breakdown", "breakdown_code"], dropna=False):
         group = group.sort_values("wave")
         rows = list(group.itertuples(index=False))
-        for a, b in zip(rows, rows[1:]):
+        pairs = list(zip(rows, rows[1:])) + ([(rows[0], rows[-1])] if len(rows) > 2 else [])
+        for a, b in pairs:
             hidden = bool(a.suppressed or b.suppressed)
             diff = b.estimate - a.estimate
             se_ind = float(np.hypot(a.se, b.se)) if not hidden else np.nan
@@ -149,7 +152,8 @@ def change_frame(spec: QuestionnaireSpec, indicators: pd.DataFrame, *, seed: int
                 "ci_lower": np.nan if hidden else diff - t * se, "ci_upper": np.nan if hidden else diff + t * se,
                 "df": df, "p_value": np.nan if hidden else float(2 * stats.t.sf(abs(diff / se), df)),
                 "se_independent": se_ind, "n_both": int(min(a.n, b.n) * rng.uniform(0.5, 0.7)),
-                "suppressed": hidden, "suppression_reason": "estimate suppressed in a wave" if hidden else "",
+                "suppressed": hidden,
+                "suppression_reason": ";".join(c for c, bad in (("estimate_from_suppressed", a.suppressed), ("estimate_to_suppressed", b.suppressed)) if bad),
             })
     return _typed(pd.DataFrame.from_records(records),
                   {"wave_from": "int64", "wave_to": "int64", "n_both": "int64", "suppressed": "bool"})
@@ -159,7 +163,6 @@ def distribution_frame(spec: QuestionnaireSpec, params: Mapping, *, seed: int = 
                        waves: tuple[int, ...] | None = None) -> pd.DataFrame:
     """outputs/estimate/distributions.parquet: every code incl. "weet niet"/"geen antwoord", total and sex."""
     rng = np.random.default_rng(seed)
-    rule = ReliabilityRule.from_params(params["estimate"])
     waves = tuple(waves or spec.waves)
     records = []
     for var in spec.variables.values():
@@ -174,20 +177,18 @@ def distribution_frame(spec: QuestionnaireSpec, params: Mapping, *, seed: int = 
                 shares = rng.dirichlet([*(np.full(len(var.codes), 6.0)), 0.6, 0.3])
                 for (value, value_label, value_type), p in zip(codes, shares):
                     lower, upper = korn_graubard(float(p), n_eff)
-                    reason = suppression(n, n_eff, float(p), lower, upper, rule)
-                    hide = bool(reason)
                     records.append({
                         "variable": var.name, "label": var.label, "wave": wave, "group": var.asked_of,
                         "base_text": spec.base_text(var.asked_of), "breakdown": breakdown,
                         "breakdown_code": code, "breakdown_label": label, "code": value,
                         "code_label": value_label, "code_type": value_type,
-                        "estimate": np.nan if hide else float(p),
-                        "se": np.nan if hide else float(np.sqrt(p * (1 - p) / n_eff)),
-                        "ci_lower": np.nan if hide else lower, "ci_upper": np.nan if hide else upper,
+                        "estimate": float(p), "se": float(np.sqrt(p * (1 - p) / n_eff)),
+                        "ci_lower": lower, "ci_upper": upper,
                         "n_base": n, "sum_weights_base": POPULATION * BASE_SHARE[var.asked_of] * share,
-                        "suppressed": hide, "suppression_reason": reason,
                     })
-    return _typed(pd.DataFrame.from_records(records), {"wave": "int64", "n_base": "int64", "suppressed": "bool"})
+    frame = suppress(pd.DataFrame.from_records(records), rule_of(params), n_column="n_base", df_column=None,
+                     keep_flags=False)
+    return _typed(frame, {"wave": "int64", "n_base": "int64", "suppressed": "bool"})
 
 
 def _typed(frame: pd.DataFrame, dtypes: dict[str, str]) -> pd.DataFrame:

@@ -1,0 +1,84 @@
+"""Output checks: a bad table stops the report with an InputError naming the failed rule."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from survey_pipeline.errors import InputError
+from survey_pipeline.report import checks
+
+
+def _copies(published):
+    return {name: frame.copy() for name, frame in published.items()}
+
+
+def _total(frame, indicator_id, wave):
+    return (frame["indicator_id"] == indicator_id) & (frame["wave"] == wave) & (frame["breakdown"] == "total")
+
+
+def test_good_tables_pass_every_check(spec, rule, published):
+    checked, outcomes = checks.validate_outputs(_copies(published), spec, rule, spec.waves)
+    assert set(checked) == {"indicators", "changes", "distributions"}
+    assert outcomes and all(o.success for o in outcomes)
+    assert {o.table for o in outcomes} == {"indicators", "changes", "distributions"}
+
+
+def test_gx_finds_each_published_estimate_that_breaks_the_rule(spec, rule, published):
+    """One checkpoint run on a table with several independent faults, each on its own row."""
+    tables = _copies(published)
+    frame = tables["indicators"]
+    frame.loc[_total(frame, "wmo_quick", 2021), "n"] = rule.min_n - 1                  # base below min_n
+    frame.loc[_total(frame, "heard", 2019), ["ci_lower", "ci_upper"]] = [0.6, 0.95]    # width 0.35 >= 0.30
+    frame.loc[_total(frame, "familiar", 2019), "se"] = 0.2                             # n_eff = p(1-p)/se^2 < 30
+    # relative width 0.044/0.02 > 1.3 is allowed (width <= 0.05); 0.099/0.04 is not
+    frame.loc[_total(frame, "knows_where", 2019), ["estimate", "ci_lower", "ci_upper", "se"]] = [0.02, 0.001, 0.045, 0.001]
+    frame.loc[_total(frame, "knows_where", 2020), ["estimate", "ci_lower", "ci_upper", "se"]] = [0.04, 0.001, 0.1, 0.001]
+    extra = frame[_total(frame, "caregiver_burdened", 2020)].assign(wave=2021)          # a wave that did not ask it
+    tables["indicators"] = pd.concat([frame, extra], ignore_index=True).astype(frame.dtypes.to_dict())
+
+    failed = {o.check: o.examples for o in checks.run_checkpoint(tables, spec, rule, spec.waves) if not o.success}
+    assert failed == {
+        f"reliability: n >= {rule.min_n}": ("wmo_quick 2021 Totaal",),
+        # n_eff is capped at n, so a base below min_n also breaks the n_eff rule
+        f"reliability: n_eff >= {rule.min_n_eff:g}": ("familiar 2019 Totaal", "wmo_quick 2021 Totaal"),
+        f"reliability: CI width < {rule.max_ci_width:g}": ("heard 2019 Totaal",),
+        f"reliability: relative CI width <= {rule.max_relative_ci_width:g} (where width > "
+        f"{rule.relative_width_from:g})": ("knows_where 2020 Totaal",),
+        "no indicator in a wave that did not ask it": ("caregiver_burdened 2021 Totaal",),
+    }
+
+
+def test_gx_finds_an_indicator_missing_from_a_measured_wave(spec, rule, published):
+    tables = _copies(published)
+    tables["indicators"] = tables["indicators"][~_total(tables["indicators"], "contact_of_heard", 2020)].reset_index(drop=True)
+    with pytest.raises(InputError, match="every spec indicator present.*missing contact_of_heard@2020"):
+        checks.validate_outputs(tables, spec, rule, spec.waves)
+
+
+@pytest.mark.parametrize(("column", "value", "message"), [
+    ("estimate", 1.2, r"estimate: in_range\(0, 1\) \(1 row\(s\), e\.g\. heard 2019 Totaal\)"),
+    ("ci_upper", 0.5, r"<table>: interval_contains\(value=estimate, lower=ci_lower, upper=ci_upper\) "
+                      r"\(1 row\(s\), e\.g\. heard 2019 Totaal\)"),
+])
+def test_pandera_rejects_impossible_numbers(spec, rule, published, column, value, message):
+    tables = _copies(published)
+    tables["indicators"].loc[_total(tables["indicators"], "heard", 2019), column] = value
+    with pytest.raises(InputError, match=message):
+        checks.validate_outputs(tables, spec, rule, spec.waves)
+
+
+def test_a_suppressed_value_may_not_carry_a_number(spec, rule, published):
+    tables = _copies(published)
+    frame = tables["indicators"]
+    hidden = frame.index[frame["suppressed"]][0]
+    frame.loc[hidden, ["estimate", "ci_lower", "ci_upper"]] = [0.5, 0.4, 0.6]
+    with pytest.raises(InputError, match=r"suppressed_rows_have_no_numbers.*\(1 row\(s\)"):
+        checks.check_schemas(tables)
+
+
+def test_a_table_estimated_on_another_base_is_rejected(spec, rule, published):
+    tables = _copies(published)
+    tables["indicators"].loc[tables["indicators"]["indicator_id"] == "walk_in_easy", "base"] = "residents"
+    with pytest.raises(InputError, match="walk_in_easy.*base 'residents' but the spec says 'heard_of_wij'"):
+        checks.validate_outputs(tables, spec, rule, spec.waves)
