@@ -80,12 +80,12 @@ def test_suppressed_total_is_a_dash_with_the_reason(spec, params, report_params,
     hit = (indicators["indicator_id"] == "wmo_quick") & (indicators["wave"] == 2021) & (indicators["breakdown"] == "total")
     indicators.loc[hit, ["estimate", "se", "ci_lower", "ci_upper", "deff", "n_eff"]] = np.nan
     indicators.loc[hit, "suppressed"] = True
-    indicators.loc[hit, "suppression_reason"] = "n_eff<30"
+    indicators.loc[hit, "suppression_reason"] = "min_n_eff;max_ci_width"
     table = tables.build_annual_table(indicators, spec, report_params, tables.measured_waves(spec, spec.waves))
     cell = _row(table, "wmo_quick").cells[2]
     assert cell.text == "-" and cell.value is None
     note = dict(table.notes)[cell.notes[0]]
-    assert "Niet gepubliceerd" in note and "effectieve steekproefomvang" in note and "n_eff<30" in note
+    assert note == "Niet gepubliceerd: effectieve steekproefomvang te klein; betrouwbaarheidsinterval te breed."
 
 
 def test_footnotes_come_from_the_spec_bases(spec, params, report_params):
