@@ -1,0 +1,635 @@
+"""Estimate stage: indicators, full answer distributions and wave changes, with design-based CIs.
+
+Per wave, the valid rows joined with their weights form a `SurveyDesign` that is
+raked again to that wave's population margins. The weights are already raked, so
+this changes no weight (checked: `calibration_tolerance`), but it makes the
+variance calibration-aware, as R's `rake()` does. Each indicator is a proportion
+of its 1/0 outcome (`indicators.py`) over its base group, as a domain of the
+whole design; every item gets the share of every answer code among those asked.
+
+Changes between waves use the stacked rows of both waves with the respondent as
+cluster (panel members answer in several waves, so the waves are not
+independent samples), raked to the margins of both waves crossed with wave; R
+reference: tests/reference/r/make_change_reference.R. `se_independent` is what
+treating the waves as independent samples would give: sqrt(se_from^2 + se_to^2)
+from the per-wave estimates. A change is suppressed when either of its wave
+estimates is (so it never reveals a suppressed value).
+
+Publication rule: `reliability.py`; targets: `targets.py`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from survey_pipeline import indicators as ind
+from survey_pipeline import targets as tgt
+from survey_pipeline.artifacts import OutputStore, read_table, write_table
+from survey_pipeline.core.design import CalibrationError, SurveyDesign
+from survey_pipeline.core.intervals import CI_METHODS
+from survey_pipeline.errors import InputError, ParamsError, SpecError
+from survey_pipeline.reliability import SuppressionRule, apply_suppression, assess
+from survey_pipeline.spec import Indicator, QuestionnaireSpec
+
+log = logging.getLogger(__name__)
+
+TOTAL = "total"
+TOTAL_LABEL = "Totaal"
+WEIGHT = "weight"
+CLUSTER = "resp_id"
+CALIBRATION_METHODS = ("rake", "poststratify")
+
+INDICATOR_COLUMNS = (
+    "indicator_id", "label", "kind", "variable", "wave", "breakdown", "breakdown_code", "breakdown_label",
+    "base", "base_text", "estimate", "se", "ci_lower", "ci_upper", "ci_method", "level", "df", "deff",
+    "n_eff", "n", "sum_weights", "suppressed", "suppression_reason", "flags", "target", "target_status",
+)
+CHANGE_COLUMNS = (
+    "indicator_id", "wave_from", "wave_to", "breakdown", "breakdown_code", "breakdown_label",
+    "estimate_from", "estimate_to", "difference", "se", "ci_lower", "ci_upper", "df", "p_value",
+    "se_independent", "n_both", "suppressed", "suppression_reason",
+)
+DISTRIBUTION_COLUMNS = (
+    "variable", "label", "wave", "group", "base_text", "breakdown", "breakdown_code", "breakdown_label",
+    "code", "code_label", "code_type", "estimate", "se", "ci_lower", "ci_upper", "n_base",
+    "sum_weights_base", "suppressed", "suppression_reason",
+)
+_TEXT_COLUMNS = (
+    "indicator_id", "label", "kind", "variable", "breakdown", "breakdown_label", "base", "base_text", "ci_method",
+    "suppression_reason", "flags", "target", "target_status", "group", "code_label", "code_type",
+)
+CHANGE_MASKED = ("estimate_from", "estimate_to", "difference", "se", "ci_lower", "ci_upper", "p_value",
+                 "se_independent")
+
+
+# ---------------------------------------------------------------------------
+# Parameters
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How the weight stage calibrated (params `weight.*`): re-done here for the variance."""
+
+    method: str
+    variables: tuple[str, ...]
+    population_file: str
+    max_iter: int
+    tol: float
+
+    @classmethod
+    def from_params(cls, section: Mapping[str, Any]) -> Calibration:
+        if not isinstance(section, Mapping):
+            raise ParamsError("weight", "expected a mapping")
+        method = section.get("method", "rake")
+        if method not in CALIBRATION_METHODS:
+            raise ParamsError("weight.method", f"must be one of {', '.join(CALIBRATION_METHODS)}, got {method!r}")
+        variables = section.get("margins")
+        if not isinstance(variables, list) or not variables or not all(isinstance(v, str) for v in variables):
+            raise ParamsError("weight.margins", "expected a non-empty list of background variable names")
+        if method == "poststratify" and len(variables) != 1:
+            raise ParamsError("weight.margins", "post-stratification is re-done on exactly one variable")
+        population_file = section.get("population_file")
+        if not isinstance(population_file, str) or not population_file:
+            raise ParamsError("weight.population_file", "expected a path")
+        max_iter = section.get("max_iter", 100)
+        if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+            raise ParamsError("weight.max_iter", f"expected a positive whole number, got {max_iter!r}")
+        tol = section.get("tol", 1e-10)
+        if isinstance(tol, bool) or not isinstance(tol, int | float) or not 0 < tol < 1:
+            raise ParamsError("weight.tol", f"expected a number between 0 and 1, got {tol!r}")
+        return cls(method, tuple(variables), population_file, max_iter, float(tol))
+
+
+@dataclass(frozen=True)
+class EstimateParams:
+    """The `estimate:` section of params.yaml."""
+
+    ci_method: str = "beta"
+    level: float = 0.95
+    breakdowns: tuple[str, ...] = ("wijk", "age_group", "sex")
+    suppression: SuppressionRule = SuppressionRule()
+    calibration_tolerance: float = 1e-6
+
+    @classmethod
+    def from_params(cls, section: Mapping[str, Any]) -> EstimateParams:
+        if not isinstance(section, Mapping):
+            raise ParamsError("estimate", "expected a mapping")
+        known = {"ci_method", "level", "breakdowns", "suppression", "calibration_tolerance"}
+        unknown = sorted(set(section) - known)
+        if unknown:
+            raise ParamsError(f"estimate.{unknown[0]}", f"unknown key (known: {', '.join(sorted(known))})")
+        ci_method = section.get("ci_method", cls.ci_method)
+        if ci_method not in CI_METHODS:
+            raise ParamsError("estimate.ci_method", f"must be one of {', '.join(CI_METHODS)}, got {ci_method!r}")
+        level = section.get("level", cls.level)
+        if isinstance(level, bool) or not isinstance(level, int | float) or not 0 < level < 1:
+            raise ParamsError("estimate.level", f"expected a number between 0 and 1, got {level!r}")
+        breakdowns = section.get("breakdowns", list(cls.breakdowns))
+        if not isinstance(breakdowns, list) or not all(isinstance(b, str) for b in breakdowns):
+            raise ParamsError("estimate.breakdowns", "expected a list of background variable names")
+        if len(set(breakdowns)) != len(breakdowns) or TOTAL in breakdowns:
+            raise ParamsError("estimate.breakdowns", "names must be unique and not 'total' (always included)")
+        tolerance = section.get("calibration_tolerance", cls.calibration_tolerance)
+        if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not 0 < tolerance < 1:
+            raise ParamsError("estimate.calibration_tolerance", f"expected a number between 0 and 1, got {tolerance!r}")
+        return cls(
+            ci_method=ci_method,
+            level=float(level),
+            breakdowns=tuple(breakdowns),
+            suppression=SuppressionRule.from_params(section.get("suppression")),
+            calibration_tolerance=float(tolerance),
+        )
+
+    def check_against(self, spec: QuestionnaireSpec) -> None:
+        for name in self.breakdowns:
+            if name not in spec.background:
+                raise ParamsError("estimate.breakdowns", f"'{name}' is not a background variable of the spec")
+
+
+def parse_targets(spec: QuestionnaireSpec) -> dict[tuple[str, int], tgt.Target]:
+    """Every target of the spec, parsed; a bad string is a spec error naming its key."""
+    parsed = {}
+    for indicator in spec.indicators:
+        for year, text in indicator.targets.items():
+            try:
+                parsed[(indicator.id, year)] = tgt.parse_target(text)
+            except tgt.TargetSyntaxError as exc:
+                raise SpecError(f"indicators.{indicator.id}.targets.{year}", str(exc), file=spec.source) from None
+    return parsed
+
+
+# ---------------------------------------------------------------------------
+# Inputs
+
+
+def join_weights(valid: pd.DataFrame, weights: pd.DataFrame) -> tuple[pd.DataFrame, dict[int, dict[str, int]]]:
+    """Valid rows with their weight; rows without one (excluded by the weight stage) are dropped."""
+    keys = ["resp_id", "wave"]
+    if weights.duplicated(keys).any():
+        raise InputError("a respondent has more than one weight in a wave", rule="weights_unique")
+    if valid.duplicated(keys).any():
+        raise InputError("a respondent occurs twice in a wave of the valid data", rule="valid_unique")
+    merged = valid.merge(weights[[*keys, WEIGHT]], on=keys, how="left", validate="one_to_one", indicator=True)
+    stale = weights.merge(valid[keys], on=keys, how="left", indicator=True)["_merge"].eq("left_only")
+    if stale.any():
+        raise InputError(
+            f"{int(stale.sum())} weight(s) belong to no valid row; rerun the weight stage", rule="weights_match"
+        )
+    has_weight = merged["_merge"].eq("both")
+    counts = {
+        int(wave): {"rows_valid": int(len(group)), "rows_weighted": int(has_weight[group.index].sum())}
+        for wave, group in merged.groupby("wave", sort=True)
+    }
+    return merged.loc[has_weight].drop(columns="_merge").reset_index(drop=True), counts
+
+
+def read_margins(path: Path) -> pd.DataFrame:
+    """The population margins file (wave, variable, code, label, count)."""
+    if not path.exists():
+        raise InputError("population margins file not found", file=str(path), rule="population_margins")
+    frame = pd.read_csv(path)
+    missing = [c for c in ("wave", "variable", "code", "count") if c not in frame.columns]
+    if missing:
+        raise InputError(f"missing column(s) {missing}", file=str(path), rule="population_margins")
+    for column in ("wave", "code", "count"):
+        if not pd.api.types.is_numeric_dtype(frame[column]) or frame[column].isna().any():
+            raise InputError("expected numbers in every row", file=str(path), column=column,
+                             rule="population_margins")
+    return frame
+
+
+def wave_margins(margins: pd.DataFrame, wave: int, variables: Sequence[str], *, file: str = "margins") -> dict:
+    """`{variable: {code: count}}` of one wave, codes as float like the data."""
+    result = {}
+    for variable in variables:
+        rows = margins[(margins["wave"] == wave) & (margins["variable"] == variable)]
+        if rows.empty:
+            raise InputError(f"no population margin for '{variable}' in wave {wave}", file=file,
+                             rule="population_margins")
+        result[variable] = {float(c): float(t) for c, t in zip(rows["code"], rows["count"], strict=True)}
+    return result
+
+
+# ---------------------------------------------------------------------------
+# Designs
+
+
+def _calibrate(design: SurveyDesign, margins: Mapping[str, Mapping[float, float]], cal: Calibration) -> SurveyDesign:
+    try:
+        if cal.method == "rake":
+            return design.rake(margins, max_iter=cal.max_iter, tol=cal.tol)
+        (variable, totals), = margins.items()
+        return design.poststratify(variable, totals)
+    except CalibrationError as exc:
+        raise InputError(f"cannot calibrate to the population margins: {exc}", rule="calibration") from None
+
+
+def wave_design(frame: pd.DataFrame, margins: Mapping[str, Mapping[float, float]], cal: Calibration,
+                tolerance: float) -> tuple[SurveyDesign, float]:
+    """Design of one wave, calibrated again; the weights must already meet the margins."""
+    design = _calibrate(SurveyDesign(frame, weights=WEIGHT), margins, cal)
+    change = float(np.max(np.abs(design.weights / frame[WEIGHT].to_numpy() - 1.0))) if len(frame) else 0.0
+    if change > tolerance:
+        raise InputError(
+            f"weights of wave {int(frame['wave'].iloc[0])} do not meet the population margins "
+            f"(re-calibrating changes a weight by {change:.2e} relative); rerun the weight stage",
+            rule="calibration",
+        )
+    return design, change
+
+
+def crossed_margins(margins_by_wave: Mapping[int, Mapping[str, Mapping[float, float]]]) -> dict:
+    """Margins of several waves as margins of `_cal_<variable>` = wave * 1000 + code."""
+    crossed: dict[str, dict[float, float]] = {}
+    for wave, margins in margins_by_wave.items():
+        for variable, totals in margins.items():
+            target = crossed.setdefault(f"_cal_{variable}", {})
+            for code, total in totals.items():
+                target[wave * 1000.0 + code] = total
+    return crossed
+
+
+def stacked_design(frames: Sequence[pd.DataFrame], margins_by_wave: Mapping[int, Mapping], cal: Calibration
+                   ) -> SurveyDesign:
+    """Rows of several waves, respondent as cluster, calibrated to every wave's margins."""
+    stacked = pd.concat(frames, ignore_index=True)
+    for variable in cal.variables:
+        stacked[f"_cal_{variable}"] = stacked["wave"].to_numpy(dtype=float) * 1000.0 + stacked[variable].to_numpy()
+    design = SurveyDesign(stacked, weights=WEIGHT, cluster=CLUSTER)
+    return _calibrate(design, crossed_margins(margins_by_wave), cal)
+
+
+# ---------------------------------------------------------------------------
+# Proportions by breakdown
+
+
+Columns = dict[str, np.ndarray]
+
+PROPORTION_FIELDS = ("estimate", "se", "ci_lower", "ci_upper", "df", "deff", "n_eff", "n", "sum_weights", "ci_method")
+DIFFERENCE_FIELDS = ("estimate_from", "estimate_to", "difference", "se", "ci_lower", "ci_upper", "df", "p_value")
+
+
+def _levels(spec: QuestionnaireSpec, breakdown: str, found: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Every level of a breakdown: the spec's codes plus any other code found, with labels."""
+    codes = spec.background[breakdown].codes
+    every = sorted({float(c) for c in codes} | {float(c) for c in found if not np.isnan(c)})
+    return np.asarray(every, dtype=np.float64), [codes.get(int(c), str(c)) for c in every]
+
+
+def _reindex(columns: Columns, found: np.ndarray, every: np.ndarray) -> Columns:
+    """Spread per-level results over every level; absent levels get NaN / 0 / None."""
+    position = np.searchsorted(every, found)
+    out = {}
+    for name, values in columns.items():
+        if values.dtype.kind == "f":
+            filled = np.full(every.size, np.nan)
+        elif values.dtype.kind in "iu":
+            filled = np.zeros(every.size, dtype=values.dtype)
+        else:
+            filled = np.full(every.size, None, dtype=object)
+        filled[position] = values
+        out[name] = filled
+    return out
+
+
+def _by_breakdown(spec: QuestionnaireSpec, breakdowns: Sequence[str], compute) -> Columns:
+    """`compute(by) -> (columns, levels found)` for the total and each breakdown, every spec level present."""
+    total, _ = compute(None)
+    size = len(next(iter(total.values())))
+    parts = [total]
+    names, codes, labels = [TOTAL] * size, [np.full(size, np.nan)], [TOTAL_LABEL] * size
+    for name in breakdowns:
+        columns, found = compute(name)
+        every, every_labels = _levels(spec, name, found)
+        parts.append(_reindex(columns, found, every))
+        names += [name] * every.size
+        codes.append(every)
+        labels += every_labels
+    out = {key: np.concatenate([part[key] for part in parts]) for key in total}
+    out["breakdown"] = np.asarray(names, dtype=object)
+    out["breakdown_code"] = np.concatenate(codes)
+    out["breakdown_label"] = np.asarray(labels, dtype=object)
+    return out
+
+
+def _proportion_table(design: SurveyDesign, spec: QuestionnaireSpec, params: EstimateParams, column: str,
+                      success: Sequence[float], exclude: Sequence[float] | None,
+                      where: Mapping[str, Sequence[int]] | None) -> Columns:
+    """Proportions by breakdown with the published CI and the Korn-Graubard CI for the rule."""
+
+    def compute(by):
+        result = design.proportion(column, success=success, exclude=exclude, where=where, by=by,
+                                   ci=params.ci_method, level=params.level)
+        out = {name: result[name].to_numpy() for name in PROPORTION_FIELDS}
+        out["ci_method"] = out["ci_method"].astype(object)
+        kg = result if params.ci_method == "beta" else design.proportion(
+            column, success=success, exclude=exclude, where=where, by=by, ci="beta", level=params.level)
+        out["kg_lower"] = kg["ci_lower"].to_numpy()
+        out["kg_upper"] = kg["ci_upper"].to_numpy()
+        return out, (None if by is None else result[by].to_numpy(dtype=np.float64))
+
+    out = _by_breakdown(spec, params.breakdowns, compute)
+    out["sum_weights"] = np.nan_to_num(out["sum_weights"], nan=0.0)
+    out["ci_method"] = np.where(pd.isna(out["ci_method"]), params.ci_method, out["ci_method"])
+    return out
+
+
+def _stack(parts: Sequence[tuple[Mapping[str, Any], Columns]]) -> pd.DataFrame:
+    """One frame from per-part columns plus each part's constant columns."""
+    if not parts:
+        return pd.DataFrame()
+    lengths = [len(next(iter(columns.values()))) for _, columns in parts]
+    data = {key: np.concatenate([columns[key] for _, columns in parts]) for key in parts[0][1]}
+    for key in parts[0][0]:
+        values = [meta[key] for meta, _ in parts]
+        first = values[0]
+        dtype = np.int64 if isinstance(first, int | np.integer) else np.float64 if isinstance(first, float) else object
+        data[key] = np.repeat(np.asarray(values, dtype=dtype), lengths)
+    return pd.DataFrame(data)
+
+
+def _as_text(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    for column in columns:
+        if column in frame:
+            frame[column] = pd.array(frame[column].astype(object).to_numpy(), dtype="str")
+    return frame
+
+
+def estimate_indicators(spec: QuestionnaireSpec, design: SurveyDesign, wave: int, params: EstimateParams,
+                        indicators: Sequence[Indicator] | None = None) -> pd.DataFrame:
+    """Unsuppressed indicator estimates of one wave (design data holds the outcome columns)."""
+    parts = []
+    for indicator in indicators if indicators is not None else spec.indicators:
+        if wave not in ind.measured_in(spec, indicator):
+            continue
+        base = ind.indicator_base(spec, indicator)
+        table = _proportion_table(design, spec, params, ind.outcome_column(indicator), [1.0], None, base.where)
+        meta = {"indicator_id": indicator.id, "label": indicator.label, "kind": indicator.kind,
+                "variable": indicator.variable, "wave": int(wave), "base": base.group, "base_text": base.text,
+                "level": params.level}
+        parts.append((meta, table))
+    return _stack(parts)
+
+
+def estimate_distributions(spec: QuestionnaireSpec, design: SurveyDesign, wave: int,
+                           params: EstimateParams) -> pd.DataFrame:
+    """Share of every code (answers, "weet niet", "geen antwoord") among those asked, suppressed per rule."""
+    parts = []
+    for variable in spec.variables_in_wave(wave):
+        group = variable.asked_of
+        where = ind.group_where(spec, group)
+        for code, code_label, code_type in ind.answer_categories(variable):
+            table = _proportion_table(design, spec, params, variable.name, [code],
+                                      [float(variable.missing.not_asked.code)], where)
+            meta = {"variable": variable.name, "label": variable.label, "wave": int(wave), "group": group,
+                    "base_text": spec.base_text(group), "code": float(code), "code_label": code_label,
+                    "code_type": code_type}
+            parts.append((meta, table))
+    if not parts:
+        return _empty(DISTRIBUTION_COLUMNS)
+    out = _suppress(_stack(parts), params.suppression)
+    out = out.rename(columns={"n": "n_base", "sum_weights": "sum_weights_base"})
+    return out[list(DISTRIBUTION_COLUMNS)]
+
+
+def _suppress(raw: pd.DataFrame, rule: SuppressionRule) -> pd.DataFrame:
+    assessment = assess(rule, raw["estimate"], raw["se"], raw["kg_lower"], raw["kg_upper"], raw["n"], raw["df"])
+    return apply_suppression(raw, assessment)
+
+
+# ---------------------------------------------------------------------------
+# Changes
+
+
+def change_pairs(waves: Sequence[int]) -> list[tuple[int, int]]:
+    """Consecutive measured waves, plus first -> last when there are more than two."""
+    ordered = sorted(waves)
+    pairs = list(zip(ordered[:-1], ordered[1:], strict=True))
+    if len(ordered) > 2:
+        pairs.append((ordered[0], ordered[-1]))
+    return pairs
+
+
+def _n_both(frame: pd.DataFrame, mask: np.ndarray, first: int, second: int, breakdown: str | None):
+    """Respondents in the domain (at the same breakdown level) in both waves.
+
+    The total: an array of their ids; by breakdown: (level codes, counts).
+    """
+    wave = frame["wave"].to_numpy()
+    resp = frame["resp_id"].to_numpy(dtype=np.int64)
+    if breakdown is None:
+        return np.intersect1d(resp[mask & (wave == first)], resp[mask & (wave == second)])
+    level = frame[breakdown].to_numpy(dtype=np.float64)
+    ok = mask & ~np.isnan(level)
+    codes, index = np.unique(level[ok], return_inverse=True)
+    key = resp[ok] * (codes.size + 1) + index
+    both = np.intersect1d(key[wave[ok] == first], key[wave[ok] == second])
+    counts = np.bincount(both % (codes.size + 1), minlength=codes.size)[: codes.size]
+    return codes, counts
+
+
+def estimate_changes(spec: QuestionnaireSpec, design: SurveyDesign, first: int, second: int,
+                     params: EstimateParams, indicators: Sequence[Indicator] | None = None) -> pd.DataFrame:
+    """Unsuppressed changes first -> second on a stacked design (outcome columns in its data)."""
+    frame = design.data
+    parts = []
+    for indicator in indicators if indicators is not None else spec.indicators:
+        measured = ind.measured_in(spec, indicator)
+        if first not in measured or second not in measured:
+            continue
+        base = ind.indicator_base(spec, indicator)
+        column = ind.outcome_column(indicator)
+        in_domain = spec.groups[base.group].mask(frame) & frame[column].notna().to_numpy()
+
+        def compute(by, column=column, base=base, in_domain=in_domain):
+            result = design.difference(column, success=[1.0], where=base.where, between=("wave", first, second),
+                                       by=by, level=params.level)
+            out = {name: result[name].to_numpy() for name in DIFFERENCE_FIELDS}
+            both = _n_both(frame, in_domain, first, second, by)
+            if by is None:
+                out["n_both"] = np.array([both.size], dtype=np.int64)
+                return out, None
+            found = result[by].to_numpy(dtype=np.float64)
+            count = dict(zip(both[0].tolist(), both[1].tolist(), strict=True))
+            out["n_both"] = np.array([count.get(code, 0) for code in found], dtype=np.int64)
+            return out, found
+
+        table = _by_breakdown(spec, params.breakdowns, compute)
+        parts.append(({"indicator_id": indicator.id, "wave_from": int(first), "wave_to": int(second)}, table))
+    return _stack(parts)
+
+
+def finish_changes(raw: pd.DataFrame, levels: pd.DataFrame) -> pd.DataFrame:
+    """Add se_independent and suppression (from the per-wave estimates) to raw changes.
+
+    `levels` is the indicator table after suppression but with the unsuppressed
+    SE kept in `se_raw`.
+    """
+    if raw.empty:
+        return _empty(CHANGE_COLUMNS)
+    key = ["indicator_id", "wave", "breakdown", "breakdown_code"]
+    side = levels[[*key, "se_raw", "suppressed"]]
+    out = raw.copy()
+    for end, wave_col in (("from", "wave_from"), ("to", "wave_to")):
+        renamed = side.rename(columns={"wave": wave_col, "se_raw": f"se_{end}", "suppressed": f"suppressed_{end}"})
+        out = out.merge(renamed, on=["indicator_id", wave_col, "breakdown", "breakdown_code"], how="left")
+    out["se_independent"] = np.sqrt(out["se_from"] ** 2 + out["se_to"] ** 2)
+    no_estimate = out["difference"].isna().to_numpy()
+    no_interval = ~no_estimate & (out["ci_lower"].isna() | out["ci_upper"].isna()).to_numpy()
+    reasons = [
+        ("estimate_from_suppressed", out["suppressed_from"].fillna(True).to_numpy(dtype=bool)),
+        ("estimate_to_suppressed", out["suppressed_to"].fillna(True).to_numpy(dtype=bool)),
+        ("no_estimate", no_estimate),
+        ("no_interval", no_interval),
+    ]
+    suppressed = np.zeros(len(out), dtype=bool)
+    reason = np.full(len(out), "", dtype=object)
+    for code, mask in reasons:
+        suppressed |= mask
+        reason = np.where(mask, np.where(reason == "", code, reason + ";" + code), reason)
+    for column in CHANGE_MASKED:
+        out[column] = out[column].astype(np.float64).where(~suppressed)
+    out["suppressed"] = suppressed
+    out["suppression_reason"] = pd.array(reason.astype(str), dtype="str")
+    return out[list(CHANGE_COLUMNS)]
+
+
+# ---------------------------------------------------------------------------
+# Targets
+
+
+def judge_targets(spec: QuestionnaireSpec, levels: pd.DataFrame, changes: pd.DataFrame,
+                  parsed: Mapping[tuple[str, int], tgt.Target]) -> pd.DataFrame:
+    """Add target and target_status; target reasons are appended to flags."""
+    out = levels.copy()
+    consecutive = {}
+    for indicator in spec.indicators:
+        measured = sorted(ind.measured_in(spec, indicator))
+        for previous, wave in zip(measured[:-1], measured[1:], strict=True):
+            consecutive[(indicator.id, wave)] = previous
+    change_index = {}
+    if not changes.empty:
+        for row in changes.itertuples(index=False):
+            code = None if math.isnan(row.breakdown_code) else row.breakdown_code
+            change_index[(row.indicator_id, row.wave_from, row.wave_to, row.breakdown, code)] = row
+    texts, statuses, flags = [], [], []
+    for row in out.itertuples(index=False):
+        indicator = spec.indicator(row.indicator_id)
+        text = indicator.targets.get(int(row.wave), "")
+        target = parsed.get((row.indicator_id, int(row.wave)))
+        level = tgt.Interval(row.estimate, row.ci_lower, row.ci_upper)
+        code = None if math.isnan(row.breakdown_code) else row.breakdown_code
+        previous = consecutive.get((row.indicator_id, int(row.wave)))
+        change, change_reason = None, "no_previous_wave"
+        if previous is not None:
+            found = change_index.get((row.indicator_id, previous, int(row.wave), row.breakdown, code))
+            change_reason = "change_suppressed"
+            if found is not None:
+                change = tgt.Interval(found.difference, found.ci_lower, found.ci_upper)
+        status, reason = tgt.evaluate(target, level, change, level_reason="estimate_suppressed",
+                                      change_reason=change_reason)
+        texts.append(text)
+        statuses.append(status)
+        flags.append(";".join(part for part in (row.flags, reason) if part))
+    out["target"] = pd.array(texts, dtype="str")
+    out["target_status"] = pd.array(statuses, dtype="str")
+    out["flags"] = pd.array(flags, dtype="str")
+    return out
+
+
+# ---------------------------------------------------------------------------
+# The whole computation (pure) and the stage shell
+
+
+@dataclass(frozen=True)
+class Estimates:
+    indicators: pd.DataFrame
+    changes: pd.DataFrame
+    distributions: pd.DataFrame
+    diagnostics: dict
+
+
+def _empty(columns: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
+
+
+def estimate_all(spec: QuestionnaireSpec, data: pd.DataFrame, margins: pd.DataFrame, params: EstimateParams,
+                 cal: Calibration, *, margins_file: str = "margins") -> Estimates:
+    """Indicators, changes and distributions from weighted valid rows (column `weight`)."""
+    params.check_against(spec)
+    parsed = parse_targets(spec)
+    waves = sorted(int(w) for w in data["wave"].unique())
+    frames, margins_by_wave, designs, diagnostics = {}, {}, {}, {"waves": {}}
+    level_parts, distribution_parts = [], []
+    for wave in waves:
+        rows = data[data["wave"] == wave].reset_index(drop=True)
+        measured = [i for i in spec.indicators if wave in ind.measured_in(spec, i)]
+        frame, counts = ind.add_outcomes(spec, rows, measured)
+        margins_by_wave[wave] = wave_margins(margins, wave, cal.variables, file=margins_file)
+        design, change = wave_design(frame, margins_by_wave[wave], cal, params.calibration_tolerance)
+        frames[wave], designs[wave] = frame, design
+        diagnostics["waves"][str(wave)] = {
+            "rows": int(len(frame)), "calibration_max_relative_change": change, "outcome_counts": counts,
+        }
+        inconsistent = sum(c["routing_inconsistent"] for c in counts.values())
+        if inconsistent:
+            log.warning("wave %d: %d routing-inconsistent answer(s) excluded from indicators", wave, inconsistent)
+        level_parts.append(estimate_indicators(spec, design, wave, params, measured))
+        distribution_parts.append(estimate_distributions(spec, design, wave, params))
+        log.info("wave %d: %d rows estimated", wave, len(frame))
+
+    raw_levels = pd.concat(level_parts, ignore_index=True)
+    levels = _suppress(raw_levels, params.suppression)
+    levels["se_raw"] = raw_levels["se"].to_numpy()
+
+    change_parts = []
+    pairs = sorted({p for i in spec.indicators for p in change_pairs([w for w in ind.measured_in(spec, i)
+                                                                       if w in frames])})
+    for first, second in pairs:
+        design = stacked_design([frames[first], frames[second]],
+                                {first: margins_by_wave[first], second: margins_by_wave[second]}, cal)
+        change_parts.append(estimate_changes(spec, design, first, second, params))
+    changes = finish_changes(pd.concat(change_parts, ignore_index=True) if change_parts else pd.DataFrame(),
+                             levels)
+    judged = judge_targets(spec, levels, changes, parsed)
+    indicators_out = _as_text(judged[list(INDICATOR_COLUMNS)].copy(), _TEXT_COLUMNS)
+    changes = _as_text(changes, _TEXT_COLUMNS)
+    distributions = _as_text(pd.concat(distribution_parts, ignore_index=True), _TEXT_COLUMNS)
+    diagnostics["pairs"] = [list(p) for p in pairs]
+    return Estimates(indicators_out, changes, distributions, diagnostics)
+
+
+def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], base_dir: Path) -> dict:
+    """Read valid rows, weights and margins; write indicators, changes and distributions."""
+    settings = EstimateParams.from_params(params.get("estimate", {}))
+    cal = Calibration.from_params(params.get("weight", {}))
+    valid = read_table(store.reading("validate") / "valid.parquet", "validate_valid")
+    weights = read_table(store.reading("weight") / "weights.parquet", "weight_weights")
+    margins_path = Path(base_dir) / cal.population_file
+    margins = read_margins(margins_path)
+    data, join_counts = join_weights(valid, weights)
+    result = estimate_all(spec, data, margins, settings, cal, margins_file=str(margins_path))
+    with store.writing("estimate") as out:
+        write_table(result.indicators, out / "indicators.parquet", "estimate_indicators")
+        write_table(result.changes, out / "changes.parquet", "estimate_changes")
+        write_table(result.distributions, out / "distributions.parquet", "estimate_distributions")
+    for wave, counts in join_counts.items():
+        result.diagnostics["waves"].setdefault(str(wave), {}).update(counts)
+    summary = {
+        name: {"rows": int(len(frame)), "suppressed": int(frame["suppressed"].sum())}
+        for name, frame in (("indicators", result.indicators), ("changes", result.changes),
+                            ("distributions", result.distributions))
+    }
+    status_counts = result.indicators.loc[result.indicators["breakdown"] == TOTAL, "target_status"].value_counts()
+    summary["indicators"]["target_status_total"] = {str(k): int(v) for k, v in status_counts.items()}
+    log.info("estimate: %d indicator rows, %d changes, %d distribution rows",
+             len(result.indicators), len(result.changes), len(result.distributions))
+    return {**summary, **result.diagnostics}
