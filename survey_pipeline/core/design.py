@@ -34,11 +34,13 @@ from scipy import stats
 from survey_pipeline.core import calibration as cal
 from survey_pipeline.core.estimation import domain_means, mean_influence, srs_variance
 from survey_pipeline.core.intervals import proportion_intervals, t_quantile
+from survey_pipeline.core.tables import BinaryDomainResult, RowCells, binary_domain_contrasts, fits, row_cells
 from survey_pipeline.core.variance import (
     Projection,
     SamplingStructure,
     degrees_of_freedom,
     linearized_variance,
+    make_projection,
     sampling_structure,
 )
 
@@ -109,9 +111,12 @@ class SurveyDesign:
         self._data = df
         self._weights = weights
         self._weights.flags.writeable = False
+        self._positive = None if np.all(weights > 0) else weights > 0
         self._structure = structure
         self._projection = projection
         self._calibration = calibration
+        self._level_cache: dict[str, tuple[pd.Index, np.ndarray]] = {}
+        self._row_cells: RowCells | None = None
 
     def _derive(self, weights: np.ndarray, projection: Projection, info: CalibrationInfo) -> SurveyDesign:
         new = object.__new__(SurveyDesign)
@@ -144,7 +149,7 @@ class SurveyDesign:
     def degf(self) -> float:
         """R's degf(): PSUs minus strata among rows with positive weight."""
         out = np.zeros(self.n, dtype=np.int64)
-        return float(degrees_of_freedom(out, 1, self._weights, self._structure)[0])
+        return float(degrees_of_freedom(out, 1, self._positive, self._structure)[0])
 
     def __repr__(self) -> str:
         st = self._structure
@@ -208,14 +213,9 @@ class SurveyDesign:
             raise CalibrationError(f"raking did not converge in {max_iter} iterations")
         weights = self._weights * raking.factor[cells.index]
         error = cal.margin_errors(cell_base * raking.factor, cells.codes, totals)
-        projection = Projection(
-            kind="rake",
-            cell=cells.index,
-            base=self._weights,
-            n_cells=cells.n_cells,
-            stage_factors=raking.stage_factors,
-            margin_codes=cells.codes,
-            margin_sizes=tuple(sizes),
+        projection = make_projection(
+            "rake", cells.index, self._weights, cells.n_cells, raking.stage_factors,
+            cells.codes, tuple(sizes), self._structure,
         )
         info = CalibrationInfo("rake", raking.sweeps, True, error)
         return self._derive(weights, projection, info)
@@ -238,14 +238,9 @@ class SurveyDesign:
         sample = np.bincount(cell, weights=self._weights, minlength=t.size)
         g = np.divide(t, sample, out=np.ones(t.size), where=sample > 0)
         weights = self._weights * g[cell]
-        projection = Projection(
-            kind="poststratify",
-            cell=cell,
-            base=self._weights,
-            n_cells=t.size,
-            stage_factors=(g,),
-            margin_codes=(np.arange(t.size),),
-            margin_sizes=(t.size,),
+        projection = make_projection(
+            "poststratify", cell, self._weights, t.size, (g,), (np.arange(t.size),), (t.size,),
+            self._structure,
         )
         return self._derive(weights, projection, CalibrationInfo("poststratify", 1, True, 0.0))
 
@@ -255,7 +250,17 @@ class SurveyDesign:
         return pd.to_numeric(self._data[variable]).to_numpy(dtype=np.float64, na_value=np.nan)
 
     def _in_codes(self, variable: str, codes: Sequence[Any]) -> np.ndarray:
-        return self._data[variable].isin(list(codes)).to_numpy(dtype=bool, na_value=False)
+        """Rows whose value is one of `codes` (missing values never match)."""
+        column = self._data[variable]
+        codes = list(codes)
+        numeric = all(isinstance(c, (int, float, np.integer, np.floating)) for c in codes)
+        if numeric and column.dtype.kind in "fiu" and len(codes) <= 8:
+            values = column.to_numpy()
+            mask = np.zeros(values.shape[0], dtype=bool)
+            for c in codes:
+                mask |= values == c
+            return mask
+        return column.isin(codes).to_numpy(dtype=bool, na_value=False)
 
     def _base_mask(
         self, variable: str, exclude: Sequence[Any] | None, where: Mapping[str, Sequence[Any]] | None
@@ -269,12 +274,17 @@ class SurveyDesign:
         return mask
 
     def _levels(self, by: str) -> tuple[pd.Index, np.ndarray]:
-        column = self._data[by]
-        if isinstance(column.dtype, pd.CategoricalDtype):
-            levels = pd.Index(column.cat.categories)
-        else:
-            levels = pd.Index(np.sort(column.dropna().unique()))
-        return levels, levels.get_indexer(column.to_numpy())
+        """Sorted levels of `by` (a categorical's categories) and each row's level (-1: missing)."""
+        if by not in self._level_cache:
+            column = self._data[by]
+            if isinstance(column.dtype, pd.CategoricalDtype):
+                levels = pd.Index(column.cat.categories)
+                codes = column.cat.codes.to_numpy().astype(np.int64)
+            else:
+                codes, levels = pd.factorize(column, sort=True, use_na_sentinel=True)
+                codes = codes.astype(np.int64)
+            self._level_cache[by] = (pd.Index(levels), codes)
+        return self._level_cache[by]
 
     def _domains(
         self, variable: str, success: Sequence[Any], exclude: Sequence[Any] | None,
@@ -283,17 +293,36 @@ class SurveyDesign:
         mask = self._base_mask(variable, exclude, where)
         y = self._in_codes(variable, success).astype(np.float64)
         if by is None:
-            index = np.where(mask, 0, -1).astype(np.int64)
-            return _Domains(index=index, y=y, labels=None)
+            return _Domains(index=mask.astype(np.int64) - 1, y=y, labels=None)
         labels, codes = self._levels(by)
-        index = np.where(mask & (codes >= 0), codes, -1).astype(np.int64)
-        return _Domains(index=index, y=y, labels=labels)
+        return _Domains(index=np.where(mask, codes, -1), y=y, labels=labels)
 
     def _n_rows(self, domain_n: np.ndarray) -> np.ndarray:
         """R's nrow() of a domain's subset design: all rows once calibrated, else the domain's."""
         return np.full(domain_n.shape, float(self.n)) if self.is_calibrated else domain_n.astype(np.float64)
 
     # -- estimators ------------------------------------------------------------------
+
+    def _binary_contrasts(
+        self, y: np.ndarray, domain: np.ndarray, n_domains: int, coefficient: np.ndarray,
+        output_of_domain: np.ndarray, n_out: int,
+    ) -> BinaryDomainResult:
+        """Means of 0/1 `y` per domain; variance and df of their contrasts per output."""
+        st = self._structure
+        if st.rows_are_psus:
+            if self._row_cells is None:
+                self._row_cells = row_cells(st, self._weights, self._projection)
+            if fits(self._row_cells, n_domains):
+                return binary_domain_contrasts(
+                    y, domain, n_domains, coefficient, output_of_domain, n_out,
+                    self._row_cells, st, self._projection, self._positive,
+                )
+        means = domain_means(y, self._weights, domain, n_domains, self._positive)
+        a = mean_influence(y, self._weights, domain, means, coefficient)
+        out = np.concatenate([[-1], output_of_domain])[domain + 1]
+        variance = linearized_variance(a, out, n_out, st, self._projection)
+        df = degrees_of_freedom(out, n_out, self._positive, st)
+        return BinaryDomainResult(means=means, variance=variance, df=df)
 
     def proportion(
         self,
@@ -314,10 +343,8 @@ class SurveyDesign:
         """
         dom = self._domains(variable, success, exclude, where, by)
         k = 1 if dom.labels is None else len(dom.labels)
-        means = domain_means(dom.y, self._weights, dom.index, k)
-        a = mean_influence(dom.y, self._weights, dom.index, means)
-        var = linearized_variance(a, dom.index, k, self._structure, self._projection)
-        df = degrees_of_freedom(dom.index, k, self._weights, self._structure)
+        fit = self._binary_contrasts(dom.y, dom.index, k, np.ones(k), np.arange(k), k)
+        means, var, df = fit.means, fit.variance, fit.df
         p = means.estimate
         empty = means.n == 0
         se = np.sqrt(np.where(empty, np.nan, var))
@@ -381,13 +408,11 @@ class SurveyDesign:
         group[self._in_codes(column, [second])] = 1
         k = 1 if dom.labels is None else len(dom.labels)
         inside = (dom.index >= 0) & (group >= 0)
-        out = np.where(inside, dom.index, -1)
         cell = np.where(inside, dom.index * 2 + group, -1)
-        means = domain_means(dom.y, self._weights, cell, 2 * k)
-        coefficient = np.tile([-1.0, 1.0], k)
-        a = mean_influence(dom.y, self._weights, cell, means, coefficient)
-        var = linearized_variance(a, out, k, self._structure, self._projection)
-        df = degrees_of_freedom(out, k, self._weights, self._structure)
+        fit = self._binary_contrasts(
+            dom.y, cell, 2 * k, np.tile([-1.0, 1.0], k), np.repeat(np.arange(k), 2), k
+        )
+        means, var, df = fit.means, fit.variance, fit.df
         p = means.estimate.reshape(k, 2)
         n = means.n.reshape(k, 2)
         diff = p[:, 1] - p[:, 0]

@@ -17,14 +17,20 @@ class DomainMeans:
     n_positive: np.ndarray
 
 
-def domain_means(y: np.ndarray, weights: np.ndarray, domain: np.ndarray, n_domains: int) -> DomainMeans:
-    """Weighted mean of `y` per domain (`domain[row]` in 0..D-1, -1 = in no domain)."""
-    inside = domain >= 0
-    d, w, yi = domain[inside], weights[inside], y[inside]
-    sum_w = np.bincount(d, weights=w, minlength=n_domains)
-    sum_wy = np.bincount(d, weights=w * yi, minlength=n_domains)
-    n = np.bincount(d, minlength=n_domains)
-    n_positive = np.bincount(d[w != 0], minlength=n_domains)
+def domain_means(
+    y: np.ndarray, weights: np.ndarray, domain: np.ndarray, n_domains: int,
+    positive: np.ndarray | None = None,
+) -> DomainMeans:
+    """Weighted mean of `y` per domain (`domain[row]` in 0..D-1, -1 = in no domain).
+
+    `positive` masks rows with weight != 0 (None: all rows).
+    """
+    idx = domain + 1
+    size = n_domains + 1
+    sum_w = np.bincount(idx, weights=weights, minlength=size)[1:]
+    sum_wy = np.bincount(idx, weights=weights * y, minlength=size)[1:]
+    n = np.bincount(idx, minlength=size)[1:]
+    n_positive = n if positive is None else np.bincount(idx[positive], minlength=size)[1:]
     with np.errstate(invalid="ignore", divide="ignore"):
         estimate = sum_wy / sum_w
     return DomainMeans(estimate=estimate, sum_weights=sum_w, n=n, n_positive=n_positive)
@@ -38,13 +44,11 @@ def mean_influence(
 
     `coefficient[d]` multiplies domain d's influence (contrasts of domain means).
     """
-    inside = domain >= 0
-    d = domain[inside]
     coefficient = np.ones(means.sum_weights.size) if coefficient is None else coefficient
     scale = np.divide(coefficient, means.sum_weights, out=np.zeros_like(coefficient), where=means.sum_weights != 0)
-    a = np.zeros(y.shape[0])
-    a[inside] = (y[inside] - means.estimate[d]) * weights[inside] * scale[d]
-    return a
+    estimate = np.nan_to_num(means.estimate)
+    idx = domain + 1
+    return (y - np.concatenate([[0.0], estimate])[idx]) * weights * np.concatenate([[0.0], scale])[idx]
 
 
 def srs_variance(p: np.ndarray, sum_weights: np.ndarray, n_positive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

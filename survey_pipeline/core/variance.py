@@ -59,19 +59,6 @@ class SamplingStructure:
     def rows_are_psus(self) -> bool:
         return self.psu is None
 
-    def take(self, rows: np.ndarray) -> "SamplingStructure":
-        """The same structure restricted to a row index (reordering rows)."""
-        return SamplingStructure(
-            stratum=self.stratum[rows],
-            psu=None if self.psu is None else self.psu[rows],
-            n_strata=self.n_strata,
-            n_psu=self.n_psu,
-            psu_stratum=self.psu_stratum,
-            npsu=self.npsu,
-            f=self.f,
-            lonely_psu=self.lonely_psu,
-        )
-
 
 @dataclass(frozen=True)
 class Projection:
@@ -81,7 +68,8 @@ class Projection:
     margins with the weights R stored after each margin of the final sweep).
     `cell[row]` is the row's joint cell, `base[row]` its weight before calibration,
     `stage_factors[m][cell]` the calibration factor after margin m, `margin_codes[m][cell]`
-    the cell's category on margin m.
+    the cell's category on margin m. The remaining fields are design constants
+    (per cell, per stratum x cell) computed once by `make_projection`.
     """
 
     kind: str
@@ -91,17 +79,46 @@ class Projection:
     stage_factors: tuple[np.ndarray, ...]
     margin_codes: tuple[np.ndarray, ...]
     margin_sizes: tuple[int, ...]
+    inverse_base: np.ndarray
+    rows_per_cell: np.ndarray
+    base_per_cell: np.ndarray
+    stratum_base: np.ndarray | sp.csr_matrix
+    stratum_base_sq: np.ndarray | sp.csr_matrix
 
-    def take(self, rows: np.ndarray) -> "Projection":
-        return Projection(
-            kind=self.kind,
-            cell=self.cell[rows],
-            base=self.base[rows],
-            n_cells=self.n_cells,
-            stage_factors=self.stage_factors,
-            margin_codes=self.margin_codes,
-            margin_sizes=self.margin_sizes,
-        )
+
+def make_projection(
+    kind: str,
+    cell: np.ndarray,
+    base: np.ndarray,
+    n_cells: int,
+    stage_factors: tuple[np.ndarray, ...],
+    margin_codes: tuple[np.ndarray, ...],
+    margin_sizes: tuple[int, ...],
+    structure: SamplingStructure,
+) -> Projection:
+    """A Projection with its per-cell and per-(stratum, cell) sums of base weights."""
+    s = structure.n_strata
+    if s * n_cells <= _DENSE_BLOCK:
+        key = structure.stratum * np.int64(n_cells) + cell
+        stratum_base = np.bincount(key, weights=base, minlength=s * n_cells).reshape(s, n_cells)
+        stratum_base_sq = np.bincount(key, weights=base * base, minlength=s * n_cells).reshape(s, n_cells)
+    else:
+        stratum_base = sp.csr_matrix((base, (structure.stratum, cell)), shape=(s, n_cells))
+        stratum_base_sq = sp.csr_matrix((base * base, (structure.stratum, cell)), shape=(s, n_cells))
+    return Projection(
+        kind=kind,
+        cell=cell,
+        base=base,
+        n_cells=n_cells,
+        stage_factors=stage_factors,
+        margin_codes=margin_codes,
+        margin_sizes=margin_sizes,
+        inverse_base=1.0 / base,
+        rows_per_cell=np.bincount(cell, minlength=n_cells).astype(np.float64),
+        base_per_cell=np.bincount(cell, weights=base, minlength=n_cells),
+        stratum_base=stratum_base,
+        stratum_base_sq=stratum_base_sq,
+    )
 
 
 def _codes(values: pd.Series | np.ndarray, what: str) -> tuple[np.ndarray, int]:
@@ -171,62 +188,70 @@ def _finite_population_factor(fpc: np.ndarray, stratum: np.ndarray, npsu: np.nda
         return np.where(np.isinf(popsize), 1.0, (popsize - npsu) / popsize)
 
 
-def projection_coefficients(
-    a: np.ndarray, out: np.ndarray, n_out: int, proj: Projection
-) -> np.ndarray:
+def _bincount_by_output(key: np.ndarray, weights: np.ndarray | None, n_out: int, width: int) -> np.ndarray:
+    """Sums over rows per (output, column); `key = (out + 1) * width + column`, out = -1 dropped."""
+    counts = np.bincount(key, weights=weights, minlength=(n_out + 1) * width)
+    return counts[width:].reshape(n_out, width)
+
+
+def projection_coefficients(a: np.ndarray, out: np.ndarray, n_out: int, proj: Projection) -> np.ndarray:
     """H (outputs x cells) such that the projected influence is a - base * H[out, cell]."""
-    c = proj.n_cells
-    inside = out >= 0
-    key = out[inside] * np.int64(c) + proj.cell[inside]
-    n_cell = np.bincount(proj.cell, minlength=c).astype(np.float64)
+    key = (out + 1) * np.int64(proj.n_cells) + proj.cell
+    values = a if proj.kind == "poststratify" else a * proj.inverse_base
+    return projection_from_cell_sums(_bincount_by_output(key, values, n_out, proj.n_cells), proj)
+
+
+def projection_from_cell_sums(cell_sums: np.ndarray, proj: Projection) -> np.ndarray:
+    """H from per-(output, cell) sums of the influence (post-stratification) or of
+    influence / base weight (raking), replaying svyrecvar's projection on cell totals."""
     if proj.kind == "poststratify":
-        x0 = np.bincount(key, weights=a[inside], minlength=n_out * c).reshape(n_out, c)
-        base_cell = np.bincount(proj.cell, weights=proj.base, minlength=c)
-        return x0 / base_cell
-    s0 = np.bincount(key, weights=a[inside] / proj.base[inside], minlength=n_out * c)
-    s0 = s0.reshape(n_out, c)
-    h = np.zeros((n_out, c))
+        return np.divide(
+            cell_sums, proj.base_per_cell, out=np.zeros_like(cell_sums), where=proj.base_per_cell > 0
+        )
+    n_cell = proj.rows_per_cell
+    h = np.zeros_like(cell_sums)
     indicators = [np.eye(k)[codes] for codes, k in zip(proj.margin_codes, proj.margin_sizes)]
     rows_per_category = [np.maximum(n_cell @ e, 1.0) for e in indicators]
     for _ in range(RAKING_PROJECTION_SWEEPS):
         for sf, e, rows in zip(proj.stage_factors, indicators, rows_per_category):
-            category_mean = (((s0 - n_cell * h) / sf) @ e) / rows
+            category_mean = (((cell_sums - n_cell * h) / sf) @ e) / rows
             h = h + sf * (category_mean @ e.T)
     return h
 
 
 @dataclass(frozen=True)
 class StratumSums:
-    """Per (output, stratum): sum and sum of squares of PSU totals, and domain PSU counts."""
+    """Per (output, stratum): sum and sum of squares of PSU totals; domain PSU counts
+    (None for calibrated designs, where every PSU stays in the subset design)."""
 
     total: np.ndarray
     sumsq: np.ndarray
-    n_domain_psu: np.ndarray
+    n_domain_psu: np.ndarray | None
+
+
+def times_transpose(m: np.ndarray, by: np.ndarray | sp.csr_matrix) -> np.ndarray:
+    """m @ by.T for a dense or sparse `by`."""
+    return m @ by.T if isinstance(by, np.ndarray) else (by @ m.T).T
 
 
 def _stratum_sums_rows(
     a: np.ndarray, out: np.ndarray, n_out: int, st: SamplingStructure,
     proj: Projection | None, h: np.ndarray | None,
 ) -> StratumSums:
-    """Stratum sums when every row is a PSU: bincounts over (output, stratum[, cell])."""
+    """Stratum sums when every row is a PSU: bincounts over (output, stratum)."""
     s = st.n_strata
-    inside = out >= 0
-    ai, oi, si = a[inside], out[inside], st.stratum[inside]
-    key = oi * np.int64(s) + si
-    size = n_out * s
-    total = np.bincount(key, weights=ai, minlength=size)
-    sumsq = np.bincount(key, weights=ai * ai, minlength=size)
-    count = np.bincount(key, minlength=size).astype(np.float64)
-    total, sumsq, count = (v.reshape(n_out, s) for v in (total, sumsq, count))
-    if proj is not None:
-        bi = proj.base[inside]
-        cross = np.bincount(key, weights=ai * bi * h[oi, proj.cell[inside]], minlength=size)
-        shape = (s, proj.n_cells)
-        b_sum = sp.csr_matrix((proj.base, (st.stratum, proj.cell)), shape=shape)
-        b_sq = sp.csr_matrix((proj.base**2, (st.stratum, proj.cell)), shape=shape)
-        total = total - (b_sum @ h.T).T
-        sumsq = sumsq - 2 * cross.reshape(n_out, s) + (b_sq @ (h * h).T).T
-    return StratumSums(total=total, sumsq=sumsq, n_domain_psu=count)
+    key = out + 1 if s == 1 else (out + 1) * np.int64(s) + st.stratum
+    total = _bincount_by_output(key, a, n_out, s)
+    sumsq = _bincount_by_output(key, a * a, n_out, s)
+    if proj is None:
+        count = _bincount_by_output(key, None, n_out, s).astype(np.float64)
+        return StratumSums(total=total, sumsq=sumsq, n_domain_psu=count)
+    c = proj.n_cells
+    h_rows = np.concatenate([np.zeros(c), h.ravel()])[(out + 1) * np.int64(c) + proj.cell]
+    cross = _bincount_by_output(key, a * proj.base * h_rows, n_out, s)
+    total = total - times_transpose(h, proj.stratum_base)
+    sumsq = sumsq - 2 * cross + times_transpose(h * h, proj.stratum_base_sq)
+    return StratumSums(total=total, sumsq=sumsq, n_domain_psu=None)
 
 
 def _stratum_sums_clusters(
@@ -238,11 +263,11 @@ def _stratum_sums_clusters(
     inside = out >= 0
     oi, pi = out[inside], st.psu[inside]
     psu_totals = sp.csr_matrix((a[inside], (oi, pi)), shape=(n_out, p))
-    member = sp.csr_matrix((np.ones(oi.size), (oi, pi)), shape=(n_out, p))
-    member.data[:] = 1.0
     in_stratum = sp.csr_matrix((np.ones(p), (np.arange(p), st.psu_stratum)), shape=(p, s))
-    count = np.asarray((member @ in_stratum).todense())
     if proj is None:
+        member = sp.csr_matrix((np.ones(oi.size), (oi, pi)), shape=(n_out, p))
+        member.data[:] = 1.0
+        count = np.asarray((member @ in_stratum).todense())
         total = np.asarray((psu_totals @ in_stratum).todense())
         sumsq = np.asarray((psu_totals.multiply(psu_totals) @ in_stratum).todense())
         return StratumSums(total=total, sumsq=sumsq, n_domain_psu=count)
@@ -255,7 +280,7 @@ def _stratum_sums_clusters(
         x = psu_totals[j0:j1].T.toarray() - base_psu_cell @ h[j0:j1].T
         total[j0:j1] = (in_stratum.T @ x).T
         sumsq[j0:j1] = (in_stratum.T @ (x * x)).T
-    return StratumSums(total=total, sumsq=sumsq, n_domain_psu=count)
+    return StratumSums(total=total, sumsq=sumsq, n_domain_psu=None)
 
 
 def linearized_variance(
@@ -268,14 +293,16 @@ def linearized_variance(
     """Variance of each output's total of `a`, as svyrecvar on R's subset design."""
     h = None if projection is None else projection_coefficients(a, out, n_out, projection)
     sums_fn = _stratum_sums_rows if structure.rows_are_psus else _stratum_sums_clusters
-    sums = sums_fn(a, out, n_out, structure, projection, h)
-    return _combine_strata(sums, structure, calibrated=projection is not None)
+    return combine_strata(sums_fn(a, out, n_out, structure, projection, h), structure)
 
 
-def _combine_strata(sums: StratumSums, st: SamplingStructure, *, calibrated: bool) -> np.ndarray:
+def combine_strata(sums: StratumSums, st: SamplingStructure) -> np.ndarray:
     """onestrat per (output, stratum), then onestage's sum with the `average` rescaling."""
     npsu, f = st.npsu, st.f
-    visited = np.ones_like(sums.total, dtype=bool) if calibrated else sums.n_domain_psu > 0
+    if sums.n_domain_psu is None:
+        visited = np.ones_like(sums.total, dtype=bool)
+    else:
+        visited = sums.n_domain_psu > 0
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = np.where(npsu > 1, f * npsu / (npsu - 1), f)
         centred = scale * (sums.sumsq - sums.total**2 / npsu)
@@ -297,23 +324,27 @@ def _combine_strata(sums: StratumSums, st: SamplingStructure, *, calibrated: boo
 
 
 def _distinct_per_output(out: np.ndarray, unit: np.ndarray, n_units: int, n_out: int) -> np.ndarray:
-    """Number of distinct `unit` codes among the rows of each output."""
-    if n_out * n_units <= 4 * out.size + (1 << 16):
-        present = np.bincount(out * np.int64(n_units) + unit, minlength=n_out * n_units) > 0
+    """Number of distinct `unit` codes among the rows of each output (out = -1 ignored)."""
+    key = (out + 1) * np.int64(n_units) + unit
+    if (n_out + 1) * n_units <= 4 * out.size + (1 << 16):
+        present = np.bincount(key, minlength=(n_out + 1) * n_units)[n_units:] > 0
         return present.reshape(n_out, n_units).sum(axis=1)
-    keys = np.unique(out * np.int64(n_units) + unit)
-    return np.bincount(keys // n_units, minlength=n_out)
+    owner = np.unique(key) // n_units - 1
+    return np.bincount(owner[owner >= 0], minlength=n_out)
 
 
 def degrees_of_freedom(
-    out: np.ndarray, n_out: int, weights: np.ndarray, structure: SamplingStructure
+    out: np.ndarray, n_out: int, positive: np.ndarray | None, structure: SamplingStructure
 ) -> np.ndarray:
-    """R's degf() of each output's subset design: PSUs minus strata with positive weight."""
-    rows = (out >= 0) & (weights != 0)
-    oi = out[rows]
+    """R's degf() of each output's subset design: PSUs minus strata among rows with
+    positive weight (`positive`: mask of rows with weight != 0; None when all are)."""
+    o = out if positive is None else np.where(positive, out, -1)
     if structure.rows_are_psus:
-        psus = np.bincount(oi, minlength=n_out)
+        psus = np.bincount(o + 1, minlength=n_out + 1)[1:]
     else:
-        psus = _distinct_per_output(oi, structure.psu[rows], structure.n_psu, n_out)
-    strata = _distinct_per_output(oi, structure.stratum[rows], structure.n_strata, n_out)
+        psus = _distinct_per_output(o, structure.psu, structure.n_psu, n_out)
+    if structure.n_strata == 1:
+        strata = (psus > 0).astype(np.int64)
+    else:
+        strata = _distinct_per_output(o, structure.stratum, structure.n_strata, n_out)
     return (psus - strata).astype(np.float64)
