@@ -48,8 +48,8 @@ def build_suite(spec: QuestionnaireSpec) -> Any:
         return second if second is None else first & second
 
     add(gxe.ExpectTableRowCountToBeBetween, "not_empty", "<table>", min_value=1)
-    for name in ("source_file", "source_row", "file_wave", rid, wave, *spec.background, *spec.variables):
-        add(gxe.ExpectColumnToExist, "column_present", name, column=name)
+    required = ["source_file", "source_row", "file_wave", rid, wave, *spec.background, *spec.variables]
+    add(gxe.ExpectTableColumnsToMatchSet, "column_present", "<table>", column_set=required, exact_match=False)
     add(gxe.ExpectColumnValuesToBeInSet, "wave_in_spec", "file_wave", column="file_wave", value_set=all_waves)
     add(gxe.ExpectColumnValuesToNotBeNull, "valid_id", rid, column=rid)
     add(gxe.ExpectColumnValuesToBeBetween, "valid_id", rid, column=rid, min_value=0, max_value=MAX_ID)

@@ -252,13 +252,40 @@ def _check_content_type(content: bytes, suffix: str, name: str) -> None:
         )
 
 
+_SPSS_ERRORS = (pyreadstat.ReadstatError, pyreadstat.PyreadstatError, UnicodeError, ValueError, OSError)
+_RAW_BYTES = "ISO-8859-1"
+
+
 def _read_spss(path: Path, name: str) -> _RawFile:
+    """Read a .sav/.zsav with user-missing codes kept (99, 98, -1 stay codes, not NaN).
+
+    Labels that are not valid UTF-8 although the file says UTF-8 make ReadStat
+    either fail or silently drop bytes. Both are caught: the dictionary is read
+    again byte for byte (as Latin-1), each label is decoded as UTF-8 where valid
+    and otherwise as Windows-1252 (what older SPSS versions wrote), with a warning.
+    """
     try:
         frame, meta = pyreadstat.read_sav(str(path), user_missing=True)
-    except (pyreadstat.ReadstatError, pyreadstat.PyreadstatError, UnicodeError, ValueError, OSError) as exc:
-        raise InputError(
-            f"cannot read the SPSS file ({_first_line(exc)}); it is truncated or corrupt", file=name, rule="unreadable_file"
-        ) from None
+        raw_meta = None
+        utf8 = (meta.file_encoding or "UTF-8").upper().replace("-", "") == "UTF8"
+        if utf8:
+            raw_meta = _read_sav_meta_bytes(path)
+    except _SPSS_ERRORS as exc:
+        if "encoding" not in str(exc):
+            raise InputError(
+                f"cannot read the SPSS file ({_first_line(exc)}); it is truncated or corrupt", file=name, rule="unreadable_file"
+            ) from None
+        try:
+            frame, meta = pyreadstat.read_sav(str(path), user_missing=True, encoding=_RAW_BYTES)
+        except _SPSS_ERRORS as retry:
+            raise InputError(
+                f"cannot read the SPSS file ({_first_line(retry)}); it is truncated or corrupt", file=name, rule="unreadable_file"
+            ) from None
+        raw_meta = meta
+        frame = frame.rename(columns=lambda c: _decode(c)[0])
+        for column in frame.columns:
+            if pd.api.types.is_string_dtype(frame[column].dtype):
+                frame[column] = frame[column].map(lambda v: _decode(v)[0] if isinstance(v, str) else v).astype("str")
     raw = _RawFile(
         frame=frame,
         format="spss",
@@ -267,48 +294,55 @@ def _read_spss(path: Path, name: str) -> _RawFile:
         variable_labels={c: meta.column_names_to_labels.get(c) for c in frame.columns},
         value_labels={c: dict(v) for c, v in (meta.variable_value_labels or {}).items()},
     )
-    if (meta.file_encoding or "UTF-8").upper().replace("-", "") == "UTF8":
-        _repair_non_utf8_labels(path, name, raw)
+    if raw_meta is not None:
+        _apply_raw_labels(raw, raw_meta)
     return raw
 
 
-def _repair_non_utf8_labels(path: Path, name: str, raw: _RawFile) -> None:
-    """Labels that are not valid UTF-8 although the file says UTF-8.
-
-    ReadStat silently drops such bytes. Reading the dictionary again as Latin-1
-    gives the raw bytes; a label that is not UTF-8 is decoded as Windows-1252
-    (what older SPSS versions wrote) and reported as a warning.
-    """
+def _read_sav_meta_bytes(path: Path) -> Any:
+    """The file's dictionary with every label byte kept (decoded as Latin-1)."""
     try:
-        _, latin = pyreadstat.read_sav(str(path), metadataonly=True, user_missing=True, encoding="ISO-8859-1")
-    except (pyreadstat.ReadstatError, pyreadstat.PyreadstatError, UnicodeError, ValueError, OSError):
-        return
-
-    def repaired(text: str | None) -> str | None:
-        if text is None:
-            return None
-        data = text.encode("latin-1", errors="replace")
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError:
-            return data.decode(LEGACY_ENCODING, errors="replace")
+        return pyreadstat.read_sav(str(path), metadataonly=True, user_missing=True, encoding=_RAW_BYTES)[1]
+    except _SPSS_ERRORS:
         return None
 
-    fixed = repaired(latin.file_label)
-    if fixed is not None:
-        raw.file_label = fixed
-        raw.problems.append(Problem(WARNING, "label_encoding", None, f"the file label is not valid UTF-8 text; read as {LEGACY_ENCODING}"))
-    for column, label in (latin.column_names_to_labels or {}).items():
-        fixed = repaired(label)
-        if fixed is not None and column in raw.variable_labels:
-            raw.variable_labels[column] = fixed
+
+def _decode(text: str) -> tuple[str, bool]:
+    """Latin-1-decoded bytes back to text: UTF-8 if valid, else Windows-1252 (True)."""
+    data = text.encode("latin-1", errors="replace")
+    try:
+        return data.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return data.decode(LEGACY_ENCODING, errors="replace"), True
+
+
+def _apply_raw_labels(raw: _RawFile, raw_meta: Any) -> None:
+    """Replace labels by their byte-exact decoding; warn where a label was not UTF-8."""
+    names = {_decode(c)[0]: c for c in raw_meta.column_names}
+    if raw_meta.file_label:
+        text, legacy = _decode(raw_meta.file_label)
+        raw.file_label = text
+        if legacy:
+            raw.problems.append(Problem(WARNING, "label_encoding", None, f"the file label is not valid UTF-8 text; read as {LEGACY_ENCODING}"))
+    for column in raw.variable_labels:
+        label = (raw_meta.column_names_to_labels or {}).get(names.get(column, column))
+        if label is None:
+            continue
+        text, legacy = _decode(label)
+        raw.variable_labels[column] = text
+        if legacy:
             raw.problems.append(Problem(WARNING, "label_encoding", column, f"the variable label is not valid UTF-8 text; read as {LEGACY_ENCODING}"))
-    for column, labels in (latin.variable_value_labels or {}).items():
-        bad = {code: repaired(label) for code, label in labels.items()}
-        bad = {code: text for code, text in bad.items() if text is not None}
-        if bad and column in raw.value_labels:
-            raw.value_labels[column].update(bad)
-            codes = ", ".join(_code_text(c) for c in sorted(bad))
+    raw_value_labels = raw_meta.variable_value_labels or {}
+    raw.value_labels = {}
+    for column in raw.variable_labels:
+        labels = raw_value_labels.get(names.get(column, column))
+        if not labels:
+            continue
+        decoded = {code: _decode(label) for code, label in labels.items()}
+        raw.value_labels[column] = {code: text for code, (text, _) in decoded.items()}
+        legacy = sorted(code for code, (_, bad) in decoded.items() if bad)
+        if legacy:
+            codes = ", ".join(_code_text(c) for c in legacy)
             raw.problems.append(
                 Problem(WARNING, "label_encoding", column, f"value label(s) of code(s) {codes} are not valid UTF-8 text; read as {LEGACY_ENCODING}")
             )

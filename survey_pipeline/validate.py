@@ -107,12 +107,12 @@ def _passes(frame: pd.DataFrame, ok: np.ndarray) -> pd.Series:
     return pd.Series(ok, index=frame.index)
 
 
-@extensions.register_check_method(statistics=["max_id"])
-def spec_valid_id(series: pd.Series, *, max_id: int) -> pd.Series:
-    values = series.to_numpy(dtype="float64")
+@extensions.register_check_method(statistics=["id_column", "max_id"])
+def spec_valid_id(frame: pd.DataFrame, *, id_column: str, max_id: int) -> pd.Series:
+    values = frame[id_column].to_numpy(dtype="float64")
     with np.errstate(invalid="ignore"):
         ok = np.isfinite(values) & (values == np.round(values)) & (values >= 0) & (values <= max_id)
-    return pd.Series(ok, index=series.index)
+    return _passes(frame, ok)
 
 
 @extensions.register_check_method(statistics=["id_column", "ignore"])
@@ -217,7 +217,7 @@ def validation_schema(spec: QuestionnaireSpec) -> pa.DataFrameSchema:
         "source_file": pa.Column(str),
         "source_row": pa.Column("int64", pa.Check.ge(1)),
         "file_wave": pa.Column("int64", pa.Check.isin(list(spec.waves), error=_error("wave_in_spec", "file_wave"))),
-        rid: pa.Column("float64", pa.Check.spec_valid_id(max_id=MAX_ID, error=_error("valid_id", rid)), nullable=True),
+        rid: pa.Column("float64", nullable=True),
         wave: pa.Column("float64", nullable=True),
     }
     for name in spec.background:
@@ -227,6 +227,7 @@ def validation_schema(spec: QuestionnaireSpec) -> pa.DataFrameSchema:
     columns[BASE_WEIGHT] = pa.Column("float64", nullable=True, required=False)
 
     checks = [
+        pa.Check.spec_valid_id(id_column=rid, max_id=MAX_ID, error=_error("valid_id", rid)),
         pa.Check.spec_unique_id(id_column=rid, ignore=["source_file", "source_row"], error=_error("unique_id", rid)),
         pa.Check.spec_wave_matches_file(wave_column=wave, error=_error("wave_matches_file", wave)),
     ]
@@ -318,6 +319,7 @@ def validate_responses(frame: pd.DataFrame, spec: QuestionnaireSpec) -> Validati
     quarantine = frame.loc[is_bad, [*ORIGIN_COLUMNS, spec.respondent_id]].copy()
     quarantine["reasons"] = joined.reindex(quarantine.index).astype("str").to_numpy()
     quarantine = pd.concat([quarantine, frame.loc[is_bad, data_columns]], axis=1).reset_index(drop=True)
+    quarantine = quarantine.astype({"reasons": "str"})
 
     valid = frame.loc[~is_bad].reset_index(drop=True)
     valid[spec.respondent_id] = valid[spec.respondent_id].astype("int64")

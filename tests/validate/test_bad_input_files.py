@@ -1,0 +1,396 @@
+"""Bad-input corpus, file level: each case asserts the exact problems or the exact error.
+
+A file that cannot be read raises `InputError` (exit 2 in the CLI) with one line
+naming the file; a readable file with problems gets them listed in its report
+(error or warning, rule and variable), and `ingest_files` refuses files with errors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyreadstat
+import pytest
+import yaml
+
+from panel_builder import raw_frame, write_raw
+from survey_pipeline.errors import InputError
+from survey_pipeline.ingest import FileCheckError, ingest_files, read_raw_file
+from survey_pipeline.sav import spec_metadata
+from survey_pipeline.spec import parse_spec
+
+N = 12
+
+
+def problems(report):
+    return [(p.severity, p.rule, p.variable) for p in report.problems]
+
+
+def sav_with_labels(frame, path, spec, *, value_labels=None, file_label="WIJ-monitor test", column_labels=None):
+    """A .sav written like `write_sav` but with some labels replaced."""
+    meta = spec_metadata(frame.columns, spec)
+    labels = {**meta.value_labels, **(value_labels or {})}
+    pyreadstat.write_sav(
+        frame,
+        str(path),
+        file_label=file_label,
+        column_labels={**meta.column_labels, **(column_labels or {})},
+        variable_value_labels=labels,
+        missing_ranges=meta.missing_ranges,
+    )
+
+
+def assert_one_line_input_error(excinfo, file_name, rule):
+    exc = excinfo.value
+    assert isinstance(exc, InputError)
+    assert exc.rule == rule
+    assert exc.file == file_name
+    assert "\n" not in str(exc) and str(exc).startswith(file_name)
+
+
+@pytest.fixture
+def good_2019(tmp_path, spec):
+    path = tmp_path / "wij_panel_2019.sav"
+    write_raw(raw_frame(spec, 2019, N), path, spec)
+    return path
+
+
+def test_good_file_has_no_problems(good_2019, spec):
+    frame, report = read_raw_file(good_2019, spec)
+    assert problems(report) == []
+    assert report.wave == 2019 and report.n_rows == N
+    assert frame["source_row"].tolist() == list(range(1, N + 1))
+    assert (frame["file_wave"] == 2019).all()
+
+
+# --- unreadable, empty and mislabelled files: one-line InputError ------------------
+
+
+def test_truncated_sav(good_2019, spec):
+    content = good_2019.read_bytes()
+    good_2019.write_bytes(content[: len(content) - 40])
+    with pytest.raises(InputError) as excinfo:
+        read_raw_file(good_2019, spec)
+    assert_one_line_input_error(excinfo, "wij_panel_2019.sav", "unreadable_file")
+    assert "truncated or corrupt" in str(excinfo.value)
+
+
+def test_truncated_zsav(tmp_path, spec):
+    path = tmp_path / "wij_panel_2019.zsav"
+    write_raw(raw_frame(spec, 2019, N), path, spec)
+    path.write_bytes(path.read_bytes()[:-30])
+    with pytest.raises(InputError) as excinfo:
+        read_raw_file(path, spec)
+    assert_one_line_input_error(excinfo, "wij_panel_2019.zsav", "unreadable_file")
+
+
+def test_empty_file(tmp_path, spec):
+    path = tmp_path / "wij_panel_2019.sav"
+    path.write_bytes(b"")
+    with pytest.raises(InputError) as excinfo:
+        read_raw_file(path, spec)
+    assert_one_line_input_error(excinfo, "wij_panel_2019.sav", "empty_file")
+
+
+def test_csv_named_sav(tmp_path, spec):
+    path = tmp_path / "wij_panel_2019.sav"
+    raw_frame(spec, 2019, N).to_csv(path, index=False)
+    with pytest.raises(InputError) as excinfo:
+        read_raw_file(path, spec)
+    assert_one_line_input_error(excinfo, "wij_panel_2019.sav", "file_type")
+    assert "not an SPSS file: the content is text (a CSV file?)" in str(excinfo.value)
+
+
+def test_parquet_named_sav(tmp_path, spec):
+    path = tmp_path / "wij_panel_2019.sav"
+    raw_frame(spec, 2019, N).to_parquet(path)
+    with pytest.raises(InputError) as excinfo:
+        read_raw_file(path, spec)
+    assert_one_line_input_error(excinfo, "wij_panel_2019.sav", "file_type")
+    assert "the content is a Parquet file" in str(excinfo.value)
+
+
+def test_sav_named_csv(good_2019, spec):
+    path = good_2019.with_name("wij_panel_2019.csv")
+    good_2019.rename(path)
+    with pytest.raises(InputError) as excinfo:
+        read_raw_file(path, spec)
+    assert_one_line_input_error(excinfo, "wij_panel_2019.csv", "file_type")
+    assert "not a CSV file: the content is an SPSS file" in str(excinfo.value)
+
+
+def test_truncated_parquet(tmp_path, spec):
+    path = tmp_path / "wij_panel_2019.parquet"
+    raw_frame(spec, 2019, N).to_parquet(path)
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(InputError) as excinfo:
+        read_raw_file(path, spec)
+    assert_one_line_input_error(excinfo, "wij_panel_2019.parquet", "unreadable_file")
+
+
+def test_unsupported_extension(tmp_path, spec):
+    path = tmp_path / "wij_panel_2019.xlsx"
+    path.write_bytes(b"PK\x03\x04rest")
+    with pytest.raises(InputError) as excinfo:
+        read_raw_file(path, spec)
+    assert_one_line_input_error(excinfo, "wij_panel_2019.xlsx", "file_type")
+
+
+# --- file-level checks against the spec ---------------------------------------------
+
+
+def test_empty_wave_file_without_rows(tmp_path, spec):
+    path = tmp_path / "wij_panel_2020.sav"
+    write_raw(raw_frame(spec, 2020, N).iloc[0:0], path, spec)
+    frame, report = read_raw_file(path, spec)
+    assert problems(report) == [("error", "empty_file", None)]
+    with pytest.raises(FileCheckError) as excinfo:
+        ingest_files([path], spec, "wij_panel_{wave}")
+    assert str(excinfo.value) == (
+        "wij_panel_2020.sav, rule 'empty_file': 1 file-level error(s) in 1 file(s): "
+        "wij_panel_2020.sav: the file has no data rows"
+    )
+
+
+def test_missing_question_of_the_wave(tmp_path, spec):
+    path = tmp_path / "wij_panel_2019.sav"
+    write_raw(raw_frame(spec, 2019, N).drop(columns=["walk_in"]), path, spec)
+    _, report = read_raw_file(path, spec)
+    assert problems(report) == [("error", "missing_variable", "walk_in")]
+    assert report.errors[0].text(report.name) == (
+        "wij_panel_2019.sav, variable 'walk_in': variable is missing from the file (the spec asks it in wave 2019)"
+    )
+
+
+def test_missing_background_variable(tmp_path, spec):
+    path = tmp_path / "wij_panel_2019.sav"
+    write_raw(raw_frame(spec, 2019, N).drop(columns=["wijk"]), path, spec)
+    _, report = read_raw_file(path, spec)
+    assert problems(report) == [("error", "missing_variable", "wijk")]
+    assert "background variable is missing" in report.errors[0].message
+
+
+def test_question_a_wave_did_not_ask_with_answers_is_an_error(tmp_path, spec):
+    raw = raw_frame(spec, 2021, N)
+    raw["caregiver"] = np.where(np.arange(N) % 2 == 0, 1.0, 2.0)
+    path = tmp_path / "wij_panel_2021.sav"
+    write_raw(raw, path, spec)
+    _, report = read_raw_file(path, spec)
+    assert problems(report) == [("error", "not_in_wave", "caregiver")]
+    assert f"holds {N} answer(s)" in report.errors[0].message
+
+
+def test_question_a_wave_did_not_ask_without_answers_is_ignored(tmp_path, spec):
+    raw = raw_frame(spec, 2021, N)
+    raw["caregiver"] = -1.0
+    path = tmp_path / "wij_panel_2021.sav"
+    write_raw(raw, path, spec)
+    frame, report = read_raw_file(path, spec)
+    assert problems(report) == [("warning", "not_in_wave", "caregiver")]
+    assert frame["caregiver"].isna().all()
+
+
+def test_unexpected_extra_variable_is_a_warning_and_dropped(tmp_path, spec):
+    raw = raw_frame(spec, 2019, N)
+    raw["opmerking_code"] = 1.0
+    path = tmp_path / "wij_panel_2019.sav"
+    write_raw(raw, path, spec)
+    frame, report = read_raw_file(path, spec)
+    assert problems(report) == [("warning", "extra_variable", "opmerking_code")]
+    assert "opmerking_code" not in frame.columns
+
+
+def test_variable_name_in_other_case_is_read_with_a_warning(tmp_path, spec):
+    raw = raw_frame(spec, 2019, N).rename(columns={"heard": "Heard"})
+    path = tmp_path / "wij_panel_2019.csv"
+    write_raw(raw, path, spec)
+    frame, report = read_raw_file(path, spec)
+    assert problems(report) == [("warning", "variable_name_case", "heard")]
+    assert frame["heard"].tolist() == raw["Heard"].tolist()
+
+
+def test_value_label_changed_between_waves(tmp_path, spec):
+    first = tmp_path / "wij_panel_2019.sav"
+    write_raw(raw_frame(spec, 2019, N), first, spec)
+    second = tmp_path / "wij_panel_2020.sav"
+    swapped = {1.0: "nee", 2.0: "ja", 99.0: "weet niet", 98.0: "geen antwoord", -1.0: "niet gevraagd"}
+    sav_with_labels(raw_frame(spec, 2020, N), second, spec, value_labels={"heard": swapped})
+    _, report = read_raw_file(second, spec)
+    assert problems(report) == [
+        ("error", "value_label_mismatch", "heard"),
+        ("error", "value_label_mismatch", "heard"),
+    ]
+    assert [p.message for p in report.errors] == [
+        "code 1 is labelled 'nee' in the file but 'ja' in the spec",
+        "code 2 is labelled 'ja' in the file but 'nee' in the spec",
+    ]
+    with pytest.raises(FileCheckError) as excinfo:
+        ingest_files([first, second], spec, "wij_panel_{wave}")
+    assert excinfo.value.file == "wij_panel_2020.sav"
+    assert [(name, p.variable) for name, p in excinfo.value.problems] == [
+        ("wij_panel_2020.sav", "heard"),
+        ("wij_panel_2020.sav", "heard"),
+    ]
+
+
+def test_value_label_differing_only_in_case_is_a_warning(tmp_path, spec):
+    path = tmp_path / "wij_panel_2019.sav"
+    labels = {**{float(k): v for k, v in spec.variables["heard"].value_labels.items()}, 99.0: "Weet  niet"}
+    sav_with_labels(raw_frame(spec, 2019, N), path, spec, value_labels={"heard": labels})
+    _, report = read_raw_file(path, spec)
+    assert problems(report) == [("warning", "value_label_mismatch", "heard")]
+
+
+def test_value_label_for_an_unknown_code(tmp_path, spec):
+    labels = {**{float(k): v for k, v in spec.variables["contact"].value_labels.items()}, 3.0: "misschien"}
+    unused = tmp_path / "wij_panel_2019.sav"
+    sav_with_labels(raw_frame(spec, 2019, N), unused, spec, value_labels={"contact": labels})
+    _, report = read_raw_file(unused, spec)
+    assert problems(report) == [("warning", "value_label_unknown_code", "contact")]
+
+    raw = raw_frame(spec, 2020, N)
+    raw.loc[0, "contact"] = 3.0
+    used = tmp_path / "wij_panel_2020.sav"
+    sav_with_labels(raw, used, spec, value_labels={"contact": labels})
+    _, report = read_raw_file(used, spec)
+    assert problems(report) == [("error", "value_label_unknown_code", "contact")]
+    assert report.errors[0].message == "value label 'misschien' for code 3, which is not a code in the spec and occurs in the data"
+
+
+def test_text_codes_in_csv_are_a_type_error(tmp_path, spec):
+    raw = raw_frame(spec, 2019, N).astype({"heard": "object"})
+    raw.loc[[2, 5], "heard"] = "ja"
+    path = tmp_path / "wij_panel_2019.csv"
+    write_raw(raw, path, spec)
+    _, report = read_raw_file(path, spec)
+    assert problems(report) == [("error", "wrong_type", "heard")]
+    assert report.errors[0].message == "2 value(s) are text, not numeric codes (first at row 3)"
+
+
+def test_numbers_stored_as_text_are_read_with_a_warning(tmp_path, spec):
+    raw = raw_frame(spec, 2019, N)
+    raw["sex"] = raw["sex"].map(lambda v: f"{v:.0f}").astype("str")
+    path = tmp_path / "wij_panel_2019.parquet"
+    write_raw(raw, path, spec)
+    frame, report = read_raw_file(path, spec)
+    assert problems(report) == [("warning", "wrong_type", "sex")]
+    assert frame["sex"].dtype == "float64" and frame["sex"].tolist() == raw_frame(spec, 2019, N)["sex"].tolist()
+
+
+def test_non_integral_code(tmp_path, spec):
+    raw = raw_frame(spec, 2019, N)
+    raw.loc[4, "knows_where"] = 1.5
+    path = tmp_path / "wij_panel_2019.sav"
+    write_raw(raw, path, spec)
+    _, report = read_raw_file(path, spec)
+    assert problems(report) == [("error", "non_integral", "knows_where")]
+    assert report.errors[0].message == "1 value(s) are not whole-number codes (first at row 5, e.g. 1.5)"
+
+
+def test_non_integral_respondent_id_does_not_show_the_id(tmp_path, spec):
+    raw = raw_frame(spec, 2019, N)
+    raw.loc[0, "resp_id"] = 1234.5
+    path = tmp_path / "wij_panel_2019.csv"
+    write_raw(raw, path, spec)
+    _, report = read_raw_file(path, spec)
+    assert problems(report) == [("error", "non_integral", "resp_id")]
+    assert "1234" not in report.errors[0].message
+
+
+def test_non_utf8_labels_are_read_as_windows_1252(tmp_path, spec):
+    source = yaml.safe_load(open(spec.source, encoding="utf-8"))
+    source["background"]["wijk"]["codes"][1] = "Café Binnenstad"
+    accented = parse_spec(source)
+    path = tmp_path / "wij_panel_2019.sav"
+    labels = {k: v for k, v in spec_metadata(["wijk"], accented).value_labels["wijk"].items()}
+    labels[1.0] = "CafQ Binnenstad"
+    sav_with_labels(raw_frame(accented, 2019, N), path, accented, value_labels={"wijk": labels}, file_label="Panel QQ")
+    content = path.read_bytes()
+    assert content.count(b"CafQ Binnenstad") == 1 and content.count(b"Panel QQ") == 1
+    path.write_bytes(content.replace(b"CafQ Binnenstad", b"Caf\xe9 Binnenstad").replace(b"Panel QQ", b"Panel \xeb!"))
+
+    _, report = read_raw_file(path, accented)
+    assert problems(report) == [("warning", "label_encoding", None), ("warning", "label_encoding", "wijk")]
+    assert report.file_label == "Panel ë!"
+    assert report.value_labels["wijk"][1.0] == "Café Binnenstad"
+
+
+def test_csv_in_windows_1252_is_read_with_a_warning(tmp_path, spec):
+    path = tmp_path / "wij_panel_2019.csv"
+    text = raw_frame(spec, 2019, N).to_csv(index=False)
+    lines = text.splitlines()
+    lines[0] += ",opmerking"
+    lines[1:] = [line + ",caf\u00e9" for line in lines[1:]]
+    path.write_bytes("\n".join(lines).encode("cp1252"))
+    _, report = read_raw_file(path, spec)
+    assert problems(report) == [("warning", "text_encoding", None), ("warning", "extra_variable", "opmerking")]
+
+
+def test_duplicate_column_in_csv(tmp_path, spec):
+    path = tmp_path / "wij_panel_2019.csv"
+    text = raw_frame(spec, 2019, N).to_csv(index=False).splitlines()
+    text = [line + "," + line.split(",")[5] for line in text]
+    path.write_text("\n".join(text), encoding="utf-8")
+    with pytest.raises(InputError) as excinfo:
+        read_raw_file(path, spec)
+    assert_one_line_input_error(excinfo, "wij_panel_2019.csv", "duplicate_column")
+    assert "['heard']" in str(excinfo.value)
+
+
+def test_file_name_without_wave(tmp_path, spec):
+    path = tmp_path / "panel_export_final.sav"
+    write_raw(raw_frame(spec, 2019, N), path, spec)
+    frame, report = read_raw_file(path, spec)
+    assert problems(report) == [("error", "wave_from_name", None)]
+    assert "does not match 'wij_panel_{wave}' (e.g. wij_panel_2019.sav)" in report.errors[0].message
+
+
+def test_wave_in_file_name_not_in_spec(tmp_path, spec):
+    path = tmp_path / "wij_panel_2018.sav"
+    write_raw(raw_frame(spec, 2019, N), path, spec)
+    _, report = read_raw_file(path, spec)
+    assert problems(report) == [("error", "wave_in_spec", None)]
+
+
+def test_two_files_for_one_wave(tmp_path, good_2019, spec):
+    csv_path = tmp_path / "wij_panel_2019.csv"
+    write_raw(raw_frame(spec, 2019, N), csv_path, spec)
+    with pytest.raises(FileCheckError) as excinfo:
+        ingest_files([csv_path, good_2019], spec, "wij_panel_{wave}")
+    assert [(name, p.rule) for name, p in excinfo.value.problems] == [
+        ("wij_panel_2019.csv", "one_file_per_wave"),
+        ("wij_panel_2019.sav", "one_file_per_wave"),
+    ]
+
+
+def test_errors_of_several_files_are_reported_together(tmp_path, spec):
+    a = tmp_path / "wij_panel_2019.sav"
+    write_raw(raw_frame(spec, 2019, N).drop(columns=["sex"]), a, spec)
+    b = tmp_path / "wij_panel_2020.csv"
+    bad = raw_frame(spec, 2020, N)
+    bad.loc[3, "contact"] = 0.5
+    write_raw(bad, b, spec)
+    with pytest.raises(FileCheckError) as excinfo:
+        ingest_files([a, b], spec, "wij_panel_{wave}")
+    exc = excinfo.value
+    assert exc.rule == "file_check" and exc.file is None
+    assert [(name, p.rule, p.variable) for name, p in exc.problems] == [
+        ("wij_panel_2019.sav", "missing_variable", "sex"),
+        ("wij_panel_2020.csv", "non_integral", "contact"),
+    ]
+    assert "\n" not in str(exc)
+
+
+def test_all_formats_read_the_same(tmp_path, spec):
+    raw = raw_frame(spec, 2020, N)
+    frames = []
+    for suffix in ("sav", "zsav", "csv", "parquet"):
+        path = tmp_path / suffix / f"wij_panel_2020.{suffix}"
+        path.parent.mkdir()
+        write_raw(raw, path, spec)
+        frame, report = read_raw_file(path, spec)
+        assert report.errors == [], suffix
+        frames.append(frame.drop(columns=["source_file"]))
+    for frame in frames[1:]:
+        pd.testing.assert_frame_equal(frame, frames[0])
+    assert frames[0]["caregiver"].notna().all() and frames[0]["wmo_client"].isna().all()

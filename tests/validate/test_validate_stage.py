@@ -1,0 +1,200 @@
+"""The validate stage end to end: ingest + validate on small .sav files, GX checkpoint, params."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from panel_builder import raw_frame, valid_responses, write_raw
+from survey_pipeline import expectations, ingest, validate
+from survey_pipeline.artifacts import OutputStore, read_json, read_table
+from survey_pipeline.errors import InputError, ParamsError
+from survey_pipeline.spec import parse_spec
+from survey_pipeline.validate import ValidateParams
+
+PARAMS = {
+    "ingest": {"raw_dir": "data/raw", "file_pattern": "wij_panel_{wave}"},
+    "validate": {"max_quarantine_share": 0.02},
+}
+
+
+def write_panel(base, spec, n, edits=None):
+    raw_dir = base / "data" / "raw"
+    raw_dir.mkdir(parents=True)
+    for offset, wave in enumerate(spec.waves):
+        frame = raw_frame(spec, wave, n, first_id=1 + offset * 7)
+        if edits and wave in edits:
+            edits[wave](frame)
+        write_raw(frame, raw_dir / f"wij_panel_{wave}.sav", spec)
+
+
+def test_routing_errors_in_one_percent_of_rows_are_quarantined_and_the_run_goes_on(tmp_path, spec):
+    n = 300
+    broken = {0: ("walk_in", -1.0), 101: ("familiarity", 1.0), 150: ("helped", -1.0)}
+
+    def break_routing(frame):
+        for row, (column, value) in broken.items():
+            frame.loc[row, column] = value
+
+    write_panel(tmp_path, spec, n, {2019: break_routing})
+    store = OutputStore(tmp_path / "outputs")
+    ingest_manifest = ingest.run(store, spec, PARAMS, tmp_path)
+    manifest = validate.run(store, spec, PARAMS, tmp_path)
+    store.commit()
+
+    out = tmp_path / "outputs" / "validate"
+    quarantine = read_table(out / "quarantine.parquet", "validate_quarantine")
+    assert dict(zip(quarantine["source_row"], quarantine["reasons"])) == {
+        1: "routed_to:walk_in",
+        102: "routed_past:familiarity",
+        151: "routed_to:helped",
+    }
+    assert set(quarantine["source_file"]) == {"wij_panel_2019.sav"}
+    reasons = read_table(out / "quarantine_reasons.parquet", "validate_quarantine_reasons")
+    assert len(reasons) == 3
+
+    valid = read_table(out / "valid.parquet", "validate_valid")
+    assert len(valid) == 3 * n - 3
+    assert ingest_manifest["rows"] == 3 * n
+    metrics = read_json(out / "metrics.json")
+    assert metrics["waves"]["2019"] == {"rows_in": n, "rows_valid": n - 3, "rows_quarantined": 3, "quarantined_share": 0.01}
+    assert metrics["waves"]["2020"]["rows_quarantined"] == 0
+    for wave in metrics["waves"].values():
+        assert wave["rows_in"] == wave["rows_valid"] + wave["rows_quarantined"]
+    assert manifest["rows_in"] == 3 * n and manifest["rows_quarantined"] == 3
+    assert manifest["waves"] == metrics["waves"]
+
+    gx = json.loads((out / "gx_result.json").read_text(encoding="utf-8"))
+    assert gx["success"] is True and manifest["gx_success"] is True
+    assert gx["statistics"]["raised_exceptions"] == 0
+    assert gx["statistics"]["evaluated_expectations"] == manifest["gx_expectations"]
+    rules = pd.Series([e["rule"] for e in gx["expectations"]]).value_counts().to_dict()
+    assert rules["routed_past"] == sum(v.asked_of != "residents" for v in spec.variables.values())
+    assert rules["routed_to"] == rules["not_blank"] == len(spec.variables)
+    assert rules["not_in_wave"] == sum(set(v.waves) != set(spec.waves) for v in spec.variables.values())
+    assert rules["allowed_codes"] == len(spec.variables) + len(spec.background)
+    index = (out / "data_docs" / "index.html").read_text(encoding="utf-8")
+    pages = list((out / "data_docs" / "validations").rglob("*.html"))
+    assert len(pages) == 1 and pages[0].relative_to(out / "data_docs").as_posix() in index
+    assert str(tmp_path) not in (out / "gx_result.json").read_text(encoding="utf-8")
+
+    files = read_json(tmp_path / "outputs" / "ingest" / "files.json")
+    assert files["wij_panel_2019.sav"]["path"] == "data/raw/wij_panel_2019.sav"
+    assert files["wij_panel_2019.sav"]["value_labels"]["heard"]["-1"] == "niet gevraagd"
+
+
+def test_too_many_quarantined_rows_stop_the_run_and_keep_old_outputs(tmp_path, spec, monkeypatch):
+    def break_codes(frame):
+        frame.loc[[0, 2, 4], "familiarity"] = 9.0
+
+    write_panel(tmp_path, spec, 100, {2020: break_codes})
+    store = OutputStore(tmp_path / "outputs")
+    ingest.run(store, spec, PARAMS, tmp_path)
+    with pytest.raises(InputError) as excinfo:
+        validate.run(store, spec, PARAMS, tmp_path)
+    assert str(excinfo.value) == (
+        "rule 'max_quarantine_share': wave 2020: 3 of 100 rows quarantined (3.0%); most frequent: "
+        "allowed_codes:familiarity (3); the limit is 2.0% (validate.max_quarantine_share)"
+    )
+    store.discard()
+    assert not (tmp_path / "outputs" / "validate").exists()
+
+    looser = {**PARAMS, "validate": {"max_quarantine_share": 0.05}}
+    store = OutputStore(tmp_path / "outputs")
+    ingest.run(store, spec, looser, tmp_path)
+    passed = {"success": True, "expectations": []}
+    monkeypatch.setattr(expectations, "run_checkpoint", lambda frame, spec, docs_dir=None: passed)
+    manifest = validate.run(store, spec, looser, tmp_path)
+    assert manifest["waves"]["2020"]["rows_quarantined"] == 3
+
+
+@pytest.mark.parametrize("mode", ["error", "warn"])
+def test_failed_checkpoint_policy(tmp_path, spec, monkeypatch, mode):
+    write_panel(tmp_path, spec, 30)
+    failed = {"success": False, "expectations": [{"name": "routed_to:walk_in", "success": False}]}
+    monkeypatch.setattr(expectations, "run_checkpoint", lambda frame, spec, docs_dir=None: failed)
+    params = {**PARAMS, "validate": {"max_quarantine_share": 0.02, "gx_failure": mode}}
+    store = OutputStore(tmp_path / "outputs")
+    ingest.run(store, spec, params, tmp_path)
+    if mode == "error":
+        with pytest.raises(InputError) as excinfo:
+            validate.run(store, spec, params, tmp_path)
+        assert excinfo.value.rule == "gx_checkpoint"
+        assert "failed 1 of 1 expectation(s) on the valid rows: routed_to:walk_in" in str(excinfo.value)
+    else:
+        manifest = validate.run(store, spec, params, tmp_path)
+        assert manifest["gx_success"] is False and manifest["gx_failed"] == 1
+
+
+SMALL_SPEC = {
+    "spec_version": 1,
+    "survey": {
+        "id": "mini",
+        "title": "mini",
+        "population_label": "bewoners",
+        "respondent_id": "resp_id",
+        "wave_variable": "wave",
+        "waves": [2019],
+    },
+    "missing_codes": {
+        "dont_know": {"code": 99, "label": "weet niet"},
+        "no_answer": {"code": 98, "label": "geen antwoord"},
+        "not_asked": {"code": -1, "label": "niet gevraagd"},
+    },
+    "groups": {"residents": {"label": "alle bewoners"}, "heard_of_wij": {"label": "die WIJ kennen", "when": {"heard": [1]}}},
+    "background": {"sex": {"label": "Geslacht", "codes": {1: "man", 2: "vrouw"}}},
+    "variables": {
+        "heard": {"label": "Gehoord?", "codes": {1: "ja", 2: "nee"}, "asked_of": "residents"},
+        "contact": {"label": "Contact?", "codes": {1: "ja", 2: "nee"}, "asked_of": "heard_of_wij"},
+    },
+    "indicators": [
+        {"id": "heard", "kind": "prestatie", "variable": "heard", "success": [1], "base": "residents",
+         "dont_know": "exclude", "label": "% gehoord"}
+    ],
+}
+
+
+def test_checkpoint_catches_what_slipped_through_and_counts_raised_expectations_as_failed(tmp_path):
+    mini = parse_spec(SMALL_SPEC)
+    frame = valid_responses(mini, 2019, 8)
+    frame[mini.respondent_id] = frame[mini.respondent_id].astype("int64")
+    frame[mini.wave_variable] = frame[mini.wave_variable].astype("int64")
+    passed = expectations.run_checkpoint(frame, mini, None)
+    assert passed["success"] is True
+    assert passed["statistics"]["unsuccessful_expectations"] == 0
+
+    frame.loc[1, "contact"] = 1.0
+    frame = frame.drop(columns=["sex"])
+    result = expectations.run_checkpoint(frame, mini, tmp_path / "docs")
+    failed = {(e["rule"], e["variable"], e["raised_exception"]) for e in result["expectations"] if not e["success"]}
+    assert failed == {
+        ("column_present", "<table>", False),
+        ("allowed_codes", "sex", True),
+        ("routed_past", "contact", False),
+    }
+    assert result["success"] is False
+    assert result["statistics"]["raised_exceptions"] == 1
+    assert (tmp_path / "docs" / "index.html").exists()
+
+
+@pytest.mark.parametrize(
+    ("section", "key"),
+    [
+        ({"max_quarantine_share": 1.5}, "validate.max_quarantine_share"),
+        ({"max_quarantine_share": "2%"}, "validate.max_quarantine_share"),
+        ({"gx_failure": "ignore"}, "validate.gx_failure"),
+        ({"max_share": 0.1}, "validate.max_share"),
+    ],
+)
+def test_bad_validate_params(section, key):
+    with pytest.raises(ParamsError) as excinfo:
+        ValidateParams.from_params(section)
+    assert excinfo.value.key == key
+
+
+def test_validate_params_defaults():
+    assert ValidateParams.from_params({}) == ValidateParams(max_quarantine_share=0.02, gx_failure="error")
+    assert np.isclose(ValidateParams.from_params({"max_quarantine_share": 0}).max_quarantine_share, 0.0)
