@@ -1,0 +1,256 @@
+"""The estimate stage: complete, schema-valid tables; suppression; targets; the chain; panel SEs."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from survey_pipeline import SurveyDesign, demo
+from survey_pipeline import estimate as est
+from survey_pipeline import indicators as ind
+from survey_pipeline import targets as tgt
+from survey_pipeline.artifacts import OutputStore, check_table, read_table, write_table
+from survey_pipeline.errors import InputError, ParamsError
+from survey_pipeline.reliability import SuppressionRule
+
+ROOT = Path(__file__).resolve().parents[2]
+CAL = est.Calibration("rake", ("age_group", "sex", "wijk"), "data/population/margins.csv", 100, 1e-10)
+NO_SUPPRESSION = SuppressionRule(min_n=0, min_n_eff=0, max_ci_width=1.01, max_relative_ci_width=math.inf)
+
+
+def _raked(frames: dict[int, pd.DataFrame], margins: pd.DataFrame) -> pd.DataFrame:
+    """Rows of every wave with weights raked to the wave's margins (as the weight stage does)."""
+    parts = []
+    for wave, frame in frames.items():
+        frame = frame[frame[list(CAL.variables)].notna().all(axis=1)].reset_index(drop=True)
+        totals = est.wave_margins(margins, wave, CAL.variables)
+        weights = SurveyDesign(frame.assign(weight=1.0), weights="weight").rake(totals).weights
+        parts.append(frame.assign(weight=weights))
+    return pd.concat(parts, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def small(spec):
+    panel = demo.generate_panel(spec, n_per_wave=400, seed=11, faults=False)
+    return _raked(panel.waves, panel.margins), panel.margins
+
+
+@pytest.fixture(scope="module")
+def result(spec, small):
+    data, margins = small
+    return est.estimate_all(spec, data, margins, est.EstimateParams(breakdowns=("sex",)), CAL)
+
+
+def test_tables_pass_their_schemas(result):
+    check_table(result.indicators, "estimate_indicators", file="indicators")
+    check_table(result.changes, "estimate_changes", file="changes")
+    check_table(result.distributions, "estimate_distributions", file="distributions")
+
+
+def test_every_indicator_wave_and_level_has_a_row(spec, result):
+    levels = 1 + 2
+    expected = sum(len(ind.measured_in(spec, i)) for i in spec.indicators) * levels
+    assert len(result.indicators) == expected
+    total = result.indicators[result.indicators["breakdown"] == "total"]
+    assert set(zip(total["indicator_id"], total["wave"], strict=True)) == {
+        (i.id, w) for i in spec.indicators for w in ind.measured_in(spec, i)}
+    pairs = sum(len(est.change_pairs(ind.measured_in(spec, i))) for i in spec.indicators)
+    assert len(result.changes) == pairs * levels
+    categories = sum(len(ind.answer_categories(v)) for w in spec.waves for v in spec.variables_in_wave(w))
+    assert len(result.distributions) == categories * levels
+
+
+def test_rows_carry_spec_bases_and_labels(spec, result):
+    rows = result.indicators.drop_duplicates("indicator_id").set_index("indicator_id")
+    for indicator in spec.indicators:
+        assert rows.loc[indicator.id, "base_text"] == spec.base_text(indicator.base)
+        assert rows.loc[indicator.id, "label"] == indicator.label
+    assert rows.loc["contact_of_heard", "base_text"] == "van de bewoners die (wel eens) gehoord hebben van WIJ Groningen"
+    labels = result.indicators.query("breakdown == 'sex'")["breakdown_label"].unique().tolist()
+    assert labels == list(spec.background["sex"].codes.values())
+    walk_in = result.distributions.query("variable == 'walk_in' and breakdown == 'total' and wave == 2019")
+    assert walk_in["code_label"].tolist()[2] == "neutraal"
+    assert set(walk_in["group"]) == {"heard_of_wij"}
+
+
+def test_suppressed_values_are_never_numbers(result):
+    numbers = {"indicators": ["estimate", "se", "ci_lower", "ci_upper", "deff", "n_eff"],
+               "changes": ["estimate_from", "estimate_to", "difference", "se", "ci_lower", "ci_upper", "p_value",
+                           "se_independent"],
+               "distributions": ["estimate", "se", "ci_lower", "ci_upper"]}
+    for name, columns in numbers.items():
+        table = getattr(result, name)
+        hidden = table[table["suppressed"]]
+        assert len(hidden) > 0 and (hidden["suppression_reason"] != "").all()
+        assert hidden[columns].isna().all().all()
+        shown = table[~table["suppressed"]]
+        assert len(shown) > 0 and (shown["suppression_reason"] == "").all()
+        assert shown[["estimate" if "estimate" in columns else "difference"]].notna().all().all()
+    small_groups = result.indicators[result.indicators["n"] < 30]
+    assert small_groups["suppressed"].all()
+
+
+def test_a_change_is_suppressed_when_either_wave_is(result):
+    levels = result.indicators.set_index(["indicator_id", "wave", "breakdown", "breakdown_code"])["suppressed"]
+    for row in result.changes.itertuples():
+        either = levels[(row.indicator_id, row.wave_from, row.breakdown, row.breakdown_code)] or \
+            levels[(row.indicator_id, row.wave_to, row.breakdown, row.breakdown_code)]
+        assert row.suppressed == either or "no_interval" in row.suppression_reason
+
+
+def test_target_status_agrees_with_the_published_intervals(spec, result):
+    table = result.indicators
+    changes = result.changes.set_index(["indicator_id", "wave_from", "wave_to", "breakdown"])
+    total = table[table["breakdown"] == "total"]
+    assert set(total["target_status"]) <= set(tgt.STATUSES)
+    for row in total.itertuples():
+        text = spec.indicator(row.indicator_id).targets.get(row.wave)
+        assert row.target == (text or "")
+        if text is None:
+            assert row.target_status == "no_target"
+            continue
+        target = tgt.parse_target(text)
+        change = None
+        if target.direction:
+            measured = sorted(ind.measured_in(spec, spec.indicator(row.indicator_id)))
+            previous = measured[measured.index(row.wave) - 1]
+            found = changes.loc[(row.indicator_id, previous, row.wave, "total")]
+            change = tgt.Interval(found["difference"], found["ci_lower"], found["ci_upper"])
+        level = tgt.Interval(row.estimate, row.ci_lower, row.ci_upper)
+        assert row.target_status == tgt.evaluate(target, level, change)[0]
+    assert (total.query("kind == 'kengetal' and target == 'kengetal'")["target_status"] == "key_figure").all()
+
+
+def test_distribution_shares_add_up_to_one(spec, small):
+    data, margins = small
+    params = est.EstimateParams(breakdowns=("sex",), suppression=NO_SUPPRESSION)
+    frame = data[data["wave"] == 2019].reset_index(drop=True)
+    design, _ = est.wave_design(frame, est.wave_margins(margins, 2019, CAL.variables), CAL, 1e-6)
+    table = est.estimate_distributions(spec, design, 2019, params)
+    sums = table.groupby(["variable", "breakdown", "breakdown_code"], dropna=False)["estimate"].sum()
+    np.testing.assert_allclose(sums.to_numpy(), 1.0, rtol=1e-12)
+    heard = table.query("variable == 'walk_in' and breakdown == 'total'")
+    asked = frame["heard"] == 1
+    assert heard["n_base"].iloc[0] == int(asked.sum())
+    assert heard["sum_weights_base"].iloc[0] == pytest.approx(frame.loc[asked, "weight"].sum(), rel=1e-12)
+
+
+def test_chain_identity_holds_for_the_published_estimates(spec, small):
+    # With no "weet niet" / "geen antwoord" in heard, contact and helped every status
+    # is determined and the bases nest (see tests/estimate/test_indicators.py), so with
+    # the same raked weights: contact of all = heard x contact of those who heard, and
+    # helped of all = heard x contact|heard x helped|contact, overall and in each level.
+    data, margins = small
+    data = data.copy()
+    for name in ("heard", "contact", "helped"):
+        data.loc[data[name].isin([98, 99]), name] = 2.0
+    data.loc[data["heard"] != 1, "contact"] = -1.0
+    data.loc[data["contact"] != 1, "helped"] = -1.0
+    chain = [spec.indicator(i) for i in ("heard", "contact_of_heard", "helped_of_contact",
+                                          "contact_of_residents", "helped_of_residents")]
+    frame = ind.add_outcomes(spec, data[data["wave"] == 2020].reset_index(drop=True), chain)[0]
+    design, _ = est.wave_design(frame, est.wave_margins(margins, 2020, CAL.variables), CAL, 1e-6)
+    table = est.estimate_indicators(spec, design, 2020, est.EstimateParams(breakdowns=("sex",)), chain)
+    p = {i.id: table.loc[table["indicator_id"] == i.id, "estimate"].to_numpy() for i in chain}
+    np.testing.assert_allclose(p["contact_of_residents"], p["heard"] * p["contact_of_heard"], rtol=1e-12)
+    np.testing.assert_allclose(p["helped_of_residents"],
+                               p["heard"] * p["contact_of_heard"] * p["helped_of_contact"], rtol=1e-12)
+
+
+def test_panel_changes_need_the_respondent_as_cluster(spec):
+    # The demo panel (data/raw without its injected faults): about 60% of the
+    # respondents answer in more than one wave and their answers correlate. The
+    # clustered SE of a change differs from the SE that treats the waves as
+    # independent samples; with the panel link cut (new ids in the later wave) the
+    # two agree up to the n/(n-1) factors.
+    panel = demo.generate_panel(spec, faults=False)
+    data = _raked(panel.waves, panel.margins)
+    chosen = [spec.indicator(i) for i in ("heard", "familiar", "contact_of_residents", "walk_in_easy")]
+    params = est.EstimateParams(breakdowns=())
+    frames, margins, se = {}, {}, {}
+    for wave in (2019, 2020, 2021):
+        frames[wave] = ind.add_outcomes(spec, data[data["wave"] == wave].reset_index(drop=True), chosen)[0]
+        margins[wave] = est.wave_margins(panel.margins, wave, CAL.variables)
+        design, _ = est.wave_design(frames[wave], margins[wave], CAL, 1e-6)
+        se[wave] = est.estimate_indicators(spec, design, wave, params, chosen)["se"].to_numpy()
+    for first, second in est.change_pairs([2019, 2020, 2021]):
+        independent = np.sqrt(se[first] ** 2 + se[second] ** 2)
+        both = {first: margins[first], second: margins[second]}
+        linked = est.estimate_changes(spec, est.stacked_design([frames[first], frames[second]], both, CAL),
+                                      first, second, params, chosen)
+        assert (linked["n_both"] > 1000).all()
+        ratio = linked["se"].to_numpy() / independent
+        assert ratio.mean() < 0.99 and ratio[1] < 0.98          # familiar: clearly smaller
+        unlinked_frames = [frames[first], frames[second].assign(resp_id=frames[second]["resp_id"] + 10**7)]
+        unlinked = est.estimate_changes(spec, est.stacked_design(unlinked_frames, both, CAL), first, second,
+                                        params, chosen)
+        assert (unlinked["n_both"] == 0).all()
+        np.testing.assert_allclose(unlinked["se"].to_numpy(), independent, rtol=1e-3)
+        np.testing.assert_allclose(unlinked["difference"].to_numpy(), linked["difference"].to_numpy(), rtol=1e-12)
+
+
+def test_weights_off_the_margins_are_rejected(spec, small):
+    data, margins = small
+    data = data.copy()
+    data.loc[(data["wave"] == 2019) & (data["sex"] == 1), "weight"] *= 1.05
+    with pytest.raises(InputError) as info:
+        est.estimate_all(spec, data, margins, est.EstimateParams(breakdowns=()), CAL)
+    assert info.value.rule == "calibration"
+
+
+def test_params_are_checked(spec):
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    parsed = est.EstimateParams.from_params(params["estimate"])
+    parsed.check_against(spec)
+    assert parsed.ci_method == "beta" and parsed.breakdowns == ("wijk", "age_group", "sex")
+    assert est.Calibration.from_params(params["weight"]).variables == ("age_group", "sex", "wijk")
+    for bad, key in (({"ci_method": "exact"}, "estimate.ci_method"), ({"level": 95}, "estimate.level"),
+                     ({"breakdowns": "wijk"}, "estimate.breakdowns"), ({"colour": 1}, "estimate.colour"),
+                     ({"suppression": {"min_n": -3}}, "estimate.suppression.min_n")):
+        with pytest.raises(ParamsError) as info:
+            est.EstimateParams.from_params(bad)
+        assert info.value.key == key
+    with pytest.raises(ParamsError):
+        est.EstimateParams.from_params({"breakdowns": ["income"]}).check_against(spec)
+    with pytest.raises(ParamsError):
+        est.Calibration.from_params({**params["weight"], "method": "calibrate"})
+
+
+def test_run_reads_stage_outputs_and_writes_checked_tables(spec, small, tmp_path):
+    data, margins = small
+    data = data[data["wave"] != 2021]
+    store = OutputStore(tmp_path / "outputs")
+    valid = data.drop(columns="weight").assign(
+        source_file=lambda f: "wij_panel_" + f["wave"].astype(str) + ".sav",
+        source_row=lambda f: f.groupby("wave").cumcount().astype("int64") + 1,
+        file_wave=lambda f: f["wave"].astype("int64"),
+    )
+    valid = valid[["source_file", "source_row", "file_wave", *[c for c in data.columns if c != "weight"]]]
+    valid["source_file"] = valid["source_file"].astype("str")
+    valid[["resp_id", "wave"]] = valid[["resp_id", "wave"]].astype("int64")
+    with store.writing("validate") as out:
+        write_table(valid, out / "valid.parquet", "validate_valid")
+    with store.writing("weight") as out:
+        # five respondents without a weight (the weight stage's missing-background rule)
+        kept = data.iloc[5:].drop(columns="weight")
+        weights = _raked({w: kept[kept["wave"] == w] for w in (2019, 2020)}, margins)
+        write_table(weights[["resp_id", "wave", "weight"]].astype({"resp_id": "int64", "wave": "int64"}),
+                    out / "weights.parquet", "weight_weights")
+    (tmp_path / "data" / "population").mkdir(parents=True)
+    margins.to_csv(tmp_path / "data" / "population" / "margins.csv", index=False)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params["estimate"]["breakdowns"] = ["sex"]
+    summary = est.run(store, spec, params, tmp_path)
+    store.commit()
+    indicators = read_table(tmp_path / "outputs" / "estimate" / "indicators.parquet", "estimate_indicators")
+    read_table(tmp_path / "outputs" / "estimate" / "changes.parquet", "estimate_changes")
+    read_table(tmp_path / "outputs" / "estimate" / "distributions.parquet", "estimate_distributions")
+    assert summary["indicators"]["rows"] == len(indicators)
+    assert summary["waves"]["2019"]["rows_valid"] == summary["waves"]["2019"]["rows_weighted"] + 5
+    assert summary["pairs"] == [[2019, 2020]]
+    assert "resp_id" not in str(summary)
