@@ -508,13 +508,17 @@ def finish_changes(raw: pd.DataFrame, levels: pd.DataFrame) -> pd.DataFrame:
 
 def judge_targets(spec: QuestionnaireSpec, levels: pd.DataFrame, changes: pd.DataFrame,
                   parsed: Mapping[tuple[str, int], tgt.Target]) -> pd.DataFrame:
-    """Add target and target_status; target reasons are appended to flags."""
+    """Add target and target_status; target reasons are appended to flags.
+
+    A change target compares with the previous wave in which the indicator was
+    measured and is present in the data.
+    """
     out = levels.copy()
     consecutive = {}
-    for indicator in spec.indicators:
-        measured = sorted(ind.measured_in(spec, indicator))
+    for indicator_id, waves in out.groupby("indicator_id", sort=False)["wave"]:
+        measured = sorted(int(w) for w in waves.unique())
         for previous, wave in zip(measured[:-1], measured[1:], strict=True):
-            consecutive[(indicator.id, wave)] = previous
+            consecutive[(indicator_id, wave)] = previous
     change_index = {}
     if not changes.empty:
         for row in changes.itertuples(index=False):
@@ -531,7 +535,7 @@ def judge_targets(spec: QuestionnaireSpec, levels: pd.DataFrame, changes: pd.Dat
         change, change_reason = None, "no_previous_wave"
         if previous is not None:
             found = change_index.get((row.indicator_id, previous, int(row.wave), row.breakdown, code))
-            change_reason = "change_suppressed"
+            change_reason = "no_change_estimate" if found is None else "change_suppressed"
             if found is not None:
                 change = tgt.Interval(found.difference, found.ci_lower, found.ci_upper)
         status, reason = tgt.evaluate(target, level, change, level_reason="estimate_suppressed",
@@ -557,8 +561,18 @@ class Estimates:
     diagnostics: dict
 
 
+_INT_COLUMNS = {"wave", "wave_from", "wave_to", "n", "n_both", "n_base"}
+
+
 def _empty(columns: Sequence[str]) -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
+    """A table without rows, with the column types of its schema."""
+    def dtype(column: str) -> str:
+        if column in _INT_COLUMNS:
+            return "int64"
+        if column == "suppressed":
+            return "bool"
+        return "str" if column in _TEXT_COLUMNS else "float64"
+    return pd.DataFrame({c: pd.Series(dtype=dtype(c)) for c in columns})
 
 
 def estimate_all(spec: QuestionnaireSpec, data: pd.DataFrame, margins: pd.DataFrame, params: EstimateParams,

@@ -254,3 +254,15 @@ def test_run_reads_stage_outputs_and_writes_checked_tables(spec, small, tmp_path
     assert summary["waves"]["2019"]["rows_valid"] == summary["waves"]["2019"]["rows_weighted"] + 5
     assert summary["pairs"] == [[2019, 2020]]
     assert "resp_id" not in str(summary)
+
+
+def test_a_single_wave_gives_an_empty_but_valid_change_table(spec, small):
+    data, margins = small
+    one = est.estimate_all(spec, data[data["wave"] == 2020], margins, est.EstimateParams(breakdowns=()), CAL)
+    assert one.changes.empty
+    check_table(one.changes, "estimate_changes", file="changes")
+    check_table(one.indicators, "estimate_indicators", file="indicators")
+    toename = one.indicators[one.indicators["target"] == "toename"]
+    assert len(toename) > 0
+    assert (toename["target_status"] == "indistinguishable").all()
+    assert toename["flags"].str.contains("target_not_evaluable:no_previous_wave").all()
