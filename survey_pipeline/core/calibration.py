@@ -107,6 +107,10 @@ def _as_totals(totals: np.ndarray, label: str) -> np.ndarray:
     return t
 
 
+def _use_dense_index(n_full: int, n: int) -> bool:
+    return n_full <= max(_DENSE_CELLS_PER_ROW * n, 1 << 16)
+
+
 def joint_cells(codes: Sequence[np.ndarray], sizes: Sequence[int]) -> JointCells:
     """Index the occupied cells of the cross-classification of `codes`."""
     if not codes:
@@ -119,7 +123,7 @@ def joint_cells(codes: Sequence[np.ndarray], sizes: Sequence[int]) -> JointCells
     key = np.zeros(n, dtype=np.int64)
     for c, stride in zip(codes, strides[1:]):
         key += c * np.int64(stride)
-    if n_full <= max(_DENSE_CELLS_PER_ROW * n, 1 << 16):
+    if _use_dense_index(n_full, n):
         occupied = np.flatnonzero(np.bincount(key, minlength=n_full))
         remap = np.empty(n_full, dtype=np.int64)
         remap[occupied] = np.arange(occupied.size)

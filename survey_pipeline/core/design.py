@@ -54,6 +54,11 @@ DIFFERENCE_COLUMNS = (
 )
 
 
+def _plain(code: Any) -> Any:
+    """A numpy scalar as the Python value (codes appear in messages as 2, not np.int64(2))."""
+    return code.item() if isinstance(code, np.generic) else code
+
+
 class CalibrationError(ValueError):
     """Calibration impossible (category without sample, unknown category) or not converged."""
 
@@ -166,7 +171,7 @@ class SurveyDesign:
             raise CalibrationError(f"calibration variable '{variable}' has missing values")
         codes = pd.Index(keys).get_indexer(values.to_numpy())
         if np.any(codes < 0):
-            bad = values.to_numpy()[codes < 0][0]
+            bad = _plain(values.to_numpy()[codes < 0][0])
             raise CalibrationError(
                 f"category {bad!r} of '{variable}' occurs in the sample but not in the population totals"
             )
@@ -174,11 +179,11 @@ class SurveyDesign:
         sample = np.bincount(codes, weights=self._weights, minlength=len(keys))
         for k in np.flatnonzero((sample == 0) & (t > 0)):
             raise CalibrationError(
-                f"category {keys[k]!r} of '{variable}' has a population total but no sample respondents"
+                f"category {_plain(keys[k])!r} of '{variable}' has a population total but no sample respondents"
             )
         for k in np.flatnonzero((sample > 0) & (t == 0)):
             raise CalibrationError(
-                f"category {keys[k]!r} of '{variable}' has sample respondents but population total 0"
+                f"category {_plain(keys[k])!r} of '{variable}' has sample respondents but population total 0"
             )
         return codes.astype(np.int64), t
 

@@ -18,8 +18,9 @@ Edge cases (R gives no interval for them); every such row gets a `note`:
   then gives the Korn-Graubard interval with n_eff = n (the unweighted base), with R's
   df adjustment when both degrees of freedom are at least 1: [0, upper] at p = 0 and
   [lower, 1] at p = 1. A one-row domain is this case. `ci_method` says "beta".
-- se = 0 with 0 < p < 1 (degenerate designs only): the interval is [p, p].
-- df < 1 otherwise (a domain in a single PSU): no t quantile exists; bounds are NaN.
+- df < 1 otherwise (e.g. a domain inside a single PSU): no t quantile exists and the
+  design carries no variance information; bounds are NaN.
+- se = 0 with 0 < p < 1 and df >= 1 (degenerate designs only): the interval is [p, p].
 """
 
 from __future__ import annotations
@@ -133,8 +134,8 @@ def proportion_intervals(
 
     empty = n == 0
     boundary = ~empty & ((p == 0) | (p == 1))
-    zero_se = ~empty & ~boundary & (se == 0)
-    no_df = ~empty & ~boundary & ~zero_se & ~(df >= 1)
+    no_df = ~empty & ~boundary & ~(df >= 1)
+    zero_se = ~empty & ~boundary & ~no_df & (se == 0)
     if method == "wald":
         outside = ~empty & ((lower < 0) | (upper > 1))
         lower, upper = np.clip(lower, 0, 1), np.clip(upper, 0, 1)
