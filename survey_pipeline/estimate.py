@@ -395,12 +395,13 @@ def estimate_distributions(spec: QuestionnaireSpec, design: SurveyDesign, wave: 
             parts.append((meta, table))
     if not parts:
         return _empty(DISTRIBUTION_COLUMNS)
-    out = _suppress(_stack(parts), params.suppression)
+    out = apply_rule(_stack(parts), params.suppression)
     out = out.rename(columns={"n": "n_base", "sum_weights": "sum_weights_base"})
     return out[list(DISTRIBUTION_COLUMNS)]
 
 
-def _suppress(raw: pd.DataFrame, rule: SuppressionRule) -> pd.DataFrame:
+def apply_rule(raw: pd.DataFrame, rule: SuppressionRule) -> pd.DataFrame:
+    """Suppress/flag unsuppressed estimates with the rule, judged on their Korn-Graubard CI."""
     assessment = assess(rule, raw["estimate"], raw["se"], raw["kg_lower"], raw["kg_upper"], raw["n"], raw["df"])
     return apply_suppression(raw, assessment)
 
@@ -601,7 +602,7 @@ def estimate_all(spec: QuestionnaireSpec, data: pd.DataFrame, margins: pd.DataFr
         log.info("wave %d: %d rows estimated", wave, len(frame))
 
     raw_levels = pd.concat(level_parts, ignore_index=True)
-    levels = _suppress(raw_levels, params.suppression)
+    levels = apply_rule(raw_levels, params.suppression)
     levels["se_raw"] = raw_levels["se"].to_numpy()
 
     change_parts = []

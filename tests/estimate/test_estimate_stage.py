@@ -266,3 +266,19 @@ def test_a_single_wave_gives_an_empty_but_valid_change_table(spec, small):
     assert len(toename) > 0
     assert (toename["target_status"] == "indistinguishable").all()
     assert toename["flags"].str.contains("target_not_evaluable:no_previous_wave").all()
+
+
+def test_the_rule_uses_korn_graubard_whatever_interval_is_published(spec, small):
+    data, margins = small
+    frame = ind.add_outcomes(spec, data[data["wave"] == 2019].reset_index(drop=True))[0]
+    design, _ = est.wave_design(frame, est.wave_margins(margins, 2019, CAL.variables), CAL, 1e-6)
+    tables = {}
+    for method in ("beta", "logit"):
+        params = est.EstimateParams(ci_method=method, breakdowns=("age_group",))
+        tables[method] = est.apply_rule(est.estimate_indicators(spec, design, 2019, params), params.suppression)
+    beta, logit = tables["beta"], tables["logit"]
+    assert (beta["suppressed"] == logit["suppressed"]).all()
+    assert 0 < beta["suppressed"].sum() < len(beta)
+    shown = ~logit["suppressed"] & (logit["estimate"] > 0) & (logit["estimate"] < 1)
+    assert (logit.loc[shown, "ci_method"] == "logit").all()
+    assert not np.allclose(logit.loc[shown, "ci_lower"], beta.loc[shown, "ci_lower"])
