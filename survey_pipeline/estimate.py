@@ -582,7 +582,9 @@ def estimate_all(spec: QuestionnaireSpec, data: pd.DataFrame, margins: pd.DataFr
     params.check_against(spec)
     parsed = parse_targets(spec)
     waves = sorted(int(w) for w in data["wave"].unique())
-    frames, margins_by_wave, designs, diagnostics = {}, {}, {}, {"waves": {}}
+    if not waves:
+        raise InputError("no weighted rows to estimate from", rule="estimate_input")
+    frames, margins_by_wave, diagnostics = {}, {}, {"waves": {}}
     level_parts, distribution_parts = [], []
     for wave in waves:
         rows = data[data["wave"] == wave].reset_index(drop=True)
@@ -590,7 +592,7 @@ def estimate_all(spec: QuestionnaireSpec, data: pd.DataFrame, margins: pd.DataFr
         frame, counts = ind.add_outcomes(spec, rows, measured)
         margins_by_wave[wave] = wave_margins(margins, wave, cal.variables, file=margins_file)
         design, change = wave_design(frame, margins_by_wave[wave], cal, params.calibration_tolerance)
-        frames[wave], designs[wave] = frame, design
+        frames[wave] = frame
         diagnostics["waves"][str(wave)] = {
             "rows": int(len(frame)), "calibration_max_relative_change": change, "outcome_counts": counts,
         }

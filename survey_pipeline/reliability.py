@@ -108,13 +108,14 @@ def assess(rule: SuppressionRule, estimate, se, ci_lower, ci_upper, n, df) -> As
         relative = np.where(p > 0, width / p, np.inf)
     valid = ~no_estimate
     checked = valid & ~no_interval
+    too_wide_relative = checked & (width > rule.relative_width_from) & (relative > rule.max_relative_ci_width)
     reasons = [
         ("no_estimate", no_estimate),
         ("min_n", valid & (n < rule.min_n)),
         ("min_n_eff", valid & (n_eff < rule.min_n_eff)),
         ("no_interval", no_interval),
         ("max_ci_width", checked & (width >= rule.max_ci_width)),
-        ("max_relative_ci_width", checked & (width > rule.relative_width_from) & (relative > rule.max_relative_ci_width)),
+        ("max_relative_ci_width", too_wide_relative),
     ]
     suppressed = np.zeros(size, dtype=bool)
     for _, mask in reasons:

@@ -70,7 +70,8 @@ def test_rows_carry_spec_bases_and_labels(spec, result):
     for indicator in spec.indicators:
         assert rows.loc[indicator.id, "base_text"] == spec.base_text(indicator.base)
         assert rows.loc[indicator.id, "label"] == indicator.label
-    assert rows.loc["contact_of_heard", "base_text"] == "van de bewoners die (wel eens) gehoord hebben van WIJ Groningen"
+    heard_base = "van de bewoners die (wel eens) gehoord hebben van WIJ Groningen"
+    assert rows.loc["contact_of_heard", "base_text"] == heard_base
     labels = result.indicators.query("breakdown == 'sex'")["breakdown_label"].unique().tolist()
     assert labels == list(spec.background["sex"].codes.values())
     walk_in = result.distributions.query("variable == 'walk_in' and breakdown == 'total' and wave == 2019")
