@@ -234,6 +234,8 @@ def _check_content_type(content: bytes, suffix: str, name: str) -> None:
         kind = "a ZIP archive (an Excel .xlsx file?)"
     elif head[:4] == b"\xd0\xcf\x11\xe0":
         kind = "an old Excel/Office file"
+    elif head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        kind = "UTF-16 text (save it as UTF-8 CSV)"
     elif b"\x00" in head:
         kind = "binary data of an unknown kind"
     else:

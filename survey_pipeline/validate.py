@@ -39,6 +39,7 @@ BASE_WEIGHT = "base_weight"
 MAX_ID = 2**53
 GX_FAILURE_MODES = ("error", "warn")
 _LOGGED_ROWS = 20
+_LISTED_ROWS = 10
 
 # Rule names as they appear in `reasons`, in the order they are reported.
 RULES = {
@@ -314,10 +315,12 @@ def validate_responses(frame: pd.DataFrame, spec: QuestionnaireSpec) -> Validati
         }
     ).astype({"source_file": "str", "rule": "str", "column": "str", "message": "str"})
 
-    joined = (failures["rule"] + ":" + failures["column"]).groupby(failures["index"]).agg("; ".join)
+    joined: dict[int, list[str]] = {}
+    for index, reason in zip(failures["index"].to_numpy(), (failures["rule"] + ":" + failures["column"]).to_numpy()):
+        joined.setdefault(int(index), []).append(reason)
     data_columns = [c for c in frame.columns if c not in (*ORIGIN_COLUMNS, spec.respondent_id)]
     quarantine = frame.loc[is_bad, [*ORIGIN_COLUMNS, spec.respondent_id]].copy()
-    quarantine["reasons"] = joined.reindex(quarantine.index).astype("str").to_numpy()
+    quarantine["reasons"] = ["; ".join(joined[int(i)]) for i in quarantine.index]
     quarantine = pd.concat([quarantine, frame.loc[is_bad, data_columns]], axis=1).reset_index(drop=True)
     quarantine = quarantine.astype({"reasons": "str"})
 
@@ -351,45 +354,43 @@ def _raise_table_failures(cases: pd.DataFrame, frame: pd.DataFrame) -> None:
 def _messages(frame: pd.DataFrame, failures: pd.DataFrame, spec: QuestionnaireSpec) -> list[str]:
     """One readable sentence per failure; codes only, never other respondent values."""
     rid, wave = spec.respondent_id, spec.wave_variable
-    copies = None
+    values = {name: frame[name].to_numpy() for name in frame.columns if name != "source_file"}
+    file_waves = values["file_wave"]
+    duplicates = _duplicate_groups(frame, rid) if (failures["rule"] == "unique_id").any() else {}
+    routing = {name: list(routing_clauses(spec, name)) for name in spec.variables}
     out = []
-    for index, rule, column in zip(failures["index"], failures["rule"], failures["column"]):
-        row = frame.iloc[index]
-        file_wave = int(row["file_wave"])
+    for index, rule, column in zip(failures["index"].to_numpy(), failures["rule"].to_numpy(), failures["column"].to_numpy()):
+        file_wave = int(file_waves[index])
         if rule == "valid_id":
-            value = row[rid]
-            if pd.isna(value):
+            value = values[rid][index]
+            if np.isnan(value):
                 out.append("the respondent id is blank")
             elif not np.isfinite(value) or value != round(value):
                 out.append("the respondent id is not a whole number")
             else:
                 out.append(f"the respondent id is outside 0..2^53 (a {'negative' if value < 0 else 'huge'} number)")
         elif rule == "unique_id":
-            if copies is None:
-                copies = _duplicate_rows(frame, rid, ["source_file", "source_row"])[1]
-            same = frame.index[(frame["file_wave"] == file_wave) & (frame[rid] == row[rid])]
-            rows = frame.loc[same, "source_row"].astype(int).tolist()
-            if copies[index]:
-                out.append(f"exact copy of row {rows[0]} (same respondent id and answers in wave {file_wave})")
+            (first, listed, count), copy = duplicates[index]
+            if copy:
+                out.append(f"exact copy of row {first} (same respondent id and answers in wave {file_wave})")
             else:
-                out.append(f"the respondent id occurs in {len(rows)} rows of wave {file_wave} with different data (rows {_ranges(rows)})")
+                out.append(f"the respondent id occurs in {count} rows of wave {file_wave} with different data (rows {listed})")
         elif rule == "wave_matches_file":
-            out.append(f"the wave variable is {_code(row[wave])} but the file is wave {file_wave}")
+            out.append(f"the wave variable is {_code(values[wave][index])} but the file is wave {file_wave}")
         elif rule == "wave_in_spec":
             out.append(f"wave {file_wave} is not one of the spec's waves")
         elif rule == "allowed_codes":
             codes = spec.variables[column].value_labels if column in spec.variables else spec.background[column].codes
-            out.append(f"code {_code(row[column])} is not a code of '{column}' (allowed: {_ranges(list(codes))})")
+            out.append(f"code {_code(values[column][index])} is not a code of '{column}' (allowed: {_ranges(list(codes))})")
         elif rule == "not_in_wave":
-            out.append(f"wave {file_wave} did not ask '{column}' but it holds code {_code(row[column])}")
+            out.append(f"wave {file_wave} did not ask '{column}' but it holds code {_code(values[column][index])}")
         elif rule in ("routed_past", "routed_to", "not_blank"):
-            variable = spec.variables[column]
-            filters = ", ".join(f"{name}={_code(row[name])}" for name in routing_clauses(spec, column))
+            missing = spec.variables[column].missing
+            filters = ", ".join(f"{name}={_code(values[name][index])}" for name in routing[column])
             because = f" ({filters})" if filters else ""
-            missing = variable.missing
             if rule == "routed_past":
                 out.append(
-                    f"routed past '{column}'{because} but it holds {_code(row[column])}; "
+                    f"routed past '{column}'{because} but it holds {_code(values[column][index])}; "
                     f"expected {missing.not_asked.code} '{missing.not_asked.label}'"
                 )
             elif rule == "routed_to":
@@ -401,6 +402,23 @@ def _messages(frame: pd.DataFrame, failures: pd.DataFrame, spec: QuestionnaireSp
                 )
         else:
             out.append(f"failed {rule}")
+    return out
+
+
+def _duplicate_groups(frame: pd.DataFrame, rid: str) -> dict[int, tuple[tuple[int, str], bool]]:
+    """For each row failing uniqueness: (first source row, the rows sharing its id as text), is it a copy."""
+    fail, copies = _duplicate_rows(frame, rid, ["source_file", "source_row"])
+    shared = frame.loc[frame.duplicated(["file_wave", rid], keep=False).to_numpy(), ["file_wave", rid, "source_row"]]
+    shared = shared[shared[rid].notna()]
+    rows_of = {}
+    for key, group in shared.groupby(["file_wave", rid])["source_row"]:
+        rows = group.astype(int).tolist()
+        text = _ranges(rows[:_LISTED_ROWS]) + (f" and {len(rows) - _LISTED_ROWS} more" if len(rows) > _LISTED_ROWS else "")
+        rows_of[key] = (rows[0], text, len(rows))
+    out = {}
+    for i, key in zip(np.flatnonzero(fail), zip(frame["file_wave"].to_numpy()[fail], frame[rid].to_numpy()[fail])):
+        first, text, count = rows_of[key]
+        out[int(i)] = ((first, text, count), bool(copies[i]))
     return out
 
 

@@ -119,6 +119,15 @@ def test_sav_named_csv(good_2019, spec):
     assert "not a CSV file: the content is an SPSS file" in str(excinfo.value)
 
 
+def test_utf16_csv(tmp_path, spec):
+    path = tmp_path / "wij_panel_2019.csv"
+    path.write_bytes(raw_frame(spec, 2019, N).to_csv(index=False).encode("utf-16"))
+    with pytest.raises(InputError) as excinfo:
+        read_raw_file(path, spec)
+    assert_one_line_input_error(excinfo, "wij_panel_2019.csv", "file_type")
+    assert "the content is UTF-16 text (save it as UTF-8 CSV)" in str(excinfo.value)
+
+
 def test_truncated_parquet(tmp_path, spec):
     path = tmp_path / "wij_panel_2019.parquet"
     raw_frame(spec, 2019, N).to_parquet(path)
