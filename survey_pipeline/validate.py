@@ -46,6 +46,7 @@ RULES = {
     "valid_id": "the respondent id is present and a whole number in 0..2^53",
     "unique_id": "a respondent id occurs once per wave (an exact duplicate row: the copies)",
     "wave_matches_file": "the wave variable equals the wave in the file name",
+    "wave_in_spec": "the wave in the file name is one of the spec's waves",
     "allowed_codes": "the value is one of the variable's codes (answers and missing codes)",
     "not_in_wave": "a question the wave did not ask is blank",
     "routed_past": "a respondent routed past a question carries the 'niet gevraagd' code",
@@ -284,7 +285,7 @@ def validate_responses(frame: pd.DataFrame, spec: QuestionnaireSpec) -> Validati
         cases = pd.DataFrame(columns=["index", "check"])
     except pandera.errors.SchemaErrors as exc:
         cases = exc.failure_cases
-    _raise_table_failures(cases, frame)
+    _raise_table_failures(cases)
 
     failures = cases.loc[cases["index"].notna(), ["index", "check"]].drop_duplicates()
     checks = failures["check"].astype(str)
@@ -330,7 +331,7 @@ def validate_responses(frame: pd.DataFrame, spec: QuestionnaireSpec) -> Validati
     return ValidationResult(valid, quarantine, reasons, reconcile(frame, is_bad, reasons))
 
 
-def _raise_table_failures(cases: pd.DataFrame, frame: pd.DataFrame) -> None:
+def _raise_table_failures(cases: pd.DataFrame) -> None:
     """Failures without a row (missing columns, wrong types, a check that crashed) stop the run."""
     table = cases.loc[cases["index"].isna()]
     if table.empty:
