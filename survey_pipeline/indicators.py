@@ -16,10 +16,11 @@ routing is *determined* follows the filter answers up the chain
 
 - a filter answered with a substantive code outside the group's codes (heard =
   "nee") determines the routing: outcome 0;
-- a filter answered "weet niet" makes the status a "weet niet" for the
-  indicator too, so the indicator's own `dont_know` rule applies (someone who
-  does not know whether they heard of WIJ is not "goed bekend" with it, but
-  their contact status is unknown when "weet niet" is excluded);
+- a filter answered "weet niet" also determines it: the questionnaire treats
+  that answer as outside the group and did not ask the question, so the
+  respondent is "not success" (0) whatever the indicator's own `dont_know`
+  rule, which governs "weet niet" to the indicator's question only. This keeps
+  the chain consistent with `heard`, where "weet niet" counts as "not heard";
 - a filter answered "geen antwoord" (or blank) leaves the status unknown: the
   respondent is excluded (NaN), like item non-response on the question itself.
   Counting them as 0 would impute "no" for people who did not say.
@@ -145,9 +146,7 @@ def outcome(spec: QuestionnaireSpec, indicator: Indicator, frame: pd.DataFrame) 
         routed_dk = routed & (asked == DONT_KNOW)
         routed_unknown = routed & (asked == UNKNOWN)
         inconsistent = routed & (asked == IN)
-        result[routed_no] = 0.0
-        if count_dk:
-            result[routed_dk] = 0.0
+        result[routed_no | routed_dk] = 0.0
     result[~in_base] = np.nan
 
     def n(mask: np.ndarray) -> int:

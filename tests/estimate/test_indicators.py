@@ -26,19 +26,19 @@ def test_contact_of_all_residents_counts_routed_past_as_no(outcomes):
         {"heard": 1, "contact": 1},
         {"heard": 1, "contact": 2},
         {"heard": 2},                # never heard: routed past contact -> not success
-        {"heard": 99},               # "weet niet" on the filter, indicator excludes "weet niet"
+        {"heard": 99},               # "weet niet" on the filter: routed past as well
         {"heard": 98},               # "geen antwoord" on the filter: status unknown
         {"heard": 1, "contact": 99},
         {"heard": 1, "contact": 98},
         {"heard": 1},                # in the group yet not asked: contradicts the routing
     ]
     result = outcomes("contact_of_residents", rows)
-    _same(result.values, [1, 0, 0, NAN, NAN, NAN, NAN, NAN])
+    _same(result.values, [1, 0, 0, 0, NAN, NAN, NAN, NAN])
     assert result.counts["routed_no"] == 1
     assert result.counts["routed_dont_know"] == 1
     assert result.counts["routed_unknown"] == 1
     assert result.counts["routing_inconsistent"] == 1
-    assert result.counts["used"] == 3
+    assert result.counts["used"] == 4
 
 
 def test_helped_of_all_residents_follows_the_whole_chain(outcomes):
@@ -51,10 +51,10 @@ def test_helped_of_all_residents_follows_the_whole_chain(outcomes):
         {"heard": 1, "contact": 1, "helped": 2},
         {"heard": 1, "contact": 1, "helped": 98},
     ]
-    _same(outcomes("helped_of_residents", rows).values, [0, 0, NAN, NAN, 1, 0, NAN])
+    _same(outcomes("helped_of_residents", rows).values, [0, 0, 0, NAN, 1, 0, NAN])
 
 
-def test_count_as_no_applies_to_dont_know_on_the_filter_too(outcomes):
+def test_dont_know_on_the_filter_is_routed_past_under_either_rule(outcomes):
     # familiar: success = goed/redelijk bekend, dont_know: count_as_no, base: residents
     rows = [
         {"heard": 2},

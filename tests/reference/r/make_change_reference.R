@@ -17,7 +17,7 @@
 # The indicator outcomes are coded here independently of survey_pipeline/indicators.py,
 # following the spec rules: success -> 1, other answer -> 0, "weet niet" (99) ->
 # 0 or NA per the indicator, "geen antwoord" (98) -> NA, routed past (-1) -> 0
-# when a filter said "nee", NA when a filter said 98 (or 99 with dont_know: exclude).
+# when a filter said "nee" or "weet niet", NA when a filter said "geen antwoord".
 
 suppressPackageStartupMessages({
   library(survey)
@@ -91,10 +91,10 @@ outcome <- function(d, indicator) {
   switch(indicator,
     heard = ifelse(d$heard == 1, 1, ifelse(d$heard %in% c(2, 99), 0, NA)),
     contact_of_heard = ifelse(d$contact == 1, 1, ifelse(d$contact == 2, 0, NA)),
-    contact_of_residents = ifelse(d$contact == 1, 1, ifelse(d$contact == 2 | d$heard == 2, 0, NA)),
+    contact_of_residents = ifelse(d$contact == 1, 1, ifelse(d$contact == 2 | d$heard %in% c(2, 99), 0, NA)),
     helped_of_contact = ifelse(d$helped == 1, 1, ifelse(d$helped == 2, 0, NA)),
     helped_of_residents = ifelse(d$helped == 1, 1,
-                                 ifelse(d$helped == 2 | d$contact == 2 | d$heard == 2, 0, NA))
+                                 ifelse(d$helped == 2 | d$contact %in% c(2, 99) | d$heard %in% c(2, 99), 0, NA))
   )
 }
 in_base <- function(d, indicator) {
