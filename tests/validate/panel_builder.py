@@ -30,9 +30,10 @@ def _routing_order(spec: QuestionnaireSpec) -> list[str]:
 def raw_frame(spec: QuestionnaireSpec, wave: int, n: int, first_id: int = 1) -> pd.DataFrame:
     """The columns a raw file of `wave` holds (no origin columns), all rows valid.
 
-    Answers cycle through the answer codes (filter questions through answer codes
-    only), "weet niet"/"geen antwoord" appear in the non-filter questions; routed-
-    past cells hold -1; questions the wave did not ask are absent.
+    Filter questions cycle through their answer codes from the first one, so even
+    rows answer "ja" (code 1) to every filter and odd rows "nee"; other questions
+    cycle through answers, "weet niet" and "geen antwoord". Routed-past cells hold
+    -1; questions the wave did not ask are absent.
     """
     rows = np.arange(n)
     frame = pd.DataFrame(
@@ -49,8 +50,11 @@ def raw_frame(spec: QuestionnaireSpec, wave: int, n: int, first_id: int = 1) -> 
         variable = spec.variables[name]
         if wave not in variable.waves:
             continue
-        codes = list(variable.codes) if name in filters else list(variable.answer_codes)
-        values = np.array([codes[(i + k) % len(codes)] for i in rows], dtype="float64")
+        if name in filters:
+            codes, offset = list(variable.codes), 0
+        else:
+            codes, offset = list(variable.answer_codes), k
+        values = np.array([codes[(i + offset) % len(codes)] for i in rows], dtype="float64")
         asked = spec.asked_mask(name, frame)
         values[~asked] = variable.missing.not_asked.code
         frame[name] = values
