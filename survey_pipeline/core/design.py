@@ -59,6 +59,16 @@ def _plain(code: Any) -> Any:
     return code.item() if isinstance(code, np.generic) else code
 
 
+# Variances of proportions below this are rounding noise around an exact 0 (SE < 1e-12;
+# a real SE that small needs about 1e24 respondents): they are reported as 0.
+VARIANCE_NOISE = 1e-24
+
+
+def _standard_error(variance: np.ndarray, empty: np.ndarray) -> np.ndarray:
+    variance = np.where(np.abs(variance) < VARIANCE_NOISE, 0.0, variance)
+    return np.sqrt(np.where(empty, np.nan, variance))
+
+
 class CalibrationError(ValueError):
     """Calibration impossible (category without sample, unknown category) or not converged."""
 
@@ -75,7 +85,7 @@ class CalibrationInfo:
 
 @dataclass(frozen=True)
 class _Domains:
-    """Rows' domain index (-1: in no domain), the 0/1 variable and the domain labels."""
+    """Rows' domain index (-1: in no domain), the 0/1 variable (bool) and the domain labels."""
 
     index: np.ndarray
     y: np.ndarray
@@ -163,27 +173,40 @@ class SurveyDesign:
 
     # -- calibration -----------------------------------------------------------------
 
-    def _margin_codes(self, variable: str, totals: Mapping[Any, float]) -> tuple[np.ndarray, np.ndarray]:
-        """Category index per row and population totals, with named errors."""
+    def _margin_codes(
+        self, variables: Sequence[str], totals: Mapping[Any, float]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Category index per row and population totals, with named errors.
+
+        One variable: keys are codes. Several: keys are tuples of codes, one per variable.
+        """
+        label = "*".join(f"'{v}'" for v in variables)
+        for v in variables:
+            if self._data[v].isna().any():
+                raise CalibrationError(f"calibration variable '{v}' has missing values")
         keys = list(totals.keys())
-        values = self._data[variable]
-        if values.isna().any():
-            raise CalibrationError(f"calibration variable '{variable}' has missing values")
-        codes = pd.Index(keys).get_indexer(values.to_numpy())
+        if len(variables) == 1:
+            values = self._data[variables[0]].to_numpy()
+            codes = pd.Index(keys).get_indexer(values)
+        else:
+            keys = [tuple(k) for k in keys]
+            values = pd.MultiIndex.from_arrays([self._data[v].to_numpy() for v in variables])
+            codes = pd.MultiIndex.from_tuples(keys).get_indexer(values)
         if np.any(codes < 0):
-            bad = _plain(values.to_numpy()[codes < 0][0])
+            bad = values[np.flatnonzero(codes < 0)[0]]
+            bad = tuple(map(_plain, bad)) if isinstance(bad, tuple) else _plain(bad)
             raise CalibrationError(
-                f"category {bad!r} of '{variable}' occurs in the sample but not in the population totals"
+                f"category {bad!r} of {label} occurs in the sample but not in the population totals"
             )
-        t = np.array([totals[k] for k in keys], dtype=np.float64)
+        t = np.array([totals[k] for k in totals], dtype=np.float64)
         sample = np.bincount(codes, weights=self._weights, minlength=len(keys))
         for k in np.flatnonzero((sample == 0) & (t > 0)):
             raise CalibrationError(
-                f"category {_plain(keys[k])!r} of '{variable}' has a population total but no sample respondents"
+                f"category {_plain(keys[k])!r} of {label} has a population total but no sample respondents"
             )
         for k in np.flatnonzero((sample > 0) & (t == 0)):
             raise CalibrationError(
-                f"category {_plain(keys[k])!r} of '{variable}' has sample respondents but population total 0"
+                f"category {_plain(keys[k])!r} of {label} has sample respondents but population total 0"
             )
         return codes.astype(np.int64), t
 
@@ -205,7 +228,7 @@ class SurveyDesign:
         self._require_uncalibrated()
         if not margins:
             raise CalibrationError("rake needs at least one margin")
-        coded = [self._margin_codes(var, totals) for var, totals in margins.items()]
+        coded = [self._margin_codes([var], totals) for var, totals in margins.items()]
         codes = [c for c, _ in coded]
         totals = [t for _, t in coded]
         sizes = [t.size for t in totals]
@@ -229,17 +252,7 @@ class SurveyDesign:
         """Post-stratify to cell totals: `{code: total}`, or `{(code_a, code_b): total}` for several variables."""
         self._require_uncalibrated()
         names = [variables] if isinstance(variables, str) else list(variables)
-        if len(names) == 1:
-            key = self._data[names[0]]
-            cell_totals = dict(totals)
-        else:
-            key = pd.Series(list(zip(*(self._data[v].to_numpy() for v in names))), index=self._data.index)
-            cell_totals = {tuple(k): v for k, v in totals.items()}
-        label = "*".join(names)
-        frame = pd.DataFrame({label: key})
-        view = object.__new__(SurveyDesign)
-        view._init(frame, self._weights, self._structure, None, None)
-        cell, t = view._margin_codes(label, cell_totals)
+        cell, t = self._margin_codes(names, totals)
         sample = np.bincount(cell, weights=self._weights, minlength=t.size)
         g = np.divide(t, sample, out=np.ones(t.size), where=sample > 0)
         weights = self._weights * g[cell]
@@ -250,9 +263,6 @@ class SurveyDesign:
         return self._derive(weights, projection, CalibrationInfo("poststratify", 1, True, 0.0))
 
     # -- domains ---------------------------------------------------------------------
-
-    def _values(self, variable: str) -> np.ndarray:
-        return pd.to_numeric(self._data[variable]).to_numpy(dtype=np.float64, na_value=np.nan)
 
     def _in_codes(self, variable: str, codes: Sequence[Any]) -> np.ndarray:
         """Rows whose value is one of `codes` (missing values never match)."""
@@ -271,7 +281,11 @@ class SurveyDesign:
         self, variable: str, exclude: Sequence[Any] | None, where: Mapping[str, Sequence[Any]] | None
     ) -> np.ndarray:
         """Rows in the denominator: answered, not excluded, inside `where`."""
-        mask = self._data[variable].notna().to_numpy(dtype=bool, copy=True)
+        column = self._data[variable]
+        if column.dtype.kind == "f":
+            mask = ~np.isnan(column.to_numpy())
+        else:
+            mask = column.notna().to_numpy(dtype=bool, copy=True)
         if exclude:
             mask &= ~self._in_codes(variable, exclude)
         for var, codes in (where or {}).items():
@@ -296,7 +310,7 @@ class SurveyDesign:
         where: Mapping[str, Sequence[Any]] | None, by: str | None,
     ) -> _Domains:
         mask = self._base_mask(variable, exclude, where)
-        y = self._in_codes(variable, success).astype(np.float64)
+        y = self._in_codes(variable, success)
         if by is None:
             return _Domains(index=mask.astype(np.int64) - 1, y=y, labels=None)
         labels, codes = self._levels(by)
@@ -352,7 +366,7 @@ class SurveyDesign:
         means, var, df = fit.means, fit.variance, fit.df
         p = means.estimate
         empty = means.n == 0
-        se = np.sqrt(np.where(empty, np.nan, var))
+        se = _standard_error(var, empty)
         boundary = (p == 0) | (p == 1)
         vsrs, replaced = srs_variance(p, means.sum_weights, means.n_positive)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -422,7 +436,7 @@ class SurveyDesign:
         n = means.n.reshape(k, 2)
         diff = p[:, 1] - p[:, 0]
         empty = (n == 0).any(axis=1)
-        se = np.sqrt(np.where(empty, np.nan, var))
+        se = _standard_error(var, empty)
         half = t_quantile(level, df) * se
         with np.errstate(invalid="ignore", divide="ignore"):
             t_stat = diff / se

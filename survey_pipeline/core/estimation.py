@@ -48,7 +48,7 @@ def mean_influence(
     scale = np.divide(coefficient, means.sum_weights, out=np.zeros_like(coefficient), where=means.sum_weights != 0)
     estimate = np.nan_to_num(means.estimate)
     idx = domain + 1
-    return (y - np.concatenate([[0.0], estimate])[idx]) * weights * np.concatenate([[0.0], scale])[idx]
+    return (y - np.concatenate([[0.0], estimate])[idx]) * (weights * np.concatenate([[0.0], scale])[idx])
 
 
 def srs_variance(p: np.ndarray, sum_weights: np.ndarray, n_positive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

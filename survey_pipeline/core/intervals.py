@@ -21,6 +21,8 @@ Edge cases (R gives no interval for them); every such row gets a `note`:
 - df < 1 otherwise (e.g. a domain inside a single PSU): no t quantile exists and the
   design carries no variance information; bounds are NaN.
 - se = 0 with 0 < p < 1 and df >= 1 (degenerate designs only): the interval is [p, p].
+- se not finite (lonely_psu = "average" when every stratum of the domain has a single
+  PSU; R gives NaN too): bounds are NaN.
 """
 
 from __future__ import annotations
@@ -135,6 +137,7 @@ def proportion_intervals(
     empty = n == 0
     boundary = ~empty & ((p == 0) | (p == 1))
     no_df = ~empty & ~boundary & ~(df >= 1)
+    no_variance = ~empty & ~boundary & ~no_df & ~np.isfinite(se)
     zero_se = ~empty & ~boundary & ~no_df & (se == 0)
     if method == "wald":
         outside = ~empty & ((lower < 0) | (upper > 1))
@@ -149,8 +152,9 @@ def proportion_intervals(
     lower = np.where(zero_se, p, lower)
     upper = np.where(zero_se, p, upper)
     note = _append(note, zero_se, "zero variance: interval [p, p]")
-    lower = np.where(no_df | empty, np.nan, lower)
-    upper = np.where(no_df | empty, np.nan, upper)
+    lower = np.where(no_df | no_variance | empty, np.nan, lower)
+    upper = np.where(no_df | no_variance | empty, np.nan, upper)
     note = _append(note, no_df, "df < 1: no interval")
+    note = _append(note, no_variance, "variance not estimable: no stratum of the domain has two PSUs")
     note = _append(note, empty, "empty domain")
     return Intervals(lower=lower, upper=upper, method=used, note=note)

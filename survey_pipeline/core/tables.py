@@ -34,6 +34,7 @@ class RowCells:
     """Per-row (stratum, cell) key and weights of a design without clusters (constant)."""
 
     key2: np.ndarray
+    block: int
     width: int
     n_strata: int
     n_cells: int
@@ -43,7 +44,7 @@ class RowCells:
 
 
 def row_cells(structure: SamplingStructure, weights: np.ndarray, projection: Projection | None) -> RowCells:
-    """Constant part of the table key: 2 * (stratum * cells + cell)."""
+    """Constant part of the table key: 2 * (stratum * cells + cell) + one block (domain -1)."""
     if projection is None:
         n_cells, cell, base, factor = 1, None, weights, np.ones(1)
     else:
@@ -52,9 +53,11 @@ def row_cells(structure: SamplingStructure, weights: np.ndarray, projection: Pro
     key = structure.stratum * np.int64(n_cells)
     if cell is not None:
         key = key + cell
+    width = structure.n_strata * n_cells
     return RowCells(
-        key2=2 * key,
-        width=structure.n_strata * n_cells,
+        key2=2 * key + 2 * width,
+        block=2 * width,
+        width=width,
         n_strata=structure.n_strata,
         n_cells=n_cells,
         base=base,
@@ -90,8 +93,10 @@ def binary_domain_contrasts(
 ) -> BinaryDomainResult:
     """Variance of sum_k coefficient_k p_k per output (domains grouped by `output_of_domain`)."""
     k, s, c = n_domains, cells.n_strata, cells.n_cells
-    block = 2 * cells.width
-    key = (domain + 1) * np.int64(block) + cells.key2 + y.astype(np.int64)
+    block = cells.block
+    key = domain * np.int64(block)
+    key += cells.key2
+    key += y
     size = (k + 1) * block
 
     def table(weights: np.ndarray | None, rows: np.ndarray | None = None) -> np.ndarray:

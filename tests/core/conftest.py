@@ -55,7 +55,8 @@ def design_for_case(case: dict) -> SurveyDesign:
         return design
     if calibration["kind"] == "rake":
         return design.rake(margins_from_json(calibration["margins"]), max_iter=100, tol=1e-10)
-    totals = {code: total for code, total in calibration["totals"]}
+    several = len(calibration["variables"]) > 1
+    totals = {tuple(code) if several else code: total for code, total in calibration["totals"]}
     return design.poststratify(calibration["variables"], totals)
 
 

@@ -228,6 +228,16 @@ add_case("apiclus1_poststratified", "apiclus1",
   list(weights = "pw", cluster = "dnum", fpc = "fpc"), ps, dc, qs(ps),
   calibration = list(kind = "poststratify", variables = list("stype"), totals = margins_py(list(pop_stype))[[1]]))
 
+pop_cells <- data.frame(stype = rep(c("E", "H", "M"), 2), sch.wide = rep(c("No", "Yes"), each = 3),
+                        Freq = c(800, 250, 200, 3621, 505, 818))
+ps2 <- postStratify(des, ~stype + sch.wide, pop_cells)
+add_case("apiclus1_poststratified_cells", "apiclus1",
+  "postStratify(svydesign(id = ~dnum, weights = ~pw, fpc = ~fpc, data = apiclus1), ~stype + sch.wide, pop_cells)",
+  list(weights = "pw", cluster = "dnum", fpc = "fpc"), ps2, dc, qs(ps2),
+  calibration = list(kind = "poststratify", variables = list("stype", "sch.wide"),
+                     totals = lapply(seq_len(nrow(pop_cells)), function(i)
+                       list(list(pop_cells$stype[i], pop_cells$sch.wide[i]), pop_cells$Freq[i]))))
+
 # apiclus2: first stage only (SurveyDesign handles the first stage of multistage designs).
 d2 <- read_data("apiclus2")
 des <- svydesign(id = ~dnum, weights = ~pw, fpc = ~fpc1, data = d2)
