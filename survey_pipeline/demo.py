@@ -23,8 +23,8 @@ The model, in short:
   listed row by row in `DemoPanel.faults`; and a few system-missing wijk values
   (valid data; the weight stage's missing-background rule applies).
 
-SPSS writers stamp the current time into the file header; `set_sav_timestamp`
-overwrites it with a fixed time so a re-run writes the same bytes.
+SPSS writers stamp the current time into the file header; the files get a fixed
+fieldwork time instead (`write_sav(..., timestamp=)`) so a re-run writes the same bytes.
 """
 
 from __future__ import annotations
@@ -608,23 +608,6 @@ def generate_panel(
     return DemoPanel(waves, cells, population_margins(cells, spec), fault_frame, intercepts)
 
 
-def set_sav_timestamp(path: str | Path, when: datetime) -> None:
-    """Overwrite the creation date and time in an SPSS file header (`.sav`/`.zsav`).
-
-    The header holds `creation_date` ("dd Mon yy", 9 bytes) at offset 92 and
-    `creation_time` ("hh:mm:ss", 8 bytes) at 101; ReadStat fills them with the
-    current time, which makes otherwise identical files differ.
-    """
-    path = Path(path)
-    stamp = when.strftime("%d %b %y").encode("ascii") + when.strftime("%H:%M:%S").encode("ascii")
-    with path.open("r+b") as handle:
-        magic = handle.read(4)
-        if magic not in (b"$FL2", b"$FL3"):
-            raise ValueError(f"{path} is not an SPSS system file")
-        handle.seek(92)
-        handle.write(stamp)
-
-
 def fieldwork_timestamp(wave: int) -> datetime:
     """The fixed time stamped into a wave's file (end of fieldwork, synthetic)."""
     return datetime(wave, 11, 15, 12, 0, 0)
@@ -643,8 +626,10 @@ def write_demo(
     population_dir.mkdir(parents=True, exist_ok=True)
     for wave, frame in panel.waves.items():
         path = raw_dir / f"wij_panel_{wave}.sav"
-        write_sav(frame, path, spec, f"{FILE_LABEL} ({wave})", extra_variable_labels=EXTRA_LABELS)
-        set_sav_timestamp(path, fieldwork_timestamp(wave))
+        write_sav(
+            frame, path, spec, f"{FILE_LABEL} ({wave})",
+            extra_variable_labels=EXTRA_LABELS, timestamp=fieldwork_timestamp(wave),
+        )
         log.info("wrote %s (%d rows)", path, len(frame))
     margins_path = population_dir / "margins.csv"
     panel.margins.to_csv(margins_path, index=False, lineterminator="\n")

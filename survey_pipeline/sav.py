@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -86,11 +87,14 @@ def write_sav(
     spec: QuestionnaireSpec,
     file_label: str,
     extra_variable_labels: Mapping[str, str] | None = None,
+    timestamp: datetime | None = None,
 ) -> None:
     """Write `frame` as an SPSS file with the spec's labels and user-missing codes.
 
     A `.zsav` suffix writes a compressed file. Nullable integer columns are written
-    as doubles (SPSS numerics); codes are expected as numbers, not text.
+    as doubles (SPSS numerics); codes are expected as numbers, not text. With
+    `timestamp`, the header's creation time is set to it instead of the current
+    time, so identical data give byte-identical files.
     """
     path = Path(path)
     frame = _spss_numeric(frame)
@@ -106,6 +110,24 @@ def write_sav(
         variable_format=meta.formats,
         variable_measure=meta.measures,
     )
+    if timestamp is not None:
+        set_header_timestamp(path, timestamp)
+
+
+def set_header_timestamp(path: str | Path, when: datetime) -> None:
+    """Overwrite the creation date and time in an SPSS file header (`.sav`/`.zsav`).
+
+    The header holds `creation_date` ("dd Mon yy", 9 bytes) at offset 92 and
+    `creation_time` ("hh:mm:ss", 8 bytes) at 101; ReadStat fills them with the
+    current time, which makes otherwise identical files differ.
+    """
+    path = Path(path)
+    stamp = when.strftime("%d %b %y").encode("ascii") + when.strftime("%H:%M:%S").encode("ascii")
+    with path.open("r+b") as handle:
+        if handle.read(4) not in (b"$FL2", b"$FL3"):
+            raise ValueError(f"{path} is not an SPSS system file")
+        handle.seek(92)
+        handle.write(stamp)
 
 
 def _spss_numeric(frame: pd.DataFrame) -> pd.DataFrame:

@@ -36,7 +36,6 @@ import pandas as pd
 
 from survey_pipeline import artifacts
 from survey_pipeline.core.calibration import poststratify_weights, rake_weights, trim_weights
-from survey_pipeline.demo import set_sav_timestamp
 from survey_pipeline.errors import InputError, ParamsError
 from survey_pipeline.population import (
     Margin,
@@ -577,8 +576,8 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Mapping[s
                     spec.respondent_id: "Respondentnummer",
                     spec.wave_variable: "Meting (jaar)",
                 },
+                timestamp=sav_timestamp(wave),
             )
-            set_sav_timestamp(path, sav_timestamp(wave))
     return {
         "method": settings.method,
         "rows_weighted": int(len(result.weights)),
