@@ -5,6 +5,10 @@ PSUs, fpc, lonely-PSU rule) and, after `rake` or `poststratify`, what the varian
 needs to account for the calibration. Designs are immutable: calibration returns a
 new design. Estimates for a domain (`where`, `by` levels, rows with a valid answer)
 are computed on the full design, as R's `subset()` does, never on a subset of rows.
+Only the first sampling stage is used (R with one-stage `ids`; for multistage designs
+that is R's ultimate-cluster variance without the later-stage fpc terms). Cluster ids
+are nested in strata. Variances below 1e-24 (SE < 1e-12) are rounding noise around an
+exact zero and are reported as 0.
 
 Equivalent R (reference tests in tests/core):
 
@@ -18,7 +22,8 @@ Equivalent R (reference tests in tests/core):
   ``svyciprop(~I(y %in% success), subset(d, !is.na(y) & !(y %in% exclude) & where & by == level),
   method = "xlogit" | "beta" | "mean")`` and ``svymean(..., deff = TRUE)``.
 - ``.difference(y, ..., between = ("wave", a, b))``: ``svyratio(~num_a + num_b, ~den_a + den_b,
-  d, covmat = TRUE)`` and ``svycontrast`` of the two wave ratios.
+  d, covmat = TRUE)`` and ``svycontrast(r, c(-1, 0, 0, 1))`` of the two wave ratios;
+  df = ``degf(subset(d, in either wave's domain))``; p = ``2 * pt(-abs(t), df)``.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from scipy import stats
 
 from survey_pipeline.core import calibration as cal
 from survey_pipeline.core.estimation import domain_means, mean_influence, srs_variance
-from survey_pipeline.core.intervals import proportion_intervals, t_quantile
+from survey_pipeline.core.intervals import append_note, proportion_intervals, t_quantile
 from survey_pipeline.core.tables import BinaryDomainResult, RowCells, binary_domain_contrasts, fits, row_cells
 from survey_pipeline.core.variance import (
     Projection,
@@ -356,9 +361,19 @@ class SurveyDesign:
         """Weighted share of `success` codes among the rows with a valid answer in the domain.
 
         Rows where `variable` is missing or in `exclude`, or outside `where`, are not in
-        the denominator. One row per `by` level (all levels, also empty ones).
-        Columns: [by], estimate, se, ci_lower, ci_upper, df, deff, n_eff, n,
-        sum_weights, ci_method, note (edge cases; see core.intervals).
+        the denominator. One row per `by` level (sorted; a categorical's categories, so
+        empty levels appear too). Columns:
+
+        - `by` (if given), `estimate`, `se` (linearisation, calibration-aware);
+        - `ci_lower`, `ci_upper`, `ci_method`: `ci` in logit | beta | wilson | wald
+          (core.intervals), at `level`;
+        - `df`: R's degf() of the domain's subset design;
+        - `deff`: R's svymean(deff = TRUE): se^2 over the SRS-without-replacement variance
+          p (1 - p) (W - n) / (W (n - 1)); R's deff = "replace" where W <= n (noted);
+          NaN where p is 0 or 1 (noted);
+        - `n_eff` = p (1 - p) / se^2 (n where p is 0 or 1; inf if se is 0);
+        - `n` (rows, unweighted base), `sum_weights` (weighted base);
+        - `note`: empty, or why a value is missing or was computed differently.
         """
         dom = self._domains(variable, success, exclude, where, by)
         k = 1 if dom.labels is None else len(dom.labels)
@@ -370,20 +385,13 @@ class SurveyDesign:
         boundary = (p == 0) | (p == 1)
         vsrs, replaced = srs_variance(p, means.sum_weights, means.n_positive)
         with np.errstate(invalid="ignore", divide="ignore"):
-            deff = np.where(boundary, np.nan, var / vsrs)
+            deff = np.where(boundary, np.nan, se**2 / vsrs)
             n_eff = np.where(boundary, means.n, p * (1 - p) / se**2)
         intervals = proportion_intervals(ci, p, se, df, means.n, self._n_rows(means.n), level)
-        note = intervals.note
-        note = np.where(
-            replaced & ~empty & ~boundary,
-            np.where(note == "", "", note + "; ") + "deff with-replacement: weights sum to at most n",
-            note,
+        note = append_note(
+            intervals.note, replaced & ~empty & ~boundary, "deff with-replacement: weights sum to at most n"
         )
-        note = np.where(
-            boundary & ~empty,
-            note + "; se 0, deff undefined, n_eff = n",
-            note,
-        )
+        note = append_note(note, boundary & ~empty, "se 0, deff undefined, n_eff = n")
         out = pd.DataFrame(
             {
                 "estimate": p,
@@ -418,7 +426,11 @@ class SurveyDesign:
         `between = (column, from, to)`, e.g. two waves of a stacked panel with the
         respondent as cluster, so the covariance of the two estimates is included.
         Interval: difference +/- t(df) se; two-sided p-value from t(df); df is R's
-        degf() of the design restricted to the rows in either group's domain.
+        degf() of the design restricted to the rows in either group's domain. Columns:
+        [by], from, to, estimate_from, estimate_to, n_from, n_to, difference, se,
+        ci_lower, ci_upper, df, p_value, note. Edge cases: a group without rows gives
+        NaN and "empty domain in one of the groups"; df < 1 gives no interval or test;
+        se 0 gives p_value 1 if the difference is 0, else 0 ("zero variance").
         """
         column, first, second = between
         dom = self._domains(variable, success, exclude, where, by)

@@ -101,7 +101,8 @@ class Intervals:
     note: np.ndarray
 
 
-def _append(note: np.ndarray, mask: np.ndarray, text: str) -> np.ndarray:
+def append_note(note: np.ndarray, mask: np.ndarray, text: str) -> np.ndarray:
+    """Add `text` to the notes where `mask` holds (notes are joined with '; ')."""
     add = np.where(note == "", text, note + "; " + text)
     return np.where(mask, add, note)
 
@@ -142,19 +143,19 @@ def proportion_intervals(
     if method == "wald":
         outside = ~empty & ((lower < 0) | (upper > 1))
         lower, upper = np.clip(lower, 0, 1), np.clip(upper, 0, 1)
-        note = _append(note, outside & ~boundary, "wald interval truncated to [0, 1]")
+        note = append_note(note, outside & ~boundary, "wald interval truncated to [0, 1]")
     if np.any(boundary):
         kg_lower, kg_upper = korn_graubard_interval(p, n, df, n_rows, level)
         lower = np.where(boundary, kg_lower, lower)
         upper = np.where(boundary, kg_upper, upper)
         used = np.where(boundary, "beta", used)
-        note = _append(note, boundary, "estimate is 0 or 1: Korn-Graubard interval with n_eff = n")
+        note = append_note(note, boundary, "estimate is 0 or 1: Korn-Graubard interval with n_eff = n")
     lower = np.where(zero_se, p, lower)
     upper = np.where(zero_se, p, upper)
-    note = _append(note, zero_se, "zero variance: interval [p, p]")
+    note = append_note(note, zero_se, "zero variance: interval [p, p]")
     lower = np.where(no_df | no_variance | empty, np.nan, lower)
     upper = np.where(no_df | no_variance | empty, np.nan, upper)
-    note = _append(note, no_df, "df < 1: no interval")
-    note = _append(note, no_variance, "variance not estimable: no stratum of the domain has two PSUs")
-    note = _append(note, empty, "empty domain")
+    note = append_note(note, no_df, "df < 1: no interval")
+    note = append_note(note, no_variance, "variance not estimable: no stratum of the domain has two PSUs")
+    note = append_note(note, empty, "empty domain")
     return Intervals(lower=lower, upper=upper, method=used, note=note)
