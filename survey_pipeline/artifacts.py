@@ -31,6 +31,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_DIR = PROJECT_ROOT / "schemas"
 STAGES = ("ingest", "validate", "weight", "estimate", "report")
 MANIFEST_DIR = "manifests"
+FAILED_DIR = "failed"
 
 
 class SchemaCheckError(InputError):
@@ -101,7 +102,8 @@ class OutputStore:
 
     `writing(stage)` yields a fresh staging folder; `reading(stage)` returns the
     folder staged in this run if there is one, else the committed one. Nothing
-    under `outputs/<stage>/` changes until `commit()`.
+    under `outputs/<stage>/` changes until `commit()`; a stage that fails leaves
+    what it wrote in `outputs/failed/<stage>/`, apart from the good outputs.
     """
 
     def __init__(self, root: Path) -> None:
@@ -114,7 +116,9 @@ class OutputStore:
 
     @contextmanager
     def writing(self, stage: str) -> Iterator[Path]:
-        """A staging folder for `stage`; discarded if the block raises."""
+        """A staging folder for `stage`. If the block raises, whatever it wrote is
+        moved to `failed_path(stage)` for inspection (e.g. the quarantine of a wave
+        that failed the threshold); the good outputs are not touched."""
         target = self._staging / stage
         if target.exists():
             shutil.rmtree(target)
@@ -122,9 +126,13 @@ class OutputStore:
         try:
             yield target
         except BaseException:
-            shutil.rmtree(target, ignore_errors=True)
+            _replace(target, self.failed_path(stage))
             raise
         self._staged[stage] = target
+
+    def failed_path(self, stage: str) -> Path:
+        """Where the partial outputs of the last failed attempt at `stage` are kept."""
+        return self.root / FAILED_DIR / stage
 
     def stage_manifest(self, stage: str) -> Path:
         """Where to stage `manifests/<stage>.json`, kept outside the stage folder so that
@@ -138,6 +146,7 @@ class OutputStore:
         changed = []
         for stage, staged in sorted(self._staged.items()):
             changed.append(_replace(staged, self.root / stage))
+            shutil.rmtree(self.failed_path(stage), ignore_errors=True)
         manifests = self._staging / MANIFEST_DIR
         if manifests.is_dir():
             (self.root / MANIFEST_DIR).mkdir(exist_ok=True)
@@ -155,6 +164,7 @@ class OutputStore:
 
 def _replace(staged: Path, final: Path) -> Path:
     """Put `staged` at `final`; the old version is moved aside first and removed after."""
+    final.parent.mkdir(parents=True, exist_ok=True)
     backup = final.with_name(f".old-{final.name}-{uuid.uuid4().hex[:8]}")
     if final.exists():
         os.replace(final, backup)

@@ -489,7 +489,9 @@ def check_quarantine_share(metrics: Mapping[str, Any], max_share: float) -> None
             f"({m['quarantined_share']:.1%}); most frequent: {reasons}"
         )
     raise InputError(
-        f"{'; '.join(parts)}; the limit is {max_share:.1%} (validate.max_quarantine_share)", rule="max_quarantine_share"
+        f"{'; '.join(parts)}; the limit is {max_share:.1%} (validate.max_quarantine_share); "
+        "the quarantine is kept in outputs/failed/validate/ for inspection",
+        rule="max_quarantine_share",
     )
 
 
@@ -508,13 +510,13 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Mapping[s
         log.warning("%s, row %d, %s:%s: %s", row.source_file, row.source_row, row.rule, row.column, row.message)
     if len(result.reasons) > _LOGGED_ROWS:
         log.warning("... %d more quarantine reason(s)", len(result.reasons) - _LOGGED_ROWS)
-    check_quarantine_share(result.metrics, settings.max_quarantine_share)
-
     with store.writing("validate") as out:
         artifacts.write_table(result.valid, out / "valid.parquet", "validate_valid")
         artifacts.write_table(result.quarantine, out / "quarantine.parquet", "validate_quarantine")
         artifacts.write_table(result.reasons, out / "quarantine_reasons.parquet", "validate_quarantine_reasons")
         artifacts.write_json(result.metrics, out / "metrics.json")
+        # Checked after writing: on failure the quarantine is kept in outputs/failed/validate/.
+        check_quarantine_share(result.metrics, settings.max_quarantine_share)
         gx = expectations.run_checkpoint(result.valid, spec, out / "data_docs")
         artifacts.write_json(gx, out / "gx_result.json")
         if not gx["success"]:

@@ -67,5 +67,19 @@ def test_store_discards_a_stage_whose_block_raised(tmp_path):
             (out / "partial.txt").write_text("half")
             raise RuntimeError("boom")
     assert store.reading("weight") == tmp_path / "outputs" / "weight"
+    assert (store.failed_path("weight") / "partial.txt").read_text() == "half"
     store.commit()
     assert not (tmp_path / "outputs" / "weight").exists()
+
+
+def test_a_later_successful_stage_clears_its_failed_folder(tmp_path):
+    store = OutputStore(tmp_path / "outputs")
+    with pytest.raises(RuntimeError):
+        with store.writing("weight"):
+            raise RuntimeError("boom")
+    assert store.failed_path("weight").is_dir()
+    with store.writing("weight") as out:
+        (out / "weights.txt").write_text("good")
+    store.commit()
+    assert not store.failed_path("weight").exists()
+    assert (tmp_path / "outputs" / "weight" / "weights.txt").read_text() == "good"

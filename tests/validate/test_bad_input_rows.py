@@ -179,7 +179,8 @@ def test_whole_file_of_another_wave_stops_the_run(spec):
         check_quarantine_share(result.metrics, 0.02)
     assert str(excinfo.value) == (
         "rule 'max_quarantine_share': wave 2019: 20 of 20 rows quarantined (100.0%); most frequent: "
-        "wave_matches_file:wave (20); the limit is 2.0% (validate.max_quarantine_share)"
+        "wave_matches_file:wave (20); the limit is 2.0% (validate.max_quarantine_share); "
+        "the quarantine is kept in outputs/failed/validate/ for inspection"
     )
 
 

@@ -97,10 +97,13 @@ def test_too_many_quarantined_rows_stop_the_run_and_keep_old_outputs(tmp_path, s
         validate.run(store, spec, PARAMS, tmp_path)
     assert str(excinfo.value) == (
         "rule 'max_quarantine_share': wave 2020: 3 of 100 rows quarantined (3.0%); most frequent: "
-        "allowed_codes:familiarity (3); the limit is 2.0% (validate.max_quarantine_share)"
+        "allowed_codes:familiarity (3); the limit is 2.0% (validate.max_quarantine_share); "
+        "the quarantine is kept in outputs/failed/validate/ for inspection"
     )
     store.discard()
     assert not (tmp_path / "outputs" / "validate").exists()
+    kept = pd.read_parquet(tmp_path / "outputs" / "failed" / "validate" / "quarantine.parquet")
+    assert sorted(kept["source_row"]) == [1, 3, 5]
 
     looser = {**PARAMS, "validate": {"max_quarantine_share": 0.05}}
     store = OutputStore(tmp_path / "outputs")
