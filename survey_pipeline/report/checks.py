@@ -175,11 +175,24 @@ def _key(frame: pd.DataFrame, item: str) -> pd.Series:
     return key.where(frame["breakdown"] == "total")
 
 
+def _ends_published(changes: pd.DataFrame, indicators: pd.DataFrame) -> pd.Series:
+    """Per change: both of its wave estimates are in the indicator table and published."""
+    key = ["indicator_id", "wave", "breakdown", "breakdown_code"]
+    shown = indicators.loc[~indicators["suppressed"], key].assign(_shown=True)
+    out = changes[["indicator_id", "wave_from", "wave_to", "breakdown", "breakdown_code"]].reset_index(drop=True)
+    for end in ("wave_from", "wave_to"):
+        merged = out.merge(shown.rename(columns={"wave": end}), on=["indicator_id", end, "breakdown", "breakdown_code"],
+                           how="left")
+        out[f"_{end}"] = merged["_shown"].fillna(False).astype(bool).to_numpy()
+    return out["_wave_from"] & out["_wave_to"]
+
+
 def _frames_for_gx(tables: Mapping[str, pd.DataFrame], rule: SuppressionRule, ci_method: str) -> dict[str, pd.DataFrame]:
     """Plain numeric/object frames with the derived columns the expectations test."""
     ind = tables["indicators"]
     chg = tables["changes"]
     dst = tables["distributions"]
+    ends = _ends_published(chg, ind)
     frames = {
         "indicators": pd.DataFrame({
             "row": row_names(ind),
@@ -196,6 +209,7 @@ def _frames_for_gx(tables: Mapping[str, pd.DataFrame], rule: SuppressionRule, ci
             "ci_lower": chg["ci_lower"], "ci_upper": chg["ci_upper"], "se": chg["se"], "p_value": chg["p_value"],
             "n_both": chg["n_both"].astype("float64"),
             "difference_gap": chg["difference"] - (chg["estimate_to"] - chg["estimate_from"]),
+            "ends_published": ends.astype(object),
             "published": ~chg["suppressed"].astype(bool), **_interval_columns(chg, "difference"),
         }),
         "distributions": pd.DataFrame({
@@ -261,6 +275,8 @@ def _suites(spec: QuestionnaireSpec, rule: SuppressionRule, run_waves: Sequence[
         ("changes", "se >= 0", gxe.ExpectColumnValuesToBeBetween(column="se", min_value=0)),
         ("changes", "n_both >= 0", gxe.ExpectColumnValuesToBeBetween(column="n_both", min_value=0)),
         ("changes", "published difference present", gxe.ExpectColumnValuesToNotBeNull(column="difference", row_condition=published)),
+        ("changes", "no published change reveals a suppressed estimate", gxe.ExpectColumnValuesToBeInSet(
+            column="ends_published", value_set=[True], row_condition=published)),
         *share_rules("distributions", "estimate", "n_base"),
         ("distributions", "published weighted base positive", gxe.ExpectColumnValuesToBeBetween(
             column="sum_weights_base", min_value=0, strict_min=True, row_condition=published)),

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 import report_fixtures as rf
+from survey_pipeline.artifacts import OutputStore
 from survey_pipeline.reliability import SuppressionRule
 from survey_pipeline.report.config import ReportParams
-from survey_pipeline.report import tables
+from survey_pipeline.report import stage, tables
 from survey_pipeline.spec import QuestionnaireSpec, load_spec
 
 
@@ -50,3 +53,22 @@ def published(spec, params, raw_frames) -> dict:
         "changes": tables.publish_changes(raw_frames["changes"], spec, breakdowns),
         "distributions": tables.publish_distributions(raw_frames["distributions"], spec, breakdowns),
     }
+
+
+@pytest.fixture(scope="session")
+def report_run(tmp_path_factory, spec, params):
+    """One whole report-stage run on contract fixtures, committed like the CLI does.
+
+    One whole-municipality estimate (wmo_quick 2021) is suppressed so the "-"
+    with its note is exercised.
+    """
+    root = tmp_path_factory.mktemp("report_run")
+    outputs = root / "outputs"
+    indicators = rf.suppress_total(rf.indicator_frame(spec, params), "wmo_quick", 2021, "min_n_eff")
+    frames = {"indicators": indicators, "changes": rf.change_frame(spec, indicators),
+              "distributions": rf.distribution_frame(spec, params)}
+    rf.write_stage_outputs(outputs, spec, params, frames)
+    store = OutputStore(outputs)
+    summary = stage.run(store, spec, params, rf.ROOT)
+    store.commit()
+    return SimpleNamespace(root=root, outputs=outputs, report=outputs / "report", summary=summary, frames=frames)

@@ -4,7 +4,7 @@ Rates are near the seed figures (heard 78%, contact of heard 30%, helped of
 contact 86%); CIs are Korn-Graubard on the effective sample size; rows that the
 reliability rule rejects are suppressed exactly as the contract says (numbers NaN,
 reason given). Also the validate/weight metrics and population margins the
-method note reads.
+method note reads (in the layouts of validate.py and weight.py).
 """
 
 from __future__ import annotations
@@ -203,28 +203,60 @@ def _typed(frame: pd.DataFrame, dtypes: dict[str, str]) -> pd.DataFrame:
 
 
 def validate_metrics(waves: tuple[int, ...]) -> dict:
-    """outputs/validate/metrics.json."""
-    per_wave = {}
+    """outputs/validate/metrics.json (validate.reconcile's layout)."""
+    per_wave, reasons = {}, {}
     for i, wave in enumerate(waves):
         rows_in = 3050 + 17 * i
         quarantined = 12 + 3 * i
         per_wave[str(wave)] = {
             "rows_in": rows_in, "rows_valid": rows_in - quarantined, "rows_quarantined": quarantined,
-            "quarantined_share": quarantined / rows_in,
+            "quarantined_share": round(quarantined / rows_in, 6),
         }
+        reasons[str(wave)] = {"allowed_codes:heard": quarantined - 4, "routing:contact": 3, "duplicate_id:resp_id": 1}
     total_in = sum(w["rows_in"] for w in per_wave.values())
     total_q = sum(w["rows_quarantined"] for w in per_wave.values())
-    return {"waves": per_wave, "total": {"rows_in": total_in, "rows_valid": total_in - total_q,
-                                         "rows_quarantined": total_q, "quarantined_share": total_q / total_in}}
+    return {"waves": per_wave, "reasons": reasons,
+            "total": {"rows_in": total_in, "rows_valid": total_in - total_q, "rows_quarantined": total_q,
+                      "quarantined_share": round(total_q / total_in, 6)}}
 
 
-def weight_metrics(waves: tuple[int, ...]) -> dict:
-    """outputs/weight/metrics.json (per-wave diagnostics of the raking)."""
-    return {"waves": {str(w): {
-        "n_weighted": 3020 - 9 * i, "n_excluded_missing_background": 9 + i, "population_total": POPULATION,
-        "converged": True, "iterations": 7 + i, "max_abs_margin_error": 3.1e-11,
-        "design_effect_kish": 1.42 + 0.03 * i, "weight_min": 18.2, "weight_max": 301.5 - i, "n_trimmed": 4 + i,
-    } for i, w in enumerate(waves)}}
+def weight_outputs(spec: QuestionnaireSpec, waves: tuple[int, ...], margins: pd.DataFrame) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """outputs/weight/metrics.json, diagnostics.parquet and margins.parquet (weight.py's layout)."""
+    rng = np.random.default_rng(5)
+    rows, recovery, metrics = [], [], {"waves": {}}
+    for i, wave in enumerate(waves):
+        n_valid = 3038 + 14 * i
+        excluded = 9 + i
+        n = n_valid - excluded
+        deff = 1.42 + 0.03 * i
+        mean = POPULATION / n
+        diag = {
+            "wave": wave, "method": "rake", "n_valid": n_valid, "n_excluded_missing_background": excluded, "n": n,
+            "sum_weights": POPULATION, "mean_weight": mean, "min_weight": 0.21 * mean, "max_weight": 4.9 * mean,
+            "cv_weight": float(np.sqrt(deff - 1)), "deff_kish": deff, "n_eff": n / deff, "population_total": POPULATION,
+            "iterations": 7 + i, "converged": True, "trim_rounds": 2, "n_trimmed": 4 + i,
+            "max_abs_margin_error": 3.1e-9, "margin_total_max_rel_diff": 0.0, "base_weights_used": False,
+        }
+        rows.append(diag)
+        metrics["waves"][str(wave)] = {**{k: v for k, v in diag.items() if k not in ("wave", "method")},
+                                       "excluded_missing_by_variable": {"wijk": excluded - 2, "age_group": 2, "sex": 0}}
+        for variable, part in margins[margins["wave"] == wave].groupby("variable", sort=False):
+            population = part["count"].to_numpy(dtype=float)
+            skew = rng.dirichlet(population / population.sum() * 60)
+            sample_n = np.round(skew * n).astype(np.int64)
+            recovery.append(pd.DataFrame({
+                "wave": np.int64(wave), "variable": variable, "code": part["code"].to_numpy(np.int64),
+                "label": part["label"].to_numpy(), "population": population,
+                "population_share": population / population.sum(), "sample_n": sample_n,
+                "sample_share": sample_n / n, "weighted": population + 1e-9,
+                "weighted_share": population / population.sum(), "difference": np.full(len(part), 1e-9),
+                "relative_difference": 1e-9 / population,
+            }))
+    diagnostics = _typed(pd.DataFrame(rows), {"wave": "int64", "n_valid": "int64", "n_excluded_missing_background": "int64",
+                                              "n": "int64", "iterations": "int64", "converged": "bool",
+                                              "trim_rounds": "int64", "n_trimmed": "int64", "base_weights_used": "bool"})
+    recovered = _typed(pd.concat(recovery, ignore_index=True), {"wave": "int64", "code": "int64", "sample_n": "int64"})
+    return metrics, diagnostics, recovered
 
 
 def population_margins(spec: QuestionnaireSpec, waves: tuple[int, ...]) -> pd.DataFrame:
@@ -241,9 +273,9 @@ def population_margins(spec: QuestionnaireSpec, waves: tuple[int, ...]) -> pd.Da
     return pd.DataFrame.from_records(records)
 
 
-def write_estimate_outputs(outputs: Path, spec: QuestionnaireSpec, params: Mapping,
-                           frames: Mapping[str, pd.DataFrame] | None = None) -> dict[str, pd.DataFrame]:
-    """Write estimate, validate and weight outputs under `outputs/` as the earlier stages would."""
+def write_stage_outputs(outputs: Path, spec: QuestionnaireSpec, params: Mapping,
+                        frames: Mapping[str, pd.DataFrame] | None = None) -> dict[str, pd.DataFrame]:
+    """Write the estimate, validate and weight outputs under `outputs/` as those stages would."""
     waves = tuple(spec.waves)
     if frames is None:
         indicators = indicator_frame(spec, params)
@@ -254,5 +286,21 @@ def write_estimate_outputs(outputs: Path, spec: QuestionnaireSpec, params: Mappi
     for name, frame in frames.items():
         frame.to_parquet(outputs / "estimate" / f"{name}.parquet", index=False)
     (outputs / "validate" / "metrics.json").write_text(json.dumps(validate_metrics(waves)), encoding="utf-8")
-    (outputs / "weight" / "metrics.json").write_text(json.dumps(weight_metrics(waves)), encoding="utf-8")
+    metrics, diagnostics, recovered = weight_outputs(spec, waves, population_margins(spec, waves))
+    (outputs / "weight" / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+    diagnostics.to_parquet(outputs / "weight" / "diagnostics.parquet", index=False)
+    recovered.to_parquet(outputs / "weight" / "margins.parquet", index=False)
     return dict(frames)
+
+
+def suppress_total(indicators: pd.DataFrame, indicator_id: str, wave: int, reason: str) -> pd.DataFrame:
+    """The frame with one whole-municipality estimate suppressed, as the estimate stage would write it."""
+    out = indicators.copy()
+    hit = (out["indicator_id"] == indicator_id) & (out["wave"] == wave) & (out["breakdown"] == "total")
+    out.loc[hit, ["estimate", "se", "ci_lower", "ci_upper", "deff", "n_eff"]] = np.nan
+    out.loc[hit, "suppressed"] = True
+    out.loc[hit, "suppression_reason"] = reason
+    judged = hit & (out["target_status"].isin(["met", "not_met", "indistinguishable"]))
+    out.loc[judged, "target_status"] = "indistinguishable"
+    out.loc[judged, "flags"] = "target_not_evaluable:estimate_suppressed"
+    return out

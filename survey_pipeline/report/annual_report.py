@@ -1,0 +1,68 @@
+"""The annual-report page: the indicator table as printed, targets, changes and figures."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from survey_pipeline.report.document import AnnualTableBlock, Document, Heading, Image, Paragraph, Table
+from survey_pipeline.report.figures import Figure
+from survey_pipeline.report.tables import AnnualTable
+from survey_pipeline.spec import QuestionnaireSpec
+
+METHOD_NOTE_FILE = "onderzoeksverantwoording.html"
+
+
+def _frame_table(frame: pd.DataFrame, numeric: Sequence[str], caption: str = "") -> Table:
+    shown = frame.drop(columns=[c for c in ("indicator_id",) if c in frame])
+    return Table(
+        tuple(shown.columns),
+        tuple(tuple(str(v) for v in row) for row in shown.itertuples(index=False)),
+        caption=caption,
+        numeric=tuple(c in numeric for c in shown.columns),
+    )
+
+
+def _image(figure: Figure, caption: bool = True) -> Image:
+    """The SVG (sharp at any zoom) if written; titled figures need no caption under them."""
+    svg = next((f for f in figure.files if f.endswith(".svg")), figure.files[0])
+    return Image(svg, figure.description, figure.title if caption else "")
+
+
+def build_report_document(spec: QuestionnaireSpec, annual: AnnualTable, targets: pd.DataFrame,
+                          changes: pd.DataFrame, chain: Figure | None, trends: Sequence[Figure],
+                          wijken: Sequence[Figure], waves: Sequence[int]) -> Document:
+    """The page `jaarverslag.html` / `jaarverslag.md`."""
+    blocks: list = [
+        Paragraph(
+            "Met de volgende indicatoren wordt de voortgang van dit beleidsveld gemeten. Als er geen gegevens "
+            "beschikbaar zijn, de vraag in een jaar niet gesteld is of een uitkomst te onzeker is om te publiceren, "
+            "staat er een streepje."
+        ),
+        AnnualTableBlock(annual),
+        Paragraph(f"Hoe de percentages berekend zijn, staat in de onderzoeksverantwoording ({METHOD_NOTE_FILE})."),
+    ]
+    if len(targets):
+        blocks += [Heading("Toetsing aan de streefwaarden", anchor="streefwaarden"),
+                   _frame_table(targets, ("Jaar", "Behaald"), caption=(
+                       "Gehaald: het hele 95%-betrouwbaarheidsinterval ligt aan de goede kant van de streefwaarde; "
+                       "niet te onderscheiden: het interval bevat de streefwaarde."))]
+    if len(changes):
+        blocks += [Heading("Veranderingen tussen metingen", anchor="veranderingen"),
+                   _frame_table(changes, ("Van", "Naar", "Verschil (procentpunt)", "p"), caption=(
+                       "Verschil in procentpunten met 95%-betrouwbaarheidsinterval, geschat met de respondent als "
+                       "cluster omdat veel panelleden aan meer metingen meedoen."))]
+    if chain is not None:
+        blocks += [Heading("Van gehoord naar contact naar geholpen", anchor="keten"), _image(chain)]
+    if trends:
+        blocks += [Heading("Ontwikkeling per indicator", anchor="trends"), *(_image(f, caption=False) for f in trends)]
+    if wijken:
+        blocks += [Heading("Vergelijking van de wijken", anchor="wijken"),
+                   Paragraph("Per indicator de wijken in de laatste meting waarin de vraag gesteld is, met het "
+                             "gemeentelijke cijfer als lijn. Wijken met te weinig waarnemingen worden niet getoond."),
+                   *(_image(f, caption=False) for f in wijken)]
+    first, last = min(waves), max(waves)
+    period = str(first) if first == last else f"{first}\u2013{last}"
+    return Document(f"{spec.title}: indicatoren {period}", tuple(blocks),
+                    subtitle="Prestatie-indicatoren en kengetallen voor het jaarverslag")

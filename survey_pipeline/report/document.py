@@ -1,0 +1,61 @@
+"""A small document model shared by the HTML and Markdown renderers.
+
+The report and the method note are built once as a `Document` (pure data) and
+rendered twice, so both formats always say the same thing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from survey_pipeline.report.tables import AnnualTable
+
+
+@dataclass(frozen=True)
+class Heading:
+    text: str
+    level: int = 2
+    anchor: str = ""
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    text: str
+
+
+@dataclass(frozen=True)
+class Bullets:
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    """A plain table of text cells; `numeric` marks right-aligned columns."""
+
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    caption: str = ""
+    numeric: tuple[bool, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Image:
+    src: str          # relative to the document
+    alt: str
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class AnnualTableBlock:
+    table: AnnualTable
+
+
+Block = Heading | Paragraph | Bullets | Table | Image | AnnualTableBlock
+
+
+@dataclass(frozen=True)
+class Document:
+    title: str
+    blocks: tuple[Block, ...] = field(default_factory=tuple)
+    subtitle: str = ""

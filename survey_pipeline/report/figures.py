@@ -1,0 +1,215 @@
+"""Figures of the report (matplotlib, Agg backend): the routing chain, trends, and wijken.
+
+Every figure shows the confidence interval of each estimate; suppressed
+estimates are never drawn, only marked "niet gepubliceerd". Files are written
+with fixed metadata so a rerun on the same numbers gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
+
+from survey_pipeline.report.formatting import format_percent  # noqa: E402
+from survey_pipeline.report.tables import TOTAL, ChainStep  # noqa: E402
+from survey_pipeline.spec import Indicator, QuestionnaireSpec  # noqa: E402
+
+matplotlib.rcParams.update({
+    "svg.hashsalt": "survey-pipeline",
+    "figure.dpi": 150,  # lay out at the PNG resolution, so the tight box fits the saved text
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+})
+COLOURS = ("#00689e", "#e5720b", "#5a9b3c", "#8e5ea2", "#c0392b")
+PERCENT = FuncFormatter(lambda y, _: format_percent(y, 0))
+_NUMERIC_TARGET = re.compile(r"^(?:[a-z]+\s+)?([<>]?)\s*(\d+(?:[.,]\d+)?)\s*%$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A written figure: `stem` is the file name without extension (under `figures/`)."""
+
+    stem: str
+    title: str
+    description: str
+    files: tuple[str, ...]
+
+
+def numeric_target(target: str) -> float | None:
+    """The share in a target such as ">80%", "<15%", "20%" or "afname <20%"; None for "toename" etc."""
+    match = _NUMERIC_TARGET.match(target.strip())
+    return float(match.group(2).replace(",", ".")) / 100 if match else None
+
+
+def _save(fig, folder: Path, stem: str, formats: Sequence[str]) -> tuple[str, ...]:
+    """Write each format with one tight bounding box (computed once: layout is the costly draw)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fig.draw_without_rendering()
+    box = fig.get_tightbbox(fig.canvas.get_renderer()).padded(0.1)
+    files = []
+    for fmt in formats:
+        path = folder / f"{stem}.{fmt}"
+        metadata = {"Date": None} if fmt == "svg" else {"Software": None}
+        fig.savefig(path, format=fmt, dpi=150, bbox_inches=box, metadata=metadata)
+        files.append(f"{folder.name}/{path.name}")
+    plt.close(fig)
+    return tuple(files)
+
+
+def _wrap(text: str, width: int) -> str:
+    return "\n".join(textwrap.wrap(text, width))
+
+
+def _totals(indicators: pd.DataFrame) -> pd.DataFrame:
+    return indicators[indicators["breakdown"] == TOTAL].set_index(["indicator_id", "wave"])
+
+
+def _short_labels(steps: Sequence[Indicator]) -> list[str]:
+    """Labels without their common opening words ("% Bewoners (18 jaar e.o.) dat aangeeft ...")."""
+    words = [s.label.split() for s in steps]
+    common = 0
+    while all(len(w) > common + 1 for w in words) and len({w[common] for w in words}) == 1:
+        common += 1
+    return [" ".join(w[common:]) for w in words]
+
+
+def _error_bars(ax, x, rows: list, colour: str, width: float | None = None, label: str | None = None) -> None:
+    """Bars (width given) or points with CI whiskers; suppressed rows get a "-" marker only."""
+    shown = [(xi, r) for xi, r in zip(x, rows) if r is not None and not r["suppressed"]]
+    hidden = [xi for xi, r in zip(x, rows) if r is not None and r["suppressed"]]
+    if shown:
+        xs = np.array([xi for xi, _ in shown])
+        est = np.array([r["estimate"] for _, r in shown])
+        err = np.vstack([est - np.array([r["ci_lower"] for _, r in shown]),
+                         np.array([r["ci_upper"] for _, r in shown]) - est])
+        if width is not None:
+            ax.bar(xs, est, width=width, color=colour, label=label, alpha=0.85)
+            ax.errorbar(xs, est, yerr=err, fmt="none", ecolor="#222222", capsize=3, linewidth=1)
+            for xi, e, top in zip(xs, est, est + err[1]):
+                ax.text(xi, top + 0.01, format_percent(e), ha="center", va="bottom", fontsize=7)
+        else:
+            ax.errorbar(xs, est, yerr=err, fmt="o-", color=colour, capsize=4, label=label, zorder=3)
+    for xi in hidden:
+        ax.text(xi, 0.02, "-", ha="center", va="bottom", fontsize=10)
+
+
+def chain_figure(indicators: pd.DataFrame, spec: QuestionnaireSpec, steps: Sequence[ChainStep],
+                 waves: Sequence[int], folder: Path, formats: Sequence[str]) -> Figure:
+    """Per wave: each step of the chain as a share of the previous step, and as a share of all residents."""
+    totals = _totals(indicators)
+    conditional = [s.conditional for s in steps]
+    short = _short_labels(conditional)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), sharey=True)
+    width = 0.8 / len(steps)
+    x = np.arange(len(waves), dtype=float)
+    panels = (
+        (axes[0], [s.conditional for s in steps], "Per stap: als deel van de vorige stap"),
+        (axes[1], [s.of_residents for s in steps], "Als deel van alle bewoners (18 jaar e.o.)"),
+    )
+    for ax, inds, title in panels:
+        for k, ind in enumerate(inds):
+            if ind is None:
+                continue
+            rows = [totals.loc[(ind.id, w)] if (ind.id, w) in totals.index else None for w in waves]
+            _error_bars(ax, x + (k - (len(steps) - 1) / 2) * width, rows, COLOURS[k % len(COLOURS)], width=width * 0.95,
+                        label=_wrap(f"{short[k]} ({spec.base_text(ind.base)})", 70))
+        ax.set_xticks(x, [str(w) for w in waves])
+        ax.set_ylim(0, 1.08)
+        ax.yaxis.set_major_formatter(PERCENT)
+        ax.set_title(title, fontsize=10)
+        ax.grid(axis="y", color="#dddddd", linewidth=0.6)
+        ax.set_axisbelow(True)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=1, frameon=False, bbox_to_anchor=(0.5, 0.0), fontsize=8)
+    fig.suptitle("Van gehoord naar contact naar geholpen, per meting (met 95%-betrouwbaarheidsinterval)", fontsize=11)
+    description = "De keten " + " \u2192 ".join(short) + " per meting, met betrouwbaarheidsintervallen."
+    return Figure("keten", "De keten per meting", description, _save(fig, folder, "keten", formats))
+
+
+def trend_figure(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicator, waves: Sequence[int],
+                 target_years: Sequence[int], folder: Path, formats: Sequence[str]) -> Figure:
+    """An indicator over the measured waves with its CI, and its targets per year."""
+    totals = _totals(indicators)
+    measured = [w for w in waves if (ind.id, w) in totals.index]
+    years = sorted({*waves, *target_years, *(y for y in ind.targets if min(waves) <= y <= max([*waves, *target_years]))})
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    _error_bars(ax, measured, [totals.loc[(ind.id, w)] for w in measured], COLOURS[0], label="behaald (95%-BI)")
+    first = True
+    for year in years:
+        target = ind.targets.get(year)
+        if not target:
+            continue
+        value = numeric_target(target)
+        if value is not None:
+            ax.plot([year - 0.3, year + 0.3], [value, value], color=COLOURS[1], linewidth=2.2, zorder=1,
+                    label="streefwaarde" if first else None)
+            if len(target) <= 5:  # short labels beside the bar, clear of the estimate's CI
+                ax.text(year + 0.32, value, target, ha="left", va="center", fontsize=6.5, color=COLOURS[1])
+            else:
+                ax.text(year, value + 0.03, target, ha="center", va="bottom", fontsize=6.5, color=COLOURS[1])
+            first = False
+        else:
+            ax.text(year, 0.04, target, ha="center", va="bottom", fontsize=7, color="#666666", rotation=90)
+    ax.set_xticks(years, [str(y) for y in years])
+    ax.set_xlim(min(years) - 0.6, max(years) + 0.6)
+    ax.set_ylim(0, 1.05)
+    ax.yaxis.set_major_formatter(PERCENT)
+    ax.grid(axis="y", color="#dddddd", linewidth=0.6)
+    ax.set_axisbelow(True)
+    ax.set_title(_wrap(ind.label, 80) + "\n" + _wrap(spec.base_text(ind.base), 90), fontsize=8.5, loc="left")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, fontsize=7, frameon=False)
+    stem = f"trend_{ind.id}"
+    return Figure(stem, ind.label, f"Ontwikkeling per meting met 95%-betrouwbaarheidsinterval en streefwaarden: {ind.label}",
+                  _save(fig, folder, stem, formats))
+
+
+def wijk_figure(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicator, wave: int,
+                folder: Path, formats: Sequence[str]) -> Figure | None:
+    """The wijken of one wave side by side with CIs and the municipal total; None if no wijk is published."""
+    rows = indicators[(indicators["indicator_id"] == ind.id) & (indicators["wave"] == wave)]
+    wijken = rows[rows["breakdown"] == "wijk"]
+    total = rows[rows["breakdown"] == TOTAL]
+    if not (~wijken["suppressed"]).any():
+        return None
+    shown = wijken[~wijken["suppressed"]].sort_values("estimate")
+    hidden = wijken[wijken["suppressed"]].sort_values("breakdown_label", ascending=False)
+    labels = [*hidden["breakdown_label"], *shown["breakdown_label"]]
+    fig, ax = plt.subplots(figsize=(7.2, 0.22 * len(labels) + 1.6))
+    y_shown = np.arange(len(hidden), len(labels))
+    if len(shown):
+        est = shown["estimate"].to_numpy()
+        err = np.vstack([est - shown["ci_lower"].to_numpy(), shown["ci_upper"].to_numpy() - est])
+        ax.errorbar(est, y_shown, xerr=err, fmt="o", color=COLOURS[0], capsize=2, markersize=4, label="wijk (95%-BI)")
+    for y in range(len(hidden)):
+        ax.text(0.01, y, "niet gepubliceerd (te weinig waarnemingen of te onzeker)", va="center", fontsize=7, color="#666666")
+    if len(total) and not bool(total["suppressed"].iloc[0]):
+        t = total.iloc[0]
+        ax.axvspan(t["ci_lower"], t["ci_upper"], color=COLOURS[1], alpha=0.15, linewidth=0)
+        ax.axvline(t["estimate"], color=COLOURS[1], linewidth=1.5, label=f"gemeente: {format_percent(t['estimate'])}")
+    ax.set_yticks(np.arange(len(labels)), labels, fontsize=7.5)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.7, len(labels) - 0.3)
+    ax.xaxis.set_major_formatter(PERCENT)
+    ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+    ax.set_axisbelow(True)
+    ax.set_title(_wrap(ind.label, 80) + "\n" + _wrap(f"{spec.base_text(ind.base)}, per wijk, {wave}", 90),
+                 fontsize=8.5, loc="left")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), borderaxespad=2.8, ncol=2, fontsize=7, frameon=False)
+    stem = f"wijken_{ind.id}"
+    return Figure(stem, f"{ind.label} per wijk ({wave})",
+                  f"Vergelijking van de wijken in {wave} met 95%-betrouwbaarheidsintervallen: {ind.label}",
+                  _save(fig, folder, stem, formats))

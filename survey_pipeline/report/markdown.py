@@ -1,0 +1,76 @@
+"""Render a `Document` as Markdown (GitHub-flavoured pipe tables), e.g. for the report's text editors."""
+
+from __future__ import annotations
+
+from survey_pipeline.report.document import (
+    AnnualTableBlock,
+    Bullets,
+    Document,
+    Heading,
+    Image,
+    Paragraph,
+    Table,
+)
+from survey_pipeline.report.tables import AnnualTable
+
+_SPECIAL = str.maketrans({"|": "\\|", "*": "\\*", "_": "\\_", "<": "&lt;", ">": "&gt;", "[": "\\[", "]": "\\]"})
+
+
+def escape(text: str) -> str:
+    """Text safe inside a Markdown table cell or paragraph (no emphasis, links or HTML)."""
+    return " ".join(text.split()).translate(_SPECIAL)
+
+
+def _row(cells) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _table(block: Table) -> list[str]:
+    numeric = block.numeric or (False,) * len(block.headers)
+    lines = [_row(escape(h) for h in block.headers), _row("---:" if n else "---" for n in numeric)]
+    lines += [_row(escape(c) for c in row) for row in block.rows]
+    if block.caption:
+        lines += ["", f"*{escape(block.caption)}*"]
+    lines += [""] + [escape(n) + "  " for n in block.notes] if block.notes else []
+    return lines
+
+
+def _annual(table: AnnualTable) -> list[str]:
+    lines: list[str] = []
+    for number, section in enumerate(table.sections):
+        header = [f"**{escape(section.title)}**", *(f"**{escape(' '.join(c.header))}**" for c in table.columns)]
+        if number == 0:
+            lines += [_row(header), _row(["---", *("---:" for _ in table.columns)])]
+        else:
+            lines.append(_row(header))
+        for row in section.rows:
+            cells = [escape(cell.text) + "".join(f" ({n})" for n in cell.notes) for cell in row.cells]
+            lines.append(_row([escape(row.label + row.marker), *cells]))
+    lines.append("")
+    lines += [f"{escape(marker)} {escape(text)}  " for marker, text in table.footnotes]
+    lines += [f"({key}) {escape(text)}  " for key, text in table.notes]
+    return lines
+
+
+def render_markdown(doc: Document) -> str:
+    lines = [f"# {escape(doc.title)}", ""]
+    if doc.subtitle:
+        lines += [f"*{escape(doc.subtitle)}*", ""]
+    for block in doc.blocks:
+        if isinstance(block, Heading):
+            lines += ["#" * block.level + " " + escape(block.text), ""]
+        elif isinstance(block, Paragraph):
+            lines += [escape(block.text), ""]
+        elif isinstance(block, Bullets):
+            lines += [f"- {escape(item)}" for item in block.items] + [""]
+        elif isinstance(block, Table):
+            lines += _table(block) + [""]
+        elif isinstance(block, Image):
+            lines += [f"![{escape(block.alt)}]({block.src})", ""]
+            if block.caption:
+                lines += [f"*{escape(block.caption)}*", ""]
+        elif isinstance(block, AnnualTableBlock):
+            lines += _annual(block.table) + [""]
+        else:
+            raise TypeError(f"unknown block {type(block).__name__}")
+    return "\n".join(lines).rstrip() + "\n"

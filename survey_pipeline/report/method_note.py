@@ -1,0 +1,373 @@
+"""The method note (onderzoeksverantwoording), generated from the run, in Dutch.
+
+Every number comes from the run's files (validate and weight metrics, the weight
+diagnostics and margin recovery, the published tables) and every rule from
+`params.yaml` and the questionnaire spec; nothing here is typed in by hand, so
+the note cannot disagree with the tables it accompanies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from survey_pipeline.reliability import SuppressionRule
+from survey_pipeline.report.document import Bullets, Document, Heading, Paragraph, Table
+from survey_pipeline.report.formatting import format_number, format_percent
+from survey_pipeline.report.tables import REASON_TEXT, TOTAL, report_order
+from survey_pipeline.spec import ALL_RESIDENTS, QuestionnaireSpec
+
+CI_TEXT = {
+    "beta": "het Korn-Graubard-interval (Clopper-Pearson op de effectieve steekproefomvang; gelijk aan "
+            "svyciprop(method = \"beta\") in het R-pakket survey)",
+    "logit": "het logit-interval (svyciprop(method = \"xlogit\") in het R-pakket survey)",
+    "wilson": "het Wilson-interval op de effectieve steekproefomvang",
+    "wald": "de normale benadering (schatting plus of min t maal de standaardfout)",
+}
+WEIGHT_METHOD_TEXT = {
+    "rake": "raking (iteratief proportioneel aanpassen, zoals rake() in het R-pakket survey)",
+    "poststratify": "poststratificatie op de cellen van de wegingsvariabelen",
+}
+BREAKDOWN_TEXT = {TOTAL: "hele gemeente", "wijk": "per wijk", "age_group": "per leeftijdsgroep", "sex": "per geslacht"}
+MAX_CATEGORIES_IN_FULL = 12
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What the note is generated from: the run's metrics and tables, and the parameters."""
+
+    validate_metrics: Mapping[str, Any]
+    weight_metrics: Mapping[str, Any]
+    weight_diagnostics: pd.DataFrame
+    weight_margins: pd.DataFrame
+    indicators: pd.DataFrame
+    changes: pd.DataFrame
+    distributions: pd.DataFrame
+    params: Mapping[str, Any]
+    rule: SuppressionRule
+
+
+def _n(value) -> str:
+    return format_number(float(value), 0)
+
+
+def _dec(value, decimals: int = 2) -> str:
+    return format_number(float(value), decimals)
+
+
+def _small(value: float) -> str:
+    """A calibration error in persons: "< 0,001" when it is negligible."""
+    return "< 0,001" if abs(value) < 0.001 else format_number(value, 3)
+
+
+def _join(items: Sequence[str]) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " en " + items[-1]
+
+
+def _waves(facts: RunFacts) -> list[int]:
+    return sorted(int(w) for w in facts.validate_metrics.get("waves", {}))
+
+
+# ---------------------------------------------------------------------------
+# Sections
+
+
+def _introduction(spec: QuestionnaireSpec, facts: RunFacts) -> list:
+    level = facts.indicators["level"].iloc[0] if len(facts.indicators) else 0.95
+    return [
+        Heading("Over dit onderzoek"),
+        Paragraph(
+            f"{spec.title}. De doelpopulatie is {spec.population_label}. Deze verantwoording hoort bij de metingen "
+            f"{_join([str(w) for w in _waves(facts)])} en is samen met de tabellen uit dezelfde run gemaakt. "
+            f"Alle percentages zijn gewogen naar de bevolking; de onzekerheid staat erbij als "
+            f"{format_percent(level)}-betrouwbaarheidsinterval."
+        ),
+    ]
+
+
+def _response(spec: QuestionnaireSpec, facts: RunFacts) -> list:
+    waves = facts.validate_metrics.get("waves", {})
+    diag = facts.weight_diagnostics.set_index("wave") if len(facts.weight_diagnostics) else pd.DataFrame()
+    rows = []
+    for wave in _waves(facts):
+        m = waves[str(wave)]
+        weighted = diag.loc[wave] if wave in diag.index else None
+        rows.append((
+            str(wave), _n(m["rows_in"]), _n(m["rows_valid"]), _n(m["rows_quarantined"]),
+            format_percent(m["quarantined_share"], 1),
+            _n(weighted["n_excluded_missing_background"]) if weighted is not None else "-",
+            _n(weighted["n"]) if weighted is not None else "-",
+        ))
+    blocks = [
+        Heading("Respons en datakwaliteit"),
+        Paragraph(
+            "Elke ontvangen regel is gecontroleerd op de vragenlijst (toegestane codes, routing, dubbele respondenten). "
+            "Regels die een controle niet doorstaan gaan met hun reden in quarantaine en tellen niet mee. "
+            "Respondenten zonder waarde op een wegingskenmerk kunnen niet gewogen worden."
+        ),
+        Table(("Meting", "Ontvangen", "Geldig", "In quarantaine", "Aandeel quarantaine", "Niet gewogen", "Gewogen"),
+              tuple(rows), caption="Aantallen respondenten per meting.",
+              numeric=(False, True, True, True, True, True, True)),
+    ]
+    reasons = facts.validate_metrics.get("reasons", {})
+    items = []
+    for wave in _waves(facts):
+        top = sorted(reasons.get(str(wave), {}).items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+        if top:
+            items.append(f"{wave}: " + "; ".join(f"{key} ({_n(count)})" for key, count in top))
+    if items:
+        blocks += [Paragraph("Meest voorkomende redenen voor quarantaine (controle:variabele, aantal):"), Bullets(tuple(items))]
+    overlap = facts.changes[facts.changes["breakdown"] == TOTAL].groupby(["wave_from", "wave_to"])["n_both"].max()
+    if len(overlap):
+        blocks += [
+            Paragraph(
+                "Het panel volgt dezelfde bewoners over de jaren. Aantal respondenten met een geldig antwoord in beide "
+                "metingen (het hoogste aantal over de indicatoren):"
+            ),
+            Table(("Metingen", "In beide metingen"),
+                  tuple((f"{a}\u2013{b}", _n(n)) for (a, b), n in overlap.items()), numeric=(False, True)),
+        ]
+    return blocks
+
+
+def _weighting(spec: QuestionnaireSpec, facts: RunFacts) -> list:
+    settings = facts.params.get("weight", {})
+    method = str(settings.get("method", "rake"))
+    variables = [spec.background[v].label.lower() for v in settings.get("margins", []) if v in spec.background]
+    text = (
+        f"Per meting zijn de respondenten gewogen naar de bevolking van 18 jaar en ouder op "
+        f"{_join(variables) if variables else 'de achtergrondkenmerken'}, met "
+        f"{WEIGHT_METHOD_TEXT.get(method, method)}. De bevolkingsaantallen komen uit "
+        f"{settings.get('population_file', 'het populatiebestand')}. De gewichten tellen per meting op tot de "
+        f"bevolkingsomvang."
+    )
+    if settings.get("max_iter") is not None and settings.get("tol") is not None:
+        text += (f" Het wegen stopt als alle marges tot op {settings['tol']:g} kloppen, na hoogstens "
+                 f"{settings['max_iter']} rondes; anders stopt de run met een fout.")
+    if settings.get("trim_lower") is not None and settings.get("trim_upper") is not None:
+        text += (f" Gewichten kleiner dan {_dec(settings['trim_lower'])} of groter dan {_dec(settings['trim_upper'])} "
+                 f"keer het gemiddelde gewicht zijn afgekapt, waarna opnieuw naar de marges is gewogen.")
+    if settings.get("missing_background") == "exclude":
+        text += (" Respondenten zonder waarde op een wegingskenmerk zijn niet gewogen en tellen niet mee in de "
+                 "uitkomsten (aantallen in de tabel hierboven).")
+    blocks = [Heading("Weging"), Paragraph(text)]
+    diag = facts.weight_diagnostics.sort_values("wave")
+    if len(diag):
+        rows = tuple(
+            (str(int(r.wave)), _n(r.n), _n(r.iterations), _n(r.n_trimmed),
+             f"{_dec(r.min_weight / r.mean_weight)} \u2013 {_dec(r.max_weight / r.mean_weight)}",
+             _dec(r.deff_kish), _n(r.n_eff), _small(float(r.max_abs_margin_error)))
+            for r in diag.itertuples(index=False)
+        )
+        blocks += [
+            Heading("Diagnostiek van de weging", 3),
+            Table(("Meting", "Gewogen", "Rondes", "Afgekapt", "Gewicht (× gemiddelde)", "Designeffect (Kish)",
+                   "Effectieve omvang", "Grootste afwijking marge"), rows,
+                  caption="Het designeffect van Kish (1 + variatiecoëfficiënt² van de gewichten) geeft aan hoeveel "
+                          "onzekerder de uitkomsten door de weging worden; de effectieve omvang is het gewogen aantal "
+                          "gedeeld door dat designeffect. De afwijking van de marges is in personen.",
+                  numeric=(False, True, True, True, True, True, True, True)),
+        ]
+    blocks += _margins(spec, facts)
+    return blocks
+
+
+def _margins(spec: QuestionnaireSpec, facts: RunFacts) -> list:
+    margins = facts.weight_margins
+    if not len(margins):
+        return []
+    blocks: list = [Heading("Steekproef en bevolking", 3),
+                    Paragraph("Samenstelling van de steekproef (ongewogen) naast die van de bevolking. Na weging is de "
+                              "samenstelling per kenmerk gelijk aan die van de bevolking.")]
+    waves = sorted(int(w) for w in margins["wave"].unique())
+    for variable, part in margins.groupby("variable", sort=False):
+        label = spec.background[variable].label if variable in spec.background else variable
+        after = float((part["weighted_share"] - part["population_share"]).abs().max())
+        if part["code"].nunique() > MAX_CATEGORIES_IN_FULL:
+            gap = (part["sample_share"] - part["population_share"]).abs()
+            worst = part.loc[gap.idxmax()]
+            blocks.append(Paragraph(
+                f"{label} ({part['code'].nunique()} categorieën): het aandeel in de steekproef wijkt hoogstens "
+                f"{format_number(100 * float(gap.max()), 1)} procentpunt af van de bevolking ({worst['label']}, "
+                f"{int(worst['wave'])}); na weging hoogstens {format_number(100 * after, 3)} procentpunt."
+            ))
+            continue
+        rows = []
+        for code, cat in part.groupby("code", sort=True):
+            cells = [str(cat["label"].iloc[0])]
+            for wave in waves:
+                row = cat[cat["wave"] == wave]
+                cells += ([format_percent(row["sample_share"].iloc[0], 1), format_percent(row["population_share"].iloc[0], 1)]
+                          if len(row) else ["-", "-"])
+            rows.append(tuple(cells))
+        headers = (label, *(h for w in waves for h in (f"Steekproef {w}", f"Bevolking {w}")))
+        blocks.append(Table(headers, tuple(rows), numeric=(False, *(True,) * (2 * len(waves))),
+                            caption=f"{label}: na weging wijkt geen aandeel meer dan "
+                                    f"{format_number(100 * after, 3)} procentpunt af van de bevolking."))
+    return blocks
+
+
+def _intervals(spec: QuestionnaireSpec, facts: RunFacts) -> list:
+    ind = facts.indicators
+    methods = [m for m in dict.fromkeys(ind["ci_method"]) if m]
+    level = float(ind["level"].iloc[0]) if len(ind) else 0.95
+    configured = facts.params.get("estimate", {}).get("ci_method", methods[0] if methods else "beta")
+    text = (
+        f"De standaardfouten zijn designgebaseerd: ze houden rekening met de weging en met de kalibratie op de "
+        f"bevolkingsmarges (linearisatie, zoals het R-pakket survey). Het {format_percent(level)}-"
+        f"betrouwbaarheidsinterval is {CI_TEXT.get(configured, configured)}."
+    )
+    other = [m for m in methods if m != configured]
+    if other:
+        text += (" Bij een uitkomst van 0% of 100% is de variantie nul; daar is het Korn-Graubard-interval op het "
+                 "ongewogen aantal gebruikt.")
+    blocks = [Heading("Betrouwbaarheidsintervallen en veranderingen"), Paragraph(text)]
+    changes = facts.changes[(facts.changes["breakdown"] == TOTAL) & ~facts.changes["suppressed"]]
+    change_text = (
+        "Veel panelleden doen aan meer metingen mee, dus de metingen zijn geen onafhankelijke steekproeven. Een "
+        "verandering tussen twee metingen is daarom geschat op de gestapelde gegevens van beide metingen, met de "
+        "respondent als cluster, gewogen naar de bevolking van beide jaren. Een verandering heet significant als "
+        "het betrouwbaarheidsinterval van het verschil de nul niet bevat."
+    )
+    ratio = (changes["se"] / changes["se_independent"]).replace([np.inf, -np.inf], np.nan).dropna()
+    if len(ratio):
+        median = float(ratio.median())
+        change_text += (
+            f" Door de overlap is de standaardfout van een verandering (mediaan over de indicatoren) "
+            f"{format_percent(abs(1 - median))} {'kleiner' if median < 1 else 'groter'} dan wanneer de metingen als "
+            f"onafhankelijke steekproeven waren behandeld."
+        )
+    blocks.append(Paragraph(change_text))
+    status = facts.indicators[facts.indicators["breakdown"] == TOTAL]["target_status"].value_counts()
+    blocks += [
+        Heading("Toetsing aan de streefwaarden", 3),
+        Paragraph(
+            "Een streefwaarde als \u201c>80%\u201d is gehaald als het hele betrouwbaarheidsinterval boven 80% ligt, "
+            "niet gehaald als het er helemaal onder ligt, en niet te onderscheiden als het interval de streefwaarde "
+            "bevat. \u201cToename\u201d en \u201cafname\u201d worden getoetst met het interval van de verandering ten "
+            "opzichte van de vorige meting. Een kengetal heeft geen streefwaarde. Een uitkomst die niet gepubliceerd "
+            "wordt, wordt ook niet getoetst."
+        ),
+        Table(("Oordeel (hele gemeente)", "Aantal"), tuple(
+            (label, _n(status.get(key, 0))) for key, label in (
+                ("met", "gehaald"), ("not_met", "niet gehaald"), ("indistinguishable", "niet te onderscheiden"),
+                ("key_figure", "kengetal"), ("no_target", "geen streefwaarde"))
+        ), numeric=(False, True)),
+    ]
+    return blocks
+
+
+def _suppression(spec: QuestionnaireSpec, facts: RunFacts) -> list:
+    rule = facts.rule
+    items = (
+        f"minder dan {rule.min_n} respondenten in de basis ({REASON_TEXT['min_n']});",
+        f"een effectieve steekproefomvang kleiner dan {_n(rule.min_n_eff)} ({REASON_TEXT['min_n_eff']});",
+        f"een betrouwbaarheidsinterval van {format_number(100 * rule.max_ci_width, 0)} procentpunt of breder "
+        f"({REASON_TEXT['max_ci_width']});",
+        f"een interval breder dan {format_number(100 * rule.relative_width_from, 0)} procentpunt dat ook meer dan "
+        f"{format_percent(rule.max_relative_ci_width)} van de uitkomst zelf is ({REASON_TEXT['max_relative_ci_width']});",
+        "geen schatting of geen interval te berekenen.",
+    )
+    ind = facts.indicators
+    rows = []
+    for breakdown, part in ind.groupby("breakdown", sort=False):
+        flagged = part["flags"].str.contains("low_df", regex=False).sum()
+        rows.append((BREAKDOWN_TEXT.get(breakdown, breakdown), _n(len(part)), _n(part["suppressed"].sum()), _n(flagged)))
+    return [
+        Heading("Betrouwbaarheid en onderdrukking"),
+        Paragraph(
+            "Een uitkomst wordt niet gepubliceerd (in de tabellen staat dan \u201c-\u201d met de reden) bij "
+            "(standaard voor percentages van het Amerikaanse NCHS, plus een minimale basis):"
+        ),
+        Bullets(items),
+        Paragraph(
+            f"Een uitkomst met minder dan {_n(rule.flag_df_below)} vrijheidsgraden in het steekproefontwerp wordt wel "
+            f"gepubliceerd, maar gemarkeerd als met voorzichtigheid te interpreteren. Een verandering wordt niet "
+            f"gepubliceerd als een van beide uitkomsten niet gepubliceerd is."
+        ),
+        Table(("Uitsplitsing", "Uitkomsten", "Niet gepubliceerd", "Gemarkeerd"), tuple(rows),
+              numeric=(False, True, True, True)),
+    ]
+
+
+def _bases(spec: QuestionnaireSpec, facts: RunFacts) -> list:
+    totals = facts.indicators[facts.indicators["breakdown"] == TOTAL]
+    rows = []
+    routing = []
+    for ind in report_order(spec):
+        variable = spec.variables[ind.variable]
+        success = " of ".join(f"\u2018{variable.codes[c]}\u2019" for c in ind.success)
+        dont_know = ("telt als \u2018nee\u2019" if ind.dont_know == "count_as_no" else "valt buiten de basis")
+        sizes = "; ".join(f"{int(r.wave)}: {_n(r.n)}" for r in totals[totals["indicator_id"] == ind.id].itertuples())
+        rows.append((ind.label, spec.base_text(ind.base), success, dont_know, sizes or "-"))
+        if ind.base != variable.asked_of:
+            routing.append(
+                f"{ind.label} ({spec.base_text(ind.base)}): de vraag is alleen gesteld aan "
+                f"{spec.groups[variable.asked_of].label}; wie de vraag door de routing niet kreeg, telt mee als "
+                f"\u2018nee\u2019."
+            )
+    blocks = [
+        Heading("De basis van elke indicator"),
+        Paragraph(
+            "Elk percentage is berekend over een basis die uit de vragenlijst volgt. \u2018Geen antwoord\u2019 valt "
+            "altijd buiten de basis; wat er met \u2018weet niet\u2019 gebeurt, staat per indicator hieronder. De "
+            "voetnoten bij de tabel in het jaarverslag worden uit dezelfde vragenlijstdefinitie gemaakt."
+        ),
+        Table(("Indicator", "Basis", "Telt als \u2018ja\u2019", "\u2018Weet niet\u2019", "Ongewogen basis per meting"),
+              tuple(rows)),
+    ]
+    if routing:
+        blocks += [Paragraph("Routing:"), Bullets(tuple(routing))]
+    groups = [g for name, g in spec.groups.items() if name != ALL_RESIDENTS]
+    if groups:
+        blocks += [Paragraph("De groepen in de vragenlijst:"), Bullets(tuple(
+            f"{g.label}: " + " en ".join(
+                f"{spec.variables[v].label if v in spec.variables else v} = "
+                + " of ".join(f"\u2018{(spec.variables[v].codes if v in spec.variables else spec.background[v].codes)[c]}\u2019"
+                              for c in codes)
+                for v, codes in g.when.clauses)
+            for g in groups))]
+    return blocks
+
+
+def _files(spec: QuestionnaireSpec, facts: RunFacts) -> list:
+    return [
+        Heading("Bestanden bij dit rapport"),
+        Bullets((
+            "indicators.csv / .parquet: elke indicator per meting, voor de hele gemeente en per wijk, leeftijdsgroep "
+            "en geslacht, met standaardfout, interval, basis, aantallen, onderdrukking en streefwaarde.",
+            "changes.csv / .parquet: de veranderingen tussen metingen, met standaardfout, interval en p-waarde.",
+            "distributions.csv / .parquet: per vraag het aandeel van elk antwoord, ook \u2018weet niet\u2019 en "
+            "\u2018geen antwoord\u2019.",
+            "tabellen.xlsx: dezelfde tabellen en de jaarverslagtabel, elk op een eigen tabblad; percentages zijn "
+            "getallen met een procentopmaak.",
+            "jaarverslag.html / .md: de tabel voor het jaarverslag met figuren; figures/: de figuren als PNG en SVG.",
+            "checks.json: de uitkomst van de controles die de tabellen vóór publicatie hebben doorstaan.",
+        )),
+        Paragraph(
+            "Alle percentages staan in de CSV- en Parquet-bestanden als fractie (0,78 = 78%). Een tekst in een "
+            "CSV-bestand die begint met =, +, -, @, een tab of een regeleinde krijgt een enkel aanhalingsteken (') ervoor, "
+            "zodat een spreadsheetprogramma hem als tekst toont en nooit als formule uitvoert; de Parquet-bestanden "
+            "bevatten de tekst ongewijzigd."
+        ),
+    ]
+
+
+def build_method_note(spec: QuestionnaireSpec, facts: RunFacts) -> Document:
+    """The whole onderzoeksverantwoording as a document."""
+    blocks = [
+        *_introduction(spec, facts),
+        *_response(spec, facts),
+        *_weighting(spec, facts),
+        *_intervals(spec, facts),
+        *_suppression(spec, facts),
+        *_bases(spec, facts),
+        *_files(spec, facts),
+    ]
+    return Document(f"Onderzoeksverantwoording {spec.title}", tuple(blocks),
+                    subtitle=f"Metingen {_join([str(w) for w in _waves(facts)])}")

@@ -1,0 +1,84 @@
+"""Render the HTML report in headless Chromium: the table, its footnotes and every image must be there.
+
+Skips (with the reason) when no Chromium binary is installed; on Debian: `apt-get install chromium`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from report_html import parse_report
+from survey_pipeline.report import tables
+
+BINARIES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+PROBE = """<script>
+window.addEventListener("load", function () {
+  for (const img of document.images) {
+    img.setAttribute("data-loaded", String(img.complete && img.naturalWidth > 0));
+  }
+  document.body.setAttribute("data-rendered", "yes");
+});
+</script>
+"""
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    binary = next((path for name in BINARIES if (path := shutil.which(name))), None)
+    if binary is None:
+        pytest.skip("no Chromium binary on PATH (install the Debian package 'chromium' to run the rendering check)")
+    return binary
+
+
+def _run(chromium: str, profile, *args: str) -> subprocess.CompletedProcess:
+    command = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
+
+
+@pytest.fixture(scope="module")
+def rendered(chromium, report_run, tmp_path_factory):
+    """The report folder copied, with a load-time probe marking each image that actually decoded."""
+    folder = tmp_path_factory.mktemp("render") / "report"
+    shutil.copytree(report_run.report, folder)
+    page = folder / "jaarverslag.html"
+    page.write_text(page.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    result = _run(chromium, profile, "--virtual-time-budget=15000", "--dump-dom", page.as_uri())
+    assert result.returncode == 0, result.stderr[-2000:]
+    return folder, result.stdout, profile
+
+
+def test_the_table_renders_with_every_indicator(rendered, spec):
+    _, dom, _ = rendered
+    assert 'data-rendered="yes"' in dom
+    parsed = parse_report(dom)
+    assert parsed.has_table
+    assert list(parsed.rows) == [i.id for i in tables.report_order(spec)]
+    assert all(len(cells) == 6 for cells in parsed.rows.values())  # label + 3 Behaald + 2 Beoogd
+
+
+def test_the_footnotes_render(rendered, spec):
+    _, dom, _ = rendered
+    parsed = parse_report(dom)
+    expected = [f"{marker} Percentage {spec.base_text(base)}." for base, marker in tables.base_markers(spec).items()]
+    assert parsed.footnotes == expected
+    assert parsed.notes and parsed.notes[0].startswith("a) Niet gepubliceerd")
+
+
+def test_every_image_loads(rendered, report_run):
+    _, dom, _ = rendered
+    images = parse_report(dom).images
+    assert len(images) == report_run.summary["figures"]
+    assert [img["src"] for img in images if img.get("data-loaded") != "true"] == []
+
+
+def test_screenshot(rendered, chromium, tmp_path):
+    folder, _, profile = rendered
+    shot = tmp_path / "jaarverslag.png"
+    result = _run(chromium, profile, "--window-size=1280,2000", f"--screenshot={shot}", (folder / "jaarverslag.html").as_uri())
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000

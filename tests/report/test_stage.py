@@ -1,0 +1,174 @@
+"""The report stage end to end on contract fixtures: files, numbers, footnotes, Excel, CSV, failure."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+
+import openpyxl
+import pandas as pd
+import pytest
+import yaml
+
+import report_fixtures as rf
+from report_html import parse_report
+from survey_pipeline import cli
+from survey_pipeline.artifacts import OutputStore, read_table
+from survey_pipeline.errors import InputError
+from survey_pipeline.report import stage, tables
+from survey_pipeline.report.formatting import format_percent
+from survey_pipeline.report.markdown import escape
+
+
+def _digest(folder) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_every_output_is_written(report_run, spec):
+    files = set(_digest(report_run.report))
+    for name in ("indicators", "changes", "distributions"):
+        assert {f"{name}.csv", f"{name}.parquet"} <= files
+    assert {"tabellen.xlsx", "jaarverslag.html", "jaarverslag.md", "onderzoeksverantwoording.html",
+            "onderzoeksverantwoording.md", "checks.json"} <= files
+    indicators = report_run.frames["indicators"]
+    wijk_rows = indicators[(indicators["breakdown"] == "wijk") & ~indicators["suppressed"]]
+    latest = indicators.groupby("indicator_id")["wave"].max()
+    with_wijken = [i.id for i in spec.indicators if (wijk_rows["indicator_id"].eq(i.id) & wijk_rows["wave"].eq(latest[i.id])).any()]
+    assert "heard" in with_wijken and "wmo_quick" not in with_wijken   # wmo clients per wijk: all suppressed
+    stems = ["keten", *(f"trend_{i.id}" for i in spec.indicators), *(f"wijken_{i}" for i in with_wijken)]
+    for stem in stems:
+        assert {f"figures/{stem}.png", f"figures/{stem}.svg"} <= files, stem
+    assert report_run.summary["figures"] == len(stems)
+    assert not any(f.startswith("figures/wijken_wmo_quick") for f in files)
+    checks = json.loads((report_run.report / "checks.json").read_text(encoding="utf-8"))
+    assert checks["expectations"] and all(e["success"] for e in checks["expectations"])
+
+
+def test_published_tables_are_the_estimate_tables_checked(report_run):
+    for name in ("indicators", "changes", "distributions"):
+        published = read_table(report_run.report / f"{name}.parquet", f"report_{name}")
+        source = report_run.frames[name]
+        assert len(published) == len(source)
+        key = [c for c in published.columns if c in ("indicator_id", "variable", "wave", "wave_from", "wave_to", "breakdown",
+                                                     "breakdown_code", "code")]
+        merged = published.merge(source, on=key, suffixes=("", "_src"))
+        assert len(merged) == len(source)
+        for column in ("estimate", "ci_lower", "ci_upper") if "estimate" in published else ("difference",):
+            pd.testing.assert_series_equal(merged[column], merged[f"{column}_src"], check_names=False)
+
+
+def test_report_table_numbers_equal_the_indicator_table(report_run, spec, report_params):
+    """HTML, Markdown and Excel show exactly the whole-municipality estimates of indicators.parquet."""
+    indicators = read_table(report_run.report / "indicators.parquet", "report_indicators")
+    totals = indicators[indicators["breakdown"] == "total"].set_index(["indicator_id", "wave"])
+    columns = tables.annual_columns(report_params)
+    parsed = parse_report((report_run.report / "jaarverslag.html").read_text(encoding="utf-8"))
+    markdown = (report_run.report / "jaarverslag.md").read_text(encoding="utf-8")
+    sheet = openpyxl.load_workbook(report_run.report / "tabellen.xlsx")["Jaarverslag"]
+    excel_rows = {str(r[0].value): r[1:] for r in sheet.iter_rows(min_row=1) if r[0].value}
+
+    assert parsed.headers[:len(columns)] == [" ".join(c.header) for c in columns]
+    assert list(parsed.rows) == [i.id for i in tables.report_order(spec)]
+    compared = 0
+    for ind in tables.report_order(spec):
+        html_cells = parsed.rows[ind.id][1:]
+        marker = tables.base_markers(spec).get(ind.base, "")
+        excel_cells = excel_rows[ind.label + marker]
+        md_line = next(line for line in markdown.splitlines() if line.startswith(f"| {escape(ind.label + marker)} |"))
+        for column, html_cell, excel_cell in zip(columns, html_cells, excel_cells):
+            if column.kind == "target":
+                assert html_cell == (ind.targets.get(column.year) or "-")
+                assert excel_cell.value == html_cell
+                continue
+            if (ind.id, column.year) not in totals.index or totals.loc[(ind.id, column.year), "suppressed"]:
+                assert html_cell == "-"
+                continue
+            estimate = totals.loc[(ind.id, column.year), "estimate"]
+            assert html_cell == format_percent(estimate, report_params.decimals)
+            assert f"| {html_cell} |" in md_line or f"| {html_cell} (" in md_line
+            # xlsxwriter writes 16 significant digits (Excel keeps 15): equal to the last digit Excel can hold
+            assert excel_cell.value == pytest.approx(estimate, rel=1e-15, abs=0)
+            assert excel_cell.data_type == "n" and excel_cell.number_format.startswith("0%")
+            compared += 1
+    assert compared == int((~totals["suppressed"]).sum())
+
+
+def test_footnotes_and_notes_in_the_rendered_report(report_run, spec):
+    parsed = parse_report((report_run.report / "jaarverslag.html").read_text(encoding="utf-8"))
+    markers = tables.base_markers(spec)
+    assert parsed.footnotes == [f"{m} Percentage {spec.base_text(base)}." for base, m in markers.items()]
+    assert parsed.rows["walk_in_easy"][0].endswith(spec.indicator("walk_in_easy").label + "*")
+    assert parsed.rows["heard"][0] == spec.indicator("heard").label          # all residents: no marker
+    suppressed = parsed.rows["wmo_quick"][3]                                 # Behaald 2021
+    assert suppressed == "-" and parsed.row_notes["wmo_quick"][3] == ["a"]
+    assert parsed.notes == ["a) Niet gepubliceerd: effectieve steekproefomvang te klein."]
+    assert parsed.rows["caregiver_burdened"][3] == "-" and parsed.row_notes["caregiver_burdened"][3] == []
+
+
+def test_excel_has_one_sheet_per_table_with_typed_cells(report_run):
+    book = openpyxl.load_workbook(report_run.report / "tabellen.xlsx")
+    assert book.sheetnames == ["Jaarverslag", "Streefwaarden", "Indicatoren", "Veranderingen", "Verdelingen"]
+    sheet = book["Indicatoren"]
+    header = [c.value for c in sheet[1]]
+    assert header == list(tables.INDICATOR_COLUMNS)
+    first = {h: c for h, c in zip(header, sheet[2])}
+    assert first["label"].data_type == "s"
+    assert first["estimate"].data_type == "n" and "%" in first["estimate"].number_format
+    assert first["n"].data_type == "n" and "%" not in first["n"].number_format
+
+
+def test_csv_is_formula_safe_and_parquet_keeps_text(tmp_path, published):
+    from survey_pipeline.report.excel import write_csv, write_workbook
+
+    frame = published["indicators"].head(4).copy()
+    frame["label"] = ["=HYPERLINK(\"http://x\")", "+31 50 123", "-1", "@SUM(A1)"]
+    write_csv(frame, tmp_path / "t.csv")
+    with (tmp_path / "t.csv").open(encoding="utf-8", newline="") as handle:
+        labels = [row["label"] for row in csv.DictReader(handle)]
+    assert labels == ["'=HYPERLINK(\"http://x\")", "'+31 50 123", "'-1", "'@SUM(A1)"]
+    numbers = pd.read_csv(tmp_path / "t.csv")["estimate"]
+    pd.testing.assert_series_equal(numbers, frame["estimate"].reset_index(drop=True), check_names=False)
+
+    annual = tables.AnnualTable((), (), (), (), 0)
+    write_workbook(tmp_path / "t.xlsx", title="=1+1", annual=annual, sheets={"T": frame}, share_columns={"T": ("estimate",)})
+    book = openpyxl.load_workbook(tmp_path / "t.xlsx")
+    cells = [row[1] for row in book["T"].iter_rows(min_row=2)]
+    assert [c.value for c in cells] == list(frame["label"]) and {c.data_type for c in cells} == {"s"}
+    assert book["Jaarverslag"]["A1"].value == "=1+1" and book["Jaarverslag"]["A1"].data_type == "s"
+
+
+def test_method_note_is_generated_from_the_run(report_run, spec, params):
+    text = (report_run.report / "onderzoeksverantwoording.md").read_text(encoding="utf-8")
+    metrics = rf.validate_metrics(tuple(spec.waves))
+    for wave, m in metrics["waves"].items():
+        assert f"| {wave} | {m['rows_in']:,}".replace(",", ".") in text
+    rule = params["estimate"]["suppression"]
+    assert f"minder dan {rule['min_n']} respondenten" in text
+    assert "Korn-Graubard" in text
+    for ind in spec.indicators:
+        assert spec.base_text(ind.base) in text
+    assert "Kish" in text and "1,42" in text   # the weight diagnostics of the run
+    assert "enkel aanhalingsteken" in text     # the CSV formula rule is documented
+
+
+def test_a_failed_check_is_exit_2_and_keeps_the_last_good_report(tmp_path, report_run, spec, params):
+    project = tmp_path / "project"
+    (project / "questionnaires").mkdir(parents=True)
+    shutil.copy(rf.ROOT / "questionnaires" / "wij_monitor.yaml", project / "questionnaires")
+    (project / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    shutil.copytree(report_run.outputs, project / "outputs")
+    before = _digest(project / "outputs" / "report")
+
+    bad = report_run.frames["indicators"].copy()
+    hit = (bad["indicator_id"] == "heard") & (bad["wave"] == 2020) & (bad["breakdown"] == "total")
+    bad.loc[hit, "n"] = 12                      # published although below the minimum base
+    bad.to_parquet(project / "outputs" / "estimate" / "indicators.parquet", index=False)
+
+    with pytest.raises(InputError, match="reliability: n >= 30.*heard 2020 Totaal"):
+        stage.run(OutputStore(project / "outputs"), spec, params, project)
+    assert cli.main(["--project-dir", str(project), "--quiet", "report"]) == cli.EXIT_INPUT
+    assert _digest(project / "outputs" / "report") == before
+    assert not list((project / "outputs").glob(".staging-*"))
