@@ -13,7 +13,7 @@ from survey_pipeline.report.document import (
 )
 from survey_pipeline.report.tables import AnnualTable
 
-_SPECIAL = str.maketrans({"|": "\\|", "*": "\\*", "_": "\\_", "<": "&lt;", ">": "&gt;", "[": "\\[", "]": "\\]"})
+_SPECIAL = str.maketrans({c: "\\" + c for c in "\\|*_<>[]`#"})
 
 
 def escape(text: str) -> str:
