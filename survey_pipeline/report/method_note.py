@@ -114,6 +114,16 @@ def _response(spec: QuestionnaireSpec, facts: RunFacts) -> list:
               tuple(rows), caption="Aantallen respondenten per meting.",
               numeric=(False, True, True, True, True, True, True)),
     ]
+    missing = []
+    for wave in _waves(facts):
+        by_variable = facts.weight_metrics.get("waves", {}).get(str(wave), {}).get("excluded_missing_by_variable", {})
+        parts = [f"{spec.background[v].label.lower() if v in spec.background else v} {_n(n)}"
+                 for v, n in by_variable.items() if n]
+        if parts:
+            missing.append(f"{wave}: " + ", ".join(parts))
+    if missing:
+        blocks += [Paragraph("Niet gewogen omdat een wegingskenmerk ontbreekt (per kenmerk; een respondent kan bij meer "
+                             "kenmerken meetellen):"), Bullets(tuple(missing))]
     reasons = facts.validate_metrics.get("reasons", {})
     items = []
     for wave in _waves(facts):
@@ -138,25 +148,31 @@ def _response(spec: QuestionnaireSpec, facts: RunFacts) -> list:
 def _weighting(spec: QuestionnaireSpec, facts: RunFacts) -> list:
     settings = facts.params.get("weight", {})
     method = str(settings.get("method", "rake"))
-    variables = [spec.background[v].label.lower() for v in settings.get("margins", []) if v in spec.background]
+    names = settings.get("poststratify_cells" if method == "poststratify" else "margins", [])
+    variables = [spec.background[v].label.lower() for v in names if v in spec.background]
     text = (
         f"Per meting zijn de respondenten gewogen naar de bevolking van 18 jaar en ouder op "
         f"{_join(variables) if variables else 'de achtergrondkenmerken'}, met "
         f"{WEIGHT_METHOD_TEXT.get(method, method)}. De bevolkingsaantallen komen uit "
-        f"{settings.get('population_file', 'het populatiebestand')}. De gewichten tellen per meting op tot de "
-        f"bevolkingsomvang."
+        f"{settings.get('cells_file' if method == 'poststratify' else 'population_file', 'het populatiebestand')}. "
+        f"De gewichten tellen per meting op tot de bevolkingsomvang."
     )
-    if settings.get("max_iter") is not None and settings.get("tol") is not None:
-        text += (f" Het wegen stopt als alle marges tot op {settings['tol']:g} kloppen, na hoogstens "
-                 f"{settings['max_iter']} rondes; anders stopt de run met een fout.")
-    if settings.get("trim_lower") is not None and settings.get("trim_upper") is not None:
-        text += (f" Gewichten kleiner dan {_dec(settings['trim_lower'])} of groter dan {_dec(settings['trim_upper'])} "
-                 f"keer het gemiddelde gewicht zijn afgekapt, waarna opnieuw naar de marges is gewogen.")
+    diag = facts.weight_diagnostics.sort_values("wave")
+    if len(diag) and bool(diag["base_weights_used"].any()):
+        text += " Het wegen begint bij de ontwerpgewichten uit het databestand."
+    if method == "rake" and settings.get("max_iter") is not None and settings.get("tol") is not None:
+        text += (f" Het raken stopt zodra een ronde geen cel meer verschuift dan {settings['tol']:g} maal de som van "
+                 f"de gewichten, na hoogstens {settings['max_iter']} rondes; anders stopt de run met een fout.")
+    lower, upper = settings.get("trim_lower"), settings.get("trim_upper")
+    bounds = [f"kleiner dan {_dec(lower)}" if lower is not None else "", f"groter dan {_dec(upper)}" if upper is not None else ""]
+    bounds = [b for b in bounds if b]
+    if bounds:
+        text += (f" Gewichten {' of '.join(bounds)} keer het gemiddelde gewicht zijn afgekapt, waarna opnieuw naar de "
+                 f"bevolking is gewogen.")
     if settings.get("missing_background") == "exclude":
         text += (" Respondenten zonder waarde op een wegingskenmerk zijn niet gewogen en tellen niet mee in de "
                  "uitkomsten (aantallen in de tabel hierboven).")
     blocks = [Heading("Weging"), Paragraph(text)]
-    diag = facts.weight_diagnostics.sort_values("wave")
     if len(diag):
         rows = tuple(
             (str(int(r.wave)), _n(r.n), _n(r.iterations), _n(r.n_trimmed),
@@ -169,8 +185,8 @@ def _weighting(spec: QuestionnaireSpec, facts: RunFacts) -> list:
             Table(("Meting", "Gewogen", "Rondes", "Afgekapt", "Gewicht (× gemiddelde)", "Designeffect (Kish)",
                    "Effectieve omvang", "Grootste afwijking marge"), rows,
                   caption="Het designeffect van Kish (1 + variatiecoëfficiënt² van de gewichten) geeft aan hoeveel "
-                          "onzekerder de uitkomsten door de weging worden; de effectieve omvang is het gewogen aantal "
-                          "gedeeld door dat designeffect. De afwijking van de marges is in personen.",
+                          "onzekerder de uitkomsten door de weging worden; de effectieve omvang is het aantal "
+                          "respondenten gedeeld door dat designeffect. De afwijking van de marges is in personen.",
                   numeric=(False, True, True, True, True, True, True, True)),
         ]
     blocks += _margins(spec, facts)
