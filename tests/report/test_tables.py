@@ -9,9 +9,12 @@ import pytest
 import yaml
 
 import report_fixtures as rf
+from report_html import parse_report
 from survey_pipeline.errors import InputError
 from survey_pipeline.report import tables
 from survey_pipeline.report.config import ReportParams
+from survey_pipeline.report.document import AnnualTableBlock, Document
+from survey_pipeline.report.html import render_html
 from survey_pipeline.spec import parse_spec
 
 
@@ -122,6 +125,12 @@ def test_changing_a_base_in_the_spec_changes_its_footnote(spec, params, report_p
     assert _row(before, "caregiver_burdened").marker != ""
     assert _row(after, "caregiver_burdened").marker == ""
     assert not any("mantelzorg" in text for _, text in after.footnotes)
+
+    # and so does the rendered page
+    page = parse_report(render_html(Document("t", (AnnualTableBlock(after),))))
+    assert page.rows["knows_where"][0] == new_spec.indicator("knows_where").label + "*"
+    assert page.footnotes[0] == "* Percentage van de bewoners die WIJ Groningen kennen."
+    assert not any("mantelzorg" in f for f in page.footnotes)
 
 
 def test_missing_columns_are_an_input_error(spec, params, raw_frames):

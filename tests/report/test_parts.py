@@ -1,0 +1,87 @@
+"""Report parameters, target parsing for figures, and the method note built from a run's facts."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+import report_fixtures as rf
+from survey_pipeline.errors import ParamsError
+from survey_pipeline.report import figures, tables
+from survey_pipeline.report.config import ReportParams
+from survey_pipeline.report.markdown import render_markdown
+from survey_pipeline.report.method_note import RunFacts, build_method_note
+from survey_pipeline.spec import parse_spec
+
+
+def test_report_params_parse_and_reject():
+    parsed = ReportParams.from_params({"achieved_waves": [2020, 2021], "target_years": [], "decimals": 1})
+    assert parsed == ReportParams((2020, 2021), (), 1, ("png", "svg"))
+    for section, key in (
+        ({"achieved_waves": [], "target_years": [2022]}, "report.achieved_waves"),
+        ({"achieved_waves": [2019, 2019], "target_years": []}, "report.achieved_waves"),
+        ({"achieved_waves": [2019], "target_years": ["2022"]}, "report.target_years"),
+        ({"achieved_waves": [2019], "target_years": [], "decimals": 5}, "report.decimals"),
+        ({"achieved_waves": [2019], "target_years": [], "figure_formats": ["pdf"]}, "report.figure_formats"),
+        ({"achieved_waves": [2019], "target_years": [], "colour": "red"}, "report.colour"),
+    ):
+        with pytest.raises(ParamsError) as info:
+            ReportParams.from_params(section)
+        assert info.value.key == key
+
+
+@pytest.mark.parametrize(("target", "value"), [
+    (">80%", 0.8), ("<15%", 0.15), ("20%", 0.2), ("afname <20%", 0.2), (">45,5%", 0.455),
+    ("toename", None), ("kengetal", None), ("stabiel", None),
+])
+def test_numeric_targets_for_figures(target, value):
+    assert figures.numeric_target(target) == (pytest.approx(value) if value is not None else None)
+
+
+def _facts(spec, params, frames):
+    waves = tuple(spec.waves)
+    metrics, diagnostics, recovered = rf.weight_outputs(spec, waves, rf.population_margins(spec, waves))
+    return RunFacts(
+        validate_metrics=rf.validate_metrics(waves), weight_metrics=metrics, weight_diagnostics=diagnostics,
+        weight_margins=recovered, indicators=frames["indicators"], changes=frames["changes"],
+        distributions=frames["distributions"], params=params, rule=rf.rule_of(params),
+    )
+
+
+def test_method_note_states_each_base_and_the_routing(spec, params, published):
+    text = render_markdown(build_method_note(spec, _facts(spec, params, published)))
+    assert "## De basis van elke indicator" in text
+    routed = [line for line in text.splitlines() if line.startswith("- ") and "wie de vraag door de routing" in line]
+    # familiar, contact_of_residents and helped_of_residents: over all residents, asked of a subgroup
+    assert len(routed) == 3
+    assert any(spec.groups["had_contact"].label in line for line in routed)
+    assert "minder dan 30 respondenten" in text and "Korn-Graubard" in text
+    assert "wijk 7" in text                                   # missing background per variable (weight metrics)
+    assert "allowed\\_codes:heard" in text                    # quarantine reasons (validate metrics)
+
+
+def test_method_note_follows_a_changed_base(spec, params):
+    raw = yaml.safe_load((rf.ROOT / "questionnaires" / "wij_monitor.yaml").read_text(encoding="utf-8"))
+    changed = copy.deepcopy(raw)
+    changed["groups"]["caregivers"]["label"] = "de bewoners die nu mantelzorg verlenen"
+    new_spec = parse_spec(changed)
+    indicators = rf.indicator_frame(new_spec, params)
+    frames = {"indicators": indicators, "changes": rf.change_frame(new_spec, indicators),
+              "distributions": rf.distribution_frame(new_spec, params)}
+    text = render_markdown(build_method_note(new_spec, _facts(new_spec, params, frames)))
+    row = next(line for line in text.splitlines() if line.startswith("| % Mantelzorgers"))
+    assert "van de bewoners die nu mantelzorg verlenen" in row
+    assert "mantelzorg geven" not in text.split("## De basis van elke indicator")[1].split("De groepen")[0]
+
+
+def test_chain_follows_the_spec(spec):
+    raw = yaml.safe_load((rf.ROOT / "questionnaires" / "wij_monitor.yaml").read_text(encoding="utf-8"))
+    changed = copy.deepcopy(raw)
+    changed["indicators"] = [i for i in changed["indicators"] if i["id"] not in ("contact_of_heard", "walk_in_easy")]
+    # without an indicator on the heard_of_wij base the chain starts at contact (of all residents)
+    steps = tables.chain_steps(parse_spec(changed))
+    assert [s.conditional.id for s in steps] == ["contact_of_residents", "helped_of_contact"]
+    changed["indicators"] = [i for i in changed["indicators"] if i["id"] != "helped_of_contact"]
+    assert tables.chain_steps(parse_spec(changed)) == ()
