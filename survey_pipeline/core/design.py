@@ -21,6 +21,8 @@ Equivalent R (reference tests in tests/core):
 - ``.proportion(y, success, exclude, where, by, ci)``: per domain
   ``svyciprop(~I(y %in% success), subset(d, !is.na(y) & !(y %in% exclude) & where & by == level),
   method = "xlogit" | "beta" | "mean")`` and ``svymean(..., deff = TRUE)``.
+- ``.proportions([Share(y, success, exclude, where), ...], by, ci)``: one ``.proportion``
+  per share, computed in one vectorised pass (``.differences`` likewise).
 - ``.difference(y, ..., between = ("wave", a, b))``: ``svyratio(~num_a + num_b, ~den_a + den_b,
   d, covmat = TRUE)`` and ``svycontrast(r, c(-1, 0, 0, 1))`` of the two wave ratios;
   df = ``degf(subset(d, in either wave's domain))``; p = ``2 * pt(-abs(t), df)``.
@@ -37,7 +39,7 @@ import pandas as pd
 from scipy import stats
 
 from survey_pipeline.core import calibration as cal
-from survey_pipeline.core.estimation import domain_means, mean_influence, srs_variance
+from survey_pipeline.core.estimation import Contrasts, Entries, domain_means, mean_influence, srs_variance
 from survey_pipeline.core.intervals import append_note, proportion_intervals, t_quantile
 from survey_pipeline.core.tables import BinaryDomainResult, RowCells, binary_domain_contrasts, fits, row_cells
 from survey_pipeline.core.variance import (
@@ -69,6 +71,11 @@ def _plain(code: Any) -> Any:
 VARIANCE_NOISE = 1e-24
 
 
+def _share_index(n_shares: int, labels: pd.Index | None) -> np.ndarray:
+    """Each output row's share: one block of `by` levels per share."""
+    return np.repeat(np.arange(n_shares), 1 if labels is None else len(labels))
+
+
 def _standard_error(variance: np.ndarray, empty: np.ndarray) -> np.ndarray:
     variance = np.where(np.abs(variance) < VARIANCE_NOISE, 0.0, variance)
     return np.sqrt(np.where(empty, np.nan, variance))
@@ -89,12 +96,14 @@ class CalibrationInfo:
 
 
 @dataclass(frozen=True)
-class _Domains:
-    """Rows' domain index (-1: in no domain), the 0/1 variable (bool) and the domain labels."""
+class Share:
+    """One proportion for `proportions`/`differences`: the share of `success` codes of
+    `variable` among rows with a valid answer (not missing, not in `exclude`) in `where`."""
 
-    index: np.ndarray
-    y: np.ndarray
-    labels: pd.Index | None
+    variable: str
+    success: Sequence[Any]
+    exclude: Sequence[Any] | None = None
+    where: Mapping[str, Sequence[Any]] | None = None
 
 
 class SurveyDesign:
@@ -136,6 +145,7 @@ class SurveyDesign:
         self._projection = projection
         self._calibration = calibration
         self._level_cache: dict[str, tuple[pd.Index, np.ndarray]] = {}
+        self._columns: dict[str, pd.Series] = {}
         self._row_cells: RowCells | None = None
 
     def _derive(self, weights: np.ndarray, projection: Projection, info: CalibrationInfo) -> SurveyDesign:
@@ -169,7 +179,7 @@ class SurveyDesign:
     def degf(self) -> float:
         """R's degf(): PSUs minus strata among rows with positive weight."""
         out = np.zeros(self.n, dtype=np.int64)
-        return float(degrees_of_freedom(out, 1, self._positive, self._structure)[0])
+        return float(degrees_of_freedom(np.arange(self.n), out, 1, self._positive, self._structure)[0])
 
     def __repr__(self) -> str:
         st = self._structure
@@ -269,9 +279,15 @@ class SurveyDesign:
 
     # -- domains ---------------------------------------------------------------------
 
+    def _column(self, name: str) -> pd.Series:
+        """A data column (cached: the design's data do not change)."""
+        if name not in self._columns:
+            self._columns[name] = self._data[name]
+        return self._columns[name]
+
     def _in_codes(self, variable: str, codes: Sequence[Any]) -> np.ndarray:
         """Rows whose value is one of `codes` (missing values never match)."""
-        column = self._data[variable]
+        column = self._column(variable)
         codes = list(codes)
         numeric = all(isinstance(c, (int, float, np.integer, np.floating)) for c in codes)
         if numeric and column.dtype.kind in "fiu" and len(codes) <= 8:
@@ -286,7 +302,7 @@ class SurveyDesign:
         self, variable: str, exclude: Sequence[Any] | None, where: Mapping[str, Sequence[Any]] | None
     ) -> np.ndarray:
         """Rows in the denominator: answered, not excluded, inside `where`."""
-        column = self._data[variable]
+        column = self._column(variable)
         if column.dtype.kind == "f":
             mask = ~np.isnan(column.to_numpy())
         else:
@@ -300,7 +316,7 @@ class SurveyDesign:
     def _levels(self, by: str) -> tuple[pd.Index, np.ndarray]:
         """Sorted levels of `by` (a categorical's categories) and each row's level (-1: missing)."""
         if by not in self._level_cache:
-            column = self._data[by]
+            column = self._column(by)
             if isinstance(column.dtype, pd.CategoricalDtype):
                 levels = pd.Index(column.cat.categories)
                 codes = column.cat.codes.to_numpy().astype(np.int64)
@@ -310,16 +326,32 @@ class SurveyDesign:
             self._level_cache[by] = (pd.Index(levels), codes)
         return self._level_cache[by]
 
-    def _domains(
-        self, variable: str, success: Sequence[Any], exclude: Sequence[Any] | None,
-        where: Mapping[str, Sequence[Any]] | None, by: str | None,
-    ) -> _Domains:
-        mask = self._base_mask(variable, exclude, where)
-        y = self._in_codes(variable, success)
-        if by is None:
-            return _Domains(index=mask.astype(np.int64) - 1, y=y, labels=None)
-        labels, codes = self._levels(by)
-        return _Domains(index=np.where(mask, codes, -1), y=y, labels=labels)
+    def _entries(
+        self, shares: Sequence[Share], by: str | None, group: np.ndarray | None = None, n_groups: int = 1,
+    ) -> tuple[Entries, pd.Index | None]:
+        """Domain members of every share x `by` level (x `group`, -1: in no group).
+
+        Domain of share q, level l, group g: (q * levels + l) * n_groups + g.
+        """
+        labels, level = (None, None) if by is None else self._levels(by)
+        k = 1 if labels is None else len(labels)
+        rows, domain, y = [], [], []
+        for q, share in enumerate(shares):
+            mask = self._base_mask(share.variable, share.exclude, share.where)
+            if level is not None:
+                mask &= level >= 0
+            if group is not None:
+                mask &= group >= 0
+            r = np.flatnonzero(mask)
+            d = np.full(r.size, q * k, dtype=np.int64) if level is None else q * k + level[r]
+            rows.append(r)
+            domain.append(d if group is None else d * n_groups + group[r])
+            y.append(self._in_codes(share.variable, share.success)[r])
+        entries = Entries(
+            rows=np.concatenate(rows), domain=np.concatenate(domain), y=np.concatenate(y),
+            n_domains=len(shares) * k * n_groups,
+        )
+        return entries, labels
 
     def _n_rows(self, domain_n: np.ndarray) -> np.ndarray:
         """R's nrow() of a domain's subset design: all rows once calibrated, else the domain's."""
@@ -327,25 +359,21 @@ class SurveyDesign:
 
     # -- estimators ------------------------------------------------------------------
 
-    def _binary_contrasts(
-        self, y: np.ndarray, domain: np.ndarray, n_domains: int, coefficient: np.ndarray,
-        output_of_domain: np.ndarray, n_out: int,
-    ) -> BinaryDomainResult:
+    def _binary_contrasts(self, entries: Entries, contrasts: Contrasts) -> BinaryDomainResult:
         """Means of 0/1 `y` per domain; variance and df of their contrasts per output."""
         st = self._structure
         if st.rows_are_psus:
             if self._row_cells is None:
                 self._row_cells = row_cells(st, self._weights, self._projection)
-            if fits(self._row_cells, n_domains):
+            if fits(self._row_cells, entries.n_domains):
                 return binary_domain_contrasts(
-                    y, domain, n_domains, coefficient, output_of_domain, n_out,
-                    self._row_cells, st, self._projection, self._positive,
+                    entries, contrasts, self._row_cells, st, self._projection, self._positive
                 )
-        means = domain_means(y, self._weights, domain, n_domains, self._positive)
-        a = mean_influence(y, self._weights, domain, means, coefficient)
-        out = np.concatenate([[-1], output_of_domain])[domain + 1]
-        variance = linearized_variance(a, out, n_out, st, self._projection)
-        df = degrees_of_freedom(out, n_out, self._positive, st)
+        means = domain_means(entries, self._weights, self._positive)
+        a = mean_influence(entries, self._weights, means, contrasts.coefficient)
+        out = contrasts.output[entries.domain]
+        variance = linearized_variance(a, entries.rows, out, contrasts.n_out, st, self._projection)
+        df = degrees_of_freedom(entries.rows, out, contrasts.n_out, self._positive, st)
         return BinaryDomainResult(means=means, variance=variance, df=df)
 
     def proportion(
@@ -375,9 +403,23 @@ class SurveyDesign:
         - `n` (rows, unweighted base), `sum_weights` (weighted base);
         - `note`: empty, or why a value is missing or was computed differently.
         """
-        dom = self._domains(variable, success, exclude, where, by)
-        k = 1 if dom.labels is None else len(dom.labels)
-        fit = self._binary_contrasts(dom.y, dom.index, k, np.ones(k), np.arange(k), k)
+        share = Share(variable, success, exclude, where)
+        return self.proportions([share], by=by, ci=ci, level=level).drop(columns="share")
+
+    def proportions(
+        self, shares: Sequence[Share], by: str | None = None, ci: str = "logit", level: float = 0.95
+    ) -> pd.DataFrame:
+        """Several proportions in one vectorised pass (e.g. every answer code of an item).
+
+        Equals one `proportion` call per share: the columns of `proportion`, after a
+        `share` column (position in `shares`), one block of `by` levels per share.
+        """
+        shares = list(shares)
+        if not shares:
+            raise ValueError("proportions needs at least one share")
+        entries, labels = self._entries(shares, by)
+        k = entries.n_domains
+        fit = self._binary_contrasts(entries, Contrasts.identity(k))
         means, var, df = fit.means, fit.variance, fit.df
         p = means.estimate
         empty = means.n == 0
@@ -394,6 +436,7 @@ class SurveyDesign:
         note = append_note(note, boundary & ~empty, "se 0, deff undefined, n_eff = n")
         out = pd.DataFrame(
             {
+                "share": _share_index(len(shares), labels),
                 "estimate": p,
                 "se": se,
                 "ci_lower": intervals.lower,
@@ -407,8 +450,8 @@ class SurveyDesign:
                 "note": note.astype(str),
             }
         )
-        if dom.labels is not None:
-            out.insert(0, by, dom.labels.to_numpy())
+        if labels is not None:
+            out.insert(1, by, np.tile(labels.to_numpy(), len(shares)))
         return out
 
     def difference(
@@ -432,17 +475,29 @@ class SurveyDesign:
         NaN and "empty domain in one of the groups"; df < 1 gives no interval or test;
         se 0 gives p_value 1 if the difference is 0, else 0 ("zero variance").
         """
+        share = Share(variable, success, exclude, where)
+        return self.differences([share], between=between, by=by, level=level).drop(columns="share")
+
+    def differences(
+        self,
+        shares: Sequence[Share],
+        between: tuple[str, Any, Any] = ("wave", 1, 2),
+        by: str | None = None,
+        level: float = 0.95,
+    ) -> pd.DataFrame:
+        """Several changes in one vectorised pass: one `difference` call per share, with
+        a `share` column (position in `shares`) first."""
+        shares = list(shares)
+        if not shares:
+            raise ValueError("differences needs at least one share")
         column, first, second = between
-        dom = self._domains(variable, success, exclude, where, by)
         group = np.full(self.n, -1, dtype=np.int64)
         group[self._in_codes(column, [first])] = 0
         group[self._in_codes(column, [second])] = 1
-        k = 1 if dom.labels is None else len(dom.labels)
-        inside = (dom.index >= 0) & (group >= 0)
-        cell = np.where(inside, dom.index * 2 + group, -1)
-        fit = self._binary_contrasts(
-            dom.y, cell, 2 * k, np.tile([-1.0, 1.0], k), np.repeat(np.arange(k), 2), k
-        )
+        entries, labels = self._entries(shares, by, group, 2)
+        k = entries.n_domains // 2
+        contrasts = Contrasts(np.tile([-1.0, 1.0], k), np.repeat(np.arange(k), 2), k)
+        fit = self._binary_contrasts(entries, contrasts)
         means, var, df = fit.means, fit.variance, fit.df
         p = means.estimate.reshape(k, 2)
         n = means.n.reshape(k, 2)
@@ -462,6 +517,7 @@ class SurveyDesign:
         note = np.where(no_df, "df < 1: no interval or test", note)
         result = pd.DataFrame(
             {
+                "share": _share_index(len(shares), labels),
                 "from": [first] * k,
                 "to": [second] * k,
                 "estimate_from": p[:, 0],
@@ -477,6 +533,6 @@ class SurveyDesign:
                 "note": note.astype(str),
             }
         )
-        if dom.labels is not None:
-            result.insert(0, by, dom.labels.to_numpy())
+        if labels is not None:
+            result.insert(1, by, np.tile(labels.to_numpy(), len(shares)))
         return result

@@ -8,6 +8,32 @@ import numpy as np
 
 
 @dataclass(frozen=True)
+class Entries:
+    """Members of a batch of domains: per entry its design row, domain (0..n_domains-1)
+    and 0/1 value. A row is an entry of every domain it belongs to."""
+
+    rows: np.ndarray
+    domain: np.ndarray
+    y: np.ndarray
+    n_domains: int
+
+
+@dataclass(frozen=True)
+class Contrasts:
+    """Outputs as sums of domain means: domain d adds `coefficient[d]` times its mean to
+    output `output[d]` (0..n_out-1)."""
+
+    coefficient: np.ndarray
+    output: np.ndarray
+    n_out: int
+
+    @classmethod
+    def identity(cls, n_domains: int) -> Contrasts:
+        """One output per domain: the domain mean itself."""
+        return cls(np.ones(n_domains), np.arange(n_domains), n_domains)
+
+
+@dataclass(frozen=True)
 class DomainMeans:
     """Per domain: weighted mean, weighted base, rows, rows with positive weight."""
 
@@ -17,38 +43,28 @@ class DomainMeans:
     n_positive: np.ndarray
 
 
-def domain_means(
-    y: np.ndarray, weights: np.ndarray, domain: np.ndarray, n_domains: int,
-    positive: np.ndarray | None = None,
-) -> DomainMeans:
-    """Weighted mean of `y` per domain (`domain[row]` in 0..D-1, -1 = in no domain).
+def domain_means(entries: Entries, weights: np.ndarray, positive: np.ndarray | None = None) -> DomainMeans:
+    """Weighted mean of the entries' `y` per domain (`weights`, `positive`: per design row).
 
     `positive` masks rows with weight != 0 (None: all rows).
     """
-    idx = domain + 1
-    size = n_domains + 1
-    sum_w = np.bincount(idx, weights=weights, minlength=size)[1:]
-    sum_wy = np.bincount(idx, weights=weights * y, minlength=size)[1:]
-    n = np.bincount(idx, minlength=size)[1:]
-    n_positive = n if positive is None else np.bincount(idx[positive], minlength=size)[1:]
+    domain, size = entries.domain, entries.n_domains
+    w = weights[entries.rows]
+    sum_w = np.bincount(domain, weights=w, minlength=size)
+    sum_wy = np.bincount(domain, weights=w * entries.y, minlength=size)
+    n = np.bincount(domain, minlength=size)
+    n_positive = n if positive is None else np.bincount(domain[positive[entries.rows]], minlength=size)
     with np.errstate(invalid="ignore", divide="ignore"):
         estimate = sum_wy / sum_w
     return DomainMeans(estimate=estimate, sum_weights=sum_w, n=n, n_positive=n_positive)
 
 
-def mean_influence(
-    y: np.ndarray, weights: np.ndarray, domain: np.ndarray, means: DomainMeans,
-    coefficient: np.ndarray | None = None,
-) -> np.ndarray:
-    """svymean's influence on the subset design: (y - p_d) w / W_d, zero outside domains.
-
-    `coefficient[d]` multiplies domain d's influence (contrasts of domain means).
-    """
-    coefficient = np.ones(means.sum_weights.size) if coefficient is None else coefficient
+def mean_influence(entries: Entries, weights: np.ndarray, means: DomainMeans, coefficient: np.ndarray) -> np.ndarray:
+    """svymean's influence on the subset design per entry: coefficient_d (y - p_d) w / W_d."""
     scale = np.divide(coefficient, means.sum_weights, out=np.zeros_like(coefficient), where=means.sum_weights != 0)
     estimate = np.nan_to_num(means.estimate)
-    idx = domain + 1
-    return (y - np.concatenate([[0.0], estimate])[idx]) * (weights * np.concatenate([[0.0], scale])[idx])
+    d = entries.domain
+    return (entries.y - estimate[d]) * (weights[entries.rows] * scale[d])
 
 
 def srs_variance(p: np.ndarray, sum_weights: np.ndarray, n_positive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

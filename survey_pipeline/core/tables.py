@@ -14,8 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
-from survey_pipeline.core.estimation import DomainMeans
+from survey_pipeline.core.estimation import Contrasts, DomainMeans, Entries
 from survey_pipeline.core.variance import (
     Projection,
     SamplingStructure,
@@ -35,7 +36,6 @@ class RowCells:
 
     key2: np.ndarray
     block: int
-    width: int
     n_strata: int
     n_cells: int
     base: np.ndarray
@@ -44,20 +44,17 @@ class RowCells:
 
 
 def row_cells(structure: SamplingStructure, weights: np.ndarray, projection: Projection | None) -> RowCells:
-    """Constant part of the table key: 2 * (stratum * cells + cell) + one block (domain -1)."""
+    """Constant part of the table key: 2 * (stratum * cells + cell)."""
     if projection is None:
         n_cells, cell, base, factor = 1, None, weights, np.ones(1)
     else:
-        n_cells, cell, base = projection.n_cells, projection.cell, projection.base
-        factor = projection.stage_factors[-1]
+        n_cells, cell, base, factor = projection.n_cells, projection.cell, projection.base, projection.factor
     key = structure.stratum * np.int64(n_cells)
     if cell is not None:
         key = key + cell
-    width = structure.n_strata * n_cells
     return RowCells(
-        key2=2 * key + 2 * width,
-        block=2 * width,
-        width=width,
+        key2=2 * key,
+        block=2 * structure.n_strata * n_cells,
         n_strata=structure.n_strata,
         n_cells=n_cells,
         base=base,
@@ -67,7 +64,7 @@ def row_cells(structure: SamplingStructure, weights: np.ndarray, projection: Pro
 
 
 def fits(cells: RowCells, n_domains: int) -> bool:
-    return n_domains * cells.width * 2 <= MAX_TABLE
+    return n_domains * cells.block <= MAX_TABLE
 
 
 @dataclass(frozen=True)
@@ -80,46 +77,41 @@ class BinaryDomainResult:
 
 
 def binary_domain_contrasts(
-    y: np.ndarray,
-    domain: np.ndarray,
-    n_domains: int,
-    coefficient: np.ndarray,
-    output_of_domain: np.ndarray,
-    n_out: int,
+    entries: Entries,
+    contrasts: Contrasts,
     cells: RowCells,
     structure: SamplingStructure,
     projection: Projection | None,
     positive: np.ndarray | None,
 ) -> BinaryDomainResult:
-    """Variance of sum_k coefficient_k p_k per output (domains grouped by `output_of_domain`)."""
-    k, s, c = n_domains, cells.n_strata, cells.n_cells
-    block = cells.block
-    key = domain * np.int64(block)
-    key += cells.key2
-    key += y
-    size = (k + 1) * block
+    """Variance of sum_k coefficient_k p_k per output (domains grouped by `contrasts.output`)."""
+    k, s, c = entries.n_domains, cells.n_strata, cells.n_cells
+    rows, n_out = entries.rows, contrasts.n_out
+    key = entries.domain * np.int64(cells.block)
+    key += cells.key2[rows]
+    key += entries.y
+    size = k * cells.block
 
-    def table(weights: np.ndarray | None, rows: np.ndarray | None = None) -> np.ndarray:
-        kk = key if rows is None else key[rows]
-        return np.bincount(kk, weights=weights, minlength=size)[block:].reshape(k, s, c, 2)
+    def table(weights: np.ndarray | None, keep: np.ndarray | None = None) -> np.ndarray:
+        kk = key if keep is None else key[keep]
+        return np.bincount(kk, weights=weights, minlength=size).reshape(k, s, c, 2)
 
     count = table(None)
-    b_sum = table(cells.base)
-    b_sq = table(cells.base_sq)
-    pos_count = count if positive is None else table(None, positive)
+    b_sum = table(cells.base[rows])
+    b_sq = table(cells.base_sq[rows])
+    pos_count = count if positive is None else table(None, positive[rows])
 
     f = cells.factor[None, None, :, None]
     w_sum = (f * b_sum).sum(axis=(1, 2))
     sum_weights = w_sum.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         p = w_sum[:, 1] / sum_weights
-        scale = np.where(sum_weights > 0, coefficient / sum_weights, 0.0)
+        scale = np.where(sum_weights > 0, contrasts.coefficient / sum_weights, 0.0)
     p_safe = np.nan_to_num(p)
     r = scale[:, None] * (np.array([0.0, 1.0])[None, :] - p_safe[:, None])
     r4 = r[:, None, None, :]
 
-    to_out = np.zeros((n_out, k))
-    to_out[output_of_domain, np.arange(k)] = 1.0
+    to_out = sp.csr_matrix((np.ones(k), (contrasts.output, np.arange(k))), shape=(n_out, k))
 
     def per_output(x: np.ndarray) -> np.ndarray:
         return (to_out @ x.reshape(k, -1)).reshape(n_out, s, c)

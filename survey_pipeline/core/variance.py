@@ -1,8 +1,9 @@
 """Taylor-linearisation variance as R survey's svyrecvar/onestage/onestrat (first stage).
 
-The engine takes influence values `a` (one per row) and an output index `out` per row
-(-1: the row is outside every output's domain). Output j's variance is that of the
-total of `a` over its rows, with:
+The engine takes entries: per entry an influence value `a`, the design row it
+belongs to (`rows`) and an output `out` in 0..n_out-1. A row may be an entry of
+several outputs (a batch of domains); rows outside every output's domain have no
+entry. Output j's variance is that of the total of `a` over its entries, with:
 
 - calibration: the influence is first projected as svyrecvar does for post-strata and
   raking. The projected value of row i for output j is `a_ij - b_i * H[j, cell_i]`
@@ -67,23 +68,24 @@ class Projection:
     `kind` is "poststratify" (one pass on the cells) or "rake" (10 passes over the
     margins with the weights R stored after each margin of the final sweep).
     `cell[row]` is the row's joint cell, `base[row]` its weight before calibration,
-    `stage_factors[m][cell]` the calibration factor after margin m, `margin_codes[m][cell]`
-    the cell's category on margin m. The remaining fields are design constants
-    (per cell, per stratum x cell) computed once by `make_projection`.
+    `factor[cell]` the final calibration factor. The remaining fields are design
+    constants computed once by `make_projection`: per cell, per stratum x cell, per
+    PSU x cell (clustered designs only) and, for raking, the two factors of the
+    projection (`projection_from_cell_sums`).
     """
 
     kind: str
     cell: np.ndarray
     base: np.ndarray
     n_cells: int
-    stage_factors: tuple[np.ndarray, ...]
-    margin_codes: tuple[np.ndarray, ...]
-    margin_sizes: tuple[int, ...]
+    factor: np.ndarray
     inverse_base: np.ndarray
-    rows_per_cell: np.ndarray
     base_per_cell: np.ndarray
     stratum_base: np.ndarray | sp.csr_matrix
     stratum_base_sq: np.ndarray | sp.csr_matrix
+    psu_base: sp.csr_matrix | None
+    to_categories: sp.csr_matrix | None
+    from_categories: np.ndarray | None
 
 
 def make_projection(
@@ -96,7 +98,12 @@ def make_projection(
     margin_sizes: tuple[int, ...],
     structure: SamplingStructure,
 ) -> Projection:
-    """A Projection with its per-cell and per-(stratum, cell) sums of base weights."""
+    """A Projection with its per-cell, per-(stratum, cell) and per-(PSU, cell) sums of base weights.
+
+    `stage_factors[m][cell]` is the calibration factor after margin m and
+    `margin_codes[m][cell]` the cell's category on margin m (a single "margin" of
+    all cells for post-stratification).
+    """
     s = structure.n_strata
     if s * n_cells <= _DENSE_BLOCK:
         key = structure.stratum * np.int64(n_cells) + cell
@@ -105,20 +112,64 @@ def make_projection(
     else:
         stratum_base = sp.csr_matrix((base, (structure.stratum, cell)), shape=(s, n_cells))
         stratum_base_sq = sp.csr_matrix((base * base, (structure.stratum, cell)), shape=(s, n_cells))
+    psu_base = None
+    if not structure.rows_are_psus:
+        psu_base = sp.csr_matrix((base, (structure.psu, cell)), shape=(structure.n_psu, n_cells))
+    to_categories = from_categories = None
+    if kind == "rake":
+        rows_per_cell = np.bincount(cell, minlength=n_cells).astype(np.float64)
+        to_categories, from_categories = _raking_operator(stage_factors, margin_codes, margin_sizes, rows_per_cell)
     return Projection(
         kind=kind,
         cell=cell,
         base=base,
         n_cells=n_cells,
-        stage_factors=stage_factors,
-        margin_codes=margin_codes,
-        margin_sizes=margin_sizes,
+        factor=stage_factors[-1],
         inverse_base=1.0 / base,
-        rows_per_cell=np.bincount(cell, minlength=n_cells).astype(np.float64),
         base_per_cell=np.bincount(cell, weights=base, minlength=n_cells),
         stratum_base=stratum_base,
         stratum_base_sq=stratum_base_sq,
+        psu_base=psu_base,
+        to_categories=to_categories,
+        from_categories=from_categories,
     )
+
+
+def _raking_operator(
+    stage_factors: tuple[np.ndarray, ...],
+    margin_codes: tuple[np.ndarray, ...],
+    margin_sizes: tuple[int, ...],
+    rows_per_cell: np.ndarray,
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """svyrecvar's raking projection as two factors: H = (cell_sums @ to) @ from.
+
+    Each pass of the projection on margin m adds, per category, the sum over its
+    cells of (cell_sums - rows_per_cell * H) / stage_factor_m. H is therefore linear
+    in the per-margin category sums of cell_sums / stage_factor_m (`to`, cells x
+    categories), and the 10 sweeps are replayed once, on one unit input per category
+    (`from`, categories x cells), instead of once per call.
+    """
+    n_cells = rows_per_cell.size
+    offsets = np.cumsum([0, *margin_sizes])
+    to_categories = sp.csr_matrix(
+        (
+            np.concatenate([1.0 / sf for sf in stage_factors]),
+            (np.tile(np.arange(n_cells), len(margin_sizes)),
+             np.concatenate([codes + start for codes, start in zip(margin_codes, offsets)])),
+        ),
+        shape=(n_cells, int(offsets[-1])),
+    )
+    unit = np.eye(int(offsets[-1]))
+    h = np.zeros((unit.shape[0], n_cells))
+    indicators = [np.eye(k)[codes] for codes, k in zip(margin_codes, margin_sizes)]
+    rows_per_category = [np.maximum(rows_per_cell @ e, 1.0) for e in indicators]
+    for _ in range(RAKING_PROJECTION_SWEEPS):
+        for sf, codes, e, rows, start, stop in zip(
+            stage_factors, margin_codes, indicators, rows_per_category, offsets[:-1], offsets[1:]
+        ):
+            category_mean = (unit[:, start:stop] - ((rows_per_cell * h) / sf) @ e) / rows
+            h = h + sf * category_mean[:, codes]
+    return to_categories, h
 
 
 def _codes(values: pd.Series | np.ndarray, what: str) -> tuple[np.ndarray, int]:
@@ -188,35 +239,28 @@ def _finite_population_factor(fpc: np.ndarray, stratum: np.ndarray, npsu: np.nda
         return np.where(np.isinf(popsize), 1.0, (popsize - npsu) / popsize)
 
 
-def _bincount_by_output(key: np.ndarray, weights: np.ndarray | None, n_out: int, width: int) -> np.ndarray:
-    """Sums over rows per (output, column); `key = (out + 1) * width + column`, out = -1 dropped."""
-    counts = np.bincount(key, weights=weights, minlength=(n_out + 1) * width)
-    return counts[width:].reshape(n_out, width)
+def _sums_by_output(key: np.ndarray, weights: np.ndarray | None, n_out: int, width: int) -> np.ndarray:
+    """Sums over entries per (output, column); `key = out * width + column`."""
+    return np.bincount(key, weights=weights, minlength=n_out * width).reshape(n_out, width)
 
 
-def projection_coefficients(a: np.ndarray, out: np.ndarray, n_out: int, proj: Projection) -> np.ndarray:
+def projection_coefficients(
+    a: np.ndarray, rows: np.ndarray, out: np.ndarray, n_out: int, proj: Projection
+) -> np.ndarray:
     """H (outputs x cells) such that the projected influence is a - base * H[out, cell]."""
-    key = (out + 1) * np.int64(proj.n_cells) + proj.cell
-    values = a if proj.kind == "poststratify" else a * proj.inverse_base
-    return projection_from_cell_sums(_bincount_by_output(key, values, n_out, proj.n_cells), proj)
+    key = out * np.int64(proj.n_cells) + proj.cell[rows]
+    values = a if proj.kind == "poststratify" else a * proj.inverse_base[rows]
+    return projection_from_cell_sums(_sums_by_output(key, values, n_out, proj.n_cells), proj)
 
 
 def projection_from_cell_sums(cell_sums: np.ndarray, proj: Projection) -> np.ndarray:
     """H from per-(output, cell) sums of the influence (post-stratification) or of
-    influence / base weight (raking), replaying svyrecvar's projection on cell totals."""
+    influence / base weight (raking, svyrecvar's 10 sweeps via `_raking_operator`)."""
     if proj.kind == "poststratify":
         return np.divide(
             cell_sums, proj.base_per_cell, out=np.zeros_like(cell_sums), where=proj.base_per_cell > 0
         )
-    n_cell = proj.rows_per_cell
-    h = np.zeros_like(cell_sums)
-    indicators = [np.eye(k)[codes] for codes, k in zip(proj.margin_codes, proj.margin_sizes)]
-    rows_per_category = [np.maximum(n_cell @ e, 1.0) for e in indicators]
-    for _ in range(RAKING_PROJECTION_SWEEPS):
-        for sf, e, rows in zip(proj.stage_factors, indicators, rows_per_category):
-            category_mean = (((cell_sums - n_cell * h) / sf) @ e) / rows
-            h = h + sf * (category_mean @ e.T)
-    return h
+    return (cell_sums @ proj.to_categories) @ proj.from_categories
 
 
 @dataclass(frozen=True)
@@ -235,49 +279,46 @@ def times_transpose(m: np.ndarray, by: np.ndarray | sp.csr_matrix) -> np.ndarray
 
 
 def _stratum_sums_rows(
-    a: np.ndarray, out: np.ndarray, n_out: int, st: SamplingStructure,
+    a: np.ndarray, rows: np.ndarray, out: np.ndarray, n_out: int, st: SamplingStructure,
     proj: Projection | None, h: np.ndarray | None,
 ) -> StratumSums:
     """Stratum sums when every row is a PSU: bincounts over (output, stratum)."""
     s = st.n_strata
-    key = out + 1 if s == 1 else (out + 1) * np.int64(s) + st.stratum
-    total = _bincount_by_output(key, a, n_out, s)
-    sumsq = _bincount_by_output(key, a * a, n_out, s)
+    key = out if s == 1 else out * np.int64(s) + st.stratum[rows]
+    total = _sums_by_output(key, a, n_out, s)
+    sumsq = _sums_by_output(key, a * a, n_out, s)
     if proj is None:
-        count = _bincount_by_output(key, None, n_out, s).astype(np.float64)
+        count = _sums_by_output(key, None, n_out, s).astype(np.float64)
         return StratumSums(total=total, sumsq=sumsq, n_domain_psu=count)
-    c = proj.n_cells
-    h_rows = np.concatenate([np.zeros(c), h.ravel()])[(out + 1) * np.int64(c) + proj.cell]
-    cross = _bincount_by_output(key, a * proj.base * h_rows, n_out, s)
+    h_rows = h.ravel()[out * np.int64(proj.n_cells) + proj.cell[rows]]
+    cross = _sums_by_output(key, a * proj.base[rows] * h_rows, n_out, s)
     total = total - times_transpose(h, proj.stratum_base)
     sumsq = sumsq - 2 * cross + times_transpose(h * h, proj.stratum_base_sq)
     return StratumSums(total=total, sumsq=sumsq, n_domain_psu=None)
 
 
 def _stratum_sums_clusters(
-    a: np.ndarray, out: np.ndarray, n_out: int, st: SamplingStructure,
+    a: np.ndarray, rows: np.ndarray, out: np.ndarray, n_out: int, st: SamplingStructure,
     proj: Projection | None, h: np.ndarray | None,
 ) -> StratumSums:
     """Stratum sums for clustered designs: PSU totals as sparse (output x PSU) matrices."""
     p, s = st.n_psu, st.n_strata
-    inside = out >= 0
-    oi, pi = out[inside], st.psu[inside]
-    psu_totals = sp.csr_matrix((a[inside], (oi, pi)), shape=(n_out, p))
+    psu = st.psu[rows]
+    psu_totals = sp.csr_matrix((a, (out, psu)), shape=(n_out, p))
     in_stratum = sp.csr_matrix((np.ones(p), (np.arange(p), st.psu_stratum)), shape=(p, s))
     if proj is None:
-        member = sp.csr_matrix((np.ones(oi.size), (oi, pi)), shape=(n_out, p))
+        member = sp.csr_matrix((np.ones(out.size), (out, psu)), shape=(n_out, p))
         member.data[:] = 1.0
         count = np.asarray((member @ in_stratum).todense())
         total = np.asarray((psu_totals @ in_stratum).todense())
         sumsq = np.asarray((psu_totals.multiply(psu_totals) @ in_stratum).todense())
         return StratumSums(total=total, sumsq=sumsq, n_domain_psu=count)
-    base_psu_cell = sp.csr_matrix((proj.base, (st.psu, proj.cell)), shape=(p, proj.n_cells))
     total = np.empty((n_out, s))
     sumsq = np.empty((n_out, s))
     block = max(1, _DENSE_BLOCK // max(p, 1))
     for j0 in range(0, n_out, block):
         j1 = min(n_out, j0 + block)
-        x = psu_totals[j0:j1].T.toarray() - base_psu_cell @ h[j0:j1].T
+        x = psu_totals[j0:j1].T.toarray() - proj.psu_base @ h[j0:j1].T
         total[j0:j1] = (in_stratum.T @ x).T
         sumsq[j0:j1] = (in_stratum.T @ (x * x)).T
     return StratumSums(total=total, sumsq=sumsq, n_domain_psu=None)
@@ -285,15 +326,16 @@ def _stratum_sums_clusters(
 
 def linearized_variance(
     a: np.ndarray,
+    rows: np.ndarray,
     out: np.ndarray,
     n_out: int,
     structure: SamplingStructure,
     projection: Projection | None = None,
 ) -> np.ndarray:
-    """Variance of each output's total of `a`, as svyrecvar on R's subset design."""
-    h = None if projection is None else projection_coefficients(a, out, n_out, projection)
+    """Variance of each output's total of `a` (one value per entry), as svyrecvar on R's subset design."""
+    h = None if projection is None else projection_coefficients(a, rows, out, n_out, projection)
     sums_fn = _stratum_sums_rows if structure.rows_are_psus else _stratum_sums_clusters
-    return combine_strata(sums_fn(a, out, n_out, structure, projection, h), structure)
+    return combine_strata(sums_fn(a, rows, out, n_out, structure, projection, h), structure)
 
 
 def combine_strata(sums: StratumSums, st: SamplingStructure) -> np.ndarray:
@@ -324,27 +366,28 @@ def combine_strata(sums: StratumSums, st: SamplingStructure) -> np.ndarray:
 
 
 def _distinct_per_output(out: np.ndarray, unit: np.ndarray, n_units: int, n_out: int) -> np.ndarray:
-    """Number of distinct `unit` codes among the rows of each output (out = -1 ignored)."""
-    key = (out + 1) * np.int64(n_units) + unit
-    if (n_out + 1) * n_units <= 4 * out.size + (1 << 16):
-        present = np.bincount(key, minlength=(n_out + 1) * n_units)[n_units:] > 0
+    """Number of distinct `unit` codes among the entries of each output."""
+    key = out * np.int64(n_units) + unit
+    if n_out * n_units <= 4 * out.size + (1 << 16):
+        present = np.bincount(key, minlength=n_out * n_units) > 0
         return present.reshape(n_out, n_units).sum(axis=1)
-    owner = np.unique(key) // n_units - 1
-    return np.bincount(owner[owner >= 0], minlength=n_out)
+    return np.bincount(np.unique(key) // n_units, minlength=n_out)
 
 
 def degrees_of_freedom(
-    out: np.ndarray, n_out: int, positive: np.ndarray | None, structure: SamplingStructure
+    rows: np.ndarray, out: np.ndarray, n_out: int, positive: np.ndarray | None, structure: SamplingStructure
 ) -> np.ndarray:
-    """R's degf() of each output's subset design: PSUs minus strata among rows with
-    positive weight (`positive`: mask of rows with weight != 0; None when all are)."""
-    o = out if positive is None else np.where(positive, out, -1)
+    """R's degf() of each output's subset design: PSUs minus strata among its entries'
+    rows with positive weight (`positive`: mask of rows with weight != 0; None when all are)."""
+    if positive is not None:
+        keep = positive[rows]
+        rows, out = rows[keep], out[keep]
     if structure.rows_are_psus:
-        psus = np.bincount(o + 1, minlength=n_out + 1)[1:]
+        psus = np.bincount(out, minlength=n_out)
     else:
-        psus = _distinct_per_output(o, structure.psu, structure.n_psu, n_out)
+        psus = _distinct_per_output(out, structure.psu[rows], structure.n_psu, n_out)
     if structure.n_strata == 1:
         strata = (psus > 0).astype(np.int64)
     else:
-        strata = _distinct_per_output(o, structure.stratum, structure.n_strata, n_out)
+        strata = _distinct_per_output(out, structure.stratum[rows], structure.n_strata, n_out)
     return (psus - strata).astype(np.float64)
