@@ -1,0 +1,114 @@
+"""The whole pipeline on a small generated panel, checked against hand computations."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyreadstat
+import pytest
+import yaml
+
+from survey_pipeline import cli
+from survey_pipeline.demo import write_demo
+from survey_pipeline.spec import load_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    """A project with a 400-per-wave synthetic panel, after `survey-pipeline run`."""
+    project = tmp_path_factory.mktemp("project")
+    (project / "questionnaires").mkdir()
+    shutil.copy(ROOT / "questionnaires" / "wij_monitor.yaml", project / "questionnaires")
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    # 400 respondents over 30 wijken leave cells too sparse for the demo's trimming bounds.
+    params["weight"].update(trim_lower=None, trim_upper=None)
+    (project / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    spec = load_spec(project / "questionnaires" / "wij_monitor.yaml")
+    write_demo(spec, project / "data" / "raw", project / "data" / "population", n_per_wave=400, seed=7)
+    assert cli.main(["--project-dir", str(project), "--quiet", "run"]) == 0
+    return project
+
+
+def _weighted_rows(project: Path, wave: int) -> pd.DataFrame:
+    valid = pd.read_parquet(project / "outputs" / "validate" / "valid.parquet")
+    weights = pd.read_parquet(project / "outputs" / "weight" / "weights.parquet")
+    return valid[valid["wave"] == wave].merge(weights, on=["resp_id", "wave"], how="inner")
+
+
+def _published(project: Path, indicator: str, wave: int) -> pd.Series:
+    table = pd.read_parquet(project / "outputs" / "estimate" / "indicators.parquet")
+    row = table[(table["indicator_id"] == indicator) & (table["wave"] == wave) & (table["breakdown"] == "total")]
+    assert len(row) == 1
+    return row.iloc[0]
+
+
+def test_every_input_row_is_valid_or_quarantined(finished_run):
+    metrics = json.loads((finished_run / "outputs" / "validate" / "metrics.json").read_text())
+    quarantine = pd.read_parquet(finished_run / "outputs" / "validate" / "quarantine.parquet")
+    valid = pd.read_parquet(finished_run / "outputs" / "validate" / "valid.parquet")
+    for wave in (2019, 2020, 2021):
+        rows_in = pyreadstat.read_sav(str(finished_run / "data" / "raw" / f"wij_panel_{wave}.sav"), metadataonly=True)[1].number_rows
+        counts = metrics["waves"][str(wave)]
+        assert counts["rows_in"] == rows_in
+        assert counts["rows_valid"] == (valid["wave"] == wave).sum()
+        assert counts["rows_quarantined"] == (quarantine["file_wave"] == wave).sum()
+        assert counts["rows_valid"] + counts["rows_quarantined"] == rows_in
+
+
+def test_weights_reproduce_the_population_margins(finished_run):
+    margins = pd.read_csv(finished_run / "data" / "population" / "margins.csv")
+    for wave in (2019, 2020, 2021):
+        rows = _weighted_rows(finished_run, wave)
+        for variable in ("age_group", "sex", "wijk"):
+            target = margins[(margins["wave"] == wave) & (margins["variable"] == variable)].set_index("code")["count"]
+            achieved = rows.groupby(rows[variable].astype(int))["weight"].sum()
+            np.testing.assert_allclose(achieved.reindex(target.index).to_numpy(), target.to_numpy(), rtol=1e-6)
+
+
+def test_heard_is_the_weighted_share_over_all_residents_with_a_valid_answer(finished_run):
+    rows = _weighted_rows(finished_run, 2019)
+    base = rows[rows["heard"].isin([1, 2, 99])]  # "weet niet" counts as not heard; 98 leaves the base
+    expected = base.loc[base["heard"] == 1, "weight"].sum() / base["weight"].sum()
+    published = _published(finished_run, "heard", 2019)
+    assert published["estimate"] == pytest.approx(expected, rel=1e-12)
+    assert published["n"] == len(base)
+    assert published["sum_weights"] == pytest.approx(base["weight"].sum(), rel=1e-12)
+    assert published["ci_lower"] < published["estimate"] < published["ci_upper"]
+
+
+def test_contact_is_computed_over_those_who_heard(finished_run):
+    rows = _weighted_rows(finished_run, 2020)
+    base = rows[(rows["heard"] == 1) & rows["contact"].isin([1, 2])]  # "weet niet" excluded per the spec
+    expected = base.loc[base["contact"] == 1, "weight"].sum() / base["weight"].sum()
+    published = _published(finished_run, "contact_of_heard", 2020)
+    assert published["estimate"] == pytest.approx(expected, rel=1e-12)
+    assert published["base_text"] == "van de bewoners die (wel eens) gehoord hebben van WIJ Groningen"
+
+
+def test_contact_of_all_residents_counts_those_routed_past_as_no(finished_run):
+    rows = _weighted_rows(finished_run, 2021)
+    heard_known = rows["heard"].isin([1, 2, 99])
+    routed_past = heard_known & (rows["contact"] == -1)
+    answered = (rows["heard"] == 1) & rows["contact"].isin([1, 2])
+    base = rows[routed_past | answered]
+    expected = base.loc[base["contact"] == 1, "weight"].sum() / base["weight"].sum()
+    assert _published(finished_run, "contact_of_residents", 2021)["estimate"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_outputs_carry_no_microdata(finished_run):
+    for stage in ("estimate", "report"):
+        for path in (finished_run / "outputs" / stage).rglob("*.parquet"):
+            assert "resp_id" not in pd.read_parquet(path).columns, path
+
+
+def test_manifest_reconciles_and_names_inputs(finished_run):
+    manifest = json.loads((finished_run / "outputs" / "manifest.json").read_text())
+    assert set(manifest["stages"]) == {"ingest", "validate", "weight", "estimate", "report"}
+    assert {"data/raw/wij_panel_2019.sav", "data/population/margins.csv"} <= set(manifest["inputs"])
