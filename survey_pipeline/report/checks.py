@@ -1,7 +1,7 @@
 """Checks on the published tables before anything is written.
 
-Three layers, all must pass or the stage raises `InputError` (exit 2; the
-staged outputs are discarded, so the last good tables stay in `outputs/report/`):
+Three layers, all must pass or the stage raises `InputError` (exit 2). They run
+before the stage writes anything, so the last good tables stay in `outputs/report/`:
 
 1. consistency with the spec: the estimate stage computed each indicator on the
    base and variable the spec declares now (a stale table would get the wrong
@@ -17,7 +17,7 @@ n_eff is recomputed from the published estimate, SE and n as that module defines
 it, and the CI-width rules are checked on the published interval where it is the
 Korn-Graubard interval the rule is defined on (`ci_method` "beta", the default);
 with another CI method the width rules cannot be verified from the published
-table and are recorded as not applicable.
+table, and `checks.json` says so in the names of those checks.
 """
 
 from __future__ import annotations
@@ -225,13 +225,15 @@ def _frames_for_gx(tables: Mapping[str, pd.DataFrame], rule: SuppressionRule, ci
     return {name: frame.reset_index(drop=True) for name, frame in frames.items()}
 
 
-def _suites(spec: QuestionnaireSpec, rule: SuppressionRule, run_waves: Sequence[int]):
+def _suites(spec: QuestionnaireSpec, rule: SuppressionRule, run_waves: Sequence[int], ci_method: str = "beta"):
     """(table, message, expectation) triples; messages name the rule in the error."""
     import great_expectations.expectations as gxe
     from great_expectations.expectations.row_conditions import Column
 
     published = Column("published") == True  # noqa: E712 - a GX condition object, not a Python comparison
     indicator_keys, variable_keys = expected_keys(spec, run_waves)
+
+    unverified = "" if ci_method == "beta" else f" (only rows with a Korn-Graubard CI; published CI: {ci_method})"
 
     def share_rules(table: str, value: str, base: str) -> list:
         return [
@@ -245,10 +247,10 @@ def _suites(spec: QuestionnaireSpec, rule: SuppressionRule, run_waves: Sequence[
                 column=base, min_value=0, strict_min=True, row_condition=published)),
             (table, f"reliability: {base} >= {rule.min_n}", gxe.ExpectColumnValuesToBeBetween(
                 column=base, min_value=rule.min_n, row_condition=published)),
-            (table, f"reliability: CI width < {rule.max_ci_width:g}", gxe.ExpectColumnValuesToBeBetween(
+            (table, f"reliability: CI width < {rule.max_ci_width:g}{unverified}", gxe.ExpectColumnValuesToBeBetween(
                 column="ci_width", max_value=rule.max_ci_width, strict_max=True, row_condition=published)),
             (table, f"reliability: relative CI width <= {rule.max_relative_ci_width:g} (where width > "
-                    f"{rule.relative_width_from:g})", gxe.ExpectColumnValuesToBeBetween(
+                    f"{rule.relative_width_from:g}){unverified}", gxe.ExpectColumnValuesToBeBetween(
                 column="relative_ci_width", max_value=rule.max_relative_ci_width, row_condition=published)),
             (table, f"reliability: n_eff >= {rule.min_n_eff:g}", gxe.ExpectColumnValuesToBeBetween(
                 column="n_eff_rule", min_value=rule.min_n_eff, row_condition=published)),
@@ -296,7 +298,7 @@ def run_checkpoint(tables: Mapping[str, pd.DataFrame], spec: QuestionnaireSpec, 
     context.variables.progress_bars = {"globally": False, "metric_calculations": False}
     source = context.data_sources.add_or_update_pandas("report_tables")
     suites: dict[str, list] = {name: [] for name in frames}
-    for table, message, expectation in _suites(spec, rule, run_waves):
+    for table, message, expectation in _suites(spec, rule, run_waves, ci_method):
         expectation.meta = {"message": message}
         suites[table].append(expectation)
     outcomes: list[CheckOutcome] = []
