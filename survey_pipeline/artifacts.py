@@ -52,13 +52,20 @@ def check_table(frame: pd.DataFrame, schema: str, *, file: str) -> pd.DataFrame:
     try:
         return load_schema(schema).validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as exc:
-        cases = exc.failure_cases
+        cases = _distinct_failures(exc.failure_cases)
         first = cases.head(5)
         details = "; ".join(_describe_failure(row) for row in first.to_dict("records"))
         more = f" and {len(cases) - len(first)} more" if len(cases) > len(first) else ""
         raise SchemaCheckError(
             f"{len(cases)} schema failure(s): {details}{more}", file=file, rule=f"schema:{schema}"
         ) from None
+
+
+def _distinct_failures(cases: pd.DataFrame) -> pd.DataFrame:
+    """A dataframe-level check fails once per column for the same row: keep one per (check, row)."""
+    row_level = cases["schema_context"].eq("DataFrameSchema") & cases["index"].notna()
+    repeated = row_level & cases.duplicated(["check", "index"])
+    return cases[~repeated]
 
 
 def _describe_failure(case: dict) -> str:

@@ -83,3 +83,16 @@ def test_a_later_successful_stage_clears_its_failed_folder(tmp_path):
     store.commit()
     assert not store.failed_path("weight").exists()
     assert (tmp_path / "outputs" / "weight" / "weights.txt").read_text() == "good"
+
+
+def test_a_frame_level_check_counts_once_per_row(tmp_path, monkeypatch):
+    schema = pa.DataFrameSchema(
+        {"ci_lower": pa.Column("float64"), "ci_upper": pa.Column("float64")},
+        checks=[pa.Check(lambda frame: frame["ci_lower"] <= frame["ci_upper"], name="ordered_interval")],
+    )
+    monkeypatch.setattr(artifacts, "load_schema", lambda name: schema)
+    frame = pd.DataFrame({"ci_lower": [0.1, 0.9], "ci_upper": [0.2, 0.5]})
+    with pytest.raises(SchemaCheckError) as caught:
+        write_table(frame, tmp_path / "t.parquet", "intervals")
+    assert str(caught.value).count("ordered_interval") == 1
+    assert "1 schema failure(s)" in str(caught.value)
