@@ -36,11 +36,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from survey_pipeline.core import calibration as cal
 from survey_pipeline.core.estimation import Contrasts, Entries, domain_means, mean_influence, srs_variance
-from survey_pipeline.core.intervals import append_note, proportion_intervals, t_quantile
+from survey_pipeline.core.intervals import append_note, proportion_intervals, t_quantile, t_sf
 from survey_pipeline.core.tables import BinaryDomainResult, RowCells, binary_domain_contrasts, fits, row_cells
 from survey_pipeline.core.variance import (
     Projection,
@@ -365,7 +364,7 @@ class SurveyDesign:
         if st.rows_are_psus:
             if self._row_cells is None:
                 self._row_cells = row_cells(st, self._weights, self._projection)
-            if fits(self._row_cells, entries.n_domains):
+            if fits(self._row_cells, entries):
                 return binary_domain_contrasts(
                     entries, contrasts, self._row_cells, st, self._projection, self._positive
                 )
@@ -507,7 +506,7 @@ class SurveyDesign:
         half = t_quantile(level, df) * se
         with np.errstate(invalid="ignore", divide="ignore"):
             t_stat = diff / se
-        p_value = 2 * stats.t.sf(np.abs(t_stat), df)
+        p_value = 2 * t_sf(np.abs(t_stat), df)
         zero_se = ~empty & (se == 0)
         p_value = np.where(zero_se, np.where(diff == 0, 1.0, 0.0), p_value)
         no_df = ~empty & ~(df >= 1)

@@ -50,8 +50,9 @@ def domain_means(entries: Entries, weights: np.ndarray, positive: np.ndarray | N
     """
     domain, size = entries.domain, entries.n_domains
     w = weights[entries.rows]
-    sum_w = np.bincount(domain, weights=w, minlength=size)
-    sum_wy = np.bincount(domain, weights=w * entries.y, minlength=size)
+    # float64 also without entries (np.bincount then returns int64, even with weights)
+    sum_w = np.bincount(domain, weights=w, minlength=size).astype(np.float64, copy=False)
+    sum_wy = np.bincount(domain, weights=w * entries.y, minlength=size).astype(np.float64, copy=False)
     n = np.bincount(domain, minlength=size)
     n_positive = n if positive is None else np.bincount(domain[positive[entries.rows]], minlength=size)
     with np.errstate(invalid="ignore", divide="ignore"):

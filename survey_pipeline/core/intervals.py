@@ -30,15 +30,37 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 CI_METHODS = ("logit", "beta", "wilson", "wald")
 
 
+def t_ppf(q: float, df: np.ndarray | float) -> np.ndarray:
+    """scipy.stats.t.ppf(q, df), value for value, from scipy.special (the core does not
+    import scipy.stats: it costs about a second per process)."""
+    df = np.asarray(df, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        quantile = special.stdtrit(df, q) if 0 < q < 1 else np.full(df.shape, {0: -np.inf, 1: np.inf}.get(q, np.nan))
+        return np.where(df > 0, quantile, np.nan)
+
+
+def t_sf(x: np.ndarray, df: np.ndarray) -> np.ndarray:
+    """scipy.stats.t.sf(x, df), value for value."""
+    df = np.asarray(df, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.where(df > 0, special.stdtr(df, -np.asarray(x, dtype=np.float64)), np.nan)
+
+
+def beta_ppf(q: float, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """scipy.stats.beta.ppf(q, a, b), value for value."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.where((a > 0) & (b > 0), special.betaincinv(a, b, q), np.nan)
+
+
 def t_quantile(level: float, df: np.ndarray | float) -> np.ndarray:
     """Upper (1 + level) / 2 quantile of t(df); df = inf gives the normal quantile."""
-    with np.errstate(invalid="ignore"):
-        return stats.t.ppf(0.5 + level / 2, np.asarray(df, dtype=np.float64))
+    return t_ppf(0.5 + level / 2, df)
 
 
 def logit_interval(p, se, df, level):
@@ -68,12 +90,12 @@ def korn_graubard_interval(p, n_eff, df, n_rows, level):
     df = np.asarray(df, dtype=np.float64)
     df_rows = np.asarray(n_rows, dtype=np.float64) - 1
     with np.errstate(invalid="ignore", divide="ignore"):
-        adjust = (stats.t.ppf(alpha / 2, df_rows) / stats.t.ppf(alpha / 2, df)) ** 2
+        adjust = (t_ppf(alpha / 2, df_rows) / t_ppf(alpha / 2, df)) ** 2
     adjust = np.where((df >= 1) & (df_rows >= 1), adjust, 1.0)
     m = n_eff * adjust
     with np.errstate(invalid="ignore"):
-        lower = stats.beta.ppf(alpha / 2, m * p, m * (1 - p) + 1)
-        upper = stats.beta.ppf(1 - alpha / 2, m * p + 1, m * (1 - p))
+        lower = beta_ppf(alpha / 2, m * p, m * (1 - p) + 1)
+        upper = beta_ppf(1 - alpha / 2, m * p + 1, m * (1 - p))
     lower = np.where(p == 0, 0.0, lower)
     upper = np.where(p == 1, 1.0, upper)
     return lower, upper

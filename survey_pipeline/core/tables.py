@@ -63,8 +63,10 @@ def row_cells(structure: SamplingStructure, weights: np.ndarray, projection: Pro
     )
 
 
-def fits(cells: RowCells, n_domains: int) -> bool:
-    return n_domains * cells.block <= MAX_TABLE
+def fits(cells: RowCells, entries: Entries) -> bool:
+    """Use the tables when they are small, and smaller than the entry list: with many
+    domains and cells most table slots are empty and the per-entry path is faster."""
+    return entries.n_domains * cells.block <= min(MAX_TABLE, entries.rows.size)
 
 
 @dataclass(frozen=True)

@@ -81,8 +81,8 @@ class Projection:
     factor: np.ndarray
     inverse_base: np.ndarray
     base_per_cell: np.ndarray
-    stratum_base: np.ndarray | sp.csr_matrix
-    stratum_base_sq: np.ndarray | sp.csr_matrix
+    stratum_base: sp.csr_matrix
+    stratum_base_sq: sp.csr_matrix
     psu_base: sp.csr_matrix | None
     to_categories: sp.csr_matrix | None
     from_categories: np.ndarray | None
@@ -105,13 +105,8 @@ def make_projection(
     all cells for post-stratification).
     """
     s = structure.n_strata
-    if s * n_cells <= _DENSE_BLOCK:
-        key = structure.stratum * np.int64(n_cells) + cell
-        stratum_base = np.bincount(key, weights=base, minlength=s * n_cells).reshape(s, n_cells)
-        stratum_base_sq = np.bincount(key, weights=base * base, minlength=s * n_cells).reshape(s, n_cells)
-    else:
-        stratum_base = sp.csr_matrix((base, (structure.stratum, cell)), shape=(s, n_cells))
-        stratum_base_sq = sp.csr_matrix((base * base, (structure.stratum, cell)), shape=(s, n_cells))
+    stratum_base = sp.csr_matrix((base, (structure.stratum, cell)), shape=(s, n_cells))
+    stratum_base_sq = sp.csr_matrix((base * base, (structure.stratum, cell)), shape=(s, n_cells))
     psu_base = None
     if not structure.rows_are_psus:
         psu_base = sp.csr_matrix((base, (structure.psu, cell)), shape=(structure.n_psu, n_cells))
@@ -161,13 +156,17 @@ def _raking_operator(
     )
     unit = np.eye(int(offsets[-1]))
     h = np.zeros((unit.shape[0], n_cells))
-    indicators = [np.eye(k)[codes] for codes, k in zip(margin_codes, margin_sizes)]
-    rows_per_category = [np.maximum(rows_per_cell @ e, 1.0) for e in indicators]
+    # Category x cell indicators, sparse: products with them avoid BLAS threads on small arrays.
+    indicators = [
+        sp.csr_matrix((np.ones(n_cells), (codes, np.arange(n_cells))), shape=(k, n_cells))
+        for codes, k in zip(margin_codes, margin_sizes)
+    ]
+    rows_per_category = [np.maximum(e @ rows_per_cell, 1.0) for e in indicators]
     for _ in range(RAKING_PROJECTION_SWEEPS):
         for sf, codes, e, rows, start, stop in zip(
             stage_factors, margin_codes, indicators, rows_per_category, offsets[:-1], offsets[1:]
         ):
-            category_mean = (unit[:, start:stop] - ((rows_per_cell * h) / sf) @ e) / rows
+            category_mean = (unit[:, start:stop] - (e @ ((rows_per_cell * h) / sf).T).T) / rows
             h = h + sf * category_mean[:, codes]
     return to_categories, h
 
@@ -240,8 +239,9 @@ def _finite_population_factor(fpc: np.ndarray, stratum: np.ndarray, npsu: np.nda
 
 
 def _sums_by_output(key: np.ndarray, weights: np.ndarray | None, n_out: int, width: int) -> np.ndarray:
-    """Sums over entries per (output, column); `key = out * width + column`."""
-    return np.bincount(key, weights=weights, minlength=n_out * width).reshape(n_out, width)
+    """Sums (float; counts without `weights`) over entries per (output, column); `key = out * width + column`."""
+    sums = np.bincount(key, weights=weights, minlength=n_out * width).astype(np.float64, copy=False)
+    return sums.reshape(n_out, width)
 
 
 def projection_coefficients(
@@ -260,7 +260,8 @@ def projection_from_cell_sums(cell_sums: np.ndarray, proj: Projection) -> np.nda
         return np.divide(
             cell_sums, proj.base_per_cell, out=np.zeros_like(cell_sums), where=proj.base_per_cell > 0
         )
-    return (cell_sums @ proj.to_categories) @ proj.from_categories
+    categories = cell_sums @ proj.to_categories
+    return np.einsum("ok,kc->oc", categories, proj.from_categories)  # einsum: no BLAS threads
 
 
 @dataclass(frozen=True)
@@ -273,9 +274,10 @@ class StratumSums:
     n_domain_psu: np.ndarray | None
 
 
-def times_transpose(m: np.ndarray, by: np.ndarray | sp.csr_matrix) -> np.ndarray:
-    """m @ by.T for a dense or sparse `by`."""
-    return m @ by.T if isinstance(by, np.ndarray) else (by @ m.T).T
+def times_transpose(m: np.ndarray, by: sp.csr_matrix) -> np.ndarray:
+    """m @ by.T, computed by scipy.sparse (no BLAS threads, which cost more than they
+    save on arrays this size on a busy machine)."""
+    return (by @ m.T).T
 
 
 def _stratum_sums_rows(
@@ -288,7 +290,7 @@ def _stratum_sums_rows(
     total = _sums_by_output(key, a, n_out, s)
     sumsq = _sums_by_output(key, a * a, n_out, s)
     if proj is None:
-        count = _sums_by_output(key, None, n_out, s).astype(np.float64)
+        count = _sums_by_output(key, None, n_out, s)
         return StratumSums(total=total, sumsq=sumsq, n_domain_psu=count)
     h_rows = h.ravel()[out * np.int64(proj.n_cells) + proj.cell[rows]]
     cross = _sums_by_output(key, a * proj.base[rows] * h_rows, n_out, s)

@@ -44,3 +44,17 @@ def test_level_widens_intervals(method):
     narrow = intervals.proportion_intervals(method, *args, level=0.8)
     wide = intervals.proportion_intervals(method, *args, level=0.99)
     assert wide.lower[0] < narrow.lower[0] < 0.3 < narrow.upper[0] < wide.upper[0]
+
+
+def test_special_function_quantiles_equal_scipy_stats():
+    """The core computes t and beta quantiles with scipy.special: same values as scipy.stats."""
+    rng = np.random.default_rng(7)
+    df = np.concatenate([rng.uniform(0, 60, 500), 10 ** rng.uniform(-2, 8, 500), [0.0, -1.0, np.inf, np.nan, 1.0]])
+    for q in (-0.5, 0.0, 0.005, 0.025, 0.5, 0.975, 1.0, 1.5):
+        np.testing.assert_array_equal(intervals.t_ppf(q, df), stats.t.ppf(q, df))
+    x = np.concatenate([rng.normal(0, 4, df.size - 5), [np.inf, -np.inf, np.nan, 0.0, 3.0]])
+    np.testing.assert_array_equal(intervals.t_sf(x, df), stats.t.sf(x, df))
+    a = np.concatenate([10 ** rng.uniform(-3, 6, 1000), [0.0, np.inf, np.nan, -1.0, 2.0]])
+    b = np.concatenate([10 ** rng.uniform(-3, 6, 1000), [1.0, 1.0, 1.0, 1.0, np.inf]])
+    for q in (0.025, 0.975, 0.005):
+        np.testing.assert_array_equal(intervals.beta_ppf(q, a, b), stats.beta.ppf(q, a, b))
