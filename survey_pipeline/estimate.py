@@ -20,9 +20,11 @@ Publication rule: `reliability.py`; targets: `targets.py`.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections import namedtuple
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +35,7 @@ import pandas as pd
 from survey_pipeline import indicators as ind
 from survey_pipeline import targets as tgt
 from survey_pipeline.artifacts import OutputStore, read_table, write_table
-from survey_pipeline.core.design import CalibrationError, SurveyDesign
+from survey_pipeline.core.design import CalibrationError, Share, SurveyDesign
 from survey_pipeline.core.intervals import CI_METHODS
 from survey_pipeline.errors import InputError, ParamsError, SpecError
 from survey_pipeline.reliability import SuppressionRule, apply_suppression, assess
@@ -284,75 +286,82 @@ def _levels(spec: QuestionnaireSpec, breakdown: str, found: np.ndarray) -> tuple
     return np.asarray(every, dtype=np.float64), [codes.get(int(c), str(c)) for c in every]
 
 
-def _reindex(columns: Columns, found: np.ndarray, every: np.ndarray) -> Columns:
-    """Spread per-level results over every level; absent levels get NaN / 0 / None."""
+def _reindex(columns: Columns, n_items: int, found: np.ndarray, every: np.ndarray) -> Columns:
+    """Spread per-level results (item-major) over every level, as (items x levels) arrays;
+    absent levels get NaN / 0 / None."""
     position = np.searchsorted(every, found)
     out = {}
     for name, values in columns.items():
         if values.dtype.kind == "f":
-            filled = np.full(every.size, np.nan)
+            filled = np.full((n_items, every.size), np.nan)
         elif values.dtype.kind in "iu":
-            filled = np.zeros(every.size, dtype=values.dtype)
+            filled = np.zeros((n_items, every.size), dtype=values.dtype)
         else:
-            filled = np.full(every.size, None, dtype=object)
-        filled[position] = values
+            filled = np.full((n_items, every.size), None, dtype=object)
+        filled[:, position] = values.reshape(n_items, found.size)
         out[name] = filled
     return out
 
 
-def _by_breakdown(spec: QuestionnaireSpec, breakdowns: Sequence[str], compute) -> Columns:
-    """`compute(by) -> (columns, levels found)` for the total and each breakdown, every spec level present."""
+def _by_breakdown(spec: QuestionnaireSpec, breakdowns: Sequence[str], n_items: int, compute) -> Columns:
+    """`compute(by) -> (columns, levels found)` for the total and each breakdown, columns item-major.
+
+    Result, item by item: the total, then every spec level of each breakdown.
+    """
     total, _ = compute(None)
-    size = len(next(iter(total.values())))
-    parts = [total]
-    names, codes, labels = [TOTAL] * size, [np.full(size, np.nan)], [TOTAL_LABEL] * size
+    blocks = [{key: values.reshape(n_items, 1) for key, values in total.items()}]
+    names, codes, labels = [TOTAL], [np.full(1, np.nan)], [TOTAL_LABEL]
     for name in breakdowns:
         columns, found = compute(name)
         every, every_labels = _levels(spec, name, found)
-        parts.append(_reindex(columns, found, every))
+        blocks.append(_reindex(columns, n_items, found, every))
         names += [name] * every.size
         codes.append(every)
         labels += every_labels
-    out = {key: np.concatenate([part[key] for part in parts]) for key in total}
-    out["breakdown"] = np.asarray(names, dtype=object)
-    out["breakdown_code"] = np.concatenate(codes)
-    out["breakdown_label"] = np.asarray(labels, dtype=object)
+    out = {key: np.concatenate([block[key] for block in blocks], axis=1).ravel() for key in total}
+    out["breakdown"] = np.tile(np.asarray(names, dtype=object), n_items)
+    out["breakdown_code"] = np.tile(np.concatenate(codes), n_items)
+    out["breakdown_label"] = np.tile(np.asarray(labels, dtype=object), n_items)
     return out
 
 
-def _proportion_table(design: SurveyDesign, spec: QuestionnaireSpec, params: EstimateParams, column: str,
-                      success: Sequence[float], exclude: Sequence[float] | None,
-                      where: Mapping[str, Sequence[int]] | None) -> Columns:
-    """Proportions by breakdown with the published CI and the Korn-Graubard CI for the rule."""
+def _found_levels(result: pd.DataFrame, by: str | None, n_items: int) -> np.ndarray | None:
+    """The `by` levels of a batched result (the same for every item)."""
+    return None if by is None else result[by].to_numpy(dtype=np.float64)[: len(result) // n_items]
+
+
+def _proportion_tables(design: SurveyDesign, spec: QuestionnaireSpec, params: EstimateParams,
+                       shares: Sequence[Share]) -> Columns:
+    """Proportions of every share by breakdown, item-major, with the published CI and the
+    Korn-Graubard CI for the rule."""
 
     def compute(by):
-        result = design.proportion(column, success=success, exclude=exclude, where=where, by=by,
-                                   ci=params.ci_method, level=params.level)
+        result = design.proportions(shares, by=by, ci=params.ci_method, level=params.level)
         out = {name: result[name].to_numpy() for name in PROPORTION_FIELDS}
         out["ci_method"] = out["ci_method"].astype(object)
-        kg = result if params.ci_method == "beta" else design.proportion(
-            column, success=success, exclude=exclude, where=where, by=by, ci="beta", level=params.level)
+        kg = result if params.ci_method == "beta" else design.proportions(
+            shares, by=by, ci="beta", level=params.level)
         out["kg_lower"] = kg["ci_lower"].to_numpy()
         out["kg_upper"] = kg["ci_upper"].to_numpy()
-        return out, (None if by is None else result[by].to_numpy(dtype=np.float64))
+        return out, _found_levels(result, by, len(shares))
 
-    out = _by_breakdown(spec, params.breakdowns, compute)
+    out = _by_breakdown(spec, params.breakdowns, len(shares), compute)
     out["sum_weights"] = np.nan_to_num(out["sum_weights"], nan=0.0)
     out["ci_method"] = np.where(pd.isna(out["ci_method"]), params.ci_method, out["ci_method"])
     return out
 
 
-def _stack(parts: Sequence[tuple[Mapping[str, Any], Columns]]) -> pd.DataFrame:
-    """One frame from per-part columns plus each part's constant columns."""
-    if not parts:
+def _stack(metas: Sequence[Mapping[str, Any]], columns: Columns) -> pd.DataFrame:
+    """One frame from item-major columns plus each item's constant columns (`metas`, one per item)."""
+    if not metas:
         return pd.DataFrame()
-    lengths = [len(next(iter(columns.values()))) for _, columns in parts]
-    data = {key: np.concatenate([columns[key] for _, columns in parts]) for key in parts[0][1]}
-    for key in parts[0][0]:
-        values = [meta[key] for meta, _ in parts]
+    data = dict(columns)
+    rows_per_item = len(next(iter(columns.values()))) // len(metas)
+    for key in metas[0]:
+        values = [meta[key] for meta in metas]
         first = values[0]
         dtype = np.int64 if isinstance(first, int | np.integer) else np.float64 if isinstance(first, float) else object
-        data[key] = np.repeat(np.asarray(values, dtype=dtype), lengths)
+        data[key] = np.repeat(np.asarray(values, dtype=dtype), rows_per_item)
     return pd.DataFrame(data)
 
 
@@ -366,36 +375,34 @@ def _as_text(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
 def estimate_indicators(spec: QuestionnaireSpec, design: SurveyDesign, wave: int, params: EstimateParams,
                         indicators: Sequence[Indicator] | None = None) -> pd.DataFrame:
     """Unsuppressed indicator estimates of one wave (design data holds the outcome columns)."""
-    parts = []
-    for indicator in indicators if indicators is not None else spec.indicators:
-        if wave not in ind.measured_in(spec, indicator):
-            continue
-        base = ind.indicator_base(spec, indicator)
-        table = _proportion_table(design, spec, params, ind.outcome_column(indicator), [1.0], None, base.where)
-        meta = {"indicator_id": indicator.id, "label": indicator.label, "kind": indicator.kind,
-                "variable": indicator.variable, "wave": int(wave), "base": base.group, "base_text": base.text,
-                "level": params.level}
-        parts.append((meta, table))
-    return _stack(parts)
+    chosen = [i for i in (indicators if indicators is not None else spec.indicators)
+              if wave in ind.measured_in(spec, i)]
+    if not chosen:
+        return pd.DataFrame()
+    bases = [ind.indicator_base(spec, indicator) for indicator in chosen]
+    shares = [Share(ind.outcome_column(indicator), [1.0], None, base.where)
+              for indicator, base in zip(chosen, bases, strict=True)]
+    metas = [{"indicator_id": indicator.id, "label": indicator.label, "kind": indicator.kind,
+              "variable": indicator.variable, "wave": int(wave), "base": base.group, "base_text": base.text,
+              "level": params.level} for indicator, base in zip(chosen, bases, strict=True)]
+    return _stack(metas, _proportion_tables(design, spec, params, shares))
 
 
 def estimate_distributions(spec: QuestionnaireSpec, design: SurveyDesign, wave: int,
                            params: EstimateParams) -> pd.DataFrame:
     """Share of every code (answers, "weet niet", "geen antwoord") among those asked, suppressed per rule."""
-    parts = []
+    shares, metas = [], []
     for variable in spec.variables_in_wave(wave):
         group = variable.asked_of
         where = ind.group_where(spec, group)
         for code, code_label, code_type in ind.answer_categories(variable):
-            table = _proportion_table(design, spec, params, variable.name, [code],
-                                      [float(variable.missing.not_asked.code)], where)
-            meta = {"variable": variable.name, "label": variable.label, "wave": int(wave), "group": group,
-                    "base_text": spec.base_text(group), "code": float(code), "code_label": code_label,
-                    "code_type": code_type}
-            parts.append((meta, table))
-    if not parts:
+            shares.append(Share(variable.name, [code], [float(variable.missing.not_asked.code)], where))
+            metas.append({"variable": variable.name, "label": variable.label, "wave": int(wave), "group": group,
+                          "base_text": spec.base_text(group), "code": float(code), "code_label": code_label,
+                          "code_type": code_type})
+    if not shares:
         return _empty(DISTRIBUTION_COLUMNS)
-    out = apply_rule(_stack(parts), params.suppression)
+    out = apply_rule(_stack(metas, _proportion_tables(design, spec, params, shares)), params.suppression)
     out = out.rename(columns={"n": "n_base", "sum_weights": "sum_weights_base"})
     return out[list(DISTRIBUTION_COLUMNS)]
 
@@ -419,53 +426,54 @@ def change_pairs(waves: Sequence[int]) -> list[tuple[int, int]]:
     return pairs
 
 
-def _n_both(frame: pd.DataFrame, mask: np.ndarray, first: int, second: int, breakdown: str | None):
-    """Respondents in the domain (at the same breakdown level) in both waves.
-
-    The total: an array of their ids; by breakdown: (level codes, counts).
-    """
+def _panel_pairs(frame: pd.DataFrame, first: int, second: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row of each respondent in `first` and in `second`, for respondents in both waves."""
     wave = frame["wave"].to_numpy()
     resp = frame["resp_id"].to_numpy(dtype=np.int64)
+    rows_first, rows_second = np.flatnonzero(wave == first), np.flatnonzero(wave == second)
+    _, i, j = np.intersect1d(resp[rows_first], resp[rows_second], assume_unique=True, return_indices=True)
+    return rows_first[i], rows_second[j]
+
+
+def _n_both(frame: pd.DataFrame, masks: np.ndarray, pairs: tuple[np.ndarray, np.ndarray], breakdown: str | None,
+            found: np.ndarray | None) -> np.ndarray:
+    """Per item (row of `masks`: its domain) and level `found` of the breakdown (one level
+    for the total): respondents in the domain, at that level, in both waves. Item-major."""
+    first, second = pairs
+    both = masks[:, first] & masks[:, second]
     if breakdown is None:
-        return np.intersect1d(resp[mask & (wave == first)], resp[mask & (wave == second)])
+        return both.sum(axis=1)
     level = frame[breakdown].to_numpy(dtype=np.float64)
-    ok = mask & ~np.isnan(level)
-    codes, index = np.unique(level[ok], return_inverse=True)
-    key = resp[ok] * (codes.size + 1) + index
-    both = np.intersect1d(key[wave[ok] == first], key[wave[ok] == second])
-    counts = np.bincount(both % (codes.size + 1), minlength=codes.size)[: codes.size]
-    return codes, counts
+    both &= level[first] == level[second]
+    item, pair = np.nonzero(both)
+    key = item * found.size + np.searchsorted(found, level[first][pair])
+    return np.bincount(key, minlength=masks.shape[0] * found.size)
 
 
 def estimate_changes(spec: QuestionnaireSpec, design: SurveyDesign, first: int, second: int,
                      params: EstimateParams, indicators: Sequence[Indicator] | None = None) -> pd.DataFrame:
     """Unsuppressed changes first -> second on a stacked design (outcome columns in its data)."""
     frame = design.data
-    parts = []
-    for indicator in indicators if indicators is not None else spec.indicators:
-        measured = ind.measured_in(spec, indicator)
-        if first not in measured or second not in measured:
-            continue
-        base = ind.indicator_base(spec, indicator)
-        column = ind.outcome_column(indicator)
-        in_domain = spec.groups[base.group].mask(frame) & frame[column].notna().to_numpy()
+    chosen = [i for i in (indicators if indicators is not None else spec.indicators)
+              if first in ind.measured_in(spec, i) and second in ind.measured_in(spec, i)]
+    if not chosen:
+        return pd.DataFrame()
+    bases = [ind.indicator_base(spec, indicator) for indicator in chosen]
+    shares = [Share(ind.outcome_column(indicator), [1.0], None, base.where)
+              for indicator, base in zip(chosen, bases, strict=True)]
+    masks = np.vstack([spec.groups[base.group].mask(frame) & frame[share.variable].notna().to_numpy()
+                       for base, share in zip(bases, shares, strict=True)])
+    pairs = _panel_pairs(frame, first, second)
 
-        def compute(by, column=column, base=base, in_domain=in_domain):
-            result = design.difference(column, success=[1.0], where=base.where, between=("wave", first, second),
-                                       by=by, level=params.level)
-            out = {name: result[name].to_numpy() for name in DIFFERENCE_FIELDS}
-            both = _n_both(frame, in_domain, first, second, by)
-            if by is None:
-                out["n_both"] = np.array([both.size], dtype=np.int64)
-                return out, None
-            found = result[by].to_numpy(dtype=np.float64)
-            count = dict(zip(both[0].tolist(), both[1].tolist(), strict=True))
-            out["n_both"] = np.array([count.get(code, 0) for code in found], dtype=np.int64)
-            return out, found
+    def compute(by):
+        result = design.differences(shares, between=("wave", first, second), by=by, level=params.level)
+        out = {name: result[name].to_numpy() for name in DIFFERENCE_FIELDS}
+        found = _found_levels(result, by, len(shares))
+        out["n_both"] = _n_both(frame, masks, pairs, by, found).astype(np.int64)
+        return out, found
 
-        table = _by_breakdown(spec, params.breakdowns, compute)
-        parts.append(({"indicator_id": indicator.id, "wave_from": int(first), "wave_to": int(second)}, table))
-    return _stack(parts)
+    metas = [{"indicator_id": indicator.id, "wave_from": int(first), "wave_to": int(second)} for indicator in chosen]
+    return _stack(metas, _by_breakdown(spec, params.breakdowns, len(shares), compute))
 
 
 def finish_changes(raw: pd.DataFrame, levels: pd.DataFrame) -> pd.DataFrame:
@@ -507,6 +515,13 @@ def finish_changes(raw: pd.DataFrame, levels: pd.DataFrame) -> pd.DataFrame:
 # Targets
 
 
+def _rows(frame: pd.DataFrame, columns: Sequence[str]) -> Iterator[tuple]:
+    """Rows of some columns as named tuples (plain Python values: fast, unlike itertuples
+    over Arrow-backed string columns)."""
+    row = namedtuple("Row", columns)
+    return itertools.starmap(row, zip(*(frame[column].tolist() for column in columns), strict=True))
+
+
 def judge_targets(spec: QuestionnaireSpec, levels: pd.DataFrame, changes: pd.DataFrame,
                   parsed: Mapping[tuple[str, int], tgt.Target]) -> pd.DataFrame:
     """Add target and target_status; target reasons are appended to flags.
@@ -522,11 +537,13 @@ def judge_targets(spec: QuestionnaireSpec, levels: pd.DataFrame, changes: pd.Dat
             consecutive[(indicator_id, wave)] = previous
     change_index = {}
     if not changes.empty:
-        for row in changes.itertuples(index=False):
+        for row in _rows(changes, ("indicator_id", "wave_from", "wave_to", "breakdown", "breakdown_code",
+                                   "difference", "ci_lower", "ci_upper")):
             code = None if math.isnan(row.breakdown_code) else row.breakdown_code
             change_index[(row.indicator_id, row.wave_from, row.wave_to, row.breakdown, code)] = row
     texts, statuses, flags = [], [], []
-    for row in out.itertuples(index=False):
+    for row in _rows(out, ("indicator_id", "wave", "breakdown", "breakdown_code", "estimate", "ci_lower",
+                           "ci_upper", "flags")):
         indicator = spec.indicator(row.indicator_id)
         text = indicator.targets.get(int(row.wave), "")
         target = parsed.get((row.indicator_id, int(row.wave)))
