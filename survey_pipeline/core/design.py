@@ -38,9 +38,16 @@ import numpy as np
 import pandas as pd
 
 from survey_pipeline.core import calibration as cal
-from survey_pipeline.core.estimation import Contrasts, Entries, domain_means, mean_influence, srs_variance
+from survey_pipeline.core.estimation import Contrasts, Domains, domain_means, mean_influence, srs_variance
 from survey_pipeline.core.intervals import append_note, proportion_intervals, t_quantile, t_sf
-from survey_pipeline.core.tables import BinaryDomainResult, RowCells, binary_domain_contrasts, fits, row_cells
+from survey_pipeline.core.tables import (
+    BinaryDomainResult,
+    RowCells,
+    binary_domain_contrasts,
+    concatenate,
+    fits,
+    row_cells,
+)
 from survey_pipeline.core.variance import (
     Projection,
     SamplingStructure,
@@ -68,6 +75,9 @@ def _plain(code: Any) -> Any:
 # Variances of proportions below this are rounding noise around an exact 0 (SE < 1e-12;
 # a real SE that small needs about 1e24 respondents): they are reported as 0.
 VARIANCE_NOISE = 1e-24
+
+# Largest (shares x rows) batch evaluated at once; larger batches go in chunks of shares.
+MAX_BATCH = 1 << 23
 
 
 def _share_index(n_shares: int, labels: pd.Index | None) -> np.ndarray:
@@ -178,7 +188,7 @@ class SurveyDesign:
     def degf(self) -> float:
         """R's degf(): PSUs minus strata among rows with positive weight."""
         out = np.zeros(self.n, dtype=np.int64)
-        return float(degrees_of_freedom(np.arange(self.n), out, 1, self._positive, self._structure)[0])
+        return float(degrees_of_freedom(out, 1, self._positive, self._structure)[0])
 
     def __repr__(self) -> str:
         st = self._structure
@@ -325,32 +335,29 @@ class SurveyDesign:
             self._level_cache[by] = (pd.Index(levels), codes)
         return self._level_cache[by]
 
-    def _entries(
-        self, shares: Sequence[Share], by: str | None, group: np.ndarray | None = None, n_groups: int = 1,
-    ) -> tuple[Entries, pd.Index | None]:
-        """Domain members of every share x `by` level (x `group`, -1: in no group).
+    def _domains(
+        self, shares: Sequence[Share], by: str | None, group: np.ndarray | None = None
+    ) -> tuple[Domains, pd.Index | None]:
+        """Domains of every share x `by` level (x `group`: 0, 1, or -1 for none), one row per share.
 
-        Domain of share q, level l, group g: (q * levels + l) * n_groups + g.
+        Domain of share q at level l: q * levels + l; with groups, (q * levels + l) * 2 + group.
         """
         labels, level = (None, None) if by is None else self._levels(by)
         k = 1 if labels is None else len(labels)
-        rows, domain, y = [], [], []
+        index = np.empty((len(shares), self.n), dtype=np.int64)
+        y = np.empty((len(shares), self.n), dtype=bool)
         for q, share in enumerate(shares):
             mask = self._base_mask(share.variable, share.exclude, share.where)
+            domain = q * k if level is None else q * k + level
             if level is not None:
                 mask &= level >= 0
             if group is not None:
                 mask &= group >= 0
-            r = np.flatnonzero(mask)
-            d = np.full(r.size, q * k, dtype=np.int64) if level is None else q * k + level[r]
-            rows.append(r)
-            domain.append(d if group is None else d * n_groups + group[r])
-            y.append(self._in_codes(share.variable, share.success)[r])
-        entries = Entries(
-            rows=np.concatenate(rows), domain=np.concatenate(domain), y=np.concatenate(y),
-            n_domains=len(shares) * k * n_groups,
-        )
-        return entries, labels
+                domain = domain * 2 + group
+            index[q] = np.where(mask, domain, -1)
+            y[q] = self._in_codes(share.variable, share.success)
+        n_groups = 1 if group is None else 2
+        return Domains(index=index, y=y, n_domains=len(shares) * k * n_groups), labels
 
     def _n_rows(self, domain_n: np.ndarray) -> np.ndarray:
         """R's nrow() of a domain's subset design: all rows once calibrated, else the domain's."""
@@ -358,22 +365,38 @@ class SurveyDesign:
 
     # -- estimators ------------------------------------------------------------------
 
-    def _binary_contrasts(self, entries: Entries, contrasts: Contrasts) -> BinaryDomainResult:
+    def _binary_contrasts(self, domains: Domains, contrasts: Contrasts) -> BinaryDomainResult:
         """Means of 0/1 `y` per domain; variance and df of their contrasts per output."""
         st = self._structure
         if st.rows_are_psus:
             if self._row_cells is None:
                 self._row_cells = row_cells(st, self._weights, self._projection)
-            if fits(self._row_cells, entries):
+            if fits(self._row_cells, domains):
                 return binary_domain_contrasts(
-                    entries, contrasts, self._row_cells, st, self._projection, self._positive
+                    domains, contrasts, self._row_cells, st, self._projection, self._positive
                 )
-        means = domain_means(entries, self._weights, self._positive)
-        a = mean_influence(entries, self._weights, means, contrasts.coefficient)
-        out = contrasts.output[entries.domain]
-        variance = linearized_variance(a, entries.rows, out, contrasts.n_out, st, self._projection)
-        df = degrees_of_freedom(entries.rows, out, contrasts.n_out, self._positive, st)
+        means = domain_means(domains, self._weights, self._positive)
+        a = mean_influence(domains, self._weights, means, contrasts.coefficient)
+        out = np.concatenate([[-1], contrasts.output])[domains.index + 1]
+        variance = linearized_variance(a, out, contrasts.n_out, st, self._projection)
+        df = degrees_of_freedom(out, contrasts.n_out, self._positive, st)
         return BinaryDomainResult(means=means, variance=variance, df=df)
+
+    def _fit(
+        self, shares: Sequence[Share], by: str | None, group: np.ndarray | None = None
+    ) -> tuple[BinaryDomainResult, pd.Index | None]:
+        """Per share x `by` level: the mean, or with `group` the change from group 0 to
+        group 1, with variance and df; shares in chunks of at most MAX_BATCH cells."""
+        per_chunk = max(1, MAX_BATCH // max(self.n, 1))
+        parts, labels = [], None
+        for start in range(0, len(shares), per_chunk):
+            domains, labels = self._domains(shares[start:start + per_chunk], by, group)
+            if group is None:
+                contrasts = Contrasts.identity(domains.n_domains)
+            else:
+                contrasts = Contrasts.changes(domains.n_domains // 2)
+            parts.append(self._binary_contrasts(domains, contrasts))
+        return concatenate(parts), labels
 
     def proportion(
         self,
@@ -416,9 +439,7 @@ class SurveyDesign:
         shares = list(shares)
         if not shares:
             raise ValueError("proportions needs at least one share")
-        entries, labels = self._entries(shares, by)
-        k = entries.n_domains
-        fit = self._binary_contrasts(entries, Contrasts.identity(k))
+        fit, labels = self._fit(shares, by)
         means, var, df = fit.means, fit.variance, fit.df
         p = means.estimate
         empty = means.n == 0
@@ -493,11 +514,9 @@ class SurveyDesign:
         group = np.full(self.n, -1, dtype=np.int64)
         group[self._in_codes(column, [first])] = 0
         group[self._in_codes(column, [second])] = 1
-        entries, labels = self._entries(shares, by, group, 2)
-        k = entries.n_domains // 2
-        contrasts = Contrasts(np.tile([-1.0, 1.0], k), np.repeat(np.arange(k), 2), k)
-        fit = self._binary_contrasts(entries, contrasts)
+        fit, labels = self._fit(shares, by, group)
         means, var, df = fit.means, fit.variance, fit.df
+        k = fit.variance.size
         p = means.estimate.reshape(k, 2)
         n = means.n.reshape(k, 2)
         diff = p[:, 1] - p[:, 0]

@@ -8,12 +8,12 @@ import numpy as np
 
 
 @dataclass(frozen=True)
-class Entries:
-    """Members of a batch of domains: per entry its design row, domain (0..n_domains-1)
-    and 0/1 value. A row is an entry of every domain it belongs to."""
+class Domains:
+    """Domain membership for a batch of shares, one array row per share: `index[q, row]`
+    is the design row's domain for share q (0..n_domains-1; -1: in none) and `y[q, row]`
+    its 0/1 value. Per-row design arrays broadcast against these (no copies per share)."""
 
-    rows: np.ndarray
-    domain: np.ndarray
+    index: np.ndarray
     y: np.ndarray
     n_domains: int
 
@@ -32,6 +32,11 @@ class Contrasts:
         """One output per domain: the domain mean itself."""
         return cls(np.ones(n_domains), np.arange(n_domains), n_domains)
 
+    @classmethod
+    def changes(cls, n_pairs: int) -> Contrasts:
+        """One output per pair of domains (2j, 2j + 1): the second mean minus the first."""
+        return cls(np.tile([-1.0, 1.0], n_pairs), np.repeat(np.arange(n_pairs), 2), n_pairs)
+
 
 @dataclass(frozen=True)
 class DomainMeans:
@@ -43,29 +48,36 @@ class DomainMeans:
     n_positive: np.ndarray
 
 
-def domain_means(entries: Entries, weights: np.ndarray, positive: np.ndarray | None = None) -> DomainMeans:
-    """Weighted mean of the entries' `y` per domain (`weights`, `positive`: per design row).
+def flat(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A per-row design array (or a (shares x rows) array) as one flat (shares x rows) array."""
+    return np.broadcast_to(values, shape).ravel()
+
+
+def domain_means(domains: Domains, weights: np.ndarray, positive: np.ndarray | None = None) -> DomainMeans:
+    """Weighted mean of `y` per domain (`weights`, `positive`: per design row).
 
     `positive` masks rows with weight != 0 (None: all rows).
     """
-    domain, size = entries.domain, entries.n_domains
-    w = weights[entries.rows]
-    # float64 also without entries (np.bincount then returns int64, even with weights)
-    sum_w = np.bincount(domain, weights=w, minlength=size).astype(np.float64, copy=False)
-    sum_wy = np.bincount(domain, weights=w * entries.y, minlength=size).astype(np.float64, copy=False)
-    n = np.bincount(domain, minlength=size)
-    n_positive = n if positive is None else np.bincount(domain[positive[entries.rows]], minlength=size)
+    shape = domains.index.shape
+    idx = (domains.index + 1).ravel()
+    size = domains.n_domains + 1
+    w = flat(weights, shape)
+    sum_w = np.bincount(idx, weights=w, minlength=size)[1:]
+    sum_wy = np.bincount(idx, weights=w * domains.y.ravel(), minlength=size)[1:]
+    n = np.bincount(idx, minlength=size)[1:]
+    n_positive = n if positive is None else np.bincount(idx[flat(positive, shape)], minlength=size)[1:]
     with np.errstate(invalid="ignore", divide="ignore"):
         estimate = sum_wy / sum_w
     return DomainMeans(estimate=estimate, sum_weights=sum_w, n=n, n_positive=n_positive)
 
 
-def mean_influence(entries: Entries, weights: np.ndarray, means: DomainMeans, coefficient: np.ndarray) -> np.ndarray:
-    """svymean's influence on the subset design per entry: coefficient_d (y - p_d) w / W_d."""
+def mean_influence(domains: Domains, weights: np.ndarray, means: DomainMeans, coefficient: np.ndarray) -> np.ndarray:
+    """svymean's influence on the subset design, (shares x rows): coefficient_d (y - p_d) w / W_d,
+    zero outside the domains."""
     scale = np.divide(coefficient, means.sum_weights, out=np.zeros_like(coefficient), where=means.sum_weights != 0)
-    estimate = np.nan_to_num(means.estimate)
-    d = entries.domain
-    return (entries.y - estimate[d]) * (weights[entries.rows] * scale[d])
+    estimate = np.concatenate([[0.0], np.nan_to_num(means.estimate)])
+    idx = domains.index + 1
+    return (domains.y - estimate[idx]) * (weights * np.concatenate([[0.0], scale])[idx])
 
 
 def srs_variance(p: np.ndarray, sum_weights: np.ndarray, n_positive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

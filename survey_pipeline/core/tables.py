@@ -5,18 +5,20 @@ The influence of a row on a domain mean is coef_k (y - p_k) w / W_k with w = b F
 a 0/1 y every sum the variance needs -- per stratum, per calibration cell, and the
 projection on the raking margins -- follows from three sums per (domain, stratum,
 cell, y): rows, sum of b, sum of b^2. Those take one pass of np.bincount each; the
-rest is arithmetic on small arrays, so there is no loop over domains or rows.
+rest is arithmetic on small arrays, so there is no loop over domains or rows. Worth it
+when the table is smaller than the (shares x rows) batch (`fits`), i.e. for many rows.
 Results equal `variance.linearized_variance` on the per-row influence (tested).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 
 import numpy as np
 import scipy.sparse as sp
 
-from survey_pipeline.core.estimation import Contrasts, DomainMeans, Entries
+from survey_pipeline.core.estimation import Contrasts, DomainMeans, Domains, flat
 from survey_pipeline.core.variance import (
     Projection,
     SamplingStructure,
@@ -63,10 +65,10 @@ def row_cells(structure: SamplingStructure, weights: np.ndarray, projection: Pro
     )
 
 
-def fits(cells: RowCells, entries: Entries) -> bool:
-    """Use the tables when they are small, and smaller than the entry list: with many
-    domains and cells most table slots are empty and the per-entry path is faster."""
-    return entries.n_domains * cells.block <= min(MAX_TABLE, entries.rows.size)
+def fits(cells: RowCells, domains: Domains) -> bool:
+    """Use the tables when they are small, and smaller than the (shares x rows) arrays: with
+    many domains and cells most table slots are empty and the per-row path is faster."""
+    return domains.n_domains * cells.block <= min(MAX_TABLE, domains.index.size)
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,22 @@ class BinaryDomainResult:
     df: np.ndarray
 
 
+def concatenate(parts: Sequence[BinaryDomainResult]) -> BinaryDomainResult:
+    """Results of consecutive batches (disjoint domains and outputs) as one."""
+    if len(parts) == 1:
+        return parts[0]
+    means = DomainMeans(**{
+        f.name: np.concatenate([getattr(part.means, f.name) for part in parts]) for f in fields(DomainMeans)
+    })
+    return BinaryDomainResult(
+        means=means,
+        variance=np.concatenate([part.variance for part in parts]),
+        df=np.concatenate([part.df for part in parts]),
+    )
+
+
 def binary_domain_contrasts(
-    entries: Entries,
+    domains: Domains,
     contrasts: Contrasts,
     cells: RowCells,
     structure: SamplingStructure,
@@ -87,21 +103,23 @@ def binary_domain_contrasts(
     positive: np.ndarray | None,
 ) -> BinaryDomainResult:
     """Variance of sum_k coefficient_k p_k per output (domains grouped by `contrasts.output`)."""
-    k, s, c = entries.n_domains, cells.n_strata, cells.n_cells
-    rows, n_out = entries.rows, contrasts.n_out
-    key = entries.domain * np.int64(cells.block)
-    key += cells.key2[rows]
-    key += entries.y
-    size = k * cells.block
+    k, s, c = domains.n_domains, cells.n_strata, cells.n_cells
+    n_out, block, shape = contrasts.n_out, cells.block, domains.index.shape
+    key = (domains.index + 1) * np.int64(block)
+    key += cells.key2
+    key += domains.y
+    key = key.ravel()
+    size = (k + 1) * block
 
     def table(weights: np.ndarray | None, keep: np.ndarray | None = None) -> np.ndarray:
         kk = key if keep is None else key[keep]
-        return np.bincount(kk, weights=weights, minlength=size).reshape(k, s, c, 2)
+        w = None if weights is None else flat(weights, shape)
+        return np.bincount(kk, weights=w, minlength=size)[block:].reshape(k, s, c, 2)
 
     count = table(None)
-    b_sum = table(cells.base[rows])
-    b_sq = table(cells.base_sq[rows])
-    pos_count = count if positive is None else table(None, positive[rows])
+    b_sum = table(cells.base)
+    b_sq = table(cells.base_sq)
+    pos_count = count if positive is None else table(None, flat(positive, shape))
 
     f = cells.factor[None, None, :, None]
     w_sum = (f * b_sum).sum(axis=(1, 2))

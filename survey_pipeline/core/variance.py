@@ -1,9 +1,9 @@
 """Taylor-linearisation variance as R survey's svyrecvar/onestage/onestrat (first stage).
 
-The engine takes entries: per entry an influence value `a`, the design row it
-belongs to (`rows`) and an output `out` in 0..n_out-1. A row may be an entry of
-several outputs (a batch of domains); rows outside every output's domain have no
-entry. Output j's variance is that of the total of `a` over its entries, with:
+The engine takes influence values `a` and an output index `out` (-1: outside every
+output's domain), each either per design row or per (share, row) for a batch of
+shares (one array row per share; per-row design arrays broadcast). Output j's
+variance is that of the total of `a` over its rows, with:
 
 - calibration: the influence is first projected as svyrecvar does for post-strata and
   raking. The projected value of row i for output j is `a_ij - b_i * H[j, cell_i]`
@@ -30,7 +30,7 @@ import scipy.sparse as sp
 LONELY_PSU_OPTIONS = ("fail", "remove", "adjust", "average", "certainty")
 # R's raking variance repeats the projection on the margins exactly this many times.
 RAKING_PROJECTION_SWEEPS = 10
-# Cap on the dense (PSU x output) block used for calibrated clustered designs.
+# Cap on dense blocks: (PSU x output) for calibrated clustered designs, (stratum x cell) sums.
 _DENSE_BLOCK = 20_000_000
 
 
@@ -104,9 +104,8 @@ def make_projection(
     `margin_codes[m][cell]` the cell's category on margin m (a single "margin" of
     all cells for post-stratification).
     """
-    s = structure.n_strata
-    stratum_base = sp.csr_matrix((base, (structure.stratum, cell)), shape=(s, n_cells))
-    stratum_base_sq = sp.csr_matrix((base * base, (structure.stratum, cell)), shape=(s, n_cells))
+    stratum_base = _stratum_cell_sums(structure, cell, n_cells, base)
+    stratum_base_sq = _stratum_cell_sums(structure, cell, n_cells, base * base)
     psu_base = None
     if not structure.rows_are_psus:
         psu_base = sp.csr_matrix((base, (structure.psu, cell)), shape=(structure.n_psu, n_cells))
@@ -128,6 +127,16 @@ def make_projection(
         to_categories=to_categories,
         from_categories=from_categories,
     )
+
+
+def _stratum_cell_sums(structure: SamplingStructure, cell: np.ndarray, n_cells: int, values: np.ndarray
+                       ) -> sp.csr_matrix:
+    """Sums of `values` per (stratum, cell), sparse (built densely when the table is small: faster)."""
+    s = structure.n_strata
+    if s * n_cells > _DENSE_BLOCK:
+        return sp.csr_matrix((values, (structure.stratum, cell)), shape=(s, n_cells))
+    key = structure.stratum * np.int64(n_cells) + cell
+    return sp.csr_matrix(np.bincount(key, weights=values, minlength=s * n_cells).reshape(s, n_cells))
 
 
 def _raking_operator(
@@ -239,17 +248,16 @@ def _finite_population_factor(fpc: np.ndarray, stratum: np.ndarray, npsu: np.nda
 
 
 def _sums_by_output(key: np.ndarray, weights: np.ndarray | None, n_out: int, width: int) -> np.ndarray:
-    """Sums (float; counts without `weights`) over entries per (output, column); `key = out * width + column`."""
-    sums = np.bincount(key, weights=weights, minlength=n_out * width).astype(np.float64, copy=False)
-    return sums.reshape(n_out, width)
+    """Sums over rows per (output, column); `key = (out + 1) * width + column`, out = -1 dropped."""
+    counts = np.bincount(key.ravel(), weights=None if weights is None else weights.ravel(),
+                         minlength=(n_out + 1) * width)
+    return counts[width:].reshape(n_out, width)
 
 
-def projection_coefficients(
-    a: np.ndarray, rows: np.ndarray, out: np.ndarray, n_out: int, proj: Projection
-) -> np.ndarray:
+def projection_coefficients(a: np.ndarray, out: np.ndarray, n_out: int, proj: Projection) -> np.ndarray:
     """H (outputs x cells) such that the projected influence is a - base * H[out, cell]."""
-    key = out * np.int64(proj.n_cells) + proj.cell[rows]
-    values = a if proj.kind == "poststratify" else a * proj.inverse_base[rows]
+    key = (out + 1) * np.int64(proj.n_cells) + proj.cell
+    values = a if proj.kind == "poststratify" else a * proj.inverse_base
     return projection_from_cell_sums(_sums_by_output(key, values, n_out, proj.n_cells), proj)
 
 
@@ -281,35 +289,37 @@ def times_transpose(m: np.ndarray, by: sp.csr_matrix) -> np.ndarray:
 
 
 def _stratum_sums_rows(
-    a: np.ndarray, rows: np.ndarray, out: np.ndarray, n_out: int, st: SamplingStructure,
+    a: np.ndarray, out: np.ndarray, n_out: int, st: SamplingStructure,
     proj: Projection | None, h: np.ndarray | None,
 ) -> StratumSums:
     """Stratum sums when every row is a PSU: bincounts over (output, stratum)."""
     s = st.n_strata
-    key = out if s == 1 else out * np.int64(s) + st.stratum[rows]
+    key = out + 1 if s == 1 else (out + 1) * np.int64(s) + st.stratum
     total = _sums_by_output(key, a, n_out, s)
     sumsq = _sums_by_output(key, a * a, n_out, s)
     if proj is None:
-        count = _sums_by_output(key, None, n_out, s)
+        count = _sums_by_output(key, None, n_out, s).astype(np.float64)
         return StratumSums(total=total, sumsq=sumsq, n_domain_psu=count)
-    h_rows = h.ravel()[out * np.int64(proj.n_cells) + proj.cell[rows]]
-    cross = _sums_by_output(key, a * proj.base[rows] * h_rows, n_out, s)
+    c = proj.n_cells
+    h_rows = np.concatenate([np.zeros(c), h.ravel()])[(out + 1) * np.int64(c) + proj.cell]
+    cross = _sums_by_output(key, a * proj.base * h_rows, n_out, s)
     total = total - times_transpose(h, proj.stratum_base)
     sumsq = sumsq - 2 * cross + times_transpose(h * h, proj.stratum_base_sq)
     return StratumSums(total=total, sumsq=sumsq, n_domain_psu=None)
 
 
 def _stratum_sums_clusters(
-    a: np.ndarray, rows: np.ndarray, out: np.ndarray, n_out: int, st: SamplingStructure,
+    a: np.ndarray, out: np.ndarray, n_out: int, st: SamplingStructure,
     proj: Projection | None, h: np.ndarray | None,
 ) -> StratumSums:
     """Stratum sums for clustered designs: PSU totals as sparse (output x PSU) matrices."""
     p, s = st.n_psu, st.n_strata
-    psu = st.psu[rows]
-    psu_totals = sp.csr_matrix((a, (out, psu)), shape=(n_out, p))
+    inside = out >= 0
+    oi, pi = out[inside], np.broadcast_to(st.psu, out.shape)[inside]
+    psu_totals = sp.csr_matrix((a[inside], (oi, pi)), shape=(n_out, p))
     in_stratum = sp.csr_matrix((np.ones(p), (np.arange(p), st.psu_stratum)), shape=(p, s))
     if proj is None:
-        member = sp.csr_matrix((np.ones(out.size), (out, psu)), shape=(n_out, p))
+        member = sp.csr_matrix((np.ones(oi.size), (oi, pi)), shape=(n_out, p))
         member.data[:] = 1.0
         count = np.asarray((member @ in_stratum).todense())
         total = np.asarray((psu_totals @ in_stratum).todense())
@@ -328,16 +338,15 @@ def _stratum_sums_clusters(
 
 def linearized_variance(
     a: np.ndarray,
-    rows: np.ndarray,
     out: np.ndarray,
     n_out: int,
     structure: SamplingStructure,
     projection: Projection | None = None,
 ) -> np.ndarray:
-    """Variance of each output's total of `a` (one value per entry), as svyrecvar on R's subset design."""
-    h = None if projection is None else projection_coefficients(a, rows, out, n_out, projection)
+    """Variance of each output's total of `a`, as svyrecvar on R's subset design."""
+    h = None if projection is None else projection_coefficients(a, out, n_out, projection)
     sums_fn = _stratum_sums_rows if structure.rows_are_psus else _stratum_sums_clusters
-    return combine_strata(sums_fn(a, rows, out, n_out, structure, projection, h), structure)
+    return combine_strata(sums_fn(a, out, n_out, structure, projection, h), structure)
 
 
 def combine_strata(sums: StratumSums, st: SamplingStructure) -> np.ndarray:
@@ -368,28 +377,27 @@ def combine_strata(sums: StratumSums, st: SamplingStructure) -> np.ndarray:
 
 
 def _distinct_per_output(out: np.ndarray, unit: np.ndarray, n_units: int, n_out: int) -> np.ndarray:
-    """Number of distinct `unit` codes among the entries of each output."""
-    key = out * np.int64(n_units) + unit
-    if n_out * n_units <= 4 * out.size + (1 << 16):
-        present = np.bincount(key, minlength=n_out * n_units) > 0
+    """Number of distinct `unit` codes among the rows of each output (out = -1 ignored)."""
+    key = ((out + 1) * np.int64(n_units) + unit).ravel()
+    if (n_out + 1) * n_units <= 4 * key.size + (1 << 16):
+        present = np.bincount(key, minlength=(n_out + 1) * n_units)[n_units:] > 0
         return present.reshape(n_out, n_units).sum(axis=1)
-    return np.bincount(np.unique(key) // n_units, minlength=n_out)
+    owner = np.unique(key) // n_units - 1
+    return np.bincount(owner[owner >= 0], minlength=n_out)
 
 
 def degrees_of_freedom(
-    rows: np.ndarray, out: np.ndarray, n_out: int, positive: np.ndarray | None, structure: SamplingStructure
+    out: np.ndarray, n_out: int, positive: np.ndarray | None, structure: SamplingStructure
 ) -> np.ndarray:
-    """R's degf() of each output's subset design: PSUs minus strata among its entries'
-    rows with positive weight (`positive`: mask of rows with weight != 0; None when all are)."""
-    if positive is not None:
-        keep = positive[rows]
-        rows, out = rows[keep], out[keep]
+    """R's degf() of each output's subset design: PSUs minus strata among rows with
+    positive weight (`positive`: mask of rows with weight != 0; None when all are)."""
+    o = out if positive is None else np.where(positive, out, -1)
     if structure.rows_are_psus:
-        psus = np.bincount(out, minlength=n_out)
+        psus = np.bincount((o + 1).ravel(), minlength=n_out + 1)[1:]
     else:
-        psus = _distinct_per_output(out, structure.psu[rows], structure.n_psu, n_out)
+        psus = _distinct_per_output(o, structure.psu, structure.n_psu, n_out)
     if structure.n_strata == 1:
         strata = (psus > 0).astype(np.int64)
     else:
-        strata = _distinct_per_output(out, structure.stratum[rows], structure.n_strata, n_out)
+        strata = _distinct_per_output(o, structure.stratum, structure.n_strata, n_out)
     return (psus - strata).astype(np.float64)

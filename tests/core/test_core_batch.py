@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from survey_pipeline import SurveyDesign
+from survey_pipeline.core import design as design_module
 from survey_pipeline.core.design import Share
 from survey_pipeline.core.variance import RAKING_PROJECTION_SWEEPS, _raking_operator
 
@@ -83,6 +84,18 @@ def test_differences_equal_one_call_per_share(kind, by):
                                    between=("wave", 2020, 2021), by=by)
         part = batch[batch["share"] == q].drop(columns="share").reset_index(drop=True)
         assert_same(part, single, CHANGE_NUMERIC)
+
+
+@pytest.mark.parametrize("kind", ["raked", "raked_clustered"])
+def test_batches_in_chunks_equal_one_batch(kind, monkeypatch):
+    df = make_data(9)
+    df["wave"] = np.where(np.arange(len(df)) % 2 == 0, 2020, 2021)
+    design = make_design(df, kind)
+    whole = design.proportions(SHARES, by="wijk"), design.differences(SHARES, ("wave", 2020, 2021), by="wijk")
+    monkeypatch.setattr(design_module, "MAX_BATCH", 2 * len(df))  # two shares per chunk
+    chunked = design.proportions(SHARES, by="wijk"), design.differences(SHARES, ("wave", 2020, 2021), by="wijk")
+    assert_same(chunked[0], whole[0], NUMERIC)
+    assert_same(chunked[1], whole[1], CHANGE_NUMERIC)
 
 
 def test_batches_need_a_share():
