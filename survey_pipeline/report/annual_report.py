@@ -8,7 +8,8 @@ import pandas as pd
 
 from survey_pipeline.report.document import AnnualTableBlock, Document, Heading, Image, Paragraph, Table
 from survey_pipeline.report.figures import Figure
-from survey_pipeline.report.tables import AnnualTable
+from survey_pipeline.report.formatting import format_percent
+from survey_pipeline.report.tables import AnnualTable, format_target_table, target_rule_text
 from survey_pipeline.spec import QuestionnaireSpec
 
 METHOD_NOTE_FILE = "onderzoeksverantwoording.html"
@@ -32,8 +33,9 @@ def _image(figure: Figure, caption: bool = True) -> Image:
 
 def build_report_document(spec: QuestionnaireSpec, annual: AnnualTable, targets: pd.DataFrame,
                           changes: pd.DataFrame, chain: Figure | None, trends: Sequence[Figure],
-                          wijken: Sequence[Figure], waves: Sequence[int]) -> Document:
-    """The page `jaarverslag.html` / `jaarverslag.md`."""
+                          wijken: Sequence[Figure], waves: Sequence[int], level: float) -> Document:
+    """The page `jaarverslag.html` / `jaarverslag.md`; `targets` is `tables.target_table`, `changes`
+    `tables.change_table`, `level` the confidence level of the intervals."""
     blocks: list = [
         Paragraph(
             "Met de volgende indicatoren wordt de voortgang van dit beleidsveld gemeten. Als er geen gegevens "
@@ -45,14 +47,13 @@ def build_report_document(spec: QuestionnaireSpec, annual: AnnualTable, targets:
     ]
     if len(targets):
         blocks += [Heading("Toetsing aan de streefwaarden", anchor="streefwaarden"),
-                   _frame_table(targets, ("Jaar", "Behaald"), caption=(
-                       "Gehaald: het hele 95%-betrouwbaarheidsinterval ligt aan de goede kant van de streefwaarde; "
-                       "niet te onderscheiden: het interval bevat de streefwaarde."))]
+                   _frame_table(format_target_table(targets, annual.decimals), ("Jaar", "Behaald"),
+                                caption=target_rule_text(level))]
     if len(changes):
         blocks += [Heading("Veranderingen tussen metingen", anchor="veranderingen"),
                    _frame_table(changes, ("Van", "Naar", "Verschil (procentpunt)", "p"), caption=(
-                       "Verschil in procentpunten met 95%-betrouwbaarheidsinterval, geschat met de respondent als "
-                       "cluster omdat veel panelleden aan meer metingen meedoen."))]
+                       f"Verschil in procentpunten met {format_percent(level)}-betrouwbaarheidsinterval, geschat met "
+                       "de respondent als cluster omdat veel panelleden aan meer metingen meedoen."))]
     if chain is not None:
         blocks += [Heading("Van gehoord naar contact naar geholpen", anchor="keten"), _image(chain)]
     if trends:

@@ -26,6 +26,8 @@ from survey_pipeline.report.tables import AnnualTable
 
 WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
 FIXED_DATE = datetime(2000, 1, 1)  # a fixed creation date keeps the file bytes reproducible
+# Years and codes: whole numbers shown without a thousands separator (2019, not 2.019).
+CODE_COLUMNS = frozenset({"wave", "wave_from", "wave_to", "breakdown_code", "code", "Jaar", "Vergeleken met"})
 SHARE_COLUMNS = {
     "indicators": ("estimate", "se", "ci_lower", "ci_upper"),
     "changes": ("estimate_from", "estimate_to", "difference", "se", "ci_lower", "ci_upper", "se_independent"),
@@ -52,7 +54,9 @@ class _Formats:
         self.right = book.add_format({"align": "right", "valign": "top"})
         self.report_share = book.add_format({"num_format": percent_excel_format(decimals), "align": "right", "valign": "top"})
         self.share = book.add_format({"num_format": percent_excel_format(1), "valign": "top"})
-        self.number = book.add_format({"num_format": "#,##0.####", "valign": "top"})
+        self.code = book.add_format({"num_format": "0", "valign": "top"})
+        self.count = book.add_format({"num_format": "#,##0", "valign": "top"})
+        self.number = book.add_format({"valign": "top"})
         self.small = book.add_format({"italic": True, "font_size": 9})
         self._book = book
         self._decimals = decimals
@@ -77,16 +81,29 @@ def _write_cell(sheet, row: int, col: int, value, number_format, formats: _Forma
         sheet.write_number(row, col, float(value), number_format)
 
 
+def _column_format(column: str, values: pd.Series, shares: set[str], formats: _Formats):
+    """Shares as percentages; years and codes without a thousands separator; counts with one; else General."""
+    if column in shares:
+        return formats.share
+    if column in CODE_COLUMNS:
+        return formats.code
+    if pd.api.types.is_integer_dtype(values):
+        return formats.count
+    return formats.number
+
+
 def _frame_sheet(book, formats: _Formats, name: str, frame: pd.DataFrame, shares: Iterable[str] = ()) -> None:
     sheet = book.add_worksheet(name)
     shares = set(shares)
+    column_formats = []
     for col, column in enumerate(frame.columns):
         sheet.write_string(0, col, str(column), formats.header)
         width = max([len(str(column))] + [len(str(v)) for v in frame[column].head(200)]) + 2
         sheet.set_column(col, col, min(max(width, 8), 60))
+        column_formats.append(_column_format(str(column), frame[column], shares, formats))
     for row, record in enumerate(frame.itertuples(index=False), start=1):
-        for col, (column, value) in enumerate(zip(frame.columns, record)):
-            _write_cell(sheet, row, col, value, formats.share if column in shares else formats.number, formats)
+        for col, value in enumerate(record):
+            _write_cell(sheet, row, col, value, column_formats[col], formats)
     sheet.freeze_panes(1, 0)
     if len(frame):
         sheet.autofilter(0, 0, len(frame), len(frame.columns) - 1)

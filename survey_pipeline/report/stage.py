@@ -76,7 +76,8 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
 
     measured = tables.measured_waves(spec, waves)
     annual = tables.build_annual_table(indicators, spec, report, measured)
-    targets = tables.target_table(indicators, spec, report)
+    targets = tables.target_table(indicators, checked["changes"], spec, report)
+    level = float(indicators["level"].iloc[0])
     change_summary = tables.change_table(checked["changes"], spec)
     shown_waves = [w for w in report.achieved_waves if w in waves] or waves
     method_doc = build_method_note(spec, RunFacts(
@@ -108,9 +109,9 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
             out / "tabellen.xlsx", title=spec.title, annual=annual,
             sheets={"Streefwaarden": targets.drop(columns=["indicator_id"]),
                     **{SHEETS[name]: checked[name] for name in TABLES}},
-            share_columns={SHEETS[name]: SHARE_COLUMNS[name] for name in TABLES},
+            share_columns={"Streefwaarden": tables.TARGET_SHARES, **{SHEETS[name]: SHARE_COLUMNS[name] for name in TABLES}},
         )
-        doc = build_report_document(spec, annual, targets, change_summary, chain, trends, wijken, shown_waves)
+        doc = build_report_document(spec, annual, targets, change_summary, chain, trends, wijken, shown_waves, level)
         (out / "jaarverslag.html").write_text(render_html(doc), encoding="utf-8")
         (out / "jaarverslag.md").write_text(render_markdown(doc), encoding="utf-8")
         (out / "onderzoeksverantwoording.html").write_text(render_html(method_doc), encoding="utf-8")

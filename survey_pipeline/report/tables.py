@@ -23,6 +23,7 @@ from survey_pipeline.report.formatting import (
     format_points,
 )
 from survey_pipeline.spec import ALL_RESIDENTS, Indicator, QuestionnaireSpec
+from survey_pipeline.targets import parse_target
 
 TOTAL = "total"
 
@@ -280,31 +281,98 @@ def _interval(lower: float, upper: float, decimals: int) -> str:
     return f"{format_percent(lower, decimals)} \u2013 {format_percent(upper, decimals)}"
 
 
-def target_table(indicators: pd.DataFrame, spec: QuestionnaireSpec, report: ReportParams) -> pd.DataFrame:
-    """Per indicator and achieved wave with a target: the estimate, its CI and whether the target was met."""
-    markers = base_markers(spec)
-    totals = indicators[(indicators["breakdown"] == TOTAL) & indicators["target_status"].isin(list(STATUS_TEXT))]
-    totals = totals[totals["wave"].isin(report.achieved_waves)]
-    records = []
-    for ind in report_order(spec):
-        for row in totals[totals["indicator_id"] == ind.id].itertuples(index=False):
-            records.append({
-                "indicator_id": ind.id,
-                "Indicator": ind.label + markers.get(ind.base, ""),
-                "Jaar": int(row.wave),
-                "Streefwaarde": dutch_target(row.target),
-                "Behaald": MISSING_TEXT if row.suppressed else format_percent(row.estimate, report.decimals),
-                "Betrouwbaarheidsinterval": MISSING_TEXT if row.suppressed
-                else _interval(row.ci_lower, row.ci_upper, report.decimals),
-                "Oordeel": "niet te beoordelen" if TARGET_FLAG in row.flags else STATUS_TEXT[row.target_status],
-            })
-    return pd.DataFrame.from_records(
-        records, columns=["indicator_id", "Indicator", "Jaar", "Streefwaarde", "Behaald", "Betrouwbaarheidsinterval", "Oordeel"]
+def target_rule_text(level: float) -> str:
+    """How a target is judged (the rule of `survey_pipeline.targets`), in Dutch, for captions and the method note."""
+    return (
+        f"Het oordeel gebruikt het {format_percent(level)}-betrouwbaarheidsinterval. Een streefwaarde als "
+        "\u2018>80%\u2019 of \u2018<15%\u2019 is gehaald als het hele interval aan de goede kant van de streefwaarde "
+        "ligt, niet gehaald als het hele interval aan de verkeerde kant ligt, en niet te onderscheiden als het interval "
+        "de streefwaarde bevat. Een streefwaarde zonder teken (\u201820%\u2019) is gehaald als het interval de "
+        "streefwaarde bevat, anders niet gehaald. \u2018Toename\u2019 en \u2018afname\u2019 worden zo beoordeeld "
+        "met het interval van de verandering ten opzichte van de vorige meting (boven of onder nul); "
+        "\u2018stabiel\u2019 is gehaald als dat interval nul bevat. Bij een combinatie (\u2018afname <20%\u2019) "
+        "is de streefwaarde gehaald als elk deel gehaald is en niet gehaald als een deel niet gehaald is. Niet te "
+        "beoordelen: de uitkomst of de verandering is niet gepubliceerd, of er is geen eerdere meting."
     )
 
 
+TARGET_COLUMNS = ("indicator_id", "Indicator", "Jaar", "Streefwaarde", "Behaald", "Ondergrens", "Bovengrens",
+                  "Vergeleken met", "Verandering", "Verandering ondergrens", "Verandering bovengrens", "Oordeel")
+TARGET_SHARES = ("Behaald", "Ondergrens", "Bovengrens", "Verandering", "Verandering ondergrens",
+                 "Verandering bovengrens")
+
+
+def _judgement(status: str, flags: str) -> str:
+    """The Dutch verdict; "niet te beoordelen" only when a part could not be judged and nothing settles it."""
+    if status == "indistinguishable" and TARGET_FLAG in flags:
+        return "niet te beoordelen"
+    return STATUS_TEXT[status]
+
+
+def target_table(indicators: pd.DataFrame, changes: pd.DataFrame, spec: QuestionnaireSpec,
+                 report: ReportParams) -> pd.DataFrame:
+    """Per indicator and achieved wave with a target: the estimate and its CI, the change since the previous
+    measured wave with its CI where the target concerns a change, and the verdict. Shares stay numbers
+    (NaN where not published or not applicable); `format_target_table` prints them."""
+    markers = base_markers(spec)
+    totals = indicators[indicators["breakdown"] == TOTAL]
+    judged = totals[totals["target_status"].isin(list(STATUS_TEXT)) & totals["wave"].isin(report.achieved_waves)]
+    change_totals = changes[changes["breakdown"] == TOTAL].set_index(["indicator_id", "wave_from", "wave_to"])
+    records = []
+    for ind in report_order(spec):
+        measured = sorted(int(w) for w in totals.loc[totals["indicator_id"] == ind.id, "wave"].unique())
+        for row in judged[judged["indicator_id"] == ind.id].itertuples(index=False):
+            wave = int(row.wave)
+            previous, change = None, (np.nan, np.nan, np.nan)
+            if parse_target(row.target).direction is not None and measured.index(wave) > 0:
+                previous = measured[measured.index(wave) - 1]
+                if (ind.id, previous, wave) in change_totals.index:
+                    found = change_totals.loc[(ind.id, previous, wave)]
+                    change = (found["difference"], found["ci_lower"], found["ci_upper"])
+            records.append({
+                "indicator_id": ind.id,
+                "Indicator": ind.label + markers.get(ind.base, ""),
+                "Jaar": wave,
+                "Streefwaarde": dutch_target(row.target),
+                "Behaald": row.estimate, "Ondergrens": row.ci_lower, "Bovengrens": row.ci_upper,
+                "Vergeleken met": previous,
+                "Verandering": change[0], "Verandering ondergrens": change[1], "Verandering bovengrens": change[2],
+                "Oordeel": _judgement(row.target_status, row.flags),
+            })
+    out = pd.DataFrame.from_records(records, columns=list(TARGET_COLUMNS))
+    out["Jaar"] = out["Jaar"].astype("int64")
+    out["Vergeleken met"] = out["Vergeleken met"].astype("Int64")
+    for column in TARGET_SHARES:
+        out[column] = out[column].astype("float64")
+    return out
+
+
+def format_target_table(targets: pd.DataFrame, decimals: int) -> pd.DataFrame:
+    """The target table as printed: Dutch percentages, the change in points with its CI, "-" where not published."""
+    def change(row) -> str:
+        if parse_target(row["Streefwaarde"]).direction is None:
+            return "n.v.t."
+        if pd.isna(row["Verandering"]):
+            return MISSING_TEXT
+        return (f"{format_points(row['Verandering'])} ({format_points(row['Verandering ondergrens'])} tot "
+                f"{format_points(row['Verandering bovengrens'])}) t.o.v. {int(row['Vergeleken met'])}")
+
+    return pd.DataFrame({
+        "indicator_id": targets["indicator_id"],
+        "Indicator": targets["Indicator"],
+        "Jaar": targets["Jaar"].astype(str),
+        "Streefwaarde": targets["Streefwaarde"],
+        "Behaald": [format_percent(v, decimals) for v in targets["Behaald"]],
+        "Betrouwbaarheidsinterval": [MISSING_TEXT if pd.isna(lo) else _interval(lo, hi, decimals)
+                                     for lo, hi in zip(targets["Ondergrens"], targets["Bovengrens"])],
+        "Verandering (procentpunt)": [change(row) for _, row in targets.iterrows()],
+        "Oordeel": targets["Oordeel"],
+    })
+
+
 def change_table(changes: pd.DataFrame, spec: QuestionnaireSpec) -> pd.DataFrame:
-    """Whole-municipality changes between waves, in percentage points, with CI and p-value."""
+    """Whole-municipality changes between waves: both levels with one decimal (as the difference), the
+    difference in percentage points with CI and p-value."""
     markers = base_markers(spec)
     totals = changes[changes["breakdown"] == TOTAL]
     records = []
@@ -316,8 +384,8 @@ def change_table(changes: pd.DataFrame, spec: QuestionnaireSpec) -> pd.DataFrame
                 "indicator_id": ind.id,
                 "Indicator": ind.label + markers.get(ind.base, ""),
                 "Periode": f"{int(row.wave_from)}\u2013{int(row.wave_to)}",
-                "Van": format_percent(row.estimate_from),
-                "Naar": format_percent(row.estimate_to),
+                "Van": format_percent(row.estimate_from, 1),
+                "Naar": format_percent(row.estimate_to, 1),
                 "Verschil (procentpunt)": MISSING_TEXT if hidden else format_points(row.difference),
                 "Betrouwbaarheidsinterval": MISSING_TEXT if hidden
                 else f"{format_points(row.ci_lower)} tot {format_points(row.ci_upper)}",

@@ -117,7 +117,21 @@ def test_excel_has_one_sheet_per_table_with_typed_cells(report_run):
     first = {h: c for h, c in zip(header, sheet[2])}
     assert first["label"].data_type == "s"
     assert first["estimate"].data_type == "n" and "%" in first["estimate"].number_format
-    assert first["n"].data_type == "n" and "%" not in first["n"].number_format
+    assert first["n"].data_type == "n" and first["n"].number_format == "#,##0"      # a count: 2.927
+    assert first["wave"].data_type == "n" and first["wave"].number_format == "0"     # a year: 2019, not 2.019
+    assert first["df"].number_format == "General"                                    # no "2926." quirk
+    wijk = next(r for r in sheet.iter_rows(min_row=2) if r[header.index("breakdown")].value == "wijk")
+    assert wijk[header.index("breakdown_code")].number_format == "0"
+
+    targets = book["Streefwaarden"]
+    names = [c.value for c in targets[1]]
+    assert names == [c for c in tables.TARGET_COLUMNS if c != "indicator_id"]
+    rows = [dict(zip(names, r)) for r in targets.iter_rows(min_row=2)]
+    judged = [r for r in rows if r["Behaald"].value is not None]
+    assert judged and all(r["Behaald"].data_type == "n" and "%" in r["Behaald"].number_format for r in judged)
+    assert all(r["Jaar"].number_format == "0" for r in rows)
+    change = next(r for r in rows if r["Streefwaarde"].value == "toename")
+    assert change["Vergeleken met"].value == change["Jaar"].value - 1 and change["Verandering"].data_type == "n"
 
 
 def test_csv_is_formula_safe_and_parquet_keeps_text(tmp_path, published):

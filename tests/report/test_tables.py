@@ -5,12 +5,14 @@ from __future__ import annotations
 import copy
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
 import report_fixtures as rf
 from report_html import parse_report
 from survey_pipeline.errors import InputError
+from survey_pipeline.report import formatting as fmt
 from survey_pipeline.report import tables
 from survey_pipeline.report.config import ReportParams
 from survey_pipeline.report.document import AnnualTableBlock, Document
@@ -153,9 +155,47 @@ def test_chain_is_derived_from_the_routing(spec):
 
 
 def test_target_and_change_tables(spec, report_params, published):
-    targets = tables.target_table(published["indicators"], spec, report_params)
-    assert set(targets["Oordeel"]) <= {"gehaald", "niet gehaald", "niet te onderscheiden"}
+    targets = tables.target_table(published["indicators"], published["changes"], spec, report_params)
+    assert set(targets["Oordeel"]) <= {"gehaald", "niet gehaald", "niet te onderscheiden", "niet te beoordelen"}
     assert "kengetal" not in set(targets["Streefwaarde"])
     changes = tables.change_table(published["changes"], spec)
     assert set(changes["Periode"]) == {"2019\u20132020", "2020\u20132021", "2019\u20132021"}
     assert changes["Verschil (procentpunt)"].str.match(r"^[+-]?\d+,\d$|^0,0$|^-$").all()
+    # both levels with one decimal, like the difference, so rounding cannot make them disagree
+    assert changes["Van"].str.match(r"^\d+,\d%$|^-$").all() and changes["Naar"].str.match(r"^\d+,\d%$|^-$").all()
+
+
+def test_a_change_target_shows_the_change_it_was_judged_on(spec, report_params, published):
+    targets = tables.target_table(published["indicators"], published["changes"], spec, report_params)
+    row = targets[(targets["indicator_id"] == "heard") & (targets["Jaar"] == 2020)].iloc[0]   # "toename"
+    changes = published["changes"]
+    source = changes[(changes["indicator_id"] == "heard") & (changes["wave_from"] == 2019)
+                     & (changes["wave_to"] == 2020) & (changes["breakdown"] == "total")].iloc[0]
+    assert row["Vergeleken met"] == 2019
+    assert (row["Verandering"], row["Verandering ondergrens"], row["Verandering bovengrens"]) == (
+        source["difference"], source["ci_lower"], source["ci_upper"])
+    level = targets[(targets["indicator_id"] == "heard") & (targets["Jaar"] == 2021)].iloc[0]   # ">80%"
+    assert pd.isna(level["Vergeleken met"]) and np.isnan(level["Verandering"])
+
+    printed = tables.format_target_table(targets, 0).set_index(["indicator_id", "Jaar"])
+    expected = (f"{fmt.format_points(source['difference'])} ({fmt.format_points(source['ci_lower'])} tot "
+                f"{fmt.format_points(source['ci_upper'])}) t.o.v. 2019")
+    assert printed.loc[("heard", "2020"), "Verandering (procentpunt)"] == expected
+    assert printed.loc[("heard", "2021"), "Verandering (procentpunt)"] == "n.v.t."
+    assert "Toename" in tables.target_rule_text(0.95) and "95%-betrouwbaarheidsinterval" in tables.target_rule_text(0.95)
+
+
+def test_a_target_missed_on_its_level_is_not_met_even_if_its_change_cannot_be_judged(spec, report_params, published):
+    # "afname <20%" with the level part not met and the change part not evaluable: the estimate stage
+    # says not_met (one part fails) and flags the unjudged part; the report must print "niet gehaald".
+    indicators = published["indicators"].copy()
+    hit = (indicators["indicator_id"] == "heard") & (indicators["wave"] == 2021) & (indicators["breakdown"] == "total")
+    indicators.loc[hit, ["target", "target_status", "flags"]] = [
+        "afname <20%", "not_met", "target_not_evaluable:change_suppressed"]
+    targets = tables.target_table(indicators, published["changes"], spec, report_params)
+    row = targets[(targets["indicator_id"] == "heard") & (targets["Jaar"] == 2021)].iloc[0]
+    assert row["Oordeel"] == "niet gehaald"
+    indicators.loc[hit, "target_status"] = "indistinguishable"
+    targets = tables.target_table(indicators, published["changes"], spec, report_params)
+    assert targets.loc[(targets["indicator_id"] == "heard") & (targets["Jaar"] == 2021), "Oordeel"].item() == \
+        "niet te beoordelen"
