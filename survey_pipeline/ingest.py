@@ -365,12 +365,42 @@ def _read_csv(content: bytes, name: str) -> _RawFile:
     duplicated = sorted({h.strip() for h in header if [x.strip() for x in header].count(h.strip()) > 1})
     if duplicated:
         raise InputError(f"column(s) {duplicated} appear more than once in the header", file=name, rule="duplicate_column")
+    _check_row_lengths(text, sep, len(header), name)
     try:
         frame = pd.read_csv(io.StringIO(text), sep=sep, decimal="," if sep == ";" else ".", skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         raise InputError(f"malformed CSV ({_first_line(exc)})", file=name, rule="unreadable_file") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     return _RawFile(frame=frame, format="csv", encoding=encoding, problems=problems)
+
+
+def _check_row_lengths(text: str, sep: str, n_fields: int, name: str) -> None:
+    """A data row with fewer fields than the header is an error, not blanks.
+
+    pandas pads such rows with NaN, so a CSV cut off in the middle of a row (a
+    truncated download or copy) would otherwise pass as a row with blank answers.
+    Rows are counted as pandas counts them (blank lines skipped), so the row
+    number is the `source_row`.
+    """
+    records = (r for r in csv.reader(io.StringIO(text), delimiter=sep) if r and (len(r) > 1 or r[0].strip()))
+    try:
+        next(records, None)
+        lengths = [len(r) for r in records]
+    except csv.Error as exc:
+        raise InputError(f"malformed CSV ({_first_line(exc)})", file=name, rule="unreadable_file") from None
+    short = [(row, n) for row, n in enumerate(lengths, start=1) if n < n_fields]
+    if not short:
+        return
+    row, found = short[0]
+    truncated = short == [(len(lengths), found)] and not text.endswith(("\n", "\r"))
+    more = f" (the first of {len(short)} short rows)" if len(short) > 1 else ""
+    hint = "the file ends inside it: truncated?" if truncated else "a separator is missing or the file is damaged"
+    raise InputError(
+        f"malformed CSV: the row has {found} of {n_fields} fields{more}; {hint}",
+        file=name,
+        row=row,
+        rule="unreadable_file",
+    )
 
 
 def _read_parquet(content: bytes, name: str) -> _RawFile:

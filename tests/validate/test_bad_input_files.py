@@ -128,6 +128,48 @@ def test_utf16_csv(tmp_path, spec):
     assert "the content is UTF-16 text (save it as UTF-8 CSV)" in str(excinfo.value)
 
 
+def test_corrupt_sav_with_a_valid_header(good_2019, spec):
+    content = bytearray(good_2019.read_bytes())
+    rng = np.random.default_rng(1)
+    content[300:1500] = rng.integers(0, 256, 1200, dtype=np.uint8).tobytes()
+    good_2019.write_bytes(bytes(content))
+    with pytest.raises(InputError) as excinfo:
+        read_raw_file(good_2019, spec)
+    assert_one_line_input_error(excinfo, "wij_panel_2019.sav", "unreadable_file")
+    assert str(excinfo.value).endswith("; it is truncated or corrupt")
+
+
+def test_csv_cut_off_inside_a_row(tmp_path, spec):
+    path = tmp_path / "wij_panel_2019.csv"
+    text = raw_frame(spec, 2019, N).to_csv(index=False)
+    cut = text.rstrip("\n").rfind(",", 0, len(text) - 20)
+    path.write_text(text[:cut], encoding="utf-8")
+    n_fields = text.splitlines()[0].count(",") + 1
+    found = text[:cut].splitlines()[-1].count(",") + 1
+    with pytest.raises(InputError) as excinfo:
+        read_raw_file(path, spec)
+    assert_one_line_input_error(excinfo, "wij_panel_2019.csv", "unreadable_file")
+    assert excinfo.value.row == N
+    assert excinfo.value.message == f"malformed CSV: the row has {found} of {n_fields} fields; the file ends inside it: truncated?"
+
+
+def test_csv_rows_with_missing_fields(tmp_path, spec):
+    path = tmp_path / "wij_panel_2019.csv"
+    lines = raw_frame(spec, 2019, N).to_csv(index=False).splitlines()
+    n_fields = lines[0].count(",") + 1
+    for row in (4, 9):
+        lines[row] = lines[row].rsplit(",", 2)[0]
+    path.write_text("\n\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(InputError) as excinfo:
+        read_raw_file(path, spec)
+    assert_one_line_input_error(excinfo, "wij_panel_2019.csv", "unreadable_file")
+    assert excinfo.value.row == 4
+    assert excinfo.value.message == (
+        f"malformed CSV: the row has {n_fields - 2} of {n_fields} fields (the first of 2 short rows); "
+        "a separator is missing or the file is damaged"
+    )
+
+
 def test_truncated_parquet(tmp_path, spec):
     path = tmp_path / "wij_panel_2019.parquet"
     raw_frame(spec, 2019, N).to_parquet(path)
