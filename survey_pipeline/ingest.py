@@ -519,6 +519,8 @@ def _as_numbers(series: pd.Series, name: str) -> tuple[pd.Series, Problem | None
     blank = series.isna() | text.eq("")
     parsed = pd.to_numeric(text.where(~blank), errors="coerce").astype("float64").reset_index(drop=True)
     bad = (~blank.to_numpy()) & parsed.isna().to_numpy()
+    if blank.all():
+        return parsed, None
     if bad.any():
         first = int(np.flatnonzero(bad)[0]) + 1
         return parsed.where(~bad), Problem(
