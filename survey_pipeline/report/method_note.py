@@ -18,7 +18,7 @@ import pandas as pd
 from survey_pipeline.reliability import SuppressionRule
 from survey_pipeline.report.document import Bullets, Document, Heading, Paragraph, Table
 from survey_pipeline.report.formatting import format_number, format_percent
-from survey_pipeline.report.tables import REASON_TEXT, TOTAL, report_order
+from survey_pipeline.report.tables import REASON_TEXT, TOTAL, report_order, target_rule_text
 from survey_pipeline.spec import ALL_RESIDENTS, QuestionnaireSpec
 
 CI_TEXT = {
@@ -46,7 +46,6 @@ class RunFacts:
     weight_margins: pd.DataFrame
     indicators: pd.DataFrame
     changes: pd.DataFrame
-    distributions: pd.DataFrame
     params: Mapping[str, Any]
     rule: SuppressionRule
 
@@ -62,6 +61,20 @@ def _dec(value, decimals: int = 2) -> str:
 def _small(value: float) -> str:
     """A calibration error in persons: "< 0,001" when it is negligible."""
     return "< 0,001" if abs(value) < 0.001 else format_number(value, 3)
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
+
+
+def _scientific(value: float) -> str:
+    """A small tolerance in Dutch notation: 1e-10 -> "10⁻¹⁰", 2.5e-8 -> "2,5 × 10⁻⁸"; 0.01 -> "0,01"."""
+    value = float(value)
+    if value == 0 or abs(value) >= 1e-3:
+        return format_number(value, 4).rstrip("0").rstrip(",")
+    mantissa, exponent = f"{value:.3e}".split("e")
+    power = "10" + str(int(exponent)).translate(_SUPERSCRIPT)
+    mantissa = format_number(float(mantissa), 3).rstrip("0").rstrip(",")
+    return power if mantissa == "1" else f"{mantissa} \u00d7 {power}"
 
 
 def _join(items: Sequence[str]) -> str:
@@ -161,7 +174,7 @@ def _weighting(spec: QuestionnaireSpec, facts: RunFacts) -> list:
     if len(diag) and bool(diag["base_weights_used"].any()):
         text += " Het wegen begint bij de ontwerpgewichten uit het databestand."
     if method == "rake" and settings.get("max_iter") is not None and settings.get("tol") is not None:
-        text += (f" Het raken stopt zodra een ronde geen cel meer verschuift dan {settings['tol']:g} maal de som van "
+        text += (f" Het raken stopt zodra een ronde geen cel meer verschuift dan {_scientific(settings['tol'])} maal de som van "
                  f"de gewichten, na hoogstens {settings['max_iter']} rondes; anders stopt de run met een fout.")
     lower, upper = settings.get("trim_lower"), settings.get("trim_upper")
     bounds = [f"kleiner dan {_dec(lower)}" if lower is not None else "", f"groter dan {_dec(upper)}" if upper is not None else ""]
@@ -254,7 +267,8 @@ def _intervals(spec: QuestionnaireSpec, facts: RunFacts) -> list:
     if len(ratio):
         median = float(ratio.median())
         change_text += (
-            f" Door de overlap is de standaardfout van een verandering (mediaan over de indicatoren) "
+            f" Door de overlap is de standaardfout van een verandering (mediaan over de indicatoren en paren van "
+            f"metingen) "
             f"{format_percent(abs(1 - median))} {'kleiner' if median < 1 else 'groter'} dan wanneer de metingen als "
             f"onafhankelijke steekproeven waren behandeld."
         )
@@ -262,13 +276,7 @@ def _intervals(spec: QuestionnaireSpec, facts: RunFacts) -> list:
     status = facts.indicators[facts.indicators["breakdown"] == TOTAL]["target_status"].value_counts()
     blocks += [
         Heading("Toetsing aan de streefwaarden", 3),
-        Paragraph(
-            "Een streefwaarde als \u201c>80%\u201d is gehaald als het hele betrouwbaarheidsinterval boven 80% ligt, "
-            "niet gehaald als het er helemaal onder ligt, en niet te onderscheiden als het interval de streefwaarde "
-            "bevat. \u201cToename\u201d en \u201cafname\u201d worden getoetst met het interval van de verandering ten "
-            "opzichte van de vorige meting. Een kengetal heeft geen streefwaarde. Een uitkomst die niet gepubliceerd "
-            "wordt, wordt ook niet getoetst."
-        ),
+        Paragraph(target_rule_text(level) + " Een kengetal heeft geen streefwaarde."),
         Table(("Oordeel (hele gemeente)", "Aantal"), tuple(
             (label, _n(status.get(key, 0))) for key, label in (
                 ("met", "gehaald"), ("not_met", "niet gehaald"), ("indistinguishable", "niet te onderscheiden"),
@@ -297,8 +305,11 @@ def _suppression(spec: QuestionnaireSpec, facts: RunFacts) -> list:
     return [
         Heading("Betrouwbaarheid en onderdrukking"),
         Paragraph(
-            "Een uitkomst wordt niet gepubliceerd (in de tabellen staat dan \u201c-\u201d met de reden) bij "
-            "(standaard voor percentages van het Amerikaanse NCHS, plus een minimale basis):"
+            "De regel volgt de standaard voor percentages van het Amerikaanse NCHS (Data Presentation Standards for "
+            "Proportions), aangevuld met een minimale basis. De breedte van het interval wordt altijd beoordeeld op het "
+            "Korn-Graubard-interval; de effectieve steekproefomvang is p(1 \u2212 p) gedeeld door het kwadraat van de "
+            "standaardfout, hoogstens het aantal respondenten. Een uitkomst wordt niet gepubliceerd (in de tabellen "
+            "staat dan \u201c-\u201d met de reden) bij:"
         ),
         Bullets(items),
         Paragraph(
@@ -325,20 +336,26 @@ def _bases(spec: QuestionnaireSpec, facts: RunFacts) -> list:
             routing.append(
                 f"{ind.label} ({spec.base_text(ind.base)}): de vraag is alleen gesteld aan "
                 f"{spec.groups[variable.asked_of].label}; wie de vraag door de routing niet kreeg, telt mee als "
-                f"\u2018nee\u2019."
+                f"\u2018nee\u2019, ook wie een filtervraag met \u2018weet niet\u2019 beantwoordde; wie een "
+                f"filtervraag niet beantwoordde, valt buiten de basis."
             )
     blocks = [
         Heading("De basis van elke indicator"),
         Paragraph(
-            "Elk percentage is berekend over een basis die uit de vragenlijst volgt. \u2018Geen antwoord\u2019 valt "
-            "altijd buiten de basis; wat er met \u2018weet niet\u2019 gebeurt, staat per indicator hieronder. De "
-            "voetnoten bij de tabel in het jaarverslag worden uit dezelfde vragenlijstdefinitie gemaakt."
+            "Elk percentage is berekend over een basis die uit de vragenlijst volgt. \u2018Geen antwoord\u2019 en een "
+            "lege waarde vallen altijd buiten de basis; wat er met \u2018weet niet\u2019 gebeurt, staat per indicator "
+            "hieronder. De voetnoten bij de tabel in het jaarverslag worden uit dezelfde vragenlijstdefinitie gemaakt."
         ),
         Table(("Indicator", "Basis", "Telt als \u2018ja\u2019", "\u2018Weet niet\u2019", "Ongewogen basis per meting"),
               tuple(rows)),
     ]
     if routing:
         blocks += [Paragraph("Routing:"), Bullets(tuple(routing))]
+    blocks.append(Paragraph(
+        "De verdelingen (distributions.csv) geven per vraag het aandeel van elk antwoord, ook \u2018weet niet\u2019 en "
+        "\u2018geen antwoord\u2019, onder de bewoners aan wie de vraag gesteld is (de groep in de kolom base_text); "
+        "een lege waarde telt daar niet mee."
+    ))
     groups = [g for name, g in spec.groups.items() if name != ALL_RESIDENTS]
     if groups:
         blocks += [Paragraph("De groepen in de vragenlijst:"), Bullets(tuple(

@@ -82,7 +82,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
     shown_waves = [w for w in report.achieved_waves if w in waves] or waves
     method_doc = build_method_note(spec, RunFacts(
         validate_metrics=validate_metrics, indicators=indicators, changes=checked["changes"],
-        distributions=checked["distributions"], params=params, rule=rule, **facts_weight,
+        params=params, rule=rule, **facts_weight,
     ))
 
     with store.writing("report") as out:

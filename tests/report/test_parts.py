@@ -11,7 +11,8 @@ import report_fixtures as rf
 from survey_pipeline.errors import ParamsError
 from survey_pipeline.report import figures, tables
 from survey_pipeline.report.config import ReportParams
-from survey_pipeline.report.markdown import render_markdown
+from survey_pipeline.report import method_note
+from survey_pipeline.report.markdown import escape, render_markdown
 from survey_pipeline.report.method_note import RunFacts, build_method_note
 from survey_pipeline.spec import parse_spec
 
@@ -46,7 +47,7 @@ def _facts(spec, params, frames):
     return RunFacts(
         validate_metrics=rf.validate_metrics(waves), weight_metrics=metrics, weight_diagnostics=diagnostics,
         weight_margins=recovered, indicators=frames["indicators"], changes=frames["changes"],
-        distributions=frames["distributions"], params=params, rule=rf.rule_of(params),
+        params=params, rule=rf.rule_of(params),
     )
 
 
@@ -57,9 +58,21 @@ def test_method_note_states_each_base_and_the_routing(spec, params, published):
     # familiar, contact_of_residents and helped_of_residents: over all residents, asked of a subgroup
     assert len(routed) == 3
     assert any(spec.groups["had_contact"].label in line for line in routed)
+    assert all("wie een filtervraag niet beantwoordde, valt buiten de basis" in line for line in routed)
+    assert all("filtervraag met \u2018weet niet\u2019 beantwoordde" in line for line in routed)
     assert "minder dan 30 respondenten" in text and "Korn-Graubard" in text
+    assert "altijd beoordeeld op het Korn-Graubard-interval" in text   # the interval the rule judges
     assert "wijk 7" in text                                   # missing background per variable (weight metrics)
     assert "allowed\\_codes:heard" in text                    # quarantine reasons (validate metrics)
+    assert escape(tables.target_rule_text(0.95)) in text      # the same target rule as the report's caption
+    assert "verschuift dan 10\u207b\u00b9\u2070 maal" in text     # tol 1e-10 in Dutch notation, not "1e-10"
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (1e-10, "10\u207b\u00b9\u2070"), (2.5e-8, "2,5 \u00d7 10\u207b\u2078"), (0.01, "0,01"), (0.5, "0,5"), (0.0, "0"),
+])
+def test_tolerances_are_written_in_dutch_notation(value, text):
+    assert method_note._scientific(value) == text
 
 
 def test_method_note_follows_a_changed_base(spec, params):
