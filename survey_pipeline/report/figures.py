@@ -7,7 +7,6 @@ with fixed metadata so a rerun on the same numbers gives the same bytes.
 
 from __future__ import annotations
 
-import re
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,9 +21,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from survey_pipeline.report.formatting import format_percent  # noqa: E402
+from survey_pipeline.report.formatting import dutch_target, format_percent  # noqa: E402
 from survey_pipeline.report.tables import TOTAL, ChainStep  # noqa: E402
-from survey_pipeline.spec import Indicator, QuestionnaireSpec  # noqa: E402
+from survey_pipeline.spec import ALL_RESIDENTS, Indicator, QuestionnaireSpec  # noqa: E402
+from survey_pipeline.targets import parse_target  # noqa: E402
 
 matplotlib.rcParams.update({
     "svg.hashsalt": "survey-pipeline",
@@ -36,7 +36,6 @@ matplotlib.rcParams.update({
 })
 COLOURS = ("#00689e", "#e5720b", "#5a9b3c", "#8e5ea2", "#c0392b")
 PERCENT = FuncFormatter(lambda y, _: format_percent(y, 0))
-_NUMERIC_TARGET = re.compile(r"^(?:[a-z]+\s+)?([<>]?)\s*(\d+(?:[.,]\d+)?)\s*%$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -50,9 +49,15 @@ class Figure:
 
 
 def numeric_target(target: str) -> float | None:
-    """The share in a target such as ">80%", "<15%", "20%" or "afname <20%"; None for "toename" etc."""
-    match = _NUMERIC_TARGET.match(target.strip())
-    return float(match.group(2).replace(",", ".")) / 100 if match else None
+    """The level of a target such as ">80%", ">=85%", "20%" or "afname <20%" (the spec's grammar,
+    `survey_pipeline.targets`); None for "toename", "kengetal" etc."""
+    level = parse_target(target).level
+    return level.value if level is not None else None
+
+
+def _level_text(indicators: pd.DataFrame) -> str:
+    """The confidence level of the intervals in the table, as printed ("95%")."""
+    return format_percent(float(indicators["level"].iloc[0]))
 
 
 def _save(fig, folder: Path, stem: str, formats: Sequence[str]) -> tuple[str, ...]:
@@ -118,24 +123,25 @@ def chain_figure(indicators: pd.DataFrame, spec: QuestionnaireSpec, steps: Seque
     x = np.arange(len(waves), dtype=float)
     panels = (
         (axes[0], [s.conditional for s in steps], "Per stap: als deel van de vorige stap"),
-        (axes[1], [s.of_residents for s in steps], "Als deel van alle bewoners (18 jaar e.o.)"),
+        (axes[1], [s.of_residents for s in steps], f"Als deel van {spec.groups[ALL_RESIDENTS].label}"),
     )
     for ax, inds, title in panels:
         for k, ind in enumerate(inds):
             if ind is None:
                 continue
             rows = [totals.loc[(ind.id, w)] if (ind.id, w) in totals.index else None for w in waves]
+            label = short[k] if ax is axes[1] else f"{short[k]} ({spec.base_text(ind.base)})"
             _error_bars(ax, x + (k - (len(steps) - 1) / 2) * width, rows, COLOURS[k % len(COLOURS)], width=width * 0.95,
-                        label=_wrap(f"{short[k]} ({spec.base_text(ind.base)})", 70))
+                        label=_wrap(label, 60))
         ax.set_xticks(x, [str(w) for w in waves])
         ax.set_ylim(0, 1.08)
         ax.yaxis.set_major_formatter(PERCENT)
         ax.set_title(title, fontsize=10)
         ax.grid(axis="y", color="#dddddd", linewidth=0.6)
         ax.set_axisbelow(True)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=1, frameon=False, bbox_to_anchor=(0.5, 0.0), fontsize=8)
-    fig.suptitle("Van gehoord naar contact naar geholpen, per meting (met 95%-betrouwbaarheidsinterval)", fontsize=11)
+        ax.legend(loc="upper center", ncol=1, frameon=False, bbox_to_anchor=(0.5, -0.08), fontsize=8)
+    fig.suptitle(f"Van gehoord naar contact naar geholpen, per meting (met {_level_text(indicators)}-"
+                 "betrouwbaarheidsinterval)", fontsize=11)
     description = "De keten " + " \u2192 ".join(short) + " per meting, met betrouwbaarheidsintervallen."
     return Figure("keten", "De keten per meting", description, _save(fig, folder, "keten", formats))
 
@@ -147,23 +153,25 @@ def trend_figure(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicat
     measured = [w for w in waves if (ind.id, w) in totals.index]
     years = sorted({*waves, *target_years, *(y for y in ind.targets if min(waves) <= y <= max([*waves, *target_years]))})
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    _error_bars(ax, measured, [totals.loc[(ind.id, w)] for w in measured], COLOURS[0], label="behaald (95%-BI)")
+    level = _level_text(indicators)
+    _error_bars(ax, measured, [totals.loc[(ind.id, w)] for w in measured], COLOURS[0], label=f"behaald ({level}-BI)")
     first = True
     for year in years:
         target = ind.targets.get(year)
         if not target:
             continue
+        label = dutch_target(target)
         value = numeric_target(target)
         if value is not None:
             ax.plot([year - 0.3, year + 0.3], [value, value], color=COLOURS[1], linewidth=2.2, zorder=1,
                     label="streefwaarde" if first else None)
-            if len(target) <= 5:  # short labels beside the bar, clear of the estimate's CI
-                ax.text(year + 0.32, value, target, ha="left", va="center", fontsize=6.5, color=COLOURS[1])
+            if len(label) <= 5:  # short labels beside the bar, clear of the estimate's CI
+                ax.text(year + 0.32, value, label, ha="left", va="center", fontsize=6.5, color=COLOURS[1])
             else:
-                ax.text(year, value + 0.03, target, ha="center", va="bottom", fontsize=6.5, color=COLOURS[1])
+                ax.text(year, value + 0.03, label, ha="center", va="bottom", fontsize=6.5, color=COLOURS[1])
             first = False
         else:
-            ax.text(year, 0.04, target, ha="center", va="bottom", fontsize=7, color="#666666", rotation=90)
+            ax.text(year, 0.04, label, ha="center", va="bottom", fontsize=7, color="#666666", rotation=90)
     ax.set_xticks(years, [str(y) for y in years])
     ax.set_xlim(min(years) - 0.6, max(years) + 0.6)
     ax.set_ylim(0, 1.05)
@@ -173,7 +181,7 @@ def trend_figure(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicat
     ax.set_title(_wrap(ind.label, 80) + "\n" + _wrap(spec.base_text(ind.base), 90), fontsize=8.5, loc="left")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, fontsize=7, frameon=False)
     stem = f"trend_{ind.id}"
-    return Figure(stem, ind.label, f"Ontwikkeling per meting met 95%-betrouwbaarheidsinterval en streefwaarden: {ind.label}",
+    return Figure(stem, ind.label, f"Ontwikkeling per meting met {level}-betrouwbaarheidsinterval en streefwaarden: {ind.label}",
                   _save(fig, folder, stem, formats))
 
 
@@ -193,7 +201,8 @@ def wijk_figure(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicato
     if len(shown):
         est = shown["estimate"].to_numpy()
         err = np.vstack([est - shown["ci_lower"].to_numpy(), shown["ci_upper"].to_numpy() - est])
-        ax.errorbar(est, y_shown, xerr=err, fmt="o", color=COLOURS[0], capsize=2, markersize=4, label="wijk (95%-BI)")
+        ax.errorbar(est, y_shown, xerr=err, fmt="o", color=COLOURS[0], capsize=2, markersize=4,
+                    label=f"wijk ({_level_text(indicators)}-BI)")
     for y in range(len(hidden)):
         ax.text(0.01, y, "niet gepubliceerd (te weinig waarnemingen of te onzeker)", va="center", fontsize=7, color="#666666")
     if len(total) and not bool(total["suppressed"].iloc[0]):
@@ -211,5 +220,6 @@ def wijk_figure(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicato
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), borderaxespad=2.8, ncol=2, fontsize=7, frameon=False)
     stem = f"wijken_{ind.id}"
     return Figure(stem, f"{ind.label} per wijk ({wave})",
-                  f"Vergelijking van de wijken in {wave} met 95%-betrouwbaarheidsintervallen: {ind.label}",
+                  f"Vergelijking van de wijken in {wave} met {_level_text(indicators)}-betrouwbaarheidsintervallen: "
+                  f"{ind.label}",
                   _save(fig, folder, stem, formats))

@@ -34,7 +34,8 @@ def test_report_params_parse_and_reject():
 
 
 @pytest.mark.parametrize(("target", "value"), [
-    (">80%", 0.8), ("<15%", 0.15), ("20%", 0.2), ("afname <20%", 0.2), (">45,5%", 0.455),
+    (">80%", 0.8), ("<15%", 0.15), ("20%", 0.2), ("afname <20%", 0.2), (">45,5%", 0.455), (">=85%", 0.85),
+    ("≤17,5%", 0.175),
     ("toename", None), ("kengetal", None), ("stabiel", None),
 ])
 def test_numeric_targets_for_figures(target, value):
