@@ -130,6 +130,9 @@ def _annual_sheet(book, formats: _Formats, table: AnnualTable, title: str) -> No
                     sheet.write_string(row, col, cell.text + note, formats.right)
             row += 1
         row += 1
+    if table.unmarked:
+        sheet.write_string(row, 0, table.unmarked, formats.small)
+        row += 1
     for marker, text in table.footnotes:
         sheet.write_string(row, 0, f"{marker} {text}", formats.small)
         row += 1

@@ -34,6 +34,7 @@ table.annual td.label { width: 60%; }
 sup.note { color: #00689e; }
 caption { caption-side: bottom; text-align: left; color: #555; font-size: 0.9em; padding-top: 0.4em; }
 ol.footnotes, ul.notes { font-size: 0.9em; color: #333; padding-left: 0; list-style: none; }
+p.footnotes { font-size: 0.9em; color: #333; margin-bottom: 0; }
 figure { margin: 1.2em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: 0.9em; color: #555; }
 .figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(480px, 1fr)); gap: 1em; }
@@ -82,6 +83,7 @@ TEMPLATE = """<!DOCTYPE html>
 {% endfor %}</tbody>
 {% endfor %}
 </table>
+{% if t.unmarked %}<p class="footnotes" id="basis-zonder-voetnoot">{{ t.unmarked }}</p>{% endif %}
 {% if t.footnotes %}<ol class="footnotes" id="voetnoten">{% for marker, text in t.footnotes %}<li><span class="marker">{{ marker }}</span> {{ text }}</li>{% endfor %}</ol>{% endif %}
 {% if t.notes %}<ul class="notes" id="toelichting">{% for key, text in t.notes %}<li>{{ key }}) {{ text }}</li>{% endfor %}</ul>{% endif %}
 {%- endif %}

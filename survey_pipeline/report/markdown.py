@@ -47,6 +47,7 @@ def _annual(table: AnnualTable) -> list[str]:
             cells = [escape(cell.text) + "".join(f" ({n})" for n in cell.notes) for cell in row.cells]
             lines.append(_row([escape(row.label + row.marker), *cells]))
     lines.append("")
+    lines += [f"{escape(table.unmarked)}  "] if table.unmarked else []
     lines += [f"{escape(marker)} {escape(text)}  " for marker, text in table.footnotes]
     lines += [f"({key}) {escape(text)}  " for key, text in table.notes]
     return lines

@@ -170,6 +170,11 @@ def base_footnote(spec: QuestionnaireSpec, base: str) -> str:
     return f"Percentage {spec.base_text(base)}."
 
 
+def unmarked_footnote(spec: QuestionnaireSpec) -> str:
+    """The base of the rows without a marker, stated too, so every printed percentage names its base."""
+    return f"Zonder voetnoot: percentage {spec.base_text(ALL_RESIDENTS)}."
+
+
 def describe_reason(reason: str) -> str:
     """Suppression reasons or flags ("min_n;max_ci_width") in Dutch; unknown codes as written."""
     parts = [p.strip() for p in reason.split(";") if p.strip()]
@@ -218,13 +223,15 @@ class Section:
 
 @dataclass(frozen=True)
 class AnnualTable:
-    """The table as printed: sections of rows, base footnotes (`*`) and notes on "-" cells (a, b, ...)."""
+    """The table as printed: sections of rows, base footnotes (`*`), notes on "-" cells (a, b, ...) and
+    `unmarked`: the base of the rows without a footnote ("" when every row has one or none has)."""
 
     columns: tuple[Column, ...]
     sections: tuple[Section, ...]
     footnotes: tuple[tuple[str, str], ...]
     notes: tuple[tuple[str, str], ...]
     decimals: int
+    unmarked: str = ""
 
 
 def annual_columns(report: ReportParams) -> tuple[Column, ...]:
@@ -270,7 +277,10 @@ def build_annual_table(indicators: pd.DataFrame, spec: QuestionnaireSpec, report
         if rows:
             sections.append(Section(title, tuple(rows)))
     footnotes = tuple((marker, base_footnote(spec, base)) for base, marker in markers.items())
-    return AnnualTable(columns, tuple(sections), footnotes, tuple((k, t) for t, k in notes.items()), report.decimals)
+    has_unmarked = any(not row.marker for section in sections for row in section.rows)
+    unmarked = unmarked_footnote(spec) if footnotes and has_unmarked else ""
+    return AnnualTable(columns, tuple(sections), footnotes, tuple((k, t) for t, k in notes.items()), report.decimals,
+                       unmarked)
 
 
 # ---------------------------------------------------------------------------

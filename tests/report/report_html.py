@@ -13,6 +13,7 @@ class ParsedReport:
     row_notes: dict[str, list[list[str]]] = field(default_factory=dict)  # indicator id -> note keys per value cell
     headers: list[str] = field(default_factory=list)
     footnotes: list[str] = field(default_factory=list)
+    unmarked: str = ""                                                  # the base of rows without a footnote
     notes: list[str] = field(default_factory=list)
     images: list[dict[str, str]] = field(default_factory=list)
 
@@ -29,6 +30,7 @@ class _Parser(HTMLParser):
         self._list: str | None = None
         self._item: list[str] | None = None
         self._header: list[str] | None = None
+        self._unmarked: list[str] | None = None
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -43,6 +45,8 @@ class _Parser(HTMLParser):
             self._cell, self._cell_notes = [], []
         elif self._cell is not None and tag == "sup":
             self._sup = []
+        elif tag == "p" and attrs.get("id") == "basis-zonder-voetnoot":
+            self._unmarked = []
         elif tag in ("ol", "ul") and attrs.get("id") in ("voetnoten", "toelichting"):
             self._list = attrs["id"]
         elif self._list and tag == "li":
@@ -73,9 +77,14 @@ class _Parser(HTMLParser):
             self._item = None
         elif tag in ("ol", "ul"):
             self._list = None
+        elif tag == "p" and self._unmarked is not None:
+            self.out.unmarked = " ".join("".join(self._unmarked).split())
+            self._unmarked = None
 
     def handle_data(self, data):
-        if self._sup is not None:
+        if self._unmarked is not None:
+            self._unmarked.append(data)
+        elif self._sup is not None:
             self._sup.append(data)
         elif self._cell is not None:
             self._cell.append(data)

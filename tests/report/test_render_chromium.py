@@ -66,6 +66,7 @@ def test_the_footnotes_render(rendered, spec):
     parsed = parse_report(dom)
     expected = [f"{marker} Percentage {spec.base_text(base)}." for base, marker in tables.base_markers(spec).items()]
     assert parsed.footnotes == expected
+    assert parsed.unmarked == f"Zonder voetnoot: percentage {spec.base_text('residents')}."
     assert parsed.notes and parsed.notes[0].startswith("a) Niet gepubliceerd")
 
 

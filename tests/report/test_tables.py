@@ -107,6 +107,17 @@ def test_footnotes_come_from_the_spec_bases(spec, params, report_params):
     assert footnotes["*"] == f"Percentage {spec.base_text('heard_of_wij')}."
     assert footnotes["****"] == f"Percentage {spec.base_text('had_contact')}."
     assert len(footnotes) == len({i.base for i in spec.indicators} - {"residents"})
+    # the unmarked rows (heard, contact of all residents, ...) say their base too
+    assert table.unmarked == "Zonder voetnoot: percentage van alle bewoners (18 jaar e.o.)."
+    page = parse_report(render_html(Document("t", (AnnualTableBlock(table),))))
+    assert page.unmarked == table.unmarked
+
+
+def test_no_unmarked_note_when_every_row_has_a_footnote(spec, params, report_params):
+    raw = _raw_spec()
+    raw["indicators"] = [i for i in raw["indicators"] if i["base"] != "residents"]
+    subgroup_only = parse_spec(raw)
+    assert _annual(subgroup_only, params, report_params).unmarked == ""
 
 
 def test_changing_a_base_in_the_spec_changes_its_footnote(spec, params, report_params):
