@@ -201,3 +201,18 @@ def test_bad_validate_params(section, key):
 def test_validate_params_defaults():
     assert ValidateParams.from_params({}) == ValidateParams(max_quarantine_share=0.02, gx_failure="error")
     assert np.isclose(ValidateParams.from_params({"max_quarantine_share": 0}).max_quarantine_share, 0.0)
+
+
+def test_data_docs_count_failures_without_showing_respondent_values(tmp_path):
+    mini = parse_spec(SMALL_SPEC)
+    frame = valid_responses(mini, 2019, 8, first_id=987650)
+    frame.loc[3, mini.respondent_id] = frame.loc[2, mini.respondent_id]
+    frame.loc[5, "heard"] = 77.0
+    result = expectations.run_checkpoint(frame, mini, tmp_path / "docs")
+    failed = {e["name"]: e["unexpected_count"] for e in result["expectations"] if not e["success"]}
+    assert failed == {"unique_id:resp_id": 2, "allowed_codes:heard": 1}
+    pages = list((tmp_path / "docs" / "validations").rglob("*.html"))
+    assert len(pages) == 1
+    html = pages[0].read_text(encoding="utf-8")
+    assert "2 unexpected values found" in html and "1 unexpected values found" in html
+    assert "987652" not in html and "77" not in html
