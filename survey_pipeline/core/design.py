@@ -85,6 +85,11 @@ def _share_index(n_shares: int, labels: pd.Index | None) -> np.ndarray:
     return np.repeat(np.arange(n_shares), 1 if labels is None else len(labels))
 
 
+def _stack(rows: list[np.ndarray]) -> np.ndarray:
+    """Per-share row arrays as one (shares x rows) array (a view for one share: no copy)."""
+    return rows[0][None, :] if len(rows) == 1 else np.stack(rows)
+
+
 def _standard_error(variance: np.ndarray, empty: np.ndarray) -> np.ndarray:
     variance = np.where(np.abs(variance) < VARIANCE_NOISE, 0.0, variance)
     return np.sqrt(np.where(empty, np.nan, variance))
@@ -344,8 +349,7 @@ class SurveyDesign:
         """
         labels, level = (None, None) if by is None else self._levels(by)
         k = 1 if labels is None else len(labels)
-        index = np.empty((len(shares), self.n), dtype=np.int64)
-        y = np.empty((len(shares), self.n), dtype=bool)
+        index, y = [], []
         for q, share in enumerate(shares):
             mask = self._base_mask(share.variable, share.exclude, share.where)
             domain = q * k if level is None else q * k + level
@@ -354,10 +358,10 @@ class SurveyDesign:
             if group is not None:
                 mask &= group >= 0
                 domain = domain * 2 + group
-            index[q] = np.where(mask, domain, -1)
-            y[q] = self._in_codes(share.variable, share.success)
+            index.append(np.where(mask, domain, -1))
+            y.append(self._in_codes(share.variable, share.success))
         n_groups = 1 if group is None else 2
-        return Domains(index=index, y=y, n_domains=len(shares) * k * n_groups), labels
+        return Domains(index=_stack(index), y=_stack(y), n_domains=len(shares) * k * n_groups), labels
 
     def _n_rows(self, domain_n: np.ndarray) -> np.ndarray:
         """R's nrow() of a domain's subset design: all rows once calibrated, else the domain's."""

@@ -46,7 +46,7 @@ class RowCells:
 
 
 def row_cells(structure: SamplingStructure, weights: np.ndarray, projection: Projection | None) -> RowCells:
-    """Constant part of the table key: 2 * (stratum * cells + cell)."""
+    """Constant part of the table key: 2 * (stratum * cells + cell) + one block (domain -1)."""
     if projection is None:
         n_cells, cell, base, factor = 1, None, weights, np.ones(1)
     else:
@@ -54,9 +54,10 @@ def row_cells(structure: SamplingStructure, weights: np.ndarray, projection: Pro
     key = structure.stratum * np.int64(n_cells)
     if cell is not None:
         key = key + cell
+    block = 2 * structure.n_strata * n_cells
     return RowCells(
-        key2=2 * key,
-        block=2 * structure.n_strata * n_cells,
+        key2=2 * key + block,
+        block=block,
         n_strata=structure.n_strata,
         n_cells=n_cells,
         base=base,
@@ -105,7 +106,7 @@ def binary_domain_contrasts(
     """Variance of sum_k coefficient_k p_k per output (domains grouped by `contrasts.output`)."""
     k, s, c = domains.n_domains, cells.n_strata, cells.n_cells
     n_out, block, shape = contrasts.n_out, cells.block, domains.index.shape
-    key = (domains.index + 1) * np.int64(block)
+    key = domains.index * np.int64(block)
     key += cells.key2
     key += domains.y
     key = key.ravel()
