@@ -116,13 +116,20 @@ def load_margins(path: Path, spec: QuestionnaireSpec) -> pd.DataFrame:
 
 
 def wave_margins(
-    margins: pd.DataFrame, wave: int, variables: Sequence[str], tolerance: float, *, file: str
+    margins: pd.DataFrame,
+    wave: int,
+    variables: Sequence[str],
+    tolerance: float,
+    *,
+    file: str,
+    categories: Mapping[str, Mapping[int, str]] | None = None,
 ) -> WaveMargins:
     """The margins of `variables` in `wave`, checked for equal totals.
 
     Totals that differ by at most `tolerance` (relative to the first margin's total)
     are scaled to the first margin's total so raking can converge; larger
-    differences raise `InputError` naming both margins.
+    differences raise `InputError` naming both margins and, given the spec's
+    `categories` per variable, the categories that have no row in the file.
     """
     rows = margins[margins["wave"] == wave]
     if rows.empty:
@@ -144,15 +151,28 @@ def wave_margins(
     for margin in found[1:]:
         difference = abs(margin.total - reference.total) / reference.total
         if difference > tolerance:
+            absent = _absent_categories((reference, margin), categories or {})
             raise InputError(
                 f"wave {wave}: margin '{margin.variable}' sums to {margin.total:,.0f} but "
                 f"'{reference.variable}' sums to {reference.total:,.0f} (relative difference "
-                f"{difference:.2e} > tolerance {tolerance:.2e})",
+                f"{difference:.2e} > tolerance {tolerance:.2e})"
+                + (f"; no row in the file for {absent}" if absent else ""),
                 file=file, column=margin.variable, rule=RULE_TOTALS,
             )
         worst = max(worst, difference)
     scaled = tuple(m if m is reference else m.scaled(reference.total) for m in found)
     return WaveMargins(wave, scaled, reference.total, worst)
+
+
+def _absent_categories(found: Sequence[Margin], categories: Mapping[str, Mapping[int, str]]) -> str:
+    """`wijk 5 (Noorderplantsoenbuurt), ...`: spec categories of these margins without a row."""
+    absent = [
+        f"{margin.variable} {code} ({label})"
+        for margin in found
+        for code, label in categories.get(margin.variable, {}).items()
+        if code not in set(margin.codes.tolist())
+    ]
+    return ", ".join(absent)
 
 
 def check_categories(

@@ -374,7 +374,8 @@ def weight_wave(
         raise InputError(f"wave {wave}: no respondents left to weight", rule=RULE_MISSING)
     start, used_base = base_weights(data, params.base_weight, wave)
     margins = wave_margins(
-        population.margins, wave, params.margins, params.margin_total_tolerance, file=population.margins_file
+        population.margins, wave, params.margins, params.margin_total_tolerance, file=population.margins_file,
+        categories={name: spec.background[name].codes for name in params.margins},
     )
     if params.method == "rake":
         calibration = [

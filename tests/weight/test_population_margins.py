@@ -143,3 +143,16 @@ def test_cells_are_summed_to_the_requested_variables(spec, tmp_path):
     with pytest.raises(InputError, match="not a code of 'sex'") as caught:
         load_cells(_write(tmp_path, cells, "cells.csv"), spec, ["sex"])
     assert caught.value.row == 4
+
+
+def test_totals_differing_because_a_category_row_is_missing_name_the_category(spec, tmp_path):
+    frame = _margins(spec)
+    frame = frame[~((frame["variable"] == "wijk") & frame["code"].isin([5, 28]))]
+    margins = load_margins(_write(tmp_path, frame), spec)
+    categories = {name: spec.background[name].codes for name in ("age_group", "sex", "wijk")}
+    with pytest.raises(InputError) as caught:
+        wave_margins(margins, 2020, ["age_group", "sex", "wijk"], 0.001, file="margins.csv", categories=categories)
+    assert caught.value.message == (
+        "wave 2020: margin 'wijk' sums to 934 but 'age_group' sums to 1,000 (relative difference 6.60e-02 > "
+        "tolerance 1.00e-03); no row in the file for wijk 5 (Noorderplantsoenbuurt), wijk 28 (Meerstad)"
+    )
