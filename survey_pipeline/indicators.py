@@ -43,8 +43,6 @@ from survey_pipeline.spec import Indicator, QuestionnaireSpec, Variable
 # Membership of a row in a routing group, resolved through the filter chain.
 IN, OUT, DONT_KNOW, UNKNOWN = np.int8(0), np.int8(1), np.int8(2), np.int8(3)
 
-CODE_TYPES = ("answer", "dont_know", "no_answer")
-
 
 @dataclass(frozen=True)
 class IndicatorBase:

@@ -36,7 +36,6 @@ class Table:
     rows: tuple[tuple[str, ...], ...]
     caption: str = ""
     numeric: tuple[bool, ...] = ()
-    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,6 @@ TEMPLATE = """<!DOCTYPE html>
 {% for row in block.b.rows %}<tr>{% for cell in row %}<td{% if block.numeric[loop.index0] %} class="num"{% endif %}>{{ cell }}</td>{% endfor %}</tr>
 {% endfor %}</tbody>
 </table>
-{% if block.b.notes %}<ul class="notes">{% for n in block.b.notes %}<li>{{ n }}</li>{% endfor %}</ul>{% endif %}
 {%- elif block.kind == "images" %}
 <div class="{{ 'figures' if block.b|length > 1 else 'figure' }}">
 {% for image in block.b %}<figure><img src="{{ image.src }}" alt="{{ image.alt }}">{% if image.caption %}<figcaption>{{ image.caption }}</figcaption>{% endif %}</figure>

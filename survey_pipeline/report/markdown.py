@@ -31,7 +31,6 @@ def _table(block: Table) -> list[str]:
     lines += [_row(escape(c) for c in row) for row in block.rows]
     if block.caption:
         lines += ["", f"*{escape(block.caption)}*"]
-    lines += [""] + [escape(n) + "  " for n in block.notes] if block.notes else []
     return lines
 
 

@@ -100,38 +100,35 @@ def _rank(values: pd.Series, ranking: Sequence) -> pd.Series:
     return values.map(lambda v: positions.get(v, len(positions))).astype("int64")
 
 
-def publish_indicators(frame: pd.DataFrame, spec: QuestionnaireSpec, breakdowns: Sequence[str]) -> pd.DataFrame:
-    """The indicator table in spec order: indicator, wave, total first, then the breakdowns."""
+def _publish(frame: pd.DataFrame, columns: Mapping[str, str], *, name: str, item: str, ranking: Sequence[str],
+             breakdowns: Sequence[str], order: Sequence[str]) -> pd.DataFrame:
+    """`published_table` sorted by the item's spec position, then `order` with the total before the breakdowns."""
     keyed = frame.assign(
-        _ind=_rank(frame["indicator_id"], [i.id for i in spec.indicators]) if "indicator_id" in frame else 0,
+        _item=_rank(frame[item], ranking) if item in frame else 0,
         _brk=_rank(frame["breakdown"], [TOTAL, *breakdowns]) if "breakdown" in frame else 0,
     )
-    columns = {**INDICATOR_COLUMNS, "_ind": "int64", "_brk": "int64"}
-    out = published_table(keyed, columns, name="indicators",
-                          order=["_ind", "wave", "_brk", "breakdown", "breakdown_code"])
-    return out.drop(columns=["_ind", "_brk"])
+    out = published_table(keyed, {**columns, "_item": "int64", "_brk": "int64"}, name=name,
+                          order=["_item", *order, "breakdown", "breakdown_code"])
+    return out.drop(columns=["_item", "_brk"])
+
+
+def publish_indicators(frame: pd.DataFrame, spec: QuestionnaireSpec, breakdowns: Sequence[str]) -> pd.DataFrame:
+    """The indicator table in spec order: indicator, wave, total first, then the breakdowns."""
+    return _publish(frame, INDICATOR_COLUMNS, name="indicators", item="indicator_id",
+                    ranking=[i.id for i in spec.indicators], breakdowns=breakdowns, order=["wave", "_brk"])
 
 
 def publish_changes(frame: pd.DataFrame, spec: QuestionnaireSpec, breakdowns: Sequence[str]) -> pd.DataFrame:
-    keyed = frame.assign(
-        _ind=_rank(frame["indicator_id"], [i.id for i in spec.indicators]) if "indicator_id" in frame else 0,
-        _brk=_rank(frame["breakdown"], [TOTAL, *breakdowns]) if "breakdown" in frame else 0,
-    )
-    columns = {**CHANGE_COLUMNS, "_ind": "int64", "_brk": "int64"}
-    out = published_table(keyed, columns, name="changes",
-                          order=["_ind", "wave_from", "wave_to", "_brk", "breakdown", "breakdown_code"])
-    return out.drop(columns=["_ind", "_brk"])
+    """The change table in spec order: indicator, wave pair, total first, then the breakdowns."""
+    return _publish(frame, CHANGE_COLUMNS, name="changes", item="indicator_id",
+                    ranking=[i.id for i in spec.indicators], breakdowns=breakdowns,
+                    order=["wave_from", "wave_to", "_brk"])
 
 
 def publish_distributions(frame: pd.DataFrame, spec: QuestionnaireSpec, breakdowns: Sequence[str]) -> pd.DataFrame:
-    keyed = frame.assign(
-        _var=_rank(frame["variable"], list(spec.variables)) if "variable" in frame else 0,
-        _brk=_rank(frame["breakdown"], [TOTAL, *breakdowns]) if "breakdown" in frame else 0,
-    )
-    columns = {**DISTRIBUTION_COLUMNS, "_var": "int64", "_brk": "int64"}
-    out = published_table(keyed, columns, name="distributions",
-                          order=["_var", "wave", "_brk", "breakdown", "breakdown_code"])
-    return out.drop(columns=["_var", "_brk"])
+    """The distribution table in spec order: question, wave, total first, then the breakdowns."""
+    return _publish(frame, DISTRIBUTION_COLUMNS, name="distributions", item="variable",
+                    ranking=list(spec.variables), breakdowns=breakdowns, order=["wave", "_brk"])
 
 
 # ---------------------------------------------------------------------------
