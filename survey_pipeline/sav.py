@@ -20,6 +20,7 @@ import pyreadstat
 from survey_pipeline.spec import QuestionnaireSpec
 
 MAX_DISCRETE_MISSING = 3
+MAX_FILE_LABEL_BYTES = 64
 CODE_FORMAT = "F3.0"
 ID_FORMAT = "F12.0"
 WAVE_FORMAT = "F4.0"
@@ -94,9 +95,11 @@ def write_sav(
     A `.zsav` suffix writes a compressed file. Nullable integer columns are written
     as doubles (SPSS numerics); codes are expected as numbers, not text. With
     `timestamp`, the header's creation time is set to it instead of the current
-    time, so identical data give byte-identical files.
+    time, so identical data give byte-identical files. The file label is cut to
+    SPSS's 64 bytes at a character boundary (ReadStat would cut inside a character).
     """
     path = Path(path)
+    file_label = file_label.encode("utf-8")[:MAX_FILE_LABEL_BYTES].decode("utf-8", errors="ignore")
     frame = _spss_numeric(frame)
     meta = spec_metadata(frame.columns, spec, extra_variable_labels)
     pyreadstat.write_sav(

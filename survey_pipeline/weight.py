@@ -540,8 +540,8 @@ def _sav_label(source_files: Sequence[str], labels: Mapping[str, str], spec: Que
     """The source file's label (it may say the data are synthetic), else the survey title."""
     for name in source_files:
         if name in labels:
-            return labels[name][:64]
-    return f"{spec.title} {wave}"[:64]
+            return labels[name]
+    return f"{spec.title} {wave}"
 
 
 def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], base_dir: Path) -> dict:

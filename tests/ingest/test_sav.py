@@ -58,3 +58,13 @@ def test_metadata_of_unknown_column_is_empty(spec):
     meta = spec_metadata(["other"], spec)
     assert meta.column_labels == {"other": None}
     assert meta.value_labels == {} and meta.missing_ranges == {}
+
+
+def test_long_file_label_is_cut_at_a_character_boundary(tmp_path, spec):
+    path = tmp_path / "x.sav"
+    label = "Bewonerspanel" + "één " * 20  # byte 64 falls inside an "é"
+    write_sav(pd.DataFrame({"heard": [1.0]}), path, spec, label)
+    header_label = path.read_bytes()[109:173]  # the header's 64-byte file label field
+    text = header_label.rstrip(b" \x00").decode("utf-8")
+    assert len(text.encode("utf-8")) == 63 and label.startswith(text) and text.endswith("é")
+    assert pyreadstat.read_sav(str(path))[1].file_label == text
