@@ -355,7 +355,10 @@ def target_table(indicators: pd.DataFrame, changes: pd.DataFrame, spec: Question
 
 
 def format_target_table(targets: pd.DataFrame, decimals: int) -> pd.DataFrame:
-    """The target table as printed: Dutch percentages, the change in points with its CI, "-" where not published."""
+    """The target table as printed: Dutch percentages, the change in points with its CI, "-" where not published.
+
+    The interval gets one decimal more than the estimate: it is the evidence for the verdict, and a bound
+    such as 85,3% printed as "85%" would look as if it touched a ">85%" target it clears."""
     def change(row) -> str:
         if parse_target(row["Streefwaarde"]).direction is None:
             return "n.v.t."
@@ -370,7 +373,7 @@ def format_target_table(targets: pd.DataFrame, decimals: int) -> pd.DataFrame:
         "Jaar": targets["Jaar"].astype(str),
         "Streefwaarde": targets["Streefwaarde"],
         "Behaald": [format_percent(v, decimals) for v in targets["Behaald"]],
-        "Betrouwbaarheidsinterval": [MISSING_TEXT if pd.isna(lo) else _interval(lo, hi, decimals)
+        "Betrouwbaarheidsinterval": [MISSING_TEXT if pd.isna(lo) else _interval(lo, hi, decimals + 1)
                                      for lo, hi in zip(targets["Ondergrens"], targets["Bovengrens"])],
         "Verandering (procentpunt)": [change(row) for _, row in targets.iterrows()],
         "Oordeel": targets["Oordeel"],

@@ -193,6 +193,10 @@ def test_a_change_target_shows_the_change_it_was_judged_on(spec, report_params, 
                 f"{fmt.format_points(source['ci_upper'])}) t.o.v. 2019")
     assert printed.loc[("heard", "2020"), "Verandering (procentpunt)"] == expected
     assert printed.loc[("heard", "2021"), "Verandering (procentpunt)"] == "n.v.t."
+    # the interval one decimal finer than the estimate, so a bound just clear of a target shows it
+    assert printed.loc[("heard", "2021"), "Betrouwbaarheidsinterval"] == (
+        f"{fmt.format_percent(level['Ondergrens'], 1)} \u2013 {fmt.format_percent(level['Bovengrens'], 1)}")
+    assert printed.loc[("heard", "2021"), "Behaald"] == fmt.format_percent(level["Behaald"], 0)
     assert "Toename" in tables.target_rule_text(0.95) and "95%-betrouwbaarheidsinterval" in tables.target_rule_text(0.95)
 
 
