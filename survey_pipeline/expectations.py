@@ -15,11 +15,12 @@ from typing import Any
 
 import pandas as pd
 
+from survey_pipeline.ingest import ORIGIN_COLUMNS
 from survey_pipeline.spec import QuestionnaireSpec
+from survey_pipeline.validate import MAX_ID
 
 SUITE_NAME = "responses"
 RUN_NAME = "validate"
-MAX_ID = 2**53
 # Counts of unexpected values, never the values: Data Docs must not show respondent ids or answers.
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
 
@@ -50,7 +51,7 @@ def build_suite(spec: QuestionnaireSpec) -> Any:
         return second if second is None else first & second
 
     add(gxe.ExpectTableRowCountToBeBetween, "not_empty", "<table>", min_value=1)
-    required = ["source_file", "source_row", "file_wave", rid, wave, *spec.background, *spec.variables]
+    required = [*ORIGIN_COLUMNS, rid, wave, *spec.background, *spec.variables]
     add(gxe.ExpectTableColumnsToMatchSet, "column_present", "<table>", column_set=required, exact_match=False)
     add(gxe.ExpectColumnValuesToBeInSet, "wave_in_spec", "file_wave", column="file_wave", value_set=all_waves)
     add(gxe.ExpectColumnValuesToNotBeNull, "valid_id", rid, column=rid)

@@ -30,12 +30,11 @@ from pandera import extensions
 
 from survey_pipeline import artifacts
 from survey_pipeline.errors import InputError, ParamsError
+from survey_pipeline.ingest import BASE_WEIGHT, ORIGIN_COLUMNS
 from survey_pipeline.spec import QuestionnaireSpec
 
 log = logging.getLogger(__name__)
 
-ORIGIN_COLUMNS = ("source_file", "source_row", "file_wave")
-BASE_WEIGHT = "base_weight"
 MAX_ID = 2**53
 GX_FAILURE_MODES = ("error", "warn")
 _LOGGED_ROWS = 20
@@ -434,18 +433,13 @@ def _code(value: float) -> str:
 
 def _ranges(codes: Sequence[int]) -> str:
     """`1-5, 98, 99, -1`: consecutive runs collapsed, order kept."""
-    parts: list[str] = []
-    run: list[int] = []
+    runs: list[list[int]] = []
     for code in codes:
-        if run and code == run[-1] + 1:
-            run.append(code)
-            continue
-        if run:
-            parts.append(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}" if len(run) > 2 else f"{run[0]}, {run[1]}")
-        run = [code]
-    if run:
-        parts.append(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}" if len(run) > 2 else f"{run[0]}, {run[1]}")
-    return ", ".join(parts)
+        if runs and code == runs[-1][-1] + 1:
+            runs[-1].append(code)
+        else:
+            runs.append([code])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 2 else ", ".join(map(str, r)) for r in runs)
 
 
 def reconcile(frame: pd.DataFrame, is_bad: np.ndarray, reasons: pd.DataFrame) -> dict[str, Any]:

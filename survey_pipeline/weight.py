@@ -37,6 +37,7 @@ import pandas as pd
 from survey_pipeline import artifacts
 from survey_pipeline.core.calibration import poststratify_weights, rake_weights, trim_weights
 from survey_pipeline.errors import InputError, ParamsError
+from survey_pipeline.ingest import BASE_WEIGHT as BASE_WEIGHT_COLUMN
 from survey_pipeline.population import (
     Margin,
     WaveMargins,
@@ -53,7 +54,6 @@ log = logging.getLogger(__name__)
 METHODS = ("rake", "poststratify")
 MISSING_RULES = ("exclude", "fail")
 BASE_WEIGHT_RULES = ("auto", "require", "ignore")
-BASE_WEIGHT_COLUMN = "base_weight"
 WEIGHT_COLUMN = "weight"
 WEIGHT_LABEL = "Weegfactor (populatie 18 jaar e.o.)"
 RULE_CONVERGENCE = "weight_convergence"
