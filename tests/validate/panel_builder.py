@@ -24,6 +24,8 @@ def _routing_order(spec: QuestionnaireSpec) -> list[str]:
                 done.append(name)
                 pending.remove(name)
                 break
+        else:
+            raise ValueError(f"no routing order for {pending}")
     return done
 
 
