@@ -61,7 +61,10 @@ def build_report_document(spec: QuestionnaireSpec, annual: AnnualTable, targets:
     if wijken:
         blocks += [Heading("Vergelijking van de wijken", anchor="wijken"),
                    Paragraph("Per indicator de wijken in de laatste meting waarin de vraag gesteld is, met het "
-                             "gemeentelijke cijfer als lijn. Wijken met te weinig waarnemingen worden niet getoond."),
+                             "gemeentelijke cijfer als lijn en zijn interval als band. Een wijk waarvan de uitkomst "
+                             "niet gepubliceerd wordt (te weinig waarnemingen of te onzeker), staat in de figuur als "
+                             "\u2018niet gepubliceerd\u2019 zonder getal; een indicator zonder gepubliceerde wijk "
+                             "heeft geen figuur."),
                    *(_image(f, caption=False) for f in wijken)]
     first, last = min(waves), max(waves)
     period = str(first) if first == last else f"{first}\u2013{last}"

@@ -43,6 +43,9 @@ def test_every_output_is_written(report_run, spec):
         assert {f"figures/{stem}.png", f"figures/{stem}.svg"} <= files, stem
     assert report_run.summary["figures"] == len(stems)
     assert not any(f.startswith("figures/wijken_wmo_quick") for f in files)
+    page = (report_run.report / "jaarverslag.md").read_text(encoding="utf-8")
+    # the text under "Vergelijking van de wijken" describes what the figures do with unpublished wijken
+    assert "staat in de figuur als \u2018niet gepubliceerd\u2019" in page and "niet getoond" not in page
     checks = json.loads((report_run.report / "checks.json").read_text(encoding="utf-8"))
     assert checks["expectations"] and all(e["success"] for e in checks["expectations"])
 
