@@ -57,6 +57,7 @@ FAULT_KINDS = {
     "routing_skipped": "coded 'niet gevraagd' (-1) although the routing asks the question",
     "invalid_code": "a code that is neither an answer code nor a missing code",
     "duplicate_id": "the same respondent submitted twice in one wave (exact duplicate row)",
+    "missing_wijk": "a system-missing wijk (valid data: the weight stage's missing-background rule applies)",
 }
 ROUTING_FAULT_SHARE = 0.003
 DUPLICATES_PER_WAVE = 2

@@ -10,7 +10,7 @@ import pyreadstat
 import pytest
 
 from survey_pipeline.core.calibration import rake_weights
-from survey_pipeline.demo import FILE_LABEL, ITEM_MODELS, generate_panel, write_demo
+from survey_pipeline.demo import FAULT_KINDS, FILE_LABEL, ITEM_MODELS, generate_panel, write_demo
 from survey_pipeline.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,6 +126,11 @@ def test_routing_and_codes_hold_except_the_documented_faults(spec, panel):
         }
         assert _violations(spec, wave, frame) == documented
         assert 0 < len(faults[faults["kind"].isin(ROUTING_FAULTS)]) <= 0.004 * len(frame) + 1
+
+
+def test_every_fault_kind_is_documented_and_injected(panel):
+    for wave in panel.waves:
+        assert set(panel.faults.loc[panel.faults["wave"] == wave, "kind"]) == set(FAULT_KINDS)
 
 
 def test_duplicates_missing_wijk_and_quarantine_share(spec, panel):
