@@ -327,6 +327,15 @@ class SurveyDesign:
             mask &= self._in_codes(var, codes)
         return mask
 
+    def _shared_base_mask(self, share: Share, known: dict) -> np.ndarray:
+        """`_base_mask` of a share, computed once per distinct base in `known` (e.g. all
+        answer codes of an item); returns a fresh copy."""
+        where = tuple((var, tuple(codes)) for var, codes in (share.where or {}).items())
+        key = (share.variable, tuple(share.exclude or ()), where)
+        if key not in known:
+            known[key] = self._base_mask(share.variable, share.exclude, share.where)
+        return known[key].copy()
+
     def _levels(self, by: str) -> tuple[pd.Index, np.ndarray]:
         """Sorted levels of `by` (a categorical's categories) and each row's level (-1: missing)."""
         if by not in self._level_cache:
@@ -349,9 +358,9 @@ class SurveyDesign:
         """
         labels, level = (None, None) if by is None else self._levels(by)
         k = 1 if labels is None else len(labels)
-        index, y = [], []
+        index, y, bases = [], [], {}
         for q, share in enumerate(shares):
-            mask = self._base_mask(share.variable, share.exclude, share.where)
+            mask = self._shared_base_mask(share, bases)
             domain = q * k if level is None else q * k + level
             if level is not None:
                 mask &= level >= 0

@@ -39,9 +39,12 @@ def t_ppf(q: float, df: np.ndarray | float) -> np.ndarray:
     """scipy.stats.t.ppf(q, df), value for value, from scipy.special (the core does not
     import scipy.stats: it costs about a second per process)."""
     df = np.asarray(df, dtype=np.float64)
+    if not 0 < q < 1:
+        return np.where(df > 0, {0: -np.inf, 1: np.inf}.get(q, np.nan), np.nan)
+    values, inverse = np.unique(df, return_inverse=True)  # domains share few df values
     with np.errstate(invalid="ignore"):
-        quantile = special.stdtrit(df, q) if 0 < q < 1 else np.full(df.shape, {0: -np.inf, 1: np.inf}.get(q, np.nan))
-        return np.where(df > 0, quantile, np.nan)
+        quantile = np.where(values > 0, special.stdtrit(values, q), np.nan)
+    return quantile[inverse].reshape(df.shape)
 
 
 def t_sf(x: np.ndarray, df: np.ndarray) -> np.ndarray:
@@ -167,9 +170,9 @@ def proportion_intervals(
         lower, upper = np.clip(lower, 0, 1), np.clip(upper, 0, 1)
         note = append_note(note, outside & ~boundary, "wald interval truncated to [0, 1]")
     if np.any(boundary):
-        kg_lower, kg_upper = korn_graubard_interval(p, n, df, n_rows, level)
-        lower = np.where(boundary, kg_lower, lower)
-        upper = np.where(boundary, kg_upper, upper)
+        b = boundary
+        lower, upper = lower.copy(), upper.copy()
+        lower[b], upper[b] = korn_graubard_interval(p[b], n[b], df[b], n_rows[b], level)
         used = np.where(boundary, "beta", used)
         note = append_note(note, boundary, "estimate is 0 or 1: Korn-Graubard interval with n_eff = n")
     lower = np.where(zero_se, p, lower)

@@ -379,7 +379,7 @@ def combine_strata(sums: StratumSums, st: SamplingStructure) -> np.ndarray:
 def _distinct_per_output(out: np.ndarray, unit: np.ndarray, n_units: int, n_out: int) -> np.ndarray:
     """Number of distinct `unit` codes among the rows of each output (out = -1 ignored)."""
     key = ((out + 1) * np.int64(n_units) + unit).ravel()
-    if (n_out + 1) * n_units <= 4 * key.size + (1 << 16):
+    if (n_out + 1) * n_units <= max(4 * key.size, 1 << 22):
         present = np.bincount(key, minlength=(n_out + 1) * n_units)[n_units:] > 0
         return present.reshape(n_out, n_units).sum(axis=1)
     owner = np.unique(key) // n_units - 1
