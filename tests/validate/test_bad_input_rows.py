@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pandera.errors
+import pandera.pandas as pa
 import pytest
 
 from panel_builder import raw_frame, stacked, with_origin
 from survey_pipeline.errors import InputError
-from survey_pipeline.validate import check_quarantine_share, routing_clauses, validate_responses
+from survey_pipeline.validate import check_quarantine_share, routing_clauses, validate_responses, validation_schema
 
 N = 20
 FILE = "wij_panel_2019.sav"
@@ -242,3 +244,21 @@ def test_quarantine_keeps_codes_and_origin(spec, raw):
     row = result.quarantine.iloc[0]
     assert (row["source_file"], row["source_row"], row["file_wave"], row["resp_id"]) == (FILE, 2, 2019, 2.0)
     assert row["familiarity"] == 3.0 and row["heard"] == 2.0
+
+
+def test_schema_uses_named_checks_only_and_survives_yaml(spec, raw):
+    """No lambdas: the generated schema serialises, and the YAML copy finds the same failures."""
+    raw.loc[1, "familiarity"] = 3.0
+    raw.loc[4, "wijk"] = 31.0
+    frame = with_origin(raw, spec, 2019)
+    schema = validation_schema(spec)
+    copy = pa.DataFrameSchema.from_yaml(schema.to_yaml())
+    assert len(copy.checks) == len(schema.checks) > 0
+
+    def failures(s):
+        with pytest.raises(pandera.errors.SchemaErrors) as excinfo:
+            s.validate(frame, lazy=True)
+        cases = excinfo.value.failure_cases
+        return sorted(set(zip(cases["index"].astype(int), cases["check"].astype(str))))
+
+    assert failures(copy) == failures(schema) == [(1, "routed_past:familiarity"), (4, "allowed_codes:wijk")]
