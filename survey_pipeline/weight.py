@@ -18,7 +18,8 @@ Non-convergence of either loop is an `InputError` (exit 2), never a warning.
 
 Writes `weights.parquet` (resp_id, wave, weight; population-scaled), `margins.parquet`
 (weighted sample against population for every category), `diagnostics.parquet` and
-`metrics.json` (DVC metrics), and `sav/<wave>.sav` (the wave's valid rows with the
+`metrics.json` (DVC metrics: the diagnostics, exclusions per variable and the largest
+relative recovery difference per margin), and `sav/<wave>.sav` (the wave's valid rows with the
 weight added; excluded respondents have a system-missing weight).
 """
 
@@ -488,6 +489,10 @@ def compute_weights(
             str(w): {
                 **{k: v for k, v in r.diagnostics.items() if k not in ("wave", "method")},
                 "excluded_missing_by_variable": r.excluded_by_variable,
+                "margin_recovery_max_rel_diff": {
+                    str(name): float(group.abs().max())
+                    for name, group in r.recovery.groupby("variable", sort=False)["relative_difference"]
+                },
             }
             for w, r in per_wave.items()
         }

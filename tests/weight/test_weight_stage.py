@@ -317,6 +317,11 @@ def test_stage_writes_weights_diagnostics_and_spss_files(spec, demo, tmp_path):
     for row in diagnostics.itertuples():
         assert metrics["waves"][str(row.wave)]["deff_kish"] == pytest.approx(row.deff_kish)
         assert metrics["waves"][str(row.wave)]["n"] == row.n
+        wave_recovery = recovery[recovery["wave"] == row.wave]
+        assert metrics["waves"][str(row.wave)]["margin_recovery_max_rel_diff"] == {
+            name: wave_recovery.loc[wave_recovery["variable"] == name, "relative_difference"].abs().max()
+            for name in ("age_group", "sex", "wijk")
+        }
     assert len(recovery) == 3 * 36
 
     valid = artifacts.read_table(tmp_path / "outputs" / "validate" / "valid.parquet", "validate_valid")
