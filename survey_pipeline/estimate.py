@@ -6,6 +6,8 @@ this changes no weight (checked: `calibration_tolerance`), but it makes the
 variance calibration-aware, as R's `rake()` does. Each indicator is a proportion
 of its 1/0 outcome (`indicators.py`) over its base group, as a domain of the
 whole design; every item gets the share of every answer code among those asked.
+All proportions of a design and breakdown are one batched core call
+(`SurveyDesign.proportions`; changes: `.differences`).
 
 Changes between waves use the stacked rows of both waves with the respondent as
 cluster (panel members answer in several waves, so the waves are not
@@ -431,7 +433,7 @@ def _panel_pairs(frame: pd.DataFrame, first: int, second: int) -> tuple[np.ndarr
     wave = frame["wave"].to_numpy()
     resp = frame["resp_id"].to_numpy(dtype=np.int64)
     rows_first, rows_second = np.flatnonzero(wave == first), np.flatnonzero(wave == second)
-    _, i, j = np.intersect1d(resp[rows_first], resp[rows_second], assume_unique=True, return_indices=True)
+    _, i, j = np.intersect1d(resp[rows_first], resp[rows_second], return_indices=True)
     return rows_first[i], rows_second[j]
 
 
