@@ -474,19 +474,28 @@ def check_quarantine_share(metrics: Mapping[str, Any], max_share: float) -> None
     over = [(w, m) for w, m in metrics["waves"].items() if m["quarantined_share"] > max_share]
     if not over:
         return
+    decimals = _distinguishing_decimals([m["quarantined_share"] for _, m in over], max_share)
     parts = []
     for wave, m in over:
         top = sorted(metrics["reasons"].get(wave, {}).items(), key=lambda kv: (-kv[1], kv[0]))[:3]
         reasons = ", ".join(f"{key} ({n})" for key, n in top)
         parts.append(
             f"wave {wave}: {m['rows_quarantined']} of {m['rows_in']} rows quarantined "
-            f"({m['quarantined_share']:.1%}); most frequent: {reasons}"
+            f"({m['quarantined_share']:.{decimals}%}); most frequent: {reasons}"
         )
     raise InputError(
-        f"{'; '.join(parts)}; the limit is {max_share:.1%} (validate.max_quarantine_share); "
+        f"{'; '.join(parts)}; the limit is {max_share:.{decimals}%} (validate.max_quarantine_share); "
         "the quarantine is kept in outputs/failed/validate/ for inspection",
         rule="max_quarantine_share",
     )
+
+
+def _distinguishing_decimals(shares: Sequence[float], limit: float) -> int:
+    """Decimals (1 to 4) at which every share over the limit prints above it, not as the same %."""
+    for decimals in range(1, 4):
+        if all(f"{share:.{decimals}%}" != f"{limit:.{decimals}%}" for share in shares):
+            return decimals
+    return 4
 
 
 # ---------------------------------------------------------------------------

@@ -262,3 +262,13 @@ def test_schema_uses_named_checks_only_and_survives_yaml(spec, raw):
         return sorted(set(zip(cases["index"].astype(int), cases["check"].astype(str))))
 
     assert failures(copy) == failures(schema) == [(1, "routed_past:familiarity"), (4, "allowed_codes:wijk")]
+
+
+def test_quarantine_message_prints_share_and_limit_apart(spec):
+    frame = stacked(spec, 250, waves=(2019,))
+    frame.loc[[0, 2, 4], "familiarity"] = 7.0
+    result = validate_responses(frame, spec)
+    with pytest.raises(InputError) as excinfo:
+        check_quarantine_share(result.metrics, 0.0118)
+    text = str(excinfo.value)
+    assert "3 of 250 rows quarantined (1.20%)" in text and "the limit is 1.18%" in text
