@@ -34,7 +34,7 @@ def weighted_panel(spec, n: int, cal: est.Calibration) -> tuple[pd.DataFrame, pd
     parts = []
     for wave, frame in panel.waves.items():
         frame = frame[frame[list(cal.variables)].notna().all(axis=1)].reset_index(drop=True)
-        totals = est.wave_margins(panel.margins, wave, cal.variables)
+        totals = est.wave_margins(panel.margins, wave, cal)
         weights = SurveyDesign(frame.assign(weight=1.0), weights="weight").rake(totals).weights
         parts.append(frame.assign(weight=weights))
     return pd.concat(parts, ignore_index=True), panel.margins

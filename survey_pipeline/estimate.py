@@ -40,8 +40,11 @@ from survey_pipeline.artifacts import OutputStore, read_table, write_table
 from survey_pipeline.core.design import CalibrationError, Share, SurveyDesign
 from survey_pipeline.core.intervals import CI_METHODS
 from survey_pipeline.errors import InputError, ParamsError, SpecError
+from survey_pipeline.population import load_cells, load_margins
+from survey_pipeline.population import wave_margins as population_margins
 from survey_pipeline.reliability import SuppressionRule, apply_suppression, assess
 from survey_pipeline.spec import Indicator, QuestionnaireSpec
+from survey_pipeline.weight import WeightParams
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +52,7 @@ TOTAL = "total"
 TOTAL_LABEL = "Totaal"
 WEIGHT = "weight"
 CLUSTER = "resp_id"
-CALIBRATION_METHODS = ("rake", "poststratify")
+CELL = "_poststratification_cell"
 
 INDICATOR_COLUMNS = (
     "indicator_id", "label", "kind", "variable", "wave", "breakdown", "breakdown_code", "breakdown_label",
@@ -80,36 +83,33 @@ CHANGE_MASKED = ("estimate_from", "estimate_to", "difference", "se", "ci_lower",
 
 @dataclass(frozen=True)
 class Calibration:
-    """How the weight stage calibrated (params `weight.*`): re-done here for the variance."""
+    """How the weight stage calibrated (`weight.*`, parsed by `WeightParams`): re-done
+    here for the variance. Post-stratification cells become one column, `CELL`."""
 
     method: str
     variables: tuple[str, ...]
     population_file: str
     max_iter: int
     tol: float
+    margin_total_tolerance: float = 0.0
 
     @classmethod
     def from_params(cls, section: Mapping[str, Any]) -> Calibration:
-        if not isinstance(section, Mapping):
-            raise ParamsError("weight", "expected a mapping")
-        method = section.get("method", "rake")
-        if method not in CALIBRATION_METHODS:
-            raise ParamsError("weight.method", f"must be one of {', '.join(CALIBRATION_METHODS)}, got {method!r}")
-        variables = section.get("margins")
-        if not isinstance(variables, list) or not variables or not all(isinstance(v, str) for v in variables):
-            raise ParamsError("weight.margins", "expected a non-empty list of background variable names")
-        if method == "poststratify" and len(variables) != 1:
-            raise ParamsError("weight.margins", "post-stratification is re-done on exactly one variable")
-        population_file = section.get("population_file")
-        if not isinstance(population_file, str) or not population_file:
-            raise ParamsError("weight.population_file", "expected a path")
-        max_iter = section.get("max_iter", 100)
-        if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
-            raise ParamsError("weight.max_iter", f"expected a positive whole number, got {max_iter!r}")
-        tol = section.get("tol", 1e-10)
-        if isinstance(tol, bool) or not isinstance(tol, int | float) or not 0 < tol < 1:
-            raise ParamsError("weight.tol", f"expected a number between 0 and 1, got {tol!r}")
-        return cls(method, tuple(variables), population_file, max_iter, float(tol))
+        settings = WeightParams.from_params(section)
+        rake = settings.method == "rake"
+        return cls(
+            method=settings.method,
+            variables=settings.weighting_variables,
+            population_file=settings.population_file if rake else settings.cells_file,
+            max_iter=settings.max_iter,
+            tol=settings.tol,
+            margin_total_tolerance=settings.margin_total_tolerance,
+        )
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The data columns the design is calibrated on."""
+        return self.variables if self.method == "rake" else (CELL,)
 
 
 @dataclass(frozen=True)
@@ -195,31 +195,43 @@ def join_weights(valid: pd.DataFrame, weights: pd.DataFrame) -> tuple[pd.DataFra
     return merged.loc[has_weight].drop(columns="_merge").reset_index(drop=True), counts
 
 
-def read_margins(path: Path) -> pd.DataFrame:
-    """The population margins file (wave, variable, code, label, count)."""
-    if not path.exists():
-        raise InputError("population margins file not found", file=str(path), rule="population_margins")
-    frame = pd.read_csv(path)
-    missing = [c for c in ("wave", "variable", "code", "count") if c not in frame.columns]
-    if missing:
-        raise InputError(f"missing column(s) {missing}", file=str(path), rule="population_margins")
-    for column in ("wave", "code", "count"):
-        if not pd.api.types.is_numeric_dtype(frame[column]) or frame[column].isna().any():
-            raise InputError("expected numbers in every row", file=str(path), column=column,
-                             rule="population_margins")
-    return frame
+def read_targets(path: Path, spec: QuestionnaireSpec, cal: Calibration) -> pd.DataFrame:
+    """The population file the weight stage calibrated to: margins (rake) or cells."""
+    if cal.method == "rake":
+        return load_margins(path, spec)
+    return load_cells(path, spec, cal.variables)
 
 
-def wave_margins(margins: pd.DataFrame, wave: int, variables: Sequence[str], *, file: str = "margins") -> dict:
-    """`{variable: {code: count}}` of one wave, codes as float like the data."""
-    result = {}
+def wave_margins(targets: pd.DataFrame, wave: int, cal: Calibration, *, file: str = "margins") -> dict:
+    """`{column: {code: total}}` of one wave, codes as float like the data.
+
+    Raking margins are checked and scaled to a common total exactly as the weight
+    stage does (`population.wave_margins`); post-stratification cells are keyed by
+    their `CELL` code.
+    """
+    if cal.method == "rake":
+        checked = population_margins(targets, wave, cal.variables, cal.margin_total_tolerance, file=file)
+        return {m.variable: dict(zip(m.codes.astype(float).tolist(), m.counts.tolist(), strict=True))
+                for m in checked.margins}
+    rows = targets[targets["wave"] == wave]
+    if rows.empty:
+        raise InputError(f"no population cells for wave {wave}", file=file, rule="population_margins")
+    codes = cell_codes(rows, cal.variables)
+    return {CELL: dict(zip(codes.tolist(), rows["count"].astype(float).tolist(), strict=True))}
+
+
+def cell_codes(frame: pd.DataFrame, variables: Sequence[str]) -> np.ndarray:
+    """One code per cell of `variables` (codes below 1000): e.g. age 2, sex 1 -> 2001."""
+    code = np.zeros(len(frame))
     for variable in variables:
-        rows = margins[(margins["wave"] == wave) & (margins["variable"] == variable)]
-        if rows.empty:
-            raise InputError(f"no population margin for '{variable}' in wave {wave}", file=file,
-                             rule="population_margins")
-        result[variable] = {float(c): float(t) for c, t in zip(rows["code"], rows["count"], strict=True)}
-    return result
+        code = code * 1000.0 + frame[variable].to_numpy(dtype=float)
+    return code
+
+
+def _with_cell(frame: pd.DataFrame, cal: Calibration) -> pd.DataFrame:
+    if cal.method == "rake":
+        return frame
+    return frame.assign(**{CELL: cell_codes(frame, cal.variables)})
 
 
 # ---------------------------------------------------------------------------
@@ -230,8 +242,8 @@ def _calibrate(design: SurveyDesign, margins: Mapping[str, Mapping[float, float]
     try:
         if cal.method == "rake":
             return design.rake(margins, max_iter=cal.max_iter, tol=cal.tol)
-        (variable, totals), = margins.items()
-        return design.poststratify(variable, totals)
+        (column, totals), = margins.items()
+        return design.poststratify(column, totals)
     except CalibrationError as exc:
         raise InputError(f"cannot calibrate to the population margins: {exc}", rule="calibration") from None
 
@@ -239,7 +251,7 @@ def _calibrate(design: SurveyDesign, margins: Mapping[str, Mapping[float, float]
 def wave_design(frame: pd.DataFrame, margins: Mapping[str, Mapping[float, float]], cal: Calibration,
                 tolerance: float) -> tuple[SurveyDesign, float]:
     """Design of one wave, calibrated again; the weights must already meet the margins."""
-    design = _calibrate(SurveyDesign(frame, weights=WEIGHT), margins, cal)
+    design = _calibrate(SurveyDesign(_with_cell(frame, cal), weights=WEIGHT), margins, cal)
     change = float(np.max(np.abs(design.weights / frame[WEIGHT].to_numpy() - 1.0))) if len(frame) else 0.0
     if change > tolerance:
         raise InputError(
@@ -251,22 +263,22 @@ def wave_design(frame: pd.DataFrame, margins: Mapping[str, Mapping[float, float]
 
 
 def crossed_margins(margins_by_wave: Mapping[int, Mapping[str, Mapping[float, float]]]) -> dict:
-    """Margins of several waves as margins of `_cal_<variable>` = wave * 1000 + code."""
+    """Margins of several waves as margins of `_cal_<column>` = wave * 1e9 + code."""
     crossed: dict[str, dict[float, float]] = {}
     for wave, margins in margins_by_wave.items():
         for variable, totals in margins.items():
             target = crossed.setdefault(f"_cal_{variable}", {})
             for code, total in totals.items():
-                target[wave * 1000.0 + code] = total
+                target[wave * 1e9 + code] = total
     return crossed
 
 
 def stacked_design(frames: Sequence[pd.DataFrame], margins_by_wave: Mapping[int, Mapping], cal: Calibration
                    ) -> SurveyDesign:
     """Rows of several waves, respondent as cluster, calibrated to every wave's margins."""
-    stacked = pd.concat(frames, ignore_index=True)
-    for variable in cal.variables:
-        stacked[f"_cal_{variable}"] = stacked["wave"].to_numpy(dtype=float) * 1000.0 + stacked[variable].to_numpy()
+    stacked = _with_cell(pd.concat(frames, ignore_index=True), cal)
+    for column in cal.columns:
+        stacked[f"_cal_{column}"] = stacked["wave"].to_numpy(dtype=float) * 1e9 + stacked[column].to_numpy()
     design = SurveyDesign(stacked, weights=WEIGHT, cluster=CLUSTER)
     return _calibrate(design, crossed_margins(margins_by_wave), cal)
 
@@ -609,7 +621,7 @@ def estimate_all(spec: QuestionnaireSpec, data: pd.DataFrame, margins: pd.DataFr
         rows = data[data["wave"] == wave].reset_index(drop=True)
         measured = [i for i in spec.indicators if wave in ind.measured_in(spec, i)]
         frame, counts = ind.add_outcomes(spec, rows, measured)
-        margins_by_wave[wave] = wave_margins(margins, wave, cal.variables, file=margins_file)
+        margins_by_wave[wave] = wave_margins(margins, wave, cal, file=margins_file)
         design, change = wave_design(frame, margins_by_wave[wave], cal, params.calibration_tolerance)
         frames[wave] = frame
         diagnostics["waves"][str(wave)] = {
@@ -650,7 +662,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
     valid = read_table(store.reading("validate") / "valid.parquet", "validate_valid")
     weights = read_table(store.reading("weight") / "weights.parquet", "weight_weights")
     margins_path = Path(base_dir) / cal.population_file
-    margins = read_margins(margins_path)
+    margins = read_targets(margins_path, spec, cal)
     data, join_counts = join_weights(valid, weights)
     result = estimate_all(spec, data, margins, settings, cal, margins_file=str(margins_path))
     with store.writing("estimate") as out:
