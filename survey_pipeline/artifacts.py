@@ -26,11 +26,13 @@ import pandera.errors
 import pandera.pandas as pa
 
 from survey_pipeline.errors import InputError
+from survey_pipeline.spec import QuestionnaireSpec
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_DIR = PROJECT_ROOT / "schemas"
 STAGES = ("ingest", "validate", "weight", "estimate", "report")
 MANIFEST_DIR = "manifests"
+SPEC_RECORD = "spec.json"
 FAILED_DIR = "failed"
 
 
@@ -102,6 +104,22 @@ def read_json(path: Path) -> Any:
     if not path.exists():
         raise InputError("missing stage output; run the earlier stage first", file=str(path), rule="stage_input")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def write_spec_record(folder: Path, spec: QuestionnaireSpec) -> None:
+    """Record in a stage folder which version of the spec its outputs were made under."""
+    write_json({"survey_id": spec.survey_id, "spec_fingerprint": spec.fingerprint}, folder / SPEC_RECORD)
+
+
+def check_spec_record(folder: Path, spec: QuestionnaireSpec) -> None:
+    """Refuse a stage's outputs made under another version of the spec: their bases,
+    codes or labels may no longer be the ones a later stage would print next to them."""
+    made_under = read_json(folder / SPEC_RECORD)
+    if made_under.get("spec_fingerprint") != spec.fingerprint:
+        raise InputError(
+            f"made under another version of the questionnaire spec; rerun the {folder.name} stage",
+            file=str(folder / SPEC_RECORD), rule="spec_version",
+        )
 
 
 class OutputStore:

@@ -36,7 +36,7 @@ import pandas as pd
 
 from survey_pipeline import indicators as ind
 from survey_pipeline import targets as tgt
-from survey_pipeline.artifacts import OutputStore, read_table, write_table
+from survey_pipeline.artifacts import OutputStore, read_table, write_spec_record, write_table
 from survey_pipeline.core.design import CalibrationError, Share, SurveyDesign
 from survey_pipeline.core.intervals import CI_METHODS
 from survey_pipeline.errors import InputError, ParamsError, SpecError
@@ -669,6 +669,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
         write_table(result.indicators, out / "indicators.parquet", "estimate_indicators")
         write_table(result.changes, out / "changes.parquet", "estimate_changes")
         write_table(result.distributions, out / "distributions.parquet", "estimate_distributions")
+        write_spec_record(out, spec)
     for wave, counts in join_counts.items():
         result.diagnostics["waves"].setdefault(str(wave), {}).update(counts)
     summary = {

@@ -8,6 +8,8 @@ derived from it. Conditions are data (variable -> allowed codes), never code.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,6 +146,7 @@ class QuestionnaireSpec:
     variables: Mapping[str, Variable]
     indicators: tuple[Indicator, ...]
     source: str
+    fingerprint: str = ""
 
     def indicator(self, indicator_id: str) -> Indicator:
         for indicator in self.indicators:
@@ -298,7 +301,15 @@ def parse_spec(raw: Any, source: str = "<memory>") -> QuestionnaireSpec:
         variables=MappingProxyType(variables),
         indicators=indicators,
         source=source,
+        fingerprint=_fingerprint(top),
     )
+
+
+def _fingerprint(raw: dict) -> str:
+    """sha256 of the spec's content (not its comments or layout): stage outputs record
+    it so that a later stage can refuse outputs made under another version of the spec."""
+    canonical = json.dumps(raw, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def _group(name: str, body: Any, variables: dict[str, Variable], background: dict) -> Group:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from survey_pipeline.artifacts import OutputStore, read_json, read_table, write_json, write_table
+from survey_pipeline.artifacts import OutputStore, check_spec_record, read_json, read_table, write_json, write_table
 from survey_pipeline.errors import InputError, ParamsError
 from survey_pipeline.reliability import SuppressionRule
 from survey_pipeline.report import checks, figures, tables
@@ -57,6 +57,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
     rule, breakdowns, ci_method = _estimate_settings(params)
 
     estimate_dir, weight_dir = store.reading("estimate"), store.reading("weight")
+    check_spec_record(estimate_dir, spec)
     raw = {name: read_table(estimate_dir / f"{name}.parquet", f"estimate_{name}") for name in TABLES}
     validate_metrics = read_json(store.reading("validate") / "metrics.json")
     facts_weight = {

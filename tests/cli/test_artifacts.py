@@ -96,3 +96,23 @@ def test_a_frame_level_check_counts_once_per_row(tmp_path, monkeypatch):
         write_table(frame, tmp_path / "t.parquet", "intervals")
     assert str(caught.value).count("ordered_interval") == 1
     assert "1 schema failure(s)" in str(caught.value)
+
+
+def test_outputs_made_under_another_spec_are_refused(tmp_path):
+    import copy
+
+    import yaml
+
+    from survey_pipeline.artifacts import check_spec_record, write_spec_record
+    from survey_pipeline.spec import parse_spec
+
+    raw = yaml.safe_load((artifacts.PROJECT_ROOT / "questionnaires" / "wij_monitor.yaml").read_text(encoding="utf-8"))
+    spec = parse_spec(raw)
+    write_spec_record(tmp_path, spec)
+    check_spec_record(tmp_path, parse_spec(copy.deepcopy(raw)))  # same content: accepted
+
+    changed = copy.deepcopy(raw)
+    changed["indicators"][0]["dont_know"] = "exclude"
+    with pytest.raises(InputError, match="another version of the questionnaire spec") as caught:
+        check_spec_record(tmp_path, parse_spec(changed))
+    assert caught.value.rule == "spec_version"
