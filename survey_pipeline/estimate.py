@@ -27,7 +27,7 @@ import logging
 import math
 from collections import namedtuple
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from survey_pipeline.artifacts import OutputStore, read_table, write_spec_record
 from survey_pipeline.core.design import CalibrationError, Share, SurveyDesign
 from survey_pipeline.core.intervals import CI_METHODS
 from survey_pipeline.errors import InputError, ParamsError, SpecError
+from survey_pipeline.params import SectionReader
 from survey_pipeline.population import load_cells, load_margins
 from survey_pipeline.population import wave_margins as population_margins
 from survey_pipeline.reliability import SuppressionRule, apply_suppression, assess
@@ -124,32 +125,16 @@ class EstimateParams:
 
     @classmethod
     def from_params(cls, section: Mapping[str, Any]) -> EstimateParams:
-        if not isinstance(section, Mapping):
-            raise ParamsError("estimate", "expected a mapping")
-        known = {"ci_method", "level", "breakdowns", "suppression", "calibration_tolerance"}
-        unknown = sorted(set(section) - known)
-        if unknown:
-            raise ParamsError(f"estimate.{unknown[0]}", f"unknown key (known: {', '.join(sorted(known))})")
-        ci_method = section.get("ci_method", cls.ci_method)
-        if ci_method not in CI_METHODS:
-            raise ParamsError("estimate.ci_method", f"must be one of {', '.join(CI_METHODS)}, got {ci_method!r}")
-        level = section.get("level", cls.level)
-        if isinstance(level, bool) or not isinstance(level, int | float) or not 0 < level < 1:
-            raise ParamsError("estimate.level", f"expected a number between 0 and 1, got {level!r}")
-        breakdowns = section.get("breakdowns", list(cls.breakdowns))
-        if not isinstance(breakdowns, list) or not all(isinstance(b, str) for b in breakdowns):
-            raise ParamsError("estimate.breakdowns", "expected a list of background variable names")
-        if len(set(breakdowns)) != len(breakdowns) or TOTAL in breakdowns:
-            raise ParamsError("estimate.breakdowns", "names must be unique and not 'total' (always included)")
-        tolerance = section.get("calibration_tolerance", cls.calibration_tolerance)
-        if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not 0 < tolerance < 1:
-            raise ParamsError("estimate.calibration_tolerance", f"expected a number between 0 and 1, got {tolerance!r}")
+        read = SectionReader(section, "estimate", [f.name for f in fields(cls)])
+        breakdowns = read.names("breakdowns", list(cls.breakdowns))
+        if TOTAL in breakdowns:
+            raise read.error("breakdowns", f"'{TOTAL}' is always included; list only background variables")
         return cls(
-            ci_method=ci_method,
-            level=float(level),
-            breakdowns=tuple(breakdowns),
+            ci_method=read.choice("ci_method", CI_METHODS, cls.ci_method),
+            level=read.number("level", cls.level, 0, 1, "()"),
+            breakdowns=breakdowns,
             suppression=SuppressionRule.from_params(section.get("suppression")),
-            calibration_tolerance=float(tolerance),
+            calibration_tolerance=read.number("calibration_tolerance", cls.calibration_tolerance, 0, 1, "()"),
         )
 
     def check_against(self, spec: QuestionnaireSpec) -> None:

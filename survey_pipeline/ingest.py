@@ -19,7 +19,7 @@ import io
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,8 @@ import pandas as pd
 import pyreadstat
 
 from survey_pipeline import artifacts
-from survey_pipeline.errors import InputError, ParamsError
+from survey_pipeline.errors import InputError
+from survey_pipeline.params import SectionReader
 from survey_pipeline.spec import QuestionnaireSpec
 
 log = logging.getLogger(__name__)
@@ -55,17 +56,12 @@ class IngestParams:
 
     @classmethod
     def from_params(cls, section: Any) -> IngestParams:
-        if not isinstance(section, Mapping):
-            raise ParamsError("ingest", "expected a mapping")
-        unknown = sorted(set(section) - {"raw_dir", "file_pattern"})
-        if unknown:
-            raise ParamsError(f"ingest.{unknown[0]}", "unknown key (known: raw_dir, file_pattern)")
-        raw_dir = section.get("raw_dir")
-        if not isinstance(raw_dir, str) or not raw_dir.strip():
-            raise ParamsError("ingest.raw_dir", "expected a folder path relative to the project root")
-        pattern = section.get("file_pattern")
-        if not isinstance(pattern, str) or pattern.count(WAVE_PLACEHOLDER) != 1:
-            raise ParamsError("ingest.file_pattern", f"expected a file name pattern with one {WAVE_PLACEHOLDER}")
+        read = SectionReader(section, "ingest", [f.name for f in fields(cls)])
+        raw_dir = read.text("raw_dir", what="a folder path relative to the project root")
+        pattern_text = f"a file name pattern with one {WAVE_PLACEHOLDER}"
+        pattern = read.text("file_pattern", what=pattern_text)
+        if pattern.count(WAVE_PLACEHOLDER) != 1:
+            raise read.error("file_pattern", f"expected {pattern_text}, got {pattern!r}")
         return cls(raw_dir=raw_dir, file_pattern=pattern)
 
 

@@ -24,6 +24,7 @@ Reasons and flags are joined with ";" in rule order.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -31,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from survey_pipeline.errors import ParamsError
+from survey_pipeline.params import SectionReader
 
 SUPPRESSED_COLUMNS = ("estimate", "se", "ci_lower", "ci_upper", "deff", "n_eff")
 
@@ -52,23 +53,19 @@ class SuppressionRule:
         """Parse `estimate.suppression`; missing keys take the NCHS defaults."""
         if section is None:
             return cls()
-        if not isinstance(section, Mapping):
-            raise ParamsError(key, "expected a mapping of thresholds")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(section) - known)
-        if unknown:
-            raise ParamsError(f"{key}.{unknown[0]}", f"unknown key (known: {', '.join(sorted(known))})")
-        values: dict[str, Any] = {}
-        for name, raw in section.items():
-            if isinstance(raw, bool) or not isinstance(raw, int | float) or not np.isfinite(raw) or raw < 0:
-                raise ParamsError(f"{key}.{name}", f"expected a non-negative number, got {raw!r}")
-            if name == "min_n" and int(raw) != raw:
-                raise ParamsError(f"{key}.{name}", f"expected a whole number, got {raw!r}")
-            values[name] = int(raw) if name == "min_n" else float(raw)
-        for name in ("max_ci_width", "relative_width_from"):
-            if values.get(name, 0.0) > 1:
-                raise ParamsError(f"{key}.{name}", "a CI width on the proportion scale cannot exceed 1")
-        return cls(**values)
+        read = SectionReader(section, key, [f.name for f in fields(cls)])
+        min_n = read.number("min_n", cls.min_n, 0, math.inf, "[)")
+        if not min_n.is_integer():
+            raise read.error("min_n", f"expected a whole number, got {read.section['min_n']!r}")
+        ci_width = "a CI width on the proportion scale"
+        return cls(
+            min_n=int(min_n),
+            min_n_eff=read.number("min_n_eff", cls.min_n_eff, 0, math.inf, "[)"),
+            max_ci_width=read.number("max_ci_width", cls.max_ci_width, 0, 1, what=ci_width),
+            max_relative_ci_width=read.number("max_relative_ci_width", cls.max_relative_ci_width, 0, math.inf, "[)"),
+            relative_width_from=read.number("relative_width_from", cls.relative_width_from, 0, 1, what=ci_width),
+            flag_df_below=read.number("flag_df_below", cls.flag_df_below, 0, math.inf, "[)"),
+        )
 
 
 @dataclass(frozen=True)

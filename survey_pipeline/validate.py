@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,9 @@ import pandera.pandas as pa
 from pandera import extensions
 
 from survey_pipeline import artifacts
-from survey_pipeline.errors import InputError, ParamsError
+from survey_pipeline.errors import InputError
 from survey_pipeline.ingest import BASE_WEIGHT, ORIGIN_COLUMNS
+from survey_pipeline.params import SectionReader
 from survey_pipeline.spec import QuestionnaireSpec
 
 log = logging.getLogger(__name__)
@@ -65,18 +66,11 @@ class ValidateParams:
     def from_params(cls, section: Any) -> ValidateParams:
         if section is None:
             return cls()
-        if not isinstance(section, Mapping):
-            raise ParamsError("validate", "expected a mapping")
-        unknown = sorted(set(section) - {"max_quarantine_share", "gx_failure"})
-        if unknown:
-            raise ParamsError(f"validate.{unknown[0]}", "unknown key (known: max_quarantine_share, gx_failure)")
-        share = section.get("max_quarantine_share", cls.max_quarantine_share)
-        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
-            raise ParamsError("validate.max_quarantine_share", f"expected a share between 0 and 1, got {share!r}")
-        mode = section.get("gx_failure", cls.gx_failure)
-        if mode not in GX_FAILURE_MODES:
-            raise ParamsError("validate.gx_failure", f"must be one of {', '.join(GX_FAILURE_MODES)}, got {mode!r}")
-        return cls(max_quarantine_share=float(share), gx_failure=mode)
+        read = SectionReader(section, "validate", [f.name for f in fields(cls)])
+        return cls(
+            max_quarantine_share=read.number("max_quarantine_share", cls.max_quarantine_share, 0, 1, what="a share"),
+            gx_failure=read.choice("gx_failure", GX_FAILURE_MODES, cls.gx_failure),
+        )
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,9 @@ weight added; excluded respondents have a system-missing weight).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ from survey_pipeline.population import (
     load_margins,
     wave_margins,
 )
+from survey_pipeline.params import REQUIRED, SectionReader
 from survey_pipeline.sav import write_sav
 from survey_pipeline.spec import QuestionnaireSpec
 
@@ -90,50 +92,28 @@ class WeightParams:
 
     @classmethod
     def from_params(cls, section: Any) -> WeightParams:
-        if not isinstance(section, Mapping):
-            raise ParamsError("weight", "expected a mapping")
-        known = {
-            "method", "margins", "population_file", "max_iter", "tol", "trim_lower", "trim_upper",
-            "trim_max_rounds", "missing_background", "margin_total_tolerance", "base_weight",
-            "poststratify_cells", "cells_file",
-        }
-        unknown = sorted(set(section) - known)
-        if unknown:
-            raise ParamsError(f"weight.{unknown[0]}", f"unknown key (known: {', '.join(sorted(known))})")
-        method = _choice(section, "method", METHODS, "rake")
-        margins = _names(section, "margins", required=True)
-        cells = _names(section, "poststratify_cells", required=method == "poststratify")
-        cells_file = section.get("cells_file")
-        if method == "poststratify" and not isinstance(cells_file, str):
-            raise ParamsError("weight.cells_file", "post-stratification needs the population cells file")
-        population_file = section.get("population_file")
-        if not isinstance(population_file, str) or not population_file:
-            raise ParamsError("weight.population_file", "expected the path of the margins file")
-        lower = _optional_number(section, "trim_lower", minimum=0.0)
-        upper = _optional_number(section, "trim_upper", minimum=0.0)
-        if upper is not None and upper <= 1.0:
-            raise ParamsError("weight.trim_upper", "must be above 1 (a multiple of the mean weight) or null")
-        if lower is not None and lower >= 1.0:
-            raise ParamsError("weight.trim_lower", "must be below 1 (a multiple of the mean weight) or null")
-        tol = _number(section, "tol", 1e-10)
-        if not 0 < tol < 1:
-            raise ParamsError("weight.tol", "must be between 0 and 1 (relative to the sum of weights)")
-        tolerance = _number(section, "margin_total_tolerance", 0.0)
-        if not 0 <= tolerance < 0.1:
-            raise ParamsError("weight.margin_total_tolerance", "must be a relative difference in [0, 0.1)")
+        read = SectionReader(section, "weight", [f.name for f in fields(cls)])
+        method = read.choice("method", METHODS, "rake")
+        poststratify = method == "poststratify"
+        cells_file = read.section.get("cells_file")
+        if poststratify and not isinstance(cells_file, str):
+            raise read.error("cells_file", "post-stratification needs the population cells file")
+        cells = read.names("poststratify_cells", REQUIRED if poststratify else None, non_empty=True)
+        mean_multiple = "a multiple of the mean weight (or null)"
         return cls(
             method=method,
-            margins=margins,
-            population_file=population_file,
-            max_iter=_count(section, "max_iter", 100),
-            tol=tol,
-            trim_lower=lower,
-            trim_upper=upper,
-            trim_max_rounds=_count(section, "trim_max_rounds", 50),
-            missing_background=_choice(section, "missing_background", MISSING_RULES, "exclude"),
-            margin_total_tolerance=tolerance,
-            base_weight=_choice(section, "base_weight", BASE_WEIGHT_RULES, "auto"),
-            poststratify_cells=cells,
+            margins=read.names("margins", non_empty=True),
+            population_file=read.text("population_file", what="the path of the margins file"),
+            max_iter=read.whole_number("max_iter", 100, 1),
+            tol=read.number("tol", 1e-10, 0, 1, "()", what="a share of the sum of weights"),
+            trim_lower=read.number("trim_lower", None, 0, 1, "[)", what=mean_multiple),
+            trim_upper=read.number("trim_upper", None, 1, math.inf, "()", what=mean_multiple),
+            trim_max_rounds=read.whole_number("trim_max_rounds", 50, 1),
+            missing_background=read.choice("missing_background", MISSING_RULES, "exclude"),
+            margin_total_tolerance=read.number("margin_total_tolerance", 0.0, 0, 0.1, "[)",
+                                               what="a relative difference"),
+            base_weight=read.choice("base_weight", BASE_WEIGHT_RULES, "auto"),
+            poststratify_cells=cells or (),
             cells_file=cells_file if isinstance(cells_file, str) else None,
         )
 
@@ -144,47 +124,6 @@ class WeightParams:
                     raise ParamsError(
                         f"weight.{key}", f"'{name}' is not a background variable ({', '.join(spec.background)})"
                     )
-
-
-def _choice(section: Mapping, key: str, allowed: Sequence[str], default: str) -> str:
-    value = section.get(key, default)
-    if value not in allowed:
-        raise ParamsError(f"weight.{key}", f"must be one of {', '.join(allowed)}, got {value!r}")
-    return value
-
-
-def _names(section: Mapping, key: str, required: bool) -> tuple[str, ...]:
-    value = section.get(key)
-    if value is None and not required:
-        return ()
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise ParamsError(f"weight.{key}", "expected a non-empty list of variable names")
-    if len(set(value)) != len(value):
-        raise ParamsError(f"weight.{key}", "a variable is listed twice")
-    return tuple(value)
-
-
-def _number(section: Mapping, key: str, default: float) -> float:
-    value = section.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
-        raise ParamsError(f"weight.{key}", f"expected a number, got {value!r}")
-    return float(value)
-
-
-def _optional_number(section: Mapping, key: str, minimum: float) -> float | None:
-    if section.get(key) is None:
-        return None
-    value = _number(section, key, 0.0)
-    if value < minimum:
-        raise ParamsError(f"weight.{key}", f"must be at least {minimum}")
-    return value
-
-
-def _count(section: Mapping, key: str, default: int) -> int:
-    value = section.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ParamsError(f"weight.{key}", f"expected a whole number >= 1, got {value!r}")
-    return value
 
 
 # --------------------------------------------------------------------------------------
