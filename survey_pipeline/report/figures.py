@@ -7,33 +7,38 @@ with fixed metadata so a rerun on the same numbers gives the same bytes.
 
 from __future__ import annotations
 
+import functools
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure as MplFigure
+from matplotlib.ticker import FuncFormatter
 
-matplotlib.use("Agg")
+from survey_pipeline.report.formatting import dutch_target, format_percent
+from survey_pipeline.report.tables import TOTAL, ChainStep
+from survey_pipeline.spec import ALL_RESIDENTS, Indicator, QuestionnaireSpec
+from survey_pipeline.targets import parse_target
 
-import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
-
-from survey_pipeline.report.formatting import dutch_target, format_percent  # noqa: E402
-from survey_pipeline.report.tables import TOTAL, ChainStep  # noqa: E402
-from survey_pipeline.spec import ALL_RESIDENTS, Indicator, QuestionnaireSpec  # noqa: E402
-from survey_pipeline.targets import parse_target  # noqa: E402
-
-matplotlib.rcParams.update({
+DPI = 150
+# Applied only while a figure is built and saved (no pyplot, no global state for other code).
+STYLE = {
     "svg.hashsalt": "survey-pipeline",
-    "figure.dpi": 150,  # lay out at the PNG resolution, so the tight box fits the saved text
-    "font.family": "DejaVu Sans",
+    # SVG text as <text> (searchable, small, fast); readers without DejaVu Sans fall back to a sans-serif
+    "svg.fonttype": "none",
+    "figure.dpi": DPI,  # lay out at the PNG resolution, so the tight box fits the saved text
+    "font.family": ["DejaVu Sans", "sans-serif"],
     "font.size": 9,
     "axes.spines.top": False,
     "axes.spines.right": False,
-})
+}
+HIDDEN = "niet gepubliceerd"
+HIDDEN_REASON = f"{HIDDEN}: te weinig waarnemingen of te onzeker"
 COLOURS = ("#00689e", "#e5720b", "#5a9b3c", "#8e5ea2", "#c0392b")
 PERCENT = FuncFormatter(lambda y, _: format_percent(y, 0))
 
@@ -60,6 +65,13 @@ def _level_text(indicators: pd.DataFrame) -> str:
     return format_percent(float(indicators["level"].iloc[0]))
 
 
+def _new_figure(figsize: tuple[float, float], ncols: int = 1, **subplot_kw):
+    """A bare Figure on an Agg canvas (object-oriented API: nothing is registered with pyplot)."""
+    fig = MplFigure(figsize=figsize, dpi=DPI)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(1, ncols, **subplot_kw)
+
+
 def _save(fig, folder: Path, stem: str, formats: Sequence[str]) -> tuple[str, ...]:
     """Write each format with one tight bounding box (computed once: layout is the costly draw)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -69,10 +81,18 @@ def _save(fig, folder: Path, stem: str, formats: Sequence[str]) -> tuple[str, ..
     for fmt in formats:
         path = folder / f"{stem}.{fmt}"
         metadata = {"Date": None} if fmt == "svg" else {"Software": None}
-        fig.savefig(path, format=fmt, dpi=150, bbox_inches=box, metadata=metadata)
+        fig.savefig(path, format=fmt, dpi=DPI, bbox_inches=box, metadata=metadata)
         files.append(f"{folder.name}/{path.name}")
-    plt.close(fig)
     return tuple(files)
+
+
+def _styled(draw):
+    """Build and save a figure under the report style (rc_context: the caller's rcParams stay as they were)."""
+    @functools.wraps(draw)
+    def wrapper(*args, **kwargs):
+        with matplotlib.rc_context(STYLE):
+            return draw(*args, **kwargs)
+    return wrapper
 
 
 def _wrap(text: str, width: int) -> str:
@@ -112,13 +132,14 @@ def _error_bars(ax, x, rows: list, colour: str, width: float | None = None, labe
         ax.text(xi, 0.02, "-", ha="center", va="bottom", fontsize=10)
 
 
+@_styled
 def chain_figure(indicators: pd.DataFrame, spec: QuestionnaireSpec, steps: Sequence[ChainStep],
                  waves: Sequence[int], folder: Path, formats: Sequence[str]) -> Figure:
     """Per wave: each step of the chain as a share of the previous step, and as a share of all residents."""
     totals = _totals(indicators)
     conditional = [s.conditional for s in steps]
     short = _short_labels(conditional)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), sharey=True)
+    fig, axes = _new_figure((11, 4.8), 2, sharey=True)
     width = 0.8 / len(steps)
     x = np.arange(len(waves), dtype=float)
     panels = (
@@ -146,13 +167,14 @@ def chain_figure(indicators: pd.DataFrame, spec: QuestionnaireSpec, steps: Seque
     return Figure("keten", "De keten per meting", description, _save(fig, folder, "keten", formats))
 
 
+@_styled
 def trend_figure(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicator, waves: Sequence[int],
                  target_years: Sequence[int], folder: Path, formats: Sequence[str]) -> Figure:
     """An indicator over the measured waves with its CI, and its targets per year."""
     totals = _totals(indicators)
     measured = [w for w in waves if (ind.id, w) in totals.index]
     years = sorted({*waves, *target_years, *(y for y in ind.targets if min(waves) <= y <= max([*waves, *target_years]))})
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    fig, ax = _new_figure((6.4, 3.6))
     level = _level_text(indicators)
     _error_bars(ax, measured, [totals.loc[(ind.id, w)] for w in measured], COLOURS[0], label=f"behaald ({level}-BI)")
     first = True
@@ -185,6 +207,7 @@ def trend_figure(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicat
                   _save(fig, folder, stem, formats))
 
 
+@_styled
 def wijk_figure(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicator, wave: int,
                 folder: Path, formats: Sequence[str]) -> Figure | None:
     """The wijken of one wave side by side with CIs and the municipal total; None if no wijk is published."""
@@ -196,7 +219,7 @@ def wijk_figure(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicato
     shown = wijken[~wijken["suppressed"]].sort_values("estimate")
     hidden = wijken[wijken["suppressed"]].sort_values("breakdown_label", ascending=False)
     labels = [*hidden["breakdown_label"], *shown["breakdown_label"]]
-    fig, ax = plt.subplots(figsize=(7.2, 0.22 * len(labels) + 1.6))
+    fig, ax = _new_figure((7.2, 0.22 * len(labels) + 1.6))
     y_shown = np.arange(len(hidden), len(labels))
     if len(shown):
         est = shown["estimate"].to_numpy()
@@ -204,7 +227,7 @@ def wijk_figure(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicato
         ax.errorbar(est, y_shown, xerr=err, fmt="o", color=COLOURS[0], capsize=2, markersize=4,
                     label=f"wijk ({_level_text(indicators)}-BI)")
     for y in range(len(hidden)):
-        ax.text(0.01, y, "niet gepubliceerd (te weinig waarnemingen of te onzeker)", va="center", fontsize=7, color="#666666")
+        ax.text(0.01, y, HIDDEN, va="center", fontsize=7, color="#666666")
     if len(total) and not bool(total["suppressed"].iloc[0]):
         t = total.iloc[0]
         ax.axvspan(t["ci_lower"], t["ci_upper"], color=COLOURS[1], alpha=0.15, linewidth=0)
@@ -218,6 +241,9 @@ def wijk_figure(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicato
     ax.set_title(_wrap(ind.label, 80) + "\n" + _wrap(f"{spec.base_text(ind.base)}, per wijk, {wave}", 90),
                  fontsize=8.5, loc="left")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), borderaxespad=2.8, ncol=2, fontsize=7, frameon=False)
+    if len(hidden):  # the reason once, under the legend, rather than on every row
+        ax.annotate(HIDDEN_REASON, xy=(0.5, 0.0), xycoords="axes fraction", xytext=(0, -40), textcoords="offset points",
+                    ha="center", va="top", fontsize=7, color="#666666")
     stem = f"wijken_{ind.id}"
     return Figure(stem, f"{ind.label} per wijk ({wave})",
                   f"Vergelijking van de wijken in {wave} met {_level_text(indicators)}-betrouwbaarheidsintervallen: "
