@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from survey_pipeline.artifacts import OutputStore, check_spec_record, read_json, read_table, write_json, write_table
-from survey_pipeline.errors import InputError, ParamsError
-from survey_pipeline.reliability import SuppressionRule
+from survey_pipeline.errors import InputError
+from survey_pipeline.estimate import EstimateParams
 from survey_pipeline.report import checks, figures, tables
 from survey_pipeline.report.annual_report import build_report_document
 from survey_pipeline.report.config import ReportParams
@@ -33,16 +33,6 @@ TABLES = ("indicators", "changes", "distributions")
 SHEETS = {"indicators": "Indicatoren", "changes": "Veranderingen", "distributions": "Verdelingen"}
 
 
-def _estimate_settings(params: Mapping[str, Any]) -> tuple[SuppressionRule, list[str], str]:
-    section = params.get("estimate")
-    if not isinstance(section, Mapping):
-        raise ParamsError("estimate", "expected a mapping (the report checks its reliability rule)")
-    breakdowns = section.get("breakdowns", [])
-    if not isinstance(breakdowns, list):
-        raise ParamsError("estimate.breakdowns", f"expected a list, got {breakdowns!r}")
-    return SuppressionRule.from_params(section.get("suppression")), breakdowns, str(section.get("ci_method", "beta"))
-
-
 def run_waves(validate_metrics: Mapping[str, Any]) -> list[int]:
     """The waves this run has valid data for (from outputs/validate/metrics.json)."""
     waves = validate_metrics.get("waves") if isinstance(validate_metrics, Mapping) else None
@@ -54,7 +44,9 @@ def run_waves(validate_metrics: Mapping[str, Any]) -> list[int]:
 def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], base_dir: Path) -> dict:
     """Build, check and write the report; returns counts for the run manifest."""
     report = ReportParams.from_params(params.get("report"))
-    rule, breakdowns, ci_method = _estimate_settings(params)
+    # The estimate stage's own parser: the report checks the rule the estimates were made with.
+    estimate = EstimateParams.from_params(params.get("estimate"))
+    rule, breakdowns, ci_method = estimate.suppression, list(estimate.breakdowns), estimate.ci_method
 
     estimate_dir, weight_dir = store.reading("estimate"), store.reading("weight")
     check_spec_record(estimate_dir, spec)
