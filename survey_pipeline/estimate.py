@@ -67,7 +67,7 @@ CHANGE_COLUMNS = (
 )
 DISTRIBUTION_COLUMNS = (
     "variable", "label", "wave", "group", "base_text", "breakdown", "breakdown_code", "breakdown_label",
-    "code", "code_label", "code_type", "estimate", "se", "ci_lower", "ci_upper", "n_base",
+    "code", "code_label", "code_type", "estimate", "se", "ci_lower", "ci_upper", "df", "n_base",
     "sum_weights_base", "suppressed", "suppression_reason",
 )
 _TEXT_COLUMNS = (
@@ -331,17 +331,12 @@ def _found_levels(result: pd.DataFrame, by: str | None, n_items: int) -> np.ndar
 
 def _proportion_tables(design: SurveyDesign, spec: QuestionnaireSpec, params: EstimateParams,
                        shares: Sequence[Share]) -> Columns:
-    """Proportions of every share by breakdown, item-major, with the published CI and the
-    Korn-Graubard CI for the rule."""
+    """Proportions of every share by breakdown, item-major, with the displayed CI."""
 
     def compute(by):
         result = design.proportions(shares, by=by, ci=params.ci_method, level=params.level)
         out = {name: result[name].to_numpy() for name in PROPORTION_FIELDS}
         out["ci_method"] = out["ci_method"].astype(object)
-        kg = result if params.ci_method == "beta" else design.proportions(
-            shares, by=by, ci="beta", level=params.level)
-        out["kg_lower"] = kg["ci_lower"].to_numpy()
-        out["kg_upper"] = kg["ci_upper"].to_numpy()
         return out, _found_levels(result, by, len(shares))
 
     out = _by_breakdown(spec, params.breakdowns, len(shares), compute)
@@ -407,8 +402,8 @@ def estimate_distributions(spec: QuestionnaireSpec, design: SurveyDesign, wave: 
 
 
 def apply_rule(raw: pd.DataFrame, rule: SuppressionRule) -> pd.DataFrame:
-    """Suppress/flag unsuppressed estimates with the rule, judged on their Korn-Graubard CI."""
-    assessment = assess(rule, raw["estimate"], raw["se"], raw["kg_lower"], raw["kg_upper"], raw["n"], raw["df"])
+    """Suppress/flag unsuppressed estimates with the rule (judged on its own 95% interval)."""
+    assessment = assess(rule, raw["estimate"], raw["se"], raw["n"], raw["df"])
     return apply_suppression(raw, assessment)
 
 

@@ -13,11 +13,8 @@ before the stage writes anything, so the last good tables stay in `outputs/repor
    and every spec indicator (and question) present for every measured wave.
 
 The reliability rule is the estimate stage's (`survey_pipeline.reliability`):
-n_eff is recomputed from the published estimate, SE and n as that module defines
-it, and the CI-width rules are checked on the published interval where it is the
-Korn-Graubard interval the rule is defined on (`ci_method` "beta", the default);
-with another CI method the width rules cannot be verified from the published
-table, and `checks.json` says so in the names of those checks.
+n_eff and the rule's own 95% interval are recomputed from the published estimate,
+SE, n and df as that module defines them, whatever interval the table displays.
 """
 
 from __future__ import annotations
@@ -34,7 +31,7 @@ from pandera import extensions
 
 from survey_pipeline import artifacts
 from survey_pipeline.errors import InputError
-from survey_pipeline.reliability import SuppressionRule, effective_sample_size
+from survey_pipeline.reliability import SuppressionRule, effective_sample_size, publication_interval
 from survey_pipeline.spec import QuestionnaireSpec
 
 log = logging.getLogger(__name__)
@@ -156,17 +153,15 @@ def expected_keys(spec: QuestionnaireSpec, run_waves: Sequence[int]) -> tuple[li
 
 
 def _interval_columns(frame: pd.DataFrame, value: str, rule: SuppressionRule | None = None,
-                      korn_graubard: pd.Series | bool = True) -> dict[str, pd.Series]:
-    """Gaps to the CI bounds and, where the interval is Korn-Graubard, the widths the rule limits."""
-    width = frame["ci_upper"] - frame["ci_lower"]
+                      n: str = "n") -> dict[str, pd.Series]:
+    """Gaps to the displayed CI bounds and, with a rule, the widths of the rule's own interval."""
     columns = {"lower_gap": frame[value] - frame["ci_lower"], "upper_gap": frame["ci_upper"] - frame[value]}
     if rule is not None:
-        if isinstance(korn_graubard, bool):
-            korn_graubard = pd.Series(korn_graubard, index=frame.index)
-        rated = width.where(korn_graubard)
-        relative = (rated / frame[value]).replace([np.inf, -np.inf], 1e9)
-        columns["ci_width"] = rated
-        columns["relative_ci_width"] = relative.where(rated > rule.relative_width_from)
+        lower, upper = publication_interval(frame[value], frame["se"], frame[n], frame["df"])
+        width = pd.Series(upper - lower, index=frame.index)
+        relative = (width / frame[value]).replace([np.inf, -np.inf], 1e9)
+        columns["ci_width"] = width
+        columns["relative_ci_width"] = relative.where(width > rule.relative_width_from)
     return columns
 
 
@@ -187,7 +182,7 @@ def _ends_published(changes: pd.DataFrame, indicators: pd.DataFrame) -> pd.Serie
     return out["_wave_from"] & out["_wave_to"]
 
 
-def _frames_for_gx(tables: Mapping[str, pd.DataFrame], rule: SuppressionRule, ci_method: str) -> dict[str, pd.DataFrame]:
+def _frames_for_gx(tables: Mapping[str, pd.DataFrame], rule: SuppressionRule) -> dict[str, pd.DataFrame]:
     """Plain numeric/object frames with the derived columns the expectations test."""
     ind = tables["indicators"]
     chg = tables["changes"]
@@ -201,7 +196,7 @@ def _frames_for_gx(tables: Mapping[str, pd.DataFrame], rule: SuppressionRule, ci
             "n": ind["n"].astype("float64"), "sum_weights": ind["sum_weights"],
             "n_eff_rule": effective_sample_size(ind["estimate"], ind["se"], ind["n"]),
             "published": ~ind["suppressed"].astype(bool),
-            **_interval_columns(ind, "estimate", rule, ind["ci_method"] == "beta"),
+            **_interval_columns(ind, "estimate", rule),
         }),
         "changes": pd.DataFrame({
             "row": row_names(chg),
@@ -219,21 +214,19 @@ def _frames_for_gx(tables: Mapping[str, pd.DataFrame], rule: SuppressionRule, ci
             "n_base": dst["n_base"].astype("float64"), "sum_weights_base": dst["sum_weights_base"],
             "n_eff_rule": effective_sample_size(dst["estimate"], dst["se"], dst["n_base"]),
             "published": ~dst["suppressed"].astype(bool),
-            **_interval_columns(dst, "estimate", rule, ci_method == "beta"),
+            **_interval_columns(dst, "estimate", rule, n="n_base"),
         }),
     }
     return {name: frame.reset_index(drop=True) for name, frame in frames.items()}
 
 
-def _suites(spec: QuestionnaireSpec, rule: SuppressionRule, run_waves: Sequence[int], ci_method: str = "beta"):
+def _suites(spec: QuestionnaireSpec, rule: SuppressionRule, run_waves: Sequence[int]):
     """(table, message, expectation) triples; messages name the rule in the error."""
     import great_expectations.expectations as gxe
     from great_expectations.expectations.row_conditions import Column
 
     published = Column("published") == True  # noqa: E712 - a GX condition object, not a Python comparison
     indicator_keys, variable_keys = expected_keys(spec, run_waves)
-
-    unverified = "" if ci_method == "beta" else f" (only rows with a Korn-Graubard CI; published CI: {ci_method})"
 
     def share_rules(table: str, value: str, base: str) -> list:
         return [
@@ -247,10 +240,10 @@ def _suites(spec: QuestionnaireSpec, rule: SuppressionRule, run_waves: Sequence[
                 column=base, min_value=0, strict_min=True, row_condition=published)),
             (table, f"reliability: {base} >= {rule.min_n}", gxe.ExpectColumnValuesToBeBetween(
                 column=base, min_value=rule.min_n, row_condition=published)),
-            (table, f"reliability: CI width < {rule.max_ci_width:g}{unverified}", gxe.ExpectColumnValuesToBeBetween(
+            (table, f"reliability: CI width < {rule.max_ci_width:g}", gxe.ExpectColumnValuesToBeBetween(
                 column="ci_width", max_value=rule.max_ci_width, strict_max=True, row_condition=published)),
             (table, f"reliability: relative CI width <= {rule.max_relative_ci_width:g} (where width > "
-                    f"{rule.relative_width_from:g}){unverified}", gxe.ExpectColumnValuesToBeBetween(
+                    f"{rule.relative_width_from:g})", gxe.ExpectColumnValuesToBeBetween(
                 column="relative_ci_width", max_value=rule.max_relative_ci_width, row_condition=published)),
             (table, f"reliability: n_eff >= {rule.min_n_eff:g}", gxe.ExpectColumnValuesToBeBetween(
                 column="n_eff_rule", min_value=rule.min_n_eff, row_condition=published)),
@@ -288,17 +281,17 @@ def _suites(spec: QuestionnaireSpec, rule: SuppressionRule, run_waves: Sequence[
 
 
 def run_checkpoint(tables: Mapping[str, pd.DataFrame], spec: QuestionnaireSpec, rule: SuppressionRule,
-                   run_waves: Sequence[int], ci_method: str = "beta") -> list[CheckOutcome]:
+                   run_waves: Sequence[int]) -> list[CheckOutcome]:
     """Run one GX checkpoint per table (in an in-memory context; nothing written, no network)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
 
-    frames = _frames_for_gx(tables, rule, ci_method)
+    frames = _frames_for_gx(tables, rule)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False, "metric_calculations": False}
     source = context.data_sources.add_or_update_pandas("report_tables")
     suites: dict[str, list] = {name: [] for name in frames}
-    for table, message, expectation in _suites(spec, rule, run_waves, ci_method):
+    for table, message, expectation in _suites(spec, rule, run_waves):
         expectation.meta = {"message": message}
         suites[table].append(expectation)
     outcomes: list[CheckOutcome] = []
@@ -345,11 +338,11 @@ def _outcome(table: str, frame: pd.DataFrame, item) -> CheckOutcome:
 
 
 def validate_outputs(tables: Mapping[str, pd.DataFrame], spec: QuestionnaireSpec, rule: SuppressionRule,
-                     run_waves: Sequence[int], ci_method: str = "beta") -> tuple[dict[str, pd.DataFrame], list[CheckOutcome]]:
+                     run_waves: Sequence[int]) -> tuple[dict[str, pd.DataFrame], list[CheckOutcome]]:
     """All checks; InputError naming the failed checks (and a few rows) if any fails."""
     check_against_spec(tables["indicators"], spec)
     checked = check_schemas(tables)
-    outcomes = run_checkpoint(checked, spec, rule, run_waves, ci_method)
+    outcomes = run_checkpoint(checked, spec, rule, run_waves)
     failed = [o for o in outcomes if not o.success]
     if failed:
         details = "; ".join(

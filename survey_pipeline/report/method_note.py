@@ -306,10 +306,12 @@ def _suppression(spec: QuestionnaireSpec, facts: RunFacts) -> list:
         Heading("Betrouwbaarheid en onderdrukking"),
         Paragraph(
             "De regel volgt de standaard voor percentages van het Amerikaanse NCHS (Data Presentation Standards for "
-            "Proportions), aangevuld met een minimale basis. De breedte van het interval wordt altijd beoordeeld op het "
-            "Korn-Graubard-interval; de effectieve steekproefomvang is p(1 \u2212 p) gedeeld door het kwadraat van de "
-            "standaardfout, hoogstens het aantal respondenten. Een uitkomst wordt niet gepubliceerd (in de tabellen "
-            "staat dan \u201c-\u201d met de reden) bij:"
+            "Proportions, 2017), aangevuld met een minimale basis. De breedte van het interval wordt altijd beoordeeld "
+            "op het 95%-Korn-Graubard-interval van die standaard, ook als de tabellen een ander interval of "
+            "betrouwbaarheidsniveau tonen: de effectieve steekproefomvang is p(1 \u2212 p) gedeeld door het kwadraat "
+            "van de standaardfout, hoogstens het aantal respondenten in de basis, gecorrigeerd voor de vrijheidsgraden "
+            "van het steekproefontwerp met het aantal respondenten in de basis zelf. Een uitkomst wordt niet "
+            "gepubliceerd (in de tabellen staat dan \u201c-\u201d met de reden) bij:"
         ),
         Bullets(items),
         Paragraph(

@@ -64,7 +64,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
         "changes": tables.publish_changes(raw["changes"], spec, breakdowns),
         "distributions": tables.publish_distributions(raw["distributions"], spec, breakdowns),
     }
-    checked, outcomes = checks.validate_outputs(published, spec, rule, waves, ci_method)
+    checked, outcomes = checks.validate_outputs(published, spec, rule, waves)
     indicators = checked["indicators"]
 
     measured = tables.measured_waves(spec, waves)

@@ -47,7 +47,7 @@ DISTRIBUTION_COLUMNS: dict[str, str] = {
     "variable": "str", "label": "str", "wave": "int64", "group": "str", "base_text": "str",
     "breakdown": "str", "breakdown_code": "float64", "breakdown_label": "str", "code": "float64",
     "code_label": "str", "code_type": "str", "estimate": "float64", "se": "float64",
-    "ci_lower": "float64", "ci_upper": "float64", "n_base": "int64", "sum_weights_base": "float64",
+    "ci_lower": "float64", "ci_upper": "float64", "df": "float64", "n_base": "int64", "sum_weights_base": "float64",
     "suppressed": "bool", "suppression_reason": "str",
 }
 

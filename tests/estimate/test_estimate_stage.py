@@ -269,20 +269,27 @@ def test_a_single_wave_gives_an_empty_but_valid_change_table(spec, small):
     assert toename["flags"].str.contains("target_not_evaluable:no_previous_wave").all()
 
 
-def test_the_rule_uses_korn_graubard_whatever_interval_is_published(spec, small):
+def test_the_rule_uses_its_own_interval_whatever_interval_or_level_is_published(spec, small):
+    """What is published depends on the rule only: the displayed method and level change
+    the displayed interval, never the suppression decision (NCHS: always 95% Korn-Graubard)."""
     data, margins = small
     frame = ind.add_outcomes(spec, data[data["wave"] == 2019].reset_index(drop=True))[0]
     design, _ = est.wave_design(frame, est.wave_margins(margins, 2019, CAL), CAL, 1e-6)
     tables = {}
-    for method in ("beta", "logit"):
-        params = est.EstimateParams(ci_method=method, breakdowns=("age_group",))
-        tables[method] = est.apply_rule(est.estimate_indicators(spec, design, 2019, params), params.suppression)
-    beta, logit = tables["beta"], tables["logit"]
-    assert (beta["suppressed"] == logit["suppressed"]).all()
+    for method, level in (("beta", 0.95), ("logit", 0.95), ("beta", 0.90), ("wald", 0.80)):
+        params = est.EstimateParams(ci_method=method, level=level, breakdowns=("age_group",))
+        tables[method, level] = est.apply_rule(est.estimate_indicators(spec, design, 2019, params), params.suppression)
+    beta = tables["beta", 0.95]
+    for other in tables.values():
+        assert (other["suppressed"] == beta["suppressed"]).all()
+        assert (other["suppression_reason"] == beta["suppression_reason"]).all()
     assert 0 < beta["suppressed"].sum() < len(beta)
+    logit = tables["logit", 0.95]
     shown = ~logit["suppressed"] & (logit["estimate"] > 0) & (logit["estimate"] < 1)
     assert (logit.loc[shown, "ci_method"] == "logit").all()
     assert not np.allclose(logit.loc[shown, "ci_lower"], beta.loc[shown, "ci_lower"])
+    narrower = tables["beta", 0.90]
+    assert (narrower.loc[shown, "ci_lower"] > beta.loc[shown, "ci_lower"]).all()
 
 
 def test_poststratified_weights_are_recalibrated_on_the_same_cells(spec):

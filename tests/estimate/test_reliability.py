@@ -11,14 +11,20 @@ import yaml
 from scipy import stats
 
 from survey_pipeline.errors import ParamsError
-from survey_pipeline.reliability import SuppressionRule, apply_suppression, assess, effective_sample_size
+from survey_pipeline.reliability import (
+    SuppressionRule,
+    apply_suppression,
+    assess,
+    effective_sample_size,
+    publication_interval,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 RULE = SuppressionRule()
 
 
-def _one(p, se, lower, upper, n, df):
-    a = assess(RULE, [p], [se], [lower], [upper], [n], [df])
+def _one(p, se, n, df):
+    a = assess(RULE, [p], [se], [n], [df])
     return bool(a.suppressed[0]), a.reason[0], a.flags[0]
 
 
@@ -51,29 +57,42 @@ def test_srs_half_needs_about_fifty_for_the_width_rule():
     for n, expected in ((40, True), (50, False)):
         lower, upper = _clopper_pearson(n // 2, n)
         se = np.sqrt(0.25 / n)
-        suppressed, reason, _ = _one(0.5, se, lower, upper, n, n - 1)
+        np.testing.assert_allclose(publication_interval([0.5], [se], [n], [n - 1]), [[lower], [upper]], rtol=1e-12)
+        suppressed, reason, _ = _one(0.5, se, n, n - 1)
         assert suppressed is expected
         assert reason == ("max_ci_width" if expected else "")
 
 
 @pytest.mark.parametrize(
-    ("p", "se", "lower", "upper", "n", "df", "reason", "flags"),
+    ("p", "se", "n", "df", "reason", "flags"),
     [
-        (0.5, 0.02, 0.46, 0.54, 600, 599, "", ""),
-        (0.5, 0.05, 0.30, 0.70, 20, 19, "min_n;min_n_eff;max_ci_width", ""),
-        (0.5, 0.10, 0.31, 0.60, 400, 399, "min_n_eff", ""),                 # n_eff = 25 (deff 16)
-        (0.03, 0.015, 0.005, 0.09, 500, 499, "max_relative_ci_width", ""),  # width .085, relative 2.8
-        (0.02, 0.005, 0.01, 0.04, 900, 899, "", ""),                        # width .03: relative not checked
-        (0.6, 0.03, 0.53, 0.67, 300, 5, "", "low_df"),
-        (0.0, 0.0, 0.0, 0.009, 400, 399, "", ""),                           # p = 0: n_eff = n
-        (np.nan, np.nan, np.nan, np.nan, 0, np.nan, "no_estimate", ""),
-        (0.4, 0.03, np.nan, np.nan, 300, 0, "no_interval", "low_df"),
+        (0.5, 0.02, 600, 599, "", ""),
+        (0.5, 0.05, 20, 19, "min_n;min_n_eff;max_ci_width", ""),
+        (0.5, 0.10, 400, 399, "min_n_eff;max_ci_width", ""),       # n_eff = 25 (deff 16)
+        (0.03, 0.015, 500, 499, "max_relative_ci_width", ""),      # n_eff 129: width .07, relative 2.3
+        (0.02, 0.005, 900, 899, "", ""),                           # width .02: relative not checked
+        (0.6, 0.03, 300, 5, "", "low_df"),
+        (0.0, 0.0, 400, 399, "", ""),                              # p = 0: n_eff = n
+        (np.nan, np.nan, 0, np.nan, "no_estimate", ""),
+        (0.4, 0.03, 300, 0, "no_interval", "low_df"),              # no degrees of freedom
+        (0.4, np.nan, 300, 20, "no_interval", ""),                 # variance not estimable
     ],
 )
-def test_rule_cases(p, se, lower, upper, n, df, reason, flags):
-    suppressed, got_reason, got_flags = _one(p, se, lower, upper, n, df)
+def test_rule_cases(p, se, n, df, reason, flags):
+    suppressed, got_reason, got_flags = _one(p, se, n, df)
     assert (got_reason, got_flags) == (reason, flags)
     assert suppressed is (reason != "")
+
+
+def test_df_adjustment_uses_the_domain_sample_size():
+    """n_eff,df = n_eff (t(0.975; n-1) / t(0.975; df))^2 with the domain's own n (NCHS 2017)."""
+    p, se, n, df = 0.3, 0.05, 200, 12
+    n_eff = p * (1 - p) / se**2
+    m = n_eff * (stats.t.ppf(0.975, n - 1) / stats.t.ppf(0.975, df)) ** 2
+    expected = _clopper_pearson(p * m, m)
+    np.testing.assert_allclose(np.ravel(publication_interval([p], [se], [n], [df])), expected, rtol=1e-10)
+    wider_design = publication_interval([p], [se], [n], [6])
+    assert wider_design[1][0] - wider_design[0][0] > expected[1] - expected[0]
 
 
 def test_effective_sample_size_is_capped_at_n():
@@ -85,7 +104,7 @@ def test_suppressed_values_are_never_numbers():
     frame = pd.DataFrame({"estimate": [0.5, 0.5], "se": [0.02, 0.05], "ci_lower": [0.46, 0.3],
                           "ci_upper": [0.54, 0.7], "deff": [1.0, 1.0], "n_eff": [600.0, 20.0],
                           "n": [600, 20], "df": [599.0, 19.0]})
-    a = assess(RULE, frame["estimate"], frame["se"], frame["ci_lower"], frame["ci_upper"], frame["n"], frame["df"])
+    a = assess(RULE, frame["estimate"], frame["se"], frame["n"], frame["df"])
     out = apply_suppression(frame, a)
     assert out["suppressed"].tolist() == [False, True]
     assert out.loc[1, ["estimate", "se", "ci_lower", "ci_upper", "deff", "n_eff"]].isna().all()

@@ -57,11 +57,10 @@ def rule_of(params: Mapping) -> SuppressionRule:
     return SuppressionRule.from_params(params["estimate"].get("suppression"))
 
 
-def suppress(frame: pd.DataFrame, rule: SuppressionRule, n_column: str = "n", df_column: str | None = "df",
+def suppress(frame: pd.DataFrame, rule: SuppressionRule, n_column: str = "n",
              keep_flags: bool = True) -> pd.DataFrame:
     """The estimate stage's publication rule (survey_pipeline.reliability) applied to raw estimates."""
-    df = frame[df_column] if df_column else frame[n_column] - 1
-    assessment = assess(rule, frame["estimate"], frame["se"], frame["ci_lower"], frame["ci_upper"], frame[n_column], df)
+    assessment = assess(rule, frame["estimate"], frame["se"], frame[n_column], frame["df"])
     columns = [c for c in ("estimate", "se", "ci_lower", "ci_upper", "deff", "n_eff") if c in frame]
     out = apply_suppression(frame, assessment, columns)
     if not keep_flags:
@@ -184,11 +183,10 @@ def distribution_frame(spec: QuestionnaireSpec, params: Mapping, *, seed: int = 
                         "breakdown_code": code, "breakdown_label": label, "code": value,
                         "code_label": value_label, "code_type": value_type,
                         "estimate": float(p), "se": float(np.sqrt(p * (1 - p) / n_eff)),
-                        "ci_lower": lower, "ci_upper": upper,
+                        "ci_lower": lower, "ci_upper": upper, "df": float(n - 1),
                         "n_base": n, "sum_weights_base": POPULATION * BASE_SHARE[var.asked_of] * share,
                     })
-    frame = suppress(pd.DataFrame.from_records(records), rule_of(params), n_column="n_base", df_column=None,
-                     keep_flags=False)
+    frame = suppress(pd.DataFrame.from_records(records), rule_of(params), n_column="n_base", keep_flags=False)
     return _typed(frame, {"wave": "int64", "n_base": "int64", "suppressed": "bool"})
 
 

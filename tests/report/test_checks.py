@@ -29,11 +29,13 @@ def test_gx_finds_each_published_estimate_that_breaks_the_rule(spec, rule, publi
     tables = _copies(published)
     frame = tables["indicators"]
     frame.loc[_total(frame, "wmo_quick", 2021), "n"] = rule.min_n - 1                  # base below min_n
-    frame.loc[_total(frame, "heard", 2019), ["ci_lower", "ci_upper"]] = [0.6, 0.95]    # width 0.35 >= 0.30
+    # n_eff about 190, but one degree of freedom: the df adjustment widens the rule's interval past 0.30
+    frame.loc[_total(frame, "heard", 2019), ["se", "df"]] = [0.03, 1.0]
     frame.loc[_total(frame, "familiar", 2019), "se"] = 0.2                             # n_eff = p(1-p)/se^2 < 30
-    # relative width 0.044/0.02 > 1.3 is allowed (width <= 0.05); 0.099/0.04 is not
-    frame.loc[_total(frame, "knows_where", 2019), ["estimate", "ci_lower", "ci_upper", "se"]] = [0.02, 0.001, 0.045, 0.001]
-    frame.loc[_total(frame, "knows_where", 2020), ["estimate", "ci_lower", "ci_upper", "se"]] = [0.04, 0.001, 0.1, 0.001]
+    # the rule's interval from (p, se, n, df): width .02 at p = .02 is allowed (relative not checked),
+    # width .13 at p = .04 (n_eff 60) is not
+    frame.loc[_total(frame, "knows_where", 2019), ["estimate", "ci_lower", "ci_upper", "se"]] = [0.02, 0.01, 0.03, 0.001]
+    frame.loc[_total(frame, "knows_where", 2020), ["estimate", "ci_lower", "ci_upper", "se"]] = [0.04, 0.01, 0.1, 0.0253]
     extra = frame[_total(frame, "caregiver_burdened", 2020)].assign(wave=2021)          # a wave that did not ask it
     tables["indicators"] = pd.concat([frame, extra], ignore_index=True).astype(frame.dtypes.to_dict())
 
@@ -42,7 +44,9 @@ def test_gx_finds_each_published_estimate_that_breaks_the_rule(spec, rule, publi
         f"reliability: n >= {rule.min_n}": ("wmo_quick 2021 Totaal",),
         # n_eff is capped at n, so a base below min_n also breaks the n_eff rule
         f"reliability: n_eff >= {rule.min_n_eff:g}": ("familiar 2019 Totaal", "wmo_quick 2021 Totaal"),
-        f"reliability: CI width < {rule.max_ci_width:g}": ("heard 2019 Totaal",),
+        # the rule's interval at n_eff < 30 (and at n < 30) is wider than 0.30 as well
+        f"reliability: CI width < {rule.max_ci_width:g}": ("heard 2019 Totaal", "familiar 2019 Totaal",
+                                                            "wmo_quick 2021 Totaal"),
         f"reliability: relative CI width <= {rule.max_relative_ci_width:g} (where width > "
         f"{rule.relative_width_from:g})": ("knows_where 2020 Totaal",),
         "no indicator in a wave that did not ask it": ("caregiver_burdened 2021 Totaal",),

@@ -62,7 +62,8 @@ def test_method_note_states_each_base_and_the_routing(spec, params, published):
     assert all("wie een filtervraag niet beantwoordde, valt buiten de basis" in line for line in routed)
     assert all("filtervraag met \u2018weet niet\u2019 beantwoordde" in line for line in routed)
     assert "minder dan 30 respondenten" in text and "Korn-Graubard" in text
-    assert "altijd beoordeeld op het Korn-Graubard-interval" in text   # the interval the rule judges
+    assert "altijd beoordeeld op het 95%-Korn-Graubard-interval" in text   # the interval the rule judges
+    assert "ook als de tabellen een ander interval of betrouwbaarheidsniveau tonen" in text
     assert "wijk 7" in text                                   # missing background per variable (weight metrics)
     assert "allowed\\_codes:heard" in text                    # quarantine reasons (validate metrics)
     assert escape(tables.target_rule_text(0.95)) in text      # the same target rule as the report's caption

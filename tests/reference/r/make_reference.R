@@ -408,4 +408,41 @@ write_json_file <- function(x, file) {
 write_json_file(list(cases = cases), "proportions.json")
 write_json_file(list(raking = raking), "raking.json")
 write_json_file(list(differences = differences), "differences.json")
+# ---------------------------------------------------------------- publication rule
+# The NCHS Data Presentation Standards for Proportions (Parker et al. 2017), by hand:
+# n_eff = min(n, p(1-p)/se^2) (n at p = 0 or 1), adjusted for the degrees of freedom
+# with the domain's own sample size, n_eff_df = n_eff * (qt(0.975, n - 1) / qt(0.975, df))^2,
+# then the Clopper-Pearson form at 95%. R's svyciprop(method = "beta") is stored beside
+# it: it uses the uncapped n_eff and, on a calibrated design, nrow() of the whole wave.
+nchs_domain <- function(des, variable, success, by_value, by = "wijk") {
+  v <- des$variables[[variable]]
+  des$variables$y_success <- as.numeric(v %in% unlist(success))
+  keep <- !is.na(v) & v != 99 & des$variables[[by]] == by_value
+  sub <- subset(des, keep)
+  m <- svymean(~y_success, sub)
+  p <- as.numeric(coef(m)); se <- as.numeric(SE(m))
+  n <- sum(keep); df <- degf(sub)
+  n_eff <- if (p == 0 || p == 1) n else min(n, p * (1 - p) / se^2)
+  adj <- if (df >= 1 && n - 1 >= 1) (qt(0.975, n - 1) / qt(0.975, df))^2 else 1
+  m_df <- n_eff * adj
+  lower <- if (p == 0) 0 else qbeta(0.025, m_df * p, m_df * (1 - p) + 1)
+  upper <- if (p == 1) 1 else qbeta(0.975, m_df * p + 1, m_df * (1 - p))
+  r_beta <- svyciprop(~y_success, sub, method = "beta", level = 0.95)
+  list(by = by, by_value = by_value, variable = variable, success = success,
+       estimate = fmt(p), se = fmt(se), n = n, df = fmt(df),
+       n_eff = fmt(n_eff), n_eff_df = fmt(m_df),
+       nchs_lower = fmt(lower), nchs_upper = fmt(upper),
+       r_hand_call = "n_eff <- min(n, p*(1-p)/se^2); m <- n_eff*(qt(0.975, n-1)/qt(0.975, degf(sub)))^2; qbeta(0.025, m*p, m*(1-p)+1); qbeta(0.975, m*p+1, m*(1-p))",
+       svyciprop_beta_lower = fmt(attr(r_beta, "ci")[1]), svyciprop_beta_upper = fmt(attr(r_beta, "ci")[2]))
+}
+pub_domains <- c(
+  lapply(1:8, function(w) nchs_domain(rkp, "heard", list(1), w)),
+  lapply(c(1, 4, 7, 8), function(w) nchs_domain(rkp, "helped", list(1), w))
+)
+write_json_file(list(publication_rule = list(
+  design_r = "rake(svydesign(ids = ~1, weights = ~w0, data = subset(panel, wave == 2020)), list(~age_group, ~sex, ~wijk), list(pop_age, pop_sex, pop_wijk), control = list(maxit = 100, epsilon = 1e-10))",
+  data = "panel", design_py = list(weights = "w0", filter = panel_filter),
+  calibration = list(kind = "rake", margins = margins_py(list(age_group = pop_age, sex = pop_sex, wijk = pop_wijk))),
+  domain_rule = "rows with a valid answer (not NA, not 99) in the wijk",
+  domains = pub_domains)), "publication_rule.json")
 cat("reference values written\n")
