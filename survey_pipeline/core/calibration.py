@@ -41,7 +41,7 @@ NOT_CONVERGED = "not_converged"
 STOPPED_EARLY = "stopped_early"
 SHORTFALL_TEXT = {
     INFEASIBLE: "the margins are infeasible: no weights on this sample meet them jointly "
-                "(the sample lacks a combination of categories they need)",
+                "(the sample lacks a combination of categories they need, or their totals differ)",
     ZERO_WEIGHTS: "the margins are infeasible with positive weights: only giving some respondents "
                   "weight 0 meets them jointly",
     NOT_CONVERGED: "raking not converged within the maximum number of sweeps",
