@@ -13,14 +13,27 @@ Reads `outputs/validate/valid.parquet` and the population margins; per wave it
    poststratify`, on the cells of `poststratify_cells` from `cells_file`), starting
    from base weights when the data have a `base_weight` column (`base_weight`);
 4. trims weights outside [`trim_lower`, `trim_upper`] x mean weight and calibrates
-   again, repeating until both the bounds and the margins hold (`trim_max_rounds`).
-Non-convergence of either loop is an `InputError` (exit 2), never a warning.
+   again, repeating until both the bounds and the margins hold (`trim_max_rounds`);
+5. checks the contract on the final weights: every category of every calibration
+   margin has a weighted total within `margin_tolerance` (relative) of its population
+   total (as scaled in step 2). That the raking loop stopped is not enough: with
+   margins no weights can meet, it settles on weights that miss them. The default
+   1e-6 is far above what converged raking leaves (about 1e-10 at `tol` 1e-10) and
+   far below anything a published percentage shows; the estimate stage re-rakes the
+   weights and allows them to move by `estimate.calibration_tolerance` (also 1e-6).
+A missed margin is an `InputError` (exit 2), never a warning, naming the margin,
+category, population and weighted totals and the cause: infeasible margins (found by
+a linear program on the sample's occupied category combinations), raking not
+converged within `max_iter` (or stopped by `tol` too early), or trimming bounds too
+tight (untrimmed raking met every margin, the trimmed rounds could not).
 
 Writes `weights.parquet` (resp_id, wave, weight; population-scaled), `margins.parquet`
 (weighted sample against population for every category), `diagnostics.parquet` and
-`metrics.json` (DVC metrics: the diagnostics, exclusions per variable and the largest
-relative recovery difference per margin), and `sav/<wave>.sav` (the wave's valid rows with the
-weight added; excluded respondents have a system-missing weight).
+`metrics.json` (DVC metrics: the diagnostics, exclusions per variable, the largest
+relative recovery difference per margin, and the largest relative deviation from a
+calibration target with the tolerance it was checked against), and `sav/<wave>.sav`
+(the wave's valid rows with the weight added; excluded respondents have a
+system-missing weight).
 """
 
 from __future__ import annotations
@@ -37,7 +50,19 @@ import numpy as np
 import pandas as pd
 
 from survey_pipeline import artifacts
-from survey_pipeline.core.calibration import poststratify_weights, rake_weights, trim_weights
+from survey_pipeline.core.calibration import (
+    INFEASIBLE,
+    NOT_CONVERGED,
+    SHORTFALL_TEXT,
+    STOPPED_EARLY,
+    ZERO_WEIGHTS,
+    MarginDeviation,
+    largest_margin_deviation,
+    poststratify_weights,
+    rake_weights,
+    raking_shortfall,
+    trim_weights,
+)
 from survey_pipeline.errors import InputError, ParamsError
 from survey_pipeline.ingest import BASE_WEIGHT as BASE_WEIGHT_COLUMN
 from survey_pipeline.population import (
@@ -59,7 +84,7 @@ MISSING_RULES = ("exclude", "fail")
 BASE_WEIGHT_RULES = ("auto", "require", "ignore")
 WEIGHT_COLUMN = "weight"
 WEIGHT_LABEL = "Weegfactor (populatie 18 jaar e.o.)"
-RULE_CONVERGENCE = "weight_convergence"
+RULE_MARGINS = "margins_met"
 RULE_MISSING = "missing_background"
 RULE_BASE = "base_weight"
 
@@ -78,6 +103,7 @@ class WeightParams:
     trim_max_rounds: int
     missing_background: str
     margin_total_tolerance: float
+    margin_tolerance: float
     base_weight: str
     poststratify_cells: tuple[str, ...]
     cells_file: str | None
@@ -112,6 +138,7 @@ class WeightParams:
             missing_background=read.choice("missing_background", MISSING_RULES, "exclude"),
             margin_total_tolerance=read.number("margin_total_tolerance", 0.0, 0, 0.1, "[)",
                                                what="a relative difference"),
+            margin_tolerance=read.number("margin_tolerance", 1e-6, 0, 0.01, "()", what="a relative difference"),
             base_weight=read.choice("base_weight", BASE_WEIGHT_RULES, "auto"),
             poststratify_cells=cells or (),
             cells_file=cells_file if isinstance(cells_file, str) else None,
@@ -150,6 +177,7 @@ class WaveWeights:
     diagnostics: dict[str, Any]
     excluded_by_variable: dict[str, int]
     recovery: pd.DataFrame
+    margin_deviation: float
 
 
 @dataclass(frozen=True)
@@ -304,6 +332,46 @@ def recovery_table(
     return table
 
 
+def _missed(targets: Sequence[Margin], deviation: MarginDeviation) -> str:
+    """`margin 'age_group' category 1 (18-34 jaar): population 75,826.00, weighted 5,301.22`."""
+    margin = targets[deviation.margin]
+    return (
+        f"margin '{margin.variable}' category {int(margin.codes[deviation.category])} "
+        f"({margin.labels[deviation.category]}) not met: population {deviation.target:,.2f}, "
+        f"weighted {deviation.achieved:,.2f}"
+    )
+
+
+def _require_margins_met(
+    weights: np.ndarray,
+    start: np.ndarray,
+    calibration: Sequence[tuple[np.ndarray, np.ndarray]],
+    targets: Sequence[Margin],
+    params: WeightParams,
+    wave: int,
+    *,
+    converged: bool,
+    file: str,
+) -> MarginDeviation:
+    """The contract of the stage: every target met within `margin_tolerance`, else the cause."""
+    codes = [c for c, _ in calibration]
+    deviation = largest_margin_deviation(weights, codes, [t for _, t in calibration])
+    if deviation.relative <= params.margin_tolerance:
+        return deviation
+    cause = raking_shortfall(start, calibration, converged=converged)
+    remedy = {
+        INFEASIBLE: "collapse categories or weight without this margin",
+        ZERO_WEIGHTS: "collapse categories or weight without this margin",
+        NOT_CONVERGED: f"raise weight.max_iter (now {params.max_iter})",
+        STOPPED_EARLY: f"lower weight.tol (now {params.tol:.0e})",
+    }[cause]
+    raise InputError(
+        f"wave {wave}: {_missed(targets, deviation)} (relative deviation {deviation.relative:.2e} > "
+        f"weight.margin_tolerance {params.margin_tolerance:.0e}); {SHORTFALL_TEXT[cause]}; {remedy}",
+        file=file, column=targets[deviation.margin].variable, rule=RULE_MARGINS,
+    )
+
+
 def weight_wave(
     frame: pd.DataFrame, wave: int, params: WeightParams, population: Population, spec: QuestionnaireSpec
 ) -> WaveWeights:
@@ -318,6 +386,7 @@ def weight_wave(
         categories={name: spec.background[name].codes for name in params.margins},
     )
     if params.method == "rake":
+        targets, target_file = margins.margins, population.margins_file
         calibration = [
             (
                 check_categories(
@@ -326,16 +395,10 @@ def weight_wave(
                 ),
                 m.counts,
             )
-            for m in margins.margins
+            for m in targets
         ]
         result = rake_weights(start, calibration, max_iter=params.max_iter, tol=params.tol)
-        if not result.converged:
-            raise InputError(
-                f"wave {wave}: raking did not converge in {result.iterations} iterations (largest margin "
-                f"error {result.max_abs_error:.3g}); raise weight.max_iter or collapse sparse categories",
-                file=population.margins_file, rule=RULE_CONVERGENCE,
-            )
-        weights, iterations = result.weights, result.iterations
+        weights, iterations, converged = result.weights, result.iterations, result.converged
     else:
         cell_margin, table = _cell_margin(
             population.cells, wave, params.poststratify_cells, file=population.cells_file
@@ -350,9 +413,12 @@ def weight_wave(
                 f"{params.margin_total_tolerance:.2e})",
                 file=population.cells_file, rule="margin_totals",
             )
-        totals = cell_margin.counts * (margins.total / cell_margin.total)
-        calibration = [(positions, totals)]
-        weights, iterations = poststratify_weights(start, positions, totals), 1
+        targets, target_file = (cell_margin.scaled(margins.total),), population.cells_file
+        calibration = [(positions, targets[0].counts)]
+        weights, iterations, converged = poststratify_weights(start, positions, targets[0].counts), 1, True
+    deviation = _require_margins_met(
+        weights, start, calibration, targets, params, wave, converged=converged, file=target_file
+    )
 
     n_trimmed, rounds = 0, 0
     if params.trimming:
@@ -361,14 +427,19 @@ def weight_wave(
             max_rounds=params.trim_max_rounds, max_iter=params.max_iter, tol=params.tol,
         )
         if not trimmed.converged:
+            bounded = np.clip(trimmed.weights, trimmed.lower_bound, trimmed.upper_bound)
+            missed = largest_margin_deviation(bounded, [c for c, _ in calibration], [t for _, t in calibration])
             raise InputError(
-                f"wave {wave}: weights could not be trimmed to [{params.trim_lower}, {params.trim_upper}] x mean "
-                f"and calibrated again within {trimmed.rounds} rounds (largest weight / mean "
-                f"{trimmed.weights.max() / trimmed.weights.mean():.2f}); widen the bounds or raise "
-                f"weight.trim_max_rounds",
-                file=population.margins_file, rule=RULE_CONVERGENCE,
+                f"wave {wave}: the trimming bounds are too tight: {_missed(targets, missed)} by weights within "
+                f"[{params.trim_lower}, {params.trim_upper}] x mean after {trimmed.rounds} rounds (calibrated "
+                f"again they reach {trimmed.weights.max() / trimmed.weights.mean():.2f} x mean), while untrimmed "
+                f"raking met every margin; widen weight.trim_lower/trim_upper or raise weight.trim_max_rounds",
+                file=target_file, column=targets[missed.margin].variable, rule=RULE_MARGINS,
             )
-        weights, n_trimmed, rounds = trimmed.weights, trimmed.n_trimmed, trimmed.rounds
+        weights, n_trimmed, rounds, converged = trimmed.weights, trimmed.n_trimmed, trimmed.rounds, True
+        deviation = _require_margins_met(
+            weights, start, calibration, targets, params, wave, converged=True, file=target_file
+        )
 
     recovery = recovery_table(data, weights, margins, wave)
     max_error = max(
@@ -383,7 +454,7 @@ def weight_wave(
         **weight_summary(weights),
         "population_total": float(margins.total),
         "iterations": int(iterations),
-        "converged": True,
+        "converged": bool(converged),
         "trim_rounds": int(rounds),
         "n_trimmed": int(n_trimmed),
         "max_abs_margin_error": max_error,
@@ -394,7 +465,7 @@ def weight_wave(
         "wave %d: %d weighted (%d excluded), deff %.3f, %d trimmed",
         wave, diagnostics["n"], diagnostics["n_excluded_missing_background"], diagnostics["deff_kish"], n_trimmed,
     )
-    return WaveWeights(wave, included, weights, diagnostics, excluded, recovery)
+    return WaveWeights(wave, included, weights, diagnostics, excluded, recovery, deviation.relative)
 
 
 def compute_weights(
@@ -432,6 +503,8 @@ def compute_weights(
                     str(name): float(group.abs().max())
                     for name, group in r.recovery.groupby("variable", sort=False)["relative_difference"]
                 },
+                "max_rel_margin_deviation": r.margin_deviation,
+                "margin_tolerance": params.margin_tolerance,
             }
             for w, r in per_wave.items()
         }

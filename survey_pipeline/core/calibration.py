@@ -1,4 +1,4 @@
-"""Weight calibration: raking, post-stratification and trimming (pure numpy).
+"""Weight calibration: raking, post-stratification and trimming (pure numpy/scipy).
 
 Raking follows R survey's `rake()`: each sweep post-stratifies to every margin in
 the given order, and iteration stops when no cell of the joint table of all
@@ -6,6 +6,11 @@ margins changed by more than `tol * sum(base_weights)` during a sweep (R's
 `control = list(epsilon = tol)` with `tol < 1`). The raking factor of a row depends
 only on its joint cell, so base weights are aggregated to the occupied joint cells
 once (`np.bincount`), the small table is raked, and the factors are expanded back.
+
+That the loop stopped says nothing about the margins: with margins no weights can
+meet (a combination of categories the sample lacks), the sweeps settle on a limit
+that misses them, and R's `rake()` reports success. `largest_margin_deviation` measures
+what was achieved and `raking_shortfall` tells why a margin was missed.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
+from scipy.optimize import linprog
 
 Margin = tuple[np.ndarray, np.ndarray]
 
@@ -22,14 +29,57 @@ Margin = tuple[np.ndarray, np.ndarray]
 _DENSE_CELLS_PER_ROW = 4
 
 
+# A feasible raking problem whose every solution leaves some occupied joint cell with
+# less than this share of its base weight (relative to the average factor) counts as
+# needing zero weights: raking can only approach such margins.
+_MIN_ATTAINABLE_FACTOR = 1e-6
+
+# Why raking missed a margin (`raking_shortfall`).
+INFEASIBLE = "infeasible"
+ZERO_WEIGHTS = "zero_weights"
+NOT_CONVERGED = "not_converged"
+STOPPED_EARLY = "stopped_early"
+SHORTFALL_TEXT = {
+    INFEASIBLE: "the margins are infeasible: no weights on this sample meet them jointly "
+                "(the sample lacks a combination of categories they need, or their totals differ)",
+    ZERO_WEIGHTS: "the margins are infeasible with positive weights: only giving some respondents "
+                  "weight 0 meets them jointly",
+    NOT_CONVERGED: "raking not converged within the maximum number of sweeps",
+    STOPPED_EARLY: "raking stopped (no cell moved by the tolerance in a sweep) before the margin was met",
+}
+
+
+@dataclass(frozen=True)
+class MarginDeviation:
+    """A margin category's weighted total against its population total."""
+
+    margin: int
+    category: int
+    target: float
+    achieved: float
+
+    @property
+    def relative(self) -> float:
+        """|achieved - target| / target (0 when both are 0, inf when only the target is)."""
+        difference = abs(self.achieved - self.target)
+        if self.target > 0:
+            return difference / self.target
+        return 0.0 if difference == 0 else np.inf
+
+
 @dataclass(frozen=True)
 class RakeResult:
-    """Raked weights and convergence diagnostics."""
+    """Raked weights and convergence diagnostics.
+
+    `converged` only says the sweeps stopped changing the weights; `deviation` (the
+    category furthest from its population total) says whether the margins were met.
+    """
 
     weights: np.ndarray
     iterations: int
     converged: bool
     max_abs_error: float
+    deviation: MarginDeviation
 
 
 @dataclass(frozen=True)
@@ -204,6 +254,87 @@ def margin_errors(
     return err
 
 
+def largest_margin_deviation(
+    weights: np.ndarray, codes: Sequence[np.ndarray], totals: Sequence[np.ndarray]
+) -> MarginDeviation:
+    """The category whose weighted total is relatively furthest from its population total."""
+    if not codes:
+        raise ValueError("at least one margin is required")
+    candidates = []
+    for m, (c, t) in enumerate(zip(codes, totals)):
+        sample = np.bincount(c, weights=weights, minlength=t.size)
+        relative = np.abs(sample - t) / np.where(t > 0, t, 1.0)
+        relative[(t == 0) & (sample != 0)] = np.inf
+        k = int(np.argmax(relative))
+        candidates.append(MarginDeviation(m, k, float(t[k]), float(sample[k])))
+    return max(candidates, key=lambda d: d.relative)
+
+
+def smallest_attainable_factor(
+    cell_base: np.ndarray, cell_codes: Sequence[np.ndarray], totals: Sequence[np.ndarray]
+) -> float | None:
+    """How far the margins are from reach of the occupied joint cells (a linear program).
+
+    Finds cell totals x >= 0 that meet every margin exactly and maximise the smallest
+    factor x_c / base_c (in units of the average factor, capped at 1). None: no such x
+    exists, the margins are jointly infeasible on this sample. A value near 0: only by
+    giving some cells zero weight, which raking approaches but never reaches.
+    """
+    n_cells = cell_base.size
+    grand = float(totals[0].sum())
+    base = cell_base / cell_base.sum()
+    rows, cols, rhs = [], [], []
+    offset = 0
+    for c, t in zip(cell_codes, totals):
+        rows.append(offset + c)
+        cols.append(np.arange(n_cells))
+        rhs.append(t / grand)
+        offset += t.size
+    # Variables: cell shares x_c (share of the population) and s; maximise s subject to
+    # the margins and x_c >= s * base_c.
+    equalities = sparse.csr_matrix(
+        (np.ones(n_cells * len(totals)), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(offset, n_cells + 1),
+    )
+    floors = sparse.hstack([-sparse.identity(n_cells), sparse.csr_matrix(base[:, None])]).tocsr()
+    objective = np.zeros(n_cells + 1)
+    objective[-1] = -1.0
+    solution = linprog(
+        objective, A_ub=floors, b_ub=np.zeros(n_cells), A_eq=equalities, b_eq=np.concatenate(rhs),
+        bounds=[(0, None)] * n_cells + [(0, 1)], method="highs",
+    )
+    if solution.status == 2:
+        return None
+    if solution.status != 0:
+        raise RuntimeError(f"feasibility check of the margins failed: {solution.message}")
+    return float(solution.x[-1])
+
+
+def raking_shortfall(
+    base_weights: np.ndarray, margins: Sequence[Margin], *, converged: bool
+) -> str:
+    """Why raking from `base_weights` missed a margin.
+
+    `INFEASIBLE`: no non-negative weights meet the margins jointly; `ZERO_WEIGHTS`: only
+    weights that are zero for some respondents do; otherwise the margins are within
+    reach and the loop ended too soon: `NOT_CONVERGED` (out of sweeps) or
+    `STOPPED_EARLY` (`converged`: a sweep moved no cell by the tolerance).
+    """
+    w = _as_weights(base_weights)
+    codes, totals = _prepare_margins(w.size, margins)
+    cells = joint_cells(codes, [t.size for t in totals])
+    cell_base = np.bincount(cells.index, weights=w, minlength=cells.n_cells)
+    occupied = cell_base > 0
+    factor = smallest_attainable_factor(
+        cell_base[occupied], [cc[occupied] for cc in cells.codes], totals
+    )
+    if factor is None:
+        return INFEASIBLE
+    if factor < _MIN_ATTAINABLE_FACTOR:
+        return ZERO_WEIGHTS
+    return STOPPED_EARLY if converged else NOT_CONVERGED
+
+
 def _prepare_margins(
     n: int, margins: Sequence[Margin]
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -239,9 +370,13 @@ def rake_weights(
         cell_base, cells.codes, totals, max_iter=max_iter, epsilon=tol * float(w.sum())
     )
     weights = w * raking.factor[cells.index]
-    err = margin_errors(cell_base * raking.factor, cells.codes, totals)
+    cell_weights = cell_base * raking.factor
     return RakeResult(
-        weights=weights, iterations=raking.sweeps, converged=raking.converged, max_abs_error=err
+        weights=weights,
+        iterations=raking.sweeps,
+        converged=raking.converged,
+        max_abs_error=margin_errors(cell_weights, cells.codes, totals),
+        deviation=largest_margin_deviation(cell_weights, cells.codes, totals),
     )
 
 

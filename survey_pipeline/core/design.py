@@ -246,13 +246,20 @@ class SurveyDesign:
             raise CalibrationError("calibration needs positive weights")
 
     def rake(
-        self, margins: Mapping[str, Mapping[Any, float]], max_iter: int = 100, tol: float = 1e-10
+        self,
+        margins: Mapping[str, Mapping[Any, float]],
+        max_iter: int = 100,
+        tol: float = 1e-10,
+        margin_tol: float = 1e-6,
     ) -> SurveyDesign:
         """Rake to population margins `{variable: {code: total}}`; calibration-aware variance.
 
         Sweeps the margins in the given order until no joint cell changes by more than
         `tol * sum(weights)` (R: control = list(maxit = max_iter, epsilon = tol)).
-        Raises CalibrationError when it does not converge.
+        Succeeds only when every category's weighted total is within `margin_tol`
+        (relative) of its population total; otherwise raises CalibrationError naming the
+        category and why (infeasible margins, not converged). R's rake() returns a
+        design that misses infeasible margins without a warning.
         """
         self._require_uncalibrated()
         if not margins:
@@ -266,15 +273,23 @@ class SurveyDesign:
         raking = cal.rake_cells(
             cell_base, cells.codes, totals, max_iter=max_iter, epsilon=tol * float(self._weights.sum())
         )
-        if not raking.converged:
-            raise CalibrationError(f"raking did not converge in {max_iter} iterations")
+        deviation = cal.largest_margin_deviation(cell_base * raking.factor, cells.codes, totals)
+        if deviation.relative > margin_tol:
+            variable = list(margins)[deviation.margin]
+            category = _plain(list(margins[variable])[deviation.category])
+            cause = cal.raking_shortfall(self._weights, list(zip(codes, totals)), converged=raking.converged)
+            raise CalibrationError(
+                f"margin '{variable}' category {category!r} not met: population total {deviation.target:.6g}, "
+                f"weighted total {deviation.achieved:.6g} after {raking.sweeps} sweeps; "
+                f"{cal.SHORTFALL_TEXT[cause]}"
+            )
         weights = self._weights * raking.factor[cells.index]
         error = cal.margin_errors(cell_base * raking.factor, cells.codes, totals)
         projection = make_projection(
             "rake", cells.index, self._weights, cells.n_cells, raking.stage_factors,
             cells.codes, tuple(sizes), self._structure,
         )
-        info = CalibrationInfo("rake", raking.sweeps, True, error)
+        info = CalibrationInfo("rake", raking.sweeps, raking.converged, error)
         return self._derive(weights, projection, info)
 
     def poststratify(self, variables: str | Sequence[str], totals: Mapping[Any, float]) -> SurveyDesign:

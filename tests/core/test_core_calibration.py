@@ -57,6 +57,59 @@ def test_rake_reports_non_convergence():
     assert result.max_abs_error > 1e-6
 
 
+def test_largest_margin_deviation_is_the_relatively_worst_category():
+    codes = [np.array([0, 0, 1]), np.array([0, 1, 1])]
+    totals = [np.array([4.0, 1.0]), np.array([1.0, 2.5])]
+    # weighted totals: margin 0 -> (2, 1), margin 1 -> (1, 2): 2 of 4 off beats 2 of 2.5 off
+    worst = cal.largest_margin_deviation(np.ones(3), codes, totals)
+    assert (worst.margin, worst.category, worst.target, worst.achieved) == (0, 0, 4.0, 2.0)
+    assert worst.relative == 0.5
+    assert cal.MarginDeviation(0, 0, 0.0, 0.0).relative == 0.0
+    assert cal.MarginDeviation(0, 0, 0.0, 1.0).relative == np.inf
+
+
+# Three respondents in the joint cells (a, b) = (0, 0), (1, 0), (1, 1); cell (0, 1) is empty.
+_A, _B = np.array([0, 1, 1]), np.array([0, 0, 1])
+
+
+@pytest.mark.parametrize(
+    ("totals_a", "totals_b", "cause", "smallest_factor"),
+    [
+        # a=0 lives only in b=0, but a=0 has 70 and b=0 only 40: no weights meet both.
+        ((70.0, 30.0), (40.0, 60.0), cal.INFEASIBLE, None),
+        # only x = (40, 0, 60) meets both: the respondent in (1, 0) would need weight 0.
+        ((40.0, 60.0), (40.0, 60.0), cal.ZERO_WEIGHTS, 0.0),
+        # x = (30, 10, 60) is the solution; the smallest factor is 10 / (100 / 3) = 0.3.
+        ((30.0, 70.0), (40.0, 60.0), cal.NOT_CONVERGED, 0.3),
+    ],
+)
+def test_raking_shortfall_tells_infeasible_from_not_converged(totals_a, totals_b, cause, smallest_factor):
+    margins = [(_A, np.array(totals_a)), (_B, np.array(totals_b))]
+    factor = cal.smallest_attainable_factor(np.ones(3), [_A, _B], [t for _, t in margins])
+    if smallest_factor is None:
+        assert factor is None
+    else:
+        assert factor == pytest.approx(smallest_factor, abs=1e-9)
+    result = cal.rake_weights(np.ones(3), margins, max_iter=2)
+    assert result.deviation.relative > 1e-6
+    assert cal.raking_shortfall(np.ones(3), margins, converged=result.converged) == cause
+
+
+def test_raking_reports_success_on_infeasible_margins_but_the_deviation_shows_the_miss():
+    margins = [(_A, np.array([70.0, 30.0])), (_B, np.array([40.0, 60.0]))]
+    result = cal.rake_weights(np.ones(3), margins, max_iter=100)
+    assert result.converged  # the sweeps stopped changing the weights ...
+    assert (result.deviation.margin, result.deviation.category) == (0, 1)
+    assert result.deviation.achieved == pytest.approx(60.0)  # ... at twice a=1's population
+
+
+def test_a_loose_tol_stops_raking_before_the_margins_are_met():
+    base, margins = _sample()
+    result = cal.rake_weights(base, margins, tol=1e-2)
+    assert result.converged and result.deviation.relative > 1e-5
+    assert cal.raking_shortfall(base, margins, converged=True) == cal.STOPPED_EARLY
+
+
 def test_population_category_without_sample_names_margin_and_category():
     base, margins = _sample()
     codes, _ = margins[1]

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from survey_pipeline import artifacts, cli
-from survey_pipeline.core.calibration import rake_weights
+from survey_pipeline.core.calibration import largest_margin_deviation, rake_weights
 from survey_pipeline.demo import FILE_LABEL, generate_panel
 from survey_pipeline.errors import InputError, ParamsError
 from survey_pipeline.population import load_cells, load_margins
@@ -97,6 +97,8 @@ def test_the_committed_params_parse():
         ({"trim_lower": 1.5}, "weight.trim_lower"),
         ({"max_iter": 0}, "weight.max_iter"),
         ({"tol": 0}, "weight.tol"),
+        ({"margin_tolerance": 0}, "weight.margin_tolerance"),
+        ({"margin_tolerance": 0.05}, "weight.margin_tolerance"),
         ({"margins": []}, "weight.margins"),
         ({"missing_background": "impute"}, "weight.missing_background"),
         ({"base_weight": True}, "weight.base_weight"),
@@ -239,20 +241,100 @@ def test_trimming_holds_the_bounds_and_the_margins(spec, demo):
     assert trimmed.diagnostics["n_trimmed"].sum() > 0 and (trimmed.diagnostics["trim_rounds"] > 0).any()
 
 
-def test_impossible_trimming_and_raking_without_convergence_are_errors(spec, demo):
-    panel, folder = demo
-    frame = _valid(spec, panel)
-    frame = frame[(frame["wave"] == 2020) & frame["wijk"].notna()].reset_index(drop=True)
-    population = _population(spec, folder)
-    # Each wijk's weights must add up to its population; a small wijk with one
-    # respondent forces that weight far above 1.2 x the mean: no trimming can hold.
-    with pytest.raises(InputError, match="could not be trimmed") as caught:
+def _wave_2020(spec, demo) -> pd.DataFrame:
+    frame = _valid(spec, demo[0])
+    return frame[(frame["wave"] == 2020) & frame["wijk"].notna()].reset_index(drop=True)
+
+
+def _conflicting(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every respondent of age group 4 moved to wijk 1: age group 4 has about 36,000 residents,
+    wijk 1 about 20,000, so no weights on this sample can meet both margins."""
+    frame = frame.copy()
+    frame.loc[frame["age_group"] == 4, "wijk"] = 1.0
+    return frame
+
+
+UNTRIMMED = {"trim_lower": None, "trim_upper": None}
+
+
+def test_infeasible_margins_are_refused_not_weighted_to_a_limit_that_misses_them(spec, demo):
+    frame = _conflicting(_wave_2020(spec, demo))
+    population = _population(spec, demo[1])
+    settings = WeightParams.from_params(_params(**UNTRIMMED))
+    # The raking loop itself "converges": it settles on weights that miss the age margin.
+    margins = population.margins[population.margins["wave"] == 2020]
+    calibration = [
+        (frame[v].astype(int).to_numpy() - 1,
+         margins[margins["variable"] == v].sort_values("code")["count"].to_numpy())
+        for v in ("age_group", "sex", "wijk")
+    ]
+    loop = rake_weights(np.ones(len(frame)), calibration, max_iter=100, tol=1e-10)
+    assert loop.converged and loop.deviation.relative > 0.4
+    with pytest.raises(InputError) as caught:
+        weight_wave(frame, 2020, settings, population, spec)
+    message = str(caught.value)
+    assert caught.value.rule == "margins_met" and caught.value.column == "age_group"
+    assert "margin 'age_group' category 4 (65 jaar en ouder) not met: population 36,418.00, weighted 19,597.00" in message
+    assert "the margins are infeasible" in message and "\n" not in message
+
+
+def test_infeasible_margins_with_trimming_on_name_infeasibility_not_trimming(spec, demo):
+    frame = _conflicting(_wave_2020(spec, demo))
+    settings = WeightParams.from_params(_params())
+    assert settings.trimming
+    with pytest.raises(InputError) as caught:
+        weight_wave(frame, 2020, settings, _population(spec, demo[1]), spec)
+    message = str(caught.value)
+    assert "category 4 (65 jaar en ouder) not met" in message and "infeasible" in message
+    assert "trim" not in message
+
+
+def test_trimming_bounds_too_tight_for_feasible_margins_blame_trimming(spec, demo):
+    frame = _wave_2020(spec, demo)
+    population = _population(spec, demo[1])
+    untrimmed = weight_wave(frame, 2020, WeightParams.from_params(_params(**UNTRIMMED)), population, spec)
+    assert untrimmed.margin_deviation < 1e-9
+    # Each wijk's weights must add up to its population; a small wijk with few respondents
+    # forces weights far above 1.2 x the mean: no trimming can hold.
+    with pytest.raises(InputError) as caught:
         weight_wave(frame, 2020, WeightParams.from_params(_params(trim_upper=1.2, trim_max_rounds=5)),
                     population, spec)
-    assert caught.value.rule == "weight_convergence"
-    with pytest.raises(InputError, match="raking did not converge in 2 iterations") as caught:
+    message = str(caught.value)
+    assert caught.value.rule == "margins_met"
+    assert message.startswith("margins.csv, column ") and "wave 2020: the trimming bounds are too tight: margin '" in message
+    assert "not met: population " in message and "by weights within [0.2, 1.2] x mean after 5 rounds" in message
+    assert "untrimmed raking met every margin" in message and "infeasible" not in message
+
+
+def test_raking_out_of_sweeps_or_stopped_by_a_loose_tol_is_not_converged(spec, demo):
+    frame = _wave_2020(spec, demo)
+    population = _population(spec, demo[1])
+    with pytest.raises(InputError) as caught:
         weight_wave(frame, 2020, WeightParams.from_params(_params(max_iter=2)), population, spec)
-    assert caught.value.rule == "weight_convergence"
+    message = str(caught.value)
+    assert caught.value.rule == "margins_met" and "raking not converged" in message
+    assert "raise weight.max_iter (now 2)" in message and "relative deviation " in message
+    with pytest.raises(InputError, match=r"not met.*raking stopped .* lower weight.tol \(now 1e-03\)"):
+        weight_wave(frame, 2020, WeightParams.from_params(_params(tol=1e-3, **UNTRIMMED)), population, spec)
+
+
+def test_the_contract_is_checked_on_the_final_trimmed_weights(spec, demo):
+    frame = _wave_2020(spec, demo)
+    population = _population(spec, demo[1])
+    untrimmed = weight_wave(frame, 2020, WeightParams.from_params(_params(**UNTRIMMED)), population, spec)
+    upper = round(0.8 * untrimmed.weights.max() / untrimmed.weights.mean(), 2)
+    settings = WeightParams.from_params(_params(trim_lower=0.3, trim_upper=upper))
+    result = weight_wave(frame, 2020, settings, population, spec)
+    assert result.diagnostics["n_trimmed"] > 0
+    margins = population.margins[population.margins["wave"] == 2020]
+    codes = [frame[v].astype(int).to_numpy() for v in ("age_group", "sex", "wijk")]
+    totals = [margins[margins["variable"] == v].set_index("code")["count"] for v in ("age_group", "sex", "wijk")]
+    recomputed = largest_margin_deviation(
+        result.weights, [np.searchsorted(t.index, c) for c, t in zip(codes, totals)], [t.to_numpy() for t in totals]
+    )
+    assert result.margin_deviation == recomputed.relative <= settings.margin_tolerance
+    # the recovery table sums in another order: the same deviation up to rounding of the totals
+    assert result.margin_deviation == pytest.approx(result.recovery["relative_difference"].abs().max(), abs=1e-12)
 
 
 def test_poststratified_weights_hit_every_cell(spec, demo):
@@ -322,6 +404,13 @@ def test_stage_writes_weights_diagnostics_and_spss_files(spec, demo, tmp_path):
             name: wave_recovery.loc[wave_recovery["variable"] == name, "relative_difference"].abs().max()
             for name in ("age_group", "sex", "wijk")
         }
+        # the contract's measure: the largest deviation from a raking target, checked against the tolerance
+        wave_metrics = metrics["waves"][str(row.wave)]
+        assert wave_metrics["margin_tolerance"] == params["weight"]["margin_tolerance"] == 1e-6
+        assert wave_metrics["max_rel_margin_deviation"] <= wave_metrics["margin_tolerance"]
+        assert wave_metrics["max_rel_margin_deviation"] == pytest.approx(
+            max(wave_metrics["margin_recovery_max_rel_diff"].values()), abs=1e-12
+        )
     assert len(recovery) == 3 * 36
 
     valid = artifacts.read_table(tmp_path / "outputs" / "validate" / "valid.parquet", "validate_valid")
@@ -358,19 +447,71 @@ def test_stage_outputs_are_byte_identical_between_runs(spec, demo, tmp_path):
     assert len(first) == 7 and first == second
 
 
-def test_cli_exits_2_when_a_population_wijk_has_no_respondents(spec, demo, tmp_path, capsys):
-    panel, _ = demo
-    store, params = _stage_inputs(spec, demo, tmp_path)
-    valid = _valid(spec, panel)
-    with store.writing("validate") as out:
-        artifacts.write_table(valid[~((valid["wave"] == 2020) & (valid["wijk"] == 28))], out / "valid.parquet",
-                              "validate_valid")
-    store.commit()
-    (tmp_path / "questionnaires").mkdir()
-    shutil.copy(ROOT / "questionnaires" / "wij_monitor.yaml", tmp_path / "questionnaires")
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    code = cli.main(["--project-dir", str(tmp_path), "--quiet", "weight"])
-    assert code == 2
-    error = capsys.readouterr().err
-    assert "wave 2020: margin 'wijk' category 28 (Meerstad)" in error
-    assert not (tmp_path / "outputs" / "weight").exists()
+@pytest.fixture(scope="module")
+def weighted_project(spec, demo, tmp_path_factory) -> Path:
+    """A project after a successful `survey-pipeline weight` with the committed params."""
+    root = tmp_path_factory.mktemp("weighted")
+    _, params = _stage_inputs(spec, demo, root)
+    (root / "questionnaires").mkdir()
+    shutil.copy(ROOT / "questionnaires" / "wij_monitor.yaml", root / "questionnaires")
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    assert cli.main(["--project-dir", str(root), "--quiet", "weight"]) == 0
+    return root
+
+
+def _in_wave_2020(edit):
+    def apply(valid: pd.DataFrame) -> pd.DataFrame:
+        rows = valid["wave"] == 2020
+        return pd.concat([valid[~rows], edit(valid[rows])]).sort_index()
+    return apply
+
+
+# Bad-input corpus of the weight stage: (params overrides, edit of the valid rows, words in the error).
+WEIGHT_CORPUS = {
+    "infeasible_margins_untrimmed": (
+        UNTRIMMED, _in_wave_2020(_conflicting),
+        ["wave 2020: margin 'age_group' category 4 (65 jaar en ouder) not met", "infeasible"],
+    ),
+    "infeasible_margins_trimmed": (
+        {}, _in_wave_2020(_conflicting),
+        ["wave 2020: margin 'age_group' category 4 (65 jaar en ouder) not met", "infeasible"],
+    ),
+    "population_wijk_without_respondents": (
+        {}, _in_wave_2020(lambda rows: rows[rows["wijk"] != 28]),
+        ["wave 2020: margin 'wijk' category 28 (Meerstad)", "no respondents"],
+    ),
+    "trimming_bounds_too_tight": (
+        {"trim_upper": 1.2, "trim_max_rounds": 5}, None,
+        ["the trimming bounds are too tight: margin '", "not met", "untrimmed raking met every margin"],
+    ),
+    "raking_not_converged": (
+        {"max_iter": 2}, None,
+        ["not met: population ", "relative deviation ", "raking not converged", "weight.max_iter (now 2)"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(WEIGHT_CORPUS))
+def test_cli_exits_2_naming_the_missed_margin_and_keeps_the_previous_outputs(weighted_project, tmp_path, capsys,
+                                                                             case):
+    overrides, edit, words = WEIGHT_CORPUS[case]
+    root = tmp_path / "project"
+    shutil.copytree(weighted_project, root)
+    out = root / "outputs" / "weight"
+    before = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    if overrides:
+        (root / "params.yaml").write_text(yaml.safe_dump({**PARAMS, "weight": _params(**overrides)}))
+    if edit is not None:
+        store = artifacts.OutputStore(root / "outputs")
+        valid = artifacts.read_table(store.reading("validate") / "valid.parquet", "validate_valid")
+        with store.writing("validate") as staged:
+            artifacts.write_table(edit(valid), staged / "valid.parquet", "validate_valid")
+        store.commit()
+    capsys.readouterr()
+    assert cli.main(["--project-dir", str(root), "--quiet", "weight"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "Traceback" not in error
+    for word in words:
+        assert word in error
+    after = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    assert len(before) == 7 and after == before
