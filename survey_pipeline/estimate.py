@@ -93,6 +93,7 @@ class Calibration:
     max_iter: int
     tol: float
     margin_total_tolerance: float = 0.0
+    margin_tolerance: float = 1e-6
 
     @classmethod
     def from_params(cls, section: Mapping[str, Any]) -> Calibration:
@@ -105,6 +106,7 @@ class Calibration:
             max_iter=settings.max_iter,
             tol=settings.tol,
             margin_total_tolerance=settings.margin_total_tolerance,
+            margin_tolerance=settings.margin_tolerance,
         )
 
     @property
@@ -226,7 +228,7 @@ def _with_cell(frame: pd.DataFrame, cal: Calibration) -> pd.DataFrame:
 def _calibrate(design: SurveyDesign, margins: Mapping[str, Mapping[float, float]], cal: Calibration) -> SurveyDesign:
     try:
         if cal.method == "rake":
-            return design.rake(margins, max_iter=cal.max_iter, tol=cal.tol)
+            return design.rake(margins, max_iter=cal.max_iter, tol=cal.tol, margin_tol=cal.margin_tolerance)
         (column, totals), = margins.items()
         return design.poststratify(column, totals)
     except CalibrationError as exc:
