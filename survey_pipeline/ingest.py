@@ -30,6 +30,7 @@ import pyreadstat
 from survey_pipeline import artifacts
 from survey_pipeline.errors import InputError
 from survey_pipeline.params import SectionReader
+from survey_pipeline.sav_structure import check_rows_read, check_sav_structure
 from survey_pipeline.spec import QuestionnaireSpec
 
 log = logging.getLogger(__name__)
@@ -186,7 +187,7 @@ def read_raw_file(
     _check_content_type(content, suffix, name)
 
     if suffix in SPSS_SUFFIXES:
-        raw = _read_spss(path, name)
+        raw = _read_spss(path, name, content)
     elif suffix in CSV_SUFFIXES:
         raw = _read_csv(content, name)
     else:
@@ -254,14 +255,19 @@ _SPSS_ERRORS = (pyreadstat.ReadstatError, pyreadstat.PyreadstatError, UnicodeErr
 _RAW_BYTES = "ISO-8859-1"
 
 
-def _read_spss(path: Path, name: str) -> _RawFile:
+def _read_spss(path: Path, name: str, content: bytes) -> _RawFile:
     """Read a .sav/.zsav with user-missing codes kept (99, 98, -1 stay codes, not NaN).
+
+    The file must be whole first (`sav_structure`): ReadStat returns what it
+    could read, so a file cut short would otherwise pass with fewer rows. The
+    rows read must then equal the cases the file's own structure promises.
 
     Labels that are not valid UTF-8 although the file says UTF-8 make ReadStat
     either fail or silently drop bytes. Both are caught: the dictionary is read
     again byte for byte (as Latin-1), each label is decoded as UTF-8 where valid
     and otherwise as Windows-1252 (what older SPSS versions wrote), with a warning.
     """
+    layout = check_sav_structure(content, name)
     try:
         frame, meta = pyreadstat.read_sav(str(path), user_missing=True)
         raw_meta = None
@@ -284,6 +290,7 @@ def _read_spss(path: Path, name: str) -> _RawFile:
         for column in frame.columns:
             if pd.api.types.is_string_dtype(frame[column].dtype):
                 frame[column] = frame[column].map(lambda v: _decode(v)[0] if isinstance(v, str) else v).astype("str")
+    check_rows_read(layout, len(frame), name)
     raw = _RawFile(
         frame=frame,
         format="spss",

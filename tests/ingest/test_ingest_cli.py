@@ -17,8 +17,6 @@ from survey_pipeline.spec import load_spec
 
 N = 8
 N_COLUMNS = 5 + len(load_spec(PROJECT_ROOT / "questionnaires" / "wij_monitor.yaml").variables_in_wave(2019))
-# pyreadstat's own reason is quoted in the message and may change between versions.
-READSTAT = "wij_panel_2019.sav, rule 'unreadable_file': cannot read the SPSS file (*); it is truncated or corrupt"
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +73,21 @@ CASES = {
         lambda p: p.write_bytes(b""),
         "wij_panel_2019.sav, rule 'empty_file': the file is empty (no header, no data)",
     ),
-    "truncated": (lambda p: _truncate(p, len(p.read_bytes()) - 40), READSTAT),
-    "truncated_header": (lambda p: _truncate(p, 120), READSTAT),
-    "corrupt": (_corrupt_body, READSTAT),
+    "truncated": (
+        lambda p: _truncate(p, len(p.read_bytes()) - 40),
+        f"wij_panel_2019.sav, rule 'truncated_file': the SPSS file is truncated: the header promises {N} cases "
+        f"but the data end inside case {N}",
+    ),
+    "truncated_header": (
+        lambda p: _truncate(p, 120),
+        "wij_panel_2019.sav, rule 'truncated_file': the SPSS file is truncated: "
+        "the file ends inside its 176-byte header (120 bytes)",
+    ),
+    "corrupt": (
+        _corrupt_body,
+        "wij_panel_2019.sav, rule 'unreadable_file': cannot read the SPSS file "
+        "(the dictionary runs past the end of the file); it is truncated or corrupt",
+    ),
     "csv_named_sav": (
         _csv_named_sav,
         "wij_panel_2019.sav, rule 'file_type': not an SPSS file: the content is text (a CSV file?); "

@@ -71,17 +71,21 @@ def test_truncated_sav(good_2019, spec):
     good_2019.write_bytes(content[: len(content) - 40])
     with pytest.raises(InputError) as excinfo:
         read_raw_file(good_2019, spec)
-    assert_one_line_input_error(excinfo, "wij_panel_2019.sav", "unreadable_file")
-    assert "truncated or corrupt" in str(excinfo.value)
+    assert_one_line_input_error(excinfo, "wij_panel_2019.sav", "truncated_file")
+    assert excinfo.value.message == f"the SPSS file is truncated: the header promises {N} cases but the data end inside case {N}"
 
 
 def test_truncated_zsav(tmp_path, spec):
     path = tmp_path / "wij_panel_2019.zsav"
     write_raw(raw_frame(spec, 2019, N), path, spec)
+    size = len(path.read_bytes())
     path.write_bytes(path.read_bytes()[:-30])
     with pytest.raises(InputError) as excinfo:
         read_raw_file(path, spec)
-    assert_one_line_input_error(excinfo, "wij_panel_2019.zsav", "unreadable_file")
+    assert_one_line_input_error(excinfo, "wij_panel_2019.zsav", "truncated_file")
+    assert excinfo.value.message == (
+        f"the SPSS file is truncated: the zlib trailer should end at byte {size} but the file has {size - 30} bytes"
+    )
 
 
 def test_empty_file(tmp_path, spec):
