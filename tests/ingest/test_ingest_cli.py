@@ -224,3 +224,22 @@ def test_a_cut_spss_wave_fails_and_keeps_the_previous_outputs(demo_project, caps
     assert fnmatch.fnmatchcase(lines[0], "survey-pipeline: error: " + expected), lines[0]
     assert "wij_panel_2019" in lines[0] and "truncated" in lines[0]
     assert _snapshot(demo_project / "outputs") == before
+
+
+def test_csv_header_cell_with_a_line_break_fails_on_one_line(project, capsys):
+    """A quoted header cell `"resp<newline>id"` is one cell; it matches no spec name, and
+    both the warning and the error stay one line each (the line break escaped)."""
+    sav = project / "data" / "raw" / "wij_panel_2019.sav"
+    frame, _ = pyreadstat.read_sav(str(sav), user_missing=True)
+    sav.unlink()
+    text = frame.to_csv(index=False).replace("resp_id", '"resp\nid"', 1)
+    (project / "data" / "raw" / "wij_panel_2019.csv").write_text(text, encoding="utf-8")
+    assert cli.main(["--project-dir", str(project), "--quiet", "ingest"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].endswith(" WARNING survey_pipeline.ingest: wij_panel_2019.csv, variable 'resp\\nid': not in the spec; ignored")
+    assert lines[1] == (
+        "survey-pipeline: error: wij_panel_2019.csv, column 'resp_id', rule 'missing_variable': "
+        "1 file-level error(s) in 1 file(s): wij_panel_2019.csv, variable 'resp_id': variable is missing from the file"
+    )
+    assert not (project / "outputs" / "ingest").exists()

@@ -489,6 +489,51 @@ def test_duplicate_column_in_csv(tmp_path, spec):
     assert "['heard']" in str(excinfo.value)
 
 
+def csv_with_quoted_line_break(raw, column, sep=","):
+    """The CSV text of `raw` with the header cell of `column` quoted and split over two lines.
+
+    Semicolon-separated files use a decimal comma, as Dutch Excel writes them.
+    """
+    lines = raw.to_csv(index=False, sep=sep, decimal="," if sep == ";" else ".").splitlines()
+    cells = lines[0].split(sep)
+    cells[cells.index(column)] = '"' + column.replace("_", "\n") + '"'
+    return "\n".join([sep.join(cells), *lines[1:]]) + "\n"
+
+
+@pytest.mark.parametrize("sep", [",", ";"])
+def test_csv_header_cell_with_a_quoted_line_break_is_one_header_cell(tmp_path, spec, sep):
+    """`"resp<newline>id"` is one header cell (CSV quoting), not a header that ends after `"resp`."""
+    path = tmp_path / "wij_panel_2019.csv"
+    path.write_text(csv_with_quoted_line_break(raw_frame(spec, 2019, N), "resp_id", sep), encoding="utf-8")
+    frame, report = read_raw_file(path, spec)
+    assert problems(report) == [("warning", "extra_variable", "resp\nid"), ("error", "missing_variable", "resp_id")]
+    assert [p.text(report.name) for p in report.problems] == [
+        "wij_panel_2019.csv, variable 'resp\\nid': not in the spec; ignored",
+        "wij_panel_2019.csv, variable 'resp_id': variable is missing from the file",
+    ]
+    assert frame["heard"].tolist() == raw_frame(spec, 2019, N)["heard"].tolist()
+    with pytest.raises(FileCheckError) as excinfo:
+        ingest_files([path], spec, "wij_panel_{wave}")
+    assert str(excinfo.value) == (
+        "wij_panel_2019.csv, column 'resp_id', rule 'missing_variable': 1 file-level error(s) in 1 file(s): "
+        "wij_panel_2019.csv, variable 'resp_id': variable is missing from the file"
+    )
+    assert all("\n" not in p.text(report.name) for p in report.problems)
+
+
+def test_duplicate_column_after_a_header_cell_with_a_line_break(tmp_path, spec):
+    raw = raw_frame(spec, 2019, N)
+    raw.insert(0, "opmerking_vrij", 1.0)
+    raw["heard_again"] = raw["heard"]
+    text = csv_with_quoted_line_break(raw, "opmerking_vrij").replace("heard_again", "heard", 1)
+    path = tmp_path / "wij_panel_2019.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as excinfo:
+        read_raw_file(path, spec)
+    assert_one_line_input_error(excinfo, "wij_panel_2019.csv", "duplicate_column")
+    assert excinfo.value.message == "column(s) ['heard'] appear more than once in the header"
+
+
 def test_file_name_without_wave(tmp_path, spec):
     path = tmp_path / "panel_export_final.sav"
     write_raw(raw_frame(spec, 2019, N), path, spec)
