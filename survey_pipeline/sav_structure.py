@@ -68,7 +68,7 @@ class SavLayout:
 
 
 class _Reader:
-    """Reads integers from the file's bytes; running past the end means the file is cut short.
+    """Reads integers from the file's bytes, raising a one-line error where they run out.
 
     Inside the dictionary a record that runs past the end may also be a corrupt
     length, so there the error says "truncated or corrupt"; once the dictionary
@@ -90,8 +90,8 @@ class _Reader:
     def need(self, end: int, where: str) -> None:
         if end > len(self.content):
             if self.in_data:
-                raise truncated(self.name, f"the file ends inside {where}")
-            raise corrupt(self.name, f"{where} runs past the end of the file")
+                raise _truncated(self.name, f"the file ends inside {where}")
+            raise _corrupt(self.name, f"{where} runs past the end of the file")
 
     def _unpack(self, code: str, offset: int, where: str) -> int:
         size = struct.calcsize(code)
@@ -99,11 +99,11 @@ class _Reader:
         return struct.unpack_from(self.order + code, self.content, offset)[0]
 
 
-def truncated(name: str, detail: str) -> InputError:
+def _truncated(name: str, detail: str) -> InputError:
     return InputError(f"the SPSS file is truncated: {detail}", file=name, rule="truncated_file")
 
 
-def corrupt(name: str, detail: str) -> InputError:
+def _corrupt(name: str, detail: str) -> InputError:
     return InputError(f"cannot read the SPSS file ({detail}); it is truncated or corrupt", file=name, rule="unreadable_file")
 
 
@@ -114,18 +114,18 @@ def check_sav_structure(content: bytes, name: str) -> SavLayout:
     reader returns must equal (see `check_rows_read`).
     """
     if len(content) < HEADER_SIZE:
-        raise truncated(name, f"the file ends inside its {HEADER_SIZE}-byte header ({len(content)} bytes)")
+        raise _truncated(name, f"the file ends inside its {HEADER_SIZE}-byte header ({len(content)} bytes)")
     byte_order = _byte_order(content, name)
     reader = _Reader(content, byte_order, name)
     compression = reader.int32(COMPRESSION_OFFSET, "the header")
     if compression not in COMPRESSION_NAMES or (content[:4] == b"$FL3") != (compression == ZLIB):
-        raise corrupt(name, f"unknown compression {compression} in the header")
+        raise _corrupt(name, f"unknown compression {compression} in the header")
     ncases = reader.int32(NCASES_OFFSET, "the header")
     declared = ncases if ncases >= 0 else None
     case_size, data_offset = _walk_dictionary(reader)
     reader.in_data = True
     if case_size == 0:
-        raise corrupt(name, "the dictionary declares no variables")
+        raise _corrupt(name, "the dictionary declares no variables")
     if compression == UNCOMPRESSED:
         cases = _uncompressed_cases(reader, data_offset, case_size, declared)
     else:
@@ -159,7 +159,7 @@ def _byte_order(content: bytes, name: str) -> str:
     for order in ("<", ">"):
         if struct.unpack_from(order + "i", content, LAYOUT_CODE_OFFSET)[0] in (2, 3):
             return order
-    raise corrupt(name, "unknown layout code in the header")
+    raise _corrupt(name, "unknown layout code in the header")
 
 
 def _walk_dictionary(reader: _Reader) -> tuple[int, int]:
@@ -173,7 +173,7 @@ def _walk_dictionary(reader: _Reader) -> tuple[int, int]:
             has_label = reader.int32(offset + 8, "a variable record")
             n_missing = reader.int32(offset + 12, "a variable record")
             if has_label not in (0, 1) or abs(n_missing) > 3:
-                raise corrupt(name, f"malformed variable record at byte {offset}")
+                raise _corrupt(name, f"malformed variable record at byte {offset}")
             offset += 32
             if has_label:
                 label_length = reader.int32(offset, "a variable label")
@@ -201,7 +201,7 @@ def _walk_dictionary(reader: _Reader) -> tuple[int, int]:
             reader.need(offset, "the dictionary")
             return case_size, offset
         else:
-            raise corrupt(name, f"unknown dictionary record type {record} at byte {offset}")
+            raise _corrupt(name, f"unknown dictionary record type {record} at byte {offset}")
         reader.need(offset, "the dictionary")
 
 
@@ -212,12 +212,12 @@ def _uncompressed_cases(reader: _Reader, data_offset: int, case_size: int, decla
     if declared is not None:
         expected = declared * case_bytes
         if data_bytes < expected:
-            raise truncated(name, f"the header promises {declared} cases but the data end inside case {data_bytes // case_bytes + 1}")
+            raise _truncated(name, f"the header promises {declared} cases but the data end inside case {data_bytes // case_bytes + 1}")
         if data_bytes > expected:
             raise _trailing(name, data_bytes - expected, f"the {declared} cases the header promises")
         return declared
     if data_bytes % case_bytes:
-        raise truncated(name, f"the data end inside case {data_bytes // case_bytes + 1}")
+        raise _truncated(name, f"the data end inside case {data_bytes // case_bytes + 1}")
     raise InputError(
         "the header gives no case count (-1) and uncompressed SPSS data have no end marker, so a truncated file "
         "cannot be told from a whole one; save the file again from SPSS (which records the case count)",
@@ -236,14 +236,14 @@ def _walk_bytecode(stream: bytes, offset: int, name: str) -> tuple[int, bool]:
     values = 0
     while offset < end:
         if offset + ELEMENT_SIZE > end:
-            raise truncated(name, "the compressed data end inside a block of command codes")
+            raise _truncated(name, "the compressed data end inside a block of command codes")
         block_end = offset + ELEMENT_SIZE
         stop = stream.find(END_OF_DATA, offset, block_end)
         commands_end = block_end if stop < 0 else stop
         values += commands_end - offset - stream.count(PADDING, offset, commands_end)
         offset = block_end + ELEMENT_SIZE * stream.count(RAW_VALUE, offset, commands_end)
         if offset > end:
-            raise truncated(name, "the compressed data end inside the values of a command block")
+            raise _truncated(name, "the compressed data end inside the values of a command block")
         if stop >= 0:
             if offset < end:
                 raise _trailing(name, end - offset, "the end-of-data code")
@@ -254,15 +254,15 @@ def _walk_bytecode(stream: bytes, offset: int, name: str) -> tuple[int, bool]:
 def _bytecode_cases(values: int, ended: bool, case_size: int, declared: int | None, name: str) -> int:
     cases, rest = divmod(values, case_size)
     if rest:
-        raise truncated(name, f"the data end inside case {cases + 1}")
+        raise _truncated(name, f"the data end inside case {cases + 1}")
     if not ended and declared is None:
-        raise truncated(
+        raise _truncated(
             name,
             "the compressed data stop without the end-of-data code and the header gives no case count "
             "(if the file is whole, save it again from SPSS)",
         )
     if not ended and cases < declared:
-        raise truncated(name, f"the header promises {declared} cases but the data stop after {cases}")
+        raise _truncated(name, f"the header promises {declared} cases but the data stop after {cases}")
     return cases
 
 
@@ -280,15 +280,15 @@ def _inflate_zlib_blocks(reader: _Reader, data_offset: int) -> bytes:
         or trailer_length < ZTRAILER_HEADER_SIZE
         or (trailer_length - ZTRAILER_HEADER_SIZE) % ZTRAILER_ENTRY_SIZE
     ):
-        raise corrupt(name, "malformed zlib data header")
+        raise _corrupt(name, "malformed zlib data header")
     file_end = trailer_offset + trailer_length
     if size < file_end:
-        raise truncated(name, f"the zlib trailer should end at byte {file_end} but the file has {size} bytes")
+        raise _truncated(name, f"the zlib trailer should end at byte {file_end} but the file has {size} bytes")
     if size > file_end:
         raise _trailing(name, size - file_end, "the zlib trailer")
     n_blocks = reader.int32(trailer_offset + 20, "the zlib trailer")
     if ZTRAILER_HEADER_SIZE + ZTRAILER_ENTRY_SIZE * n_blocks != trailer_length:
-        raise corrupt(name, "the zlib trailer's block count disagrees with its length")
+        raise _corrupt(name, "the zlib trailer's block count disagrees with its length")
     parts = []
     expected_offset = first_block
     for i in range(n_blocks):
@@ -297,17 +297,17 @@ def _inflate_zlib_blocks(reader: _Reader, data_offset: int) -> bytes:
         inflated_size = reader.int32(entry + 16, "the zlib trailer")
         compressed_size = reader.int32(entry + 20, "the zlib trailer")
         if compressed_offset != expected_offset or compressed_size < 0 or inflated_size < 0:
-            raise corrupt(name, f"zlib block {i + 1} is not where the trailer says")
+            raise _corrupt(name, f"zlib block {i + 1} is not where the trailer says")
         expected_offset += compressed_size
         try:
             part = zlib.decompress(reader.content[compressed_offset:expected_offset])
         except zlib.error:
-            raise corrupt(name, f"zlib block {i + 1} does not inflate") from None
+            raise _corrupt(name, f"zlib block {i + 1} does not inflate") from None
         if len(part) != inflated_size:
-            raise corrupt(name, f"zlib block {i + 1} inflates to {len(part)} bytes, not {inflated_size}")
+            raise _corrupt(name, f"zlib block {i + 1} inflates to {len(part)} bytes, not {inflated_size}")
         parts.append(part)
     if expected_offset != trailer_offset:
-        raise corrupt(name, "the zlib blocks do not reach the trailer")
+        raise _corrupt(name, "the zlib blocks do not reach the trailer")
     return b"".join(parts)
 
 
@@ -319,7 +319,7 @@ def _trailing(name: str, count: int, after: str) -> InputError:
 
 def _non_negative(value: int, offset: int, name: str) -> int:
     if value < 0:
-        raise corrupt(name, f"negative count in the dictionary record at byte {offset}")
+        raise _corrupt(name, f"negative count in the dictionary record at byte {offset}")
     return value
 
 
