@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import struct
 
+import pandas as pd
 import pyreadstat
 import pytest
 
@@ -240,3 +241,22 @@ def test_a_cut_between_whole_blocks_inside_a_case_is_refused():
     with pytest.raises(InputError) as excinfo:
         check_sav_structure(content[:first_block_end], NAME)
     assert excinfo.value.message == "the SPSS file is truncated: the data end inside case 3"
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_string_variables_count_one_element_per_8_bytes(tmp_path, kind):
+    """Strings longer than 8 bytes add continuation records, longer than 255 bytes segments.
+
+    A wrong case size would miscount: uncompressed data would not be exactly the
+    declared cases long, compressed values would not fill whole cases.
+    """
+    frame = pd.DataFrame(
+        {"id": [1.0, 2.0, 3.0], "short": ["a", "", "abcdefghij"], "long": ["x" * 300, "", "y" * 700], "num": [1.5, None, 1e9]}
+    )
+    suffix, row_compress = KINDS[kind]
+    path = tmp_path / f"strings{suffix}"
+    pyreadstat.write_sav(frame, str(path), row_compress=row_compress, compress=suffix == ".zsav")
+    content = path.read_bytes()
+    layout = check_sav_structure(content, NAME)
+    assert layout.cases == 3
+    assert {rule_of(content[:cut]) for cut in range(layout.data_offset, len(content))} == {"truncated_file"}
