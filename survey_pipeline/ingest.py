@@ -5,7 +5,8 @@ Parquet). Before any row is used, every file is checked against the questionnair
 spec: variables missing for its wave, unexpected variables, value labels that
 disagree with the spec, wrong types and non-integral codes. Problems a user must
 fix are errors (the stage stops with exit 2); harmless ones are warnings, kept in
-`files.json`. A file that cannot be read at all gives a one-line `InputError`.
+`files.json`. A file that cannot be read at all gives a one-line `InputError`, and
+so does an SPSS file cut short: its rows must be every case the file promises.
 
 Codes stay as read (float64, special codes such as -1 and 99 intact); row-level
 rules (allowed codes, routing, duplicates) are the validate stage's job.
@@ -30,6 +31,7 @@ import pyreadstat
 from survey_pipeline import artifacts
 from survey_pipeline.errors import InputError
 from survey_pipeline.params import SectionReader
+from survey_pipeline.sav_structure import check_rows_read, check_sav_structure
 from survey_pipeline.spec import QuestionnaireSpec
 
 log = logging.getLogger(__name__)
@@ -75,7 +77,8 @@ class Problem:
     message: str
 
     def text(self, file: str) -> str:
-        where = f"{file}, variable '{self.variable}'" if self.variable else file
+        """One line: a variable name from a file header may hold a line break, shown escaped."""
+        where = f"{file}, variable '{_escape_unprintable(self.variable)}'" if self.variable else file
         return f"{where}: {self.message}"
 
 
@@ -186,7 +189,7 @@ def read_raw_file(
     _check_content_type(content, suffix, name)
 
     if suffix in SPSS_SUFFIXES:
-        raw = _read_spss(path, name)
+        raw = _read_spss(path, name, content)
     elif suffix in CSV_SUFFIXES:
         raw = _read_csv(content, name)
     else:
@@ -254,14 +257,19 @@ _SPSS_ERRORS = (pyreadstat.ReadstatError, pyreadstat.PyreadstatError, UnicodeErr
 _RAW_BYTES = "ISO-8859-1"
 
 
-def _read_spss(path: Path, name: str) -> _RawFile:
+def _read_spss(path: Path, name: str, content: bytes) -> _RawFile:
     """Read a .sav/.zsav with user-missing codes kept (99, 98, -1 stay codes, not NaN).
+
+    The file must be whole first (`sav_structure`): ReadStat returns what it
+    could read, so a file cut short would otherwise pass with fewer rows. The
+    rows read must then equal the cases the file's own structure promises.
 
     Labels that are not valid UTF-8 although the file says UTF-8 make ReadStat
     either fail or silently drop bytes. Both are caught: the dictionary is read
     again byte for byte (as Latin-1), each label is decoded as UTF-8 where valid
     and otherwise as Windows-1252 (what older SPSS versions wrote), with a warning.
     """
+    layout = check_sav_structure(content, name)
     try:
         frame, meta = pyreadstat.read_sav(str(path), user_missing=True)
         raw_meta = None
@@ -284,6 +292,7 @@ def _read_spss(path: Path, name: str) -> _RawFile:
         for column in frame.columns:
             if pd.api.types.is_string_dtype(frame[column].dtype):
                 frame[column] = frame[column].map(lambda v: _decode(v)[0] if isinstance(v, str) else v).astype("str")
+    check_rows_read(layout, len(frame), name)
     raw = _RawFile(
         frame=frame,
         format="spss",
@@ -355,9 +364,7 @@ def _read_csv(content: bytes, name: str) -> _RawFile:
         text = content.decode(LEGACY_ENCODING, errors="replace")
         encoding = LEGACY_ENCODING
         problems.append(Problem(WARNING, "text_encoding", None, f"the file is not UTF-8 text; read as {LEGACY_ENCODING}"))
-    first_line = text.lstrip().splitlines()[0]
-    sep = max((",", ";", "\t"), key=first_line.count)
-    header = next(csv.reader([first_line], delimiter=sep))
+    sep, header = _csv_header(text, name)
     duplicated = sorted({h.strip() for h in header if [x.strip() for x in header].count(h.strip()) > 1})
     if duplicated:
         raise InputError(f"column(s) {duplicated} appear more than once in the header", file=name, rule="duplicate_column")
@@ -368,6 +375,24 @@ def _read_csv(content: bytes, name: str) -> _RawFile:
         raise InputError(f"malformed CSV ({_first_line(exc)})", file=name, rule="unreadable_file") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     return _RawFile(frame=frame, format="csv", encoding=encoding, problems=problems)
+
+
+def _csv_header(text: str, name: str) -> tuple[str, list[str]]:
+    """The separator and the header cells, the header read as one CSV record.
+
+    A quoted header cell may hold a line break (`"resp<newline>id"`), so the header is
+    not the first line of text. Each candidate separator parses the first
+    non-blank record; the one that gives most cells wins (ties: comma).
+    """
+    headers = {}
+    try:
+        for sep in (",", ";", "\t"):
+            records = csv.reader(io.StringIO(text), delimiter=sep)
+            headers[sep] = next((r for r in records if r and (len(r) > 1 or r[0].strip())), [])
+    except csv.Error as exc:
+        raise InputError(f"malformed CSV header ({_first_line(exc)})", file=name, rule="unreadable_file") from None
+    sep = max(headers, key=lambda s: len(headers[s]))
+    return sep, headers[sep]
 
 
 def _check_row_lengths(text: str, sep: str, n_fields: int, name: str) -> None:
@@ -603,6 +628,11 @@ def _clip(text: str) -> str:
 def _code_text(code: float) -> str:
     code = float(code)
     return str(int(code)) if code.is_integer() else repr(code)
+
+
+def _escape_unprintable(text: str) -> str:
+    """Line breaks and other unprintable characters as escapes (`\\n`), so text stays one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -89,10 +89,12 @@ def write_sav(
     file_label: str,
     extra_variable_labels: Mapping[str, str] | None = None,
     timestamp: datetime | None = None,
+    row_compress: bool = False,
 ) -> None:
     """Write `frame` as an SPSS file with the spec's labels and user-missing codes.
 
-    A `.zsav` suffix writes a compressed file. Nullable integer columns are written
+    A `.zsav` suffix writes a zlib-compressed file; `row_compress` writes a `.sav`
+    with SPSS's bytecode compression (SPSS's own default for `.sav`). Nullable integer columns are written
     as doubles (SPSS numerics); codes are expected as numbers, not text. With
     `timestamp`, the header's creation time is set to it instead of the current
     time, so identical data give byte-identical files. The file label is cut to
@@ -108,6 +110,7 @@ def write_sav(
         file_label=file_label,
         column_labels=meta.column_labels,
         compress=path.suffix.lower() == ".zsav",
+        row_compress=row_compress and path.suffix.lower() != ".zsav",
         variable_value_labels=meta.value_labels,
         missing_ranges=meta.missing_ranges,
         variable_format=meta.formats,

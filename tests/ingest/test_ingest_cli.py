@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import fnmatch
+import json
 import shutil
+import struct
 
 import numpy as np
 import pandas as pd
@@ -13,12 +15,11 @@ import pytest
 from survey_pipeline import cli
 from survey_pipeline.artifacts import PROJECT_ROOT
 from survey_pipeline.sav import write_sav
+from survey_pipeline.sav_structure import NCASES_OFFSET
 from survey_pipeline.spec import load_spec
 
 N = 8
 N_COLUMNS = 5 + len(load_spec(PROJECT_ROOT / "questionnaires" / "wij_monitor.yaml").variables_in_wave(2019))
-# pyreadstat's own reason is quoted in the message and may change between versions.
-READSTAT = "wij_panel_2019.sav, rule 'unreadable_file': cannot read the SPSS file (*); it is truncated or corrupt"
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +76,21 @@ CASES = {
         lambda p: p.write_bytes(b""),
         "wij_panel_2019.sav, rule 'empty_file': the file is empty (no header, no data)",
     ),
-    "truncated": (lambda p: _truncate(p, len(p.read_bytes()) - 40), READSTAT),
-    "truncated_header": (lambda p: _truncate(p, 120), READSTAT),
-    "corrupt": (_corrupt_body, READSTAT),
+    "truncated": (
+        lambda p: _truncate(p, len(p.read_bytes()) - 40),
+        f"wij_panel_2019.sav, rule 'truncated_file': the SPSS file is truncated: the header promises {N} cases "
+        f"but the data end inside case {N}",
+    ),
+    "truncated_header": (
+        lambda p: _truncate(p, 120),
+        "wij_panel_2019.sav, rule 'truncated_file': the SPSS file is truncated: "
+        "the file ends inside its 176-byte header (120 bytes)",
+    ),
+    "corrupt": (
+        _corrupt_body,
+        "wij_panel_2019.sav, rule 'unreadable_file': cannot read the SPSS file "
+        "(the dictionary runs past the end of the file); it is truncated or corrupt",
+    ),
     "csv_named_sav": (
         _csv_named_sav,
         "wij_panel_2019.sav, rule 'file_type': not an SPSS file: the content is text (a CSV file?); "
@@ -123,3 +136,110 @@ def test_good_file_exits_0(project, capsys):
     assert cli.main(["--project-dir", str(project), "--quiet", "ingest"]) == 0
     assert "error" not in capsys.readouterr().err
     assert (project / "outputs" / "ingest" / "responses.parquet").exists()
+
+
+# --- SPSS files cut short, on a copy of the demo project ------------------------------
+#
+# The demo waves are written again as SPSS writes them (bytecode-compressed .sav or
+# .zsav), some with the header's case count -1 as some exporters write it, then cut
+# where a copy or download stops (a 4 KiB boundary). The run must fail with exit 2
+# and one line naming the file, and leave the previous good outputs byte-identical.
+
+
+def _demo_wave_as(path, *, suffix=".sav", row_compress=False, unknown_count=True, cut=None):
+    frame, _ = pyreadstat.read_sav(str(path), user_missing=True)
+    path.unlink()
+    target = path.with_suffix(suffix)
+    write_sav(frame, target, load_spec(PROJECT_ROOT / "questionnaires" / "wij_monitor.yaml"), "WIJ-monitor test", row_compress=row_compress)
+    content = target.read_bytes()
+    if unknown_count:
+        content = content[:NCASES_OFFSET] + struct.pack("<i", -1) + content[NCASES_OFFSET + 4 :]
+    target.write_bytes(content if cut is None else content[:cut])
+
+
+TRUNCATED = "wij_panel_2019.{suffix}, rule 'truncated_file': the SPSS file is truncated: {detail}"
+SPSS_CUT_CASES = {
+    "bytecode_unknown_count_cut_at_4_kib": (
+        dict(row_compress=True, cut=12 * 4096),
+        TRUNCATED.format(suffix="sav", detail="the compressed data end inside a block of command codes"),
+    ),
+    "bytecode_declared_count_cut_at_4_kib": (
+        dict(row_compress=True, unknown_count=False, cut=12 * 4096),
+        TRUNCATED.format(suffix="sav", detail="the compressed data end inside a block of command codes"),
+    ),
+    "zsav_unknown_count_cut_at_4_kib": (
+        dict(suffix=".zsav", cut=4 * 4096),
+        TRUNCATED.format(suffix="zsav", detail="the zlib trailer should end at byte * but the file has 16384 bytes"),
+    ),
+    "uncompressed_unknown_count_cut_at_4_kib": (
+        dict(cut=12 * 4096),
+        TRUNCATED.format(suffix="sav", detail="the data end inside case *"),
+    ),
+    "uncompressed_unknown_count_whole": (
+        dict(),
+        "wij_panel_2019.sav, rule 'unknown_case_count': the header gives no case count (-1) and uncompressed SPSS data "
+        "have no end marker, so a truncated file cannot be told from a whole one; save the file again from SPSS "
+        "(which records the case count)",
+    ),
+}
+
+
+@pytest.fixture
+def demo_project(tmp_path):
+    """A copy of the demo project's spec, params and raw waves."""
+    for folder in ("questionnaires", "data/raw"):
+        shutil.copytree(PROJECT_ROOT / folder, tmp_path / folder)
+    shutil.copy(PROJECT_ROOT / "params.yaml", tmp_path / "params.yaml")
+    return tmp_path
+
+
+def _snapshot(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_the_rewritten_demo_wave_ingests_whole(demo_project):
+    """Control: the same rewriting without a cut ingests every row."""
+    raw = demo_project / "data" / "raw"
+    rows = pyreadstat.read_sav(str(raw / "wij_panel_2019.sav"), metadataonly=True)[1].number_rows
+    _demo_wave_as(raw / "wij_panel_2019.sav", row_compress=True)
+    assert cli.main(["--project-dir", str(demo_project), "--quiet", "ingest"]) == 0
+    files = json.loads((demo_project / "outputs" / "ingest" / "files.json").read_text(encoding="utf-8"))
+    assert files["wij_panel_2019.sav"]["n_rows"] == rows
+
+
+@pytest.mark.parametrize("case", list(SPSS_CUT_CASES))
+def test_a_cut_spss_wave_fails_and_keeps_the_previous_outputs(demo_project, capsys, case):
+    options, expected = SPSS_CUT_CASES[case]
+    args = ["--project-dir", str(demo_project), "--quiet", "ingest"]
+    assert cli.main(args) == 0
+    before = _snapshot(demo_project / "outputs")
+    assert "ingest/responses.parquet" in before
+    capsys.readouterr()
+
+    _demo_wave_as(demo_project / "data" / "raw" / "wij_panel_2019.sav", **options)
+    assert cli.main(args) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, lines
+    assert fnmatch.fnmatchcase(lines[0], "survey-pipeline: error: " + expected), lines[0]
+    assert "wij_panel_2019" in lines[0] and "truncated" in lines[0]
+    assert _snapshot(demo_project / "outputs") == before
+
+
+def test_csv_header_cell_with_a_line_break_fails_on_one_line(project, capsys):
+    """A quoted header cell `"resp<newline>id"` is one cell; it matches no spec name, and
+    both the warning and the error stay one line each (the line break escaped)."""
+    sav = project / "data" / "raw" / "wij_panel_2019.sav"
+    frame, _ = pyreadstat.read_sav(str(sav), user_missing=True)
+    sav.unlink()
+    text = frame.to_csv(index=False).replace("resp_id", '"resp\nid"', 1)
+    (project / "data" / "raw" / "wij_panel_2019.csv").write_text(text, encoding="utf-8")
+    assert cli.main(["--project-dir", str(project), "--quiet", "ingest"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].endswith(" WARNING survey_pipeline.ingest: wij_panel_2019.csv, variable 'resp\\nid': not in the spec; ignored")
+    assert lines[1] == (
+        "survey-pipeline: error: wij_panel_2019.csv, column 'resp_id', rule 'missing_variable': "
+        "1 file-level error(s) in 1 file(s): wij_panel_2019.csv, variable 'resp_id': variable is missing from the file"
+    )
+    assert not (project / "outputs" / "ingest").exists()

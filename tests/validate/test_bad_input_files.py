@@ -7,6 +7,8 @@ naming the file; a readable file with problems gets them listed in its report
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import pandas as pd
 import pyreadstat
@@ -16,7 +18,8 @@ import yaml
 from panel_builder import raw_frame, write_raw
 from survey_pipeline.errors import InputError
 from survey_pipeline.ingest import FileCheckError, ingest_files, read_raw_file
-from survey_pipeline.sav import spec_metadata
+from survey_pipeline.sav import spec_metadata, write_sav
+from survey_pipeline.sav_structure import NCASES_OFFSET
 from survey_pipeline.spec import parse_spec
 
 N = 12
@@ -71,17 +74,115 @@ def test_truncated_sav(good_2019, spec):
     good_2019.write_bytes(content[: len(content) - 40])
     with pytest.raises(InputError) as excinfo:
         read_raw_file(good_2019, spec)
-    assert_one_line_input_error(excinfo, "wij_panel_2019.sav", "unreadable_file")
-    assert "truncated or corrupt" in str(excinfo.value)
+    assert_one_line_input_error(excinfo, "wij_panel_2019.sav", "truncated_file")
+    assert excinfo.value.message == f"the SPSS file is truncated: the header promises {N} cases but the data end inside case {N}"
 
 
 def test_truncated_zsav(tmp_path, spec):
     path = tmp_path / "wij_panel_2019.zsav"
     write_raw(raw_frame(spec, 2019, N), path, spec)
+    size = len(path.read_bytes())
     path.write_bytes(path.read_bytes()[:-30])
     with pytest.raises(InputError) as excinfo:
         read_raw_file(path, spec)
-    assert_one_line_input_error(excinfo, "wij_panel_2019.zsav", "unreadable_file")
+    assert_one_line_input_error(excinfo, "wij_panel_2019.zsav", "truncated_file")
+    assert excinfo.value.message == (
+        f"the SPSS file is truncated: the zlib trailer should end at byte {size} but the file has {size - 30} bytes"
+    )
+
+
+def without_case_count(path):
+    """Patch the header's case count to -1 (unknown), as some exporters write it."""
+    content = path.read_bytes()
+    path.write_bytes(content[:NCASES_OFFSET] + struct.pack("<i", -1) + content[NCASES_OFFSET + 4 :])
+
+
+@pytest.mark.parametrize(
+    ("row_compress", "cut", "detail"),
+    [
+        (True, 2 * 4096, "the compressed data end inside the values of a command block"),
+        (True, 3 * 4096, "the compressed data end inside a block of command codes"),
+        (False, 2 * 4096, "the data end inside case 21"),
+    ],
+    ids=["bytecode_in_values", "bytecode_in_commands", "uncompressed"],
+)
+def test_sav_without_case_count_cut_at_a_4_kib_boundary(tmp_path, spec, row_compress, cut, detail):
+    """ReadStat reads such a file as a shorter, valid one; ingest refuses it."""
+    path = tmp_path / "wij_panel_2019.sav"
+    write_sav(raw_frame(spec, 2019, 400), path, spec, "WIJ-monitor test", row_compress=row_compress)
+    without_case_count(path)
+    path.write_bytes(path.read_bytes()[:cut])
+    with pytest.raises(InputError) as excinfo:
+        read_raw_file(path, spec)
+    assert_one_line_input_error(excinfo, "wij_panel_2019.sav", "truncated_file")
+    assert excinfo.value.message == f"the SPSS file is truncated: {detail}"
+
+
+def test_compressed_sav_without_case_count_is_read_whole(tmp_path, spec):
+    for suffix, row_compress in ((".sav", True), (".zsav", False)):
+        path = tmp_path / f"wij_panel_2019{suffix}"
+        write_sav(raw_frame(spec, 2019, 400), path, spec, "WIJ-monitor test", row_compress=row_compress)
+        without_case_count(path)
+        frame, report = read_raw_file(path, spec)
+        assert (len(frame), report.n_rows, problems(report)) == (400, 400, [])
+        path.unlink()
+
+
+def test_zsav_without_case_count_cut_short(tmp_path, spec):
+    path = tmp_path / "wij_panel_2019.zsav"
+    write_raw(raw_frame(spec, 2019, 400), path, spec)
+    without_case_count(path)
+    size = len(path.read_bytes())
+    path.write_bytes(path.read_bytes()[: size - 100])
+    with pytest.raises(InputError) as excinfo:
+        read_raw_file(path, spec)
+    assert_one_line_input_error(excinfo, "wij_panel_2019.zsav", "truncated_file")
+    assert excinfo.value.message == (
+        f"the SPSS file is truncated: the zlib trailer should end at byte {size} but the file has {size - 100} bytes"
+    )
+
+
+def test_uncompressed_sav_without_case_count_is_refused(good_2019, spec):
+    without_case_count(good_2019)
+    with pytest.raises(InputError) as excinfo:
+        read_raw_file(good_2019, spec)
+    assert_one_line_input_error(excinfo, "wij_panel_2019.sav", "unknown_case_count")
+    assert excinfo.value.message == (
+        "the header gives no case count (-1) and uncompressed SPSS data have no end marker, so a truncated file "
+        "cannot be told from a whole one; save the file again from SPSS (which records the case count)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("suffix", "row_compress", "after"),
+    [
+        (".sav", True, "the end-of-data code"),
+        (".sav", False, f"the {N} cases the header promises"),
+        (".zsav", False, "the zlib trailer"),
+    ],
+    ids=["bytecode", "uncompressed", "zlib"],
+)
+def test_sav_with_bytes_after_the_data(tmp_path, spec, suffix, row_compress, after):
+    path = tmp_path / f"wij_panel_2019{suffix}"
+    write_sav(raw_frame(spec, 2019, N), path, spec, "WIJ-monitor test", row_compress=row_compress)
+    path.write_bytes(path.read_bytes() + bytes(16))
+    with pytest.raises(InputError) as excinfo:
+        read_raw_file(path, spec)
+    assert_one_line_input_error(excinfo, path.name, "trailing_bytes")
+    assert excinfo.value.message == f"16 byte(s) follow {after}; the file is damaged or not one SPSS file"
+
+
+def test_compressed_sav_promising_more_cases_than_it_holds(tmp_path, spec):
+    path = tmp_path / "wij_panel_2019.sav"
+    write_sav(raw_frame(spec, 2019, N), path, spec, "WIJ-monitor test", row_compress=True)
+    content = path.read_bytes()
+    path.write_bytes(content[:NCASES_OFFSET] + struct.pack("<i", N + 5) + content[NCASES_OFFSET + 4 :])
+    with pytest.raises(InputError) as excinfo:
+        read_raw_file(path, spec)
+    assert_one_line_input_error(excinfo, "wij_panel_2019.sav", "case_count")
+    assert excinfo.value.message == (
+        f"the header promises {N + 5} cases but the bytecode-compressed data hold {N}; the file is corrupt"
+    )
 
 
 def test_empty_file(tmp_path, spec):
@@ -386,6 +487,51 @@ def test_duplicate_column_in_csv(tmp_path, spec):
         read_raw_file(path, spec)
     assert_one_line_input_error(excinfo, "wij_panel_2019.csv", "duplicate_column")
     assert "['heard']" in str(excinfo.value)
+
+
+def csv_with_quoted_line_break(raw, column, sep=","):
+    """The CSV text of `raw` with the header cell of `column` quoted and split over two lines.
+
+    Semicolon-separated files use a decimal comma, as Dutch Excel writes them.
+    """
+    lines = raw.to_csv(index=False, sep=sep, decimal="," if sep == ";" else ".").splitlines()
+    cells = lines[0].split(sep)
+    cells[cells.index(column)] = '"' + column.replace("_", "\n") + '"'
+    return "\n".join([sep.join(cells), *lines[1:]]) + "\n"
+
+
+@pytest.mark.parametrize("sep", [",", ";"])
+def test_csv_header_cell_with_a_quoted_line_break_is_one_header_cell(tmp_path, spec, sep):
+    """`"resp<newline>id"` is one header cell (CSV quoting), not a header that ends after `"resp`."""
+    path = tmp_path / "wij_panel_2019.csv"
+    path.write_text(csv_with_quoted_line_break(raw_frame(spec, 2019, N), "resp_id", sep), encoding="utf-8")
+    frame, report = read_raw_file(path, spec)
+    assert problems(report) == [("warning", "extra_variable", "resp\nid"), ("error", "missing_variable", "resp_id")]
+    assert [p.text(report.name) for p in report.problems] == [
+        "wij_panel_2019.csv, variable 'resp\\nid': not in the spec; ignored",
+        "wij_panel_2019.csv, variable 'resp_id': variable is missing from the file",
+    ]
+    assert frame["heard"].tolist() == raw_frame(spec, 2019, N)["heard"].tolist()
+    with pytest.raises(FileCheckError) as excinfo:
+        ingest_files([path], spec, "wij_panel_{wave}")
+    assert str(excinfo.value) == (
+        "wij_panel_2019.csv, column 'resp_id', rule 'missing_variable': 1 file-level error(s) in 1 file(s): "
+        "wij_panel_2019.csv, variable 'resp_id': variable is missing from the file"
+    )
+    assert all("\n" not in p.text(report.name) for p in report.problems)
+
+
+def test_duplicate_column_after_a_header_cell_with_a_line_break(tmp_path, spec):
+    raw = raw_frame(spec, 2019, N)
+    raw.insert(0, "opmerking_vrij", 1.0)
+    raw["heard_again"] = raw["heard"]
+    text = csv_with_quoted_line_break(raw, "opmerking_vrij").replace("heard_again", "heard", 1)
+    path = tmp_path / "wij_panel_2019.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as excinfo:
+        read_raw_file(path, spec)
+    assert_one_line_input_error(excinfo, "wij_panel_2019.csv", "duplicate_column")
+    assert excinfo.value.message == "column(s) ['heard'] appear more than once in the header"
 
 
 def test_file_name_without_wave(tmp_path, spec):
