@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test browser repro demo-data clean-outputs
+.PHONY: run test browser repro dvc-yaml demo-data clean-outputs
 
 # The venv is rebuilt only when the dependency declarations change.
 $(STAMP): pyproject.toml constraints.txt
@@ -34,6 +34,10 @@ browser:
 # The same stages as a DVC pipeline (dvc.yaml); PATH makes DVC find the venv's commands.
 repro: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+
+# Regenerate dvc.yaml from the stage declarations (survey_pipeline/stage_graph.py).
+dvc-yaml: $(STAMP)
+	$(BIN)/python -m survey_pipeline.stage_graph
 
 # Regenerate the synthetic demo panel in data/ (deterministic).
 demo-data: $(STAMP)

@@ -112,3 +112,15 @@ def test_manifest_reconciles_and_names_inputs(finished_run):
     manifest = json.loads((finished_run / "outputs" / "manifest.json").read_text())
     assert set(manifest["stages"]) == {"ingest", "validate", "weight", "estimate", "report"}
     assert {"data/raw/wij_panel_2019.sav", "data/population/margins.csv"} <= set(manifest["inputs"])
+
+
+def test_each_stage_writes_only_what_the_stage_graph_declares(finished_run):
+    """dvc.yaml tracks the declared outputs: a file a stage writes undeclared would escape DVC."""
+    from survey_pipeline.stage_graph import STAGES, declared_outputs
+
+    for stage in STAGES:
+        written = {path.name for path in (finished_run / "outputs" / stage.name).iterdir()}
+        declared = declared_outputs(stage)
+        if "." in declared:
+            continue
+        assert written == declared, stage.name
