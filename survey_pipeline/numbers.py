@@ -4,21 +4,20 @@ A number in an input file is written the way Python and CSV exports write it, an
 nothing else, so that no value is read as a different number:
 
 - whole numbers are digits with an optional leading '-': `75826`, `-1`;
-- real numbers may add a decimal point and an exponent: `0.5`, `1.5e-3`;
 - rejected, with file, row and column: thousands separators (`75.826`, `75,826`,
   `1.234.567`: Dutch and English exports disagree on what they mean), decimal commas
   (`7,5e3`), spaces around the value (`' 12 '`), blanks, `NaN`/`inf`, true/false, a
   leading '+', and a decimal point in a whole number (`75826.0`).
 
-Messages quote the offending text only when the caller says the file holds no
-respondent data (population counts and receipts do not; base weights would).
+Messages quote the offending text: these files hold aggregates, never respondent
+answers. The real-number form (`0.5`, `1.0e-10`) is recognised only to explain a
+params value that YAML read as text (`survey_pipeline.params`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +29,7 @@ _WHOLE = re.compile(r"-?[0-9]+")
 _REAL = re.compile(r"-?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _GROUPED = re.compile(r"-?[0-9]{1,3}(?:([.,])[0-9]{3})(?:\1[0-9]{3})*")
 _NOT_FINITE = {"nan", "-nan", "inf", "-inf", "+inf", "infinity", "-infinity", "+infinity", "na", "n/a", "null", "none"}
+_LARGEST = 2**53  # every whole number up to here is exact as a float64 (counts are stored as floats)
 _BOOLEANS = {"true", "false", "ja", "nee", "yes", "no"}
 
 
@@ -62,14 +62,15 @@ def number_problem(text: str, *, whole: bool) -> str | None:
 
 def parse_whole_number(
     text: str, *, file: str, row: int | None, column: str, rule: str, minimum: int | None = None,
-    quote: bool = True,
 ) -> int:
-    """`text` as an int, or `InputError` naming file, row and column (and the text if `quote`)."""
+    """`text` as an int (>= `minimum` if given), or `InputError` naming file, row, column and the text."""
     problem = number_problem(text, whole=True)
-    if problem is None and minimum is not None and int(text) < minimum:
+    if problem is None and abs(int(text)) > _LARGEST:
+        problem = "too large a number"
+    elif problem is None and minimum is not None and int(text) < minimum:
         problem = f"expected a whole number >= {minimum}"
     if problem is not None:
-        raise _error(problem, text, file=file, row=row, column=column, rule=rule, quote=quote)
+        raise InputError(f"{problem}, got {text!r}", file=file, row=row, column=column, rule=rule)
     return int(text)
 
 
@@ -93,8 +94,3 @@ def whole_number_column(
          for i, t in enumerate(texts)],
         dtype=np.int64,
     )
-
-
-def _error(problem: str, text: str, *, file: str, row: int | None, column: str, rule: str, quote: bool) -> InputError:
-    shown = f", got {text!r}" if quote else ""
-    return InputError(f"{problem}{shown}", file=file, row=row, column=column, rule=rule)

@@ -49,7 +49,7 @@ def _text_number_hint(value: Any) -> str:
     """Why YAML read a number as text: quotes, or an exponent without a decimal point (`1e-10`)."""
     if not isinstance(value, str) or number_problem(value.strip(), whole=False) is not None:
         return ""
-    return " (YAML read it as text: remove any quotes; an exponent needs a decimal point, e.g. 1.0e-10)"
+    return " (YAML read it as text: remove any quotes; write an exponent with a decimal point and a sign, e.g. 1.0e-10 or 1.0e+2)"
 
 
 REQUIRED: Any = object()

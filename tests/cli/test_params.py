@@ -85,10 +85,10 @@ def test_number_types_and_defaults():
     _rejects(lambda: _reader().number("a", REQUIRED, 0, 1), match="missing")
 
 
-@pytest.mark.parametrize("text", ["1e-10", "0.5", " 0.5"])
+@pytest.mark.parametrize("text", ["1e-10", "1.0e2", "0.5", " 0.5"])
 def test_a_number_yaml_read_as_text_is_an_error_with_a_hint(text):
     _rejects(lambda: _reader(a=text).number("a", 0.5, 0, 1),
-             match=rf"got '{text}' \(YAML read it as text: remove any quotes; an exponent needs a decimal point")
+             match=rf"got '{text}' \(YAML read it as text: remove any quotes; write an exponent with a decimal point and a sign")
 
 
 def test_number_with_default_none_is_optional():
