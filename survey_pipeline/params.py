@@ -101,9 +101,11 @@ class SectionReader:
             raise self._expected(key, f"a non-empty list from {', '.join(allowed)}")
         return tuple(dict.fromkeys(value))
 
-    def text(self, key: str, default: Any = REQUIRED, *, what: str = "text") -> str:
+    def text(self, key: str, default: Any = REQUIRED, *, what: str = "text") -> str | None:
         """A string that is not blank; `what` says what it should be."""
         value = self._get(key, default)
+        if value is None and default is None:
+            return None
         if not isinstance(value, str) or not value.strip():
             raise self._expected(key, what)
         return value

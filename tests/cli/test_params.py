@@ -59,6 +59,13 @@ def test_text():
     _rejects(lambda: _reader().text("a", what="a folder"), match=r"missing \(expected a folder\)")
 
 
+def test_text_with_default_none_is_optional():
+    assert _reader().text("a", None) is None
+    assert _reader(a=None).text("a", None) is None
+    for bad in ("", 5, ["x"]):
+        _rejects(lambda bad=bad: _reader(a=bad).text("a", None))
+
+
 @pytest.mark.parametrize(("bounds", "inside", "outside"), [
     ("[]", [0, 0.5, 1, 1.0], [-0.1, 1.01]),
     ("()", [1e-10, 0.5, 0.999], [0, 1, 0.0]),
