@@ -20,7 +20,7 @@ from typing import TextIO
 
 from survey_pipeline import manifest
 from survey_pipeline.artifacts import STAGES, OutputStore
-from survey_pipeline.errors import InputError
+from survey_pipeline.errors import InputError, ParamsError
 from survey_pipeline.params import load_params
 from survey_pipeline.spec import load_spec
 
@@ -82,8 +82,10 @@ def run_command(args: argparse.Namespace) -> None:
         for number, stage in enumerate(stages, start=1):
             record["stages"][stage] = _run_stage(stage, number, len(stages), store, spec, params, base_dir)
         manifest.write(record, store, base_dir)
-    except BaseException:
+    except BaseException as exc:
         store.discard()
+        if isinstance(exc, ParamsError) and exc.file is None:
+            exc.file = str(params_path)  # a stage's SectionReader does not know which file it reads
         raise
     store.commit()
     manifest.write_run_manifest(store.root)

@@ -1,7 +1,7 @@
 """Synthetic demo panel: three waves of the WIJ-monitor and their population margins.
 
-`python -m survey_pipeline.demo` writes `data/raw/wij_panel_<wave>.sav`,
-`data/population/margins.csv` and the joint table `data/population/cells.csv`; `generate_panel(spec, n_per_wave, seed)` returns the
+`python -m survey_pipeline.demo` writes `data/raw/wij_panel_<wave>.sav` with a synthetic
+provider's receipt `data/raw/receipt.csv` (rows per wave), `data/population/margins.csv` and the joint table `data/population/cells.csv`; `generate_panel(spec, n_per_wave, seed)` returns the
 same data as frames so tests can make small panels. Everything is synthetic.
 
 The model, in short:
@@ -41,12 +41,14 @@ import pandas as pd
 from scipy.optimize import brentq
 from scipy.special import expit
 
+from survey_pipeline.ingest import RECEIPT_FILE
 from survey_pipeline.sav import write_sav
 from survey_pipeline.spec import ALL_RESIDENTS, QuestionnaireSpec, load_spec
 
 log = logging.getLogger(__name__)
 
 FILE_LABEL = "SYNTHETIC DEMO DATA - not real respondents"
+RECEIPT_SOURCE = "SYNTHETIC demo receipt (survey_pipeline.demo), not from a panel provider"
 DEFAULT_N_PER_WAVE = 3000
 DEFAULT_SEED = 20191115
 EXTRA_LABELS = {"resp_id": "Respondentnummer (panel)", "wave": "Meting (jaar)"}
@@ -621,7 +623,7 @@ def write_demo(
     n_per_wave: int = DEFAULT_N_PER_WAVE,
     seed: int = DEFAULT_SEED,
 ) -> DemoPanel:
-    """Generate the panel and write the wave files and the margins."""
+    """Generate the panel and write the wave files, their receipt and the margins."""
     panel = generate_panel(spec, n_per_wave, seed)
     raw_dir.mkdir(parents=True, exist_ok=True)
     population_dir.mkdir(parents=True, exist_ok=True)
@@ -632,6 +634,12 @@ def write_demo(
             extra_variable_labels=EXTRA_LABELS, timestamp=fieldwork_timestamp(wave),
         )
         log.info("wrote %s (%d rows)", path, len(frame))
+    receipt = pd.DataFrame({
+        "wave": list(panel.waves),
+        "expected_respondents": [len(frame) for frame in panel.waves.values()],
+        "source": RECEIPT_SOURCE,
+    })
+    receipt.to_csv(raw_dir / RECEIPT_FILE, index=False, lineterminator="\n")
     margins_path = population_dir / "margins.csv"
     panel.margins.to_csv(margins_path, index=False, lineterminator="\n")
     cells_path = population_dir / "cells.csv"

@@ -30,6 +30,7 @@ import pyreadstat
 
 from survey_pipeline import artifacts
 from survey_pipeline.errors import InputError
+from survey_pipeline.numbers import read_text_csv, whole_number_column
 from survey_pipeline.params import SectionReader
 from survey_pipeline.sav_structure import check_rows_read, check_sav_structure
 from survey_pipeline.spec import QuestionnaireSpec
@@ -43,6 +44,10 @@ SUPPORTED_SUFFIXES = SPSS_SUFFIXES + CSV_SUFFIXES + PARQUET_SUFFIXES
 ORIGIN_COLUMNS = ("source_file", "source_row", "file_wave")
 BASE_WEIGHT = "base_weight"
 WAVE_PLACEHOLDER = "{wave}"
+RECEIPT_FILE = "receipt.csv"
+RECEIPT_COLUMNS = ("wave", "expected_respondents")
+RECEIPT_OPTIONAL_COLUMNS = ("source", "note")
+RULE_RECEIPT = "receipt"
 ERROR, WARNING = "error", "warning"
 LEGACY_ENCODING = "cp1252"
 _SNIFF_BYTES = 8192
@@ -650,7 +655,7 @@ def find_raw_files(raw_dir: Path) -> list[Path]:
         raise InputError("the raw data folder does not exist", file=str(raw_dir), rule="raw_dir")
     paths = []
     for path in sorted(raw_dir.iterdir()):
-        if path.name.startswith(".") or not path.is_file():
+        if path.name.startswith(".") or not path.is_file() or path.name == RECEIPT_FILE:
             continue
         if path.suffix.lower() in SUPPORTED_SUFFIXES:
             paths.append(path)
@@ -711,16 +716,103 @@ def _display_path(path: Path, base_dir: Path | None) -> str:
     return path.name
 
 
+# ---------------------------------------------------------------------------
+# The panel provider's receipt
+
+
+@dataclass(frozen=True)
+class ReceiptLine:
+    """One wave of the receipt: how many respondents the panel provider delivered."""
+
+    wave: int
+    expected_respondents: int
+    row: int
+    source: str | None
+    note: str | None
+
+
+def read_receipt(path: Path, spec: QuestionnaireSpec) -> dict[int, ReceiptLine]:
+    """The receipt's lines by wave; numbers are parsed strictly, a wave may appear once."""
+    name = path.name
+    table = read_text_csv(path, rule=RULE_RECEIPT)
+    known = (*RECEIPT_COLUMNS, *RECEIPT_OPTIONAL_COLUMNS)
+    missing = [c for c in RECEIPT_COLUMNS if c not in table.columns]
+    unknown = [c for c in table.columns if c not in known]
+    if missing or unknown:
+        raise InputError(
+            f"expected the columns {', '.join(RECEIPT_COLUMNS)} (optional: {', '.join(RECEIPT_OPTIONAL_COLUMNS)}); "
+            + (f"missing {missing}" if missing else f"unknown {unknown}"),
+            file=name, rule=RULE_RECEIPT,
+        )
+    if table.empty:
+        raise InputError("the receipt has no rows", file=name, rule=RULE_RECEIPT)
+    first_row = 2  # line 1 is the header
+    waves = whole_number_column(table["wave"].tolist(), file=name, column="wave", rule=RULE_RECEIPT,
+                                first_row=first_row)
+    expected = whole_number_column(table["expected_respondents"].tolist(), file=name, column="expected_respondents",
+                                   rule=RULE_RECEIPT, first_row=first_row, minimum=1)
+    lines: dict[int, ReceiptLine] = {}
+    for index, (wave, count) in enumerate(zip(waves.tolist(), expected.tolist())):
+        row = first_row + index
+        if wave not in spec.waves:
+            raise InputError(f"wave {wave} is not one of the spec's waves {list(spec.waves)}", file=name, row=row,
+                             column="wave", rule=RULE_RECEIPT)
+        if wave in lines:
+            raise InputError(f"wave {wave} is listed twice (first at row {lines[wave].row})", file=name, row=row,
+                             column="wave", rule=RULE_RECEIPT)
+        optional = {c: (table.at[index, c].strip() or None) if c in table.columns else None
+                    for c in RECEIPT_OPTIONAL_COLUMNS}
+        lines[wave] = ReceiptLine(wave, count, row, **optional)
+    return lines
+
+
+def check_receipt(receipt: dict[int, ReceiptLine], reports: list[FileReport], receipt_name: str) -> dict[str, dict]:
+    """Each file's data rows against the receipt; returns the `receipt` entry of each file in files.json.
+
+    A receipt line without a file, or a file whose row count differs, is an `InputError`;
+    a file the receipt does not list is recorded as unchecked, with a warning.
+    """
+    by_wave = {r.wave: r for r in reports if r.wave is not None}
+    for wave, line in receipt.items():
+        if wave not in by_wave:
+            raise InputError(f"the receipt lists wave {wave} but there is no raw file for it", file=receipt_name,
+                             row=line.row, column="wave", rule=RULE_RECEIPT)
+    entries: dict[str, dict] = {}
+    for report in reports:
+        line = receipt.get(report.wave)
+        if line is None:
+            log.warning("%s: %s has no line for wave %s; its row count is not checked", report.name, receipt_name,
+                        report.wave)
+            entries[report.name] = {"file": receipt_name, "checked": False}
+            continue
+        if report.n_rows != line.expected_respondents:
+            raise InputError(
+                f"the file has {report.n_rows} data rows but the panel provider's receipt ({receipt_name}, row "
+                f"{line.row}) says {line.expected_respondents} respondents for wave {line.wave}",
+                file=report.name, rule=RULE_RECEIPT,
+            )
+        entries[report.name] = {
+            "file": receipt_name, "checked": True, "row": line.row,
+            "expected_respondents": line.expected_respondents, "source": line.source, "note": line.note,
+        }
+    return entries
+
+
 def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], base_dir: Path) -> dict:
-    """Read every raw file, check it, write `responses.parquet` and `files.json`."""
+    """Read every raw file, check it (and its row count against `receipt.csv` if there is one),
+    write `responses.parquet` and `files.json`."""
     settings = IngestParams.from_params(params.get("ingest"))
     raw_dir = Path(base_dir) / settings.raw_dir
     paths = find_raw_files(raw_dir)
     log.info("ingest: %d raw file(s) in %s", len(paths), settings.raw_dir)
+    receipt_path = raw_dir / RECEIPT_FILE
+    receipt = read_receipt(receipt_path, spec) if receipt_path.is_file() else None
     responses, reports = ingest_files(paths, spec, settings.file_pattern, base_dir=Path(base_dir))
+    receipt_entries = check_receipt(receipt, reports, RECEIPT_FILE) if receipt is not None else {}
+    files = {r.name: {**r.to_json(), "receipt": receipt_entries.get(r.name)} for r in reports}
     with store.writing("ingest") as out:
         artifacts.write_table(responses, out / "responses.parquet", "ingest_responses")
-        artifacts.write_json({r.name: r.to_json() for r in reports}, out / "files.json")
+        artifacts.write_json(files, out / "files.json")
     rows_per_wave = {str(r.wave): r.n_rows for r in sorted(reports, key=lambda r: r.wave)}
     missing_waves = [w for w in spec.waves if str(w) not in rows_per_wave]
     if missing_waves:
@@ -732,4 +824,5 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Mapping[s
         "rows_per_wave": rows_per_wave,
         "warnings": sum(len(r.warnings) for r in reports),
         "waves_without_file": missing_waves,
+        "receipt_checked_waves": sorted(r.wave for r in reports if (receipt_entries.get(r.name) or {}).get("checked")),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -9,17 +10,25 @@ from typing import Any
 import yaml
 
 from survey_pipeline.errors import ParamsError
+from survey_pipeline.numbers import number_problem
+from survey_pipeline.strict_yaml import DuplicateKeyError, load_strict
 
 SECTIONS = ("ingest", "validate", "weight", "estimate", "report")
 
 
 def load_params(path: str | Path) -> dict[str, Any]:
-    """Read `params.yaml`; check that it is a mapping with a spec path and every stage section."""
+    """Read `params.yaml` (a repeated key is an error); check it has a spec path and every stage section.
+
+    The keys and types inside each section are checked by the stage that owns it
+    (`SectionReader`): an unknown key, a wrong type or a value out of range is an error.
+    """
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_strict(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ParamsError("<file>", "file not found", file=str(path)) from None
+    except DuplicateKeyError as exc:
+        raise ParamsError(exc.path, exc.problem, file=str(path)) from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ParamsError("<file>", f"not valid YAML ({first})", file=str(path)) from None
@@ -34,6 +43,13 @@ def load_params(path: str | Path) -> dict[str, Any]:
     if unknown:
         raise ParamsError(unknown[0], f"unknown section (known: spec, {', '.join(SECTIONS)})", file=str(path))
     return raw
+
+
+def _text_number_hint(value: Any) -> str:
+    """Why YAML read a number as text: quotes, or an exponent without a decimal point (`1e-10`)."""
+    if not isinstance(value, str) or number_problem(value.strip(), whole=False) is not None:
+        return ""
+    return " (YAML read it as text: remove any quotes; write an exponent with a decimal point and a sign, e.g. 1.0e-10 or 1.0e+2)"
 
 
 REQUIRED: Any = object()
@@ -65,7 +81,8 @@ class SectionReader:
     def _expected(self, key: str, expected: str) -> ParamsError:
         if key not in self.section:
             return self.error(key, f"missing (expected {expected})")
-        return self.error(key, f"expected {expected}, got {self.section[key]!r}")
+        value = self.section[key]
+        return self.error(key, f"expected {expected}, got {value!r}{_text_number_hint(value)}")
 
     def _get(self, key: str, default: Any) -> Any:
         return self.section.get(key, None if default is REQUIRED else default)
@@ -84,9 +101,11 @@ class SectionReader:
             raise self._expected(key, f"a non-empty list from {', '.join(allowed)}")
         return tuple(dict.fromkeys(value))
 
-    def text(self, key: str, default: Any = REQUIRED, *, what: str = "text") -> str:
+    def text(self, key: str, default: Any = REQUIRED, *, what: str = "text") -> str | None:
         """A string that is not blank; `what` says what it should be."""
         value = self._get(key, default)
+        if value is None and default is None:
+            return None
         if not isinstance(value, str) or not value.strip():
             raise self._expected(key, what)
         return value
@@ -100,6 +119,7 @@ class SectionReader:
         ok = (
             not isinstance(value, bool)
             and isinstance(value, int | float)
+            and math.isfinite(value)
             and (value > low if bounds[0] == "(" else value >= low)
             and (value < high if bounds[1] == ")" else value <= high)
         )

@@ -7,6 +7,9 @@ the categories must match the sample's in both directions (a category without
 respondents cannot be weighted to; a respondent in a category the population does
 not have cannot be weighted at all). An optional cells file (`wave`, one column per
 cell variable, `count`) carries the joint table for post-stratification.
+
+Waves, codes and counts are whole numbers written as digits only (`survey_pipeline.numbers`):
+`75.826` or `75,826` is an error naming file, row and column, never 75.826 residents.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from survey_pipeline.errors import InputError
+from survey_pipeline.numbers import read_text_csv, whole_number_column
 from survey_pipeline.spec import QuestionnaireSpec
 
 MARGIN_COLUMNS = ("wave", "variable", "code", "label", "count")
@@ -60,6 +64,12 @@ def _csv_row(index: int) -> int:
     return int(index) + 2
 
 
+def _whole_numbers(raw: pd.DataFrame, column: str, path: Path, minimum: int | None) -> np.ndarray:
+    """A column of whole numbers, parsed strictly (no thousands separators, decimals or blanks)."""
+    return whole_number_column(raw[column].tolist(), file=str(path), column=column, rule=RULE_FILE,
+                               first_row=_csv_row(0), minimum=minimum)
+
+
 def load_margins(path: Path, spec: QuestionnaireSpec) -> pd.DataFrame:
     """Read and check the margins file; codes must be the spec's background codes.
 
@@ -67,10 +77,7 @@ def load_margins(path: Path, spec: QuestionnaireSpec) -> pd.DataFrame:
     """
     if not path.exists():
         raise InputError("population margins file not found", file=str(path), rule=RULE_FILE)
-    try:
-        raw = pd.read_csv(path, dtype={"variable": str, "label": str}, keep_default_na=False, na_values=[""])
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"not a readable CSV file ({type(exc).__name__})", file=str(path), rule=RULE_FILE) from None
+    raw = read_text_csv(path, rule=RULE_FILE)
     missing = [c for c in MARGIN_COLUMNS if c not in raw.columns]
     if missing:
         raise InputError(
@@ -78,24 +85,15 @@ def load_margins(path: Path, spec: QuestionnaireSpec) -> pd.DataFrame:
         )
     if raw.empty:
         raise InputError("no rows", file=str(path), rule=RULE_FILE)
-    for column in MARGIN_COLUMNS:
-        blank = raw[column].isna()
+    for column in ("variable", "label"):
+        blank = raw[column].str.strip().eq("")
         if blank.any():
             raise InputError("empty value", file=str(path), row=_csv_row(np.flatnonzero(blank)[0]), column=column,
                              rule=RULE_FILE)
-    out = pd.DataFrame({"variable": raw["variable"].astype(str), "label": raw["label"].astype(str)})
+    out = pd.DataFrame({"variable": raw["variable"], "label": raw["label"]})
     for column in ("wave", "code", "count"):
-        values = pd.to_numeric(raw[column], errors="coerce").astype("float64")
-        bad = ~np.isfinite(values.to_numpy())
-        if column != "count":
-            bad |= values.to_numpy() != np.round(values.to_numpy())
-        else:
-            bad |= values.to_numpy() < 0
-        if bad.any():
-            what = "a non-negative number" if column == "count" else "a whole number"
-            raise InputError(f"expected {what}", file=str(path), row=_csv_row(np.flatnonzero(bad)[0]),
-                             column=column, rule=RULE_FILE)
-        out[column] = values if column == "count" else values.astype("int64")
+        values = _whole_numbers(raw, column, path, minimum=0 if column == "count" else None)
+        out[column] = values.astype("float64") if column == "count" else values
     unknown = ~out["variable"].isin(list(spec.background))
     if unknown.any():
         raise InputError(
@@ -210,23 +208,15 @@ def load_cells(path: Path, spec: QuestionnaireSpec, variables: Sequence[str]) ->
     """
     if not path.exists():
         raise InputError("population cells file not found", file=str(path), rule=RULE_FILE)
-    try:
-        raw = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"not a readable CSV file ({type(exc).__name__})", file=str(path), rule=RULE_FILE) from None
+    raw = read_text_csv(path, rule=RULE_FILE)
     needed = ["wave", *variables, "count"]
     missing = [c for c in needed if c not in raw.columns]
     if missing:
         raise InputError(f"missing column(s) {missing}", file=str(path), rule=RULE_FILE)
     out = pd.DataFrame(index=raw.index)
     for column in needed:
-        values = pd.to_numeric(raw[column], errors="coerce").astype("float64").to_numpy()
-        bad = ~np.isfinite(values)
-        bad |= (values < 0) if column == "count" else (values != np.round(values))
-        if bad.any():
-            raise InputError("expected a number" if column == "count" else "expected a whole number",
-                             file=str(path), row=_csv_row(np.flatnonzero(bad)[0]), column=column, rule=RULE_FILE)
-        out[column] = values if column == "count" else values.astype(np.int64)
+        values = _whole_numbers(raw, column, path, minimum=0 if column == "count" else None)
+        out[column] = values.astype("float64") if column == "count" else values
     for variable in variables:
         unknown = ~out[variable].isin(list(spec.background[variable].codes))
         if unknown.any():

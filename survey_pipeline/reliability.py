@@ -62,12 +62,9 @@ class SuppressionRule:
         if section is None:
             return cls()
         read = SectionReader(section, key, [f.name for f in fields(cls)])
-        min_n = read.number("min_n", cls.min_n, 0, math.inf, "[)")
-        if not min_n.is_integer():
-            raise read.error("min_n", f"expected a whole number, got {read.section['min_n']!r}")
         ci_width = "a CI width on the proportion scale"
         return cls(
-            min_n=int(min_n),
+            min_n=read.whole_number("min_n", cls.min_n, 0),
             min_n_eff=read.number("min_n_eff", cls.min_n_eff, 0, math.inf, "[)"),
             max_ci_width=read.number("max_ci_width", cls.max_ci_width, 0, 1, what=ci_width),
             max_relative_ci_width=read.number("max_relative_ci_width", cls.max_relative_ci_width, 0, math.inf, "[)"),

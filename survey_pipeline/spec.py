@@ -21,6 +21,7 @@ import pandas as pd
 import yaml
 
 from survey_pipeline.errors import SpecError
+from survey_pipeline.strict_yaml import DuplicateKeyError, load_strict
 
 ALL_RESIDENTS = "residents"
 INDICATOR_KINDS = ("prestatie", "kengetal")
@@ -179,24 +180,6 @@ class QuestionnaireSpec:
 # Loading and checking
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A SafeLoader that rejects duplicate mapping keys instead of keeping the last."""
-
-
-def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False):
-    loader.flatten_mapping(node)
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise SpecError(str(key), f"duplicate key (line {key_node.start_mark.line + 1})")
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
-
-
 def load_spec(path: str | Path) -> QuestionnaireSpec:
     """Read and check a questionnaire spec; raise `SpecError` naming key and problem."""
     path = Path(path)
@@ -207,9 +190,9 @@ def load_spec(path: str | Path) -> QuestionnaireSpec:
     except UnicodeDecodeError:
         raise SpecError("<file>", "not UTF-8 text", file=str(path)) from None
     try:
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except SpecError as exc:
-        raise SpecError(exc.key, exc.message.split(": ", 1)[1], file=str(path)) from None
+        raw = load_strict(text)
+    except DuplicateKeyError as exc:
+        raise SpecError(exc.path, exc.problem, file=str(path)) from None
     except yaml.YAMLError as exc:
         raise SpecError("<file>", f"not valid YAML ({_first_line(exc)})", file=str(path)) from None
     try:

@@ -121,8 +121,8 @@ class WeightParams:
         read = SectionReader(section, "weight", [f.name for f in fields(cls)])
         method = read.choice("method", METHODS, "rake")
         poststratify = method == "poststratify"
-        cells_file = read.section.get("cells_file")
-        if poststratify and not isinstance(cells_file, str):
+        cells_file = read.text("cells_file", None, what="the path of the population cells file (or null)")
+        if poststratify and cells_file is None:
             raise read.error("cells_file", "post-stratification needs the population cells file")
         cells = read.names("poststratify_cells", REQUIRED if poststratify else None, non_empty=True)
         mean_multiple = "a multiple of the mean weight (or null)"
@@ -141,7 +141,7 @@ class WeightParams:
             margin_tolerance=read.number("margin_tolerance", 1e-6, 0, 0.01, "()", what="a relative difference"),
             base_weight=read.choice("base_weight", BASE_WEIGHT_RULES, "auto"),
             poststratify_cells=cells or (),
-            cells_file=cells_file if isinstance(cells_file, str) else None,
+            cells_file=cells_file,
         )
 
     def check_against(self, spec: QuestionnaireSpec) -> None:
@@ -266,7 +266,7 @@ def base_weights(frame: pd.DataFrame, rule: str, wave: int) -> tuple[np.ndarray,
     bad = ~np.isfinite(values) | (values <= 0)
     if bad.any():
         raise InputError(
-            f"wave {wave}: {int(bad.sum())} base weight(s) missing or not positive",
+            f"wave {wave}: {int(bad.sum())} base weight(s) missing, infinite or not positive",
             **_where(frame, int(np.flatnonzero(bad)[0])), column=BASE_WEIGHT_COLUMN, rule=RULE_BASE,
         )
     return values, True

@@ -20,6 +20,7 @@ from survey_pipeline.report.document import Bullets, Document, Heading, Paragrap
 from survey_pipeline.report.formatting import format_number, format_percent
 from survey_pipeline.report.tables import REASON_TEXT, TOTAL, report_order, target_rule_text
 from survey_pipeline.spec import ALL_RESIDENTS, QuestionnaireSpec
+from survey_pipeline.weight import WeightParams
 
 CI_TEXT = {
     "beta": "het Korn-Graubard-interval (Clopper-Pearson op de effectieve steekproefomvang; gelijk aan "
@@ -159,30 +160,30 @@ def _response(spec: QuestionnaireSpec, facts: RunFacts) -> list:
 
 
 def _weighting(spec: QuestionnaireSpec, facts: RunFacts) -> list:
-    settings = facts.params.get("weight", {})
-    method = str(settings.get("method", "rake"))
-    names = settings.get("poststratify_cells" if method == "poststratify" else "margins", [])
+    settings = WeightParams.from_params(facts.params.get("weight"))  # what the weight stage used
+    method = settings.method
+    names = settings.weighting_variables
     variables = [spec.background[v].label.lower() for v in names if v in spec.background]
     text = (
         f"Per meting zijn de respondenten gewogen naar de bevolking van 18 jaar en ouder op "
         f"{_join(variables) if variables else 'de achtergrondkenmerken'}, met "
         f"{WEIGHT_METHOD_TEXT.get(method, method)}. De bevolkingsaantallen komen uit "
-        f"{settings.get('cells_file' if method == 'poststratify' else 'population_file', 'het populatiebestand')}. "
+        f"{settings.cells_file if method == 'poststratify' else settings.population_file}. "
         f"De gewichten tellen per meting op tot de bevolkingsomvang."
     )
     diag = facts.weight_diagnostics.sort_values("wave")
     if len(diag) and bool(diag["base_weights_used"].any()):
         text += " Het wegen begint bij de ontwerpgewichten uit het databestand."
-    if method == "rake" and settings.get("max_iter") is not None and settings.get("tol") is not None:
-        text += (f" Het raken stopt zodra een ronde geen cel meer verschuift dan {_scientific(settings['tol'])} maal de som van "
-                 f"de gewichten, na hoogstens {settings['max_iter']} rondes; anders stopt de run met een fout.")
-    lower, upper = settings.get("trim_lower"), settings.get("trim_upper")
+    if method == "rake":
+        text += (f" Het raken stopt zodra een ronde geen cel meer verschuift dan {_scientific(settings.tol)} maal de som van "
+                 f"de gewichten, na hoogstens {settings.max_iter} rondes; anders stopt de run met een fout.")
+    lower, upper = settings.trim_lower, settings.trim_upper
     bounds = [f"kleiner dan {_dec(lower)}" if lower is not None else "", f"groter dan {_dec(upper)}" if upper is not None else ""]
     bounds = [b for b in bounds if b]
     if bounds:
         text += (f" Gewichten {' of '.join(bounds)} keer het gemiddelde gewicht zijn afgekapt, waarna opnieuw naar de "
                  f"bevolking is gewogen.")
-    if settings.get("missing_background") == "exclude":
+    if settings.missing_background == "exclude":
         text += (" Respondenten zonder waarde op een wegingskenmerk zijn niet gewogen en tellen niet mee in de "
                  "uitkomsten (aantallen in de tabel hierboven).")
     blocks = [Heading("Weging"), Paragraph(text)]

@@ -59,6 +59,13 @@ def test_text():
     _rejects(lambda: _reader().text("a", what="a folder"), match=r"missing \(expected a folder\)")
 
 
+def test_text_with_default_none_is_optional():
+    assert _reader().text("a", None) is None
+    assert _reader(a=None).text("a", None) is None
+    for bad in ("", 5, ["x"]):
+        _rejects(lambda bad=bad: _reader(a=bad).text("a", None))
+
+
 @pytest.mark.parametrize(("bounds", "inside", "outside"), [
     ("[]", [0, 0.5, 1, 1.0], [-0.1, 1.01]),
     ("()", [1e-10, 0.5, 0.999], [0, 1, 0.0]),
@@ -80,8 +87,15 @@ def test_number_types_and_defaults():
     for bad in (True, "0.5", None, math.nan, [0.5]):
         _rejects(lambda bad=bad: _reader(a=bad).number("a", 0.5, 0, 1))
     _rejects(lambda: _reader(a=math.inf).number("a", 1, 0, math.inf, "[)"), match=r"in \[0, inf\), got inf")
+    _rejects(lambda: _reader(a=math.inf).number("a", 1, 0, math.inf, "[]"), match=r"in \[0, inf\], got inf")
     _rejects(lambda: _reader(a=2).number("a", 0.5, 0, 1, what="a share"), match="expected a share in")
     _rejects(lambda: _reader().number("a", REQUIRED, 0, 1), match="missing")
+
+
+@pytest.mark.parametrize("text", ["1e-10", "1.0e2", "0.5", " 0.5"])
+def test_a_number_yaml_read_as_text_is_an_error_with_a_hint(text):
+    _rejects(lambda: _reader(a=text).number("a", 0.5, 0, 1),
+             match=rf"got '{text}' \(YAML read it as text: remove any quotes; write an exponent with a decimal point and a sign")
 
 
 def test_number_with_default_none_is_optional():

@@ -95,8 +95,8 @@ def test_same_seed_gives_same_frames_and_other_seed_differs(spec):
 def test_written_files_are_byte_identical_and_labelled(spec, tmp_path):
     first = write_demo(spec, tmp_path / "a" / "raw", tmp_path / "a" / "population", n_per_wave=100, seed=3)
     write_demo(spec, tmp_path / "b" / "raw", tmp_path / "b" / "population", n_per_wave=100, seed=3)
-    names = ("raw/wij_panel_2019.sav", "raw/wij_panel_2020.sav", "raw/wij_panel_2021.sav", "population/margins.csv",
-             "population/cells.csv")
+    names = ("raw/wij_panel_2019.sav", "raw/wij_panel_2020.sav", "raw/wij_panel_2021.sav", "raw/receipt.csv",
+             "population/margins.csv", "population/cells.csv")
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     frame, meta = pyreadstat.read_sav(str(tmp_path / "a" / "raw" / "wij_panel_2021.sav"), user_missing=True)
@@ -106,6 +106,10 @@ def test_written_files_are_byte_identical_and_labelled(spec, tmp_path):
     assert {r["lo"] for r in meta.missing_ranges["walk_in"]} == {99.0, 98.0, -1.0}
     assert str(meta.creation_time) == "2021-11-15 12:00:00"
     pd.testing.assert_frame_equal(frame, first.waves[2021], check_dtype=False)
+    receipt = pd.read_csv(tmp_path / "a" / "raw" / "receipt.csv")
+    assert receipt["wave"].tolist() == [2019, 2020, 2021]
+    assert receipt["expected_respondents"].tolist() == [len(first.waves[w]) for w in (2019, 2020, 2021)]
+    assert receipt["source"].str.startswith("SYNTHETIC").all()
 
 
 def test_each_wave_holds_exactly_its_variables(spec, panel):

@@ -43,7 +43,7 @@ def test_params_section_parses_and_defaults_are_nchs():
     assert SuppressionRule.from_params(None) == SuppressionRule()
 
 
-@pytest.mark.parametrize("section", [{"min_n": -1}, {"min_n": 2.5}, {"max_ci_width": 1.5}, {"colour": 1},
+@pytest.mark.parametrize("section", [{"min_n": -1}, {"min_n": 2.5}, {"min_n": 30.0}, {"max_ci_width": 1.5}, {"colour": 1},
                                      {"min_n_eff": "30"}, {"flag_df_below": True}, [30]])
 def test_bad_params_name_the_key(section):
     with pytest.raises(ParamsError) as info:

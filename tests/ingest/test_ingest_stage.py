@@ -104,6 +104,7 @@ def test_run_stacks_every_format_and_writes_files_json(tmp_path, spec):
         "rows_per_wave": {"2019": 6, "2020": 4, "2021": 5},
         "warnings": 0,
         "waves_without_file": [],
+        "receipt_checked_waves": [],
     }
     responses = read_table(tmp_path / "outputs" / "ingest" / "responses.parquet", "ingest_responses")
     expected_columns = ["source_file", "source_row", "file_wave", "resp_id", "wave", *spec.background, *spec.variables]
@@ -127,6 +128,7 @@ def test_run_stacks_every_format_and_writes_files_json(tmp_path, spec):
     assert sav["value_labels"]["wijk"]["30"] == "Ten Boer"
     assert sav["warnings"] == [] and sav["errors"] == []
     assert files["wij_panel_2020.csv"]["value_labels"] == {}
+    assert {name: entry["receipt"] for name, entry in files.items()} == dict.fromkeys(files)
 
 
 def test_run_reports_missing_waves_and_keeps_warnings(tmp_path, spec):

@@ -133,6 +133,7 @@ def test_duplicate_yaml_key_is_rejected(tmp_path):
     with pytest.raises(SpecError) as caught:
         load_spec(path)
     assert "duplicate key" in str(caught.value)
+    assert caught.value.key == "variables.heard.label"
     assert str(path) in str(caught.value)
 
 

@@ -21,15 +21,15 @@ def spec():
 
 
 def _margins(spec, wave=2020, scale=1.0):
-    """Margins of a tiny population: 1000 residents, every category present."""
+    """Margins of a tiny population: 2000 residents (wijk: 2000 x scale), every category present."""
     rows = []
     for variable in ("age_group", "sex", "wijk"):
         codes = list(spec.background[variable].codes)
-        counts = np.full(len(codes), 1000 // len(codes), dtype=float)
-        counts[0] += 1000 - counts.sum()
+        total = round(2000 * scale) if variable == "wijk" else 2000
+        counts = np.full(len(codes), total // len(codes), dtype=int)
+        counts[0] += total - counts.sum()
         for code, count in zip(codes, counts):
-            factor = scale if variable == "wijk" else 1.0
-            rows.append((wave, variable, code, spec.background[variable].codes[code], count * factor))
+            rows.append((wave, variable, code, spec.background[variable].codes[code], count))
     return pd.DataFrame(rows, columns=["wave", "variable", "code", "label", "count"])
 
 
@@ -58,8 +58,8 @@ def test_load_returns_typed_columns(spec, tmp_path):
     ("column", "value", "message"),
     [
         ("code", 2.5, "whole number"),
-        ("count", -3, "non-negative"),
-        ("count", "veel", "non-negative"),
+        ("count", -3, "whole number >= 0"),
+        ("count", "veel", "not a whole number"),
         ("variable", "income", "not a background variable"),
         ("code", 31, "not a code of 'wijk'"),
     ],
@@ -90,7 +90,7 @@ def test_totals_that_differ_beyond_the_tolerance_name_both_margins(spec, tmp_pat
     with pytest.raises(InputError) as caught:
         wave_margins(margins, 2020, ["age_group", "sex", "wijk"], 0.001, file="margins.csv")
     text = str(caught.value)
-    assert "'wijk' sums to 1,010" in text and "'age_group' sums to 1,000" in text
+    assert "'wijk' sums to 2,020" in text and "'age_group' sums to 2,000" in text
     assert caught.value.rule == "margin_totals" and caught.value.column == "wijk"
 
 
@@ -98,7 +98,7 @@ def test_totals_within_the_tolerance_are_scaled_to_the_first_margin(spec, tmp_pa
     margins = load_margins(_write(tmp_path, _margins(spec, scale=1.0005)), spec)
     checked = wave_margins(margins, 2020, ["age_group", "sex", "wijk"], 0.001, file="margins.csv")
     assert checked.max_total_difference == pytest.approx(0.0005)
-    assert [m.total for m in checked.margins] == pytest.approx([1000.0, 1000.0, 1000.0], rel=1e-12)
+    assert [m.total for m in checked.margins] == pytest.approx([2000.0, 2000.0, 2000.0], rel=1e-12)
 
 
 def test_a_missing_wave_or_margin_is_an_error(spec, tmp_path):
@@ -153,6 +153,40 @@ def test_totals_differing_because_a_category_row_is_missing_name_the_category(sp
     with pytest.raises(InputError) as caught:
         wave_margins(margins, 2020, ["age_group", "sex", "wijk"], 0.001, file="margins.csv", categories=categories)
     assert caught.value.message == (
-        "wave 2020: margin 'wijk' sums to 934 but 'age_group' sums to 1,000 (relative difference 6.60e-02 > "
+        "wave 2020: margin 'wijk' sums to 1,868 but 'age_group' sums to 2,000 (relative difference 6.60e-02 > "
         "tolerance 1.00e-03); no row in the file for wijk 5 (Noorderplantsoenbuurt), wijk 28 (Meerstad)"
     )
+
+
+# Exports from Dutch and English spreadsheets: never read as 75.826 (or 75826) residents.
+FOREIGN_NUMBERS = {
+    "75.826": "thousands separator or decimal mark",
+    "75,826": "thousands separator or decimal mark",
+    "1.234.567": "thousands separator or decimal mark",
+    "7,5e3": "a comma in a whole number",
+    " 12 ": "spaces around the value",
+    "75826.0": "not a whole number",
+    "": "empty value",
+}
+
+
+@pytest.mark.parametrize("text", list(FOREIGN_NUMBERS))
+@pytest.mark.parametrize("column", ["count", "code", "wave"])
+def test_margins_numbers_are_parsed_strictly(spec, tmp_path, text, column):
+    frame = _margins(spec).astype({column: object})
+    frame.loc[5, column] = text
+    with pytest.raises(InputError) as caught:
+        load_margins(_write(tmp_path, frame), spec)
+    assert (caught.value.row, caught.value.column) == (7, column)
+    assert FOREIGN_NUMBERS[text] in caught.value.message and f"got {text!r}" in caught.value.message
+
+
+@pytest.mark.parametrize("text", list(FOREIGN_NUMBERS))
+@pytest.mark.parametrize("column", ["count", "sex"])
+def test_cells_numbers_are_parsed_strictly(spec, tmp_path, text, column):
+    cells = pd.DataFrame({"wave": [2020] * 2, "sex": [1, 2], "count": [75826, 75001]}).astype({column: object})
+    cells.loc[1, column] = text
+    with pytest.raises(InputError) as caught:
+        load_cells(_write(tmp_path, cells, "cells.csv"), spec, ["sex"])
+    assert (caught.value.row, caught.value.column, caught.value.file) == (3, column, str(tmp_path / "cells.csv"))
+    assert FOREIGN_NUMBERS[text] in caught.value.message

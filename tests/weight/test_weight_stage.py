@@ -103,6 +103,12 @@ def test_the_committed_params_parse():
         ({"missing_background": "impute"}, "weight.missing_background"),
         ({"base_weight": True}, "weight.base_weight"),
         ({"maxiter": 10}, "weight.maxiter"),
+        ({"cells_file": 5}, "weight.cells_file"),
+        ({"cells_file": ""}, "weight.cells_file"),
+        ({"method": "poststratify", "cells_file": None}, "weight.cells_file"),
+        ({"max_iter": 100.0}, "weight.max_iter"),
+        ({"tol": "1e-10"}, "weight.tol"),
+        ({"tol": float("nan")}, "weight.tol"),
     ],
 )
 def test_bad_params_name_the_key(override, key):
@@ -216,11 +222,13 @@ def test_bad_or_required_base_weights_are_errors(spec, demo):
     population = _population(spec, folder)
     with pytest.raises(InputError, match="no 'base_weight' values"):
         weight_wave(frame, 2019, WeightParams.from_params(_params(base_weight="require")), population, spec)
-    frame["base_weight"] = 1.0
-    frame.loc[7, "base_weight"] = 0.0
-    with pytest.raises(InputError, match="not positive") as caught:
-        weight_wave(frame, 2019, WeightParams.from_params(_params()), population, spec)
-    assert caught.value.row == frame.loc[7, "source_row"]
+    for bad in (0.0, -1.0, np.inf, np.nan):
+        frame["base_weight"] = 1.0
+        frame.loc[7, "base_weight"] = bad
+        with pytest.raises(InputError, match="1 base weight\\(s\\) missing, infinite or not positive") as caught:
+            weight_wave(frame, 2019, WeightParams.from_params(_params()), population, spec)
+        where = (caught.value.file, caught.value.row, caught.value.column)
+        assert where == ("wij_panel_2019.sav", frame.loc[7, "source_row"], "base_weight")
 
 
 def test_trimming_holds_the_bounds_and_the_margins(spec, demo):
