@@ -401,3 +401,27 @@ def degrees_of_freedom(
     else:
         strata = _distinct_per_output(o, structure.stratum, structure.n_strata, n_out)
     return (psus - strata).astype(np.float64)
+
+
+def linearized_covariance(
+    a: np.ndarray,
+    inside: np.ndarray,
+    structure: SamplingStructure,
+    projection: Projection | None = None,
+) -> np.ndarray:
+    """Covariance matrix of the totals of the k influence rows of `a` (k x rows) over one
+    domain (`inside`: its rows), as svyrecvar's matrix on R's subset design.
+
+    The variance is a quadratic form in the influence, so the covariances follow from
+    the variances of pairwise sums: cov(i, j) = (var(a_i + a_j) - var(a_i) - var(a_j)) / 2.
+    """
+    k = a.shape[0]
+    first, second = np.triu_indices(k)
+    pairs = a[first] + a[second]
+    out = np.where(inside, np.arange(first.size)[:, None], -1)
+    variance = linearized_variance(pairs, out, first.size, structure, projection)
+    own = variance[first == second] / 4  # var(2 a_i) = 4 var(a_i)
+    cov = np.empty((k, k))
+    cov[first, second] = (variance - own[first] - own[second]) / 2
+    cov[second, first] = cov[first, second]
+    return cov
