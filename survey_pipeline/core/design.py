@@ -1,4 +1,4 @@
-"""`SurveyDesign`: design-based estimation of proportions that matches R survey 4.1-1.
+"""`SurveyDesign`: design-based estimates and tests that match R survey 4.1-1.
 
 A design holds the data, the weights, the first-stage sampling structure (strata,
 PSUs, fpc, lonely-PSU rule) and, after `rake` or `poststratify`, what the variance
@@ -30,10 +30,14 @@ Equivalent R (reference tests in tests/core):
   by == level), na.rm = TRUE, deff = TRUE)`` (``svytotal``), interval
   ``confint(m, df = degf(subset(d, where & by == level & !is.na(x))))``.
 - ``.chisq(a, b, where, statistic)``: ``svychisq(~a + b, subset(d, where), statistic = "F" | "Chisq")``.
+- ``.logit("y ~ a + factor(b)", success, where)``: ``svyglm(as.numeric(y %in% success) ~ a + factor(b),
+  subset(d, where & !is.na(y)), family = quasibinomial())``; ``summary()`` and ``confint()`` (t on
+  ``degf + 1 - p``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -338,6 +342,13 @@ class SurveyDesign:
             mask = column.notna().to_numpy(dtype=bool, copy=True)
         if exclude:
             mask &= ~self._in_codes(variable, exclude)
+        if where:
+            mask &= self._where_mask(where)
+        return mask
+
+    def _where_mask(self, where: Mapping[str, Sequence[Any]] | None) -> np.ndarray:
+        """Rows inside `where`: for every variable, one of its codes."""
+        mask = np.ones(self.n, dtype=bool)
         for var, codes in (where or {}).items():
             mask &= self._in_codes(var, codes)
         return mask
@@ -725,9 +736,7 @@ class SurveyDesign:
         """
         if statistic not in ("F", "Chisq"):
             raise ValueError(f"statistic must be 'F' or 'Chisq', got {statistic!r}")
-        in_where = np.ones(self.n, dtype=bool)
-        for var, codes in (where or {}).items():
-            in_where &= self._in_codes(var, codes)
+        in_where = self._where_mask(where)
         inside = in_where & self._base_mask(row, None, None) & self._base_mask(col, None, None)
         codes = []
         for name in (row, col):
@@ -780,3 +789,106 @@ class SurveyDesign:
             "statistic": chisq, "df": float(df), "p_value": float(special.chdtrc(df, chisq)),
             "pearson": pearson, "n": int(inside.sum()),
         }
+
+    # -- logistic regression ---------------------------------------------------------
+
+    def _model_matrix(
+        self, terms: Sequence[tuple[str, bool]], inside: np.ndarray
+    ) -> tuple[np.ndarray, list[str]]:
+        """R's model matrix on the domain rows: an intercept, numeric columns as they are,
+        text columns and factor(x) as treatment dummies (first sorted level is the reference)."""
+        columns, names = [np.ones(int(inside.sum()))], ["(Intercept)"]
+        for name, as_factor in terms:
+            column = self._column(name)
+            if not as_factor and column.dtype.kind in "biuf":
+                columns.append(self._numeric(name)[inside])
+                names.append(name)
+                continue
+            levels = np.sort(pd.unique(column[inside]))
+            label = f"factor({name})" if as_factor else name
+            values = column.to_numpy()[inside]
+            for level in levels[1:]:
+                columns.append((values == level).astype(np.float64))
+                shown = int(level) if isinstance(level, (float, np.floating)) and float(level).is_integer() else level
+                names.append(f"{label}{shown}")
+        return np.column_stack(columns), names
+
+    def logit(
+        self,
+        formula: str,
+        success: Sequence[Any] | None = None,
+        where: Mapping[str, Sequence[Any]] | None = None,
+        level: float = 0.95,
+    ) -> pd.DataFrame:
+        """Design-based logistic regression, as R's svyglm(formula, subset(d, where),
+        family = quasibinomial()).
+
+        `formula` is "y ~ a + factor(b) + c": numeric columns enter as they are, text
+        columns and factor(...) as dummies against their first sorted level. The
+        response is 0/1 (or a share in [0, 1]); with `success`, 1 where y is one of
+        those codes and 0 for any other answer. Rows with a missing value in any model
+        variable are left out of the domain. Coefficients: statsmodels' binomial GLM
+        with the design weights; covariance: the linearised sandwich on the full
+        design (calibration-aware, R's svy.varcoef); t on df = degf(domain) + 1 - p.
+        One row per R term name: estimate, se, ci_lower, ci_upper, df, p_value.
+        """
+        from statsmodels.genmod import families
+        from statsmodels.genmod.generalized_linear_model import GLM
+
+        response, terms = _parse_formula(formula)
+        inside = self._where_mask(where)
+        for name in [response] + [name for name, _ in terms]:
+            inside &= self._base_mask(name, None, None)
+        if success is None:
+            y = self._numeric(response)[inside]
+            if np.any((y < 0) | (y > 1)):
+                raise ValueError(f"response '{response}' must lie in [0, 1]; give `success` codes for a coded answer")
+        else:
+            y = self._in_codes(response, success)[inside].astype(np.float64)
+        x, names = self._model_matrix(terms, inside)
+        w = self._weights[inside]
+        if not np.any(w > 0) or np.linalg.matrix_rank(x[w > 0]) < x.shape[1]:
+            raise ValueError(f"logit {formula!r}: the model matrix of the domain is empty or not of full rank")
+        fit = GLM(y, x, family=families.Binomial(), var_weights=w / w.mean()).fit(
+            tol=1e-14, rtol=1e-12, tol_criterion="params", maxiter=100
+        )
+        if not fit.converged:
+            raise ValueError(f"logit {formula!r} did not converge")
+        beta = np.asarray(fit.params)
+        mu = special.expit(x @ beta)
+        bread = np.linalg.inv(x.T @ (x * (w * mu * (1 - mu))[:, None]))
+        influence = np.zeros((len(names), self.n))
+        influence[:, inside] = ((x * ((y - mu) * w)[:, None]) @ bread).T
+        cov = linearized_covariance(influence, inside, self._structure, self._projection)
+        out = np.where(inside, 0, -1)
+        df = float(degrees_of_freedom(out, 1, self._positive, self._structure)[0]) + 1 - len(names)
+        se = np.sqrt(np.diag(cov))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p_value = 2 * t_sf(np.abs(beta / se), np.full(beta.size, df))
+        half = t_quantile(level, np.full(beta.size, df)) * se
+        return pd.DataFrame(
+            {
+                "estimate": beta,
+                "se": se,
+                "ci_lower": beta - half,
+                "ci_upper": beta + half,
+                "df": df,
+                "p_value": p_value,
+            },
+            index=pd.Index(names, name="term"),
+        )
+
+
+def _parse_formula(formula: str) -> tuple[str, list[tuple[str, bool]]]:
+    """'y ~ a + factor(b)' as ('y', [('a', False), ('b', True)]); '1' alone: intercept only."""
+    if formula.count("~") != 1:
+        raise ValueError(f"formula {formula!r} must have the form 'y ~ a + b'")
+    left, right = (part.strip() for part in formula.split("~"))
+    terms = []
+    for term in (t.strip() for t in right.split("+")):
+        match = re.fullmatch(r"factor\(\s*([^()\s]+)\s*\)|([^()\s]+)", term)
+        if not left or match is None:
+            raise ValueError(f"formula {formula!r}: unsupported term {term!r} (use names and factor(name))")
+        if term != "1":
+            terms.append((match.group(1) or match.group(2), match.group(1) is not None))
+    return left, terms

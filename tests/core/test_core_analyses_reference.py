@@ -18,6 +18,11 @@ VALUE_QUERIES = [
     for case_id, case in CASES.items()
     for i, q in enumerate(case["values"])
 ]
+LOGIT_QUERIES = [
+    pytest.param(case_id, i, id=f"{case_id}-logit{i}")
+    for case_id, case in CASES.items()
+    for i in range(len(case["logit"]))
+]
 CHISQ_QUERIES = [
     pytest.param(case_id, i, id=f"{case_id}-chisq{i}-{q['query']['row']}-{q['query']['col']}")
     for case_id, case in CASES.items()
@@ -68,6 +73,22 @@ def test_chisq_matches_r(case_id: str, index: int, statistic: str) -> None:
         assert_close(result[key], r_value(r[key]), RTOL_SE, f"{case_id} {key} ({r['r_call']})")
 
 
+@pytest.mark.parametrize(("case_id", "index"), LOGIT_QUERIES)
+def test_logit_matches_r(case_id: str, index: int) -> None:
+    case = CASES[case_id]
+    r = case["logit"][index]
+    query = r["query"]
+    design = design_for_case(case)
+    result = design.logit(query["formula"], success=query["success"], where=query["where"] or None)
+    assert list(result.index) == list(r["terms"]), f"{case_id}: R's term names"
+    assert (result["df"] == r_value(r["df"])).all(), f"{case_id}: df ({r['r_df_call']})"
+    for term, values in r["terms"].items():
+        what = f"{case_id} {query['formula']} {term}"
+        assert_close(result.loc[term, "estimate"], r_value(values["estimate"]), RTOL_ESTIMATE, f"{what} estimate")
+        for key in ("se", "ci_lower", "ci_upper", "p_value"):
+            assert_close(result.loc[term, key], r_value(values[key]), RTOL_SE, f"{what} {key} ({r['r_call']})")
+
+
 def test_reference_covers_the_issue() -> None:
     """Stratified (fpc), clustered, raked and post-stratified designs; by, where and missing values."""
     assert {"apistrat", "apiclus1", "apiclus1_raked", "apiclus1_poststratified", "nhanes_raked"} <= set(CASES)
@@ -77,6 +98,7 @@ def test_reference_covers_the_issue() -> None:
     empty = [d for case in CASES.values() for q in case["values"] for d in q["domains"].values() if "r_error" in d]
     assert empty
     assert sum(len(case["chisq"]) for case in CASES.values()) >= 10
+    assert sum(len(case["logit"]) for case in CASES.values()) >= 8
 
 
 def _nhanes_raked():
@@ -121,3 +143,27 @@ def test_chisq_rejects_a_table_with_one_level_and_unknown_statistics() -> None:
         design.chisq("sch.wide", "stype", where={"stype": ["E"]})
     with pytest.raises(ValueError, match="statistic must be"):
         design.chisq("sch.wide", "stype", statistic="Wald")
+
+
+def test_intercept_only_logit_is_the_logit_of_the_proportion() -> None:
+    """Linearisation: se(logit p) = se(p) / (p (1 - p)); df = degf + 1 - 1."""
+    design = _nhanes_raked()
+    share = design.proportion("HI_CHOL", success=[1], where={"RIAGENDR": [2]}).iloc[0]
+    fit = design.logit("HI_CHOL ~ 1", where={"RIAGENDR": [2]}).loc["(Intercept)"]
+    p = share["estimate"]
+    assert np.isclose(fit["estimate"], np.log(p / (1 - p)), rtol=1e-10)
+    assert np.isclose(fit["se"], share["se"] / (p * (1 - p)), rtol=1e-8)
+    assert fit["df"] == share["df"]
+
+
+@pytest.mark.parametrize(
+    ("formula", "message"),
+    [
+        ("HI_CHOL ~ agecat * race", "unsupported term"),
+        ("HI_CHOL", "must have the form"),
+        ("race ~ agecat", r"\[0, 1\]"),
+    ],
+)
+def test_logit_rejects_what_it_cannot_fit(formula: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _nhanes_raked().logit(formula)

@@ -1,4 +1,4 @@
-# Regenerate the R survey reference values for SurveyDesign.mean, .total and .chisq
+# Regenerate the R survey reference values for SurveyDesign.mean, .total, .chisq and .logit
 # (tests/core/test_core_analyses_reference.py).
 #
 #   cd tests/reference && Rscript r/make_analyses_reference.R
@@ -105,14 +105,40 @@ chisq_query <- function(des, df, row, col, where = list()) {
   )
 }
 
+# ---------------------------------------------------------------- logistic regression
+# svyglm refitted from its own converged coefficients: glm reports coefficients one IRLS
+# step past the covariance, so the covariance is only exact at a fixed point.
+logit_query <- function(des, df, formula_r, formula_py, success = NULL, where = list()) {
+  sub <- des[in_where(df, where), ]
+  domain <- if (length(where)) sprintf("subset(des, %s)", where_text(where)) else "des"
+  control <- glm.control(epsilon = 1e-12, maxit = 100)
+  f <- as.formula(formula_r)
+  first <- do.call(svyglm, list(f, sub, family = quasibinomial(), control = control))
+  fit <- do.call(svyglm, list(f, sub, family = quasibinomial(), start = unname(coef(first)), control = control))
+  s <- summary(fit)$coefficients
+  ci <- confint(fit)
+  terms <- lapply(rownames(s), function(term) list(
+    estimate = fmt(s[term, "Estimate"]), se = fmt(s[term, "Std. Error"]), p_value = fmt(s[term, 4]),
+    ci_lower = fmt(ci[term, 1]), ci_upper = fmt(ci[term, 2])))
+  names(terms) <- rownames(s)
+  list(
+    query = list(formula = formula_py, success = success, where = where),
+    r_call = sprintf("svyglm(%s, %s, family = quasibinomial(), start = <coefficients of the same fit>, control = glm.control(epsilon = 1e-12, maxit = 100))",
+                     formula_r, domain),
+    r_values_call = "summary(fit)$coefficients; confint(fit)",
+    r_df_call = "fit$df.residual", df = fmt(fit$df.residual),
+    terms = terms
+  )
+}
+
 margins_py <- function(pops) {
   lapply(pops, function(p) lapply(seq_len(nrow(p)), function(i) list(p[i, 1], p[i, 2])))
 }
 
 cases <- list()
-add_case <- function(id, data, design_r, design_py, values, tests, calibration = NULL) {
+add_case <- function(id, data, design_r, design_py, values, tests, calibration = NULL, logits = list()) {
   cases[[id]] <<- list(data = data, design_r = design_r, design_py = design_py, calibration = calibration,
-                       values = values, chisq = tests)
+                       values = values, chisq = tests, logit = logits)
 }
 ctrl <- list(maxit = 100, epsilon = 1e-10)
 
@@ -135,6 +161,12 @@ add_case("apistrat", "apistrat",
     chisq_query(des, ds, "sch.wide", "stype"),
     chisq_query(des, ds, "awards", "stype", where = list(comp.imp = list("Yes"))),
     chisq_query(des, ds, "yr.rnd", "awards", where = list(stype = list("E", "M")))
+  ),
+  logits = list(
+    logit_query(des, ds, "as.numeric(sch.wide == \"Yes\") ~ stype + meals", "sch.wide ~ stype + meals",
+                success = list("Yes")),
+    logit_query(des, ds, "as.numeric(awards == \"Yes\") ~ ell + avg.ed", "awards ~ ell + avg.ed",
+                success = list("Yes"), where = list(stype = list("E", "M")))
   ))
 
 # apiclus1: one-stage cluster sample with fpc; raked and post-stratified.
@@ -147,24 +179,28 @@ clus_values <- function(des) list(
   value_query(des, dc, "mean", "acs.46", by = "stype"),
   value_query(des, dc, "total", "avg.ed", where = list(comp.imp = list("Yes")), by = "sch.wide")
 )
+clus_logits <- function(des) list(
+  logit_query(des, dc, "as.numeric(awards == \"Yes\") ~ stype + api99", "awards ~ stype + api99",
+              success = list("Yes"))
+)
 clus_tests <- function(des) list(
   chisq_query(des, dc, "sch.wide", "stype"),
   chisq_query(des, dc, "awards", "stype"),
   chisq_query(des, dc, "comp.imp", "stype", where = list(sch.wide = list("Yes")))
 )
 add_case("apiclus1", "apiclus1", "svydesign(id = ~dnum, weights = ~pw, fpc = ~fpc, data = apiclus1)",
-  list(weights = "pw", cluster = "dnum", fpc = "fpc"), clus_values(des), clus_tests(des))
+  list(weights = "pw", cluster = "dnum", fpc = "fpc"), clus_values(des), clus_tests(des), logits = clus_logits(des))
 pop_stype <- data.frame(stype = c("E", "H", "M"), Freq = c(4421, 755, 1018))
 pop_sw <- data.frame(sch.wide = c("No", "Yes"), Freq = c(1000, 5194))
 rk <- rake(des, list(~stype, ~sch.wide), list(pop_stype, pop_sw), control = ctrl)
 add_case("apiclus1_raked", "apiclus1",
   "rake(svydesign(id = ~dnum, weights = ~pw, fpc = ~fpc, data = apiclus1), list(~stype, ~sch.wide), list(pop_stype, pop_sw), control = list(maxit = 100, epsilon = 1e-10))",
-  list(weights = "pw", cluster = "dnum", fpc = "fpc"), clus_values(rk), clus_tests(rk),
+  list(weights = "pw", cluster = "dnum", fpc = "fpc"), clus_values(rk), clus_tests(rk), logits = clus_logits(rk),
   calibration = list(kind = "rake", margins = margins_py(list(stype = pop_stype, sch.wide = pop_sw))))
 ps <- postStratify(des, ~stype, pop_stype)
 add_case("apiclus1_poststratified", "apiclus1",
   "postStratify(svydesign(id = ~dnum, weights = ~pw, fpc = ~fpc, data = apiclus1), ~stype, pop_stype)",
-  list(weights = "pw", cluster = "dnum", fpc = "fpc"), clus_values(ps), clus_tests(ps),
+  list(weights = "pw", cluster = "dnum", fpc = "fpc"), clus_values(ps), clus_tests(ps), logits = clus_logits(ps),
   calibration = list(kind = "poststratify", variables = list("stype"), totals = margins_py(list(pop_stype))[[1]]))
 
 # nhanes: strata with two PSUs each; HI_CHOL has missing values. Uncalibrated and raked.
@@ -176,6 +212,11 @@ nh_values <- function(des) list(
   value_query(des, dn, "total", "HI_CHOL", by = "agecat"),
   value_query(des, dn, "mean", "HI_CHOL", where = list(RIAGENDR = list(2)), by = "race")
 )
+nh_logits <- function(des) list(
+  logit_query(des, dn, "HI_CHOL ~ agecat + factor(race) + RIAGENDR", "HI_CHOL ~ agecat + factor(race) + RIAGENDR"),
+  logit_query(des, dn, "HI_CHOL ~ agecat + factor(race)", "HI_CHOL ~ agecat + factor(race)",
+              where = list(RIAGENDR = list(2)))
+)
 nh_tests <- function(des) list(
   chisq_query(des, dn, "HI_CHOL", "race"),
   chisq_query(des, dn, "agecat", "race"),
@@ -183,7 +224,7 @@ nh_tests <- function(des) list(
 )
 add_case("nhanes", "nhanes",
   "svydesign(id = ~SDMVPSU, strata = ~SDMVSTRA, weights = ~WTMEC2YR, nest = TRUE, data = nhanes)",
-  list(weights = "WTMEC2YR", strata = "SDMVSTRA", cluster = "SDMVPSU"), nh_values(des), nh_tests(des))
+  list(weights = "WTMEC2YR", strata = "SDMVSTRA", cluster = "SDMVPSU"), nh_values(des), nh_tests(des), logits = nh_logits(des))
 pop_agecat <- data.frame(agecat = c("(0,19]", "(19,39]", "(39,59]", "(59,Inf]"),
                          Freq = c(80e6, 82e6, 74e6, 50e6))
 pop_gender <- data.frame(RIAGENDR = 1:2, Freq = c(140e6, 146e6))
@@ -191,7 +232,7 @@ pop_race <- data.frame(race = 1:4, Freq = c(40e6, 190e6, 36e6, 20e6))
 rkn <- rake(des, list(~agecat, ~RIAGENDR, ~race), list(pop_agecat, pop_gender, pop_race), control = ctrl)
 add_case("nhanes_raked", "nhanes",
   "rake(svydesign(id = ~SDMVPSU, strata = ~SDMVSTRA, weights = ~WTMEC2YR, nest = TRUE, data = nhanes), list(~agecat, ~RIAGENDR, ~race), list(pop_agecat, pop_gender, pop_race), control = list(maxit = 100, epsilon = 1e-10))",
-  list(weights = "WTMEC2YR", strata = "SDMVSTRA", cluster = "SDMVPSU"), nh_values(rkn), nh_tests(rkn),
+  list(weights = "WTMEC2YR", strata = "SDMVSTRA", cluster = "SDMVPSU"), nh_values(rkn), nh_tests(rkn), logits = nh_logits(rkn),
   calibration = list(kind = "rake", margins = margins_py(list(agecat = pop_agecat, RIAGENDR = pop_gender, race = pop_race))))
 
 # Synthetic panel wave 2020, raked from unequal base weights, every row its own PSU;
