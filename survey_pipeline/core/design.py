@@ -824,7 +824,9 @@ class SurveyDesign:
         family = quasibinomial()).
 
         `formula` is "y ~ a + factor(b) + c": numeric columns enter as they are, text
-        columns and factor(...) as dummies against their first sorted level. The
+        columns and factor(...) as dummies against their first sorted level in the
+        domain (R on a calibrated subset also keeps levels seen only outside the
+        domain, as NA coefficients; a model matrix not of full rank is an error). The
         response is 0/1 (or a share in [0, 1]); with `success`, 1 where y is one of
         those codes and 0 for any other answer. Rows with a missing value in any model
         variable are left out of the domain. Coefficients: statsmodels' binomial GLM

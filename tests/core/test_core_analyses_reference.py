@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from conftest import RTOL_ESTIMATE, RTOL_SE, assert_close, design_for_case, level_key, r_value, reference
 
+from survey_pipeline.core import variance
+
 CASES = reference("analyses")["cases"]
 VALUE_QUERIES = [
     pytest.param(case_id, i, id=f"{case_id}-{q['query']['statistic']}{i}-{q['query']['variable']}")
@@ -167,3 +169,11 @@ def test_intercept_only_logit_is_the_logit_of_the_proportion() -> None:
 def test_logit_rejects_what_it_cannot_fit(formula: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         _nhanes_raked().logit(formula)
+
+
+def test_chisq_covariance_in_blocks_equals_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """linearized_covariance splits its pairs into blocks on large data; the result must not change."""
+    design = _nhanes_raked()
+    whole = design.chisq("agecat", "race")
+    monkeypatch.setattr(variance, "_PAIR_BLOCK", 2 * design.n)
+    assert design.chisq("agecat", "race") == pytest.approx(whole, rel=1e-12)
