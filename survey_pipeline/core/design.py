@@ -1,4 +1,4 @@
-"""`SurveyDesign`: design-based estimation of proportions that matches R survey 4.1-1.
+"""`SurveyDesign`: design-based estimates and tests that match R survey 4.1-1.
 
 A design holds the data, the weights, the first-stage sampling structure (strata,
 PSUs, fpc, lonely-PSU rule) and, after `rake` or `poststratify`, what the variance
@@ -26,10 +26,18 @@ Equivalent R (reference tests in tests/core):
 - ``.difference(y, ..., between = ("wave", a, b))``: ``svyratio(~num_a + num_b, ~den_a + den_b,
   d, covmat = TRUE)`` and ``svycontrast(r, c(-1, 0, 0, 1))`` of the two wave ratios;
   df = ``degf(subset(d, in either wave's domain))``; p = ``2 * pt(-abs(t), df)``.
+- ``.mean(x, where, by)`` / ``.total(x, where, by)``: per domain ``svymean(~x, subset(d, where &
+  by == level), na.rm = TRUE, deff = TRUE)`` (``svytotal``), interval
+  ``confint(m, df = degf(subset(d, where & by == level & !is.na(x))))``.
+- ``.chisq(a, b, where, statistic)``: ``svychisq(~a + b, subset(d, where), statistic = "F" | "Chisq")``.
+- ``.logit("y ~ a + factor(b)", success, where)``: ``svyglm(as.numeric(y %in% success) ~ a + factor(b),
+  subset(d, where & !is.na(y)), family = quasibinomial())``; ``summary()`` and ``confint()`` (t on
+  ``degf + 1 - p``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +46,17 @@ import numpy as np
 import pandas as pd
 
 from survey_pipeline.core import calibration as cal
-from survey_pipeline.core.estimation import Contrasts, Domains, domain_means, mean_influence, srs_variance
+from scipy import special
+
+from survey_pipeline.core.estimation import (
+    Contrasts,
+    Domains,
+    domain_means,
+    domain_spread,
+    mean_influence,
+    srs_variance,
+    total_influence,
+)
 from survey_pipeline.core.intervals import append_note, proportion_intervals, t_quantile, t_sf
 from survey_pipeline.core.tables import (
     BinaryDomainResult,
@@ -52,6 +70,7 @@ from survey_pipeline.core.variance import (
     Projection,
     SamplingStructure,
     degrees_of_freedom,
+    linearized_covariance,
     linearized_variance,
     make_projection,
     sampling_structure,
@@ -338,6 +357,13 @@ class SurveyDesign:
             mask = column.notna().to_numpy(dtype=bool, copy=True)
         if exclude:
             mask &= ~self._in_codes(variable, exclude)
+        if where:
+            mask &= self._where_mask(where)
+        return mask
+
+    def _where_mask(self, where: Mapping[str, Sequence[Any]] | None) -> np.ndarray:
+        """Rows inside `where`: for every variable, one of its codes."""
+        mask = np.ones(self.n, dtype=bool)
         for var, codes in (where or {}).items():
             mask &= self._in_codes(var, codes)
         return mask
@@ -473,7 +499,7 @@ class SurveyDesign:
         empty = means.n == 0
         se = _standard_error(var, empty)
         boundary = (p == 0) | (p == 1)
-        vsrs, replaced = srs_variance(p, means.sum_weights, means.n_positive)
+        vsrs, replaced = srs_variance(p * (1 - p), means.sum_weights, means.n_positive)
         with np.errstate(invalid="ignore", divide="ignore"):
             deff = np.where(boundary, np.nan, se**2 / vsrs)
             n_eff = np.where(boundary, means.n, p * (1 - p) / se**2)
@@ -582,3 +608,304 @@ class SurveyDesign:
         if labels is not None:
             result.insert(1, by, np.tile(labels.to_numpy(), len(shares)))
         return result
+
+    # -- means, totals and tests of association -------------------------------------
+
+    def _numeric(self, variable: str) -> np.ndarray:
+        """A numeric column as float64 (NaN: missing); a named error for text or infinities."""
+        column = self._column(variable)
+        if column.dtype.kind not in "biuf":
+            raise ValueError(f"variable '{variable}' is not numeric")
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        if np.any(np.isinf(values)):
+            raise ValueError(f"variable '{variable}' has infinite values")
+        return values
+
+    def _value_domains(
+        self, variable: str, where: Mapping[str, Sequence[Any]] | None, by: str | None
+    ) -> tuple[Domains, pd.Index | None]:
+        """One domain per `by` level: rows inside `where` with a non-missing `variable`."""
+        y = self._numeric(variable)
+        mask = self._base_mask(variable, None, where)
+        labels, level = (None, None) if by is None else self._levels(by)
+        if level is None:
+            index, k = np.where(mask, 0, -1), 1
+        else:
+            index, k = np.where(mask & (level >= 0), level, -1), len(labels)
+        y = np.where(mask, y, 0.0)
+        return Domains(index=index[None, :], y=y[None, :], n_domains=k), labels
+
+    def _mean_or_total(
+        self,
+        statistic: str,
+        variable: str,
+        where: Mapping[str, Sequence[Any]] | None,
+        by: str | None,
+        level: float,
+    ) -> pd.DataFrame:
+        if not 0 < level < 1:
+            raise ValueError("level must be between 0 and 1")
+        domains, labels = self._value_domains(variable, where, by)
+        k, out = domains.n_domains, domains.index
+        means = domain_means(domains, self._weights, self._positive)
+        if statistic == "mean":
+            a = mean_influence(domains, self._weights, means, np.ones(k))
+            estimate = means.estimate
+        else:
+            a = total_influence(domains, self._weights)
+            estimate = np.bincount((out + 1).ravel(), weights=a.ravel(), minlength=k + 1)[1:]
+        st = self._structure
+        variance = linearized_variance(a, out, k, st, self._projection)
+        df = degrees_of_freedom(out, k, self._positive, st)
+        empty = means.n == 0
+        se = _standard_error(variance, empty)
+        vsrs, replaced = srs_variance(
+            domain_spread(domains, self._weights, means), means.sum_weights, means.n_positive
+        )
+        if statistic == "total":
+            vsrs = vsrs * means.sum_weights**2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            deff = se**2 / vsrs
+        half = t_quantile(level, df) * se
+        no_interval = ~empty & (~(df >= 1) | ~np.isfinite(se))
+        note = np.full(k, "", dtype=object)
+        note = append_note(note, replaced & ~empty, "deff with-replacement: weights sum to at most n")
+        note = append_note(note, ~empty & ~np.isfinite(deff), "deff undefined: no variation in the domain")
+        note = append_note(note, ~empty & ~(df >= 1), "df < 1: no interval")
+        note = append_note(
+            note, ~empty & (df >= 1) & ~np.isfinite(se),
+            "variance not estimable: no stratum of the domain has two PSUs",
+        )
+        note = append_note(note, empty, "empty domain")
+        out_frame = pd.DataFrame(
+            {
+                "estimate": np.where(empty, np.nan, estimate),
+                "se": se,
+                "ci_lower": np.where(no_interval | empty, np.nan, estimate - half),
+                "ci_upper": np.where(no_interval | empty, np.nan, estimate + half),
+                "df": np.where(empty, np.nan, df),
+                "deff": np.where(np.isfinite(deff), deff, np.nan),
+                "n": means.n.astype(np.int64),
+                "sum_weights": means.sum_weights,
+                "note": note.astype(str),
+            }
+        )
+        if labels is not None:
+            out_frame.insert(0, by, labels.to_numpy())
+        return out_frame
+
+    def mean(
+        self,
+        variable: str,
+        where: Mapping[str, Sequence[Any]] | None = None,
+        by: str | None = None,
+        level: float = 0.95,
+    ) -> pd.DataFrame:
+        """Weighted mean of a numeric `variable` per domain (`where`, one row per `by` level).
+
+        Rows where `variable` is missing are left out of the domain (R's na.rm = TRUE);
+        the domain stays on the full design. Columns: [by], `estimate`, `se`
+        (linearisation, calibration-aware), `ci_lower`/`ci_upper` (estimate +/- t(df) se),
+        `df` (R's degf() of the domain), `deff` (R's svymean(deff = TRUE): se^2 over
+        s^2 (W - n) / (W n), s^2 = svyvar; deff = "replace" s^2 / n where W <= n, noted),
+        `n` (rows), `sum_weights`, `note` (why a value is missing or computed differently).
+        """
+        return self._mean_or_total("mean", variable, where, by, level)
+
+    def total(
+        self,
+        variable: str,
+        where: Mapping[str, Sequence[Any]] | None = None,
+        by: str | None = None,
+        level: float = 0.95,
+    ) -> pd.DataFrame:
+        """Weighted total of a numeric `variable` per domain; as `mean`, with R's
+        svytotal(deff = TRUE) denominator W^2 s^2 (W - n) / (W n)."""
+        return self._mean_or_total("total", variable, where, by, level)
+
+    def chisq(
+        self,
+        row: str,
+        col: str,
+        where: Mapping[str, Sequence[Any]] | None = None,
+        statistic: str = "F",
+    ) -> dict[str, float]:
+        """Rao-Scott test of independence of `row` and `col` in the domain `where`, as R's
+        svychisq(~row + col, subset(d, where), statistic = "F" | "Chisq").
+
+        Rows with either variable missing are left out (na.rm = TRUE). The table has the
+        levels with a positive weighted total in the domain (R's table would carry an
+        empty level from other rows of the design and give NaN). As R: the Pearson X^2
+        is that of the weighted table scaled to N, R's nrow() of the domain's design
+        (all rows once calibrated, else the rows in `where`, missing values included);
+        Delta is the design-effect matrix of the interaction contrasts and nu the
+        design's PSUs minus strata (of those same rows, whatever their weight).
+
+        - "F" (second-order): statistic = X^2 / tr(Delta), ndf = tr(Delta)^2 / tr(Delta^2),
+          ddf = ndf nu, p_value from F(ndf, ddf).
+        - "Chisq" (first-order): statistic = X^2 / mean(diag(Delta)), df = (rows - 1)
+          (cols - 1), p_value from chi^2(df). R reports the unadjusted X^2 as its
+          statistic (here `pearson`) and this statistic's p-value.
+
+        Both also give `pearson` (X^2) and `n` (rows in the table).
+        """
+        if statistic not in ("F", "Chisq"):
+            raise ValueError(f"statistic must be 'F' or 'Chisq', got {statistic!r}")
+        in_where = self._where_mask(where)
+        inside = in_where & self._base_mask(row, None, None) & self._base_mask(col, None, None)
+        codes = []
+        for name in (row, col):
+            _, level = self._levels(name)
+            present = np.bincount(level[inside], weights=self._weights[inside], minlength=level.max() + 1) > 0
+            if present.sum() < 2:
+                raise ValueError(f"chisq needs two levels of '{name}' with positive weight in the domain")
+            codes.append(np.where(inside, (np.cumsum(present) - 1)[level], -1))
+        n_rows, n_cols = int(codes[0].max()) + 1, int(codes[1].max()) + 1
+        cell = np.where(inside, codes[0] + n_rows * codes[1], -1)
+        w = np.where(inside, self._weights, 0.0)
+        shares = np.bincount(cell[inside], weights=w[inside], minlength=n_rows * n_cols)
+        shares = shares / shares.sum()
+        table_rows = self.n if self.is_calibrated else int(in_where.sum())
+        nu = float(degrees_of_freedom(np.where(self.is_calibrated | in_where, 0, -1), 1, None, self._structure)[0])
+        if nu < 1:
+            raise ValueError("chisq needs design degrees of freedom (PSUs minus strata) of at least 1")
+        expected = np.outer(shares.reshape(n_cols, n_rows).sum(axis=0), shares.reshape(n_cols, n_rows).sum(axis=1))
+        pearson = float(table_rows * np.sum((shares - expected.ravel(order="F")) ** 2 / expected.ravel(order="F")))
+        # Interaction contrasts: the row x col indicators orthogonalised against the main effects.
+        r, c = np.arange(n_rows * n_cols) % n_rows, np.arange(n_rows * n_cols) // n_rows
+        main = np.column_stack(
+            [np.ones(r.size)] + [r == i for i in range(1, n_rows)] + [c == j for j in range(1, n_cols)]
+        ).astype(np.float64)
+        interaction = np.column_stack(
+            [(r == i) & (c == j) for j in range(1, n_cols) for i in range(1, n_rows)]
+        ).astype(np.float64)
+        contrasts = interaction - main @ np.linalg.lstsq(main, interaction, rcond=None)[0]
+        inverse_share = np.divide(1.0, shares, out=np.zeros_like(shares), where=shares > 0)
+        scaled = contrasts.T * inverse_share  # (contrasts x cells): C' D^-1
+        # Delta = A^-1 B with A = C' D^-1 C / N and B = cov(C' D^-1 p): whitened with
+        # A = Q L Q', it is similar to M = cov(L^-1/2 Q' C' D^-1 p), so tr(Delta) = tr(M)
+        # and tr(Delta^2) = |M|_F^2.
+        eigenvalues, eigenvectors = np.linalg.eigh(scaled @ contrasts / table_rows)
+        whiten = (eigenvectors / np.sqrt(eigenvalues)).T @ scaled
+        total_w = float(w.sum())
+        influence = (whiten[:, np.maximum(cell, 0)] - (whiten @ shares)[:, None]) * (w / total_w)
+        m = linearized_covariance(influence, inside, self._structure, self._projection)
+        trace, trace_sq = float(np.trace(m)), float(np.sum(m * m))
+        df = (n_rows - 1) * (n_cols - 1)
+        if statistic == "F":
+            f_stat = pearson / trace
+            ndf = trace**2 / trace_sq
+            return {
+                "statistic": f_stat, "ndf": ndf, "ddf": ndf * nu,
+                "p_value": float(special.fdtrc(ndf, ndf * nu, f_stat)), "pearson": pearson, "n": int(inside.sum()),
+            }
+        chisq = pearson / (trace / df)
+        return {
+            "statistic": chisq, "df": float(df), "p_value": float(special.chdtrc(df, chisq)),
+            "pearson": pearson, "n": int(inside.sum()),
+        }
+
+    # -- logistic regression ---------------------------------------------------------
+
+    def _model_matrix(
+        self, terms: Sequence[tuple[str, bool]], inside: np.ndarray
+    ) -> tuple[np.ndarray, list[str]]:
+        """R's model matrix on the domain rows: an intercept, numeric columns as they are,
+        text columns and factor(x) as treatment dummies (first sorted level is the reference)."""
+        columns, names = [np.ones(int(inside.sum()))], ["(Intercept)"]
+        for name, as_factor in terms:
+            column = self._column(name)
+            if not as_factor and column.dtype.kind in "biuf":
+                columns.append(self._numeric(name)[inside])
+                names.append(name)
+                continue
+            levels = np.sort(pd.unique(column[inside]))
+            label = f"factor({name})" if as_factor else name
+            values = column.to_numpy()[inside]
+            for level in levels[1:]:
+                columns.append((values == level).astype(np.float64))
+                shown = int(level) if isinstance(level, (float, np.floating)) and float(level).is_integer() else level
+                names.append(f"{label}{shown}")
+        return np.column_stack(columns), names
+
+    def logit(
+        self,
+        formula: str,
+        success: Sequence[Any] | None = None,
+        where: Mapping[str, Sequence[Any]] | None = None,
+        level: float = 0.95,
+    ) -> pd.DataFrame:
+        """Design-based logistic regression, as R's svyglm(formula, subset(d, where),
+        family = quasibinomial()).
+
+        `formula` is "y ~ a + factor(b) + c": numeric columns enter as they are, text
+        columns and factor(...) as dummies against their first sorted level in the
+        domain (R on a calibrated subset also keeps levels seen only outside the
+        domain, as NA coefficients; a model matrix not of full rank is an error). The
+        response is 0/1 (or a share in [0, 1]); with `success`, 1 where y is one of
+        those codes and 0 for any other answer. Rows with a missing value in any model
+        variable are left out of the domain. Coefficients: statsmodels' binomial GLM
+        with the design weights; covariance: the linearised sandwich on the full
+        design (calibration-aware, R's svy.varcoef); t on df = degf(domain) + 1 - p.
+        One row per R term name: estimate, se, ci_lower, ci_upper, df, p_value.
+        """
+        from statsmodels.genmod import families
+        from statsmodels.genmod.generalized_linear_model import GLM
+
+        response, terms = _parse_formula(formula)
+        inside = self._where_mask(where)
+        for name in [response] + [name for name, _ in terms]:
+            inside &= self._base_mask(name, None, None)
+        if success is None:
+            y = self._numeric(response)[inside]
+            if np.any((y < 0) | (y > 1)):
+                raise ValueError(f"response '{response}' must lie in [0, 1]; give `success` codes for a coded answer")
+        else:
+            y = self._in_codes(response, success)[inside].astype(np.float64)
+        x, names = self._model_matrix(terms, inside)
+        w = self._weights[inside]
+        if not np.any(w > 0) or np.linalg.matrix_rank(x[w > 0]) < x.shape[1]:
+            raise ValueError(f"logit {formula!r}: the model matrix of the domain is empty or not of full rank")
+        fit = GLM(y, x, family=families.Binomial(), var_weights=w / w.mean()).fit(
+            tol=1e-14, rtol=1e-12, tol_criterion="params", maxiter=100
+        )
+        if not fit.converged:
+            raise ValueError(f"logit {formula!r} did not converge")
+        beta = np.asarray(fit.params)
+        mu = special.expit(x @ beta)
+        bread = np.linalg.inv(x.T @ (x * (w * mu * (1 - mu))[:, None]))
+        influence = np.zeros((len(names), self.n))
+        influence[:, inside] = ((x * ((y - mu) * w)[:, None]) @ bread).T
+        cov = linearized_covariance(influence, inside, self._structure, self._projection)
+        out = np.where(inside, 0, -1)
+        df = float(degrees_of_freedom(out, 1, self._positive, self._structure)[0]) + 1 - len(names)
+        se = np.sqrt(np.diag(cov))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p_value = 2 * t_sf(np.abs(beta / se), np.full(beta.size, df))
+        half = t_quantile(level, np.full(beta.size, df)) * se
+        return pd.DataFrame(
+            {
+                "estimate": beta,
+                "se": se,
+                "ci_lower": beta - half,
+                "ci_upper": beta + half,
+                "df": df,
+                "p_value": p_value,
+            },
+            index=pd.Index(names, name="term"),
+        )
+
+
+def _parse_formula(formula: str) -> tuple[str, list[tuple[str, bool]]]:
+    """'y ~ a + factor(b)' as ('y', [('a', False), ('b', True)]); '1' alone: intercept only."""
+    if formula.count("~") != 1:
+        raise ValueError(f"formula {formula!r} must have the form 'y ~ a + b'")
+    left, right = (part.strip() for part in formula.split("~"))
+    terms = []
+    for term in (t.strip() for t in right.split("+")):
+        match = re.fullmatch(r"factor\(\s*([^()\s]+)\s*\)|([^()\s]+)", term)
+        if not left or match is None:
+            raise ValueError(f"formula {formula!r}: unsupported term {term!r} (use names and factor(name))")
+        if term != "1":
+            terms.append((match.group(1) or match.group(2), match.group(1) is not None))
+    return left, terms

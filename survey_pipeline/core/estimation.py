@@ -1,4 +1,4 @@
-"""Domain means of 0/1 variables: estimates, influence values and R's deff denominator."""
+"""Domain means and totals: estimates, influence values and R's deff denominator."""
 
 from __future__ import annotations
 
@@ -80,15 +80,31 @@ def mean_influence(domains: Domains, weights: np.ndarray, means: DomainMeans, co
     return (domains.y - estimate[idx]) * (weights * np.concatenate([[0.0], scale])[idx])
 
 
-def srs_variance(p: np.ndarray, sum_weights: np.ndarray, n_positive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Denominator of R's svymean(deff = TRUE) for a 0/1 variable, and where it was replaced.
+def total_influence(domains: Domains, weights: np.ndarray) -> np.ndarray:
+    """svytotal's influence on the subset design, (shares x rows): w y, zero outside the domains."""
+    return np.where(domains.index >= 0, weights * domains.y, 0.0)
 
-    R: svyvar(x) (psum - nobs) / (psum nobs) = p (1 - p) (W - n) / (W (n - 1)). When the
-    weights sum to at most n, R returns NA; we use R's deff = "replace" denominator
-    p (1 - p) / (n - 1) instead and flag those domains.
+
+def domain_spread(domains: Domains, weights: np.ndarray, means: DomainMeans) -> np.ndarray:
+    """Weighted population variance per domain, sum w (y - mean)^2 / W (p (1 - p) for 0/1 y)."""
+    estimate = np.concatenate([[0.0], np.nan_to_num(means.estimate)])
+    idx = domains.index + 1
+    squares = (domains.y - estimate[idx]) ** 2 * weights
+    size = domains.n_domains + 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.bincount(idx.ravel(), weights=flat(squares, idx.shape), minlength=size)[1:] / means.sum_weights
+
+
+def srs_variance(spread: np.ndarray, sum_weights: np.ndarray, n_positive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Denominator of R's svymean(deff = TRUE), and where it was replaced.
+
+    `spread` is the weighted population variance of y in the domain (p (1 - p) for a
+    0/1 variable). R: svyvar(x) (psum - nobs) / (psum nobs) = spread (W - n) / (W (n - 1)).
+    When the weights sum to at most n, R returns NA; we use R's deff = "replace"
+    denominator spread / (n - 1) instead and flag those domains.
     """
     with np.errstate(invalid="ignore", divide="ignore"):
-        base = p * (1 - p) / (n_positive - 1)
+        base = spread / (n_positive - 1)
         without_replacement = base * (sum_weights - n_positive) / sum_weights
     replaced = sum_weights <= n_positive
     return np.where(replaced, base, without_replacement), replaced

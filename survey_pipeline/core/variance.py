@@ -32,6 +32,8 @@ LONELY_PSU_OPTIONS = ("fail", "remove", "adjust", "average", "certainty")
 RAKING_PROJECTION_SWEEPS = 10
 # Cap on dense blocks: (PSU x output) for calibrated clustered designs, (stratum x cell) sums.
 _DENSE_BLOCK = 20_000_000
+# Cap on (pairs x rows) influence values per pass of `linearized_covariance`.
+_PAIR_BLOCK = 4_000_000
 
 
 class LonelyPSUError(ValueError):
@@ -401,3 +403,31 @@ def degrees_of_freedom(
     else:
         strata = _distinct_per_output(o, structure.stratum, structure.n_strata, n_out)
     return (psus - strata).astype(np.float64)
+
+
+def linearized_covariance(
+    a: np.ndarray,
+    inside: np.ndarray,
+    structure: SamplingStructure,
+    projection: Projection | None = None,
+) -> np.ndarray:
+    """Covariance matrix of the totals of the k influence rows of `a` (k x rows) over one
+    domain (`inside`: its rows), as svyrecvar's matrix on R's subset design.
+
+    The variance is a quadratic form in the influence, so the covariances follow from
+    the variances of pairwise sums: cov(i, j) = (var(a_i + a_j) - var(a_i) - var(a_j)) / 2.
+    """
+    k = a.shape[0]
+    first, second = np.triu_indices(k)
+    variance = np.empty(first.size)
+    step = max(1, _PAIR_BLOCK // max(a.shape[1], 1))
+    for start in range(0, first.size, step):
+        block = slice(start, start + step)
+        pairs = a[first[block]] + a[second[block]]
+        out = np.where(inside, np.arange(pairs.shape[0])[:, None], -1)
+        variance[block] = linearized_variance(pairs, out, pairs.shape[0], structure, projection)
+    own = variance[first == second] / 4  # var(2 a_i) = 4 var(a_i)
+    cov = np.empty((k, k))
+    cov[first, second] = (variance - own[first] - own[second]) / 2
+    cov[second, first] = cov[first, second]
+    return cov
