@@ -7,6 +7,8 @@ disagree with the spec, wrong types and non-integral codes. Problems a user must
 fix are errors (the stage stops with exit 2); harmless ones are warnings, kept in
 `files.json`. A file that cannot be read at all gives a one-line `InputError`, and
 so does an SPSS file cut short: its rows must be every case the file promises.
+Every wave of the spec's `survey.waves` must have exactly one file; a file for
+a wave the spec does not measure (or does not know) is an error too.
 
 Codes stay as read (float64, special codes such as -1 and 99 intact); row-level
 rules (allowed codes, routing, duplicates) are the validate stage's job.
@@ -219,9 +221,25 @@ def read_raw_file(
         report.problems.append(
             Problem(ERROR, "wave_from_name", None, f"the file name does not match '{file_pattern}' (e.g. {example}{suffix}), so its wave is unknown")
         )
+    elif wave in spec.not_measured:
+        report.problems.append(
+            Problem(
+                ERROR,
+                "wave_not_measured",
+                None,
+                f"the spec declares wave {wave} not measured (survey.not_measured: {spec.not_measured[wave]}); "
+                f"remove the file, or move {wave} to survey.waves",
+            )
+        )
     elif wave not in spec.waves:
         report.problems.append(
-            Problem(ERROR, "wave_in_spec", None, f"wave {wave} (from the file name) is not one of the spec's waves {list(spec.waves)}")
+            Problem(
+                ERROR,
+                "wave_in_spec",
+                None,
+                f"wave {wave} (from the file name) is not one of the spec's waves {list(spec.waves)}; "
+                f"add it to survey.waves (or survey.not_measured) or remove the file",
+            )
         )
     frame = _check_and_standardise(raw, spec, wave if wave in spec.waves else None, report)
     return frame, report
@@ -695,6 +713,24 @@ def ingest_files(
     return stack_frames(frames, spec), reports
 
 
+def check_every_wave_has_a_file(reports: list[FileReport], spec: QuestionnaireSpec, file_pattern: str,
+                                raw_dir: str) -> None:
+    """Every wave of `survey.waves` has a raw file: a run without one would publish "-" for a wave the
+    spec says was measured. A wave deliberately not measured belongs in `survey.not_measured`."""
+    found = {r.wave for r in reports}
+    missing = [w for w in spec.waves if w not in found]
+    if not missing:
+        return
+    expected = ", ".join(file_pattern.replace(WAVE_PLACEHOLDER, str(w)) + ".sav" for w in missing)
+    raise InputError(
+        f"no raw file for wave(s) {', '.join(map(str, missing))} of survey.waves in the spec: expected {expected} "
+        f"(or {', '.join(SUPPORTED_SUFFIXES[1:])}) in the folder; a wave deliberately not measured belongs in "
+        f"survey.not_measured with its reason",
+        file=raw_dir,
+        rule="missing_wave",
+    )
+
+
 def stack_frames(frames: list[pd.DataFrame], spec: QuestionnaireSpec) -> pd.DataFrame:
     """One table in the `ingest_responses` column order; base_weight kept if any file has it."""
     columns = [*ORIGIN_COLUMNS, spec.respondent_id, spec.wave_variable, *spec.background, *spec.variables]
@@ -809,20 +845,17 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Mapping[s
     receipt = read_receipt(receipt_path, spec) if receipt_path.is_file() else None
     responses, reports = ingest_files(paths, spec, settings.file_pattern, base_dir=Path(base_dir))
     receipt_entries = check_receipt(receipt, reports, RECEIPT_FILE) if receipt is not None else {}
+    check_every_wave_has_a_file(reports, spec, settings.file_pattern, settings.raw_dir)
     files = {r.name: {**r.to_json(), "receipt": receipt_entries.get(r.name)} for r in reports}
     with store.writing("ingest") as out:
         artifacts.write_table(responses, out / "responses.parquet", "ingest_responses")
         artifacts.write_json(files, out / "files.json")
     rows_per_wave = {str(r.wave): r.n_rows for r in sorted(reports, key=lambda r: r.wave)}
-    missing_waves = [w for w in spec.waves if str(w) not in rows_per_wave]
-    if missing_waves:
-        log.warning("no raw file for wave(s) %s of the spec", missing_waves)
     log.info("ingest: %d rows from %d file(s)", len(responses), len(reports))
     return {
         "files": len(reports),
         "rows": len(responses),
         "rows_per_wave": rows_per_wave,
         "warnings": sum(len(r.warnings) for r in reports),
-        "waves_without_file": missing_waves,
         "receipt_checked_waves": sorted(r.wave for r in reports if (receipt_entries.get(r.name) or {}).get("checked")),
     }

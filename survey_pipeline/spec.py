@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -27,6 +27,10 @@ ALL_RESIDENTS = "residents"
 INDICATOR_KINDS = ("prestatie", "kengetal")
 DONT_KNOW_RULES = ("exclude", "count_as_no")
 MISSING_KINDS = ("dont_know", "no_answer", "not_asked")
+
+
+def _no_reasons() -> Mapping[int, str]:
+    return MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,8 @@ class Variable:
     missing: MissingCodes
     asked_of: str
     waves: tuple[int, ...]
+    # Survey waves in which the question was deliberately not asked -> Dutch reason ("i.v.m. COVID").
+    not_measured: Mapping[int, str] = field(default_factory=_no_reasons)
 
     @property
     def answer_codes(self) -> tuple[int, ...]:
@@ -148,12 +154,25 @@ class QuestionnaireSpec:
     indicators: tuple[Indicator, ...]
     source: str
     fingerprint: str = ""
+    # Waves the survey deliberately did not measure (no raw file) -> Dutch reason ("i.v.m. COVID").
+    not_measured: Mapping[int, str] = field(default_factory=_no_reasons)
 
     def indicator(self, indicator_id: str) -> Indicator:
         for indicator in self.indicators:
             if indicator.id == indicator_id:
                 return indicator
         raise KeyError(indicator_id)
+
+    @property
+    def declared_waves(self) -> tuple[int, ...]:
+        """Every wave the spec knows: measured (`waves`) and declared not measured."""
+        return tuple(sorted((*self.waves, *self.not_measured)))
+
+    def not_measured_reason(self, wave: int, variable: str | None = None) -> str | None:
+        """The declared reason why `wave` (or `variable` in `wave`) was not measured; None if none is declared."""
+        if wave in self.not_measured:
+            return self.not_measured[wave]
+        return self.variables[variable].not_measured.get(wave) if variable is not None else None
 
     def variables_in_wave(self, wave: int) -> tuple[Variable, ...]:
         """The questions asked (to someone) in `wave`."""
@@ -220,8 +239,13 @@ def parse_spec(raw: Any, source: str = "<memory>") -> QuestionnaireSpec:
         survey,
         "survey",
         required=("id", "title", "population_label", "respondent_id", "wave_variable", "waves"),
+        optional=("not_measured",),
     )
     waves = _int_list(survey["waves"], "survey.waves", non_empty=True)
+    skipped = _reasons(survey.get("not_measured", {}), "survey.not_measured")
+    for wave in skipped:
+        if wave in waves:
+            raise SpecError(f"survey.not_measured.{wave}", f"wave {wave} is also in survey.waves; a wave is measured or not")
     missing = _missing_codes(top["missing_codes"], "missing_codes")
 
     background = {
@@ -243,7 +267,7 @@ def parse_spec(raw: Any, source: str = "<memory>") -> QuestionnaireSpec:
     for name, body in _mapping(top["variables"], "variables", non_empty=True).items():
         key = f"variables.{name}"
         body = _mapping(body, key)
-        _only_keys(body, key, required=("label", "codes", "asked_of"), optional=("waves", "missing_codes"))
+        _only_keys(body, key, required=("label", "codes", "asked_of"), optional=("waves", "not_measured", "missing_codes"))
         if name in background or name in (survey["respondent_id"], survey["wave_variable"]):
             raise SpecError(key, "name is already used by a background or id variable")
         var_missing = _missing_codes(body["missing_codes"], f"{key}.missing_codes") if "missing_codes" in body else missing
@@ -252,13 +276,22 @@ def parse_spec(raw: Any, source: str = "<memory>") -> QuestionnaireSpec:
         if clash:
             raise SpecError(f"{key}.codes", f"code(s) {sorted(clash)} are also missing-value codes")
         var_waves = tuple(_int_list(body["waves"], f"{key}.waves", non_empty=True)) if "waves" in body else tuple(waves)
-        unknown_waves = sorted(set(var_waves) - set(waves))
-        if unknown_waves:
-            raise SpecError(f"{key}.waves", f"wave(s) {unknown_waves} are not in survey.waves")
+        _check_variable_waves(var_waves, waves, skipped, f"{key}.waves")
+        var_skipped = _reasons(body.get("not_measured", {}), f"{key}.not_measured")
+        for wave in var_skipped:
+            where = f"{key}.not_measured.{wave}"
+            if wave in skipped:
+                raise SpecError(where, f"wave {wave} is already declared not measured in survey.not_measured")
+            if wave not in waves:
+                raise SpecError(where, f"wave {wave} is not in survey.waves")
+            if wave in var_waves:
+                raise SpecError(where, f"wave {wave} is also in {key}.waves; a question is asked in a wave or not")
         asked_of = _text(body["asked_of"], f"{key}.asked_of")
         if asked_of not in raw_groups:
             raise SpecError(f"{key}.asked_of", f"unknown group '{asked_of}'")
-        variables[name] = Variable(name, _text(body["label"], f"{key}.label"), codes, var_missing, asked_of, var_waves)
+        variables[name] = Variable(
+            name, _text(body["label"], f"{key}.label"), codes, var_missing, asked_of, var_waves, var_skipped
+        )
 
     groups = {name: _group(name, body, variables, background) for name, body in raw_groups.items()}
     _check_routing(groups, variables)
@@ -285,7 +318,26 @@ def parse_spec(raw: Any, source: str = "<memory>") -> QuestionnaireSpec:
         indicators=indicators,
         source=source,
         fingerprint=_fingerprint(top),
+        not_measured=skipped,
     )
+
+
+def _reasons(raw: Any, key: str) -> Mapping[int, str]:
+    """A `not_measured` mapping: wave -> the Dutch reason the report prints ("i.v.m. COVID")."""
+    reasons = {}
+    for wave, reason in _mapping(raw, key).items():
+        reasons[_int(wave, f"{key}.{wave}")] = _text(reason, f"{key}.{wave}")
+    return MappingProxyType(dict(sorted(reasons.items())))
+
+
+def _check_variable_waves(var_waves: tuple[int, ...], waves: list[int], skipped: Mapping[int, str], key: str) -> None:
+    """A question's waves are measured waves of the survey."""
+    not_measured = sorted(set(var_waves) & set(skipped))
+    if not_measured:
+        raise SpecError(key, f"wave(s) {not_measured} are declared not measured in survey.not_measured")
+    unknown = sorted(set(var_waves) - set(waves))
+    if unknown:
+        raise SpecError(key, f"wave(s) {unknown} are not in survey.waves")
 
 
 def _fingerprint(raw: dict) -> str:

@@ -40,7 +40,7 @@ def build_report_document(spec: QuestionnaireSpec, annual: AnnualTable, targets:
         Paragraph(
             "Met de volgende indicatoren wordt de voortgang van dit beleidsveld gemeten. Als er geen gegevens "
             "beschikbaar zijn, de vraag in een jaar niet gesteld is of een uitkomst te onzeker is om te publiceren, "
-            "staat er een streepje."
+            "staat er een streepje; is de meting of de vraag bewust overgeslagen, dan staat de reden erachter."
         ),
         AnnualTableBlock(annual),
         Paragraph(f"Hoe de percentages berekend zijn, staat in de onderzoeksverantwoording ({METHOD_NOTE_FILE})."),

@@ -38,6 +38,11 @@ def _dutch(number: Decimal, decimals: int) -> str:
     return sign + text.replace(",", "\u0000").replace(".", ",").replace("\u0000", ".")
 
 
+def not_measured_text(reason: str | None) -> str:
+    """The cell of a wave that was not measured: "-", with the spec's reason if declared ("- (i.v.m. COVID)")."""
+    return f"{MISSING_TEXT} ({reason})" if reason else MISSING_TEXT
+
+
 def format_percent(share: float | None, decimals: int = 0) -> str:
     """A share in [0, 1] as a Dutch percentage: 0.457 -> "46%" (0) or "45,7%" (1); NaN -> "-"."""
     if share is None or not math.isfinite(share):

@@ -101,7 +101,24 @@ def _introduction(spec: QuestionnaireSpec, facts: RunFacts) -> list:
             f"Alle percentages zijn gewogen naar de bevolking; de onzekerheid staat erbij als "
             f"{format_percent(level)}-betrouwbaarheidsinterval."
         ),
+        *_not_measured(spec),
     ]
+
+
+def _not_measured(spec: QuestionnaireSpec) -> list:
+    """Waves and questions the spec says were not measured, with the declared reason (the "-" cells of the report)."""
+    blocks: list = [Paragraph(f"In {wave} is niet gemeten ({reason}).") for wave, reason in spec.not_measured.items()]
+    gaps = []
+    for variable in spec.variables.values():
+        skipped = [w for w in spec.waves if w not in variable.waves]
+        if skipped:
+            waves = _join([f"{w} ({variable.not_measured[w]})" if w in variable.not_measured else str(w)
+                           for w in skipped])
+            gaps.append(f"{variable.label}: niet gesteld in {waves}.")
+    if gaps:
+        blocks += [Paragraph("Niet elke vraag is in elke meting gesteld; in de tabellen staat dan een streepje:"),
+                   Bullets(tuple(gaps))]
+    return blocks
 
 
 def _response(spec: QuestionnaireSpec, facts: RunFacts) -> list:

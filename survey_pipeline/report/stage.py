@@ -58,6 +58,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
         "weight_margins": read_table(weight_dir / "margins.parquet", "weight_margins"),
     }
     waves = run_waves(validate_metrics)
+    report.check_waves(spec, waves)
 
     published = {
         "indicators": tables.publish_indicators(raw["indicators"], spec, breakdowns),

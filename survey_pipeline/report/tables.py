@@ -21,6 +21,7 @@ from survey_pipeline.report.formatting import (
     format_p_value,
     format_percent,
     format_points,
+    not_measured_text,
 )
 from survey_pipeline.spec import ALL_RESIDENTS, Indicator, QuestionnaireSpec
 from survey_pipeline.targets import parse_target
@@ -252,7 +253,7 @@ def build_annual_table(indicators: pd.DataFrame, spec: QuestionnaireSpec, report
 
     def achieved(ind: Indicator, wave: int) -> Cell:
         if wave not in measured.get(ind.id, ()):
-            return Cell(MISSING_TEXT)
+            return Cell(not_measured_text(spec.not_measured_reason(wave, ind.variable)))
         row = totals.loc[(ind.id, wave)]
         if bool(row["suppressed"]):
             return Cell(MISSING_TEXT, None, (note(f"Niet gepubliceerd: {describe_reason(row['suppression_reason'])}."),))

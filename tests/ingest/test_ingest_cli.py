@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pyreadstat
 import pytest
+import yaml
 
 from survey_pipeline import cli
 from survey_pipeline.artifacts import PROJECT_ROOT
@@ -29,18 +30,19 @@ def spec():
 
 @pytest.fixture
 def project(tmp_path, spec):
-    """A project with the real spec and params and one good raw file for 2019."""
+    """A project with the real spec and params and one good raw file for each of the spec's waves."""
     (tmp_path / "questionnaires").mkdir()
     shutil.copy(PROJECT_ROOT / "questionnaires" / "wij_monitor.yaml", tmp_path / "questionnaires")
     shutil.copy(PROJECT_ROOT / "params.yaml", tmp_path / "params.yaml")
     raw = tmp_path / "data" / "raw"
     raw.mkdir(parents=True)
-    frame = pd.DataFrame({"resp_id": np.arange(1.0, N + 1), "wave": 2019.0})
-    for name in spec.background:
-        frame[name] = 1.0
-    for variable in spec.variables_in_wave(2019):
-        frame[variable.name] = -1.0
-    write_sav(frame, raw / "wij_panel_2019.sav", spec, "WIJ-monitor test")
+    for wave in spec.waves:
+        frame = pd.DataFrame({"resp_id": np.arange(1.0, N + 1), "wave": float(wave)})
+        for name in spec.background:
+            frame[name] = 1.0
+        for variable in spec.variables_in_wave(wave):
+            frame[variable.name] = -1.0
+        write_sav(frame, raw / f"wij_panel_{wave}.sav", spec, "WIJ-monitor test")
     return tmp_path
 
 
@@ -184,6 +186,47 @@ SPSS_CUT_CASES = {
 }
 
 
+# --- waves: every wave of the spec has a file; no file for a wave it does not measure --------
+
+
+def _digest(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _declare_not_measured(project, wave, reason):
+    path = project / "questionnaires" / "wij_monitor.yaml"
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw["survey"]["not_measured"] = {wave: reason}
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+
+
+def _copy_wave(project, source, target):
+    raw = project / "data" / "raw"
+    shutil.copy(raw / f"wij_panel_{source}.sav", raw / f"wij_panel_{target}.sav")
+
+
+WAVE_CASES = {
+    "missing_wave": (
+        lambda project: (project / "data" / "raw" / "wij_panel_2020.sav").unlink(),
+        "data/raw, rule 'missing_wave': no raw file for wave(s) 2020 of survey.waves in the spec: expected "
+        "wij_panel_2020.sav (or .zsav, .csv, .parquet) in the folder; a wave deliberately not measured belongs "
+        "in survey.not_measured with its reason",
+    ),
+    "file_of_a_wave_not_measured": (
+        lambda project: (_declare_not_measured(project, 2022, "i.v.m. COVID"), _copy_wave(project, 2021, 2022)),
+        "wij_panel_2022.sav, rule 'wave_not_measured': 1 file-level error(s) in 1 file(s): wij_panel_2022.sav: the "
+        "spec declares wave 2022 not measured (survey.not_measured: i.v.m. COVID); remove the file, or move 2022 "
+        "to survey.waves",
+    ),
+    "file_of_a_wave_the_spec_does_not_know": (
+        lambda project: _copy_wave(project, 2019, 2018),
+        "wij_panel_2018.sav, rule 'wave_in_spec': 1 file-level error(s) in 1 file(s): wij_panel_2018.sav: wave 2018 "
+        "(from the file name) is not one of the spec's waves [2019, 2020, 2021]; add it to survey.waves (or "
+        "survey.not_measured) or remove the file",
+    ),
+}
+
+
 @pytest.fixture
 def demo_project(tmp_path):
     """A copy of the demo project's spec, params and raw waves."""
@@ -243,3 +286,17 @@ def test_csv_header_cell_with_a_line_break_fails_on_one_line(project, capsys):
         "1 file-level error(s) in 1 file(s): wij_panel_2019.csv, variable 'resp_id': variable is missing from the file"
     )
     assert not (project / "outputs" / "ingest").exists()
+
+
+@pytest.mark.parametrize("case", list(WAVE_CASES))
+def test_wave_without_its_file_or_file_without_its_wave_exits_2_and_keeps_outputs(project, capsys, case):
+    assert cli.main(["--project-dir", str(project), "--quiet", "ingest"]) == 0
+    before = _digest(project / "outputs")
+    capsys.readouterr()
+    damage, expected = WAVE_CASES[case]
+    damage(project)
+    assert cli.main(["--project-dir", str(project), "--quiet", "ingest"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == ["survey-pipeline: error: " + expected]
+    assert captured.out == ""
+    assert _digest(project / "outputs") == before

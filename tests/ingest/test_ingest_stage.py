@@ -103,7 +103,6 @@ def test_run_stacks_every_format_and_writes_files_json(tmp_path, spec):
         "rows": 15,
         "rows_per_wave": {"2019": 6, "2020": 4, "2021": 5},
         "warnings": 0,
-        "waves_without_file": [],
         "receipt_checked_waves": [],
     }
     responses = read_table(tmp_path / "outputs" / "ingest" / "responses.parquet", "ingest_responses")
@@ -131,20 +130,36 @@ def test_run_stacks_every_format_and_writes_files_json(tmp_path, spec):
     assert {name: entry["receipt"] for name, entry in files.items()} == dict.fromkeys(files)
 
 
-def test_run_reports_missing_waves_and_keeps_warnings(tmp_path, spec):
+def test_run_keeps_warnings_in_files_json(tmp_path, spec):
     raw = tmp_path / "raw"
     raw.mkdir()
-    frame = wave_frame(spec, 2020)
-    frame["extra_column"] = 3.0
-    write_sav(frame, raw / "wij_panel_2020.sav", spec, "Panel 2020")
+    for wave in spec.waves:
+        frame = wave_frame(spec, wave)
+        if wave == 2020:
+            frame["extra_column"] = 3.0
+        write_sav(frame, raw / f"wij_panel_{wave}.sav", spec, f"Panel {wave}")
     store = OutputStore(tmp_path / "outputs")
     manifest = ingest.run(store, spec, PARAMS, tmp_path)
-    assert manifest["waves_without_file"] == [2019, 2021]
     assert manifest["warnings"] == 1
     files = read_json(store.reading("ingest") / "files.json")
     assert files["wij_panel_2020.sav"]["warnings"] == [
         "wij_panel_2020.sav, variable 'extra_column': not in the spec; ignored"
     ]
+
+
+def test_a_wave_of_the_spec_without_a_raw_file_is_an_error(tmp_path, spec):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    write_sav(wave_frame(spec, 2020), raw / "wij_panel_2020.sav", spec, "Panel 2020")
+    store = OutputStore(tmp_path / "outputs")
+    with pytest.raises(InputError) as excinfo:
+        ingest.run(store, spec, PARAMS, tmp_path)
+    assert str(excinfo.value) == (
+        "raw, rule 'missing_wave': no raw file for wave(s) 2019, 2021 of survey.waves in the spec: expected "
+        "wij_panel_2019.sav, wij_panel_2021.sav (or .zsav, .csv, .parquet) in the folder; a wave deliberately "
+        "not measured belongs in survey.not_measured with its reason"
+    )
+    assert not (store.reading("ingest") / "responses.parquet").exists()
 
 
 def test_run_with_a_bad_file_writes_nothing(tmp_path, spec):

@@ -12,7 +12,7 @@ from survey_pipeline.sav import write_sav
 from survey_pipeline.spec import load_spec
 
 PARAMS = {"ingest": {"raw_dir": "raw", "file_pattern": "wij_panel_{wave}"}}
-ROWS = {2019: 6, 2020: 4}
+ROWS = {2019: 6, 2020: 4, 2021: 3}
 
 
 @pytest.fixture(scope="module")
@@ -22,11 +22,12 @@ def spec():
 
 @pytest.fixture
 def raw(tmp_path, spec):
-    """Raw files of 2019 (6 rows, .sav) and 2020 (4 rows, .csv)."""
+    """Raw files of 2019 (6 rows, .sav), 2020 (4 rows, .csv) and 2021 (3 rows, .sav)."""
     folder = tmp_path / "raw"
     folder.mkdir()
     write_sav(wave_frame(spec, 2019, n=ROWS[2019]), folder / "wij_panel_2019.sav", spec, "Panel 2019")
     wave_frame(spec, 2020, n=ROWS[2020]).to_csv(folder / "wij_panel_2020.csv", index=False)
+    write_sav(wave_frame(spec, 2021, n=ROWS[2021]), folder / "wij_panel_2021.sav", spec, "Panel 2021")
     return folder
 
 
@@ -39,10 +40,10 @@ def _run(tmp_path, spec):
 
 def test_a_matching_receipt_is_checked_and_recorded(tmp_path, spec, raw):
     (raw / "receipt.csv").write_text(
-        "wave,expected_respondents,source,note\n2019,6,Panel BV,levering 15-11\n2020,4,,\n", encoding="utf-8"
+        "wave,expected_respondents,source,note\n2019,6,Panel BV,levering 15-11\n2020,4,,\n2021,3,,\n", encoding="utf-8"
     )
     counts, files = _run(tmp_path, spec)
-    assert counts["files"] == 2 and counts["receipt_checked_waves"] == [2019, 2020]
+    assert counts["files"] == 3 and counts["receipt_checked_waves"] == [2019, 2020, 2021]
     assert files["wij_panel_2019.sav"]["receipt"] == {
         "file": "receipt.csv", "checked": True, "row": 2, "expected_respondents": 6,
         "source": "Panel BV", "note": "levering 15-11",
@@ -68,8 +69,8 @@ def test_a_wave_the_receipt_does_not_list_is_recorded_as_unchecked(tmp_path, spe
          "wij_panel_2020.csv, rule 'receipt': the file has 4 data rows but the panel provider's receipt "
          "(receipt.csv, row 3) says 5 respondents for wave 2020"),
         ("wave,expected_respondents\n2019,6\n2021,5\n",
-         "receipt.csv, row 3, column 'wave', rule 'receipt': the receipt lists wave 2021 but there is no raw file "
-         "for it"),
+         "wij_panel_2021.sav, rule 'receipt': the file has 3 data rows but the panel provider's receipt "
+         "(receipt.csv, row 3) says 5 respondents for wave 2021"),
         ("wave,expected_respondents\n2019,1.000\n",
          "receipt.csv, row 2, column 'expected_respondents', rule 'receipt': a thousands separator or decimal mark "
          "in a whole number: '.' and ',' mean different things in Dutch and English exports; write digits only, "
@@ -105,6 +106,15 @@ def test_a_receipt_that_does_not_match_stops_ingest(tmp_path, spec, raw, receipt
     assert not (tmp_path / "outputs" / "ingest").exists()
 
 
+def test_a_receipt_line_without_its_file_names_the_receipt(tmp_path, spec, raw):
+    (raw / "wij_panel_2021.sav").unlink()
+    (raw / "receipt.csv").write_text("wave,expected_respondents\n2019,6\n2021,3\n", encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        _run(tmp_path, spec)
+    assert str(caught.value) == (
+        "receipt.csv, row 3, column 'wave', rule 'receipt': the receipt lists wave 2021 but there is no raw file for it")
+
+
 def test_the_receipt_is_not_taken_for_a_raw_file(tmp_path, raw):
     (raw / "receipt.csv").write_text("wave,expected_respondents\n2019,6\n", encoding="utf-8")
-    assert [p.name for p in ingest.find_raw_files(raw)] == ["wij_panel_2019.sav", "wij_panel_2020.csv"]
+    assert [p.name for p in ingest.find_raw_files(raw)] == ["wij_panel_2019.sav", "wij_panel_2020.csv", "wij_panel_2021.sav"]

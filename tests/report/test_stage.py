@@ -18,7 +18,7 @@ from survey_pipeline import cli
 from survey_pipeline.artifacts import OutputStore, read_table
 from survey_pipeline.errors import InputError
 from survey_pipeline.report import stage, tables
-from survey_pipeline.report.formatting import format_percent
+from survey_pipeline.report.formatting import format_percent, not_measured_text
 from survey_pipeline.report.markdown import escape
 
 
@@ -86,7 +86,11 @@ def test_report_table_numbers_equal_the_indicator_table(report_run, spec, report
                 assert html_cell == (ind.targets.get(column.year) or "-")
                 assert excel_cell.value == html_cell
                 continue
-            if (ind.id, column.year) not in totals.index or totals.loc[(ind.id, column.year), "suppressed"]:
+            if (ind.id, column.year) not in totals.index:
+                assert html_cell == not_measured_text(spec.not_measured_reason(column.year, ind.variable))
+                assert excel_cell.value == html_cell and f"| {escape(html_cell)} |" in md_line
+                continue
+            if totals.loc[(ind.id, column.year), "suppressed"]:
                 assert html_cell == "-"
                 continue
             estimate = totals.loc[(ind.id, column.year), "estimate"]
@@ -169,6 +173,9 @@ def test_method_note_is_generated_from_the_run(report_run, spec, params):
         assert spec.base_text(ind.base) in text
     assert "Kish" in text and "1,42" in text   # the weight diagnostics of the run
     assert "enkel aanhalingsteken" in text     # the CSV formula rule is documented
+    # questions left out of a wave, with the spec's reason where it declares one
+    assert f"- {spec.variables['wmo_quick'].label}: niet gesteld in 2020 (i.v.m. COVID)." in text
+    assert f"- {spec.variables['caregiver_burden'].label}: niet gesteld in 2021." in text
 
 
 def test_a_failed_check_is_exit_2_and_keeps_the_last_good_report(tmp_path, report_run, spec, params):

@@ -74,7 +74,7 @@ def test_unmeasured_waves_and_targets(spec, params, report_params, published):
     table = tables.build_annual_table(published["indicators"], spec, report_params, tables.measured_waves(spec, spec.waves))
     texts = lambda ind: [c.text for c in _row(table, ind).cells]  # noqa: E731
     assert texts("caregiver_burdened")[2:] == ["-", "afname <20%", "<15%"]   # not asked in 2021
-    assert texts("wmo_quick")[1] == "-"                                      # not asked in 2020
+    assert texts("wmo_quick")[1] == "- (i.v.m. COVID)"                       # not asked in 2020, reason in the spec
     assert texts("heard")[3:] == [">80%", ">80%"]
     assert texts("contact_of_heard")[3:] == ["kengetal", "kengetal"]
     assert texts("contact_of_residents")[3:] == ["kengetal", "20%"]
@@ -214,3 +214,31 @@ def test_a_target_missed_on_its_level_is_not_met_even_if_its_change_cannot_be_ju
     targets = tables.target_table(indicators, published["changes"], spec, report_params)
     assert targets.loc[(targets["indicator_id"] == "heard") & (targets["Jaar"] == 2021), "Oordeel"].item() == \
         "niet te beoordelen"
+
+
+def test_a_wave_declared_not_measured_shows_its_reason_in_every_row(spec, params, published):
+    raw = _raw_spec()
+    raw["survey"]["not_measured"] = {2018: "nog geen panel"}
+    skipping = parse_spec(raw)
+    report = ReportParams(achieved_waves=(2018, 2019, 2020, 2021), target_years=(2022,), decimals=0)
+    report.check_waves(skipping, (2019, 2020, 2021))
+    table = tables.build_annual_table(published["indicators"], skipping, report,
+                                      tables.measured_waves(skipping, skipping.waves))
+    for section in table.sections:
+        for row in section.rows:
+            assert (row.cells[0].text, row.cells[0].value, row.cells[0].notes) == ("- (nog geen panel)", None, ())
+    assert _row(table, "wmo_quick").cells[2].text == "- (i.v.m. COVID)"   # the question's own reason
+
+
+@pytest.mark.parametrize(("achieved", "error", "message"), [
+    ((2018, 2019), "rule 'params': params key 'report.achieved_waves'",
+     "wave 2018 is neither measured (survey.waves [2019, 2020, 2021]) nor declared not measured "
+     "(survey.not_measured) in the spec"),
+    ((2019, 2020), "outputs/validate/metrics.json, rule 'missing_wave'",
+     "report.achieved_waves lists wave 2020, but this run has no valid rows for it"),
+])
+def test_an_achieved_wave_without_data_or_declaration_is_an_error(spec, achieved, error, message):
+    report = ReportParams(achieved_waves=achieved, target_years=(), decimals=0)
+    with pytest.raises(InputError) as caught:
+        report.check_waves(spec, (2019, 2021))
+    assert str(caught.value).startswith(error) and str(caught.value).endswith(message)

@@ -36,6 +36,25 @@ def test_real_spec_loads_into_immutable_objects():
         spec.waves = (2019,)  # type: ignore[misc]
 
 
+def test_waves_not_measured_and_their_reasons(raw_spec):
+    spec = load_spec(SPEC_PATH)
+    assert spec.not_measured == {} and spec.declared_waves == (2019, 2020, 2021)
+    assert spec.variables["wmo_quick"].not_measured == {2020: "i.v.m. COVID"}   # as the annual report prints it
+    assert spec.not_measured_reason(2020, "wmo_quick") == "i.v.m. COVID"
+    assert spec.not_measured_reason(2021, "caregiver_burden") is None          # left out, no reason declared
+    assert spec.not_measured_reason(2020) is None
+
+    raw = copy.deepcopy(raw_spec)
+    raw["survey"]["not_measured"] = {2022: "geen meting", 2018: "nog geen panel"}
+    skipped = parse_spec(raw)
+    assert list(skipped.not_measured.items()) == [(2018, "nog geen panel"), (2022, "geen meting")]
+    assert skipped.declared_waves == (2018, 2019, 2020, 2021, 2022)
+    assert skipped.not_measured_reason(2022) == skipped.not_measured_reason(2022, "heard") == "geen meting"
+    assert skipped.variables["heard"].waves == (2019, 2020, 2021)               # only measured waves by default
+    with pytest.raises(TypeError):
+        skipped.not_measured[2023] = "x"  # type: ignore[index]
+
+
 def test_every_seed_indicator_is_declared():
     ids = {indicator.id for indicator in load_spec(SPEC_PATH).indicators}
     assert {
@@ -79,6 +98,16 @@ def _delete(path: str):
     return mutate
 
 
+def _both(*mutations):
+    def mutate(raw: dict) -> None:
+        for mutation in mutations:
+            mutation(raw)
+
+    return mutate
+
+
+SKIP_2018 = _set("survey.not_measured", {2018: "nog geen panel"})
+
 REJECTIONS = [
     (_delete("survey"), "survey", "required key is missing"),
     (_set("spec_version", 2), "spec_version", "unsupported version"),
@@ -101,6 +130,19 @@ REJECTIONS = [
     (_set("variables.helped.waves", [2019]), None, None),  # narrower than its filter: fine
     (_set("variables.contact.waves", [2019]), "variables.helped.waves", "filter question 'contact' is not asked"),
     (_set("variables.heard.asked_of", "had_contact"), "groups.", "routing cycle"),
+    (SKIP_2018, None, None),
+    (_set("survey.not_measured", {2020: "i.v.m. COVID"}), "survey.not_measured.2020", "also in survey.waves"),
+    (_set("survey.not_measured", {2018: ""}), "survey.not_measured.2018", "non-empty text"),
+    (_set("survey.not_measured", {"2018": "x"}), "survey.not_measured.2018", "whole number"),
+    (_set("survey.not_measured", [2018]), "survey.not_measured", "expected a mapping"),
+    (_both(SKIP_2018, _set("variables.heard.waves", [2018, 2019])), "variables.heard.waves",
+     "[2018] are declared not measured in survey.not_measured"),
+    (_set("variables.heard.not_measured", {2018: "x"}), "variables.heard.not_measured.2018", "not in survey.waves"),
+    (_set("variables.heard.not_measured", {2020: "x"}), "variables.heard.not_measured.2020",
+     "also in variables.heard.waves"),
+    (_both(SKIP_2018, _set("variables.heard.not_measured", {2018: "x"})), "variables.heard.not_measured.2018",
+     "already declared not measured in survey.not_measured"),
+    (_set("variables.heard.not_measured", {2020: None}), "variables.heard.not_measured.2020", "non-empty text"),
     (_set("indicators.0.variable", "nonexistent"), "indicators.heard.variable", "unknown variable"),
     (_set("indicators.0.success", [3]), "indicators.heard.success", "not answer codes"),
     (_set("indicators.0.base", "everyone"), "indicators.heard.base", "unknown group"),

@@ -549,6 +549,21 @@ def test_wave_in_file_name_not_in_spec(tmp_path, spec):
     assert problems(report) == [("error", "wave_in_spec", None)]
 
 
+def test_file_of_a_wave_the_spec_declares_not_measured(tmp_path, spec):
+    with open(spec.source, encoding="utf-8") as handle:
+        raw = yaml.safe_load(handle)
+    raw["survey"]["not_measured"] = {2018: "nog geen panel"}
+    skipping = parse_spec(raw)
+    path = tmp_path / "wij_panel_2018.sav"
+    write_raw(raw_frame(spec, 2019, N), path, spec)
+    _, report = read_raw_file(path, skipping)
+    assert problems(report) == [("error", "wave_not_measured", None)]
+    assert report.errors[0].message == (
+        "the spec declares wave 2018 not measured (survey.not_measured: nog geen panel); "
+        "remove the file, or move 2018 to survey.waves"
+    )
+
+
 def test_two_files_for_one_wave(tmp_path, good_2019, spec):
     csv_path = tmp_path / "wij_panel_2019.csv"
     write_raw(raw_frame(spec, 2019, N), csv_path, spec)
