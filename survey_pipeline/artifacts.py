@@ -33,7 +33,7 @@ import pandas as pd
 import pandera.errors
 import pandera.pandas as pa
 
-from survey_pipeline.errors import InputError, OutputWriteError, RunInterrupted
+from survey_pipeline.errors import InputError, OutputWriteError
 from survey_pipeline.spec import QuestionnaireSpec
 
 log = logging.getLogger(__name__)
@@ -189,7 +189,7 @@ class RunLock:
             except BaseException:
                 os.close(fd)
                 raise
-            if os.fstat(fd).st_ino == os.stat(self.path).st_ino:
+            if _same_file(fd, self.path):
                 break
             os.close(fd)  # locked a file its holder removed as it ended: lock the current one
         left_behind = _read_holder(fd)
@@ -208,6 +208,15 @@ class RunLock:
         finally:
             os.close(self._fd)
             self._fd = None
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        current = os.stat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (opened.st_dev, opened.st_ino) == (current.st_dev, current.st_ino)
 
 
 def _read_holder(fd: int) -> dict[str, Any]:
@@ -282,7 +291,7 @@ class OutputStore:
                 if path.name.startswith(STAGING_PREFIX):
                     _remove(path)
                 elif path.name.startswith(BACKUP_PREFIX):
-                    original = folder / path.name[len(BACKUP_PREFIX): -9]
+                    original = folder / path.name[len(BACKUP_PREFIX):].rsplit("-", 1)[0]
                     if original.exists():
                         _remove(path)
                     else:
@@ -305,14 +314,21 @@ class OutputStore:
             target.mkdir(parents=True)
         try:
             yield target
-        except (OSError, OutputWriteError, KeyboardInterrupt, RunInterrupted):
-            shutil.rmtree(target, ignore_errors=True)  # fragments of a refused write, or a stopped run
-            raise
-        except Exception:
+        except Exception as exc:
+            if isinstance(exc, OSError) and exc.errno is not None:
+                # a library's write was refused: name its file, else at least the stage folder
+                shutil.rmtree(target, ignore_errors=True)
+                raise OutputWriteError.from_os_error(exc, target) from exc
+            if isinstance(exc, OutputWriteError):
+                shutil.rmtree(target, ignore_errors=True)  # fragments of a refused write
+                raise
             try:
                 _replace(target, self.failed_path(stage))
             except OSError:
                 shutil.rmtree(target, ignore_errors=True)
+            raise
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)  # stopped (SIGINT, SIGTERM): leave nothing
             raise
         self._staged[stage] = target
 

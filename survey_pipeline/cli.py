@@ -69,9 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _stop_signals(_raise_interrupted):
             run_command(args)
     except (RunInterrupted, KeyboardInterrupt) as exc:
-        name = exc.signal_name if isinstance(exc, RunInterrupted) else signal.SIGINT.name
-        print(f"survey-pipeline: stopped by {name}; outputs left as they were", file=sys.stderr)
-        return exc.exit_code if isinstance(exc, RunInterrupted) else 128 + signal.SIGINT
+        stop = exc if isinstance(exc, RunInterrupted) else RunInterrupted(signal.SIGINT, signal.SIGINT.name)
+        print(f"survey-pipeline: stopped by {stop.signal_name}; outputs left as they were", file=sys.stderr)
+        return stop.exit_code
     except InputError as exc:
         return _fail(exc, EXIT_INPUT, args.debug)
     except OutputWriteError as exc:
@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         if exc.errno is None:
             return _fail(exc, EXIT_INTERNAL, args.debug)
-        outputs = args.outputs or args.project_dir / "outputs"
+        outputs = args.outputs or args.project_dir.resolve() / "outputs"
         return _fail(OutputWriteError.from_os_error(exc, outputs), EXIT_FILE_SYSTEM, args.debug)
     except Exception as exc:  # noqa: BLE001 - the contract: one line, exit 1
         return _fail(exc, EXIT_INTERNAL, args.debug)
