@@ -7,16 +7,24 @@ and again when it is read, so any stage can be re-run or inspected alone.
 Writes go to a staging folder first; `OutputStore.commit()` swaps the staged
 folders into place only after every stage of the run succeeded, so a failed
 run never leaves half-written or mixed outputs and the last good outputs stay.
+`OutputStore.session()` holds the outputs' lock for a run and removes what a
+killed earlier run left behind; a refused write raises `OutputWriteError`
+naming the file and the operating system's reason.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
 import os
 import shutil
+import socket
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -25,8 +33,10 @@ import pandas as pd
 import pandera.errors
 import pandera.pandas as pa
 
-from survey_pipeline.errors import InputError
+from survey_pipeline.errors import InputError, OutputWriteError
 from survey_pipeline.spec import QuestionnaireSpec
+
+log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_DIR = PROJECT_ROOT / "schemas"
@@ -34,10 +44,34 @@ STAGES = ("ingest", "validate", "weight", "estimate", "report")
 MANIFEST_DIR = "manifests"
 SPEC_RECORD = "spec.json"
 FAILED_DIR = "failed"
+LOCK_FILE = ".lock"
+STAGING_PREFIX = ".staging-"
+BACKUP_PREFIX = ".old-"
+RUN_MANIFEST = "manifest.json"
+RUN_MANIFEST_TEMPORARY = ".manifest.json.tmp"
 
 
 class SchemaCheckError(InputError):
     """A table does not match its declared schema (on write or on read)."""
+
+
+class OutputsBusyError(InputError):
+    """Another run holds the lock of the outputs folder."""
+
+
+def iso(timestamp: float) -> str:
+    """A Unix time as ISO 8601 in UTC, to the second."""
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+@contextmanager
+def _os_errors_named(path: Path) -> Iterator[None]:
+    """Turn an OS error (disk full, file too large, permission denied, ...) into an
+    `OutputWriteError` naming the file (the OS's file name if it gave one, else `path`)."""
+    try:
+        yield
+    except OSError as exc:
+        raise OutputWriteError.from_os_error(exc, path) from exc
 
 
 @lru_cache(maxsize=None)
@@ -82,7 +116,8 @@ def _describe_failure(case: dict) -> str:
 def write_table(frame: pd.DataFrame, path: Path, schema: str) -> pd.DataFrame:
     """Check `frame` against `schema`, then write it as Parquet (index dropped)."""
     checked = check_table(frame.reset_index(drop=True), schema, file=str(path))
-    checked.to_parquet(path, index=False)
+    with _os_errors_named(path):
+        checked.to_parquet(path, index=False)
     return checked
 
 
@@ -97,7 +132,9 @@ def read_table(path: Path, schema: str) -> pd.DataFrame:
 
 def write_json(data: Any, path: Path) -> None:
     """Write JSON with stable key order (DVC metrics, manifests, diagnostics)."""
-    path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    with _os_errors_named(path):
+        path.write_text(text, encoding="utf-8")
 
 
 def read_json(path: Path) -> Any:
@@ -122,36 +159,176 @@ def check_spec_record(folder: Path, spec: QuestionnaireSpec) -> None:
         )
 
 
+class RunLock:
+    """`outputs/.lock`: at most one run writes an outputs folder at a time.
+
+    An exclusive `flock` on the file; the kernel releases it when the holding
+    process ends in any way (SIGKILL included), so a crashed run never blocks the
+    next one. The file holds the holder's pid, host, start time and command, for
+    the message a second run gets, and is removed when the run ends: a lock file
+    found unlocked was left by a run that was killed.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, command: str) -> dict[str, Any]:
+        """Take the lock or raise `OutputsBusyError`; return what a killed earlier holder left in the file."""
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _read_holder(fd)
+                os.close(fd)
+                raise OutputsBusyError(
+                    f"another run is writing these outputs ({_describe_holder(holder)}); wait for it to end",
+                    file=str(self.path), rule="outputs_lock",
+                ) from None
+            except BaseException:
+                os.close(fd)
+                raise
+            if _same_file(fd, self.path):
+                break
+            os.close(fd)  # locked a file its holder removed as it ended: lock the current one
+        left_behind = _read_holder(fd)
+        holder = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": iso(time.time()), "command": command}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(holder, sort_keys=True).encode("utf-8"), 0)
+        self._fd = fd
+        return left_behind
+
+    def release(self) -> None:
+        """Remove the lock file, then let go of the lock (in this order, so no one locks a removed file for long)."""
+        if self._fd is None:
+            return
+        try:
+            self.path.unlink(missing_ok=True)
+        finally:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        current = os.stat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (opened.st_dev, opened.st_ino) == (current.st_dev, current.st_ino)
+
+
+def _read_holder(fd: int) -> dict[str, Any]:
+    try:
+        holder = json.loads(os.pread(fd, 4096, 0).decode("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
+def _describe_holder(holder: dict[str, Any]) -> str:
+    if not holder:
+        return "holder unknown: it is just starting"
+    return (f"pid {holder.get('pid')} on {holder.get('host')}, started {holder.get('started_at')}, "
+            f"command '{holder.get('command')}'")
+
+
 class OutputStore:
     """The `outputs/` folder with a staging area for one run.
 
+    `session(command)` locks the folder for the run and first removes what a
+    killed earlier run left (staging folders, half-swapped backups).
     `writing(stage)` yields a fresh staging folder; `reading(stage)` returns the
     folder staged in this run if there is one, else the committed one. Nothing
     under `outputs/<stage>/` changes until `commit()`; a stage that fails leaves
-    what it wrote in `outputs/failed/<stage>/`, apart from the good outputs.
+    what it wrote in `outputs/failed/<stage>/`, apart from the good outputs,
+    until that stage next succeeds. A stage stopped by a signal or a refused
+    write leaves nothing.
     """
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self._staging = self.root / f".staging-{uuid.uuid4().hex[:12]}"
+        self._staging = self.root / f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
         self._staged: dict[str, Path] = {}
+
+    @contextmanager
+    def session(self, command: str) -> Iterator[None]:
+        """Hold the outputs' lock for one command; refuse outputs in the way of the layout."""
+        self._check_layout()
+        lock = RunLock(self.root / LOCK_FILE)
+        with _os_errors_named(self.root):
+            self.root.mkdir(parents=True, exist_ok=True)
+            left_behind = lock.acquire(command)
+        try:
+            if left_behind:
+                log.warning("the previous run on these outputs was killed (%s); removing what it left",
+                            _describe_holder(left_behind))
+            with _os_errors_named(self.root):
+                self._remove_leftovers()
+            yield
+        finally:
+            lock.release()
+
+    def _check_layout(self) -> None:
+        """A file where the store needs a folder (or the reverse) is refused before anything is written."""
+        if self.root.exists() and not self.root.is_dir():
+            raise OutputWriteError(self.root, "not a folder (a file is in the way)")
+        for name in (*STAGES, MANIFEST_DIR, FAILED_DIR):
+            path = self.root / name
+            if path.exists() and not path.is_dir():
+                raise OutputWriteError(path, "not a folder (a file is in the way)")
+        if (self.root / RUN_MANIFEST).is_dir():
+            raise OutputWriteError(self.root / RUN_MANIFEST, "a folder is in the way of the run manifest")
+
+    def _remove_leftovers(self) -> None:
+        """Staging folders of a killed run hold respondent rows: remove them. A stage folder
+        moved aside by a swap that was cut short is put back where its new version is missing."""
+        for folder in (self.root, self.root / MANIFEST_DIR):
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.iterdir()):
+                if path.name.startswith(STAGING_PREFIX):
+                    _remove(path)
+                elif path.name.startswith(BACKUP_PREFIX):
+                    original = folder / path.name[len(BACKUP_PREFIX):].rsplit("-", 1)[0]
+                    if original.exists():
+                        _remove(path)
+                    else:
+                        os.replace(path, original)
+        (self.root / RUN_MANIFEST_TEMPORARY).unlink(missing_ok=True)
 
     def reading(self, stage: str) -> Path:
         return self._staged.get(stage, self.root / stage)
 
     @contextmanager
     def writing(self, stage: str) -> Iterator[Path]:
-        """A staging folder for `stage`. If the block raises, whatever it wrote is
-        moved to `failed_path(stage)` for inspection (e.g. the quarantine of a wave
-        that failed the threshold); the good outputs are not touched."""
+        """A staging folder for `stage`. If the block fails, whatever it wrote is moved
+        to `failed_path(stage)` for inspection (e.g. the quarantine of a wave that
+        failed the threshold); if a write was refused or the run was stopped, it is
+        removed. The good outputs are not touched."""
         target = self._staging / stage
-        if target.exists():
-            shutil.rmtree(target)
-        target.mkdir(parents=True)
+        with _os_errors_named(target):
+            if target.exists():
+                shutil.rmtree(target)
+            target.mkdir(parents=True)
         try:
             yield target
+        except Exception as exc:
+            if isinstance(exc, OSError) and exc.errno is not None:
+                # a library's write was refused: name its file, else at least the stage folder
+                shutil.rmtree(target, ignore_errors=True)
+                raise OutputWriteError.from_os_error(exc, target) from exc
+            if isinstance(exc, OutputWriteError):
+                shutil.rmtree(target, ignore_errors=True)  # fragments of a refused write
+                raise
+            try:
+                _replace(target, self.failed_path(stage))
+            except OSError:
+                shutil.rmtree(target, ignore_errors=True)
+            raise
         except BaseException:
-            _replace(target, self.failed_path(stage))
+            shutil.rmtree(target, ignore_errors=True)  # stopped (SIGINT, SIGTERM): leave nothing
             raise
         self._staged[stage] = target
 
@@ -163,20 +340,27 @@ class OutputStore:
         """Where to stage `manifests/<stage>.json`, kept outside the stage folder so that
         the stage's own outputs stay byte-identical between identical runs."""
         folder = self._staging / MANIFEST_DIR
-        folder.mkdir(parents=True, exist_ok=True)
+        with _os_errors_named(folder):
+            folder.mkdir(parents=True, exist_ok=True)
         return folder / f"{stage}.json"
 
     def commit(self) -> list[Path]:
-        """Move every staged stage folder and manifest into place; return what changed."""
+        """Move every staged stage folder and manifest into place; return what changed.
+        A stage that succeeded drops its `failed/` folder (partial outputs may hold respondent rows)."""
         changed = []
-        for stage, staged in sorted(self._staged.items()):
-            changed.append(_replace(staged, self.root / stage))
-            shutil.rmtree(self.failed_path(stage), ignore_errors=True)
         manifests = self._staging / MANIFEST_DIR
-        if manifests.is_dir():
-            (self.root / MANIFEST_DIR).mkdir(exist_ok=True)
-            for staged in sorted(manifests.iterdir()):
-                changed.append(_replace(staged, self.root / MANIFEST_DIR / staged.name))
+        with _os_errors_named(self.root):
+            if manifests.is_dir():
+                (self.root / MANIFEST_DIR).mkdir(exist_ok=True)
+            for stage, staged in sorted(self._staged.items()):
+                changed.append(_replace(staged, self.root / stage))
+                shutil.rmtree(self.failed_path(stage), ignore_errors=True)
+            if manifests.is_dir():
+                for staged in sorted(manifests.iterdir()):
+                    changed.append(_replace(staged, self.root / MANIFEST_DIR / staged.name))
+            failed = self.root / FAILED_DIR
+            if failed.is_dir() and not any(failed.iterdir()):
+                failed.rmdir()
         self._staged = {}
         shutil.rmtree(self._staging, ignore_errors=True)
         return changed
@@ -190,12 +374,16 @@ class OutputStore:
 def _replace(staged: Path, final: Path) -> Path:
     """Put `staged` at `final`; the old version is moved aside first and removed after."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    backup = final.with_name(f".old-{final.name}-{uuid.uuid4().hex[:8]}")
+    backup = final.with_name(f"{BACKUP_PREFIX}{final.name}-{uuid.uuid4().hex[:8]}")
     if final.exists():
         os.replace(final, backup)
     os.replace(staged, final)
-    if backup.is_dir():
-        shutil.rmtree(backup)
-    elif backup.exists():
-        backup.unlink()
+    _remove(backup)
     return final
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()

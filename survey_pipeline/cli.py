@@ -1,10 +1,14 @@
 """Command line: `survey-pipeline <stage>` or `survey-pipeline run` (all stages).
 
 A thin shell over the stage modules, built for scheduled runs:
-exit 0 on success, 2 on bad input / spec / params, 1 on an internal error;
-a one-line error on stderr (the traceback only with `--debug`); a progress
-display on a terminal and plain timestamped logs otherwise. Outputs are staged
-and swapped into `outputs/` only when every requested stage succeeded.
+exit 0 on success, 2 on bad input / spec / params or outputs locked by another
+run, 3 when the file system refuses a write (disk full, file too large,
+permission denied, a file in the way), 1 on an internal error, 130 / 143 when
+stopped by SIGINT / SIGTERM; a one-line error on stderr (the traceback only
+with `--debug`); a progress display on a terminal and plain timestamped logs
+otherwise, with text from input files escaped so that no input can forge a log
+line. Outputs are staged and swapped into `outputs/` only when every requested
+stage succeeded; one run at a time holds `outputs/.lock`.
 """
 
 from __future__ import annotations
@@ -12,19 +16,23 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
 from survey_pipeline import manifest
 from survey_pipeline.artifacts import STAGES, OutputStore
-from survey_pipeline.errors import InputError, ParamsError
+from survey_pipeline.errors import InputError, OutputWriteError, ParamsError, RunInterrupted, escape
 from survey_pipeline.params import load_params
 from survey_pipeline.spec import load_spec
 
-EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
+EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_FILE_SYSTEM = 0, 1, 2, 3
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 STAGE_MODULES = {
     "ingest": "survey_pipeline.ingest",
@@ -58,12 +66,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(sys.stderr, debug=args.debug, quiet=args.quiet)
     try:
-        run_command(args)
+        with _stop_signals(_raise_interrupted):
+            run_command(args)
+    except (RunInterrupted, KeyboardInterrupt) as exc:
+        stop = exc if isinstance(exc, RunInterrupted) else RunInterrupted(signal.SIGINT, signal.SIGINT.name)
+        print(f"survey-pipeline: stopped by {stop.signal_name}; outputs left as they were", file=sys.stderr)
+        return stop.exit_code
     except InputError as exc:
         return _fail(exc, EXIT_INPUT, args.debug)
-    except KeyboardInterrupt:
-        print("survey-pipeline: interrupted; outputs left as they were", file=sys.stderr)
-        return EXIT_INTERNAL
+    except OutputWriteError as exc:
+        return _fail(exc, EXIT_FILE_SYSTEM, args.debug)
+    except OSError as exc:
+        if exc.errno is None:
+            return _fail(exc, EXIT_INTERNAL, args.debug)
+        outputs = args.outputs or args.project_dir.resolve() / "outputs"
+        return _fail(OutputWriteError.from_os_error(exc, outputs), EXIT_FILE_SYSTEM, args.debug)
     except Exception as exc:  # noqa: BLE001 - the contract: one line, exit 1
         return _fail(exc, EXIT_INTERNAL, args.debug)
     return EXIT_OK
@@ -77,18 +94,24 @@ def run_command(args: argparse.Namespace) -> None:
     spec = load_spec(base_dir / params["spec"])
     stages = STAGES if args.verb == "run" else (args.verb,)
     store = OutputStore(args.outputs or base_dir / "outputs")
-    record = manifest.start(args.verb, base_dir, params_path, params)
-    try:
-        for number, stage in enumerate(stages, start=1):
-            record["stages"][stage] = _run_stage(stage, number, len(stages), store, spec, params, base_dir)
-        manifest.write(record, store, base_dir)
-    except BaseException as exc:
-        store.discard()
-        if isinstance(exc, ParamsError) and exc.file is None:
-            exc.file = str(params_path)  # a stage's SectionReader does not know which file it reads
-        raise
-    store.commit()
-    manifest.write_run_manifest(store.root)
+    with store.session(args.verb):
+        record = manifest.start(args.verb, base_dir, params_path, params)
+        try:
+            for number, stage in enumerate(stages, start=1):
+                record["stages"][stage] = _run_stage(stage, number, len(stages), store, spec, params, base_dir)
+            manifest.write(record, store, base_dir)
+        except BaseException as exc:
+            store.discard()
+            if isinstance(exc, ParamsError) and exc.file is None:
+                exc.file = str(params_path)  # a stage's SectionReader does not know which file it reads
+            raise
+        arrived: list[int] = []
+        with _stop_signals(lambda number, frame: arrived.append(number)):
+            store.commit()
+            manifest.write_run_manifest(store.root)
+        if arrived:
+            log.warning("%s arrived while the outputs were being swapped in; the swap was completed",
+                        signal.Signals(arrived[0]).name)
     log.info("done: outputs in %s", store.root)
 
 
@@ -102,16 +125,55 @@ def _run_stage(stage, number, total, store, spec, params, base_dir) -> dict:
     return {"started_at": manifest.iso(started), "finished_at": manifest.iso(finished), **counts}
 
 
+@contextmanager
+def _stop_signals(handler) -> Iterator[None]:
+    """Handle SIGINT and SIGTERM with `handler` inside the block (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.getsignal(number) for number in STOP_SIGNALS}
+    for number in STOP_SIGNALS:
+        signal.signal(number, handler)
+    try:
+        yield
+    finally:
+        for number, handler_before in previous.items():
+            if handler_before is not None:
+                signal.signal(number, handler_before)
+
+
+def _raise_interrupted(number: int, frame: object) -> None:
+    """Stop the run like Ctrl-C: the exception unwinds through the staging cleanup,
+    which a second signal (a scheduler's repeated SIGTERM) must not cut short."""
+    for other in STOP_SIGNALS:
+        signal.signal(other, signal.SIG_IGN)
+    raise RunInterrupted(number, signal.Signals(number).name)
+
+
 def _fail(exc: BaseException, code: int, debug: bool) -> int:
     if debug:
         logging.getLogger("survey_pipeline").exception("failed")
-    kind = "error" if code == EXIT_INPUT else "internal error"
-    message = exc.one_line() if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}"
+    kind = {EXIT_INPUT: "error", EXIT_FILE_SYSTEM: "file system error"}.get(code, "internal error")
+    if isinstance(exc, (InputError, OutputWriteError)):
+        message = exc.one_line()
+    else:
+        message = f"{type(exc).__name__}: {exc}"
     first_line = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
-    print(f"survey-pipeline: {kind}: {first_line}", file=sys.stderr)
+    print(f"survey-pipeline: {kind}: {escape(first_line)}", file=sys.stderr)
     if code == EXIT_INTERNAL and not debug:
         print("survey-pipeline: rerun with --debug for the traceback", file=sys.stderr)
     return code
+
+
+class OneLineFormatter(logging.Formatter):
+    """Escapes each record's message, where file names, column names and labels from
+    input files end up, so every record is one line and input cannot forge another.
+    Only a traceback (`--debug`) spans lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        escaped = logging.makeLogRecord(record.__dict__)
+        escaped.message = escape(record.message)
+        return super().formatMessage(escaped)
 
 
 def _configure_logging(stream: TextIO, *, debug: bool, quiet: bool) -> None:
@@ -119,9 +181,9 @@ def _configure_logging(stream: TextIO, *, debug: bool, quiet: bool) -> None:
     level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
     handler = logging.StreamHandler(stream)
     if stream.isatty():
-        handler.setFormatter(logging.Formatter("\u25b8 %(message)s"))
+        handler.setFormatter(OneLineFormatter("\u25b8 %(message)s"))
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S"))
+        handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S"))
     root = logging.getLogger("survey_pipeline")
     root.handlers[:] = [handler]
     root.setLevel(level)

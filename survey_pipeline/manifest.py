@@ -14,19 +14,24 @@ import os
 import platform
 import subprocess
 import time
-from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from survey_pipeline.artifacts import MANIFEST_DIR, STAGES, OutputStore, read_json, write_json
+from survey_pipeline.artifacts import (
+    MANIFEST_DIR,
+    RUN_MANIFEST,
+    RUN_MANIFEST_TEMPORARY,
+    STAGES,
+    OutputStore,
+    iso,
+    read_json,
+    write_json,
+)
+from survey_pipeline.errors import OutputWriteError
 
 PACKAGES = ("survey-pipeline", "numpy", "scipy", "pandas", "pyarrow", "pyreadstat", "statsmodels", "pandera",
             "great_expectations", "matplotlib", "xlsxwriter", "dvc")
-
-
-def iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="seconds")
 
 
 def sha256(path: Path) -> str:
@@ -79,10 +84,13 @@ def write_run_manifest(outputs: Path) -> Path:
         combined.update({key: newest[key] for key in ("params", "inputs", "packages", "python", "git_commit")})
         combined["started_at"] = min(entry["started_at"] for entry in stages.values())
         combined["finished_at"] = newest["finished_at"]
-    target = outputs / "manifest.json"
-    temporary = outputs / ".manifest.json.tmp"
+    target = outputs / RUN_MANIFEST
+    temporary = outputs / RUN_MANIFEST_TEMPORARY
     write_json(combined, temporary)
-    os.replace(temporary, target)
+    try:
+        os.replace(temporary, target)
+    except OSError as exc:
+        raise OutputWriteError.from_os_error(exc, target) from exc
     return target
 
 

@@ -116,3 +116,22 @@ def test_outputs_made_under_another_spec_are_refused(tmp_path):
     with pytest.raises(InputError, match="another version of the questionnaire spec") as caught:
         check_spec_record(tmp_path, parse_spec(changed))
     assert caught.value.rule == "spec_version"
+
+
+def test_a_session_removes_what_a_killed_run_left_and_restores_a_half_swapped_stage(tmp_path):
+    outputs = tmp_path / "outputs"
+    (outputs / ".staging-0123456789ab" / "validate").mkdir(parents=True)
+    (outputs / ".staging-0123456789ab" / "validate" / "valid.parquet").write_text("respondent rows")
+    (outputs / ".old-weight-1234abcd").mkdir()  # killed between moving weight/ aside and the new one in
+    (outputs / ".old-weight-1234abcd" / "weights.txt").write_text("previous")
+    (outputs / "estimate").mkdir()
+    (outputs / ".old-estimate-5678abcd").mkdir()  # killed after the new estimate/ was in place
+    (outputs / "manifests").mkdir()
+    (outputs / "manifests" / ".old-weight.json-9abcdef0").write_text("{}")
+    (outputs / ".manifest.json.tmp").write_text("{")
+
+    with OutputStore(outputs).session("run"):
+        assert sorted(p.name for p in outputs.iterdir()) == [".lock", "estimate", "manifests", "weight"]
+    assert (outputs / "weight" / "weights.txt").read_text() == "previous"
+    assert [p.name for p in (outputs / "manifests").iterdir()] == ["weight.json"]
+    assert not (outputs / ".lock").exists()

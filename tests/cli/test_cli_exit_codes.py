@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import re
 import shutil
+import signal
 import sys
 import types
 from pathlib import Path
@@ -12,7 +16,7 @@ import pandas as pd
 import pytest
 
 from survey_pipeline import cli
-from survey_pipeline.artifacts import write_json
+from survey_pipeline.artifacts import OutputStore, write_json
 from survey_pipeline.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,10 +38,16 @@ def _fake_stage(name: str, behaviour: str) -> types.ModuleType:
     def run(store, spec, params, base_dir):
         with store.writing(name.rsplit("_", 1)[-1]) as out:
             write_json({"stage": name}, out / "marker.json")
+            if behaviour == "library_write_refused_in_stage":  # e.g. pandas to_csv closing its file
+                raise OSError(errno.EFBIG, os.strerror(errno.EFBIG))
         if behaviour == "input_error":
             raise InputError("code 7 is not allowed", file="wij_panel_2019.sav", row=12, column="heard", rule="allowed_codes")
         if behaviour == "crash":
             raise ZeroDivisionError("division by zero")
+        if behaviour == "library_write_refused":  # e.g. matplotlib or pyarrow on a full disk: no file name
+            raise OSError(errno.ENOSPC, "Error writing bytes to file. Detail: [errno 28] No space left on device")
+        if behaviour == "library_permission_denied":
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), "figures/chain.png")
         return {"rows_out": 3}
 
     module.run = run
@@ -135,3 +145,84 @@ def test_unknown_verb_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as caught:
         cli.main(["frobnicate"])
     assert caught.value.code == 2
+
+
+def _outputs_snapshot(project: Path) -> dict[Path, bytes]:
+    return {p.relative_to(project): p.read_bytes() for p in (project / "outputs").rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("error_number", [errno.ENOSPC, errno.EFBIG])
+def test_a_refused_write_exits_3_naming_file_and_reason_and_keeps_outputs(project, monkeypatch, capsys, error_number):
+    _install(monkeypatch, ALL_OK)
+    assert cli.main(["--project-dir", str(project), "run"]) == 0
+    before = _outputs_snapshot(project)
+    capsys.readouterr()
+
+    def refused(self, *args, **kwargs):
+        raise OSError(error_number, os.strerror(error_number))  # what a failing write() raises: no file name
+
+    monkeypatch.setattr(Path, "write_text", refused)
+    assert cli.main(["--project-dir", str(project), "--quiet", "run"]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert re.fullmatch(
+        rf"survey-pipeline: file system error: {re.escape(str(project))}/outputs/\.staging-\w+/ingest/marker\.json: "
+        + re.escape(os.strerror(error_number)),
+        err[0],
+    ), err
+    monkeypatch.undo()
+    assert _outputs_snapshot(project) == before
+    assert not [p for p in (project / "outputs").iterdir() if p.name.startswith(".") or p.name == "failed"]
+
+
+def test_a_refused_write_in_a_library_names_its_file_or_the_stage_folder_or_the_outputs(project, monkeypatch, capsys):
+    _install(monkeypatch, {**ALL_OK, "report": "library_write_refused"})
+    assert cli.main(["--project-dir", str(project), "--quiet", "report"]) == 3
+    assert capsys.readouterr().err.strip() == (
+        f"survey-pipeline: file system error: {project / 'outputs'}: No space left on device"
+    )
+    _install(monkeypatch, {**ALL_OK, "report": "library_write_refused_in_stage"})
+    assert cli.main(["--project-dir", str(project), "--quiet", "report"]) == 3
+    assert re.fullmatch(
+        rf"survey-pipeline: file system error: {re.escape(str(project))}/outputs/\.staging-\w+/report: File too large",
+        capsys.readouterr().err.strip(),
+    )
+    assert not (project / "outputs" / "failed").exists()
+    _install(monkeypatch, {**ALL_OK, "report": "library_permission_denied"})
+    assert cli.main(["--project-dir", str(project), "--quiet", "report"]) == 3
+    assert capsys.readouterr().err.strip() == "survey-pipeline: file system error: figures/chain.png: Permission denied"
+
+
+@pytest.mark.parametrize("in_the_way", ["outputs", "outputs/report", "outputs/manifests"])
+def test_a_file_in_the_way_of_the_outputs_exits_3_and_is_left_alone(project, monkeypatch, capsys, in_the_way):
+    _install(monkeypatch, ALL_OK)
+    if in_the_way != "outputs":
+        assert cli.main(["--project-dir", str(project), "run"]) == 0
+        shutil.rmtree(project / in_the_way)
+    (project / in_the_way).write_text("not a folder")
+    before = _outputs_snapshot(project) if (project / "outputs").is_dir() else None
+    capsys.readouterr()
+
+    assert cli.main(["--project-dir", str(project), "--quiet", "run"]) == 3
+    assert capsys.readouterr().err.strip() == (
+        f"survey-pipeline: file system error: {project / in_the_way}: not a folder (a file is in the way)"
+    )
+    assert (project / in_the_way).read_text() == "not a folder"
+    if before is not None:
+        assert _outputs_snapshot(project) == before
+
+
+def test_sigterm_during_the_final_swap_lets_it_finish(project, monkeypatch, capsys):
+    _install(monkeypatch, ALL_OK)
+    commit = OutputStore.commit
+
+    def commit_hit_by_sigterm(store):
+        os.kill(os.getpid(), signal.SIGTERM)  # handled at once, in the middle of the commit
+        return commit(store)
+
+    monkeypatch.setattr(OutputStore, "commit", commit_hit_by_sigterm)
+    assert cli.main(["--project-dir", str(project), "--quiet", "run"]) == 0
+    err = capsys.readouterr().err
+    assert "WARNING survey_pipeline: SIGTERM arrived while the outputs were being swapped in; the swap was completed" in err
+    assert sorted(p.name for p in (project / "outputs").iterdir()) == sorted([*ALL_OK, "manifest.json", "manifests"])
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the command's handlers are gone again
