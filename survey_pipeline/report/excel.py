@@ -1,14 +1,10 @@
-"""The Excel workbook (one sheet per table) and formula-safe CSV files.
+"""The Excel workbook: one sheet per table.
 
-Excel: numbers are written as numbers (shares with a percent format), text with
+Numbers are written as numbers (shares with a percent format), text with
 `write_string`, and the workbook is opened with `strings_to_formulas`,
 `strings_to_urls` and `strings_to_numbers` off, so no text cell can become a
-formula, link or number, whatever it starts with.
-
-CSV: a CSV file has no cell types, so text that starts with `=`, `+`, `-`, `@`,
-a tab or a carriage return is written with a leading single quote (see
-`formatting.csv_safe_text`); numbers are written unchanged. Parquet files keep
-the text exactly as it is.
+formula, link or number, whatever it starts with; the text is stored unchanged.
+(CSV files have no cell types: `report/csv_safety.py`.)
 """
 
 from __future__ import annotations
@@ -21,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import xlsxwriter
 
-from survey_pipeline.report.formatting import csv_safe_text, percent_excel_format
+from survey_pipeline.report.formatting import percent_excel_format
 from survey_pipeline.report.tables import AnnualTable
 
 WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
@@ -33,15 +29,6 @@ SHARE_COLUMNS = {
     "changes": ("estimate_from", "estimate_to", "difference", "se", "ci_lower", "ci_upper", "se_independent"),
     "distributions": ("estimate", "se", "ci_lower", "ci_upper"),
 }
-
-
-def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """UTF-8 CSV with formula-like text prefixed by "'"; numbers and booleans as they are."""
-    out = frame.copy()
-    for column in out.columns:
-        if pd.api.types.is_string_dtype(out[column]) or out[column].dtype == object:
-            out[column] = out[column].map(lambda v: csv_safe_text(v) if isinstance(v, str) else v)
-    out.to_csv(path, index=False, encoding="utf-8", lineterminator="\n")
 
 
 class _Formats:

@@ -1,13 +1,9 @@
-"""Dutch number formatting for printed tables, and formula-safe text for spreadsheets.
+"""Dutch number formatting for printed tables.
 
 Printed numbers follow the annual report: "78%", "45,7%", "39.940". Rounding is
 half-up on the decimal value (as Excel displays it), never banker's rounding, so
 a number in the HTML report and the same number in the workbook always agree.
-
-Spreadsheet safety: a text cell that starts with `=`, `+`, `-`, `@`, a tab or a
-carriage return can be run as a formula when a CSV file is opened in Excel or
-LibreOffice. `csv_safe_text` prefixes such text with a single quote ("'"), the
-convention spreadsheet programs show as literal text.
+(Formula-safe text for CSV files: `report/csv_safety.py`.)
 """
 
 from __future__ import annotations
@@ -16,8 +12,6 @@ import math
 import re
 from decimal import ROUND_HALF_UP, Decimal
 
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-FORMULA_ESCAPE = "'"
 MISSING_TEXT = "-"
 
 
@@ -84,8 +78,3 @@ def dutch_target(target: str) -> str:
 def percent_excel_format(decimals: int) -> str:
     """The Excel number format for a share shown with `decimals` places ("0%", "0.0%")."""
     return "0%" if decimals <= 0 else "0." + "0" * decimals + "%"
-
-
-def csv_safe_text(text: str) -> str:
-    """Prefix text that a spreadsheet would read as a formula with a single quote."""
-    return FORMULA_ESCAPE + text if text.startswith(FORMULA_TRIGGERS) else text

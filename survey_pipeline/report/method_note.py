@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from survey_pipeline.reliability import SuppressionRule
+from survey_pipeline.report.csv_safety import DUTCH_EXCEL
 from survey_pipeline.report.document import Bullets, Document, Heading, Paragraph, Table
 from survey_pipeline.report.formatting import format_number, format_percent
 from survey_pipeline.report.tables import REASON_TEXT, TOTAL, report_order, target_rule_text
@@ -400,13 +401,20 @@ def _files(spec: QuestionnaireSpec, facts: RunFacts) -> list:
             "tabellen.xlsx: dezelfde tabellen en de jaarverslagtabel, elk op een eigen tabblad; percentages zijn "
             "getallen met een procentopmaak.",
             "jaarverslag.html / .md: de tabel voor het jaarverslag met figuren; figures/: de figuren als PNG en SVG.",
+            f"indicators{DUTCH_EXCEL.suffix}.csv, changes{DUTCH_EXCEL.suffix}.csv, "
+            f"distributions{DUTCH_EXCEL.suffix}.csv: dezelfde tabellen voor Excel met Nederlandse instellingen "
+            "(puntkomma tussen de kolommen, decimale komma, UTF-8 met BOM zodat Excel letters met accenten goed leest).",
             "checks.json: de uitkomst van de controles die de tabellen vóór publicatie hebben doorstaan.",
         )),
         Paragraph(
-            "Alle percentages staan in de CSV- en Parquet-bestanden als fractie (0,78 = 78%). Een tekst in een "
-            "CSV-bestand die begint met =, +, -, @, een tab of een regeleinde krijgt een enkel aanhalingsteken (') ervoor, "
-            "zodat een spreadsheetprogramma hem als tekst toont en nooit als formule uitvoert; de Parquet-bestanden "
-            "bevatten de tekst ongewijzigd."
+            "Alle percentages staan in de CSV- en Parquet-bestanden als fractie (0,78 = 78%). Een spreadsheetprogramma "
+            "knipt een CSV-regel in cellen bij zijn eigen scheidingsteken, en dat hangt af van de taalinstelling. "
+            "Daarom krijgt een tekst in een CSV-bestand een enkel aanhalingsteken (') vóór elke =, +, -, @, tab of "
+            "regeleinde (ook de brede vormen \uff1d \uff0b \uff0d \uff20) waarmee hij begint of waarmee een deel "
+            "na een komma, puntkomma, tab of regeleinde begint; zo toont elk spreadsheetprogramma hem als tekst en "
+            "voert het nooit een formule uit. Alleen een los streepje (-) blijft staan: daarmee valt niets te "
+            "berekenen. Getallen blijven getallen; de Parquet-bestanden en tabellen.xlsx bevatten de tekst "
+            "ongewijzigd."
         ),
     ]
 

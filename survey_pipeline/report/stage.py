@@ -3,8 +3,9 @@
 Order matters: every check runs before anything is staged, so a failed check
 (InputError, exit 2) leaves no partial report and the last good one in place.
 
-Writes: indicators/changes/distributions as Parquet (schema `report_*`) and
-formula-safe CSV, `tabellen.xlsx`, `jaarverslag.html` / `.md`,
+Writes: indicators/changes/distributions as Parquet (schema `report_*`) and as
+formula-safe CSV, standard and for Dutch Excel (`<table>.csv`,
+`<table>_excel_nl.csv`; see `csv_safety.py`), `tabellen.xlsx`, `jaarverslag.html` / `.md`,
 `onderzoeksverantwoording.html` / `.md`, `figures/*.png|svg` and `checks.json`.
 """
 
@@ -21,7 +22,8 @@ from survey_pipeline.estimate import EstimateParams
 from survey_pipeline.report import checks, figures, tables
 from survey_pipeline.report.annual_report import build_report_document
 from survey_pipeline.report.config import ReportParams
-from survey_pipeline.report.excel import SHARE_COLUMNS, write_csv, write_workbook
+from survey_pipeline.report.csv_safety import write_csv_files
+from survey_pipeline.report.excel import SHARE_COLUMNS, write_workbook
 from survey_pipeline.report.html import render_html
 from survey_pipeline.report.markdown import render_markdown
 from survey_pipeline.report.method_note import RunFacts, build_method_note
@@ -82,7 +84,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
     with store.writing("report") as out:
         for name in TABLES:
             write_table(checked[name], out / f"{name}.parquet", checks.SCHEMAS[name])
-            write_csv(checked[name], out / f"{name}.csv")
+            write_csv_files(checked[name], out, name)
 
         folder, formats = out / "figures", report.figure_formats
         steps = tables.chain_steps(spec)

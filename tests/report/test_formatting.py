@@ -1,4 +1,4 @@
-"""Dutch number formatting as printed in the annual report, and formula-safe text."""
+"""Dutch number formatting as printed in the annual report."""
 
 from __future__ import annotations
 
@@ -46,12 +46,6 @@ def test_printed_percent_is_within_half_a_unit_of_the_share(share, decimals):
     assert abs(printed - share * 100) <= 0.5 * 10 ** -decimals + 1e-9
 
 
-@pytest.mark.parametrize("text", ["=SUM(A1:A2)", "+31 6", "-2", "@cmd", "\tx", "\rx"])
-def test_formula_like_text_is_prefixed(text):
-    assert fmt.csv_safe_text(text) == "'" + text
-
-
-def test_ordinary_text_is_unchanged():
-    assert fmt.csv_safe_text("% Bewoners (18 jaar e.o.)") == "% Bewoners (18 jaar e.o.)"
+def test_excel_percent_formats():
     assert fmt.percent_excel_format(0) == "0%"
     assert fmt.percent_excel_format(1) == "0.0%"

@@ -30,7 +30,7 @@ def _digest(folder) -> dict[str, str]:
 def test_every_output_is_written(report_run, spec):
     files = set(_digest(report_run.report))
     for name in ("indicators", "changes", "distributions"):
-        assert {f"{name}.csv", f"{name}.parquet"} <= files
+        assert {f"{name}.csv", f"{name}_excel_nl.csv", f"{name}.parquet"} <= files
     assert {"tabellen.xlsx", "jaarverslag.html", "jaarverslag.md", "onderzoeksverantwoording.html",
             "onderzoeksverantwoording.md", "checks.json"} <= files
     indicators = report_run.frames["indicators"]
@@ -142,7 +142,8 @@ def test_excel_has_one_sheet_per_table_with_typed_cells(report_run):
 
 
 def test_csv_is_formula_safe_and_parquet_keeps_text(tmp_path, published):
-    from survey_pipeline.report.excel import write_csv, write_workbook
+    from survey_pipeline.report.csv_safety import write_csv
+    from survey_pipeline.report.excel import write_workbook
 
     frame = published["indicators"].head(4).copy()
     frame["label"] = ["=HYPERLINK(\"http://x\")", "+31 50 123", "-1", "@SUM(A1)"]
@@ -176,6 +177,7 @@ def test_method_note_is_generated_from_the_run(report_run, spec, params):
     # questions left out of a wave, with the spec's reason where it declares one
     assert f"- {spec.variables['wmo_quick'].label}: niet gesteld in 2020 (i.v.m. COVID)." in text
     assert f"- {spec.variables['caregiver_burden'].label}: niet gesteld in 2021." in text
+    assert escape("indicators_excel_nl.csv") in text and "decimale komma" in text
 
 
 def test_a_failed_check_is_exit_2_and_keeps_the_last_good_report(tmp_path, report_run, spec, params):
