@@ -805,14 +805,10 @@ def read_receipt(path: Path, spec: QuestionnaireSpec) -> dict[int, ReceiptLine]:
 def check_receipt(receipt: dict[int, ReceiptLine], reports: list[FileReport], receipt_name: str) -> dict[str, dict]:
     """Each file's data rows against the receipt; returns the `receipt` entry of each file in files.json.
 
-    A receipt line without a file, or a file whose row count differs, is an `InputError`;
-    a file the receipt does not list is recorded as unchecked, with a warning.
+    A file whose row count differs is an `InputError`; a file the receipt does not list is
+    recorded as unchecked, with a warning. (A receipt line for a wave without a file cannot
+    get here: every wave of the spec has a file, and the receipt lists only the spec's waves.)
     """
-    by_wave = {r.wave: r for r in reports if r.wave is not None}
-    for wave, line in receipt.items():
-        if wave not in by_wave:
-            raise InputError(f"the receipt lists wave {wave} but there is no raw file for it", file=receipt_name,
-                             row=line.row, column="wave", rule=RULE_RECEIPT)
     entries: dict[str, dict] = {}
     for report in reports:
         line = receipt.get(report.wave)
@@ -844,8 +840,8 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Mapping[s
     receipt_path = raw_dir / RECEIPT_FILE
     receipt = read_receipt(receipt_path, spec) if receipt_path.is_file() else None
     responses, reports = ingest_files(paths, spec, settings.file_pattern, base_dir=Path(base_dir))
-    receipt_entries = check_receipt(receipt, reports, RECEIPT_FILE) if receipt is not None else {}
     check_every_wave_has_a_file(reports, spec, settings.file_pattern, settings.raw_dir)
+    receipt_entries = check_receipt(receipt, reports, RECEIPT_FILE) if receipt is not None else {}
     files = {r.name: {**r.to_json(), "receipt": receipt_entries.get(r.name)} for r in reports}
     with store.writing("ingest") as out:
         artifacts.write_table(responses, out / "responses.parquet", "ingest_responses")

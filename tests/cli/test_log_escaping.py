@@ -28,21 +28,27 @@ def spec():
 
 @pytest.fixture
 def project(tmp_path, spec):
-    """The real spec and params; `raw` is the raw data folder, still empty."""
+    """The real spec and params; the raw data folder holds good files of every wave but 2019."""
     (tmp_path / "questionnaires").mkdir()
     shutil.copy(PROJECT_ROOT / "questionnaires" / "wij_monitor.yaml", tmp_path / "questionnaires")
     shutil.copy(PROJECT_ROOT / "params.yaml", tmp_path / "params.yaml")
     (tmp_path / "data" / "raw").mkdir(parents=True)
+    for wave in spec.waves[1:]:
+        _wave(spec, wave).to_csv(tmp_path / "data" / "raw" / f"wij_panel_{wave}.csv", index=False)
     return tmp_path
 
 
-def _wave_2019(spec) -> pd.DataFrame:
-    frame = pd.DataFrame({"resp_id": np.arange(1.0, 9.0), "wave": 2019.0})
+def _wave(spec, wave: int) -> pd.DataFrame:
+    frame = pd.DataFrame({"resp_id": np.arange(1.0, 9.0), "wave": float(wave)})
     for name in spec.background:
         frame[name] = 1.0
-    for variable in spec.variables_in_wave(2019):
+    for variable in spec.variables_in_wave(wave):
         frame[variable.name] = -1.0
     return frame
+
+
+def _wave_2019(spec) -> pd.DataFrame:
+    return _wave(spec, 2019)
 
 
 def _stderr_lines(capsys) -> list[str]:
