@@ -495,6 +495,8 @@ def _check_and_standardise(raw: _RawFile, spec: QuestionnaireSpec, wave: int | N
     for name in known:
         if name in columns:
             series, problem = _as_numbers(frame[columns[name]], name)
+            if problem is not None and name == BASE_WEIGHT and problem.severity == WARNING:
+                problem = _base_weight_as_text(frame[columns[name]])
             if problem is not None:
                 problems.append(problem)
             values[name] = series
@@ -571,6 +573,16 @@ def _as_numbers(series: pd.Series, name: str) -> tuple[pd.Series, Problem | None
             ERROR, "wrong_type", name, f"{int(bad.sum())} value(s) are text, not numeric codes (first at row {first})"
         )
     return parsed, Problem(WARNING, "wrong_type", name, "stored as text; read as numbers")
+
+
+def _base_weight_as_text(series: pd.Series) -> Problem:
+    """Base weights are real numbers: one stored as text (`1.234` in a `;` file, ` 2 `) is
+    ambiguous (a thousands separator or a decimal point?), so it is an error, not a guess."""
+    numeric = pd.to_numeric(series, errors="coerce")
+    first = int(np.flatnonzero((series.notna() & numeric.notna()).to_numpy())[0]) + 1
+    return Problem(ERROR, "wrong_type", BASE_WEIGHT,
+                   f"base weights are stored as text (first at row {first}), e.g. with a thousands separator or "
+                   "the other decimal mark; write plain numbers with the file's decimal mark")
 
 
 def _check_integral(values: pd.Series, name: str, *, include_value: bool, problems: list[Problem]) -> None:

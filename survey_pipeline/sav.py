@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pyreadstat
 
+from survey_pipeline.errors import OutputWriteError
 from survey_pipeline.spec import QuestionnaireSpec
 
 MAX_DISCRETE_MISSING = 3
@@ -104,18 +105,26 @@ def write_sav(
     file_label = file_label.encode("utf-8")[:MAX_FILE_LABEL_BYTES].decode("utf-8", errors="ignore")
     frame = _spss_numeric(frame)
     meta = spec_metadata(frame.columns, spec, extra_variable_labels)
-    pyreadstat.write_sav(
-        frame,
-        str(path),
-        file_label=file_label,
-        column_labels=meta.column_labels,
-        compress=path.suffix.lower() == ".zsav",
-        row_compress=row_compress and path.suffix.lower() != ".zsav",
-        variable_value_labels=meta.value_labels,
-        missing_ranges=meta.missing_ranges,
-        variable_format=meta.formats,
-        variable_measure=meta.measures,
-    )
+    try:
+        pyreadstat.write_sav(
+            frame,
+            str(path),
+            file_label=file_label,
+            column_labels=meta.column_labels,
+            compress=path.suffix.lower() == ".zsav",
+            row_compress=row_compress and path.suffix.lower() != ".zsav",
+            variable_value_labels=meta.value_labels,
+            missing_ranges=meta.missing_ranges,
+            variable_format=meta.formats,
+            variable_measure=meta.measures,
+        )
+    except OSError as exc:
+        raise OutputWriteError.from_os_error(exc, path) from None
+    except pyreadstat.ReadstatError as exc:
+        # ReadStat reports a refused write without the OS's reason ("Unable to write data").
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise OutputWriteError(path, f"the SPSS writer could not write ({first}): is the disk full, "
+                                     "or the file larger than allowed?") from None
     if timestamp is not None:
         set_header_timestamp(path, timestamp)
 

@@ -68,3 +68,21 @@ def test_long_file_label_is_cut_at_a_character_boundary(tmp_path, spec):
     text = header_label.rstrip(b" \x00").decode("utf-8")
     assert len(text.encode("utf-8")) == 63 and label.startswith(text) and text.endswith("é")
     assert pyreadstat.read_sav(str(path))[1].file_label == text
+
+
+def test_a_refused_spss_write_names_the_file_and_is_a_write_error(tmp_path, monkeypatch):
+    """ReadStat says only 'Unable to write data' when the disk is full or the file too large:
+    the error still names the file and is the file-system error of the CLI (exit 3)."""
+    from survey_pipeline.errors import OutputWriteError
+
+    spec = load_spec(PROJECT_ROOT / "questionnaires" / "wij_monitor.yaml")
+
+    def refuse(*args, **kwargs):
+        raise pyreadstat.ReadstatError("Unable to write data")
+
+    monkeypatch.setattr(pyreadstat, "write_sav", refuse)
+    target = tmp_path / "2019.sav"
+    with pytest.raises(OutputWriteError) as caught:
+        write_sav(pd.DataFrame({"resp_id": [1.0]}), target, spec, "label")
+    assert caught.value.path == str(target)
+    assert "Unable to write data" in str(caught.value) and "disk" in str(caught.value)

@@ -606,3 +606,27 @@ def test_all_formats_read_the_same(tmp_path, spec):
     for frame in frames[1:]:
         pd.testing.assert_frame_equal(frame, frames[0])
     assert frames[0]["caregiver"].notna().all() and frames[0]["wmo_client"].isna().all()
+
+
+@pytest.mark.parametrize(("sep", "weights", "expected"), [
+    # a ';' file reads ',' as the decimal mark: '1.234' may be a thousands separator
+    (";", ["1.234", "1.5", "2.000"], "stored as text (first at row 1)"),
+    (",", ["1,234", "1.5", "2"], "value(s) are text, not numeric codes (first at row 1)"),
+])
+def test_base_weights_written_as_text_are_an_error(tmp_path, spec, sep, weights, expected):
+    frame = raw_frame(spec, 2019, 3).assign(base_weight=weights)
+    path = tmp_path / "wij_panel_2019.csv"
+    path.write_text(frame.to_csv(index=False, sep=sep), encoding="utf-8")
+    _, report = read_raw_file(path, spec)
+    assert ("error", "wrong_type", "base_weight") in problems(report)
+    message = next(p.message for p in report.problems if p.variable == "base_weight")
+    assert expected in message
+
+
+def test_base_weights_with_the_files_decimal_mark_are_read(tmp_path, spec):
+    frame = raw_frame(spec, 2019, 3).assign(base_weight=[1.25, 0.5, 2.0])
+    path = tmp_path / "wij_panel_2019.csv"
+    path.write_text(frame.to_csv(index=False, sep=";", decimal=","), encoding="utf-8")
+    read, report = read_raw_file(path, spec)
+    assert problems(report) == []
+    assert read["base_weight"].tolist() == [1.25, 0.5, 2.0]
