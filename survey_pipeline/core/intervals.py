@@ -163,7 +163,7 @@ def proportion_intervals(
     empty = n == 0
     boundary = ~empty & ((p == 0) | (p == 1))
     no_df = ~empty & ~boundary & ~(df >= 1)
-    no_variance = ~empty & ~boundary & ~no_df & ~np.isfinite(se)
+    no_variance = ~empty & ~boundary & ~np.isfinite(se)
     zero_se = ~empty & ~boundary & ~no_df & (se == 0)
     if method == "wald":
         outside = ~empty & ((lower < 0) | (upper > 1))
