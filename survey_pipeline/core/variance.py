@@ -30,7 +30,7 @@ import scipy.sparse as sp
 LONELY_PSU_OPTIONS = ("fail", "remove", "adjust", "average", "certainty")
 # R's raking variance repeats the projection on the margins exactly this many times.
 RAKING_PROJECTION_SWEEPS = 10
-# Cap on dense blocks: (PSU x output) for calibrated clustered designs, (stratum x cell) sums.
+# Cap on dense blocks: (stratum x cell x output) quadratic forms, (stratum x cell) sums.
 _DENSE_BLOCK = 20_000_000
 
 
@@ -70,8 +70,8 @@ class Projection:
     `cell[row]` is the row's joint cell, `base[row]` its weight before calibration,
     `factor[cell]` the final calibration factor. The remaining fields are design
     constants computed once by `make_projection`: per cell, per stratum x cell, per
-    PSU x cell (clustered designs only) and, for raking, the two factors of the
-    projection (`projection_from_cell_sums`).
+    PSU x cell and its per-stratum Gram matrix (clustered designs only) and, for
+    raking, the two factors of the projection (`projection_from_cell_sums`).
     """
 
     kind: str
@@ -84,6 +84,7 @@ class Projection:
     stratum_base: sp.csr_matrix
     stratum_base_sq: sp.csr_matrix
     psu_base: sp.csr_matrix | None
+    psu_gram: sp.csr_matrix | None
     to_categories: sp.csr_matrix | None
     from_categories: np.ndarray | None
 
@@ -106,9 +107,10 @@ def make_projection(
     """
     stratum_base = _stratum_cell_sums(structure, cell, n_cells, base)
     stratum_base_sq = _stratum_cell_sums(structure, cell, n_cells, base * base)
-    psu_base = None
+    psu_base = psu_gram = None
     if not structure.rows_are_psus:
         psu_base = sp.csr_matrix((base, (structure.psu, cell)), shape=(structure.n_psu, n_cells))
+        psu_gram = _psu_gram(psu_base, structure)
     to_categories = from_categories = None
     if kind == "rake":
         rows_per_cell = np.bincount(cell, minlength=n_cells).astype(np.float64)
@@ -124,6 +126,7 @@ def make_projection(
         stratum_base=stratum_base,
         stratum_base_sq=stratum_base_sq,
         psu_base=psu_base,
+        psu_gram=psu_gram,
         to_categories=to_categories,
         from_categories=from_categories,
     )
@@ -137,6 +140,17 @@ def _stratum_cell_sums(structure: SamplingStructure, cell: np.ndarray, n_cells: 
         return sp.csr_matrix((values, (structure.stratum, cell)), shape=(s, n_cells))
     key = structure.stratum * np.int64(n_cells) + cell
     return sp.csr_matrix(np.bincount(key, weights=values, minlength=s * n_cells).reshape(s, n_cells))
+
+
+def _psu_gram(psu_base: sp.csr_matrix, structure: SamplingStructure) -> sp.csr_matrix:
+    """Per stratum s, sum over its PSUs of B_pc B_pc' (B: PSU x cell base sums), as a
+    (stratum * cells + c, c') matrix: the sum of squares of the projection term
+    `B @ H.T` over a stratum's PSUs is the quadratic form of H with it."""
+    coo = psu_base.tocoo()
+    n_cells = psu_base.shape[1]
+    row = structure.psu_stratum[coo.row] * np.int64(n_cells) + coo.col
+    spread = sp.csr_matrix((coo.data, (row, coo.row)), shape=(structure.n_strata * n_cells, structure.n_psu))
+    return (spread @ psu_base).tocsr()
 
 
 def _raking_operator(
@@ -312,28 +326,61 @@ def _stratum_sums_clusters(
     a: np.ndarray, out: np.ndarray, n_out: int, st: SamplingStructure,
     proj: Projection | None, h: np.ndarray | None,
 ) -> StratumSums:
-    """Stratum sums for clustered designs: PSU totals as sparse (output x PSU) matrices."""
+    """Stratum sums for clustered designs from the sparse PSU totals of each output.
+
+    Calibrated: the projected PSU total is x_pj = T_pj - m_pj with T the PSU totals of
+    `a` (nonzero only where output j has rows in PSU p) and m = B @ H.T (B: PSU x cell
+    base sums), which is dense. Its sums over a stratum's PSUs are taken without
+    forming it: sum x = sum T - H @ (stratum's B sums), and sum x^2 = sum over the
+    PSUs with rows in j of ((T - m)^2 - m^2), plus the sum of m^2 over all PSUs, the
+    quadratic form of H with the stratum's Gram matrix of B (`Projection.psu_gram`).
+    """
     p, s = st.n_psu, st.n_strata
-    inside = out >= 0
-    oi, pi = out[inside], np.broadcast_to(st.psu, out.shape)[inside]
-    psu_totals = sp.csr_matrix((a[inside], (oi, pi)), shape=(n_out, p))
-    in_stratum = sp.csr_matrix((np.ones(p), (np.arange(p), st.psu_stratum)), shape=(p, s))
+    totals = _psu_totals(a, out, st.psu, p, n_out)
+    psu = np.repeat(np.arange(p), np.diff(totals.indptr))
+    key = totals.indices * np.int64(s) + st.psu_stratum[psu]
+    t = totals.data
+
+    def per_stratum(values: np.ndarray | None) -> np.ndarray:
+        return np.bincount(key, weights=values, minlength=n_out * s).reshape(n_out, s).astype(np.float64)
+
     if proj is None:
-        member = sp.csr_matrix((np.ones(oi.size), (oi, pi)), shape=(n_out, p))
-        member.data[:] = 1.0
-        count = np.asarray((member @ in_stratum).todense())
-        total = np.asarray((psu_totals @ in_stratum).todense())
-        sumsq = np.asarray((psu_totals.multiply(psu_totals) @ in_stratum).todense())
-        return StratumSums(total=total, sumsq=sumsq, n_domain_psu=count)
-    total = np.empty((n_out, s))
-    sumsq = np.empty((n_out, s))
-    block = max(1, _DENSE_BLOCK // max(p, 1))
-    for j0 in range(0, n_out, block):
-        j1 = min(n_out, j0 + block)
-        x = psu_totals[j0:j1].T.toarray() - proj.psu_base @ h[j0:j1].T
-        total[j0:j1] = (in_stratum.T @ x).T
-        sumsq[j0:j1] = (in_stratum.T @ (x * x)).T
+        return StratumSums(total=per_stratum(t), sumsq=per_stratum(t * t), n_domain_psu=per_stratum(None))
+    m = _rows_times(proj.psu_base, psu, h, totals.indices)
+    total = per_stratum(t) - times_transpose(h, proj.stratum_base)
+    sumsq = per_stratum((t - m) ** 2 - m * m) + _quadratic_forms(h, proj.psu_gram, s)
     return StratumSums(total=total, sumsq=sumsq, n_domain_psu=None)
+
+
+def _psu_totals(a: np.ndarray, out: np.ndarray, psu: np.ndarray, n_psu: int, n_out: int) -> sp.csr_matrix:
+    """Sums of `a` per (PSU, output) over rows with out >= 0, as a canonical PSU x output
+    matrix (one entry per PSU and output with rows, even when its sum is 0)."""
+    inside = out >= 0
+    rows = np.broadcast_to(psu, out.shape)[inside]
+    totals = sp.csr_matrix((a[inside], (rows, out[inside])), shape=(n_psu, n_out))
+    totals.sum_duplicates()
+    return totals
+
+
+def _rows_times(b: sp.csr_matrix, row: np.ndarray, h: np.ndarray, column: np.ndarray) -> np.ndarray:
+    """(b @ h.T)[row[e], column[e]] for each e: row `row[e]` of sparse `b` dotted with row `column[e]` of `h`."""
+    length = np.diff(b.indptr)[row]
+    entry = np.repeat(np.arange(row.size), length)
+    start = np.repeat(b.indptr[row] - (np.cumsum(length) - length), length)
+    j = np.arange(entry.size) + start
+    return np.bincount(entry, weights=b.data[j] * h[column[entry], b.indices[j]], minlength=row.size)
+
+
+def _quadratic_forms(h: np.ndarray, gram: sp.csr_matrix, n_strata: int) -> np.ndarray:
+    """(outputs x strata): h_j G_s h_j' for the stacked per-stratum Gram matrices G_s."""
+    n_out, n_cells = h.shape
+    quad = np.empty((n_out, n_strata))
+    block = max(1, _DENSE_BLOCK // max(n_strata * n_cells, 1))
+    for j0 in range(0, n_out, block):
+        hj = h[j0:j0 + block]
+        spread = (gram @ hj.T).reshape(n_strata, n_cells, hj.shape[0])
+        quad[j0:j0 + block] = np.einsum("scj,jc->js", spread, hj)
+    return quad
 
 
 def linearized_variance(
@@ -378,12 +425,16 @@ def combine_strata(sums: StratumSums, st: SamplingStructure) -> np.ndarray:
 
 def _distinct_per_output(out: np.ndarray, unit: np.ndarray, n_units: int, n_out: int) -> np.ndarray:
     """Number of distinct `unit` codes among the rows of each output (out = -1 ignored)."""
-    key = ((out + 1) * np.int64(n_units) + unit).ravel()
-    if (n_out + 1) * n_units <= max(4 * key.size, 1 << 22):
+    if (n_out + 1) * n_units <= max(4 * out.size, 1 << 22):
+        key = ((out + 1) * np.int64(n_units) + unit).ravel()
         present = np.bincount(key, minlength=(n_out + 1) * n_units)[n_units:] > 0
         return present.reshape(n_out, n_units).sum(axis=1)
-    owner = np.unique(key) // n_units - 1
-    return np.bincount(owner[owner >= 0], minlength=n_out)
+    # Unit-major: building the pattern sorts only within each unit's few entries.
+    inside = out >= 0
+    rows = np.broadcast_to(unit, out.shape)[inside]
+    pattern = sp.csr_matrix((np.ones(rows.size, dtype=np.int32), (rows, out[inside])), shape=(n_units, n_out))
+    pattern.sum_duplicates()
+    return np.bincount(pattern.indices, minlength=n_out)
 
 
 def degrees_of_freedom(
