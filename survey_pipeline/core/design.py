@@ -45,8 +45,11 @@ from survey_pipeline.core.tables import (
     RowCells,
     binary_domain_contrasts,
     concatenate,
+    domain_tables,
     fits,
     row_cells,
+    shares_per_chunk,
+    stack_tables,
 )
 from survey_pipeline.core.variance import (
     Projection,
@@ -364,6 +367,19 @@ class SurveyDesign:
             self._level_cache[by] = (pd.Index(levels), codes)
         return self._level_cache[by]
 
+    def _share_domain(
+        self, share: Share, offset: int, level: np.ndarray | None, group: np.ndarray | None, bases: dict
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One share's domain per row, `offset` + level (x 2 + group), -1 outside, and its 0/1 value."""
+        mask = self._shared_base_mask(share, bases)
+        domain = offset if level is None else offset + level
+        if level is not None:
+            mask &= level >= 0
+        if group is not None:
+            mask &= group >= 0
+            domain = domain * 2 + group
+        return np.where(mask, domain, -1), self._in_codes(share.variable, share.success)
+
     def _domains(
         self, shares: Sequence[Share], by: str | None, group: np.ndarray | None = None
     ) -> tuple[Domains, pd.Index | None]:
@@ -375,15 +391,9 @@ class SurveyDesign:
         k = 1 if labels is None else len(labels)
         index, y, bases = [], [], {}
         for q, share in enumerate(shares):
-            mask = self._shared_base_mask(share, bases)
-            domain = q * k if level is None else q * k + level
-            if level is not None:
-                mask &= level >= 0
-            if group is not None:
-                mask &= group >= 0
-                domain = domain * 2 + group
-            index.append(np.where(mask, domain, -1))
-            y.append(self._in_codes(share.variable, share.success))
+            domain, value = self._share_domain(share, q * k, level, group, bases)
+            index.append(domain)
+            y.append(value)
         n_groups = 1 if group is None else 2
         return Domains(index=_stack(index), y=_stack(y), n_domains=len(shares) * k * n_groups), labels
 
@@ -394,15 +404,8 @@ class SurveyDesign:
     # -- estimators ------------------------------------------------------------------
 
     def _binary_contrasts(self, domains: Domains, contrasts: Contrasts) -> BinaryDomainResult:
-        """Means of 0/1 `y` per domain; variance and df of their contrasts per output."""
+        """Means of 0/1 `y` per domain; variance and df of their contrasts per output (per row)."""
         st = self._structure
-        if st.rows_are_psus:
-            if self._row_cells is None:
-                self._row_cells = row_cells(st, self._weights, self._projection)
-            if fits(self._row_cells, domains):
-                return binary_domain_contrasts(
-                    domains, contrasts, self._row_cells, st, self._projection, self._positive
-                )
         means = domain_means(domains, self._weights, self._positive)
         a = mean_influence(domains, self._weights, means, contrasts.coefficient)
         out = np.concatenate([[-1], contrasts.output])[domains.index + 1]
@@ -410,20 +413,44 @@ class SurveyDesign:
         df = degrees_of_freedom(out, contrasts.n_out, self._positive, st)
         return BinaryDomainResult(means=means, variance=variance, df=df)
 
+    def _table_cells(self, domains_per_share: int) -> RowCells | None:
+        """The design's (stratum, cell) keys when the table path applies (no clusters, small tables)."""
+        if not self._structure.rows_are_psus:
+            return None
+        if self._row_cells is None:
+            self._row_cells = row_cells(self._structure, self._weights, self._projection)
+        return self._row_cells if fits(self._row_cells, domains_per_share, self.n) else None
+
     def _fit(
         self, shares: Sequence[Share], by: str | None, group: np.ndarray | None = None
     ) -> tuple[BinaryDomainResult, pd.Index | None]:
         """Per share x `by` level: the mean, or with `group` the change from group 0 to
-        group 1, with variance and df; shares in chunks of at most MAX_BATCH cells."""
+        group 1, with variance and df. Without clusters: tables built share by share;
+        otherwise per-row arrays for chunks of at most MAX_BATCH (share x row) cells."""
+        labels, level = (None, None) if by is None else self._levels(by)
+        per_share = (1 if labels is None else len(labels)) * (1 if group is None else 2)
+
+        def contrasts(n_shares: int) -> Contrasts:
+            k = n_shares * per_share
+            return Contrasts.identity(k) if group is None else Contrasts.changes(k // 2)
+
+        cells = self._table_cells(per_share)
+        parts, bases = [], {}
+        if cells is not None:
+            chunk = shares_per_chunk(cells, per_share)
+            for start in range(0, len(shares), chunk):
+                batch = shares[start:start + chunk]
+                tables = stack_tables([
+                    domain_tables(cells, *self._share_domain(share, 0, level, group, bases), per_share, self._positive)
+                    for share in batch
+                ])
+                parts.append(binary_domain_contrasts(tables, contrasts(len(batch)), cells, self._structure,
+                                                     self._projection))
+            return concatenate(parts), labels
         per_chunk = max(1, MAX_BATCH // max(self.n, 1))
-        parts, labels = [], None
         for start in range(0, len(shares), per_chunk):
             domains, labels = self._domains(shares[start:start + per_chunk], by, group)
-            if group is None:
-                contrasts = Contrasts.identity(domains.n_domains)
-            else:
-                contrasts = Contrasts.changes(domains.n_domains // 2)
-            parts.append(self._binary_contrasts(domains, contrasts))
+            parts.append(self._binary_contrasts(domains, contrasts(len(shares[start:start + per_chunk]))))
         return concatenate(parts), labels
 
     def proportion(
