@@ -42,13 +42,17 @@ from survey_pipeline.core.estimation import Contrasts, Domains, domain_means, me
 from survey_pipeline.core.intervals import append_note, proportion_intervals, t_quantile, t_sf
 from survey_pipeline.core.tables import (
     BinaryDomainResult,
+    DomainTables,
     RowCells,
     binary_domain_contrasts,
     concatenate,
     domain_tables,
     fits,
+    kept_table,
     row_cells,
     shares_per_chunk,
+    slot_levels,
+    split_by_level,
     stack_tables,
 )
 from survey_pipeline.core.variance import (
@@ -91,6 +95,12 @@ def _share_index(n_shares: int, labels: pd.Index | None) -> np.ndarray:
 def _stack(rows: list[np.ndarray]) -> np.ndarray:
     """Per-share row arrays as one (shares x rows) array (a view for one share: no copy)."""
     return rows[0][None, :] if len(rows) == 1 else np.stack(rows)
+
+
+def _share_key(share: Share) -> tuple:
+    """A hashable key of everything that defines a share."""
+    where = tuple((var, tuple(codes)) for var, codes in (share.where or {}).items())
+    return share.variable, tuple(share.success), tuple(share.exclude or ()), where
 
 
 def _standard_error(variance: np.ndarray, empty: np.ndarray) -> np.ndarray:
@@ -437,13 +447,20 @@ class SurveyDesign:
         cells = self._table_cells(per_share)
         parts, bases = [], {}
         if cells is not None:
+            levels = None if level is None or group is not None else slot_levels(cells, by, level)
+
+            def table(share: Share) -> DomainTables:
+                if group is None and (level is None or levels is not None):
+                    whole = kept_table(cells, _share_key(share), lambda: domain_tables(
+                        cells, *self._share_domain(share, 0, None, None, bases), 1, self._positive))
+                    return whole if level is None else split_by_level(whole, levels, per_share)
+                return domain_tables(cells, *self._share_domain(share, 0, level, group, bases), per_share,
+                                     self._positive)
+
             chunk = shares_per_chunk(cells, per_share)
             for start in range(0, len(shares), chunk):
                 batch = shares[start:start + chunk]
-                tables = stack_tables([
-                    domain_tables(cells, *self._share_domain(share, 0, level, group, bases), per_share, self._positive)
-                    for share in batch
-                ])
+                tables = stack_tables([table(share) for share in batch])
                 parts.append(binary_domain_contrasts(tables, contrasts(len(batch)), cells, self._structure,
                                                      self._projection))
             return concatenate(parts), labels

@@ -14,7 +14,7 @@ Results equal `variance.linearized_variance` on the per-row influence (tested).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import scipy.sparse as sp
@@ -33,6 +33,8 @@ from survey_pipeline.core.variance import (
 MAX_TABLE = 20_000_000
 # Table slots evaluated at once; more shares go in chunks.
 TABLE_CHUNK = 1 << 21
+# Table slots of one-domain share tables kept for reuse by later calls on the same design.
+KEEP_SLOTS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,10 @@ class RowCells:
     base: np.ndarray
     base_sq: np.ndarray
     factor: np.ndarray
+    # Per design, filled as calls come: one-domain tables of shares (`kept_table`) and
+    # each `by` column's level per (stratum, cell) slot (`slot_levels`).
+    kept: dict = field(default_factory=dict, compare=False, repr=False)
+    levels: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 def row_cells(structure: SamplingStructure, weights: np.ndarray, projection: Projection | None) -> RowCells:
@@ -112,6 +118,36 @@ def domain_tables(
         b_sum=table(key, cells.base),
         b_sq=table(key, cells.base_sq),
     )
+
+
+def kept_table(cells: RowCells, key: tuple, compute) -> DomainTables:
+    """A share's one-domain table (`compute()`), kept on `cells` under `key` while
+    KEEP_SLOTS allows: later calls on the same design (other breakdowns) reuse it."""
+    if key in cells.kept:
+        return cells.kept[key]
+    table = compute()
+    if (len(cells.kept) + 1) * table.count.size <= KEEP_SLOTS:
+        cells.kept[key] = table
+    return table
+
+
+def slot_levels(cells: RowCells, by: str, level: np.ndarray) -> np.ndarray | None:
+    """Level of `by` per (stratum, cell) slot (-1: missing or no rows) when all rows of
+    each slot share one level, as for a calibration variable; else None."""
+    if by not in cells.levels:
+        slot = (cells.key2 - cells.block) // 2
+        first = np.full(cells.block // 2, -1, dtype=np.int64)
+        first[slot] = level
+        cells.levels[by] = first if np.array_equal(first[slot], level) else None
+    return cells.levels[by]
+
+
+def split_by_level(table: DomainTables, levels: np.ndarray, n_levels: int) -> DomainTables:
+    """A one-domain table as one domain per level: slot (s, c) goes to domain levels[s, c]
+    (the sums a pass with the level in the key would give, without that pass)."""
+    shape = table.count.shape[1:]
+    member = (levels[None, :] == np.arange(n_levels)[:, None]).reshape(n_levels, *shape[:2], 1)
+    return DomainTables(**{f.name: np.where(member, getattr(table, f.name), 0) for f in fields(DomainTables)})
 
 
 def stack_tables(parts: Sequence[DomainTables]) -> DomainTables:
