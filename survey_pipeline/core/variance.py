@@ -70,8 +70,9 @@ class Projection:
     `cell[row]` is the row's joint cell, `base[row]` its weight before calibration,
     `factor[cell]` the final calibration factor. The remaining fields are design
     constants computed once by `make_projection`: per cell, per stratum x cell, per
-    PSU x cell and its per-stratum Gram matrix (clustered designs only) and, for
-    raking, the two factors of the projection (`projection_from_cell_sums`).
+    PSU x cell, the same as (stratum x cell) x PSU and its per-stratum Gram matrix
+    (clustered designs only) and, for raking, the two factors of the projection
+    (`projection_from_cell_sums`).
     """
 
     kind: str
@@ -84,6 +85,7 @@ class Projection:
     stratum_base: sp.csr_matrix
     stratum_base_sq: sp.csr_matrix
     psu_base: sp.csr_matrix | None
+    cell_psu_base: sp.csr_matrix | None
     psu_gram: sp.csr_matrix | None
     to_categories: sp.csr_matrix | None
     from_categories: np.ndarray | None
@@ -107,10 +109,11 @@ def make_projection(
     """
     stratum_base = _stratum_cell_sums(structure, cell, n_cells, base)
     stratum_base_sq = _stratum_cell_sums(structure, cell, n_cells, base * base)
-    psu_base = psu_gram = None
+    psu_base = cell_psu_base = psu_gram = None
     if not structure.rows_are_psus:
         psu_base = sp.csr_matrix((base, (structure.psu, cell)), shape=(structure.n_psu, n_cells))
-        psu_gram = _psu_gram(psu_base, structure)
+        cell_psu_base = _cell_psu_base(psu_base, structure)
+        psu_gram = (cell_psu_base @ psu_base).tocsr()
     to_categories = from_categories = None
     if kind == "rake":
         rows_per_cell = np.bincount(cell, minlength=n_cells).astype(np.float64)
@@ -126,6 +129,7 @@ def make_projection(
         stratum_base=stratum_base,
         stratum_base_sq=stratum_base_sq,
         psu_base=psu_base,
+        cell_psu_base=cell_psu_base,
         psu_gram=psu_gram,
         to_categories=to_categories,
         from_categories=from_categories,
@@ -142,15 +146,13 @@ def _stratum_cell_sums(structure: SamplingStructure, cell: np.ndarray, n_cells: 
     return sp.csr_matrix(np.bincount(key, weights=values, minlength=s * n_cells).reshape(s, n_cells))
 
 
-def _psu_gram(psu_base: sp.csr_matrix, structure: SamplingStructure) -> sp.csr_matrix:
-    """Per stratum s, sum over its PSUs of B_pc B_pc' (B: PSU x cell base sums), as a
-    (stratum * cells + c, c') matrix: the sum of squares of the projection term
-    `B @ H.T` over a stratum's PSUs is the quadratic form of H with it."""
+def _cell_psu_base(psu_base: sp.csr_matrix, structure: SamplingStructure) -> sp.csr_matrix:
+    """B (PSU x cell base sums) transposed, with row stratum * cells + cell: products with
+    it give per-(stratum, cell) sums over PSUs, e.g. the Gram matrix of B per stratum."""
     coo = psu_base.tocoo()
     n_cells = psu_base.shape[1]
     row = structure.psu_stratum[coo.row] * np.int64(n_cells) + coo.col
-    spread = sp.csr_matrix((coo.data, (row, coo.row)), shape=(structure.n_strata * n_cells, structure.n_psu))
-    return (spread @ psu_base).tocsr()
+    return sp.csr_matrix((coo.data, (row, coo.row)), shape=(structure.n_strata * n_cells, structure.n_psu))
 
 
 def _raking_operator(
@@ -331,9 +333,10 @@ def _stratum_sums_clusters(
     Calibrated: the projected PSU total is x_pj = T_pj - m_pj with T the PSU totals of
     `a` (nonzero only where output j has rows in PSU p) and m = B @ H.T (B: PSU x cell
     base sums), which is dense. Its sums over a stratum's PSUs are taken without
-    forming it: sum x = sum T - H @ (stratum's B sums), and sum x^2 = sum over the
-    PSUs with rows in j of ((T - m)^2 - m^2), plus the sum of m^2 over all PSUs, the
-    quadratic form of H with the stratum's Gram matrix of B (`Projection.psu_gram`).
+    forming it: sum x = sum T - H @ (stratum's B sums) and sum x^2 = sum T^2
+    - 2 sum T m + sum m^2, where sum T m pairs H with the sparse product B' T per
+    (stratum, cell) and sum m^2 is the quadratic form of H with the stratum's Gram
+    matrix of B (`Projection.psu_gram`).
     """
     p, s = st.n_psu, st.n_strata
     totals = _psu_totals(a, out, st.psu, p, n_out)
@@ -346,9 +349,9 @@ def _stratum_sums_clusters(
 
     if proj is None:
         return StratumSums(total=per_stratum(t), sumsq=per_stratum(t * t), n_domain_psu=per_stratum(None))
-    m = _rows_times(proj.psu_base, psu, h, totals.indices)
     total = per_stratum(t) - times_transpose(h, proj.stratum_base)
-    sumsq = per_stratum((t - m) ** 2 - m * m) + _quadratic_forms(h, proj.psu_gram, s)
+    cross = _paired_forms(h, proj.cell_psu_base @ totals, s)
+    sumsq = per_stratum(t * t) - 2 * cross + _quadratic_forms(h, proj.psu_gram, s)
     return StratumSums(total=total, sumsq=sumsq, n_domain_psu=None)
 
 
@@ -362,25 +365,27 @@ def _psu_totals(a: np.ndarray, out: np.ndarray, psu: np.ndarray, n_psu: int, n_o
     return totals
 
 
-def _rows_times(b: sp.csr_matrix, row: np.ndarray, h: np.ndarray, column: np.ndarray) -> np.ndarray:
-    """(b @ h.T)[row[e], column[e]] for each e: row `row[e]` of sparse `b` dotted with row `column[e]` of `h`."""
-    length = np.diff(b.indptr)[row]
-    entry = np.repeat(np.arange(row.size), length)
-    start = np.repeat(b.indptr[row] - (np.cumsum(length) - length), length)
-    j = np.arange(entry.size) + start
-    return np.bincount(entry, weights=b.data[j] * h[column[entry], b.indices[j]], minlength=row.size)
-
-
 def _quadratic_forms(h: np.ndarray, gram: sp.csr_matrix, n_strata: int) -> np.ndarray:
-    """(outputs x strata): h_j G_s h_j' for the stacked per-stratum Gram matrices G_s."""
+    """(outputs x strata): h_j G_s h_j' for the stacked per-stratum Gram matrices G_s,
+    in blocks of outputs (the product with the Gram matrices is dense)."""
     n_out, n_cells = h.shape
-    quad = np.empty((n_out, n_strata))
     block = max(1, _DENSE_BLOCK // max(n_strata * n_cells, 1))
-    for j0 in range(0, n_out, block):
-        hj = h[j0:j0 + block]
-        spread = (gram @ hj.T).reshape(n_strata, n_cells, hj.shape[0])
-        quad[j0:j0 + block] = np.einsum("scj,jc->js", spread, hj)
-    return quad
+    return np.concatenate([
+        _paired_forms(h[j0:j0 + block], gram @ h[j0:j0 + block].T, n_strata) for j0 in range(0, n_out, block)
+    ]) if n_out else np.zeros((0, n_strata))
+
+
+def _paired_forms(h: np.ndarray, stacked, n_strata: int) -> np.ndarray:
+    """(outputs x strata): sum over cells c of h[j, c] * stacked[s * cells + c, j], for
+    `stacked` a (strata * cells) x outputs array or sparse matrix."""
+    n_out, n_cells = h.shape
+    if sp.issparse(stacked):
+        stacked = stacked.tocoo()
+        s, c = np.divmod(stacked.row, n_cells)
+        key = stacked.col * np.int64(n_strata) + s
+        weights = stacked.data * h[stacked.col, c]
+        return np.bincount(key, weights=weights, minlength=n_out * n_strata).reshape(n_out, n_strata).astype(float)
+    return np.einsum("scj,jc->js", stacked.reshape(n_strata, n_cells, n_out), h)
 
 
 def linearized_variance(
