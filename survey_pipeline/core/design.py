@@ -84,7 +84,7 @@ def _plain(code: Any) -> Any:
 VARIANCE_NOISE = 1e-24
 
 # Largest (shares x rows) batch evaluated at once; larger batches go in chunks of shares.
-MAX_BATCH = 1 << 23
+MAX_BATCH = 1 << 21
 
 
 def _share_index(n_shares: int, labels: pd.Index | None) -> np.ndarray:
