@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from memory import load_average, peak_memory_mb, reset_peak_memory
 from survey_pipeline import SurveyDesign, demo
 from survey_pipeline import estimate as est
 from survey_pipeline.params import load_params
@@ -41,19 +42,6 @@ def weighted_panel(spec, n: int, cal: est.Calibration) -> tuple[pd.DataFrame, pd
         weights = SurveyDesign(frame.assign(weight=1.0), weights="weight").rake(totals).weights
         parts.append(frame.assign(weight=weights))
     return pd.concat(parts, ignore_index=True), panel.margins
-
-
-def reset_peak_memory() -> None:
-    """Start a new peak resident set size for this process (Linux: VmHWM)."""
-    with open("/proc/self/clear_refs", "w") as refs:
-        refs.write("5")
-
-
-def peak_memory_mb() -> float:
-    """Peak resident set size of this process since the last reset, in MB."""
-    with open("/proc/self/status") as status:
-        line = next(line for line in status if line.startswith("VmHWM:"))
-    return int(line.split()[1]) / 1024
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,8 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         cpu.append(time.process_time() - c0)
     rows = {name: len(getattr(result, name)) for name in ("indicators", "changes", "distributions")}
     peak = peak_memory_mb()
-    with open("/proc/loadavg") as loadavg:
-        load = loadavg.read().split()[0]
+    load = load_average()
     print(f"estimate_all, {n} per wave ({len(data)} rows): best {min(wall):.3f} s wall, {min(cpu):.3f} s CPU, "
           f"peak {peak:.0f} MB; rows {rows}; load average {load}")
     print(json.dumps({
@@ -92,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         "best_cpu_seconds": round(min(cpu), 4),
         "median_cpu_seconds": round(statistics.median(cpu), 4),
         "peak_memory_mb": round(peak, 1),
-        "load_average": float(load),
+        "load_average": load,
     }))
     return 0
 
