@@ -34,7 +34,7 @@ MAX_TABLE = 20_000_000
 # Table slots evaluated at once; more shares go in chunks.
 TABLE_CHUNK = 1 << 21
 # Table slots of one-domain share tables kept for reuse by later calls on the same design.
-KEEP_SLOTS = 1 << 22
+KEEP_SLOTS = 1 << 20
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,9 @@ LONELY_PSU_OPTIONS = ("fail", "remove", "adjust", "average", "certainty")
 RAKING_PROJECTION_SWEEPS = 10
 # Cap on dense blocks: (stratum x cell x output) quadratic forms, (stratum x cell) sums.
 _DENSE_BLOCK = 20_000_000
+# Distinct units per output: a dense (output x unit) presence table up to this size
+# (or 4 x the rows), a unit-major sparse pattern beyond.
+_PRESENCE_TABLE = 1 << 22
 
 
 class LonelyPSUError(ValueError):
@@ -430,7 +433,7 @@ def combine_strata(sums: StratumSums, st: SamplingStructure) -> np.ndarray:
 
 def _distinct_per_output(out: np.ndarray, unit: np.ndarray, n_units: int, n_out: int) -> np.ndarray:
     """Number of distinct `unit` codes among the rows of each output (out = -1 ignored)."""
-    if (n_out + 1) * n_units <= max(4 * out.size, 1 << 22):
+    if (n_out + 1) * n_units <= max(4 * out.size, _PRESENCE_TABLE):
         key = ((out + 1) * np.int64(n_units) + unit).ravel()
         present = np.bincount(key, minlength=(n_out + 1) * n_units)[n_units:] > 0
         return present.reshape(n_out, n_units).sum(axis=1)
