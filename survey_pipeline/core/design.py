@@ -30,7 +30,7 @@ Equivalent R (reference tests in tests/core):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,10 +97,15 @@ def _stack(rows: list[np.ndarray]) -> np.ndarray:
     return rows[0][None, :] if len(rows) == 1 else np.stack(rows)
 
 
+def _base_key(share: Share) -> tuple:
+    """A hashable key of a share's denominator: variable, excluded codes, `where`."""
+    where = tuple((var, tuple(codes)) for var, codes in (share.where or {}).items())
+    return share.variable, tuple(share.exclude or ()), where
+
+
 def _share_key(share: Share) -> tuple:
     """A hashable key of everything that defines a share."""
-    where = tuple((var, tuple(codes)) for var, codes in (share.where or {}).items())
-    return share.variable, tuple(share.success), tuple(share.exclude or ()), where
+    return *_base_key(share), tuple(share.success)
 
 
 def _standard_error(variance: np.ndarray, empty: np.ndarray) -> np.ndarray:
@@ -358,8 +363,7 @@ class SurveyDesign:
     def _shared_base_mask(self, share: Share, known: dict) -> np.ndarray:
         """`_base_mask` of a share, computed once per distinct base in `known` (e.g. all
         answer codes of an item); returns a fresh copy."""
-        where = tuple((var, tuple(codes)) for var, codes in (share.where or {}).items())
-        key = (share.variable, tuple(share.exclude or ()), where)
+        key = _base_key(share)
         if key not in known:
             known[key] = self._base_mask(share.variable, share.exclude, share.where)
         return known[key].copy()
@@ -445,30 +449,44 @@ class SurveyDesign:
             return Contrasts.identity(k) if group is None else Contrasts.changes(k // 2)
 
         cells = self._table_cells(per_share)
-        parts, bases = [], {}
         if cells is not None:
-            levels = None if level is None or group is not None else slot_levels(cells, by, level)
-
-            def table(share: Share) -> DomainTables:
-                if group is None and (level is None or levels is not None):
-                    whole = kept_table(cells, _share_key(share), lambda: domain_tables(
-                        cells, *self._share_domain(share, 0, None, None, bases), 1, self._positive))
-                    return whole if level is None else split_by_level(whole, levels, per_share)
-                return domain_tables(cells, *self._share_domain(share, 0, level, group, bases), per_share,
-                                     self._positive)
-
-            chunk = shares_per_chunk(cells, per_share)
-            for start in range(0, len(shares), chunk):
-                batch = shares[start:start + chunk]
-                tables = stack_tables([table(share) for share in batch])
-                parts.append(binary_domain_contrasts(tables, contrasts(len(batch)), cells, self._structure,
-                                                     self._projection))
-            return concatenate(parts), labels
+            return self._fit_tables(shares, cells, by, level, group, per_share, contrasts), labels
+        parts = []
         per_chunk = max(1, MAX_BATCH // max(self.n, 1))
         for start in range(0, len(shares), per_chunk):
-            domains, labels = self._domains(shares[start:start + per_chunk], by, group)
-            parts.append(self._binary_contrasts(domains, contrasts(len(shares[start:start + per_chunk]))))
+            batch = shares[start:start + per_chunk]
+            domains, _ = self._domains(batch, by, group)
+            parts.append(self._binary_contrasts(domains, contrasts(len(batch))))
         return concatenate(parts), labels
+
+    def _fit_tables(
+        self, shares: Sequence[Share], cells: RowCells, by: str | None, level: np.ndarray | None,
+        group: np.ndarray | None, per_share: int, contrasts: Callable[[int], Contrasts],
+    ) -> BinaryDomainResult:
+        """`_fit` without clusters: each share's tables in one pass over the rows. By a
+        breakdown that is constant within the calibration cells, a share's overall tables
+        (kept on the design for later calls) are split by cell instead. `per_share`:
+        domains per share; `contrasts(n_shares)`: the outputs of that many shares."""
+        levels = None if level is None or group is not None else slot_levels(cells, by, level)
+        split = group is None and (level is None or levels is not None)
+        bases: dict = {}
+
+        def table(share: Share) -> DomainTables:
+            if not split:
+                domain, y = self._share_domain(share, 0, level, group, bases)
+                return domain_tables(cells, domain, y, per_share, self._positive)
+            whole = kept_table(cells, _share_key(share), lambda: domain_tables(
+                cells, *self._share_domain(share, 0, None, None, bases), 1, self._positive))
+            return whole if level is None else split_by_level(whole, levels, per_share)
+
+        parts = []
+        chunk = shares_per_chunk(cells, per_share)
+        for start in range(0, len(shares), chunk):
+            batch = shares[start:start + chunk]
+            tables = stack_tables([table(share) for share in batch])
+            parts.append(binary_domain_contrasts(tables, contrasts(len(batch)), cells, self._structure,
+                                                 self._projection))
+        return concatenate(parts)
 
     def proportion(
         self,
