@@ -73,7 +73,7 @@ class Projection:
     `cell[row]` is the row's joint cell, `base[row]` its weight before calibration,
     `factor[cell]` the final calibration factor. The remaining fields are design
     constants computed once by `make_projection`: per cell, per stratum x cell, per
-    PSU x cell, the same as (stratum x cell) x PSU and its per-stratum Gram matrix
+    (stratum x cell) x PSU and the per-stratum Gram matrix of the PSU x cell sums
     (clustered designs only) and, for raking, the two factors of the projection
     (`projection_from_cell_sums`).
     """
@@ -87,7 +87,6 @@ class Projection:
     base_per_cell: np.ndarray
     stratum_base: sp.csr_matrix
     stratum_base_sq: sp.csr_matrix
-    psu_base: sp.csr_matrix | None
     cell_psu_base: sp.csr_matrix | None
     psu_gram: sp.csr_matrix | None
     to_categories: sp.csr_matrix | None
@@ -112,7 +111,7 @@ def make_projection(
     """
     stratum_base = _stratum_cell_sums(structure, cell, n_cells, base)
     stratum_base_sq = _stratum_cell_sums(structure, cell, n_cells, base * base)
-    psu_base = cell_psu_base = psu_gram = None
+    cell_psu_base = psu_gram = None
     if not structure.rows_are_psus:
         psu_base = sp.csr_matrix((base, (structure.psu, cell)), shape=(structure.n_psu, n_cells))
         cell_psu_base = _cell_psu_base(psu_base, structure)
@@ -131,7 +130,6 @@ def make_projection(
         base_per_cell=np.bincount(cell, weights=base, minlength=n_cells),
         stratum_base=stratum_base,
         stratum_base_sq=stratum_base_sq,
-        psu_base=psu_base,
         cell_psu_base=cell_psu_base,
         psu_gram=psu_gram,
         to_categories=to_categories,
