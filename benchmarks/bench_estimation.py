@@ -2,10 +2,14 @@
 
     python benchmarks/bench_estimation.py --n 1000000 [--vs-r]
 
-Each proportion has a calibration-aware SE and a logit (xlogit) interval. The last
-line of output is one JSON object with n, seconds per phase, total_seconds (wall),
-cpu_seconds (this process; on a shared machine wall time exceeds it) and
-peak_memory_mb (peak resident set size of this process, data generation included).
+Each proportion has a calibration-aware SE and a logit (xlogit) interval. The job runs
+three times on the same data: with 20 `proportion` calls (10 overall, 10 by wijk), with
+two batched `proportions` calls, and as the plain numpy floor (`floor_numpy.py`); both
+library runs must give the floor's estimates and SEs to 1e-9 relative. The last line of
+output is one JSON object with n, seconds per phase, total_seconds (wall), cpu_seconds
+(this process; on a shared machine wall time exceeds it) and peak_memory_mb (peak
+resident set size of this process during the run, the data's own memory included)
+for each run, the CPU-time ratios to the floor and the load average.
 With --vs-r, R survey does the same job on the same data (written to a temporary
 CSV) and the ratio of wall times is printed; R needs minutes to hours at large N.
 """
@@ -25,7 +29,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+import floor_numpy
+from memory import load_average, peak_memory_mb, reset_peak_memory
 from survey_pipeline import SurveyDesign
+from survey_pipeline.core.design import Share
 
 N_ITEMS = 10
 AGE_SHARES = np.array([0.12, 0.22, 0.30, 0.36])
@@ -58,7 +65,12 @@ def make_data(n: int, seed: int = 1) -> tuple[pd.DataFrame, dict]:
     return pd.DataFrame(data), margins
 
 
+ITEMS = [f"q{i + 1}" for i in range(N_ITEMS)]
+FLOOR_RTOL = 1e-9
+
+
 def run_python(df: pd.DataFrame, margins: dict) -> tuple[dict, list[pd.DataFrame]]:
+    """The job with one `proportion` call per item and breakdown."""
     seconds = {}
     t0 = time.perf_counter()
     design = SurveyDesign(df, weights="w0")
@@ -76,6 +88,48 @@ def run_python(df: pd.DataFrame, margins: dict) -> tuple[dict, list[pd.DataFrame
         results.append(raked.proportion(f"q{i + 1}", success=[1], exclude=[99], by="wijk", ci="logit"))
     seconds["proportions_by_wijk"] = time.perf_counter() - t0
     return seconds, results
+
+
+def run_batched(df: pd.DataFrame, margins: dict) -> tuple[dict, list[pd.DataFrame]]:
+    """The job with one `proportions` call overall and one by wijk; results as `run_python`'s."""
+    seconds = {}
+    t0 = time.perf_counter()
+    raked = SurveyDesign(df, weights="w0").rake(margins, max_iter=100, tol=1e-10)
+    seconds["design_and_rake"] = time.perf_counter() - t0
+    shares = [Share(item, success=[1], exclude=[99]) for item in ITEMS]
+    results = []
+    for phase, by in (("proportions_overall", None), ("proportions_by_wijk", "wijk")):
+        t0 = time.perf_counter()
+        batch = raked.proportions(shares, by=by, ci="logit")
+        seconds[phase] = time.perf_counter() - t0
+        results += [part.drop(columns="share") for _, part in batch.groupby("share", sort=True)]
+    return seconds, results
+
+
+def run_floor(df: pd.DataFrame, margins: dict) -> tuple[dict, np.ndarray]:
+    """The plain numpy floor; values in `python_values` order."""
+    t0 = time.perf_counter()
+    out = floor_numpy.standard_job(df, margins, ITEMS)
+    seconds = {"floor": time.perf_counter() - t0}
+    values = []
+    for estimate, se in zip(out["estimate"], out["se"]):
+        values += [estimate[0], se[0], *estimate[1:], *se[1:]]
+    return seconds, np.array(values)
+
+
+def measured(job, df: pd.DataFrame, margins: dict) -> tuple[dict, object]:
+    """Run `job`, with its wall and CPU time and the process's peak memory during it."""
+    reset_peak_memory()
+    cpu0 = time.process_time()
+    seconds, result = job(df, margins)
+    cpu = time.process_time() - cpu0
+    figures = {
+        "seconds": {k: round(v, 4) for k, v in seconds.items()},
+        "total_seconds": round(sum(seconds.values()), 4),
+        "cpu_seconds": round(cpu, 4),
+        "peak_memory_mb": round(peak_memory_mb(), 1),
+    }
+    return figures, result
 
 
 R_JOB = r"""
@@ -134,20 +188,30 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     df, margins = make_data(args.n)
-    cpu0 = time.process_time()
-    seconds, results = run_python(df, margins)
-    cpu = time.process_time() - cpu0
-    total = sum(seconds.values())
-    for phase, s in seconds.items():
-        print(f"{phase:>22}: {s:8.3f} s")
-    print(f"{'total':>22}: {total:8.3f} s  (CPU time {cpu:.3f} s)")
+    single, results = measured(run_python, df, margins)
+    batched, batch_results = measured(run_batched, df, margins)
+    floor, floor_values = measured(run_floor, df, margins)
+    differences = {}
+    for name, values in (("single", python_values(results)), ("batched", python_values(batch_results))):
+        differences[name] = float(np.max(np.abs(values / floor_values - 1)))
+        if not differences[name] <= FLOOR_RTOL:
+            print(f"{name}: estimates or SEs differ from the numpy floor by {differences[name]:.2e} relative",
+                  file=sys.stderr)
+            return 1
+    for name, figures in (("20 proportion calls", single), ("2 proportions calls", batched), ("numpy floor", floor)):
+        print(f"{name:>22}: {figures['total_seconds']:8.3f} s wall, {figures['cpu_seconds']:8.3f} s CPU, "
+              f"peak {figures['peak_memory_mb']:.0f} MB")
     report = {
         "n": args.n,
-        "seconds": {k: round(v, 4) for k, v in seconds.items()},
-        "total_seconds": round(total, 4),
-        "cpu_seconds": round(cpu, 4),
-        "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        **single,
+        "batched": batched,
+        "floor": floor,
+        "cpu_ratio_to_floor": round(single["cpu_seconds"] / floor["cpu_seconds"], 2),
+        "batched_cpu_ratio_to_floor": round(batched["cpu_seconds"] / floor["cpu_seconds"], 2),
+        "max_rel_diff_vs_floor": differences,
+        "load_average": load_average(),
     }
+    total = single["total_seconds"]
     if args.vs_r:
         if shutil.which("Rscript") is None:
             print("Rscript not found: skipping --vs-r", file=sys.stderr)

@@ -38,7 +38,7 @@ Equivalent R (reference tests in tests/core):
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,11 +60,18 @@ from survey_pipeline.core.estimation import (
 from survey_pipeline.core.intervals import append_note, proportion_intervals, t_quantile, t_sf
 from survey_pipeline.core.tables import (
     BinaryDomainResult,
+    DomainTables,
     RowCells,
     binary_domain_contrasts,
     concatenate,
+    domain_tables,
     fits,
+    kept_table,
     row_cells,
+    shares_per_chunk,
+    slot_levels,
+    split_by_level,
+    stack_tables,
 )
 from survey_pipeline.core.variance import (
     Projection,
@@ -96,7 +103,7 @@ def _plain(code: Any) -> Any:
 VARIANCE_NOISE = 1e-24
 
 # Largest (shares x rows) batch evaluated at once; larger batches go in chunks of shares.
-MAX_BATCH = 1 << 23
+MAX_BATCH = 1 << 21
 
 
 def _share_index(n_shares: int, labels: pd.Index | None) -> np.ndarray:
@@ -107,6 +114,17 @@ def _share_index(n_shares: int, labels: pd.Index | None) -> np.ndarray:
 def _stack(rows: list[np.ndarray]) -> np.ndarray:
     """Per-share row arrays as one (shares x rows) array (a view for one share: no copy)."""
     return rows[0][None, :] if len(rows) == 1 else np.stack(rows)
+
+
+def _base_key(share: Share) -> tuple:
+    """A hashable key of a share's denominator: variable, excluded codes, `where`."""
+    where = tuple((var, tuple(codes)) for var, codes in (share.where or {}).items())
+    return share.variable, tuple(share.exclude or ()), where
+
+
+def _share_key(share: Share) -> tuple:
+    """A hashable key of everything that defines a share."""
+    return *_base_key(share), tuple(share.success)
 
 
 def _standard_error(variance: np.ndarray, empty: np.ndarray) -> np.ndarray:
@@ -371,8 +389,7 @@ class SurveyDesign:
     def _shared_base_mask(self, share: Share, known: dict) -> np.ndarray:
         """`_base_mask` of a share, computed once per distinct base in `known` (e.g. all
         answer codes of an item); returns a fresh copy."""
-        where = tuple((var, tuple(codes)) for var, codes in (share.where or {}).items())
-        key = (share.variable, tuple(share.exclude or ()), where)
+        key = _base_key(share)
         if key not in known:
             known[key] = self._base_mask(share.variable, share.exclude, share.where)
         return known[key].copy()
@@ -390,6 +407,19 @@ class SurveyDesign:
             self._level_cache[by] = (pd.Index(levels), codes)
         return self._level_cache[by]
 
+    def _share_domain(
+        self, share: Share, offset: int, level: np.ndarray | None, group: np.ndarray | None, bases: dict
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One share's domain per row, `offset` + level (x 2 + group), -1 outside, and its 0/1 value."""
+        mask = self._shared_base_mask(share, bases)
+        domain = offset if level is None else offset + level
+        if level is not None:
+            mask &= level >= 0
+        if group is not None:
+            mask &= group >= 0
+            domain = domain * 2 + group
+        return np.where(mask, domain, -1), self._in_codes(share.variable, share.success)
+
     def _domains(
         self, shares: Sequence[Share], by: str | None, group: np.ndarray | None = None
     ) -> tuple[Domains, pd.Index | None]:
@@ -401,15 +431,9 @@ class SurveyDesign:
         k = 1 if labels is None else len(labels)
         index, y, bases = [], [], {}
         for q, share in enumerate(shares):
-            mask = self._shared_base_mask(share, bases)
-            domain = q * k if level is None else q * k + level
-            if level is not None:
-                mask &= level >= 0
-            if group is not None:
-                mask &= group >= 0
-                domain = domain * 2 + group
-            index.append(np.where(mask, domain, -1))
-            y.append(self._in_codes(share.variable, share.success))
+            domain, value = self._share_domain(share, q * k, level, group, bases)
+            index.append(domain)
+            y.append(value)
         n_groups = 1 if group is None else 2
         return Domains(index=_stack(index), y=_stack(y), n_domains=len(shares) * k * n_groups), labels
 
@@ -420,15 +444,8 @@ class SurveyDesign:
     # -- estimators ------------------------------------------------------------------
 
     def _binary_contrasts(self, domains: Domains, contrasts: Contrasts) -> BinaryDomainResult:
-        """Means of 0/1 `y` per domain; variance and df of their contrasts per output."""
+        """Means of 0/1 `y` per domain; variance and df of their contrasts per output (per row)."""
         st = self._structure
-        if st.rows_are_psus:
-            if self._row_cells is None:
-                self._row_cells = row_cells(st, self._weights, self._projection)
-            if fits(self._row_cells, domains):
-                return binary_domain_contrasts(
-                    domains, contrasts, self._row_cells, st, self._projection, self._positive
-                )
         means = domain_means(domains, self._weights, self._positive)
         a = mean_influence(domains, self._weights, means, contrasts.coefficient)
         out = np.concatenate([[-1], contrasts.output])[domains.index + 1]
@@ -436,21 +453,66 @@ class SurveyDesign:
         df = degrees_of_freedom(out, contrasts.n_out, self._positive, st)
         return BinaryDomainResult(means=means, variance=variance, df=df)
 
+    def _table_cells(self, domains_per_share: int) -> RowCells | None:
+        """The design's (stratum, cell) keys when the table path applies (no clusters, small tables)."""
+        if not self._structure.rows_are_psus:
+            return None
+        if self._row_cells is None:
+            self._row_cells = row_cells(self._structure, self._weights, self._projection)
+        return self._row_cells if fits(self._row_cells, domains_per_share, self.n) else None
+
     def _fit(
         self, shares: Sequence[Share], by: str | None, group: np.ndarray | None = None
     ) -> tuple[BinaryDomainResult, pd.Index | None]:
         """Per share x `by` level: the mean, or with `group` the change from group 0 to
-        group 1, with variance and df; shares in chunks of at most MAX_BATCH cells."""
+        group 1, with variance and df. Without clusters: tables built share by share;
+        otherwise per-row arrays for chunks of at most MAX_BATCH (share x row) cells."""
+        labels, level = (None, None) if by is None else self._levels(by)
+        per_share = (1 if labels is None else len(labels)) * (1 if group is None else 2)
+
+        def contrasts(n_shares: int) -> Contrasts:
+            k = n_shares * per_share
+            return Contrasts.identity(k) if group is None else Contrasts.changes(k // 2)
+
+        cells = self._table_cells(per_share)
+        if cells is not None:
+            return self._fit_tables(shares, cells, by, level, group, per_share, contrasts), labels
+        parts = []
         per_chunk = max(1, MAX_BATCH // max(self.n, 1))
-        parts, labels = [], None
         for start in range(0, len(shares), per_chunk):
-            domains, labels = self._domains(shares[start:start + per_chunk], by, group)
-            if group is None:
-                contrasts = Contrasts.identity(domains.n_domains)
-            else:
-                contrasts = Contrasts.changes(domains.n_domains // 2)
-            parts.append(self._binary_contrasts(domains, contrasts))
+            batch = shares[start:start + per_chunk]
+            domains, _ = self._domains(batch, by, group)
+            parts.append(self._binary_contrasts(domains, contrasts(len(batch))))
         return concatenate(parts), labels
+
+    def _fit_tables(
+        self, shares: Sequence[Share], cells: RowCells, by: str | None, level: np.ndarray | None,
+        group: np.ndarray | None, per_share: int, contrasts: Callable[[int], Contrasts],
+    ) -> BinaryDomainResult:
+        """`_fit` without clusters: each share's tables in one pass over the rows. By a
+        breakdown that is constant within the calibration cells, a share's overall tables
+        (kept on the design for later calls) are split by cell instead. `per_share`:
+        domains per share; `contrasts(n_shares)`: the outputs of that many shares."""
+        levels = None if level is None or group is not None else slot_levels(cells, by, level)
+        split = group is None and (level is None or levels is not None)
+        bases: dict = {}
+
+        def table(share: Share) -> DomainTables:
+            if not split:
+                domain, y = self._share_domain(share, 0, level, group, bases)
+                return domain_tables(cells, domain, y, per_share, self._positive)
+            whole = kept_table(cells, _share_key(share), lambda: domain_tables(
+                cells, *self._share_domain(share, 0, None, None, bases), 1, self._positive))
+            return whole if level is None else split_by_level(whole, levels, per_share)
+
+        parts = []
+        chunk = shares_per_chunk(cells, per_share)
+        for start in range(0, len(shares), chunk):
+            batch = shares[start:start + chunk]
+            tables = stack_tables([table(share) for share in batch])
+            parts.append(binary_domain_contrasts(tables, contrasts(len(batch)), cells, self._structure,
+                                                 self._projection))
+        return concatenate(parts)
 
     def proportion(
         self,

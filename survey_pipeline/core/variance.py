@@ -30,10 +30,13 @@ import scipy.sparse as sp
 LONELY_PSU_OPTIONS = ("fail", "remove", "adjust", "average", "certainty")
 # R's raking variance repeats the projection on the margins exactly this many times.
 RAKING_PROJECTION_SWEEPS = 10
-# Cap on dense blocks: (PSU x output) for calibrated clustered designs, (stratum x cell) sums.
+# Cap on dense blocks: (stratum x cell x output) quadratic forms, (stratum x cell) sums.
 _DENSE_BLOCK = 20_000_000
 # Cap on (pairs x rows) influence values per pass of `linearized_covariance`.
 _PAIR_BLOCK = 4_000_000
+# Distinct units per output: a dense (output x unit) presence table up to this size
+# (or 4 x the rows), a unit-major sparse pattern beyond.
+_PRESENCE_TABLE = 1 << 22
 
 
 class LonelyPSUError(ValueError):
@@ -72,8 +75,9 @@ class Projection:
     `cell[row]` is the row's joint cell, `base[row]` its weight before calibration,
     `factor[cell]` the final calibration factor. The remaining fields are design
     constants computed once by `make_projection`: per cell, per stratum x cell, per
-    PSU x cell (clustered designs only) and, for raking, the two factors of the
-    projection (`projection_from_cell_sums`).
+    (stratum x cell) x PSU and the per-stratum Gram matrix of the PSU x cell sums
+    (clustered designs only) and, for raking, the two factors of the projection
+    (`projection_from_cell_sums`).
     """
 
     kind: str
@@ -85,7 +89,8 @@ class Projection:
     base_per_cell: np.ndarray
     stratum_base: sp.csr_matrix
     stratum_base_sq: sp.csr_matrix
-    psu_base: sp.csr_matrix | None
+    cell_psu_base: sp.csr_matrix | None
+    psu_gram: sp.csr_matrix | None
     to_categories: sp.csr_matrix | None
     from_categories: np.ndarray | None
 
@@ -108,9 +113,11 @@ def make_projection(
     """
     stratum_base = _stratum_cell_sums(structure, cell, n_cells, base)
     stratum_base_sq = _stratum_cell_sums(structure, cell, n_cells, base * base)
-    psu_base = None
+    cell_psu_base = psu_gram = None
     if not structure.rows_are_psus:
         psu_base = sp.csr_matrix((base, (structure.psu, cell)), shape=(structure.n_psu, n_cells))
+        cell_psu_base = _cell_psu_base(psu_base, structure)
+        psu_gram = (cell_psu_base @ psu_base).tocsr()
     to_categories = from_categories = None
     if kind == "rake":
         rows_per_cell = np.bincount(cell, minlength=n_cells).astype(np.float64)
@@ -125,7 +132,8 @@ def make_projection(
         base_per_cell=np.bincount(cell, weights=base, minlength=n_cells),
         stratum_base=stratum_base,
         stratum_base_sq=stratum_base_sq,
-        psu_base=psu_base,
+        cell_psu_base=cell_psu_base,
+        psu_gram=psu_gram,
         to_categories=to_categories,
         from_categories=from_categories,
     )
@@ -139,6 +147,15 @@ def _stratum_cell_sums(structure: SamplingStructure, cell: np.ndarray, n_cells: 
         return sp.csr_matrix((values, (structure.stratum, cell)), shape=(s, n_cells))
     key = structure.stratum * np.int64(n_cells) + cell
     return sp.csr_matrix(np.bincount(key, weights=values, minlength=s * n_cells).reshape(s, n_cells))
+
+
+def _cell_psu_base(psu_base: sp.csr_matrix, structure: SamplingStructure) -> sp.csr_matrix:
+    """B (PSU x cell base sums) transposed, with row stratum * cells + cell: products with
+    it give per-(stratum, cell) sums over PSUs, e.g. the Gram matrix of B per stratum."""
+    coo = psu_base.tocoo()
+    n_cells = psu_base.shape[1]
+    row = structure.psu_stratum[coo.row] * np.int64(n_cells) + coo.col
+    return sp.csr_matrix((coo.data, (row, coo.row)), shape=(structure.n_strata * n_cells, structure.n_psu))
 
 
 def _raking_operator(
@@ -314,28 +331,64 @@ def _stratum_sums_clusters(
     a: np.ndarray, out: np.ndarray, n_out: int, st: SamplingStructure,
     proj: Projection | None, h: np.ndarray | None,
 ) -> StratumSums:
-    """Stratum sums for clustered designs: PSU totals as sparse (output x PSU) matrices."""
+    """Stratum sums for clustered designs from the sparse PSU totals of each output.
+
+    Calibrated: the projected PSU total is x_pj = T_pj - m_pj with T the PSU totals of
+    `a` (nonzero only where output j has rows in PSU p) and m = B @ H.T (B: PSU x cell
+    base sums), which is dense. Its sums over a stratum's PSUs are taken without
+    forming it: sum x = sum T - H @ (stratum's B sums) and sum x^2 = sum T^2
+    - 2 sum T m + sum m^2, where sum T m pairs H with the sparse product B' T per
+    (stratum, cell) and sum m^2 is the quadratic form of H with the stratum's Gram
+    matrix of B (`Projection.psu_gram`).
+    """
     p, s = st.n_psu, st.n_strata
-    inside = out >= 0
-    oi, pi = out[inside], np.broadcast_to(st.psu, out.shape)[inside]
-    psu_totals = sp.csr_matrix((a[inside], (oi, pi)), shape=(n_out, p))
-    in_stratum = sp.csr_matrix((np.ones(p), (np.arange(p), st.psu_stratum)), shape=(p, s))
+    totals = _psu_totals(a, out, st.psu, p, n_out)
+    psu = np.repeat(np.arange(p), np.diff(totals.indptr))
+    key = totals.indices * np.int64(s) + st.psu_stratum[psu]
+    t = totals.data
+
+    def per_stratum(values: np.ndarray | None) -> np.ndarray:
+        return np.bincount(key, weights=values, minlength=n_out * s).reshape(n_out, s).astype(np.float64)
+
     if proj is None:
-        member = sp.csr_matrix((np.ones(oi.size), (oi, pi)), shape=(n_out, p))
-        member.data[:] = 1.0
-        count = np.asarray((member @ in_stratum).todense())
-        total = np.asarray((psu_totals @ in_stratum).todense())
-        sumsq = np.asarray((psu_totals.multiply(psu_totals) @ in_stratum).todense())
-        return StratumSums(total=total, sumsq=sumsq, n_domain_psu=count)
-    total = np.empty((n_out, s))
-    sumsq = np.empty((n_out, s))
-    block = max(1, _DENSE_BLOCK // max(p, 1))
-    for j0 in range(0, n_out, block):
-        j1 = min(n_out, j0 + block)
-        x = psu_totals[j0:j1].T.toarray() - proj.psu_base @ h[j0:j1].T
-        total[j0:j1] = (in_stratum.T @ x).T
-        sumsq[j0:j1] = (in_stratum.T @ (x * x)).T
+        return StratumSums(total=per_stratum(t), sumsq=per_stratum(t * t), n_domain_psu=per_stratum(None))
+    total = per_stratum(t) - times_transpose(h, proj.stratum_base)
+    cross = _paired_forms(h, proj.cell_psu_base @ totals, s)
+    sumsq = per_stratum(t * t) - 2 * cross + _quadratic_forms(h, proj.psu_gram, s)
     return StratumSums(total=total, sumsq=sumsq, n_domain_psu=None)
+
+
+def _psu_totals(a: np.ndarray, out: np.ndarray, psu: np.ndarray, n_psu: int, n_out: int) -> sp.csr_matrix:
+    """Sums of `a` per (PSU, output) over rows with out >= 0, as a canonical PSU x output
+    matrix (one entry per PSU and output with rows, even when its sum is 0)."""
+    inside = out >= 0
+    rows = np.broadcast_to(psu, out.shape)[inside]
+    totals = sp.csr_matrix((a[inside], (rows, out[inside])), shape=(n_psu, n_out))
+    totals.sum_duplicates()
+    return totals
+
+
+def _quadratic_forms(h: np.ndarray, gram: sp.csr_matrix, n_strata: int) -> np.ndarray:
+    """(outputs x strata): h_j G_s h_j' for the stacked per-stratum Gram matrices G_s,
+    in blocks of outputs (the product with the Gram matrices is dense)."""
+    n_out, n_cells = h.shape
+    block = max(1, _DENSE_BLOCK // max(n_strata * n_cells, 1))
+    return np.concatenate([
+        _paired_forms(h[j0:j0 + block], gram @ h[j0:j0 + block].T, n_strata) for j0 in range(0, n_out, block)
+    ]) if n_out else np.zeros((0, n_strata))
+
+
+def _paired_forms(h: np.ndarray, stacked, n_strata: int) -> np.ndarray:
+    """(outputs x strata): sum over cells c of h[j, c] * stacked[s * cells + c, j], for
+    `stacked` a (strata * cells) x outputs array or sparse matrix."""
+    n_out, n_cells = h.shape
+    if sp.issparse(stacked):
+        stacked = stacked.tocoo()
+        s, c = np.divmod(stacked.row, n_cells)
+        key = stacked.col * np.int64(n_strata) + s
+        weights = stacked.data * h[stacked.col, c]
+        return np.bincount(key, weights=weights, minlength=n_out * n_strata).reshape(n_out, n_strata).astype(float)
+    return np.einsum("scj,jc->js", stacked.reshape(n_strata, n_cells, n_out), h)
 
 
 def linearized_variance(
@@ -380,12 +433,16 @@ def combine_strata(sums: StratumSums, st: SamplingStructure) -> np.ndarray:
 
 def _distinct_per_output(out: np.ndarray, unit: np.ndarray, n_units: int, n_out: int) -> np.ndarray:
     """Number of distinct `unit` codes among the rows of each output (out = -1 ignored)."""
-    key = ((out + 1) * np.int64(n_units) + unit).ravel()
-    if (n_out + 1) * n_units <= max(4 * key.size, 1 << 22):
+    if (n_out + 1) * n_units <= max(4 * out.size, _PRESENCE_TABLE):
+        key = ((out + 1) * np.int64(n_units) + unit).ravel()
         present = np.bincount(key, minlength=(n_out + 1) * n_units)[n_units:] > 0
         return present.reshape(n_out, n_units).sum(axis=1)
-    owner = np.unique(key) // n_units - 1
-    return np.bincount(owner[owner >= 0], minlength=n_out)
+    # Unit-major: building the pattern sorts only within each unit's few entries.
+    inside = out >= 0
+    rows = np.broadcast_to(unit, out.shape)[inside]
+    pattern = sp.csr_matrix((np.ones(rows.size, dtype=np.int32), (rows, out[inside])), shape=(n_units, n_out))
+    pattern.sum_duplicates()
+    return np.bincount(pattern.indices, minlength=n_out)
 
 
 def degrees_of_freedom(
