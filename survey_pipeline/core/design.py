@@ -33,6 +33,12 @@ Equivalent R (reference tests in tests/core):
 - ``.logit("y ~ a + factor(b)", success, where)``: ``svyglm(as.numeric(y %in% success) ~ a + factor(b),
   subset(d, where & !is.na(y)), family = quasibinomial())``; ``summary()`` and ``confint()`` (t on
   ``degf + 1 - p``).
+- ``.domain_vs_rest(y, success, exclude, where, by, adjust)``: per level l, ``svycontrast`` (c(1, -1)) of
+  the means of ``base & by == l`` and ``base & by != l`` (``svyratio(..., covmat = TRUE)`` on the full
+  design, as svyby(covmat = TRUE) on subset(d, base)); df = ``degf(subset(d, base))``;
+  ``p.adjust(p, "holm" | "BH")`` over the levels.
+- ``.trend(y, success, exclude, where, over, waves, scores, by)``: ``svycontrast`` of the wave means with
+  c = (s - mean(s)) / sum((s - mean(s))^2); df = ``degf(subset(d, base & over %in% waves))``.
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ from survey_pipeline.core.estimation import (
     total_influence,
 )
 from survey_pipeline.core.intervals import append_note, proportion_intervals, t_quantile, t_sf
+from survey_pipeline.core.multiplicity import ADJUSTMENTS, p_adjust
 from survey_pipeline.core.tables import (
     BinaryDomainResult,
     RowCells,
@@ -895,6 +902,200 @@ class SurveyDesign:
             index=pd.Index(names, name="term"),
         )
 
+
+    # -- comparisons between domains and over waves ---------------------------------
+
+    def _outcome(
+        self,
+        variable: str,
+        success: Sequence[Any] | None,
+        exclude: Sequence[Any] | None,
+        where: Mapping[str, Any] | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rows in the base (answered, not excluded, inside `where`) and the outcome: a
+        boolean for `success` codes (as the proportion path takes it), else the numeric
+        value (0 outside the base)."""
+        if success is None and exclude:
+            raise ValueError("exclude needs success codes (a coded answer); a numeric mean uses where")
+        base = self._base_mask(variable, exclude, where)
+        if success is None:
+            y = np.where(base, self._numeric(variable), 0.0)
+        else:
+            y = self._in_codes(variable, success)
+        return base, y
+
+    def _linear_contrasts(self, domains: Domains, contrasts: Contrasts, binary: bool) -> BinaryDomainResult:
+        """Domain means and the variance and df of their linear contrasts (any `y`); 0/1 `y`
+        goes through the batched proportion path."""
+        if binary:
+            return self._binary_contrasts(domains, contrasts)
+        means = domain_means(domains, self._weights, self._positive)
+        a = mean_influence(domains, self._weights, means, contrasts.coefficient)
+        out = np.concatenate([[-1], contrasts.output])[domains.index + 1]
+        variance = linearized_variance(a, out, contrasts.n_out, self._structure, self._projection)
+        df = degrees_of_freedom(out, contrasts.n_out, self._positive, self._structure)
+        return BinaryDomainResult(means=means, variance=variance, df=df)
+
+    def domain_vs_rest(
+        self,
+        variable: str,
+        success: Sequence[Any] | None = None,
+        exclude: Sequence[Any] | None = None,
+        where: Mapping[str, Any] | None = None,
+        by: str = "wijk",
+        adjust: str = "holm",
+        level: float = 0.95,
+    ) -> pd.DataFrame:
+        """Each `by` level (e.g. a wijk) against the rest of the base (all other levels),
+        with p-values adjusted for the number of levels compared.
+
+        The outcome is the share of `success` codes among valid answers (as `proportion`),
+        or, without `success`, the mean of the numeric `variable` (as `mean`). The rest is
+        the complement of the level inside the base (rows with a `by` value), not the
+        total that contains it. R: per level l, ``m <- svyby(~y, ~g, subset(d, base &
+        !is.na(by)), svymean, covmat = TRUE)`` with ``g = factor(by == l)`` and
+        ``svycontrast(m, c(-1, 1))``; df = ``degf(subset(d, base & !is.na(by)))``;
+        p = ``2 * pt(-abs(t), df)``; ``p.adjust(p, adjust)`` over the levels with a
+        p-value: "holm" (default, family-wise error) or "BH" (Benjamini-Hochberg, false
+        discovery rate).
+
+        Columns: `by`, estimate_domain, estimate_rest, n_domain, n_rest, difference
+        (domain minus rest), se, ci_lower, ci_upper (difference +/- t(df) se, unadjusted),
+        df, t, p_value, p_adjusted, adjust (the method, stated on every row), n_tests (the
+        number of p-values adjusted together), note (as `difference`).
+        """
+        if not 0 < level < 1:
+            raise ValueError("level must be between 0 and 1")
+        if adjust not in ADJUSTMENTS:
+            raise ValueError(f"adjust must be one of {', '.join(ADJUSTMENTS)}, got {adjust!r}")
+        base, y = self._outcome(variable, success, exclude, where)
+        labels, codes = self._levels(by)
+        base = base & (codes >= 0)
+        k = len(labels)
+        per_chunk = max(1, MAX_BATCH // max(self.n, 1))
+        parts = []
+        for start in range(0, k, per_chunk):
+            chunk = np.arange(start, min(k, start + per_chunk))
+            # Share j of the chunk: domain 2j = the rest, 2j + 1 = level chunk[j].
+            inside = (codes[None, :] == chunk[:, None]).astype(np.int64)
+            index = np.where(base[None, :], 2 * np.arange(chunk.size)[:, None] + inside, -1)
+            domains = Domains(index=index, y=np.broadcast_to(y, index.shape), n_domains=2 * chunk.size)
+            parts.append(self._linear_contrasts(domains, Contrasts.changes(chunk.size), success is not None))
+        fit = concatenate(parts)
+        means = fit.means
+        p = means.estimate.reshape(k, 2)
+        n = means.n.reshape(k, 2)
+        inference = _contrast_inference(p[:, 1] - p[:, 0], fit.variance, fit.df, (n == 0).any(axis=1), level)
+        adjusted = p_adjust(inference["p_value"], adjust)
+        return pd.DataFrame(
+            {
+                by: labels.to_numpy(),
+                "estimate_domain": p[:, 1],
+                "estimate_rest": p[:, 0],
+                "n_domain": n[:, 1].astype(np.int64),
+                "n_rest": n[:, 0].astype(np.int64),
+                **{key: value for key, value in inference.items() if key != "note"},
+                "p_adjusted": adjusted,
+                "adjust": adjust,
+                "n_tests": int(np.count_nonzero(~np.isnan(inference["p_value"]))),
+                "note": inference["note"],
+            }
+        )
+
+    def trend(
+        self,
+        variable: str,
+        success: Sequence[Any] | None = None,
+        exclude: Sequence[Any] | None = None,
+        where: Mapping[str, Any] | None = None,
+        over: str = "wave",
+        waves: Sequence[Any] | None = None,
+        scores: Sequence[float] | None = None,
+        by: str | None = None,
+        level: float = 0.95,
+    ) -> pd.DataFrame:
+        """Linear trend of a proportion (or, without `success`, a numeric mean) over three or
+        more waves of a stacked panel (respondent as cluster, so the waves' covariance counts).
+
+        `waves` are the levels of `over` compared (default: every level, sorted); `scores`
+        their positions (default: the wave values themselves, e.g. years, so unequal gaps
+        count). The estimate is the least-squares slope of the wave estimates on the
+        scores, sum(c_w p_w) with c_w = (s_w - mean(s)) / sum((s - mean(s))^2): the change
+        per unit of score (per year). R: ``m <- svyby(~y, ~over, subset(d, base & over %in%
+        waves), svymean, covmat = TRUE)``; ``svycontrast(m, c)``; df = ``degf(subset(d, base
+        & over %in% waves))``; p = ``2 * pt(-abs(t), df)``. One row (per `by` level): [by],
+        waves (number of waves), slope, se, ci_lower, ci_upper, df, t, p_value, note; the
+        wave estimates as estimate_<wave> and n_<wave>.
+        """
+        if not 0 < level < 1:
+            raise ValueError("level must be between 0 and 1")
+        if waves is None:
+            waves = list(self._levels(over)[0])
+        waves = list(waves)
+        if len(waves) < 3 or len(set(waves)) != len(waves):
+            raise ValueError(f"a trend needs three or more distinct levels of '{over}', got {waves!r}")
+        s = np.asarray(waves if scores is None else scores, dtype=np.float64)
+        if s.shape != (len(waves),) or not np.all(np.isfinite(s)) or np.ptp(s) == 0:
+            raise ValueError("scores must be one finite number per wave, not all equal")
+        centred = s - s.mean()
+        coefficient = centred / np.sum(centred**2)
+        base, y = self._outcome(variable, success, exclude, where)
+        position = np.full(self.n, -1, dtype=np.int64)
+        for w, wave in enumerate(waves):
+            position[self._in_codes(over, [wave])] = w
+        base &= position >= 0
+        labels, codes = (None, np.zeros(self.n, dtype=np.int64)) if by is None else self._levels(by)
+        n_groups = 1 if labels is None else len(labels)
+        base &= codes >= 0
+        index = np.where(base, codes * len(waves) + position, -1)[None, :]
+        domains = Domains(index=index, y=y[None, :], n_domains=n_groups * len(waves))
+        contrasts = Contrasts(np.tile(coefficient, n_groups), np.repeat(np.arange(n_groups), len(waves)), n_groups)
+        fit = self._linear_contrasts(domains, contrasts, success is not None)
+        p = fit.means.estimate.reshape(n_groups, len(waves))
+        n = fit.means.n.reshape(n_groups, len(waves))
+        slope = np.nan_to_num(p) @ coefficient
+        inference = _contrast_inference(slope, fit.variance, fit.df, (n == 0).any(axis=1), level)
+        result = pd.DataFrame({"waves": len(waves)}, index=range(n_groups))
+        for key, value in inference.items():
+            result[key] = value
+        result = result.rename(columns={"difference": "slope"})
+        result["note"] = np.where((n == 0).any(axis=1), "empty domain in one of the waves", result["note"])
+        for w, wave in enumerate(waves):
+            result[f"estimate_{_plain(wave)}"] = p[:, w]
+            result[f"n_{_plain(wave)}"] = n[:, w].astype(np.int64)
+        if labels is not None:
+            result.insert(0, by, labels.to_numpy())
+        return result
+
+
+def _contrast_inference(
+    estimate: np.ndarray, variance: np.ndarray, df: np.ndarray, empty: np.ndarray, level: float
+) -> dict[str, np.ndarray]:
+    """se, t interval, t statistic and two-sided p-value of contrasts, with the edge rules
+    of `difference`: an empty domain gives NaN, df < 1 no interval or test, se 0 p = 1
+    (estimate 0) or 0."""
+    se = _standard_error(variance, empty)
+    estimate = np.where(empty, np.nan, estimate)
+    half = t_quantile(level, df) * se
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t_stat = estimate / se
+    zero_se = ~empty & (se == 0)
+    p_value = np.where(zero_se, np.where(estimate == 0, 1.0, 0.0), 2 * t_sf(np.abs(t_stat), df))
+    no_df = ~empty & ~(df >= 1)
+    note = np.full(estimate.size, "", dtype=object)
+    note = np.where(empty, "empty domain in one of the groups", note)
+    note = np.where(zero_se, "zero variance", note)
+    note = np.where(no_df, "df < 1: no interval or test", note)
+    return {
+        "difference": estimate,
+        "se": se,
+        "ci_lower": np.where(no_df, np.nan, estimate - half),
+        "ci_upper": np.where(no_df, np.nan, estimate + half),
+        "df": np.where(empty, np.nan, df),
+        "t": np.where(no_df | empty, np.nan, t_stat),
+        "p_value": np.where(no_df | empty, np.nan, p_value),
+        "note": note.astype(str),
+    }
 
 def _parse_formula(formula: str) -> tuple[str, list[tuple[str, bool]]]:
     """'y ~ a + factor(b)' as ('y', [('a', False), ('b', True)]); '1' alone: intercept only."""
