@@ -16,7 +16,10 @@ Equivalent R (reference tests in tests/core):
   ``options(survey.lonely.psu = lonely_psu)``;
   ``svydesign(ids = ~cluster (or ~1), strata = ~strata, fpc = ~fpc, weights = ~w, nest = TRUE)``
 - ``.rake(margins)``: ``rake(d, list(~a, ~b), list(pop_a, pop_b),
-  control = list(maxit = max_iter, epsilon = tol))``
+  control = list(maxit = max_iter, epsilon = tol))`` (tol < 1; ``epsilon=`` as R reads it, absolute
+  from 1 on); a crossed margin ``{("a", "b"): {(1, 1): t, ...}}`` is R's ``list(~a + b, ...)``.
+- ``where={"w": {"not_in": [1, 2]}}``: ``!is.na(w) & !(w %in% c(1, 2))``; ``by=["a", "b"]``: one
+  domain per combination, R's ``svyby(..., ~a + b, ...)``.
 - ``.poststratify(var, totals)``: ``postStratify(d, ~var, pop)``
 - ``.proportion(y, success, exclude, where, by, ci)``: per domain
   ``svyciprop(~I(y %in% success), subset(d, !is.na(y) & !(y %in% exclude) & where & by == level),
@@ -147,7 +150,15 @@ class Share:
 
 
 class SurveyDesign:
-    """A survey design over a DataFrame (weights, strata, first-stage clusters, fpc)."""
+    """A survey design over a DataFrame (weights, strata, first-stage clusters, fpc).
+
+    Domains. `where` restricts an estimate to rows meeting every condition, one per
+    variable: a list of codes (the value is one of them), or a mapping with "in" and/or
+    "not_in" lists, e.g. ``where={"wijk": {"not_in": [1, 2]}, "sex": [2]}`` (women
+    outside wijk 1 and 2; R: ``!is.na(wijk) & !(wijk %in% c(1, 2)) & sex %in% 2``). A
+    missing value never meets a condition. `by` is one column or a list of columns
+    (``by=["wijk", "sex"]``: one row per combination that occurs, a column per variable).
+    """
 
     def __init__(
         self,
@@ -273,15 +284,26 @@ class SurveyDesign:
 
     def rake(
         self,
-        margins: Mapping[str, Mapping[Any, float]],
+        margins: Mapping[str | tuple[str, ...], Mapping[Any, float]],
         max_iter: int = 100,
-        tol: float = 1e-10,
+        tol: float | None = None,
         margin_tol: float = 1e-6,
+        epsilon: float | None = None,
     ) -> SurveyDesign:
-        """Rake to population margins `{variable: {code: total}}`; calibration-aware variance.
+        """Rake to population margins; calibration-aware variance.
 
-        Sweeps the margins in the given order until no joint cell changes by more than
-        `tol * sum(weights)` (R: control = list(maxit = max_iter, epsilon = tol)).
+        A margin is `{variable: {code: total}}`, or over crossed variables
+        `{(variable_a, variable_b): {(code_a, code_b): total}}` (e.g. age x sex; R:
+        ``rake(d, list(~age + sex, ~wijk), list(pop_age_sex, pop_wijk))``); a row whose
+        combination the totals lack is an error, never merged into another cell.
+        Sweeps the margins in the given order until no joint cell changes by the
+        stopping threshold or more, set by one of (not both):
+
+        - `tol` (default 1e-10): a share of the sum of weights, 0 < tol < 1;
+        - `epsilon`: R's ``control = list(epsilon = epsilon)`` as R reads it: below 1 a
+          share of the sum of weights (as `tol`), 1 or more an absolute number of
+          weighted cases (R's default is 1, with maxit = 10).
+
         Succeeds only when every category's weighted total is within `margin_tol`
         (relative) of its population total; otherwise raises CalibrationError naming the
         category and why (infeasible margins, not converged). R's rake() returns a
@@ -290,19 +312,22 @@ class SurveyDesign:
         self._require_uncalibrated()
         if not margins:
             raise CalibrationError("rake needs at least one margin")
-        coded = [self._margin_codes([var], totals) for var, totals in margins.items()]
+        threshold = _raking_threshold(tol, epsilon, float(self._weights.sum()))
+        coded = [self._margin_codes(_margin_variables(var), totals) for var, totals in margins.items()]
         codes = [c for c, _ in coded]
         totals = [t for _, t in coded]
         sizes = [t.size for t in totals]
         cells = cal.joint_cells(codes, sizes)
         cell_base = np.bincount(cells.index, weights=self._weights, minlength=cells.n_cells)
         raking = cal.rake_cells(
-            cell_base, cells.codes, totals, max_iter=max_iter, epsilon=tol * float(self._weights.sum())
+            cell_base, cells.codes, totals, max_iter=max_iter, epsilon=threshold
         )
         deviation = cal.largest_margin_deviation(cell_base * raking.factor, cells.codes, totals)
         if deviation.relative > margin_tol:
             variable = list(margins)[deviation.margin]
-            category = _plain(list(margins[variable])[deviation.category])
+            category = list(margins[variable])[deviation.category]
+            category = tuple(map(_plain, category)) if isinstance(category, tuple) else _plain(category)
+            variable = "*".join(_margin_variables(variable))
             cause = cal.raking_shortfall(self._weights, list(zip(codes, totals)), converged=raking.converged)
             raise CalibrationError(
                 f"margin '{variable}' category {category!r} not met: population total {deviation.target:.6g}, "
@@ -368,24 +393,36 @@ class SurveyDesign:
             mask &= self._where_mask(where)
         return mask
 
-    def _where_mask(self, where: Mapping[str, Sequence[Any]] | None) -> np.ndarray:
-        """Rows inside `where`: for every variable, one of its codes."""
+    def _where_mask(self, where: Mapping[str, Any] | None) -> np.ndarray:
+        """Rows inside `where` (see `_where_conditions`): every condition holds."""
         mask = np.ones(self.n, dtype=bool)
-        for var, codes in (where or {}).items():
-            mask &= self._in_codes(var, codes)
+        for var, included, excluded in _where_conditions(where):
+            if included is not None:
+                mask &= self._in_codes(var, included)
+            if excluded is not None:
+                column = self._column(var)
+                mask &= column.notna().to_numpy(dtype=bool) & ~self._in_codes(var, excluded)
         return mask
 
     def _shared_base_mask(self, share: Share, known: dict) -> np.ndarray:
         """`_base_mask` of a share, computed once per distinct base in `known` (e.g. all
         answer codes of an item); returns a fresh copy."""
-        where = tuple((var, tuple(codes)) for var, codes in (share.where or {}).items())
+        where = tuple(
+            (var, None if inc is None else tuple(inc), None if exc is None else tuple(exc))
+            for var, inc, exc in _where_conditions(share.where)
+        )
         key = (share.variable, tuple(share.exclude or ()), where)
         if key not in known:
             known[key] = self._base_mask(share.variable, share.exclude, share.where)
         return known[key].copy()
 
-    def _levels(self, by: str) -> tuple[pd.Index, np.ndarray]:
-        """Sorted levels of `by` (a categorical's categories) and each row's level (-1: missing)."""
+    def _levels(self, by: str | Sequence[str]) -> tuple[pd.Index, np.ndarray]:
+        """Sorted levels of `by` (a categorical's categories) and each row's level (-1: missing).
+
+        Several columns: their combinations that occur (a MultiIndex, sorted), -1 where any
+        column is missing."""
+        if not isinstance(by, str):
+            return self._crossed_levels(tuple(by))
         if by not in self._level_cache:
             column = self._column(by)
             if isinstance(column.dtype, pd.CategoricalDtype):
@@ -396,6 +433,34 @@ class SurveyDesign:
                 codes = codes.astype(np.int64)
             self._level_cache[by] = (pd.Index(levels), codes)
         return self._level_cache[by]
+
+    def _crossed_levels(self, names: tuple[str, ...]) -> tuple[pd.Index, np.ndarray]:
+        """`_levels` of several columns: each row's combination as one code, mixed radix
+        over the columns' level positions (each below its column's level count, so two
+        combinations never share a code)."""
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"by must name distinct columns, got {list(names)!r}")
+        if len(names) == 1:
+            return self._levels(names[0])
+        if names not in self._level_cache:
+            parts = [self._levels(name) for name in names]
+            sizes = [len(levels) for levels, _ in parts]
+            if np.prod(sizes, dtype=object) >= 2**62:
+                raise ValueError(f"too many combinations of {', '.join(names)} for one code")
+            key = np.zeros(self.n, dtype=np.int64)
+            missing = np.zeros(self.n, dtype=bool)
+            for (_, codes), size in zip(parts, sizes):
+                missing |= codes < 0
+                key = key * np.int64(size) + np.maximum(codes, 0)
+            present, inverse = np.unique(key[~missing], return_inverse=True)
+            columns = []
+            for position, ((levels, _), size) in enumerate(zip(parts, sizes)):
+                stride = np.int64(np.prod(sizes[position + 1:], dtype=np.int64))
+                columns.append(levels[(present // stride) % np.int64(size)])
+            codes = np.full(self.n, -1, dtype=np.int64)
+            codes[~missing] = inverse
+            self._level_cache[names] = (pd.MultiIndex.from_arrays(columns, names=list(names)), codes)
+        return self._level_cache[names]
 
     def _domains(
         self, shares: Sequence[Share], by: str | None, group: np.ndarray | None = None
@@ -532,7 +597,7 @@ class SurveyDesign:
             }
         )
         if labels is not None:
-            out.insert(1, by, np.tile(labels.to_numpy(), len(shares)))
+            _insert_by(out, 1, by, labels, len(shares))
         return out
 
     def difference(
@@ -613,7 +678,7 @@ class SurveyDesign:
             }
         )
         if labels is not None:
-            result.insert(1, by, np.tile(labels.to_numpy(), len(shares)))
+            _insert_by(result, 1, by, labels, len(shares))
         return result
 
     # -- means, totals and tests of association -------------------------------------
@@ -698,7 +763,7 @@ class SurveyDesign:
             }
         )
         if labels is not None:
-            out_frame.insert(0, by, labels.to_numpy())
+            _insert_by(out_frame, 0, by, labels)
         return out_frame
 
     def mean(
@@ -987,9 +1052,8 @@ class SurveyDesign:
         n = means.n.reshape(k, 2)
         inference = _contrast_inference(p[:, 1] - p[:, 0], fit.variance, fit.df, (n == 0).any(axis=1), level)
         adjusted = p_adjust(inference["p_value"], adjust)
-        return pd.DataFrame(
+        out = pd.DataFrame(
             {
-                by: labels.to_numpy(),
                 "estimate_domain": p[:, 1],
                 "estimate_rest": p[:, 0],
                 "n_domain": n[:, 1].astype(np.int64),
@@ -1001,6 +1065,8 @@ class SurveyDesign:
                 "note": inference["note"],
             }
         )
+        _insert_by(out, 0, by, labels)
+        return out
 
     def trend(
         self,
@@ -1064,8 +1130,71 @@ class SurveyDesign:
             result[f"estimate_{_plain(wave)}"] = p[:, w]
             result[f"n_{_plain(wave)}"] = n[:, w].astype(np.int64)
         if labels is not None:
-            result.insert(0, by, labels.to_numpy())
+            _insert_by(result, 0, by, labels)
         return result
+
+
+WHERE_OPERATORS = ("in", "not_in")
+
+
+def _where_conditions(where: Mapping[str, Any] | None) -> list[tuple[str, list | None, list | None]]:
+    """`where` as (variable, codes to include or None, codes to exclude or None) per variable.
+
+    A variable's condition is a list of codes (the row's value is one of them) or a
+    mapping with "in" and/or "not_in" lists: {"wijk": {"not_in": [1, 2]}} keeps rows
+    with a wijk other than 1 and 2 (a missing wijk is never inside: R's
+    !is.na(wijk) & !(wijk %in% c(1, 2))).
+    """
+    conditions = []
+    for variable, condition in (where or {}).items():
+        if isinstance(condition, Mapping):
+            unknown = sorted(set(condition) - set(WHERE_OPERATORS))
+            if unknown or not condition:
+                raise ValueError(
+                    f"where[{variable!r}]: a list of codes or a mapping with 'in' and/or 'not_in', got keys "
+                    f"{sorted(condition)!r}"
+                )
+            included, excluded = condition.get("in"), condition.get("not_in")
+        else:
+            included, excluded = condition, None
+        for codes in (included, excluded):
+            if codes is not None and (isinstance(codes, (str, bytes)) or np.ndim(codes) != 1):
+                raise ValueError(f"where[{variable!r}]: codes must be a list, got {codes!r}")
+        conditions.append(
+            (variable, None if included is None else list(included), None if excluded is None else list(excluded))
+        )
+    return conditions
+
+
+def _insert_by(frame: pd.DataFrame, position: int, by: str | Sequence[str], labels: pd.Index, repeats: int = 1) -> None:
+    """The `by` level column(s) at `position`, one column per variable, `repeats` blocks."""
+    names = [by] if isinstance(by, str) else list(by)
+    for i, name in enumerate(names):
+        values = labels.get_level_values(i) if isinstance(labels, pd.MultiIndex) else labels
+        frame.insert(position + i, name, np.tile(np.asarray(values), repeats))
+
+
+def _margin_variables(margin: str | tuple[str, ...]) -> list[str]:
+    """The variables of a raking margin: one name, or a tuple of crossed names."""
+    return [margin] if isinstance(margin, str) else list(margin)
+
+
+def _raking_threshold(tol: float | None, epsilon: float | None, sum_weights: float) -> float:
+    """The absolute change in a joint cell below which raking stops: `tol` (0 < tol < 1,
+    default 1e-10) times the sum of weights, or R's `epsilon` (times the sum below 1)."""
+    if tol is not None and epsilon is not None:
+        raise ValueError("give tol (a share of the sum of weights) or epsilon (R's rule), not both")
+    if epsilon is not None:
+        if not (np.isfinite(epsilon) and epsilon > 0):
+            raise ValueError(f"epsilon must be a positive number, got {epsilon!r}")
+        return float(epsilon) * (sum_weights if epsilon < 1 else 1.0)
+    tol = 1e-10 if tol is None else tol
+    if not 0 < tol < 1:
+        raise ValueError(
+            f"tol is a share of the sum of weights (0 < tol < 1), got {tol!r}; "
+            "for R's absolute epsilon (1 or more) pass epsilon="
+        )
+    return float(tol) * sum_weights
 
 
 def _contrast_inference(
