@@ -165,3 +165,17 @@ def test_by_several_columns_equals_a_combined_column() -> None:
         np.testing.assert_allclose(two[column], one[column], rtol=1e-12, err_msg=column)
     changes = design.domain_vs_rest("heard", [1], exclude=[99], by=["age_group", "sex"])
     assert list(changes.columns[:2]) == ["age_group", "sex"] and len(changes) == 8
+
+
+def test_batched_shares_keep_their_own_exclusions() -> None:
+    """Shares that differ only in their not_in codes are separate bases in one batch."""
+    from survey_pipeline.core.design import Share
+
+    design = _design(CASES["panel2020_raked_age_x_sex"])
+    wheres = [{"wijk": {"not_in": [1]}}, {"wijk": {"not_in": [2]}}, {"wijk": {"in": [1, 2], "not_in": [2]}}]
+    batch = design.proportions([Share("heard", [1], [99], where) for where in wheres])
+    for i, where in enumerate(wheres):
+        single = design.proportion("heard", [1], exclude=[99], where=where).iloc[0]
+        for column in ("estimate", "se", "n"):
+            assert batch.loc[i, column] == pytest.approx(single[column], rel=1e-12), (where, column)
+    assert batch["n"].nunique() == 3
