@@ -13,7 +13,9 @@ Reads `outputs/validate/valid.parquet` and the population margins; per wave it
    poststratify`, on the cells of `poststratify_cells` from `cells_file`), starting
    from base weights when the data have a `base_weight` column (`base_weight`);
 4. trims weights outside [`trim_lower`, `trim_upper`] x mean weight and calibrates
-   again, repeating until both the bounds and the margins hold (`trim_max_rounds`);
+   again, repeating until both the bounds and the margins hold (`trim_max_rounds`;
+   the rule rebuilt from R's rake() in tests/reference/r/make_trim_reference.R gives
+   the same weights, tests/weight/test_trim_r_reference.py);
 5. checks the contract on the final weights: every category of every calibration
    margin has a weighted total within `margin_tolerance` (relative) of its population
    total (as scaled in step 2). That the raking loop stopped is not enough: with

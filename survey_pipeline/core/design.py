@@ -16,7 +16,10 @@ Equivalent R (reference tests in tests/core):
   ``options(survey.lonely.psu = lonely_psu)``;
   ``svydesign(ids = ~cluster (or ~1), strata = ~strata, fpc = ~fpc, weights = ~w, nest = TRUE)``
 - ``.rake(margins)``: ``rake(d, list(~a, ~b), list(pop_a, pop_b),
-  control = list(maxit = max_iter, epsilon = tol))``
+  control = list(maxit = max_iter, epsilon = tol))`` (tol < 1; ``epsilon=`` as R reads it, absolute
+  from 1 on); a crossed margin ``{("a", "b"): {(1, 1): t, ...}}`` is R's ``list(~a + b, ...)``.
+- ``where={"w": {"not_in": [1, 2]}}``: ``!is.na(w) & !(w %in% c(1, 2))``; ``by=["a", "b"]``: one
+  domain per combination, R's ``svyby(..., ~a + b, ...)``.
 - ``.poststratify(var, totals)``: ``postStratify(d, ~var, pop)``
 - ``.proportion(y, success, exclude, where, by, ci)``: per domain
   ``svyciprop(~I(y %in% success), subset(d, !is.na(y) & !(y %in% exclude) & where & by == level),
@@ -33,6 +36,12 @@ Equivalent R (reference tests in tests/core):
 - ``.logit("y ~ a + factor(b)", success, where)``: ``svyglm(as.numeric(y %in% success) ~ a + factor(b),
   subset(d, where & !is.na(y)), family = quasibinomial())``; ``summary()`` and ``confint()`` (t on
   ``degf + 1 - p``).
+- ``.domain_vs_rest(y, success, exclude, where, by, adjust)``: per level l, ``svycontrast`` (c(1, -1)) of
+  the means of ``base & by == l`` and ``base & by != l`` (``svyratio(..., covmat = TRUE)`` on the full
+  design, as svyby(covmat = TRUE) on subset(d, base)); df = ``degf(subset(d, base))``;
+  ``p.adjust(p, "holm" | "BH")`` over the levels.
+- ``.trend(y, success, exclude, where, over, waves, scores, by)``: ``svycontrast`` of the wave means with
+  c = (s - mean(s)) / sum((s - mean(s))^2); df = ``degf(subset(d, base & over %in% waves))``.
 """
 
 from __future__ import annotations
@@ -58,6 +67,7 @@ from survey_pipeline.core.estimation import (
     total_influence,
 )
 from survey_pipeline.core.intervals import append_note, proportion_intervals, t_quantile, t_sf
+from survey_pipeline.core.multiplicity import ADJUSTMENTS, p_adjust
 from survey_pipeline.core.tables import (
     BinaryDomainResult,
     DomainTables,
@@ -117,8 +127,12 @@ def _stack(rows: list[np.ndarray]) -> np.ndarray:
 
 
 def _base_key(share: Share) -> tuple:
-    """A hashable key of a share's denominator: variable, excluded codes, `where`."""
-    where = tuple((var, tuple(codes)) for var, codes in (share.where or {}).items())
+    """A hashable key of a share's denominator: variable, excluded codes, `where` (with its
+    "in" / "not_in" conditions, so two bases that differ only in a `not_in` list differ)."""
+    where = tuple(
+        (var, None if inc is None else tuple(inc), None if exc is None else tuple(exc))
+        for var, inc, exc in _where_conditions(share.where)
+    )
     return share.variable, tuple(share.exclude or ()), where
 
 
@@ -158,7 +172,15 @@ class Share:
 
 
 class SurveyDesign:
-    """A survey design over a DataFrame (weights, strata, first-stage clusters, fpc)."""
+    """A survey design over a DataFrame (weights, strata, first-stage clusters, fpc).
+
+    Domains. `where` restricts an estimate to rows meeting every condition, one per
+    variable: a list of codes (the value is one of them), or a mapping with "in" and/or
+    "not_in" lists, e.g. ``where={"wijk": {"not_in": [1, 2]}, "sex": [2]}`` (women
+    outside wijk 1 and 2; R: ``!is.na(wijk) & !(wijk %in% c(1, 2)) & sex %in% 2``). A
+    missing value never meets a condition. `by` is one column or a list of columns
+    (``by=["wijk", "sex"]``: one row per combination that occurs, a column per variable).
+    """
 
     def __init__(
         self,
@@ -284,15 +306,26 @@ class SurveyDesign:
 
     def rake(
         self,
-        margins: Mapping[str, Mapping[Any, float]],
+        margins: Mapping[str | tuple[str, ...], Mapping[Any, float]],
         max_iter: int = 100,
-        tol: float = 1e-10,
+        tol: float | None = None,
         margin_tol: float = 1e-6,
+        epsilon: float | None = None,
     ) -> SurveyDesign:
-        """Rake to population margins `{variable: {code: total}}`; calibration-aware variance.
+        """Rake to population margins; calibration-aware variance.
 
-        Sweeps the margins in the given order until no joint cell changes by more than
-        `tol * sum(weights)` (R: control = list(maxit = max_iter, epsilon = tol)).
+        A margin is `{variable: {code: total}}`, or over crossed variables
+        `{(variable_a, variable_b): {(code_a, code_b): total}}` (e.g. age x sex; R:
+        ``rake(d, list(~age + sex, ~wijk), list(pop_age_sex, pop_wijk))``); a row whose
+        combination the totals lack is an error, never merged into another cell.
+        Sweeps the margins in the given order until no joint cell changes by the
+        stopping threshold or more, set by one of (not both):
+
+        - `tol` (default 1e-10): a share of the sum of weights, 0 < tol < 1;
+        - `epsilon`: R's ``control = list(epsilon = epsilon)`` as R reads it: below 1 a
+          share of the sum of weights (as `tol`), 1 or more an absolute number of
+          weighted cases (R's default is 1, with maxit = 10).
+
         Succeeds only when every category's weighted total is within `margin_tol`
         (relative) of its population total; otherwise raises CalibrationError naming the
         category and why (infeasible margins, not converged). R's rake() returns a
@@ -301,19 +334,22 @@ class SurveyDesign:
         self._require_uncalibrated()
         if not margins:
             raise CalibrationError("rake needs at least one margin")
-        coded = [self._margin_codes([var], totals) for var, totals in margins.items()]
+        threshold = _raking_threshold(tol, epsilon, float(self._weights.sum()))
+        coded = [self._margin_codes(_margin_variables(var), totals) for var, totals in margins.items()]
         codes = [c for c, _ in coded]
         totals = [t for _, t in coded]
         sizes = [t.size for t in totals]
         cells = cal.joint_cells(codes, sizes)
         cell_base = np.bincount(cells.index, weights=self._weights, minlength=cells.n_cells)
         raking = cal.rake_cells(
-            cell_base, cells.codes, totals, max_iter=max_iter, epsilon=tol * float(self._weights.sum())
+            cell_base, cells.codes, totals, max_iter=max_iter, epsilon=threshold
         )
         deviation = cal.largest_margin_deviation(cell_base * raking.factor, cells.codes, totals)
         if deviation.relative > margin_tol:
             variable = list(margins)[deviation.margin]
-            category = _plain(list(margins[variable])[deviation.category])
+            category = list(margins[variable])[deviation.category]
+            category = tuple(map(_plain, category)) if isinstance(category, tuple) else _plain(category)
+            variable = "*".join(_margin_variables(variable))
             cause = cal.raking_shortfall(self._weights, list(zip(codes, totals)), converged=raking.converged)
             raise CalibrationError(
                 f"margin '{variable}' category {category!r} not met: population total {deviation.target:.6g}, "
@@ -379,11 +415,15 @@ class SurveyDesign:
             mask &= self._where_mask(where)
         return mask
 
-    def _where_mask(self, where: Mapping[str, Sequence[Any]] | None) -> np.ndarray:
-        """Rows inside `where`: for every variable, one of its codes."""
+    def _where_mask(self, where: Mapping[str, Any] | None) -> np.ndarray:
+        """Rows inside `where` (see `_where_conditions`): every condition holds."""
         mask = np.ones(self.n, dtype=bool)
-        for var, codes in (where or {}).items():
-            mask &= self._in_codes(var, codes)
+        for var, included, excluded in _where_conditions(where):
+            if included is not None:
+                mask &= self._in_codes(var, included)
+            if excluded is not None:
+                column = self._column(var)
+                mask &= column.notna().to_numpy(dtype=bool) & ~self._in_codes(var, excluded)
         return mask
 
     def _shared_base_mask(self, share: Share, known: dict) -> np.ndarray:
@@ -394,8 +434,13 @@ class SurveyDesign:
             known[key] = self._base_mask(share.variable, share.exclude, share.where)
         return known[key].copy()
 
-    def _levels(self, by: str) -> tuple[pd.Index, np.ndarray]:
-        """Sorted levels of `by` (a categorical's categories) and each row's level (-1: missing)."""
+    def _levels(self, by: str | Sequence[str]) -> tuple[pd.Index, np.ndarray]:
+        """Sorted levels of `by` (a categorical's categories) and each row's level (-1: missing).
+
+        Several columns: their combinations that occur (a MultiIndex, sorted), -1 where any
+        column is missing."""
+        if not isinstance(by, str):
+            return self._crossed_levels(tuple(by))
         if by not in self._level_cache:
             column = self._column(by)
             if isinstance(column.dtype, pd.CategoricalDtype):
@@ -419,6 +464,34 @@ class SurveyDesign:
             mask &= group >= 0
             domain = domain * 2 + group
         return np.where(mask, domain, -1), self._in_codes(share.variable, share.success)
+
+    def _crossed_levels(self, names: tuple[str, ...]) -> tuple[pd.Index, np.ndarray]:
+        """`_levels` of several columns: each row's combination as one code, mixed radix
+        over the columns' level positions (each below its column's level count, so two
+        combinations never share a code)."""
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"by must name distinct columns, got {list(names)!r}")
+        if len(names) == 1:
+            return self._levels(names[0])
+        if names not in self._level_cache:
+            parts = [self._levels(name) for name in names]
+            sizes = [len(levels) for levels, _ in parts]
+            if np.prod(sizes, dtype=object) >= 2**62:
+                raise ValueError(f"too many combinations of {', '.join(names)} for one code")
+            key = np.zeros(self.n, dtype=np.int64)
+            missing = np.zeros(self.n, dtype=bool)
+            for (_, codes), size in zip(parts, sizes):
+                missing |= codes < 0
+                key = key * np.int64(size) + np.maximum(codes, 0)
+            present, inverse = np.unique(key[~missing], return_inverse=True)
+            columns = []
+            for position, ((levels, _), size) in enumerate(zip(parts, sizes)):
+                stride = np.int64(np.prod(sizes[position + 1:], dtype=np.int64))
+                columns.append(levels[(present // stride) % np.int64(size)])
+            codes = np.full(self.n, -1, dtype=np.int64)
+            codes[~missing] = inverse
+            self._level_cache[names] = (pd.MultiIndex.from_arrays(columns, names=list(names)), codes)
+        return self._level_cache[names]
 
     def _domains(
         self, shares: Sequence[Share], by: str | None, group: np.ndarray | None = None
@@ -486,14 +559,15 @@ class SurveyDesign:
         return concatenate(parts), labels
 
     def _fit_tables(
-        self, shares: Sequence[Share], cells: RowCells, by: str | None, level: np.ndarray | None,
+        self, shares: Sequence[Share], cells: RowCells, by: str | Sequence[str] | None, level: np.ndarray | None,
         group: np.ndarray | None, per_share: int, contrasts: Callable[[int], Contrasts],
     ) -> BinaryDomainResult:
         """`_fit` without clusters: each share's tables in one pass over the rows. By a
         breakdown that is constant within the calibration cells, a share's overall tables
         (kept on the design for later calls) are split by cell instead. `per_share`:
         domains per share; `contrasts(n_shares)`: the outputs of that many shares."""
-        levels = None if level is None or group is not None else slot_levels(cells, by, level)
+        by_key = by if by is None or isinstance(by, str) else tuple(by)
+        levels = None if level is None or group is not None else slot_levels(cells, by_key, level)
         split = group is None and (level is None or levels is not None)
         bases: dict = {}
 
@@ -587,7 +661,7 @@ class SurveyDesign:
             }
         )
         if labels is not None:
-            out.insert(1, by, np.tile(labels.to_numpy(), len(shares)))
+            _insert_by(out, 1, by, labels, len(shares))
         return out
 
     def difference(
@@ -668,7 +742,7 @@ class SurveyDesign:
             }
         )
         if labels is not None:
-            result.insert(1, by, np.tile(labels.to_numpy(), len(shares)))
+            _insert_by(result, 1, by, labels, len(shares))
         return result
 
     # -- means, totals and tests of association -------------------------------------
@@ -753,7 +827,7 @@ class SurveyDesign:
             }
         )
         if labels is not None:
-            out_frame.insert(0, by, labels.to_numpy())
+            _insert_by(out_frame, 0, by, labels)
         return out_frame
 
     def mean(
@@ -957,6 +1031,264 @@ class SurveyDesign:
             index=pd.Index(names, name="term"),
         )
 
+
+    # -- comparisons between domains and over waves ---------------------------------
+
+    def _outcome(
+        self,
+        variable: str,
+        success: Sequence[Any] | None,
+        exclude: Sequence[Any] | None,
+        where: Mapping[str, Any] | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rows in the base (answered, not excluded, inside `where`) and the outcome: a
+        boolean for `success` codes (as the proportion path takes it), else the numeric
+        value (0 outside the base)."""
+        if success is None and exclude:
+            raise ValueError("exclude needs success codes (a coded answer); a numeric mean uses where")
+        base = self._base_mask(variable, exclude, where)
+        if success is None:
+            y = np.where(base, self._numeric(variable), 0.0)
+        else:
+            y = self._in_codes(variable, success)
+        return base, y
+
+    def _linear_contrasts(self, domains: Domains, contrasts: Contrasts, binary: bool) -> BinaryDomainResult:
+        """Domain means and the variance and df of their linear contrasts (any `y`); 0/1 `y`
+        goes through the batched proportion path."""
+        if binary:
+            return self._binary_contrasts(domains, contrasts)
+        means = domain_means(domains, self._weights, self._positive)
+        a = mean_influence(domains, self._weights, means, contrasts.coefficient)
+        out = np.concatenate([[-1], contrasts.output])[domains.index + 1]
+        variance = linearized_variance(a, out, contrasts.n_out, self._structure, self._projection)
+        df = degrees_of_freedom(out, contrasts.n_out, self._positive, self._structure)
+        return BinaryDomainResult(means=means, variance=variance, df=df)
+
+    def domain_vs_rest(
+        self,
+        variable: str,
+        success: Sequence[Any] | None = None,
+        exclude: Sequence[Any] | None = None,
+        where: Mapping[str, Any] | None = None,
+        by: str = "wijk",
+        adjust: str = "holm",
+        level: float = 0.95,
+    ) -> pd.DataFrame:
+        """Each `by` level (e.g. a wijk) against the rest of the base (all other levels),
+        with p-values adjusted for the number of levels compared.
+
+        The outcome is the share of `success` codes among valid answers (as `proportion`),
+        or, without `success`, the mean of the numeric `variable` (as `mean`). The rest is
+        the complement of the level inside the base (rows with a `by` value), not the
+        total that contains it. R: per level l, ``m <- svyby(~y, ~g, subset(d, base &
+        !is.na(by)), svymean, covmat = TRUE)`` with ``g = factor(by == l)`` and
+        ``svycontrast(m, c(-1, 1))``; df = ``degf(subset(d, base & !is.na(by)))``;
+        p = ``2 * pt(-abs(t), df)``; ``p.adjust(p, adjust)`` over the levels with a
+        p-value: "holm" (default, family-wise error) or "BH" (Benjamini-Hochberg, false
+        discovery rate).
+
+        Columns: `by`, estimate_domain, estimate_rest, n_domain, n_rest, difference
+        (domain minus rest), se, ci_lower, ci_upper (difference +/- t(df) se, unadjusted),
+        df, t, p_value, p_adjusted, adjust (the method, stated on every row), n_tests (the
+        number of p-values adjusted together), note (as `difference`).
+        """
+        if not 0 < level < 1:
+            raise ValueError("level must be between 0 and 1")
+        if adjust not in ADJUSTMENTS:
+            raise ValueError(f"adjust must be one of {', '.join(ADJUSTMENTS)}, got {adjust!r}")
+        base, y = self._outcome(variable, success, exclude, where)
+        labels, codes = self._levels(by)
+        base = base & (codes >= 0)
+        k = len(labels)
+        per_chunk = max(1, MAX_BATCH // max(self.n, 1))
+        parts = []
+        for start in range(0, k, per_chunk):
+            chunk = np.arange(start, min(k, start + per_chunk))
+            # Share j of the chunk: domain 2j = the rest, 2j + 1 = level chunk[j].
+            inside = (codes[None, :] == chunk[:, None]).astype(np.int64)
+            index = np.where(base[None, :], 2 * np.arange(chunk.size)[:, None] + inside, -1)
+            domains = Domains(index=index, y=np.broadcast_to(y, index.shape), n_domains=2 * chunk.size)
+            parts.append(self._linear_contrasts(domains, Contrasts.changes(chunk.size), success is not None))
+        fit = concatenate(parts)
+        means = fit.means
+        p = means.estimate.reshape(k, 2)
+        n = means.n.reshape(k, 2)
+        inference = _contrast_inference(p[:, 1] - p[:, 0], fit.variance, fit.df, (n == 0).any(axis=1), level)
+        adjusted = p_adjust(inference["p_value"], adjust)
+        out = pd.DataFrame(
+            {
+                "estimate_domain": p[:, 1],
+                "estimate_rest": p[:, 0],
+                "n_domain": n[:, 1].astype(np.int64),
+                "n_rest": n[:, 0].astype(np.int64),
+                **{key: value for key, value in inference.items() if key != "note"},
+                "p_adjusted": adjusted,
+                "adjust": adjust,
+                "n_tests": int(np.count_nonzero(~np.isnan(inference["p_value"]))),
+                "note": inference["note"],
+            }
+        )
+        _insert_by(out, 0, by, labels)
+        return out
+
+    def trend(
+        self,
+        variable: str,
+        success: Sequence[Any] | None = None,
+        exclude: Sequence[Any] | None = None,
+        where: Mapping[str, Any] | None = None,
+        over: str = "wave",
+        waves: Sequence[Any] | None = None,
+        scores: Sequence[float] | None = None,
+        by: str | None = None,
+        level: float = 0.95,
+    ) -> pd.DataFrame:
+        """Linear trend of a proportion (or, without `success`, a numeric mean) over three or
+        more waves of a stacked panel (respondent as cluster, so the waves' covariance counts).
+
+        `waves` are the levels of `over` compared (default: every level, sorted); `scores`
+        their positions (default: the wave values themselves, e.g. years, so unequal gaps
+        count). The estimate is the least-squares slope of the wave estimates on the
+        scores, sum(c_w p_w) with c_w = (s_w - mean(s)) / sum((s - mean(s))^2): the change
+        per unit of score (per year). R: ``m <- svyby(~y, ~over, subset(d, base & over %in%
+        waves), svymean, covmat = TRUE)``; ``svycontrast(m, c)``; df = ``degf(subset(d, base
+        & over %in% waves))``; p = ``2 * pt(-abs(t), df)``. One row (per `by` level): [by],
+        waves (number of waves), slope, se, ci_lower, ci_upper, df, t, p_value, note; the
+        wave estimates as estimate_<wave> and n_<wave>.
+        """
+        if not 0 < level < 1:
+            raise ValueError("level must be between 0 and 1")
+        if waves is None:
+            waves = list(self._levels(over)[0])
+        waves = list(waves)
+        if len(waves) < 3 or len(set(waves)) != len(waves):
+            raise ValueError(f"a trend needs three or more distinct levels of '{over}', got {waves!r}")
+        s = np.asarray(waves if scores is None else scores, dtype=np.float64)
+        if s.shape != (len(waves),) or not np.all(np.isfinite(s)) or np.ptp(s) == 0:
+            raise ValueError("scores must be one finite number per wave, not all equal")
+        centred = s - s.mean()
+        coefficient = centred / np.sum(centred**2)
+        base, y = self._outcome(variable, success, exclude, where)
+        position = np.full(self.n, -1, dtype=np.int64)
+        for w, wave in enumerate(waves):
+            position[self._in_codes(over, [wave])] = w
+        base &= position >= 0
+        labels, codes = (None, np.zeros(self.n, dtype=np.int64)) if by is None else self._levels(by)
+        n_groups = 1 if labels is None else len(labels)
+        base &= codes >= 0
+        index = np.where(base, codes * len(waves) + position, -1)[None, :]
+        domains = Domains(index=index, y=y[None, :], n_domains=n_groups * len(waves))
+        contrasts = Contrasts(np.tile(coefficient, n_groups), np.repeat(np.arange(n_groups), len(waves)), n_groups)
+        fit = self._linear_contrasts(domains, contrasts, success is not None)
+        p = fit.means.estimate.reshape(n_groups, len(waves))
+        n = fit.means.n.reshape(n_groups, len(waves))
+        slope = np.nan_to_num(p) @ coefficient
+        inference = _contrast_inference(slope, fit.variance, fit.df, (n == 0).any(axis=1), level)
+        result = pd.DataFrame({"waves": len(waves)}, index=range(n_groups))
+        for key, value in inference.items():
+            result[key] = value
+        result = result.rename(columns={"difference": "slope"})
+        result["note"] = np.where((n == 0).any(axis=1), "empty domain in one of the waves", result["note"])
+        for w, wave in enumerate(waves):
+            result[f"estimate_{_plain(wave)}"] = p[:, w]
+            result[f"n_{_plain(wave)}"] = n[:, w].astype(np.int64)
+        if labels is not None:
+            _insert_by(result, 0, by, labels)
+        return result
+
+
+WHERE_OPERATORS = ("in", "not_in")
+
+
+def _where_conditions(where: Mapping[str, Any] | None) -> list[tuple[str, list | None, list | None]]:
+    """`where` as (variable, codes to include or None, codes to exclude or None) per variable.
+
+    A variable's condition is a list of codes (the row's value is one of them) or a
+    mapping with "in" and/or "not_in" lists: {"wijk": {"not_in": [1, 2]}} keeps rows
+    with a wijk other than 1 and 2 (a missing wijk is never inside: R's
+    !is.na(wijk) & !(wijk %in% c(1, 2))).
+    """
+    conditions = []
+    for variable, condition in (where or {}).items():
+        if isinstance(condition, Mapping):
+            unknown = sorted(set(condition) - set(WHERE_OPERATORS))
+            if unknown or not condition:
+                raise ValueError(
+                    f"where[{variable!r}]: a list of codes or a mapping with 'in' and/or 'not_in', got keys "
+                    f"{sorted(condition)!r}"
+                )
+            included, excluded = condition.get("in"), condition.get("not_in")
+        else:
+            included, excluded = condition, None
+        for codes in (included, excluded):
+            if codes is not None and (isinstance(codes, (str, bytes)) or np.ndim(codes) != 1):
+                raise ValueError(f"where[{variable!r}]: codes must be a list, got {codes!r}")
+        conditions.append(
+            (variable, None if included is None else list(included), None if excluded is None else list(excluded))
+        )
+    return conditions
+
+
+def _insert_by(frame: pd.DataFrame, position: int, by: str | Sequence[str], labels: pd.Index, repeats: int = 1) -> None:
+    """The `by` level column(s) at `position`, one column per variable, `repeats` blocks."""
+    names = [by] if isinstance(by, str) else list(by)
+    for i, name in enumerate(names):
+        values = labels.get_level_values(i) if isinstance(labels, pd.MultiIndex) else labels
+        frame.insert(position + i, name, np.tile(np.asarray(values), repeats))
+
+
+def _margin_variables(margin: str | tuple[str, ...]) -> list[str]:
+    """The variables of a raking margin: one name, or a tuple of crossed names."""
+    return [margin] if isinstance(margin, str) else list(margin)
+
+
+def _raking_threshold(tol: float | None, epsilon: float | None, sum_weights: float) -> float:
+    """The absolute change in a joint cell below which raking stops: `tol` (0 < tol < 1,
+    default 1e-10) times the sum of weights, or R's `epsilon` (times the sum below 1)."""
+    if tol is not None and epsilon is not None:
+        raise ValueError("give tol (a share of the sum of weights) or epsilon (R's rule), not both")
+    if epsilon is not None:
+        if not (np.isfinite(epsilon) and epsilon > 0):
+            raise ValueError(f"epsilon must be a positive number, got {epsilon!r}")
+        return float(epsilon) * (sum_weights if epsilon < 1 else 1.0)
+    tol = 1e-10 if tol is None else tol
+    if not 0 < tol < 1:
+        raise ValueError(
+            f"tol is a share of the sum of weights (0 < tol < 1), got {tol!r}; "
+            "for R's absolute epsilon (1 or more) pass epsilon="
+        )
+    return float(tol) * sum_weights
+
+
+def _contrast_inference(
+    estimate: np.ndarray, variance: np.ndarray, df: np.ndarray, empty: np.ndarray, level: float
+) -> dict[str, np.ndarray]:
+    """se, t interval, t statistic and two-sided p-value of contrasts, with the edge rules
+    of `difference`: an empty domain gives NaN, df < 1 no interval or test, se 0 p = 1
+    (estimate 0) or 0."""
+    se = _standard_error(variance, empty)
+    estimate = np.where(empty, np.nan, estimate)
+    half = t_quantile(level, df) * se
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t_stat = estimate / se
+    zero_se = ~empty & (se == 0)
+    p_value = np.where(zero_se, np.where(estimate == 0, 1.0, 0.0), 2 * t_sf(np.abs(t_stat), df))
+    no_df = ~empty & ~(df >= 1)
+    note = np.full(estimate.size, "", dtype=object)
+    note = np.where(empty, "empty domain in one of the groups", note)
+    note = np.where(zero_se, "zero variance", note)
+    note = np.where(no_df, "df < 1: no interval or test", note)
+    return {
+        "difference": estimate,
+        "se": se,
+        "ci_lower": np.where(no_df, np.nan, estimate - half),
+        "ci_upper": np.where(no_df, np.nan, estimate + half),
+        "df": np.where(empty, np.nan, df),
+        "t": np.where(no_df | empty, np.nan, t_stat),
+        "p_value": np.where(no_df | empty, np.nan, p_value),
+        "note": note.astype(str),
+    }
 
 def _parse_formula(formula: str) -> tuple[str, list[tuple[str, bool]]]:
     """'y ~ a + factor(b)' as ('y', [('a', False), ('b', True)]); '1' alone: intercept only."""
