@@ -1,4 +1,4 @@
-"""Stage outputs: schema-checked tables and atomic, all-or-nothing output folders.
+"""Stage outputs: contract-checked tables and JSON files, atomic, all-or-nothing output folders.
 
 Stages hand data to each other as files under `outputs/<stage>/`. Every table and
 JSON file is checked against its contract (`survey_pipeline.contracts`) when it is
