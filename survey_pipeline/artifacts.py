@@ -1,8 +1,8 @@
-"""Stage outputs: schema-checked tables and atomic, all-or-nothing output folders.
+"""Stage outputs: contract-checked tables and JSON files, atomic, all-or-nothing output folders.
 
-Stages hand data to each other as files under `outputs/<stage>/`. Every table is
-checked against a pandera schema from `schemas/<name>.yaml` when it is written
-and again when it is read, so any stage can be re-run or inspected alone.
+Stages hand data to each other as files under `outputs/<stage>/`. Every table and
+JSON file is checked against its contract (`survey_pipeline.contracts`) when it is
+written and again when it is read, so any stage can be re-run or inspected alone.
 
 Writes go to a staging folder first; `OutputStore.commit()` swaps the staged
 folders into place only after every stage of the run succeeded, so a failed
@@ -25,21 +25,22 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pandera.errors
 import pandera.pandas as pa
+import pydantic
+from pydantic import BaseModel
 
+from survey_pipeline.contracts import SpecRecord, contract_name
 from survey_pipeline.errors import InputError, OutputWriteError
 from survey_pipeline.spec import QuestionnaireSpec
 
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SCHEMA_DIR = PROJECT_ROOT / "schemas"
 STAGES = ("ingest", "validate", "weight", "estimate", "report")
 MANIFEST_DIR = "manifests"
 SPEC_RECORD = "spec.json"
@@ -52,7 +53,7 @@ RUN_MANIFEST_TEMPORARY = ".manifest.json.tmp"
 
 
 class SchemaCheckError(InputError):
-    """A table does not match its declared schema (on write or on read)."""
+    """A table or JSON file does not match its contract (on write or on read)."""
 
 
 class OutputsBusyError(InputError):
@@ -74,26 +75,17 @@ def _os_errors_named(path: Path) -> Iterator[None]:
         raise OutputWriteError.from_os_error(exc, path) from exc
 
 
-@lru_cache(maxsize=None)
-def load_schema(name: str) -> pa.DataFrameSchema:
-    """The pandera schema stored as `schemas/<name>.yaml`."""
-    path = SCHEMA_DIR / f"{name}.yaml"
-    if not path.exists():
-        raise FileNotFoundError(f"no schema file {path}")
-    return pa.DataFrameSchema.from_yaml(path)
-
-
-def check_table(frame: pd.DataFrame, schema: str, *, file: str) -> pd.DataFrame:
-    """Validate `frame` lazily against `schema`; one error lists the first failures."""
+def check_table(frame: pd.DataFrame, contract: type[pa.DataFrameModel], *, file: str) -> pd.DataFrame:
+    """Validate `frame` lazily against its contract; one error lists the first failures."""
     try:
-        return load_schema(schema).validate(frame, lazy=True)
+        return contract.validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as exc:
         cases = _distinct_failures(exc.failure_cases)
         first = cases.head(5)
         details = "; ".join(_describe_failure(row) for row in first.to_dict("records"))
         more = f" and {len(cases) - len(first)} more" if len(cases) > len(first) else ""
         raise SchemaCheckError(
-            f"{len(cases)} schema failure(s): {details}{more}", file=file, rule=f"schema:{schema}"
+            f"{len(cases)} schema failure(s): {details}{more}", file=file, rule=f"schema:{contract_name(contract)}"
         ) from None
 
 
@@ -107,52 +99,71 @@ def _distinct_failures(cases: pd.DataFrame) -> pd.DataFrame:
 def _describe_failure(case: dict) -> str:
     """One failure without the failing value itself (it may be respondent data),
     except for table-level failures, whose value is a column name or dtype."""
-    if case.get("column") is None:
+    if case.get("schema_context") == "DataFrameSchema" and pd.isna(case.get("index")):
         return f"<table>: {case.get('check')} ({case.get('failure_case')})"
     row = f" (row {int(case['index'])})" if pd.notna(case.get("index")) else ""
     return f"{case['column']}: {case.get('check')}{row}"
 
 
-def write_table(frame: pd.DataFrame, path: Path, schema: str) -> pd.DataFrame:
-    """Check `frame` against `schema`, then write it as Parquet (index dropped)."""
-    checked = check_table(frame.reset_index(drop=True), schema, file=str(path))
+def write_table(frame: pd.DataFrame, path: Path, contract: type[pa.DataFrameModel]) -> pd.DataFrame:
+    """Check `frame` against its contract, then write it as Parquet (index dropped)."""
+    checked = check_table(frame.reset_index(drop=True), contract, file=str(path))
     with _os_errors_named(path):
         checked.to_parquet(path, index=False)
     return checked
 
 
-def read_table(path: Path, schema: str) -> pd.DataFrame:
-    """Read a Parquet table written by a stage and check it against `schema`."""
+def read_table(path: Path, contract: type[pa.DataFrameModel]) -> pd.DataFrame:
+    """Read a Parquet table written by a stage and check it against its contract."""
     if not path.exists():
         raise InputError(
             "missing stage output; run the earlier stage first", file=str(path), rule="stage_input"
         )
-    return check_table(pd.read_parquet(path), schema, file=str(path))
+    return check_table(pd.read_parquet(path), contract, file=str(path))
 
 
-def write_json(data: Any, path: Path) -> None:
-    """Write JSON with stable key order (DVC metrics, manifests, diagnostics)."""
-    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+def check_json(data: Any, contract: type[BaseModel], *, file: str) -> Any:
+    """`data` if it meets its contract (strictly: no coercion, no unknown keys), else one error."""
+    try:
+        contract.model_validate(data, strict=True)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "<document>"
+        more = f" and {exc.error_count() - 1} more" if exc.error_count() > 1 else ""
+        raise SchemaCheckError(f"{exc.error_count()} contract failure(s): {where}: {first['msg']}{more}",
+                               file=file, rule=f"schema:{contract.__name__}") from None
+    return data
+
+
+def write_json(data: Any, path: Path, contract: type[BaseModel]) -> None:
+    """Check `data` against its contract, then write it as JSON with stable key order
+    (DVC metrics, manifests, diagnostics)."""
+    text = json.dumps(check_json(data, contract, file=str(path)), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     with _os_errors_named(path):
         path.write_text(text, encoding="utf-8")
 
 
-def read_json(path: Path) -> Any:
+def read_json(path: Path, contract: type[BaseModel]) -> Any:
+    """Read a JSON file written by a stage and check it against its contract; returns the plain data."""
     if not path.exists():
         raise InputError("missing stage output; run the earlier stage first", file=str(path), rule="stage_input")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        raise SchemaCheckError("not valid JSON", file=str(path), rule=f"schema:{contract.__name__}") from None
+    return check_json(data, contract, file=str(path))
 
 
 def write_spec_record(folder: Path, spec: QuestionnaireSpec) -> None:
     """Record in a stage folder which version of the spec its outputs were made under."""
-    write_json({"survey_id": spec.survey_id, "spec_fingerprint": spec.fingerprint}, folder / SPEC_RECORD)
+    write_json({"survey_id": spec.survey_id, "spec_fingerprint": spec.fingerprint}, folder / SPEC_RECORD, SpecRecord)
 
 
 def check_spec_record(folder: Path, spec: QuestionnaireSpec) -> None:
     """Refuse a stage's outputs made under another version of the spec: their bases,
     codes or labels may no longer be the ones a later stage would print next to them."""
-    made_under = read_json(folder / SPEC_RECORD)
-    if made_under.get("spec_fingerprint") != spec.fingerprint:
+    made_under = read_json(folder / SPEC_RECORD, SpecRecord)
+    if made_under["spec_fingerprint"] != spec.fingerprint:
         raise InputError(
             f"made under another version of the questionnaire spec; rerun the {folder.name} stage",
             file=str(folder / SPEC_RECORD), rule="spec_version",

@@ -34,10 +34,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from survey_pipeline import contracts
 from survey_pipeline import indicators as ind
 from survey_pipeline import targets as tgt
 from survey_pipeline.artifacts import OutputStore, read_table, write_spec_record, write_table
 from survey_pipeline.core.design import CalibrationError, Share, SurveyDesign
+from survey_pipeline.contracts import columns
 from survey_pipeline.core.intervals import CI_METHODS
 from survey_pipeline.errors import InputError, ParamsError, SpecError
 from survey_pipeline.params import SectionReader
@@ -55,25 +57,9 @@ WEIGHT = "weight"
 CLUSTER = "resp_id"
 CELL = "_poststratification_cell"
 
-INDICATOR_COLUMNS = (
-    "indicator_id", "label", "kind", "variable", "wave", "breakdown", "breakdown_code", "breakdown_label",
-    "base", "base_text", "estimate", "se", "ci_lower", "ci_upper", "ci_method", "level", "df", "deff",
-    "n_eff", "n", "sum_weights", "suppressed", "suppression_reason", "flags", "target", "target_status",
-)
-CHANGE_COLUMNS = (
-    "indicator_id", "wave_from", "wave_to", "breakdown", "breakdown_code", "breakdown_label",
-    "estimate_from", "estimate_to", "difference", "se", "ci_lower", "ci_upper", "df", "p_value",
-    "se_independent", "n_both", "suppressed", "suppression_reason",
-)
-DISTRIBUTION_COLUMNS = (
-    "variable", "label", "wave", "group", "base_text", "breakdown", "breakdown_code", "breakdown_label",
-    "code", "code_label", "code_type", "estimate", "se", "ci_lower", "ci_upper", "df", "n_base",
-    "sum_weights_base", "suppressed", "suppression_reason",
-)
-_TEXT_COLUMNS = (
-    "indicator_id", "label", "kind", "variable", "breakdown", "breakdown_label", "base", "base_text", "ci_method",
-    "suppression_reason", "flags", "target", "target_status", "group", "code_label", "code_type",
-)
+INDICATOR_COLUMNS = columns(contracts.EstimateIndicators)
+CHANGE_COLUMNS = columns(contracts.EstimateChanges)
+DISTRIBUTION_COLUMNS = columns(contracts.EstimateDistributions)
 CHANGE_MASKED = ("estimate_from", "estimate_to", "difference", "se", "ci_lower", "ci_upper", "p_value",
                  "se_independent")
 
@@ -361,9 +347,10 @@ def _stack(metas: Sequence[Mapping[str, Any]], columns: Columns) -> pd.DataFrame
     return pd.DataFrame(data)
 
 
-def _as_text(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    for column in columns:
-        if column in frame:
+def _as_text(frame: pd.DataFrame, table: Mapping[str, str]) -> pd.DataFrame:
+    """The text columns of `table` (its contract's columns and dtypes) stored as `str`."""
+    for column, dtype in table.items():
+        if dtype == "str" and column in frame:
             frame[column] = pd.array(frame[column].astype(object).to_numpy(), dtype="str")
     return frame
 
@@ -575,18 +562,9 @@ class Estimates:
     diagnostics: dict
 
 
-_INT_COLUMNS = {"wave", "wave_from", "wave_to", "n", "n_both", "n_base"}
-
-
-def _empty(columns: Sequence[str]) -> pd.DataFrame:
-    """A table without rows, with the column types of its schema."""
-    def dtype(column: str) -> str:
-        if column in _INT_COLUMNS:
-            return "int64"
-        if column == "suppressed":
-            return "bool"
-        return "str" if column in _TEXT_COLUMNS else "float64"
-    return pd.DataFrame({c: pd.Series(dtype=dtype(c)) for c in columns})
+def _empty(table: Mapping[str, str]) -> pd.DataFrame:
+    """A table without rows, with the columns and dtypes of its contract."""
+    return pd.DataFrame({column: pd.Series(dtype=dtype) for column, dtype in table.items()})
 
 
 def estimate_all(spec: QuestionnaireSpec, data: pd.DataFrame, margins: pd.DataFrame, params: EstimateParams,
@@ -630,9 +608,9 @@ def estimate_all(spec: QuestionnaireSpec, data: pd.DataFrame, margins: pd.DataFr
     changes = finish_changes(pd.concat(change_parts, ignore_index=True) if change_parts else pd.DataFrame(),
                              levels)
     judged = judge_targets(spec, levels, changes, parsed)
-    indicators_out = _as_text(judged[list(INDICATOR_COLUMNS)].copy(), _TEXT_COLUMNS)
-    changes = _as_text(changes, _TEXT_COLUMNS)
-    distributions = _as_text(pd.concat(distribution_parts, ignore_index=True), _TEXT_COLUMNS)
+    indicators_out = _as_text(judged[list(INDICATOR_COLUMNS)].copy(), INDICATOR_COLUMNS)
+    changes = _as_text(changes, CHANGE_COLUMNS)
+    distributions = _as_text(pd.concat(distribution_parts, ignore_index=True), DISTRIBUTION_COLUMNS)
     diagnostics["pairs"] = [list(p) for p in pairs]
     return Estimates(indicators_out, changes, distributions, diagnostics)
 
@@ -641,16 +619,16 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
     """Read valid rows, weights and margins; write indicators, changes and distributions."""
     settings = EstimateParams.from_params(params.get("estimate", {}))
     cal = Calibration.from_params(params.get("weight", {}))
-    valid = read_table(store.reading("validate") / "valid.parquet", "validate_valid")
-    weights = read_table(store.reading("weight") / "weights.parquet", "weight_weights")
+    valid = read_table(store.reading("validate") / "valid.parquet", contracts.ValidateValid)
+    weights = read_table(store.reading("weight") / "weights.parquet", contracts.WeightWeights)
     margins_path = Path(base_dir) / cal.population_file
     margins = read_targets(margins_path, spec, cal)
     data, join_counts = join_weights(valid, weights)
     result = estimate_all(spec, data, margins, settings, cal, margins_file=str(margins_path))
     with store.writing("estimate") as out:
-        write_table(result.indicators, out / "indicators.parquet", "estimate_indicators")
-        write_table(result.changes, out / "changes.parquet", "estimate_changes")
-        write_table(result.distributions, out / "distributions.parquet", "estimate_distributions")
+        write_table(result.indicators, out / "indicators.parquet", contracts.EstimateIndicators)
+        write_table(result.changes, out / "changes.parquet", contracts.EstimateChanges)
+        write_table(result.distributions, out / "distributions.parquet", contracts.EstimateDistributions)
         write_spec_record(out, spec)
     for wave, counts in join_counts.items():
         result.diagnostics["waves"].setdefault(str(wave), {}).update(counts)

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import pyreadstat
 
-from survey_pipeline import artifacts
+from survey_pipeline import artifacts, contracts
 from survey_pipeline.errors import InputError
 from survey_pipeline.numbers import read_text_csv, whole_number_column
 from survey_pipeline.params import SectionReader
@@ -856,8 +856,8 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Mapping[s
     receipt_entries = check_receipt(receipt, reports, RECEIPT_FILE) if receipt is not None else {}
     files = {r.name: {**r.to_json(), "receipt": receipt_entries.get(r.name)} for r in reports}
     with store.writing("ingest") as out:
-        artifacts.write_table(responses, out / "responses.parquet", "ingest_responses")
-        artifacts.write_json(files, out / "files.json")
+        artifacts.write_table(responses, out / "responses.parquet", contracts.IngestResponses)
+        artifacts.write_json(files, out / "files.json", contracts.IngestFiles)
     rows_per_wave = {str(r.wave): r.n_rows for r in sorted(reports, key=lambda r: r.wave)}
     log.info("ingest: %d rows from %d file(s)", len(responses), len(reports))
     return {

@@ -28,6 +28,7 @@ from survey_pipeline.artifacts import (
     read_json,
     write_json,
 )
+from survey_pipeline.contracts import RunManifest, StageManifest
 from survey_pipeline.errors import OutputWriteError
 
 PACKAGES = ("survey-pipeline", "numpy", "scipy", "pandas", "pyarrow", "pyreadstat", "statsmodels", "pandera",
@@ -62,7 +63,7 @@ def write(record: dict[str, Any], store: OutputStore, base_dir: Path) -> None:
     common = {key: value for key, value in record.items() if key != "stages"}
     for stage, counts in record["stages"].items():
         write_json({**common, "finished_at": finished, "stage": stage, "counts": counts},
-                   store.stage_manifest(stage))
+                   store.stage_manifest(stage), StageManifest)
 
 
 def write_run_manifest(outputs: Path) -> Path:
@@ -71,7 +72,7 @@ def write_run_manifest(outputs: Path) -> Path:
     for stage in STAGES:
         path = outputs / MANIFEST_DIR / f"{stage}.json"
         if path.exists():
-            stages[stage] = read_json(path)
+            stages[stage] = read_json(path, StageManifest)
     combined = {
         "stages": {
             stage: {key: entry[key] for key in ("command", "started_at", "finished_at", "git_commit", "counts")}
@@ -86,7 +87,7 @@ def write_run_manifest(outputs: Path) -> Path:
         combined["finished_at"] = newest["finished_at"]
     target = outputs / RUN_MANIFEST
     temporary = outputs / RUN_MANIFEST_TEMPORARY
-    write_json(combined, temporary)
+    write_json(combined, temporary, RunManifest)
     try:
         os.replace(temporary, target)
     except OSError as exc:

@@ -2,14 +2,13 @@
 
 Each stage is one `Stage`: the module that runs it, the params.yaml sections it
 reads, the upstream outputs it reads, the data files it reads (named by params
-keys, so moving a file is a params change), and what it writes. Two things are
-computed rather than written by hand, so they cannot drift:
-
-- code dependencies: the stage module and the CLI, plus every module of the
-  package they import, directly or not, at module level or inside a function
-  (`import_closure`), with the `__init__.py` of each package on the way;
-- schema dependencies: each table (`.parquet`) a stage reads or writes is checked
-  against `schemas/<stage>_<table>.yaml` (see `survey_pipeline.artifacts`).
+keys, so moving a file is a params change), and what it writes. The code
+dependencies are computed rather than written by hand, so they cannot drift: the
+stage module and the CLI, plus every module of the package they import, directly
+or not, at module level or inside a function (`import_closure`), with the
+`__init__.py` of each package on the way. The contracts of the tables and JSON
+files a stage reads and writes are among them (`survey_pipeline.contracts`, imported
+through `survey_pipeline.artifacts`).
 
 `python -m survey_pipeline.stage_graph` (or `make dvc-yaml`) rewrites `dvc.yaml`;
 a test fails when the committed file differs from the generated one.
@@ -55,7 +54,6 @@ class Stage:
     metrics: tuple[str, ...] = ()
     folders: tuple[str, ...] = ()
     untracked: tuple[str, ...] = ()
-    extra_schemas: tuple[str, ...] = ()
 
     def out(self, name: str) -> str:
         return f"{OUTPUTS}/{self.name}/{name}"
@@ -97,7 +95,6 @@ STAGES: tuple[Stage, ...] = (
                "estimate/spec.json", "weight/diagnostics.parquet", "weight/margins.parquet",
                "weight/metrics.json", "validate/metrics.json"),
         folders=(".",),
-        extra_schemas=("report_indicators", "report_changes", "report_distributions"),
     ),
 )
 
@@ -204,19 +201,11 @@ def code_dependencies(stage: Stage) -> list[str]:
 # dvc.yaml
 
 
-def _schema_files(stage: Stage) -> list[str]:
-    tables = [name for name in (*stage.reads, *(f"{stage.name}/{w}" for w in stage.writes))
-              if name.endswith(".parquet")]
-    names = [name.removesuffix(".parquet").replace("/", "_") for name in tables]
-    return [f"schemas/{name}.yaml" for name in sorted({*names, *stage.extra_schemas})]
-
-
 def stage_entry(stage: Stage, params: Mapping[str, Any]) -> dict[str, Any]:
     """The dvc.yaml entry of one stage."""
     deps = [
         *code_dependencies(stage),
         params["spec"],
-        *_schema_files(stage),
         *stage.data(params),
         *(f"{OUTPUTS}/{name}" for name in stage.reads),
     ]

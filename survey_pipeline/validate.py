@@ -28,7 +28,7 @@ import pandera.errors
 import pandera.pandas as pa
 from pandera import extensions
 
-from survey_pipeline import artifacts
+from survey_pipeline import artifacts, contracts
 from survey_pipeline.errors import InputError
 from survey_pipeline.ingest import BASE_WEIGHT, ORIGIN_COLUMNS
 from survey_pipeline.params import SectionReader
@@ -501,21 +501,21 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Mapping[s
     from survey_pipeline import expectations
 
     settings = ValidateParams.from_params(params.get("validate"))
-    responses = artifacts.read_table(store.reading("ingest") / "responses.parquet", "ingest_responses")
+    responses = artifacts.read_table(store.reading("ingest") / "responses.parquet", contracts.IngestResponses)
     result = validate_responses(responses, spec)
     for row in result.reasons.head(_LOGGED_ROWS).itertuples(index=False):
         log.warning("%s, row %d, %s:%s: %s", row.source_file, row.source_row, row.rule, row.column, row.message)
     if len(result.reasons) > _LOGGED_ROWS:
         log.warning("... %d more quarantine reason(s)", len(result.reasons) - _LOGGED_ROWS)
     with store.writing("validate") as out:
-        artifacts.write_table(result.valid, out / "valid.parquet", "validate_valid")
-        artifacts.write_table(result.quarantine, out / "quarantine.parquet", "validate_quarantine")
-        artifacts.write_table(result.reasons, out / "quarantine_reasons.parquet", "validate_quarantine_reasons")
-        artifacts.write_json(result.metrics, out / "metrics.json")
+        artifacts.write_table(result.valid, out / "valid.parquet", contracts.ValidateValid)
+        artifacts.write_table(result.quarantine, out / "quarantine.parquet", contracts.ValidateQuarantine)
+        artifacts.write_table(result.reasons, out / "quarantine_reasons.parquet", contracts.ValidateQuarantineReasons)
+        artifacts.write_json(result.metrics, out / "metrics.json", contracts.ValidateMetrics)
         # Checked after writing: on failure the quarantine is kept in outputs/failed/validate/.
         check_quarantine_share(result.metrics, settings.max_quarantine_share)
         gx = expectations.run_checkpoint(result.valid, spec, out / "data_docs")
-        artifacts.write_json(gx, out / "gx_result.json")
+        artifacts.write_json(gx, out / "gx_result.json", contracts.GxResult)
         if not gx["success"]:
             failed = [e["name"] for e in gx["expectations"] if not e["success"]]
             message = (

@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from survey_pipeline import artifacts
+from survey_pipeline import artifacts, contracts
 from survey_pipeline.core.calibration import (
     INFEASIBLE,
     NOT_CONVERGED,
@@ -547,12 +547,8 @@ def _file_labels(files_json: Path) -> dict[str, str]:
     """File name -> SPSS file label, from the ingest stage's files.json ({name: {..., file_label}})."""
     if not files_json.exists():
         return {}
-    data = artifacts.read_json(files_json)
-    return {
-        str(name): str(entry["file_label"])
-        for name, entry in (data.items() if isinstance(data, dict) else ())
-        if isinstance(entry, dict) and entry.get("file_label")
-    }
+    files = artifacts.read_json(files_json, contracts.IngestFiles)
+    return {name: entry["file_label"] for name, entry in files.items() if entry["file_label"]}
 
 
 def _sav_label(source_files: Sequence[str], labels: Mapping[str, str], spec: QuestionnaireSpec, wave: int) -> str:
@@ -568,7 +564,7 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Mapping[s
     settings = WeightParams.from_params(params.get("weight"))
     settings.check_against(spec)
     base_dir = Path(base_dir)
-    valid = artifacts.read_table(store.reading("validate") / "valid.parquet", "validate_valid")
+    valid = artifacts.read_table(store.reading("validate") / "valid.parquet", contracts.ValidateValid)
     margins_path = base_dir / settings.population_file
     population = Population(
         margins=load_margins(margins_path, spec),
@@ -580,10 +576,10 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Mapping[s
     result = compute_weights(valid, settings, population, spec)
     labels = _file_labels(store.reading("ingest") / "files.json")
     with store.writing("weight") as out:
-        artifacts.write_table(result.weights, out / "weights.parquet", "weight_weights")
-        artifacts.write_table(result.margins, out / "margins.parquet", "weight_margins")
-        artifacts.write_table(result.diagnostics, out / "diagnostics.parquet", "weight_diagnostics")
-        artifacts.write_json(result.metrics, out / "metrics.json")
+        artifacts.write_table(result.weights, out / "weights.parquet", contracts.WeightWeights)
+        artifacts.write_table(result.margins, out / "margins.parquet", contracts.WeightMargins)
+        artifacts.write_table(result.diagnostics, out / "diagnostics.parquet", contracts.WeightDiagnostics)
+        artifacts.write_json(result.metrics, out / "metrics.json", contracts.WeightMetrics)
         (out / "sav").mkdir()
         for wave, wave_result in result.per_wave.items():
             frame = valid[valid[spec.wave_variable] == wave].reset_index(drop=True)

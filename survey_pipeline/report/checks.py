@@ -6,8 +6,8 @@ before the stage writes anything, so the last good tables stay in `outputs/repor
 1. consistency with the spec: the estimate stage computed each indicator on the
    base and variable the spec declares now (a stale table would get the wrong
    footnote);
-2. the pandera schemas `schemas/report_*.yaml` (structure, ranges, intervals,
-   suppressed rows carry no numbers);
+2. the table contracts `survey_pipeline.contracts.Report*` (structure, ranges,
+   intervals, suppressed rows carry no numbers);
 3. a Great Expectations checkpoint per table with the rules that depend on the
    run: the reliability rule from `params.yaml` for every published estimate,
    and every spec indicator (and question) present for every measured wave.
@@ -27,46 +27,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pandera.errors
-from pandera import extensions
 
 from survey_pipeline import artifacts
+from survey_pipeline.contracts import REPORT_TABLES, TOLERANCE, contract_name
 from survey_pipeline.errors import InputError
 from survey_pipeline.reliability import SuppressionRule, effective_sample_size, publication_interval
 from survey_pipeline.spec import QuestionnaireSpec
 
 log = logging.getLogger(__name__)
 
-TOLERANCE = 1e-9
-SCHEMAS = {"indicators": "report_indicators", "changes": "report_changes", "distributions": "report_distributions"}
-
-
-# ---------------------------------------------------------------------------
-# Registered pandera checks (named, so the schemas serialise to YAML)
-
-
-@extensions.register_check_method(statistics=["value", "lower", "upper"])
-def interval_contains(frame: pd.DataFrame, *, value: str, lower: str, upper: str) -> pd.Series:
-    """Where `value` is published: lower <= value <= upper (within 1e-9)."""
-    present = frame[value].notna()
-    inside = (frame[lower] <= frame[value] + TOLERANCE) & (frame[value] <= frame[upper] + TOLERANCE)
-    return ~present | inside
-
-
-@extensions.register_check_method(statistics=["flag", "reason", "numbers"])
-def suppressed_rows_have_no_numbers(frame: pd.DataFrame, *, flag: str, reason: str, numbers: list[str]) -> pd.Series:
-    """Suppressed: every number NaN and a reason given; published: every number present, no reason."""
-    suppressed = frame[flag].astype(bool)
-    all_missing = frame[numbers].isna().all(axis=1)
-    none_missing = frame[numbers].notna().all(axis=1)
-    has_reason = frame[reason].astype("str").str.len() > 0
-    return (suppressed & all_missing & has_reason) | (~suppressed & none_missing & ~has_reason)
-
-
-@extensions.register_check_method(statistics=["flag", "bases"])
-def published_bases_positive(frame: pd.DataFrame, *, flag: str, bases: list[str]) -> pd.Series:
-    """A published estimate rests on a positive unweighted and weighted base."""
-    positive = (frame[bases] > 0).all(axis=1)
-    return frame[flag].astype(bool) | positive
 
 
 def row_names(frame: pd.DataFrame) -> pd.Series:
@@ -80,14 +49,16 @@ def row_names(frame: pd.DataFrame) -> pd.Series:
 
 
 def check_schemas(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """Validate each table against `schemas/report_<name>.yaml`; SchemaCheckError naming each failed check once."""
+    """Validate each table against its contract (`REPORT_TABLES`); SchemaCheckError naming each failed check once."""
     checked = {}
     for name, frame in tables.items():
+        contract = REPORT_TABLES[name]
         try:
-            checked[name] = artifacts.load_schema(SCHEMAS[name]).validate(frame, lazy=True)
+            checked[name] = contract.validate(frame, lazy=True)
         except pandera.errors.SchemaErrors as exc:
             raise artifacts.SchemaCheckError(
-                _schema_failures(exc.failure_cases, frame), file=f"outputs/report/{name}", rule=f"schema:{SCHEMAS[name]}"
+                _schema_failures(exc.failure_cases, frame), file=f"outputs/report/{name}",
+                rule=f"schema:{contract_name(contract)}",
             ) from None
     return checked
 

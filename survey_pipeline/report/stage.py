@@ -3,7 +3,7 @@
 Order matters: every check runs before anything is staged, so a failed check
 (InputError, exit 2) leaves no partial report and the last good one in place.
 
-Writes: indicators/changes/distributions as Parquet (schema `report_*`) and as
+Writes: indicators/changes/distributions as Parquet (contracts `Report*`) and as
 formula-safe CSV, standard and for Dutch Excel (`<table>.csv`,
 `<table>_excel_nl.csv`; see `csv_safety.py`), `tabellen.xlsx`, `jaarverslag.html` / `.md`,
 `onderzoeksverantwoording.html` / `.md`, `figures/*.png|svg` and `checks.json`.
@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from survey_pipeline import contracts
 from survey_pipeline.artifacts import OutputStore, check_spec_record, read_json, read_table, write_json, write_table
-from survey_pipeline.errors import InputError
 from survey_pipeline.estimate import EstimateParams
 from survey_pipeline.report import checks, figures, tables
 from survey_pipeline.report.annual_report import build_report_document
@@ -36,11 +36,8 @@ SHEETS = {"indicators": "Indicatoren", "changes": "Veranderingen", "distribution
 
 
 def run_waves(validate_metrics: Mapping[str, Any]) -> list[int]:
-    """The waves this run has valid data for (from outputs/validate/metrics.json)."""
-    waves = validate_metrics.get("waves") if isinstance(validate_metrics, Mapping) else None
-    if not isinstance(waves, Mapping):
-        raise InputError("expected a 'waves' mapping", file="outputs/validate/metrics.json", rule="report_input")
-    return sorted(int(w) for w, m in waves.items() if int(m.get("rows_valid", 0)) > 0)
+    """The waves this run has valid data for (from outputs/validate/metrics.json, `ValidateMetrics`)."""
+    return sorted(int(w) for w, m in validate_metrics["waves"].items() if m["rows_valid"] > 0)
 
 
 def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], base_dir: Path) -> dict:
@@ -52,12 +49,12 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
 
     estimate_dir, weight_dir = store.reading("estimate"), store.reading("weight")
     check_spec_record(estimate_dir, spec)
-    raw = {name: read_table(estimate_dir / f"{name}.parquet", f"estimate_{name}") for name in TABLES}
-    validate_metrics = read_json(store.reading("validate") / "metrics.json")
+    raw = {name: read_table(estimate_dir / f"{name}.parquet", contracts.ESTIMATE_TABLES[name]) for name in TABLES}
+    validate_metrics = read_json(store.reading("validate") / "metrics.json", contracts.ValidateMetrics)
     facts_weight = {
-        "weight_metrics": read_json(weight_dir / "metrics.json"),
-        "weight_diagnostics": read_table(weight_dir / "diagnostics.parquet", "weight_diagnostics"),
-        "weight_margins": read_table(weight_dir / "margins.parquet", "weight_margins"),
+        "weight_metrics": read_json(weight_dir / "metrics.json", contracts.WeightMetrics),
+        "weight_diagnostics": read_table(weight_dir / "diagnostics.parquet", contracts.WeightDiagnostics),
+        "weight_margins": read_table(weight_dir / "margins.parquet", contracts.WeightMargins),
     }
     waves = run_waves(validate_metrics)
     report.check_waves(spec, waves)
@@ -83,7 +80,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
 
     with store.writing("report") as out:
         for name in TABLES:
-            write_table(checked[name], out / f"{name}.parquet", checks.SCHEMAS[name])
+            write_table(checked[name], out / f"{name}.parquet", contracts.REPORT_TABLES[name])
             write_csv_files(checked[name], out, name)
 
         folder, formats = out / "figures", report.figure_formats
@@ -116,9 +113,9 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
             "waves": waves,
             "rule": {k: getattr(rule, k) for k in rule.__dataclass_fields__},
             "ci_method": ci_method,
-            "schemas": {name: checks.SCHEMAS[name] for name in TABLES},
+            "schemas": {name: contracts.contract_name(contracts.REPORT_TABLES[name]) for name in TABLES},
             "expectations": [o.as_dict() for o in outcomes],
-        }, out / "checks.json")
+        }, out / "checks.json", contracts.ReportChecks)
 
     summary = {
         name: {"rows": int(len(checked[name])), "suppressed": int(checked[name]["suppressed"].sum())} for name in TABLES

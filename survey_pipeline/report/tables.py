@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from survey_pipeline import contracts
+from survey_pipeline.contracts import columns
 from survey_pipeline.errors import InputError
 from survey_pipeline.report.config import ReportParams
 from survey_pipeline.report.formatting import (
@@ -28,29 +30,10 @@ from survey_pipeline.targets import parse_target
 
 TOTAL = "total"
 
-# Column order and dtypes of the published tables (= the estimate stage's contract).
-INDICATOR_COLUMNS: dict[str, str] = {
-    "indicator_id": "str", "label": "str", "kind": "str", "variable": "str", "wave": "int64",
-    "breakdown": "str", "breakdown_code": "float64", "breakdown_label": "str", "base": "str",
-    "base_text": "str", "estimate": "float64", "se": "float64", "ci_lower": "float64",
-    "ci_upper": "float64", "ci_method": "str", "level": "float64", "df": "float64", "deff": "float64",
-    "n_eff": "float64", "n": "int64", "sum_weights": "float64", "suppressed": "bool",
-    "suppression_reason": "str", "flags": "str", "target": "str", "target_status": "str",
-}
-CHANGE_COLUMNS: dict[str, str] = {
-    "indicator_id": "str", "wave_from": "int64", "wave_to": "int64", "breakdown": "str",
-    "breakdown_code": "float64", "breakdown_label": "str", "estimate_from": "float64",
-    "estimate_to": "float64", "difference": "float64", "se": "float64", "ci_lower": "float64",
-    "ci_upper": "float64", "df": "float64", "p_value": "float64", "se_independent": "float64",
-    "n_both": "int64", "suppressed": "bool", "suppression_reason": "str",
-}
-DISTRIBUTION_COLUMNS: dict[str, str] = {
-    "variable": "str", "label": "str", "wave": "int64", "group": "str", "base_text": "str",
-    "breakdown": "str", "breakdown_code": "float64", "breakdown_label": "str", "code": "float64",
-    "code_label": "str", "code_type": "str", "estimate": "float64", "se": "float64",
-    "ci_lower": "float64", "ci_upper": "float64", "df": "float64", "n_base": "int64", "sum_weights_base": "float64",
-    "suppressed": "bool", "suppression_reason": "str",
-}
+# Column order and dtypes of the published tables (their contracts).
+INDICATOR_COLUMNS = columns(contracts.ReportIndicators)
+CHANGE_COLUMNS = columns(contracts.ReportChanges)
+DISTRIBUTION_COLUMNS = columns(contracts.ReportDistributions)
 
 SECTION_TITLES = {"prestatie": "Prestatie-indicatoren", "kengetal": "Kengetallen"}
 STATUS_TEXT = {

@@ -2,51 +2,51 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pandera.pandas as pa
 import pytest
+
+from pandera.typing import Series
 
 from survey_pipeline import artifacts
 from survey_pipeline.artifacts import OutputStore, SchemaCheckError, read_table, write_table
 from survey_pipeline.errors import InputError
 
 
-@pytest.fixture()
-def share_schema(tmp_path, monkeypatch) -> str:
-    schema = pa.DataFrameSchema(
-        {"wave": pa.Column("int64"), "estimate": pa.Column("float64", pa.Check.in_range(0, 1))}, strict=True
-    )
-    (tmp_path / "schemas").mkdir()
-    (tmp_path / "schemas" / "test_shares.yaml").write_text(schema.to_yaml())
-    monkeypatch.setattr(artifacts, "SCHEMA_DIR", tmp_path / "schemas")
-    artifacts.load_schema.cache_clear()
-    yield "test_shares"
-    artifacts.load_schema.cache_clear()
+class Shares(pa.DataFrameModel):
+    wave: Series[int]
+    estimate: Series[float] = pa.Field(in_range={"min_value": 0, "max_value": 1})
+
+    class Config:
+        name = "test_shares"
+        strict = True
 
 
-def test_table_round_trip(tmp_path, share_schema):
+def test_table_round_trip(tmp_path):
     frame = pd.DataFrame({"wave": [2019, 2020], "estimate": [0.78, 0.81]})
-    write_table(frame, tmp_path / "t.parquet", share_schema)
-    pd.testing.assert_frame_equal(read_table(tmp_path / "t.parquet", share_schema), frame)
+    write_table(frame, tmp_path / "t.parquet", Shares)
+    pd.testing.assert_frame_equal(read_table(tmp_path / "t.parquet", Shares), frame)
 
 
-def test_write_refuses_a_table_that_breaks_its_schema(tmp_path, share_schema):
+def test_write_refuses_a_table_that_breaks_its_schema(tmp_path):
     frame = pd.DataFrame({"wave": [2019, 2020], "estimate": [0.78, 1.2]})
     with pytest.raises(SchemaCheckError) as caught:
-        write_table(frame, tmp_path / "t.parquet", share_schema)
+        write_table(frame, tmp_path / "t.parquet", Shares)
     assert "estimate" in str(caught.value) and "row 1" in str(caught.value)
     assert not (tmp_path / "t.parquet").exists()
 
 
-def test_read_refuses_a_tampered_table(tmp_path, share_schema):
+def test_read_refuses_a_tampered_table(tmp_path):
     pd.DataFrame({"wave": [2019], "estimate": [0.5], "respondent": [17]}).to_parquet(tmp_path / "t.parquet")
     with pytest.raises(SchemaCheckError, match="respondent"):
-        read_table(tmp_path / "t.parquet", share_schema)
+        read_table(tmp_path / "t.parquet", Shares)
 
 
-def test_missing_stage_input_names_the_file(tmp_path, share_schema):
+def test_missing_stage_input_names_the_file(tmp_path):
     with pytest.raises(InputError, match="run the earlier stage first"):
-        read_table(tmp_path / "absent.parquet", share_schema)
+        read_table(tmp_path / "absent.parquet", Shares)
 
 
 def test_store_swaps_staged_folders_only_on_commit(tmp_path):
@@ -85,15 +85,20 @@ def test_a_later_successful_stage_clears_its_failed_folder(tmp_path):
     assert (tmp_path / "outputs" / "weight" / "weights.txt").read_text() == "good"
 
 
-def test_a_frame_level_check_counts_once_per_row(tmp_path, monkeypatch):
-    schema = pa.DataFrameSchema(
-        {"ci_lower": pa.Column("float64"), "ci_upper": pa.Column("float64")},
-        checks=[pa.Check(lambda frame: frame["ci_lower"] <= frame["ci_upper"], name="ordered_interval")],
-    )
-    monkeypatch.setattr(artifacts, "load_schema", lambda name: schema)
+class Intervals(pa.DataFrameModel):
+    ci_lower: Series[float]
+    ci_upper: Series[float]
+
+    @pa.dataframe_check
+    @classmethod
+    def ordered_interval(cls, frame: pd.DataFrame) -> pd.Series:
+        return frame["ci_lower"] <= frame["ci_upper"]
+
+
+def test_a_frame_level_check_counts_once_per_row(tmp_path):
     frame = pd.DataFrame({"ci_lower": [0.1, 0.9], "ci_upper": [0.2, 0.5]})
     with pytest.raises(SchemaCheckError) as caught:
-        write_table(frame, tmp_path / "t.parquet", "intervals")
+        write_table(frame, tmp_path / "t.parquet", Intervals)
     assert str(caught.value).count("ordered_interval") == 1
     assert "1 schema failure(s)" in str(caught.value)
 
@@ -135,3 +140,23 @@ def test_a_session_removes_what_a_killed_run_left_and_restores_a_half_swapped_st
     assert (outputs / "weight" / "weights.txt").read_text() == "previous"
     assert [p.name for p in (outputs / "manifests").iterdir()] == ["weight.json"]
     assert not (outputs / ".lock").exists()
+
+
+def test_a_json_output_is_checked_against_its_contract_on_write_and_read(tmp_path):
+    from survey_pipeline.artifacts import read_json, write_json
+    from survey_pipeline.contracts import ValidateMetrics
+
+    counts = {"rows_in": 10, "rows_valid": 9, "rows_quarantined": 1, "quarantined_share": 0.1}
+    metrics = {"waves": {"2019": counts}, "total": counts, "reasons": {"2019": {"allowed_codes:heard": 1}}}
+    write_json(metrics, tmp_path / "metrics.json", ValidateMetrics)
+    assert read_json(tmp_path / "metrics.json", ValidateMetrics) == metrics
+
+    with pytest.raises(SchemaCheckError, match=r"waves\.2019\.rows_valid.*1 more") as caught:
+        write_json({**metrics, "waves": {"2019": {**counts, "rows_valid": "9"}}, "extra": 1},
+                   tmp_path / "other.json", ValidateMetrics)
+    assert caught.value.rule == "schema:ValidateMetrics" and not (tmp_path / "other.json").exists()
+
+    unreconciled = {**metrics, "total": {**counts, "rows_quarantined": 2}}
+    (tmp_path / "metrics.json").write_text(json.dumps(unreconciled), encoding="utf-8")
+    with pytest.raises(SchemaCheckError, match="total: Value error, rows_in is not rows_valid"):
+        read_json(tmp_path / "metrics.json", ValidateMetrics)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from pydantic import BaseModel
 
 from survey_pipeline import cli
 from survey_pipeline.artifacts import OutputStore, write_json
@@ -31,13 +32,17 @@ def project(tmp_path) -> Path:
     return tmp_path
 
 
+class Marker(BaseModel):
+    stage: str
+
+
 def _fake_stage(name: str, behaviour: str) -> types.ModuleType:
     """A stage module whose run() writes a marker file, then behaves as asked."""
     module = types.ModuleType(name)
 
     def run(store, spec, params, base_dir):
         with store.writing(name.rsplit("_", 1)[-1]) as out:
-            write_json({"stage": name}, out / "marker.json")
+            write_json({"stage": name}, out / "marker.json", Marker)
             if behaviour == "library_write_refused_in_stage":  # e.g. pandas to_csv closing its file
                 raise OSError(errno.EFBIG, os.strerror(errno.EFBIG))
         if behaviour == "input_error":

@@ -26,9 +26,14 @@ RUNNER = """
 import os, sys, time, types
 from pathlib import Path
 from survey_pipeline import cli
+from pydantic import BaseModel
 from survey_pipeline.artifacts import write_json
 
 HELD_STAGE, PAYLOAD_BYTES = sys.argv[1], int(sys.argv[2])
+
+
+class Rows(BaseModel):
+    respondent_rows: str
 
 
 def stand_in(stage):
@@ -36,7 +41,7 @@ def stand_in(stage):
 
     def run(store, spec, params, base_dir):
         with store.writing(stage) as out:
-            write_json({"respondent_rows": "x" * PAYLOAD_BYTES}, out / "rows.json")
+            write_json({"respondent_rows": "x" * PAYLOAD_BYTES}, out / "rows.json", Rows)
             if stage == HELD_STAGE:
                 Path(os.environ["READY_FILE"]).write_text(str(os.getpid()))
                 time.sleep(120)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from survey_pipeline import ingest
+from survey_pipeline import contracts, ingest
 from survey_pipeline.artifacts import PROJECT_ROOT, OutputStore, read_json, read_table
 from survey_pipeline.errors import InputError, ParamsError
 from survey_pipeline.ingest import IngestParams, find_raw_files, wave_from_name
@@ -105,7 +105,7 @@ def test_run_stacks_every_format_and_writes_files_json(tmp_path, spec):
         "warnings": 0,
         "receipt_checked_waves": [],
     }
-    responses = read_table(tmp_path / "outputs" / "ingest" / "responses.parquet", "ingest_responses")
+    responses = read_table(tmp_path / "outputs" / "ingest" / "responses.parquet", contracts.IngestResponses)
     expected_columns = ["source_file", "source_row", "file_wave", "resp_id", "wave", *spec.background, *spec.variables]
     assert list(responses.columns) == [*expected_columns, "base_weight"]
     assert responses.groupby("source_file")["source_row"].max().to_dict() == {
@@ -117,7 +117,7 @@ def test_run_stacks_every_format_and_writes_files_json(tmp_path, spec):
     assert responses.loc[responses["file_wave"] == 2021, "caregiver"].isna().all()
     assert (responses.loc[responses["file_wave"] == 2020, "caregiver"] == -1).all()
 
-    files = read_json(tmp_path / "outputs" / "ingest" / "files.json")
+    files = read_json(tmp_path / "outputs" / "ingest" / "files.json", contracts.IngestFiles)
     assert sorted(files) == ["wij_panel_2019.sav", "wij_panel_2020.csv", "wij_panel_2021.parquet"]
     sav = files["wij_panel_2019.sav"]
     assert sav["path"] == "raw/wij_panel_2019.sav"
@@ -141,7 +141,7 @@ def test_run_keeps_warnings_in_files_json(tmp_path, spec):
     store = OutputStore(tmp_path / "outputs")
     manifest = ingest.run(store, spec, PARAMS, tmp_path)
     assert manifest["warnings"] == 1
-    files = read_json(store.reading("ingest") / "files.json")
+    files = read_json(store.reading("ingest") / "files.json", contracts.IngestFiles)
     assert files["wij_panel_2020.sav"]["warnings"] == [
         "wij_panel_2020.sav, variable 'extra_column': not in the spec; ignored"
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from test_ingest_stage import wave_frame
 
-from survey_pipeline import ingest
+from survey_pipeline import contracts, ingest
 from survey_pipeline.artifacts import PROJECT_ROOT, OutputStore, read_json
 from survey_pipeline.errors import InputError
 from survey_pipeline.sav import write_sav
@@ -35,7 +35,7 @@ def _run(tmp_path, spec):
     store = OutputStore(tmp_path / "outputs")
     counts = ingest.run(store, spec, PARAMS, tmp_path)
     store.commit()
-    return counts, read_json(tmp_path / "outputs" / "ingest" / "files.json")
+    return counts, read_json(tmp_path / "outputs" / "ingest" / "files.json", contracts.IngestFiles)
 
 
 def test_a_matching_receipt_is_checked_and_recorded(tmp_path, spec, raw):

@@ -9,7 +9,6 @@ method note reads (in the layouts of validate.py and weight.py).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -18,7 +17,8 @@ import pandas as pd
 import yaml
 from scipy import stats
 
-from survey_pipeline.artifacts import write_spec_record
+from survey_pipeline import contracts
+from survey_pipeline.artifacts import write_json, write_spec_record
 from survey_pipeline.reliability import SuppressionRule, apply_suppression, assess
 from survey_pipeline.spec import QuestionnaireSpec
 
@@ -238,7 +238,9 @@ def weight_outputs(spec: QuestionnaireSpec, waves: tuple[int, ...], margins: pd.
         }
         rows.append(diag)
         metrics["waves"][str(wave)] = {**{k: v for k, v in diag.items() if k not in ("wave", "method")},
-                                       "excluded_missing_by_variable": {"wijk": excluded - 2, "age_group": 2, "sex": 0}}
+                                       "excluded_missing_by_variable": {"wijk": excluded - 2, "age_group": 2, "sex": 0},
+                                       "margin_recovery_max_rel_diff": {}, "max_rel_margin_deviation": 2e-10,
+                                       "margin_tolerance": 1e-6}
         for variable, part in margins[margins["wave"] == wave].groupby("variable", sort=False):
             population = part["count"].to_numpy(dtype=float)
             skew = rng.dirichlet(population / population.sum() * 60)
@@ -251,6 +253,7 @@ def weight_outputs(spec: QuestionnaireSpec, waves: tuple[int, ...], margins: pd.
                 "weighted_share": population / population.sum(), "difference": np.full(len(part), 1e-9),
                 "relative_difference": 1e-9 / population,
             }))
+            metrics["waves"][str(wave)]["margin_recovery_max_rel_diff"][variable] = float((1e-9 / population).max())
     diagnostics = _typed(pd.DataFrame(rows), {"wave": "int64", "n_valid": "int64", "n_excluded_missing_background": "int64",
                                               "n": "int64", "iterations": "int64", "converged": "bool",
                                               "trim_rounds": "int64", "n_trimmed": "int64", "base_weights_used": "bool"})
@@ -285,9 +288,9 @@ def write_stage_outputs(outputs: Path, spec: QuestionnaireSpec, params: Mapping,
     for name, frame in frames.items():
         frame.to_parquet(outputs / "estimate" / f"{name}.parquet", index=False)
     write_spec_record(outputs / "estimate", spec)
-    (outputs / "validate" / "metrics.json").write_text(json.dumps(validate_metrics(waves)), encoding="utf-8")
+    write_json(validate_metrics(waves), outputs / "validate" / "metrics.json", contracts.ValidateMetrics)
     metrics, diagnostics, recovered = weight_outputs(spec, waves, population_margins(spec, waves))
-    (outputs / "weight" / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+    write_json(metrics, outputs / "weight" / "metrics.json", contracts.WeightMetrics)
     diagnostics.to_parquet(outputs / "weight" / "diagnostics.parquet", index=False)
     recovered.to_parquet(outputs / "weight" / "margins.parquet", index=False)
     return dict(frames)

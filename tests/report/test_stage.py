@@ -14,7 +14,7 @@ import yaml
 
 import report_fixtures as rf
 from report_html import parse_report
-from survey_pipeline import cli
+from survey_pipeline import cli, contracts
 from survey_pipeline.artifacts import OutputStore, read_table
 from survey_pipeline.errors import InputError
 from survey_pipeline.report import stage, tables
@@ -52,7 +52,7 @@ def test_every_output_is_written(report_run, spec):
 
 def test_published_tables_are_the_estimate_tables_checked(report_run):
     for name in ("indicators", "changes", "distributions"):
-        published = read_table(report_run.report / f"{name}.parquet", f"report_{name}")
+        published = read_table(report_run.report / f"{name}.parquet", contracts.REPORT_TABLES[name])
         source = report_run.frames[name]
         assert len(published) == len(source)
         key = [c for c in published.columns if c in ("indicator_id", "variable", "wave", "wave_from", "wave_to", "breakdown",
@@ -65,7 +65,7 @@ def test_published_tables_are_the_estimate_tables_checked(report_run):
 
 def test_report_table_numbers_equal_the_indicator_table(report_run, spec, report_params):
     """HTML, Markdown and Excel show exactly the whole-municipality estimates of indicators.parquet."""
-    indicators = read_table(report_run.report / "indicators.parquet", "report_indicators")
+    indicators = read_table(report_run.report / "indicators.parquet", contracts.ReportIndicators)
     totals = indicators[indicators["breakdown"] == "total"].set_index(["indicator_id", "wave"])
     columns = tables.annual_columns(report_params)
     parsed = parse_report((report_run.report / "jaarverslag.html").read_text(encoding="utf-8"))

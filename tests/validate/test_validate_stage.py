@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from panel_builder import raw_frame, valid_responses, write_raw
-from survey_pipeline import expectations, ingest, validate
+from survey_pipeline import contracts, expectations, ingest, validate
 from survey_pipeline.artifacts import OutputStore, read_json, read_table
 from survey_pipeline.errors import InputError, ParamsError
 from survey_pipeline.spec import parse_spec
@@ -47,20 +47,20 @@ def test_routing_errors_in_one_percent_of_rows_are_quarantined_and_the_run_goes_
     store.commit()
 
     out = tmp_path / "outputs" / "validate"
-    quarantine = read_table(out / "quarantine.parquet", "validate_quarantine")
+    quarantine = read_table(out / "quarantine.parquet", contracts.ValidateQuarantine)
     assert dict(zip(quarantine["source_row"], quarantine["reasons"])) == {
         1: "routed_to:walk_in",
         102: "routed_past:familiarity",
         151: "routed_to:helped",
     }
     assert set(quarantine["source_file"]) == {"wij_panel_2019.sav"}
-    reasons = read_table(out / "quarantine_reasons.parquet", "validate_quarantine_reasons")
+    reasons = read_table(out / "quarantine_reasons.parquet", contracts.ValidateQuarantineReasons)
     assert len(reasons) == 3
 
-    valid = read_table(out / "valid.parquet", "validate_valid")
+    valid = read_table(out / "valid.parquet", contracts.ValidateValid)
     assert len(valid) == 3 * n - 3
     assert ingest_manifest["rows"] == 3 * n
-    metrics = read_json(out / "metrics.json")
+    metrics = read_json(out / "metrics.json", contracts.ValidateMetrics)
     assert metrics["waves"]["2019"] == {"rows_in": n, "rows_valid": n - 3, "rows_quarantined": 3, "quarantined_share": 0.01}
     assert metrics["waves"]["2020"]["rows_quarantined"] == 0
     for wave in metrics["waves"].values():
@@ -82,9 +82,21 @@ def test_routing_errors_in_one_percent_of_rows_are_quarantined_and_the_run_goes_
     assert len(pages) == 1 and pages[0].relative_to(out / "data_docs").as_posix() in index
     assert str(tmp_path) not in (out / "gx_result.json").read_text(encoding="utf-8")
 
-    files = read_json(tmp_path / "outputs" / "ingest" / "files.json")
+    files = read_json(tmp_path / "outputs" / "ingest" / "files.json", contracts.IngestFiles)
     assert files["wij_panel_2019.sav"]["path"] == "data/raw/wij_panel_2019.sav"
     assert files["wij_panel_2019.sav"]["value_labels"]["heard"]["-1"] == "niet gevraagd"
+
+
+def _gx_result(failed: list[str]) -> dict:
+    """A checkpoint summary as `expectations.summarise` writes it, with these expectations failed."""
+    rows = [{"name": name, "rule": name.split(":")[0], "variable": name.split(":")[1],
+             "expectation": "expect_column_values_to_be_in_set", "kwargs": {}, "row_condition": None,
+             "success": False, "raised_exception": False, "exception_message": None,
+             "element_count": 30, "unexpected_count": 1} for name in failed]
+    return {"success": not failed,
+            "statistics": {"evaluated_expectations": len(rows), "successful_expectations": 0,
+                           "unsuccessful_expectations": len(rows), "raised_exceptions": 0},
+            "expectations": rows}
 
 
 def test_too_many_quarantined_rows_stop_the_run_and_keep_old_outputs(tmp_path, spec, monkeypatch):
@@ -109,7 +121,7 @@ def test_too_many_quarantined_rows_stop_the_run_and_keep_old_outputs(tmp_path, s
     looser = {**PARAMS, "validate": {"max_quarantine_share": 0.05}}
     store = OutputStore(tmp_path / "outputs")
     ingest.run(store, spec, looser, tmp_path)
-    passed = {"success": True, "expectations": []}
+    passed = _gx_result([])
     monkeypatch.setattr(expectations, "run_checkpoint", lambda frame, spec, docs_dir=None: passed)
     manifest = validate.run(store, spec, looser, tmp_path)
     assert manifest["waves"]["2020"]["rows_quarantined"] == 3
@@ -118,7 +130,7 @@ def test_too_many_quarantined_rows_stop_the_run_and_keep_old_outputs(tmp_path, s
 @pytest.mark.parametrize("mode", ["error", "warn"])
 def test_failed_checkpoint_policy(tmp_path, spec, monkeypatch, mode):
     write_panel(tmp_path, spec, 30)
-    failed = {"success": False, "expectations": [{"name": "routed_to:walk_in", "success": False}]}
+    failed = _gx_result(["routed_to:walk_in"])
     monkeypatch.setattr(expectations, "run_checkpoint", lambda frame, spec, docs_dir=None: failed)
     params = {**PARAMS, "validate": {"max_quarantine_share": 0.02, "gx_failure": mode}}
     store = OutputStore(tmp_path / "outputs")

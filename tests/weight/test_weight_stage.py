@@ -12,7 +12,7 @@ import pyreadstat
 import pytest
 import yaml
 
-from survey_pipeline import artifacts, cli
+from survey_pipeline import artifacts, cli, contracts
 from survey_pipeline.core.calibration import largest_margin_deviation, rake_weights
 from survey_pipeline.demo import FILE_LABEL, generate_panel
 from survey_pipeline.errors import InputError, ParamsError
@@ -375,6 +375,13 @@ def test_a_sample_missing_a_population_wijk_stops_the_run(spec, demo):
 # --- the stage ------------------------------------------------------------------------------
 
 
+def _ingested_file(wave: int) -> dict:
+    """The files.json entry ingest writes for the demo file of `wave` (what the weight stage reads: its label)."""
+    return {"path": f"data/raw/wij_panel_{wave}.sav", "format": "sav", "sha256": "0" * 64, "n_rows": 1, "wave": wave,
+            "file_label": f"{FILE_LABEL} ({wave})", "encoding": None, "variable_labels": {}, "value_labels": {},
+            "warnings": [], "errors": [], "receipt": None}
+
+
 def _stage_inputs(spec, demo, root: Path) -> tuple[artifacts.OutputStore, dict]:
     panel, folder = demo
     (root / "data" / "population").mkdir(parents=True)
@@ -382,13 +389,10 @@ def _stage_inputs(spec, demo, root: Path) -> tuple[artifacts.OutputStore, dict]:
         shutil.copy(folder / name, root / "data" / "population" / name)
     store = artifacts.OutputStore(root / "outputs")
     with store.writing("validate") as out:
-        artifacts.write_table(_valid(spec, panel), out / "valid.parquet", "validate_valid")
+        artifacts.write_table(_valid(spec, panel), out / "valid.parquet", contracts.ValidateValid)
     with store.writing("ingest") as out:
-        artifacts.write_json(
-            {f"wij_panel_{w}.sav": {"path": f"data/raw/wij_panel_{w}.sav", "file_label": f"{FILE_LABEL} ({w})"}
-             for w in spec.waves},
-            out / "files.json",
-        )
+        artifacts.write_json({f"wij_panel_{w}.sav": _ingested_file(w) for w in spec.waves}, out / "files.json",
+                             contracts.IngestFiles)
     store.commit()
     return artifacts.OutputStore(root / "outputs"), dict(PARAMS)
 
@@ -398,10 +402,10 @@ def test_stage_writes_weights_diagnostics_and_spss_files(spec, demo, tmp_path):
     counts = run(store, spec, params, tmp_path)
     store.commit()
     out = tmp_path / "outputs" / "weight"
-    weights = artifacts.read_table(out / "weights.parquet", "weight_weights")
-    diagnostics = artifacts.read_table(out / "diagnostics.parquet", "weight_diagnostics")
-    recovery = artifacts.read_table(out / "margins.parquet", "weight_margins")
-    metrics = artifacts.read_json(out / "metrics.json")
+    weights = artifacts.read_table(out / "weights.parquet", contracts.WeightWeights)
+    diagnostics = artifacts.read_table(out / "diagnostics.parquet", contracts.WeightDiagnostics)
+    recovery = artifacts.read_table(out / "margins.parquet", contracts.WeightMargins)
+    metrics = artifacts.read_json(out / "metrics.json", contracts.WeightMetrics)
     assert counts["rows_weighted"] == len(weights)
     assert sorted(metrics["waves"]) == ["2019", "2020", "2021"]
     for row in diagnostics.itertuples():
@@ -421,7 +425,7 @@ def test_stage_writes_weights_diagnostics_and_spss_files(spec, demo, tmp_path):
         )
     assert len(recovery) == 3 * 36
 
-    valid = artifacts.read_table(tmp_path / "outputs" / "validate" / "valid.parquet", "validate_valid")
+    valid = artifacts.read_table(tmp_path / "outputs" / "validate" / "valid.parquet", contracts.ValidateValid)
     frame, meta = pyreadstat.read_sav(str(out / "sav" / "2020.sav"), user_missing=True)
     wave_valid = valid[valid["wave"] == 2020].reset_index(drop=True)
     assert meta.file_label == f"{FILE_LABEL} (2020)"
@@ -511,9 +515,9 @@ def test_cli_exits_2_naming_the_missed_margin_and_keeps_the_previous_outputs(wei
         (root / "params.yaml").write_text(yaml.safe_dump({**PARAMS, "weight": _params(**overrides)}))
     if edit is not None:
         store = artifacts.OutputStore(root / "outputs")
-        valid = artifacts.read_table(store.reading("validate") / "valid.parquet", "validate_valid")
+        valid = artifacts.read_table(store.reading("validate") / "valid.parquet", contracts.ValidateValid)
         with store.writing("validate") as staged:
-            artifacts.write_table(edit(valid), staged / "valid.parquet", "validate_valid")
+            artifacts.write_table(edit(valid), staged / "valid.parquet", contracts.ValidateValid)
         store.commit()
     capsys.readouterr()
     assert cli.main(["--project-dir", str(root), "--quiet", "weight"]) == 2

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from survey_pipeline import contracts
 from survey_pipeline import estimate as est
 from survey_pipeline import indicators as ind
 from survey_pipeline.artifacts import read_table
@@ -31,8 +32,8 @@ def main() -> None:
     spec = load_spec(params["spec"])
     settings = est.EstimateParams.from_params(params["estimate"])
     cal = est.Calibration.from_params(params["weight"])
-    valid = read_table(Path("outputs/validate/valid.parquet"), "validate_valid")
-    weights = read_table(Path("outputs/weight/weights.parquet"), "weight_weights")
+    valid = read_table(Path("outputs/validate/valid.parquet"), contracts.ValidateValid)
+    weights = read_table(Path("outputs/weight/weights.parquet"), contracts.WeightWeights)
     data, _ = est.join_weights(valid, weights)
     rows = data[data["wave"] == WAVE].reset_index(drop=True)
     indicator = next(i for i in spec.indicators if i.id == INDICATOR)

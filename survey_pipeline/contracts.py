@@ -1,0 +1,620 @@
+"""The contract of every stage output, declared once.
+
+Tables are pandera `DataFrameModel`s: column names, order, dtypes, nullability,
+ranges, uniqueness and the cross-column checks. The published report tables extend
+the estimate tables (same columns, plus the checks on intervals and suppression).
+JSON outputs are pydantic models that forbid unknown keys. `survey_pipeline.artifacts`
+checks every table and JSON file against its contract when it is written and read;
+column lists and dtypes elsewhere come from here (`columns`).
+
+The rules that depend on the questionnaire (allowed codes, routing) are generated from
+the spec in `survey_pipeline.validate`; the tables of ingested responses have one fixed
+part (origin columns) and spec columns matched by pattern.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Optional
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, create_model, model_validator
+
+TOLERANCE = 1e-9
+BREAKDOWNS = ["total", "wijk", "age_group", "sex"]
+CI_METHODS = ["logit", "beta", "wilson", "wald"]  # = survey_pipeline.core.intervals.CI_METHODS (tested)
+YEARS = {"min_value": 1900, "max_value": 2100}
+SHARE = {"min_value": 0, "max_value": 1}
+SIGNED_SHARE = {"min_value": -1, "max_value": 1}
+SUPPRESSED = "not published: every number of the estimate is NaN"
+SUPPRESSION_REASON = "rule codes joined by ';' (reliability.py), empty when published"
+
+
+def _every_column_but(*names: str) -> str:
+    """A column-name pattern for the spec's columns: anything but the fixed `names`."""
+    return "^(?!" + "|".join(f"{name}$" for name in names) + ").+$"
+
+
+def columns(model: type[pa.DataFrameModel]) -> dict[str, str]:
+    """The fixed columns of a table contract in order, with the pandas dtype each is stored as
+    ("str", "int64", "float64", "bool"); columns matched by pattern are left out."""
+    out = {}
+    for name, column in model.to_schema().columns.items():
+        if not column.regex:
+            dtype = str(column.dtype)
+            out[name] = "str" if dtype.startswith("string") else dtype
+    return out
+
+
+def contract_name(model: type[pa.DataFrameModel]) -> str:
+    """The name a contract goes by in messages (`schema:<name>`), e.g. `estimate_indicators`."""
+    return str(model.to_schema().name)
+
+
+# ---------------------------------------------------------------------------
+# Cross-column checks of the published tables (within 1e-9)
+
+
+def interval_contains(frame: pd.DataFrame, *, value: str, lower: str, upper: str) -> pd.Series:
+    """Where `value` is published: lower <= value <= upper."""
+    present = frame[value].notna()
+    inside = (frame[lower] <= frame[value] + TOLERANCE) & (frame[value] <= frame[upper] + TOLERANCE)
+    return ~present | inside
+
+
+def suppressed_rows_have_no_numbers(frame: pd.DataFrame, *, flag: str, reason: str, numbers: list[str]) -> pd.Series:
+    """Suppressed: every number NaN and a reason given; published: every number present, no reason."""
+    suppressed = frame[flag].astype(bool)
+    all_missing = frame[numbers].isna().all(axis=1)
+    none_missing = frame[numbers].notna().all(axis=1)
+    has_reason = frame[reason].astype("str").str.len() > 0
+    return (suppressed & all_missing & has_reason) | (~suppressed & none_missing & ~has_reason)
+
+
+def published_bases_positive(frame: pd.DataFrame, *, flag: str, bases: list[str]) -> pd.Series:
+    """A published estimate rests on a positive unweighted and weighted base."""
+    positive = (frame[bases] > 0).all(axis=1)
+    return frame[flag].astype(bool) | positive
+
+
+def _named(check: Any, **arguments: Any) -> str:
+    """The name a failed check goes by in messages: `check(arg=value, ...)`."""
+    return f"{check.__name__}({', '.join(f'{k}={v}' for k, v in arguments.items())})"
+
+
+# ---------------------------------------------------------------------------
+# ingest, validate
+
+
+class IngestResponses(pa.DataFrameModel):
+    """One row per data row of every raw file; codes as read. Background and question columns follow the spec."""
+
+    source_file: Series[str] = pa.Field(str_length={"min_value": 1}, description="raw file name")
+    source_row: Series[int] = pa.Field(ge=1, description="1-based data row in the raw file")
+    file_wave: Series[int] = pa.Field(description="wave from the file name")
+    resp_id: Series[float] = pa.Field(nullable=True, description="respondent id as read")
+    wave: Series[float] = pa.Field(nullable=True, description="wave variable as read")
+    base_weight: Optional[Series[float]] = pa.Field(nullable=True, description="design weight when the raw file has one")
+    codes: Series[float] = pa.Field(
+        alias=_every_column_but("source_file", "source_row", "file_wave"), regex=True, nullable=True,
+        description="background variables and spec questions: codes as read (NaN = system missing)",
+    )
+
+    class Config:
+        name = "ingest_responses"
+
+
+class ValidateValid(pa.DataFrameModel):
+    """Rows that passed every validation rule; same columns as ingest_responses."""
+
+    source_file: Series[str] = pa.Field(str_length={"min_value": 1}, description="raw file name")
+    source_row: Series[int] = pa.Field(ge=1, description="1-based data row in the raw file")
+    file_wave: Series[int] = pa.Field(description="wave from the file name")
+    resp_id: Series[int] = pa.Field(ge=0, description="respondent id")
+    wave: Series[int] = pa.Field(description="wave (equals file_wave)")
+    base_weight: Optional[Series[float]] = pa.Field(nullable=True, description="design weight when the raw file has one")
+    codes: Series[float] = pa.Field(
+        alias=_every_column_but("source_file", "source_row", "file_wave", "resp_id", "wave"), regex=True,
+        nullable=True, description="background variables and spec questions: codes (NaN = system missing or not in the wave)",
+    )
+
+    class Config:
+        name = "validate_valid"
+        unique = ["file_wave", "resp_id"]
+
+
+class ValidateQuarantine(pa.DataFrameModel):
+    """Rows that failed validation, with every reason."""
+
+    source_file: Series[str] = pa.Field(str_length={"min_value": 1}, description="raw file name")
+    source_row: Series[int] = pa.Field(ge=1, description="1-based data row in the raw file")
+    file_wave: Series[int] = pa.Field(description="wave from the file name")
+    resp_id: Series[float] = pa.Field(nullable=True, description="respondent id as read (may be NaN)")
+    reasons: Series[str] = pa.Field(str_length={"min_value": 1},
+                                    description="every failed rule as 'rule:variable; rule:variable'")
+    codes: Series[float] = pa.Field(
+        alias=_every_column_but("source_file", "source_row", "file_wave", "resp_id", "reasons"), regex=True,
+        nullable=True, description="the row's codes as read, to inspect the problem",
+    )
+
+    class Config:
+        name = "validate_quarantine"
+        unique = ["source_file", "source_row"]
+
+
+class ValidateQuarantineReasons(pa.DataFrameModel):
+    """One row per failed rule per quarantined row."""
+
+    source_file: Series[str] = pa.Field(str_length={"min_value": 1}, description="raw file name")
+    source_row: Series[int] = pa.Field(ge=1, description="1-based data row in the raw file")
+    rule: Series[str] = pa.Field(str_length={"min_value": 1}, description="rule name, e.g. routed_past")
+    column: Series[str] = pa.Field(description="variable the rule is about")
+    message: Series[str] = pa.Field(str_length={"min_value": 1}, description="what is wrong (codes only, no respondent text)")
+
+    class Config:
+        name = "validate_quarantine_reasons"
+        strict = True
+
+
+# ---------------------------------------------------------------------------
+# weight
+
+
+class WeightWeights(pa.DataFrameModel):
+    """Population-scaled weights per respondent and wave (sum = population 18+ of the wave)."""
+
+    resp_id: Series[int]
+    wave: Series[int] = pa.Field(in_range=YEARS)
+    weight: Series[float] = pa.Field(gt=0, lt=math.inf)
+
+    class Config:
+        name = "weight_weights"
+        strict = True
+        ordered = True
+        unique = ["resp_id", "wave"]
+
+
+class WeightMargins(pa.DataFrameModel):
+    """Margin recovery: weighted sample against population for every category of every margin."""
+
+    wave: Series[int] = pa.Field(in_range=YEARS)
+    variable: Series[str]
+    code: Series[int]
+    label: Series[str]
+    population: Series[float] = pa.Field(ge=0)
+    population_share: Series[float] = pa.Field(in_range=SHARE)
+    sample_n: Series[int] = pa.Field(ge=0)
+    sample_share: Series[float] = pa.Field(in_range=SHARE)
+    weighted: Series[float] = pa.Field(ge=0)
+    weighted_share: Series[float] = pa.Field(in_range=SHARE)
+    difference: Series[float]
+    relative_difference: Series[float]
+
+    class Config:
+        name = "weight_margins"
+        strict = True
+        ordered = True
+        unique = ["wave", "variable", "code"]
+
+
+class WeightDiagnostics(pa.DataFrameModel):
+    """Weighting diagnostics per wave (Kish deff = n * sum(w^2) / sum(w)^2)."""
+
+    wave: Series[int] = pa.Field(in_range=YEARS)
+    method: Series[str] = pa.Field(isin=["rake", "poststratify"])
+    n_valid: Series[int] = pa.Field(ge=0)
+    n_excluded_missing_background: Series[int] = pa.Field(ge=0)
+    n: Series[int] = pa.Field(gt=0)
+    sum_weights: Series[float] = pa.Field(gt=0)
+    mean_weight: Series[float] = pa.Field(gt=0)
+    min_weight: Series[float] = pa.Field(gt=0)
+    max_weight: Series[float] = pa.Field(gt=0)
+    cv_weight: Series[float] = pa.Field(ge=0)
+    deff_kish: Series[float] = pa.Field(ge=0.999999999999)
+    n_eff: Series[float] = pa.Field(gt=0)
+    population_total: Series[float] = pa.Field(gt=0)
+    iterations: Series[int] = pa.Field(ge=0)
+    converged: Series[bool]
+    trim_rounds: Series[int] = pa.Field(ge=0)
+    n_trimmed: Series[int] = pa.Field(ge=0)
+    max_abs_margin_error: Series[float] = pa.Field(ge=0)
+    margin_total_max_rel_diff: Series[float] = pa.Field(ge=0)
+    base_weights_used: Series[bool]
+
+    class Config:
+        name = "weight_diagnostics"
+        strict = True
+        ordered = True
+        unique = ["wave"]
+
+
+# ---------------------------------------------------------------------------
+# estimate; the report publishes the same tables with the cross-column checks
+
+
+def _breakdown() -> Any:
+    return pa.Field(isin=BREAKDOWNS, description="total or the background variable of the breakdown")
+
+
+def _breakdown_code() -> Any:
+    return pa.Field(nullable=True, description="code of the breakdown level (NaN for total)")
+
+
+def _breakdown_label() -> Any:
+    return pa.Field(str_length={"min_value": 1}, description="label of the level from the spec (Totaal for total)")
+
+
+class EstimateIndicators(pa.DataFrameModel):
+    """One row per indicator x wave x breakdown level; suppressed values are NaN."""
+
+    indicator_id: Series[str] = pa.Field(str_length={"min_value": 1}, description="spec indicator id")
+    label: Series[str] = pa.Field(str_length={"min_value": 1}, description="indicator label from the spec (Dutch)")
+    kind: Series[str] = pa.Field(isin=["prestatie", "kengetal"], description="prestatie or kengetal")
+    variable: Series[str] = pa.Field(str_length={"min_value": 1}, description="spec variable of the indicator")
+    wave: Series[int] = pa.Field(in_range=YEARS, description="wave (survey year)")
+    breakdown: Series[str] = _breakdown()
+    breakdown_code: Series[float] = _breakdown_code()
+    breakdown_label: Series[str] = _breakdown_label()
+    base: Series[str] = pa.Field(str_length={"min_value": 1}, description="spec group of the denominator")
+    base_text: Series[str] = pa.Field(str_length={"min_value": 1}, description="the base in words, from the spec (Dutch)")
+    estimate: Series[float] = pa.Field(nullable=True, in_range=SHARE, description="weighted share (NaN when suppressed)")
+    se: Series[float] = pa.Field(nullable=True, ge=0, description="standard error, calibration-aware linearisation")
+    ci_lower: Series[float] = pa.Field(nullable=True, in_range=SHARE, description="lower bound of the confidence interval")
+    ci_upper: Series[float] = pa.Field(nullable=True, in_range=SHARE, description="upper bound of the confidence interval")
+    ci_method: Series[str] = pa.Field(isin=CI_METHODS, description="interval method used for the row (beta = Korn-Graubard)")
+    level: Series[float] = pa.Field(in_range={**SHARE, "include_min": False, "include_max": False},
+                                    description="confidence level")
+    df: Series[float] = pa.Field(nullable=True, ge=0, description="design degrees of freedom of the domain")
+    deff: Series[float] = pa.Field(nullable=True, gt=0, description="design effect (R svymean deff)")
+    n_eff: Series[float] = pa.Field(nullable=True, ge=0, description="effective sample size p(1-p)/se^2")
+    n: Series[int] = pa.Field(ge=0, description="unweighted base")
+    sum_weights: Series[float] = pa.Field(ge=0, description="weighted base")
+    suppressed: Series[bool] = pa.Field(description=SUPPRESSED)
+    suppression_reason: Series[str] = pa.Field(description=SUPPRESSION_REASON)
+    flags: Series[str] = pa.Field(description="flags joined by ';' (low_df, target_not_evaluable:...), empty when none")
+    target: Series[str] = pa.Field(description="target string of the wave's year from the spec, empty when none")
+    target_status: Series[str] = pa.Field(isin=["met", "not_met", "indistinguishable", "key_figure", "no_target"],
+                                          description="judgement of the target (targets.py)")
+
+    class Config:
+        name = "estimate_indicators"
+        strict = True
+        ordered = True
+        unique = ["indicator_id", "wave", "breakdown", "breakdown_code"]
+
+
+class EstimateChanges(pa.DataFrameModel):
+    """Change of each indicator between consecutive measured waves and first -> last."""
+
+    indicator_id: Series[str] = pa.Field(str_length={"min_value": 1}, description="spec indicator id")
+    wave_from: Series[int] = pa.Field(in_range=YEARS, description="earlier wave")
+    wave_to: Series[int] = pa.Field(in_range=YEARS, description="later wave")
+    breakdown: Series[str] = _breakdown()
+    breakdown_code: Series[float] = _breakdown_code()
+    breakdown_label: Series[str] = _breakdown_label()
+    estimate_from: Series[float] = pa.Field(nullable=True, in_range=SHARE, description="estimate in wave_from (stacked design)")
+    estimate_to: Series[float] = pa.Field(nullable=True, in_range=SHARE, description="estimate in wave_to (stacked design)")
+    difference: Series[float] = pa.Field(nullable=True, in_range=SIGNED_SHARE, description="estimate_to - estimate_from")
+    se: Series[float] = pa.Field(nullable=True, ge=0,
+                                 description="SE of the difference, respondent as cluster, calibration-aware")
+    ci_lower: Series[float] = pa.Field(nullable=True, in_range=SIGNED_SHARE, description="difference - t(df) se")
+    ci_upper: Series[float] = pa.Field(nullable=True, in_range=SIGNED_SHARE, description="difference + t(df) se")
+    df: Series[float] = pa.Field(nullable=True, ge=0, description="degrees of freedom (respondents in either domain - 1)")
+    p_value: Series[float] = pa.Field(nullable=True, in_range=SHARE, description="two-sided t test of no change")
+    se_independent: Series[float] = pa.Field(
+        nullable=True, ge=0, description="SE if the waves were independent samples: sqrt(se_from^2 + se_to^2)")
+    n_both: Series[int] = pa.Field(ge=0, description="respondents in the domain in both waves")
+    suppressed: Series[bool] = pa.Field(description=SUPPRESSED)
+    suppression_reason: Series[str] = pa.Field(description=SUPPRESSION_REASON)
+
+    class Config:
+        name = "estimate_changes"
+        strict = True
+        ordered = True
+        unique = ["indicator_id", "wave_from", "wave_to", "breakdown", "breakdown_code"]
+
+
+class EstimateDistributions(pa.DataFrameModel):
+    """Share of every answer code, including 'weet niet' and 'geen antwoord', per item and wave."""
+
+    variable: Series[str] = pa.Field(str_length={"min_value": 1}, description="spec variable")
+    label: Series[str] = pa.Field(str_length={"min_value": 1}, description="question text from the spec (Dutch)")
+    wave: Series[int] = pa.Field(in_range=YEARS, description="wave (survey year)")
+    group: Series[str] = pa.Field(str_length={"min_value": 1}, description="spec group the question is asked of (the base)")
+    base_text: Series[str] = pa.Field(str_length={"min_value": 1}, description="the base in words, from the spec (Dutch)")
+    breakdown: Series[str] = _breakdown()
+    breakdown_code: Series[float] = _breakdown_code()
+    breakdown_label: Series[str] = _breakdown_label()
+    code: Series[float] = pa.Field(description="answer code")
+    code_label: Series[str] = pa.Field(str_length={"min_value": 1}, description="label of the code from the spec")
+    code_type: Series[str] = pa.Field(isin=["answer", "dont_know", "no_answer"],
+                                      description="answer, dont_know or no_answer")
+    estimate: Series[float] = pa.Field(nullable=True, in_range=SHARE,
+                                       description="weighted share of the code among those asked")
+    se: Series[float] = pa.Field(nullable=True, ge=0, description="standard error")
+    ci_lower: Series[float] = pa.Field(nullable=True, in_range=SHARE, description="lower bound of the confidence interval")
+    ci_upper: Series[float] = pa.Field(nullable=True, in_range=SHARE, description="upper bound of the confidence interval")
+    df: Series[float] = pa.Field(nullable=True, ge=0, description="design degrees of freedom of the domain")
+    n_base: Series[int] = pa.Field(ge=0, description="unweighted base (asked, with a code)")
+    sum_weights_base: Series[float] = pa.Field(ge=0, description="weighted base")
+    suppressed: Series[bool] = pa.Field(description=SUPPRESSED)
+    suppression_reason: Series[str] = pa.Field(description=SUPPRESSION_REASON)
+
+    class Config:
+        name = "estimate_distributions"
+        strict = True
+        ordered = True
+        unique = ["variable", "wave", "breakdown", "breakdown_code", "code"]
+
+
+_INDICATOR_INTERVAL = {"value": "estimate", "lower": "ci_lower", "upper": "ci_upper"}
+_INDICATOR_NUMBERS = {"flag": "suppressed", "reason": "suppression_reason",
+                      "numbers": ["estimate", "se", "ci_lower", "ci_upper", "deff", "n_eff"]}
+_INDICATOR_BASES = {"flag": "suppressed", "bases": ["n", "sum_weights"]}
+_CHANGE_INTERVAL = {"value": "difference", "lower": "ci_lower", "upper": "ci_upper"}
+_CHANGE_NUMBERS = {"flag": "suppressed", "reason": "suppression_reason",
+                   "numbers": ["estimate_from", "estimate_to", "difference", "se", "ci_lower", "ci_upper", "p_value"]}
+_DISTRIBUTION_NUMBERS = {"flag": "suppressed", "reason": "suppression_reason",
+                         "numbers": ["estimate", "se", "ci_lower", "ci_upper"]}
+_DISTRIBUTION_BASES = {"flag": "suppressed", "bases": ["n_base", "sum_weights_base"]}
+
+
+class ReportIndicators(EstimateIndicators):
+    """Published indicator table: one row per indicator x wave x breakdown level (shares in [0, 1])."""
+
+    @pa.dataframe_check(error=_named(interval_contains, **_INDICATOR_INTERVAL))
+    @classmethod
+    def interval_contains_estimate(cls, frame: pd.DataFrame) -> pd.Series:
+        return interval_contains(frame, **_INDICATOR_INTERVAL)
+
+    @pa.dataframe_check(error=_named(suppressed_rows_have_no_numbers, **_INDICATOR_NUMBERS))
+    @classmethod
+    def suppressed_rows_have_no_numbers(cls, frame: pd.DataFrame) -> pd.Series:
+        return suppressed_rows_have_no_numbers(frame, **_INDICATOR_NUMBERS)
+
+    @pa.dataframe_check(error=_named(published_bases_positive, **_INDICATOR_BASES))
+    @classmethod
+    def published_bases_positive(cls, frame: pd.DataFrame) -> pd.Series:
+        return published_bases_positive(frame, **_INDICATOR_BASES)
+
+    class Config:
+        name = "report_indicators"
+
+
+class ReportChanges(EstimateChanges):
+    """Published changes between waves (stacked design, respondent as cluster)."""
+
+    @pa.dataframe_check(error=_named(interval_contains, **_CHANGE_INTERVAL))
+    @classmethod
+    def interval_contains_difference(cls, frame: pd.DataFrame) -> pd.Series:
+        return interval_contains(frame, **_CHANGE_INTERVAL)
+
+    @pa.dataframe_check(error=_named(suppressed_rows_have_no_numbers, **_CHANGE_NUMBERS))
+    @classmethod
+    def suppressed_rows_have_no_numbers(cls, frame: pd.DataFrame) -> pd.Series:
+        return suppressed_rows_have_no_numbers(frame, **_CHANGE_NUMBERS)
+
+    class Config:
+        name = "report_changes"
+
+
+class ReportDistributions(EstimateDistributions):
+    """Published answer distributions per question, incl. weet niet / geen antwoord."""
+
+    @pa.dataframe_check(error=_named(interval_contains, **_INDICATOR_INTERVAL))
+    @classmethod
+    def interval_contains_estimate(cls, frame: pd.DataFrame) -> pd.Series:
+        return interval_contains(frame, **_INDICATOR_INTERVAL)
+
+    @pa.dataframe_check(error=_named(suppressed_rows_have_no_numbers, **_DISTRIBUTION_NUMBERS))
+    @classmethod
+    def suppressed_rows_have_no_numbers(cls, frame: pd.DataFrame) -> pd.Series:
+        return suppressed_rows_have_no_numbers(frame, **_DISTRIBUTION_NUMBERS)
+
+    @pa.dataframe_check(error=_named(published_bases_positive, **_DISTRIBUTION_BASES))
+    @classmethod
+    def published_bases_positive(cls, frame: pd.DataFrame) -> pd.Series:
+        return published_bases_positive(frame, **_DISTRIBUTION_BASES)
+
+    class Config:
+        name = "report_distributions"
+
+
+REPORT_TABLES: dict[str, type[pa.DataFrameModel]] = {
+    "indicators": ReportIndicators, "changes": ReportChanges, "distributions": ReportDistributions,
+}
+ESTIMATE_TABLES: dict[str, type[pa.DataFrameModel]] = {
+    "indicators": EstimateIndicators, "changes": EstimateChanges, "distributions": EstimateDistributions,
+}
+
+
+# ---------------------------------------------------------------------------
+# JSON outputs
+
+
+class Record(BaseModel):
+    """A JSON object with exactly the declared keys."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+WaveKey = Annotated[str, StringConstraints(pattern=r"^\d{4}$")]
+Share = Annotated[float, Field(ge=0, le=1)]
+Count = Annotated[int, Field(ge=0)]
+
+
+class SpecRecord(Record):
+    """`<stage>/spec.json`: the spec version a stage's outputs were made under."""
+
+    survey_id: str
+    spec_fingerprint: str
+
+
+class ReceiptCheck(Record):
+    """Whether (and against which line of the provider's receipt) a raw file's row count was checked."""
+
+    file: str
+    checked: bool
+    row: Optional[int] = None
+    expected_respondents: Optional[Count] = None
+    source: Optional[str] = None
+    note: Optional[str] = None
+
+
+class IngestedFile(Record):
+    """What ingest learnt about one raw file."""
+
+    path: str
+    format: str
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    n_rows: Count
+    wave: Optional[int]
+    file_label: Optional[str]
+    encoding: Optional[str]
+    variable_labels: dict[str, Optional[str]]
+    value_labels: dict[str, dict[str, str]]
+    warnings: list[str]
+    errors: list[str]
+    receipt: Optional[ReceiptCheck]
+
+
+class IngestFiles(RootModel[dict[str, IngestedFile]]):
+    """`ingest/files.json`: one entry per raw file name."""
+
+
+class QuarantineCounts(Record):
+    """Rows in, valid and quarantined; they reconcile: rows_in = rows_valid + rows_quarantined."""
+
+    rows_in: Count
+    rows_valid: Count
+    rows_quarantined: Count
+    quarantined_share: Share
+
+    @model_validator(mode="after")
+    def _reconciles(self) -> QuarantineCounts:
+        if self.rows_in != self.rows_valid + self.rows_quarantined:
+            raise ValueError("rows_in is not rows_valid + rows_quarantined")
+        return self
+
+
+class ValidateMetrics(Record):
+    """`validate/metrics.json` (DVC metrics): reconciliation per wave and in total, reasons per wave."""
+
+    waves: dict[WaveKey, QuarantineCounts]
+    total: QuarantineCounts
+    reasons: dict[WaveKey, dict[str, Count]]
+
+
+class GxExpectation(Record):
+    """One expectation of the great-expectations checkpoint on the valid rows."""
+
+    name: str
+    rule: Optional[str]
+    variable: Optional[str]
+    expectation: str
+    kwargs: dict[str, Any]
+    row_condition: Optional[str]
+    success: bool
+    raised_exception: bool
+    exception_message: Optional[str]
+    element_count: Optional[Count]
+    unexpected_count: Optional[Count]
+
+
+class GxStatistics(Record):
+    evaluated_expectations: Count
+    successful_expectations: Count
+    unsuccessful_expectations: Count
+    raised_exceptions: Count
+
+
+class GxResult(Record):
+    """`validate/gx_result.json`: the checkpoint's outcome per expectation."""
+
+    success: bool
+    statistics: GxStatistics
+    expectations: list[GxExpectation]
+
+
+_PYTHON_TYPES = {"int64": int, "float64": float, "bool": bool, "str": str}
+WeightDiagnosticsRecord: type[Record] = create_model(  # type: ignore[call-overload]
+    "WeightDiagnosticsRecord",
+    __base__=Record,
+    __doc__="A row of the weight_diagnostics table as JSON, without wave and method.",
+    **{name: (_PYTHON_TYPES[dtype], ...) for name, dtype in columns(WeightDiagnostics).items()
+       if name not in ("wave", "method")},
+)
+
+
+class WeightWaveMetrics(WeightDiagnosticsRecord):  # type: ignore[misc, valid-type]
+    """One wave of `weight/metrics.json`: its diagnostics and how well the margins were met."""
+
+    excluded_missing_by_variable: dict[str, Count]
+    margin_recovery_max_rel_diff: dict[str, float]
+    max_rel_margin_deviation: float
+    margin_tolerance: float
+
+
+class WeightMetrics(Record):
+    """`weight/metrics.json` (DVC metrics)."""
+
+    waves: dict[WaveKey, WeightWaveMetrics]
+
+
+class CheckOutcomeRecord(Record):
+    """One expectation on the published tables."""
+
+    table: str
+    check: str
+    success: bool
+    failures: Count
+    examples: list[str]
+
+
+class ReportChecks(Record):
+    """`report/checks.json`: what the published tables were checked against."""
+
+    waves: list[int]
+    rule: dict[str, Any]
+    ci_method: str
+    schemas: dict[str, str]
+    expectations: list[CheckOutcomeRecord]
+
+
+class StageManifest(Record):
+    """`manifests/<stage>.json`: what went into one stage run and what came out (counts)."""
+
+    command: str
+    started_at: str
+    finished_at: str
+    git_commit: Optional[str]
+    python: str
+    packages: dict[str, Optional[str]]
+    params: dict[str, Any]
+    inputs: dict[str, str]
+    stage: str
+    counts: dict[str, Any]
+
+
+class StageSummary(Record):
+    command: str
+    started_at: str
+    finished_at: str
+    git_commit: Optional[str]
+    counts: dict[str, Any]
+
+
+class RunManifest(Record):
+    """`manifest.json`: the stage manifests present, combined (the newest stage's params, inputs, versions)."""
+
+    stages: dict[str, StageSummary]
+    row_counts: dict[str, dict[str, Any]]
+    params: Optional[dict[str, Any]] = None
+    inputs: Optional[dict[str, str]] = None
+    packages: Optional[dict[str, Optional[str]]] = None
+    python: Optional[str] = None
+    git_commit: Optional[str] = None
+    started_at: Optional[str] = None
+    finished_at: Optional[str] = None
