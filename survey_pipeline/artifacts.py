@@ -3,6 +3,8 @@
 Stages hand data to each other as files under `outputs/<stage>/`. Every table is
 checked against a pandera schema from `schemas/<name>.yaml` when it is written
 and again when it is read, so any stage can be re-run or inspected alone.
+Schemas of tables with respondent rows name the survey's own columns (respondent
+id, wave variable) by placeholders that the spec fills in at check time.
 
 Writes go to a staging folder first; `OutputStore.commit()` swaps the staged
 folders into place only after every stage of the run succeeded, so a failed
@@ -18,6 +20,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import time
@@ -32,6 +35,8 @@ from typing import Any
 import pandas as pd
 import pandera.errors
 import pandera.pandas as pa
+import yaml
+from pandera.io.pandas_io import deserialize_schema
 
 from survey_pipeline.errors import InputError, OutputWriteError
 from survey_pipeline.spec import QuestionnaireSpec
@@ -49,6 +54,9 @@ STAGING_PREFIX = ".staging-"
 BACKUP_PREFIX = ".old-"
 RUN_MANIFEST = "manifest.json"
 RUN_MANIFEST_TEMPORARY = ".manifest.json.tmp"
+# Placeholders in schemas/*.yaml for the survey's own names, filled in from the spec:
+# its respondent id and wave columns, and (in lists of allowed values) its background variables.
+SPEC_PLACEHOLDERS = ("<respondent_id>", "<wave_variable>", "<background>")
 
 
 class SchemaCheckError(InputError):
@@ -74,19 +82,57 @@ def _os_errors_named(path: Path) -> Iterator[None]:
         raise OutputWriteError.from_os_error(exc, path) from exc
 
 
+def load_schema(name: str, spec: QuestionnaireSpec | None = None) -> pa.DataFrameSchema:
+    """The pandera schema stored as `schemas/<name>.yaml`, the survey's names taken from `spec`."""
+    names = (
+        (("<respondent_id>", (spec.respondent_id,)), ("<wave_variable>", (spec.wave_variable,)),
+         ("<background>", tuple(spec.background)))
+        if spec is not None else ()
+    )
+    return _load_schema(name, names)
+
+
 @lru_cache(maxsize=None)
-def load_schema(name: str) -> pa.DataFrameSchema:
-    """The pandera schema stored as `schemas/<name>.yaml`."""
+def _load_schema(name: str, names: tuple[tuple[str, tuple[str, ...]], ...]) -> pa.DataFrameSchema:
     path = SCHEMA_DIR / f"{name}.yaml"
     if not path.exists():
         raise FileNotFoundError(f"no schema file {path}")
-    return pa.DataFrameSchema.from_yaml(path)
+    serialised = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if names:
+        serialised = _fill_placeholders(serialised, dict(names))
+    elif any(placeholder in str(serialised) for placeholder in SPEC_PLACEHOLDERS):
+        raise ValueError(f"schema {name} names the survey's columns: check it with the spec")
+    return deserialize_schema(serialised)
 
 
-def check_table(frame: pd.DataFrame, schema: str, *, file: str) -> pd.DataFrame:
+def _fill_placeholders(node: Any, names: dict[str, tuple[str, ...]], *, regex: bool = False) -> Any:
+    """`node` with every placeholder replaced: a list item by all its names, a column name
+    by its one name (escaped inside a regex column pattern)."""
+    if isinstance(node, list):
+        return [filled for item in node
+                for filled in (names.get(item) if isinstance(item, str) else None) or (_fill_placeholders(item, names),)]
+    if isinstance(node, str):
+        for placeholder, (first, *_) in names.items():
+            node = node.replace(placeholder, re.escape(first) if regex else first)
+        return node
+    if isinstance(node, dict):
+        columns = node.get("columns")
+        filled = {key: _fill_placeholders(value, names) for key, value in node.items() if key != "columns"}
+        if isinstance(columns, dict):
+            filled["columns"] = {
+                _fill_placeholders(key, names, regex=bool(body and body.get("regex"))): _fill_placeholders(body, names)
+                for key, body in columns.items()
+            }
+        return filled
+    return node
+
+
+def check_table(
+    frame: pd.DataFrame, schema: str, *, file: str, spec: QuestionnaireSpec | None = None
+) -> pd.DataFrame:
     """Validate `frame` lazily against `schema`; one error lists the first failures."""
     try:
-        return load_schema(schema).validate(frame, lazy=True)
+        return load_schema(schema, spec).validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as exc:
         cases = _distinct_failures(exc.failure_cases)
         first = cases.head(5)
@@ -113,21 +159,21 @@ def _describe_failure(case: dict) -> str:
     return f"{case['column']}: {case.get('check')}{row}"
 
 
-def write_table(frame: pd.DataFrame, path: Path, schema: str) -> pd.DataFrame:
-    """Check `frame` against `schema`, then write it as Parquet (index dropped)."""
-    checked = check_table(frame.reset_index(drop=True), schema, file=str(path))
+def write_table(frame: pd.DataFrame, path: Path, schema: str, spec: QuestionnaireSpec | None = None) -> pd.DataFrame:
+    """Check `frame` against `schema` (survey columns named by `spec`), then write it as Parquet (index dropped)."""
+    checked = check_table(frame.reset_index(drop=True), schema, file=str(path), spec=spec)
     with _os_errors_named(path):
         checked.to_parquet(path, index=False)
     return checked
 
 
-def read_table(path: Path, schema: str) -> pd.DataFrame:
-    """Read a Parquet table written by a stage and check it against `schema`."""
+def read_table(path: Path, schema: str, spec: QuestionnaireSpec | None = None) -> pd.DataFrame:
+    """Read a Parquet table written by a stage and check it against `schema` (survey columns named by `spec`)."""
     if not path.exists():
         raise InputError(
             "missing stage output; run the earlier stage first", file=str(path), rule="stage_input"
         )
-    return check_table(pd.read_parquet(path), schema, file=str(path))
+    return check_table(pd.read_parquet(path), schema, file=str(path), spec=spec)
 
 
 def write_json(data: Any, path: Path) -> None:

@@ -47,6 +47,7 @@ from pydantic_core import PydanticCustomError
 
 from survey_pipeline.errors import SpecError
 from survey_pipeline.strict_yaml import DuplicateKeyError, load_strict
+from survey_pipeline.targets import TargetSyntaxError, parse_target
 
 ALL_RESIDENTS = "residents"
 IndicatorKind = Literal["prestatie", "kengetal"]
@@ -74,6 +75,16 @@ def _distinct(values: tuple[int, ...]) -> tuple[int, ...]:
 
 def _sorted_keys(mapping: dict[int, str]) -> dict[int, str]:
     return dict(sorted(mapping.items()))
+
+
+def _parsed_targets(targets: dict[int, str]) -> Mapping[int, str]:
+    """Targets by year, each checked by the rule that judges it (`survey_pipeline.targets`)."""
+    for year, text in targets.items():
+        try:
+            parse_target(text)
+        except TargetSyntaxError as exc:
+            raise _problem(str(exc), str(year)) from None
+    return MappingProxyType(_sorted_keys(targets))
 
 
 # Building blocks. YAML mapping keys that are codes or waves are whole numbers;
@@ -146,6 +157,8 @@ class SurveySection(_Model):
 
     @model_validator(mode="after")
     def _measured_or_not(self) -> SurveySection:
+        if self.wave_variable == self.respondent_id:
+            raise _problem(f"must differ from survey.respondent_id, both are '{self.wave_variable}'", "wave_variable")
         for wave in self.not_measured:
             if wave in self.waves:
                 raise _problem(f"wave {wave} is also in survey.waves; a wave is measured or not", f"not_measured.{wave}")
@@ -192,12 +205,12 @@ class Indicator(_Model):
     targets: Annotated[
         dict[StrictInt, Text],
         BeforeValidator(lambda raw: {} if raw is None else raw),
-        AfterValidator(_sorted_keys),
+        AfterValidator(_parsed_targets),
         Field(
             description="Year -> target: '>N%', '<N%', 'toename', 'afname', 'stabiel', 'kengetal' or a combination.",
             json_schema_extra={"propertyNames": {"pattern": "^[0-9]+$"}},
         ),
-    ] = Field(default_factory=dict)
+    ] = Field(default_factory=lambda: MappingProxyType({}))
 
 
 class SpecDocument(_Model):

@@ -79,12 +79,13 @@ def row_names(frame: pd.DataFrame) -> pd.Series:
     return name
 
 
-def check_schemas(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """Validate each table against `schemas/report_<name>.yaml`; SchemaCheckError naming each failed check once."""
+def check_schemas(tables: Mapping[str, pd.DataFrame], spec: QuestionnaireSpec) -> dict[str, pd.DataFrame]:
+    """Validate each table against `schemas/report_<name>.yaml` (the survey's names from `spec`);
+    SchemaCheckError naming each failed check once."""
     checked = {}
     for name, frame in tables.items():
         try:
-            checked[name] = artifacts.load_schema(SCHEMAS[name]).validate(frame, lazy=True)
+            checked[name] = artifacts.load_schema(SCHEMAS[name], spec).validate(frame, lazy=True)
         except pandera.errors.SchemaErrors as exc:
             raise artifacts.SchemaCheckError(
                 _schema_failures(exc.failure_cases, frame), file=f"outputs/report/{name}", rule=f"schema:{SCHEMAS[name]}"
@@ -341,7 +342,7 @@ def validate_outputs(tables: Mapping[str, pd.DataFrame], spec: QuestionnaireSpec
                      run_waves: Sequence[int]) -> tuple[dict[str, pd.DataFrame], list[CheckOutcome]]:
     """All checks; InputError naming the failed checks (and a few rows) if any fails."""
     check_against_spec(tables["indicators"], spec)
-    checked = check_schemas(tables)
+    checked = check_schemas(tables, spec)
     outcomes = run_checkpoint(checked, spec, rule, run_waves)
     failed = [o for o in outcomes if not o.success]
     if failed:

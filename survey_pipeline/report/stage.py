@@ -52,7 +52,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
 
     estimate_dir, weight_dir = store.reading("estimate"), store.reading("weight")
     check_spec_record(estimate_dir, spec)
-    raw = {name: read_table(estimate_dir / f"{name}.parquet", f"estimate_{name}") for name in TABLES}
+    raw = {name: read_table(estimate_dir / f"{name}.parquet", f"estimate_{name}", spec) for name in TABLES}
     validate_metrics = read_json(store.reading("validate") / "metrics.json")
     facts_weight = {
         "weight_metrics": read_json(weight_dir / "metrics.json"),
@@ -83,7 +83,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
 
     with store.writing("report") as out:
         for name in TABLES:
-            write_table(checked[name], out / f"{name}.parquet", checks.SCHEMAS[name])
+            write_table(checked[name], out / f"{name}.parquet", checks.SCHEMAS[name], spec)
             write_csv_files(checked[name], out, name)
 
         folder, formats = out / "figures", report.figure_formats
@@ -92,11 +92,11 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
         trends = [figures.trend_figure(indicators, spec, ind, shown_waves, report.target_years, folder, formats)
                   for ind in tables.report_order(spec) if measured[ind.id]]
         wijken = []
-        if "wijk" in breakdowns:
+        if spec.area_variable in breakdowns:
             for ind in tables.report_order(spec):
                 latest = [w for w in measured[ind.id] if w in shown_waves]
                 if latest:
-                    figure = figures.wijk_figure(indicators, spec, ind, latest[-1], folder, formats)
+                    figure = figures.area_figure(indicators, spec, ind, latest[-1], folder, formats)
                     if figure is not None:
                         wijken.append(figure)
         log.info("report: %d figures", (chain is not None) + len(trends) + len(wijken))

@@ -19,9 +19,39 @@ def share_schema(tmp_path, monkeypatch) -> str:
     (tmp_path / "schemas").mkdir()
     (tmp_path / "schemas" / "test_shares.yaml").write_text(schema.to_yaml())
     monkeypatch.setattr(artifacts, "SCHEMA_DIR", tmp_path / "schemas")
-    artifacts.load_schema.cache_clear()
+    artifacts._load_schema.cache_clear()
     yield "test_shares"
-    artifacts.load_schema.cache_clear()
+    artifacts._load_schema.cache_clear()
+
+
+def test_survey_columns_in_a_schema_are_named_by_the_spec(tmp_path, monkeypatch):
+    import copy
+
+    import yaml
+
+    from survey_pipeline.spec import parse_spec
+
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "rows.yaml").write_text(
+        "schema_type: dataframe\ncolumns:\n"
+        "  <respondent_id>: {dtype: int64}\n  <wave_variable>: {dtype: int64}\n"
+        "  breakdown: {dtype: str, checks: {isin: [total, <background>]}}\n"
+        "  ^(?!<respondent_id>$|<wave_variable>$|breakdown$).+$: {dtype: float64, regex: true}\n"
+        "unique: [<respondent_id>, <wave_variable>]\n"
+    )
+    monkeypatch.setattr(artifacts, "SCHEMA_DIR", tmp_path / "schemas")
+    raw = yaml.safe_load((artifacts.PROJECT_ROOT / "questionnaires" / "wij_monitor.yaml").read_text(encoding="utf-8"))
+    raw = copy.deepcopy(raw)
+    raw["survey"].update(respondent_id="nr.panel", wave_variable="jaar")
+    spec = parse_spec(raw)
+    frame = pd.DataFrame({"nr.panel": [1, 2], "jaar": [2019, 2019], "breakdown": ["total", "wijk"], "heard": [1.0, 2.0]})
+    assert artifacts.check_table(frame, "rows", file="f", spec=spec) is not None
+    with pytest.raises(SchemaCheckError, match="breakdown: isin"):  # the list holds the spec's background variables
+        artifacts.check_table(frame.assign(breakdown=["total", "buurt"]), "rows", file="f", spec=spec)
+    with pytest.raises(SchemaCheckError, match="nr.panel"):  # the regex column excludes the id: its dtype rules
+        artifacts.check_table(frame.assign(**{"nr.panel": [1.5, 2.5]}), "rows", file="f", spec=spec)
+    with pytest.raises(ValueError, match="check it with the spec"):
+        artifacts.load_schema("rows")
 
 
 def test_table_round_trip(tmp_path, share_schema):
@@ -90,7 +120,7 @@ def test_a_frame_level_check_counts_once_per_row(tmp_path, monkeypatch):
         {"ci_lower": pa.Column("float64"), "ci_upper": pa.Column("float64")},
         checks=[pa.Check(lambda frame: frame["ci_lower"] <= frame["ci_upper"], name="ordered_interval")],
     )
-    monkeypatch.setattr(artifacts, "load_schema", lambda name: schema)
+    monkeypatch.setattr(artifacts, "load_schema", lambda name, spec=None: schema)
     frame = pd.DataFrame({"ci_lower": [0.1, 0.9], "ci_upper": [0.2, 0.5]})
     with pytest.raises(SchemaCheckError) as caught:
         write_table(frame, tmp_path / "t.parquet", "intervals")

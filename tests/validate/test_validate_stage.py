@@ -47,7 +47,7 @@ def test_routing_errors_in_one_percent_of_rows_are_quarantined_and_the_run_goes_
     store.commit()
 
     out = tmp_path / "outputs" / "validate"
-    quarantine = read_table(out / "quarantine.parquet", "validate_quarantine")
+    quarantine = read_table(out / "quarantine.parquet", "validate_quarantine", spec)
     assert dict(zip(quarantine["source_row"], quarantine["reasons"])) == {
         1: "routed_to:walk_in",
         102: "routed_past:familiarity",
@@ -57,7 +57,7 @@ def test_routing_errors_in_one_percent_of_rows_are_quarantined_and_the_run_goes_
     reasons = read_table(out / "quarantine_reasons.parquet", "validate_quarantine_reasons")
     assert len(reasons) == 3
 
-    valid = read_table(out / "valid.parquet", "validate_valid")
+    valid = read_table(out / "valid.parquet", "validate_valid", spec)
     assert len(valid) == 3 * n - 3
     assert ingest_manifest["rows"] == 3 * n
     metrics = read_json(out / "metrics.json")
