@@ -217,12 +217,12 @@ def area_figure(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicato
         return None
     per_area = spec.breakdown_text(area)
     rows = indicators[(indicators["indicator_id"] == ind.id) & (indicators["wave"] == wave)]
-    wijken = rows[rows["breakdown"] == area]
+    areas = rows[rows["breakdown"] == area]
     total = rows[rows["breakdown"] == TOTAL]
-    if not (~wijken["suppressed"]).any():
+    if not (~areas["suppressed"]).any():
         return None
-    shown = wijken[~wijken["suppressed"]].sort_values("estimate")
-    hidden = wijken[wijken["suppressed"]].sort_values("breakdown_label", ascending=False)
+    shown = areas[~areas["suppressed"]].sort_values("estimate")
+    hidden = areas[areas["suppressed"]].sort_values("breakdown_label", ascending=False)
     labels = [*hidden["breakdown_label"], *shown["breakdown_label"]]
     fig, ax = _new_figure((7.2, 0.22 * len(labels) + 1.6))
     y_shown = np.arange(len(hidden), len(labels))
