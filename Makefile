@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test browser repro dvc-yaml demo-data clean-outputs
+.PHONY: run test browser repro dvc-yaml spec-schema demo-data clean-outputs
 
 # The venv is rebuilt only when the dependency declarations change.
 $(STAMP): pyproject.toml constraints.txt
@@ -38,6 +38,10 @@ repro: $(STAMP)
 # Regenerate dvc.yaml from the stage declarations (survey_pipeline/stage_graph.py).
 dvc-yaml: $(STAMP)
 	$(BIN)/python -m survey_pipeline.stage_graph
+
+# Regenerate the questionnaire spec's JSON Schema (for editors) from the spec models (survey_pipeline/spec.py).
+spec-schema: $(STAMP)
+	$(BIN)/python -m survey_pipeline.spec --json-schema
 
 # Regenerate the synthetic demo panel in data/ (deterministic).
 demo-data: $(STAMP)

@@ -18,6 +18,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import time
@@ -75,10 +76,30 @@ def _os_errors_named(path: Path) -> Iterator[None]:
         raise OutputWriteError.from_os_error(exc, path) from exc
 
 
-def check_table(frame: pd.DataFrame, contract: type[pa.DataFrameModel], *, file: str) -> pd.DataFrame:
-    """Validate `frame` lazily against its contract; one error lists the first failures."""
+CONTRACT_ID, CONTRACT_WAVE = "resp_id", "wave"
+"""How the contracts name the respondent id and the wave variable of tables with respondent rows."""
+
+
+def validate_contract(
+    frame: pd.DataFrame, contract: type[pa.DataFrameModel], spec: QuestionnaireSpec | None = None
+) -> pd.DataFrame:
+    """`contract.validate` (lazy) with the survey's own column names: the spec's respondent id
+    and wave variable are checked as the contract's `resp_id` and `wave`, then named back."""
+    renames = {}
+    if spec is not None:
+        renames = {name: canonical for name, canonical in
+                   ((spec.respondent_id, CONTRACT_ID), (spec.wave_variable, CONTRACT_WAVE))
+                   if name != canonical and name in frame.columns}
+    checked = contract.validate(frame.rename(columns=renames), lazy=True)
+    return checked.rename(columns={canonical: name for name, canonical in renames.items()})
+
+
+def check_table(
+    frame: pd.DataFrame, contract: type[pa.DataFrameModel], *, file: str, spec: QuestionnaireSpec | None = None
+) -> pd.DataFrame:
+    """Validate `frame` lazily against its contract (survey names from `spec`); one error lists the first failures."""
     try:
-        return contract.validate(frame, lazy=True)
+        return validate_contract(frame, contract, spec)
     except pandera.errors.SchemaErrors as exc:
         cases = _distinct_failures(exc.failure_cases)
         first = cases.head(5)
@@ -105,21 +126,25 @@ def _describe_failure(case: dict) -> str:
     return f"{case['column']}: {case.get('check')}{row}"
 
 
-def write_table(frame: pd.DataFrame, path: Path, contract: type[pa.DataFrameModel]) -> pd.DataFrame:
-    """Check `frame` against its contract, then write it as Parquet (index dropped)."""
-    checked = check_table(frame.reset_index(drop=True), contract, file=str(path))
+def write_table(
+    frame: pd.DataFrame, path: Path, contract: type[pa.DataFrameModel], spec: QuestionnaireSpec | None = None
+) -> pd.DataFrame:
+    """Check `frame` against its contract (survey names from `spec`), then write it as Parquet (index dropped)."""
+    checked = check_table(frame.reset_index(drop=True), contract, file=str(path), spec=spec)
     with _os_errors_named(path):
         checked.to_parquet(path, index=False)
     return checked
 
 
-def read_table(path: Path, contract: type[pa.DataFrameModel]) -> pd.DataFrame:
-    """Read a Parquet table written by a stage and check it against its contract."""
+def read_table(
+    path: Path, contract: type[pa.DataFrameModel], spec: QuestionnaireSpec | None = None
+) -> pd.DataFrame:
+    """Read a Parquet table written by a stage and check it against its contract (survey names from `spec`)."""
     if not path.exists():
         raise InputError(
             "missing stage output; run the earlier stage first", file=str(path), rule="stage_input"
         )
-    return check_table(pd.read_parquet(path), contract, file=str(path))
+    return check_table(pd.read_parquet(path), contract, file=str(path), spec=spec)
 
 
 def check_json(data: Any, contract: type[BaseModel], *, file: str) -> Any:

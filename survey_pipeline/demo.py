@@ -51,7 +51,6 @@ FILE_LABEL = "SYNTHETIC DEMO DATA - not real respondents"
 RECEIPT_SOURCE = "SYNTHETIC demo receipt (survey_pipeline.demo), not from a panel provider"
 DEFAULT_N_PER_WAVE = 3000
 DEFAULT_SEED = 20191115
-EXTRA_LABELS = {"resp_id": "Respondentnummer (panel)", "wave": "Meting (jaar)"}
 
 # Fault kinds injected into the raw files (see `_inject_faults`).
 FAULT_KINDS = {
@@ -631,7 +630,8 @@ def write_demo(
         path = raw_dir / f"wij_panel_{wave}.sav"
         write_sav(
             frame, path, spec, f"{FILE_LABEL} ({wave})",
-            extra_variable_labels=EXTRA_LABELS, timestamp=fieldwork_timestamp(wave),
+            extra_variable_labels={spec.respondent_id: "Respondentnummer (panel)", spec.wave_variable: "Meting (jaar)"},
+            timestamp=fieldwork_timestamp(wave),
         )
         log.info("wrote %s (%d rows)", path, len(frame))
     receipt = pd.DataFrame({

@@ -41,7 +41,7 @@ from survey_pipeline.artifacts import OutputStore, read_table, write_spec_record
 from survey_pipeline.core.design import CalibrationError, Share, SurveyDesign
 from survey_pipeline.contracts import columns
 from survey_pipeline.core.intervals import CI_METHODS
-from survey_pipeline.errors import InputError, ParamsError, SpecError
+from survey_pipeline.errors import InputError, ParamsError
 from survey_pipeline.params import SectionReader
 from survey_pipeline.population import load_cells, load_margins
 from survey_pipeline.population import wave_margins as population_margins
@@ -54,7 +54,6 @@ log = logging.getLogger(__name__)
 TOTAL = "total"
 TOTAL_LABEL = "Totaal"
 WEIGHT = "weight"
-CLUSTER = "resp_id"
 CELL = "_poststratification_cell"
 
 INDICATOR_COLUMNS = columns(contracts.EstimateIndicators)
@@ -132,24 +131,19 @@ class EstimateParams:
 
 
 def parse_targets(spec: QuestionnaireSpec) -> dict[tuple[str, int], tgt.Target]:
-    """Every target of the spec, parsed; a bad string is a spec error naming its key."""
-    parsed = {}
-    for indicator in spec.indicators:
-        for year, text in indicator.targets.items():
-            try:
-                parsed[(indicator.id, year)] = tgt.parse_target(text)
-            except tgt.TargetSyntaxError as exc:
-                raise SpecError(f"indicators.{indicator.id}.targets.{year}", str(exc), file=spec.source) from None
-    return parsed
+    """Every target of the spec, parsed (the spec loader has checked their syntax)."""
+    return {(indicator.id, year): tgt.parse_target(text)
+            for indicator in spec.indicators for year, text in indicator.targets.items()}
 
 
 # ---------------------------------------------------------------------------
 # Inputs
 
 
-def join_weights(valid: pd.DataFrame, weights: pd.DataFrame) -> tuple[pd.DataFrame, dict[int, dict[str, int]]]:
+def join_weights(valid: pd.DataFrame, weights: pd.DataFrame, spec: QuestionnaireSpec
+                 ) -> tuple[pd.DataFrame, dict[int, dict[str, int]]]:
     """Valid rows with their weight; rows without one (excluded by the weight stage) are dropped."""
-    keys = ["resp_id", "wave"]
+    keys = [spec.respondent_id, spec.wave_variable]
     if weights.duplicated(keys).any():
         raise InputError("a respondent has more than one weight in a wave", rule="weights_unique")
     if valid.duplicated(keys).any():
@@ -163,7 +157,7 @@ def join_weights(valid: pd.DataFrame, weights: pd.DataFrame) -> tuple[pd.DataFra
     has_weight = merged["_merge"].eq("both")
     counts = {
         int(wave): {"rows_valid": int(len(group)), "rows_weighted": int(has_weight[group.index].sum())}
-        for wave, group in merged.groupby("wave", sort=True)
+        for wave, group in merged.groupby(spec.wave_variable, sort=True)
     }
     return merged.loc[has_weight].drop(columns="_merge").reset_index(drop=True), counts
 
@@ -222,13 +216,13 @@ def _calibrate(design: SurveyDesign, margins: Mapping[str, Mapping[float, float]
 
 
 def wave_design(frame: pd.DataFrame, margins: Mapping[str, Mapping[float, float]], cal: Calibration,
-                tolerance: float) -> tuple[SurveyDesign, float]:
-    """Design of one wave, calibrated again; the weights must already meet the margins."""
+                tolerance: float, *, wave: int | None = None) -> tuple[SurveyDesign, float]:
+    """Design of one wave (named in the error), calibrated again; the weights must already meet the margins."""
     design = _calibrate(SurveyDesign(_with_cell(frame, cal), weights=WEIGHT), margins, cal)
     change = float(np.max(np.abs(design.weights / frame[WEIGHT].to_numpy() - 1.0))) if len(frame) else 0.0
     if change > tolerance:
         raise InputError(
-            f"weights of wave {int(frame['wave'].iloc[0])} do not meet the population margins "
+            f"weights{'' if wave is None else f' of wave {wave}'} do not meet the population margins "
             f"(re-calibrating changes a weight by {change:.2e} relative); rerun the weight stage",
             rule="calibration",
         )
@@ -246,13 +240,13 @@ def crossed_margins(margins_by_wave: Mapping[int, Mapping[str, Mapping[float, fl
     return crossed
 
 
-def stacked_design(frames: Sequence[pd.DataFrame], margins_by_wave: Mapping[int, Mapping], cal: Calibration
-                   ) -> SurveyDesign:
+def stacked_design(frames: Sequence[pd.DataFrame], margins_by_wave: Mapping[int, Mapping], cal: Calibration,
+                   spec: QuestionnaireSpec) -> SurveyDesign:
     """Rows of several waves, respondent as cluster, calibrated to every wave's margins."""
     stacked = _with_cell(pd.concat(frames, ignore_index=True), cal)
     for column in cal.columns:
-        stacked[f"_cal_{column}"] = stacked["wave"].to_numpy(dtype=float) * 1e9 + stacked[column].to_numpy()
-    design = SurveyDesign(stacked, weights=WEIGHT, cluster=CLUSTER)
+        stacked[f"_cal_{column}"] = stacked[spec.wave_variable].to_numpy(dtype=float) * 1e9 + stacked[column].to_numpy()
+    design = SurveyDesign(stacked, weights=WEIGHT, cluster=spec.respondent_id)
     return _calibrate(design, crossed_margins(margins_by_wave), cal)
 
 
@@ -409,10 +403,10 @@ def change_pairs(waves: Sequence[int]) -> list[tuple[int, int]]:
     return pairs
 
 
-def _panel_pairs(frame: pd.DataFrame, first: int, second: int) -> tuple[np.ndarray, np.ndarray]:
+def _panel_pairs(frame: pd.DataFrame, first: int, second: int, spec: QuestionnaireSpec) -> tuple[np.ndarray, np.ndarray]:
     """Row of each respondent in `first` and in `second`, for respondents in both waves."""
-    wave = frame["wave"].to_numpy()
-    resp = frame["resp_id"].to_numpy(dtype=np.int64)
+    wave = frame[spec.wave_variable].to_numpy()
+    resp = frame[spec.respondent_id].to_numpy(dtype=np.int64)
     rows_first, rows_second = np.flatnonzero(wave == first), np.flatnonzero(wave == second)
     _, i, j = np.intersect1d(resp[rows_first], resp[rows_second], return_indices=True)
     return rows_first[i], rows_second[j]
@@ -446,10 +440,10 @@ def estimate_changes(spec: QuestionnaireSpec, design: SurveyDesign, first: int, 
               for indicator, base in zip(chosen, bases, strict=True)]
     masks = np.vstack([spec.groups[base.group].mask(frame) & frame[share.variable].notna().to_numpy()
                        for base, share in zip(bases, shares, strict=True)])
-    pairs = _panel_pairs(frame, first, second)
+    pairs = _panel_pairs(frame, first, second, spec)
 
     def compute(by):
-        result = design.differences(shares, between=("wave", first, second), by=by, level=params.level)
+        result = design.differences(shares, between=(spec.wave_variable, first, second), by=by, level=params.level)
         out = {name: result[name].to_numpy() for name in DIFFERENCE_FIELDS}
         found = _found_levels(result, by, len(shares))
         out["n_both"] = _n_both(frame, masks, pairs, by, found).astype(np.int64)
@@ -572,17 +566,17 @@ def estimate_all(spec: QuestionnaireSpec, data: pd.DataFrame, margins: pd.DataFr
     """Indicators, changes and distributions from weighted valid rows (column `weight`)."""
     params.check_against(spec)
     parsed = parse_targets(spec)
-    waves = sorted(int(w) for w in data["wave"].unique())
+    waves = sorted(int(w) for w in data[spec.wave_variable].unique())
     if not waves:
         raise InputError("no weighted rows to estimate from", rule="estimate_input")
     frames, margins_by_wave, diagnostics = {}, {}, {"waves": {}}
     level_parts, distribution_parts = [], []
     for wave in waves:
-        rows = data[data["wave"] == wave].reset_index(drop=True)
+        rows = data[data[spec.wave_variable] == wave].reset_index(drop=True)
         measured = [i for i in spec.indicators if wave in ind.measured_in(spec, i)]
         frame, counts = ind.add_outcomes(spec, rows, measured)
         margins_by_wave[wave] = wave_margins(margins, wave, cal, file=margins_file)
-        design, change = wave_design(frame, margins_by_wave[wave], cal, params.calibration_tolerance)
+        design, change = wave_design(frame, margins_by_wave[wave], cal, params.calibration_tolerance, wave=wave)
         frames[wave] = frame
         diagnostics["waves"][str(wave)] = {
             "rows": int(len(frame)), "calibration_max_relative_change": change, "outcome_counts": counts,
@@ -603,7 +597,7 @@ def estimate_all(spec: QuestionnaireSpec, data: pd.DataFrame, margins: pd.DataFr
                                                                        if w in frames])})
     for first, second in pairs:
         design = stacked_design([frames[first], frames[second]],
-                                {first: margins_by_wave[first], second: margins_by_wave[second]}, cal)
+                                {first: margins_by_wave[first], second: margins_by_wave[second]}, cal, spec)
         change_parts.append(estimate_changes(spec, design, first, second, params))
     changes = finish_changes(pd.concat(change_parts, ignore_index=True) if change_parts else pd.DataFrame(),
                              levels)
@@ -619,16 +613,16 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
     """Read valid rows, weights and margins; write indicators, changes and distributions."""
     settings = EstimateParams.from_params(params.get("estimate", {}))
     cal = Calibration.from_params(params.get("weight", {}))
-    valid = read_table(store.reading("validate") / "valid.parquet", contracts.ValidateValid)
-    weights = read_table(store.reading("weight") / "weights.parquet", contracts.WeightWeights)
+    valid = read_table(store.reading("validate") / "valid.parquet", contracts.ValidateValid, spec)
+    weights = read_table(store.reading("weight") / "weights.parquet", contracts.WeightWeights, spec)
     margins_path = Path(base_dir) / cal.population_file
     margins = read_targets(margins_path, spec, cal)
-    data, join_counts = join_weights(valid, weights)
+    data, join_counts = join_weights(valid, weights, spec)
     result = estimate_all(spec, data, margins, settings, cal, margins_file=str(margins_path))
     with store.writing("estimate") as out:
-        write_table(result.indicators, out / "indicators.parquet", contracts.EstimateIndicators)
-        write_table(result.changes, out / "changes.parquet", contracts.EstimateChanges)
-        write_table(result.distributions, out / "distributions.parquet", contracts.EstimateDistributions)
+        write_table(result.indicators, out / "indicators.parquet", contracts.EstimateIndicators, spec)
+        write_table(result.changes, out / "changes.parquet", contracts.EstimateChanges, spec)
+        write_table(result.distributions, out / "distributions.parquet", contracts.EstimateDistributions, spec)
         write_spec_record(out, spec)
     for wave, counts in join_counts.items():
         result.diagnostics["waves"].setdefault(str(wave), {}).update(counts)

@@ -479,10 +479,13 @@ def _check_and_standardise(raw: _RawFile, spec: QuestionnaireSpec, wave: int | N
     known = [*id_columns, *spec.background, *spec.variables, BASE_WEIGHT]
 
     columns = _match_columns(list(frame.columns), known, problems)
+    id_keys = {spec.respondent_id: "survey.respondent_id", spec.wave_variable: "survey.wave_variable"}
     for name in required:
         if name not in columns:
             what = "background variable" if name in spec.background else "variable"
             why = f" (the spec asks it in wave {wave})" if name in spec.variables else ""
+            if name in id_keys:
+                why = f" (the spec's {id_keys[name]})"
             problems.append(Problem(ERROR, "missing_variable", name, f"{what} is missing from the file{why}"))
 
     n = len(frame)
@@ -856,7 +859,7 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Mapping[s
     receipt_entries = check_receipt(receipt, reports, RECEIPT_FILE) if receipt is not None else {}
     files = {r.name: {**r.to_json(), "receipt": receipt_entries.get(r.name)} for r in reports}
     with store.writing("ingest") as out:
-        artifacts.write_table(responses, out / "responses.parquet", contracts.IngestResponses)
+        artifacts.write_table(responses, out / "responses.parquet", contracts.IngestResponses, spec)
         artifacts.write_json(files, out / "files.json", contracts.IngestFiles)
     rows_per_wave = {str(r.wave): r.n_rows for r in sorted(reports, key=lambda r: r.wave)}
     log.info("ingest: %d rows from %d file(s)", len(responses), len(reports))

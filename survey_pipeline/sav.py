@@ -48,7 +48,7 @@ def spec_metadata(
     Spec questions get their label, value labels (answers plus missing codes) and
     the three missing codes as discrete user-missing values; background variables
     get label and value labels; `extra_variable_labels` labels any other column
-    (e.g. resp_id, wave, weight). Columns the spec does not know stay unlabelled.
+    (e.g. the respondent id, the wave, the weight). Columns the spec does not know stay unlabelled.
     """
     extra = dict(extra_variable_labels or {})
     labels: dict[str, str | None] = {}

@@ -4,50 +4,133 @@ The spec is the single source of truth for a survey: variables and their codes,
 the missing-value codes, routing (which group each question is asked of), and the
 indicators with their bases. Validation, denominators and footnotes are all
 derived from it. Conditions are data (variable -> allowed codes), never code.
+
+The YAML document is described by pydantic models (`SpecDocument` and its parts):
+they check shapes, types and choices, and every cross-reference (groups, routing,
+waves, indicators). Its JSON Schema (`schemas/questionnaire.schema.json`, written by
+`python -m survey_pipeline.spec --json-schema`) lets editors complete and check the
+YAML. The checked document is then resolved (names, inherited missing codes, default
+waves) into the `QuestionnaireSpec` the stages use. Every error is one `SpecError`
+naming the key path and the problem.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
+import sys
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from survey_pipeline.errors import SpecError
 from survey_pipeline.strict_yaml import DuplicateKeyError, load_strict
+from survey_pipeline.targets import TargetSyntaxError, parse_target
 
 ALL_RESIDENTS = "residents"
-INDICATOR_KINDS = ("prestatie", "kengetal")
-DONT_KNOW_RULES = ("exclude", "count_as_no")
-MISSING_KINDS = ("dont_know", "no_answer", "not_asked")
+IndicatorKind = Literal["prestatie", "kengetal"]
+DontKnowRule = Literal["exclude", "count_as_no"]
+SPEC_VERSION = 1
+JSON_SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "questionnaire.schema.json"
 
 
-def _no_reasons() -> Mapping[int, str]:
-    return MappingProxyType({})
+def _problem(problem: str, key: str = "") -> PydanticCustomError:
+    """A validation error whose message is `problem`; `key` extends the error's location."""
+    return PydanticCustomError("spec", "{problem}", {"problem": problem, "key": key})
 
 
-@dataclass(frozen=True)
-class MissingCode:
+def _non_blank(text: str) -> str:
+    if not text.strip():
+        raise _problem(f"expected non-empty text, got {text!r}")
+    return text
+
+
+def _distinct(values: tuple[int, ...]) -> tuple[int, ...]:
+    if len(set(values)) != len(values):
+        raise _problem(f"duplicate values in {list(values)}")
+    return values
+
+
+def _sorted_keys(mapping: dict[int, str]) -> dict[int, str]:
+    return dict(sorted(mapping.items()))
+
+
+def _parsed_targets(targets: dict[int, str]) -> Mapping[int, str]:
+    """Targets by year, each checked by the rule that judges it (`survey_pipeline.targets`)."""
+    for year, text in targets.items():
+        try:
+            parse_target(text)
+        except TargetSyntaxError as exc:
+            raise _problem(str(exc), str(year)) from None
+    return MappingProxyType(_sorted_keys(targets))
+
+
+# Building blocks. YAML mapping keys that are codes or waves are whole numbers;
+# JSON (and so the editor) sees them as digit strings, hence `propertyNames`.
+Text = Annotated[StrictStr, Field(min_length=1), AfterValidator(_non_blank)]
+Name = Text  # a key other entries refer to: a group, variable or indicator name
+Codes = Annotated[
+    dict[StrictInt, Text],
+    Field(min_length=1, json_schema_extra={"propertyNames": {"pattern": "^-?[0-9]+$"}}),
+]
+CodeList = Annotated[tuple[StrictInt, ...], Field(min_length=1), AfterValidator(_distinct)]
+Reasons = Annotated[
+    dict[StrictInt, Text],
+    AfterValidator(_sorted_keys),
+    Field(
+        description="Wave -> the Dutch reason it was not measured, printed as '- (<reason>)', e.g. {2020: 'i.v.m. COVID'}.",
+        json_schema_extra={"propertyNames": {"pattern": "^[0-9]+$"}},
+    ),
+]
+
+
+class _Model(BaseModel):
+    """Spec parts: unknown keys are errors, parsed objects are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MissingCode(_Model):
     """One special code, e.g. 99 "weet niet"."""
 
-    code: int
-    label: str
+    code: StrictInt
+    label: Text
 
 
-@dataclass(frozen=True)
-class MissingCodes:
-    """The special codes of a question: "weet niet", "geen antwoord", "niet gevraagd"."""
+class MissingCodes(_Model):
+    """The special codes of a question: "weet niet", "geen antwoord", "niet gevraagd" (the routing code)."""
 
     dont_know: MissingCode
     no_answer: MissingCode
-    not_asked: MissingCode
+    not_asked: MissingCode = Field(description="The routing code: the respondent was routed past the question.")
+
+    @model_validator(mode="after")
+    def _codes_differ(self) -> MissingCodes:
+        if len(set(self.codes)) != len(self.codes):
+            raise _problem(f"the missing-value codes must differ, got {list(self.codes)}")
+        return self
 
     @property
     def codes(self) -> tuple[int, int, int]:
@@ -56,6 +139,214 @@ class MissingCodes:
     @property
     def labels(self) -> dict[int, str]:
         return {m.code: m.label for m in (self.dont_know, self.no_answer, self.not_asked)}
+
+
+class SurveySection(_Model):
+    """`survey:`: identity, the survey's own column names and its waves."""
+
+    id: Name
+    title: Text
+    population_label: Text = Field(description="The target population as printed, e.g. 'bewoners (18 jaar e.o.)'.")
+    respondent_id: Name = Field(description="Column of the respondent id in the raw files.")
+    wave_variable: Name = Field(description="Column of the wave (year) in the raw files.")
+    area_variable: Name | None = Field(
+        None, description="Background variable whose areas the report compares in a figure per indicator (e.g. wijk)."
+    )
+    waves: CodeList = Field(description="The waves (years) measured; each needs exactly one raw file.")
+    not_measured: Reasons = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _measured_or_not(self) -> SurveySection:
+        if self.wave_variable == self.respondent_id:
+            raise _problem(f"must differ from survey.respondent_id, both are '{self.wave_variable}'", "wave_variable")
+        for wave in self.not_measured:
+            if wave in self.waves:
+                raise _problem(f"wave {wave} is also in survey.waves; a wave is measured or not", f"not_measured.{wave}")
+        return self
+
+
+class GroupSpec(_Model):
+    """A named subgroup of respondents; `when` (all entries hold) is absent only for 'residents'."""
+
+    label: Text = Field(description="Dutch phrase used in base texts: 'van <label>'.")
+    when: Annotated[dict[Name, CodeList], Field(min_length=1)] | None = Field(
+        None, description="Condition {variable: [codes]}; every entry must hold."
+    )
+
+
+class BackgroundSpec(_Model):
+    """A weighting/breakdown variable such as wijk, age group or sex."""
+
+    label: Text
+    codes: Codes
+
+
+class VariableSpec(_Model):
+    """A substantive question."""
+
+    label: Text
+    codes: Codes
+    asked_of: Name = Field(description="The group the routing sends this question to.")
+    waves: CodeList | None = Field(None, description="Waves the question is asked in (default: survey.waves).")
+    not_measured: Reasons = Field(default_factory=dict)
+    missing_codes: MissingCodes | None = Field(None, description="Overrides the spec's missing_codes for this question.")
+
+
+class Indicator(_Model):
+    """A published percentage: numerator codes of one variable over a declared base."""
+
+    id: Name
+    kind: IndicatorKind = Field(description="prestatie (performance indicator) or kengetal (key figure).")
+    variable: Name
+    success: CodeList = Field(description="Numerator codes.")
+    base: Name = Field(description="A group name: the denominator.")
+    dont_know: DontKnowRule = Field(description="What 'weet niet' does: leave the denominator or count as 'no'.")
+    label: Text
+    targets: Annotated[
+        dict[StrictInt, Text],
+        BeforeValidator(lambda raw: {} if raw is None else raw),
+        AfterValidator(_parsed_targets),
+        Field(
+            description="Year -> target: '>N%', '<N%', 'toename', 'afname', 'stabiel', 'kengetal' or a combination.",
+            json_schema_extra={"propertyNames": {"pattern": "^[0-9]+$"}},
+        ),
+    ] = Field(default_factory=lambda: MappingProxyType({}))
+
+
+class SpecDocument(_Model):
+    """A questionnaire spec as written in YAML (see `questionnaires/wij_monitor.yaml`)."""
+
+    model_config = ConfigDict(title="Questionnaire spec")
+
+    spec_version: Literal[1]
+    survey: SurveySection
+    missing_codes: MissingCodes
+    groups: Annotated[dict[Name, GroupSpec], Field(min_length=1)] = Field(
+        description=f"Named subgroups; routing and bases refer to them. '{ALL_RESIDENTS}' (everyone) is required."
+    )
+    scales: dict[Name, Codes] | None = Field(None, description="Code lists to reuse through YAML anchors.")
+    background: Annotated[dict[Name, BackgroundSpec], Field(min_length=1)]
+    variables: Annotated[dict[Name, VariableSpec], Field(min_length=1)]
+    indicators: Annotated[list[Indicator], Field(min_length=1)]
+
+    @field_validator("spec_version", mode="before")
+    @classmethod
+    def _known_version(cls, version: Any) -> Any:
+        if version != SPEC_VERSION or isinstance(version, bool):
+            raise _problem(f"unsupported version {version!r}; this reader knows {SPEC_VERSION}")
+        return version
+
+    @model_validator(mode="after")
+    def _references(self) -> SpecDocument:
+        self._check_groups_declared()
+        self._check_variables()
+        self._check_conditions()
+        self._check_routing()
+        self._check_indicators()
+        return self
+
+    def waves_of(self, name: str) -> tuple[int, ...]:
+        """The waves a question is asked in."""
+        return self.variables[name].waves or self.survey.waves
+
+    def _check_groups_declared(self) -> None:
+        if ALL_RESIDENTS not in self.groups:
+            raise _problem(f"must declare the group '{ALL_RESIDENTS}' (all respondents)", "groups")
+        if self.groups[ALL_RESIDENTS].when is not None:
+            raise _problem(f"the group '{ALL_RESIDENTS}' is everyone: it takes no condition", f"groups.{ALL_RESIDENTS}.when")
+        for name, group in self.groups.items():
+            if group.when is None and name != ALL_RESIDENTS:
+                raise _problem("required key is missing", f"groups.{name}.when")
+        area = self.survey.area_variable
+        if area is not None and area not in self.background:
+            raise _problem(f"unknown background variable '{area}'", "survey.area_variable")
+
+    def _check_variables(self) -> None:
+        survey = self.survey
+        reserved = {survey.respondent_id: "the respondent id", survey.wave_variable: "the wave variable"}
+        for name in self.background:
+            if name in reserved:
+                raise _problem(f"name is already used by {reserved[name]}", f"background.{name}")
+        for name, var in self.variables.items():
+            key = f"variables.{name}"
+            if name in self.background or name in reserved:
+                raise _problem("name is already used by a background or id variable", key)
+            clash = sorted(set(var.codes) & set((var.missing_codes or self.missing_codes).codes))
+            if clash:
+                raise _problem(f"code(s) {clash} are also missing-value codes", f"{key}.codes")
+            skipped_waves = sorted(set(self.waves_of(name)) & set(survey.not_measured))
+            if skipped_waves:
+                raise _problem(f"wave(s) {skipped_waves} are declared not measured in survey.not_measured", f"{key}.waves")
+            unknown = sorted(set(self.waves_of(name)) - set(survey.waves))
+            if unknown:
+                raise _problem(f"wave(s) {unknown} are not in survey.waves", f"{key}.waves")
+            for wave in var.not_measured:
+                where = f"{key}.not_measured.{wave}"
+                if wave in survey.not_measured:
+                    raise _problem(f"wave {wave} is already declared not measured in survey.not_measured", where)
+                if wave not in survey.waves:
+                    raise _problem(f"wave {wave} is not in survey.waves", where)
+                if wave in self.waves_of(name):
+                    raise _problem(f"wave {wave} is also in {key}.waves; a question is asked in a wave or not", where)
+            if var.asked_of not in self.groups:
+                raise _problem(f"unknown group '{var.asked_of}'", f"{key}.asked_of")
+
+    def _answer_codes(self, name: str) -> Mapping[int, str] | None:
+        """The answer codes of a question or background variable; None for an unknown name."""
+        known = self.variables.get(name) or self.background.get(name)
+        return known.codes if known is not None else None
+
+    def _check_conditions(self) -> None:
+        for name, group in self.groups.items():
+            for var, codes in (group.when or {}).items():
+                key = f"groups.{name}.when.{var}"
+                known = self._answer_codes(var)
+                if known is None:
+                    raise _problem("unknown variable", key)
+                unknown = sorted(set(codes) - set(known))
+                if unknown:
+                    raise _problem(f"code(s) {unknown} are not answer codes of '{var}'", key)
+
+    def _check_routing(self) -> None:
+        """Routing must be acyclic and a question cannot be asked in a wave its filter was not."""
+
+        def chain(group: str, seen: tuple[str, ...]) -> None:
+            if group in seen:
+                raise _problem(f"routing cycle: {' -> '.join((*seen, group))}", f"groups.{group}")
+            for var in self.groups[group].when or {}:
+                if var in self.variables:
+                    chain(self.variables[var].asked_of, (*seen, group))
+
+        for name in self.groups:
+            chain(name, ())
+        for name, var in self.variables.items():
+            for filter_var in self.groups[var.asked_of].when or {}:
+                if filter_var in self.variables:
+                    missing_waves = sorted(set(self.waves_of(name)) - set(self.waves_of(filter_var)))
+                    if missing_waves:
+                        raise _problem(
+                            f"asked in wave(s) {missing_waves} where its filter question '{filter_var}' is not asked",
+                            f"variables.{name}.waves",
+                        )
+
+    def _check_indicators(self) -> None:
+        for indicator in self.indicators:
+            key = f"indicators.{indicator.id}"
+            if indicator.variable not in self.variables:
+                raise _problem(f"unknown variable '{indicator.variable}'", f"{key}.variable")
+            unknown = sorted(set(indicator.success) - set(self.variables[indicator.variable].codes))
+            if unknown:
+                raise _problem(f"code(s) {unknown} are not answer codes of '{indicator.variable}'", f"{key}.success")
+            if indicator.base not in self.groups:
+                raise _problem(f"unknown group '{indicator.base}'", f"{key}.base")
+        ids = [indicator.id for indicator in self.indicators]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise _problem(f"duplicate indicator id(s) {duplicates}", "indicators")
+
+
+# ---------------------------------------------------------------------------
+# The resolved spec the stages use
 
 
 @dataclass(frozen=True)
@@ -110,7 +401,7 @@ class Variable:
     asked_of: str
     waves: tuple[int, ...]
     # Survey waves in which the question was deliberately not asked -> Dutch reason ("i.v.m. COVID").
-    not_measured: Mapping[int, str] = field(default_factory=_no_reasons)
+    not_measured: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def answer_codes(self) -> tuple[int, ...]:
@@ -121,20 +412,6 @@ class Variable:
     def value_labels(self) -> dict[int, str]:
         """Every code the file may hold, with its label, in the order the report shows."""
         return {**self.codes, **self.missing.labels}
-
-
-@dataclass(frozen=True)
-class Indicator:
-    """A published percentage: numerator codes of one variable over a declared base."""
-
-    id: str
-    kind: str
-    variable: str
-    success: tuple[int, ...]
-    base: str
-    dont_know: str
-    label: str
-    targets: Mapping[int, str]
 
 
 @dataclass(frozen=True)
@@ -155,7 +432,9 @@ class QuestionnaireSpec:
     source: str
     fingerprint: str = ""
     # Waves the survey deliberately did not measure (no raw file) -> Dutch reason ("i.v.m. COVID").
-    not_measured: Mapping[int, str] = field(default_factory=_no_reasons)
+    not_measured: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
+    # The background variable whose areas the report compares in figures (None: no such figures).
+    area_variable: str | None = None
 
     def indicator(self, indicator_id: str) -> Indicator:
         for indicator in self.indicators:
@@ -194,9 +473,49 @@ class QuestionnaireSpec:
         """Dutch description of a base, as printed: "van de bewoners die ..."."""
         return f"van {self.groups[group].label}"
 
+    def breakdown_text(self, breakdown: str) -> str:
+        """Dutch description of a background breakdown, as printed: "per wijk"."""
+        return f"per {self.background[breakdown].label.lower()}"
+
+
+def _resolve(doc: SpecDocument, source: str, fingerprint: str) -> QuestionnaireSpec:
+    """The checked document as the stages use it: names attached, defaults filled in."""
+    variables = {
+        name: Variable(
+            name, var.label, MappingProxyType(var.codes), var.missing_codes or doc.missing_codes, var.asked_of,
+            doc.waves_of(name), MappingProxyType(var.not_measured),
+        )
+        for name, var in doc.variables.items()
+    }
+    groups = {
+        name: Group(name, group.label, Condition(tuple(group.when.items())) if group.when else None)
+        for name, group in doc.groups.items()
+    }
+    background = {
+        name: BackgroundVariable(name, var.label, MappingProxyType(var.codes)) for name, var in doc.background.items()
+    }
+    survey = doc.survey
+    return QuestionnaireSpec(
+        survey_id=survey.id,
+        title=survey.title,
+        population_label=survey.population_label,
+        respondent_id=survey.respondent_id,
+        wave_variable=survey.wave_variable,
+        waves=survey.waves,
+        missing=doc.missing_codes,
+        groups=MappingProxyType(groups),
+        background=MappingProxyType(background),
+        variables=MappingProxyType(variables),
+        indicators=tuple(doc.indicators),
+        source=source,
+        fingerprint=fingerprint,
+        not_measured=MappingProxyType(survey.not_measured),
+        area_variable=survey.area_variable,
+    )
+
 
 # ---------------------------------------------------------------------------
-# Loading and checking
+# Loading
 
 
 def load_spec(path: str | Path) -> QuestionnaireSpec:
@@ -217,299 +536,135 @@ def load_spec(path: str | Path) -> QuestionnaireSpec:
     try:
         return parse_spec(raw, source=str(path))
     except SpecError as exc:
-        if exc.file is None:
-            raise SpecError(exc.key, exc.message.split(": ", 1)[1], file=str(path)) from None
-        raise
+        raise SpecError(exc.key, exc.message.split(": ", 1)[1], file=str(path)) from None
 
 
 def parse_spec(raw: Any, source: str = "<memory>") -> QuestionnaireSpec:
     """Build a spec from already-parsed YAML data (a dict)."""
-    top = _mapping(raw, "<root>")
-    _only_keys(
-        top,
-        "<root>",
-        required=("spec_version", "survey", "missing_codes", "groups", "background", "variables", "indicators"),
-        optional=("scales",),
-    )
-    if top["spec_version"] != 1:
-        raise SpecError("spec_version", f"unsupported version {top['spec_version']!r}; this reader knows 1")
-
-    survey = _mapping(top["survey"], "survey")
-    _only_keys(
-        survey,
-        "survey",
-        required=("id", "title", "population_label", "respondent_id", "wave_variable", "waves"),
-        optional=("not_measured",),
-    )
-    waves = _int_list(survey["waves"], "survey.waves", non_empty=True)
-    skipped = _reasons(survey.get("not_measured", {}), "survey.not_measured")
-    for wave in skipped:
-        if wave in waves:
-            raise SpecError(f"survey.not_measured.{wave}", f"wave {wave} is also in survey.waves; a wave is measured or not")
-    missing = _missing_codes(top["missing_codes"], "missing_codes")
-
-    background = {
-        name: BackgroundVariable(
-            name=name,
-            label=_text(_mapping(body, f"background.{name}").get("label"), f"background.{name}.label"),
-            codes=_codes(body.get("codes"), f"background.{name}.codes"),
-        )
-        for name, body in _mapping(top["background"], "background", non_empty=True).items()
-    }
-    for name, body in top["background"].items():
-        _only_keys(body, f"background.{name}", required=("label", "codes"))
-
-    raw_groups = _mapping(top["groups"], "groups", non_empty=True)
-    if ALL_RESIDENTS not in raw_groups:
-        raise SpecError("groups", f"must declare the group '{ALL_RESIDENTS}' (all respondents)")
-
-    variables: dict[str, Variable] = {}
-    for name, body in _mapping(top["variables"], "variables", non_empty=True).items():
-        key = f"variables.{name}"
-        body = _mapping(body, key)
-        _only_keys(body, key, required=("label", "codes", "asked_of"), optional=("waves", "not_measured", "missing_codes"))
-        if name in background or name in (survey["respondent_id"], survey["wave_variable"]):
-            raise SpecError(key, "name is already used by a background or id variable")
-        var_missing = _missing_codes(body["missing_codes"], f"{key}.missing_codes") if "missing_codes" in body else missing
-        codes = _codes(body["codes"], f"{key}.codes")
-        clash = set(codes) & set(var_missing.codes)
-        if clash:
-            raise SpecError(f"{key}.codes", f"code(s) {sorted(clash)} are also missing-value codes")
-        var_waves = tuple(_int_list(body["waves"], f"{key}.waves", non_empty=True)) if "waves" in body else tuple(waves)
-        _check_variable_waves(var_waves, waves, skipped, f"{key}.waves")
-        var_skipped = _reasons(body.get("not_measured", {}), f"{key}.not_measured")
-        for wave in var_skipped:
-            where = f"{key}.not_measured.{wave}"
-            if wave in skipped:
-                raise SpecError(where, f"wave {wave} is already declared not measured in survey.not_measured")
-            if wave not in waves:
-                raise SpecError(where, f"wave {wave} is not in survey.waves")
-            if wave in var_waves:
-                raise SpecError(where, f"wave {wave} is also in {key}.waves; a question is asked in a wave or not")
-        asked_of = _text(body["asked_of"], f"{key}.asked_of")
-        if asked_of not in raw_groups:
-            raise SpecError(f"{key}.asked_of", f"unknown group '{asked_of}'")
-        variables[name] = Variable(
-            name, _text(body["label"], f"{key}.label"), codes, var_missing, asked_of, var_waves, var_skipped
-        )
-
-    groups = {name: _group(name, body, variables, background) for name, body in raw_groups.items()}
-    _check_routing(groups, variables)
-
-    indicators = tuple(
-        _indicator(i, body, variables, groups) for i, body in enumerate(_list(top["indicators"], "indicators"))
-    )
-    ids = [ind.id for ind in indicators]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
-    if duplicates:
-        raise SpecError("indicators", f"duplicate indicator id(s) {duplicates}")
-
-    return QuestionnaireSpec(
-        survey_id=_text(survey["id"], "survey.id"),
-        title=_text(survey["title"], "survey.title"),
-        population_label=_text(survey["population_label"], "survey.population_label"),
-        respondent_id=_text(survey["respondent_id"], "survey.respondent_id"),
-        wave_variable=_text(survey["wave_variable"], "survey.wave_variable"),
-        waves=tuple(waves),
-        missing=missing,
-        groups=MappingProxyType(groups),
-        background=MappingProxyType(background),
-        variables=MappingProxyType(variables),
-        indicators=indicators,
-        source=source,
-        fingerprint=_fingerprint(top),
-        not_measured=skipped,
-    )
+    try:
+        doc = SpecDocument.model_validate(raw)
+    except ValidationError as exc:
+        raise _spec_error(exc, raw) from None
+    return _resolve(doc, source, fingerprint(raw))
 
 
-def _reasons(raw: Any, key: str) -> Mapping[int, str]:
-    """A `not_measured` mapping: wave -> the Dutch reason the report prints ("i.v.m. COVID")."""
-    reasons = {}
-    for wave, reason in _mapping(raw, key).items():
-        reasons[_int(wave, f"{key}.{wave}")] = _text(reason, f"{key}.{wave}")
-    return MappingProxyType(dict(sorted(reasons.items())))
-
-
-def _check_variable_waves(var_waves: tuple[int, ...], waves: list[int], skipped: Mapping[int, str], key: str) -> None:
-    """A question's waves are measured waves of the survey."""
-    not_measured = sorted(set(var_waves) & set(skipped))
-    if not_measured:
-        raise SpecError(key, f"wave(s) {not_measured} are declared not measured in survey.not_measured")
-    unknown = sorted(set(var_waves) - set(waves))
-    if unknown:
-        raise SpecError(key, f"wave(s) {unknown} are not in survey.waves")
-
-
-def _fingerprint(raw: dict) -> str:
+def fingerprint(raw: Any) -> str:
     """sha256 of the spec's content (not its comments or layout): stage outputs record
     it so that a later stage can refuse outputs made under another version of the spec."""
     canonical = json.dumps(raw, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _group(name: str, body: Any, variables: dict[str, Variable], background: dict) -> Group:
-    key = f"groups.{name}"
-    body = _mapping(body, key)
-    if name == ALL_RESIDENTS:
-        _only_keys(body, key, required=("label",))
-        return Group(name, _text(body["label"], f"{key}.label"), None)
-    _only_keys(body, key, required=("label", "when"))
-    return Group(name, _text(body["label"], f"{key}.label"), _condition(body["when"], f"{key}.when", variables, background))
+def _spec_error(exc: ValidationError, raw: Any) -> SpecError:
+    """pydantic's first error as one `SpecError`: the YAML key path and the problem in words."""
+    error = exc.errors(include_url=False)[0]
+    loc = error["loc"]
+    ctx = error.get("ctx") or {}
+    parts = [str(part) for part in _readable_loc(loc, raw)]
+    if ctx.get("key"):
+        parts.append(ctx["key"])
+    key = ".".join(parts) or "<root>"
+    return SpecError(key, _describe(error, loc))
 
 
-def _condition(raw: Any, key: str, variables: dict[str, Variable], background: dict) -> Condition:
-    clauses = []
-    for var, codes in _mapping(raw, key, non_empty=True).items():
-        if var in variables:
-            known = variables[var].codes
-        elif var in background:
-            known = background[var].codes
+def _readable_loc(loc: tuple[Any, ...], raw: Any) -> list[Any]:
+    """The location as YAML key path: a list index becomes the entry's `id` when it has one, dict-key markers go."""
+    parts: list[Any] = []
+    node = raw
+    for part in loc:
+        if part == "[key]":
+            continue
+        if isinstance(part, int) and isinstance(node, list) and 0 <= part < len(node):
+            node = node[part]
+            entry_id = node.get("id") if isinstance(node, dict) else None
+            parts.append(entry_id if isinstance(entry_id, str) and entry_id else part)
+            continue
+        node = node.get(part) if isinstance(node, dict) else None
+        parts.append(part)
+    return parts
+
+
+def _describe(error: Mapping[str, Any], loc: tuple[Any, ...]) -> str:
+    kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
+    if kind == "spec":
+        return ctx["problem"]
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        return f"unknown key (allowed: {', '.join(allowed)})" if allowed else "unknown key"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"expected a mapping, got {type(value).__name__}"
+    if kind in ("list_type", "tuple_type"):
+        return f"expected a non-empty list, got {type(value).__name__}"
+    if kind == "too_short":
+        return "must not be empty" if isinstance(value, dict) else "expected a non-empty list"
+    if kind.startswith("int_"):
+        return f"expected a whole number, got {value!r}"
+    if kind.startswith("string_"):
+        return f"expected non-empty text, got {value!r}"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected')}, got {value!r}"
+    return str(error["msg"])
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the model at `loc` accepts (for the message on an unknown key)."""
+    annotation: Any = SpecDocument
+    for part in loc:
+        annotation = _unwrap(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            if part not in annotation.model_fields:
+                return []
+            annotation = annotation.model_fields[part].annotation
+        elif typing.get_origin(annotation) in (dict, list, tuple):
+            annotation = typing.get_args(annotation)[-1]
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return list(annotation.model_fields)
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """The type inside `Annotated[...]` and `X | None`."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
         else:
-            raise SpecError(f"{key}.{var}", "unknown variable")
-        code_list = _int_list(codes, f"{key}.{var}", non_empty=True)
-        unknown = sorted(set(code_list) - set(known))
-        if unknown:
-            raise SpecError(f"{key}.{var}", f"code(s) {unknown} are not answer codes of '{var}'")
-        clauses.append((var, tuple(code_list)))
-    return Condition(tuple(clauses))
-
-
-def _check_routing(groups: dict[str, Group], variables: dict[str, Variable]) -> None:
-    """Routing must be acyclic and a question cannot be asked in a wave its filter was not."""
-
-    def chain(group: str, seen: tuple[str, ...]) -> None:
-        if group in seen:
-            raise SpecError(f"groups.{group}", f"routing cycle: {' -> '.join((*seen, group))}")
-        when = groups[group].when
-        if when is None:
-            return
-        for var in when.variables:
-            if var in variables:
-                chain(variables[var].asked_of, (*seen, group))
-
-    for name in groups:
-        chain(name, ())
-    for var in variables.values():
-        when = groups[var.asked_of].when
-        for filter_var in when.variables if when else ():
-            if filter_var in variables:
-                missing_waves = sorted(set(var.waves) - set(variables[filter_var].waves))
-                if missing_waves:
-                    raise SpecError(
-                        f"variables.{var.name}.waves",
-                        f"asked in wave(s) {missing_waves} where its filter question '{filter_var}' is not asked",
-                    )
-
-
-def _indicator(index: int, raw: Any, variables: dict[str, Variable], groups: dict[str, Group]) -> Indicator:
-    body = _mapping(raw, f"indicators[{index}]")
-    key = f"indicators[{index}]"
-    if isinstance(body.get("id"), str):
-        key = f"indicators.{body['id']}"
-    _only_keys(
-        body, key, required=("id", "kind", "variable", "success", "base", "dont_know", "label"), optional=("targets",)
-    )
-    variable = _text(body["variable"], f"{key}.variable")
-    if variable not in variables:
-        raise SpecError(f"{key}.variable", f"unknown variable '{variable}'")
-    success = _int_list(body["success"], f"{key}.success", non_empty=True)
-    unknown = sorted(set(success) - set(variables[variable].codes))
-    if unknown:
-        raise SpecError(f"{key}.success", f"code(s) {unknown} are not answer codes of '{variable}'")
-    base = _text(body["base"], f"{key}.base")
-    if base not in groups:
-        raise SpecError(f"{key}.base", f"unknown group '{base}'")
-    kind = _choice(body["kind"], f"{key}.kind", INDICATOR_KINDS)
-    dont_know = _choice(body["dont_know"], f"{key}.dont_know", DONT_KNOW_RULES)
-    targets: dict[int, str] = {}
-    for year, target in _mapping(body.get("targets") or {}, f"{key}.targets").items():
-        if not isinstance(year, int) or isinstance(year, bool):
-            raise SpecError(f"{key}.targets.{year}", "a target year must be a whole number")
-        targets[year] = _text(target, f"{key}.targets.{year}")
-    return Indicator(
-        id=_text(body["id"], f"{key}.id"),
-        kind=kind,
-        variable=variable,
-        success=tuple(success),
-        base=base,
-        dont_know=dont_know,
-        label=_text(body["label"], f"{key}.label"),
-        targets=MappingProxyType(dict(sorted(targets.items()))),
-    )
-
-
-def _missing_codes(raw: Any, key: str) -> MissingCodes:
-    body = _mapping(raw, key)
-    _only_keys(body, key, required=MISSING_KINDS)
-    parsed = {}
-    for kind in MISSING_KINDS:
-        entry = _mapping(body[kind], f"{key}.{kind}")
-        _only_keys(entry, f"{key}.{kind}", required=("code", "label"))
-        parsed[kind] = MissingCode(_int(entry["code"], f"{key}.{kind}.code"), _text(entry["label"], f"{key}.{kind}.label"))
-    codes = [m.code for m in parsed.values()]
-    if len(set(codes)) != len(codes):
-        raise SpecError(key, f"the missing-value codes must differ, got {codes}")
-    return MissingCodes(**parsed)
-
-
-def _codes(raw: Any, key: str) -> Mapping[int, str]:
-    body = _mapping(raw, key, non_empty=True)
-    codes = {}
-    for code, label in body.items():
-        codes[_int(code, f"{key}.{code}")] = _text(label, f"{key}.{code}")
-    return MappingProxyType(codes)
-
-
-def _mapping(raw: Any, key: str, non_empty: bool = False) -> dict:
-    if not isinstance(raw, dict):
-        raise SpecError(key, f"expected a mapping, got {type(raw).__name__}")
-    if non_empty and not raw:
-        raise SpecError(key, "must not be empty")
-    return raw
-
-
-def _list(raw: Any, key: str) -> list:
-    if not isinstance(raw, list) or not raw:
-        raise SpecError(key, "expected a non-empty list")
-    return raw
-
-
-def _only_keys(body: dict, key: str, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> None:
-    prefix = "" if key == "<root>" else f"{key}."
-    missing = [k for k in required if k not in body]
-    if missing:
-        raise SpecError(f"{prefix}{missing[0]}", "required key is missing")
-    extra = sorted(str(k) for k in body if k not in required and k not in optional)
-    if extra:
-        raise SpecError(f"{prefix}{extra[0]}", f"unknown key (allowed: {', '.join((*required, *optional))})")
-
-
-def _text(raw: Any, key: str) -> str:
-    if not isinstance(raw, str) or not raw.strip():
-        raise SpecError(key, f"expected non-empty text, got {raw!r}")
-    return raw
-
-
-def _int(raw: Any, key: str) -> int:
-    if isinstance(raw, bool) or not isinstance(raw, int):
-        raise SpecError(key, f"expected a whole number, got {raw!r}")
-    return raw
-
-
-def _int_list(raw: Any, key: str, non_empty: bool = False) -> list[int]:
-    if not isinstance(raw, list) or (non_empty and not raw):
-        raise SpecError(key, "expected a non-empty list of whole numbers")
-    values = [_int(v, f"{key}[{i}]") for i, v in enumerate(raw)]
-    if len(set(values)) != len(values):
-        raise SpecError(key, f"duplicate values in {values}")
-    return values
-
-
-def _choice(raw: Any, key: str, allowed: tuple[str, ...]) -> str:
-    if raw not in allowed:
-        raise SpecError(key, f"must be one of {', '.join(allowed)}, got {raw!r}")
-    return raw
+            return annotation
 
 
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+# ---------------------------------------------------------------------------
+# The JSON Schema for editors
+
+
+def json_schema_text() -> str:
+    """The spec's JSON Schema as committed in `schemas/questionnaire.schema.json`."""
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "questionnaire.schema.json",
+        **SpecDocument.model_json_schema(),
+    }
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m survey_pipeline.spec --json-schema [PATH]`: write the JSON Schema of the spec."""
+    parser = argparse.ArgumentParser(prog="python -m survey_pipeline.spec", description=main.__doc__)
+    parser.add_argument("--json-schema", nargs="?", const=str(JSON_SCHEMA_PATH), metavar="PATH", required=True,
+                        help=f"write the JSON Schema (default {JSON_SCHEMA_PATH.name} in schemas/)")
+    args = parser.parse_args(argv)
+    Path(args.json_schema).write_text(json_schema_text(), encoding="utf-8")
+    print(args.json_schema)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -501,15 +501,15 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Mapping[s
     from survey_pipeline import expectations
 
     settings = ValidateParams.from_params(params.get("validate"))
-    responses = artifacts.read_table(store.reading("ingest") / "responses.parquet", contracts.IngestResponses)
+    responses = artifacts.read_table(store.reading("ingest") / "responses.parquet", contracts.IngestResponses, spec)
     result = validate_responses(responses, spec)
     for row in result.reasons.head(_LOGGED_ROWS).itertuples(index=False):
         log.warning("%s, row %d, %s:%s: %s", row.source_file, row.source_row, row.rule, row.column, row.message)
     if len(result.reasons) > _LOGGED_ROWS:
         log.warning("... %d more quarantine reason(s)", len(result.reasons) - _LOGGED_ROWS)
     with store.writing("validate") as out:
-        artifacts.write_table(result.valid, out / "valid.parquet", contracts.ValidateValid)
-        artifacts.write_table(result.quarantine, out / "quarantine.parquet", contracts.ValidateQuarantine)
+        artifacts.write_table(result.valid, out / "valid.parquet", contracts.ValidateValid, spec)
+        artifacts.write_table(result.quarantine, out / "quarantine.parquet", contracts.ValidateQuarantine, spec)
         artifacts.write_table(result.reasons, out / "quarantine_reasons.parquet", contracts.ValidateQuarantineReasons)
         artifacts.write_json(result.metrics, out / "metrics.json", contracts.ValidateMetrics)
         # Checked after writing: on failure the quarantine is kept in outputs/failed/validate/.

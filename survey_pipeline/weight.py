@@ -29,7 +29,7 @@ a linear program on the sample's occupied category combinations), raking not
 converged within `max_iter` (or stopped by `tol` too early), or trimming bounds too
 tight (untrimmed raking met every margin, the trimmed rounds could not).
 
-Writes `weights.parquet` (resp_id, wave, weight; population-scaled), `margins.parquet`
+Writes `weights.parquet` (the spec's respondent id and wave variable, weight; population-scaled), `margins.parquet`
 (weighted sample against population for every category), `diagnostics.parquet` and
 `metrics.json` (DVC metrics: the diagnostics, exclusions per variable, the largest
 relative recovery difference per margin, and the largest relative deviation from a
@@ -85,7 +85,6 @@ METHODS = ("rake", "poststratify")
 MISSING_RULES = ("exclude", "fail")
 BASE_WEIGHT_RULES = ("auto", "require", "ignore")
 WEIGHT_COLUMN = "weight"
-WEIGHT_LABEL = "Weegfactor (populatie 18 jaar e.o.)"
 RULE_MARGINS = "margins_met"
 RULE_MISSING = "missing_background"
 RULE_BASE = "base_weight"
@@ -488,9 +487,9 @@ def compute_weights(
         weight_parts.append(
             pd.DataFrame(
                 {
-                    "resp_id": kept[spec.respondent_id].to_numpy(np.int64),
-                    "wave": np.full(len(kept), wave, dtype=np.int64),
-                    "weight": result.weights,
+                    spec.respondent_id: kept[spec.respondent_id].to_numpy(np.int64),
+                    spec.wave_variable: np.full(len(kept), wave, dtype=np.int64),
+                    WEIGHT_COLUMN: result.weights,
                 }
             )
         )
@@ -564,7 +563,7 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Mapping[s
     settings = WeightParams.from_params(params.get("weight"))
     settings.check_against(spec)
     base_dir = Path(base_dir)
-    valid = artifacts.read_table(store.reading("validate") / "valid.parquet", contracts.ValidateValid)
+    valid = artifacts.read_table(store.reading("validate") / "valid.parquet", contracts.ValidateValid, spec)
     margins_path = base_dir / settings.population_file
     population = Population(
         margins=load_margins(margins_path, spec),
@@ -576,7 +575,7 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Mapping[s
     result = compute_weights(valid, settings, population, spec)
     labels = _file_labels(store.reading("ingest") / "files.json")
     with store.writing("weight") as out:
-        artifacts.write_table(result.weights, out / "weights.parquet", contracts.WeightWeights)
+        artifacts.write_table(result.weights, out / "weights.parquet", contracts.WeightWeights, spec)
         artifacts.write_table(result.margins, out / "margins.parquet", contracts.WeightMargins)
         artifacts.write_table(result.diagnostics, out / "diagnostics.parquet", contracts.WeightDiagnostics)
         artifacts.write_json(result.metrics, out / "metrics.json", contracts.WeightMetrics)
@@ -588,7 +587,7 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Mapping[s
             write_sav(
                 sav_frame(frame, wave_result, spec), path, spec, _sav_label(sources, labels, spec, wave),
                 extra_variable_labels={
-                    WEIGHT_COLUMN: WEIGHT_LABEL,
+                    WEIGHT_COLUMN: f"Weegfactor (populatie: {spec.population_label})",
                     spec.respondent_id: "Respondentnummer",
                     spec.wave_variable: "Meting (jaar)",
                 },

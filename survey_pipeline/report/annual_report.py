@@ -59,12 +59,13 @@ def build_report_document(spec: QuestionnaireSpec, annual: AnnualTable, targets:
     if trends:
         blocks += [Heading("Ontwikkeling per indicator", anchor="trends"), *(_image(f, caption=False) for f in trends)]
     if wijken:
-        blocks += [Heading("Vergelijking van de wijken", anchor="wijken"),
-                   Paragraph("Per indicator de wijken in de laatste meting waarin de vraag gesteld is, met het "
-                             "gemeentelijke cijfer als lijn en zijn interval als band. Een wijk waarvan de uitkomst "
+        per_area = spec.breakdown_text(spec.area_variable)
+        blocks += [Heading(f"Vergelijking {per_area}", anchor="wijken"),
+                   Paragraph(f"Per indicator de uitkomst {per_area} in de laatste meting waarin de vraag gesteld is, "
+                             "met het gemeentelijke cijfer als lijn en zijn interval als band. Een uitkomst die "
                              "niet gepubliceerd wordt (te weinig waarnemingen of te onzeker), staat in de figuur als "
-                             "\u2018niet gepubliceerd\u2019 zonder getal; een indicator zonder gepubliceerde wijk "
-                             "heeft geen figuur."),
+                             f"\u2018niet gepubliceerd\u2019 zonder getal; een indicator zonder gepubliceerde uitkomst "
+                             f"{per_area} heeft geen figuur."),
                    *(_image(f, caption=False) for f in wijken)]
     first, last = min(waves), max(waves)
     period = str(first) if first == last else f"{first}\u2013{last}"

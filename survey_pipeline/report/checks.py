@@ -48,13 +48,14 @@ def row_names(frame: pd.DataFrame) -> pd.Series:
     return name
 
 
-def check_schemas(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """Validate each table against its contract (`REPORT_TABLES`); SchemaCheckError naming each failed check once."""
+def check_schemas(tables: Mapping[str, pd.DataFrame], spec: QuestionnaireSpec) -> dict[str, pd.DataFrame]:
+    """Validate each table against its contract (`REPORT_TABLES`, the survey's names from `spec`);
+    SchemaCheckError naming each failed check once."""
     checked = {}
     for name, frame in tables.items():
         contract = REPORT_TABLES[name]
         try:
-            checked[name] = contract.validate(frame, lazy=True)
+            checked[name] = artifacts.validate_contract(frame, contract, spec)
         except pandera.errors.SchemaErrors as exc:
             raise artifacts.SchemaCheckError(
                 _schema_failures(exc.failure_cases, frame), file=f"outputs/report/{name}",
@@ -312,7 +313,7 @@ def validate_outputs(tables: Mapping[str, pd.DataFrame], spec: QuestionnaireSpec
                      run_waves: Sequence[int]) -> tuple[dict[str, pd.DataFrame], list[CheckOutcome]]:
     """All checks; InputError naming the failed checks (and a few rows) if any fails."""
     check_against_spec(tables["indicators"], spec)
-    checked = check_schemas(tables)
+    checked = check_schemas(tables, spec)
     outcomes = run_checkpoint(checked, spec, rule, run_waves)
     failed = [o for o in outcomes if not o.success]
     if failed:

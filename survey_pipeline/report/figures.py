@@ -1,4 +1,4 @@
-"""Figures of the report (matplotlib, Agg backend): the routing chain, trends, and wijken.
+"""Figures of the report (matplotlib, Agg backend): the routing chain, trends, and areas (the spec's `area_variable`, e.g. wijken).
 
 Every figure shows the confidence interval of each estimate; suppressed
 estimates are never drawn, only marked "niet gepubliceerd". Files are written
@@ -208,16 +208,21 @@ def trend_figure(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicat
 
 
 @_styled
-def wijk_figure(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicator, wave: int,
+def area_figure(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicator, wave: int,
                 folder: Path, formats: Sequence[str]) -> Figure | None:
-    """The wijken of one wave side by side with CIs and the municipal total; None if no wijk is published."""
-    rows = indicators[(indicators["indicator_id"] == ind.id) & (indicators["wave"] == wave)]
-    wijken = rows[rows["breakdown"] == "wijk"]
-    total = rows[rows["breakdown"] == TOTAL]
-    if not (~wijken["suppressed"]).any():
+    """The areas (spec `area_variable`, e.g. wijken) of one wave side by side with CIs and the municipal
+    total; None if no area is published."""
+    area = spec.area_variable
+    if area is None:
         return None
-    shown = wijken[~wijken["suppressed"]].sort_values("estimate")
-    hidden = wijken[wijken["suppressed"]].sort_values("breakdown_label", ascending=False)
+    per_area = spec.breakdown_text(area)
+    rows = indicators[(indicators["indicator_id"] == ind.id) & (indicators["wave"] == wave)]
+    areas = rows[rows["breakdown"] == area]
+    total = rows[rows["breakdown"] == TOTAL]
+    if not (~areas["suppressed"]).any():
+        return None
+    shown = areas[~areas["suppressed"]].sort_values("estimate")
+    hidden = areas[areas["suppressed"]].sort_values("breakdown_label", ascending=False)
     labels = [*hidden["breakdown_label"], *shown["breakdown_label"]]
     fig, ax = _new_figure((7.2, 0.22 * len(labels) + 1.6))
     y_shown = np.arange(len(hidden), len(labels))
@@ -225,7 +230,7 @@ def wijk_figure(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicato
         est = shown["estimate"].to_numpy()
         err = np.vstack([est - shown["ci_lower"].to_numpy(), shown["ci_upper"].to_numpy() - est])
         ax.errorbar(est, y_shown, xerr=err, fmt="o", color=COLOURS[0], capsize=2, markersize=4,
-                    label=f"wijk ({_level_text(indicators)}-BI)")
+                    label=f"{spec.background[area].label.lower()} ({_level_text(indicators)}-BI)")
     for y in range(len(hidden)):
         ax.text(0.01, y, HIDDEN, va="center", fontsize=7, color="#666666")
     if len(total) and not bool(total["suppressed"].iloc[0]):
@@ -238,14 +243,14 @@ def wijk_figure(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicato
     ax.xaxis.set_major_formatter(PERCENT)
     ax.grid(axis="x", color="#dddddd", linewidth=0.6)
     ax.set_axisbelow(True)
-    ax.set_title(_wrap(ind.label, 80) + "\n" + _wrap(f"{spec.base_text(ind.base)}, per wijk, {wave}", 90),
+    ax.set_title(_wrap(ind.label, 80) + "\n" + _wrap(f"{spec.base_text(ind.base)}, {per_area}, {wave}", 90),
                  fontsize=8.5, loc="left")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), borderaxespad=2.8, ncol=2, fontsize=7, frameon=False)
     if len(hidden):  # the reason once, under the legend, rather than on every row
         ax.annotate(HIDDEN_REASON, xy=(0.5, 0.0), xycoords="axes fraction", xytext=(0, -40), textcoords="offset points",
                     ha="center", va="top", fontsize=7, color="#666666")
-    stem = f"wijken_{ind.id}"
-    return Figure(stem, f"{ind.label} per wijk ({wave})",
-                  f"Vergelijking van de wijken in {wave} met {_level_text(indicators)}-betrouwbaarheidsintervallen: "
+    stem = f"{area}_{ind.id}"
+    return Figure(stem, f"{ind.label} {per_area} ({wave})",
+                  f"Vergelijking {per_area} in {wave} met {_level_text(indicators)}-betrouwbaarheidsintervallen: "
                   f"{ind.label}",
                   _save(fig, folder, stem, formats))

@@ -34,7 +34,7 @@ WEIGHT_METHOD_TEXT = {
     "rake": "raking (iteratief proportioneel aanpassen, zoals rake() in het R-pakket survey)",
     "poststratify": "poststratificatie op de cellen van de wegingsvariabelen",
 }
-BREAKDOWN_TEXT = {TOTAL: "hele gemeente", "wijk": "per wijk", "age_group": "per leeftijdsgroep", "sex": "per geslacht"}
+TOTAL_TEXT = "hele gemeente"
 MAX_CATEGORIES_IN_FULL = 12
 
 
@@ -183,7 +183,7 @@ def _weighting(spec: QuestionnaireSpec, facts: RunFacts) -> list:
     names = settings.weighting_variables
     variables = [spec.background[v].label.lower() for v in names if v in spec.background]
     text = (
-        f"Per meting zijn de respondenten gewogen naar de bevolking van 18 jaar en ouder op "
+        f"Per meting zijn de respondenten gewogen naar de doelpopulatie, {spec.population_label}, op "
         f"{_join(variables) if variables else 'de achtergrondkenmerken'}, met "
         f"{WEIGHT_METHOD_TEXT.get(method, method)}. De bevolkingsaantallen komen uit "
         f"{settings.cells_file if method == 'poststratify' else settings.population_file}. "
@@ -305,6 +305,11 @@ def _intervals(spec: QuestionnaireSpec, facts: RunFacts) -> list:
     return blocks
 
 
+def _breakdown_text(spec: QuestionnaireSpec, breakdown: str) -> str:
+    """ "hele gemeente" for the total, else the spec's "per <label>"."""
+    return TOTAL_TEXT if breakdown == TOTAL else spec.breakdown_text(breakdown)
+
+
 def _suppression(spec: QuestionnaireSpec, facts: RunFacts) -> list:
     rule = facts.rule
     items = (
@@ -320,7 +325,7 @@ def _suppression(spec: QuestionnaireSpec, facts: RunFacts) -> list:
     rows = []
     for breakdown, part in ind.groupby("breakdown", sort=False):
         flagged = part["flags"].str.contains("low_df", regex=False).sum()
-        rows.append((BREAKDOWN_TEXT.get(breakdown, breakdown), _n(len(part)), _n(part["suppressed"].sum()), _n(flagged)))
+        rows.append((_breakdown_text(spec, breakdown), _n(len(part)), _n(part["suppressed"].sum()), _n(flagged)))
     return [
         Heading("Betrouwbaarheid en onderdrukking"),
         Paragraph(
@@ -393,8 +398,9 @@ def _files(spec: QuestionnaireSpec, facts: RunFacts) -> list:
     return [
         Heading("Bestanden bij dit rapport"),
         Bullets((
-            "indicators.csv / .parquet: elke indicator per meting, voor de hele gemeente en per wijk, leeftijdsgroep "
-            "en geslacht, met standaardfout, interval, basis, aantallen, onderdrukking en streefwaarde.",
+            f"indicators.csv / .parquet: elke indicator per meting, "
+            f"{_join([_breakdown_text(spec, b) for b in facts.indicators['breakdown'].unique()])}, "
+            "met standaardfout, interval, basis, aantallen, onderdrukking en streefwaarde.",
             "changes.csv / .parquet: de veranderingen tussen metingen, met standaardfout, interval en p-waarde.",
             "distributions.csv / .parquet: per vraag het aandeel van elk antwoord, ook \u2018weet niet\u2019 en "
             "\u2018geen antwoord\u2019.",

@@ -80,7 +80,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
 
     with store.writing("report") as out:
         for name in TABLES:
-            write_table(checked[name], out / f"{name}.parquet", contracts.REPORT_TABLES[name])
+            write_table(checked[name], out / f"{name}.parquet", contracts.REPORT_TABLES[name], spec)
             write_csv_files(checked[name], out, name)
 
         folder, formats = out / "figures", report.figure_formats
@@ -89,11 +89,11 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
         trends = [figures.trend_figure(indicators, spec, ind, shown_waves, report.target_years, folder, formats)
                   for ind in tables.report_order(spec) if measured[ind.id]]
         wijken = []
-        if "wijk" in breakdowns:
+        if spec.area_variable in breakdowns:
             for ind in tables.report_order(spec):
                 latest = [w for w in measured[ind.id] if w in shown_waves]
                 if latest:
-                    figure = figures.wijk_figure(indicators, spec, ind, latest[-1], folder, formats)
+                    figure = figures.area_figure(indicators, spec, ind, latest[-1], folder, formats)
                     if figure is not None:
                         wijken.append(figure)
         log.info("report: %d figures", (chain is not None) + len(trends) + len(wijken))

@@ -24,6 +24,38 @@ class Shares(pa.DataFrameModel):
         strict = True
 
 
+class Rows(pa.DataFrameModel):
+    resp_id: Series[int]
+    wave: Series[int]
+
+    class Config:
+        name = "test_rows"
+        strict = True
+        unique = ["resp_id", "wave"]
+
+
+def test_survey_columns_are_checked_under_the_spec_names(tmp_path):
+    """The contracts call the respondent id and wave variable resp_id and wave; a survey whose
+    spec names them otherwise has its own columns checked as those, and keeps its names."""
+    import copy
+
+    import yaml
+
+    from survey_pipeline.spec import parse_spec
+
+    raw = yaml.safe_load((artifacts.PROJECT_ROOT / "questionnaires" / "wij_monitor.yaml").read_text(encoding="utf-8"))
+    raw = copy.deepcopy(raw)
+    raw["survey"].update(respondent_id="nr.panel", wave_variable="jaar")
+    spec = parse_spec(raw)
+    frame = pd.DataFrame({"nr.panel": [1, 2], "jaar": [2019, 2019]})
+    checked = artifacts.check_table(frame, Rows, file="f", spec=spec)
+    assert list(checked.columns) == ["nr.panel", "jaar"]
+    with pytest.raises(SchemaCheckError, match="unique"):
+        artifacts.check_table(frame.assign(**{"nr.panel": [1, 1]}), Rows, file="f", spec=spec)
+    with pytest.raises(SchemaCheckError):  # without the spec the survey's names are unknown columns
+        artifacts.check_table(frame, Rows, file="f")
+
+
 def test_table_round_trip(tmp_path):
     frame = pd.DataFrame({"wave": [2019, 2020], "estimate": [0.78, 0.81]})
     write_table(frame, tmp_path / "t.parquet", Shares)

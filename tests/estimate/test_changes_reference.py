@@ -50,7 +50,7 @@ def test_change_matches_r(spec, panel, margins, case):
               for w in (first, second)]
     if case["raked"]:
         design = est.stacked_design(frames, {w: est.wave_margins(margins, w, CAL) for w in (first, second)},
-                                    CAL)
+                                    CAL, spec)
     else:
         design = SurveyDesign(pd.concat(frames, ignore_index=True), weights="weight", cluster="resp_id")
     params = est.EstimateParams(breakdowns=(case["by"],) if case["by"] else ())

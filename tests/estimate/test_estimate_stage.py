@@ -46,10 +46,10 @@ def result(spec, small):
     return est.estimate_all(spec, data, margins, est.EstimateParams(breakdowns=("sex",)), CAL)
 
 
-def test_tables_pass_their_schemas(result):
-    check_table(result.indicators, contracts.EstimateIndicators, file="indicators")
-    check_table(result.changes, contracts.EstimateChanges, file="changes")
-    check_table(result.distributions, contracts.EstimateDistributions, file="distributions")
+def test_tables_pass_their_schemas(spec, result):
+    check_table(result.indicators, contracts.EstimateIndicators, file="indicators", spec=spec)
+    check_table(result.changes, contracts.EstimateChanges, file="changes", spec=spec)
+    check_table(result.distributions, contracts.EstimateDistributions, file="distributions", spec=spec)
 
 
 def test_every_indicator_wave_and_level_has_a_row(spec, result):
@@ -182,13 +182,13 @@ def test_panel_changes_need_the_respondent_as_cluster(spec):
     for first, second in est.change_pairs([2019, 2020, 2021]):
         independent = np.sqrt(se[first] ** 2 + se[second] ** 2)
         both = {first: margins[first], second: margins[second]}
-        linked = est.estimate_changes(spec, est.stacked_design([frames[first], frames[second]], both, CAL),
+        linked = est.estimate_changes(spec, est.stacked_design([frames[first], frames[second]], both, CAL, spec),
                                       first, second, params, chosen)
         assert (linked["n_both"] > 1000).all()
         ratio = linked["se"].to_numpy() / independent
         assert ratio.mean() < 0.99 and ratio[1] < 0.98          # familiar: clearly smaller
         unlinked_frames = [frames[first], frames[second].assign(resp_id=frames[second]["resp_id"] + 10**7)]
-        unlinked = est.estimate_changes(spec, est.stacked_design(unlinked_frames, both, CAL), first, second,
+        unlinked = est.estimate_changes(spec, est.stacked_design(unlinked_frames, both, CAL, spec), first, second,
                                         params, chosen)
         assert (unlinked["n_both"] == 0).all()
         np.testing.assert_allclose(unlinked["se"].to_numpy(), independent, rtol=1e-3)
@@ -235,22 +235,22 @@ def test_run_reads_stage_outputs_and_writes_checked_tables(spec, small, tmp_path
     valid["source_file"] = valid["source_file"].astype("str")
     valid[["resp_id", "wave"]] = valid[["resp_id", "wave"]].astype("int64")
     with store.writing("validate") as out:
-        write_table(valid, out / "valid.parquet", contracts.ValidateValid)
+        write_table(valid, out / "valid.parquet", contracts.ValidateValid, spec)
     with store.writing("weight") as out:
         # five respondents without a weight (the weight stage's missing-background rule)
         kept = data.iloc[5:].drop(columns="weight")
         weights = _raked({w: kept[kept["wave"] == w] for w in (2019, 2020)}, margins)
         write_table(weights[["resp_id", "wave", "weight"]].astype({"resp_id": "int64", "wave": "int64"}),
-                    out / "weights.parquet", contracts.WeightWeights)
+                    out / "weights.parquet", contracts.WeightWeights, spec)
     (tmp_path / "data" / "population").mkdir(parents=True)
     margins.to_csv(tmp_path / "data" / "population" / "margins.csv", index=False)
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
     params["estimate"]["breakdowns"] = ["sex"]
     summary = est.run(store, spec, params, tmp_path)
     store.commit()
-    indicators = read_table(tmp_path / "outputs" / "estimate" / "indicators.parquet", contracts.EstimateIndicators)
-    read_table(tmp_path / "outputs" / "estimate" / "changes.parquet", contracts.EstimateChanges)
-    read_table(tmp_path / "outputs" / "estimate" / "distributions.parquet", contracts.EstimateDistributions)
+    indicators = read_table(tmp_path / "outputs" / "estimate" / "indicators.parquet", contracts.EstimateIndicators, spec)
+    read_table(tmp_path / "outputs" / "estimate" / "changes.parquet", contracts.EstimateChanges, spec)
+    read_table(tmp_path / "outputs" / "estimate" / "distributions.parquet", contracts.EstimateDistributions, spec)
     assert summary["indicators"]["rows"] == len(indicators)
     assert summary["waves"]["2019"]["rows_valid"] == summary["waves"]["2019"]["rows_weighted"] + 5
     assert summary["pairs"] == [[2019, 2020]]
@@ -261,8 +261,8 @@ def test_a_single_wave_gives_an_empty_but_valid_change_table(spec, small):
     data, margins = small
     one = est.estimate_all(spec, data[data["wave"] == 2020], margins, est.EstimateParams(breakdowns=()), CAL)
     assert one.changes.empty
-    check_table(one.changes, contracts.EstimateChanges, file="changes")
-    check_table(one.indicators, contracts.EstimateIndicators, file="indicators")
+    check_table(one.changes, contracts.EstimateChanges, file="changes", spec=spec)
+    check_table(one.indicators, contracts.EstimateIndicators, file="indicators", spec=spec)
     toename = one.indicators[one.indicators["target"] == "toename"]
     assert len(toename) > 0
     assert (toename["target_status"] == "indistinguishable").all()

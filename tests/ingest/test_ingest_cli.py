@@ -283,7 +283,7 @@ def test_csv_header_cell_with_a_line_break_fails_on_one_line(project, capsys):
     assert lines[0].endswith(" WARNING survey_pipeline.ingest: wij_panel_2019.csv, variable 'resp\\nid': not in the spec; ignored")
     assert lines[1] == (
         "survey-pipeline: error: wij_panel_2019.csv, column 'resp_id', rule 'missing_variable': "
-        "1 file-level error(s) in 1 file(s): wij_panel_2019.csv, variable 'resp_id': variable is missing from the file"
+        "1 file-level error(s) in 1 file(s): wij_panel_2019.csv, variable 'resp_id': variable is missing from the file (the spec's survey.respondent_id)"
     )
     assert not (project / "outputs" / "ingest").exists()
 

@@ -105,7 +105,7 @@ def test_run_stacks_every_format_and_writes_files_json(tmp_path, spec):
         "warnings": 0,
         "receipt_checked_waves": [],
     }
-    responses = read_table(tmp_path / "outputs" / "ingest" / "responses.parquet", contracts.IngestResponses)
+    responses = read_table(tmp_path / "outputs" / "ingest" / "responses.parquet", contracts.IngestResponses, spec)
     expected_columns = ["source_file", "source_row", "file_wave", "resp_id", "wave", *spec.background, *spec.variables]
     assert list(responses.columns) == [*expected_columns, "base_weight"]
     assert responses.groupby("source_file")["source_row"].max().to_dict() == {

@@ -78,7 +78,7 @@ def test_a_suppressed_value_may_not_carry_a_number(spec, rule, published):
     hidden = frame.index[frame["suppressed"]][0]
     frame.loc[hidden, ["estimate", "ci_lower", "ci_upper"]] = [0.5, 0.4, 0.6]
     with pytest.raises(InputError, match=r"suppressed_rows_have_no_numbers.*\(1 row\(s\)"):
-        checks.check_schemas(tables)
+        checks.check_schemas(tables, spec)
 
 
 def test_a_table_estimated_on_another_base_is_rejected(spec, rule, published):

@@ -38,11 +38,11 @@ def test_every_output_is_written(report_run, spec):
     latest = indicators.groupby("indicator_id")["wave"].max()
     with_wijken = [i.id for i in spec.indicators if (wijk_rows["indicator_id"].eq(i.id) & wijk_rows["wave"].eq(latest[i.id])).any()]
     assert "heard" in with_wijken and "wmo_quick" not in with_wijken   # wmo clients per wijk: all suppressed
-    stems = ["keten", *(f"trend_{i.id}" for i in spec.indicators), *(f"wijken_{i}" for i in with_wijken)]
+    stems = ["keten", *(f"trend_{i.id}" for i in spec.indicators), *(f"{spec.area_variable}_{i}" for i in with_wijken)]
     for stem in stems:
         assert {f"figures/{stem}.png", f"figures/{stem}.svg"} <= files, stem
     assert report_run.summary["figures"] == len(stems)
-    assert not any(f.startswith("figures/wijken_wmo_quick") for f in files)
+    assert not any(f.startswith(f"figures/{spec.area_variable}_wmo_quick") for f in files)
     page = (report_run.report / "jaarverslag.md").read_text(encoding="utf-8")
     # the text under "Vergelijking van de wijken" describes what the figures do with unpublished wijken
     assert "staat in de figuur als \u2018niet gepubliceerd\u2019" in page and "niet getoond" not in page
@@ -50,9 +50,9 @@ def test_every_output_is_written(report_run, spec):
     assert checks["expectations"] and all(e["success"] for e in checks["expectations"])
 
 
-def test_published_tables_are_the_estimate_tables_checked(report_run):
+def test_published_tables_are_the_estimate_tables_checked(report_run, spec):
     for name in ("indicators", "changes", "distributions"):
-        published = read_table(report_run.report / f"{name}.parquet", contracts.REPORT_TABLES[name])
+        published = read_table(report_run.report / f"{name}.parquet", contracts.REPORT_TABLES[name], spec)
         source = report_run.frames[name]
         assert len(published) == len(source)
         key = [c for c in published.columns if c in ("indicator_id", "variable", "wave", "wave_from", "wave_to", "breakdown",
@@ -65,7 +65,7 @@ def test_published_tables_are_the_estimate_tables_checked(report_run):
 
 def test_report_table_numbers_equal_the_indicator_table(report_run, spec, report_params):
     """HTML, Markdown and Excel show exactly the whole-municipality estimates of indicators.parquet."""
-    indicators = read_table(report_run.report / "indicators.parquet", contracts.ReportIndicators)
+    indicators = read_table(report_run.report / "indicators.parquet", contracts.ReportIndicators, spec)
     totals = indicators[indicators["breakdown"] == "total"].set_index(["indicator_id", "wave"])
     columns = tables.annual_columns(report_params)
     parsed = parse_report((report_run.report / "jaarverslag.html").read_text(encoding="utf-8"))

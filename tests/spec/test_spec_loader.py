@@ -55,6 +55,16 @@ def test_waves_not_measured_and_their_reasons(raw_spec):
         skipped.not_measured[2023] = "x"  # type: ignore[index]
 
 
+def test_survey_names_come_from_the_spec():
+    spec = load_spec(SPEC_PATH)
+    assert (spec.respondent_id, spec.wave_variable, spec.area_variable) == ("resp_id", "wave", "wijk")
+    assert spec.population_label == "bewoners (18 jaar e.o.)"
+    assert spec.breakdown_text("age_group") == "per leeftijdsgroep" and spec.breakdown_text("wijk") == "per wijk"
+    assert spec.indicator("heard").targets == {2020: "toename", 2021: ">80%", 2022: ">80%", 2023: ">80%"}
+    with pytest.raises(TypeError):
+        spec.indicator("heard").targets[2030] = ">90%"  # type: ignore[index]
+
+
 def test_every_seed_indicator_is_declared():
     ids = {indicator.id for indicator in load_spec(SPEC_PATH).indicators}
     assert {
@@ -151,6 +161,18 @@ REJECTIONS = [
     (_set("indicators.0.targets", {"2020": ">80%"}), "indicators.heard.targets.2020", "whole number"),
     (_set("indicators.1.id", "heard"), "indicators", "duplicate indicator id"),
     (_delete("indicators.0.label"), "indicators.heard.label", "required key is missing"),
+    (_set("survey.area_variable", "buurt"), "survey.area_variable", "unknown background variable 'buurt'"),
+    (_set("survey.wave_variable", "resp_id"), "survey.wave_variable", "must differ from survey.respondent_id"),
+    (_set("survey.respondent_id", "heard"), "variables.heard", "already used by a background or id variable"),
+    (_set("survey.wave_variable", "wijk"), "background.wijk", "already used by the wave variable"),
+    (_set("groups.residents.when", {"heard": [1]}), "groups.residents.when", "takes no condition"),
+    (_delete("groups.heard_of_wij.when"), "groups.heard_of_wij.when", "required key is missing"),
+    (_set("groups.heard_of_wij.when", {"heard": [1, 1]}), "groups.heard_of_wij.when.heard", "duplicate values"),
+    (_set("indicators.0.colour", "red"), "indicators.heard.colour", "unknown key (allowed: id, kind, variable"),
+    (_set("indicators.0", "heard"), "indicators.0", "expected a mapping"),
+    (_set("survey.waves", "2019"), "survey.waves", "expected a non-empty list"),
+    (_set("indicators.0.targets", None), None, None),  # no targets yet
+    (_set("indicators.0.targets", {2020: "meer dan 80%"}), "indicators.heard.targets.2020", "meer dan 80%"),
 ]
 
 

@@ -509,14 +509,14 @@ def test_csv_header_cell_with_a_quoted_line_break_is_one_header_cell(tmp_path, s
     assert problems(report) == [("warning", "extra_variable", "resp\nid"), ("error", "missing_variable", "resp_id")]
     assert [p.text(report.name) for p in report.problems] == [
         "wij_panel_2019.csv, variable 'resp\\nid': not in the spec; ignored",
-        "wij_panel_2019.csv, variable 'resp_id': variable is missing from the file",
+        "wij_panel_2019.csv, variable 'resp_id': variable is missing from the file (the spec's survey.respondent_id)",
     ]
     assert frame["heard"].tolist() == raw_frame(spec, 2019, N)["heard"].tolist()
     with pytest.raises(FileCheckError) as excinfo:
         ingest_files([path], spec, "wij_panel_{wave}")
     assert str(excinfo.value) == (
         "wij_panel_2019.csv, column 'resp_id', rule 'missing_variable': 1 file-level error(s) in 1 file(s): "
-        "wij_panel_2019.csv, variable 'resp_id': variable is missing from the file"
+        "wij_panel_2019.csv, variable 'resp_id': variable is missing from the file (the spec's survey.respondent_id)"
     )
     assert all("\n" not in p.text(report.name) for p in report.problems)
 

@@ -47,7 +47,7 @@ def test_routing_errors_in_one_percent_of_rows_are_quarantined_and_the_run_goes_
     store.commit()
 
     out = tmp_path / "outputs" / "validate"
-    quarantine = read_table(out / "quarantine.parquet", contracts.ValidateQuarantine)
+    quarantine = read_table(out / "quarantine.parquet", contracts.ValidateQuarantine, spec)
     assert dict(zip(quarantine["source_row"], quarantine["reasons"])) == {
         1: "routed_to:walk_in",
         102: "routed_past:familiarity",
@@ -57,7 +57,7 @@ def test_routing_errors_in_one_percent_of_rows_are_quarantined_and_the_run_goes_
     reasons = read_table(out / "quarantine_reasons.parquet", contracts.ValidateQuarantineReasons)
     assert len(reasons) == 3
 
-    valid = read_table(out / "valid.parquet", contracts.ValidateValid)
+    valid = read_table(out / "valid.parquet", contracts.ValidateValid, spec)
     assert len(valid) == 3 * n - 3
     assert ingest_manifest["rows"] == 3 * n
     metrics = read_json(out / "metrics.json", contracts.ValidateMetrics)

@@ -389,7 +389,7 @@ def _stage_inputs(spec, demo, root: Path) -> tuple[artifacts.OutputStore, dict]:
         shutil.copy(folder / name, root / "data" / "population" / name)
     store = artifacts.OutputStore(root / "outputs")
     with store.writing("validate") as out:
-        artifacts.write_table(_valid(spec, panel), out / "valid.parquet", contracts.ValidateValid)
+        artifacts.write_table(_valid(spec, panel), out / "valid.parquet", contracts.ValidateValid, spec)
     with store.writing("ingest") as out:
         artifacts.write_json({f"wij_panel_{w}.sav": _ingested_file(w) for w in spec.waves}, out / "files.json",
                              contracts.IngestFiles)
@@ -402,7 +402,7 @@ def test_stage_writes_weights_diagnostics_and_spss_files(spec, demo, tmp_path):
     counts = run(store, spec, params, tmp_path)
     store.commit()
     out = tmp_path / "outputs" / "weight"
-    weights = artifacts.read_table(out / "weights.parquet", contracts.WeightWeights)
+    weights = artifacts.read_table(out / "weights.parquet", contracts.WeightWeights, spec)
     diagnostics = artifacts.read_table(out / "diagnostics.parquet", contracts.WeightDiagnostics)
     recovery = artifacts.read_table(out / "margins.parquet", contracts.WeightMargins)
     metrics = artifacts.read_json(out / "metrics.json", contracts.WeightMetrics)
@@ -425,14 +425,14 @@ def test_stage_writes_weights_diagnostics_and_spss_files(spec, demo, tmp_path):
         )
     assert len(recovery) == 3 * 36
 
-    valid = artifacts.read_table(tmp_path / "outputs" / "validate" / "valid.parquet", contracts.ValidateValid)
+    valid = artifacts.read_table(tmp_path / "outputs" / "validate" / "valid.parquet", contracts.ValidateValid, spec)
     frame, meta = pyreadstat.read_sav(str(out / "sav" / "2020.sav"), user_missing=True)
     wave_valid = valid[valid["wave"] == 2020].reset_index(drop=True)
     assert meta.file_label == f"{FILE_LABEL} (2020)"
     assert list(frame.columns) == [
         "resp_id", "wave", "wijk", "age_group", "sex", *(v.name for v in spec.variables_in_wave(2020)), "weight",
     ]
-    assert meta.column_names_to_labels["weight"] == "Weegfactor (populatie 18 jaar e.o.)"
+    assert meta.column_names_to_labels["weight"] == f"Weegfactor (populatie: {spec.population_label})"
     assert meta.column_names_to_labels["contact"] == spec.variables["contact"].label
     assert meta.variable_value_labels["helped"] == {1.0: "ja", 2.0: "nee", 99.0: "weet niet", 98.0: "geen antwoord",
                                                    -1.0: "niet gevraagd"}
@@ -504,7 +504,7 @@ WEIGHT_CORPUS = {
 
 
 @pytest.mark.parametrize("case", sorted(WEIGHT_CORPUS))
-def test_cli_exits_2_naming_the_missed_margin_and_keeps_the_previous_outputs(weighted_project, tmp_path, capsys,
+def test_cli_exits_2_naming_the_missed_margin_and_keeps_the_previous_outputs(spec, weighted_project, tmp_path, capsys,
                                                                              case):
     overrides, edit, words = WEIGHT_CORPUS[case]
     root = tmp_path / "project"
@@ -515,9 +515,9 @@ def test_cli_exits_2_naming_the_missed_margin_and_keeps_the_previous_outputs(wei
         (root / "params.yaml").write_text(yaml.safe_dump({**PARAMS, "weight": _params(**overrides)}))
     if edit is not None:
         store = artifacts.OutputStore(root / "outputs")
-        valid = artifacts.read_table(store.reading("validate") / "valid.parquet", contracts.ValidateValid)
+        valid = artifacts.read_table(store.reading("validate") / "valid.parquet", contracts.ValidateValid, spec)
         with store.writing("validate") as staged:
-            artifacts.write_table(edit(valid), staged / "valid.parquet", contracts.ValidateValid)
+            artifacts.write_table(edit(valid), staged / "valid.parquet", contracts.ValidateValid, spec)
         store.commit()
     capsys.readouterr()
     assert cli.main(["--project-dir", str(root), "--quiet", "weight"]) == 2
