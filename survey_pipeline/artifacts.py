@@ -18,7 +18,6 @@ import fcntl
 import json
 import logging
 import os
-import re
 import shutil
 import socket
 import time
