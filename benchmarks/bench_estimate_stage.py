@@ -22,7 +22,7 @@ import pandas as pd
 
 from survey_pipeline import SurveyDesign, demo
 from survey_pipeline import estimate as est
-from survey_pipeline.params import load_params
+from survey_pipeline.settings import load_params
 from survey_pipeline.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,9 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     params = load_params(ROOT / "params.yaml")
-    spec = load_spec(ROOT / params["spec"])
-    settings = est.EstimateParams.from_params(params["estimate"])
-    cal = est.Calibration.from_params(params["weight"])
+    spec = load_spec(ROOT / params.spec)
+    settings = params.estimate
+    cal = est.Calibration.of(params.weight)
     data, margins = weighted_panel(spec, args.n, cal)
     wall, cpu = [], []
     for _ in range(args.repeat):
