@@ -295,6 +295,8 @@ def _problem(error: Mapping[str, Any], keys: tuple[str, ...], raw: Any, model: t
     kind = error["type"]
     if kind == "params_rule":
         return error["ctx"]["problem"]
+    if not keys:
+        return f"expected a mapping, got {raw!r}"
     owner, field = _field(model, keys)
     if kind == "extra_forbidden":
         known = ", ".join(_by_key(owner)) if top else ", ".join(sorted(_by_key(owner)))
@@ -411,6 +413,8 @@ def read_record(folder: Path, stage: str) -> dict[str, Section]:
     """The typed sections recorded in `folder/settings.json`; a missing, altered or unreadable record is refused."""
     path = folder / RECORD
     rerun = f"rerun the {stage} stage"
+    if not folder.is_dir():
+        raise InputError(f"missing stage output; run the {stage} stage first", file=str(folder), rule="stage_input")
     if not path.exists():
         raise InputError(f"outputs/{stage} has no record of the settings it was made with; {rerun}",
                          file=str(path), rule=RULE_UPSTREAM)

@@ -167,6 +167,8 @@ def test_a_record_holds_the_sections_and_the_sha256_of_their_canonical_json(tmp_
 
 
 def test_a_record_that_is_missing_altered_or_foreign_is_refused(tmp_path):
+    with pytest.raises(InputError, match="missing stage output; run the estimate stage first"):
+        read_record(tmp_path / "estimate", "estimate")
     with pytest.raises(InputError, match="outputs/estimate has no record of the settings it was made with; rerun"):
         read_record(tmp_path, "estimate")
     write_record(tmp_path, {"estimate": _params().estimate})
