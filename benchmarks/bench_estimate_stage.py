@@ -26,7 +26,7 @@ import pandas as pd
 from memory import load_average, peak_memory_mb, reset_peak_memory
 from survey_pipeline import SurveyDesign, demo
 from survey_pipeline import estimate as est
-from survey_pipeline.params import load_params
+from survey_pipeline.settings import load_params
 from survey_pipeline.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,9 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     params = load_params(ROOT / "params.yaml")
-    spec = load_spec(ROOT / params["spec"])
-    settings = est.EstimateParams.from_params(params["estimate"])
-    cal = est.Calibration.from_params(params["weight"])
+    spec = load_spec(ROOT / params.spec)
+    settings = params.estimate
+    cal = est.Calibration.of(params.weight)
     n = args.n if args.n is not None else args.scale * demo.DEFAULT_N_PER_WAVE
     data, margins = weighted_panel(spec, n, cal)
     reset_peak_memory()

@@ -28,7 +28,7 @@ from typing import TextIO
 from survey_pipeline import manifest
 from survey_pipeline.artifacts import STAGES, OutputStore
 from survey_pipeline.errors import InputError, OutputWriteError, ParamsError, RunInterrupted, escape
-from survey_pipeline.params import load_params
+from survey_pipeline.settings import load_params
 from survey_pipeline.spec import load_spec
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_FILE_SYSTEM = 0, 1, 2, 3
@@ -90,12 +90,17 @@ def run_command(args: argparse.Namespace) -> None:
     """Run the requested stages in one staged transaction and record the manifest."""
     base_dir = args.project_dir.resolve()
     params_path = args.params or base_dir / "params.yaml"
-    params = load_params(params_path)
-    spec = load_spec(base_dir / params["spec"])
+    params = load_params(params_path)  # the whole file, every section, before any stage runs
+    spec = load_spec(base_dir / params.spec)
+    try:
+        params.check_against(spec)
+    except ParamsError as exc:
+        exc.file = str(params_path)
+        raise
     stages = STAGES if args.verb == "run" else (args.verb,)
     store = OutputStore(args.outputs or base_dir / "outputs")
     with store.session(args.verb):
-        record = manifest.start(args.verb, base_dir, params_path, params)
+        record = manifest.start(args.verb, base_dir, params_path, params.model_dump(mode="json", by_alias=True))
         try:
             for number, stage in enumerate(stages, start=1):
                 record["stages"][stage] = _run_stage(stage, number, len(stages), store, spec, params, base_dir)
@@ -103,7 +108,7 @@ def run_command(args: argparse.Namespace) -> None:
         except BaseException as exc:
             store.discard()
             if isinstance(exc, ParamsError) and exc.file is None:
-                exc.file = str(params_path)  # a stage's SectionReader does not know which file it reads
+                exc.file = str(params_path)  # a stage's check of its settings does not know which file it reads
             raise
         arrived: list[int] = []
         with _stop_signals(lambda number, frame: arrived.append(number)):

@@ -453,6 +453,14 @@ class SpecRecord(Record):
     spec_fingerprint: str
 
 
+class SettingsRecord(Record):
+    """`<stage>/settings.json`: the params sections a stage's outputs were made with (as
+    `survey_pipeline.settings` dumps them) and the sha256 of their canonical JSON."""
+
+    sections: dict[str, dict[str, Any]]
+    fingerprint: str
+
+
 class ReceiptCheck(Record):
     """Whether (and against which line of the provider's receipt) a raw file's row count was checked."""
 

@@ -27,7 +27,7 @@ import logging
 import math
 from collections import namedtuple
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,18 +40,23 @@ from survey_pipeline import targets as tgt
 from survey_pipeline.artifacts import OutputStore, read_table, write_spec_record, write_table
 from survey_pipeline.core.design import CalibrationError, Share, SurveyDesign
 from survey_pipeline.contracts import columns
-from survey_pipeline.core.intervals import CI_METHODS
-from survey_pipeline.errors import InputError, ParamsError
-from survey_pipeline.params import SectionReader
+from survey_pipeline.errors import InputError
 from survey_pipeline.population import load_cells, load_margins
 from survey_pipeline.population import wave_margins as population_margins
-from survey_pipeline.reliability import SuppressionRule, apply_suppression, assess
+from survey_pipeline.reliability import apply_suppression, assess
+from survey_pipeline.settings import (
+    TOTAL,
+    EstimateSettings,
+    Params,
+    SuppressionRule,
+    WeightSettings,
+    upstream_settings,
+    write_record,
+)
 from survey_pipeline.spec import Indicator, QuestionnaireSpec
-from survey_pipeline.weight import WeightParams
 
 log = logging.getLogger(__name__)
 
-TOTAL = "total"
 TOTAL_LABEL = "Totaal"
 WEIGHT = "weight"
 CELL = "_poststratification_cell"
@@ -69,8 +74,8 @@ CHANGE_MASKED = ("estimate_from", "estimate_to", "difference", "se", "ci_lower",
 
 @dataclass(frozen=True)
 class Calibration:
-    """How the weight stage calibrated (`weight.*`, parsed by `WeightParams`): re-done
-    here for the variance. Post-stratification cells become one column, `CELL`."""
+    """How the weight stage calibrated (its recorded `weight` settings): re-done here for the
+    variance. Post-stratification cells become one column, `CELL`."""
 
     method: str
     variables: tuple[str, ...]
@@ -81,13 +86,11 @@ class Calibration:
     margin_tolerance: float = 1e-6
 
     @classmethod
-    def from_params(cls, section: Mapping[str, Any]) -> Calibration:
-        settings = WeightParams.from_params(section)
-        rake = settings.method == "rake"
+    def of(cls, settings: WeightSettings) -> Calibration:
         return cls(
             method=settings.method,
             variables=settings.weighting_variables,
-            population_file=settings.population_file if rake else settings.cells_file,
+            population_file=settings.target_file,
             max_iter=settings.max_iter,
             tol=settings.tol,
             margin_total_tolerance=settings.margin_total_tolerance,
@@ -98,36 +101,6 @@ class Calibration:
     def columns(self) -> tuple[str, ...]:
         """The data columns the design is calibrated on."""
         return self.variables if self.method == "rake" else (CELL,)
-
-
-@dataclass(frozen=True)
-class EstimateParams:
-    """The `estimate:` section of params.yaml."""
-
-    ci_method: str = "beta"
-    level: float = 0.95
-    breakdowns: tuple[str, ...] = ("wijk", "age_group", "sex")
-    suppression: SuppressionRule = SuppressionRule()
-    calibration_tolerance: float = 1e-6
-
-    @classmethod
-    def from_params(cls, section: Mapping[str, Any]) -> EstimateParams:
-        read = SectionReader(section, "estimate", [f.name for f in fields(cls)])
-        breakdowns = read.names("breakdowns", list(cls.breakdowns))
-        if TOTAL in breakdowns:
-            raise read.error("breakdowns", f"'{TOTAL}' is always included; list only background variables")
-        return cls(
-            ci_method=read.choice("ci_method", CI_METHODS, cls.ci_method),
-            level=read.number("level", cls.level, 0, 1, "()"),
-            breakdowns=breakdowns,
-            suppression=SuppressionRule.from_params(section.get("suppression")),
-            calibration_tolerance=read.number("calibration_tolerance", cls.calibration_tolerance, 0, 1, "()"),
-        )
-
-    def check_against(self, spec: QuestionnaireSpec) -> None:
-        for name in self.breakdowns:
-            if name not in spec.background:
-                raise ParamsError("estimate.breakdowns", f"'{name}' is not a background variable of the spec")
 
 
 def parse_targets(spec: QuestionnaireSpec) -> dict[tuple[str, int], tgt.Target]:
@@ -311,7 +284,7 @@ def _found_levels(result: pd.DataFrame, by: str | None, n_items: int) -> np.ndar
     return None if by is None else result[by].to_numpy(dtype=np.float64)[: len(result) // n_items]
 
 
-def _proportion_tables(design: SurveyDesign, spec: QuestionnaireSpec, params: EstimateParams,
+def _proportion_tables(design: SurveyDesign, spec: QuestionnaireSpec, params: EstimateSettings,
                        shares: Sequence[Share]) -> Columns:
     """Proportions of every share by breakdown, item-major, with the displayed CI."""
 
@@ -349,7 +322,7 @@ def _as_text(frame: pd.DataFrame, table: Mapping[str, str]) -> pd.DataFrame:
     return frame
 
 
-def estimate_indicators(spec: QuestionnaireSpec, design: SurveyDesign, wave: int, params: EstimateParams,
+def estimate_indicators(spec: QuestionnaireSpec, design: SurveyDesign, wave: int, params: EstimateSettings,
                         indicators: Sequence[Indicator] | None = None) -> pd.DataFrame:
     """Unsuppressed indicator estimates of one wave (design data holds the outcome columns)."""
     chosen = [i for i in (indicators if indicators is not None else spec.indicators)
@@ -366,7 +339,7 @@ def estimate_indicators(spec: QuestionnaireSpec, design: SurveyDesign, wave: int
 
 
 def estimate_distributions(spec: QuestionnaireSpec, design: SurveyDesign, wave: int,
-                           params: EstimateParams) -> pd.DataFrame:
+                           params: EstimateSettings) -> pd.DataFrame:
     """Share of every code (answers, "weet niet", "geen antwoord") among those asked, suppressed per rule."""
     shares, metas = [], []
     for variable in spec.variables_in_wave(wave):
@@ -428,7 +401,7 @@ def _n_both(frame: pd.DataFrame, masks: np.ndarray, pairs: tuple[np.ndarray, np.
 
 
 def estimate_changes(spec: QuestionnaireSpec, design: SurveyDesign, first: int, second: int,
-                     params: EstimateParams, indicators: Sequence[Indicator] | None = None) -> pd.DataFrame:
+                     params: EstimateSettings, indicators: Sequence[Indicator] | None = None) -> pd.DataFrame:
     """Unsuppressed changes first -> second on a stacked design (outcome columns in its data)."""
     frame = design.data
     chosen = [i for i in (indicators if indicators is not None else spec.indicators)
@@ -561,7 +534,7 @@ def _empty(table: Mapping[str, str]) -> pd.DataFrame:
     return pd.DataFrame({column: pd.Series(dtype=dtype) for column, dtype in table.items()})
 
 
-def estimate_all(spec: QuestionnaireSpec, data: pd.DataFrame, margins: pd.DataFrame, params: EstimateParams,
+def estimate_all(spec: QuestionnaireSpec, data: pd.DataFrame, margins: pd.DataFrame, params: EstimateSettings,
                  cal: Calibration, *, margins_file: str = "margins") -> Estimates:
     """Indicators, changes and distributions from weighted valid rows (column `weight`)."""
     params.check_against(spec)
@@ -609,10 +582,12 @@ def estimate_all(spec: QuestionnaireSpec, data: pd.DataFrame, margins: pd.DataFr
     return Estimates(indicators_out, changes, distributions, diagnostics)
 
 
-def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], base_dir: Path) -> dict:
-    """Read valid rows, weights and margins; write indicators, changes and distributions."""
-    settings = EstimateParams.from_params(params.get("estimate", {}))
-    cal = Calibration.from_params(params.get("weight", {}))
+def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: Path) -> dict:
+    """Read valid rows, weights and margins; write indicators, changes, distributions and the settings
+    record. The calibration is redone as the weight stage recorded it."""
+    upstream = upstream_settings({"validate": store.reading("validate"), "weight": store.reading("weight")}, params)
+    settings = params.estimate
+    cal = Calibration.of(upstream["weight"])
     valid = read_table(store.reading("validate") / "valid.parquet", contracts.ValidateValid, spec)
     weights = read_table(store.reading("weight") / "weights.parquet", contracts.WeightWeights, spec)
     margins_path = Path(base_dir) / cal.population_file
@@ -624,6 +599,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
         write_table(result.changes, out / "changes.parquet", contracts.EstimateChanges, spec)
         write_table(result.distributions, out / "distributions.parquet", contracts.EstimateDistributions, spec)
         write_spec_record(out, spec)
+        write_record(out, {**upstream, "estimate": settings})
     for wave, counts in join_counts.items():
         result.diagnostics["waves"].setdefault(str(wave), {}).update(counts)
     summary = {

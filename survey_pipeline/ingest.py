@@ -21,8 +21,7 @@ import hashlib
 import io
 import logging
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +32,8 @@ import pyreadstat
 from survey_pipeline import artifacts, contracts
 from survey_pipeline.errors import InputError
 from survey_pipeline.numbers import read_text_csv, whole_number_column
-from survey_pipeline.params import SectionReader
 from survey_pipeline.sav_structure import check_rows_read, check_sav_structure
+from survey_pipeline.settings import WAVE_PLACEHOLDER, Params, write_record
 from survey_pipeline.spec import QuestionnaireSpec
 
 log = logging.getLogger(__name__)
@@ -45,7 +44,6 @@ PARQUET_SUFFIXES = (".parquet",)
 SUPPORTED_SUFFIXES = SPSS_SUFFIXES + CSV_SUFFIXES + PARQUET_SUFFIXES
 ORIGIN_COLUMNS = ("source_file", "source_row", "file_wave")
 BASE_WEIGHT = "base_weight"
-WAVE_PLACEHOLDER = "{wave}"
 RECEIPT_FILE = "receipt.csv"
 RECEIPT_COLUMNS = ("wave", "expected_respondents")
 RECEIPT_OPTIONAL_COLUMNS = ("source", "note")
@@ -54,24 +52,6 @@ ERROR, WARNING = "error", "warning"
 LEGACY_ENCODING = "cp1252"
 _SNIFF_BYTES = 8192
 _MAX_LABEL_IN_MESSAGE = 80
-
-
-@dataclass(frozen=True)
-class IngestParams:
-    """The `ingest:` section of params.yaml."""
-
-    raw_dir: str
-    file_pattern: str
-
-    @classmethod
-    def from_params(cls, section: Any) -> IngestParams:
-        read = SectionReader(section, "ingest", [f.name for f in fields(cls)])
-        raw_dir = read.text("raw_dir", what="a folder path relative to the project root")
-        pattern_text = f"a file name pattern with one {WAVE_PLACEHOLDER}"
-        pattern = read.text("file_pattern", what=pattern_text)
-        if pattern.count(WAVE_PLACEHOLDER) != 1:
-            raise read.error("file_pattern", f"expected {pattern_text}, got {pattern!r}")
-        return cls(raw_dir=raw_dir, file_pattern=pattern)
 
 
 @dataclass(frozen=True)
@@ -845,10 +825,10 @@ def check_receipt(receipt: dict[int, ReceiptLine], reports: list[FileReport], re
     return entries
 
 
-def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], base_dir: Path) -> dict:
+def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: Path) -> dict:
     """Read every raw file, check it (and its row count against `receipt.csv` if there is one),
-    write `responses.parquet` and `files.json`."""
-    settings = IngestParams.from_params(params.get("ingest"))
+    write `responses.parquet`, `files.json` and the settings record."""
+    settings = params.ingest
     raw_dir = Path(base_dir) / settings.raw_dir
     paths = find_raw_files(raw_dir)
     log.info("ingest: %d raw file(s) in %s", len(paths), settings.raw_dir)
@@ -861,6 +841,7 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Mapping[s
     with store.writing("ingest") as out:
         artifacts.write_table(responses, out / "responses.parquet", contracts.IngestResponses, spec)
         artifacts.write_json(files, out / "files.json", contracts.IngestFiles)
+        write_record(out, {"ingest": settings})
     rows_per_wave = {str(r.wave): r.n_rows for r in sorted(reports, key=lambda r: r.wave)}
     log.info("ingest: %d rows from %d file(s)", len(responses), len(reports))
     return {

@@ -11,7 +11,7 @@ nothing else, so that no value is read as a different number:
 
 Messages quote the offending text: these files hold aggregates, never respondent
 answers. The real-number form (`0.5`, `1.0e-10`) is recognised only to explain a
-params value that YAML read as text (`survey_pipeline.params`).
+params value that YAML read as text (`survey_pipeline.settings`).
 """
 
 from __future__ import annotations

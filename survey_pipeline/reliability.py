@@ -29,48 +29,17 @@ Reasons and flags are joined with ";" in rule order.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from survey_pipeline.core.intervals import korn_graubard_interval
-from survey_pipeline.params import SectionReader
+from survey_pipeline.settings import SuppressionRule
 
 SUPPRESSED_COLUMNS = ("estimate", "se", "ci_lower", "ci_upper", "deff", "n_eff")
 PUBLICATION_LEVEL = 0.95
 """Confidence level of the publication interval (NCHS), independent of the displayed level."""
-
-
-@dataclass(frozen=True)
-class SuppressionRule:
-    """Thresholds of the publication rule (defaults: NCHS standards for proportions)."""
-
-    min_n: int = 30
-    min_n_eff: float = 30.0
-    max_ci_width: float = 0.30
-    max_relative_ci_width: float = 1.30
-    relative_width_from: float = 0.05
-    flag_df_below: float = 8.0
-
-    @classmethod
-    def from_params(cls, section: Mapping[str, Any] | None, key: str = "estimate.suppression") -> SuppressionRule:
-        """Parse `estimate.suppression`; missing keys take the NCHS defaults."""
-        if section is None:
-            return cls()
-        read = SectionReader(section, key, [f.name for f in fields(cls)])
-        ci_width = "a CI width on the proportion scale"
-        return cls(
-            min_n=read.whole_number("min_n", cls.min_n, 0),
-            min_n_eff=read.number("min_n_eff", cls.min_n_eff, 0, math.inf, "[)"),
-            max_ci_width=read.number("max_ci_width", cls.max_ci_width, 0, 1, what=ci_width),
-            max_relative_ci_width=read.number("max_relative_ci_width", cls.max_relative_ci_width, 0, math.inf, "[)"),
-            relative_width_from=read.number("relative_width_from", cls.relative_width_from, 0, 1, what=ci_width),
-            flag_df_below=read.number("flag_df_below", cls.flag_df_below, 0, math.inf, "[)"),
-        )
 
 
 @dataclass(frozen=True)

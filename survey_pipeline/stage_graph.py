@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import ast
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from survey_pipeline.params import load_params
+from survey_pipeline.settings import RECORD, Params, load_params
 
 PACKAGE = "survey_pipeline"
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -49,7 +49,7 @@ class Stage:
     module: str
     params: tuple[str, ...]
     reads: tuple[str, ...] = ()
-    data: Callable[[Mapping[str, Any]], tuple[str, ...]] = lambda params: ()
+    data: Callable[[Params], tuple[str, ...]] = lambda params: ()
     writes: tuple[str, ...] = ()
     metrics: tuple[str, ...] = ()
     folders: tuple[str, ...] = ()
@@ -59,20 +59,22 @@ class Stage:
         return f"{OUTPUTS}/{self.name}/{name}"
 
 
-def _weight_data(params: Mapping[str, Any]) -> tuple[str, ...]:
-    return (params["weight"]["population_file"], params["weight"]["cells_file"])
+def _weight_data(params: Params) -> tuple[str, ...]:
+    return tuple(path for path in (params.weight.population_file, params.weight.cells_file) if path)
 
 
+# Every stage writes RECORD (settings.json, the settings its outputs were made with) and reads
+# the records of the stages whose outputs it reads (survey_pipeline.settings.upstream_settings).
 STAGES: tuple[Stage, ...] = (
     Stage(
         name="ingest", module=f"{PACKAGE}.ingest", params=("spec", "ingest"),
-        data=lambda params: (params["ingest"]["raw_dir"],),
-        writes=("responses.parquet", "files.json"),
+        data=lambda params: (params.ingest.raw_dir,),
+        writes=("responses.parquet", "files.json", RECORD),
     ),
     Stage(
         name="validate", module=f"{PACKAGE}.validate", params=("spec", "validate"),
-        reads=("ingest/responses.parquet", "ingest/files.json"),
-        writes=("valid.parquet", "quarantine.parquet", "quarantine_reasons.parquet"),
+        reads=("ingest/responses.parquet", "ingest/files.json", f"ingest/{RECORD}"),
+        writes=("valid.parquet", "quarantine.parquet", "quarantine_reasons.parquet", RECORD),
         metrics=("metrics.json",),
         # Great Expectations' own record of the checkpoint and its Data Docs: derived views of
         # the tracked tables, rewritten by every run, not inputs of any later stage.
@@ -80,20 +82,22 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         name="weight", module=f"{PACKAGE}.weight", params=("spec", "weight"),
-        reads=("validate/valid.parquet", "ingest/files.json"), data=_weight_data,
-        writes=("weights.parquet", "margins.parquet", "diagnostics.parquet"),
+        reads=("validate/valid.parquet", f"validate/{RECORD}", "ingest/files.json", f"ingest/{RECORD}"),
+        data=_weight_data,
+        writes=("weights.parquet", "margins.parquet", "diagnostics.parquet", RECORD),
         metrics=("metrics.json",), folders=("sav",),
     ),
     Stage(
         name="estimate", module=f"{PACKAGE}.estimate", params=("spec", "weight", "estimate"),
-        reads=("validate/valid.parquet", "weight/weights.parquet"), data=_weight_data,
-        writes=("indicators.parquet", "changes.parquet", "distributions.parquet", "spec.json"),
+        reads=("validate/valid.parquet", f"validate/{RECORD}", "weight/weights.parquet", f"weight/{RECORD}"),
+        data=_weight_data,
+        writes=("indicators.parquet", "changes.parquet", "distributions.parquet", "spec.json", RECORD),
     ),
     Stage(
         name="report", module=f"{PACKAGE}.report.stage", params=("spec", "weight", "estimate", "report"),
         reads=("estimate/indicators.parquet", "estimate/changes.parquet", "estimate/distributions.parquet",
-               "estimate/spec.json", "weight/diagnostics.parquet", "weight/margins.parquet",
-               "weight/metrics.json", "validate/metrics.json"),
+               "estimate/spec.json", f"estimate/{RECORD}", "weight/diagnostics.parquet", "weight/margins.parquet",
+               "weight/metrics.json", f"weight/{RECORD}", "validate/metrics.json", f"validate/{RECORD}"),
         folders=(".",),
     ),
 )
@@ -201,11 +205,11 @@ def code_dependencies(stage: Stage) -> list[str]:
 # dvc.yaml
 
 
-def stage_entry(stage: Stage, params: Mapping[str, Any]) -> dict[str, Any]:
+def stage_entry(stage: Stage, params: Params) -> dict[str, Any]:
     """The dvc.yaml entry of one stage."""
     deps = [
         *code_dependencies(stage),
-        params["spec"],
+        params.spec,
         *stage.data(params),
         *(f"{OUTPUTS}/{name}" for name in stage.reads),
     ]
@@ -221,7 +225,7 @@ def stage_entry(stage: Stage, params: Mapping[str, Any]) -> dict[str, Any]:
     return entry
 
 
-def dvc_yaml(params: Mapping[str, Any]) -> str:
+def dvc_yaml(params: Params) -> str:
     """The text of dvc.yaml for these parameters."""
     stages = {stage.name: stage_entry(stage, params) for stage in STAGES}
     return HEADER + yaml.safe_dump({"stages": stages}, sort_keys=False, width=120)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +31,12 @@ from pandera import extensions
 from survey_pipeline import artifacts, contracts
 from survey_pipeline.errors import InputError
 from survey_pipeline.ingest import BASE_WEIGHT, ORIGIN_COLUMNS
-from survey_pipeline.params import SectionReader
+from survey_pipeline.settings import Params, upstream_settings, write_record
 from survey_pipeline.spec import QuestionnaireSpec
 
 log = logging.getLogger(__name__)
 
 MAX_ID = 2**53
-GX_FAILURE_MODES = ("error", "warn")
 _LOGGED_ROWS = 20
 _LISTED_ROWS = 10
 
@@ -53,24 +52,6 @@ RULES = {
     "routed_to": "a respondent routed to a question does not carry the 'niet gevraagd' code",
     "not_blank": "a respondent routed to a question has an answer or missing code there (not blank)",
 }
-
-
-@dataclass(frozen=True)
-class ValidateParams:
-    """The `validate:` section of params.yaml."""
-
-    max_quarantine_share: float = 0.02
-    gx_failure: str = "error"
-
-    @classmethod
-    def from_params(cls, section: Any) -> ValidateParams:
-        if section is None:
-            return cls()
-        read = SectionReader(section, "validate", [f.name for f in fields(cls)])
-        return cls(
-            max_quarantine_share=read.number("max_quarantine_share", cls.max_quarantine_share, 0, 1, what="a share"),
-            gx_failure=read.choice("gx_failure", GX_FAILURE_MODES, cls.gx_failure),
-        )
 
 
 @dataclass(frozen=True)
@@ -496,11 +477,13 @@ def _distinguishing_decimals(shares: Sequence[float], limit: float) -> int:
 # Stage
 
 
-def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], base_dir: Path) -> dict:
-    """Validate the ingested responses; write valid rows, quarantine, metrics and the GX result."""
+def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: Path) -> dict:
+    """Validate the ingested responses; write valid rows, quarantine, metrics, the GX result and the
+    settings record (the ingest settings the responses were read with, and this stage's)."""
     from survey_pipeline import expectations
 
-    settings = ValidateParams.from_params(params.get("validate"))
+    upstream = upstream_settings({"ingest": store.reading("ingest")}, params)
+    settings = params.validate_
     responses = artifacts.read_table(store.reading("ingest") / "responses.parquet", contracts.IngestResponses, spec)
     result = validate_responses(responses, spec)
     for row in result.reasons.head(_LOGGED_ROWS).itertuples(index=False):
@@ -512,6 +495,7 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Mapping[s
         artifacts.write_table(result.quarantine, out / "quarantine.parquet", contracts.ValidateQuarantine, spec)
         artifacts.write_table(result.reasons, out / "quarantine_reasons.parquet", contracts.ValidateQuarantineReasons)
         artifacts.write_json(result.metrics, out / "metrics.json", contracts.ValidateMetrics)
+        write_record(out, {**upstream, "validate": settings})
         # Checked after writing: on failure the quarantine is kept in outputs/failed/validate/.
         check_quarantine_share(result.metrics, settings.max_quarantine_share)
         gx = expectations.run_checkpoint(result.valid, spec, out / "data_docs")

@@ -41,9 +41,8 @@ system-missing weight).
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -65,7 +64,7 @@ from survey_pipeline.core.calibration import (
     raking_shortfall,
     trim_weights,
 )
-from survey_pipeline.errors import InputError, ParamsError
+from survey_pipeline.errors import InputError
 from survey_pipeline.ingest import BASE_WEIGHT as BASE_WEIGHT_COLUMN
 from survey_pipeline.population import (
     Margin,
@@ -75,83 +74,16 @@ from survey_pipeline.population import (
     load_margins,
     wave_margins,
 )
-from survey_pipeline.params import REQUIRED, SectionReader
 from survey_pipeline.sav import write_sav
+from survey_pipeline.settings import Params, WeightSettings, upstream_settings, write_record
 from survey_pipeline.spec import QuestionnaireSpec
 
 log = logging.getLogger(__name__)
 
-METHODS = ("rake", "poststratify")
-MISSING_RULES = ("exclude", "fail")
-BASE_WEIGHT_RULES = ("auto", "require", "ignore")
 WEIGHT_COLUMN = "weight"
 RULE_MARGINS = "margins_met"
 RULE_MISSING = "missing_background"
 RULE_BASE = "base_weight"
-
-
-@dataclass(frozen=True)
-class WeightParams:
-    """The `weight:` section of params.yaml (see the module docstring)."""
-
-    method: str
-    margins: tuple[str, ...]
-    population_file: str
-    max_iter: int
-    tol: float
-    trim_lower: float | None
-    trim_upper: float | None
-    trim_max_rounds: int
-    missing_background: str
-    margin_total_tolerance: float
-    margin_tolerance: float
-    base_weight: str
-    poststratify_cells: tuple[str, ...]
-    cells_file: str | None
-
-    @property
-    def trimming(self) -> bool:
-        return self.trim_lower is not None or self.trim_upper is not None
-
-    @property
-    def weighting_variables(self) -> tuple[str, ...]:
-        return self.margins if self.method == "rake" else self.poststratify_cells
-
-    @classmethod
-    def from_params(cls, section: Any) -> WeightParams:
-        read = SectionReader(section, "weight", [f.name for f in fields(cls)])
-        method = read.choice("method", METHODS, "rake")
-        poststratify = method == "poststratify"
-        cells_file = read.text("cells_file", None, what="the path of the population cells file (or null)")
-        if poststratify and cells_file is None:
-            raise read.error("cells_file", "post-stratification needs the population cells file")
-        cells = read.names("poststratify_cells", REQUIRED if poststratify else None, non_empty=True)
-        mean_multiple = "a multiple of the mean weight (or null)"
-        return cls(
-            method=method,
-            margins=read.names("margins", non_empty=True),
-            population_file=read.text("population_file", what="the path of the margins file"),
-            max_iter=read.whole_number("max_iter", 100, 1),
-            tol=read.number("tol", 1e-10, 0, 1, "()", what="a share of the sum of weights"),
-            trim_lower=read.number("trim_lower", None, 0, 1, "[)", what=mean_multiple),
-            trim_upper=read.number("trim_upper", None, 1, math.inf, "()", what=mean_multiple),
-            trim_max_rounds=read.whole_number("trim_max_rounds", 50, 1),
-            missing_background=read.choice("missing_background", MISSING_RULES, "exclude"),
-            margin_total_tolerance=read.number("margin_total_tolerance", 0.0, 0, 0.1, "[)",
-                                               what="a relative difference"),
-            margin_tolerance=read.number("margin_tolerance", 1e-6, 0, 0.01, "()", what="a relative difference"),
-            base_weight=read.choice("base_weight", BASE_WEIGHT_RULES, "auto"),
-            poststratify_cells=cells or (),
-            cells_file=cells_file,
-        )
-
-    def check_against(self, spec: QuestionnaireSpec) -> None:
-        for key, names in (("margins", self.margins), ("poststratify_cells", self.poststratify_cells)):
-            for name in names:
-                if name not in spec.background:
-                    raise ParamsError(
-                        f"weight.{key}", f"'{name}' is not a background variable ({', '.join(spec.background)})"
-                    )
 
 
 # --------------------------------------------------------------------------------------
@@ -348,7 +280,7 @@ def _require_margins_met(
     start: np.ndarray,
     calibration: Sequence[tuple[np.ndarray, np.ndarray]],
     targets: Sequence[Margin],
-    params: WeightParams,
+    params: WeightSettings,
     wave: int,
     *,
     converged: bool,
@@ -374,7 +306,7 @@ def _require_margins_met(
 
 
 def weight_wave(
-    frame: pd.DataFrame, wave: int, params: WeightParams, population: Population, spec: QuestionnaireSpec
+    frame: pd.DataFrame, wave: int, params: WeightSettings, population: Population, spec: QuestionnaireSpec
 ) -> WaveWeights:
     """Calibrate one wave's valid rows (pure: frames in, arrays and frames out)."""
     included, excluded = apply_missing_rule(frame, params.weighting_variables, params.missing_background, wave)
@@ -470,7 +402,7 @@ def weight_wave(
 
 
 def compute_weights(
-    valid: pd.DataFrame, params: WeightParams, population: Population, spec: QuestionnaireSpec
+    valid: pd.DataFrame, params: WeightSettings, population: Population, spec: QuestionnaireSpec
 ) -> WeightResult:
     """Weights for every wave in `valid` (waves in ascending order)."""
     params.check_against(spec)
@@ -558,9 +490,11 @@ def _sav_label(source_files: Sequence[str], labels: Mapping[str, str], spec: Que
     return f"{spec.title} {wave}"
 
 
-def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], base_dir: Path) -> dict:
-    """Stage entry point (see contracts): read valid rows and population, write weights and diagnostics."""
-    settings = WeightParams.from_params(params.get("weight"))
+def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: Path) -> dict:
+    """Stage entry point (see contracts): read valid rows and population, write weights, diagnostics
+    and the settings record."""
+    upstream = upstream_settings({"ingest": store.reading("ingest"), "validate": store.reading("validate")}, params)
+    settings = params.weight
     settings.check_against(spec)
     base_dir = Path(base_dir)
     valid = artifacts.read_table(store.reading("validate") / "valid.parquet", contracts.ValidateValid, spec)
@@ -579,6 +513,7 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Mapping[s
         artifacts.write_table(result.margins, out / "margins.parquet", contracts.WeightMargins)
         artifacts.write_table(result.diagnostics, out / "diagnostics.parquet", contracts.WeightDiagnostics)
         artifacts.write_json(result.metrics, out / "metrics.json", contracts.WeightMetrics)
+        write_record(out, {**upstream, "weight": settings})
         (out / "sav").mkdir()
         for wave, wave_result in result.per_wave.items():
             frame = valid[valid[spec.wave_variable] == wave].reset_index(drop=True)

@@ -31,7 +31,8 @@ import pandera.errors
 from survey_pipeline import artifacts
 from survey_pipeline.contracts import REPORT_TABLES, TOLERANCE, contract_name
 from survey_pipeline.errors import InputError
-from survey_pipeline.reliability import SuppressionRule, effective_sample_size, publication_interval
+from survey_pipeline.reliability import effective_sample_size, publication_interval
+from survey_pipeline.settings import SuppressionRule
 from survey_pipeline.spec import QuestionnaireSpec
 
 log = logging.getLogger(__name__)

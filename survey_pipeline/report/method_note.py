@@ -1,9 +1,11 @@
 """The method note (onderzoeksverantwoording), generated from the run, in Dutch.
 
 Every number comes from the run's files (validate and weight metrics, the weight
-diagnostics and margin recovery, the published tables) and every rule from
-`params.yaml` and the questionnaire spec; nothing here is typed in by hand, so
-the note cannot disagree with the tables it accompanies.
+diagnostics and margin recovery, the published tables), every setting from the
+settings the weight and estimate outputs record they were made with (never from
+params.yaml, which may have changed since), and every rule from the
+questionnaire spec; nothing here is typed in by hand, so the note cannot
+disagree with the tables it accompanies.
 """
 
 from __future__ import annotations
@@ -15,13 +17,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from survey_pipeline.reliability import SuppressionRule
 from survey_pipeline.report.csv_safety import DUTCH_EXCEL
 from survey_pipeline.report.document import Bullets, Document, Heading, Paragraph, Table
 from survey_pipeline.report.formatting import format_number, format_percent
 from survey_pipeline.report.tables import REASON_TEXT, TOTAL, report_order, target_rule_text
+from survey_pipeline.settings import EstimateSettings, SuppressionRule, WeightSettings
 from survey_pipeline.spec import ALL_RESIDENTS, QuestionnaireSpec
-from survey_pipeline.weight import WeightParams
 
 CI_TEXT = {
     "beta": "het Korn-Graubard-interval (Clopper-Pearson op de effectieve steekproefomvang; gelijk aan "
@@ -40,7 +41,7 @@ MAX_CATEGORIES_IN_FULL = 12
 
 @dataclass(frozen=True)
 class RunFacts:
-    """What the note is generated from: the run's metrics and tables, and the parameters."""
+    """What the note is generated from: the run's metrics and tables, and the settings they were made with."""
 
     validate_metrics: Mapping[str, Any]
     weight_metrics: Mapping[str, Any]
@@ -48,8 +49,12 @@ class RunFacts:
     weight_margins: pd.DataFrame
     indicators: pd.DataFrame
     changes: pd.DataFrame
-    params: Mapping[str, Any]
-    rule: SuppressionRule
+    weight: WeightSettings
+    estimate: EstimateSettings
+
+    @property
+    def rule(self) -> SuppressionRule:
+        return self.estimate.suppression
 
 
 def _n(value) -> str:
@@ -178,7 +183,7 @@ def _response(spec: QuestionnaireSpec, facts: RunFacts) -> list:
 
 
 def _weighting(spec: QuestionnaireSpec, facts: RunFacts) -> list:
-    settings = WeightParams.from_params(facts.params.get("weight"))  # what the weight stage used
+    settings = facts.weight
     method = settings.method
     names = settings.weighting_variables
     variables = [spec.background[v].label.lower() for v in names if v in spec.background]
@@ -186,7 +191,7 @@ def _weighting(spec: QuestionnaireSpec, facts: RunFacts) -> list:
         f"Per meting zijn de respondenten gewogen naar de doelpopulatie, {spec.population_label}, op "
         f"{_join(variables) if variables else 'de achtergrondkenmerken'}, met "
         f"{WEIGHT_METHOD_TEXT.get(method, method)}. De bevolkingsaantallen komen uit "
-        f"{settings.cells_file if method == 'poststratify' else settings.population_file}. "
+        f"{settings.target_file}. "
         f"De gewichten tellen per meting op tot de bevolkingsomvang."
     )
     diag = facts.weight_diagnostics.sort_values("wave")
@@ -264,7 +269,7 @@ def _intervals(spec: QuestionnaireSpec, facts: RunFacts) -> list:
     ind = facts.indicators
     methods = [m for m in dict.fromkeys(ind["ci_method"]) if m]
     level = float(ind["level"].iloc[0]) if len(ind) else 0.95
-    configured = facts.params.get("estimate", {}).get("ci_method", methods[0] if methods else "beta")
+    configured = facts.estimate.ci_method
     text = (
         f"De standaardfouten zijn designgebaseerd: ze houden rekening met de weging en met de kalibratie op de "
         f"bevolkingsmarges (linearisatie, zoals het R-pakket survey). Het {format_percent(level)}-"

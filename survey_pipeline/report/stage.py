@@ -12,21 +12,21 @@ formula-safe CSV, standard and for Dutch Excel (`<table>.csv`,
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from survey_pipeline import contracts
 from survey_pipeline.artifacts import OutputStore, check_spec_record, read_json, read_table, write_json, write_table
-from survey_pipeline.estimate import EstimateParams
+from survey_pipeline.errors import InputError
 from survey_pipeline.report import checks, figures, tables
 from survey_pipeline.report.annual_report import build_report_document
-from survey_pipeline.report.config import ReportParams
 from survey_pipeline.report.csv_safety import write_csv_files
 from survey_pipeline.report.excel import SHARE_COLUMNS, write_workbook
 from survey_pipeline.report.html import render_html
 from survey_pipeline.report.markdown import render_markdown
 from survey_pipeline.report.method_note import RunFacts, build_method_note
+from survey_pipeline.settings import Params, ReportSettings, upstream_settings, write_record
 from survey_pipeline.spec import QuestionnaireSpec
 
 log = logging.getLogger(__name__)
@@ -40,12 +40,30 @@ def run_waves(validate_metrics: Mapping[str, Any]) -> list[int]:
     return sorted(int(w) for w, m in validate_metrics["waves"].items() if m["rows_valid"] > 0)
 
 
-def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], base_dir: Path) -> dict:
-    """Build, check and write the report; returns counts for the run manifest."""
-    report = ReportParams.from_params(params.get("report"))
-    # The estimate stage's own parser: the report checks the rule the estimates were made with.
-    estimate = EstimateParams.from_params(params.get("estimate"))
-    rule, breakdowns, ci_method = estimate.suppression, list(estimate.breakdowns), estimate.ci_method
+def check_waves(report: ReportSettings, spec: QuestionnaireSpec, waves: Sequence[int]) -> None:
+    """Every "Behaald" column is a wave the spec knows (`ReportSettings.check_against`) and, when
+    measured, one this run has valid rows for."""
+    report.check_against(spec)
+    for wave in report.achieved_waves:
+        if wave not in spec.not_measured and wave not in waves:
+            raise InputError(
+                f"report.achieved_waves lists wave {wave}, but this run has no valid rows for it",
+                file="outputs/validate/metrics.json", rule="missing_wave",
+            )
+
+
+def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: Path) -> dict:
+    """Build, check and write the report; returns counts for the run manifest.
+
+    The estimate and weight settings come from the records of those stages' outputs (refused when
+    params.yaml now says otherwise), so the method note describes what the numbers were made with.
+    """
+    report = params.report
+    upstream = upstream_settings(
+        {stage: store.reading(stage) for stage in ("validate", "weight", "estimate")}, params
+    )
+    estimate = upstream["estimate"]
+    rule, breakdowns = estimate.suppression, list(estimate.breakdowns)
 
     estimate_dir, weight_dir = store.reading("estimate"), store.reading("weight")
     check_spec_record(estimate_dir, spec)
@@ -57,7 +75,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
         "weight_margins": read_table(weight_dir / "margins.parquet", contracts.WeightMargins),
     }
     waves = run_waves(validate_metrics)
-    report.check_waves(spec, waves)
+    check_waves(report, spec, waves)
 
     published = {
         "indicators": tables.publish_indicators(raw["indicators"], spec, breakdowns),
@@ -75,7 +93,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
     shown_waves = [w for w in report.achieved_waves if w in waves] or waves
     method_doc = build_method_note(spec, RunFacts(
         validate_metrics=validate_metrics, indicators=indicators, changes=checked["changes"],
-        params=params, rule=rule, **facts_weight,
+        weight=upstream["weight"], estimate=estimate, **facts_weight,
     ))
 
     with store.writing("report") as out:
@@ -111,11 +129,12 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
         (out / "onderzoeksverantwoording.md").write_text(render_markdown(method_doc), encoding="utf-8")
         write_json({
             "waves": waves,
-            "rule": {k: getattr(rule, k) for k in rule.__dataclass_fields__},
-            "ci_method": ci_method,
+            "rule": rule.model_dump(mode="json"),
+            "ci_method": estimate.ci_method,
             "schemas": {name: contracts.contract_name(contracts.REPORT_TABLES[name]) for name in TABLES},
             "expectations": [o.as_dict() for o in outcomes],
         }, out / "checks.json", contracts.ReportChecks)
+        write_record(out, {**upstream, "report": report})
 
     summary = {
         name: {"rows": int(len(checked[name])), "suppressed": int(checked[name]["suppressed"].sum())} for name in TABLES

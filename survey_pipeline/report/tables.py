@@ -16,7 +16,6 @@ import pandas as pd
 from survey_pipeline import contracts
 from survey_pipeline.contracts import columns
 from survey_pipeline.errors import InputError
-from survey_pipeline.report.config import ReportParams
 from survey_pipeline.report.formatting import (
     MISSING_TEXT,
     dutch_target,
@@ -25,6 +24,7 @@ from survey_pipeline.report.formatting import (
     format_points,
     not_measured_text,
 )
+from survey_pipeline.settings import ReportSettings
 from survey_pipeline.spec import ALL_RESIDENTS, Indicator, QuestionnaireSpec
 from survey_pipeline.targets import parse_target
 
@@ -215,13 +215,13 @@ class AnnualTable:
     unmarked: str = ""
 
 
-def annual_columns(report: ReportParams) -> tuple[Column, ...]:
+def annual_columns(report: ReportSettings) -> tuple[Column, ...]:
     """Behaald/Beoogd columns by year; for a year with both, Beoogd comes first (as in the 2017 report)."""
     columns = [Column("achieved", y) for y in report.achieved_waves] + [Column("target", y) for y in report.target_years]
     return tuple(sorted(columns, key=lambda c: (c.year, c.kind == "achieved")))
 
 
-def build_annual_table(indicators: pd.DataFrame, spec: QuestionnaireSpec, report: ReportParams,
+def build_annual_table(indicators: pd.DataFrame, spec: QuestionnaireSpec, report: ReportSettings,
                        measured: Mapping[str, Sequence[int]]) -> AnnualTable:
     """The annual-report table from the published indicator table (breakdown "total")."""
     totals = indicators[indicators["breakdown"] == TOTAL].set_index(["indicator_id", "wave"])
@@ -301,7 +301,7 @@ def _judgement(status: str, flags: str) -> str:
 
 
 def target_table(indicators: pd.DataFrame, changes: pd.DataFrame, spec: QuestionnaireSpec,
-                 report: ReportParams) -> pd.DataFrame:
+                 report: ReportSettings) -> pd.DataFrame:
     """Per indicator and achieved wave with a target: the estimate and its CI, the change since the previous
     measured wave with its CI where the target concerns a change, and the verdict. Shares stay numbers
     (NaN where not published or not applicable); `format_target_table` prints them."""

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from survey_pipeline import stage_graph
-from survey_pipeline.params import load_params
+from survey_pipeline.settings import load_params
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,8 +38,11 @@ def test_stages_match_the_cli():
 
 def test_code_dependencies_follow_imports():
     deps = {stage.name: set(stage_graph.code_dependencies(stage)) for stage in stage_graph.STAGES}
-    # estimate imports weight (the calibration settings) which imports population
-    assert {"survey_pipeline/weight.py", "survey_pipeline/population.py"} <= deps["estimate"]
+    # estimate imports population (the margins) and takes its parameter classes from settings, not from the
+    # weight stage; the report imports neither stage module
+    assert {"survey_pipeline/settings.py", "survey_pipeline/population.py"} <= deps["estimate"]
+    assert "survey_pipeline/weight.py" not in deps["estimate"]
+    assert not {"survey_pipeline/weight.py", "survey_pipeline/estimate.py"} & deps["report"]
     # validate imports expectations inside a function: still a dependency
     assert "survey_pipeline/expectations.py" in deps["validate"]
     # the package's lazy `SurveyDesign` export is not an import of the stages that never use it
@@ -53,7 +56,7 @@ def test_code_dependencies_follow_imports():
 
 def test_data_dependencies_come_from_params():
     params = load_params(ROOT / "params.yaml")
-    params["weight"]["population_file"] = "elsewhere/margins.csv"
+    params = params.model_copy(update={"weight": params.weight.model_copy(update={"population_file": "elsewhere/margins.csv"})})
     entry = stage_graph.stage_entry(_stage("estimate"), params)
     assert "elsewhere/margins.csv" in entry["deps"]
     # the contracts of every table read and written are code the stage imports
@@ -105,7 +108,9 @@ def test_dvc_reruns_exactly_the_stages_that_import_a_changed_module(tmp_path):
                 if any("changed deps" in change for change in changes if isinstance(change, dict))}
 
     assert changed_after_editing("survey_pipeline/report/figures.py") == {"report"}
-    assert changed_after_editing("survey_pipeline/population.py") == {"weight", "estimate", "report"}
-    assert changed_after_editing("survey_pipeline/core/variance.py") == {"estimate", "report"}
+    # the report takes the weight and estimate settings from their records, not from those stages' modules
+    assert changed_after_editing("survey_pipeline/population.py") == {"weight", "estimate"}
+    assert changed_after_editing("survey_pipeline/core/variance.py") == {"estimate"}
+    assert changed_after_editing("survey_pipeline/settings.py") == {stage.name for stage in stage_graph.STAGES}
     assert changed_after_editing("survey_pipeline/expectations.py") == {"validate"}
     assert changed_after_editing("survey_pipeline/errors.py") == {stage.name for stage in stage_graph.STAGES}

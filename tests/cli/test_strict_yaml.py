@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from survey_pipeline.errors import ParamsError
-from survey_pipeline.params import load_params
+from survey_pipeline.settings import load_params
 from survey_pipeline.strict_yaml import DuplicateKeyError, load_strict
 
 ROOT = Path(__file__).resolve().parents[2]

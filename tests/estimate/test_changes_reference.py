@@ -15,6 +15,7 @@ import pytest
 from survey_pipeline import SurveyDesign
 from survey_pipeline import estimate as est
 from survey_pipeline import indicators as ind
+from survey_pipeline.settings import EstimateSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = json.loads((ROOT / "tests" / "reference" / "changes.json").read_text(encoding="utf-8"))
@@ -53,7 +54,7 @@ def test_change_matches_r(spec, panel, margins, case):
                                     CAL, spec)
     else:
         design = SurveyDesign(pd.concat(frames, ignore_index=True), weights="weight", cluster="resp_id")
-    params = est.EstimateParams(breakdowns=(case["by"],) if case["by"] else ())
+    params = EstimateSettings(breakdowns=(case["by"],) if case["by"] else ())
     table = est.estimate_changes(spec, design, first, second, params, [indicator])
     if case["by"]:
         row = table[(table["breakdown"] == case["by"]) & (table["breakdown_code"] == case["level"])].iloc[0]

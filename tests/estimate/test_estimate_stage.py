@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from survey_pipeline import SurveyDesign, contracts, demo
 from survey_pipeline import estimate as est
@@ -16,11 +15,19 @@ from survey_pipeline import indicators as ind
 from survey_pipeline import targets as tgt
 from survey_pipeline.artifacts import OutputStore, check_table, read_table, write_table
 from survey_pipeline.errors import InputError, ParamsError
-from survey_pipeline.reliability import SuppressionRule
+from survey_pipeline.settings import (
+    EstimateSettings,
+    SuppressionRule,
+    WeightSettings,
+    load_params,
+    parse_section,
+    write_record,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CAL = est.Calibration("rake", ("age_group", "sex", "wijk"), "data/population/margins.csv", 100, 1e-10)
-NO_SUPPRESSION = SuppressionRule(min_n=0, min_n_eff=0, max_ci_width=1.01, max_relative_ci_width=math.inf)
+# Suppresses nothing: thresholds params.yaml cannot hold, so built without validation.
+NO_SUPPRESSION = SuppressionRule.model_construct(min_n=0, min_n_eff=0, max_ci_width=1.01, max_relative_ci_width=math.inf)
 
 
 def _raked(frames: dict[int, pd.DataFrame], margins: pd.DataFrame) -> pd.DataFrame:
@@ -43,7 +50,7 @@ def small(spec):
 @pytest.fixture(scope="module")
 def result(spec, small):
     data, margins = small
-    return est.estimate_all(spec, data, margins, est.EstimateParams(breakdowns=("sex",)), CAL)
+    return est.estimate_all(spec, data, margins, EstimateSettings(breakdowns=("sex",)), CAL)
 
 
 def test_tables_pass_their_schemas(spec, result):
@@ -129,7 +136,7 @@ def test_target_status_agrees_with_the_published_intervals(spec, result):
 
 def test_distribution_shares_add_up_to_one(spec, small):
     data, margins = small
-    params = est.EstimateParams(breakdowns=("sex",), suppression=NO_SUPPRESSION)
+    params = EstimateSettings(breakdowns=("sex",), suppression=NO_SUPPRESSION)
     frame = data[data["wave"] == 2019].reset_index(drop=True)
     design, _ = est.wave_design(frame, est.wave_margins(margins, 2019, CAL), CAL, 1e-6)
     table = est.estimate_distributions(spec, design, 2019, params)
@@ -156,7 +163,7 @@ def test_chain_identity_holds_for_the_published_estimates(spec, small):
                                           "contact_of_residents", "helped_of_residents")]
     frame = ind.add_outcomes(spec, data[data["wave"] == 2020].reset_index(drop=True), chain)[0]
     design, _ = est.wave_design(frame, est.wave_margins(margins, 2020, CAL), CAL, 1e-6)
-    table = est.estimate_indicators(spec, design, 2020, est.EstimateParams(breakdowns=("sex",)), chain)
+    table = est.estimate_indicators(spec, design, 2020, EstimateSettings(breakdowns=("sex",)), chain)
     p = {i.id: table.loc[table["indicator_id"] == i.id, "estimate"].to_numpy() for i in chain}
     np.testing.assert_allclose(p["contact_of_residents"], p["heard"] * p["contact_of_heard"], rtol=1e-12)
     np.testing.assert_allclose(p["helped_of_residents"],
@@ -172,7 +179,7 @@ def test_panel_changes_need_the_respondent_as_cluster(spec):
     panel = demo.generate_panel(spec, faults=False)
     data = _raked(panel.waves, panel.margins)
     chosen = [spec.indicator(i) for i in ("heard", "familiar", "contact_of_residents", "walk_in_easy")]
-    params = est.EstimateParams(breakdowns=())
+    params = EstimateSettings(breakdowns=())
     frames, margins, se = {}, {}, {}
     for wave in (2019, 2020, 2021):
         frames[wave] = ind.add_outcomes(spec, data[data["wave"] == wave].reset_index(drop=True), chosen)[0]
@@ -200,26 +207,24 @@ def test_weights_off_the_margins_are_rejected(spec, small):
     data = data.copy()
     data.loc[(data["wave"] == 2019) & (data["sex"] == 1), "weight"] *= 1.05
     with pytest.raises(InputError) as info:
-        est.estimate_all(spec, data, margins, est.EstimateParams(breakdowns=()), CAL)
+        est.estimate_all(spec, data, margins, EstimateSettings(breakdowns=()), CAL)
     assert info.value.rule == "calibration"
 
 
 def test_params_are_checked(spec):
-    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
-    parsed = est.EstimateParams.from_params(params["estimate"])
-    parsed.check_against(spec)
-    assert parsed.ci_method == "beta" and parsed.breakdowns == ("wijk", "age_group", "sex")
-    assert est.Calibration.from_params(params["weight"]).variables == ("age_group", "sex", "wijk")
+    params = load_params(ROOT / "params.yaml")
+    params.estimate.check_against(spec)
+    assert params.estimate.ci_method == "beta" and params.estimate.breakdowns == ("wijk", "age_group", "sex")
+    assert est.Calibration.of(params.weight).variables == ("age_group", "sex", "wijk")
+    section = {"breakdowns": ["wijk"]}
     for bad, key in (({"ci_method": "exact"}, "estimate.ci_method"), ({"level": 95}, "estimate.level"),
                      ({"breakdowns": "wijk"}, "estimate.breakdowns"), ({"colour": 1}, "estimate.colour"),
                      ({"suppression": {"min_n": -3}}, "estimate.suppression.min_n")):
         with pytest.raises(ParamsError) as info:
-            est.EstimateParams.from_params(bad)
+            parse_section(EstimateSettings, {**section, **bad}, "estimate")
         assert info.value.key == key
     with pytest.raises(ParamsError):
-        est.EstimateParams.from_params({"breakdowns": ["income"]}).check_against(spec)
-    with pytest.raises(ParamsError):
-        est.Calibration.from_params({**params["weight"], "method": "calibrate"})
+        EstimateSettings(breakdowns=("income",)).check_against(spec)
 
 
 def test_run_reads_stage_outputs_and_writes_checked_tables(spec, small, tmp_path):
@@ -234,9 +239,13 @@ def test_run_reads_stage_outputs_and_writes_checked_tables(spec, small, tmp_path
     valid = valid[["source_file", "source_row", "file_wave", *[c for c in data.columns if c != "weight"]]]
     valid["source_file"] = valid["source_file"].astype("str")
     valid[["resp_id", "wave"]] = valid[["resp_id", "wave"]].astype("int64")
+    params = load_params(ROOT / "params.yaml")
+    params = params.model_copy(update={"estimate": params.estimate.model_copy(update={"breakdowns": ("sex",)})})
     with store.writing("validate") as out:
         write_table(valid, out / "valid.parquet", contracts.ValidateValid, spec)
+        write_record(out, {"ingest": params.ingest, "validate": params.validate_})
     with store.writing("weight") as out:
+        write_record(out, {"ingest": params.ingest, "validate": params.validate_, "weight": params.weight})
         # five respondents without a weight (the weight stage's missing-background rule)
         kept = data.iloc[5:].drop(columns="weight")
         weights = _raked({w: kept[kept["wave"] == w] for w in (2019, 2020)}, margins)
@@ -244,8 +253,6 @@ def test_run_reads_stage_outputs_and_writes_checked_tables(spec, small, tmp_path
                     out / "weights.parquet", contracts.WeightWeights, spec)
     (tmp_path / "data" / "population").mkdir(parents=True)
     margins.to_csv(tmp_path / "data" / "population" / "margins.csv", index=False)
-    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
-    params["estimate"]["breakdowns"] = ["sex"]
     summary = est.run(store, spec, params, tmp_path)
     store.commit()
     indicators = read_table(tmp_path / "outputs" / "estimate" / "indicators.parquet", contracts.EstimateIndicators, spec)
@@ -259,7 +266,7 @@ def test_run_reads_stage_outputs_and_writes_checked_tables(spec, small, tmp_path
 
 def test_a_single_wave_gives_an_empty_but_valid_change_table(spec, small):
     data, margins = small
-    one = est.estimate_all(spec, data[data["wave"] == 2020], margins, est.EstimateParams(breakdowns=()), CAL)
+    one = est.estimate_all(spec, data[data["wave"] == 2020], margins, EstimateSettings(breakdowns=()), CAL)
     assert one.changes.empty
     check_table(one.changes, contracts.EstimateChanges, file="changes", spec=spec)
     check_table(one.indicators, contracts.EstimateIndicators, file="indicators", spec=spec)
@@ -277,7 +284,7 @@ def test_the_rule_uses_its_own_interval_whatever_interval_or_level_is_published(
     design, _ = est.wave_design(frame, est.wave_margins(margins, 2019, CAL), CAL, 1e-6)
     tables = {}
     for method, level in (("beta", 0.95), ("logit", 0.95), ("beta", 0.90), ("wald", 0.80)):
-        params = est.EstimateParams(ci_method=method, level=level, breakdowns=("age_group",))
+        params = EstimateSettings(ci_method=method, level=level, breakdowns=("age_group",))
         tables[method, level] = est.apply_rule(est.estimate_indicators(spec, design, 2019, params), params.suppression)
     beta = tables["beta", 0.95]
     for other in tables.values():
@@ -295,8 +302,8 @@ def test_the_rule_uses_its_own_interval_whatever_interval_or_level_is_published(
 def test_poststratified_weights_are_recalibrated_on_the_same_cells(spec):
     """`weight.method: poststratify` runs through the estimate stage; the single cell
     column gives the same variance as post-stratifying on the crossed variables."""
-    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))["weight"]
-    cal = est.Calibration.from_params({**params, "method": "poststratify"})
+    weight = load_params(ROOT / "params.yaml").weight
+    cal = est.Calibration.of(WeightSettings.model_validate({**weight.model_dump(), "method": "poststratify"}))
     assert cal.variables == ("age_group", "sex") and cal.population_file == "data/population/cells.csv"
     panel = demo.generate_panel(spec, n_per_wave=400, seed=5, faults=False)
     cells = est.read_targets(ROOT / cal.population_file, spec, cal)

@@ -7,17 +7,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from scipy import stats
 
 from survey_pipeline.errors import ParamsError
 from survey_pipeline.reliability import (
-    SuppressionRule,
     apply_suppression,
     assess,
     effective_sample_size,
     publication_interval,
 )
+from survey_pipeline.settings import SuppressionRule, load_params, parse_section
 
 ROOT = Path(__file__).resolve().parents[2]
 RULE = SuppressionRule()
@@ -36,18 +35,17 @@ def _clopper_pearson(x, n, level=0.95):
 
 
 def test_params_section_parses_and_defaults_are_nchs():
-    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
-    rule = SuppressionRule.from_params(params["estimate"]["suppression"])
+    rule = load_params(ROOT / "params.yaml").estimate.suppression
     assert rule.min_n == 30 and rule.min_n_eff == 30 and rule.max_ci_width == 0.30
     assert rule.max_relative_ci_width == 1.30 and rule.flag_df_below == 8
-    assert SuppressionRule.from_params(None) == SuppressionRule()
+    assert parse_section(SuppressionRule, {}, "estimate.suppression") == SuppressionRule()
 
 
 @pytest.mark.parametrize("section", [{"min_n": -1}, {"min_n": 2.5}, {"min_n": 30.0}, {"max_ci_width": 1.5}, {"colour": 1},
                                      {"min_n_eff": "30"}, {"flag_df_below": True}, [30]])
 def test_bad_params_name_the_key(section):
     with pytest.raises(ParamsError) as info:
-        SuppressionRule.from_params(section)
+        parse_section(SuppressionRule, section, "estimate.suppression")
     assert "estimate.suppression" in str(info.value)
 
 

@@ -11,11 +11,13 @@ import pytest
 from survey_pipeline import contracts, ingest
 from survey_pipeline.artifacts import PROJECT_ROOT, OutputStore, read_json, read_table
 from survey_pipeline.errors import InputError, ParamsError
-from survey_pipeline.ingest import IngestParams, find_raw_files, wave_from_name
+from survey_pipeline.ingest import find_raw_files, wave_from_name
 from survey_pipeline.sav import write_sav
+from survey_pipeline.settings import IngestSettings, load_params, parse_section
 from survey_pipeline.spec import load_spec
 
-PARAMS = {"ingest": {"raw_dir": "raw", "file_pattern": "wij_panel_{wave}"}}
+PARAMS = load_params(PROJECT_ROOT / "params.yaml").model_copy(
+    update={"ingest": IngestSettings(raw_dir="raw", file_pattern="wij_panel_{wave}")})
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +67,7 @@ def test_wave_from_name_with_suffix_in_pattern():
 )
 def test_bad_params(section, key):
     with pytest.raises(ParamsError) as excinfo:
-        IngestParams.from_params(section)
+        parse_section(IngestSettings, section, "ingest")
     assert excinfo.value.key == key
 
 

@@ -9,9 +9,11 @@ from survey_pipeline import contracts, ingest
 from survey_pipeline.artifacts import PROJECT_ROOT, OutputStore, read_json
 from survey_pipeline.errors import InputError
 from survey_pipeline.sav import write_sav
+from survey_pipeline.settings import IngestSettings, load_params
 from survey_pipeline.spec import load_spec
 
-PARAMS = {"ingest": {"raw_dir": "raw", "file_pattern": "wij_panel_{wave}"}}
+PARAMS = load_params(PROJECT_ROOT / "params.yaml").model_copy(
+    update={"ingest": IngestSettings(raw_dir="raw", file_pattern="wij_panel_{wave}")})
 ROWS = {2019: 6, 2020: 4, 2021: 3}
 
 

@@ -8,9 +8,8 @@ import pytest
 
 import report_fixtures as rf
 from survey_pipeline.artifacts import OutputStore
-from survey_pipeline.reliability import SuppressionRule
-from survey_pipeline.report.config import ReportParams
 from survey_pipeline.report import stage, tables
+from survey_pipeline.settings import Params, ReportSettings, SuppressionRule
 from survey_pipeline.spec import QuestionnaireSpec, load_spec
 
 
@@ -20,13 +19,13 @@ def spec() -> QuestionnaireSpec:
 
 
 @pytest.fixture(scope="session")
-def params() -> dict:
+def params() -> Params:
     return rf.load_params()
 
 
 @pytest.fixture(scope="session")
-def report_params(params) -> ReportParams:
-    return ReportParams.from_params(params["report"])
+def report_params(params) -> ReportSettings:
+    return params.report
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +46,7 @@ def raw_frames(spec, params) -> dict:
 @pytest.fixture(scope="session")
 def published(spec, params, raw_frames) -> dict:
     """The three tables as the report stage publishes them (fresh copies are the caller's job)."""
-    breakdowns = params["estimate"]["breakdowns"]
+    breakdowns = list(params.estimate.breakdowns)
     return {
         "indicators": tables.publish_indicators(raw_frames["indicators"], spec, breakdowns),
         "changes": tables.publish_changes(raw_frames["changes"], spec, breakdowns),

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 from scipy import stats
 
 from survey_pipeline import contracts
 from survey_pipeline.artifacts import write_json, write_spec_record
-from survey_pipeline.reliability import SuppressionRule, apply_suppression, assess
+from survey_pipeline.reliability import apply_suppression, assess
+from survey_pipeline.settings import Params, SuppressionRule, write_record
+from survey_pipeline.settings import load_params as load_settings
 from survey_pipeline.spec import QuestionnaireSpec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,8 +41,8 @@ INDICATOR_ORDER = (
 )
 
 
-def load_params() -> dict:
-    return yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+def load_params() -> Params:
+    return load_settings(ROOT / "params.yaml")
 
 
 def korn_graubard(p: float, n_eff: float, level: float = 0.95) -> tuple[float, float]:
@@ -53,8 +54,8 @@ def korn_graubard(p: float, n_eff: float, level: float = 0.95) -> tuple[float, f
     return float(lower), float(upper)
 
 
-def rule_of(params: Mapping) -> SuppressionRule:
-    return SuppressionRule.from_params(params["estimate"].get("suppression"))
+def rule_of(params: Params) -> SuppressionRule:
+    return params.estimate.suppression
 
 
 def suppress(frame: pd.DataFrame, rule: SuppressionRule, n_column: str = "n",
@@ -82,12 +83,12 @@ def _waves(spec: QuestionnaireSpec, variable: str, waves: tuple[int, ...]) -> tu
     return tuple(w for w in spec.variables[variable].waves if w in waves)
 
 
-def indicator_frame(spec: QuestionnaireSpec, params: Mapping, *, seed: int = 7,
+def indicator_frame(spec: QuestionnaireSpec, params: Params, *, seed: int = 7,
                     waves: tuple[int, ...] | None = None) -> pd.DataFrame:
     """outputs/estimate/indicators.parquet as the contract describes it."""
     rng = np.random.default_rng(seed)
-    level = float(params["estimate"]["level"])
-    breakdowns = tuple(params["estimate"]["breakdowns"])
+    level = params.estimate.level
+    breakdowns = params.estimate.breakdowns
     waves = tuple(waves or spec.waves)
     records = []
     for ind in spec.indicators:
@@ -107,7 +108,7 @@ def indicator_frame(spec: QuestionnaireSpec, params: Mapping, *, seed: int = 7,
                     "base": ind.base, "base_text": spec.base_text(ind.base),
                     "estimate": p, "se": float(np.sqrt(p * (1 - p) / n_eff)) if n else np.nan,
                     "ci_lower": lower, "ci_upper": upper,
-                    "ci_method": params["estimate"]["ci_method"], "level": level, "df": float(max(n - 31, 0)),
+                    "ci_method": params.estimate.ci_method, "level": level, "df": float(max(n - 31, 0)),
                     "deff": deff if n else np.nan, "n_eff": n_eff if n else np.nan, "n": n,
                     "sum_weights": POPULATION * BASE_SHARE[ind.base] * share if n else 0.0,
                     "target": target, "target_status": _status(target, lower, upper),
@@ -159,7 +160,7 @@ def change_frame(spec: QuestionnaireSpec, indicators: pd.DataFrame, *, seed: int
                   {"wave_from": "int64", "wave_to": "int64", "n_both": "int64", "suppressed": "bool"})
 
 
-def distribution_frame(spec: QuestionnaireSpec, params: Mapping, *, seed: int = 13,
+def distribution_frame(spec: QuestionnaireSpec, params: Params, *, seed: int = 13,
                        waves: tuple[int, ...] | None = None) -> pd.DataFrame:
     """outputs/estimate/distributions.parquet: every code incl. "weet niet"/"geen antwoord", total and sex."""
     rng = np.random.default_rng(seed)
@@ -275,9 +276,10 @@ def population_margins(spec: QuestionnaireSpec, waves: tuple[int, ...]) -> pd.Da
     return pd.DataFrame.from_records(records)
 
 
-def write_stage_outputs(outputs: Path, spec: QuestionnaireSpec, params: Mapping,
+def write_stage_outputs(outputs: Path, spec: QuestionnaireSpec, params: Params,
                         frames: Mapping[str, pd.DataFrame] | None = None) -> dict[str, pd.DataFrame]:
-    """Write the estimate, validate and weight outputs under `outputs/` as those stages would."""
+    """Write the estimate, validate and weight outputs under `outputs/` as those stages would, with the
+    settings records of `params`."""
     waves = tuple(spec.waves)
     if frames is None:
         indicators = indicator_frame(spec, params)
@@ -288,6 +290,10 @@ def write_stage_outputs(outputs: Path, spec: QuestionnaireSpec, params: Mapping,
     for name, frame in frames.items():
         frame.to_parquet(outputs / "estimate" / f"{name}.parquet", index=False)
     write_spec_record(outputs / "estimate", spec)
+    made_with = {"ingest": params.ingest, "validate": params.validate_}
+    write_record(outputs / "validate", made_with)
+    write_record(outputs / "weight", {**made_with, "weight": params.weight})
+    write_record(outputs / "estimate", {**made_with, "weight": params.weight, "estimate": params.estimate})
     write_json(validate_metrics(waves), outputs / "validate" / "metrics.json", contracts.ValidateMetrics)
     metrics, diagnostics, recovered = weight_outputs(spec, waves, population_margins(spec, waves))
     write_json(metrics, outputs / "weight" / "metrics.json", contracts.WeightMetrics)

@@ -9,7 +9,6 @@ independently of the module under test.
 
 from __future__ import annotations
 
-import copy
 import csv
 import io
 import re
@@ -221,8 +220,7 @@ def hostile_run(tmp_path_factory, params):
     root = tmp_path_factory.mktemp("hostile")
     (root / "spec.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     spec = load_spec(root / "spec.yaml")
-    params = copy.deepcopy(params)
-    params["report"]["figure_formats"] = ["svg"]
+    params = params.model_copy(update={"report": params.report.model_copy(update={"figure_formats": ("svg",)})})
     rf.write_stage_outputs(root / "outputs", spec, params)
     store = OutputStore(root / "outputs")
     stage.run(store, spec, params, rf.ROOT)

@@ -10,16 +10,16 @@ import yaml
 import report_fixtures as rf
 from survey_pipeline.errors import ParamsError
 from survey_pipeline.report import figures, tables
-from survey_pipeline.report.config import ReportParams
 from survey_pipeline.report import method_note
 from survey_pipeline.report.markdown import escape, render_markdown
 from survey_pipeline.report.method_note import RunFacts, build_method_note
+from survey_pipeline.settings import ReportSettings, parse_section
 from survey_pipeline.spec import parse_spec
 
 
 def test_report_params_parse_and_reject():
-    parsed = ReportParams.from_params({"achieved_waves": [2020, 2021], "target_years": [], "decimals": 1})
-    assert parsed == ReportParams((2020, 2021), (), 1, ("png", "svg"))
+    parsed = parse_section(ReportSettings, {"achieved_waves": [2020, 2021], "target_years": [], "decimals": 1}, "report")
+    assert parsed == ReportSettings(achieved_waves=(2020, 2021), target_years=(), decimals=1, figure_formats=("png", "svg"))
     for section, key in (
         ({"achieved_waves": [], "target_years": [2022]}, "report.achieved_waves"),
         ({"achieved_waves": [2019, 2019], "target_years": []}, "report.achieved_waves"),
@@ -29,7 +29,7 @@ def test_report_params_parse_and_reject():
         ({"achieved_waves": [2019], "target_years": [], "colour": "red"}, "report.colour"),
     ):
         with pytest.raises(ParamsError) as info:
-            ReportParams.from_params(section)
+            parse_section(ReportSettings, section, "report")
         assert info.value.key == key
 
 
@@ -48,7 +48,7 @@ def _facts(spec, params, frames):
     return RunFacts(
         validate_metrics=rf.validate_metrics(waves), weight_metrics=metrics, weight_diagnostics=diagnostics,
         weight_margins=recovered, indicators=frames["indicators"], changes=frames["changes"],
-        params=params, rule=rf.rule_of(params),
+        weight=params.weight, estimate=params.estimate,
     )
 
 

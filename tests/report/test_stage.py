@@ -167,8 +167,7 @@ def test_method_note_is_generated_from_the_run(report_run, spec, params):
     metrics = rf.validate_metrics(tuple(spec.waves))
     for wave, m in metrics["waves"].items():
         assert f"| {wave} | {m['rows_in']:,}".replace(",", ".") in text
-    rule = params["estimate"]["suppression"]
-    assert f"minder dan {rule['min_n']} respondenten" in text
+    assert f"minder dan {params.estimate.suppression.min_n} respondenten" in text
     assert "Korn-Graubard" in text
     for ind in spec.indicators:
         assert spec.base_text(ind.base) in text
@@ -184,7 +183,7 @@ def test_a_failed_check_is_exit_2_and_keeps_the_last_good_report(tmp_path, repor
     project = tmp_path / "project"
     (project / "questionnaires").mkdir(parents=True)
     shutil.copy(rf.ROOT / "questionnaires" / "wij_monitor.yaml", project / "questionnaires")
-    (project / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    (project / "params.yaml").write_text(yaml.safe_dump(params.model_dump(mode="json", by_alias=True)), encoding="utf-8")
     shutil.copytree(report_run.outputs, project / "outputs")
     before = _digest(project / "outputs" / "report")
 

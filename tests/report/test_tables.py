@@ -14,9 +14,10 @@ from report_html import parse_report
 from survey_pipeline.errors import InputError
 from survey_pipeline.report import formatting as fmt
 from survey_pipeline.report import tables
-from survey_pipeline.report.config import ReportParams
 from survey_pipeline.report.document import AnnualTableBlock, Document
 from survey_pipeline.report.html import render_html
+from survey_pipeline.report.stage import check_waves
+from survey_pipeline.settings import ReportSettings
 from survey_pipeline.spec import parse_spec
 
 
@@ -26,7 +27,7 @@ def _raw_spec() -> dict:
 
 def _annual(spec, params, report_params, indicators=None):
     indicators = indicators if indicators is not None else tables.publish_indicators(
-        rf.indicator_frame(spec, params), spec, params["estimate"]["breakdowns"])
+        rf.indicator_frame(spec, params), spec, list(params.estimate.breakdowns))
     return tables.build_annual_table(indicators, spec, report_params, tables.measured_waves(spec, spec.waves))
 
 
@@ -37,7 +38,7 @@ def _row(table, indicator_id):
 def test_columns_follow_params(report_params):
     headers = [c.header for c in tables.annual_columns(report_params)]
     assert headers == [("Behaald", "2019"), ("Behaald", "2020"), ("Behaald", "2021"), ("Beoogd", "2022"), ("Beoogd", "2023")]
-    both = ReportParams(achieved_waves=(2016, 2017), target_years=(2017,), decimals=0)
+    both = ReportSettings(achieved_waves=(2016, 2017), target_years=(2017,), decimals=0)
     assert [c.header for c in tables.annual_columns(both)] == [("Behaald", "2016"), ("Beoogd", "2017"), ("Behaald", "2017")]
 
 
@@ -148,7 +149,7 @@ def test_changing_a_base_in_the_spec_changes_its_footnote(spec, params, report_p
 
 def test_missing_columns_are_an_input_error(spec, params, raw_frames):
     with pytest.raises(InputError, match="lacks column"):
-        tables.publish_indicators(raw_frames["indicators"].drop(columns=["ci_upper"]), spec, params["estimate"]["breakdowns"])
+        tables.publish_indicators(raw_frames["indicators"].drop(columns=["ci_upper"]), spec, list(params.estimate.breakdowns))
 
 
 def test_published_table_keeps_contract_order_and_dtypes(published):
@@ -220,8 +221,8 @@ def test_a_wave_declared_not_measured_shows_its_reason_in_every_row(spec, params
     raw = _raw_spec()
     raw["survey"]["not_measured"] = {2018: "nog geen panel"}
     skipping = parse_spec(raw)
-    report = ReportParams(achieved_waves=(2018, 2019, 2020, 2021), target_years=(2022,), decimals=0)
-    report.check_waves(skipping, (2019, 2020, 2021))
+    report = ReportSettings(achieved_waves=(2018, 2019, 2020, 2021), target_years=(2022,), decimals=0)
+    check_waves(report, skipping, (2019, 2020, 2021))
     table = tables.build_annual_table(published["indicators"], skipping, report,
                                       tables.measured_waves(skipping, skipping.waves))
     for section in table.sections:
@@ -238,7 +239,7 @@ def test_a_wave_declared_not_measured_shows_its_reason_in_every_row(spec, params
      "report.achieved_waves lists wave 2020, but this run has no valid rows for it"),
 ])
 def test_an_achieved_wave_without_data_or_declaration_is_an_error(spec, achieved, error, message):
-    report = ReportParams(achieved_waves=achieved, target_years=(), decimals=0)
+    report = ReportSettings(achieved_waves=achieved, target_years=(), decimals=0)
     with pytest.raises(InputError) as caught:
-        report.check_waves(spec, (2019, 2021))
+        check_waves(report, spec, (2019, 2021))
     assert str(caught.value).startswith(error) and str(caught.value).endswith(message)

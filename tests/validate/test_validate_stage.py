@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -13,13 +13,18 @@ from panel_builder import raw_frame, valid_responses, write_raw
 from survey_pipeline import contracts, expectations, ingest, validate
 from survey_pipeline.artifacts import OutputStore, read_json, read_table
 from survey_pipeline.errors import InputError, ParamsError
+from survey_pipeline.settings import IngestSettings, Params, ValidateSettings, load_params, parse_section
 from survey_pipeline.spec import parse_spec
-from survey_pipeline.validate import ValidateParams
 
-PARAMS = {
-    "ingest": {"raw_dir": "data/raw", "file_pattern": "wij_panel_{wave}"},
-    "validate": {"max_quarantine_share": 0.02},
-}
+ROOT = Path(__file__).resolve().parents[2]
+PARAMS = load_params(ROOT / "params.yaml").model_copy(update={
+    "ingest": IngestSettings(raw_dir="data/raw", file_pattern="wij_panel_{wave}"),
+    "validate_": ValidateSettings(max_quarantine_share=0.02),
+})
+
+
+def _with_validate(**settings) -> Params:
+    return PARAMS.model_copy(update={"validate_": ValidateSettings(**settings)})
 
 
 def write_panel(base, spec, n, edits=None):
@@ -118,7 +123,7 @@ def test_too_many_quarantined_rows_stop_the_run_and_keep_old_outputs(tmp_path, s
     kept = pd.read_parquet(tmp_path / "outputs" / "failed" / "validate" / "quarantine.parquet")
     assert sorted(kept["source_row"]) == [1, 3, 5]
 
-    looser = {**PARAMS, "validate": {"max_quarantine_share": 0.05}}
+    looser = _with_validate(max_quarantine_share=0.05)
     store = OutputStore(tmp_path / "outputs")
     ingest.run(store, spec, looser, tmp_path)
     passed = _gx_result([])
@@ -132,7 +137,7 @@ def test_failed_checkpoint_policy(tmp_path, spec, monkeypatch, mode):
     write_panel(tmp_path, spec, 30)
     failed = _gx_result(["routed_to:walk_in"])
     monkeypatch.setattr(expectations, "run_checkpoint", lambda frame, spec, docs_dir=None: failed)
-    params = {**PARAMS, "validate": {"max_quarantine_share": 0.02, "gx_failure": mode}}
+    params = _with_validate(max_quarantine_share=0.02, gx_failure=mode)
     store = OutputStore(tmp_path / "outputs")
     ingest.run(store, spec, params, tmp_path)
     if mode == "error":
@@ -207,13 +212,14 @@ def test_checkpoint_catches_what_slipped_through_and_counts_raised_expectations_
 )
 def test_bad_validate_params(section, key):
     with pytest.raises(ParamsError) as excinfo:
-        ValidateParams.from_params(section)
+        parse_section(ValidateSettings, section, "validate")
     assert excinfo.value.key == key
 
 
 def test_validate_params_defaults():
-    assert ValidateParams.from_params({}) == ValidateParams(max_quarantine_share=0.02, gx_failure="error")
-    assert np.isclose(ValidateParams.from_params({"max_quarantine_share": 0}).max_quarantine_share, 0.0)
+    assert parse_section(ValidateSettings, {}, "validate") == ValidateSettings(max_quarantine_share=0.02,
+                                                                               gx_failure="error")
+    assert parse_section(ValidateSettings, {"max_quarantine_share": 0}, "validate").max_quarantine_share == 0.0
 
 
 def test_data_docs_count_failures_without_showing_respondent_values(tmp_path):

@@ -21,8 +21,9 @@ import pytest
 
 from survey_pipeline.core.calibration import rake_weights
 from survey_pipeline.errors import InputError
+from survey_pipeline.settings import WeightSettings
 from survey_pipeline.spec import load_spec
-from survey_pipeline.weight import Population, WeightParams, weight_wave
+from survey_pipeline.weight import Population, weight_wave
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "tests" / "reference"
@@ -41,7 +42,7 @@ def spec():
     return load_spec(ROOT / "questionnaires" / "wij_monitor.yaml")
 
 
-def _inputs(case: dict, spec) -> tuple[pd.DataFrame, WeightParams, Population]:
+def _inputs(case: dict, spec) -> tuple[pd.DataFrame, WeightSettings, Population]:
     data = pd.read_csv(REFERENCE / "data" / "rake_contract.csv")
     data = data[data["sample"] == case["sample"]].reset_index(drop=True)
     frame = data[["resp_id", "age_group", "sex", "wijk"]].astype("float64")
@@ -49,7 +50,7 @@ def _inputs(case: dict, spec) -> tuple[pd.DataFrame, WeightParams, Population]:
     frame.insert(0, "source_file", "rake_contract.csv")
     frame["wave"] = float(WAVE)
     frame["base_weight"] = data[case["weights"]].to_numpy(float)
-    params = WeightParams.from_params(
+    params = WeightSettings.model_validate(
         {
             "method": "rake",
             "margins": list(case["margins"]),
@@ -83,7 +84,7 @@ def _r_meets_every_margin(case: dict, tolerance: float) -> bool:
 
 
 def test_the_reference_has_cases_r_meets_and_cases_it_misses_silently():
-    tolerance = WeightParams.from_params({"margins": ["sex"], "population_file": "m.csv"}).margin_tolerance
+    tolerance = WeightSettings.model_validate({"margins": ["sex"], "population_file": "m.csv"}).margin_tolerance
     met = {case_id for case_id, case in CASES.items() if _r_meets_every_margin(case, tolerance)}
     assert met == {"feasible"}
     # R reports success on the infeasible case: no warning, and age group 1 at half its population.

@@ -20,7 +20,8 @@ import pytest
 from survey_pipeline.core.calibration import trim_weights
 from survey_pipeline.errors import InputError
 from survey_pipeline.spec import load_spec
-from survey_pipeline.weight import Population, WeightParams, weight_wave
+from survey_pipeline.settings import WeightSettings, parse_section
+from survey_pipeline.weight import Population, weight_wave
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "tests" / "reference"
@@ -52,8 +53,9 @@ def _wave_inputs(case: dict, spec) -> tuple[pd.DataFrame, int, Population]:
     return frame, wave, Population(margins=margins)
 
 
-def _params(case: dict) -> WeightParams:
-    return WeightParams.from_params(
+def _params(case: dict) -> WeightSettings:
+    return parse_section(
+        WeightSettings,
         {
             "method": "rake",
             "margins": list(case["margins"]),
@@ -64,7 +66,8 @@ def _params(case: dict) -> WeightParams:
             "trim_upper": case["trim_upper"],
             "trim_max_rounds": case["max_rounds"],
             "base_weight": "require" if case["weights"] is not None else "ignore",
-        }
+        },
+        "weight",
     )
 
 

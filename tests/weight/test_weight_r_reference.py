@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from survey_pipeline.settings import WeightSettings
 from survey_pipeline.spec import load_spec
-from survey_pipeline.weight import Population, WeightParams, weight_wave
+from survey_pipeline.weight import Population, weight_wave
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "tests" / "reference"
@@ -56,7 +57,7 @@ def test_weight_stage_rakes_like_r(spec, raking, case_id):
     frame.insert(0, "source_file", "panel.csv")
     if case["weights"] is not None:
         frame["base_weight"] = data[case["weights"]].to_numpy(float)
-    params = WeightParams.from_params(
+    params = WeightSettings.model_validate(
         {
             "method": "rake",
             "margins": list(case["margins"]),

@@ -17,10 +17,10 @@ from survey_pipeline.core.calibration import largest_margin_deviation, rake_weig
 from survey_pipeline.demo import FILE_LABEL, generate_panel
 from survey_pipeline.errors import InputError, ParamsError
 from survey_pipeline.population import load_cells, load_margins
+from survey_pipeline.settings import Params, WeightSettings, parse_params, parse_section, write_record
 from survey_pipeline.spec import load_spec
 from survey_pipeline.weight import (
     Population,
-    WeightParams,
     apply_missing_rule,
     compute_weights,
     run,
@@ -71,6 +71,10 @@ def _params(**overrides):
     return section
 
 
+def _parse(section) -> WeightSettings:
+    return parse_section(WeightSettings, section, "weight")
+
+
 def _population(spec, folder, cells=("age_group", "sex")):
     return Population(
         margins=load_margins(folder / "margins.csv", spec),
@@ -84,7 +88,7 @@ def _population(spec, folder, cells=("age_group", "sex")):
 
 
 def test_the_committed_params_parse():
-    settings = WeightParams.from_params(PARAMS["weight"])
+    settings = _parse(PARAMS["weight"])
     assert settings.method == "rake" and settings.margins == ("age_group", "sex", "wijk")
     assert settings.trimming and settings.missing_background == "exclude"
 
@@ -113,13 +117,13 @@ def test_the_committed_params_parse():
 )
 def test_bad_params_name_the_key(override, key):
     with pytest.raises(ParamsError) as caught:
-        WeightParams.from_params(_params(**override))
+        _parse(_params(**override))
     assert caught.value.key == key
 
 
 def test_params_must_name_background_variables(spec):
     with pytest.raises(ParamsError, match="'income' is not a background variable"):
-        WeightParams.from_params(_params(margins=["sex", "income"])).check_against(spec)
+        _parse(_params(margins=["sex", "income"])).check_against(spec)
 
 
 # --- diagnostics ---------------------------------------------------------------------------
@@ -159,7 +163,7 @@ def test_missing_background_is_excluded_with_a_count_or_fails():
 def test_excluded_respondents_are_counted_and_the_rest_weighted_to_the_total(spec, demo):
     panel, folder = demo
     valid = _valid(spec, panel)
-    result = compute_weights(valid, WeightParams.from_params(_params()), _population(spec, folder), spec)
+    result = compute_weights(valid, _parse(_params()), _population(spec, folder), spec)
     for wave, wave_result in result.per_wave.items():
         missing = int(valid.loc[valid["wave"] == wave, "wijk"].isna().sum())
         assert missing > 0
@@ -178,7 +182,7 @@ def test_excluded_respondents_are_counted_and_the_rest_weighted_to_the_total(spe
 def test_raked_weights_recover_every_margin_and_diagnostics_follow_from_the_weights(spec, demo):
     panel, folder = demo
     valid = _valid(spec, panel)
-    settings = WeightParams.from_params(_params(trim_lower=None, trim_upper=None))
+    settings = _parse(_params(trim_lower=None, trim_upper=None))
     result = compute_weights(valid, settings, _population(spec, folder), spec)
     recovery = result.margins
     assert set(recovery["variable"]) == {"age_group", "sex", "wijk"}
@@ -200,7 +204,7 @@ def test_raking_matches_the_core_with_unequal_base_weights(spec, demo):
     frame = frame[(frame["wave"] == 2019) & frame["wijk"].notna()].reset_index(drop=True)
     frame["base_weight"] = np.where(frame["sex"] == 2, 0.5, 2.0) * (1 + (frame["resp_id"] % 7) / 10)
     population = _population(spec, folder)
-    settings = WeightParams.from_params(_params(trim_lower=None, trim_upper=None))
+    settings = _parse(_params(trim_lower=None, trim_upper=None))
     result = weight_wave(frame, 2019, settings, population, spec)
     assert result.diagnostics["base_weights_used"]
     margins = []
@@ -209,7 +213,7 @@ def test_raking_matches_the_core_with_unequal_base_weights(spec, demo):
         margins.append((frame[variable].astype(int).to_numpy() - 1, m.sort_values("code")["count"].to_numpy()))
     expected = rake_weights(frame["base_weight"].to_numpy(), margins, max_iter=100, tol=1e-10)
     np.testing.assert_allclose(result.weights, expected.weights, rtol=1e-12)
-    ignored = weight_wave(frame, 2019, WeightParams.from_params(_params(base_weight="ignore", trim_lower=None,
+    ignored = weight_wave(frame, 2019, _parse(_params(base_weight="ignore", trim_lower=None,
                                                                         trim_upper=None)), population, spec)
     assert not ignored.diagnostics["base_weights_used"]
     assert not np.allclose(ignored.weights, result.weights)
@@ -221,12 +225,12 @@ def test_bad_or_required_base_weights_are_errors(spec, demo):
     frame = frame[frame["wave"] == 2019].reset_index(drop=True)
     population = _population(spec, folder)
     with pytest.raises(InputError, match="no 'base_weight' values"):
-        weight_wave(frame, 2019, WeightParams.from_params(_params(base_weight="require")), population, spec)
+        weight_wave(frame, 2019, _parse(_params(base_weight="require")), population, spec)
     for bad in (0.0, -1.0, np.inf, np.nan):
         frame["base_weight"] = 1.0
         frame.loc[7, "base_weight"] = bad
         with pytest.raises(InputError, match="1 base weight\\(s\\) missing, infinite or not positive") as caught:
-            weight_wave(frame, 2019, WeightParams.from_params(_params()), population, spec)
+            weight_wave(frame, 2019, _parse(_params()), population, spec)
         where = (caught.value.file, caught.value.row, caught.value.column)
         assert where == ("wij_panel_2019.sav", frame.loc[7, "source_row"], "base_weight")
 
@@ -235,12 +239,12 @@ def test_trimming_holds_the_bounds_and_the_margins(spec, demo):
     panel, folder = demo
     valid = _valid(spec, panel)
     population = _population(spec, folder)
-    untrimmed = compute_weights(valid, WeightParams.from_params(_params(trim_lower=None, trim_upper=None)),
+    untrimmed = compute_weights(valid, _parse(_params(trim_lower=None, trim_upper=None)),
                                 population, spec)
     ratio = max((untrimmed.weights.groupby("wave")["weight"].max() / untrimmed.weights.groupby("wave")["weight"].mean()))
     upper = round(0.8 * ratio, 2)
     assert upper > 1.5
-    trimmed = compute_weights(valid, WeightParams.from_params(_params(trim_lower=0.3, trim_upper=upper)),
+    trimmed = compute_weights(valid, _parse(_params(trim_lower=0.3, trim_upper=upper)),
                               population, spec)
     for wave, w in trimmed.weights.groupby("wave")["weight"]:
         assert w.max() <= upper * w.mean() * (1 + 1e-6)
@@ -268,7 +272,7 @@ UNTRIMMED = {"trim_lower": None, "trim_upper": None}
 def test_infeasible_margins_are_refused_not_weighted_to_a_limit_that_misses_them(spec, demo):
     frame = _conflicting(_wave_2020(spec, demo))
     population = _population(spec, demo[1])
-    settings = WeightParams.from_params(_params(**UNTRIMMED))
+    settings = _parse(_params(**UNTRIMMED))
     # The raking loop itself "converges": it settles on weights that miss the age margin.
     margins = population.margins[population.margins["wave"] == 2020]
     calibration = [
@@ -288,7 +292,7 @@ def test_infeasible_margins_are_refused_not_weighted_to_a_limit_that_misses_them
 
 def test_infeasible_margins_with_trimming_on_name_infeasibility_not_trimming(spec, demo):
     frame = _conflicting(_wave_2020(spec, demo))
-    settings = WeightParams.from_params(_params())
+    settings = _parse(_params())
     assert settings.trimming
     with pytest.raises(InputError) as caught:
         weight_wave(frame, 2020, settings, _population(spec, demo[1]), spec)
@@ -300,12 +304,12 @@ def test_infeasible_margins_with_trimming_on_name_infeasibility_not_trimming(spe
 def test_trimming_bounds_too_tight_for_feasible_margins_blame_trimming(spec, demo):
     frame = _wave_2020(spec, demo)
     population = _population(spec, demo[1])
-    untrimmed = weight_wave(frame, 2020, WeightParams.from_params(_params(**UNTRIMMED)), population, spec)
+    untrimmed = weight_wave(frame, 2020, _parse(_params(**UNTRIMMED)), population, spec)
     assert untrimmed.margin_deviation < 1e-9
     # Each wijk's weights must add up to its population; a small wijk with few respondents
     # forces weights far above 1.2 x the mean: no trimming can hold.
     with pytest.raises(InputError) as caught:
-        weight_wave(frame, 2020, WeightParams.from_params(_params(trim_upper=1.2, trim_max_rounds=5)),
+        weight_wave(frame, 2020, _parse(_params(trim_upper=1.2, trim_max_rounds=5)),
                     population, spec)
     message = str(caught.value)
     assert caught.value.rule == "margins_met"
@@ -318,20 +322,20 @@ def test_raking_out_of_sweeps_or_stopped_by_a_loose_tol_is_not_converged(spec, d
     frame = _wave_2020(spec, demo)
     population = _population(spec, demo[1])
     with pytest.raises(InputError) as caught:
-        weight_wave(frame, 2020, WeightParams.from_params(_params(max_iter=2)), population, spec)
+        weight_wave(frame, 2020, _parse(_params(max_iter=2)), population, spec)
     message = str(caught.value)
     assert caught.value.rule == "margins_met" and "raking not converged" in message
     assert "raise weight.max_iter (now 2)" in message and "relative deviation " in message
     with pytest.raises(InputError, match=r"not met.*raking stopped .* lower weight.tol \(now 1e-03\)"):
-        weight_wave(frame, 2020, WeightParams.from_params(_params(tol=1e-3, **UNTRIMMED)), population, spec)
+        weight_wave(frame, 2020, _parse(_params(tol=1e-3, **UNTRIMMED)), population, spec)
 
 
 def test_the_contract_is_checked_on_the_final_trimmed_weights(spec, demo):
     frame = _wave_2020(spec, demo)
     population = _population(spec, demo[1])
-    untrimmed = weight_wave(frame, 2020, WeightParams.from_params(_params(**UNTRIMMED)), population, spec)
+    untrimmed = weight_wave(frame, 2020, _parse(_params(**UNTRIMMED)), population, spec)
     upper = round(0.8 * untrimmed.weights.max() / untrimmed.weights.mean(), 2)
-    settings = WeightParams.from_params(_params(trim_lower=0.3, trim_upper=upper))
+    settings = _parse(_params(trim_lower=0.3, trim_upper=upper))
     result = weight_wave(frame, 2020, settings, population, spec)
     assert result.diagnostics["n_trimmed"] > 0
     margins = population.margins[population.margins["wave"] == 2020]
@@ -348,7 +352,7 @@ def test_the_contract_is_checked_on_the_final_trimmed_weights(spec, demo):
 def test_poststratified_weights_hit_every_cell(spec, demo):
     panel, folder = demo
     valid = _valid(spec, panel)
-    settings = WeightParams.from_params(_params(method="poststratify", trim_lower=None, trim_upper=None))
+    settings = _parse(_params(method="poststratify", trim_lower=None, trim_upper=None))
     result = compute_weights(valid, settings, _population(spec, folder), spec)
     weights = result.weights.merge(valid[["resp_id", "wave", "age_group", "sex"]], on=["resp_id", "wave"])
     sums = weights.groupby(["wave", "age_group", "sex"])["weight"].sum()
@@ -367,7 +371,7 @@ def test_a_sample_missing_a_population_wijk_stops_the_run(spec, demo):
     valid = _valid(spec, panel)
     valid = valid[~((valid["wave"] == 2021) & (valid["wijk"] == 28))]
     with pytest.raises(InputError) as caught:
-        compute_weights(valid, WeightParams.from_params(_params()), _population(spec, folder), spec)
+        compute_weights(valid, _parse(_params()), _population(spec, folder), spec)
     assert "wave 2021: margin 'wijk' category 28 (Meerstad)" in str(caught.value)
     assert "no respondents" in str(caught.value)
 
@@ -382,19 +386,22 @@ def _ingested_file(wave: int) -> dict:
             "warnings": [], "errors": [], "receipt": None}
 
 
-def _stage_inputs(spec, demo, root: Path) -> tuple[artifacts.OutputStore, dict]:
+def _stage_inputs(spec, demo, root: Path) -> tuple[artifacts.OutputStore, Params]:
     panel, folder = demo
     (root / "data" / "population").mkdir(parents=True)
     for name in ("margins.csv", "cells.csv"):
         shutil.copy(folder / name, root / "data" / "population" / name)
+    params = parse_params(PARAMS)
     store = artifacts.OutputStore(root / "outputs")
     with store.writing("validate") as out:
         artifacts.write_table(_valid(spec, panel), out / "valid.parquet", contracts.ValidateValid, spec)
+        write_record(out, {"ingest": params.ingest, "validate": params.validate_})
     with store.writing("ingest") as out:
         artifacts.write_json({f"wij_panel_{w}.sav": _ingested_file(w) for w in spec.waves}, out / "files.json",
                              contracts.IngestFiles)
+        write_record(out, {"ingest": params.ingest})
     store.commit()
-    return artifacts.OutputStore(root / "outputs"), dict(PARAMS)
+    return artifacts.OutputStore(root / "outputs"), params
 
 
 def test_stage_writes_weights_diagnostics_and_spss_files(spec, demo, tmp_path):
@@ -418,7 +425,7 @@ def test_stage_writes_weights_diagnostics_and_spss_files(spec, demo, tmp_path):
         }
         # the contract's measure: the largest deviation from a raking target, checked against the tolerance
         wave_metrics = metrics["waves"][str(row.wave)]
-        assert wave_metrics["margin_tolerance"] == params["weight"]["margin_tolerance"] == 1e-6
+        assert wave_metrics["margin_tolerance"] == params.weight.margin_tolerance == 1e-6
         assert wave_metrics["max_rel_margin_deviation"] <= wave_metrics["margin_tolerance"]
         assert wave_metrics["max_rel_margin_deviation"] == pytest.approx(
             max(wave_metrics["margin_recovery_max_rel_diff"].values()), abs=1e-12
@@ -456,17 +463,17 @@ def test_stage_outputs_are_byte_identical_between_runs(spec, demo, tmp_path):
     run(store, spec, params, tmp_path)
     store.commit()
     second = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
-    assert len(first) == 7 and first == second
+    assert len(first) == 8 and first == second  # 3 tables, metrics, settings, 3 .sav files
 
 
 @pytest.fixture(scope="module")
 def weighted_project(spec, demo, tmp_path_factory) -> Path:
     """A project after a successful `survey-pipeline weight` with the committed params."""
     root = tmp_path_factory.mktemp("weighted")
-    _, params = _stage_inputs(spec, demo, root)
+    _stage_inputs(spec, demo, root)
     (root / "questionnaires").mkdir()
     shutil.copy(ROOT / "questionnaires" / "wij_monitor.yaml", root / "questionnaires")
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    (root / "params.yaml").write_text(yaml.safe_dump(PARAMS))
     assert cli.main(["--project-dir", str(root), "--quiet", "weight"]) == 0
     return root
 
@@ -516,8 +523,10 @@ def test_cli_exits_2_naming_the_missed_margin_and_keeps_the_previous_outputs(spe
     if edit is not None:
         store = artifacts.OutputStore(root / "outputs")
         valid = artifacts.read_table(store.reading("validate") / "valid.parquet", contracts.ValidateValid, spec)
+        settings = parse_params(PARAMS)
         with store.writing("validate") as staged:
             artifacts.write_table(edit(valid), staged / "valid.parquet", contracts.ValidateValid, spec)
+            write_record(staged, {"ingest": settings.ingest, "validate": settings.validate_})
         store.commit()
     capsys.readouterr()
     assert cli.main(["--project-dir", str(root), "--quiet", "weight"]) == 2
@@ -526,4 +535,4 @@ def test_cli_exits_2_naming_the_missed_margin_and_keeps_the_previous_outputs(spe
     for word in words:
         assert word in error
     after = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
-    assert len(before) == 7 and after == before
+    assert len(before) == 8 and after == before

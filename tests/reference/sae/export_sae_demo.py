@@ -19,7 +19,7 @@ from survey_pipeline import contracts
 from survey_pipeline import estimate as est
 from survey_pipeline import indicators as ind
 from survey_pipeline.artifacts import read_table
-from survey_pipeline.params import load_params
+from survey_pipeline.settings import load_params, upstream_settings
 from survey_pipeline.spec import load_spec
 
 WAVE = 2021
@@ -29,9 +29,9 @@ OUT = Path("tests/reference/data/sae_demo.csv")
 
 def main() -> None:
     params = load_params("params.yaml")
-    spec = load_spec(params["spec"])
-    settings = est.EstimateParams.from_params(params["estimate"])
-    cal = est.Calibration.from_params(params["weight"])
+    spec = load_spec(params.spec)
+    settings = params.estimate
+    cal = est.Calibration.of(upstream_settings({"weight": Path("outputs/weight")}, params)["weight"])
     valid = read_table(Path("outputs/validate/valid.parquet"), contracts.ValidateValid, spec)
     weights = read_table(Path("outputs/weight/weights.parquet"), contracts.WeightWeights, spec)
     data, _ = est.join_weights(valid, weights, spec)
