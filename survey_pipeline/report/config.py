@@ -12,6 +12,8 @@ from typing import Any
 from survey_pipeline.params import SectionReader
 
 FIGURE_FORMATS = ("png", "svg")
+# SVG only unless PNG is asked for: the HTML report shows the SVG, and a PNG costs as much again to draw.
+DEFAULT_FIGURE_FORMATS = ("svg",)
 
 
 @dataclass(frozen=True)
@@ -21,7 +23,7 @@ class ReportParams:
     achieved_waves: tuple[int, ...]
     target_years: tuple[int, ...]
     decimals: int
-    figure_formats: tuple[str, ...] = FIGURE_FORMATS
+    figure_formats: tuple[str, ...] = DEFAULT_FIGURE_FORMATS
 
     @classmethod
     def from_params(cls, section: Any) -> ReportParams:
@@ -30,5 +32,5 @@ class ReportParams:
             achieved_waves=read.whole_numbers("achieved_waves", non_empty=True),
             target_years=read.whole_numbers("target_years"),
             decimals=read.whole_number("decimals", 0, 0, 3),
-            figure_formats=read.choices("figure_formats", FIGURE_FORMATS, list(FIGURE_FORMATS)),
+            figure_formats=read.choices("figure_formats", FIGURE_FORMATS, list(DEFAULT_FIGURE_FORMATS)),
         )

@@ -30,6 +30,9 @@ from survey_pipeline.spec import QuestionnaireSpec
 log = logging.getLogger(__name__)
 
 TABLES = ("indicators", "changes", "distributions")
+# Under outputs/, outside every stage folder: survives the swap of outputs/report/ (report/figures.py).
+FIGURE_CACHE = Path(".cache") / "figures"
+FIGURE_WORKERS = 1
 SHEETS = {"indicators": "Indicatoren", "changes": "Veranderingen", "distributions": "Verdelingen"}
 
 
@@ -83,20 +86,22 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
             write_table(checked[name], out / f"{name}.parquet", checks.SCHEMAS[name])
             write_csv(checked[name], out / f"{name}.csv")
 
-        folder, formats = out / "figures", report.figure_formats
         steps = tables.chain_steps(spec)
-        chain = figures.chain_figure(indicators, spec, steps, shown_waves, folder, formats) if steps else None
-        trends = [figures.trend_figure(indicators, spec, ind, shown_waves, report.target_years, folder, formats)
+        plans = [figures.chain_plan(indicators, spec, steps, shown_waves)] if steps else []
+        plans += [figures.trend_plan(indicators, spec, ind, shown_waves, report.target_years)
                   for ind in tables.report_order(spec) if measured[ind.id]]
-        wijken = []
         if "wijk" in breakdowns:
             for ind in tables.report_order(spec):
                 latest = [w for w in measured[ind.id] if w in shown_waves]
-                if latest:
-                    figure = figures.wijk_figure(indicators, spec, ind, latest[-1], folder, formats)
-                    if figure is not None:
-                        wijken.append(figure)
-        log.info("report: %d figures", (chain is not None) + len(trends) + len(wijken))
+                plan = figures.wijk_plan(indicators, spec, ind, latest[-1]) if latest else None
+                if plan is not None:
+                    plans.append(plan)
+        written = figures.write_figures(plans, out / "figures", report.figure_formats, store.root / FIGURE_CACHE,
+                                        workers=FIGURE_WORKERS)
+        by_kind = {kind: [f for f, p in zip(written, plans) if p.kind == kind] for kind in figures.DRAW}
+        chain = by_kind["chain"][0] if by_kind["chain"] else None
+        trends, wijken = by_kind["trend"], by_kind["wijk"]
+        log.info("report: %d figures", len(written))
 
         sheets = write_workbook(
             out / "tabellen.xlsx", title=spec.title, annual=annual,
