@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 MAX_ID = 2**53
 GX_FAILURE_MODES = ("error", "warn")
+# great-expectations: off (not imported), checkpoint (gx_result.json), full (checkpoint + Data Docs).
+GX_LEVELS = ("off", "checkpoint", "full")
 _LOGGED_ROWS = 20
 _LISTED_ROWS = 10
 
@@ -61,6 +63,7 @@ class ValidateParams:
 
     max_quarantine_share: float = 0.02
     gx_failure: str = "error"
+    gx_level: str = "full"
 
     @classmethod
     def from_params(cls, section: Any) -> ValidateParams:
@@ -70,6 +73,7 @@ class ValidateParams:
         return cls(
             max_quarantine_share=read.number("max_quarantine_share", cls.max_quarantine_share, 0, 1, what="a share"),
             gx_failure=read.choice("gx_failure", GX_FAILURE_MODES, cls.gx_failure),
+            gx_level=read.choice("gx_level", GX_LEVELS, cls.gx_level),
         )
 
 
@@ -497,9 +501,7 @@ def _distinguishing_decimals(shares: Sequence[float], limit: float) -> int:
 
 
 def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], base_dir: Path) -> dict:
-    """Validate the ingested responses; write valid rows, quarantine, metrics and the GX result."""
-    from survey_pipeline import expectations
-
+    """Validate the ingested responses; write valid rows, quarantine, metrics and (gx_level) the GX result."""
     settings = ValidateParams.from_params(params.get("validate"))
     responses = artifacts.read_table(store.reading("ingest") / "responses.parquet", "ingest_responses")
     result = validate_responses(responses, spec)
@@ -514,25 +516,34 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Mapping[s
         artifacts.write_json(result.metrics, out / "metrics.json")
         # Checked after writing: on failure the quarantine is kept in outputs/failed/validate/.
         check_quarantine_share(result.metrics, settings.max_quarantine_share)
-        gx = expectations.run_checkpoint(result.valid, spec, out / "data_docs")
-        artifacts.write_json(gx, out / "gx_result.json")
-        if not gx["success"]:
-            failed = [e["name"] for e in gx["expectations"] if not e["success"]]
-            message = (
-                f"the great-expectations checkpoint failed {len(failed)} of {len(gx['expectations'])} "
-                f"expectation(s) on the valid rows: {', '.join(failed[:5])}{' ...' if len(failed) > 5 else ''}"
-            )
-            if settings.gx_failure == "error":
-                raise InputError(message, rule="gx_checkpoint")
-            log.warning("%s", message)
+        gx = None
+        if settings.gx_level != "off":
+            from survey_pipeline import expectations
+
+            docs = out / "data_docs" if settings.gx_level == "full" else None
+            gx = expectations.run_checkpoint(result.valid, spec, docs)
+            artifacts.write_json(gx, out / "gx_result.json")
+            _check_gx_result(gx, settings.gx_failure)
     total = result.metrics["total"]
     log.info(
         "validate: %d rows in, %d valid, %d quarantined", total["rows_in"], total["rows_valid"], total["rows_quarantined"]
     )
-    return {
-        **total,
-        "waves": result.metrics["waves"],
-        "gx_success": gx["success"],
-        "gx_expectations": len(gx["expectations"]),
-        "gx_failed": sum(not e["success"] for e in gx["expectations"]),
-    }
+    counts = {**total, "waves": result.metrics["waves"], "gx_level": settings.gx_level}
+    if gx is not None:
+        counts.update(gx_success=gx["success"], gx_expectations=len(gx["expectations"]),
+                      gx_failed=sum(not e["success"] for e in gx["expectations"]))
+    return counts
+
+
+def _check_gx_result(gx: Mapping[str, Any], on_failure: str) -> None:
+    """A failed checkpoint stops the stage (gx_failure: error) or is logged (warn)."""
+    if gx["success"]:
+        return
+    failed = [e["name"] for e in gx["expectations"] if not e["success"]]
+    message = (
+        f"the great-expectations checkpoint failed {len(failed)} of {len(gx['expectations'])} "
+        f"expectation(s) on the valid rows: {', '.join(failed[:5])}{' ...' if len(failed) > 5 else ''}"
+    )
+    if on_failure == "error":
+        raise InputError(message, rule="gx_checkpoint")
+    log.warning("%s", message)

@@ -26,6 +26,7 @@ from survey_pipeline.report.html import render_html
 from survey_pipeline.report.markdown import render_markdown
 from survey_pipeline.report.method_note import RunFacts, build_method_note
 from survey_pipeline.spec import QuestionnaireSpec
+from survey_pipeline.validate import ValidateParams
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,8 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
         "changes": tables.publish_changes(raw["changes"], spec, breakdowns),
         "distributions": tables.publish_distributions(raw["distributions"], spec, breakdowns),
     }
-    checked, outcomes = checks.validate_outputs(published, spec, rule, waves)
+    gx_level = ValidateParams.from_params(params.get("validate")).gx_level
+    checked, outcomes = checks.validate_outputs(published, spec, rule, waves, gx=gx_level != "off")
     indicators = checked["indicators"]
 
     measured = tables.measured_waves(spec, waves)
@@ -119,6 +121,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
             "rule": {k: getattr(rule, k) for k in rule.__dataclass_fields__},
             "ci_method": ci_method,
             "schemas": {name: checks.SCHEMAS[name] for name in TABLES},
+            "gx_level": gx_level,
             "expectations": [o.as_dict() for o in outcomes],
         }, out / "checks.json")
 
