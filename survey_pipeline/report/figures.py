@@ -61,7 +61,7 @@ HIDDEN = "niet gepubliceerd"
 HIDDEN_REASON = f"{HIDDEN}: te weinig waarnemingen of te onzeker"
 COLOURS = ("#00689e", "#e5720b", "#5a9b3c", "#8e5ea2", "#c0392b")
 PERCENT = FuncFormatter(lambda y, _: format_percent(y, 0))
-# Below this many figures to draw, a process pool costs more than it saves (benchmarks/README.md).
+# Below this many figures to draw, a process pool costs more than it saves.
 MIN_PARALLEL_FIGURES = 4
 
 
@@ -340,33 +340,76 @@ def plan_hash(plan: FigurePlan, fmt: str) -> str:
     return hashlib.sha256(payload.encode("ascii")).hexdigest()
 
 
+class FigureFiles:
+    """Writes a report's figure files: copies those in the cache at once, draws the others.
+
+    With `workers` > 1 and at least MIN_PARALLEL_FIGURES figures to draw, they are
+    drawn in a process pool in the background while the caller writes the rest of
+    the report; leaving the `with` block waits for them. On a normal exit the cache
+    is updated to hold exactly this report's files (so it never grows past one
+    report); on an error the pool is stopped and the cache left as it was.
+    """
+
+    def __init__(self, folder: Path, formats: Sequence[str], cache_dir: Path | None, workers: int = 1) -> None:
+        self.folder, self.formats, self.cache_dir, self.workers = folder, tuple(formats), cache_dir, workers
+        self._entries: dict[str, Path] = {}
+        self._pool: ProcessPoolExecutor | None = None
+        self._pending: list[Any] = []
+        self._drawn = 0
+
+    def __enter__(self) -> FigureFiles:
+        return self
+
+    def __exit__(self, error_type, error, traceback) -> None:
+        if error_type is not None:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+            return
+        self._finish()
+
+    def write(self, plans: Sequence[FigurePlan]) -> list[Figure]:
+        """Every plan in every format (under `folder`); the figures are complete when the block is left."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        missing: list[tuple[FigurePlan, dict[str, Path]]] = []
+        for plan in plans:
+            paths = {}
+            for fmt in self.formats:
+                target = self.folder / f"{plan.stem}.{fmt}"
+                entry = f"{plan_hash(plan, fmt)}.{fmt}"
+                self._entries[entry] = target
+                if self.cache_dir is None or not _copy_cached(self.cache_dir / entry, target):
+                    paths[fmt] = target
+            if paths:
+                missing.append((plan, paths))
+        self._drawn += sum(len(paths) for _, paths in missing)
+        if self.workers > 1 and len(missing) >= MIN_PARALLEL_FIGURES:
+            if self._pool is None:
+                # fork: the workers start with matplotlib imported (spawn would import it again in each)
+                self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("fork"))
+            self._pending += [self._pool.submit(draw, plan, paths) for plan, paths in missing]
+        else:
+            for plan, paths in missing:
+                draw(plan, paths)
+        return [Figure(p.stem, p.title, p.description, tuple(f"{self.folder.name}/{p.stem}.{fmt}" for fmt in self.formats))
+                for p in plans]
+
+    def _finish(self) -> None:
+        if self._pool is not None:
+            try:
+                for future in self._pending:
+                    future.result()
+            finally:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+        if self.cache_dir is not None:
+            _store(self.cache_dir, self._entries)
+        log.info("report: %d figure file(s) drawn, %d from the cache", self._drawn, len(self._entries) - self._drawn)
+
+
 def write_figures(plans: Sequence[FigurePlan], folder: Path, formats: Sequence[str], cache_dir: Path | None,
                   workers: int = 1) -> list[Figure]:
-    """Write every plan in every format to `folder`; copy from `cache_dir` what was drawn before.
-
-    Figures not in the cache are drawn (in a process pool when `workers` > 1 and
-    there are enough of them) and added to it; afterwards the cache holds exactly
-    the files of this call, so it never grows past one report's figures.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    keys = {plan.stem: {fmt: plan_hash(plan, fmt) for fmt in formats} for plan in plans}
-    missing: list[tuple[FigurePlan, dict[str, Path]]] = []
-    for plan in plans:
-        paths = {}
-        for fmt in formats:
-            target = folder / f"{plan.stem}.{fmt}"
-            if cache_dir is None or not _copy_cached(cache_dir / f"{keys[plan.stem][fmt]}.{fmt}", target):
-                paths[fmt] = target
-        if paths:
-            missing.append((plan, paths))
-    _draw_all(missing, workers)
-    if cache_dir is not None:
-        _store(cache_dir, {f"{key}.{fmt}": folder / f"{stem}.{fmt}" for stem, by_format in keys.items()
-                           for fmt, key in by_format.items()})
-    drawn = sum(len(paths) for _, paths in missing)
-    log.info("report: %d figure file(s) drawn, %d from the cache", drawn, len(plans) * len(formats) - drawn)
-    return [Figure(p.stem, p.title, p.description, tuple(f"{folder.name}/{p.stem}.{fmt}" for fmt in formats))
-            for p in plans]
+    """Write every plan in every format to `folder` and wait for them (`FigureFiles`)."""
+    with FigureFiles(folder, formats, cache_dir, workers) as files:
+        return files.write(plans)
 
 
 def _copy_cached(cached: Path, target: Path) -> bool:
@@ -375,17 +418,6 @@ def _copy_cached(cached: Path, target: Path) -> bool:
     except FileNotFoundError:
         return False
     return True
-
-
-def _draw_all(jobs: Sequence[tuple[FigurePlan, dict[str, Path]]], workers: int) -> None:
-    if workers > 1 and len(jobs) >= MIN_PARALLEL_FIGURES:
-        # fork: the workers start with matplotlib already imported (spawn would import it again in each)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
-            for done in pool.map(draw, *zip(*jobs)):
-                del done
-        return
-    for plan, paths in jobs:
-        draw(plan, paths)
 
 
 def _store(cache_dir: Path, files: Mapping[str, Path]) -> None:

@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 TABLES = ("indicators", "changes", "distributions")
 # Under outputs/, outside every stage folder: survives the swap of outputs/report/ (report/figures.py).
 FIGURE_CACHE = Path(".cache") / "figures"
-FIGURE_WORKERS = 1
+# Two drawing processes beside the main one, which meanwhile writes the workbook and pages (2 cores).
+FIGURE_WORKERS = 2
 SHEETS = {"indicators": "Indicatoren", "changes": "Veranderingen", "distributions": "Verdelingen"}
 
 
@@ -43,6 +44,22 @@ def run_waves(validate_metrics: Mapping[str, Any]) -> list[int]:
     if not isinstance(waves, Mapping):
         raise InputError("expected a 'waves' mapping", file="outputs/validate/metrics.json", rule="report_input")
     return sorted(int(w) for w, m in waves.items() if int(m.get("rows_valid", 0)) > 0)
+
+
+def _figure_plans(indicators, spec: QuestionnaireSpec, report: ReportParams, breakdowns: list[str],
+                  measured: Mapping[str, list[int]], shown_waves: list[int]) -> list[figures.FigurePlan]:
+    """The chain, a trend per measured indicator and, with the wijk breakdown, the wijken of its latest shown wave."""
+    steps = tables.chain_steps(spec)
+    plans = [figures.chain_plan(indicators, spec, steps, shown_waves)] if steps else []
+    plans += [figures.trend_plan(indicators, spec, ind, shown_waves, report.target_years)
+              for ind in tables.report_order(spec) if measured[ind.id]]
+    if "wijk" in breakdowns:
+        for ind in tables.report_order(spec):
+            latest = [w for w in measured[ind.id] if w in shown_waves]
+            plan = figures.wijk_plan(indicators, spec, ind, latest[-1]) if latest else None
+            if plan is not None:
+                plans.append(plan)
+    return plans
 
 
 def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], base_dir: Path) -> dict:
@@ -83,47 +100,37 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
         params=params, rule=rule, **facts_weight,
     ))
 
+    plans = _figure_plans(indicators, spec, report, breakdowns, measured, shown_waves)
     with store.writing("report") as out:
-        for name in TABLES:
-            write_table(checked[name], out / f"{name}.parquet", checks.SCHEMAS[name])
-            write_csv(checked[name], out / f"{name}.csv")
-
-        steps = tables.chain_steps(spec)
-        plans = [figures.chain_plan(indicators, spec, steps, shown_waves)] if steps else []
-        plans += [figures.trend_plan(indicators, spec, ind, shown_waves, report.target_years)
-                  for ind in tables.report_order(spec) if measured[ind.id]]
-        if "wijk" in breakdowns:
-            for ind in tables.report_order(spec):
-                latest = [w for w in measured[ind.id] if w in shown_waves]
-                plan = figures.wijk_plan(indicators, spec, ind, latest[-1]) if latest else None
-                if plan is not None:
-                    plans.append(plan)
-        written = figures.write_figures(plans, out / "figures", report.figure_formats, store.root / FIGURE_CACHE,
-                                        workers=FIGURE_WORKERS)
-        by_kind = {kind: [f for f, p in zip(written, plans) if p.kind == kind] for kind in figures.DRAW}
-        chain = by_kind["chain"][0] if by_kind["chain"] else None
-        trends, wijken = by_kind["trend"], by_kind["wijk"]
-        log.info("report: %d figures", len(written))
-
-        sheets = write_workbook(
-            out / "tabellen.xlsx", title=spec.title, annual=annual,
-            sheets={"Streefwaarden": targets.drop(columns=["indicator_id"]),
-                    **{SHEETS[name]: checked[name] for name in TABLES}},
-            share_columns={"Streefwaarden": tables.TARGET_SHARES, **{SHEETS[name]: SHARE_COLUMNS[name] for name in TABLES}},
-        )
-        doc = build_report_document(spec, annual, targets, change_summary, chain, trends, wijken, shown_waves, level)
-        (out / "jaarverslag.html").write_text(render_html(doc), encoding="utf-8")
-        (out / "jaarverslag.md").write_text(render_markdown(doc), encoding="utf-8")
-        (out / "onderzoeksverantwoording.html").write_text(render_html(method_doc), encoding="utf-8")
-        (out / "onderzoeksverantwoording.md").write_text(render_markdown(method_doc), encoding="utf-8")
-        write_json({
-            "waves": waves,
-            "rule": {k: getattr(rule, k) for k in rule.__dataclass_fields__},
-            "ci_method": ci_method,
-            "schemas": {name: checks.SCHEMAS[name] for name in TABLES},
-            "gx_level": gx_level,
-            "expectations": [o.as_dict() for o in outcomes],
-        }, out / "checks.json")
+        # Figures not in the cache are drawn in the background while the rest is written.
+        with figures.FigureFiles(out / "figures", report.figure_formats, store.root / FIGURE_CACHE,
+                                 FIGURE_WORKERS) as figure_files:
+            written = figure_files.write(plans)
+            for name in TABLES:
+                write_table(checked[name], out / f"{name}.parquet", checks.SCHEMAS[name])
+                write_csv(checked[name], out / f"{name}.csv")
+            chain = next((f for f, p in zip(written, plans) if p.kind == "chain"), None)
+            trends = [f for f, p in zip(written, plans) if p.kind == "trend"]
+            wijken = [f for f, p in zip(written, plans) if p.kind == "wijk"]
+            sheets = write_workbook(
+                out / "tabellen.xlsx", title=spec.title, annual=annual,
+                sheets={"Streefwaarden": targets.drop(columns=["indicator_id"]),
+                        **{SHEETS[name]: checked[name] for name in TABLES}},
+                share_columns={"Streefwaarden": tables.TARGET_SHARES, **{SHEETS[name]: SHARE_COLUMNS[name] for name in TABLES}},
+            )
+            doc = build_report_document(spec, annual, targets, change_summary, chain, trends, wijken, shown_waves, level)
+            (out / "jaarverslag.html").write_text(render_html(doc), encoding="utf-8")
+            (out / "jaarverslag.md").write_text(render_markdown(doc), encoding="utf-8")
+            (out / "onderzoeksverantwoording.html").write_text(render_html(method_doc), encoding="utf-8")
+            (out / "onderzoeksverantwoording.md").write_text(render_markdown(method_doc), encoding="utf-8")
+            write_json({
+                "waves": waves,
+                "rule": {k: getattr(rule, k) for k in rule.__dataclass_fields__},
+                "ci_method": ci_method,
+                "schemas": {name: checks.SCHEMAS[name] for name in TABLES},
+                "gx_level": gx_level,
+                "expectations": [o.as_dict() for o in outcomes],
+            }, out / "checks.json")
 
     summary = {
         name: {"rows": int(len(checked[name])), "suppressed": int(checked[name]["suppressed"].sum())} for name in TABLES

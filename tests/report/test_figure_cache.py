@@ -10,10 +10,14 @@ import pytest
 from survey_pipeline.report import figures, tables
 
 
-def _plans(indicators, spec, waves=(2019, 2020, 2021), indicator_list=None):
+SOME = ("heard", "contact_of_heard")   # drawing every figure of the report again and again is slow
+
+
+def _plans(indicators, spec, waves=(2019, 2020, 2021), indicator_ids=SOME):
+    """The chain, and the trend and wijk figures of some indicators."""
     measured = tables.measured_waves(spec, list(waves))
     plans = [figures.chain_plan(indicators, spec, tables.chain_steps(spec), list(waves))]
-    for ind in indicator_list or tables.report_order(spec):
+    for ind in map(spec.indicator, indicator_ids):
         if measured[ind.id]:
             plans.append(figures.trend_plan(indicators, spec, ind, list(waves), [2022, 2023]))
             wijk = figures.wijk_plan(indicators, spec, ind, measured[ind.id][-1])
@@ -42,8 +46,7 @@ def _digest(folder):
 
 def test_an_unchanged_figure_comes_from_the_cache_with_the_same_bytes(tmp_path, published, spec, drawn):
     indicators = published["indicators"]
-    heard = [spec.indicator("heard")]
-    plans = _plans(indicators, spec, indicator_list=heard)
+    plans = _plans(indicators, spec, indicator_ids=["heard"])
     cache = tmp_path / "cache"
     first = figures.write_figures(plans, tmp_path / "a" / "figures", ["svg", "png"], cache)
     assert sorted(drawn) == sorted(p.stem for p in plans)
@@ -101,3 +104,15 @@ def test_figures_drawn_in_a_process_pool_are_the_figures_drawn_in_process(tmp_pa
     figures.write_figures(plans, tmp_path / "serial", ["svg"], None, workers=1)
     figures.write_figures(plans, tmp_path / "pool", ["svg"], None, workers=2)
     assert _digest(tmp_path / "serial") == _digest(tmp_path / "pool")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_figure_that_cannot_be_drawn_fails_the_write_and_leaves_the_cache_alone(tmp_path, published, spec, workers):
+    plans = _plans(published["indicators"], spec)
+    cache = tmp_path / "cache"
+    figures.write_figures(plans[:1], tmp_path / "a", ["svg"], cache)
+    before = sorted(e.name for e in cache.iterdir())
+    broken = figures.FigurePlan("pie", "taart", "taart", "taart", {})
+    with pytest.raises(KeyError):
+        figures.write_figures([*plans, broken], tmp_path / "b", ["svg"], cache, workers=workers)
+    assert sorted(e.name for e in cache.iterdir()) == before
