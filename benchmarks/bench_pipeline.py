@@ -1,12 +1,14 @@
 """Benchmark: the whole pipeline (`survey-pipeline run`) on the demo panel, cold and warm.
 
-    python benchmarks/bench_pipeline.py [--runs 2] [--set validate.gx_level=off] [--keep]
+    python benchmarks/bench_pipeline.py [--runs 2] [--set validate.gx_level=off] [--project DIR] [--keep]
 
 Copies the project's inputs (data/, questionnaires/, params.yaml) to a temporary
 folder and runs `survey-pipeline run` there in a fresh interpreter per run. The
 first run is cold (no outputs, no figure cache), every later one warm (same
 inputs: the figures come from outputs/.cache/figures). `--set key=value` changes
 a parameter of the copy (value parsed as YAML, e.g. `report.figure_formats=[png,svg]`).
+`--project` copies another checkout's inputs (to compare with an older version, run
+with that checkout first on PYTHONPATH).
 
 Per run: wall seconds, CPU seconds of the run's processes (user + system, from
 `os.wait4`, so figure workers count too), peak RSS of the largest process, the
@@ -36,10 +38,10 @@ INPUTS = ("data", "questionnaires", "params.yaml")
 STAGE_DONE = re.compile(r"\[\d+/\d+\] (\w+) done in ([0-9.]+) s")
 
 
-def copy_project(target: Path, overrides: list[str]) -> None:
-    """The project's inputs in `target`, with `key=value` parameter overrides applied."""
+def copy_project(source_root: Path, target: Path, overrides: list[str]) -> None:
+    """The inputs of the project in `source_root` in `target`, with `key=value` parameter overrides applied."""
     for name in INPUTS:
-        source = ROOT / name
+        source = source_root / name
         if source.is_dir():
             shutil.copytree(source, target / name)
         else:
@@ -81,6 +83,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2, help="runs in the same copy: the first cold, the rest warm")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="parameter override, e.g. validate.gx_level=off")
+    parser.add_argument("--project", type=Path, default=ROOT, help="project whose inputs are copied (default: this one)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary project (its path is printed)")
     args = parser.parse_args()
 
@@ -88,7 +91,7 @@ def main() -> None:
     try:
         project = folder / "project"
         project.mkdir()
-        copy_project(project, args.overrides)
+        copy_project(args.project, project, args.overrides)
         results = []
         for number in range(args.runs):
             results.append(run_once(project, "cold" if number == 0 else f"warm{number}"))

@@ -69,6 +69,8 @@ class ValidateParams:
     def from_params(cls, section: Any) -> ValidateParams:
         if section is None:
             return cls()
+        if isinstance(section, Mapping) and section.get("gx_level") is False:
+            section = {**section, "gx_level": "off"}  # YAML 1.1 (PyYAML) reads a bare `off` as false
         read = SectionReader(section, "validate", [f.name for f in fields(cls)])
         return cls(
             max_quarantine_share=read.number("max_quarantine_share", cls.max_quarantine_share, 0, 1, what="a share"),

@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from panel_builder import raw_frame, valid_responses, write_raw
 from survey_pipeline import expectations, ingest, validate
@@ -221,6 +222,11 @@ def test_bad_validate_params(section, key):
     with pytest.raises(ParamsError) as excinfo:
         ValidateParams.from_params(section)
     assert excinfo.value.key == key
+
+
+def test_gx_level_off_as_written_in_params_yaml():
+    assert ValidateParams.from_params(yaml.safe_load("gx_level: off")).gx_level == "off"
+    assert ValidateParams.from_params(yaml.safe_load("gx_level: checkpoint")).gx_level == "checkpoint"
 
 
 def test_validate_params_defaults():
