@@ -63,6 +63,10 @@ class RoutingRule:
     condition: Condition | None = None
     negate: bool = False
 
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return ("file_wave", *(self.condition.variables if self.condition is not None else ()))
+
     def mask(self, frame: pd.DataFrame) -> np.ndarray:
         mask = frame["file_wave"].isin(self.waves).to_numpy(dtype=bool, copy=True)
         if self.condition is not None:
@@ -104,7 +108,8 @@ def checkpoint_frame(valid: pd.DataFrame, spec: QuestionnaireSpec) -> pd.DataFra
         if name in valid:
             columns[name] = valid[name].to_numpy()
     for rule in routing_rules(spec):
-        if rule.rows is not None and rule.rows not in columns:
+        # a condition on a missing column stays missing too: its expectations then raise inside GX (failed)
+        if rule.rows is not None and rule.rows not in columns and all(c in valid for c in rule.reads):
             columns[rule.rows] = rule.mask(valid)
     return pd.DataFrame(columns)
 

@@ -189,6 +189,11 @@ def test_checkpoint_catches_what_slipped_through_and_counts_raised_expectations_
     assert {f for f in failed if f[1] == "contact"} == {
         ("routed_past", "contact", True), ("routed_to", "contact", True), ("not_blank", "contact", True)}
     assert raised["statistics"]["raised_exceptions"] == 3
+    # a missing filter column: the rules it routes cannot be evaluated, and fail
+    no_filter = expectations.run_checkpoint(frame.drop(columns=["heard"]), mini, None)
+    failed = {(e["rule"], e["variable"], e["raised_exception"]) for e in no_filter["expectations"] if not e["success"]}
+    assert {f for f in failed if f[1] == "contact"} == {
+        ("routed_past", "contact", True), ("routed_to", "contact", True), ("not_blank", "contact", True)}
 
 
 def test_routing_expectations_read_precomputed_boolean_columns(spec):
