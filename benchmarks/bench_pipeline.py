@@ -60,7 +60,8 @@ def run_once(project: Path, label: str) -> dict:
     command = [sys.executable, "-m", "survey_pipeline", "--project-dir", str(project), "run"]
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as log:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, text=True)
+        # cwd: `python -m` puts it first on sys.path, so run where no survey_pipeline package is
+        process = subprocess.Popen(command, cwd=project, stdout=subprocess.DEVNULL, stderr=log, text=True)
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
@@ -96,7 +97,7 @@ def main() -> None:
         for number in range(args.runs):
             results.append(run_once(project, "cold" if number == 0 else f"warm{number}"))
             print(json.dumps(results[-1]), flush=True)
-        print(json.dumps(results))
+        print(json.dumps(results), flush=True)
     finally:
         if args.keep:
             print(f"project kept in {project}", file=sys.stderr)
