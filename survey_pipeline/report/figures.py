@@ -61,7 +61,7 @@ HIDDEN = "niet gepubliceerd"
 HIDDEN_REASON = f"{HIDDEN}: te weinig waarnemingen of te onzeker"
 COLOURS = ("#00689e", "#e5720b", "#5a9b3c", "#8e5ea2", "#c0392b")
 PERCENT = FuncFormatter(lambda y, _: format_percent(y, 0))
-# Below this many figures to draw, a process pool costs more than it saves.
+# Fewer figures to draw are drawn in the main process: a pool would cost about as much as it saves.
 MIN_PARALLEL_FIGURES = 4
 
 
