@@ -48,4 +48,4 @@ demo-data: $(STAMP)
 	$(BIN)/python -m survey_pipeline.demo
 
 clean-outputs:
-	rm -rf outputs/ingest outputs/validate outputs/weight outputs/estimate outputs/report outputs/manifest.json
+	rm -rf outputs/ingest outputs/validate outputs/weight outputs/estimate outputs/report outputs/manifest.json outputs/.cache

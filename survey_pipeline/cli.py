@@ -25,15 +25,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from survey_pipeline import manifest
-from survey_pipeline.artifacts import STAGES, OutputStore
+# pandas, pandera, yaml and the stages are imported when a command runs, not for `--help` or a usage error.
 from survey_pipeline.errors import InputError, OutputWriteError, ParamsError, RunInterrupted, escape
-from survey_pipeline.settings import load_params
-from survey_pipeline.spec import load_spec
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_FILE_SYSTEM = 0, 1, 2, 3
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
+# In the order they run (artifacts.STAGES, which needs pandas to import).
 STAGE_MODULES = {
     "ingest": "survey_pipeline.ingest",
     "validate": "survey_pipeline.validate",
@@ -56,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     parser.add_argument("--quiet", action="store_true", help="only warnings and errors")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for stage in STAGES:
+    for stage in STAGE_MODULES:
         verbs.add_parser(stage, help=f"run the {stage} stage alone (reads the earlier stages' outputs)")
     verbs.add_parser("run", help="run every stage in order; outputs change only if all succeed")
     return parser
@@ -88,6 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_command(args: argparse.Namespace) -> None:
     """Run the requested stages in one staged transaction and record the manifest."""
+    from survey_pipeline import manifest
+    from survey_pipeline.artifacts import STAGES, OutputStore
+    from survey_pipeline.settings import load_params
+    from survey_pipeline.spec import load_spec
+
     base_dir = args.project_dir.resolve()
     params_path = args.params or base_dir / "params.yaml"
     params = load_params(params_path)  # the whole file, every section, before any stage runs
@@ -121,6 +124,8 @@ def run_command(args: argparse.Namespace) -> None:
 
 
 def _run_stage(stage, number, total, store, spec, params, base_dir) -> dict:
+    from survey_pipeline import manifest
+
     module = importlib.import_module(STAGE_MODULES[stage])
     log.info("[%d/%d] %s ...", number, total, stage)
     started = time.time()

@@ -15,7 +15,7 @@ part (origin columns) and spec columns matched by pattern.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import pandas as pd
 import pandera.pandas as pa
@@ -589,6 +589,7 @@ class ReportChecks(Record):
     rule: dict[str, Any]
     ci_method: str
     schemas: dict[str, str]
+    gx_level: Literal["off", "checkpoint", "full"]
     expectations: list[CheckOutcomeRecord]
 
 

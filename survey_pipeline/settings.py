@@ -51,6 +51,8 @@ WeightMethod = Literal["rake", "poststratify"]
 MissingBackground = Literal["exclude", "fail"]
 BaseWeightRule = Literal["auto", "require", "ignore"]
 GxFailure = Literal["error", "warn"]
+# great-expectations: off (not imported), checkpoint (gx_result.json), full (checkpoint + Data Docs).
+GxLevel = Literal["off", "checkpoint", "full"]
 FigureFormat = Literal["png", "svg"]
 
 
@@ -99,6 +101,15 @@ class ValidateSettings(Section):
 
     max_quarantine_share: float = Field(0.02, ge=0, le=1, description="a share")
     gx_failure: GxFailure = "error"
+    gx_level: GxLevel = "full"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_off(cls, data: Any) -> Any:
+        """YAML 1.1 (PyYAML) reads a bare `off` as false."""
+        if isinstance(data, Mapping) and data.get("gx_level") is False:
+            return {**data, "gx_level": "off"}
+        return data
 
 
 class WeightSettings(Section):
@@ -190,7 +201,8 @@ class ReportSettings(Section):
     target_years: Years
     decimals: int = Field(0, ge=0, le=3)
     figure_formats: Annotated[tuple[FigureFormat, ...], Field(strict=False, min_length=1),
-                              AfterValidator(lambda formats: tuple(dict.fromkeys(formats)))] = ("png", "svg")
+                              AfterValidator(lambda formats: tuple(dict.fromkeys(formats)))] = ("svg",)
+    # SVG only unless PNG is asked for: the HTML report shows the SVG, and a PNG costs as much again to draw.
 
     def check_against(self, spec: QuestionnaireSpec) -> None:
         """Every "Behaald" column is a wave the spec measured or declares not measured (its column

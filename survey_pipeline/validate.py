@@ -480,8 +480,6 @@ def _distinguishing_decimals(shares: Sequence[float], limit: float) -> int:
 def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: Path) -> dict:
     """Validate the ingested responses; write valid rows, quarantine, metrics, the GX result and the
     settings record (the ingest settings the responses were read with, and this stage's)."""
-    from survey_pipeline import expectations
-
     upstream = upstream_settings({"ingest": store.reading("ingest")}, params)
     settings = params.validate_
     responses = artifacts.read_table(store.reading("ingest") / "responses.parquet", contracts.IngestResponses, spec)
@@ -498,25 +496,34 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Params, b
         write_record(out, {**upstream, "validate": settings})
         # Checked after writing: on failure the quarantine is kept in outputs/failed/validate/.
         check_quarantine_share(result.metrics, settings.max_quarantine_share)
-        gx = expectations.run_checkpoint(result.valid, spec, out / "data_docs")
-        artifacts.write_json(gx, out / "gx_result.json", contracts.GxResult)
-        if not gx["success"]:
-            failed = [e["name"] for e in gx["expectations"] if not e["success"]]
-            message = (
-                f"the great-expectations checkpoint failed {len(failed)} of {len(gx['expectations'])} "
-                f"expectation(s) on the valid rows: {', '.join(failed[:5])}{' ...' if len(failed) > 5 else ''}"
-            )
-            if settings.gx_failure == "error":
-                raise InputError(message, rule="gx_checkpoint")
-            log.warning("%s", message)
+        gx = None
+        if settings.gx_level != "off":
+            from survey_pipeline import expectations
+
+            docs = out / "data_docs" if settings.gx_level == "full" else None
+            gx = expectations.run_checkpoint(result.valid, spec, docs)
+            artifacts.write_json(gx, out / "gx_result.json", contracts.GxResult)
+            _check_gx_result(gx, settings.gx_failure)
     total = result.metrics["total"]
     log.info(
         "validate: %d rows in, %d valid, %d quarantined", total["rows_in"], total["rows_valid"], total["rows_quarantined"]
     )
-    return {
-        **total,
-        "waves": result.metrics["waves"],
-        "gx_success": gx["success"],
-        "gx_expectations": len(gx["expectations"]),
-        "gx_failed": sum(not e["success"] for e in gx["expectations"]),
-    }
+    counts = {**total, "waves": result.metrics["waves"], "gx_level": settings.gx_level}
+    if gx is not None:
+        counts.update(gx_success=gx["success"], gx_expectations=len(gx["expectations"]),
+                      gx_failed=sum(not e["success"] for e in gx["expectations"]))
+    return counts
+
+
+def _check_gx_result(gx: Mapping[str, Any], on_failure: str) -> None:
+    """A failed checkpoint stops the stage (gx_failure: error) or is logged (warn)."""
+    if gx["success"]:
+        return
+    failed = [e["name"] for e in gx["expectations"] if not e["success"]]
+    message = (
+        f"the great-expectations checkpoint failed {len(failed)} of {len(gx['expectations'])} "
+        f"expectation(s) on the valid rows: {', '.join(failed[:5])}{' ...' if len(failed) > 5 else ''}"
+    )
+    if on_failure == "error":
+        raise InputError(message, rule="gx_checkpoint")
+    log.warning("%s", message)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -124,3 +127,59 @@ def test_each_stage_writes_only_what_the_stage_graph_declares(finished_run):
         if "." in declared:
             continue
         assert written == declared, stage.name
+
+
+def _stage_digests(outputs: Path) -> dict[str, str]:
+    """sha256 of every file in the stage folders, except the GX Data Docs (they carry GX's run time)."""
+    return {
+        path.relative_to(outputs).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for stage in ("ingest", "validate", "weight", "estimate", "report")
+        for path in sorted((outputs / stage).rglob("*"))
+        if path.is_file() and "data_docs" not in path.relative_to(outputs).parts
+    }
+
+
+def test_a_second_identical_run_writes_the_same_bytes_and_takes_every_figure_from_the_cache(finished_run, monkeypatch):
+    from survey_pipeline.report import figures
+
+    outputs = finished_run / "outputs"
+    before = _stage_digests(outputs)
+    assert any(name.startswith("report/figures/") for name in before)
+
+    def no_drawing(plan, paths):
+        raise AssertionError(f"figure {plan.stem} was drawn again")
+
+    monkeypatch.setattr(figures, "draw", no_drawing)
+    assert cli.main(["--project-dir", str(finished_run), "--quiet", "run"]) == 0
+    assert _stage_digests(outputs) == before
+    # the cache (outside the swapped stage folders) holds this report's figures and nothing else
+    cached = sorted(p.suffix for p in (outputs / ".cache" / "figures").iterdir())
+    assert cached == sorted(Path(name).suffix for name in before if name.startswith("report/figures/"))
+
+
+# The whole run in a fresh interpreter at gx_level off; was great_expectations imported?
+RUN_WITHOUT_GX = """
+import json, sys
+from survey_pipeline import cli
+code = cli.main(["--project-dir", sys.argv[1], "--quiet", "run"])
+print(json.dumps({"exit": code, "gx_imported": "great_expectations" in sys.modules}))
+"""
+
+
+def test_gx_level_off_runs_the_whole_pipeline_without_importing_great_expectations(finished_run, tmp_path):
+    project = tmp_path / "project"
+    for name in ("data", "questionnaires"):
+        shutil.copytree(finished_run / name, project / name)
+    params = yaml.safe_load((finished_run / "params.yaml").read_text(encoding="utf-8"))
+    params["validate"]["gx_level"] = "off"
+    (project / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-c", RUN_WITHOUT_GX, str(project)], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"exit": 0, "gx_imported": False}
+    outputs = project / "outputs"
+    assert not (outputs / "validate" / "gx_result.json").exists()
+    checks = json.loads((outputs / "report" / "checks.json").read_text(encoding="utf-8"))
+    assert checks["gx_level"] == "off" and checks["expectations"] == []
+    # the published numbers do not depend on the level
+    for name in ("indicators", "changes", "distributions"):
+        pd.testing.assert_frame_equal(pd.read_parquet(outputs / "report" / f"{name}.parquet"),
+                                      pd.read_parquet(finished_run / "outputs" / "report" / f"{name}.parquet"))

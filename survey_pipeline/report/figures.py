@@ -1,17 +1,34 @@
-"""Figures of the report (matplotlib, Agg backend): the routing chain, trends, and areas (the spec's `area_variable`, e.g. wijken).
+"""Figures of the report (matplotlib, Agg backend): the routing chain, trends, and wijken.
 
 Every figure shows the confidence interval of each estimate; suppressed
 estimates are never drawn, only marked "niet gepubliceerd". Files are written
 with fixed metadata so a rerun on the same numbers gives the same bytes.
+
+A figure is planned first (`chain_plan`, `trend_plan`, `area_plan`): a
+`FigurePlan` holds, as plain data, exactly the rows, labels and settings the
+drawing reads, and nothing else. `write_figures` draws each plan, or copies it
+from the figure cache when a plan with the same hash was drawn before. The hash
+covers the plan, the output format and the drawing code (matplotlib's version
+and the source of this module and of `formatting.py`, whose number format the
+axes use), so a changed number, label or style redraws exactly the figures it
+touches. Cached files are aggregates only (what the report shows).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import logging
+import os
+import shutil
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -20,10 +37,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.ticker import FuncFormatter
 
+from survey_pipeline.report import formatting
 from survey_pipeline.report.formatting import dutch_target, format_percent
 from survey_pipeline.report.tables import TOTAL, ChainStep
 from survey_pipeline.spec import ALL_RESIDENTS, Indicator, QuestionnaireSpec
 from survey_pipeline.targets import parse_target
+
+log = logging.getLogger(__name__)
 
 DPI = 150
 # Applied only while a figure is built and saved (no pyplot, no global state for other code).
@@ -41,6 +61,8 @@ HIDDEN = "niet gepubliceerd"
 HIDDEN_REASON = f"{HIDDEN}: te weinig waarnemingen of te onzeker"
 COLOURS = ("#00689e", "#e5720b", "#5a9b3c", "#8e5ea2", "#c0392b")
 PERCENT = FuncFormatter(lambda y, _: format_percent(y, 0))
+# Fewer figures to draw are drawn in the main process: a pool would cost about as much as it saves.
+MIN_PARALLEL_FIGURES = 4
 
 
 @dataclass(frozen=True)
@@ -51,6 +73,17 @@ class Figure:
     title: str
     description: str
     files: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FigurePlan:
+    """One figure as plain data: `kind` names the drawing, `data` is all it reads (JSON-ready)."""
+
+    kind: str
+    stem: str
+    title: str
+    description: str
+    data: Mapping[str, Any]
 
 
 def numeric_target(target: str) -> float | None:
@@ -65,42 +98,23 @@ def _level_text(indicators: pd.DataFrame) -> str:
     return format_percent(float(indicators["level"].iloc[0]))
 
 
-def _new_figure(figsize: tuple[float, float], ncols: int = 1, **subplot_kw):
-    """A bare Figure on an Agg canvas (object-oriented API: nothing is registered with pyplot)."""
-    fig = MplFigure(figsize=figsize, dpi=DPI)
-    FigureCanvasAgg(fig)
-    return fig, fig.subplots(1, ncols, **subplot_kw)
-
-
-def _save(fig, folder: Path, stem: str, formats: Sequence[str]) -> tuple[str, ...]:
-    """Write each format with one tight bounding box (computed once: layout is the costly draw)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    fig.draw_without_rendering()
-    box = fig.get_tightbbox(fig.canvas.get_renderer()).padded(0.1)
-    files = []
-    for fmt in formats:
-        path = folder / f"{stem}.{fmt}"
-        metadata = {"Date": None} if fmt == "svg" else {"Software": None}
-        fig.savefig(path, format=fmt, dpi=DPI, bbox_inches=box, metadata=metadata)
-        files.append(f"{folder.name}/{path.name}")
-    return tuple(files)
-
-
-def _styled(draw):
-    """Build and save a figure under the report style (rc_context: the caller's rcParams stay as they were)."""
-    @functools.wraps(draw)
-    def wrapper(*args, **kwargs):
-        with matplotlib.rc_context(STYLE):
-            return draw(*args, **kwargs)
-    return wrapper
-
-
 def _wrap(text: str, width: int) -> str:
     return "\n".join(textwrap.wrap(text, width))
 
 
 def _totals(indicators: pd.DataFrame) -> pd.DataFrame:
     return indicators[indicators["breakdown"] == TOTAL].set_index(["indicator_id", "wave"])
+
+
+def _estimate(row: Any) -> dict[str, Any]:
+    """The numbers a figure draws of one table row; a suppressed row carries none."""
+    if bool(row["suppressed"]):
+        return {"suppressed": True}
+    return {"suppressed": False, **{k: float(row[k]) for k in ("estimate", "ci_lower", "ci_upper")}}
+
+
+def _total_row(totals: pd.DataFrame, indicator_id: str, wave: int) -> dict[str, Any] | None:
+    return _estimate(totals.loc[(indicator_id, wave)]) if (indicator_id, wave) in totals.index else None
 
 
 def _short_labels(steps: Sequence[Indicator]) -> list[str]:
@@ -110,6 +124,90 @@ def _short_labels(steps: Sequence[Indicator]) -> list[str]:
     while all(len(w) > common + 1 for w in words) and len({w[common] for w in words}) == 1:
         common += 1
     return [" ".join(w[common:]) for w in words]
+
+
+# ---------------------------------------------------------------------------
+# Plans: what each figure shows
+
+
+def chain_plan(indicators: pd.DataFrame, spec: QuestionnaireSpec, steps: Sequence[ChainStep],
+               waves: Sequence[int]) -> FigurePlan:
+    """Per wave: each step of the chain as a share of the previous step, and as a share of all residents."""
+    totals = _totals(indicators)
+    short = _short_labels([s.conditional for s in steps])
+    panels = []
+    for of_residents, title in ((False, "Per stap: als deel van de vorige stap"),
+                                (True, f"Als deel van {spec.groups[ALL_RESIDENTS].label}")):
+        series = []
+        for k, step in enumerate(steps):
+            ind = step.of_residents if of_residents else step.conditional
+            if ind is None:
+                continue
+            label = short[k] if of_residents else f"{short[k]} ({spec.base_text(ind.base)})"
+            series.append({"step": k, "label": _wrap(label, 60), "rows": [_total_row(totals, ind.id, w) for w in waves]})
+        panels.append({"title": title, "series": series})
+    data = {
+        "waves": [int(w) for w in waves], "steps": len(steps), "panels": panels,
+        "title": f"Van gehoord naar contact naar geholpen, per meting (met {_level_text(indicators)}-"
+                 "betrouwbaarheidsinterval)",
+    }
+    description = "De keten " + " \u2192 ".join(short) + " per meting, met betrouwbaarheidsintervallen."
+    return FigurePlan("chain", "keten", "De keten per meting", description, data)
+
+
+def trend_plan(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicator, waves: Sequence[int],
+               target_years: Sequence[int]) -> FigurePlan:
+    """An indicator over the measured waves with its CI, and its targets per year."""
+    totals = _totals(indicators)
+    measured = [int(w) for w in waves if (ind.id, w) in totals.index]
+    years = sorted({*waves, *target_years, *(y for y in ind.targets if min(waves) <= y <= max([*waves, *target_years]))})
+    level = _level_text(indicators)
+    targets = [[int(year), dutch_target(ind.targets[year]), numeric_target(ind.targets[year])]
+               for year in years if ind.targets.get(year)]
+    data = {
+        "measured": measured, "rows": [_total_row(totals, ind.id, w) for w in measured],
+        "years": [int(y) for y in years], "targets": targets, "legend": f"behaald ({level}-BI)",
+        "title": _wrap(ind.label, 80) + "\n" + _wrap(spec.base_text(ind.base), 90),
+    }
+    return FigurePlan("trend", f"trend_{ind.id}", ind.label,
+                      f"Ontwikkeling per meting met {level}-betrouwbaarheidsinterval en streefwaarden: {ind.label}", data)
+
+
+def area_plan(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicator, wave: int) -> FigurePlan | None:
+    """The areas (spec `area_variable`, e.g. wijken) of one wave side by side with CIs and the municipal
+    total; None if the spec has no area variable or no area is published."""
+    area = spec.area_variable
+    if area is None:
+        return None
+    per_area = spec.breakdown_text(area)
+    rows = indicators[(indicators["indicator_id"] == ind.id) & (indicators["wave"] == wave)]
+    areas = rows[rows["breakdown"] == area]
+    total = rows[rows["breakdown"] == TOTAL]
+    if not (~areas["suppressed"]).any():
+        return None
+    shown = areas[~areas["suppressed"]].sort_values("estimate")
+    hidden = areas[areas["suppressed"]].sort_values("breakdown_label", ascending=False)
+    level = _level_text(indicators)
+    data = {
+        "hidden": [str(label) for label in hidden["breakdown_label"]],
+        "shown": [{"label": str(r["breakdown_label"]), **_estimate(r)} for _, r in shown.iterrows()],
+        "total": _estimate(total.iloc[0]) if len(total) else None,
+        "legend": f"{spec.background[area].label.lower()} ({level}-BI)",
+        "title": _wrap(ind.label, 80) + "\n" + _wrap(f"{spec.base_text(ind.base)}, {per_area}, {wave}", 90),
+    }
+    return FigurePlan("area", f"{area}_{ind.id}", f"{ind.label} {per_area} ({wave})",
+                      f"Vergelijking {per_area} in {wave} met {level}-betrouwbaarheidsintervallen: {ind.label}", data)
+
+
+# ---------------------------------------------------------------------------
+# Drawing: from a plan's data only
+
+
+def _new_figure(figsize: tuple[float, float], ncols: int = 1, **subplot_kw):
+    """A bare Figure on an Agg canvas (object-oriented API: nothing is registered with pyplot)."""
+    fig = MplFigure(figsize=figsize, dpi=DPI)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(1, ncols, **subplot_kw)
 
 
 def _error_bars(ax, x, rows: list, colour: str, width: float | None = None, label: str | None = None) -> None:
@@ -132,58 +230,32 @@ def _error_bars(ax, x, rows: list, colour: str, width: float | None = None, labe
         ax.text(xi, 0.02, "-", ha="center", va="bottom", fontsize=10)
 
 
-@_styled
-def chain_figure(indicators: pd.DataFrame, spec: QuestionnaireSpec, steps: Sequence[ChainStep],
-                 waves: Sequence[int], folder: Path, formats: Sequence[str]) -> Figure:
-    """Per wave: each step of the chain as a share of the previous step, and as a share of all residents."""
-    totals = _totals(indicators)
-    conditional = [s.conditional for s in steps]
-    short = _short_labels(conditional)
+def _draw_chain(data: Mapping[str, Any]) -> MplFigure:
     fig, axes = _new_figure((11, 4.8), 2, sharey=True)
-    width = 0.8 / len(steps)
+    steps, waves = data["steps"], data["waves"]
+    width = 0.8 / steps
     x = np.arange(len(waves), dtype=float)
-    panels = (
-        (axes[0], [s.conditional for s in steps], "Per stap: als deel van de vorige stap"),
-        (axes[1], [s.of_residents for s in steps], f"Als deel van {spec.groups[ALL_RESIDENTS].label}"),
-    )
-    for ax, inds, title in panels:
-        for k, ind in enumerate(inds):
-            if ind is None:
-                continue
-            rows = [totals.loc[(ind.id, w)] if (ind.id, w) in totals.index else None for w in waves]
-            label = short[k] if ax is axes[1] else f"{short[k]} ({spec.base_text(ind.base)})"
-            _error_bars(ax, x + (k - (len(steps) - 1) / 2) * width, rows, COLOURS[k % len(COLOURS)], width=width * 0.95,
-                        label=_wrap(label, 60))
+    for ax, panel in zip(axes, data["panels"]):
+        for series in panel["series"]:
+            k = series["step"]
+            _error_bars(ax, x + (k - (steps - 1) / 2) * width, series["rows"], COLOURS[k % len(COLOURS)],
+                        width=width * 0.95, label=series["label"])
         ax.set_xticks(x, [str(w) for w in waves])
         ax.set_ylim(0, 1.08)
         ax.yaxis.set_major_formatter(PERCENT)
-        ax.set_title(title, fontsize=10)
+        ax.set_title(panel["title"], fontsize=10)
         ax.grid(axis="y", color="#dddddd", linewidth=0.6)
         ax.set_axisbelow(True)
         ax.legend(loc="upper center", ncol=1, frameon=False, bbox_to_anchor=(0.5, -0.08), fontsize=8)
-    fig.suptitle(f"Van gehoord naar contact naar geholpen, per meting (met {_level_text(indicators)}-"
-                 "betrouwbaarheidsinterval)", fontsize=11)
-    description = "De keten " + " \u2192 ".join(short) + " per meting, met betrouwbaarheidsintervallen."
-    return Figure("keten", "De keten per meting", description, _save(fig, folder, "keten", formats))
+    fig.suptitle(data["title"], fontsize=11)
+    return fig
 
 
-@_styled
-def trend_figure(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicator, waves: Sequence[int],
-                 target_years: Sequence[int], folder: Path, formats: Sequence[str]) -> Figure:
-    """An indicator over the measured waves with its CI, and its targets per year."""
-    totals = _totals(indicators)
-    measured = [w for w in waves if (ind.id, w) in totals.index]
-    years = sorted({*waves, *target_years, *(y for y in ind.targets if min(waves) <= y <= max([*waves, *target_years]))})
+def _draw_trend(data: Mapping[str, Any]) -> MplFigure:
     fig, ax = _new_figure((6.4, 3.6))
-    level = _level_text(indicators)
-    _error_bars(ax, measured, [totals.loc[(ind.id, w)] for w in measured], COLOURS[0], label=f"behaald ({level}-BI)")
+    _error_bars(ax, data["measured"], data["rows"], COLOURS[0], label=data["legend"])
     first = True
-    for year in years:
-        target = ind.targets.get(year)
-        if not target:
-            continue
-        label = dutch_target(target)
-        value = numeric_target(target)
+    for year, label, value in data["targets"]:
         if value is not None:
             ax.plot([year - 0.3, year + 0.3], [value, value], color=COLOURS[1], linewidth=2.2, zorder=1,
                     label="streefwaarde" if first else None)
@@ -194,63 +266,174 @@ def trend_figure(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicat
             first = False
         else:
             ax.text(year, 0.04, label, ha="center", va="bottom", fontsize=7, color="#666666", rotation=90)
+    years = data["years"]
     ax.set_xticks(years, [str(y) for y in years])
     ax.set_xlim(min(years) - 0.6, max(years) + 0.6)
     ax.set_ylim(0, 1.05)
     ax.yaxis.set_major_formatter(PERCENT)
     ax.grid(axis="y", color="#dddddd", linewidth=0.6)
     ax.set_axisbelow(True)
-    ax.set_title(_wrap(ind.label, 80) + "\n" + _wrap(spec.base_text(ind.base), 90), fontsize=8.5, loc="left")
+    ax.set_title(data["title"], fontsize=8.5, loc="left")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, fontsize=7, frameon=False)
-    stem = f"trend_{ind.id}"
-    return Figure(stem, ind.label, f"Ontwikkeling per meting met {level}-betrouwbaarheidsinterval en streefwaarden: {ind.label}",
-                  _save(fig, folder, stem, formats))
+    return fig
 
 
-@_styled
-def area_figure(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicator, wave: int,
-                folder: Path, formats: Sequence[str]) -> Figure | None:
-    """The areas (spec `area_variable`, e.g. wijken) of one wave side by side with CIs and the municipal
-    total; None if no area is published."""
-    area = spec.area_variable
-    if area is None:
-        return None
-    per_area = spec.breakdown_text(area)
-    rows = indicators[(indicators["indicator_id"] == ind.id) & (indicators["wave"] == wave)]
-    areas = rows[rows["breakdown"] == area]
-    total = rows[rows["breakdown"] == TOTAL]
-    if not (~areas["suppressed"]).any():
-        return None
-    shown = areas[~areas["suppressed"]].sort_values("estimate")
-    hidden = areas[areas["suppressed"]].sort_values("breakdown_label", ascending=False)
-    labels = [*hidden["breakdown_label"], *shown["breakdown_label"]]
+def _draw_area(data: Mapping[str, Any]) -> MplFigure:
+    hidden, shown = data["hidden"], data["shown"]
+    labels = [*hidden, *(r["label"] for r in shown)]
     fig, ax = _new_figure((7.2, 0.22 * len(labels) + 1.6))
     y_shown = np.arange(len(hidden), len(labels))
-    if len(shown):
-        est = shown["estimate"].to_numpy()
-        err = np.vstack([est - shown["ci_lower"].to_numpy(), shown["ci_upper"].to_numpy() - est])
-        ax.errorbar(est, y_shown, xerr=err, fmt="o", color=COLOURS[0], capsize=2, markersize=4,
-                    label=f"{spec.background[area].label.lower()} ({_level_text(indicators)}-BI)")
+    if shown:
+        est = np.array([r["estimate"] for r in shown])
+        err = np.vstack([est - np.array([r["ci_lower"] for r in shown]), np.array([r["ci_upper"] for r in shown]) - est])
+        ax.errorbar(est, y_shown, xerr=err, fmt="o", color=COLOURS[0], capsize=2, markersize=4, label=data["legend"])
     for y in range(len(hidden)):
         ax.text(0.01, y, HIDDEN, va="center", fontsize=7, color="#666666")
-    if len(total) and not bool(total["suppressed"].iloc[0]):
-        t = total.iloc[0]
-        ax.axvspan(t["ci_lower"], t["ci_upper"], color=COLOURS[1], alpha=0.15, linewidth=0)
-        ax.axvline(t["estimate"], color=COLOURS[1], linewidth=1.5, label=f"gemeente: {format_percent(t['estimate'])}")
+    total = data["total"]
+    if total is not None and not total["suppressed"]:
+        ax.axvspan(total["ci_lower"], total["ci_upper"], color=COLOURS[1], alpha=0.15, linewidth=0)
+        ax.axvline(total["estimate"], color=COLOURS[1], linewidth=1.5, label=f"gemeente: {format_percent(total['estimate'])}")
     ax.set_yticks(np.arange(len(labels)), labels, fontsize=7.5)
     ax.set_xlim(0, 1)
     ax.set_ylim(-0.7, len(labels) - 0.3)
     ax.xaxis.set_major_formatter(PERCENT)
     ax.grid(axis="x", color="#dddddd", linewidth=0.6)
     ax.set_axisbelow(True)
-    ax.set_title(_wrap(ind.label, 80) + "\n" + _wrap(f"{spec.base_text(ind.base)}, {per_area}, {wave}", 90),
-                 fontsize=8.5, loc="left")
+    ax.set_title(data["title"], fontsize=8.5, loc="left")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), borderaxespad=2.8, ncol=2, fontsize=7, frameon=False)
-    if len(hidden):  # the reason once, under the legend, rather than on every row
+    if hidden:  # the reason once, under the legend, rather than on every row
         ax.annotate(HIDDEN_REASON, xy=(0.5, 0.0), xycoords="axes fraction", xytext=(0, -40), textcoords="offset points",
                     ha="center", va="top", fontsize=7, color="#666666")
-    stem = f"{area}_{ind.id}"
-    return Figure(stem, f"{ind.label} {per_area} ({wave})",
-                  f"Vergelijking {per_area} in {wave} met {_level_text(indicators)}-betrouwbaarheidsintervallen: "
-                  f"{ind.label}",
-                  _save(fig, folder, stem, formats))
+    return fig
+
+
+DRAW = {"chain": _draw_chain, "trend": _draw_trend, "area": _draw_area}
+
+
+def draw(plan: FigurePlan, paths: Mapping[str, Path]) -> None:
+    """Draw `plan` under the report style and write it once per format (`paths`: format -> file).
+
+    One tight bounding box for all formats (layout is the costly part); rc_context
+    keeps the caller's rcParams as they were.
+    """
+    with matplotlib.rc_context(STYLE):
+        fig = DRAW[plan.kind](plan.data)
+        fig.draw_without_rendering()
+        box = fig.get_tightbbox(fig.canvas.get_renderer()).padded(0.1)
+        for fmt, path in paths.items():
+            metadata = {"Date": None} if fmt == "svg" else {"Software": None}
+            fig.savefig(path, format=fmt, dpi=DPI, bbox_inches=box, metadata=metadata)
+
+
+# ---------------------------------------------------------------------------
+# Writing, with the cache
+
+
+@functools.cache
+def code_version() -> str:
+    """What besides the plan decides a figure's bytes: matplotlib and the drawing code."""
+    sources = hashlib.sha256()
+    for module in (__file__, formatting.__file__):
+        sources.update(Path(module).read_bytes())
+    return f"matplotlib {matplotlib.__version__}; {sources.hexdigest()}"
+
+
+def plan_hash(plan: FigurePlan, fmt: str) -> str:
+    """The cache key of one figure file: its plan's data, the format and the code version."""
+    payload = json.dumps({"code": code_version(), "kind": plan.kind, "format": fmt, "data": plan.data},
+                         sort_keys=True, ensure_ascii=True, allow_nan=False)
+    return hashlib.sha256(payload.encode("ascii")).hexdigest()
+
+
+class FigureFiles:
+    """Writes a report's figure files: copies those in the cache at once, draws the others.
+
+    With `workers` > 1 and at least MIN_PARALLEL_FIGURES figures to draw, they are
+    drawn in a process pool in the background while the caller writes the rest of
+    the report; leaving the `with` block waits for them. On a normal exit the cache
+    is updated to hold exactly this report's files (so it never grows past one
+    report); on an error the pool is stopped and the cache left as it was.
+    """
+
+    def __init__(self, folder: Path, formats: Sequence[str], cache_dir: Path | None, workers: int = 1) -> None:
+        self.folder, self.formats, self.cache_dir, self.workers = folder, tuple(formats), cache_dir, workers
+        self._entries: dict[str, Path] = {}
+        self._pool: ProcessPoolExecutor | None = None
+        self._pending: list[Any] = []
+        self._drawn = 0
+
+    def __enter__(self) -> FigureFiles:
+        return self
+
+    def __exit__(self, error_type, error, traceback) -> None:
+        if error_type is not None:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+            return
+        self._finish()
+
+    def write(self, plans: Sequence[FigurePlan]) -> list[Figure]:
+        """Every plan in every format (under `folder`); the figures are complete when the block is left."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        missing: list[tuple[FigurePlan, dict[str, Path]]] = []
+        for plan in plans:
+            paths = {}
+            for fmt in self.formats:
+                target = self.folder / f"{plan.stem}.{fmt}"
+                entry = f"{plan_hash(plan, fmt)}.{fmt}"
+                self._entries[entry] = target
+                if self.cache_dir is None or not _copy_cached(self.cache_dir / entry, target):
+                    paths[fmt] = target
+            if paths:
+                missing.append((plan, paths))
+        self._drawn += sum(len(paths) for _, paths in missing)
+        if self.workers > 1 and len(missing) >= MIN_PARALLEL_FIGURES:
+            if self._pool is None:
+                # fork: the workers start with matplotlib imported (spawn would import it again in each)
+                self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("fork"))
+            self._pending += [self._pool.submit(draw, plan, paths) for plan, paths in missing]
+        else:
+            for plan, paths in missing:
+                draw(plan, paths)
+        return [Figure(p.stem, p.title, p.description, tuple(f"{self.folder.name}/{p.stem}.{fmt}" for fmt in self.formats))
+                for p in plans]
+
+    def _finish(self) -> None:
+        if self._pool is not None:
+            try:
+                for future in self._pending:
+                    future.result()
+            finally:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+        if self.cache_dir is not None:
+            _store(self.cache_dir, self._entries)
+        log.info("report: %d figure file(s) drawn, %d from the cache", self._drawn, len(self._entries) - self._drawn)
+
+
+def write_figures(plans: Sequence[FigurePlan], folder: Path, formats: Sequence[str], cache_dir: Path | None,
+                  workers: int = 1) -> list[Figure]:
+    """Write every plan in every format to `folder` and wait for them (`FigureFiles`)."""
+    with FigureFiles(folder, formats, cache_dir, workers) as files:
+        return files.write(plans)
+
+
+def _copy_cached(cached: Path, target: Path) -> bool:
+    try:
+        shutil.copyfile(cached, target)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _store(cache_dir: Path, files: Mapping[str, Path]) -> None:
+    """Put this run's figure files in the cache (atomically, by rename) and drop every other entry."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    for name, source in files.items():
+        entry = cache_dir / name
+        if not entry.exists():
+            partial = cache_dir / f".{name}.{os.getpid()}.tmp"
+            shutil.copyfile(source, partial)
+            os.replace(partial, entry)
+    for entry in cache_dir.iterdir():
+        if entry.name not in files:
+            entry.unlink(missing_ok=True)

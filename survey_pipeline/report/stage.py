@@ -32,6 +32,10 @@ from survey_pipeline.spec import QuestionnaireSpec
 log = logging.getLogger(__name__)
 
 TABLES = ("indicators", "changes", "distributions")
+# Under outputs/, outside every stage folder: survives the swap of outputs/report/ (report/figures.py).
+FIGURE_CACHE = Path(".cache") / "figures"
+# Two drawing processes beside the main one, which meanwhile writes the workbook and pages (2 cores).
+FIGURE_WORKERS = 2
 SHEETS = {"indicators": "Indicatoren", "changes": "Veranderingen", "distributions": "Verdelingen"}
 
 
@@ -50,6 +54,23 @@ def check_waves(report: ReportSettings, spec: QuestionnaireSpec, waves: Sequence
                 f"report.achieved_waves lists wave {wave}, but this run has no valid rows for it",
                 file="outputs/validate/metrics.json", rule="missing_wave",
             )
+
+
+def _figure_plans(indicators, spec: QuestionnaireSpec, report: ReportSettings, breakdowns: list[str],
+                  measured: Mapping[str, list[int]], shown_waves: list[int]) -> list[figures.FigurePlan]:
+    """The chain, a trend per measured indicator and, with the area breakdown (spec `area_variable`, e.g.
+    wijk), the areas of its latest shown wave."""
+    steps = tables.chain_steps(spec)
+    plans = [figures.chain_plan(indicators, spec, steps, shown_waves)] if steps else []
+    plans += [figures.trend_plan(indicators, spec, ind, shown_waves, report.target_years)
+              for ind in tables.report_order(spec) if measured[ind.id]]
+    if spec.area_variable in breakdowns:
+        for ind in tables.report_order(spec):
+            latest = [w for w in measured[ind.id] if w in shown_waves]
+            plan = figures.area_plan(indicators, spec, ind, latest[-1]) if latest else None
+            if plan is not None:
+                plans.append(plan)
+    return plans
 
 
 def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: Path) -> dict:
@@ -82,7 +103,8 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
         "changes": tables.publish_changes(raw["changes"], spec, breakdowns),
         "distributions": tables.publish_distributions(raw["distributions"], spec, breakdowns),
     }
-    checked, outcomes = checks.validate_outputs(published, spec, rule, waves)
+    gx_level = upstream["validate"].gx_level
+    checked, outcomes = checks.validate_outputs(published, spec, rule, waves, gx=gx_level != "off")
     indicators = checked["indicators"]
 
     measured = tables.measured_waves(spec, waves)
@@ -96,45 +118,38 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
         weight=upstream["weight"], estimate=estimate, **facts_weight,
     ))
 
+    plans = _figure_plans(indicators, spec, report, breakdowns, measured, shown_waves)
     with store.writing("report") as out:
-        for name in TABLES:
-            write_table(checked[name], out / f"{name}.parquet", contracts.REPORT_TABLES[name], spec)
-            write_csv_files(checked[name], out, name)
-
-        folder, formats = out / "figures", report.figure_formats
-        steps = tables.chain_steps(spec)
-        chain = figures.chain_figure(indicators, spec, steps, shown_waves, folder, formats) if steps else None
-        trends = [figures.trend_figure(indicators, spec, ind, shown_waves, report.target_years, folder, formats)
-                  for ind in tables.report_order(spec) if measured[ind.id]]
-        wijken = []
-        if spec.area_variable in breakdowns:
-            for ind in tables.report_order(spec):
-                latest = [w for w in measured[ind.id] if w in shown_waves]
-                if latest:
-                    figure = figures.area_figure(indicators, spec, ind, latest[-1], folder, formats)
-                    if figure is not None:
-                        wijken.append(figure)
-        log.info("report: %d figures", (chain is not None) + len(trends) + len(wijken))
-
-        sheets = write_workbook(
-            out / "tabellen.xlsx", title=spec.title, annual=annual,
-            sheets={"Streefwaarden": targets.drop(columns=["indicator_id"]),
-                    **{SHEETS[name]: checked[name] for name in TABLES}},
-            share_columns={"Streefwaarden": tables.TARGET_SHARES, **{SHEETS[name]: SHARE_COLUMNS[name] for name in TABLES}},
-        )
-        doc = build_report_document(spec, annual, targets, change_summary, chain, trends, wijken, shown_waves, level)
-        (out / "jaarverslag.html").write_text(render_html(doc), encoding="utf-8")
-        (out / "jaarverslag.md").write_text(render_markdown(doc), encoding="utf-8")
-        (out / "onderzoeksverantwoording.html").write_text(render_html(method_doc), encoding="utf-8")
-        (out / "onderzoeksverantwoording.md").write_text(render_markdown(method_doc), encoding="utf-8")
-        write_json({
-            "waves": waves,
-            "rule": rule.model_dump(mode="json"),
-            "ci_method": estimate.ci_method,
-            "schemas": {name: contracts.contract_name(contracts.REPORT_TABLES[name]) for name in TABLES},
-            "expectations": [o.as_dict() for o in outcomes],
-        }, out / "checks.json", contracts.ReportChecks)
-        write_record(out, {**upstream, "report": report})
+        # Figures not in the cache are drawn in the background while the rest is written.
+        with figures.FigureFiles(out / "figures", report.figure_formats, store.root / FIGURE_CACHE,
+                                 FIGURE_WORKERS) as figure_files:
+            written = figure_files.write(plans)
+            for name in TABLES:
+                write_table(checked[name], out / f"{name}.parquet", contracts.REPORT_TABLES[name], spec)
+                write_csv_files(checked[name], out, name)
+            chain = next((f for f, p in zip(written, plans) if p.kind == "chain"), None)
+            trends = [f for f, p in zip(written, plans) if p.kind == "trend"]
+            wijken = [f for f, p in zip(written, plans) if p.kind == "area"]
+            sheets = write_workbook(
+                out / "tabellen.xlsx", title=spec.title, annual=annual,
+                sheets={"Streefwaarden": targets.drop(columns=["indicator_id"]),
+                        **{SHEETS[name]: checked[name] for name in TABLES}},
+                share_columns={"Streefwaarden": tables.TARGET_SHARES, **{SHEETS[name]: SHARE_COLUMNS[name] for name in TABLES}},
+            )
+            doc = build_report_document(spec, annual, targets, change_summary, chain, trends, wijken, shown_waves, level)
+            (out / "jaarverslag.html").write_text(render_html(doc), encoding="utf-8")
+            (out / "jaarverslag.md").write_text(render_markdown(doc), encoding="utf-8")
+            (out / "onderzoeksverantwoording.html").write_text(render_html(method_doc), encoding="utf-8")
+            (out / "onderzoeksverantwoording.md").write_text(render_markdown(method_doc), encoding="utf-8")
+            write_json({
+                "waves": waves,
+                "rule": rule.model_dump(mode="json"),
+                "ci_method": estimate.ci_method,
+                "schemas": {name: contracts.contract_name(contracts.REPORT_TABLES[name]) for name in TABLES},
+                "gx_level": gx_level,
+                "expectations": [o.as_dict() for o in outcomes],
+            }, out / "checks.json", contracts.ReportChecks)
+            write_record(out, {**upstream, "report": report})
 
     summary = {
         name: {"rows": int(len(checked[name])), "suppressed": int(checked[name]["suppressed"].sum())} for name in TABLES

@@ -19,7 +19,10 @@ from survey_pipeline.spec import parse_spec
 
 def test_report_params_parse_and_reject():
     parsed = parse_section(ReportSettings, {"achieved_waves": [2020, 2021], "target_years": [], "decimals": 1}, "report")
-    assert parsed == ReportSettings(achieved_waves=(2020, 2021), target_years=(), decimals=1, figure_formats=("png", "svg"))
+    assert parsed == ReportSettings(achieved_waves=(2020, 2021), target_years=(), decimals=1, figure_formats=("svg",))
+    asked = parse_section(ReportSettings, {"achieved_waves": [2021], "target_years": [], "figure_formats": ["png", "svg"]},
+                          "report")
+    assert asked.figure_formats == ("png", "svg")
     for section, key in (
         ({"achieved_waves": [], "target_years": [2022]}, "report.achieved_waves"),
         ({"achieved_waves": [2019, 2019], "target_years": []}, "report.achieved_waves"),

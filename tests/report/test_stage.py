@@ -27,7 +27,7 @@ def _digest(folder) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_every_output_is_written(report_run, spec):
+def test_every_output_is_written(report_run, spec, report_params):
     files = set(_digest(report_run.report))
     for name in ("indicators", "changes", "distributions"):
         assert {f"{name}.csv", f"{name}_excel_nl.csv", f"{name}.parquet"} <= files
@@ -39,8 +39,8 @@ def test_every_output_is_written(report_run, spec):
     with_wijken = [i.id for i in spec.indicators if (wijk_rows["indicator_id"].eq(i.id) & wijk_rows["wave"].eq(latest[i.id])).any()]
     assert "heard" in with_wijken and "wmo_quick" not in with_wijken   # wmo clients per wijk: all suppressed
     stems = ["keten", *(f"trend_{i.id}" for i in spec.indicators), *(f"{spec.area_variable}_{i}" for i in with_wijken)]
-    for stem in stems:
-        assert {f"figures/{stem}.png", f"figures/{stem}.svg"} <= files, stem
+    assert report_params.figure_formats == ("svg",)   # PNG only on request
+    assert {f for f in files if f.startswith("figures/")} == {f"figures/{stem}.svg" for stem in stems}
     assert report_run.summary["figures"] == len(stems)
     assert not any(f.startswith(f"figures/{spec.area_variable}_wmo_quick") for f in files)
     page = (report_run.report / "jaarverslag.md").read_text(encoding="utf-8")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from panel_builder import raw_frame, valid_responses, write_raw
 from survey_pipeline import contracts, expectations, ingest, validate
@@ -78,10 +79,14 @@ def test_routing_errors_in_one_percent_of_rows_are_quarantined_and_the_run_goes_
     assert gx["statistics"]["raised_exceptions"] == 0
     assert gx["statistics"]["evaluated_expectations"] == manifest["gx_expectations"]
     rules = pd.Series([e["rule"] for e in gx["expectations"]]).value_counts().to_dict()
-    assert rules["routed_past"] == sum(v.asked_of != "residents" for v in spec.variables.values())
-    assert rules["routed_to"] == rules["not_blank"] == len(spec.variables)
-    assert rules["not_in_wave"] == sum(set(v.waves) != set(spec.waves) for v in spec.variables.values())
-    assert rules["allowed_codes"] == len(spec.variables) + len(spec.background)
+    assert rules == {
+        "not_empty": 1,
+        "unique_id": 1,
+        "routed_past": sum(v.asked_of != "residents" for v in spec.variables.values()),
+        "routed_to": len(spec.variables),
+        "not_blank": len(spec.variables),
+    }
+    assert manifest["gx_level"] == "full"
     index = (out / "data_docs" / "index.html").read_text(encoding="utf-8")
     pages = list((out / "data_docs" / "validations").rglob("*.html"))
     assert len(pages) == 1 and pages[0].relative_to(out / "data_docs").as_posix() in index
@@ -187,18 +192,42 @@ def test_checkpoint_catches_what_slipped_through_and_counts_raised_expectations_
     assert passed["success"] is True
     assert passed["statistics"]["unsuccessful_expectations"] == 0
 
-    frame.loc[1, "contact"] = 1.0
-    frame = frame.drop(columns=["sex"])
+    routed_past = frame.index[frame["heard"] != 1][0]
+    frame.loc[routed_past, "contact"] = 1.0
+    frame = pd.concat([frame, frame.iloc[[0]]], ignore_index=True)
     result = expectations.run_checkpoint(frame, mini, tmp_path / "docs")
     failed = {(e["rule"], e["variable"], e["raised_exception"]) for e in result["expectations"] if not e["success"]}
-    assert failed == {
-        ("column_present", "<table>", False),
-        ("allowed_codes", "sex", True),
-        ("routed_past", "contact", False),
-    }
+    assert failed == {("unique_id", "resp_id", False), ("routed_past", "contact", False)}
     assert result["success"] is False
-    assert result["statistics"]["raised_exceptions"] == 1
     assert (tmp_path / "docs" / "index.html").exists()
+
+    raised = expectations.run_checkpoint(frame.drop(columns=["contact"]), mini, None)
+    failed = {(e["rule"], e["variable"], e["raised_exception"]) for e in raised["expectations"] if not e["success"]}
+    assert {f for f in failed if f[1] == "contact"} == {
+        ("routed_past", "contact", True), ("routed_to", "contact", True), ("not_blank", "contact", True)}
+    assert raised["statistics"]["raised_exceptions"] == 3
+    # a missing filter column: the rules it routes cannot be evaluated, and fail
+    no_filter = expectations.run_checkpoint(frame.drop(columns=["heard"]), mini, None)
+    failed = {(e["rule"], e["variable"], e["raised_exception"]) for e in no_filter["expectations"] if not e["success"]}
+    assert {f for f in failed if f[1] == "contact"} == {
+        ("routed_past", "contact", True), ("routed_to", "contact", True), ("not_blank", "contact", True)}
+
+
+def test_routing_expectations_read_precomputed_boolean_columns(spec):
+    frame = valid_responses(spec, 2019, 40)
+    checked = expectations.checkpoint_frame(frame, spec)
+    rules = expectations.routing_rules(spec)
+    conditions = {r.rows for r in rules if r.rows is not None}
+    assert set(checked.columns) == {"file_wave", spec.respondent_id, *spec.variables, *conditions}
+    for rule in rules:
+        if rule.rows is not None:
+            assert checked[rule.rows].dtype == bool
+            # the same rows as the routing of the question's group, within its waves
+            group = spec.groups[spec.variables[rule.variable].asked_of]
+            asked = group.mask(frame) & frame["file_wave"].isin(rule.waves).to_numpy()
+            measured = frame["file_wave"].isin(rule.waves).to_numpy()
+            expected = measured & ~asked if rule.rule == "routed_past" else asked
+            assert (checked[rule.rows].to_numpy() == expected).all(), rule
 
 
 @pytest.mark.parametrize(
@@ -207,6 +236,7 @@ def test_checkpoint_catches_what_slipped_through_and_counts_raised_expectations_
         ({"max_quarantine_share": 1.5}, "validate.max_quarantine_share"),
         ({"max_quarantine_share": "2%"}, "validate.max_quarantine_share"),
         ({"gx_failure": "ignore"}, "validate.gx_failure"),
+        ({"gx_level": "docs"}, "validate.gx_level"),
         ({"max_share": 0.1}, "validate.max_share"),
     ],
 )
@@ -216,9 +246,14 @@ def test_bad_validate_params(section, key):
     assert excinfo.value.key == key
 
 
+def test_gx_level_off_as_written_in_params_yaml():
+    assert parse_section(ValidateSettings, yaml.safe_load("gx_level: off"), "validate").gx_level == "off"
+    assert parse_section(ValidateSettings, yaml.safe_load("gx_level: checkpoint"), "validate").gx_level == "checkpoint"
+
+
 def test_validate_params_defaults():
     assert parse_section(ValidateSettings, {}, "validate") == ValidateSettings(max_quarantine_share=0.02,
-                                                                               gx_failure="error")
+                                                                               gx_failure="error", gx_level="full")
     assert parse_section(ValidateSettings, {"max_quarantine_share": 0}, "validate").max_quarantine_share == 0.0
 
 
@@ -226,10 +261,10 @@ def test_data_docs_count_failures_without_showing_respondent_values(tmp_path):
     mini = parse_spec(SMALL_SPEC)
     frame = valid_responses(mini, 2019, 8, first_id=987650)
     frame.loc[3, mini.respondent_id] = frame.loc[2, mini.respondent_id]
-    frame.loc[5, "heard"] = 77.0
+    frame.loc[frame.index[frame["heard"] != 1][0], "contact"] = 77.0   # routed past, yet an answer
     result = expectations.run_checkpoint(frame, mini, tmp_path / "docs")
     failed = {e["name"]: e["unexpected_count"] for e in result["expectations"] if not e["success"]}
-    assert failed == {"unique_id:resp_id": 2, "allowed_codes:heard": 1}
+    assert failed == {"unique_id:resp_id": 2, "routed_past:contact": 1}
     pages = list((tmp_path / "docs" / "validations").rglob("*.html"))
     assert len(pages) == 1
     html = pages[0].read_text(encoding="utf-8")
