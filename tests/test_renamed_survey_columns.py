@@ -88,7 +88,7 @@ def test_renamed_id_and_area_variable_run_end_to_end(demo_copy, tmp_path):
     for name in ("indicators", "changes", "distributions"):
         assert (outputs / "report" / f"{name}.parquet").is_file()
     assert (outputs / "report" / "jaarverslag.html").is_file()
-    assert list((outputs / "report" / "figures").glob(f"{NEW_AREA}_*.png"))  # the area figures follow the spec
+    assert list((outputs / "report" / "figures").glob(f"{NEW_AREA}_*.svg"))  # the area figures follow the spec
     note = (outputs / "report" / "onderzoeksverantwoording.md").read_text(encoding="utf-8")
     assert f"per {spec.background[NEW_AREA].label.lower()}" in note
 
