@@ -74,7 +74,7 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         name="validate", module=f"{PACKAGE}.validate", params=("spec", "validate"),
         reads=("ingest/responses.parquet", "ingest/files.json"),
-        writes=("valid.parquet", "quarantine.parquet", "quarantine_reasons.parquet"),
+        writes=("valid.parquet", "quarantine.parquet", "quarantine_reasons.parquet", "quarantine.xlsx"),
         metrics=("metrics.json",),
         # Great Expectations' own record of the checkpoint and its Data Docs: derived views of
         # the tracked tables, rewritten by every run, not inputs of any later stage.

@@ -5,7 +5,8 @@ Order matters: every check runs before anything is staged, so a failed check
 
 Writes: indicators/changes/distributions as Parquet (schema `report_*`) and as
 formula-safe CSV, standard and for Dutch Excel (`<table>.csv`,
-`<table>_excel_nl.csv`; see `csv_safety.py`), `tabellen.xlsx`, `jaarverslag.html` / `.md`,
+`<table>_excel_nl.csv`; see `csv_safety.py`), `tabellen.xlsx` (Dutch, with wijk x jaar pivots),
+`jaarverslag.html` / `.md` / `.docx` (for the editors who assemble the report in Word),
 `onderzoeksverantwoording.html` / `.md`, `figures/*.png|svg` and `checks.json`.
 """
 
@@ -23,16 +24,19 @@ from survey_pipeline.report import checks, figures, tables
 from survey_pipeline.report.annual_report import build_report_document
 from survey_pipeline.report.config import ReportParams
 from survey_pipeline.report.csv_safety import write_csv_files
-from survey_pipeline.report.excel import SHARE_COLUMNS, write_workbook
+from survey_pipeline.report.word import render_docx
+from survey_pipeline.report.excel import write_workbook
 from survey_pipeline.report.html import render_html
 from survey_pipeline.report.markdown import render_markdown
 from survey_pipeline.report.method_note import RunFacts, build_method_note
+from survey_pipeline.report.sheets import SHARE_HEADERS, dutch_changes, dutch_distributions, dutch_indicators, wijk_pivots
 from survey_pipeline.spec import QuestionnaireSpec
 
 log = logging.getLogger(__name__)
 
 TABLES = ("indicators", "changes", "distributions")
 SHEETS = {"indicators": "Indicatoren", "changes": "Veranderingen", "distributions": "Verdelingen"}
+DUTCH = {"indicators": dutch_indicators, "changes": dutch_changes, "distributions": dutch_distributions}
 
 
 def run_waves(validate_metrics: Mapping[str, Any]) -> list[int]:
@@ -104,12 +108,14 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
         sheets = write_workbook(
             out / "tabellen.xlsx", title=spec.title, annual=annual,
             sheets={"Streefwaarden": targets.drop(columns=["indicator_id"]),
-                    **{SHEETS[name]: checked[name] for name in TABLES}},
-            share_columns={"Streefwaarden": tables.TARGET_SHARES, **{SHEETS[name]: SHARE_COLUMNS[name] for name in TABLES}},
+                    **{SHEETS[name]: DUTCH[name](checked[name], spec) for name in TABLES}},
+            share_columns={"Streefwaarden": tables.TARGET_SHARES, **{SHEETS[name]: SHARE_HEADERS for name in TABLES}},
+            pivots=wijk_pivots(indicators, spec, tables.report_order(spec)) if "wijk" in breakdowns else (),
         )
         doc = build_report_document(spec, annual, targets, change_summary, chain, trends, wijken, shown_waves, level)
         (out / "jaarverslag.html").write_text(render_html(doc), encoding="utf-8")
         (out / "jaarverslag.md").write_text(render_markdown(doc), encoding="utf-8")
+        render_docx(doc, out / "jaarverslag.docx", images_from=out)
         (out / "onderzoeksverantwoording.html").write_text(render_html(method_doc), encoding="utf-8")
         (out / "onderzoeksverantwoording.md").write_text(render_markdown(method_doc), encoding="utf-8")
         write_json({
