@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ast
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,7 +50,7 @@ class Stage:
     module: str
     params: tuple[str, ...]
     reads: tuple[str, ...] = ()
-    data: Callable[[Mapping[str, Any]], tuple[str, ...]] = lambda params: ()
+    data_keys: tuple[str, ...] = ()  # params keys ("section.key") that name the data files the stage reads
     writes: tuple[str, ...] = ()
     metrics: tuple[str, ...] = ()
     folders: tuple[str, ...] = ()
@@ -60,15 +60,22 @@ class Stage:
     def out(self, name: str) -> str:
         return f"{OUTPUTS}/{self.name}/{name}"
 
+    def data(self, params: Mapping[str, Any]) -> tuple[str, ...]:
+        """The data files (paths from params.yaml) the stage reads."""
+        return tuple(params[section][key] for section, key in (name.split(".", 1) for name in self.data_keys))
 
-def _weight_data(params: Mapping[str, Any]) -> tuple[str, ...]:
-    return (params["weight"]["population_file"], params["weight"]["cells_file"])
+    def summary(self) -> str:
+        """What the stage does: the first paragraph of its module's docstring, on one line."""
+        docstring = ast.get_docstring(_parsed(self.module)) or ""
+        return " ".join(docstring.split("\n\n")[0].split())
 
+
+WEIGHT_DATA = ("weight.population_file", "weight.cells_file")
 
 STAGES: tuple[Stage, ...] = (
     Stage(
         name="ingest", module=f"{PACKAGE}.ingest", params=("spec", "ingest"),
-        data=lambda params: (params["ingest"]["raw_dir"],),
+        data_keys=("ingest.raw_dir",),
         writes=("responses.parquet", "files.json"),
     ),
     Stage(
@@ -82,13 +89,13 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         name="weight", module=f"{PACKAGE}.weight", params=("spec", "weight"),
-        reads=("validate/valid.parquet", "ingest/files.json"), data=_weight_data,
+        reads=("validate/valid.parquet", "ingest/files.json"), data_keys=WEIGHT_DATA,
         writes=("weights.parquet", "margins.parquet", "diagnostics.parquet"),
         metrics=("metrics.json",), folders=("sav",),
     ),
     Stage(
         name="estimate", module=f"{PACKAGE}.estimate", params=("spec", "weight", "estimate"),
-        reads=("validate/valid.parquet", "weight/weights.parquet"), data=_weight_data,
+        reads=("validate/valid.parquet", "weight/weights.parquet"), data_keys=WEIGHT_DATA,
         writes=("indicators.parquet", "changes.parquet", "distributions.parquet", "spec.json"),
     ),
     Stage(

@@ -477,8 +477,9 @@ def reconcile(frame: pd.DataFrame, is_bad: np.ndarray, reasons: pd.DataFrame) ->
     return {"waves": per_wave, "total": counts(np.ones(len(frame), dtype=bool)), "reasons": by_rule}
 
 
-def check_quarantine_share(metrics: Mapping[str, Any], max_share: float) -> None:
-    """Raise `InputError` when a wave's quarantined share passes `max_share`."""
+def check_quarantine_share(metrics: Mapping[str, Any], max_share: float, *, kept_in: Path) -> None:
+    """Raise `InputError` when a wave's quarantined share passes `max_share`; the message names the
+    folder the failed stage's quarantine is kept in (`kept_in`)."""
     over = [(w, m) for w, m in metrics["waves"].items() if m["quarantined_share"] > max_share]
     if not over:
         return
@@ -493,7 +494,7 @@ def check_quarantine_share(metrics: Mapping[str, Any], max_share: float) -> None
         )
     raise InputError(
         f"{'; '.join(parts)}; the limit is {max_share:.{decimals}%} (validate.max_quarantine_share); "
-        "the quarantine is kept in outputs/failed/validate/ for inspection",
+        f"the quarantine is kept in {kept_in}/ for inspection",
         rule="max_quarantine_share",
     )
 
@@ -573,7 +574,7 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Mapping[s
         write_frames(out / QUARANTINE_WORKBOOK, title=f"{spec.title}: quarantaine", sheets=quarantine_sheets(result, spec))
         artifacts.write_json(result.metrics, out / "metrics.json")
         # Checked after writing: on failure the quarantine is kept in outputs/failed/validate/.
-        check_quarantine_share(result.metrics, settings.max_quarantine_share)
+        check_quarantine_share(result.metrics, settings.max_quarantine_share, kept_in=store.failed_path("validate"))
         gx = expectations.run_checkpoint(result.valid, spec, out / "data_docs")
         artifacts.write_json(gx, out / "gx_result.json")
         if not gx["success"]:

@@ -36,9 +36,10 @@ class ReportParams:
             figure_formats=read.choices("figure_formats", FIGURE_FORMATS, list(FIGURE_FORMATS)),
         )
 
-    def check_waves(self, spec: QuestionnaireSpec, run_waves: Sequence[int]) -> None:
-        """Every "Behaald" column is a wave the spec measured and this run has data for, or a wave the
-        spec declares not measured (its column shows the reason): never a silent column of dashes."""
+    def check_waves(self, spec: QuestionnaireSpec, run_waves: Sequence[int], *, metrics_file: str) -> None:
+        """Every "Behaald" column is a wave the spec measured and this run has data for (per the validate
+        stage's `metrics_file`), or a wave the spec declares not measured (its column shows the reason):
+        never a silent column of dashes."""
         for wave in self.achieved_waves:
             if wave in spec.not_measured:
                 continue
@@ -51,5 +52,5 @@ class ReportParams:
             if wave not in run_waves:
                 raise InputError(
                     f"report.achieved_waves lists wave {wave}, but this run has no valid rows for it",
-                    file="outputs/validate/metrics.json", rule="missing_wave",
+                    file=metrics_file, rule="missing_wave",
                 )

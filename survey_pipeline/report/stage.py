@@ -1,4 +1,6 @@
-"""Report stage shell: read the estimate, weight and validate outputs; check; write `outputs/report/`.
+"""Report stage: the annual-report tables (HTML, Markdown, Word), the Dutch workbook, figures and method note.
+
+A thin shell: read the estimate, weight and validate outputs; check; write `outputs/report/`.
 
 Order matters: every check runs before anything is staged, so a failed check
 (InputError, exit 2) leaves no partial report and the last good one in place.
@@ -39,11 +41,11 @@ SHEETS = {"indicators": "Indicatoren", "changes": "Veranderingen", "distribution
 DUTCH = {"indicators": dutch_indicators, "changes": dutch_changes, "distributions": dutch_distributions}
 
 
-def run_waves(validate_metrics: Mapping[str, Any]) -> list[int]:
-    """The waves this run has valid data for (from outputs/validate/metrics.json)."""
+def run_waves(validate_metrics: Mapping[str, Any], source: str) -> list[int]:
+    """The waves this run has valid data for (from the validate stage's metrics.json, `source`)."""
     waves = validate_metrics.get("waves") if isinstance(validate_metrics, Mapping) else None
     if not isinstance(waves, Mapping):
-        raise InputError("expected a 'waves' mapping", file="outputs/validate/metrics.json", rule="report_input")
+        raise InputError("expected a 'waves' mapping", file=source, rule="report_input")
     return sorted(int(w) for w, m in waves.items() if int(m.get("rows_valid", 0)) > 0)
 
 
@@ -58,13 +60,14 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
     check_spec_record(estimate_dir, spec)
     raw = {name: read_table(estimate_dir / f"{name}.parquet", f"estimate_{name}") for name in TABLES}
     validate_metrics = read_json(store.reading("validate") / "metrics.json")
+    metrics_file = store.root / "validate" / "metrics.json"  # named in messages: where the run leaves it
     facts_weight = {
         "weight_metrics": read_json(weight_dir / "metrics.json"),
         "weight_diagnostics": read_table(weight_dir / "diagnostics.parquet", "weight_diagnostics"),
         "weight_margins": read_table(weight_dir / "margins.parquet", "weight_margins"),
     }
-    waves = run_waves(validate_metrics)
-    report.check_waves(spec, waves)
+    waves = run_waves(validate_metrics, str(metrics_file))
+    report.check_waves(spec, waves, metrics_file=str(metrics_file))
 
     published = {
         "indicators": tables.publish_indicators(raw["indicators"], spec, breakdowns),

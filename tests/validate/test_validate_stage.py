@@ -136,7 +136,7 @@ def test_too_many_quarantined_rows_stop_the_run_and_keep_old_outputs(tmp_path, s
     assert str(excinfo.value) == (
         "rule 'max_quarantine_share': wave 2020: 3 of 100 rows quarantined (3.0%); most frequent: "
         "allowed_codes:familiarity (3); the limit is 2.0% (validate.max_quarantine_share); "
-        "the quarantine is kept in outputs/failed/validate/ for inspection"
+        f"the quarantine is kept in {tmp_path / 'outputs' / 'failed' / 'validate'}/ for inspection"
     )
     store.discard()
     assert not (tmp_path / "outputs" / "validate").exists()
