@@ -18,6 +18,7 @@ import importlib
 import logging
 import signal
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -27,36 +28,89 @@ from typing import TextIO
 
 # pandas, pandera, yaml and the stages are imported when a command runs, not for `--help` or a usage error.
 from survey_pipeline.errors import InputError, OutputWriteError, ParamsError, RunInterrupted, escape
+from survey_pipeline.stage_graph import STAGES as GRAPH
+from survey_pipeline.stage_graph import Stage
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_FILE_SYSTEM = 0, 1, 2, 3
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-# In the order they run (artifacts.STAGES, which needs pandas to import).
-STAGE_MODULES = {
-    "ingest": "survey_pipeline.ingest",
-    "validate": "survey_pipeline.validate",
-    "weight": "survey_pipeline.weight",
-    "estimate": "survey_pipeline.estimate",
-    "report": "survey_pipeline.report.stage",
-}
+# In the order they run, from the stage graph (artifacts.STAGES needs pandas to import).
+STAGE_MODULES = {stage.name: stage.module for stage in GRAPH}
 
 log = logging.getLogger("survey_pipeline")
+
+
+GLOBAL_OPTIONS_NOTE = (
+    "The options --project-dir, --params, --outputs, --debug and --quiet may come before or after the verb. "
+    "Every command writes under the outputs folder (<project-dir>/outputs unless --outputs is given): "
+    "the stage folders named above, manifest.json and manifests/<stage>.json (run metadata), failed/<stage>/ "
+    "(what a stage that failed on its input wrote, for inspection); it holds .lock while it runs. "
+    "Exit codes: 0 ok, 2 bad input/spec/params or outputs locked, 3 a refused write, 1 internal error."
+)
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, after_verb: bool) -> None:
+    """The options every command takes. After the verb their defaults are suppressed, so an option
+    given before the verb is not reset by the subcommand's parser."""
+    def default(value):
+        return argparse.SUPPRESS if after_verb else value
+
+    parser.add_argument("--project-dir", type=Path, default=default(Path(".")), help="project root (default: .)")
+    parser.add_argument("--params", type=Path, default=default(None),
+                        help="params file (default: <project-dir>/params.yaml)")
+    parser.add_argument("--outputs", type=Path, default=default(None),
+                        help="outputs folder (default: <project-dir>/outputs)")
+    parser.add_argument("--debug", action="store_true", default=default(False), help="show tracebacks and debug logs")
+    parser.add_argument("--quiet", action="store_true", default=default(False), help="only warnings and errors")
+
+
+def _lines(**fields: list[str]) -> str:
+    """`name: a, b, c` lines, wrapped with a hanging indent."""
+    return "\n".join(textwrap.fill(f"{name + ':':8}{', '.join(items)}", width=100, subsequent_indent=" " * 8)
+                     for name, items in fields.items())
+
+
+def _stage_description(stage: Stage) -> str:
+    """What a stage does, reads and writes, from its declaration in the stage graph."""
+    reads = ["the questionnaire spec (params `spec`)", *(f"the files named by params `{key}`" for key in stage.data_keys),
+             *(f"outputs/{name}" for name in stage.reads)]
+    if "." in stage.folders:
+        writes = [f"outputs/{stage.name}/ (the whole folder)"]
+    else:
+        names = [*stage.writes, *stage.metrics, *stage.untracked, *(f"{name}/" for name in stage.folders)]
+        writes = [f"outputs/{stage.name}/{name}" for name in names]
+    return f"{stage.summary()}\n\n" + _lines(reads=reads, writes=writes, params=[f"params.yaml sections {', '.join(stage.params)}"])
+
+
+def _run_description() -> str:
+    steps = "\n".join(f"  {stage.name:9} {stage.summary()}" for stage in GRAPH)
+    data = dict.fromkeys(key for stage in GRAPH for key in stage.data_keys)
+    return ("Run every stage in order; the outputs are staged and swapped in only when all succeed, so a failed run "
+            f"leaves the previous outputs as they were.\n\n{steps}\n\n"
+            + _lines(reads=["params.yaml", "the questionnaire spec (params `spec`)",
+                            *(f"the files named by params `{key}`" for key in data)],
+                     writes=[f"outputs/{stage.name}/" for stage in GRAPH]))
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="survey-pipeline",
         description="Validate, weight and estimate resident-panel waves into the annual report's indicator tables.",
+        epilog=GLOBAL_OPTIONS_NOTE,
     )
-    parser.add_argument("--project-dir", type=Path, default=Path("."), help="project root (default: .)")
-    parser.add_argument("--params", type=Path, default=None, help="params file (default: <project-dir>/params.yaml)")
-    parser.add_argument("--outputs", type=Path, default=None, help="outputs folder (default: <project-dir>/outputs)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
-    parser.add_argument("--quiet", action="store_true", help="only warnings and errors")
+    _add_global_options(parser, after_verb=False)
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for stage in STAGE_MODULES:
-        verbs.add_parser(stage, help=f"run the {stage} stage alone (reads the earlier stages' outputs)")
-    verbs.add_parser("run", help="run every stage in order; outputs change only if all succeed")
+    for stage in GRAPH:
+        verb = verbs.add_parser(
+            stage.name, help=f"run the {stage.name} stage alone (reads the earlier stages' outputs)",
+            description=_stage_description(stage), epilog=GLOBAL_OPTIONS_NOTE,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        _add_global_options(verb, after_verb=True)
+    verb = verbs.add_parser("run", help="run every stage in order; outputs change only if all succeed",
+                            description=_run_description(), epilog=GLOBAL_OPTIONS_NOTE,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_global_options(verb, after_verb=True)
     return parser
 
 

@@ -22,6 +22,7 @@ from survey_pipeline.spec import QuestionnaireSpec
 
 MAX_DISCRETE_MISSING = 3
 MAX_FILE_LABEL_BYTES = 64
+MAX_VARIABLE_LABEL_BYTES = 256  # ReadStat cuts longer labels at this byte, possibly inside a character
 CODE_FORMAT = "F3.0"
 ID_FORMAT = "F12.0"
 WAVE_FORMAT = "F4.0"
@@ -42,13 +43,16 @@ def spec_metadata(
     columns: Iterable[str],
     spec: QuestionnaireSpec,
     extra_variable_labels: Mapping[str, str] | None = None,
+    extra_value_labels: Mapping[str, Mapping[float, str]] | None = None,
 ) -> SavMetadata:
     """The SPSS dictionary for `columns` as the spec describes them.
 
     Spec questions get their label, value labels (answers plus missing codes) and
     the three missing codes as discrete user-missing values; background variables
     get label and value labels; `extra_variable_labels` labels any other column
-    (e.g. the respondent id, the wave, the weight). Columns the spec does not know stay unlabelled.
+    (e.g. the respondent id, the wave, the weight) and `extra_value_labels` gives such a column value
+    labels (a nominal code variable, e.g. a derived 0/1 indicator). Columns the spec
+    does not know stay unlabelled.
     """
     extra = dict(extra_variable_labels or {})
     labels: dict[str, str | None] = {}
@@ -74,13 +78,24 @@ def spec_metadata(
             value_labels[name] = {float(code): label for code, label in background.codes.items()}
             formats[name] = CODE_FORMAT
             measures[name] = "nominal"
+        elif extra_value_labels and name in extra_value_labels:
+            value_labels[name] = {float(code): label for code, label in extra_value_labels[name].items()}
+            formats[name] = CODE_FORMAT
+            measures[name] = "nominal"
         elif name == spec.respondent_id:
             formats[name] = ID_FORMAT
             measures[name] = "nominal"
         elif name == spec.wave_variable:
             formats[name] = WAVE_FORMAT
             measures[name] = "ordinal"
+    labels = {name: None if label is None else cut_to_bytes(label, MAX_VARIABLE_LABEL_BYTES)
+              for name, label in labels.items()}
     return SavMetadata(labels, value_labels, missing, formats, measures)
+
+
+def cut_to_bytes(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` UTF-8 bytes at a character boundary."""
+    return text.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
 
 
 def write_sav(
@@ -91,6 +106,7 @@ def write_sav(
     extra_variable_labels: Mapping[str, str] | None = None,
     timestamp: datetime | None = None,
     row_compress: bool = False,
+    extra_value_labels: Mapping[str, Mapping[float, str]] | None = None,
 ) -> None:
     """Write `frame` as an SPSS file with the spec's labels and user-missing codes.
 
@@ -102,9 +118,9 @@ def write_sav(
     SPSS's 64 bytes at a character boundary (ReadStat would cut inside a character).
     """
     path = Path(path)
-    file_label = file_label.encode("utf-8")[:MAX_FILE_LABEL_BYTES].decode("utf-8", errors="ignore")
+    file_label = cut_to_bytes(file_label, MAX_FILE_LABEL_BYTES)
     frame = _spss_numeric(frame)
-    meta = spec_metadata(frame.columns, spec, extra_variable_labels)
+    meta = spec_metadata(frame.columns, spec, extra_variable_labels, extra_value_labels)
     try:
         pyreadstat.write_sav(
             frame,

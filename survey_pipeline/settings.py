@@ -35,6 +35,7 @@ from survey_pipeline.artifacts import read_json, write_json
 from survey_pipeline.contracts import SettingsRecord
 from survey_pipeline.errors import InputError, ParamsError
 from survey_pipeline.numbers import number_problem
+from survey_pipeline.stage_graph import RECORD
 from survey_pipeline.strict_yaml import DuplicateKeyError, load_strict
 
 if TYPE_CHECKING:
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
 TOTAL = "total"
 """The breakdown every estimate has besides the background variables: the whole population."""
 WAVE_PLACEHOLDER = "{wave}"
-RECORD = "settings.json"
 RULE_UPSTREAM = "upstream_settings"
 
 CIMethod = Literal["beta", "logit", "wilson", "wald"]

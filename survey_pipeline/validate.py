@@ -53,6 +53,20 @@ RULES = {
     "not_blank": "a respondent routed to a question has an answer or missing code there (not blank)",
 }
 
+# The same rules in Dutch, for the data manager's quarantine workbook (`quarantine.xlsx`).
+RULE_TEXT_NL = {
+    "valid_id": "respondentnummer ontbreekt of is geen geheel getal van 0 tot 2^53",
+    "unique_id": "respondentnummer komt meer dan eens voor in deze meting",
+    "wave_matches_file": "de meting in de data is een andere dan die in de bestandsnaam",
+    "wave_in_spec": "de meting in de bestandsnaam staat niet in de vragenlijstspecificatie",
+    "allowed_codes": "de code is geen antwoord- of ontbrekende-waardecode van deze vraag",
+    "not_in_wave": "de vraag is in deze meting niet gesteld maar heeft een code",
+    "routed_past": "de respondent is langs de vraag gestuurd maar heeft niet de code 'niet gevraagd'",
+    "routed_to": "de respondent had de vraag moeten krijgen maar heeft de code 'niet gevraagd'",
+    "not_blank": "de respondent had de vraag moeten krijgen maar het antwoord is leeg",
+}
+QUARANTINE_WORKBOOK = "quarantine.xlsx"
+
 
 @dataclass(frozen=True)
 class ValidationResult:
@@ -444,8 +458,9 @@ def reconcile(frame: pd.DataFrame, is_bad: np.ndarray, reasons: pd.DataFrame) ->
     return {"waves": per_wave, "total": counts(np.ones(len(frame), dtype=bool)), "reasons": by_rule}
 
 
-def check_quarantine_share(metrics: Mapping[str, Any], max_share: float) -> None:
-    """Raise `InputError` when a wave's quarantined share passes `max_share`."""
+def check_quarantine_share(metrics: Mapping[str, Any], max_share: float, *, kept_in: Path) -> None:
+    """Raise `InputError` when a wave's quarantined share passes `max_share`; the message names the
+    folder the failed stage's quarantine is kept in (`kept_in`)."""
     over = [(w, m) for w, m in metrics["waves"].items() if m["quarantined_share"] > max_share]
     if not over:
         return
@@ -460,7 +475,7 @@ def check_quarantine_share(metrics: Mapping[str, Any], max_share: float) -> None
         )
     raise InputError(
         f"{'; '.join(parts)}; the limit is {max_share:.{decimals}%} (validate.max_quarantine_share); "
-        "the quarantine is kept in outputs/failed/validate/ for inspection",
+        f"the quarantine is kept in {kept_in}/ for inspection",
         rule="max_quarantine_share",
     )
 
@@ -473,6 +488,50 @@ def _distinguishing_decimals(shares: Sequence[float], limit: float) -> int:
     return 4
 
 
+def _variable_label(spec: QuestionnaireSpec, column: str) -> str:
+    if column in spec.variables:
+        return spec.variables[column].label
+    if column in spec.background:
+        return spec.background[column].label
+    return {spec.respondent_id: "Respondentnummer", spec.wave_variable: "Meting (jaar)"}.get(column, "")
+
+
+def quarantine_sheets(result: ValidationResult, spec: QuestionnaireSpec) -> dict[str, pd.DataFrame]:
+    """The quarantine in Dutch for the data manager: "Rijen" (each quarantined row with its reasons and
+    its codes) and "Redenen" (one line per broken rule: file, row, rule, question, the code found)."""
+    quarantine, reasons = result.quarantine, result.reasons
+    dutch = [f"{RULE_TEXT_NL.get(rule, rule)} ({column})" for rule, column in zip(reasons["rule"], reasons["column"])]
+    per_row: dict[tuple[str, int], list[str]] = {}
+    for key, text in zip(zip(reasons["source_file"], reasons["source_row"]), dutch):
+        per_row.setdefault((str(key[0]), int(key[1])), []).append(text)
+    data_columns = [c for c in quarantine.columns if c not in (*ORIGIN_COLUMNS, spec.respondent_id, "reasons")]
+    rows = pd.DataFrame({
+        "Bestand": quarantine["source_file"].astype(str),
+        "Rij": quarantine["source_row"].astype("int64"),
+        "Meting (bestand)": quarantine["file_wave"].astype("int64"),
+        "Respondentnummer": quarantine[spec.respondent_id],
+        "Redenen": ["; ".join(per_row.get((str(f), int(r)), [])) for f, r in
+                    zip(quarantine["source_file"], quarantine["source_row"])],
+    })
+    rows = pd.concat([rows, quarantine[data_columns].reset_index(drop=True)], axis=1)
+    found = quarantine.set_index(["source_file", "source_row"])
+
+    def code_found(file: str, row: int, column: str) -> float:
+        return float(found.at[(file, row), column]) if column in found.columns else float("nan")
+
+    lines = pd.DataFrame({
+        "Bestand": reasons["source_file"].astype(str),
+        "Rij": reasons["source_row"].astype("int64"),
+        "Regel": reasons["rule"].astype(str),
+        "Reden": [RULE_TEXT_NL.get(rule, rule) for rule in reasons["rule"]],
+        "Variabele": reasons["column"].astype(str),
+        "Omschrijving variabele": [_variable_label(spec, c) for c in reasons["column"]],
+        "Gevonden code": [code_found(f, int(r), c) for f, r, c in
+                          zip(reasons["source_file"], reasons["source_row"], reasons["column"])],
+    })
+    return {"Rijen": rows, "Redenen": lines}
+
+
 # ---------------------------------------------------------------------------
 # Stage
 
@@ -480,6 +539,8 @@ def _distinguishing_decimals(shares: Sequence[float], limit: float) -> int:
 def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: Path) -> dict:
     """Validate the ingested responses; write valid rows, quarantine, metrics, the GX result and the
     settings record (the ingest settings the responses were read with, and this stage's)."""
+    from survey_pipeline.report.excel import write_frames
+
     upstream = upstream_settings({"ingest": store.reading("ingest")}, params)
     settings = params.validate_
     responses = artifacts.read_table(store.reading("ingest") / "responses.parquet", contracts.IngestResponses, spec)
@@ -492,10 +553,11 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Params, b
         artifacts.write_table(result.valid, out / "valid.parquet", contracts.ValidateValid, spec)
         artifacts.write_table(result.quarantine, out / "quarantine.parquet", contracts.ValidateQuarantine, spec)
         artifacts.write_table(result.reasons, out / "quarantine_reasons.parquet", contracts.ValidateQuarantineReasons)
+        write_frames(out / QUARANTINE_WORKBOOK, title=f"{spec.title}: quarantaine", sheets=quarantine_sheets(result, spec))
         artifacts.write_json(result.metrics, out / "metrics.json", contracts.ValidateMetrics)
         write_record(out, {**upstream, "validate": settings})
         # Checked after writing: on failure the quarantine is kept in outputs/failed/validate/.
-        check_quarantine_share(result.metrics, settings.max_quarantine_share)
+        check_quarantine_share(result.metrics, settings.max_quarantine_share, kept_in=store.failed_path("validate"))
         gx = None
         if settings.gx_level != "off":
             from survey_pipeline import expectations

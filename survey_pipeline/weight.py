@@ -34,13 +34,16 @@ Writes `weights.parquet` (the spec's respondent id and wave variable, weight; po
 `metrics.json` (DVC metrics: the diagnostics, exclusions per variable, the largest
 relative recovery difference per margin, and the largest relative deviation from a
 calibration target with the tolerance it was checked against), and `sav/<wave>.sav`
-(the wave's valid rows with the weight added; excluded respondents have a
-system-missing weight).
+(the wave's valid rows with the population weight, the normalised weight (mean 1) and
+the 0/1 variable of every indicator asked in the wave, labelled from the spec and
+system-missing outside the indicator's base; excluded respondents have system-missing
+weights).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -65,6 +68,7 @@ from survey_pipeline.core.calibration import (
     trim_weights,
 )
 from survey_pipeline.errors import InputError
+from survey_pipeline.indicators import measured_in, outcome
 from survey_pipeline.ingest import BASE_WEIGHT as BASE_WEIGHT_COLUMN
 from survey_pipeline.population import (
     Margin,
@@ -76,11 +80,17 @@ from survey_pipeline.population import (
 )
 from survey_pipeline.sav import write_sav
 from survey_pipeline.settings import Params, WeightSettings, upstream_settings, write_record
-from survey_pipeline.spec import QuestionnaireSpec
+from survey_pipeline.spec import ALL_RESIDENTS, Indicator, QuestionnaireSpec
 
 log = logging.getLogger(__name__)
 
 WEIGHT_COLUMN = "weight"
+NORMALISED_WEIGHT_COLUMN = "weight_norm"
+NORMALISED_WEIGHT_LABEL = "Weegfactor genormaliseerd (gemiddelde 1 over de gewogen respondenten)"
+INDICATOR_PREFIX = "ind_"
+INDICATOR_VALUE_LABELS = {0: "nee", 1: "ja"}
+SPSS_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.]{0,63}")
+RULE_SAV_NAME = "sav_variable_name"
 RULE_MARGINS = "margins_met"
 RULE_MISSING = "missing_background"
 RULE_BASE = "base_weight"
@@ -451,8 +461,21 @@ def compute_weights(
     )
 
 
+def indicator_variable(indicator: Indicator) -> str:
+    """The SPSS name of an indicator's derived 0/1 variable ("ind_<id>")."""
+    return f"{INDICATOR_PREFIX}{indicator.id}"
+
+
+def sav_indicators(spec: QuestionnaireSpec, wave: int) -> tuple[Indicator, ...]:
+    """The indicators whose question the wave asked (the others have no variable in that wave's file)."""
+    return tuple(ind for ind in spec.indicators if wave in measured_in(spec, ind))
+
+
 def sav_frame(frame: pd.DataFrame, wave_result: WaveWeights, spec: QuestionnaireSpec) -> pd.DataFrame:
-    """One wave's valid rows for SPSS: id, wave, background, the wave's questions, weight."""
+    """One wave's valid rows for SPSS: id, wave, background, the wave's questions, the population weight,
+    the normalised weight (mean 1 over the weighted respondents, so SPSS counts respondents, not residents)
+    and per indicator asked in the wave its 0/1 outcome, system-missing outside its base
+    (`indicators.outcome`, as the estimate stage computes it)."""
     wave = wave_result.wave
     columns = [spec.respondent_id, spec.wave_variable, *spec.background, *(v.name for v in spec.variables_in_wave(wave))]
     if wave_result.diagnostics["base_weights_used"]:
@@ -461,7 +484,30 @@ def sav_frame(frame: pd.DataFrame, wave_result: WaveWeights, spec: Questionnaire
     weight = np.full(len(out), np.nan)
     weight[wave_result.included] = wave_result.weights
     out[WEIGHT_COLUMN] = weight
+    out[NORMALISED_WEIGHT_COLUMN] = weight / np.nanmean(weight)
+    for indicator in sav_indicators(spec, wave):
+        name = indicator_variable(indicator)
+        if not SPSS_NAME.fullmatch(name) or name in out:
+            problem = "is already a column of the file" if name in out else (
+                "is not a valid SPSS variable name (a letter, then letters, digits, '_' or '.'; at most 64)")
+            raise InputError(f"indicator '{indicator.id}': its SPSS variable '{name}' {problem}",
+                             file=spec.source, column=indicator.id, rule=RULE_SAV_NAME)
+        out[name] = outcome(spec, indicator, frame.reset_index(drop=True)).values
     return out
+
+
+def sav_labels(spec: QuestionnaireSpec, wave: int) -> tuple[dict[str, str], dict[str, dict[int, str]]]:
+    """Variable labels of the columns `sav_frame` adds to the spec's, and value labels of the indicators."""
+    labels = {
+        WEIGHT_COLUMN: f"Weegfactor (populatie: {spec.population_label})",
+        NORMALISED_WEIGHT_COLUMN: NORMALISED_WEIGHT_LABEL,
+        spec.respondent_id: "Respondentnummer",
+        spec.wave_variable: "Meting (jaar)",
+    }
+    indicators = sav_indicators(spec, wave)
+    labels.update({indicator_variable(ind): ind.label if ind.base == ALL_RESIDENTS
+                   else f"{ind.label} ({spec.base_text(ind.base)})" for ind in indicators})
+    return labels, {indicator_variable(ind): dict(INDICATOR_VALUE_LABELS) for ind in indicators}
 
 
 # --------------------------------------------------------------------------------------
@@ -519,13 +565,10 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Params, b
             frame = valid[valid[spec.wave_variable] == wave].reset_index(drop=True)
             path = out / "sav" / f"{wave}.sav"
             sources = sorted(frame["source_file"].unique()) if "source_file" in frame else []
+            variable_labels, value_labels = sav_labels(spec, wave)
             write_sav(
                 sav_frame(frame, wave_result, spec), path, spec, _sav_label(sources, labels, spec, wave),
-                extra_variable_labels={
-                    WEIGHT_COLUMN: f"Weegfactor (populatie: {spec.population_label})",
-                    spec.respondent_id: "Respondentnummer",
-                    spec.wave_variable: "Meting (jaar)",
-                },
+                extra_variable_labels=variable_labels, extra_value_labels=value_labels,
                 timestamp=sav_timestamp(wave),
             )
     return {

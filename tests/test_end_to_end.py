@@ -105,6 +105,29 @@ def test_contact_of_all_residents_counts_those_routed_past_as_no(finished_run):
     assert _published(finished_run, "contact_of_residents", 2021)["estimate"] == pytest.approx(expected, rel=1e-12)
 
 
+def test_weighted_spss_files_reproduce_every_published_total(finished_run):
+    """SPSS users get the published percentage as the weighted mean of an `ind_<id>` variable."""
+    spec = load_spec(finished_run / "questionnaires" / "wij_monitor.yaml")
+    compared = 0
+    for wave in (2019, 2020, 2021):
+        frame, _ = pyreadstat.read_sav(str(finished_run / "outputs" / "weight" / "sav" / f"{wave}.sav"))
+        for indicator in spec.indicators:
+            if wave not in spec.variables[indicator.variable].waves:
+                assert f"ind_{indicator.id}" not in frame
+                continue
+            published = _published(finished_run, indicator.id, wave)
+            if published["suppressed"]:
+                continue
+            outcome = frame[f"ind_{indicator.id}"]
+            for weight in ("weight", "weight_norm"):
+                used = outcome.notna() & frame[weight].notna()
+                share = (outcome[used] * frame.loc[used, weight]).sum() / frame.loc[used, weight].sum()
+                assert share == pytest.approx(published["estimate"], rel=1e-9), (indicator.id, wave, weight)
+            assert (outcome.notna() & frame["weight"].notna()).sum() == published["n"]
+            compared += 1
+    assert compared >= 20
+
+
 def test_outputs_carry_no_microdata(finished_run):
     for stage in ("estimate", "report"):
         for path in (finished_run / "outputs" / stage).rglob("*.parquet"):

@@ -1,11 +1,14 @@
-"""Report stage shell: read the estimate, weight and validate outputs; check; write `outputs/report/`.
+"""Report stage: the annual-report tables (HTML, Markdown, Word), the Dutch workbook, figures and method note.
+
+A thin shell: read the estimate, weight and validate outputs; check; write `outputs/report/`.
 
 Order matters: every check runs before anything is staged, so a failed check
 (InputError, exit 2) leaves no partial report and the last good one in place.
 
 Writes: indicators/changes/distributions as Parquet (contracts `Report*`) and as
 formula-safe CSV, standard and for Dutch Excel (`<table>.csv`,
-`<table>_excel_nl.csv`; see `csv_safety.py`), `tabellen.xlsx`, `jaarverslag.html` / `.md`,
+`<table>_excel_nl.csv`; see `csv_safety.py`), `tabellen.xlsx` (Dutch, with wijk x jaar pivots),
+`jaarverslag.html` / `.md` / `.docx` (for the editors who assemble the report in Word),
 `onderzoeksverantwoording.html` / `.md`, `figures/*.png|svg` and `checks.json`.
 """
 
@@ -22,10 +25,12 @@ from survey_pipeline.errors import InputError
 from survey_pipeline.report import checks, figures, tables
 from survey_pipeline.report.annual_report import build_report_document
 from survey_pipeline.report.csv_safety import write_csv_files
-from survey_pipeline.report.excel import SHARE_COLUMNS, write_workbook
+from survey_pipeline.report.word import render_docx
+from survey_pipeline.report.excel import write_workbook
 from survey_pipeline.report.html import render_html
 from survey_pipeline.report.markdown import render_markdown
 from survey_pipeline.report.method_note import RunFacts, build_method_note
+from survey_pipeline.report.sheets import SHARE_HEADERS, dutch_changes, dutch_distributions, dutch_indicators, area_pivots
 from survey_pipeline.settings import Params, ReportSettings, upstream_settings, write_record
 from survey_pipeline.spec import QuestionnaireSpec
 
@@ -37,6 +42,7 @@ FIGURE_CACHE = Path(".cache") / "figures"
 # Two drawing processes beside the main one, which meanwhile writes the workbook and pages (2 cores).
 FIGURE_WORKERS = 2
 SHEETS = {"indicators": "Indicatoren", "changes": "Veranderingen", "distributions": "Verdelingen"}
+DUTCH = {"indicators": dutch_indicators, "changes": dutch_changes, "distributions": dutch_distributions}
 
 
 def run_waves(validate_metrics: Mapping[str, Any]) -> list[int]:
@@ -44,15 +50,15 @@ def run_waves(validate_metrics: Mapping[str, Any]) -> list[int]:
     return sorted(int(w) for w, m in validate_metrics["waves"].items() if m["rows_valid"] > 0)
 
 
-def check_waves(report: ReportSettings, spec: QuestionnaireSpec, waves: Sequence[int]) -> None:
+def check_waves(report: ReportSettings, spec: QuestionnaireSpec, waves: Sequence[int], *, metrics_file: str) -> None:
     """Every "Behaald" column is a wave the spec knows (`ReportSettings.check_against`) and, when
-    measured, one this run has valid rows for."""
+    measured, one this run has valid rows for (per the validate stage's `metrics_file`)."""
     report.check_against(spec)
     for wave in report.achieved_waves:
         if wave not in spec.not_measured and wave not in waves:
             raise InputError(
                 f"report.achieved_waves lists wave {wave}, but this run has no valid rows for it",
-                file="outputs/validate/metrics.json", rule="missing_wave",
+                file=metrics_file, rule="missing_wave",
             )
 
 
@@ -90,13 +96,14 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
     check_spec_record(estimate_dir, spec)
     raw = {name: read_table(estimate_dir / f"{name}.parquet", contracts.ESTIMATE_TABLES[name]) for name in TABLES}
     validate_metrics = read_json(store.reading("validate") / "metrics.json", contracts.ValidateMetrics)
+    metrics_file = store.root / "validate" / "metrics.json"  # named in messages: where the run leaves it
     facts_weight = {
         "weight_metrics": read_json(weight_dir / "metrics.json", contracts.WeightMetrics),
         "weight_diagnostics": read_table(weight_dir / "diagnostics.parquet", contracts.WeightDiagnostics),
         "weight_margins": read_table(weight_dir / "margins.parquet", contracts.WeightMargins),
     }
     waves = run_waves(validate_metrics)
-    check_waves(report, spec, waves)
+    check_waves(report, spec, waves, metrics_file=str(metrics_file))
 
     published = {
         "indicators": tables.publish_indicators(raw["indicators"], spec, breakdowns),
@@ -133,8 +140,10 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
             sheets = write_workbook(
                 out / "tabellen.xlsx", title=spec.title, annual=annual,
                 sheets={"Streefwaarden": targets.drop(columns=["indicator_id"]),
-                        **{SHEETS[name]: checked[name] for name in TABLES}},
-                share_columns={"Streefwaarden": tables.TARGET_SHARES, **{SHEETS[name]: SHARE_COLUMNS[name] for name in TABLES}},
+                        **{SHEETS[name]: DUTCH[name](checked[name], spec) for name in TABLES}},
+                share_columns={"Streefwaarden": tables.TARGET_SHARES, **{SHEETS[name]: SHARE_HEADERS for name in TABLES}},
+                pivots=(area_pivots(indicators, spec, tables.report_order(spec))
+                        if spec.area_variable in breakdowns else ()),
             )
             doc = build_report_document(spec, annual, targets, change_summary, chain, trends, wijken, shown_waves, level)
             (out / "jaarverslag.html").write_text(render_html(doc), encoding="utf-8")
@@ -150,6 +159,8 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
                 "expectations": [o.as_dict() for o in outcomes],
             }, out / "checks.json", contracts.ReportChecks)
             write_record(out, {**upstream, "report": report})
+        # After the figure block: every figure file is complete (the workers have finished).
+        render_docx(doc, out / "jaarverslag.docx", images_from=out)
 
     summary = {
         name: {"rows": int(len(checked[name])), "suppressed": int(checked[name]["suppressed"].sum())} for name in TABLES

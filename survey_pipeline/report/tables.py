@@ -52,6 +52,12 @@ REASON_TEXT = {
     "low_df": "weinig vrijheidsgraden in het steekproefontwerp",
     "estimate_from_suppressed": "uitkomst in het beginjaar niet gepubliceerd",
     "estimate_to_suppressed": "uitkomst in het eindjaar niet gepubliceerd",
+    # Why a target could not be judged (`survey_pipeline.targets.evaluate`, flag "target_not_evaluable:<reason>").
+    "target_not_evaluable:estimate_unavailable": "streefwaarde niet te beoordelen: geen uitkomst",
+    "target_not_evaluable:estimate_suppressed": "streefwaarde niet te beoordelen: uitkomst niet gepubliceerd",
+    "target_not_evaluable:no_previous_wave": "streefwaarde niet te beoordelen: geen eerdere meting",
+    "target_not_evaluable:no_change_estimate": "streefwaarde niet te beoordelen: geen verandering geschat",
+    "target_not_evaluable:change_suppressed": "streefwaarde niet te beoordelen: verandering niet gepubliceerd",
 }
 TARGET_FLAG = "target_not_evaluable"
 

@@ -17,7 +17,7 @@ from report_html import parse_report
 from survey_pipeline import cli, contracts
 from survey_pipeline.artifacts import OutputStore, read_table
 from survey_pipeline.errors import InputError
-from survey_pipeline.report import stage, tables
+from survey_pipeline.report import sheets, stage, tables
 from survey_pipeline.report.formatting import format_percent, not_measured_text
 from survey_pipeline.report.markdown import escape
 
@@ -31,7 +31,7 @@ def test_every_output_is_written(report_run, spec, report_params):
     files = set(_digest(report_run.report))
     for name in ("indicators", "changes", "distributions"):
         assert {f"{name}.csv", f"{name}_excel_nl.csv", f"{name}.parquet"} <= files
-    assert {"tabellen.xlsx", "jaarverslag.html", "jaarverslag.md", "onderzoeksverantwoording.html",
+    assert {"tabellen.xlsx", "jaarverslag.html", "jaarverslag.md", "jaarverslag.docx", "onderzoeksverantwoording.html",
             "onderzoeksverantwoording.md", "checks.json"} <= files
     indicators = report_run.frames["indicators"]
     wijk_rows = indicators[(indicators["breakdown"] == "wijk") & ~indicators["suppressed"]]
@@ -115,20 +115,21 @@ def test_footnotes_and_notes_in_the_rendered_report(report_run, spec):
     assert parsed.rows["caregiver_burdened"][3] == "-" and parsed.row_notes["caregiver_burdened"][3] == []
 
 
-def test_excel_has_one_sheet_per_table_with_typed_cells(report_run):
+def test_excel_has_one_sheet_per_table_with_typed_cells(report_run, spec):
     book = openpyxl.load_workbook(report_run.report / "tabellen.xlsx")
-    assert book.sheetnames == ["Jaarverslag", "Streefwaarden", "Indicatoren", "Veranderingen", "Verdelingen"]
+    assert book.sheetnames[:5] == ["Jaarverslag", "Streefwaarden", "Indicatoren", "Veranderingen", "Verdelingen"]
+    assert len(book.sheetnames) == 5 + len(spec.indicators)                       # a wijk x jaar pivot each
     sheet = book["Indicatoren"]
     header = [c.value for c in sheet[1]]
-    assert header == list(tables.INDICATOR_COLUMNS)
+    assert header == list(sheets.INDICATOR_HEADERS.values())
     first = {h: c for h, c in zip(header, sheet[2])}
-    assert first["label"].data_type == "s"
-    assert first["estimate"].data_type == "n" and "%" in first["estimate"].number_format
-    assert first["n"].data_type == "n" and first["n"].number_format == "#,##0"      # a count: 2.927
-    assert first["wave"].data_type == "n" and first["wave"].number_format == "0"     # a year: 2019, not 2.019
-    assert first["df"].number_format == "General"                                    # no "2926." quirk
-    wijk = next(r for r in sheet.iter_rows(min_row=2) if r[header.index("breakdown")].value == "wijk")
-    assert wijk[header.index("breakdown_code")].number_format == "0"
+    assert first["Indicator"].data_type == "s"
+    assert first["Percentage"].data_type == "n" and "%" in first["Percentage"].number_format
+    assert first["Aantal respondenten"].data_type == "n" and first["Aantal respondenten"].number_format == "#,##0"
+    assert first["Jaar"].data_type == "n" and first["Jaar"].number_format == "0"     # a year: 2019, not 2.019
+    assert first["Vrijheidsgraden"].number_format == "General"                       # no "2926." quirk
+    wijk = next(r for r in sheet.iter_rows(min_row=2) if r[header.index("Uitsplitsing")].value == "Wijk")
+    assert wijk[header.index("Code")].number_format == "0"
 
     targets = book["Streefwaarden"]
     names = [c.value for c in targets[1]]

@@ -222,7 +222,7 @@ def test_a_wave_declared_not_measured_shows_its_reason_in_every_row(spec, params
     raw["survey"]["not_measured"] = {2018: "nog geen panel"}
     skipping = parse_spec(raw)
     report = ReportSettings(achieved_waves=(2018, 2019, 2020, 2021), target_years=(2022,), decimals=0)
-    check_waves(report, skipping, (2019, 2020, 2021))
+    check_waves(report, skipping, (2019, 2020, 2021), metrics_file="metrics.json")
     table = tables.build_annual_table(published["indicators"], skipping, report,
                                       tables.measured_waves(skipping, skipping.waves))
     for section in table.sections:
@@ -235,11 +235,11 @@ def test_a_wave_declared_not_measured_shows_its_reason_in_every_row(spec, params
     ((2018, 2019), "rule 'params': params key 'report.achieved_waves'",
      "wave 2018 is neither measured (survey.waves [2019, 2020, 2021]) nor declared not measured "
      "(survey.not_measured) in the spec"),
-    ((2019, 2020), "outputs/validate/metrics.json, rule 'missing_wave'",
+    ((2019, 2020), "/data/out/validate/metrics.json, rule 'missing_wave'",
      "report.achieved_waves lists wave 2020, but this run has no valid rows for it"),
 ])
 def test_an_achieved_wave_without_data_or_declaration_is_an_error(spec, achieved, error, message):
     report = ReportSettings(achieved_waves=achieved, target_years=(), decimals=0)
     with pytest.raises(InputError) as caught:
-        check_waves(report, spec, (2019, 2021))
+        check_waves(report, spec, (2019, 2021), metrics_file="/data/out/validate/metrics.json")
     assert str(caught.value).startswith(error) and str(caught.value).endswith(message)

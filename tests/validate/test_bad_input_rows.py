@@ -7,6 +7,8 @@ follow-up questions, which hold -1). Source rows are 1-based.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pandera.errors
@@ -16,6 +18,8 @@ import pytest
 from panel_builder import raw_frame, stacked, with_origin
 from survey_pipeline.errors import InputError
 from survey_pipeline.validate import check_quarantine_share, routing_clauses, validate_responses, validation_schema
+
+KEPT_IN = Path("/data/out/failed/validate")
 
 N = 20
 FILE = "wij_panel_2019.sav"
@@ -178,11 +182,11 @@ def test_whole_file_of_another_wave_stops_the_run(spec):
     result = run_2019(spec, raw)
     assert set(outcome(result).values()) == {"wave_matches_file:wave"}
     with pytest.raises(InputError) as excinfo:
-        check_quarantine_share(result.metrics, 0.02)
+        check_quarantine_share(result.metrics, 0.02, kept_in=KEPT_IN)
     assert str(excinfo.value) == (
         "rule 'max_quarantine_share': wave 2019: 20 of 20 rows quarantined (100.0%); most frequent: "
         "wave_matches_file:wave (20); the limit is 2.0% (validate.max_quarantine_share); "
-        "the quarantine is kept in outputs/failed/validate/ for inspection"
+        "the quarantine is kept in /data/out/failed/validate/ for inspection"
     )
 
 
@@ -228,11 +232,11 @@ def test_quarantine_threshold_is_per_wave_and_strict(spec):
     frame.loc[0, "familiarity"] = 7.0
     result = validate_responses(frame, spec)
     assert result.metrics["waves"]["2019"]["quarantined_share"] == 0.02
-    check_quarantine_share(result.metrics, 0.02)
+    check_quarantine_share(result.metrics, 0.02, kept_in=KEPT_IN)
     frame.loc[2, "familiarity"] = 7.0
     result = validate_responses(frame, spec)
     with pytest.raises(InputError) as excinfo:
-        check_quarantine_share(result.metrics, 0.02)
+        check_quarantine_share(result.metrics, 0.02, kept_in=KEPT_IN)
     assert str(excinfo.value).startswith("rule 'max_quarantine_share': wave 2019: 2 of 50 rows quarantined (4.0%)")
     assert result.metrics["waves"]["2020"]["rows_quarantined"] == 0
     assert result.metrics["reasons"] == {"2019": {"allowed_codes:familiarity": 2}, "2020": {}}
@@ -269,6 +273,6 @@ def test_quarantine_message_prints_share_and_limit_apart(spec):
     frame.loc[[0, 2, 4], "familiarity"] = 7.0
     result = validate_responses(frame, spec)
     with pytest.raises(InputError) as excinfo:
-        check_quarantine_share(result.metrics, 0.0118)
+        check_quarantine_share(result.metrics, 0.0118, kept_in=KEPT_IN)
     text = str(excinfo.value)
     assert "3 of 250 rows quarantined (1.20%)" in text and "the limit is 1.18%" in text

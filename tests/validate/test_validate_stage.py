@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import openpyxl
 import pandas as pd
 import pytest
 import yaml
@@ -109,6 +110,41 @@ def _gx_result(failed: list[str]) -> dict:
             "expectations": rows}
 
 
+def test_quarantine_workbook_gives_the_data_manager_every_reason_in_dutch(tmp_path, spec):
+    broken = {0: ("walk_in", -1.0), 101: ("familiarity", 1.0), 150: ("helped", 7.0)}
+
+    def break_rows(frame):
+        for row, (column, value) in broken.items():
+            frame.loc[row, column] = value
+
+    write_panel(tmp_path, spec, 300, {2020: break_rows})
+    store = OutputStore(tmp_path / "outputs")
+    ingest.run(store, spec, PARAMS, tmp_path)
+    without_gx = PARAMS.model_copy(update={"validate_": PARAMS.validate_.model_copy(update={"gx_level": "off"})})
+    validate.run(store, spec, without_gx, tmp_path)
+    store.commit()
+    book = openpyxl.load_workbook(tmp_path / "outputs" / "validate" / "quarantine.xlsx")
+    assert book.sheetnames == ["Rijen", "Redenen"]
+    rows = {r[1]: r for r in book["Rijen"].iter_rows(min_row=2, values_only=True)}
+    assert [c.value for c in book["Rijen"][1]][:5] == ["Bestand", "Rij", "Meting (bestand)", "Respondentnummer", "Redenen"]
+    assert sorted(rows) == [1, 102, 151]
+    assert rows[1][4] == f"{validate.RULE_TEXT_NL['routed_to']} (walk_in)"
+    assert rows[102][4] == f"{validate.RULE_TEXT_NL['routed_past']} (familiarity)"
+    assert rows[151][4] == f"{validate.RULE_TEXT_NL['allowed_codes']} (helped)"
+    header = [c.value for c in book["Rijen"][1]]
+    assert rows[151][header.index("helped")] == 7 and rows[1][2] == 2020
+    lines = [dict(zip([c.value for c in book["Redenen"][1]], r))
+             for r in book["Redenen"].iter_rows(min_row=2, values_only=True)]
+    assert [(line["Rij"], line["Regel"], line["Variabele"], line["Gevonden code"]) for line in lines] == [
+        (1, "routed_to", "walk_in", -1), (102, "routed_past", "familiarity", 1), (151, "allowed_codes", "helped", 7)]
+    assert lines[2]["Omschrijving variabele"] == spec.variables["helped"].label
+    assert {line["Reden"] for line in lines} <= set(validate.RULE_TEXT_NL.values())
+
+
+def test_every_rule_has_a_dutch_text():
+    assert set(validate.RULE_TEXT_NL) == set(validate.RULES)
+
+
 def test_too_many_quarantined_rows_stop_the_run_and_keep_old_outputs(tmp_path, spec, monkeypatch):
     def break_codes(frame):
         frame.loc[[0, 2, 4], "familiarity"] = 9.0
@@ -121,12 +157,14 @@ def test_too_many_quarantined_rows_stop_the_run_and_keep_old_outputs(tmp_path, s
     assert str(excinfo.value) == (
         "rule 'max_quarantine_share': wave 2020: 3 of 100 rows quarantined (3.0%); most frequent: "
         "allowed_codes:familiarity (3); the limit is 2.0% (validate.max_quarantine_share); "
-        "the quarantine is kept in outputs/failed/validate/ for inspection"
+        f"the quarantine is kept in {tmp_path / 'outputs' / 'failed' / 'validate'}/ for inspection"
     )
     store.discard()
     assert not (tmp_path / "outputs" / "validate").exists()
     kept = pd.read_parquet(tmp_path / "outputs" / "failed" / "validate" / "quarantine.parquet")
     assert sorted(kept["source_row"]) == [1, 3, 5]
+    kept_book = openpyxl.load_workbook(tmp_path / "outputs" / "failed" / "validate" / "quarantine.xlsx")
+    assert [r[1] for r in kept_book["Rijen"].iter_rows(min_row=2, values_only=True)] == [1, 3, 5]
 
     looser = _with_validate(max_quarantine_share=0.05)
     store = OutputStore(tmp_path / "outputs")

@@ -436,8 +436,9 @@ def test_stage_writes_weights_diagnostics_and_spss_files(spec, demo, tmp_path):
     frame, meta = pyreadstat.read_sav(str(out / "sav" / "2020.sav"), user_missing=True)
     wave_valid = valid[valid["wave"] == 2020].reset_index(drop=True)
     assert meta.file_label == f"{FILE_LABEL} (2020)"
+    derived = ["weight", "weight_norm", *(f"ind_{i.id}" for i in spec.indicators if 2020 in spec.variables[i.variable].waves)]
     assert list(frame.columns) == [
-        "resp_id", "wave", "wijk", "age_group", "sex", *(v.name for v in spec.variables_in_wave(2020)), "weight",
+        "resp_id", "wave", "wijk", "age_group", "sex", *(v.name for v in spec.variables_in_wave(2020)), *derived,
     ]
     assert meta.column_names_to_labels["weight"] == f"Weegfactor (populatie: {spec.population_label})"
     assert meta.column_names_to_labels["contact"] == spec.variables["contact"].label
@@ -446,11 +447,44 @@ def test_stage_writes_weights_diagnostics_and_spss_files(spec, demo, tmp_path):
     assert meta.variable_value_labels["wijk"][28.0] == "Meerstad"
     assert {r["lo"] for r in meta.missing_ranges["helped"]} == {99.0, 98.0, -1.0}
     pd.testing.assert_frame_equal(
-        frame.drop(columns="weight"), wave_valid[frame.columns.drop("weight")].astype("float64"), check_dtype=False
+        frame.drop(columns=derived), wave_valid[frame.columns.drop(derived)].astype("float64"), check_dtype=False
     )
     merged = wave_valid[["resp_id"]].merge(weights[weights["wave"] == 2020], on="resp_id", how="left")
     np.testing.assert_allclose(frame["weight"].to_numpy(), merged["weight"].to_numpy(), rtol=1e-15)
     assert frame["weight"].isna().sum() == wave_valid["wijk"].isna().sum() > 0
+
+
+def test_spss_file_has_the_normalised_weight_and_labelled_indicator_variables(spec, demo, tmp_path):
+    store, params = _stage_inputs(spec, demo, tmp_path)
+    run(store, spec, params, tmp_path)
+    store.commit()
+    frame, meta = pyreadstat.read_sav(str(tmp_path / "outputs" / "weight" / "sav" / "2021.sav"), user_missing=True)
+    weighted = frame["weight"].notna()
+    assert weighted.sum() < len(frame)                                   # some excluded for missing background
+    assert frame.loc[weighted, "weight_norm"].mean() == pytest.approx(1.0, rel=1e-12)
+    np.testing.assert_allclose(frame["weight_norm"], frame["weight"] / frame["weight"].mean(), rtol=1e-12)
+    assert frame["weight_norm"].isna().equals(~weighted)
+    assert meta.column_names_to_labels["weight_norm"].startswith("Weegfactor genormaliseerd (gemiddelde 1")
+
+    # heard: base all residents, "weet niet" counts as no, "geen antwoord" leaves the base (by hand)
+    heard = frame["heard"]
+    expected = np.select([heard == 1, heard.isin([2, 99])], [1.0, 0.0], np.nan)
+    np.testing.assert_array_equal(frame["ind_heard"].to_numpy(), expected)
+    # contact of those who heard: outside the base (heard != 1) missing; "weet niet" excluded
+    contact = frame["contact"]
+    expected = np.where(heard != 1, np.nan, np.select([contact == 1, contact == 2], [1.0, 0.0], np.nan))
+    np.testing.assert_array_equal(frame["ind_contact_of_heard"].to_numpy(), expected)
+    assert frame["ind_contact_of_heard"].notna().sum() < frame["ind_heard"].notna().sum()
+
+    asked = [i for i in spec.indicators if 2021 in spec.variables[i.variable].waves]
+    assert "ind_caregiver_burdened" not in frame and len(asked) < len(spec.indicators)   # not asked in 2021
+    for indicator in asked:
+        name = f"ind_{indicator.id}"
+        assert meta.variable_value_labels[name] == {0.0: "nee", 1.0: "ja"}
+        assert meta.column_names_to_labels[name].startswith(indicator.label)
+        assert set(frame[name].dropna().unique()) <= {0.0, 1.0}
+    assert meta.column_names_to_labels["ind_contact_of_heard"].endswith(f"({spec.base_text('heard_of_wij')})")
+    assert meta.column_names_to_labels["ind_heard"] == spec.indicator("heard").label
 
 
 def test_stage_outputs_are_byte_identical_between_runs(spec, demo, tmp_path):

@@ -1,0 +1,150 @@
+"""The office's deliverables read back as the office opens them: the Dutch workbook (openpyxl) and the
+annual-report tables in Word (python-docx)."""
+
+from __future__ import annotations
+
+import docx
+import openpyxl
+import pandas as pd
+import pytest
+
+from report_html import parse_report
+from survey_pipeline import contracts
+from survey_pipeline.artifacts import read_table
+from survey_pipeline.report import sheets, tables
+from survey_pipeline.report.document import AnnualTableBlock, Document, Image, Paragraph
+from survey_pipeline.report.excel import sheet_name, write_frames
+from survey_pipeline.report.word import render_docx
+
+ENGLISH_CODES = {"total", "wijk", "answer", "dont_know", "no_answer", "met", "not_met", "indistinguishable",
+                 "key_figure", "no_target", "True", "False", "min_n", "min_n_eff", "max_ci_width"}
+
+
+def _rows(sheet) -> list[dict]:
+    header = [c.value for c in sheet[1]]
+    return [dict(zip(header, row)) for row in sheet.iter_rows(min_row=2, values_only=True)]
+
+
+@pytest.fixture(scope="module")
+def book(report_run):
+    return openpyxl.load_workbook(report_run.report / "tabellen.xlsx")
+
+
+@pytest.fixture(scope="module")
+def indicators(report_run, spec):
+    return read_table(report_run.report / "indicators.parquet", contracts.ReportIndicators, spec)
+
+
+def test_workbook_headers_codes_and_reasons_are_dutch(book, indicators, spec):
+    expected = {"Indicatoren": sheets.INDICATOR_HEADERS, "Veranderingen": sheets.CHANGE_HEADERS,
+                "Verdelingen": sheets.DISTRIBUTION_HEADERS}
+    for name, headers in expected.items():
+        rows = _rows(book[name])
+        assert [c.value for c in book[name][1]] == list(headers.values()), name
+        texts = {v for row in rows for v in row.values() if isinstance(v, str)}
+        assert not texts & ENGLISH_CODES, (name, texts & ENGLISH_CODES)
+        assert {"Totaal"} < {row["Uitsplitsing"] for row in rows} <= {
+            "Totaal", *(b.label for b in spec.background.values())}
+        assert {row["Niet gepubliceerd"] for row in rows} == {"ja", "nee"}
+    rows = _rows(book["Indicatoren"])
+    hidden = indicators[indicators["suppressed"]].reset_index(drop=True)
+    shown = [r for r in rows if r["Niet gepubliceerd"] == "ja"]
+    assert len(shown) == len(hidden) > 0
+    for row, (_, source) in zip(shown, hidden.iterrows()):
+        assert row["Reden niet gepubliceerd"] == tables.describe_reason(source["suppression_reason"])
+        assert row["Percentage"] is None
+    assert "effectieve steekproefomvang te klein" in {r["Reden niet gepubliceerd"] for r in shown}
+    verdicts = {r["Oordeel streefwaarde"] for r in rows}
+    assert verdicts <= set(sheets.TARGET_STATUS_TEXT.values()) and "gehaald" in verdicts | {"niet gehaald"}
+    kinds = {r["Soort antwoord"] for r in _rows(book["Verdelingen"])}
+    assert kinds == {"antwoord", "weet niet", "geen antwoord"}
+
+
+def pivot_sheet_names(spec) -> list[str]:
+    names = ["Jaarverslag", "Streefwaarden", "Indicatoren", "Veranderingen", "Verdelingen"]
+    for ind in tables.report_order(spec):
+        names.append(sheet_name(f"Wijk-jaar {ind.id}", names))
+    return names
+
+
+def test_workbook_has_a_wijk_by_year_pivot_per_indicator(book, indicators, spec):
+    wijken = spec.background["wijk"].codes
+    assert book.sheetnames == pivot_sheet_names(spec)
+    for ind, name in zip(tables.report_order(spec), book.sheetnames[5:]):
+        sheet = book[name]
+        assert sheet["A1"].value == ind.label
+        waves = [c.value for c in sheet[4][1:]]
+        assert waves == sorted(int(w) for w in indicators["wave"].unique())
+        body = {row[0].value: row[1:] for row in sheet.iter_rows(min_row=5)}
+        assert list(body) == ["Totaal", *wijken.values()]
+        for label, cells in body.items():
+            for wave, cell in zip(waves, cells):
+                source = indicators[(indicators["indicator_id"] == ind.id) & (indicators["wave"] == wave)]
+                source = source[source["breakdown"] == "total"] if label == "Totaal" else \
+                    source[source["breakdown_label"] == label]
+                if source.empty:
+                    assert cell.value == tables.not_measured_text(spec.not_measured_reason(wave, ind.variable))
+                elif source["suppressed"].item():
+                    assert cell.value == f"- ({tables.describe_reason(source['suppression_reason'].item())})"
+                else:
+                    assert cell.data_type == "n" and cell.number_format == "0.0%"
+                    assert cell.value == pytest.approx(source["estimate"].item(), rel=1e-15)
+
+
+def test_sheet_names_are_valid_and_unique():
+    assert sheet_name("Wijk-jaar a/b:c", []) == "Wijk-jaar a_b_c"
+    long = "Wijk-jaar " + "x" * 40
+    first = sheet_name(long, [])
+    second = sheet_name(long, [first])
+    assert len(first) == len(second) == 31 and first != second
+
+
+def test_frame_workbook_keeps_formula_like_text_as_text(tmp_path):
+    frame = pd.DataFrame({"Bestand": ["=1+1", "@SUM(A1)"], "Rij": [1, 2]})
+    write_frames(tmp_path / "q.xlsx", title="=cmd", sheets={"Rijen": frame})
+    sheet = openpyxl.load_workbook(tmp_path / "q.xlsx")["Rijen"]
+    cells = [row[0] for row in sheet.iter_rows(min_row=2)]
+    assert [c.value for c in cells] == ["=1+1", "@SUM(A1)"] and {c.data_type for c in cells} == {"s"}
+
+
+def test_word_document_has_the_annual_table_as_the_html_prints_it(report_run, spec, params):
+    word = docx.Document(str(report_run.report / "jaarverslag.docx"))
+    parsed = parse_report((report_run.report / "jaarverslag.html").read_text(encoding="utf-8"))
+    table = word.tables[0]
+    texts = [[cell.text for cell in row.cells] for row in table.rows]
+    sections = set(tables.SECTION_TITLES.values())
+    headers = [row for row in texts if row[0] in sections]
+    assert headers and all(row[1:] == parsed.headers[:len(row) - 1] for row in headers)
+    body = [row for row in texts if row[0] not in sections]
+    assert len(body) == len(parsed.rows)
+    for row, (indicator_id, html_cells) in zip(body, parsed.rows.items()):
+        ind = spec.indicator(indicator_id)
+        assert row[0] == ind.label + tables.base_markers(spec).get(ind.base, "")
+        for word_cell, html_cell, notes in zip(row[1:], html_cells[1:], parsed.row_notes[indicator_id][1:]):
+            assert word_cell == html_cell + "".join(f" {n})" for n in notes)
+    paragraphs = [p.text for p in word.paragraphs]
+    for footnote in parsed.footnotes:
+        assert footnote in paragraphs
+    assert parsed.unmarked in paragraphs
+    assert word.paragraphs[0].text == word.core_properties.title
+    # every figure of the HTML page is in the Word file: embedded when drawn as PNG, else named
+    assert len(parsed.images) > 0
+    if "png" in params.report.figure_formats:
+        assert len(word.inline_shapes) == len(parsed.images)
+    else:
+        assert len(word.inline_shapes) == 0
+        assert all(any(image["alt"] in text or image["src"] in text for text in paragraphs) for image in parsed.images)
+
+
+def test_word_document_bytes_depend_only_on_the_document(tmp_path):
+    annual = tables.AnnualTable((tables.Column("achieved", 2021),),
+                                (tables.Section("Kengetallen", (tables.Row("x", "% X", "*", (tables.Cell("45%", 0.45),)),)),),
+                                (("*", "Percentage van X."),), (), 0)
+    doc = Document("Titel", (Paragraph("Tekst"), AnnualTableBlock(annual), Image("figures/none.svg", "alt", "Onderschrift")))
+    render_docx(doc, tmp_path / "a.docx", images_from=tmp_path)
+    render_docx(doc, tmp_path / "b.docx", images_from=tmp_path)
+    assert (tmp_path / "a.docx").read_bytes() == (tmp_path / "b.docx").read_bytes()
+    word = docx.Document(str(tmp_path / "a.docx"))
+    assert [c.text for c in word.tables[0].rows[1].cells] == ["% X*", "45%"]
+    assert "Figuur: alt (figures/none.svg)" in [p.text for p in word.paragraphs]   # no PNG: named, not dropped
+
