@@ -67,6 +67,22 @@ def _count(text: str):
     return damage
 
 
+def _unquoted_count(text: str, file: str = "margins.csv"):
+    """Data row 1 (line 2) of a population file with `text` as its count, unquoted (the row gains a field)."""
+    def damage(project: Path) -> None:
+        path = project / "data" / "population" / file
+        first = path.read_text(encoding="utf-8").splitlines()[1].rsplit(",", 1)[0]
+        _replace_line(path, 2, f"{first},{text}")
+    return damage
+
+
+def _poststratified(damage):
+    def both(project: Path) -> None:
+        _params("  method: rake", "  method: poststratify")(project)
+        damage(project)
+    return both
+
+
 def _params(old: str, new: str):
     def damage(project: Path) -> None:
         path = project / "params.yaml"
@@ -98,6 +114,21 @@ CASES = {
     "count 7,5e3": ("weight", _count("7,5e3"), COUNT + "a comma in a whole number: write digits only, got '7,5e3'"),
     "count ' 12 '": ("weight", _count(" 12 "),
                      COUNT + "spaces around the value (expected a whole number, digits only), got ' 12 '"),
+    # pandas would take the first column as the row index and shift every column of the file by one.
+    "count 75,826 unquoted": (
+        "weight", _unquoted_count("75,826"),
+        "margins.csv, row 2, rule 'population_file': malformed CSV: the row has 6 fields but the header has 5; "
+        "a separator inside an unquoted value or at the end of the row?",
+    ),
+    "cells count 6,045 unquoted": (
+        "weight", _poststratified(_unquoted_count("6,045", "cells.csv")),
+        "cells.csv, row 2, rule 'population_file': malformed CSV: the row has 6 fields but the header has 5; "
+        "a separator inside an unquoted value or at the end of the row?",
+    ),
+    "cells count 6.045": (
+        "weight", _poststratified(_unquoted_count("6.045", "cells.csv")),
+        "cells.csv, row 2, column 'count', rule 'population_file': " + SEPARATOR + ", got '6.045'",
+    ),
     "duplicate params key": (
         "weight", _params("  max_iter: 100", "  max_iter: 100\n  max_iter: 5"),
         "params.yaml, rule 'params': params key 'weight.max_iter': duplicate key (line *); the second value would "
