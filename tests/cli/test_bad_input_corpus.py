@@ -151,6 +151,16 @@ CASES = {
         "weight", _params("  max_iter: 100", "  max_iter: 100.0"),
         "params.yaml, rule 'params': params key 'weight.max_iter': expected a whole number >= 1, got 100.0",
     ),
+    "params octal number": (
+        "weight", _params("  max_iter: 100", "  max_iter: 0100"),
+        "params.yaml, rule 'params': params key 'weight.max_iter': the number '0100' would be read as 64 (YAML 1.1 "
+        "reads a leading 0 as octal, 0x as hex, ':' as base 60 and ignores '_'); write it in plain decimal digits",
+    ),
+    "spec code in base 60": (
+        "ingest", _spec("  waves: [2019, 2020, 2021]", "  waves: [2019, 2020, 33:41]"),
+        "wij_monitor.yaml, rule 'questionnaire_spec': spec key 'survey.waves.2': the number '33:41' would be read "
+        "as 2021 (YAML 1.1 *); write it in plain decimal digits",
+    ),
     "params number as text": (
         "weight", _params("  tol: 1.0e-10", "  tol: 1e-10"),
         "params.yaml, rule 'params': params key 'weight.tol': expected a share of the sum of weights in (0, 1), got "
