@@ -33,6 +33,7 @@ _GROUPED = re.compile(r"-?[0-9]{1,3}(?:([.,])[0-9]{3})(?:\1[0-9]{3})*")
 _NOT_FINITE = {"nan", "-nan", "inf", "-inf", "+inf", "infinity", "-infinity", "+infinity", "na", "n/a", "null", "none"}
 _LARGEST = 2**53  # every whole number up to here is exact as a float64 (counts are stored as floats)
 _BOOLEANS = {"true", "false", "ja", "nee", "yes", "no"}
+LONG_ROW_HINT = "a separator inside an unquoted value or at the end of the row?"
 
 
 def number_problem(text: str, *, whole: bool) -> str | None:
@@ -87,16 +88,13 @@ def read_text_csv(path: Path, *, rule: str) -> pd.DataFrame:
         text = path.read_bytes().decode("utf-8-sig")
         n_fields, _, wrong = rows_of_another_length(text, ",")
         if wrong:
-            (row, found), long_row = wrong[0], wrong[0][1] > n_fields
-            hint = LONG_ROW_HINT if long_row else "a separator is missing or the file is damaged"
+            row, found = wrong[0]
+            hint = LONG_ROW_HINT if found > n_fields else "a separator is missing or the file is damaged"
             raise InputError(f"malformed CSV: the row has {found} fields but the header has {n_fields}; {hint}",
                              file=str(path), row=row + 1, rule=rule)
         return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except (csv.Error, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(f"not a readable CSV file ({type(exc).__name__})", file=str(path), rule=rule) from None
-
-
-LONG_ROW_HINT = "a separator inside an unquoted value or at the end of the row?"
 
 
 def rows_of_another_length(text: str, sep: str) -> tuple[int, int, list[tuple[int, int]]]:

@@ -129,6 +129,11 @@ CASES = {
         "margins.csv, row 2, rule 'population_file': malformed CSV: the row has 6 fields but the header has 5; "
         "a separator inside an unquoted value or at the end of the row?",
     ),
+    "margins row without its count": (
+        "weight", lambda project: _replace_line(project / "data" / "population" / "margins.csv", 3, "2019,age_group,2,x"),
+        "margins.csv, row 3, rule 'population_file': malformed CSV: the row has 4 fields but the header has 5; "
+        "a separator is missing or the file is damaged",
+    ),
     "cells count 6,045 unquoted": (
         "weight", _poststratified(_unquoted_count("6,045", "cells.csv")),
         "cells.csv, row 2, rule 'population_file': malformed CSV: the row has 6 fields but the header has 5; "
