@@ -115,6 +115,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line `argv` (default: the process's own) and return its exit code.
+
+    As the process's command (`argv` None), a SIGINT or SIGTERM after `main` returns is
+    ignored: the outcome is decided, and interpreter shutdown (a few hundred ms of module
+    teardown) would otherwise end a run that completed and swapped its outputs with 143
+    and no line on stderr. Called with `argv` (tests, embedding), the handlers are left as
+    they were.
+    """
+    if argv is None and threading.current_thread() is threading.main_thread():
+        try:
+            return _main(None)
+        finally:
+            for number in STOP_SIGNALS:
+                signal.signal(number, signal.SIG_IGN)
+    return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(sys.stderr, debug=args.debug, quiet=args.quiet)
     try:

@@ -31,7 +31,7 @@ import pyreadstat
 
 from survey_pipeline import artifacts, contracts
 from survey_pipeline.errors import InputError
-from survey_pipeline.numbers import read_text_csv, whole_number_column
+from survey_pipeline.numbers import LONG_ROW_HINT, read_text_csv, rows_of_another_length, whole_number_column
 from survey_pipeline.sav_structure import check_rows_read, check_sav_structure
 from survey_pipeline.settings import WAVE_PLACEHOLDER, Params, write_record
 from survey_pipeline.spec import QuestionnaireSpec
@@ -399,32 +399,30 @@ def _csv_header(text: str, name: str) -> tuple[str, list[str]]:
 
 
 def _check_row_lengths(text: str, sep: str, n_fields: int, name: str) -> None:
-    """A data row with fewer fields than the header is an error, not blanks.
+    """A data row with fewer or more fields than the header is an error.
 
-    pandas pads such rows with NaN, so a CSV cut off in the middle of a row (a
-    truncated download or copy) would otherwise pass as a row with blank answers.
-    Rows are counted as pandas counts them (blank lines skipped), so the row
-    number is the `source_row`.
+    pandas pads a short row with NaN, so a CSV cut off in the middle of a row (a
+    truncated download or copy) would otherwise pass as a row with blank answers; a
+    first row with a field more (a trailing separator) would shift every column.
+    Rows are counted as pandas counts them (blank lines skipped), so the row number
+    is the `source_row`.
     """
-    records = (r for r in csv.reader(io.StringIO(text), delimiter=sep) if r and (len(r) > 1 or r[0].strip()))
     try:
-        next(records, None)
-        lengths = [len(r) for r in records]
+        _, n_rows, wrong = rows_of_another_length(text, sep)
     except csv.Error as exc:
         raise InputError(f"malformed CSV ({_first_line(exc)})", file=name, rule="unreadable_file") from None
-    short = [(row, n) for row, n in enumerate(lengths, start=1) if n < n_fields]
-    if not short:
+    if not wrong:
         return
-    row, found = short[0]
-    truncated = short == [(len(lengths), found)] and not text.endswith(("\n", "\r"))
-    more = f" (the first of {len(short)} short rows)" if len(short) > 1 else ""
-    hint = "the file ends inside it: truncated?" if truncated else "a separator is missing or the file is damaged"
-    raise InputError(
-        f"malformed CSV: the row has {found} of {n_fields} fields{more}; {hint}",
-        file=name,
-        row=row,
-        rule="unreadable_file",
-    )
+    row, found = wrong[0]
+    same_kind = [(r, n) for r, n in wrong if (n > n_fields) == (found > n_fields)]
+    more = f" (the first of {len(same_kind)} {'long' if found > n_fields else 'short'} rows)" if len(same_kind) > 1 else ""
+    if found > n_fields:
+        message = f"malformed CSV: the row has {found} fields but the header has {n_fields}{more}; {LONG_ROW_HINT}"
+    else:
+        truncated = same_kind == [(n_rows, found)] and not text.endswith(("\n", "\r"))
+        hint = "the file ends inside it: truncated?" if truncated else "a separator is missing or the file is damaged"
+        message = f"malformed CSV: the row has {found} of {n_fields} fields{more}; {hint}"
+    raise InputError(message, file=name, row=row, rule="unreadable_file")
 
 
 def _read_parquet(content: bytes, name: str) -> _RawFile:

@@ -16,6 +16,8 @@ params value that YAML read as text (`survey_pipeline.settings`).
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,6 +33,7 @@ _GROUPED = re.compile(r"-?[0-9]{1,3}(?:([.,])[0-9]{3})(?:\1[0-9]{3})*")
 _NOT_FINITE = {"nan", "-nan", "inf", "-inf", "+inf", "infinity", "-infinity", "+infinity", "na", "n/a", "null", "none"}
 _LARGEST = 2**53  # every whole number up to here is exact as a float64 (counts are stored as floats)
 _BOOLEANS = {"true", "false", "ja", "nee", "yes", "no"}
+LONG_ROW_HINT = "a separator inside an unquoted value or at the end of the row?"
 
 
 def number_problem(text: str, *, whole: bool) -> str | None:
@@ -78,11 +81,36 @@ def read_text_csv(path: Path, *, rule: str) -> pd.DataFrame:
     """A CSV file with every cell as the text in the file (blank is ''), for strict parsing.
 
     pandas would otherwise guess types: `75.826` would become a float and `75,826` text.
+    Every row must have as many fields as the header (`rows_of_another_length`): an
+    unquoted `75,826` adds a field, and pandas would silently shift the columns.
     """
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        text = path.read_bytes().decode("utf-8-sig")
+        n_fields, _, wrong = rows_of_another_length(text, ",")
+        if wrong:
+            row, found = wrong[0]
+            hint = LONG_ROW_HINT if found > n_fields else "a separator is missing or the file is damaged"
+            raise InputError(f"malformed CSV: the row has {found} fields but the header has {n_fields}; {hint}",
+                             file=str(path), row=row + 1, rule=rule)
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (csv.Error, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(f"not a readable CSV file ({type(exc).__name__})", file=str(path), rule=rule) from None
+
+
+def rows_of_another_length(text: str, sep: str) -> tuple[int, int, list[tuple[int, int]]]:
+    """The header's number of fields, the number of data rows, and (data row, fields) of each
+    data row with another number of fields.
+
+    pandas pads a short row with blanks, and when the first data row has one field more
+    than the header it reads the first column as the row index and shifts every column:
+    both would pass silently. Blank lines are skipped as pandas skips them, so data row 1
+    is the first record after the header. A quoted field may hold separators and line
+    breaks. Raises `csv.Error` on malformed quoting.
+    """
+    records = (r for r in csv.reader(io.StringIO(text), delimiter=sep) if r and (len(r) > 1 or r[0].strip()))
+    n_fields = len(next(records, []))
+    lengths = [len(r) for r in records]
+    return n_fields, len(lengths), [(row, n) for row, n in enumerate(lengths, start=1) if n != n_fields]
 
 
 def whole_number_column(

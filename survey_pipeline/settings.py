@@ -36,7 +36,7 @@ from survey_pipeline.contracts import SettingsRecord
 from survey_pipeline.errors import InputError, ParamsError
 from survey_pipeline.numbers import number_problem
 from survey_pipeline.stage_graph import RECORD
-from survey_pipeline.strict_yaml import DuplicateKeyError, load_strict
+from survey_pipeline.strict_yaml import StrictYamlError, load_strict
 
 if TYPE_CHECKING:
     from survey_pipeline.spec import QuestionnaireSpec
@@ -264,7 +264,7 @@ def load_params(path: str | Path) -> Params:
         raw = load_strict(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ParamsError("<file>", "file not found", file=str(path)) from None
-    except DuplicateKeyError as exc:
+    except StrictYamlError as exc:
         raise ParamsError(exc.path, exc.problem, file=str(path)) from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -46,7 +46,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from survey_pipeline.errors import SpecError
-from survey_pipeline.strict_yaml import DuplicateKeyError, load_strict
+from survey_pipeline.strict_yaml import StrictYamlError, load_strict
 from survey_pipeline.targets import TargetSyntaxError, parse_target
 
 ALL_RESIDENTS = "residents"
@@ -529,7 +529,7 @@ def load_spec(path: str | Path) -> QuestionnaireSpec:
         raise SpecError("<file>", "not UTF-8 text", file=str(path)) from None
     try:
         raw = load_strict(text)
-    except DuplicateKeyError as exc:
+    except StrictYamlError as exc:
         raise SpecError(exc.path, exc.problem, file=str(path)) from None
     except yaml.YAMLError as exc:
         raise SpecError("<file>", f"not valid YAML ({_first_line(exc)})", file=str(path)) from None

@@ -176,3 +176,18 @@ def test_the_lock_file_describes_its_holder(project):
     assert holder["pid"] == first.pid and holder["command"] == "run"
     assert {"host", "started_at"} <= set(holder)
     assert not (project / "outputs" / ".lock").exists()
+
+
+def test_a_sigterm_after_the_run_ended_does_not_turn_its_exit_code_into_143(project):
+    """The command's outcome is decided when `main` returns; interpreter shutdown (module
+    teardown, a few hundred ms after a real run) is no time to be killed with 143 and no line."""
+    runner = project / "runner.py"
+    runner.write_text(RUNNER.replace(
+        "sys.exit(cli.main(sys.argv[3:]))",
+        "import atexit, signal\n"
+        "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGTERM), time.sleep(1)))\n"
+        "sys.argv = sys.argv[:1] + sys.argv[3:]\n"
+        "sys.exit(cli.main())",
+    ))
+    assert _finish(_start(project)) == (0, [])
+    assert sorted(_snapshot(project / "outputs")) == COMMITTED

@@ -67,6 +67,16 @@ def _csv_cut_off(path):
     path.with_suffix(".csv").write_text(text[: text.rstrip("\n").rfind(",")], encoding="utf-8")
 
 
+def _csv_with_a_trailing_separator(path, rows="every"):
+    """An export that ends every data row (or only the first) with one separator more than the header has."""
+    frame, _ = pyreadstat.read_sav(str(path), user_missing=True)
+    lines = frame.to_csv(index=False).splitlines()
+    last = len(lines) if rows == "every" else 2
+    lines[1:last] = [line + "," for line in lines[1:last]]
+    path.unlink()
+    path.with_suffix(".csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def _header_only(path):
     frame, _ = pyreadstat.read_sav(str(path), user_missing=True)
     path.unlink()
@@ -112,6 +122,18 @@ CASES = {
         _csv_cut_off,
         f"wij_panel_2019.csv, row {N}, rule 'unreadable_file': malformed CSV: the row has {N_COLUMNS - 1} of "
         f"{N_COLUMNS} fields; the file ends inside it: truncated?",
+    ),
+    # pandas would read the first column as the row index and shift every other column by one.
+    "csv_trailing_separator": (
+        _csv_with_a_trailing_separator,
+        f"wij_panel_2019.csv, row 1, rule 'unreadable_file': malformed CSV: the row has {N_COLUMNS + 1} fields but "
+        f"the header has {N_COLUMNS} (the first of {N} long rows); a separator inside an unquoted value or at the "
+        "end of the row?",
+    ),
+    "csv_first_row_too_long": (
+        lambda p: _csv_with_a_trailing_separator(p, rows="first"),
+        f"wij_panel_2019.csv, row 1, rule 'unreadable_file': malformed CSV: the row has {N_COLUMNS + 1} fields but "
+        f"the header has {N_COLUMNS}; a separator inside an unquoted value or at the end of the row?",
     ),
     "empty_wave": (
         _header_only,
