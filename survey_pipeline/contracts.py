@@ -15,7 +15,7 @@ part (origin columns) and spec columns matched by pattern.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, TypedDict
 
 import pandas as pd
 import pandera.pandas as pa
@@ -350,16 +350,40 @@ class EstimateDistributions(pa.DataFrameModel):
         unique = ["variable", "wave", "breakdown", "breakdown_code", "code"]
 
 
-_INDICATOR_INTERVAL = {"value": "estimate", "lower": "ci_lower", "upper": "ci_upper"}
-_INDICATOR_NUMBERS = {"flag": "suppressed", "reason": "suppression_reason",
-                      "numbers": ["estimate", "se", "ci_lower", "ci_upper", "deff", "n_eff"]}
-_INDICATOR_BASES = {"flag": "suppressed", "bases": ["n", "sum_weights"]}
-_CHANGE_INTERVAL = {"value": "difference", "lower": "ci_lower", "upper": "ci_upper"}
-_CHANGE_NUMBERS = {"flag": "suppressed", "reason": "suppression_reason",
-                   "numbers": ["estimate_from", "estimate_to", "difference", "se", "ci_lower", "ci_upper", "p_value"]}
-_DISTRIBUTION_NUMBERS = {"flag": "suppressed", "reason": "suppression_reason",
-                         "numbers": ["estimate", "se", "ci_lower", "ci_upper"]}
-_DISTRIBUTION_BASES = {"flag": "suppressed", "bases": ["n_base", "sum_weights_base"]}
+class _IntervalColumns(TypedDict):
+    """Keyword arguments of `interval_contains`."""
+
+    value: str
+    lower: str
+    upper: str
+
+
+class _NumberColumns(TypedDict):
+    """Keyword arguments of `suppressed_rows_have_no_numbers`."""
+
+    flag: str
+    reason: str
+    numbers: list[str]
+
+
+class _BaseColumns(TypedDict):
+    """Keyword arguments of `published_bases_positive`."""
+
+    flag: str
+    bases: list[str]
+
+
+_INDICATOR_INTERVAL: _IntervalColumns = {"value": "estimate", "lower": "ci_lower", "upper": "ci_upper"}
+_INDICATOR_NUMBERS: _NumberColumns = {"flag": "suppressed", "reason": "suppression_reason",
+                                      "numbers": ["estimate", "se", "ci_lower", "ci_upper", "deff", "n_eff"]}
+_INDICATOR_BASES: _BaseColumns = {"flag": "suppressed", "bases": ["n", "sum_weights"]}
+_CHANGE_INTERVAL: _IntervalColumns = {"value": "difference", "lower": "ci_lower", "upper": "ci_upper"}
+_CHANGE_NUMBERS: _NumberColumns = {"flag": "suppressed", "reason": "suppression_reason",
+                                   "numbers": ["estimate_from", "estimate_to", "difference", "se",
+                                               "ci_lower", "ci_upper", "p_value"]}
+_DISTRIBUTION_NUMBERS: _NumberColumns = {"flag": "suppressed", "reason": "suppression_reason",
+                                         "numbers": ["estimate", "se", "ci_lower", "ci_upper"]}
+_DISTRIBUTION_BASES: _BaseColumns = {"flag": "suppressed", "bases": ["n_base", "sum_weights_base"]}
 
 
 class ReportIndicators(EstimateIndicators):

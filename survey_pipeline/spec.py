@@ -73,11 +73,11 @@ def _distinct(values: tuple[int, ...]) -> tuple[int, ...]:
     return values
 
 
-def _sorted_keys(mapping: dict[int, str]) -> dict[int, str]:
+def _sorted_keys(mapping: Mapping[int, str]) -> dict[int, str]:
     return dict(sorted(mapping.items()))
 
 
-def _parsed_targets(targets: dict[int, str]) -> Mapping[int, str]:
+def _parsed_targets(targets: Mapping[int, str]) -> Mapping[int, str]:
     """Targets by year, each checked by the rule that judges it (`survey_pipeline.targets`)."""
     for year, text in targets.items():
         try:
@@ -203,7 +203,7 @@ class Indicator(_Model):
     dont_know: DontKnowRule = Field(description="What 'weet niet' does: leave the denominator or count as 'no'.")
     label: Text
     targets: Annotated[
-        dict[StrictInt, Text],
+        Mapping[StrictInt, Text],
         BeforeValidator(lambda raw: {} if raw is None else raw),
         AfterValidator(_parsed_targets),
         Field(

@@ -217,7 +217,7 @@ class SurveyDesign:
         self._structure = structure
         self._projection = projection
         self._calibration = calibration
-        self._level_cache: dict[str, tuple[pd.Index, np.ndarray]] = {}
+        self._level_cache: dict[str | tuple[str, ...], tuple[pd.Index, np.ndarray]] = {}
         self._columns: dict[str, pd.Series] = {}
         self._row_cells: RowCells | None = None
 
@@ -435,7 +435,7 @@ class SurveyDesign:
         return known[key].copy()
 
     def _levels(self, by: str | Sequence[str]) -> tuple[pd.Index, np.ndarray]:
-        """Sorted levels of `by` (a categorical's categories) and each row's level (-1: missing).
+        """Sorted levels of `by` (a categorical's categories), named after `by`, and each row's level (-1: missing).
 
         Several columns: their combinations that occur (a MultiIndex, sorted), -1 where any
         column is missing."""
@@ -449,7 +449,7 @@ class SurveyDesign:
             else:
                 codes, levels = pd.factorize(column, sort=True, use_na_sentinel=True)
                 codes = codes.astype(np.int64)
-            self._level_cache[by] = (pd.Index(levels), codes)
+            self._level_cache[by] = (pd.Index(levels, name=by), codes)
         return self._level_cache[by]
 
     def _share_domain(
@@ -494,7 +494,7 @@ class SurveyDesign:
         return self._level_cache[names]
 
     def _domains(
-        self, shares: Sequence[Share], by: str | None, group: np.ndarray | None = None
+        self, shares: Sequence[Share], by: str | Sequence[str] | None, group: np.ndarray | None = None
     ) -> tuple[Domains, pd.Index | None]:
         """Domains of every share x `by` level (x `group`: 0, 1, or -1 for none), one row per share.
 
@@ -502,7 +502,8 @@ class SurveyDesign:
         """
         labels, level = (None, None) if by is None else self._levels(by)
         k = 1 if labels is None else len(labels)
-        index, y, bases = [], [], {}
+        index, y = [], []
+        bases: dict[tuple, np.ndarray] = {}
         for q, share in enumerate(shares):
             domain, value = self._share_domain(share, q * k, level, group, bases)
             index.append(domain)
@@ -535,7 +536,7 @@ class SurveyDesign:
         return self._row_cells if fits(self._row_cells, domains_per_share, self.n) else None
 
     def _fit(
-        self, shares: Sequence[Share], by: str | None, group: np.ndarray | None = None
+        self, shares: Sequence[Share], by: str | Sequence[str] | None, group: np.ndarray | None = None
     ) -> tuple[BinaryDomainResult, pd.Index | None]:
         """Per share x `by` level: the mean, or with `group` the change from group 0 to
         group 1, with variance and df. Without clusters: tables built share by share;
@@ -549,7 +550,7 @@ class SurveyDesign:
 
         cells = self._table_cells(per_share)
         if cells is not None:
-            return self._fit_tables(shares, cells, by, level, group, per_share, contrasts), labels
+            return self._fit_tables(shares, cells, labels, level, group, per_share, contrasts), labels
         parts = []
         per_chunk = max(1, MAX_BATCH // max(self.n, 1))
         for start in range(0, len(shares), per_chunk):
@@ -559,17 +560,19 @@ class SurveyDesign:
         return concatenate(parts), labels
 
     def _fit_tables(
-        self, shares: Sequence[Share], cells: RowCells, by: str | Sequence[str] | None, level: np.ndarray | None,
+        self, shares: Sequence[Share], cells: RowCells, labels: pd.Index | None, level: np.ndarray | None,
         group: np.ndarray | None, per_share: int, contrasts: Callable[[int], Contrasts],
     ) -> BinaryDomainResult:
         """`_fit` without clusters: each share's tables in one pass over the rows. By a
         breakdown that is constant within the calibration cells, a share's overall tables
         (kept on the design for later calls) are split by cell instead. `per_share`:
-        domains per share; `contrasts(n_shares)`: the outputs of that many shares."""
-        by_key = by if by is None or isinstance(by, str) else tuple(by)
-        levels = None if level is None or group is not None else slot_levels(cells, by_key, level)
+        domains per share; `contrasts(n_shares)`: the outputs of that many shares;
+        `labels`, `level`: the breakdown's levels and each row's level (`_levels`), or None."""
+        levels = None
+        if labels is not None and level is not None and group is None:
+            levels = slot_levels(cells, tuple(labels.names), level)
         split = group is None and (level is None or levels is not None)
-        bases: dict = {}
+        bases: dict[tuple, np.ndarray] = {}
 
         def table(share: Share) -> DomainTables:
             if not split:
@@ -577,7 +580,7 @@ class SurveyDesign:
                 return domain_tables(cells, domain, y, per_share, self._positive)
             whole = kept_table(cells, _share_key(share), lambda: domain_tables(
                 cells, *self._share_domain(share, 0, None, None, bases), 1, self._positive))
-            return whole if level is None else split_by_level(whole, levels, per_share)
+            return whole if levels is None else split_by_level(whole, levels, per_share)
 
         parts = []
         chunk = shares_per_chunk(cells, per_share)
@@ -594,7 +597,7 @@ class SurveyDesign:
         success: Sequence[Any],
         exclude: Sequence[Any] | None = None,
         where: Mapping[str, Sequence[Any]] | None = None,
-        by: str | None = None,
+        by: str | Sequence[str] | None = None,
         ci: str = "logit",
         level: float = 0.95,
     ) -> pd.DataFrame:
@@ -619,7 +622,7 @@ class SurveyDesign:
         return self.proportions([share], by=by, ci=ci, level=level).drop(columns="share")
 
     def proportions(
-        self, shares: Sequence[Share], by: str | None = None, ci: str = "logit", level: float = 0.95
+        self, shares: Sequence[Share], by: str | Sequence[str] | None = None, ci: str = "logit", level: float = 0.95
     ) -> pd.DataFrame:
         """Several proportions in one vectorised pass (e.g. every answer code of an item).
 
@@ -661,7 +664,7 @@ class SurveyDesign:
             }
         )
         if labels is not None:
-            _insert_by(out, 1, by, labels, len(shares))
+            _insert_by(out, 1, labels, len(shares))
         return out
 
     def difference(
@@ -671,7 +674,7 @@ class SurveyDesign:
         exclude: Sequence[Any] | None = None,
         where: Mapping[str, Sequence[Any]] | None = None,
         between: tuple[str, Any, Any] = ("wave", 1, 2),
-        by: str | None = None,
+        by: str | Sequence[str] | None = None,
         level: float = 0.95,
     ) -> pd.DataFrame:
         """Change p(to) - p(from) of a proportion between two groups of the same design.
@@ -692,7 +695,7 @@ class SurveyDesign:
         self,
         shares: Sequence[Share],
         between: tuple[str, Any, Any] = ("wave", 1, 2),
-        by: str | None = None,
+        by: str | Sequence[str] | None = None,
         level: float = 0.95,
     ) -> pd.DataFrame:
         """Several changes in one vectorised pass: one `difference` call per share, with
@@ -742,7 +745,7 @@ class SurveyDesign:
             }
         )
         if labels is not None:
-            _insert_by(result, 1, by, labels, len(shares))
+            _insert_by(result, 1, labels, len(shares))
         return result
 
     # -- means, totals and tests of association -------------------------------------
@@ -758,15 +761,16 @@ class SurveyDesign:
         return values
 
     def _value_domains(
-        self, variable: str, where: Mapping[str, Sequence[Any]] | None, by: str | None
+        self, variable: str, where: Mapping[str, Sequence[Any]] | None, by: str | Sequence[str] | None
     ) -> tuple[Domains, pd.Index | None]:
         """One domain per `by` level: rows inside `where` with a non-missing `variable`."""
         y = self._numeric(variable)
         mask = self._base_mask(variable, None, where)
-        labels, level = (None, None) if by is None else self._levels(by)
-        if level is None:
+        labels: pd.Index | None = None
+        if by is None:
             index, k = np.where(mask, 0, -1), 1
         else:
+            labels, level = self._levels(by)
             index, k = np.where(mask & (level >= 0), level, -1), len(labels)
         y = np.where(mask, y, 0.0)
         return Domains(index=index[None, :], y=y[None, :], n_domains=k), labels
@@ -776,7 +780,7 @@ class SurveyDesign:
         statistic: str,
         variable: str,
         where: Mapping[str, Sequence[Any]] | None,
-        by: str | None,
+        by: str | Sequence[str] | None,
         level: float,
     ) -> pd.DataFrame:
         if not 0 < level < 1:
@@ -827,14 +831,14 @@ class SurveyDesign:
             }
         )
         if labels is not None:
-            _insert_by(out_frame, 0, by, labels)
+            _insert_by(out_frame, 0, labels)
         return out_frame
 
     def mean(
         self,
         variable: str,
         where: Mapping[str, Sequence[Any]] | None = None,
-        by: str | None = None,
+        by: str | Sequence[str] | None = None,
         level: float = 0.95,
     ) -> pd.DataFrame:
         """Weighted mean of a numeric `variable` per domain (`where`, one row per `by` level).
@@ -852,7 +856,7 @@ class SurveyDesign:
         self,
         variable: str,
         where: Mapping[str, Sequence[Any]] | None = None,
-        by: str | None = None,
+        by: str | Sequence[str] | None = None,
         level: float = 0.95,
     ) -> pd.DataFrame:
         """Weighted total of a numeric `variable` per domain; as `mean`, with R's
@@ -1071,7 +1075,7 @@ class SurveyDesign:
         success: Sequence[Any] | None = None,
         exclude: Sequence[Any] | None = None,
         where: Mapping[str, Any] | None = None,
-        by: str = "wijk",
+        by: str | Sequence[str] = "wijk",
         adjust: str = "holm",
         level: float = 0.95,
     ) -> pd.DataFrame:
@@ -1129,7 +1133,7 @@ class SurveyDesign:
                 "note": inference["note"],
             }
         )
-        _insert_by(out, 0, by, labels)
+        _insert_by(out, 0, labels)
         return out
 
     def trend(
@@ -1141,7 +1145,7 @@ class SurveyDesign:
         over: str = "wave",
         waves: Sequence[Any] | None = None,
         scores: Sequence[float] | None = None,
-        by: str | None = None,
+        by: str | Sequence[str] | None = None,
         level: float = 0.95,
     ) -> pd.DataFrame:
         """Linear trend of a proportion (or, without `success`, a numeric mean) over three or
@@ -1194,7 +1198,7 @@ class SurveyDesign:
             result[f"estimate_{_plain(wave)}"] = p[:, w]
             result[f"n_{_plain(wave)}"] = n[:, w].astype(np.int64)
         if labels is not None:
-            _insert_by(result, 0, by, labels)
+            _insert_by(result, 0, labels)
         return result
 
 
@@ -1230,12 +1234,11 @@ def _where_conditions(where: Mapping[str, Any] | None) -> list[tuple[str, list |
     return conditions
 
 
-def _insert_by(frame: pd.DataFrame, position: int, by: str | Sequence[str], labels: pd.Index, repeats: int = 1) -> None:
-    """The `by` level column(s) at `position`, one column per variable, `repeats` blocks."""
-    names = [by] if isinstance(by, str) else list(by)
-    for i, name in enumerate(names):
-        values = labels.get_level_values(i) if isinstance(labels, pd.MultiIndex) else labels
-        frame.insert(position + i, name, np.tile(np.asarray(values), repeats))
+def _insert_by(frame: pd.DataFrame, position: int, labels: pd.Index, repeats: int = 1) -> None:
+    """The `by` level column(s) at `position`, one column per variable (named as `labels`,
+    from `_levels`), `repeats` blocks."""
+    for i, name in enumerate(labels.names):
+        frame.insert(position + i, name, np.tile(np.asarray(labels.get_level_values(i)), repeats))
 
 
 def _margin_variables(margin: str | tuple[str, ...]) -> list[str]:

@@ -40,7 +40,7 @@ def t_ppf(q: float, df: np.ndarray | float) -> np.ndarray:
     import scipy.stats: it costs about a second per process)."""
     df = np.asarray(df, dtype=np.float64)
     if not 0 < q < 1:
-        return np.where(df > 0, {0: -np.inf, 1: np.inf}.get(q, np.nan), np.nan)
+        return np.where(df > 0, {0.0: -np.inf, 1.0: np.inf}.get(q, np.nan), np.nan)
     values, inverse = np.unique(df, return_inverse=True)  # domains share few df values
     with np.errstate(invalid="ignore"):
         quantile = np.where(values > 0, special.stdtrit(values, q), np.nan)

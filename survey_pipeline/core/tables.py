@@ -131,7 +131,7 @@ def kept_table(cells: RowCells, key: tuple, compute) -> DomainTables:
     return table
 
 
-def slot_levels(cells: RowCells, by: str | tuple[str, ...], level: np.ndarray) -> np.ndarray | None:
+def slot_levels(cells: RowCells, by: tuple[str, ...], level: np.ndarray) -> np.ndarray | None:
     """Level of `by` per (stratum, cell) slot (-1: missing or no rows) when all rows of
     each slot share one level, as for a calibration variable; else None."""
     if by not in cells.levels:

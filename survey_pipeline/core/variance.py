@@ -287,6 +287,8 @@ def projection_from_cell_sums(cell_sums: np.ndarray, proj: Projection) -> np.nda
         return np.divide(
             cell_sums, proj.base_per_cell, out=np.zeros_like(cell_sums), where=proj.base_per_cell > 0
         )
+    # make_projection (the only constructor) sets both raking factors when kind is "rake".
+    assert proj.to_categories is not None and proj.from_categories is not None
     categories = cell_sums @ proj.to_categories
     return np.einsum("ok,kc->oc", categories, proj.from_categories)  # einsum: no BLAS threads
 
@@ -308,8 +310,7 @@ def times_transpose(m: np.ndarray, by: sp.csr_matrix) -> np.ndarray:
 
 
 def _stratum_sums_rows(
-    a: np.ndarray, out: np.ndarray, n_out: int, st: SamplingStructure,
-    proj: Projection | None, h: np.ndarray | None,
+    a: np.ndarray, out: np.ndarray, n_out: int, st: SamplingStructure, proj: Projection | None
 ) -> StratumSums:
     """Stratum sums when every row is a PSU: bincounts over (output, stratum)."""
     s = st.n_strata
@@ -319,6 +320,7 @@ def _stratum_sums_rows(
     if proj is None:
         count = _sums_by_output(key, None, n_out, s).astype(np.float64)
         return StratumSums(total=total, sumsq=sumsq, n_domain_psu=count)
+    h = projection_coefficients(a, out, n_out, proj)
     c = proj.n_cells
     h_rows = np.concatenate([np.zeros(c), h.ravel()])[(out + 1) * np.int64(c) + proj.cell]
     cross = _sums_by_output(key, a * proj.base * h_rows, n_out, s)
@@ -328,8 +330,7 @@ def _stratum_sums_rows(
 
 
 def _stratum_sums_clusters(
-    a: np.ndarray, out: np.ndarray, n_out: int, st: SamplingStructure,
-    proj: Projection | None, h: np.ndarray | None,
+    a: np.ndarray, out: np.ndarray, n_out: int, st: SamplingStructure, psu: np.ndarray, proj: Projection | None
 ) -> StratumSums:
     """Stratum sums for clustered designs from the sparse PSU totals of each output.
 
@@ -339,10 +340,10 @@ def _stratum_sums_clusters(
     forming it: sum x = sum T - H @ (stratum's B sums) and sum x^2 = sum T^2
     - 2 sum T m + sum m^2, where sum T m pairs H with the sparse product B' T per
     (stratum, cell) and sum m^2 is the quadratic form of H with the stratum's Gram
-    matrix of B (`Projection.psu_gram`).
+    matrix of B (`Projection.psu_gram`). `psu`: the structure's PSU of each row.
     """
     p, s = st.n_psu, st.n_strata
-    totals = _psu_totals(a, out, st.psu, p, n_out)
+    totals = _psu_totals(a, out, psu, p, n_out)
     psu = np.repeat(np.arange(p), np.diff(totals.indptr))
     key = totals.indices * np.int64(s) + st.psu_stratum[psu]
     t = totals.data
@@ -352,6 +353,9 @@ def _stratum_sums_clusters(
 
     if proj is None:
         return StratumSums(total=per_stratum(t), sumsq=per_stratum(t * t), n_domain_psu=per_stratum(None))
+    # make_projection sets the PSU sums whenever the design's structure has PSUs, as here.
+    assert proj.cell_psu_base is not None and proj.psu_gram is not None
+    h = projection_coefficients(a, out, n_out, proj)
     total = per_stratum(t) - times_transpose(h, proj.stratum_base)
     cross = _paired_forms(h, proj.cell_psu_base @ totals, s)
     sumsq = per_stratum(t * t) - 2 * cross + _quadratic_forms(h, proj.psu_gram, s)
@@ -399,9 +403,11 @@ def linearized_variance(
     projection: Projection | None = None,
 ) -> np.ndarray:
     """Variance of each output's total of `a`, as svyrecvar on R's subset design."""
-    h = None if projection is None else projection_coefficients(a, out, n_out, projection)
-    sums_fn = _stratum_sums_rows if structure.rows_are_psus else _stratum_sums_clusters
-    return combine_strata(sums_fn(a, out, n_out, structure, projection, h), structure)
+    if structure.psu is None:
+        sums = _stratum_sums_rows(a, out, n_out, structure, projection)
+    else:
+        sums = _stratum_sums_clusters(a, out, n_out, structure, structure.psu, projection)
+    return combine_strata(sums, structure)
 
 
 def combine_strata(sums: StratumSums, st: SamplingStructure) -> np.ndarray:
@@ -451,7 +457,7 @@ def degrees_of_freedom(
     """R's degf() of each output's subset design: PSUs minus strata among rows with
     positive weight (`positive`: mask of rows with weight != 0; None when all are)."""
     o = out if positive is None else np.where(positive, out, -1)
-    if structure.rows_are_psus:
+    if structure.psu is None:
         psus = np.bincount((o + 1).ravel(), minlength=n_out + 1)[1:]
     else:
         psus = _distinct_per_output(o, structure.psu, structure.n_psu, n_out)
