@@ -21,9 +21,11 @@ routing is *determined* follows the filter answers up the chain
   respondent is "not success" (0) whatever the indicator's own `dont_know`
   rule, which governs "weet niet" to the indicator's question only. This keeps
   the chain consistent with `heard`, where "weet niet" counts as "not heard";
-- a filter answered "geen antwoord" (or blank) leaves the status unknown: the
-  respondent is excluded (NaN), like item non-response on the question itself.
-  Counting them as 0 would impute "no" for people who did not say.
+- a filter answered "geen antwoord" (or blank) leaves the status unknown. The
+  indicator's `filter_no_answer` rule (spec) decides: `exclude` (the default)
+  leaves the respondent out of the denominator (NaN), like item non-response on
+  the question itself, since counting them as 0 would impute "no" for people who
+  did not say; `count_as_no` counts them as 0 (not success).
 
 A respondent whose filters put them in the question's group but who still has
 "niet gevraagd" contradicts the routing; validation rejects such rows, and
@@ -145,6 +147,8 @@ def outcome(spec: QuestionnaireSpec, indicator: Indicator, frame: pd.DataFrame) 
         routed_unknown = routed & (asked == UNKNOWN)
         inconsistent = routed & (asked == IN)
         result[routed_no | routed_dk] = 0.0
+        if indicator.filter_no_answer == "count_as_no":
+            result[routed_unknown] = 0.0
     result[~in_base] = np.nan
 
     def n(mask: np.ndarray) -> int:

@@ -52,6 +52,7 @@ from survey_pipeline.targets import TargetSyntaxError, parse_target
 ALL_RESIDENTS = "residents"
 IndicatorKind = Literal["prestatie", "kengetal"]
 DontKnowRule = Literal["exclude", "count_as_no"]
+FilterNoAnswerRule = Literal["exclude", "count_as_no"]
 SPEC_VERSION = 1
 JSON_SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "questionnaire.schema.json"
 
@@ -201,6 +202,12 @@ class Indicator(_Model):
     success: CodeList = Field(description="Numerator codes.")
     base: Name = Field(description="A group name: the denominator.")
     dont_know: DontKnowRule = Field(description="What 'weet niet' does: leave the denominator or count as 'no'.")
+    filter_no_answer: FilterNoAnswerRule = Field(
+        "exclude",
+        description="A respondent in the base who was routed past the question because a filter question was "
+        "answered 'geen antwoord' or left blank: leaves the denominator (exclude, the default: their answer is "
+        "unknown) or counts as 'no' (count_as_no). Matters only where the base is wider than the group asked.",
+    )
     label: Text
     targets: Annotated[
         Mapping[StrictInt, Text],

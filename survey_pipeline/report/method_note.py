@@ -353,6 +353,10 @@ def _suppression(spec: QuestionnaireSpec, facts: RunFacts) -> list:
     ]
 
 
+# What a filter question answered "geen antwoord" (or left blank) does to the base (spec `filter_no_answer`).
+FILTER_NO_ANSWER_TEXT = {"exclude": "valt buiten de basis", "count_as_no": "telt ook mee als \u2018nee\u2019"}
+
+
 def _bases(spec: QuestionnaireSpec, facts: RunFacts) -> list:
     totals = facts.indicators[facts.indicators["breakdown"] == TOTAL]
     rows = []
@@ -368,7 +372,7 @@ def _bases(spec: QuestionnaireSpec, facts: RunFacts) -> list:
                 f"{ind.label} ({spec.base_text(ind.base)}): de vraag is alleen gesteld aan "
                 f"{spec.groups[variable.asked_of].label}; wie de vraag door de routing niet kreeg, telt mee als "
                 f"\u2018nee\u2019, ook wie een filtervraag met \u2018weet niet\u2019 beantwoordde; wie een "
-                f"filtervraag niet beantwoordde, valt buiten de basis."
+                f"filtervraag niet beantwoordde, {FILTER_NO_ANSWER_TEXT[ind.filter_no_answer]}."
             )
     blocks = [
         Heading("De basis van elke indicator"),

@@ -41,6 +41,33 @@ def test_contact_of_all_residents_counts_routed_past_as_no(outcomes):
     assert result.counts["used"] == 4
 
 
+@pytest.mark.parametrize(("rule", "unknown"), [("exclude", NAN), ("count_as_no", 0.0)])
+def test_a_filter_left_unanswered_follows_the_indicators_filter_no_answer_rule(spec, make_routed, rule, unknown):
+    """The spec states per indicator what "geen antwoord" or a blank on a filter does to the base;
+    only those rows change (a "nee" or "weet niet" filter is "not success" under either rule)."""
+    indicator = spec.indicator("contact_of_residents").model_copy(update={"filter_no_answer": rule})
+    rows = [{"heard": 1, "contact": 1}, {"heard": 2}, {"heard": 99}, {"heard": 98}, {"heard": NAN},
+            {"heard": 1, "contact": 98}]
+    result = ind.outcome(spec, indicator, make_routed(spec, rows))
+    _same(result.values, [1, 0, 0, unknown, unknown, NAN])
+    assert result.counts["routed_unknown"] == 2
+
+
+def test_the_demo_spec_states_the_rule_of_every_indicator_and_both_rules_differ_on_the_demo(spec):
+    """On a demo wave the two rules give different bases exactly by the rows whose filter is unknown."""
+    from survey_pipeline import demo
+
+    wave = demo.generate_panel(spec, n_per_wave=600, seed=3, faults=False).waves[2019]
+    assert all(i.filter_no_answer == "exclude" for i in spec.indicators)   # the default, as documented
+    contact = spec.indicator("contact_of_residents")
+    excluded = ind.outcome(spec, contact, wave)
+    counted = ind.outcome(spec, contact.model_copy(update={"filter_no_answer": "count_as_no"}), wave)
+    unknown = excluded.counts["routed_unknown"]
+    assert unknown > 0
+    assert counted.counts["used"] == excluded.counts["used"] + unknown
+    assert np.nansum(counted.values) == np.nansum(excluded.values)   # the added rows are all "no"
+
+
 def test_helped_of_all_residents_follows_the_whole_chain(outcomes):
     rows = [
         {"heard": 2},
