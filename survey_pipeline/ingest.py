@@ -30,6 +30,7 @@ import pandas as pd
 import pyreadstat
 
 from survey_pipeline import artifacts, contracts
+from survey_pipeline.columns import BASE_WEIGHT, ORIGIN_COLUMNS
 from survey_pipeline.errors import InputError
 from survey_pipeline.numbers import LONG_ROW_HINT, read_text_csv, rows_of_another_length, whole_number_column
 from survey_pipeline.sav_structure import check_rows_read, check_sav_structure
@@ -42,8 +43,6 @@ SPSS_SUFFIXES = (".sav", ".zsav")
 CSV_SUFFIXES = (".csv",)
 PARQUET_SUFFIXES = (".parquet",)
 SUPPORTED_SUFFIXES = SPSS_SUFFIXES + CSV_SUFFIXES + PARQUET_SUFFIXES
-ORIGIN_COLUMNS = ("source_file", "source_row", "file_wave")
-BASE_WEIGHT = "base_weight"
 RECEIPT_FILE = "receipt.csv"
 RECEIPT_COLUMNS = ("wave", "expected_respondents")
 RECEIPT_OPTIONAL_COLUMNS = ("source", "note")

@@ -29,8 +29,8 @@ import pandera.pandas as pa
 from pandera import extensions
 
 from survey_pipeline import artifacts, contracts
+from survey_pipeline.columns import BASE_WEIGHT, ORIGIN_COLUMNS
 from survey_pipeline.errors import InputError
-from survey_pipeline.ingest import BASE_WEIGHT, ORIGIN_COLUMNS
 from survey_pipeline.settings import Params, upstream_settings, write_record
 from survey_pipeline.spec import QuestionnaireSpec
 

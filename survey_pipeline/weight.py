@@ -54,6 +54,7 @@ import numpy as np
 import pandas as pd
 
 from survey_pipeline import artifacts, contracts
+from survey_pipeline.columns import BASE_WEIGHT as BASE_WEIGHT_COLUMN
 from survey_pipeline.core.calibration import (
     INFEASIBLE,
     NOT_CONVERGED,
@@ -69,7 +70,6 @@ from survey_pipeline.core.calibration import (
 )
 from survey_pipeline.errors import InputError
 from survey_pipeline.indicators import measured_in, outcome
-from survey_pipeline.ingest import BASE_WEIGHT as BASE_WEIGHT_COLUMN
 from survey_pipeline.population import (
     Margin,
     WaveMargins,
