@@ -228,3 +228,47 @@ def load_cells(path: Path, spec: QuestionnaireSpec, variables: Sequence[str]) ->
                          row=_csv_row(np.flatnonzero(out.duplicated(["wave", *variables]))[0]), rule=RULE_FILE)
     return out.groupby(["wave", *variables], sort=True, as_index=False)["count"].sum()
 
+
+
+COVARIATE_KEYS = ("wave", "wijk")
+
+
+def load_wijk_covariates(path: Path, spec: QuestionnaireSpec, columns: Sequence[str]) -> pd.DataFrame:
+    """Read the auxiliary wijk figures (`data/population/wijk_covariates.csv`) for `columns`.
+
+    One row per (wave, wijk), wijk codes of the spec, each covariate a whole percentage
+    0-100 as CBS "Kerncijfers wijken en buurten" publishes them, every wijk of the spec
+    present in every wave of the file. Returns wave, wijk (int64) and `columns` (float64).
+    """
+    if not path.exists():
+        raise InputError("wijk covariates file not found", file=str(path), rule=RULE_FILE)
+    raw = read_text_csv(path, rule=RULE_FILE)
+    needed = [*COVARIATE_KEYS, *columns]
+    missing = [c for c in needed if c not in raw.columns]
+    if missing:
+        raise InputError(f"missing column(s) {missing}", file=str(path), rule=RULE_FILE)
+    if raw.empty:
+        raise InputError("no rows", file=str(path), rule=RULE_FILE)
+    out = pd.DataFrame(index=raw.index)
+    for column in needed:
+        values = _whole_numbers(raw, column, path, minimum=0 if column in columns else None)
+        above = np.flatnonzero(values > 100) if column in columns else np.array([], dtype=int)
+        if above.size:
+            raise InputError(f"a percentage above 100, got {raw[column].iloc[above[0]]!r}", file=str(path),
+                             row=_csv_row(above[0]), column=column, rule=RULE_FILE)
+        out[column] = values.astype("float64") if column in columns else values
+    codes = spec.background["wijk"].codes
+    unknown = ~out["wijk"].isin(list(codes))
+    if unknown.any():
+        raise InputError("code is not a code of 'wijk' in the spec", file=str(path),
+                         row=_csv_row(np.flatnonzero(unknown)[0]), column="wijk", rule=RULE_FILE)
+    duplicated = out.duplicated(list(COVARIATE_KEYS))
+    if duplicated.any():
+        raise InputError("duplicate (wave, wijk) row", file=str(path),
+                         row=_csv_row(np.flatnonzero(duplicated)[0]), rule=RULE_FILE)
+    for wave, rows in out.groupby("wave", sort=True):
+        absent = [f"{code} ({label})" for code, label in codes.items() if code not in set(rows["wijk"])]
+        if absent:
+            raise InputError(f"wave {wave}: no row for wijk {', '.join(absent)}", file=str(path), column="wijk",
+                             rule=RULE_FILE)
+    return out.sort_values(list(COVARIATE_KEYS)).reset_index(drop=True)[needed]
