@@ -187,60 +187,60 @@ NOT_AGREE = {3: 0.60, 4: 0.30, 5: 0.10}
 ITEM_MODELS: Mapping[str, ItemModel] = {
     "heard": ItemModel(
         {2019: 0.78, 2020: 0.795, 2021: 0.81}, (1,), YES, NO,
-        need=0.4, age=(-0.7, 0.0, 0.4, 0.6), sex=(0.0, 0.3), trait="engagement", loading=0.9,
+        need=1.0, age=(-0.7, 0.0, 0.4, 0.6), sex=(0.0, 0.3), trait="engagement", loading=0.9,
         dont_know=0.04, no_answer=0.02,
     ),
     "familiarity": ItemModel(
         {2019: 0.66, 2020: 0.67, 2021: 0.69}, (1, 2), {1: 0.35, 2: 0.65}, {3: 0.65, 4: 0.35},
-        need=0.4, age=(-0.5, 0.0, 0.3, 0.5), sex=(0.0, 0.2), trait="engagement", loading=0.8,
+        need=1.0, age=(-0.5, 0.0, 0.3, 0.5), sex=(0.0, 0.2), trait="engagement", loading=0.8,
         dont_know=0.03, no_answer=0.02, target_of="residents",
     ),
     "knows_where": ItemModel(
         {2019: 0.71, 2020: 0.72, 2021: 0.74}, (1,), YES, NO,
-        age=(-0.6, -0.1, 0.3, 0.6), sex=(0.0, 0.15), need=0.3, trait="engagement", loading=0.6,
+        age=(-0.6, -0.1, 0.3, 0.6), sex=(0.0, 0.15), need=0.8, trait="engagement", loading=0.6,
         dont_know=0.08, no_answer=0.02,
     ),
     "walk_in": ItemModel(
         {2019: 0.71, 2020: 0.72, 2021: 0.73}, (1, 2), AGREE, NOT_AGREE,
-        need=0.3, age=(-0.4, 0.0, 0.2, 0.4), sex=(0.0, 0.15), trait="satisfaction", loading=0.6,
+        need=0.8, age=(-0.4, 0.0, 0.2, 0.4), sex=(0.0, 0.15), trait="satisfaction", loading=0.6,
         dont_know=0.15, no_answer=0.03,
     ),
     "contact": ItemModel(
         {2019: 0.30, 2020: 0.29, 2021: 0.31}, (1,), YES, NO,
-        age=(-0.4, 0.2, 0.0, 0.4), sex=(0.0, 0.2), need=0.5, trait="engagement", loading=0.5,
+        age=(-0.4, 0.2, 0.0, 0.4), sex=(0.0, 0.2), need=1.0, trait="engagement", loading=0.5,
         dont_know=0.01, no_answer=0.01, missing_from="all",
     ),
     "helped": ItemModel(
         {2019: 0.86, 2020: 0.86, 2021: 0.87}, (1,), YES, NO,
-        need=-0.2, age=(-0.2, 0.0, 0.1, 0.4), trait="satisfaction", loading=0.7,
+        need=-0.6, age=(-0.2, 0.0, 0.1, 0.4), trait="satisfaction", loading=0.7,
         dont_know=0.02, no_answer=0.01, missing_from="all",
     ),
     "caregiver": ItemModel(
         {2019: 0.17, 2020: 0.18}, (1,), YES, NO,
-        need=0.3, age=(-0.9, 0.1, 0.5, 0.1), sex=(0.0, 0.4), wijk_sd=0.05,
+        need=0.6, age=(-0.9, 0.1, 0.5, 0.1), sex=(0.0, 0.4), wijk_sd=0.05,
         dont_know=0.01, no_answer=0.01, missing_from="all",
     ),
     "caregiver_burden": ItemModel(
         {2019: 0.18, 2020: 0.20}, (3, 4, 5), {3: 0.65, 4: 0.25, 5: 0.10}, {1: 0.60, 2: 0.40},
-        need=0.3, age=(-0.2, 0.3, 0.2, -0.2), sex=(0.0, 0.3), wijk_sd=0.05,
+        need=0.8, age=(-0.2, 0.3, 0.2, -0.2), sex=(0.0, 0.3), wijk_sd=0.05,
         dont_know=0.03, no_answer=0.02, missing_from="all",
     ),
     "wmo_client": ItemModel(
         {2019: 0.06, 2021: 0.065}, (1,), YES, NO,
-        age=(-1.6, -0.8, 0.0, 1.5), sex=(0.0, 0.2), need=0.5, wijk_sd=0.05,
+        age=(-1.6, -0.8, 0.0, 1.5), sex=(0.0, 0.2), need=1.0, wijk_sd=0.05,
         dont_know=0.01, no_answer=0.01, missing_from="all",
     ),
     "wmo_quick": ItemModel(
         {2019: 0.77, 2021: 0.79}, (1, 2), AGREE, NOT_AGREE,
-        need=-0.2, age=(-0.2, 0.0, 0.1, 0.3), trait="satisfaction", loading=0.8, dont_know=0.10, no_answer=0.03,
+        need=-0.6, age=(-0.2, 0.0, 0.1, 0.3), trait="satisfaction", loading=0.8, dont_know=0.10, no_answer=0.03,
     ),
     "wmo_taken_seriously": ItemModel(
         {2019: 0.87, 2021: 0.88}, (1, 2), AGREE, NOT_AGREE,
-        need=-0.2, age=(-0.2, 0.0, 0.1, 0.3), trait="satisfaction", loading=0.8, dont_know=0.10, no_answer=0.03,
+        need=-0.6, age=(-0.2, 0.0, 0.1, 0.3), trait="satisfaction", loading=0.8, dont_know=0.10, no_answer=0.03,
     ),
     "wmo_fits_need": ItemModel(
         {2019: 0.83, 2021: 0.84}, (1, 2), AGREE, NOT_AGREE,
-        need=-0.2, age=(-0.2, 0.0, 0.1, 0.3), trait="satisfaction", loading=0.8, dont_know=0.10, no_answer=0.03,
+        need=-0.6, age=(-0.2, 0.0, 0.1, 0.3), trait="satisfaction", loading=0.8, dont_know=0.10, no_answer=0.03,
     ),
 }
 TRAITS = ("engagement", "satisfaction")
