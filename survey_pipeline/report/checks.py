@@ -54,10 +54,17 @@ def interval_contains(frame: pd.DataFrame, *, value: str, lower: str, upper: str
 
 @extensions.register_check_method(statistics=["flag", "reason", "numbers"])
 def suppressed_rows_have_no_numbers(frame: pd.DataFrame, *, flag: str, reason: str, numbers: list[str]) -> pd.Series:
-    """Suppressed: every number NaN and a reason given; published: every number present, no reason."""
+    """Suppressed: every number NaN and a reason given; published: every number present, no reason.
+
+    Except `deff` of a published 0% or 100%: the design effect is undefined there (the
+    variance is 0; `SurveyDesign.proportions` gives NaN), and NCHS publishes such a cell.
+    """
     suppressed = frame[flag].astype(bool)
     all_missing = frame[numbers].isna().all(axis=1)
-    none_missing = frame[numbers].notna().all(axis=1)
+    present = frame[numbers].notna()
+    if "deff" in present and "estimate" in frame:
+        present["deff"] |= frame["estimate"].isin([0.0, 1.0])
+    none_missing = present.all(axis=1)
     has_reason = frame[reason].astype("str").str.len() > 0
     return (suppressed & all_missing & has_reason) | (~suppressed & none_missing & ~has_reason)
 
