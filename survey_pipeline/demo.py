@@ -16,7 +16,7 @@ The model, in short:
   (engagement with WIJ, satisfaction) that correlate answers across waves.
   Selection is proportional to population x propensity(age) x propensity(sex) x
   propensity(wijk): older and female residents are over-represented.
-- Wijk covariates (synthetic, CBS Kerncijfers style): % 65+, % single-person households,
+- Wijk covariates (synthetic, CBS Kerncijfers style): % 18-34, % 65+, % single-person households,
   % low income, % migration background. A wijk's social-care need is a linear function of
   the last two (`need_index`); the wijk effect of a question is its `need` loading times
   that index plus a smaller residual N(0, wijk_sd), so the covariates predict the wijk truth.
@@ -122,7 +122,8 @@ WIJK_PROFILE: Mapping[int, tuple[int, int, int]] = {
 PROFILE_DRIFT = (0, 0, 1)
 COVARIATES_FILE = "wijk_covariates.csv"
 COVARIATE_COLUMNS = (
-    "pct_65_plus", "pct_single_person_households", "pct_low_income_households", "pct_migration_background",
+    "pct_18_34", "pct_65_plus", "pct_single_person_households", "pct_low_income_households",
+    "pct_migration_background",
 )
 # The social-care need of a wijk (more contact, more Wmo clients, lower response) is a
 # linear function of its covariates, centred on the mean over wijken: the wijk-level
@@ -132,6 +133,7 @@ SHARE_35_49_OF_MIDDLE = 0.52
 MALE_SHARE_BY_AGE = (0.50, 0.50, 0.49, 0.44)
 OLD_SHARE_DRIFT = 0.003  # the share 65+ grows this much a year
 AGE_BOUNDS = ((18, 34), (35, 49), (50, 64), (65, 90))
+AGE_COVARIATES = {"pct_18_34": 1, "pct_65_plus": len(AGE_BOUNDS)}  # covariate: age group (of cells.csv)
 
 # Selection propensities of the self-selected panel (relative).
 PROPENSITY_AGE = (0.35, 0.70, 1.20, 1.60)
@@ -314,16 +316,18 @@ class _World:
 def wijk_covariates(cells: pd.DataFrame) -> pd.DataFrame:
     """Auxiliary figures per (wave, wijk), whole percentages (`COVARIATE_COLUMNS`).
 
-    `pct_65_plus` is the share aged 65+ of the residents 18+ in the joint table (so it agrees
-    with cells.csv); the others come from `WIJK_PROFILE` plus `PROFILE_DRIFT` per year.
+    `pct_18_34` and `pct_65_plus` are the shares of those ages among the residents 18+ in the
+    joint table (so they agree with cells.csv); the others come from `WIJK_PROFILE` plus
+    `PROFILE_DRIFT` per year.
     """
     people = cells.groupby(["wave", "wijk"], sort=True)["count"].sum()
-    old = cells[cells["age_group"] == len(AGE_BOUNDS)].groupby(["wave", "wijk"], sort=True)["count"].sum()
     out = people.rename("residents").reset_index()
-    out["pct_65_plus"] = np.round(100.0 * old.to_numpy() / people.to_numpy()).astype(np.int64)
+    for column, age_group in AGE_COVARIATES.items():
+        in_group = cells[cells["age_group"] == age_group].groupby(["wave", "wijk"], sort=True)["count"].sum()
+        out[column] = np.round(100.0 * in_group.to_numpy() / people.to_numpy()).astype(np.int64)
     years = out["wave"].to_numpy() - out["wave"].min()
     profile = np.array([WIJK_PROFILE[w] for w in out["wijk"]])
-    for position, column in enumerate(COVARIATE_COLUMNS[1:]):
+    for position, column in enumerate(COVARIATE_COLUMNS[len(AGE_COVARIATES):]):
         out[column] = (profile[:, position] + PROFILE_DRIFT[position] * years).astype(np.int64)
     return out[["wave", "wijk", *COVARIATE_COLUMNS]]
 

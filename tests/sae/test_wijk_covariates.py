@@ -39,12 +39,13 @@ def test_committed_file_is_what_the_demo_writes(spec, covariates):
     pd.testing.assert_frame_equal(committed, expected)
 
 
-def test_share_65_plus_agrees_with_the_population_cells(covariates):
+def test_age_shares_agree_with_the_population_cells(covariates):
     cells = demo.population_cells((2019, 2020, 2021))
     for (wave, wijk), rows in cells.groupby(["wave", "wijk"]):
-        share = rows.loc[rows["age_group"] == 4, "count"].sum() / rows["count"].sum()
         row = covariates[(covariates["wave"] == wave) & (covariates["wijk"] == wijk)]
-        assert abs(row["pct_65_plus"].item() - 100 * share) <= 0.5
+        for column, age_group in (("pct_18_34", 1), ("pct_65_plus", 4)):
+            share = rows.loc[rows["age_group"] == age_group, "count"].sum() / rows["count"].sum()
+            assert abs(row[column].item() - 100 * share) <= 0.5
 
 
 def test_covariates_predict_the_wijk_effects(spec, covariates):
