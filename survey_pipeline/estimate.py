@@ -44,6 +44,8 @@ from survey_pipeline.params import SectionReader
 from survey_pipeline.population import load_cells, load_margins
 from survey_pipeline.population import wave_margins as population_margins
 from survey_pipeline.reliability import SuppressionRule, apply_suppression, assess
+from survey_pipeline.small_area import SmallAreaParams, published_share, small_area_estimates
+from survey_pipeline.small_area import empty_table as empty_sae_table
 from survey_pipeline.spec import Indicator, QuestionnaireSpec
 from survey_pipeline.weight import WeightParams
 
@@ -124,6 +126,7 @@ class EstimateParams:
     breakdowns: tuple[str, ...] = ("wijk", "age_group", "sex")
     suppression: SuppressionRule = SuppressionRule()
     calibration_tolerance: float = 1e-6
+    small_area: SmallAreaParams = SmallAreaParams()
 
     @classmethod
     def from_params(cls, section: Mapping[str, Any]) -> EstimateParams:
@@ -137,6 +140,7 @@ class EstimateParams:
             breakdowns=breakdowns,
             suppression=SuppressionRule.from_params(section.get("suppression")),
             calibration_tolerance=read.number("calibration_tolerance", cls.calibration_tolerance, 0, 1, "()"),
+            small_area=SmallAreaParams.from_params(section.get("small_area")),
         )
 
     def check_against(self, spec: QuestionnaireSpec) -> None:
@@ -573,6 +577,7 @@ class Estimates:
     changes: pd.DataFrame
     distributions: pd.DataFrame
     diagnostics: dict
+    small_area: pd.DataFrame | None = None  # `small_area.SAE_COLUMNS`, when estimate.small_area is enabled
 
 
 _INT_COLUMNS = {"wave", "wave_from", "wave_to", "n", "n_both", "n_base"}
@@ -590,8 +595,10 @@ def _empty(columns: Sequence[str]) -> pd.DataFrame:
 
 
 def estimate_all(spec: QuestionnaireSpec, data: pd.DataFrame, margins: pd.DataFrame, params: EstimateParams,
-                 cal: Calibration, *, margins_file: str = "margins") -> Estimates:
-    """Indicators, changes and distributions from weighted valid rows (column `weight`)."""
+                 cal: Calibration, *, margins_file: str = "margins", covariates: pd.DataFrame | None = None,
+                 ) -> Estimates:
+    """Indicators, changes and distributions from weighted valid rows (column `weight`); with
+    `params.small_area` enabled and the wijk `covariates`, the small-area wijk estimates too."""
     params.check_against(spec)
     parsed = parse_targets(spec)
     waves = sorted(int(w) for w in data["wave"].unique())
@@ -619,6 +626,12 @@ def estimate_all(spec: QuestionnaireSpec, data: pd.DataFrame, margins: pd.DataFr
     raw_levels = pd.concat(level_parts, ignore_index=True)
     levels = apply_rule(raw_levels, params.suppression)
     levels["se_raw"] = raw_levels["se"].to_numpy()
+    small_area = None
+    if params.small_area.enabled:
+        small_area = small_area_estimates(raw_levels, levels["suppressed"].to_numpy(), covariates,
+                                          params.small_area, params.suppression,
+                                          covariates_file=params.small_area.covariates_file)
+        diagnostics["small_area_published_share"] = published_share(small_area)
 
     change_parts = []
     pairs = sorted({p for i in spec.indicators for p in change_pairs([w for w in ind.measured_in(spec, i)
@@ -634,7 +647,7 @@ def estimate_all(spec: QuestionnaireSpec, data: pd.DataFrame, margins: pd.DataFr
     changes = _as_text(changes, _TEXT_COLUMNS)
     distributions = _as_text(pd.concat(distribution_parts, ignore_index=True), _TEXT_COLUMNS)
     diagnostics["pairs"] = [list(p) for p in pairs]
-    return Estimates(indicators_out, changes, distributions, diagnostics)
+    return Estimates(indicators_out, changes, distributions, diagnostics, small_area)
 
 
 def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], base_dir: Path) -> dict:
@@ -646,11 +659,14 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
     margins_path = Path(base_dir) / cal.population_file
     margins = read_targets(margins_path, spec, cal)
     data, join_counts = join_weights(valid, weights)
-    result = estimate_all(spec, data, margins, settings, cal, margins_file=str(margins_path))
+    covariates = settings.small_area.read_covariates(base_dir, spec) if settings.small_area.enabled else None
+    result = estimate_all(spec, data, margins, settings, cal, margins_file=str(margins_path), covariates=covariates)
     with store.writing("estimate") as out:
         write_table(result.indicators, out / "indicators.parquet", "estimate_indicators")
         write_table(result.changes, out / "changes.parquet", "estimate_changes")
         write_table(result.distributions, out / "distributions.parquet", "estimate_distributions")
+        write_table(result.small_area if result.small_area is not None else empty_sae_table(), out / "sae.parquet",
+                    "estimate_sae")
         write_spec_record(out, spec)
     for wave, counts in join_counts.items():
         result.diagnostics["waves"].setdefault(str(wave), {}).update(counts)

@@ -65,6 +65,12 @@ def _weight_data(params: Mapping[str, Any]) -> tuple[str, ...]:
     return (params["weight"]["population_file"], params["weight"]["cells_file"])
 
 
+def _estimate_data(params: Mapping[str, Any]) -> tuple[str, ...]:
+    small_area = params["estimate"].get("small_area") or {}
+    covariates = (small_area.get("covariates_file", "data/population/wijk_covariates.csv"),)
+    return _weight_data(params) + (covariates if small_area.get("enabled") else ())
+
+
 STAGES: tuple[Stage, ...] = (
     Stage(
         name="ingest", module=f"{PACKAGE}.ingest", params=("spec", "ingest"),
@@ -88,16 +94,16 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         name="estimate", module=f"{PACKAGE}.estimate", params=("spec", "weight", "estimate"),
-        reads=("validate/valid.parquet", "weight/weights.parquet"), data=_weight_data,
-        writes=("indicators.parquet", "changes.parquet", "distributions.parquet", "spec.json"),
+        reads=("validate/valid.parquet", "weight/weights.parquet"), data=_estimate_data,
+        writes=("indicators.parquet", "changes.parquet", "distributions.parquet", "sae.parquet", "spec.json"),
     ),
     Stage(
         name="report", module=f"{PACKAGE}.report.stage", params=("spec", "weight", "estimate", "report"),
         reads=("estimate/indicators.parquet", "estimate/changes.parquet", "estimate/distributions.parquet",
-               "estimate/spec.json", "weight/diagnostics.parquet", "weight/margins.parquet",
+               "estimate/sae.parquet", "estimate/spec.json", "weight/diagnostics.parquet", "weight/margins.parquet",
                "weight/metrics.json", "validate/metrics.json"),
         folders=(".",),
-        extra_schemas=("report_indicators", "report_changes", "report_distributions"),
+        extra_schemas=("report_indicators", "report_changes", "report_distributions", "report_small_area"),
     ),
 )
 

@@ -64,7 +64,9 @@ def build_report_document(spec: QuestionnaireSpec, annual: AnnualTable, targets:
                              "gemeentelijke cijfer als lijn en zijn interval als band. Een wijk waarvan de uitkomst "
                              "niet gepubliceerd wordt (te weinig waarnemingen of te onzeker), staat in de figuur als "
                              "\u2018niet gepubliceerd\u2019 zonder getal; een indicator zonder gepubliceerde wijk "
-                             "heeft geen figuur."),
+                             "heeft geen figuur. Waar het directe wijkcijfer te onzeker is, staat een "
+                             "modelschatting (m) als die nauwkeurig genoeg is: geschat uit de wijkkenmerken en de "
+                             "andere wijken, niet design-zuiver (zie de onderzoeksverantwoording)."),
                    *(_image(f, caption=False) for f in wijken)]
     first, last = min(waves), max(waves)
     period = str(first) if first == last else f"{first}\u2013{last}"

@@ -22,6 +22,7 @@ from matplotlib.ticker import FuncFormatter
 
 from survey_pipeline.report.formatting import dutch_target, format_percent
 from survey_pipeline.report.tables import TOTAL, ChainStep
+from survey_pipeline.small_area import SOURCE_MODEL as MODEL_SOURCE
 from survey_pipeline.spec import ALL_RESIDENTS, Indicator, QuestionnaireSpec
 from survey_pipeline.targets import parse_target
 
@@ -39,6 +40,9 @@ STYLE = {
 }
 HIDDEN = "niet gepubliceerd"
 HIDDEN_REASON = f"{HIDDEN}: te weinig waarnemingen of te onzeker"
+MODEL_LABEL = "modelschatting"
+MODEL_NOTE = (f"(m) {MODEL_LABEL}: geschat met een model uit de wijkkenmerken en de andere wijken, "
+              "niet design-zuiver; zie de onderzoeksverantwoording")
 COLOURS = ("#00689e", "#e5720b", "#5a9b3c", "#8e5ea2", "#c0392b")
 PERCENT = FuncFormatter(lambda y, _: format_percent(y, 0))
 
@@ -209,11 +213,26 @@ def trend_figure(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicat
 
 @_styled
 def wijk_figure(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicator, wave: int,
-                folder: Path, formats: Sequence[str]) -> Figure | None:
-    """The wijken of one wave side by side with CIs and the municipal total; None if no wijk is published."""
+                folder: Path, formats: Sequence[str], small_area: pd.DataFrame | None = None) -> Figure | None:
+    """The wijken of one wave side by side with CIs and the municipal total; None if no wijk is published.
+
+    With the small-area table (`outputs/estimate/sae.parquet`), a wijk whose direct
+    estimate is suppressed shows its published model-based estimate instead, marked
+    "modelschatting" (another marker and colour, interval from the MSE).
+    """
     rows = indicators[(indicators["indicator_id"] == ind.id) & (indicators["wave"] == wave)]
-    wijken = rows[rows["breakdown"] == "wijk"]
+    wijken = rows[rows["breakdown"] == "wijk"].assign(model=False)
     total = rows[rows["breakdown"] == TOTAL]
+    if small_area is not None and len(small_area):
+        model = small_area[(small_area["indicator_id"] == ind.id) & (small_area["wave"] == wave)
+                           & (small_area["published_source"] == MODEL_SOURCE)].set_index("wijk")
+        codes = wijken["breakdown_code"].astype("int64")
+        chosen = codes.isin(model.index).to_numpy() & wijken["suppressed"].to_numpy()
+        for column, source in (("estimate", "published_estimate"), ("ci_lower", "published_ci_lower"),
+                               ("ci_upper", "published_ci_upper")):
+            wijken.loc[chosen, column] = model[source].reindex(codes[chosen]).to_numpy()
+        wijken.loc[chosen, "suppressed"] = False
+        wijken.loc[chosen, "model"] = True
     if not (~wijken["suppressed"]).any():
         return None
     shown = wijken[~wijken["suppressed"]].sort_values("estimate")
@@ -221,18 +240,22 @@ def wijk_figure(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicato
     labels = [*hidden["breakdown_label"], *shown["breakdown_label"]]
     fig, ax = _new_figure((7.2, 0.22 * len(labels) + 1.6))
     y_shown = np.arange(len(hidden), len(labels))
-    if len(shown):
-        est = shown["estimate"].to_numpy()
-        err = np.vstack([est - shown["ci_lower"].to_numpy(), shown["ci_upper"].to_numpy() - est])
-        ax.errorbar(est, y_shown, xerr=err, fmt="o", color=COLOURS[0], capsize=2, markersize=4,
-                    label=f"wijk ({_level_text(indicators)}-BI)")
+    for is_model, marker, colour, label in ((False, "o", COLOURS[0], f"wijk ({_level_text(indicators)}-BI)"),
+                                            (True, "D", COLOURS[3], f"{MODEL_LABEL} (95%-BI uit de MSE)")):
+        part = (shown["model"] == is_model).to_numpy()
+        if part.any():
+            est = shown["estimate"].to_numpy()[part]
+            err = np.vstack([est - shown["ci_lower"].to_numpy()[part], shown["ci_upper"].to_numpy()[part] - est])
+            ax.errorbar(est, y_shown[part], xerr=err, fmt=marker, color=colour, capsize=2, markersize=4, label=label)
     for y in range(len(hidden)):
         ax.text(0.01, y, HIDDEN, va="center", fontsize=7, color="#666666")
     if len(total) and not bool(total["suppressed"].iloc[0]):
         t = total.iloc[0]
         ax.axvspan(t["ci_lower"], t["ci_upper"], color=COLOURS[1], alpha=0.15, linewidth=0)
         ax.axvline(t["estimate"], color=COLOURS[1], linewidth=1.5, label=f"gemeente: {format_percent(t['estimate'])}")
-    ax.set_yticks(np.arange(len(labels)), labels, fontsize=7.5)
+    ticks = [*hidden["breakdown_label"], *(f"{name} (m)" if m else name
+                                           for name, m in zip(shown["breakdown_label"], shown["model"]))]
+    ax.set_yticks(np.arange(len(labels)), ticks, fontsize=7.5)
     ax.set_xlim(0, 1)
     ax.set_ylim(-0.7, len(labels) - 0.3)
     ax.xaxis.set_major_formatter(PERCENT)
@@ -241,11 +264,15 @@ def wijk_figure(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicato
     ax.set_title(_wrap(ind.label, 80) + "\n" + _wrap(f"{spec.base_text(ind.base)}, per wijk, {wave}", 90),
                  fontsize=8.5, loc="left")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), borderaxespad=2.8, ncol=2, fontsize=7, frameon=False)
-    if len(hidden):  # the reason once, under the legend, rather than on every row
-        ax.annotate(HIDDEN_REASON, xy=(0.5, 0.0), xycoords="axes fraction", xytext=(0, -40), textcoords="offset points",
-                    ha="center", va="top", fontsize=7, color="#666666")
+    notes = [HIDDEN_REASON] if len(hidden) else []
+    if shown["model"].any():
+        notes.append(MODEL_NOTE)
+    if notes:  # once, under the legend, rather than on every row
+        ax.annotate("\n".join(notes), xy=(0.5, 0.0), xycoords="axes fraction", xytext=(0, -40),
+                    textcoords="offset points", ha="center", va="top", fontsize=7, color="#666666")
     stem = f"wijken_{ind.id}"
+    described = " en modelschattingen (m) waar het directe cijfer te onzeker is" if shown["model"].any() else ""
     return Figure(stem, f"{ind.label} per wijk ({wave})",
-                  f"Vergelijking van de wijken in {wave} met {_level_text(indicators)}-betrouwbaarheidsintervallen: "
-                  f"{ind.label}",
+                  f"Vergelijking van de wijken in {wave} met {_level_text(indicators)}-betrouwbaarheidsintervallen"
+                  f"{described}: {ind.label}",
                   _save(fig, folder, stem, formats))

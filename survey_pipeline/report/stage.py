@@ -6,7 +6,9 @@ Order matters: every check runs before anything is staged, so a failed check
 Writes: indicators/changes/distributions as Parquet (schema `report_*`) and as
 formula-safe CSV, standard and for Dutch Excel (`<table>.csv`,
 `<table>_excel_nl.csv`; see `csv_safety.py`), `tabellen.xlsx`, `jaarverslag.html` / `.md`,
-`onderzoeksverantwoording.html` / `.md`, `figures/*.png|svg` and `checks.json`.
+`onderzoeksverantwoording.html` / `.md`, `figures/*.png|svg` and `checks.json`; with small-area
+estimates (`estimate.small_area`) also `wijkcijfers.{parquet,csv}` and its Excel sheet: per
+indicator, wave and wijk the published figure, direct or "modelschatting".
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 
 TABLES = ("indicators", "changes", "distributions")
 SHEETS = {"indicators": "Indicatoren", "changes": "Veranderingen", "distributions": "Verdelingen"}
+SMALL_AREA_TABLE, SMALL_AREA_SHEET = "wijkcijfers", "Wijkcijfers"  # direct or model-based wijk figures
 
 
 def run_waves(validate_metrics: Mapping[str, Any]) -> list[int]:
@@ -53,6 +56,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
     estimate_dir, weight_dir = store.reading("estimate"), store.reading("weight")
     check_spec_record(estimate_dir, spec)
     raw = {name: read_table(estimate_dir / f"{name}.parquet", f"estimate_{name}") for name in TABLES}
+    small_area = read_table(estimate_dir / "sae.parquet", "estimate_sae")  # empty when switched off
     validate_metrics = read_json(store.reading("validate") / "metrics.json")
     facts_weight = {
         "weight_metrics": read_json(weight_dir / "metrics.json"),
@@ -78,13 +82,17 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
     shown_waves = [w for w in report.achieved_waves if w in waves] or waves
     method_doc = build_method_note(spec, RunFacts(
         validate_metrics=validate_metrics, indicators=indicators, changes=checked["changes"],
-        params=params, rule=rule, **facts_weight,
+        params=params, rule=rule, small_area=small_area, **facts_weight,
     ))
+    wijk_table = tables.publish_small_area(small_area, spec) if len(small_area) else None
 
     with store.writing("report") as out:
         for name in TABLES:
             write_table(checked[name], out / f"{name}.parquet", checks.SCHEMAS[name])
             write_csv_files(checked[name], out, name)
+        if wijk_table is not None:
+            write_table(wijk_table, out / f"{SMALL_AREA_TABLE}.parquet", "report_small_area")
+            write_csv_files(wijk_table, out, SMALL_AREA_TABLE)
 
         folder, formats = out / "figures", report.figure_formats
         steps = tables.chain_steps(spec)
@@ -96,7 +104,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
             for ind in tables.report_order(spec):
                 latest = [w for w in measured[ind.id] if w in shown_waves]
                 if latest:
-                    figure = figures.wijk_figure(indicators, spec, ind, latest[-1], folder, formats)
+                    figure = figures.wijk_figure(indicators, spec, ind, latest[-1], folder, formats, small_area)
                     if figure is not None:
                         wijken.append(figure)
         log.info("report: %d figures", (chain is not None) + len(trends) + len(wijken))
@@ -104,8 +112,10 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
         sheets = write_workbook(
             out / "tabellen.xlsx", title=spec.title, annual=annual,
             sheets={"Streefwaarden": targets.drop(columns=["indicator_id"]),
-                    **{SHEETS[name]: checked[name] for name in TABLES}},
-            share_columns={"Streefwaarden": tables.TARGET_SHARES, **{SHEETS[name]: SHARE_COLUMNS[name] for name in TABLES}},
+                    **{SHEETS[name]: checked[name] for name in TABLES},
+                    **({SMALL_AREA_SHEET: wijk_table} if wijk_table is not None else {})},
+            share_columns={"Streefwaarden": tables.TARGET_SHARES, **{SHEETS[name]: SHARE_COLUMNS[name] for name in TABLES},
+                           SMALL_AREA_SHEET: ("estimate", "ci_lower", "ci_upper")},
         )
         doc = build_report_document(spec, annual, targets, change_summary, chain, trends, wijken, shown_waves, level)
         (out / "jaarverslag.html").write_text(render_html(doc), encoding="utf-8")
@@ -131,6 +141,8 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
         "footnotes": len(annual.footnotes),
         "notes": len(annual.notes),
         "figures": (chain is not None) + len(trends) + len(wijken),
+        "wijk_cells_published": (float((wijk_table["source"] != tables.SMALL_AREA_SOURCE_TEXT["none"]).mean())
+                                 if wijk_table is not None else None),
         "expectations_passed": len(outcomes),
         "sheets": sheets,
     }

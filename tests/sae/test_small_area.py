@@ -1,0 +1,138 @@
+"""Small-area wijk estimates in the estimate stage (small_area.py) and what the report publishes of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from survey_pipeline.errors import ParamsError
+from survey_pipeline.reliability import SuppressionRule, assess
+from survey_pipeline.report.tables import publish_small_area
+from survey_pipeline.small_area import (SAE_COLUMNS, SmallAreaParams, model_interval_publishable,
+                                        small_area_estimates)
+from survey_pipeline.spec import load_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+WIJKEN = 30
+RULE = SuppressionRule()
+COVARIATES = ("pct_a", "pct_b")
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return load_spec(ROOT / "questionnaires" / "wij_monitor.yaml")
+
+
+def _levels(seed: int, slope: float, residual_sd: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Unsuppressed indicator rows (total + 30 wijken) of one indicator and wave, direct estimates
+    drawn around a truth that follows covariate `pct_a` with `slope`, and the covariates."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.uniform(5, 40, WIJKEN), rng.uniform(5, 40, WIJKEN)
+    truth = np.clip(0.15 + slope * (a - 20) / 100 + rng.normal(0, residual_sd, WIJKEN), 0.02, 0.98)
+    n = np.round(np.exp(rng.uniform(np.log(8), np.log(300), WIJKEN))).astype(int)
+    size = n * 60.0
+    deff = 1.5
+    p = rng.binomial(n, truth) / n
+    se = np.sqrt(deff * p * (1 - p) / n)
+    lower = np.clip(p - 2 * se, 0, 1)
+    upper = np.clip(p + 2 * se, 0, 1)
+    city = float(size @ p / size.sum())
+    city_se = 0.005
+    rows = pd.DataFrame({
+        "indicator_id": "heard", "wave": 2021,
+        "breakdown": ["total", *["wijk"] * WIJKEN],
+        "breakdown_code": [np.nan, *np.arange(1, WIJKEN + 1, dtype=float)],
+        "breakdown_label": ["Totaal", *[f"wijk {i}" for i in range(1, WIJKEN + 1)]],
+        "estimate": [city, *p], "se": [city_se, *se], "ci_lower": [city - 0.01, *lower],
+        "ci_upper": [city + 0.01, *upper], "n": [int(n.sum()), *n], "df": [float(n.sum() - 1), *(n - 1.0)],
+        "sum_weights": [size.sum(), *size],
+    })
+    covariates = pd.DataFrame({"wave": 2021, "wijk": np.arange(1, WIJKEN + 1), "pct_a": a.round(), "pct_b": b.round()})
+    return rows, covariates
+
+
+def _estimates(rows, covariates, **settings):
+    params = SmallAreaParams(enabled=True, covariates=COVARIATES, bootstrap=50, seed=1, **settings)
+    suppressed = assess(RULE, rows["estimate"], rows["se"], rows["n"], rows["df"]).suppressed
+    return small_area_estimates(rows, suppressed, covariates, params, RULE, covariates_file="covariates.csv")
+
+
+def test_published_figure_is_direct_where_publishable_else_the_model_where_its_interval_is():
+    rows, covariates = _levels(seed=1, slope=0.8, residual_sd=0.01)
+    table = _estimates(rows, covariates)
+    assert list(table.columns) == list(SAE_COLUMNS) and len(table) == WIJKEN
+    assert table["model_used"].all() and table["warning"].eq("").all()
+    direct = ~table["direct_suppressed"]
+    assert (table.loc[direct, "published_source"] == "direct").all()
+    np.testing.assert_array_equal(table.loc[direct, "published_estimate"], table.loc[direct, "direct_estimate"])
+    model = table["direct_suppressed"] & table["model_publishable"]
+    assert model.any()
+    assert (table.loc[model, "published_source"] == "model").all()
+    np.testing.assert_array_equal(table.loc[model, "published_estimate"], table.loc[model, "model_estimate"])
+    neither = table["direct_suppressed"] & ~table["model_publishable"]
+    assert table.loc[neither, "published_estimate"].isna().all()
+    # the model interval is estimate +- 1.96 rmse, clipped, and judged by the width rule
+    np.testing.assert_allclose(table["model_ci_upper"],
+                               np.clip(table["model_estimate"] + 1.959963984540054 * table["model_rmse"], 0, 1))
+    np.testing.assert_array_equal(table["model_publishable"], model_interval_publishable(
+        RULE, table["model_estimate"], table["model_ci_lower"], table["model_ci_upper"]))
+
+
+def test_tiny_wijken_shrink_more_and_the_estimates_add_up_to_the_city():
+    rows, covariates = _levels(seed=2, slope=0.8, residual_sd=0.03)
+    table = _estimates(rows, covariates)
+    gamma, n = table["shrinkage"].to_numpy(), table["n"].to_numpy()
+    assert np.corrcoef(gamma, n)[0, 1] > 0.5  # the direct estimate weighs more where the sample is larger
+    size = rows["sum_weights"].to_numpy()[1:]
+    city = rows["estimate"].iloc[0]
+    assert size @ table["model_estimate"].to_numpy() / size.sum() == pytest.approx(city, abs=1e-12)
+    assert (table["design_effect"] > 0).all()  # no wijk without a (smoothed) sampling variance
+
+
+def test_covariates_that_explain_little_fall_back_to_the_direct_estimates():
+    """Strong wijk differences unrelated to the covariates: the model is not used, and says so."""
+    rows, covariates = _levels(seed=3, slope=0.0, residual_sd=0.12)
+    table = _estimates(rows, covariates, min_explained_variance=0.5)
+    assert not table["model_used"].any()
+    assert table["warning"].str.contains("explain").all()
+    assert table["explained_variance"].iloc[0] < 0.5
+    assert set(table["published_source"]) <= {"direct", "none"}
+    hidden = table["direct_suppressed"]
+    assert (table.loc[hidden, "published_source"] == "none").all()
+
+
+def test_a_wave_without_covariates_is_an_input_error():
+    rows, covariates = _levels(seed=4, slope=0.5, residual_sd=0.02)
+    with pytest.raises(Exception, match="no wijk covariates for wave 2021"):
+        _estimates(rows, covariates.assign(wave=2020))
+
+
+def test_the_report_table_never_carries_a_suppressed_direct_estimate(spec):
+    rows, covariates = _levels(seed=5, slope=0.8, residual_sd=0.01)
+    table = _estimates(rows, covariates)
+    published = publish_small_area(table, spec)
+    assert set(published["source"]) <= {"direct", "modelschatting", "niet gepubliceerd"}
+    hidden = table["direct_suppressed"].to_numpy()
+    shown = published["estimate"].to_numpy()[hidden]
+    direct = table["direct_estimate"].to_numpy()[hidden]
+    model = table["model_estimate"].to_numpy()[hidden]
+    assert not np.any(np.isclose(shown, direct) & ~np.isclose(direct, model))
+    assert (published.loc[published["source"] == "niet gepubliceerd", "estimate"].isna()).all()
+    assert "shrinkage" not in published and "direct_estimate" not in published
+
+
+def test_params_switch_the_feature_and_are_strict():
+    assert SmallAreaParams.from_params(None).enabled is False
+    parsed = SmallAreaParams.from_params({"enabled": True, "method": "ML", "benchmarking": "difference"})
+    assert (parsed.enabled, parsed.method, parsed.benchmarking) == (True, "ML", "difference")
+    with pytest.raises(ParamsError, match="estimate.small_area.enabled"):
+        SmallAreaParams.from_params({"enabled": "yes"})
+    with pytest.raises(ParamsError, match="estimate.small_area.method"):
+        SmallAreaParams.from_params({"method": "EBLUP"})
+    with pytest.raises(ParamsError, match="estimate.small_area.shrink"):
+        SmallAreaParams.from_params({"shrink": 1})
+    with pytest.raises(ParamsError, match="estimate.small_area.bootstrap"):
+        SmallAreaParams.from_params({"bootstrap": 0})
