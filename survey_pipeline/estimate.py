@@ -44,6 +44,7 @@ from survey_pipeline.params import SectionReader
 from survey_pipeline.population import load_cells, load_margins
 from survey_pipeline.population import wave_margins as population_margins
 from survey_pipeline.reliability import SuppressionRule, apply_suppression, assess
+from survey_pipeline.small_area import AREA as SMALL_AREA
 from survey_pipeline.small_area import SmallAreaParams, published_share, small_area_estimates
 from survey_pipeline.small_area import empty_table as empty_sae_table
 from survey_pipeline.spec import Indicator, QuestionnaireSpec
@@ -147,6 +148,10 @@ class EstimateParams:
         for name in self.breakdowns:
             if name not in spec.background:
                 raise ParamsError("estimate.breakdowns", f"'{name}' is not a background variable of the spec")
+        if self.small_area.enabled and SMALL_AREA not in self.breakdowns:
+            raise ParamsError("estimate.small_area.enabled",
+                              f"small-area estimates are made from the '{SMALL_AREA}' breakdown: list it in "
+                              "estimate.breakdowns or switch small_area off")
 
 
 def parse_targets(spec: QuestionnaireSpec) -> dict[tuple[str, int], tgt.Target]:
@@ -659,6 +664,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Mapping[str, Any], 
     margins_path = Path(base_dir) / cal.population_file
     margins = read_targets(margins_path, spec, cal)
     data, join_counts = join_weights(valid, weights)
+    settings.check_against(spec)  # before reading the covariates a wrong setting would not need
     covariates = settings.small_area.read_covariates(base_dir, spec) if settings.small_area.enabled else None
     result = estimate_all(spec, data, margins, settings, cal, margins_file=str(margins_path), covariates=covariates)
     with store.writing("estimate") as out:

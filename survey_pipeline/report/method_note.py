@@ -476,7 +476,8 @@ def _small_area_rows(spec: QuestionnaireSpec, table: pd.DataFrame, settings: Sma
             explained = first["explained_variance"]
             remarks.append(f"model niet gebruikt: kenmerken verklaren {format_percent(explained)}"
                            if np.isfinite(explained) and explained < settings.min_explained_variance
-                           else "model niet gebruikt")
+                           else "model niet gebruikt" if np.isfinite(first["sigma2_u"])
+                           else "geen model: te weinig wijken met een bruikbaar direct cijfer")
         if np.isfinite(first["normality_p"]) and first["normality_p"] < NORMALITY_ALPHA:
             remarks.append("residuen niet normaal")
         empty = int((part["n"] == 0).sum())
@@ -484,7 +485,8 @@ def _small_area_rows(spec: QuestionnaireSpec, table: pd.DataFrame, settings: Sma
             remarks.append(f"{empty} wijk(en) zonder respondenten")
         count = part["published_source"].value_counts()
         yield (
-            labels.get(indicator_id, indicator_id), str(int(wave)), _scientific(first["sigma2_u"]),
+            labels.get(indicator_id, indicator_id), str(int(wave)),
+            _scientific(first["sigma2_u"]) if np.isfinite(first["sigma2_u"]) else "-",
             format_percent(first["explained_variance"]) if np.isfinite(first["explained_variance"]) else "-",
             _dec(part["shrinkage"].mean()) if part["shrinkage"].notna().any() else "-",
             _dec(first["normality_p"], 3) if np.isfinite(first["normality_p"]) else "-",

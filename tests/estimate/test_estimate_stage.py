@@ -246,8 +246,12 @@ def test_run_reads_stage_outputs_and_writes_checked_tables(spec, small, tmp_path
     margins.to_csv(tmp_path / "data" / "population" / "margins.csv", index=False)
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
     params["estimate"]["breakdowns"] = ["sex"]
+    with pytest.raises(ParamsError, match="estimate.small_area.enabled"):  # its wijk figures need 'wijk'
+        est.run(store, spec, params, tmp_path)
+    params["estimate"]["small_area"]["enabled"] = False
     summary = est.run(store, spec, params, tmp_path)
     store.commit()
+    assert read_table(tmp_path / "outputs" / "estimate" / "sae.parquet", "estimate_sae").empty
     indicators = read_table(tmp_path / "outputs" / "estimate" / "indicators.parquet", "estimate_indicators")
     read_table(tmp_path / "outputs" / "estimate" / "changes.parquet", "estimate_changes")
     read_table(tmp_path / "outputs" / "estimate" / "distributions.parquet", "estimate_distributions")

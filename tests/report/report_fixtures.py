@@ -18,6 +18,7 @@ import pandas as pd
 import yaml
 from scipy import stats
 
+from survey_pipeline import small_area
 from survey_pipeline.artifacts import write_spec_record
 from survey_pipeline.reliability import SuppressionRule, apply_suppression, assess
 from survey_pipeline.spec import QuestionnaireSpec
@@ -284,6 +285,8 @@ def write_stage_outputs(outputs: Path, spec: QuestionnaireSpec, params: Mapping,
         (outputs / stage).mkdir(parents=True, exist_ok=True)
     for name, frame in frames.items():
         frame.to_parquet(outputs / "estimate" / f"{name}.parquet", index=False)
+    if "sae" not in frames:  # small-area estimates switched off: the estimate stage writes the table without rows
+        small_area.empty_table().to_parquet(outputs / "estimate" / "sae.parquet", index=False)
     write_spec_record(outputs / "estimate", spec)
     (outputs / "validate" / "metrics.json").write_text(json.dumps(validate_metrics(waves)), encoding="utf-8")
     metrics, diagnostics, recovered = weight_outputs(spec, waves, population_margins(spec, waves))
