@@ -136,3 +136,29 @@ def test_params_switch_the_feature_and_are_strict():
         SmallAreaParams.from_params({"shrink": 1})
     with pytest.raises(ParamsError, match="estimate.small_area.bootstrap"):
         SmallAreaParams.from_params({"bootstrap": 0})
+
+
+def _indicator_rows(table: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """The report's indicator rows of the fitted wijken: suppressed ones carry no numbers."""
+    out = rows.assign(level=0.95, suppressed=False)
+    out.loc[1:, "suppressed"] = table["direct_suppressed"].to_numpy()
+    out.loc[out["suppressed"], ["estimate", "ci_lower", "ci_upper"]] = np.nan
+    return out
+
+
+def test_the_wijk_figure_shows_model_based_figures_only_where_published(spec, tmp_path):
+    from survey_pipeline.report import figures
+
+    rows, covariates = _levels(seed=6, slope=0.8, residual_sd=0.01)
+    table = _estimates(rows, covariates)
+    indicators = _indicator_rows(table, rows)
+    heard = next(i for i in spec.indicators if i.id == "heard")
+    plain = figures.wijk_figure(indicators, spec, heard, 2021, tmp_path / "a", ("svg",))
+    marked = figures.wijk_figure(indicators, spec, heard, 2021, tmp_path / "b", ("svg",), table)
+    assert "modelschatting" not in plain.description and "modelschatting" in marked.description
+    svg = (tmp_path / "b" / "wijken_heard.svg").read_text(encoding="utf-8")
+    model_wijken = table.loc[table["published_source"] == "model", "wijk_label"]
+    hidden_wijken = table.loc[table["published_source"] == "none", "wijk_label"]
+    assert len(model_wijken) and all(f"{name} (m)" in svg for name in model_wijken)
+    assert not any(f"{name} (m)" in svg for name in hidden_wijken)
+    assert svg.count("niet gepubliceerd") >= len(hidden_wijken)
