@@ -178,3 +178,15 @@ def test_the_wijk_figure_shows_model_based_figures_only_where_published(spec, tm
     assert len(model_wijken) and all(f"{name} (m)" in svg for name in model_wijken)
     assert not any(f"{name} (m)" in svg for name in hidden_wijken)
     assert svg.count("niet gepubliceerd") >= len(hidden_wijken)
+
+
+def test_the_workbook_sheet_is_dutch_and_names_the_area_after_the_spec(spec):
+    from survey_pipeline.report.sheets import dutch_small_area
+
+    rows, covariates = _levels(seed=5, slope=0.8, residual_sd=0.01)
+    published = publish_small_area(_estimates(rows, covariates), spec)
+    sheet = dutch_small_area(published, spec)
+    area_header = spec.background[spec.area_variable].label
+    assert list(sheet.columns) == ["Indicator (code)", "Indicator", "Jaar", "Code", area_header, "Bron", "Percentage",
+                                   "Ondergrens", "Bovengrens"]
+    assert sheet[area_header].tolist() == published["area_label"].tolist()
