@@ -64,10 +64,17 @@ def interval_contains(frame: pd.DataFrame, *, value: str, lower: str, upper: str
 
 
 def suppressed_rows_have_no_numbers(frame: pd.DataFrame, *, flag: str, reason: str, numbers: list[str]) -> pd.Series:
-    """Suppressed: every number NaN and a reason given; published: every number present, no reason."""
+    """Suppressed: every number NaN and a reason given; published: every number present, no reason.
+
+    Except `deff` of a published 0% or 100%: the design effect is undefined there (the
+    variance is 0; `SurveyDesign.proportions` gives NaN), and NCHS publishes such a cell.
+    """
     suppressed = frame[flag].astype(bool)
     all_missing = frame[numbers].isna().all(axis=1)
-    none_missing = frame[numbers].notna().all(axis=1)
+    present = frame[numbers].notna()
+    if "deff" in present and "estimate" in frame:
+        present["deff"] |= frame["estimate"].isin([0.0, 1.0])
+    none_missing = present.all(axis=1)
     has_reason = frame[reason].astype("str").str.len() > 0
     return (suppressed & all_missing & has_reason) | (~suppressed & none_missing & ~has_reason)
 
@@ -384,6 +391,102 @@ _CHANGE_NUMBERS: _NumberColumns = {"flag": "suppressed", "reason": "suppression_
 _DISTRIBUTION_NUMBERS: _NumberColumns = {"flag": "suppressed", "reason": "suppression_reason",
                                          "numbers": ["estimate", "se", "ci_lower", "ci_upper"]}
 _DISTRIBUTION_BASES: _BaseColumns = {"flag": "suppressed", "bases": ["n_base", "sum_weights_base"]}
+
+
+SAE_SOURCE_DIRECT, SAE_SOURCE_MODEL, SAE_SOURCE_NONE = "direct", "model", "none"
+SAE_NORMALITY_ALPHA = 0.05  # below this Shapiro-Wilk p the model's residuals are flagged as not normal
+
+
+class EstimateSae(pa.DataFrameModel):
+    """Small-area (Fay-Herriot) estimates per indicator x wave x area (the levels of the spec's
+    area_variable), with what the report publishes per area (small_area.py)."""
+
+    indicator_id: Series[str] = pa.Field(str_length={"min_value": 1}, description="spec indicator id")
+    wave: Series[int] = pa.Field(in_range=YEARS, description="wave (survey year)")
+    area: Series[int] = pa.Field(description="code of the area (level of the spec's area_variable)")
+    area_label: Series[str] = pa.Field(str_length={"min_value": 1}, description="label of the area from the spec")
+    n: Series[int] = pa.Field(ge=0, description="unweighted base of the direct estimate")
+    direct_estimate: Series[float] = pa.Field(nullable=True, in_range=SHARE,
+                                              description="direct estimate, unsuppressed (NaN without respondents)")
+    direct_se: Series[float] = pa.Field(nullable=True, ge=0, description="its calibration-aware SE, unsuppressed")
+    direct_suppressed: Series[bool] = pa.Field(description="the direct estimate fails the publication rule")
+    design_effect: Series[float] = pa.Field(nullable=True, ge=0,
+                                            description="design effect from the generalised variance function")
+    model_estimate: Series[float] = pa.Field(nullable=True,
+                                             description="Fay-Herriot estimate (arcsine, back-transformed, benchmarked)")
+    model_rmse: Series[float] = pa.Field(nullable=True, ge=0,
+                                         description="root of its MSE (parametric bootstrap, benchmarking included)")
+    model_ci_lower: Series[float] = pa.Field(nullable=True, in_range=SHARE,
+                                             description="estimate - 1.96 rmse, clipped to [0, 1]")
+    model_ci_upper: Series[float] = pa.Field(nullable=True, in_range=SHARE,
+                                             description="estimate + 1.96 rmse, clipped to [0, 1]")
+    model_publishable: Series[bool] = pa.Field(
+        description="the model-based interval meets the publication rule's width checks")
+    shrinkage: Series[float] = pa.Field(nullable=True, in_range=SHARE,
+                                        description="gamma = sigma2_u / (sigma2_u + psi): weight of the direct estimate")
+    standardized_residual: Series[float] = pa.Field(
+        nullable=True, description="(direct - synthetic) / sqrt(sigma2_u + psi), arcsine scale")
+    benchmark_adjustment: Series[float] = pa.Field(nullable=True,
+                                                   description="benchmarked minus unbenchmarked model estimate")
+    method: Series[str] = pa.Field(isin=["REML", "ML", "FH"], description="variance estimator of the area effect")
+    sigma2_u: Series[float] = pa.Field(nullable=True, ge=0, description="variance of the area effect (arcsine scale)")
+    explained_variance: Series[float] = pa.Field(
+        nullable=True, description="share of the between-area variance the covariates explain (NaN when none)")
+    normality_p: Series[float] = pa.Field(nullable=True, in_range=SHARE,
+                                          description="Shapiro-Wilk p-value of the standardised residuals")
+    model_used: Series[bool] = pa.Field(
+        description="the model passed its checks and may fill areas without a publishable direct estimate")
+    warning: Series[str] = pa.Field(description="why the model is not used or what its diagnostics flag; empty when none")
+    published_source: Series[str] = pa.Field(isin=[SAE_SOURCE_DIRECT, SAE_SOURCE_MODEL, SAE_SOURCE_NONE],
+                                             description="what the report shows: direct, model (modelschatting) or none")
+    published_estimate: Series[float] = pa.Field(nullable=True, in_range=SHARE,
+                                                 description="the figure the report shows (NaN when none)")
+    published_ci_lower: Series[float] = pa.Field(nullable=True, in_range=SHARE,
+                                                 description="its 95% interval, lower bound")
+    published_ci_upper: Series[float] = pa.Field(nullable=True, in_range=SHARE,
+                                                 description="its 95% interval, upper bound")
+
+    class Config:
+        name = "estimate_sae"
+        strict = True
+        ordered = True
+        unique = ["indicator_id", "wave", "area"]
+
+
+class ReportSmallArea(pa.DataFrameModel):
+    """The published area figures (wijkcijfers): direct where publishable, else the model-based
+    estimate (modelschatting), else nothing."""
+
+    indicator_id: Series[str] = pa.Field(str_length={"min_value": 1}, description="spec indicator id")
+    label: Series[str] = pa.Field(str_length={"min_value": 1}, description="indicator label from the spec (Dutch)")
+    wave: Series[int] = pa.Field(in_range=YEARS, description="wave (survey year)")
+    area: Series[int] = pa.Field(description="code of the area (level of the spec's area_variable)")
+    area_label: Series[str] = pa.Field(str_length={"min_value": 1}, description="label of the area from the spec")
+    source: Series[str] = pa.Field(isin=["direct", "modelschatting", "niet gepubliceerd"],
+                                   description="direct, modelschatting (Fay-Herriot) or niet gepubliceerd")
+    estimate: Series[float] = pa.Field(nullable=True, in_range=SHARE,
+                                       description="published figure (NaN when niet gepubliceerd)")
+    ci_lower: Series[float] = pa.Field(nullable=True, in_range=SHARE,
+                                       description="95% interval, lower bound (direct: the displayed CI; model: from the MSE)")
+    ci_upper: Series[float] = pa.Field(nullable=True, in_range=SHARE, description="95% interval, upper bound")
+
+    class Config:
+        name = "report_small_area"
+        strict = True
+        ordered = True
+        unique = ["indicator_id", "wave", "area"]
+
+
+_INDICATOR_INTERVAL = {"value": "estimate", "lower": "ci_lower", "upper": "ci_upper"}
+_INDICATOR_NUMBERS = {"flag": "suppressed", "reason": "suppression_reason",
+                      "numbers": ["estimate", "se", "ci_lower", "ci_upper", "deff", "n_eff"]}
+_INDICATOR_BASES = {"flag": "suppressed", "bases": ["n", "sum_weights"]}
+_CHANGE_INTERVAL = {"value": "difference", "lower": "ci_lower", "upper": "ci_upper"}
+_CHANGE_NUMBERS = {"flag": "suppressed", "reason": "suppression_reason",
+                   "numbers": ["estimate_from", "estimate_to", "difference", "se", "ci_lower", "ci_upper", "p_value"]}
+_DISTRIBUTION_NUMBERS = {"flag": "suppressed", "reason": "suppression_reason",
+                         "numbers": ["estimate", "se", "ci_lower", "ci_upper"]}
+_DISTRIBUTION_BASES = {"flag": "suppressed", "bases": ["n_base", "sum_weights_base"]}
 
 
 class ReportIndicators(EstimateIndicators):

@@ -1,7 +1,9 @@
 """Synthetic demo panel: three waves of the WIJ-monitor and their population margins.
 
 `python -m survey_pipeline.demo` writes `data/raw/wij_panel_<wave>.sav` with a synthetic
-provider's receipt `data/raw/receipt.csv` (rows per wave), `data/population/margins.csv` and the joint table `data/population/cells.csv`; `generate_panel(spec, n_per_wave, seed)` returns the
+provider's receipt `data/raw/receipt.csv` (rows per wave), `data/population/margins.csv`, the joint
+table `data/population/cells.csv` and the auxiliary `data/population/wijk_covariates.csv`;
+`generate_panel(spec, n_per_wave, seed)` returns the
 same data as frames so tests can make small panels. Everything is synthetic.
 
 The model, in short:
@@ -14,6 +16,10 @@ The model, in short:
   (engagement with WIJ, satisfaction) that correlate answers across waves.
   Selection is proportional to population x propensity(age) x propensity(sex) x
   propensity(wijk): older and female residents are over-represented.
+- Wijk covariates (synthetic, CBS Kerncijfers style): % 18-34, % 65+, % single-person households,
+  % low income, % migration background. A wijk's social-care need is a linear function of
+  the last two (`need_index`); the wijk effect of a question is its `need` loading times
+  that index plus a smaller residual N(0, wijk_sd), so the covariates predict the wijk truth.
 - Answers: a logit model per question (age, sex, wijk and latent-trait effects);
   each wave's intercept is solved so that the population rate of the question
   among those it is asked of equals `ITEM_MODELS[...].targets` (seed figures of the
@@ -100,12 +106,33 @@ WIJK_TABLE: Mapping[int, tuple[int, float, float, float]] = {
     29: (15800, 0.15, 0.36, 0.004),
     30: (5900, 0.18, 0.28, 0.004),
 }
-# Wijken where the social-care need is higher (more contact, more Wmo clients).
-HIGH_NEED_WIJKEN = (16, 17, 18, 20, 21, 22, 23, 24, 25)
+# Auxiliary wijk figures in the style of CBS "Kerncijfers wijken en buurten", SYNTHETIC:
+# wijk code: (% single-person households, % households with a low income,
+# % residents with a migration background) in the first wave, whole percentages.
+WIJK_PROFILE: Mapping[int, tuple[int, int, int]] = {
+    1: (72, 22, 30), 2: (62, 18, 24), 3: (58, 15, 22), 4: (60, 17, 24), 5: (58, 15, 20),
+    6: (55, 14, 20), 7: (52, 14, 19), 8: (50, 16, 21), 9: (48, 12, 18), 10: (40, 10, 16),
+    11: (44, 14, 20), 12: (42, 12, 18), 13: (44, 15, 22), 14: (40, 14, 20), 15: (32, 9, 12),
+    16: (46, 27, 42), 17: (58, 28, 36), 18: (62, 30, 40), 19: (50, 16, 20), 20: (55, 26, 34),
+    21: (52, 30, 38), 22: (58, 27, 32), 23: (54, 26, 33), 24: (40, 24, 36), 25: (42, 26, 38),
+    26: (28, 10, 14), 27: (30, 9, 13), 28: (18, 4, 12), 29: (34, 7, 10), 30: (30, 9, 7),
+}
+# Change per year after the first wave, in percentage points, the same in every wijk.
+PROFILE_DRIFT = (0, 0, 1)
+COVARIATES_FILE = "wijk_covariates.csv"
+COVARIATE_COLUMNS = (
+    "pct_18_34", "pct_65_plus", "pct_single_person_households", "pct_low_income_households",
+    "pct_migration_background",
+)
+# The social-care need of a wijk (more contact, more Wmo clients, lower response) is a
+# linear function of its covariates, centred on the mean over wijken: the wijk-level
+# truth the small-area model can borrow strength from (see `need_index`).
+NEED_PER_POINT = {"pct_low_income_households": 0.03, "pct_migration_background": 0.01}
 SHARE_35_49_OF_MIDDLE = 0.52
 MALE_SHARE_BY_AGE = (0.50, 0.50, 0.49, 0.44)
 OLD_SHARE_DRIFT = 0.003  # the share 65+ grows this much a year
 AGE_BOUNDS = ((18, 34), (35, 49), (50, 64), (65, 90))
+AGE_COVARIATES = {"pct_18_34": 1, "pct_65_plus": len(AGE_BOUNDS)}  # covariate: age group (of cells.csv)
 
 # Selection propensities of the self-selected panel (relative).
 PROPENSITY_AGE = (0.35, 0.70, 1.20, 1.60)
@@ -144,7 +171,7 @@ class ItemModel:
     age: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     sex: tuple[float, float] = (0.0, 0.0)
     need: float = 0.0
-    wijk_sd: float = 0.15
+    wijk_sd: float = 0.06  # residual wijk effect, beyond what the covariates explain
     trait: str | None = None
     loading: float = 0.0
     dont_know: float = 0.0
@@ -161,60 +188,60 @@ NOT_AGREE = {3: 0.60, 4: 0.30, 5: 0.10}
 ITEM_MODELS: Mapping[str, ItemModel] = {
     "heard": ItemModel(
         {2019: 0.78, 2020: 0.795, 2021: 0.81}, (1,), YES, NO,
-        age=(-0.7, 0.0, 0.4, 0.6), sex=(0.0, 0.3), trait="engagement", loading=0.9,
+        need=1.0, age=(-0.7, 0.0, 0.4, 0.6), sex=(0.0, 0.3), trait="engagement", loading=0.9,
         dont_know=0.04, no_answer=0.02,
     ),
     "familiarity": ItemModel(
         {2019: 0.66, 2020: 0.67, 2021: 0.69}, (1, 2), {1: 0.35, 2: 0.65}, {3: 0.65, 4: 0.35},
-        age=(-0.5, 0.0, 0.3, 0.5), sex=(0.0, 0.2), trait="engagement", loading=0.8,
+        need=1.0, age=(-0.5, 0.0, 0.3, 0.5), sex=(0.0, 0.2), trait="engagement", loading=0.8,
         dont_know=0.03, no_answer=0.02, target_of="residents",
     ),
     "knows_where": ItemModel(
         {2019: 0.71, 2020: 0.72, 2021: 0.74}, (1,), YES, NO,
-        age=(-0.6, -0.1, 0.3, 0.6), sex=(0.0, 0.15), need=0.2, trait="engagement", loading=0.6,
+        age=(-0.6, -0.1, 0.3, 0.6), sex=(0.0, 0.15), need=0.8, trait="engagement", loading=0.6,
         dont_know=0.08, no_answer=0.02,
     ),
     "walk_in": ItemModel(
         {2019: 0.71, 2020: 0.72, 2021: 0.73}, (1, 2), AGREE, NOT_AGREE,
-        age=(-0.4, 0.0, 0.2, 0.4), sex=(0.0, 0.15), trait="satisfaction", loading=0.6,
+        need=0.8, age=(-0.4, 0.0, 0.2, 0.4), sex=(0.0, 0.15), trait="satisfaction", loading=0.6,
         dont_know=0.15, no_answer=0.03,
     ),
     "contact": ItemModel(
         {2019: 0.30, 2020: 0.29, 2021: 0.31}, (1,), YES, NO,
-        age=(-0.4, 0.2, 0.0, 0.4), sex=(0.0, 0.2), need=0.35, trait="engagement", loading=0.5,
+        age=(-0.4, 0.2, 0.0, 0.4), sex=(0.0, 0.2), need=1.0, trait="engagement", loading=0.5,
         dont_know=0.01, no_answer=0.01, missing_from="all",
     ),
     "helped": ItemModel(
         {2019: 0.86, 2020: 0.86, 2021: 0.87}, (1,), YES, NO,
-        age=(-0.2, 0.0, 0.1, 0.4), trait="satisfaction", loading=0.7,
+        need=-0.6, age=(-0.2, 0.0, 0.1, 0.4), trait="satisfaction", loading=0.7,
         dont_know=0.02, no_answer=0.01, missing_from="all",
     ),
     "caregiver": ItemModel(
         {2019: 0.17, 2020: 0.18}, (1,), YES, NO,
-        age=(-0.9, 0.1, 0.5, 0.1), sex=(0.0, 0.4), wijk_sd=0.1,
+        need=0.6, age=(-0.9, 0.1, 0.5, 0.1), sex=(0.0, 0.4), wijk_sd=0.05,
         dont_know=0.01, no_answer=0.01, missing_from="all",
     ),
     "caregiver_burden": ItemModel(
         {2019: 0.18, 2020: 0.20}, (3, 4, 5), {3: 0.65, 4: 0.25, 5: 0.10}, {1: 0.60, 2: 0.40},
-        age=(-0.2, 0.3, 0.2, -0.2), sex=(0.0, 0.3), wijk_sd=0.1,
+        need=0.8, age=(-0.2, 0.3, 0.2, -0.2), sex=(0.0, 0.3), wijk_sd=0.05,
         dont_know=0.03, no_answer=0.02, missing_from="all",
     ),
     "wmo_client": ItemModel(
         {2019: 0.06, 2021: 0.065}, (1,), YES, NO,
-        age=(-1.6, -0.8, 0.0, 1.5), sex=(0.0, 0.2), need=0.4, wijk_sd=0.1,
+        age=(-1.6, -0.8, 0.0, 1.5), sex=(0.0, 0.2), need=1.0, wijk_sd=0.05,
         dont_know=0.01, no_answer=0.01, missing_from="all",
     ),
     "wmo_quick": ItemModel(
         {2019: 0.77, 2021: 0.79}, (1, 2), AGREE, NOT_AGREE,
-        age=(-0.2, 0.0, 0.1, 0.3), trait="satisfaction", loading=0.8, dont_know=0.10, no_answer=0.03,
+        need=-0.6, age=(-0.2, 0.0, 0.1, 0.3), trait="satisfaction", loading=0.8, dont_know=0.10, no_answer=0.03,
     ),
     "wmo_taken_seriously": ItemModel(
         {2019: 0.87, 2021: 0.88}, (1, 2), AGREE, NOT_AGREE,
-        age=(-0.2, 0.0, 0.1, 0.3), trait="satisfaction", loading=0.8, dont_know=0.10, no_answer=0.03,
+        need=-0.6, age=(-0.2, 0.0, 0.1, 0.3), trait="satisfaction", loading=0.8, dont_know=0.10, no_answer=0.03,
     ),
     "wmo_fits_need": ItemModel(
         {2019: 0.83, 2021: 0.84}, (1, 2), AGREE, NOT_AGREE,
-        age=(-0.2, 0.0, 0.1, 0.3), trait="satisfaction", loading=0.8, dont_know=0.10, no_answer=0.03,
+        need=-0.6, age=(-0.2, 0.0, 0.1, 0.3), trait="satisfaction", loading=0.8, dont_know=0.10, no_answer=0.03,
     ),
 }
 TRAITS = ("engagement", "satisfaction")
@@ -224,13 +251,15 @@ QUADRATURE_NODES = 12
 @dataclass(frozen=True)
 class DemoPanel:
     """The generated data: one raw frame per wave (file columns, file row order),
-    the population joint table and margins, the injected faults and the intercepts."""
+    the population joint table and margins, the injected faults, the intercepts and
+    the auxiliary wijk covariates."""
 
     waves: Mapping[int, pd.DataFrame]
     population: pd.DataFrame
     margins: pd.DataFrame
     faults: pd.DataFrame
     intercepts: Mapping[tuple[str, int], float] = field(default_factory=dict)
+    covariates: pd.DataFrame | None = None  # wijk covariates per wave (`wijk_covariates`)
 
 
 # --------------------------------------------------------------------------------------
@@ -283,8 +312,37 @@ class _World:
     wijk_propensity: np.ndarray
 
 
-def _make_world(rng: np.random.Generator, n_wijk: int) -> _World:
-    need = np.isin(np.arange(1, n_wijk + 1), HIGH_NEED_WIJKEN).astype(float)
+def wijk_covariates(cells: pd.DataFrame) -> pd.DataFrame:
+    """Auxiliary figures per (wave, wijk), whole percentages (`COVARIATE_COLUMNS`).
+
+    `pct_18_34` and `pct_65_plus` are the shares of those ages among the residents 18+ in the
+    joint table (so they agree with cells.csv); the others come from `WIJK_PROFILE` plus
+    `PROFILE_DRIFT` per year.
+    """
+    people = cells.groupby(["wave", "wijk"], sort=True)["count"].sum()
+    out = people.rename("residents").reset_index()
+    for column, age_group in AGE_COVARIATES.items():
+        in_group = cells[cells["age_group"] == age_group].groupby(["wave", "wijk"], sort=True)["count"].sum()
+        out[column] = np.round(100.0 * in_group.to_numpy() / people.to_numpy()).astype(np.int64)
+    years = out["wave"].to_numpy() - out["wave"].min()
+    profile = np.array([WIJK_PROFILE[w] for w in out["wijk"]])
+    for position, column in enumerate(COVARIATE_COLUMNS[len(AGE_COVARIATES):]):
+        out[column] = (profile[:, position] + PROFILE_DRIFT[position] * years).astype(np.int64)
+    return out[["wave", "wijk", *COVARIATE_COLUMNS]]
+
+
+def need_index(covariates: pd.DataFrame) -> np.ndarray:
+    """Social-care need per wijk (in wijk order) from the first wave's covariates (`NEED_PER_POINT`)."""
+    first = covariates[covariates["wave"] == covariates["wave"].min()].sort_values("wijk")
+    need = np.zeros(len(first))
+    for column, per_point in NEED_PER_POINT.items():
+        values = first[column].to_numpy(float)
+        need += per_point * (values - values.mean())
+    return need
+
+
+def _make_world(rng: np.random.Generator, need: np.ndarray) -> _World:
+    n_wijk = need.size
     effects = {}
     for name, model in ITEM_MODELS.items():
         effects[name] = model.need * need + rng.normal(0.0, model.wijk_sd, n_wijk)
@@ -591,7 +649,8 @@ def generate_panel(
     streams = np.random.SeedSequence(seed).spawn(4)
     world_rng, member_rng, answer_rng, fault_rng = (np.random.default_rng(s) for s in streams)
     cells = population_cells(spec.waves)
-    world = _make_world(world_rng, len(spec.background["wijk"].codes))
+    covariates = wijk_covariates(cells)
+    world = _make_world(world_rng, need_index(covariates))
     intercepts = solve_intercepts(spec, cells, world)
     members = _draw_members(member_rng, spec, cells, world, n_per_wave)
     waves: dict[int, pd.DataFrame] = {}
@@ -607,7 +666,7 @@ def generate_panel(
         if fault_parts
         else pd.DataFrame(columns=["wave", "resp_id", "source_row", "kind", "variable"])
     )
-    return DemoPanel(waves, cells, population_margins(cells, spec), fault_frame, intercepts)
+    return DemoPanel(waves, cells, population_margins(cells, spec), fault_frame, intercepts, covariates)
 
 
 def fieldwork_timestamp(wave: int) -> datetime:
@@ -644,7 +703,9 @@ def write_demo(
     panel.margins.to_csv(margins_path, index=False, lineterminator="\n")
     cells_path = population_dir / "cells.csv"
     panel.population.to_csv(cells_path, index=False, lineterminator="\n")
-    log.info("wrote %s and %s", margins_path, cells_path)
+    covariates_path = population_dir / COVARIATES_FILE
+    panel.covariates.to_csv(covariates_path, index=False, lineterminator="\n")
+    log.info("wrote %s, %s and %s", margins_path, cells_path, covariates_path)
     return panel
 
 

@@ -53,6 +53,8 @@ from survey_pipeline.settings import (
     upstream_settings,
     write_record,
 )
+from survey_pipeline.small_area import empty_table as empty_sae_table
+from survey_pipeline.small_area import published_share, read_covariates, small_area_estimates
 from survey_pipeline.spec import Indicator, QuestionnaireSpec
 
 log = logging.getLogger(__name__)
@@ -527,6 +529,7 @@ class Estimates:
     changes: pd.DataFrame
     distributions: pd.DataFrame
     diagnostics: dict
+    small_area: pd.DataFrame | None = None  # `contracts.EstimateSae`, when estimate.small_area is enabled
 
 
 def _empty(table: Mapping[str, str]) -> pd.DataFrame:
@@ -535,8 +538,10 @@ def _empty(table: Mapping[str, str]) -> pd.DataFrame:
 
 
 def estimate_all(spec: QuestionnaireSpec, data: pd.DataFrame, margins: pd.DataFrame, params: EstimateSettings,
-                 cal: Calibration, *, margins_file: str = "margins") -> Estimates:
-    """Indicators, changes and distributions from weighted valid rows (column `weight`)."""
+                 cal: Calibration, *, margins_file: str = "margins", covariates: pd.DataFrame | None = None,
+                 ) -> Estimates:
+    """Indicators, changes and distributions from weighted valid rows (column `weight`); with
+    `params.small_area` enabled and the area `covariates`, the small-area estimates too."""
     params.check_against(spec)
     parsed = parse_targets(spec)
     waves = sorted(int(w) for w in data[spec.wave_variable].unique())
@@ -564,6 +569,11 @@ def estimate_all(spec: QuestionnaireSpec, data: pd.DataFrame, margins: pd.DataFr
     raw_levels = pd.concat(level_parts, ignore_index=True)
     levels = apply_rule(raw_levels, params.suppression)
     levels["se_raw"] = raw_levels["se"].to_numpy()
+    small_area = None
+    if params.small_area.enabled:
+        small_area = small_area_estimates(raw_levels, levels["suppressed"].to_numpy(), covariates, spec,
+                                          params.small_area, params.suppression)
+        diagnostics["small_area_published_share"] = published_share(small_area)
 
     change_parts = []
     pairs = sorted({p for i in spec.indicators for p in change_pairs([w for w in ind.measured_in(spec, i)
@@ -579,7 +589,7 @@ def estimate_all(spec: QuestionnaireSpec, data: pd.DataFrame, margins: pd.DataFr
     changes = _as_text(changes, CHANGE_COLUMNS)
     distributions = _as_text(pd.concat(distribution_parts, ignore_index=True), DISTRIBUTION_COLUMNS)
     diagnostics["pairs"] = [list(p) for p in pairs]
-    return Estimates(indicators_out, changes, distributions, diagnostics)
+    return Estimates(indicators_out, changes, distributions, diagnostics, small_area)
 
 
 def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: Path) -> dict:
@@ -593,11 +603,15 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
     margins_path = Path(base_dir) / cal.population_file
     margins = read_targets(margins_path, spec, cal)
     data, join_counts = join_weights(valid, weights, spec)
-    result = estimate_all(spec, data, margins, settings, cal, margins_file=str(margins_path))
+    settings.check_against(spec)  # before reading the covariates a wrong setting would not need
+    covariates = read_covariates(settings.small_area, base_dir, spec) if settings.small_area.enabled else None
+    result = estimate_all(spec, data, margins, settings, cal, margins_file=str(margins_path), covariates=covariates)
+    small_area = result.small_area if result.small_area is not None else empty_sae_table()
     with store.writing("estimate") as out:
         write_table(result.indicators, out / "indicators.parquet", contracts.EstimateIndicators, spec)
         write_table(result.changes, out / "changes.parquet", contracts.EstimateChanges, spec)
         write_table(result.distributions, out / "distributions.parquet", contracts.EstimateDistributions, spec)
+        write_table(small_area, out / "sae.parquet", contracts.EstimateSae, spec)
         write_spec_record(out, spec)
         write_record(out, {**upstream, "estimate": settings})
     for wave, counts in join_counts.items():

@@ -228,3 +228,49 @@ def load_cells(path: Path, spec: QuestionnaireSpec, variables: Sequence[str]) ->
                          row=_csv_row(np.flatnonzero(out.duplicated(["wave", *variables]))[0]), rule=RULE_FILE)
     return out.groupby(["wave", *variables], sort=True, as_index=False)["count"].sum()
 
+
+def load_wijk_covariates(path: Path, spec: QuestionnaireSpec, columns: Sequence[str]) -> pd.DataFrame:
+    """Read the auxiliary area figures (`data/population/wijk_covariates.csv`) for `columns`.
+
+    One row per (wave, area), the area codes of the spec's `area_variable` (column named after
+    it), each covariate a whole percentage 0-100 as CBS "Kerncijfers wijken en buurten"
+    publishes them, every area of the spec present in every wave of the file. Returns wave,
+    the area (int64) and `columns` (float64).
+    """
+    area = spec.area_variable
+    if area is None:
+        raise InputError("the spec declares no survey.area_variable for the covariates", file=str(path),
+                         rule=RULE_FILE)
+    keys = ("wave", area)
+    if not path.exists():
+        raise InputError("wijk covariates file not found", file=str(path), rule=RULE_FILE)
+    raw = read_text_csv(path, rule=RULE_FILE)
+    needed = [*keys, *columns]
+    missing = [c for c in needed if c not in raw.columns]
+    if missing:
+        raise InputError(f"missing column(s) {missing}", file=str(path), rule=RULE_FILE)
+    if raw.empty:
+        raise InputError("no rows", file=str(path), rule=RULE_FILE)
+    out = pd.DataFrame(index=raw.index)
+    for column in needed:
+        values = _whole_numbers(raw, column, path, minimum=0 if column in columns else None)
+        above = np.flatnonzero(values > 100) if column in columns else np.array([], dtype=int)
+        if above.size:
+            raise InputError(f"a percentage above 100, got {raw[column].iloc[above[0]]!r}", file=str(path),
+                             row=_csv_row(above[0]), column=column, rule=RULE_FILE)
+        out[column] = values.astype("float64") if column in columns else values
+    codes = spec.background[area].codes
+    unknown = ~out[area].isin(list(codes))
+    if unknown.any():
+        raise InputError(f"code is not a code of '{area}' in the spec", file=str(path),
+                         row=_csv_row(np.flatnonzero(unknown)[0]), column=area, rule=RULE_FILE)
+    duplicated = out.duplicated(list(keys))
+    if duplicated.any():
+        raise InputError(f"duplicate (wave, {area}) row", file=str(path),
+                         row=_csv_row(np.flatnonzero(duplicated)[0]), rule=RULE_FILE)
+    for wave, rows in out.groupby("wave", sort=True):
+        absent = [f"{code} ({label})" for code, label in codes.items() if code not in set(rows[area])]
+        if absent:
+            raise InputError(f"wave {wave}: no row for {area} {', '.join(absent)}", file=str(path), column=area,
+                             rule=RULE_FILE)
+    return out.sort_values(list(keys)).reset_index(drop=True)[needed]

@@ -173,14 +173,42 @@ class SuppressionRule(Section):
     flag_df_below: float = Field(8.0, ge=0)
 
 
+SaeMethod = Literal["REML", "ML", "FH"]  # = survey_pipeline.sae.METHODS (tested)
+BenchmarkMethod = Literal["ratio", "difference", "none"]
+
+
+class SmallAreaSettings(Section):
+    """`estimate.small_area:` Fay-Herriot estimates for the areas of the spec's `area_variable`
+    (survey_pipeline/small_area.py); absent means switched off."""
+
+    enabled: bool = False
+    method: SaeMethod = "REML"
+    covariates_file: Text = "data/population/wijk_covariates.csv"
+    covariates: Annotated[Names, Field(min_length=1)] = (
+        "pct_18_34", "pct_65_plus", "pct_single_person_households", "pct_low_income_households",
+        "pct_migration_background",
+    )
+    benchmarking: BenchmarkMethod = "ratio"
+    bootstrap: int = Field(200, ge=1)
+    seed: int = Field(20211115, ge=0)
+    min_explained_variance: float = Field(0.2, ge=0, le=1)
+
+    @property
+    def used_covariates_file(self) -> str | None:
+        """The covariates file when the estimates are switched on (a data dependency only then)."""
+        return self.covariates_file if self.enabled else None
+
+
 class EstimateSettings(Section):
-    """`estimate:` interval method and level, breakdowns, calibration check, publication rule."""
+    """`estimate:` interval method and level, breakdowns, calibration check, publication rule,
+    small-area estimates."""
 
     ci_method: CIMethod = "beta"
     level: float = Field(0.95, gt=0, lt=1)
     breakdowns: Names
     calibration_tolerance: float = Field(1e-6, gt=0, lt=1)
     suppression: SuppressionRule = SuppressionRule()
+    small_area: SmallAreaSettings = SmallAreaSettings()
 
     @model_validator(mode="after")
     def _total_is_implied(self) -> EstimateSettings:
@@ -192,6 +220,14 @@ class EstimateSettings(Section):
         for name in self.breakdowns:
             if name not in spec.background:
                 raise ParamsError("estimate.breakdowns", f"'{name}' is not a background variable of the spec")
+        if self.small_area.enabled and spec.area_variable is None:
+            raise ParamsError("estimate.small_area.enabled",
+                              "small-area estimates need the spec's survey.area_variable: declare it or switch "
+                              "small_area off")
+        if self.small_area.enabled and spec.area_variable not in self.breakdowns:
+            raise ParamsError("estimate.small_area.enabled",
+                              f"small-area estimates are made from the '{spec.area_variable}' breakdown: list it in "
+                              "estimate.breakdowns or switch small_area off")
 
 
 class ReportSettings(Section):

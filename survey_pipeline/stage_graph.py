@@ -17,6 +17,7 @@ a test fails when the committed file differs from the generated one.
 from __future__ import annotations
 
 import ast
+import functools
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -61,8 +62,9 @@ class Stage:
 
     def data(self, params: Params) -> tuple[str, ...]:
         """The data files (paths from params.yaml) the stage reads; an unset optional file is left out."""
-        paths = (getattr(params.section(section), key) for section, key in (name.split(".", 1) for name in self.data_keys))
-        return tuple(path for path in paths if path)
+        paths = [functools.reduce(getattr, key.split("."), params.section(section))
+                 for section, key in (name.split(".", 1) for name in self.data_keys)]
+        return tuple(str(path) for path in paths if path)
 
     def summary(self) -> str:
         """What the stage does: the first paragraph of its module's docstring, on one line."""
@@ -71,6 +73,7 @@ class Stage:
 
 
 WEIGHT_DATA = ("weight.population_file", "weight.cells_file")
+ESTIMATE_DATA = (*WEIGHT_DATA, "estimate.small_area.used_covariates_file")
 
 
 # Every stage writes RECORD (settings.json, the settings its outputs were made with) and reads
@@ -100,14 +103,15 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         name="estimate", module=f"{PACKAGE}.estimate", params=("spec", "weight", "estimate"),
         reads=("validate/valid.parquet", f"validate/{RECORD}", "weight/weights.parquet", f"weight/{RECORD}"),
-        data_keys=WEIGHT_DATA,
-        writes=("indicators.parquet", "changes.parquet", "distributions.parquet", "spec.json", RECORD),
+        data_keys=ESTIMATE_DATA,
+        writes=("indicators.parquet", "changes.parquet", "distributions.parquet", "sae.parquet", "spec.json", RECORD),
     ),
     Stage(
         name="report", module=f"{PACKAGE}.report.stage", params=("spec", "weight", "estimate", "report"),
         reads=("estimate/indicators.parquet", "estimate/changes.parquet", "estimate/distributions.parquet",
-               "estimate/spec.json", f"estimate/{RECORD}", "weight/diagnostics.parquet", "weight/margins.parquet",
-               "weight/metrics.json", f"weight/{RECORD}", "validate/metrics.json", f"validate/{RECORD}"),
+               "estimate/sae.parquet", "estimate/spec.json", f"estimate/{RECORD}", "weight/diagnostics.parquet",
+               "weight/margins.parquet", "weight/metrics.json", f"weight/{RECORD}", "validate/metrics.json",
+               f"validate/{RECORD}"),
         folders=(".",),
     ),
 )

@@ -69,7 +69,8 @@ def test_renamed_id_and_area_variable_run_end_to_end(demo_copy, tmp_path):
     margins = pd.read_csv(population / "margins.csv")
     margins["variable"] = margins["variable"].replace({old_area: NEW_AREA})
     margins.to_csv(population / "margins.csv", index=False)
-    pd.read_csv(population / "cells.csv").rename(columns={old_area: NEW_AREA}).to_csv(population / "cells.csv", index=False)
+    for keyed in ("cells.csv", "wijk_covariates.csv"):  # keyed by the area codes, column named after the area variable
+        pd.read_csv(population / keyed).rename(columns={old_area: NEW_AREA}).to_csv(population / keyed, index=False)
     params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
     params["weight"]["margins"] = _renamed(params["weight"]["margins"], old_area, NEW_AREA)
     params["weight"]["poststratify_cells"] = _renamed(params["weight"]["poststratify_cells"], old_area, NEW_AREA)
@@ -89,6 +90,9 @@ def test_renamed_id_and_area_variable_run_end_to_end(demo_copy, tmp_path):
         assert (outputs / "report" / f"{name}.parquet").is_file()
     assert (outputs / "report" / "jaarverslag.html").is_file()
     assert list((outputs / "report" / "figures").glob(f"{NEW_AREA}_*.svg"))  # the area figures follow the spec
+    small_area = pd.read_parquet(outputs / "estimate" / "sae.parquet")  # the small-area estimates too
+    assert len(small_area) and set(small_area["area"]) == set(spec.background[NEW_AREA].codes)
+    assert (outputs / "report" / "wijkcijfers.parquet").is_file()
     note = (outputs / "report" / "onderzoeksverantwoording.md").read_text(encoding="utf-8")
     assert f"per {spec.background[NEW_AREA].label.lower()}" in note
 

@@ -33,9 +33,11 @@ def _image(figure: Figure, caption: bool = True) -> Image:
 
 def build_report_document(spec: QuestionnaireSpec, annual: AnnualTable, targets: pd.DataFrame,
                           changes: pd.DataFrame, chain: Figure | None, trends: Sequence[Figure],
-                          wijken: Sequence[Figure], waves: Sequence[int], level: float) -> Document:
+                          wijken: Sequence[Figure], waves: Sequence[int], level: float, *,
+                          model_based: bool = False) -> Document:
     """The page `jaarverslag.html` / `jaarverslag.md`; `targets` is `tables.target_table`, `changes`
-    `tables.change_table`, `level` the confidence level of the intervals."""
+    `tables.change_table`, `level` the confidence level of the intervals; `model_based`: an area
+    figure shows model-based estimates (small-area estimation), which the text then explains."""
     blocks: list = [
         Paragraph(
             "Met de volgende indicatoren wordt de voortgang van dit beleidsveld gemeten. Als er geen gegevens "
@@ -65,7 +67,10 @@ def build_report_document(spec: QuestionnaireSpec, annual: AnnualTable, targets:
                              "met het gemeentelijke cijfer als lijn en zijn interval als band. Een uitkomst die "
                              "niet gepubliceerd wordt (te weinig waarnemingen of te onzeker), staat in de figuur als "
                              f"\u2018niet gepubliceerd\u2019 zonder getal; een indicator zonder gepubliceerde uitkomst "
-                             f"{per_area} heeft geen figuur."),
+                             f"{per_area} heeft geen figuur."
+                             + (" Waar het directe cijfer te onzeker is, staat een modelschatting (m) als die "
+                                "nauwkeurig genoeg is: geschat uit de gebiedskenmerken en de andere gebieden, niet "
+                                "design-zuiver (zie de onderzoeksverantwoording)." if model_based else "")),
                    *(_image(f, caption=False) for f in wijken)]
     first, last = min(waves), max(waves)
     period = str(first) if first == last else f"{first}\u2013{last}"

@@ -37,6 +37,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.ticker import FuncFormatter
 
+from survey_pipeline.contracts import SAE_SOURCE_MODEL as MODEL_SOURCE
 from survey_pipeline.report import formatting
 from survey_pipeline.report.formatting import dutch_target, format_percent
 from survey_pipeline.report.tables import TOTAL, ChainStep
@@ -59,6 +60,10 @@ STYLE = {
 }
 HIDDEN = "niet gepubliceerd"
 HIDDEN_REASON = f"{HIDDEN}: te weinig waarnemingen of te onzeker"
+MODEL_LABEL = "modelschatting"
+MODEL_LEGEND = f"{MODEL_LABEL} (95%-BI uit de MSE)"
+MODEL_NOTE = (f"(m) {MODEL_LABEL}: geschat met een model uit de gebiedskenmerken en de andere gebieden, "
+              "niet design-zuiver; zie de onderzoeksverantwoording")
 COLOURS = ("#00689e", "#e5720b", "#5a9b3c", "#8e5ea2", "#c0392b")
 PERCENT = FuncFormatter(lambda y, _: format_percent(y, 0))
 # Fewer figures to draw are drawn in the main process: a pool would cost about as much as it saves.
@@ -173,16 +178,32 @@ def trend_plan(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicator
                       f"Ontwikkeling per meting met {level}-betrouwbaarheidsinterval en streefwaarden: {ind.label}", data)
 
 
-def area_plan(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicator, wave: int) -> FigurePlan | None:
+def area_plan(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicator, wave: int,
+              small_area: pd.DataFrame | None = None) -> FigurePlan | None:
     """The areas (spec `area_variable`, e.g. wijken) of one wave side by side with CIs and the municipal
-    total; None if the spec has no area variable or no area is published."""
+    total; None if the spec has no area variable or no area is published.
+
+    With the small-area table (`outputs/estimate/sae.parquet`, contract `EstimateSae`), an area whose
+    direct estimate is suppressed shows its published model-based estimate instead, marked (m)
+    "modelschatting" (another marker and colour, interval from the MSE).
+    """
     area = spec.area_variable
     if area is None:
         return None
     per_area = spec.breakdown_text(area)
     rows = indicators[(indicators["indicator_id"] == ind.id) & (indicators["wave"] == wave)]
-    areas = rows[rows["breakdown"] == area]
+    areas = rows[rows["breakdown"] == area].assign(model=False)
     total = rows[rows["breakdown"] == TOTAL]
+    if small_area is not None and len(small_area):
+        model = small_area[(small_area["indicator_id"] == ind.id) & (small_area["wave"] == wave)
+                           & (small_area["published_source"] == MODEL_SOURCE)].set_index("area")
+        codes = areas["breakdown_code"].astype("int64")
+        chosen = codes.isin(model.index).to_numpy() & areas["suppressed"].to_numpy()
+        for column, source in (("estimate", "published_estimate"), ("ci_lower", "published_ci_lower"),
+                               ("ci_upper", "published_ci_upper")):
+            areas.loc[chosen, column] = model[source].reindex(codes[chosen]).to_numpy()
+        areas.loc[chosen, "suppressed"] = False
+        areas.loc[chosen, "model"] = True
     if not (~areas["suppressed"]).any():
         return None
     shown = areas[~areas["suppressed"]].sort_values("estimate")
@@ -190,13 +211,16 @@ def area_plan(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicator,
     level = _level_text(indicators)
     data = {
         "hidden": [str(label) for label in hidden["breakdown_label"]],
-        "shown": [{"label": str(r["breakdown_label"]), **_estimate(r)} for _, r in shown.iterrows()],
+        "shown": [{"label": str(r["breakdown_label"]), **_estimate(r), **({"model": True} if r["model"] else {})}
+                  for _, r in shown.iterrows()],
         "total": _estimate(total.iloc[0]) if len(total) else None,
         "legend": f"{spec.background[area].label.lower()} ({level}-BI)",
         "title": _wrap(ind.label, 80) + "\n" + _wrap(f"{spec.base_text(ind.base)}, {per_area}, {wave}", 90),
     }
+    described = " en modelschattingen (m) waar het directe cijfer te onzeker is" if shown["model"].any() else ""
     return FigurePlan("area", f"{area}_{ind.id}", f"{ind.label} {per_area} ({wave})",
-                      f"Vergelijking {per_area} in {wave} met {level}-betrouwbaarheidsintervallen: {ind.label}", data)
+                      f"Vergelijking {per_area} in {wave} met {level}-betrouwbaarheidsintervallen{described}: "
+                      f"{ind.label}", data)
 
 
 # ---------------------------------------------------------------------------
@@ -283,17 +307,23 @@ def _draw_area(data: Mapping[str, Any]) -> MplFigure:
     labels = [*hidden, *(r["label"] for r in shown)]
     fig, ax = _new_figure((7.2, 0.22 * len(labels) + 1.6))
     y_shown = np.arange(len(hidden), len(labels))
-    if shown:
-        est = np.array([r["estimate"] for r in shown])
-        err = np.vstack([est - np.array([r["ci_lower"] for r in shown]), np.array([r["ci_upper"] for r in shown]) - est])
-        ax.errorbar(est, y_shown, xerr=err, fmt="o", color=COLOURS[0], capsize=2, markersize=4, label=data["legend"])
+    for is_model, marker, colour, label in ((False, "o", COLOURS[0], data["legend"]),
+                                            (True, "D", COLOURS[3], MODEL_LEGEND)):
+        part = [r for r in shown if r.get("model", False) == is_model]
+        if part:
+            y = y_shown[[r.get("model", False) == is_model for r in shown]]
+            est = np.array([r["estimate"] for r in part])
+            err = np.vstack([est - np.array([r["ci_lower"] for r in part]),
+                             np.array([r["ci_upper"] for r in part]) - est])
+            ax.errorbar(est, y, xerr=err, fmt=marker, color=colour, capsize=2, markersize=4, label=label)
     for y in range(len(hidden)):
         ax.text(0.01, y, HIDDEN, va="center", fontsize=7, color="#666666")
     total = data["total"]
     if total is not None and not total["suppressed"]:
         ax.axvspan(total["ci_lower"], total["ci_upper"], color=COLOURS[1], alpha=0.15, linewidth=0)
         ax.axvline(total["estimate"], color=COLOURS[1], linewidth=1.5, label=f"gemeente: {format_percent(total['estimate'])}")
-    ax.set_yticks(np.arange(len(labels)), labels, fontsize=7.5)
+    ticks = [*hidden, *(f"{r['label']} (m)" if r.get("model") else r["label"] for r in shown)]
+    ax.set_yticks(np.arange(len(labels)), ticks, fontsize=7.5)
     ax.set_xlim(0, 1)
     ax.set_ylim(-0.7, len(labels) - 0.3)
     ax.xaxis.set_major_formatter(PERCENT)
@@ -301,9 +331,12 @@ def _draw_area(data: Mapping[str, Any]) -> MplFigure:
     ax.set_axisbelow(True)
     ax.set_title(data["title"], fontsize=8.5, loc="left")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), borderaxespad=2.8, ncol=2, fontsize=7, frameon=False)
-    if hidden:  # the reason once, under the legend, rather than on every row
-        ax.annotate(HIDDEN_REASON, xy=(0.5, 0.0), xycoords="axes fraction", xytext=(0, -40), textcoords="offset points",
-                    ha="center", va="top", fontsize=7, color="#666666")
+    notes = [HIDDEN_REASON] if hidden else []
+    if any(r.get("model") for r in shown):
+        notes.append(MODEL_NOTE)
+    if notes:  # once, under the legend, rather than on every row
+        ax.annotate("\n".join(notes), xy=(0.5, 0.0), xycoords="axes fraction", xytext=(0, -40),
+                    textcoords="offset points", ha="center", va="top", fontsize=7, color="#666666")
     return fig
 
 

@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from survey_pipeline.contracts import SAE_NORMALITY_ALPHA, SAE_SOURCE_DIRECT, SAE_SOURCE_MODEL, SAE_SOURCE_NONE
 from survey_pipeline.report.csv_safety import DUTCH_EXCEL
 from survey_pipeline.report.document import Bullets, Document, Heading, Paragraph, Table
 from survey_pipeline.report.formatting import format_number, format_percent
 from survey_pipeline.report.tables import REASON_TEXT, TOTAL, report_order, target_rule_text
-from survey_pipeline.settings import EstimateSettings, SuppressionRule, WeightSettings
+from survey_pipeline.settings import EstimateSettings, SmallAreaSettings, SuppressionRule, WeightSettings
 from survey_pipeline.spec import ALL_RESIDENTS, QuestionnaireSpec
 
 CI_TEXT = {
@@ -51,6 +52,7 @@ class RunFacts:
     changes: pd.DataFrame
     weight: WeightSettings
     estimate: EstimateSettings
+    small_area: pd.DataFrame | None = None  # outputs/estimate/sae.parquet (no rows when switched off)
 
     @property
     def rule(self) -> SuppressionRule:
@@ -403,6 +405,109 @@ def _bases(spec: QuestionnaireSpec, facts: RunFacts) -> list:
     return blocks
 
 
+COVARIATE_TEXT = {
+    "pct_18_34": "het percentage inwoners van 18 tot en met 34 jaar",
+    "pct_65_plus": "het percentage inwoners van 65 jaar en ouder",
+    "pct_single_person_households": "het percentage eenpersoonshuishoudens",
+    "pct_low_income_households": "het percentage huishoudens met een laag inkomen",
+    "pct_migration_background": "het percentage inwoners met een migratieachtergrond",
+}
+SAE_METHOD_TEXT = {"REML": "restricted maximum likelihood (REML)", "ML": "maximum likelihood",
+                   "FH": "de momentenschatter van Fay en Herriot"}
+BENCHMARK_TEXT = {
+    "ratio": "met een factor per indicator en meting (ratio-benchmarking)",
+    "difference": "met een vast verschil per indicator en meting (verschil-benchmarking)",
+}
+
+
+def _small_area(spec: QuestionnaireSpec, facts: RunFacts) -> list:
+    """How the model-based wijk figures are made, and their diagnostics per indicator and meting."""
+    table = facts.small_area
+    if table is None or not len(table):
+        return []
+    settings = facts.estimate.small_area
+    covariates = _join([COVARIATE_TEXT.get(c, c) for c in settings.covariates])
+    published = float((table["published_source"] != SAE_SOURCE_NONE).mean())
+    by_model = float((table["published_source"] == SAE_SOURCE_MODEL).mean())
+    benchmark = (f" Daarna zijn de modelschattingen {BENCHMARK_TEXT[settings.benchmarking]} zo bijgesteld dat hun "
+                 "gemiddelde, gewogen naar de geschatte omvang van de basis per wijk, gelijk is aan het directe cijfer "
+                 "voor de hele gemeente." if settings.benchmarking in BENCHMARK_TEXT else "")
+    blocks = [
+        Heading("Wijkcijfers met een model (kleine-gebiedsschatting)"),
+        Paragraph(
+            "Veel wijken hebben te weinig respondenten voor een betrouwbaar direct cijfer. Waar het directe cijfer "
+            "niet aan de publicatieregel voldoet, tonen de wijkfiguren en de tabel wijkcijfers een modelschatting, "
+            "gemarkeerd als \u2018modelschatting\u2019 (in de figuren met (m)). Het model is het Fay-Herriot-model "
+            "op wijkniveau, zoals het CBS en statistische bureaus elders het voor kleine gebieden gebruiken: per "
+            "indicator en meting wordt het directe wijkpercentage (na een boogsinus-wortel-transformatie, die de "
+            f"onzekerheid gelijkmatiger maakt) verklaard uit kenmerken van de wijk: {covariates} "
+            f"(bestand {settings.covariates_file}), plus een eigen afwijking per wijk. De modelschatting is een "
+            "gewogen gemiddelde van het directe cijfer en de voorspelling uit de wijkkenmerken; het gewicht van het "
+            "directe cijfer (de krimpfactor) is groter naarmate de wijk meer respondenten heeft en de wijken meer "
+            f"van elkaar verschillen. De variantie van de wijkafwijkingen is geschat met "
+            f"{SAE_METHOD_TEXT[settings.method]}. De steekproefvariantie van een wijk komt niet rechtstreeks uit die "
+            "wijk maar uit een gladgestreken variantiefunctie (het designeffect als functie van het aantal "
+            "respondenten), zodat een wijk met heel weinig respondenten nooit een variantie van bijna nul krijgt."
+            + benchmark
+        ),
+        Paragraph(
+            "De onzekerheid van een modelschatting is de gemiddelde kwadratische fout (MSE), geschat met een "
+            f"parametrische bootstrap ({_n(settings.bootstrap)} trekkingen) en vermeerderd met het kwadraat van de "
+            "bijstelling; het 95%-interval is de schatting plus of min 1,96 maal de wortel daarvan. Een "
+            "modelschatting wordt alleen gepubliceerd als dat interval aan dezelfde breedte-eisen voldoet als een "
+            "direct cijfer."
+        ),
+        Paragraph(
+            "Modelschattingen zijn niet design-zuiver: ze rusten op de aanname dat het model klopt en lenen "
+            "informatie van de andere wijken. Een wijk die sterk afwijkt van wat haar kenmerken voorspellen, wordt "
+            "naar die voorspelling toe getrokken. Gebruik ze voor een beeld van de wijk, niet om twee wijken scherp "
+            "met elkaar te vergelijken. Verklaren de wijkkenmerken minder dan "
+            f"{format_percent(settings.min_explained_variance)} van de verschillen tussen de wijken, dan wordt het "
+            "model niet gebruikt en staan er alleen directe cijfers."
+        ),
+        Paragraph(
+            f"In deze run heeft {format_percent(published)} van de wijkcijfers (indicator \u00d7 meting \u00d7 wijk) "
+            f"een gepubliceerd cijfer, waarvan {format_percent(by_model)} van alle wijkcijfers een modelschatting. "
+            "De controles van het model per indicator en meting: de variantie van de wijkafwijkingen "
+            "(boogsinusschaal), het deel van de verschillen tussen de wijken dat de kenmerken verklaren, de "
+            "gemiddelde krimpfactor en de Shapiro-Wilk-toets op de normaliteit van de gestandaardiseerde residuen."
+        ),
+        Table(("Indicator", "Meting", "Variantie wijkeffect", "Verklaard", "Krimpfactor (gem.)", "Normaliteit (p)",
+               "Direct", "Model", "Geen", "Opmerking"),
+              tuple(_small_area_rows(spec, table, settings)),
+              numeric=(False, True, True, True, True, True, True, True, True, False)),
+    ]
+    return blocks
+
+
+def _small_area_rows(spec: QuestionnaireSpec, table: pd.DataFrame, settings: SmallAreaSettings):
+    labels = {ind.id: ind.label for ind in spec.indicators}
+    for (indicator_id, wave), part in table.groupby(["indicator_id", "wave"], sort=False):
+        first = part.iloc[0]
+        remarks = []
+        if not part["model_used"].any():
+            explained = first["explained_variance"]
+            remarks.append(f"model niet gebruikt: kenmerken verklaren {format_percent(explained)}"
+                           if np.isfinite(explained) and explained < settings.min_explained_variance
+                           else "model niet gebruikt" if np.isfinite(first["sigma2_u"])
+                           else "geen model: te weinig wijken met een bruikbaar direct cijfer")
+        if np.isfinite(first["normality_p"]) and first["normality_p"] < SAE_NORMALITY_ALPHA:
+            remarks.append("residuen niet normaal")
+        empty = int((part["n"] == 0).sum())
+        if empty:
+            remarks.append(f"{empty} wijk(en) zonder respondenten")
+        count = part["published_source"].value_counts()
+        yield (
+            labels.get(indicator_id, indicator_id), str(int(wave)),
+            _scientific(first["sigma2_u"]) if np.isfinite(first["sigma2_u"]) else "-",
+            format_percent(first["explained_variance"]) if np.isfinite(first["explained_variance"]) else "-",
+            _dec(part["shrinkage"].mean()) if part["shrinkage"].notna().any() else "-",
+            _dec(first["normality_p"], 3) if np.isfinite(first["normality_p"]) else "-",
+            _n(count.get(SAE_SOURCE_DIRECT, 0)), _n(count.get(SAE_SOURCE_MODEL, 0)), _n(count.get(SAE_SOURCE_NONE, 0)),
+            "; ".join(remarks),
+        )
+
+
 def _files(spec: QuestionnaireSpec, facts: RunFacts) -> list:
     return [
         Heading("Bestanden bij dit rapport"),
@@ -443,6 +548,7 @@ def build_method_note(spec: QuestionnaireSpec, facts: RunFacts) -> Document:
         *_intervals(spec, facts),
         *_suppression(spec, facts),
         *_bases(spec, facts),
+        *_small_area(spec, facts),
         *_files(spec, facts),
     ]
     return Document(f"Onderzoeksverantwoording {spec.title}", tuple(blocks),

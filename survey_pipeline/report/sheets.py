@@ -49,6 +49,10 @@ DISTRIBUTION_HEADERS = {
     "sum_weights_base": "Som van de gewichten", "suppressed": "Niet gepubliceerd",
     "suppression_reason": "Reden niet gepubliceerd",
 }
+SMALL_AREA_HEADERS = {
+    "indicator_id": "Indicator (code)", "label": "Indicator", "wave": "Jaar", "area": "Code", "area_label": "Gebied",
+    "source": "Bron", "estimate": "Percentage", "ci_lower": "Ondergrens", "ci_upper": "Bovengrens",
+}
 # Shares (formatted as percentages) and whole-number codes (no thousands separator), by Dutch header.
 SHARE_HEADERS = frozenset({
     "Percentage", "Standaardfout", "Ondergrens", "Bovengrens", "Betrouwbaarheid", "Percentage van",
@@ -116,6 +120,15 @@ def dutch_distributions(frame: pd.DataFrame, spec: QuestionnaireSpec) -> pd.Data
     out = frame.assign(**_common(frame, spec),
                        code_type=[code_type(v, t) for v, t in zip(frame["variable"], frame["code_type"])])
     return _rename(out, DISTRIBUTION_HEADERS)
+
+
+def dutch_small_area(frame: pd.DataFrame, spec: QuestionnaireSpec) -> pd.DataFrame:
+    """The published area figures (wijkcijfers) with Dutch headers; the area column named after the
+    spec's area variable ("Wijk"); the source is already Dutch (direct, modelschatting, niet gepubliceerd)."""
+    headers = dict(SMALL_AREA_HEADERS)
+    if spec.area_variable is not None:
+        headers["area_label"] = spec.background[spec.area_variable].label
+    return _rename(frame, headers)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ Writes: indicators/changes/distributions as Parquet (contracts `Report*`) and as
 formula-safe CSV, standard and for Dutch Excel (`<table>.csv`,
 `<table>_excel_nl.csv`; see `csv_safety.py`), `tabellen.xlsx` (Dutch, with wijk x jaar pivots),
 `jaarverslag.html` / `.md` / `.docx` (for the editors who assemble the report in Word),
-`onderzoeksverantwoording.html` / `.md`, `figures/*.png|svg` and `checks.json`.
+`onderzoeksverantwoording.html` / `.md`, `figures/*.png|svg` and `checks.json`; with small-area
+estimates (`estimate.small_area`) also `wijkcijfers.{parquet,csv}` (contract `ReportSmallArea`) and
+its sheet: per indicator, wave and area the published figure, direct or "modelschatting".
 """
 
 from __future__ import annotations
@@ -30,7 +32,14 @@ from survey_pipeline.report.excel import write_workbook
 from survey_pipeline.report.html import render_html
 from survey_pipeline.report.markdown import render_markdown
 from survey_pipeline.report.method_note import RunFacts, build_method_note
-from survey_pipeline.report.sheets import SHARE_HEADERS, dutch_changes, dutch_distributions, dutch_indicators, area_pivots
+from survey_pipeline.report.sheets import (
+    SHARE_HEADERS,
+    area_pivots,
+    dutch_changes,
+    dutch_distributions,
+    dutch_indicators,
+    dutch_small_area,
+)
 from survey_pipeline.settings import Params, ReportSettings, upstream_settings, write_record
 from survey_pipeline.spec import QuestionnaireSpec
 
@@ -43,6 +52,7 @@ FIGURE_CACHE = Path(".cache") / "figures"
 FIGURE_WORKERS = 2
 SHEETS = {"indicators": "Indicatoren", "changes": "Veranderingen", "distributions": "Verdelingen"}
 DUTCH = {"indicators": dutch_indicators, "changes": dutch_changes, "distributions": dutch_distributions}
+SMALL_AREA_TABLE, SMALL_AREA_SHEET = "wijkcijfers", "Wijkcijfers"  # direct or model-based area figures
 
 
 def run_waves(validate_metrics: Mapping[str, Any]) -> list[int]:
@@ -63,9 +73,10 @@ def check_waves(report: ReportSettings, spec: QuestionnaireSpec, waves: Sequence
 
 
 def _figure_plans(indicators, spec: QuestionnaireSpec, report: ReportSettings, breakdowns: list[str],
-                  measured: Mapping[str, list[int]], shown_waves: list[int]) -> list[figures.FigurePlan]:
+                  measured: Mapping[str, list[int]], shown_waves: list[int],
+                  small_area: Any = None) -> list[figures.FigurePlan]:
     """The chain, a trend per measured indicator and, with the area breakdown (spec `area_variable`, e.g.
-    wijk), the areas of its latest shown wave."""
+    wijk), the areas of its latest shown wave (with the published model-based figures of `small_area`)."""
     steps = tables.chain_steps(spec)
     plans = [figures.chain_plan(indicators, spec, steps, shown_waves)] if steps else []
     plans += [figures.trend_plan(indicators, spec, ind, shown_waves, report.target_years)
@@ -73,7 +84,7 @@ def _figure_plans(indicators, spec: QuestionnaireSpec, report: ReportSettings, b
     if spec.area_variable in breakdowns:
         for ind in tables.report_order(spec):
             latest = [w for w in measured[ind.id] if w in shown_waves]
-            plan = figures.area_plan(indicators, spec, ind, latest[-1]) if latest else None
+            plan = figures.area_plan(indicators, spec, ind, latest[-1], small_area) if latest else None
             if plan is not None:
                 plans.append(plan)
     return plans
@@ -95,6 +106,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
     estimate_dir, weight_dir = store.reading("estimate"), store.reading("weight")
     check_spec_record(estimate_dir, spec)
     raw = {name: read_table(estimate_dir / f"{name}.parquet", contracts.ESTIMATE_TABLES[name]) for name in TABLES}
+    small_area = read_table(estimate_dir / "sae.parquet", contracts.EstimateSae)  # no rows when switched off
     validate_metrics = read_json(store.reading("validate") / "metrics.json", contracts.ValidateMetrics)
     metrics_file = store.root / "validate" / "metrics.json"  # named in messages: where the run leaves it
     facts_weight = {
@@ -122,10 +134,11 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
     shown_waves = [w for w in report.achieved_waves if w in waves] or waves
     method_doc = build_method_note(spec, RunFacts(
         validate_metrics=validate_metrics, indicators=indicators, changes=checked["changes"],
-        weight=upstream["weight"], estimate=estimate, **facts_weight,
+        weight=upstream["weight"], estimate=estimate, small_area=small_area, **facts_weight,
     ))
+    area_table = tables.publish_small_area(small_area, spec) if len(small_area) else None
 
-    plans = _figure_plans(indicators, spec, report, breakdowns, measured, shown_waves)
+    plans = _figure_plans(indicators, spec, report, breakdowns, measured, shown_waves, small_area)
     with store.writing("report") as out:
         # Figures not in the cache are drawn in the background while the rest is written.
         with figures.FigureFiles(out / "figures", report.figure_formats, store.root / FIGURE_CACHE,
@@ -134,18 +147,25 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
             for name in TABLES:
                 write_table(checked[name], out / f"{name}.parquet", contracts.REPORT_TABLES[name], spec)
                 write_csv_files(checked[name], out, name)
+            if area_table is not None:
+                write_table(area_table, out / f"{SMALL_AREA_TABLE}.parquet", contracts.ReportSmallArea, spec)
+                write_csv_files(area_table, out, SMALL_AREA_TABLE)
             chain = next((f for f, p in zip(written, plans) if p.kind == "chain"), None)
             trends = [f for f, p in zip(written, plans) if p.kind == "trend"]
             wijken = [f for f, p in zip(written, plans) if p.kind == "area"]
             sheets = write_workbook(
                 out / "tabellen.xlsx", title=spec.title, annual=annual,
                 sheets={"Streefwaarden": targets.drop(columns=["indicator_id"]),
-                        **{SHEETS[name]: DUTCH[name](checked[name], spec) for name in TABLES}},
-                share_columns={"Streefwaarden": tables.TARGET_SHARES, **{SHEETS[name]: SHARE_HEADERS for name in TABLES}},
+                        **{SHEETS[name]: DUTCH[name](checked[name], spec) for name in TABLES},
+                        **({SMALL_AREA_SHEET: dutch_small_area(area_table, spec)} if area_table is not None else {})},
+                share_columns={"Streefwaarden": tables.TARGET_SHARES,
+                               **{sheet: SHARE_HEADERS for sheet in (*SHEETS.values(), SMALL_AREA_SHEET)}},
                 pivots=(area_pivots(indicators, spec, tables.report_order(spec))
                         if spec.area_variable in breakdowns else ()),
             )
-            doc = build_report_document(spec, annual, targets, change_summary, chain, trends, wijken, shown_waves, level)
+            model_based = any(row.get("model") for plan in plans if plan.kind == "area" for row in plan.data["shown"])
+            doc = build_report_document(spec, annual, targets, change_summary, chain, trends, wijken, shown_waves, level,
+                                        model_based=model_based)
             (out / "jaarverslag.html").write_text(render_html(doc), encoding="utf-8")
             (out / "jaarverslag.md").write_text(render_markdown(doc), encoding="utf-8")
             (out / "onderzoeksverantwoording.html").write_text(render_html(method_doc), encoding="utf-8")
@@ -173,6 +193,8 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
         "footnotes": len(annual.footnotes),
         "notes": len(annual.notes),
         "figures": (chain is not None) + len(trends) + len(wijken),
+        "area_cells_published": (float((area_table["source"] != tables.SMALL_AREA_SOURCE_TEXT["none"]).mean())
+                                 if area_table is not None else None),
         "expectations_passed": len(outcomes),
         "sheets": sheets,
     }

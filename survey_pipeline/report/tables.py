@@ -446,3 +446,28 @@ def chain_steps(spec: QuestionnaireSpec) -> tuple[ChainStep, ...]:
                      and i.success == ind.success), None)
 
     return tuple(ChainStep(ind, of_residents(ind)) for ind in best)
+
+
+SMALL_AREA_SOURCE_TEXT = {"direct": "direct", "model": "modelschatting", "none": "niet gepubliceerd"}
+
+
+def publish_small_area(table: pd.DataFrame, spec: QuestionnaireSpec) -> pd.DataFrame:
+    """The published area figures (wijkcijfers): per indicator, wave and area the direct estimate where
+    it meets the publication rule, else the model-based one ("modelschatting") where its interval does,
+    else nothing. Never a suppressed direct estimate, nor the model's per-wijk diagnostics (with the
+    shrinkage and the synthetic estimate one could recover a suppressed direct estimate)."""
+    labels = {ind.id: ind.label for ind in spec.indicators}
+    out = pd.DataFrame({
+        "indicator_id": table["indicator_id"].to_numpy(),
+        "label": table["indicator_id"].map(labels).to_numpy(),
+        "wave": table["wave"].to_numpy(),
+        "area": table["area"].to_numpy(),
+        "area_label": table["area_label"].to_numpy(),
+        "source": table["published_source"].map(SMALL_AREA_SOURCE_TEXT).to_numpy(),
+        "estimate": table["published_estimate"].to_numpy(),
+        "ci_lower": table["published_ci_lower"].to_numpy(),
+        "ci_upper": table["published_ci_upper"].to_numpy(),
+    })
+    for column in ("indicator_id", "label", "area_label", "source"):
+        out[column] = pd.array(out[column].astype(object).to_numpy(), dtype="str")
+    return out

@@ -96,7 +96,7 @@ def test_written_files_are_byte_identical_and_labelled(spec, tmp_path):
     first = write_demo(spec, tmp_path / "a" / "raw", tmp_path / "a" / "population", n_per_wave=100, seed=3)
     write_demo(spec, tmp_path / "b" / "raw", tmp_path / "b" / "population", n_per_wave=100, seed=3)
     names = ("raw/wij_panel_2019.sav", "raw/wij_panel_2020.sav", "raw/wij_panel_2021.sav", "raw/receipt.csv",
-             "population/margins.csv", "population/cells.csv")
+             "population/margins.csv", "population/cells.csv", "population/wijk_covariates.csv")
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     frame, meta = pyreadstat.read_sav(str(tmp_path / "a" / "raw" / "wij_panel_2021.sav"), user_missing=True)

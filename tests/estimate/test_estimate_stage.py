@@ -253,8 +253,14 @@ def test_run_reads_stage_outputs_and_writes_checked_tables(spec, small, tmp_path
                     out / "weights.parquet", contracts.WeightWeights, spec)
     (tmp_path / "data" / "population").mkdir(parents=True)
     margins.to_csv(tmp_path / "data" / "population" / "margins.csv", index=False)
+    with pytest.raises(ParamsError, match="estimate.small_area.enabled"):  # its area figures need the area breakdown
+        est.run(store, spec, params, tmp_path)
+    settings = params.estimate.model_copy(update={"small_area": params.estimate.small_area.model_copy(
+        update={"enabled": False})})
+    params = params.model_copy(update={"estimate": settings})
     summary = est.run(store, spec, params, tmp_path)
     store.commit()
+    assert read_table(tmp_path / "outputs" / "estimate" / "sae.parquet", contracts.EstimateSae, spec).empty
     indicators = read_table(tmp_path / "outputs" / "estimate" / "indicators.parquet", contracts.EstimateIndicators, spec)
     read_table(tmp_path / "outputs" / "estimate" / "changes.parquet", contracts.EstimateChanges, spec)
     read_table(tmp_path / "outputs" / "estimate" / "distributions.parquet", contracts.EstimateDistributions, spec)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from survey_pipeline import contracts
+from survey_pipeline import contracts, small_area
 from survey_pipeline.artifacts import write_json, write_spec_record
 from survey_pipeline.reliability import apply_suppression, assess
 from survey_pipeline.settings import Params, SuppressionRule, write_record
@@ -289,6 +289,8 @@ def write_stage_outputs(outputs: Path, spec: QuestionnaireSpec, params: Params,
         (outputs / stage).mkdir(parents=True, exist_ok=True)
     for name, frame in frames.items():
         frame.to_parquet(outputs / "estimate" / f"{name}.parquet", index=False)
+    if "sae" not in frames:  # small-area estimates switched off: the estimate stage writes the table without rows
+        small_area.empty_table().to_parquet(outputs / "estimate" / "sae.parquet", index=False)
     write_spec_record(outputs / "estimate", spec)
     made_with = {"ingest": params.ingest, "validate": params.validate_}
     write_record(outputs / "validate", made_with)

@@ -81,6 +81,19 @@ def test_a_suppressed_value_may_not_carry_a_number(spec, rule, published):
         checks.check_schemas(tables, spec)
 
 
+def test_a_published_zero_or_hundred_percent_without_a_design_effect_passes(spec, rule, published):
+    """p = 1 has variance 0: deff is undefined (NaN) but the cell is published (n_eff = n)."""
+    tables = _copies(published)
+    frame = tables["indicators"]
+    shown = frame.index[~frame["suppressed"]][0]
+    frame.loc[shown, ["estimate", "se", "ci_upper", "deff"]] = [1.0, 0.0, 1.0, float("nan")]
+    frame.loc[shown, "ci_lower"] = min(frame.loc[shown, "ci_lower"], 1.0)
+    checks.check_schemas(tables, spec)
+    frame.loc[shown, ["estimate", "ci_upper"]] = [0.9, 0.95]  # not at the boundary: deff must be there
+    with pytest.raises(InputError, match=r"suppressed_rows_have_no_numbers.*\(1 row\(s\)"):
+        checks.check_schemas(tables, spec)
+
+
 def test_a_table_estimated_on_another_base_is_rejected(spec, rule, published):
     tables = _copies(published)
     tables["indicators"].loc[tables["indicators"]["indicator_id"] == "walk_in_easy", "base"] = "residents"

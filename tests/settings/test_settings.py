@@ -208,8 +208,11 @@ def test_upstream_settings_come_from_the_records_and_must_match_the_params(tmp_p
 def test_a_record_does_not_depend_on_how_the_params_were_written(tmp_path):
     """Defaults written out or left to the model, ints where floats go: the same settings, the same record."""
     explicit = _params()
+    small_area = {key: value for key, value in RAW["estimate"]["small_area"].items()  # not its defaults
+                  if key in ("enabled", "covariates")}
     implicit = parse_params(_with("estimate", {"breakdowns": RAW["estimate"]["breakdowns"],
-                                               "suppression": {"min_n_eff": 30, "flag_df_below": 8}}))
+                                               "suppression": {"min_n_eff": 30, "flag_df_below": 8},
+                                               "small_area": small_area}))
     assert implicit.estimate == explicit.estimate
     for name, params in (("a", explicit), ("b", implicit)):
         (tmp_path / name).mkdir()
