@@ -1,6 +1,6 @@
 # Two entry points for a fresh machine with Python 3.11 and make:
 #   make run    - install into .venv (reused while current) and run the pipeline on the demo panel
-#   make test   - install into .venv (reused while current), type-check (mypy, [tool.mypy]) and run the test suite
+#   make test   - install into .venv (reused while current), lint (ruff), type-check (mypy) and run the test suite
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -20,6 +20,8 @@ run: $(STAMP)
 	@echo "Indicator tables: outputs/report/ (open outputs/report/jaarverslag.html); run manifest: outputs/manifest.json"
 
 test: $(STAMP) browser
+	$(BIN)/ruff check survey_pipeline tests benchmarks
+	$(BIN)/ruff format --check survey_pipeline tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 

@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
-
 from memory import load_average, peak_memory_mb, reset_peak_memory
+
 from survey_pipeline import SurveyDesign, demo
 from survey_pipeline import estimate as est
 from survey_pipeline.settings import load_params
@@ -68,19 +68,25 @@ def main(argv: list[str] | None = None) -> int:
     rows = {name: len(getattr(result, name)) for name in ("indicators", "changes", "distributions")}
     peak = peak_memory_mb()
     load = load_average()
-    print(f"estimate_all, {n} per wave ({len(data)} rows): best {min(wall):.3f} s wall, {min(cpu):.3f} s CPU, "
-          f"peak {peak:.0f} MB; rows {rows}; load average {load}")
-    print(json.dumps({
-        "n_per_wave": n,
-        "rows_in": len(data),
-        "rows": rows,
-        "best_seconds": round(min(wall), 4),
-        "median_seconds": round(statistics.median(wall), 4),
-        "best_cpu_seconds": round(min(cpu), 4),
-        "median_cpu_seconds": round(statistics.median(cpu), 4),
-        "peak_memory_mb": round(peak, 1),
-        "load_average": load,
-    }))
+    print(
+        f"estimate_all, {n} per wave ({len(data)} rows): best {min(wall):.3f} s wall, {min(cpu):.3f} s CPU, "
+        f"peak {peak:.0f} MB; rows {rows}; load average {load}"
+    )
+    print(
+        json.dumps(
+            {
+                "n_per_wave": n,
+                "rows_in": len(data),
+                "rows": rows,
+                "best_seconds": round(min(wall), 4),
+                "median_seconds": round(statistics.median(wall), 4),
+                "best_cpu_seconds": round(min(cpu), 4),
+                "median_cpu_seconds": round(statistics.median(cpu), 4),
+                "peak_memory_mb": round(peak, 1),
+                "load_average": load,
+            }
+        )
+    )
     return 0
 
 

@@ -25,11 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import floor_numpy
 import numpy as np
 import pandas as pd
-
-import floor_numpy
 from memory import load_average, peak_memory_mb, reset_peak_memory
+
 from survey_pipeline import SurveyDesign
 from survey_pipeline.core.design import Share
 
@@ -164,7 +164,9 @@ def run_r(df: pd.DataFrame, margins: dict) -> tuple[float, np.ndarray]:
         (Path(tmp) / "job.R").write_text(R_JOB)
         done = subprocess.run(
             ["Rscript", str(Path(tmp) / "job.R"), str(data), str(Path(tmp) / "margins.json")],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         )
     lines = done.stdout.strip().splitlines()
     return float(lines[0]), np.array([float(v) for v in lines[1].split()])
@@ -194,12 +196,16 @@ def main(argv: list[str] | None = None) -> int:
     for name, values in (("single", python_values(results)), ("batched", python_values(batch_results))):
         differences[name] = float(np.max(np.abs(values / floor_values - 1)))
         if not differences[name] <= FLOOR_RTOL:
-            print(f"{name}: estimates or SEs differ from the numpy floor by {differences[name]:.2e} relative",
-                  file=sys.stderr)
+            print(
+                f"{name}: estimates or SEs differ from the numpy floor by {differences[name]:.2e} relative",
+                file=sys.stderr,
+            )
             return 1
     for name, figures in (("20 proportion calls", single), ("2 proportions calls", batched), ("numpy floor", floor)):
-        print(f"{name:>22}: {figures['total_seconds']:8.3f} s wall, {figures['cpu_seconds']:8.3f} s CPU, "
-              f"peak {figures['peak_memory_mb']:.0f} MB")
+        print(
+            f"{name:>22}: {figures['total_seconds']:8.3f} s wall, {figures['cpu_seconds']:8.3f} s CPU, "
+            f"peak {figures['peak_memory_mb']:.0f} MB"
+        )
     report = {
         "n": args.n,
         **single,

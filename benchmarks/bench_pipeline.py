@@ -82,9 +82,17 @@ def run_once(project: Path, label: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=2, help="runs in the same copy: the first cold, the rest warm")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="parameter override, e.g. validate.gx_level=off")
-    parser.add_argument("--project", type=Path, default=ROOT, help="project whose inputs are copied (default: this one)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="parameter override, e.g. validate.gx_level=off",
+    )
+    parser.add_argument(
+        "--project", type=Path, default=ROOT, help="project whose inputs are copied (default: this one)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary project (its path is printed)")
     args = parser.parse_args()
 

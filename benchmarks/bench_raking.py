@@ -61,14 +61,22 @@ def run_r(base: np.ndarray, margins: list) -> tuple[float, np.ndarray]:
         tmp = Path(tmp)
         cols = {"base": base} | {f"m{i}": codes for i, (codes, _) in enumerate(margins)}
         header = ",".join(cols)
-        np.savetxt(tmp / "data.csv", np.column_stack(list(cols.values())), delimiter=",",
-                   header=header, comments="", fmt="%.17g")
+        np.savetxt(
+            tmp / "data.csv",
+            np.column_stack(list(cols.values())),
+            delimiter=",",
+            header=header,
+            comments="",
+            fmt="%.17g",
+        )
         rows = [f"m{i},{k},{float(t)!r}" for i, (_, totals) in enumerate(margins) for k, t in enumerate(totals)]
         (tmp / "totals.csv").write_text("margin,code,total\n" + "\n".join(rows) + "\n")
         (tmp / "job.R").write_text(R_JOB)
         done = subprocess.run(
             ["Rscript", str(tmp / "job.R"), str(tmp / "data.csv"), str(tmp / "totals.csv"), str(tmp / "w.txt")],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         weights = np.loadtxt(tmp / "w.txt")
     return float(done.stdout.split()[0]), weights
@@ -89,8 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         result = rake_weights(base, margins, max_iter=100, tol=1e-10)
         times.append(time.perf_counter() - t0)
     assert result is not None and result.converged
-    print(f"rake_weights n={args.n}: best {min(times):.3f} s, median {statistics.median(times):.3f} s, "
-          f"{result.iterations} sweeps, max |margin error| {result.max_abs_error:.2e}")
+    print(
+        f"rake_weights n={args.n}: best {min(times):.3f} s, median {statistics.median(times):.3f} s, "
+        f"{result.iterations} sweeps, max |margin error| {result.max_abs_error:.2e}"
+    )
     report = {
         "n": args.n,
         "best_seconds": round(min(times), 4),

@@ -27,8 +27,9 @@ def codes_of(values: np.ndarray, keys: Sequence) -> np.ndarray:
     return np.searchsorted(keys, values)
 
 
-def rake(cell_base: np.ndarray, cell_codes: list[np.ndarray], totals: list[np.ndarray], max_iter: int,
-         epsilon: float) -> list[np.ndarray]:
+def rake(
+    cell_base: np.ndarray, cell_codes: list[np.ndarray], totals: list[np.ndarray], max_iter: int, epsilon: float
+) -> list[np.ndarray]:
     """Calibration factor per cell after each margin of the last sweep (the last one is final)."""
     factor = np.ones_like(cell_base)
     stage = [factor] * len(totals)
@@ -45,8 +46,9 @@ def rake(cell_base: np.ndarray, cell_codes: list[np.ndarray], totals: list[np.nd
     return stage
 
 
-def project(cell_sums: np.ndarray, stage: list[np.ndarray], indicators: list[np.ndarray],
-            rows_per_cell: np.ndarray) -> np.ndarray:
+def project(
+    cell_sums: np.ndarray, stage: list[np.ndarray], indicators: list[np.ndarray], rows_per_cell: np.ndarray
+) -> np.ndarray:
     """H (domains x cells) of R's raking projection of influence / base weight summed per cell."""
     h = np.zeros_like(cell_sums)
     rows_per_category = [np.maximum(rows_per_cell @ e, 1.0) for e in indicators]
@@ -57,9 +59,16 @@ def project(cell_sums: np.ndarray, stage: list[np.ndarray], indicators: list[np.
     return h
 
 
-def standard_job(df: pd.DataFrame, margins: Mapping[str, Mapping], items: Sequence[str], by: str = "wijk",
-                 base_weight: str = "w0", max_iter: int = 100, tol: float = 1e-10, level: float = 0.95
-                 ) -> dict[str, np.ndarray]:
+def standard_job(
+    df: pd.DataFrame,
+    margins: Mapping[str, Mapping],
+    items: Sequence[str],
+    by: str = "wijk",
+    base_weight: str = "w0",
+    max_iter: int = 100,
+    tol: float = 1e-10,
+    level: float = 0.95,
+) -> dict[str, np.ndarray]:
     """Estimates, SEs, df and logit bounds, (items x domains): domain 0 overall, then each `by` code."""
     names = list(margins)
     sizes = [len(margins[v]) for v in names]

@@ -90,8 +90,9 @@ def synthetic_population(spec, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, n
     return people, wave_covariates, propensity
 
 
-def one_replicate(people, inclusion, margins, design_matrix, population, rng, bootstrap,
-                  settings: SmallAreaSettings) -> dict[str, pd.DataFrame]:
+def one_replicate(
+    people, inclusion, margins, design_matrix, population, rng, bootstrap, settings: SmallAreaSettings
+) -> dict[str, pd.DataFrame]:
     """Direct and model-based wijk estimates of every indicator in one sample."""
     sample = people[rng.random(len(people)) < inclusion].reset_index(drop=True)
     design = SurveyDesign(sample.assign(w=1.0), weights="w").rake(margins)
@@ -103,18 +104,31 @@ def one_replicate(people, inclusion, margins, design_matrix, population, rng, bo
         rows = by_wijk[by_wijk["share"] == position].sort_values("wijk")
         p, se, n = (rows[c].to_numpy(float) for c in ("estimate", "se", "n"))
         gvf = smooth_design_effects(se**2, p, n)
-        fit = fay_herriot_arcsine(p, gvf.arcsine_sample_size(float(city[position])), design_matrix,
-                                  settings.method, replicates=bootstrap, seed=int(rng.integers(2**31)))
+        fit = fay_herriot_arcsine(
+            p,
+            gvf.arcsine_sample_size(float(city[position])),
+            design_matrix,
+            settings.method,
+            replicates=bootstrap,
+            seed=int(rng.integers(2**31)),
+        )
         estimate, mse = fit.estimate, fit.mse
         if settings.benchmarking != "none":
             bench = benchmark(estimate, mse, population, float(city[position]), settings.benchmarking)
             estimate, mse = bench.estimate, bench.mse
         half = Z95 * np.sqrt(mse)
-        out[name] = pd.DataFrame({
-            "direct": p, "direct_lower": rows["ci_lower"].to_numpy(), "direct_upper": rows["ci_upper"].to_numpy(),
-            "model": estimate, "model_lower": estimate - half, "model_upper": estimate + half,
-            "n": n, "converged": fit.converged,
-        })
+        out[name] = pd.DataFrame(
+            {
+                "direct": p,
+                "direct_lower": rows["ci_lower"].to_numpy(),
+                "direct_upper": rows["ci_upper"].to_numpy(),
+                "model": estimate,
+                "model_lower": estimate - half,
+                "model_upper": estimate + half,
+                "n": n,
+                "converged": fit.converged,
+            }
+        )
     return out
 
 
@@ -133,27 +147,38 @@ def summarise(results: dict[str, list[pd.DataFrame]], truth: pd.DataFrame) -> pd
             col[f"coverage_{kind}"] = covered.mean(axis=0)
             col[f"bias_{kind}"] = error.mean(axis=0)
         for i, wijk in enumerate(truth["wijk"]):
-            rows.append({
-                "indicator": name, "wijk": int(wijk), "population": int(truth["population"].iloc[i]),
-                "true": true[i], "mean_n": col["n"][:, i].mean(),
-                "rrmse_direct": col["rrmse_direct"][i], "rrmse_model": col["rrmse_model"][i],
-                "coverage_direct": col["coverage_direct"][i], "coverage_model": col["coverage_model"][i],
-                "bias_direct": col["bias_direct"][i], "bias_model": col["bias_model"][i],
-            })
+            rows.append(
+                {
+                    "indicator": name,
+                    "wijk": int(wijk),
+                    "population": int(truth["population"].iloc[i]),
+                    "true": true[i],
+                    "mean_n": col["n"][:, i].mean(),
+                    "rrmse_direct": col["rrmse_direct"][i],
+                    "rrmse_model": col["rrmse_model"][i],
+                    "coverage_direct": col["coverage_direct"][i],
+                    "coverage_model": col["coverage_model"][i],
+                    "bias_direct": col["bias_direct"][i],
+                    "bias_model": col["bias_model"][i],
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def overall(table: pd.DataFrame) -> pd.DataFrame:
     """Per indicator: medians of the relative RMSEs, their ratio, mean coverages, target check."""
     summary = table.groupby("indicator", sort=False).agg(
-        median_rrmse_direct=("rrmse_direct", "median"), median_rrmse_model=("rrmse_model", "median"),
-        mean_coverage_direct=("coverage_direct", "mean"), mean_coverage_model=("coverage_model", "mean"),
+        median_rrmse_direct=("rrmse_direct", "median"),
+        median_rrmse_model=("rrmse_model", "median"),
+        mean_coverage_direct=("coverage_direct", "mean"),
+        mean_coverage_model=("coverage_model", "mean"),
         min_coverage_model=("coverage_model", "min"),
     )
     summary["rrmse_ratio"] = summary["median_rrmse_model"] / summary["median_rrmse_direct"]
     low, high = TARGET_COVERAGE
-    summary["meets_targets"] = (summary["rrmse_ratio"] <= TARGET_RMSE_RATIO) & summary[
-        "mean_coverage_model"].between(low, high)
+    summary["meets_targets"] = (summary["rrmse_ratio"] <= TARGET_RMSE_RATIO) & summary["mean_coverage_model"].between(
+        low, high
+    )
     return summary.reset_index()
 
 
@@ -190,8 +215,12 @@ def figure(table: pd.DataFrame, path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicates", type=int, default=200, help="samples drawn (default 200)")
-    parser.add_argument("--bootstrap", type=int, default=None,
-                        help="bootstrap draws per MSE (default: estimate.small_area.bootstrap of params.yaml)")
+    parser.add_argument(
+        "--bootstrap",
+        type=int,
+        default=None,
+        help="bootstrap draws per MSE (default: estimate.small_area.bootstrap of params.yaml)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args(argv)
@@ -204,19 +233,26 @@ def main(argv: list[str] | None = None) -> int:
         args.bootstrap = settings.bootstrap
     people, covariates, propensity = synthetic_population(spec, args.seed)
     inclusion = np.minimum(1.0, SAMPLE_SIZE * propensity / propensity.sum())
-    margins = {c: people.groupby(c).size().astype(float).to_dict()
-               for c in ("age_group", "sex", "wijk")}
-    design_matrix = np.column_stack([np.ones(len(covariates)),
-                                     covariates[list(settings.covariates)].to_numpy(float) / 100.0])
+    margins = {c: people.groupby(c).size().astype(float).to_dict() for c in ("age_group", "sex", "wijk")}
+    design_matrix = np.column_stack(
+        [np.ones(len(covariates)), covariates[list(settings.covariates)].to_numpy(float) / 100.0]
+    )
     truth = people.groupby("wijk")[list(INDICATORS)].mean().reset_index()
     truth["population"] = people.groupby("wijk").size().to_numpy()
     rng = np.random.default_rng(args.seed + 1)
     results: dict[str, list[pd.DataFrame]] = {name: [] for name in INDICATORS}
     not_converged = 0
     for _ in range(args.replicates):
-        for name, frame in one_replicate(people, inclusion, margins, design_matrix,
-                                         truth["population"].to_numpy(float), rng, args.bootstrap,
-                                         settings).items():
+        for name, frame in one_replicate(
+            people,
+            inclusion,
+            margins,
+            design_matrix,
+            truth["population"].to_numpy(float),
+            rng,
+            args.bootstrap,
+            settings,
+        ).items():
             results[name].append(frame)
             not_converged += int(not frame["converged"].iloc[0])
     table = summarise(results, truth)
@@ -225,24 +261,32 @@ def main(argv: list[str] | None = None) -> int:
     args.output.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.output / "sae_simulation.csv", index=False, float_format="%.6g")
     with open(args.output / "sae_simulation.md", "w", encoding="utf-8") as handle:
-        handle.write(f"# SAE simulation: {args.replicates} samples, {args.bootstrap} bootstrap draws, seed {args.seed}\n\n")
+        handle.write(
+            f"# SAE simulation: {args.replicates} samples, {args.bootstrap} bootstrap draws, seed {args.seed}\n\n"
+        )
         handle.write(summary.to_markdown(index=False, floatfmt=".3f") + "\n\n")
         handle.write(table.to_markdown(index=False, floatfmt=".3f") + "\n")
     figure(table, args.output / "sae_simulation.svg")
 
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     result = {
-        "replicates": args.replicates, "bootstrap": args.bootstrap, "seed": args.seed,
+        "replicates": args.replicates,
+        "bootstrap": args.bootstrap,
+        "seed": args.seed,
         "fits_not_converged": not_converged,
         "indicators": {
-            r.indicator: {"rrmse_ratio": round(r.rrmse_ratio, 3), "median_rrmse_direct": round(r.median_rrmse_direct, 3),
-                          "median_rrmse_model": round(r.median_rrmse_model, 3),
-                          "mean_coverage_direct": round(r.mean_coverage_direct, 3),
-                          "mean_coverage_model": round(r.mean_coverage_model, 3),
-                          "meets_targets": bool(r.meets_targets)}
+            r.indicator: {
+                "rrmse_ratio": round(r.rrmse_ratio, 3),
+                "median_rrmse_direct": round(r.median_rrmse_direct, 3),
+                "median_rrmse_model": round(r.median_rrmse_model, 3),
+                "mean_coverage_direct": round(r.mean_coverage_direct, 3),
+                "mean_coverage_model": round(r.mean_coverage_model, 3),
+                "meets_targets": bool(r.meets_targets),
+            }
             for r in summary.itertuples()
         },
-        "wall_seconds": round(time.perf_counter() - start, 1), "cpu_seconds": round(time.process_time() - cpu, 1),
+        "wall_seconds": round(time.perf_counter() - start, 1),
+        "cpu_seconds": round(time.process_time() - cpu, 1),
     }
     print(json.dumps(result))
     return 0 if summary["meets_targets"].all() else 1

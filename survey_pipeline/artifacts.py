@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,7 @@ class OutputsBusyError(InputError):
 
 def iso(timestamp: float) -> str:
     """A Unix time as ISO 8601 in UTC, to the second."""
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat(timespec="seconds")
 
 
 @contextmanager
@@ -86,9 +86,11 @@ def validate_contract(
     and wave variable are checked as the contract's `resp_id` and `wave`, then named back."""
     renames = {}
     if spec is not None:
-        renames = {name: canonical for name, canonical in
-                   ((spec.respondent_id, CONTRACT_ID), (spec.wave_variable, CONTRACT_WAVE))
-                   if name != canonical and name in frame.columns}
+        renames = {
+            name: canonical
+            for name, canonical in ((spec.respondent_id, CONTRACT_ID), (spec.wave_variable, CONTRACT_WAVE))
+            if name != canonical and name in frame.columns
+        }
     checked = contract.validate(frame.rename(columns=renames), lazy=True)
     return checked.rename(columns={canonical: name for name, canonical in renames.items()})
 
@@ -135,14 +137,10 @@ def write_table(
     return checked
 
 
-def read_table(
-    path: Path, contract: type[pa.DataFrameModel], spec: QuestionnaireSpec | None = None
-) -> pd.DataFrame:
+def read_table(path: Path, contract: type[pa.DataFrameModel], spec: QuestionnaireSpec | None = None) -> pd.DataFrame:
     """Read a Parquet table written by a stage and check it against its contract (survey names from `spec`)."""
     if not path.exists():
-        raise InputError(
-            "missing stage output; run the earlier stage first", file=str(path), rule="stage_input"
-        )
+        raise InputError("missing stage output; run the earlier stage first", file=str(path), rule="stage_input")
     return check_table(pd.read_parquet(path), contract, file=str(path), spec=spec)
 
 
@@ -154,8 +152,11 @@ def check_json(data: Any, contract: type[BaseModel], *, file: str) -> Any:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "<document>"
         more = f" and {exc.error_count() - 1} more" if exc.error_count() > 1 else ""
-        raise SchemaCheckError(f"{exc.error_count()} contract failure(s): {where}: {first['msg']}{more}",
-                               file=file, rule=f"schema:{contract.__name__}") from None
+        raise SchemaCheckError(
+            f"{exc.error_count()} contract failure(s): {where}: {first['msg']}{more}",
+            file=file,
+            rule=f"schema:{contract.__name__}",
+        ) from None
     return data
 
 
@@ -190,7 +191,8 @@ def check_spec_record(folder: Path, spec: QuestionnaireSpec) -> None:
     if made_under["spec_fingerprint"] != spec.fingerprint:
         raise InputError(
             f"made under another version of the questionnaire spec; rerun the {folder.name} stage",
-            file=str(folder / SPEC_RECORD), rule="spec_version",
+            file=str(folder / SPEC_RECORD),
+            rule="spec_version",
         )
 
 
@@ -219,7 +221,8 @@ class RunLock:
                 os.close(fd)
                 raise OutputsBusyError(
                     f"another run is writing these outputs ({_describe_holder(holder)}); wait for it to end",
-                    file=str(self.path), rule="outputs_lock",
+                    file=str(self.path),
+                    rule="outputs_lock",
                 ) from None
             except BaseException:
                 os.close(fd)
@@ -265,8 +268,10 @@ def _read_holder(fd: int) -> dict[str, Any]:
 def _describe_holder(holder: dict[str, Any]) -> str:
     if not holder:
         return "holder unknown: it is just starting"
-    return (f"pid {holder.get('pid')} on {holder.get('host')}, started {holder.get('started_at')}, "
-            f"command '{holder.get('command')}'")
+    return (
+        f"pid {holder.get('pid')} on {holder.get('host')}, started {holder.get('started_at')}, "
+        f"command '{holder.get('command')}'"
+    )
 
 
 class OutputStore:
@@ -297,8 +302,10 @@ class OutputStore:
             left_behind = lock.acquire(command)
         try:
             if left_behind:
-                log.warning("the previous run on these outputs was killed (%s); removing what it left",
-                            _describe_holder(left_behind))
+                log.warning(
+                    "the previous run on these outputs was killed (%s); removing what it left",
+                    _describe_holder(left_behind),
+                )
             with _os_errors_named(self.root):
                 self._remove_leftovers()
             yield
@@ -326,7 +333,7 @@ class OutputStore:
                 if path.name.startswith(STAGING_PREFIX):
                     _remove(path)
                 elif path.name.startswith(BACKUP_PREFIX):
-                    original = folder / path.name[len(BACKUP_PREFIX):].rsplit("-", 1)[0]
+                    original = folder / path.name[len(BACKUP_PREFIX) :].rsplit("-", 1)[0]
                     if original.exists():
                         _remove(path)
                     else:

@@ -52,44 +52,61 @@ GLOBAL_OPTIONS_NOTE = (
 def _add_global_options(parser: argparse.ArgumentParser, *, after_verb: bool) -> None:
     """The options every command takes. After the verb their defaults are suppressed, so an option
     given before the verb is not reset by the subcommand's parser."""
+
     def default(value):
         return argparse.SUPPRESS if after_verb else value
 
     parser.add_argument("--project-dir", type=Path, default=default(Path(".")), help="project root (default: .)")
-    parser.add_argument("--params", type=Path, default=default(None),
-                        help="params file (default: <project-dir>/params.yaml)")
-    parser.add_argument("--outputs", type=Path, default=default(None),
-                        help="outputs folder (default: <project-dir>/outputs)")
+    parser.add_argument(
+        "--params", type=Path, default=default(None), help="params file (default: <project-dir>/params.yaml)"
+    )
+    parser.add_argument(
+        "--outputs", type=Path, default=default(None), help="outputs folder (default: <project-dir>/outputs)"
+    )
     parser.add_argument("--debug", action="store_true", default=default(False), help="show tracebacks and debug logs")
     parser.add_argument("--quiet", action="store_true", default=default(False), help="only warnings and errors")
 
 
 def _lines(**fields: list[str]) -> str:
     """`name: a, b, c` lines, wrapped with a hanging indent."""
-    return "\n".join(textwrap.fill(f"{name + ':':8}{', '.join(items)}", width=100, subsequent_indent=" " * 8)
-                     for name, items in fields.items())
+    return "\n".join(
+        textwrap.fill(f"{name + ':':8}{', '.join(items)}", width=100, subsequent_indent=" " * 8)
+        for name, items in fields.items()
+    )
 
 
 def _stage_description(stage: Stage) -> str:
     """What a stage does, reads and writes, from its declaration in the stage graph."""
-    reads = ["the questionnaire spec (params `spec`)", *(f"the files named by params `{key}`" for key in stage.data_keys),
-             *(f"outputs/{name}" for name in stage.reads)]
+    reads = [
+        "the questionnaire spec (params `spec`)",
+        *(f"the files named by params `{key}`" for key in stage.data_keys),
+        *(f"outputs/{name}" for name in stage.reads),
+    ]
     if "." in stage.folders:
         writes = [f"outputs/{stage.name}/ (the whole folder)"]
     else:
         names = [*stage.writes, *stage.metrics, *stage.untracked, *(f"{name}/" for name in stage.folders)]
         writes = [f"outputs/{stage.name}/{name}" for name in names]
-    return f"{stage.summary()}\n\n" + _lines(reads=reads, writes=writes, params=[f"params.yaml sections {', '.join(stage.params)}"])
+    return f"{stage.summary()}\n\n" + _lines(
+        reads=reads, writes=writes, params=[f"params.yaml sections {', '.join(stage.params)}"]
+    )
 
 
 def _run_description() -> str:
     steps = "\n".join(f"  {stage.name:9} {stage.summary()}" for stage in GRAPH)
     data = dict.fromkeys(key for stage in GRAPH for key in stage.data_keys)
-    return ("Run every stage in order; the outputs are staged and swapped in only when all succeed, so a failed run "
-            f"leaves the previous outputs as they were.\n\n{steps}\n\n"
-            + _lines(reads=["params.yaml", "the questionnaire spec (params `spec`)",
-                            *(f"the files named by params `{key}`" for key in data)],
-                     writes=[f"outputs/{stage.name}/" for stage in GRAPH]))
+    return (
+        "Run every stage in order; the outputs are staged and swapped in only when all succeed, so a failed run "
+        f"leaves the previous outputs as they were.\n\n{steps}\n\n"
+        + _lines(
+            reads=[
+                "params.yaml",
+                "the questionnaire spec (params `spec`)",
+                *(f"the files named by params `{key}`" for key in data),
+            ],
+            writes=[f"outputs/{stage.name}/" for stage in GRAPH],
+        )
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,14 +119,20 @@ def build_parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     for stage in GRAPH:
         verb = verbs.add_parser(
-            stage.name, help=f"run the {stage.name} stage alone (reads the earlier stages' outputs)",
-            description=_stage_description(stage), epilog=GLOBAL_OPTIONS_NOTE,
+            stage.name,
+            help=f"run the {stage.name} stage alone (reads the earlier stages' outputs)",
+            description=_stage_description(stage),
+            epilog=GLOBAL_OPTIONS_NOTE,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         _add_global_options(verb, after_verb=True)
-    verb = verbs.add_parser("run", help="run every stage in order; outputs change only if all succeed",
-                            description=_run_description(), epilog=GLOBAL_OPTIONS_NOTE,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    verb = verbs.add_parser(
+        "run",
+        help="run every stage in order; outputs change only if all succeed",
+        description=_run_description(),
+        epilog=GLOBAL_OPTIONS_NOTE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _add_global_options(verb, after_verb=True)
     return parser
 
@@ -151,7 +174,7 @@ def _main(argv: Sequence[str] | None) -> int:
             return _fail(exc, EXIT_INTERNAL, args.debug)
         outputs = args.outputs or args.project_dir.resolve() / "outputs"
         return _fail(OutputWriteError.from_os_error(exc, outputs), EXIT_FILE_SYSTEM, args.debug)
-    except Exception as exc:  # noqa: BLE001 - the contract: one line, exit 1
+    except Exception as exc:
         return _fail(exc, EXIT_INTERNAL, args.debug)
     return EXIT_OK
 
@@ -190,8 +213,10 @@ def run_command(args: argparse.Namespace) -> None:
             store.commit()
             manifest.write_run_manifest(store.root)
         if arrived:
-            log.warning("%s arrived while the outputs were being swapped in; the swap was completed",
-                        signal.Signals(arrived[0]).name)
+            log.warning(
+                "%s arrived while the outputs were being swapped in; the swap was completed",
+                signal.Signals(arrived[0]).name,
+            )
     log.info("done: outputs in %s", store.root)
 
 

@@ -102,9 +102,13 @@ class IngestResponses(pa.DataFrameModel):
     file_wave: Series[int] = pa.Field(description="wave from the file name")
     resp_id: Series[float] = pa.Field(nullable=True, description="respondent id as read")
     wave: Series[float] = pa.Field(nullable=True, description="wave variable as read")
-    base_weight: Optional[Series[float]] = pa.Field(nullable=True, description="design weight when the raw file has one")
+    base_weight: Optional[Series[float]] = pa.Field(
+        nullable=True, description="design weight when the raw file has one"
+    )
     codes: Series[float] = pa.Field(
-        alias=_every_column_but("source_file", "source_row", "file_wave"), regex=True, nullable=True,
+        alias=_every_column_but("source_file", "source_row", "file_wave"),
+        regex=True,
+        nullable=True,
         description="background variables and spec questions: codes as read (NaN = system missing)",
     )
 
@@ -120,10 +124,14 @@ class ValidateValid(pa.DataFrameModel):
     file_wave: Series[int] = pa.Field(description="wave from the file name")
     resp_id: Series[int] = pa.Field(ge=0, description="respondent id")
     wave: Series[int] = pa.Field(description="wave (equals file_wave)")
-    base_weight: Optional[Series[float]] = pa.Field(nullable=True, description="design weight when the raw file has one")
+    base_weight: Optional[Series[float]] = pa.Field(
+        nullable=True, description="design weight when the raw file has one"
+    )
     codes: Series[float] = pa.Field(
-        alias=_every_column_but("source_file", "source_row", "file_wave", "resp_id", "wave"), regex=True,
-        nullable=True, description="background variables and spec questions: codes (NaN = system missing or not in the wave)",
+        alias=_every_column_but("source_file", "source_row", "file_wave", "resp_id", "wave"),
+        regex=True,
+        nullable=True,
+        description="background variables and spec questions: codes (NaN = system missing or not in the wave)",
     )
 
     class Config:
@@ -138,11 +146,14 @@ class ValidateQuarantine(pa.DataFrameModel):
     source_row: Series[int] = pa.Field(ge=1, description="1-based data row in the raw file")
     file_wave: Series[int] = pa.Field(description="wave from the file name")
     resp_id: Series[float] = pa.Field(nullable=True, description="respondent id as read (may be NaN)")
-    reasons: Series[str] = pa.Field(str_length={"min_value": 1},
-                                    description="every failed rule as 'rule:variable; rule:variable'")
+    reasons: Series[str] = pa.Field(
+        str_length={"min_value": 1}, description="every failed rule as 'rule:variable; rule:variable'"
+    )
     codes: Series[float] = pa.Field(
-        alias=_every_column_but("source_file", "source_row", "file_wave", "resp_id", "reasons"), regex=True,
-        nullable=True, description="the row's codes as read, to inspect the problem",
+        alias=_every_column_but("source_file", "source_row", "file_wave", "resp_id", "reasons"),
+        regex=True,
+        nullable=True,
+        description="the row's codes as read, to inspect the problem",
     )
 
     class Config:
@@ -157,7 +168,9 @@ class ValidateQuarantineReasons(pa.DataFrameModel):
     source_row: Series[int] = pa.Field(ge=1, description="1-based data row in the raw file")
     rule: Series[str] = pa.Field(str_length={"min_value": 1}, description="rule name, e.g. routed_past")
     column: Series[str] = pa.Field(description="variable the rule is about")
-    message: Series[str] = pa.Field(str_length={"min_value": 1}, description="what is wrong (codes only, no respondent text)")
+    message: Series[str] = pa.Field(
+        str_length={"min_value": 1}, description="what is wrong (codes only, no respondent text)"
+    )
 
     class Config:
         name = "validate_quarantine_reasons"
@@ -266,14 +279,25 @@ class EstimateIndicators(pa.DataFrameModel):
     breakdown_code: Series[float] = _breakdown_code()
     breakdown_label: Series[str] = _breakdown_label()
     base: Series[str] = pa.Field(str_length={"min_value": 1}, description="spec group of the denominator")
-    base_text: Series[str] = pa.Field(str_length={"min_value": 1}, description="the base in words, from the spec (Dutch)")
-    estimate: Series[float] = pa.Field(nullable=True, in_range=SHARE, description="weighted share (NaN when suppressed)")
+    base_text: Series[str] = pa.Field(
+        str_length={"min_value": 1}, description="the base in words, from the spec (Dutch)"
+    )
+    estimate: Series[float] = pa.Field(
+        nullable=True, in_range=SHARE, description="weighted share (NaN when suppressed)"
+    )
     se: Series[float] = pa.Field(nullable=True, ge=0, description="standard error, calibration-aware linearisation")
-    ci_lower: Series[float] = pa.Field(nullable=True, in_range=SHARE, description="lower bound of the confidence interval")
-    ci_upper: Series[float] = pa.Field(nullable=True, in_range=SHARE, description="upper bound of the confidence interval")
-    ci_method: Series[str] = pa.Field(isin=CI_METHODS, description="interval method used for the row (beta = Korn-Graubard)")
-    level: Series[float] = pa.Field(in_range={**SHARE, "include_min": False, "include_max": False},
-                                    description="confidence level")
+    ci_lower: Series[float] = pa.Field(
+        nullable=True, in_range=SHARE, description="lower bound of the confidence interval"
+    )
+    ci_upper: Series[float] = pa.Field(
+        nullable=True, in_range=SHARE, description="upper bound of the confidence interval"
+    )
+    ci_method: Series[str] = pa.Field(
+        isin=CI_METHODS, description="interval method used for the row (beta = Korn-Graubard)"
+    )
+    level: Series[float] = pa.Field(
+        in_range={**SHARE, "include_min": False, "include_max": False}, description="confidence level"
+    )
     df: Series[float] = pa.Field(nullable=True, ge=0, description="design degrees of freedom of the domain")
     deff: Series[float] = pa.Field(nullable=True, gt=0, description="design effect (R svymean deff)")
     n_eff: Series[float] = pa.Field(nullable=True, ge=0, description="effective sample size p(1-p)/se^2")
@@ -283,8 +307,10 @@ class EstimateIndicators(pa.DataFrameModel):
     suppression_reason: Series[str] = pa.Field(description=SUPPRESSION_REASON)
     flags: Series[str] = pa.Field(description="flags joined by ';' (low_df, target_not_evaluable:...), empty when none")
     target: Series[str] = pa.Field(description="target string of the wave's year from the spec, empty when none")
-    target_status: Series[str] = pa.Field(isin=["met", "not_met", "indistinguishable", "key_figure", "no_target"],
-                                          description="judgement of the target (targets.py)")
+    target_status: Series[str] = pa.Field(
+        isin=["met", "not_met", "indistinguishable", "key_figure", "no_target"],
+        description="judgement of the target (targets.py)",
+    )
 
     class Config:
         name = "estimate_indicators"
@@ -302,17 +328,27 @@ class EstimateChanges(pa.DataFrameModel):
     breakdown: Series[str] = _breakdown()
     breakdown_code: Series[float] = _breakdown_code()
     breakdown_label: Series[str] = _breakdown_label()
-    estimate_from: Series[float] = pa.Field(nullable=True, in_range=SHARE, description="estimate in wave_from (stacked design)")
-    estimate_to: Series[float] = pa.Field(nullable=True, in_range=SHARE, description="estimate in wave_to (stacked design)")
-    difference: Series[float] = pa.Field(nullable=True, in_range=SIGNED_SHARE, description="estimate_to - estimate_from")
-    se: Series[float] = pa.Field(nullable=True, ge=0,
-                                 description="SE of the difference, respondent as cluster, calibration-aware")
+    estimate_from: Series[float] = pa.Field(
+        nullable=True, in_range=SHARE, description="estimate in wave_from (stacked design)"
+    )
+    estimate_to: Series[float] = pa.Field(
+        nullable=True, in_range=SHARE, description="estimate in wave_to (stacked design)"
+    )
+    difference: Series[float] = pa.Field(
+        nullable=True, in_range=SIGNED_SHARE, description="estimate_to - estimate_from"
+    )
+    se: Series[float] = pa.Field(
+        nullable=True, ge=0, description="SE of the difference, respondent as cluster, calibration-aware"
+    )
     ci_lower: Series[float] = pa.Field(nullable=True, in_range=SIGNED_SHARE, description="difference - t(df) se")
     ci_upper: Series[float] = pa.Field(nullable=True, in_range=SIGNED_SHARE, description="difference + t(df) se")
-    df: Series[float] = pa.Field(nullable=True, ge=0, description="degrees of freedom (respondents in either domain - 1)")
+    df: Series[float] = pa.Field(
+        nullable=True, ge=0, description="degrees of freedom (respondents in either domain - 1)"
+    )
     p_value: Series[float] = pa.Field(nullable=True, in_range=SHARE, description="two-sided t test of no change")
     se_independent: Series[float] = pa.Field(
-        nullable=True, ge=0, description="SE if the waves were independent samples: sqrt(se_from^2 + se_to^2)")
+        nullable=True, ge=0, description="SE if the waves were independent samples: sqrt(se_from^2 + se_to^2)"
+    )
     n_both: Series[int] = pa.Field(ge=0, description="respondents in the domain in both waves")
     suppressed: Series[bool] = pa.Field(description=SUPPRESSED)
     suppression_reason: Series[str] = pa.Field(description=SUPPRESSION_REASON)
@@ -330,20 +366,30 @@ class EstimateDistributions(pa.DataFrameModel):
     variable: Series[str] = pa.Field(str_length={"min_value": 1}, description="spec variable")
     label: Series[str] = pa.Field(str_length={"min_value": 1}, description="question text from the spec (Dutch)")
     wave: Series[int] = pa.Field(in_range=YEARS, description="wave (survey year)")
-    group: Series[str] = pa.Field(str_length={"min_value": 1}, description="spec group the question is asked of (the base)")
-    base_text: Series[str] = pa.Field(str_length={"min_value": 1}, description="the base in words, from the spec (Dutch)")
+    group: Series[str] = pa.Field(
+        str_length={"min_value": 1}, description="spec group the question is asked of (the base)"
+    )
+    base_text: Series[str] = pa.Field(
+        str_length={"min_value": 1}, description="the base in words, from the spec (Dutch)"
+    )
     breakdown: Series[str] = _breakdown()
     breakdown_code: Series[float] = _breakdown_code()
     breakdown_label: Series[str] = _breakdown_label()
     code: Series[float] = pa.Field(description="answer code")
     code_label: Series[str] = pa.Field(str_length={"min_value": 1}, description="label of the code from the spec")
-    code_type: Series[str] = pa.Field(isin=["answer", "dont_know", "no_answer"],
-                                      description="answer, dont_know or no_answer")
-    estimate: Series[float] = pa.Field(nullable=True, in_range=SHARE,
-                                       description="weighted share of the code among those asked")
+    code_type: Series[str] = pa.Field(
+        isin=["answer", "dont_know", "no_answer"], description="answer, dont_know or no_answer"
+    )
+    estimate: Series[float] = pa.Field(
+        nullable=True, in_range=SHARE, description="weighted share of the code among those asked"
+    )
     se: Series[float] = pa.Field(nullable=True, ge=0, description="standard error")
-    ci_lower: Series[float] = pa.Field(nullable=True, in_range=SHARE, description="lower bound of the confidence interval")
-    ci_upper: Series[float] = pa.Field(nullable=True, in_range=SHARE, description="upper bound of the confidence interval")
+    ci_lower: Series[float] = pa.Field(
+        nullable=True, in_range=SHARE, description="lower bound of the confidence interval"
+    )
+    ci_upper: Series[float] = pa.Field(
+        nullable=True, in_range=SHARE, description="upper bound of the confidence interval"
+    )
     df: Series[float] = pa.Field(nullable=True, ge=0, description="design degrees of freedom of the domain")
     n_base: Series[int] = pa.Field(ge=0, description="unweighted base (asked, with a code)")
     sum_weights_base: Series[float] = pa.Field(ge=0, description="weighted base")
@@ -381,15 +427,23 @@ class _BaseColumns(TypedDict):
 
 
 _INDICATOR_INTERVAL: _IntervalColumns = {"value": "estimate", "lower": "ci_lower", "upper": "ci_upper"}
-_INDICATOR_NUMBERS: _NumberColumns = {"flag": "suppressed", "reason": "suppression_reason",
-                                      "numbers": ["estimate", "se", "ci_lower", "ci_upper", "deff", "n_eff"]}
+_INDICATOR_NUMBERS: _NumberColumns = {
+    "flag": "suppressed",
+    "reason": "suppression_reason",
+    "numbers": ["estimate", "se", "ci_lower", "ci_upper", "deff", "n_eff"],
+}
 _INDICATOR_BASES: _BaseColumns = {"flag": "suppressed", "bases": ["n", "sum_weights"]}
 _CHANGE_INTERVAL: _IntervalColumns = {"value": "difference", "lower": "ci_lower", "upper": "ci_upper"}
-_CHANGE_NUMBERS: _NumberColumns = {"flag": "suppressed", "reason": "suppression_reason",
-                                   "numbers": ["estimate_from", "estimate_to", "difference", "se",
-                                               "ci_lower", "ci_upper", "p_value"]}
-_DISTRIBUTION_NUMBERS: _NumberColumns = {"flag": "suppressed", "reason": "suppression_reason",
-                                         "numbers": ["estimate", "se", "ci_lower", "ci_upper"]}
+_CHANGE_NUMBERS: _NumberColumns = {
+    "flag": "suppressed",
+    "reason": "suppression_reason",
+    "numbers": ["estimate_from", "estimate_to", "difference", "se", "ci_lower", "ci_upper", "p_value"],
+}
+_DISTRIBUTION_NUMBERS: _NumberColumns = {
+    "flag": "suppressed",
+    "reason": "suppression_reason",
+    "numbers": ["estimate", "se", "ci_lower", "ci_upper"],
+}
 _DISTRIBUTION_BASES: _BaseColumns = {"flag": "suppressed", "bases": ["n_base", "sum_weights_base"]}
 
 
@@ -406,45 +460,65 @@ class EstimateSae(pa.DataFrameModel):
     area: Series[int] = pa.Field(description="code of the area (level of the spec's area_variable)")
     area_label: Series[str] = pa.Field(str_length={"min_value": 1}, description="label of the area from the spec")
     n: Series[int] = pa.Field(ge=0, description="unweighted base of the direct estimate")
-    direct_estimate: Series[float] = pa.Field(nullable=True, in_range=SHARE,
-                                              description="direct estimate, unsuppressed (NaN without respondents)")
+    direct_estimate: Series[float] = pa.Field(
+        nullable=True, in_range=SHARE, description="direct estimate, unsuppressed (NaN without respondents)"
+    )
     direct_se: Series[float] = pa.Field(nullable=True, ge=0, description="its calibration-aware SE, unsuppressed")
     direct_suppressed: Series[bool] = pa.Field(description="the direct estimate fails the publication rule")
-    design_effect: Series[float] = pa.Field(nullable=True, ge=0,
-                                            description="design effect from the generalised variance function")
-    model_estimate: Series[float] = pa.Field(nullable=True,
-                                             description="Fay-Herriot estimate (arcsine, back-transformed, benchmarked)")
-    model_rmse: Series[float] = pa.Field(nullable=True, ge=0,
-                                         description="root of its MSE (parametric bootstrap, benchmarking included)")
-    model_ci_lower: Series[float] = pa.Field(nullable=True, in_range=SHARE,
-                                             description="estimate - 1.96 rmse, clipped to [0, 1]")
-    model_ci_upper: Series[float] = pa.Field(nullable=True, in_range=SHARE,
-                                             description="estimate + 1.96 rmse, clipped to [0, 1]")
+    design_effect: Series[float] = pa.Field(
+        nullable=True, ge=0, description="design effect from the generalised variance function"
+    )
+    model_estimate: Series[float] = pa.Field(
+        nullable=True, description="Fay-Herriot estimate (arcsine, back-transformed, benchmarked)"
+    )
+    model_rmse: Series[float] = pa.Field(
+        nullable=True, ge=0, description="root of its MSE (parametric bootstrap, benchmarking included)"
+    )
+    model_ci_lower: Series[float] = pa.Field(
+        nullable=True, in_range=SHARE, description="estimate - 1.96 rmse, clipped to [0, 1]"
+    )
+    model_ci_upper: Series[float] = pa.Field(
+        nullable=True, in_range=SHARE, description="estimate + 1.96 rmse, clipped to [0, 1]"
+    )
     model_publishable: Series[bool] = pa.Field(
-        description="the model-based interval meets the publication rule's width checks")
-    shrinkage: Series[float] = pa.Field(nullable=True, in_range=SHARE,
-                                        description="gamma = sigma2_u / (sigma2_u + psi): weight of the direct estimate")
+        description="the model-based interval meets the publication rule's width checks"
+    )
+    shrinkage: Series[float] = pa.Field(
+        nullable=True, in_range=SHARE, description="gamma = sigma2_u / (sigma2_u + psi): weight of the direct estimate"
+    )
     standardized_residual: Series[float] = pa.Field(
-        nullable=True, description="(direct - synthetic) / sqrt(sigma2_u + psi), arcsine scale")
-    benchmark_adjustment: Series[float] = pa.Field(nullable=True,
-                                                   description="benchmarked minus unbenchmarked model estimate")
+        nullable=True, description="(direct - synthetic) / sqrt(sigma2_u + psi), arcsine scale"
+    )
+    benchmark_adjustment: Series[float] = pa.Field(
+        nullable=True, description="benchmarked minus unbenchmarked model estimate"
+    )
     method: Series[str] = pa.Field(isin=["REML", "ML", "FH"], description="variance estimator of the area effect")
     sigma2_u: Series[float] = pa.Field(nullable=True, ge=0, description="variance of the area effect (arcsine scale)")
     explained_variance: Series[float] = pa.Field(
-        nullable=True, description="share of the between-area variance the covariates explain (NaN when none)")
-    normality_p: Series[float] = pa.Field(nullable=True, in_range=SHARE,
-                                          description="Shapiro-Wilk p-value of the standardised residuals")
+        nullable=True, description="share of the between-area variance the covariates explain (NaN when none)"
+    )
+    normality_p: Series[float] = pa.Field(
+        nullable=True, in_range=SHARE, description="Shapiro-Wilk p-value of the standardised residuals"
+    )
     model_used: Series[bool] = pa.Field(
-        description="the model passed its checks and may fill areas without a publishable direct estimate")
-    warning: Series[str] = pa.Field(description="why the model is not used or what its diagnostics flag; empty when none")
-    published_source: Series[str] = pa.Field(isin=[SAE_SOURCE_DIRECT, SAE_SOURCE_MODEL, SAE_SOURCE_NONE],
-                                             description="what the report shows: direct, model (modelschatting) or none")
-    published_estimate: Series[float] = pa.Field(nullable=True, in_range=SHARE,
-                                                 description="the figure the report shows (NaN when none)")
-    published_ci_lower: Series[float] = pa.Field(nullable=True, in_range=SHARE,
-                                                 description="its 95% interval, lower bound")
-    published_ci_upper: Series[float] = pa.Field(nullable=True, in_range=SHARE,
-                                                 description="its 95% interval, upper bound")
+        description="the model passed its checks and may fill areas without a publishable direct estimate"
+    )
+    warning: Series[str] = pa.Field(
+        description="why the model is not used or what its diagnostics flag; empty when none"
+    )
+    published_source: Series[str] = pa.Field(
+        isin=[SAE_SOURCE_DIRECT, SAE_SOURCE_MODEL, SAE_SOURCE_NONE],
+        description="what the report shows: direct, model (modelschatting) or none",
+    )
+    published_estimate: Series[float] = pa.Field(
+        nullable=True, in_range=SHARE, description="the figure the report shows (NaN when none)"
+    )
+    published_ci_lower: Series[float] = pa.Field(
+        nullable=True, in_range=SHARE, description="its 95% interval, lower bound"
+    )
+    published_ci_upper: Series[float] = pa.Field(
+        nullable=True, in_range=SHARE, description="its 95% interval, upper bound"
+    )
 
     class Config:
         name = "estimate_sae"
@@ -462,12 +536,18 @@ class ReportSmallArea(pa.DataFrameModel):
     wave: Series[int] = pa.Field(in_range=YEARS, description="wave (survey year)")
     area: Series[int] = pa.Field(description="code of the area (level of the spec's area_variable)")
     area_label: Series[str] = pa.Field(str_length={"min_value": 1}, description="label of the area from the spec")
-    source: Series[str] = pa.Field(isin=["direct", "modelschatting", "niet gepubliceerd"],
-                                   description="direct, modelschatting (Fay-Herriot) or niet gepubliceerd")
-    estimate: Series[float] = pa.Field(nullable=True, in_range=SHARE,
-                                       description="published figure (NaN when niet gepubliceerd)")
-    ci_lower: Series[float] = pa.Field(nullable=True, in_range=SHARE,
-                                       description="95% interval, lower bound (direct: the displayed CI; model: from the MSE)")
+    source: Series[str] = pa.Field(
+        isin=["direct", "modelschatting", "niet gepubliceerd"],
+        description="direct, modelschatting (Fay-Herriot) or niet gepubliceerd",
+    )
+    estimate: Series[float] = pa.Field(
+        nullable=True, in_range=SHARE, description="published figure (NaN when niet gepubliceerd)"
+    )
+    ci_lower: Series[float] = pa.Field(
+        nullable=True,
+        in_range=SHARE,
+        description="95% interval, lower bound (direct: the displayed CI; model: from the MSE)",
+    )
     ci_upper: Series[float] = pa.Field(nullable=True, in_range=SHARE, description="95% interval, upper bound")
 
     class Config:
@@ -478,14 +558,23 @@ class ReportSmallArea(pa.DataFrameModel):
 
 
 _INDICATOR_INTERVAL = {"value": "estimate", "lower": "ci_lower", "upper": "ci_upper"}
-_INDICATOR_NUMBERS = {"flag": "suppressed", "reason": "suppression_reason",
-                      "numbers": ["estimate", "se", "ci_lower", "ci_upper", "deff", "n_eff"]}
+_INDICATOR_NUMBERS = {
+    "flag": "suppressed",
+    "reason": "suppression_reason",
+    "numbers": ["estimate", "se", "ci_lower", "ci_upper", "deff", "n_eff"],
+}
 _INDICATOR_BASES = {"flag": "suppressed", "bases": ["n", "sum_weights"]}
 _CHANGE_INTERVAL = {"value": "difference", "lower": "ci_lower", "upper": "ci_upper"}
-_CHANGE_NUMBERS = {"flag": "suppressed", "reason": "suppression_reason",
-                   "numbers": ["estimate_from", "estimate_to", "difference", "se", "ci_lower", "ci_upper", "p_value"]}
-_DISTRIBUTION_NUMBERS = {"flag": "suppressed", "reason": "suppression_reason",
-                         "numbers": ["estimate", "se", "ci_lower", "ci_upper"]}
+_CHANGE_NUMBERS = {
+    "flag": "suppressed",
+    "reason": "suppression_reason",
+    "numbers": ["estimate_from", "estimate_to", "difference", "se", "ci_lower", "ci_upper", "p_value"],
+}
+_DISTRIBUTION_NUMBERS = {
+    "flag": "suppressed",
+    "reason": "suppression_reason",
+    "numbers": ["estimate", "se", "ci_lower", "ci_upper"],
+}
 _DISTRIBUTION_BASES = {"flag": "suppressed", "bases": ["n_base", "sum_weights_base"]}
 
 
@@ -551,10 +640,14 @@ class ReportDistributions(EstimateDistributions):
 
 
 REPORT_TABLES: dict[str, type[pa.DataFrameModel]] = {
-    "indicators": ReportIndicators, "changes": ReportChanges, "distributions": ReportDistributions,
+    "indicators": ReportIndicators,
+    "changes": ReportChanges,
+    "distributions": ReportDistributions,
 }
 ESTIMATE_TABLES: dict[str, type[pa.DataFrameModel]] = {
-    "indicators": EstimateIndicators, "changes": EstimateChanges, "distributions": EstimateDistributions,
+    "indicators": EstimateIndicators,
+    "changes": EstimateChanges,
+    "distributions": EstimateDistributions,
 }
 
 
@@ -679,8 +772,11 @@ WeightDiagnosticsRecord: type[Record] = create_model(  # type: ignore[call-overl
     "WeightDiagnosticsRecord",
     __base__=Record,
     __doc__="A row of the weight_diagnostics table as JSON, without wave and method.",
-    **{name: (_PYTHON_TYPES[dtype], ...) for name, dtype in columns(WeightDiagnostics).items()
-       if name not in ("wave", "method")},
+    **{
+        name: (_PYTHON_TYPES[dtype], ...)
+        for name, dtype in columns(WeightDiagnostics).items()
+        if name not in ("wave", "method")
+    },
 )
 
 

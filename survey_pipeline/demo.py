@@ -110,18 +110,45 @@ WIJK_TABLE: Mapping[int, tuple[int, float, float, float]] = {
 # wijk code: (% single-person households, % households with a low income,
 # % residents with a migration background) in the first wave, whole percentages.
 WIJK_PROFILE: Mapping[int, tuple[int, int, int]] = {
-    1: (72, 22, 30), 2: (62, 18, 24), 3: (58, 15, 22), 4: (60, 17, 24), 5: (58, 15, 20),
-    6: (55, 14, 20), 7: (52, 14, 19), 8: (50, 16, 21), 9: (48, 12, 18), 10: (40, 10, 16),
-    11: (44, 14, 20), 12: (42, 12, 18), 13: (44, 15, 22), 14: (40, 14, 20), 15: (32, 9, 12),
-    16: (46, 27, 42), 17: (58, 28, 36), 18: (62, 30, 40), 19: (50, 16, 20), 20: (55, 26, 34),
-    21: (52, 30, 38), 22: (58, 27, 32), 23: (54, 26, 33), 24: (40, 24, 36), 25: (42, 26, 38),
-    26: (28, 10, 14), 27: (30, 9, 13), 28: (18, 4, 12), 29: (34, 7, 10), 30: (30, 9, 7),
+    1: (72, 22, 30),
+    2: (62, 18, 24),
+    3: (58, 15, 22),
+    4: (60, 17, 24),
+    5: (58, 15, 20),
+    6: (55, 14, 20),
+    7: (52, 14, 19),
+    8: (50, 16, 21),
+    9: (48, 12, 18),
+    10: (40, 10, 16),
+    11: (44, 14, 20),
+    12: (42, 12, 18),
+    13: (44, 15, 22),
+    14: (40, 14, 20),
+    15: (32, 9, 12),
+    16: (46, 27, 42),
+    17: (58, 28, 36),
+    18: (62, 30, 40),
+    19: (50, 16, 20),
+    20: (55, 26, 34),
+    21: (52, 30, 38),
+    22: (58, 27, 32),
+    23: (54, 26, 33),
+    24: (40, 24, 36),
+    25: (42, 26, 38),
+    26: (28, 10, 14),
+    27: (30, 9, 13),
+    28: (18, 4, 12),
+    29: (34, 7, 10),
+    30: (30, 9, 7),
 }
 # Change per year after the first wave, in percentage points, the same in every wijk.
 PROFILE_DRIFT = (0, 0, 1)
 COVARIATES_FILE = "wijk_covariates.csv"
 COVARIATE_COLUMNS = (
-    "pct_18_34", "pct_65_plus", "pct_single_person_households", "pct_low_income_households",
+    "pct_18_34",
+    "pct_65_plus",
+    "pct_single_person_households",
+    "pct_low_income_households",
     "pct_migration_background",
 )
 # The social-care need of a wijk (more contact, more Wmo clients, lower response) is a
@@ -187,61 +214,159 @@ NOT_AGREE = {3: 0.60, 4: 0.30, 5: 0.10}
 
 ITEM_MODELS: Mapping[str, ItemModel] = {
     "heard": ItemModel(
-        {2019: 0.78, 2020: 0.795, 2021: 0.81}, (1,), YES, NO,
-        need=1.0, age=(-0.7, 0.0, 0.4, 0.6), sex=(0.0, 0.3), trait="engagement", loading=0.9,
-        dont_know=0.04, no_answer=0.02,
+        {2019: 0.78, 2020: 0.795, 2021: 0.81},
+        (1,),
+        YES,
+        NO,
+        need=1.0,
+        age=(-0.7, 0.0, 0.4, 0.6),
+        sex=(0.0, 0.3),
+        trait="engagement",
+        loading=0.9,
+        dont_know=0.04,
+        no_answer=0.02,
     ),
     "familiarity": ItemModel(
-        {2019: 0.66, 2020: 0.67, 2021: 0.69}, (1, 2), {1: 0.35, 2: 0.65}, {3: 0.65, 4: 0.35},
-        need=1.0, age=(-0.5, 0.0, 0.3, 0.5), sex=(0.0, 0.2), trait="engagement", loading=0.8,
-        dont_know=0.03, no_answer=0.02, target_of="residents",
+        {2019: 0.66, 2020: 0.67, 2021: 0.69},
+        (1, 2),
+        {1: 0.35, 2: 0.65},
+        {3: 0.65, 4: 0.35},
+        need=1.0,
+        age=(-0.5, 0.0, 0.3, 0.5),
+        sex=(0.0, 0.2),
+        trait="engagement",
+        loading=0.8,
+        dont_know=0.03,
+        no_answer=0.02,
+        target_of="residents",
     ),
     "knows_where": ItemModel(
-        {2019: 0.71, 2020: 0.72, 2021: 0.74}, (1,), YES, NO,
-        age=(-0.6, -0.1, 0.3, 0.6), sex=(0.0, 0.15), need=0.8, trait="engagement", loading=0.6,
-        dont_know=0.08, no_answer=0.02,
+        {2019: 0.71, 2020: 0.72, 2021: 0.74},
+        (1,),
+        YES,
+        NO,
+        age=(-0.6, -0.1, 0.3, 0.6),
+        sex=(0.0, 0.15),
+        need=0.8,
+        trait="engagement",
+        loading=0.6,
+        dont_know=0.08,
+        no_answer=0.02,
     ),
     "walk_in": ItemModel(
-        {2019: 0.71, 2020: 0.72, 2021: 0.73}, (1, 2), AGREE, NOT_AGREE,
-        need=0.8, age=(-0.4, 0.0, 0.2, 0.4), sex=(0.0, 0.15), trait="satisfaction", loading=0.6,
-        dont_know=0.15, no_answer=0.03,
+        {2019: 0.71, 2020: 0.72, 2021: 0.73},
+        (1, 2),
+        AGREE,
+        NOT_AGREE,
+        need=0.8,
+        age=(-0.4, 0.0, 0.2, 0.4),
+        sex=(0.0, 0.15),
+        trait="satisfaction",
+        loading=0.6,
+        dont_know=0.15,
+        no_answer=0.03,
     ),
     "contact": ItemModel(
-        {2019: 0.30, 2020: 0.29, 2021: 0.31}, (1,), YES, NO,
-        age=(-0.4, 0.2, 0.0, 0.4), sex=(0.0, 0.2), need=1.0, trait="engagement", loading=0.5,
-        dont_know=0.01, no_answer=0.01, missing_from="all",
+        {2019: 0.30, 2020: 0.29, 2021: 0.31},
+        (1,),
+        YES,
+        NO,
+        age=(-0.4, 0.2, 0.0, 0.4),
+        sex=(0.0, 0.2),
+        need=1.0,
+        trait="engagement",
+        loading=0.5,
+        dont_know=0.01,
+        no_answer=0.01,
+        missing_from="all",
     ),
     "helped": ItemModel(
-        {2019: 0.86, 2020: 0.86, 2021: 0.87}, (1,), YES, NO,
-        need=-0.6, age=(-0.2, 0.0, 0.1, 0.4), trait="satisfaction", loading=0.7,
-        dont_know=0.02, no_answer=0.01, missing_from="all",
+        {2019: 0.86, 2020: 0.86, 2021: 0.87},
+        (1,),
+        YES,
+        NO,
+        need=-0.6,
+        age=(-0.2, 0.0, 0.1, 0.4),
+        trait="satisfaction",
+        loading=0.7,
+        dont_know=0.02,
+        no_answer=0.01,
+        missing_from="all",
     ),
     "caregiver": ItemModel(
-        {2019: 0.17, 2020: 0.18}, (1,), YES, NO,
-        need=0.6, age=(-0.9, 0.1, 0.5, 0.1), sex=(0.0, 0.4), wijk_sd=0.05,
-        dont_know=0.01, no_answer=0.01, missing_from="all",
+        {2019: 0.17, 2020: 0.18},
+        (1,),
+        YES,
+        NO,
+        need=0.6,
+        age=(-0.9, 0.1, 0.5, 0.1),
+        sex=(0.0, 0.4),
+        wijk_sd=0.05,
+        dont_know=0.01,
+        no_answer=0.01,
+        missing_from="all",
     ),
     "caregiver_burden": ItemModel(
-        {2019: 0.18, 2020: 0.20}, (3, 4, 5), {3: 0.65, 4: 0.25, 5: 0.10}, {1: 0.60, 2: 0.40},
-        need=0.8, age=(-0.2, 0.3, 0.2, -0.2), sex=(0.0, 0.3), wijk_sd=0.05,
-        dont_know=0.03, no_answer=0.02, missing_from="all",
+        {2019: 0.18, 2020: 0.20},
+        (3, 4, 5),
+        {3: 0.65, 4: 0.25, 5: 0.10},
+        {1: 0.60, 2: 0.40},
+        need=0.8,
+        age=(-0.2, 0.3, 0.2, -0.2),
+        sex=(0.0, 0.3),
+        wijk_sd=0.05,
+        dont_know=0.03,
+        no_answer=0.02,
+        missing_from="all",
     ),
     "wmo_client": ItemModel(
-        {2019: 0.06, 2021: 0.065}, (1,), YES, NO,
-        age=(-1.6, -0.8, 0.0, 1.5), sex=(0.0, 0.2), need=1.0, wijk_sd=0.05,
-        dont_know=0.01, no_answer=0.01, missing_from="all",
+        {2019: 0.06, 2021: 0.065},
+        (1,),
+        YES,
+        NO,
+        age=(-1.6, -0.8, 0.0, 1.5),
+        sex=(0.0, 0.2),
+        need=1.0,
+        wijk_sd=0.05,
+        dont_know=0.01,
+        no_answer=0.01,
+        missing_from="all",
     ),
     "wmo_quick": ItemModel(
-        {2019: 0.77, 2021: 0.79}, (1, 2), AGREE, NOT_AGREE,
-        need=-0.6, age=(-0.2, 0.0, 0.1, 0.3), trait="satisfaction", loading=0.8, dont_know=0.10, no_answer=0.03,
+        {2019: 0.77, 2021: 0.79},
+        (1, 2),
+        AGREE,
+        NOT_AGREE,
+        need=-0.6,
+        age=(-0.2, 0.0, 0.1, 0.3),
+        trait="satisfaction",
+        loading=0.8,
+        dont_know=0.10,
+        no_answer=0.03,
     ),
     "wmo_taken_seriously": ItemModel(
-        {2019: 0.87, 2021: 0.88}, (1, 2), AGREE, NOT_AGREE,
-        need=-0.6, age=(-0.2, 0.0, 0.1, 0.3), trait="satisfaction", loading=0.8, dont_know=0.10, no_answer=0.03,
+        {2019: 0.87, 2021: 0.88},
+        (1, 2),
+        AGREE,
+        NOT_AGREE,
+        need=-0.6,
+        age=(-0.2, 0.0, 0.1, 0.3),
+        trait="satisfaction",
+        loading=0.8,
+        dont_know=0.10,
+        no_answer=0.03,
     ),
     "wmo_fits_need": ItemModel(
-        {2019: 0.83, 2021: 0.84}, (1, 2), AGREE, NOT_AGREE,
-        need=-0.6, age=(-0.2, 0.0, 0.1, 0.3), trait="satisfaction", loading=0.8, dont_know=0.10, no_answer=0.03,
+        {2019: 0.83, 2021: 0.84},
+        (1, 2),
+        AGREE,
+        NOT_AGREE,
+        need=-0.6,
+        age=(-0.2, 0.0, 0.1, 0.3),
+        trait="satisfaction",
+        loading=0.8,
+        dont_know=0.10,
+        no_answer=0.03,
     ),
 }
 TRAITS = ("engagement", "satisfaction")
@@ -326,7 +451,7 @@ def wijk_covariates(cells: pd.DataFrame) -> pd.DataFrame:
         out[column] = np.round(100.0 * in_group.to_numpy() / people.to_numpy()).astype(np.int64)
     years = out["wave"].to_numpy() - out["wave"].min()
     profile = np.array([WIJK_PROFILE[w] for w in out["wijk"]])
-    for position, column in enumerate(COVARIATE_COLUMNS[len(AGE_COVARIATES):]):
+    for position, column in enumerate(COVARIATE_COLUMNS[len(AGE_COVARIATES) :]):
         out[column] = (profile[:, position] + PROFILE_DRIFT[position] * years).astype(np.int64)
     return out[["wave", "wijk", *COVARIATE_COLUMNS]]
 
@@ -351,7 +476,12 @@ def _make_world(rng: np.random.Generator, need: np.ndarray) -> _World:
 
 
 def _linear_predictor(
-    model: ItemModel, name: str, world: _World, wijk: np.ndarray, age: np.ndarray, sex: np.ndarray,
+    model: ItemModel,
+    name: str,
+    world: _World,
+    wijk: np.ndarray,
+    age: np.ndarray,
+    sex: np.ndarray,
     traits: Mapping[str, np.ndarray],
 ) -> np.ndarray:
     """Logit without intercept; wijk/age/sex are 1-based codes (wijk may be 0 for missing)."""
@@ -372,9 +502,7 @@ def _code_probabilities(model: ItemModel, p_success: np.ndarray, codes: Sequence
     return p_success * share * keep_success + (1.0 - p_success) * other * keep_other
 
 
-def solve_intercepts(
-    spec: QuestionnaireSpec, cells: pd.DataFrame, world: _World
-) -> dict[tuple[str, int], float]:
+def solve_intercepts(spec: QuestionnaireSpec, cells: pd.DataFrame, world: _World) -> dict[tuple[str, int], float]:
     """Per (question, wave) the intercept that makes the population rate equal the target.
 
     Integrates over the population's joint cells and a Gauss-Hermite grid of the two
@@ -406,7 +534,14 @@ def solve_intercepts(
             denominator = weights.sum() if model.target_of == "residents" else (weights * asked).sum()
             target = model.targets[wave]
 
-            def gap(b: float, lp: np.ndarray = lp, asked: np.ndarray = asked, d: float = denominator) -> float:
+            def gap(
+                b: float,
+                lp: np.ndarray = lp,
+                asked: np.ndarray = asked,
+                d: float = denominator,
+                weights: np.ndarray = weights,
+                target: float = target,
+            ) -> float:
                 return float((weights * asked * expit(b + lp)).sum() / d - target)
 
             b = brentq(gap, -20.0, 20.0, xtol=1e-12)
@@ -417,8 +552,11 @@ def solve_intercepts(
 
 
 def _asked_probability(
-    spec: QuestionnaireSpec, group: str, p_success: Mapping[str, np.ndarray],
-    p_asked: Mapping[str, np.ndarray], background: Mapping[str, np.ndarray],
+    spec: QuestionnaireSpec,
+    group: str,
+    p_success: Mapping[str, np.ndarray],
+    p_asked: Mapping[str, np.ndarray],
+    background: Mapping[str, np.ndarray],
 ) -> np.ndarray:
     when = spec.groups[group].when
     size = next(iter(background.values())).size
@@ -516,7 +654,11 @@ def _age_group(age: np.ndarray) -> np.ndarray:
 
 
 def _answer_wave(
-    rng: np.random.Generator, spec: QuestionnaireSpec, wave: int, members: pd.DataFrame, world: _World,
+    rng: np.random.Generator,
+    spec: QuestionnaireSpec,
+    wave: int,
+    members: pd.DataFrame,
+    world: _World,
     intercepts: Mapping[tuple[str, int], float],
 ) -> pd.DataFrame:
     """The clean answers of the members who respond in `wave`, sorted by resp_id."""
@@ -622,15 +764,14 @@ def _inject_faults(
     for position, original in enumerate(order):
         row_of.setdefault(int(original), position)
     log_rows = [
-        (wave, int(frame.loc[r, spec.respondent_id]), row_of[r] + 1, kind, variable)
-        for r, kind, variable in faults
+        (wave, int(frame.loc[r, spec.respondent_id]), row_of[r] + 1, kind, variable) for r, kind, variable in faults
     ]
     for r in duplicated:
-        log_rows.append((wave, int(frame.loc[r, spec.respondent_id]), row_of[int(r)] + 2, "duplicate_id",
-                         spec.respondent_id))
+        log_rows.append(
+            (wave, int(frame.loc[r, spec.respondent_id]), row_of[int(r)] + 2, "duplicate_id", spec.respondent_id)
+        )
     log_rows.extend(
-        (wave, int(frame.loc[r, spec.respondent_id]), row_of[int(r)] + 1, "missing_wijk", "wijk")
-        for r in missing_wijk
+        (wave, int(frame.loc[r, spec.respondent_id]), row_of[int(r)] + 1, "missing_wijk", "wijk") for r in missing_wijk
     )
     fault_frame = pd.DataFrame(log_rows, columns=["wave", "resp_id", "source_row", "kind", "variable"])
     return out, fault_frame.sort_values(["source_row", "kind"]).reset_index(drop=True)
@@ -688,16 +829,21 @@ def write_demo(
     for wave, frame in panel.waves.items():
         path = raw_dir / f"wij_panel_{wave}.sav"
         write_sav(
-            frame, path, spec, f"{FILE_LABEL} ({wave})",
+            frame,
+            path,
+            spec,
+            f"{FILE_LABEL} ({wave})",
             extra_variable_labels={spec.respondent_id: "Respondentnummer (panel)", spec.wave_variable: "Meting (jaar)"},
             timestamp=fieldwork_timestamp(wave),
         )
         log.info("wrote %s (%d rows)", path, len(frame))
-    receipt = pd.DataFrame({
-        "wave": list(panel.waves),
-        "expected_respondents": [len(frame) for frame in panel.waves.values()],
-        "source": RECEIPT_SOURCE,
-    })
+    receipt = pd.DataFrame(
+        {
+            "wave": list(panel.waves),
+            "expected_respondents": [len(frame) for frame in panel.waves.values()],
+            "source": RECEIPT_SOURCE,
+        }
+    )
     receipt.to_csv(raw_dir / RECEIPT_FILE, index=False, lineterminator="\n")
     margins_path = population_dir / "margins.csv"
     panel.margins.to_csv(margins_path, index=False, lineterminator="\n")

@@ -38,8 +38,8 @@ from survey_pipeline import contracts
 from survey_pipeline import indicators as ind
 from survey_pipeline import targets as tgt
 from survey_pipeline.artifacts import OutputStore, read_table, write_spec_record, write_table
-from survey_pipeline.core.design import CalibrationError, Share, SurveyDesign
 from survey_pipeline.contracts import columns
+from survey_pipeline.core.design import CalibrationError, Share, SurveyDesign
 from survey_pipeline.errors import InputError
 from survey_pipeline.population import load_cells, load_margins
 from survey_pipeline.population import wave_margins as population_margins
@@ -66,8 +66,16 @@ CELL = "_poststratification_cell"
 INDICATOR_COLUMNS = columns(contracts.EstimateIndicators)
 CHANGE_COLUMNS = columns(contracts.EstimateChanges)
 DISTRIBUTION_COLUMNS = columns(contracts.EstimateDistributions)
-CHANGE_MASKED = ("estimate_from", "estimate_to", "difference", "se", "ci_lower", "ci_upper", "p_value",
-                 "se_independent")
+CHANGE_MASKED = (
+    "estimate_from",
+    "estimate_to",
+    "difference",
+    "se",
+    "ci_lower",
+    "ci_upper",
+    "p_value",
+    "se_independent",
+)
 
 
 # ---------------------------------------------------------------------------
@@ -107,16 +115,20 @@ class Calibration:
 
 def parse_targets(spec: QuestionnaireSpec) -> dict[tuple[str, int], tgt.Target]:
     """Every target of the spec, parsed (the spec loader has checked their syntax)."""
-    return {(indicator.id, year): tgt.parse_target(text)
-            for indicator in spec.indicators for year, text in indicator.targets.items()}
+    return {
+        (indicator.id, year): tgt.parse_target(text)
+        for indicator in spec.indicators
+        for year, text in indicator.targets.items()
+    }
 
 
 # ---------------------------------------------------------------------------
 # Inputs
 
 
-def join_weights(valid: pd.DataFrame, weights: pd.DataFrame, spec: QuestionnaireSpec
-                 ) -> tuple[pd.DataFrame, dict[int, dict[str, int]]]:
+def join_weights(
+    valid: pd.DataFrame, weights: pd.DataFrame, spec: QuestionnaireSpec
+) -> tuple[pd.DataFrame, dict[int, dict[str, int]]]:
     """Valid rows with their weight; rows without one (excluded by the weight stage) are dropped."""
     keys = [spec.respondent_id, spec.wave_variable]
     if weights.duplicated(keys).any():
@@ -153,8 +165,10 @@ def wave_margins(targets: pd.DataFrame, wave: int, cal: Calibration, *, file: st
     """
     if cal.method == "rake":
         checked = population_margins(targets, wave, cal.variables, cal.margin_total_tolerance, file=file)
-        return {m.variable: dict(zip(m.codes.astype(float).tolist(), m.counts.tolist(), strict=True))
-                for m in checked.margins}
+        return {
+            m.variable: dict(zip(m.codes.astype(float).tolist(), m.counts.tolist(), strict=True))
+            for m in checked.margins
+        }
     rows = targets[targets["wave"] == wave]
     if rows.empty:
         raise InputError(f"no population cells for wave {wave}", file=file, rule="population_margins")
@@ -184,14 +198,20 @@ def _calibrate(design: SurveyDesign, margins: Mapping[str, Mapping[float, float]
     try:
         if cal.method == "rake":
             return design.rake(margins, max_iter=cal.max_iter, tol=cal.tol, margin_tol=cal.margin_tolerance)
-        (column, totals), = margins.items()
+        ((column, totals),) = margins.items()
         return design.poststratify(column, totals)
     except CalibrationError as exc:
         raise InputError(f"cannot calibrate to the population margins: {exc}", rule="calibration") from None
 
 
-def wave_design(frame: pd.DataFrame, margins: Mapping[str, Mapping[float, float]], cal: Calibration,
-                tolerance: float, *, wave: int | None = None) -> tuple[SurveyDesign, float]:
+def wave_design(
+    frame: pd.DataFrame,
+    margins: Mapping[str, Mapping[float, float]],
+    cal: Calibration,
+    tolerance: float,
+    *,
+    wave: int | None = None,
+) -> tuple[SurveyDesign, float]:
     """Design of one wave (named in the error), calibrated again; the weights must already meet the margins."""
     design = _calibrate(SurveyDesign(_with_cell(frame, cal), weights=WEIGHT), margins, cal)
     change = float(np.max(np.abs(design.weights / frame[WEIGHT].to_numpy() - 1.0))) if len(frame) else 0.0
@@ -215,8 +235,9 @@ def crossed_margins(margins_by_wave: Mapping[int, Mapping[str, Mapping[float, fl
     return crossed
 
 
-def stacked_design(frames: Sequence[pd.DataFrame], margins_by_wave: Mapping[int, Mapping], cal: Calibration,
-                   spec: QuestionnaireSpec) -> SurveyDesign:
+def stacked_design(
+    frames: Sequence[pd.DataFrame], margins_by_wave: Mapping[int, Mapping], cal: Calibration, spec: QuestionnaireSpec
+) -> SurveyDesign:
     """Rows of several waves, respondent as cluster, calibrated to every wave's margins."""
     stacked = _with_cell(pd.concat(frames, ignore_index=True), cal)
     for column in cal.columns:
@@ -286,8 +307,9 @@ def _found_levels(result: pd.DataFrame, by: str | None, n_items: int) -> np.ndar
     return None if by is None else result[by].to_numpy(dtype=np.float64)[: len(result) // n_items]
 
 
-def _proportion_tables(design: SurveyDesign, spec: QuestionnaireSpec, params: EstimateSettings,
-                       shares: Sequence[Share]) -> Columns:
+def _proportion_tables(
+    design: SurveyDesign, spec: QuestionnaireSpec, params: EstimateSettings, shares: Sequence[Share]
+) -> Columns:
     """Proportions of every share by breakdown, item-major, with the displayed CI."""
 
     def compute(by):
@@ -324,24 +346,43 @@ def _as_text(frame: pd.DataFrame, table: Mapping[str, str]) -> pd.DataFrame:
     return frame
 
 
-def estimate_indicators(spec: QuestionnaireSpec, design: SurveyDesign, wave: int, params: EstimateSettings,
-                        indicators: Sequence[Indicator] | None = None) -> pd.DataFrame:
+def estimate_indicators(
+    spec: QuestionnaireSpec,
+    design: SurveyDesign,
+    wave: int,
+    params: EstimateSettings,
+    indicators: Sequence[Indicator] | None = None,
+) -> pd.DataFrame:
     """Unsuppressed indicator estimates of one wave (design data holds the outcome columns)."""
-    chosen = [i for i in (indicators if indicators is not None else spec.indicators)
-              if wave in ind.measured_in(spec, i)]
+    chosen = [
+        i for i in (indicators if indicators is not None else spec.indicators) if wave in ind.measured_in(spec, i)
+    ]
     if not chosen:
         return pd.DataFrame()
     bases = [ind.indicator_base(spec, indicator) for indicator in chosen]
-    shares = [Share(ind.outcome_column(indicator), [1.0], None, base.where)
-              for indicator, base in zip(chosen, bases, strict=True)]
-    metas = [{"indicator_id": indicator.id, "label": indicator.label, "kind": indicator.kind,
-              "variable": indicator.variable, "wave": int(wave), "base": base.group, "base_text": base.text,
-              "level": params.level} for indicator, base in zip(chosen, bases, strict=True)]
+    shares = [
+        Share(ind.outcome_column(indicator), [1.0], None, base.where)
+        for indicator, base in zip(chosen, bases, strict=True)
+    ]
+    metas = [
+        {
+            "indicator_id": indicator.id,
+            "label": indicator.label,
+            "kind": indicator.kind,
+            "variable": indicator.variable,
+            "wave": int(wave),
+            "base": base.group,
+            "base_text": base.text,
+            "level": params.level,
+        }
+        for indicator, base in zip(chosen, bases, strict=True)
+    ]
     return _stack(metas, _proportion_tables(design, spec, params, shares))
 
 
-def estimate_distributions(spec: QuestionnaireSpec, design: SurveyDesign, wave: int,
-                           params: EstimateSettings) -> pd.DataFrame:
+def estimate_distributions(
+    spec: QuestionnaireSpec, design: SurveyDesign, wave: int, params: EstimateSettings
+) -> pd.DataFrame:
     """Share of every code (answers, "weet niet", "geen antwoord") among those asked, suppressed per rule."""
     shares, metas = [], []
     for variable in spec.variables_in_wave(wave):
@@ -349,9 +390,18 @@ def estimate_distributions(spec: QuestionnaireSpec, design: SurveyDesign, wave: 
         where = ind.group_where(spec, group)
         for code, code_label, code_type in ind.answer_categories(variable):
             shares.append(Share(variable.name, [code], [float(variable.missing.not_asked.code)], where))
-            metas.append({"variable": variable.name, "label": variable.label, "wave": int(wave), "group": group,
-                          "base_text": spec.base_text(group), "code": float(code), "code_label": code_label,
-                          "code_type": code_type})
+            metas.append(
+                {
+                    "variable": variable.name,
+                    "label": variable.label,
+                    "wave": int(wave),
+                    "group": group,
+                    "base_text": spec.base_text(group),
+                    "code": float(code),
+                    "code_label": code_label,
+                    "code_type": code_type,
+                }
+            )
     if not shares:
         return _empty(DISTRIBUTION_COLUMNS)
     out = apply_rule(_stack(metas, _proportion_tables(design, spec, params, shares)), params.suppression)
@@ -378,7 +428,9 @@ def change_pairs(waves: Sequence[int]) -> list[tuple[int, int]]:
     return pairs
 
 
-def _panel_pairs(frame: pd.DataFrame, first: int, second: int, spec: QuestionnaireSpec) -> tuple[np.ndarray, np.ndarray]:
+def _panel_pairs(
+    frame: pd.DataFrame, first: int, second: int, spec: QuestionnaireSpec
+) -> tuple[np.ndarray, np.ndarray]:
     """Row of each respondent in `first` and in `second`, for respondents in both waves."""
     wave = frame[spec.wave_variable].to_numpy()
     resp = frame[spec.respondent_id].to_numpy(dtype=np.int64)
@@ -387,8 +439,13 @@ def _panel_pairs(frame: pd.DataFrame, first: int, second: int, spec: Questionnai
     return rows_first[i], rows_second[j]
 
 
-def _n_both(frame: pd.DataFrame, masks: np.ndarray, pairs: tuple[np.ndarray, np.ndarray], breakdown: str | None,
-            found: np.ndarray | None) -> np.ndarray:
+def _n_both(
+    frame: pd.DataFrame,
+    masks: np.ndarray,
+    pairs: tuple[np.ndarray, np.ndarray],
+    breakdown: str | None,
+    found: np.ndarray | None,
+) -> np.ndarray:
     """Per item (row of `masks`: its domain) and level `found` of the breakdown (one level
     for the total): respondents in the domain, at that level, in both waves. Item-major."""
     first, second = pairs
@@ -402,19 +459,34 @@ def _n_both(frame: pd.DataFrame, masks: np.ndarray, pairs: tuple[np.ndarray, np.
     return np.bincount(key, minlength=masks.shape[0] * found.size)
 
 
-def estimate_changes(spec: QuestionnaireSpec, design: SurveyDesign, first: int, second: int,
-                     params: EstimateSettings, indicators: Sequence[Indicator] | None = None) -> pd.DataFrame:
+def estimate_changes(
+    spec: QuestionnaireSpec,
+    design: SurveyDesign,
+    first: int,
+    second: int,
+    params: EstimateSettings,
+    indicators: Sequence[Indicator] | None = None,
+) -> pd.DataFrame:
     """Unsuppressed changes first -> second on a stacked design (outcome columns in its data)."""
     frame = design.data
-    chosen = [i for i in (indicators if indicators is not None else spec.indicators)
-              if first in ind.measured_in(spec, i) and second in ind.measured_in(spec, i)]
+    chosen = [
+        i
+        for i in (indicators if indicators is not None else spec.indicators)
+        if first in ind.measured_in(spec, i) and second in ind.measured_in(spec, i)
+    ]
     if not chosen:
         return pd.DataFrame()
     bases = [ind.indicator_base(spec, indicator) for indicator in chosen]
-    shares = [Share(ind.outcome_column(indicator), [1.0], None, base.where)
-              for indicator, base in zip(chosen, bases, strict=True)]
-    masks = np.vstack([spec.groups[base.group].mask(frame) & frame[share.variable].notna().to_numpy()
-                       for base, share in zip(bases, shares, strict=True)])
+    shares = [
+        Share(ind.outcome_column(indicator), [1.0], None, base.where)
+        for indicator, base in zip(chosen, bases, strict=True)
+    ]
+    masks = np.vstack(
+        [
+            spec.groups[base.group].mask(frame) & frame[share.variable].notna().to_numpy()
+            for base, share in zip(bases, shares, strict=True)
+        ]
+    )
     pairs = _panel_pairs(frame, first, second, spec)
 
     def compute(by):
@@ -474,8 +546,9 @@ def _rows(frame: pd.DataFrame, columns: Sequence[str]) -> Iterator[tuple]:
     return itertools.starmap(row, zip(*(frame[column].tolist() for column in columns), strict=True))
 
 
-def judge_targets(spec: QuestionnaireSpec, levels: pd.DataFrame, changes: pd.DataFrame,
-                  parsed: Mapping[tuple[str, int], tgt.Target]) -> pd.DataFrame:
+def judge_targets(
+    spec: QuestionnaireSpec, levels: pd.DataFrame, changes: pd.DataFrame, parsed: Mapping[tuple[str, int], tgt.Target]
+) -> pd.DataFrame:
     """Add target and target_status; target reasons are appended to flags.
 
     A change target compares with the previous wave in which the indicator was
@@ -489,13 +562,25 @@ def judge_targets(spec: QuestionnaireSpec, levels: pd.DataFrame, changes: pd.Dat
             consecutive[(indicator_id, wave)] = previous
     change_index = {}
     if not changes.empty:
-        for row in _rows(changes, ("indicator_id", "wave_from", "wave_to", "breakdown", "breakdown_code",
-                                   "difference", "ci_lower", "ci_upper")):
+        for row in _rows(
+            changes,
+            (
+                "indicator_id",
+                "wave_from",
+                "wave_to",
+                "breakdown",
+                "breakdown_code",
+                "difference",
+                "ci_lower",
+                "ci_upper",
+            ),
+        ):
             code = None if math.isnan(row.breakdown_code) else row.breakdown_code
             change_index[(row.indicator_id, row.wave_from, row.wave_to, row.breakdown, code)] = row
     texts, statuses, flags = [], [], []
-    for row in _rows(out, ("indicator_id", "wave", "breakdown", "breakdown_code", "estimate", "ci_lower",
-                           "ci_upper", "flags")):
+    for row in _rows(
+        out, ("indicator_id", "wave", "breakdown", "breakdown_code", "estimate", "ci_lower", "ci_upper", "flags")
+    ):
         indicator = spec.indicator(row.indicator_id)
         text = indicator.targets.get(int(row.wave), "")
         target = parsed.get((row.indicator_id, int(row.wave)))
@@ -508,8 +593,9 @@ def judge_targets(spec: QuestionnaireSpec, levels: pd.DataFrame, changes: pd.Dat
             change_reason = "no_change_estimate" if found is None else "change_suppressed"
             if found is not None:
                 change = tgt.Interval(found.difference, found.ci_lower, found.ci_upper)
-        status, reason = tgt.evaluate(target, level, change, level_reason="estimate_suppressed",
-                                      change_reason=change_reason)
+        status, reason = tgt.evaluate(
+            target, level, change, level_reason="estimate_suppressed", change_reason=change_reason
+        )
         texts.append(text)
         statuses.append(status)
         flags.append(";".join(part for part in (row.flags, reason) if part))
@@ -537,9 +623,16 @@ def _empty(table: Mapping[str, str]) -> pd.DataFrame:
     return pd.DataFrame({column: pd.Series(dtype=dtype) for column, dtype in table.items()})
 
 
-def estimate_all(spec: QuestionnaireSpec, data: pd.DataFrame, margins: pd.DataFrame, params: EstimateSettings,
-                 cal: Calibration, *, margins_file: str = "margins", covariates: pd.DataFrame | None = None,
-                 ) -> Estimates:
+def estimate_all(
+    spec: QuestionnaireSpec,
+    data: pd.DataFrame,
+    margins: pd.DataFrame,
+    params: EstimateSettings,
+    cal: Calibration,
+    *,
+    margins_file: str = "margins",
+    covariates: pd.DataFrame | None = None,
+) -> Estimates:
     """Indicators, changes and distributions from weighted valid rows (column `weight`); with
     `params.small_area` enabled and the area `covariates`, the small-area estimates too."""
     params.check_against(spec)
@@ -557,7 +650,9 @@ def estimate_all(spec: QuestionnaireSpec, data: pd.DataFrame, margins: pd.DataFr
         design, change = wave_design(frame, margins_by_wave[wave], cal, params.calibration_tolerance, wave=wave)
         frames[wave] = frame
         diagnostics["waves"][str(wave)] = {
-            "rows": int(len(frame)), "calibration_max_relative_change": change, "outcome_counts": counts,
+            "rows": int(len(frame)),
+            "calibration_max_relative_change": change,
+            "outcome_counts": counts,
         }
         inconsistent = sum(c["routing_inconsistent"] for c in counts.values())
         if inconsistent:
@@ -571,19 +666,21 @@ def estimate_all(spec: QuestionnaireSpec, data: pd.DataFrame, margins: pd.DataFr
     levels["se_raw"] = raw_levels["se"].to_numpy()
     small_area = None
     if params.small_area.enabled:
-        small_area = small_area_estimates(raw_levels, levels["suppressed"].to_numpy(), covariates, spec,
-                                          params.small_area, params.suppression)
+        small_area = small_area_estimates(
+            raw_levels, levels["suppressed"].to_numpy(), covariates, spec, params.small_area, params.suppression
+        )
         diagnostics["small_area_published_share"] = published_share(small_area)
 
     change_parts = []
-    pairs = sorted({p for i in spec.indicators for p in change_pairs([w for w in ind.measured_in(spec, i)
-                                                                       if w in frames])})
+    pairs = sorted(
+        {p for i in spec.indicators for p in change_pairs([w for w in ind.measured_in(spec, i) if w in frames])}
+    )
     for first, second in pairs:
-        design = stacked_design([frames[first], frames[second]],
-                                {first: margins_by_wave[first], second: margins_by_wave[second]}, cal, spec)
+        design = stacked_design(
+            [frames[first], frames[second]], {first: margins_by_wave[first], second: margins_by_wave[second]}, cal, spec
+        )
         change_parts.append(estimate_changes(spec, design, first, second, params))
-    changes = finish_changes(pd.concat(change_parts, ignore_index=True) if change_parts else pd.DataFrame(),
-                             levels)
+    changes = finish_changes(pd.concat(change_parts, ignore_index=True) if change_parts else pd.DataFrame(), levels)
     judged = judge_targets(spec, levels, changes, parsed)
     indicators_out = _as_text(judged[list(INDICATOR_COLUMNS)].copy(), INDICATOR_COLUMNS)
     changes = _as_text(changes, CHANGE_COLUMNS)
@@ -618,11 +715,18 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
         result.diagnostics["waves"].setdefault(str(wave), {}).update(counts)
     summary = {
         name: {"rows": int(len(frame)), "suppressed": int(frame["suppressed"].sum())}
-        for name, frame in (("indicators", result.indicators), ("changes", result.changes),
-                            ("distributions", result.distributions))
+        for name, frame in (
+            ("indicators", result.indicators),
+            ("changes", result.changes),
+            ("distributions", result.distributions),
+        )
     }
     status_counts = result.indicators.loc[result.indicators["breakdown"] == TOTAL, "target_status"].value_counts()
     summary["indicators"]["target_status_total"] = {str(k): int(v) for k, v in status_counts.items()}
-    log.info("estimate: %d indicator rows, %d changes, %d distribution rows",
-             len(result.indicators), len(result.changes), len(result.distributions))
+    log.info(
+        "estimate: %d indicator rows, %d changes, %d distribution rows",
+        len(result.indicators),
+        len(result.changes),
+        len(result.distributions),
+    )
     return {**summary, **result.diagnostics}

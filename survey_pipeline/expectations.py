@@ -86,8 +86,11 @@ def routing_rules(spec: QuestionnaireSpec) -> list[RoutingRule]:
         waves = tuple(variable.waves)
         when = spec.groups[variable.asked_of].when
         for clause in when.clauses if when else ():
-            rules.append(RoutingRule("routed_past", name, f"routed_past__{name}__{clause[0]}", waves,
-                                     Condition((clause,)), negate=True))
+            rules.append(
+                RoutingRule(
+                    "routed_past", name, f"routed_past__{name}__{clause[0]}", waves, Condition((clause,)), negate=True
+                )
+            )
         conditional = when is not None or set(waves) != set(spec.waves)
         rows = f"routed_to__{name}" if conditional else None
         rules.append(RoutingRule("routed_to", name, rows, waves, when))
@@ -134,11 +137,23 @@ def build_suite(spec: QuestionnaireSpec) -> Any:
     for rule in routing_rules(spec):
         not_asked = spec.variables[rule.variable].missing.not_asked.code
         if rule.rule == "routed_past":
-            add(gxe.ExpectColumnValuesToBeInSet, rule.rule, rule.variable, rule.rows, column=rule.variable,
-                value_set=[not_asked])
+            add(
+                gxe.ExpectColumnValuesToBeInSet,
+                rule.rule,
+                rule.variable,
+                rule.rows,
+                column=rule.variable,
+                value_set=[not_asked],
+            )
         elif rule.rule == "routed_to":
-            add(gxe.ExpectColumnValuesToNotBeInSet, rule.rule, rule.variable, rule.rows, column=rule.variable,
-                value_set=[not_asked])
+            add(
+                gxe.ExpectColumnValuesToNotBeInSet,
+                rule.rule,
+                rule.variable,
+                rule.rows,
+                column=rule.variable,
+                value_set=[not_asked],
+            )
         else:
             add(gxe.ExpectColumnValuesToNotBeNull, rule.rule, rule.variable, rule.rows, column=rule.variable)
     return suite
@@ -171,15 +186,20 @@ def run_checkpoint(frame: pd.DataFrame, spec: QuestionnaireSpec, docs_dir: Path 
         data_docs_sites=sites,
     )
     context = gx.get_context(project_config=config, mode="ephemeral")
-    batch = context.data_sources.add_pandas(spec.survey_id).add_dataframe_asset("valid").add_batch_definition_whole_dataframe("all")
+    batch = (
+        context.data_sources.add_pandas(spec.survey_id)
+        .add_dataframe_asset("valid")
+        .add_batch_definition_whole_dataframe("all")
+    )
     suite = context.suites.add(build_suite(spec))
     definition = context.validation_definitions.add(gx.ValidationDefinition(name=RUN_NAME, data=batch, suite=suite))
     actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=[RUN_NAME])] if sites else []
     checkpoint = context.checkpoints.add(
         gx.Checkpoint(name=RUN_NAME, validation_definitions=[definition], actions=actions, result_format=RESULT_FORMAT)
     )
-    result = checkpoint.run(batch_parameters={"dataframe": checkpoint_frame(frame, spec)},
-                            run_id=RunIdentifier(run_name=RUN_NAME))
+    result = checkpoint.run(
+        batch_parameters={"dataframe": checkpoint_frame(frame, spec)}, run_id=RunIdentifier(run_name=RUN_NAME)
+    )
     return summarise(result)
 
 

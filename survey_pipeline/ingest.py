@@ -151,7 +151,11 @@ def wave_from_name(name: str, file_pattern: str) -> int | None:
 
 
 def read_raw_file(
-    path: str | Path, spec: QuestionnaireSpec, *, file_pattern: str = "wij_panel_{wave}", display_path: str | None = None
+    path: str | Path,
+    spec: QuestionnaireSpec,
+    *,
+    file_pattern: str = "wij_panel_{wave}",
+    display_path: str | None = None,
 ) -> tuple[pd.DataFrame, FileReport]:
     """Read one raw file and check it against the spec.
 
@@ -169,7 +173,9 @@ def read_raw_file(
     try:
         content = path.read_bytes()
     except OSError as exc:
-        raise InputError(f"cannot open the file ({exc.strerror or type(exc).__name__})", file=name, rule="unreadable_file") from None
+        raise InputError(
+            f"cannot open the file ({exc.strerror or type(exc).__name__})", file=name, rule="unreadable_file"
+        ) from None
     if not content.strip():
         raise InputError("the file is empty (no header, no data)", file=name, rule="empty_file")
     _check_content_type(content, suffix, name)
@@ -198,7 +204,12 @@ def read_raw_file(
     if wave is None:
         example = file_pattern.replace(WAVE_PLACEHOLDER, str(spec.waves[0]))
         report.problems.append(
-            Problem(ERROR, "wave_from_name", None, f"the file name does not match '{file_pattern}' (e.g. {example}{suffix}), so its wave is unknown")
+            Problem(
+                ERROR,
+                "wave_from_name",
+                None,
+                f"the file name does not match '{file_pattern}' (e.g. {example}{suffix}), so its wave is unknown",
+            )
         )
     elif wave in spec.not_measured:
         report.problems.append(
@@ -281,13 +292,17 @@ def _read_spss(path: Path, name: str, content: bytes) -> _RawFile:
     except _SPSS_ERRORS as exc:
         if "encoding" not in str(exc):
             raise InputError(
-                f"cannot read the SPSS file ({_first_line(exc)}); it is truncated or corrupt", file=name, rule="unreadable_file"
+                f"cannot read the SPSS file ({_first_line(exc)}); it is truncated or corrupt",
+                file=name,
+                rule="unreadable_file",
             ) from None
         try:
             frame, meta = pyreadstat.read_sav(str(path), user_missing=True, encoding=_RAW_BYTES)
         except _SPSS_ERRORS as retry:
             raise InputError(
-                f"cannot read the SPSS file ({_first_line(retry)}); it is truncated or corrupt", file=name, rule="unreadable_file"
+                f"cannot read the SPSS file ({_first_line(retry)}); it is truncated or corrupt",
+                file=name,
+                rule="unreadable_file",
             ) from None
         raw_meta = meta
         frame = frame.rename(columns=lambda c: _decode(c)[0])
@@ -332,7 +347,14 @@ def _apply_raw_labels(raw: _RawFile, raw_meta: Any) -> None:
         text, legacy = _decode(raw_meta.file_label)
         raw.file_label = text
         if legacy:
-            raw.problems.append(Problem(WARNING, "label_encoding", None, f"the file label is not valid UTF-8 text; read as {LEGACY_ENCODING}"))
+            raw.problems.append(
+                Problem(
+                    WARNING,
+                    "label_encoding",
+                    None,
+                    f"the file label is not valid UTF-8 text; read as {LEGACY_ENCODING}",
+                )
+            )
     for column in raw.variable_labels:
         label = (raw_meta.column_names_to_labels or {}).get(names.get(column, column))
         if label is None:
@@ -340,7 +362,14 @@ def _apply_raw_labels(raw: _RawFile, raw_meta: Any) -> None:
         text, legacy = _decode(label)
         raw.variable_labels[column] = text
         if legacy:
-            raw.problems.append(Problem(WARNING, "label_encoding", column, f"the variable label is not valid UTF-8 text; read as {LEGACY_ENCODING}"))
+            raw.problems.append(
+                Problem(
+                    WARNING,
+                    "label_encoding",
+                    column,
+                    f"the variable label is not valid UTF-8 text; read as {LEGACY_ENCODING}",
+                )
+            )
     raw_value_labels = raw_meta.variable_value_labels or {}
     raw.value_labels = {}
     for column in raw.variable_labels:
@@ -353,7 +382,12 @@ def _apply_raw_labels(raw: _RawFile, raw_meta: Any) -> None:
         if legacy:
             codes = ", ".join(_code_text(c) for c in legacy)
             raw.problems.append(
-                Problem(WARNING, "label_encoding", column, f"value label(s) of code(s) {codes} are not valid UTF-8 text; read as {LEGACY_ENCODING}")
+                Problem(
+                    WARNING,
+                    "label_encoding",
+                    column,
+                    f"value label(s) of code(s) {codes} are not valid UTF-8 text; read as {LEGACY_ENCODING}",
+                )
             )
 
 
@@ -365,11 +399,15 @@ def _read_csv(content: bytes, name: str) -> _RawFile:
     except UnicodeDecodeError:
         text = content.decode(LEGACY_ENCODING, errors="replace")
         encoding = LEGACY_ENCODING
-        problems.append(Problem(WARNING, "text_encoding", None, f"the file is not UTF-8 text; read as {LEGACY_ENCODING}"))
+        problems.append(
+            Problem(WARNING, "text_encoding", None, f"the file is not UTF-8 text; read as {LEGACY_ENCODING}")
+        )
     sep, header = _csv_header(text, name)
     duplicated = sorted({h.strip() for h in header if [x.strip() for x in header].count(h.strip()) > 1})
     if duplicated:
-        raise InputError(f"column(s) {duplicated} appear more than once in the header", file=name, rule="duplicate_column")
+        raise InputError(
+            f"column(s) {duplicated} appear more than once in the header", file=name, rule="duplicate_column"
+        )
     _check_row_lengths(text, sep, len(header), name)
     try:
         frame = pd.read_csv(io.StringIO(text), sep=sep, decimal="," if sep == ";" else ".", skipinitialspace=True)
@@ -414,7 +452,9 @@ def _check_row_lengths(text: str, sep: str, n_fields: int, name: str) -> None:
         return
     row, found = wrong[0]
     same_kind = [(r, n) for r, n in wrong if (n > n_fields) == (found > n_fields)]
-    more = f" (the first of {len(same_kind)} {'long' if found > n_fields else 'short'} rows)" if len(same_kind) > 1 else ""
+    more = (
+        f" (the first of {len(same_kind)} {'long' if found > n_fields else 'short'} rows)" if len(same_kind) > 1 else ""
+    )
     if found > n_fields:
         message = f"malformed CSV: the row has {found} fields but the header has {n_fields}{more}; {LONG_ROW_HINT}"
     else:
@@ -431,7 +471,9 @@ def _read_parquet(content: bytes, name: str) -> _RawFile:
         frame = pd.read_parquet(io.BytesIO(content))
     except (pyarrow.ArrowException, OSError, ValueError) as exc:
         raise InputError(
-            f"cannot read the Parquet file ({_first_line(exc)}); it is truncated or corrupt", file=name, rule="unreadable_file"
+            f"cannot read the Parquet file ({_first_line(exc)}); it is truncated or corrupt",
+            file=name,
+            rule="unreadable_file",
         ) from None
     if not isinstance(frame.index, pd.RangeIndex):
         frame = frame.reset_index(drop=True)
@@ -443,7 +485,9 @@ def _read_parquet(content: bytes, name: str) -> _RawFile:
 # Checking one file against the spec
 
 
-def _check_and_standardise(raw: _RawFile, spec: QuestionnaireSpec, wave: int | None, report: FileReport) -> pd.DataFrame:
+def _check_and_standardise(
+    raw: _RawFile, spec: QuestionnaireSpec, wave: int | None, report: FileReport
+) -> pd.DataFrame:
     problems = report.problems
     frame = raw.frame
     if len(frame) == 0:
@@ -505,7 +549,12 @@ def _check_and_standardise(raw: _RawFile, spec: QuestionnaireSpec, wave: int | N
                 )
             else:
                 problems.append(
-                    Problem(WARNING, "not_in_wave", name, f"the spec says wave {wave} does not ask this question; the column (only blank or -1) is ignored")
+                    Problem(
+                        WARNING,
+                        "not_in_wave",
+                        name,
+                        f"the spec says wave {wave} does not ask this question; the column (only blank or -1) is ignored",
+                    )
                 )
             del values[name]
 
@@ -526,7 +575,9 @@ def _match_columns(present: list[str], known: list[str], problems: list[Problem]
         target = by_lower.get(name.lower())
         if target is not None and target not in columns:
             columns[target] = name
-            problems.append(Problem(WARNING, "variable_name_case", target, f"the file calls it '{name}'; read as '{target}'"))
+            problems.append(
+                Problem(WARNING, "variable_name_case", target, f"the file calls it '{name}'; read as '{target}'")
+            )
         else:
             problems.append(Problem(WARNING, "extra_variable", name, "not in the spec; ignored"))
     return columns
@@ -536,11 +587,15 @@ def _as_numbers(series: pd.Series, name: str) -> tuple[pd.Series, Problem | None
     """The column as float64; text that is not a number is a type error, bool and dates too."""
     dtype = series.dtype
     if pd.api.types.is_bool_dtype(dtype):
-        return pd.Series(np.nan, index=series.index), Problem(ERROR, "wrong_type", name, "holds true/false values; expected numeric codes")
+        return pd.Series(np.nan, index=series.index), Problem(
+            ERROR, "wrong_type", name, "holds true/false values; expected numeric codes"
+        )
     if pd.api.types.is_numeric_dtype(dtype):
         return series.astype("float64").reset_index(drop=True), None
     if pd.api.types.is_datetime64_any_dtype(dtype) or isinstance(dtype, pd.PeriodDtype):
-        return pd.Series(np.nan, index=series.index), Problem(ERROR, "wrong_type", name, f"holds dates ({dtype}); expected numeric codes")
+        return pd.Series(np.nan, index=series.index), Problem(
+            ERROR, "wrong_type", name, f"holds dates ({dtype}); expected numeric codes"
+        )
     text = series.astype("str").str.strip()
     blank = series.isna() | text.eq("")
     parsed = pd.to_numeric(text.where(~blank), errors="coerce").astype("float64").reset_index(drop=True)
@@ -560,9 +615,13 @@ def _base_weight_as_text(series: pd.Series) -> Problem:
     ambiguous (a thousands separator or a decimal point?), so it is an error, not a guess."""
     numeric = pd.to_numeric(series, errors="coerce")
     first = int(np.flatnonzero((series.notna() & numeric.notna()).to_numpy())[0]) + 1
-    return Problem(ERROR, "wrong_type", BASE_WEIGHT,
-                   f"base weights are stored as text (first at row {first}), e.g. with a thousands separator or "
-                   "the other decimal mark; write plain numbers with the file's decimal mark")
+    return Problem(
+        ERROR,
+        "wrong_type",
+        BASE_WEIGHT,
+        f"base weights are stored as text (first at row {first}), e.g. with a thousands separator or "
+        "the other decimal mark; write plain numbers with the file's decimal mark",
+    )
 
 
 def _check_integral(values: pd.Series, name: str, *, include_value: bool, problems: list[Problem]) -> None:
@@ -594,11 +653,18 @@ def _check_labels(
     file_label = raw.variable_labels.get(column)
     if file_label and _normalise(file_label) != _normalise(spec_label):
         problems.append(
-            Problem(WARNING, "variable_label", name, f"variable label '{_clip(file_label)}' differs from the spec's '{_clip(spec_label)}'")
+            Problem(
+                WARNING,
+                "variable_label",
+                name,
+                f"variable label '{_clip(file_label)}' differs from the spec's '{_clip(spec_label)}'",
+            )
         )
     labels = raw.value_labels.get(column, {})
     if not labels:
-        problems.append(Problem(WARNING, "value_labels_missing", name, "the file has no value labels for this variable"))
+        problems.append(
+            Problem(WARNING, "value_labels_missing", name, "the file has no value labels for this variable")
+        )
         return
     present = set(values.dropna().to_numpy().tolist())
     for code, label in sorted(labels.items()):
@@ -698,15 +764,21 @@ def ingest_files(
             for report in reports:
                 if report.name in names:
                     report.problems.append(
-                        Problem(ERROR, "one_file_per_wave", None, f"wave {wave} has {len(names)} files ({', '.join(names)}); keep one")
+                        Problem(
+                            ERROR,
+                            "one_file_per_wave",
+                            None,
+                            f"wave {wave} has {len(names)} files ({', '.join(names)}); keep one",
+                        )
                     )
     if any(r.errors for r in reports):
         raise FileCheckError(reports)
     return stack_frames(frames, spec), reports
 
 
-def check_every_wave_has_a_file(reports: list[FileReport], spec: QuestionnaireSpec, file_pattern: str,
-                                raw_dir: str) -> None:
+def check_every_wave_has_a_file(
+    reports: list[FileReport], spec: QuestionnaireSpec, file_pattern: str, raw_dir: str
+) -> None:
     """Every wave of `survey.waves` has a raw file: a run without one would publish "-" for a wave the
     spec says was measured. A wave deliberately not measured belongs in `survey.not_measured`."""
     found = {r.wave for r in reports}
@@ -770,26 +842,45 @@ def read_receipt(path: Path, spec: QuestionnaireSpec) -> dict[int, ReceiptLine]:
         raise InputError(
             f"expected the columns {', '.join(RECEIPT_COLUMNS)} (optional: {', '.join(RECEIPT_OPTIONAL_COLUMNS)}); "
             + (f"missing {missing}" if missing else f"unknown {unknown}"),
-            file=name, rule=RULE_RECEIPT,
+            file=name,
+            rule=RULE_RECEIPT,
         )
     if table.empty:
         raise InputError("the receipt has no rows", file=name, rule=RULE_RECEIPT)
     first_row = 2  # line 1 is the header
-    waves = whole_number_column(table["wave"].tolist(), file=name, column="wave", rule=RULE_RECEIPT,
-                                first_row=first_row)
-    expected = whole_number_column(table["expected_respondents"].tolist(), file=name, column="expected_respondents",
-                                   rule=RULE_RECEIPT, first_row=first_row, minimum=1)
+    waves = whole_number_column(
+        table["wave"].tolist(), file=name, column="wave", rule=RULE_RECEIPT, first_row=first_row
+    )
+    expected = whole_number_column(
+        table["expected_respondents"].tolist(),
+        file=name,
+        column="expected_respondents",
+        rule=RULE_RECEIPT,
+        first_row=first_row,
+        minimum=1,
+    )
     lines: dict[int, ReceiptLine] = {}
     for index, (wave, count) in enumerate(zip(waves.tolist(), expected.tolist())):
         row = first_row + index
         if wave not in spec.waves:
-            raise InputError(f"wave {wave} is not one of the spec's waves {list(spec.waves)}", file=name, row=row,
-                             column="wave", rule=RULE_RECEIPT)
+            raise InputError(
+                f"wave {wave} is not one of the spec's waves {list(spec.waves)}",
+                file=name,
+                row=row,
+                column="wave",
+                rule=RULE_RECEIPT,
+            )
         if wave in lines:
-            raise InputError(f"wave {wave} is listed twice (first at row {lines[wave].row})", file=name, row=row,
-                             column="wave", rule=RULE_RECEIPT)
-        optional = {c: (table.at[index, c].strip() or None) if c in table.columns else None
-                    for c in RECEIPT_OPTIONAL_COLUMNS}
+            raise InputError(
+                f"wave {wave} is listed twice (first at row {lines[wave].row})",
+                file=name,
+                row=row,
+                column="wave",
+                rule=RULE_RECEIPT,
+            )
+        optional = {
+            c: (table.at[index, c].strip() or None) if c in table.columns else None for c in RECEIPT_OPTIONAL_COLUMNS
+        }
         lines[wave] = ReceiptLine(wave, count, row, **optional)
     return lines
 
@@ -805,19 +896,25 @@ def check_receipt(receipt: dict[int, ReceiptLine], reports: list[FileReport], re
     for report in reports:
         line = receipt.get(report.wave)
         if line is None:
-            log.warning("%s: %s has no line for wave %s; its row count is not checked", report.name, receipt_name,
-                        report.wave)
+            log.warning(
+                "%s: %s has no line for wave %s; its row count is not checked", report.name, receipt_name, report.wave
+            )
             entries[report.name] = {"file": receipt_name, "checked": False}
             continue
         if report.n_rows != line.expected_respondents:
             raise InputError(
                 f"the file has {report.n_rows} data rows but the panel provider's receipt ({receipt_name}, row "
                 f"{line.row}) says {line.expected_respondents} respondents for wave {line.wave}",
-                file=report.name, rule=RULE_RECEIPT,
+                file=report.name,
+                rule=RULE_RECEIPT,
             )
         entries[report.name] = {
-            "file": receipt_name, "checked": True, "row": line.row,
-            "expected_respondents": line.expected_respondents, "source": line.source, "note": line.note,
+            "file": receipt_name,
+            "checked": True,
+            "row": line.row,
+            "expected_respondents": line.expected_respondents,
+            "source": line.source,
+            "note": line.note,
         }
     return entries
 

@@ -31,8 +31,20 @@ from survey_pipeline.artifacts import (
 from survey_pipeline.contracts import RunManifest, StageManifest
 from survey_pipeline.errors import OutputWriteError
 
-PACKAGES = ("survey-pipeline", "numpy", "scipy", "pandas", "pyarrow", "pyreadstat", "statsmodels", "pandera",
-            "great_expectations", "matplotlib", "xlsxwriter", "dvc")
+PACKAGES = (
+    "survey-pipeline",
+    "numpy",
+    "scipy",
+    "pandas",
+    "pyarrow",
+    "pyreadstat",
+    "statsmodels",
+    "pandera",
+    "great_expectations",
+    "matplotlib",
+    "xlsxwriter",
+    "dvc",
+)
 
 
 def sha256(path: Path) -> str:
@@ -62,8 +74,11 @@ def write(record: dict[str, Any], store: OutputStore, base_dir: Path) -> None:
     finished = iso(time.time())
     common = {key: value for key, value in record.items() if key != "stages"}
     for stage, counts in record["stages"].items():
-        write_json({**common, "finished_at": finished, "stage": stage, "counts": counts},
-                   store.stage_manifest(stage), StageManifest)
+        write_json(
+            {**common, "finished_at": finished, "stage": stage, "counts": counts},
+            store.stage_manifest(stage),
+            StageManifest,
+        )
 
 
 def write_run_manifest(outputs: Path) -> Path:

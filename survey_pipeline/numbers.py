@@ -54,8 +54,10 @@ def number_problem(text: str, *, whole: bool) -> str | None:
     if text.startswith("+"):
         return f"a leading '+' (expected {kind} without a plus sign)"
     if _GROUPED.fullmatch(text):
-        return (f"a thousands separator or decimal mark in {kind}: '.' and ',' mean different things in Dutch "
-                "and English exports; write digits only" + ("" if whole else ", with '.' as the decimal point"))
+        return (
+            f"a thousands separator or decimal mark in {kind}: '.' and ',' mean different things in Dutch "
+            "and English exports; write digits only" + ("" if whole else ", with '.' as the decimal point")
+        )
     if "," in text:
         return f"a comma in {kind}: write digits only" + ("" if whole else ", with '.' as the decimal point")
     if whole and _REAL.fullmatch(text):
@@ -64,7 +66,13 @@ def number_problem(text: str, *, whole: bool) -> str | None:
 
 
 def parse_whole_number(
-    text: str, *, file: str, row: int | None, column: str, rule: str, minimum: int | None = None,
+    text: str,
+    *,
+    file: str,
+    row: int | None,
+    column: str,
+    rule: str,
+    minimum: int | None = None,
 ) -> int:
     """`text` as an int (>= `minimum` if given), or `InputError` naming file, row, column and the text."""
     problem = number_problem(text, whole=True)
@@ -90,8 +98,12 @@ def read_text_csv(path: Path, *, rule: str) -> pd.DataFrame:
         if wrong:
             row, found = wrong[0]
             hint = LONG_ROW_HINT if found > n_fields else "a separator is missing or the file is damaged"
-            raise InputError(f"malformed CSV: the row has {found} fields but the header has {n_fields}; {hint}",
-                             file=str(path), row=row + 1, rule=rule)
+            raise InputError(
+                f"malformed CSV: the row has {found} fields but the header has {n_fields}; {hint}",
+                file=str(path),
+                row=row + 1,
+                rule=rule,
+            )
         return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except (csv.Error, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(f"not a readable CSV file ({type(exc).__name__})", file=str(path), rule=rule) from None
@@ -114,11 +126,19 @@ def rows_of_another_length(text: str, sep: str) -> tuple[int, int, list[tuple[in
 
 
 def whole_number_column(
-    texts: Sequence[str], *, file: str, column: str, rule: str, first_row: int, minimum: int | None = None,
+    texts: Sequence[str],
+    *,
+    file: str,
+    column: str,
+    rule: str,
+    first_row: int,
+    minimum: int | None = None,
 ) -> np.ndarray:
     """Every text of a column as int64; the first bad one raises, its row is `first_row + position`."""
     return np.array(
-        [parse_whole_number(t, file=file, row=first_row + i, column=column, rule=rule, minimum=minimum)
-         for i, t in enumerate(texts)],
+        [
+            parse_whole_number(t, file=file, row=first_row + i, column=column, rule=rule, minimum=minimum)
+            for i, t in enumerate(texts)
+        ],
         dtype=np.int64,
     )

@@ -66,8 +66,9 @@ def _csv_row(index: int) -> int:
 
 def _whole_numbers(raw: pd.DataFrame, column: str, path: Path, minimum: int | None) -> np.ndarray:
     """A column of whole numbers, parsed strictly (no thousands separators, decimals or blanks)."""
-    return whole_number_column(raw[column].tolist(), file=str(path), column=column, rule=RULE_FILE,
-                               first_row=_csv_row(0), minimum=minimum)
+    return whole_number_column(
+        raw[column].tolist(), file=str(path), column=column, rule=RULE_FILE, first_row=_csv_row(0), minimum=minimum
+    )
 
 
 def load_margins(path: Path, spec: QuestionnaireSpec) -> pd.DataFrame:
@@ -88,8 +89,9 @@ def load_margins(path: Path, spec: QuestionnaireSpec) -> pd.DataFrame:
     for column in ("variable", "label"):
         blank = raw[column].str.strip().eq("")
         if blank.any():
-            raise InputError("empty value", file=str(path), row=_csv_row(np.flatnonzero(blank)[0]), column=column,
-                             rule=RULE_FILE)
+            raise InputError(
+                "empty value", file=str(path), row=_csv_row(np.flatnonzero(blank)[0]), column=column, rule=RULE_FILE
+            )
     out = pd.DataFrame({"variable": raw["variable"], "label": raw["label"]})
     for column in ("wave", "code", "count"):
         values = _whole_numbers(raw, column, path, minimum=0 if column == "count" else None)
@@ -98,18 +100,28 @@ def load_margins(path: Path, spec: QuestionnaireSpec) -> pd.DataFrame:
     if unknown.any():
         raise InputError(
             f"variable is not a background variable of the spec ({', '.join(spec.background)})",
-            file=str(path), row=_csv_row(np.flatnonzero(unknown)[0]), column="variable", rule=RULE_FILE,
+            file=str(path),
+            row=_csv_row(np.flatnonzero(unknown)[0]),
+            column="variable",
+            rule=RULE_FILE,
         )
     for index, (variable, code) in enumerate(zip(out["variable"], out["code"])):
         if code not in spec.background[variable].codes:
             raise InputError(
-                f"code {code} is not a code of '{variable}' in the spec", file=str(path), row=_csv_row(index),
-                column="code", rule=RULE_FILE,
+                f"code {code} is not a code of '{variable}' in the spec",
+                file=str(path),
+                row=_csv_row(index),
+                column="code",
+                rule=RULE_FILE,
             )
     duplicated = out.duplicated(["wave", "variable", "code"])
     if duplicated.any():
-        raise InputError("duplicate (wave, variable, code) row", file=str(path),
-                         row=_csv_row(np.flatnonzero(duplicated)[0]), rule=RULE_FILE)
+        raise InputError(
+            "duplicate (wave, variable, code) row",
+            file=str(path),
+            row=_csv_row(np.flatnonzero(duplicated)[0]),
+            rule=RULE_FILE,
+        )
     return out[list(MARGIN_COLUMNS)]
 
 
@@ -136,15 +148,20 @@ def wave_margins(
     for variable in variables:
         part = rows[rows["variable"] == variable].sort_values("code")
         if part.empty:
-            raise InputError(f"wave {wave}: no population margin for '{variable}'", file=file, column=variable,
-                             rule=RULE_TOTALS)
+            raise InputError(
+                f"wave {wave}: no population margin for '{variable}'", file=file, column=variable, rule=RULE_TOTALS
+            )
         found.append(
             Margin(variable, part["code"].to_numpy(np.int64), tuple(part["label"]), part["count"].to_numpy(float))
         )
     reference = found[0]
     if reference.total <= 0:
-        raise InputError(f"wave {wave}: margin '{reference.variable}' sums to 0", file=file,
-                         column=reference.variable, rule=RULE_TOTALS)
+        raise InputError(
+            f"wave {wave}: margin '{reference.variable}' sums to 0",
+            file=file,
+            column=reference.variable,
+            rule=RULE_TOTALS,
+        )
     worst = 0.0
     for margin in found[1:]:
         difference = abs(margin.total - reference.total) / reference.total
@@ -155,7 +172,9 @@ def wave_margins(
                 f"'{reference.variable}' sums to {reference.total:,.0f} (relative difference "
                 f"{difference:.2e} > tolerance {tolerance:.2e})"
                 + (f"; no row in the file for {absent}" if absent else ""),
-                file=file, column=margin.variable, rule=RULE_TOTALS,
+                file=file,
+                column=margin.variable,
+                rule=RULE_TOTALS,
             )
         worst = max(worst, difference)
     scaled = tuple(m if m is reference else m.scaled(reference.total) for m in found)
@@ -188,7 +207,9 @@ def check_categories(
             raise InputError(
                 f"wave {wave}: margin '{margin.variable}' category {code} ({labels.get(code, '?')}) "
                 f"has {n} respondent(s) but no population",
-                file=file, column=margin.variable, rule=RULE_CATEGORY,
+                file=file,
+                column=margin.variable,
+                rule=RULE_CATEGORY,
             )
     for code, count in known.items():
         if count > 0 and code not in present:
@@ -196,7 +217,9 @@ def check_categories(
                 f"wave {wave}: margin '{margin.variable}' category {code} ({labels.get(code, '?')}) has a "
                 f"population of {count:,.0f} but no respondents in the sample; collapse it with another "
                 f"category or weight without this margin",
-                file=file, column=margin.variable, rule=RULE_CATEGORY,
+                file=file,
+                column=margin.variable,
+                rule=RULE_CATEGORY,
             )
     return np.searchsorted(margin.codes, sample_codes.astype(np.int64))
 
@@ -220,12 +243,21 @@ def load_cells(path: Path, spec: QuestionnaireSpec, variables: Sequence[str]) ->
     for variable in variables:
         unknown = ~out[variable].isin(list(spec.background[variable].codes))
         if unknown.any():
-            raise InputError(f"code is not a code of '{variable}' in the spec", file=str(path),
-                             row=_csv_row(np.flatnonzero(unknown)[0]), column=variable, rule=RULE_FILE)
+            raise InputError(
+                f"code is not a code of '{variable}' in the spec",
+                file=str(path),
+                row=_csv_row(np.flatnonzero(unknown)[0]),
+                column=variable,
+                rule=RULE_FILE,
+            )
     extra = [c for c in raw.columns if c not in needed]
     if not extra and out.duplicated(["wave", *variables]).any():
-        raise InputError("duplicate cell row", file=str(path),
-                         row=_csv_row(np.flatnonzero(out.duplicated(["wave", *variables]))[0]), rule=RULE_FILE)
+        raise InputError(
+            "duplicate cell row",
+            file=str(path),
+            row=_csv_row(np.flatnonzero(out.duplicated(["wave", *variables]))[0]),
+            rule=RULE_FILE,
+        )
     return out.groupby(["wave", *variables], sort=True, as_index=False)["count"].sum()
 
 
@@ -239,8 +271,7 @@ def load_wijk_covariates(path: Path, spec: QuestionnaireSpec, columns: Sequence[
     """
     area = spec.area_variable
     if area is None:
-        raise InputError("the spec declares no survey.area_variable for the covariates", file=str(path),
-                         rule=RULE_FILE)
+        raise InputError("the spec declares no survey.area_variable for the covariates", file=str(path), rule=RULE_FILE)
     keys = ("wave", area)
     if not path.exists():
         raise InputError("wijk covariates file not found", file=str(path), rule=RULE_FILE)
@@ -256,21 +287,33 @@ def load_wijk_covariates(path: Path, spec: QuestionnaireSpec, columns: Sequence[
         values = _whole_numbers(raw, column, path, minimum=0 if column in columns else None)
         above = np.flatnonzero(values > 100) if column in columns else np.array([], dtype=int)
         if above.size:
-            raise InputError(f"a percentage above 100, got {raw[column].iloc[above[0]]!r}", file=str(path),
-                             row=_csv_row(above[0]), column=column, rule=RULE_FILE)
+            raise InputError(
+                f"a percentage above 100, got {raw[column].iloc[above[0]]!r}",
+                file=str(path),
+                row=_csv_row(above[0]),
+                column=column,
+                rule=RULE_FILE,
+            )
         out[column] = values.astype("float64") if column in columns else values
     codes = spec.background[area].codes
     unknown = ~out[area].isin(list(codes))
     if unknown.any():
-        raise InputError(f"code is not a code of '{area}' in the spec", file=str(path),
-                         row=_csv_row(np.flatnonzero(unknown)[0]), column=area, rule=RULE_FILE)
+        raise InputError(
+            f"code is not a code of '{area}' in the spec",
+            file=str(path),
+            row=_csv_row(np.flatnonzero(unknown)[0]),
+            column=area,
+            rule=RULE_FILE,
+        )
     duplicated = out.duplicated(list(keys))
     if duplicated.any():
-        raise InputError(f"duplicate (wave, {area}) row", file=str(path),
-                         row=_csv_row(np.flatnonzero(duplicated)[0]), rule=RULE_FILE)
+        raise InputError(
+            f"duplicate (wave, {area}) row", file=str(path), row=_csv_row(np.flatnonzero(duplicated)[0]), rule=RULE_FILE
+        )
     for wave, rows in out.groupby("wave", sort=True):
         absent = [f"{code} ({label})" for code, label in codes.items() if code not in set(rows[area])]
         if absent:
-            raise InputError(f"wave {wave}: no row for {area} {', '.join(absent)}", file=str(path), column=area,
-                             rule=RULE_FILE)
+            raise InputError(
+                f"wave {wave}: no row for {area} {', '.join(absent)}", file=str(path), column=area, rule=RULE_FILE
+            )
     return out.sort_values(list(keys)).reset_index(drop=True)[needed]

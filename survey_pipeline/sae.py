@@ -323,8 +323,14 @@ def _brent(y: np.ndarray, psi: np.ndarray, x: np.ndarray, method: str, scale: fl
         if doublings > MAX_BRACKET_DOUBLINGS:
             return upper, doublings, False
     root, result = brentq(
-        score, 0.0, upper, xtol=RELATIVE_TOLERANCE * scale, rtol=RELATIVE_TOLERANCE,
-        maxiter=BRENT_STEPS, full_output=True, disp=False,
+        score,
+        0.0,
+        upper,
+        xtol=RELATIVE_TOLERANCE * scale,
+        rtol=RELATIVE_TOLERANCE,
+        maxiter=BRENT_STEPS,
+        full_output=True,
+        disp=False,
     )
     return float(root), doublings + result.iterations, bool(result.converged)
 
@@ -349,9 +355,7 @@ def _score_and_information(
     )
 
 
-def _mse(
-    psi: np.ndarray, x: np.ndarray, sigma2_u: float, beta_covariance: np.ndarray, method: str
-) -> np.ndarray:
+def _mse(psi: np.ndarray, x: np.ndarray, sigma2_u: float, beta_covariance: np.ndarray, method: str) -> np.ndarray:
     """`mseFH`'s MSE per area at the truncated sigma2_u (terms in the module docstring)."""
     v = 1.0 / (sigma2_u + psi)
     one_minus_gamma = psi * v

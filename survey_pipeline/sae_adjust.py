@@ -148,8 +148,9 @@ def benchmark(
     theta, mse, population = (np.asarray(a, dtype=np.float64) for a in (estimate, mse, population))
     if not (theta.ndim == mse.ndim == population.ndim == 1 and theta.size == mse.size == population.size):
         raise ValueError("estimate, mse and population must be 1-D arrays of one length")
-    if not (np.isfinite(theta).all() and np.isfinite(mse).all() and np.isfinite(population).all()
-            and np.isfinite(target)):
+    if not (
+        np.isfinite(theta).all() and np.isfinite(mse).all() and np.isfinite(population).all() and np.isfinite(target)
+    ):
         raise ValueError("estimate, mse, population and target must be finite")
     if (population < 0).any() or population.sum() <= 0:
         raise ValueError("population must be >= 0 with a positive total")
@@ -162,4 +163,3 @@ def benchmark(
         adjusted = theta + (target - aggregate)
     adjustment = adjusted - theta
     return Benchmarked(method, _read_only(adjusted), _read_only(mse + adjustment**2), _read_only(adjustment))
-

@@ -88,8 +88,9 @@ def spec_metadata(
         elif name == spec.wave_variable:
             formats[name] = WAVE_FORMAT
             measures[name] = "ordinal"
-    labels = {name: None if label is None else cut_to_bytes(label, MAX_VARIABLE_LABEL_BYTES)
-              for name, label in labels.items()}
+    labels = {
+        name: None if label is None else cut_to_bytes(label, MAX_VARIABLE_LABEL_BYTES) for name, label in labels.items()
+    }
     return SavMetadata(labels, value_labels, missing, formats, measures)
 
 
@@ -139,8 +140,9 @@ def write_sav(
     except pyreadstat.ReadstatError as exc:
         # ReadStat reports a refused write without the OS's reason ("Unable to write data").
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise OutputWriteError(path, f"the SPSS writer could not write ({first}): is the disk full, "
-                                     "or the file larger than allowed?") from None
+        raise OutputWriteError(
+            path, f"the SPSS writer could not write ({first}): is the disk full, or the file larger than allowed?"
+        ) from None
     if timestamp is not None:
         set_header_timestamp(path, timestamp)
 

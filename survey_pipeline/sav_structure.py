@@ -104,7 +104,9 @@ def _truncated(name: str, detail: str) -> InputError:
 
 
 def _corrupt(name: str, detail: str) -> InputError:
-    return InputError(f"cannot read the SPSS file ({detail}); it is truncated or corrupt", file=name, rule="unreadable_file")
+    return InputError(
+        f"cannot read the SPSS file ({detail}); it is truncated or corrupt", file=name, rule="unreadable_file"
+    )
 
 
 def check_sav_structure(content: bytes, name: str) -> SavLayout:
@@ -212,7 +214,10 @@ def _uncompressed_cases(reader: _Reader, data_offset: int, case_size: int, decla
     if declared is not None:
         expected = declared * case_bytes
         if data_bytes < expected:
-            raise _truncated(name, f"the header promises {declared} cases but the data end inside case {data_bytes // case_bytes + 1}")
+            raise _truncated(
+                name,
+                f"the header promises {declared} cases but the data end inside case {data_bytes // case_bytes + 1}",
+            )
         if data_bytes > expected:
             raise _trailing(name, data_bytes - expected, f"the {declared} cases the header promises")
         return declared

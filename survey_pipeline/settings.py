@@ -23,7 +23,7 @@ import math
 import types
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, cast, get_args, get_origin
 
 import annotated_types
 import yaml
@@ -91,8 +91,9 @@ class IngestSettings(Section):
     @model_validator(mode="after")
     def _one_placeholder(self) -> IngestSettings:
         if self.file_pattern.count(WAVE_PLACEHOLDER) != 1:
-            raise rule_error(f"expected a file name pattern with one {WAVE_PLACEHOLDER}, got {self.file_pattern!r}",
-                             "file_pattern")
+            raise rule_error(
+                f"expected a file name pattern with one {WAVE_PLACEHOLDER}, got {self.file_pattern!r}", "file_pattern"
+            )
         return self
 
 
@@ -185,7 +186,10 @@ class SmallAreaSettings(Section):
     method: SaeMethod = "REML"
     covariates_file: Text = "data/population/wijk_covariates.csv"
     covariates: Annotated[Names, Field(min_length=1)] = (
-        "pct_18_34", "pct_65_plus", "pct_single_person_households", "pct_low_income_households",
+        "pct_18_34",
+        "pct_65_plus",
+        "pct_single_person_households",
+        "pct_low_income_households",
         "pct_migration_background",
     )
     benchmarking: BenchmarkMethod = "ratio"
@@ -221,13 +225,16 @@ class EstimateSettings(Section):
             if name not in spec.background:
                 raise ParamsError("estimate.breakdowns", f"'{name}' is not a background variable of the spec")
         if self.small_area.enabled and spec.area_variable is None:
-            raise ParamsError("estimate.small_area.enabled",
-                              "small-area estimates need the spec's survey.area_variable: declare it or switch "
-                              "small_area off")
+            raise ParamsError(
+                "estimate.small_area.enabled",
+                "small-area estimates need the spec's survey.area_variable: declare it or switch small_area off",
+            )
         if self.small_area.enabled and spec.area_variable not in self.breakdowns:
-            raise ParamsError("estimate.small_area.enabled",
-                              f"small-area estimates are made from the '{spec.area_variable}' breakdown: list it in "
-                              "estimate.breakdowns or switch small_area off")
+            raise ParamsError(
+                "estimate.small_area.enabled",
+                f"small-area estimates are made from the '{spec.area_variable}' breakdown: list it in "
+                "estimate.breakdowns or switch small_area off",
+            )
 
 
 class ReportSettings(Section):
@@ -236,8 +243,11 @@ class ReportSettings(Section):
     achieved_waves: Annotated[Years, Field(min_length=1)]
     target_years: Years
     decimals: int = Field(0, ge=0, le=3)
-    figure_formats: Annotated[tuple[FigureFormat, ...], Field(strict=False, min_length=1),
-                              AfterValidator(lambda formats: tuple(dict.fromkeys(formats)))] = ("svg",)
+    figure_formats: Annotated[
+        tuple[FigureFormat, ...],
+        Field(strict=False, min_length=1),
+        AfterValidator(lambda formats: tuple(dict.fromkeys(formats))),
+    ] = ("svg",)
     # SVG only unless PNG is asked for: the HTML report shows the SVG, and a PNG costs as much again to draw.
 
     def check_against(self, spec: QuestionnaireSpec) -> None:
@@ -285,7 +295,10 @@ def _by_key(model: type[BaseModel]) -> dict[str, tuple[str, FieldInfo]]:
 
 
 SECTIONS: dict[str, type[Section]] = {
-    key: field.annotation for key, (_, field) in _by_key(Params).items() if key != "spec"  # type: ignore[misc]
+    # every field of Params but `spec` is annotated with its section's model
+    key: cast("type[Section]", field.annotation)
+    for key, (_, field) in _by_key(Params).items()
+    if key != "spec"
 }
 
 
@@ -328,8 +341,9 @@ def parse_section(model: type[Section], raw: Any, prefix: str) -> Section:
         raise params_error(exc, raw, model, prefix=(prefix,)) from None
 
 
-def params_error(exc: ValidationError, raw: Any, model: type[BaseModel], *, prefix: tuple[str, ...] = (),
-                 file: str | None = None) -> ParamsError:
+def params_error(
+    exc: ValidationError, raw: Any, model: type[BaseModel], *, prefix: tuple[str, ...] = (), file: str | None = None
+) -> ParamsError:
     """The first error of `exc` as one line: `params key 'weight.max_iter': expected ..., got 100.0`."""
     error = exc.errors(include_url=False)[0]
     keys = tuple(str(part) for part in error["loc"] if not isinstance(part, int))
@@ -396,18 +410,32 @@ def _value_at(raw: Any, keys: Sequence[str]) -> Any:
 
 def _expected(field: FieldInfo) -> str:
     """What a field takes, from its type and constraints: "a whole number >= 1", "a share in [0, 1]"."""
-    constraints = (("Ge", annotated_types.Ge, "ge"), ("Gt", annotated_types.Gt, "gt"), ("Le", annotated_types.Le, "le"),
-                   ("Lt", annotated_types.Lt, "lt"), ("MinLen", annotated_types.MinLen, "min_length"))
-    bounds = {name: getattr(m, attribute) for m in _metadata(field)
-              for name, kind, attribute in constraints if isinstance(m, kind)}
+    constraints = (
+        ("Ge", annotated_types.Ge, "ge"),
+        ("Gt", annotated_types.Gt, "gt"),
+        ("Le", annotated_types.Le, "le"),
+        ("Lt", annotated_types.Lt, "lt"),
+        ("MinLen", annotated_types.MinLen, "min_length"),
+    )
+    bounds = {
+        name: getattr(m, attribute)
+        for m in _metadata(field)
+        for name, kind, attribute in constraints
+        if isinstance(m, kind)
+    }
     optional = " (or null)" if _optional(field.annotation) else ""
     annotation = _plain(field.annotation)
     if get_origin(annotation) is Literal:
         return f"one of {', '.join(get_args(annotation))}{optional}"
     if get_origin(annotation) is tuple:
         item = get_args(annotation)[0]
-        noun = (f"list from {', '.join(get_args(item))}" if get_origin(item) is Literal
-                else "list of whole numbers" if item is int else "list of names")
+        noun = (
+            f"list from {', '.join(get_args(item))}"
+            if get_origin(item) is Literal
+            else "list of whole numbers"
+            if item is int
+            else "list of names"
+        )
         return f"a {'non-empty ' if bounds.get('MinLen') else ''}{noun}{optional}"
     if annotation is int:
         low = bounds.get("Ge", bounds.get("Gt", -math.inf))
@@ -435,11 +463,16 @@ def _metadata(field: FieldInfo) -> list[Any]:
 
 def _text_number_hint(value: Any, field: FieldInfo) -> str:
     """Why YAML read a number as text: quotes, or an exponent without a decimal point (`1e-10`)."""
-    if (_plain(field.annotation) not in (int, float) or not isinstance(value, str)
-            or number_problem(value.strip(), whole=False) is not None):
+    if (
+        _plain(field.annotation) not in (int, float)
+        or not isinstance(value, str)
+        or number_problem(value.strip(), whole=False) is not None
+    ):
         return ""
-    return (" (YAML read it as text: remove any quotes; write an exponent with a decimal point and a sign, "
-            "e.g. 1.0e-10 or 1.0e+2)")
+    return (
+        " (YAML read it as text: remove any quotes; write an exponent with a decimal point and a sign, "
+        "e.g. 1.0e-10 or 1.0e+2)"
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -465,18 +498,23 @@ def read_record(folder: Path, stage: str) -> dict[str, Section]:
     if not folder.is_dir():
         raise InputError(f"missing stage output; run the {stage} stage first", file=str(folder), rule="stage_input")
     if not path.exists():
-        raise InputError(f"outputs/{stage} has no record of the settings it was made with; {rerun}",
-                         file=str(path), rule=RULE_UPSTREAM)
+        raise InputError(
+            f"outputs/{stage} has no record of the settings it was made with; {rerun}",
+            file=str(path),
+            rule=RULE_UPSTREAM,
+        )
     record = read_json(path, SettingsRecord)
     sections = record.get("sections") if isinstance(record, Mapping) else None
     if not isinstance(sections, Mapping) or record.get("fingerprint") != fingerprint(sections):
-        raise InputError(f"the settings record does not match its fingerprint; {rerun}", file=str(path),
-                         rule=RULE_UPSTREAM)
+        raise InputError(
+            f"the settings record does not match its fingerprint; {rerun}", file=str(path), rule=RULE_UPSTREAM
+        )
     try:
         return {name: SECTIONS[name].model_validate(body) for name, body in sections.items()}
     except (KeyError, ValidationError):
-        raise InputError(f"the settings record is not one this version writes; {rerun}", file=str(path),
-                         rule=RULE_UPSTREAM) from None
+        raise InputError(
+            f"the settings record is not one this version writes; {rerun}", file=str(path), rule=RULE_UPSTREAM
+        ) from None
 
 
 def upstream_settings(folders: Mapping[str, Path], params: Params) -> dict[str, Section]:
@@ -489,14 +527,16 @@ def upstream_settings(folders: Mapping[str, Path], params: Params) -> dict[str, 
     merged: dict[str, Section] = {}
     for stage, folder in folders.items():
         for name, recorded in read_record(folder, stage).items():
-            difference = _first_difference(params.section(name).model_dump(mode="json"),
-                                           recorded.model_dump(mode="json"), name)
+            difference = _first_difference(
+                params.section(name).model_dump(mode="json"), recorded.model_dump(mode="json"), name
+            )
             if difference is not None:
                 key, current, made_with = difference
                 raise InputError(
                     f"{key} is {current!r} in {params.file_name} but outputs/{stage} was made with {made_with!r}; "
                     f"rerun the {stage} stage",
-                    file=str(folder / RECORD), rule=RULE_UPSTREAM,
+                    file=str(folder / RECORD),
+                    rule=RULE_UPSTREAM,
                 )
             merged[name] = recorded
     return merged

@@ -66,28 +66,52 @@ def model_interval_publishable(rule: SuppressionRule, estimate, lower, upper) ->
     width = upper - lower
     with np.errstate(divide="ignore", invalid="ignore"):
         relative = np.where(p > 0, width / p, np.inf)
-    too_wide = (width >= rule.max_ci_width) | ((width > rule.relative_width_from)
-                                                & (relative > rule.max_relative_ci_width))
+    too_wide = (width >= rule.max_ci_width) | (
+        (width > rule.relative_width_from) & (relative > rule.max_relative_ci_width)
+    )
     return np.isfinite(p) & np.isfinite(width) & ~too_wide
 
 
-def small_area_estimates(raw_levels: pd.DataFrame, suppressed: np.ndarray, covariates: pd.DataFrame,
-                         spec: QuestionnaireSpec, params: SmallAreaSettings, rule: SuppressionRule) -> pd.DataFrame:
+def small_area_estimates(
+    raw_levels: pd.DataFrame,
+    suppressed: np.ndarray,
+    covariates: pd.DataFrame,
+    spec: QuestionnaireSpec,
+    params: SmallAreaSettings,
+    rule: SuppressionRule,
+) -> pd.DataFrame:
     """One row per (indicator, wave, area) of `raw_levels` (the unsuppressed indicator rows; areas are
     the levels of the spec's `area_variable`; `suppressed` is the publication rule's verdict per row):
     see the module docstring. `covariates`: wave, the area code and the covariates."""
     parts = []
     area_rows = raw_levels["breakdown"].to_numpy() == spec.area_variable
     for (indicator_id, wave), rows in raw_levels[area_rows].groupby(["indicator_id", "wave"], sort=False):
-        total = raw_levels[(raw_levels["indicator_id"] == indicator_id) & (raw_levels["wave"] == wave)
-                           & (raw_levels["breakdown"] == TOTAL)]
+        total = raw_levels[
+            (raw_levels["indicator_id"] == indicator_id)
+            & (raw_levels["wave"] == wave)
+            & (raw_levels["breakdown"] == TOTAL)
+        ]
         wave_covariates = covariates[covariates["wave"] == wave].set_index(spec.area_variable)
         if wave_covariates.empty:
-            raise InputError(f"no {spec.area_variable} covariates for wave {wave}", file=params.covariates_file,
-                             column="wave", rule="population_file")
+            raise InputError(
+                f"no {spec.area_variable} covariates for wave {wave}",
+                file=params.covariates_file,
+                column="wave",
+                rule="population_file",
+            )
         rows = rows.sort_values("breakdown_code")
-        parts.append(_one_fit(rows, suppressed[rows.index.to_numpy()], float(total["estimate"].iloc[0]),
-                              wave_covariates, params, rule, str(indicator_id), int(wave)))
+        parts.append(
+            _one_fit(
+                rows,
+                suppressed[rows.index.to_numpy()],
+                float(total["estimate"].iloc[0]),
+                wave_covariates,
+                params,
+                rule,
+                str(indicator_id),
+                int(wave),
+            )
+        )
     return _typed(pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(SAE_COLUMNS)))
 
 
@@ -107,20 +131,46 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _one_fit(rows: pd.DataFrame, direct_suppressed: np.ndarray, city: float, covariates: pd.DataFrame,
-             params: SmallAreaSettings, rule: SuppressionRule, indicator_id: str, wave: int) -> pd.DataFrame:
+def _one_fit(
+    rows: pd.DataFrame,
+    direct_suppressed: np.ndarray,
+    city: float,
+    covariates: pd.DataFrame,
+    params: SmallAreaSettings,
+    rule: SuppressionRule,
+    indicator_id: str,
+    wave: int,
+) -> pd.DataFrame:
     """The rows of one indicator and wave (see the module docstring)."""
     codes = rows["breakdown_code"].to_numpy(float)
     p, se, n = (rows[c].to_numpy(float) for c in ("estimate", "se", "n"))
     size = rows["sum_weights"].to_numpy(float)
-    out = pd.DataFrame({
-        "indicator_id": indicator_id, "wave": wave, "area": codes.astype(np.int64),
-        "area_label": rows["breakdown_label"].astype(str).to_numpy(), "n": n.astype(np.int64),
-        "direct_estimate": p, "direct_se": se, "direct_suppressed": direct_suppressed.astype(bool),
-        "method": params.method,
-    })
-    for column in ("design_effect", "model_estimate", "model_rmse", "model_ci_lower", "model_ci_upper", "shrinkage",
-                   "standardized_residual", "benchmark_adjustment", "sigma2_u", "explained_variance", "normality_p"):
+    out = pd.DataFrame(
+        {
+            "indicator_id": indicator_id,
+            "wave": wave,
+            "area": codes.astype(np.int64),
+            "area_label": rows["breakdown_label"].astype(str).to_numpy(),
+            "n": n.astype(np.int64),
+            "direct_estimate": p,
+            "direct_se": se,
+            "direct_suppressed": direct_suppressed.astype(bool),
+            "method": params.method,
+        }
+    )
+    for column in (
+        "design_effect",
+        "model_estimate",
+        "model_rmse",
+        "model_ci_lower",
+        "model_ci_upper",
+        "shrinkage",
+        "standardized_residual",
+        "benchmark_adjustment",
+        "sigma2_u",
+        "explained_variance",
+        "normality_p",
+    ):
         out[column] = np.nan
     out["model_publishable"] = False
     out["model_used"] = False
@@ -132,18 +182,33 @@ def _one_fit(rows: pd.DataFrame, direct_suppressed: np.ndarray, city: float, cov
     out["warning"] = warning
     publish_direct = ~out["direct_suppressed"].to_numpy()
     publish_model = ~publish_direct & out["model_used"].to_numpy() & out["model_publishable"].to_numpy()
-    out["published_source"] = np.where(publish_direct, SOURCE_DIRECT, np.where(publish_model, SOURCE_MODEL,
-                                                                                SOURCE_NONE))
+    out["published_source"] = np.where(
+        publish_direct, SOURCE_DIRECT, np.where(publish_model, SOURCE_MODEL, SOURCE_NONE)
+    )
     direct_lower, direct_upper = rows["ci_lower"].to_numpy(float), rows["ci_upper"].to_numpy(float)
-    for published, direct, model in (("published_estimate", p, out["model_estimate"].to_numpy()),
-                                     ("published_ci_lower", direct_lower, out["model_ci_lower"].to_numpy()),
-                                     ("published_ci_upper", direct_upper, out["model_ci_upper"].to_numpy())):
+    for published, direct, model in (
+        ("published_estimate", p, out["model_estimate"].to_numpy()),
+        ("published_ci_lower", direct_lower, out["model_ci_lower"].to_numpy()),
+        ("published_ci_upper", direct_upper, out["model_ci_upper"].to_numpy()),
+    ):
         out[published] = np.where(publish_direct, direct, np.where(publish_model, model, np.nan))
     return out
 
 
-def _fit_into(out: pd.DataFrame, fitted: np.ndarray, p, se, n, size, design, city: float,
-              params: SmallAreaSettings, rule: SuppressionRule, indicator_id: str, wave: int) -> str:
+def _fit_into(
+    out: pd.DataFrame,
+    fitted: np.ndarray,
+    p,
+    se,
+    n,
+    size,
+    design,
+    city: float,
+    params: SmallAreaSettings,
+    rule: SuppressionRule,
+    indicator_id: str,
+    wave: int,
+) -> str:
     """Fit the model on the wijken with respondents and fill `out`; the warning text ("" if none)."""
     where = f"{indicator_id} {wave}"
     if fitted.sum() <= design.shape[1] + 1:
@@ -151,10 +216,12 @@ def _fit_into(out: pd.DataFrame, fitted: np.ndarray, p, se, n, size, design, cit
     try:
         gvf = smooth_design_effects(se[fitted] ** 2, p[fitted], n[fitted])
         arcsine_size = gvf.arcsine_sample_size(city)
-        fit = fay_herriot_arcsine(p[fitted], arcsine_size, design[fitted], params.method,
-                                  replicates=params.bootstrap, seed=params.seed)
-        null = fay_herriot(np.arcsin(np.sqrt(p[fitted])), 1.0 / (4.0 * arcsine_size), design[fitted][:, :1],
-                           params.method)
+        fit = fay_herriot_arcsine(
+            p[fitted], arcsine_size, design[fitted], params.method, replicates=params.bootstrap, seed=params.seed
+        )
+        null = fay_herriot(
+            np.arcsin(np.sqrt(p[fitted])), 1.0 / (4.0 * arcsine_size), design[fitted][:, :1], params.method
+        )
     except ValueError as exc:
         return _warn(where, f"no model ({exc}): direct estimates only")
     estimate, mse = fit.estimate, fit.mse
@@ -182,8 +249,10 @@ def _fit_into(out: pd.DataFrame, fitted: np.ndarray, p, se, n, size, design, cit
     if not fit.converged:
         warnings.append("the model did not converge: direct estimates only")
     elif np.isfinite(explained) and explained < params.min_explained_variance:
-        warnings.append(f"the covariates explain {explained:.0%} of the variance between areas (below "
-                        f"{params.min_explained_variance:.0%}): direct estimates only")
+        warnings.append(
+            f"the covariates explain {explained:.0%} of the variance between areas (below "
+            f"{params.min_explained_variance:.0%}): direct estimates only"
+        )
     else:
         out.loc[fitted, "model_used"] = True
     if out["normality_p"].iloc[0] < NORMALITY_ALPHA:

@@ -162,7 +162,9 @@ class SurveySection(_Model):
             raise _problem(f"must differ from survey.respondent_id, both are '{self.wave_variable}'", "wave_variable")
         for wave in self.not_measured:
             if wave in self.waves:
-                raise _problem(f"wave {wave} is also in survey.waves; a wave is measured or not", f"not_measured.{wave}")
+                raise _problem(
+                    f"wave {wave} is also in survey.waves; a wave is measured or not", f"not_measured.{wave}"
+                )
         return self
 
 
@@ -190,7 +192,9 @@ class VariableSpec(_Model):
     asked_of: Name = Field(description="The group the routing sends this question to.")
     waves: CodeList | None = Field(None, description="Waves the question is asked in (default: survey.waves).")
     not_measured: Reasons = Field(default_factory=dict)
-    missing_codes: MissingCodes | None = Field(None, description="Overrides the spec's missing_codes for this question.")
+    missing_codes: MissingCodes | None = Field(
+        None, description="Overrides the spec's missing_codes for this question."
+    )
 
 
 class Indicator(_Model):
@@ -260,7 +264,9 @@ class SpecDocument(_Model):
         if ALL_RESIDENTS not in self.groups:
             raise _problem(f"must declare the group '{ALL_RESIDENTS}' (all respondents)", "groups")
         if self.groups[ALL_RESIDENTS].when is not None:
-            raise _problem(f"the group '{ALL_RESIDENTS}' is everyone: it takes no condition", f"groups.{ALL_RESIDENTS}.when")
+            raise _problem(
+                f"the group '{ALL_RESIDENTS}' is everyone: it takes no condition", f"groups.{ALL_RESIDENTS}.when"
+            )
         for name, group in self.groups.items():
             if group.when is None and name != ALL_RESIDENTS:
                 raise _problem("required key is missing", f"groups.{name}.when")
@@ -283,7 +289,9 @@ class SpecDocument(_Model):
                 raise _problem(f"code(s) {clash} are also missing-value codes", f"{key}.codes")
             skipped_waves = sorted(set(self.waves_of(name)) & set(survey.not_measured))
             if skipped_waves:
-                raise _problem(f"wave(s) {skipped_waves} are declared not measured in survey.not_measured", f"{key}.waves")
+                raise _problem(
+                    f"wave(s) {skipped_waves} are declared not measured in survey.not_measured", f"{key}.waves"
+                )
             unknown = sorted(set(self.waves_of(name)) - set(survey.waves))
             if unknown:
                 raise _problem(f"wave(s) {unknown} are not in survey.waves", f"{key}.waves")
@@ -489,8 +497,13 @@ def _resolve(doc: SpecDocument, source: str, fingerprint: str) -> QuestionnaireS
     """The checked document as the stages use it: names attached, defaults filled in."""
     variables = {
         name: Variable(
-            name, var.label, MappingProxyType(var.codes), var.missing_codes or doc.missing_codes, var.asked_of,
-            doc.waves_of(name), MappingProxyType(var.not_measured),
+            name,
+            var.label,
+            MappingProxyType(var.codes),
+            var.missing_codes or doc.missing_codes,
+            var.asked_of,
+            doc.waves_of(name),
+            MappingProxyType(var.not_measured),
         )
         for name, var in doc.variables.items()
     }
@@ -665,8 +678,14 @@ def json_schema_text() -> str:
 def main(argv: list[str] | None = None) -> int:
     """`python -m survey_pipeline.spec --json-schema [PATH]`: write the JSON Schema of the spec."""
     parser = argparse.ArgumentParser(prog="python -m survey_pipeline.spec", description=main.__doc__)
-    parser.add_argument("--json-schema", nargs="?", const=str(JSON_SCHEMA_PATH), metavar="PATH", required=True,
-                        help=f"write the JSON Schema (default {JSON_SCHEMA_PATH.name} in schemas/)")
+    parser.add_argument(
+        "--json-schema",
+        nargs="?",
+        const=str(JSON_SCHEMA_PATH),
+        metavar="PATH",
+        required=True,
+        help=f"write the JSON Schema (default {JSON_SCHEMA_PATH.name} in schemas/)",
+    )
     args = parser.parse_args(argv)
     Path(args.json_schema).write_text(json_schema_text(), encoding="utf-8")
     print(args.json_schema)

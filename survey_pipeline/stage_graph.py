@@ -62,8 +62,10 @@ class Stage:
 
     def data(self, params: Params) -> tuple[str, ...]:
         """The data files (paths from params.yaml) the stage reads; an unset optional file is left out."""
-        paths = [functools.reduce(getattr, key.split("."), params.section(section))
-                 for section, key in (name.split(".", 1) for name in self.data_keys)]
+        paths = [
+            functools.reduce(getattr, key.split("."), params.section(section))
+            for section, key in (name.split(".", 1) for name in self.data_keys)
+        ]
         return tuple(str(path) for path in paths if path)
 
     def summary(self) -> str:
@@ -80,12 +82,16 @@ ESTIMATE_DATA = (*WEIGHT_DATA, "estimate.small_area.used_covariates_file")
 # the records of the stages whose outputs it reads (survey_pipeline.settings.upstream_settings).
 STAGES: tuple[Stage, ...] = (
     Stage(
-        name="ingest", module=f"{PACKAGE}.ingest", params=("spec", "ingest"),
+        name="ingest",
+        module=f"{PACKAGE}.ingest",
+        params=("spec", "ingest"),
         data_keys=("ingest.raw_dir",),
         writes=("responses.parquet", "files.json", RECORD),
     ),
     Stage(
-        name="validate", module=f"{PACKAGE}.validate", params=("spec", "validate"),
+        name="validate",
+        module=f"{PACKAGE}.validate",
+        params=("spec", "validate"),
         reads=("ingest/responses.parquet", "ingest/files.json", f"ingest/{RECORD}"),
         writes=("valid.parquet", "quarantine.parquet", "quarantine_reasons.parquet", "quarantine.xlsx", RECORD),
         metrics=("metrics.json",),
@@ -94,24 +100,41 @@ STAGES: tuple[Stage, ...] = (
         untracked=("gx_result.json", "data_docs"),
     ),
     Stage(
-        name="weight", module=f"{PACKAGE}.weight", params=("spec", "weight"),
+        name="weight",
+        module=f"{PACKAGE}.weight",
+        params=("spec", "weight"),
         reads=("validate/valid.parquet", f"validate/{RECORD}", "ingest/files.json", f"ingest/{RECORD}"),
         data_keys=WEIGHT_DATA,
         writes=("weights.parquet", "margins.parquet", "diagnostics.parquet", RECORD),
-        metrics=("metrics.json",), folders=("sav",),
+        metrics=("metrics.json",),
+        folders=("sav",),
     ),
     Stage(
-        name="estimate", module=f"{PACKAGE}.estimate", params=("spec", "weight", "estimate"),
+        name="estimate",
+        module=f"{PACKAGE}.estimate",
+        params=("spec", "weight", "estimate"),
         reads=("validate/valid.parquet", f"validate/{RECORD}", "weight/weights.parquet", f"weight/{RECORD}"),
         data_keys=ESTIMATE_DATA,
         writes=("indicators.parquet", "changes.parquet", "distributions.parquet", "sae.parquet", "spec.json", RECORD),
     ),
     Stage(
-        name="report", module=f"{PACKAGE}.report.stage", params=("spec", "weight", "estimate", "report"),
-        reads=("estimate/indicators.parquet", "estimate/changes.parquet", "estimate/distributions.parquet",
-               "estimate/sae.parquet", "estimate/spec.json", f"estimate/{RECORD}", "weight/diagnostics.parquet",
-               "weight/margins.parquet", "weight/metrics.json", f"weight/{RECORD}", "validate/metrics.json",
-               f"validate/{RECORD}"),
+        name="report",
+        module=f"{PACKAGE}.report.stage",
+        params=("spec", "weight", "estimate", "report"),
+        reads=(
+            "estimate/indicators.parquet",
+            "estimate/changes.parquet",
+            "estimate/distributions.parquet",
+            "estimate/sae.parquet",
+            "estimate/spec.json",
+            f"estimate/{RECORD}",
+            "weight/diagnostics.parquet",
+            "weight/margins.parquet",
+            "weight/metrics.json",
+            f"weight/{RECORD}",
+            "validate/metrics.json",
+            f"validate/{RECORD}",
+        ),
         folders=(".",),
     ),
 )

@@ -17,7 +17,9 @@ import yaml
 
 _INT_TAG, _FLOAT_TAG = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
 _PLAIN_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
-_PLAIN_FLOAT = re.compile(r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")
+_PLAIN_FLOAT = re.compile(
+    r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
+)
 
 
 class StrictYamlError(ValueError):
@@ -42,8 +44,12 @@ class AmbiguousNumberError(StrictYamlError):
     """A number YAML 1.1 reads as another number than the decimal digits a reader sees."""
 
     def __init__(self, path: str, line: int, text: str, value: Any) -> None:
-        super().__init__(path, line, f"the number {text!r} would be read as {value} (YAML 1.1 reads a leading 0 as "
-                                     "octal, 0x as hex, ':' as base 60 and ignores '_'); write it in plain decimal digits")
+        super().__init__(
+            path,
+            line,
+            f"the number {text!r} would be read as {value} (YAML 1.1 reads a leading 0 as "
+            "octal, 0x as hex, ':' as base 60 and ignores '_'); write it in plain decimal digits",
+        )
 
 
 class StrictLoader(yaml.SafeLoader):
@@ -64,7 +70,11 @@ class StrictLoader(yaml.SafeLoader):
             self.flatten_mapping(node)
             keys: set[Any] = set()
             for key_node, value_node in node.value:
-                key = self.construct_object(key_node, deep=True) if isinstance(key_node, yaml.ScalarNode) else key_node.value
+                key = (
+                    self.construct_object(key_node, deep=True)
+                    if isinstance(key_node, yaml.ScalarNode)
+                    else key_node.value
+                )
                 name = str(key)
                 try:
                     repeated = key in keys
@@ -80,14 +90,15 @@ class StrictLoader(yaml.SafeLoader):
             for index, item in enumerate(node.value):
                 self._check_unique_keys(item, (*path, str(index)), seen_nodes)
 
-
     def _check_plain_number(self, node: yaml.ScalarNode, path: tuple[str, ...]) -> None:
         plain = {_INT_TAG: _PLAIN_INT, _FLOAT_TAG: _PLAIN_FLOAT}.get(node.tag)
         if plain is not None and not plain.fullmatch(node.value):
-            raise AmbiguousNumberError(".".join(path), node.start_mark.line + 1, node.value, self.construct_object(node))
+            raise AmbiguousNumberError(
+                ".".join(path), node.start_mark.line + 1, node.value, self.construct_object(node)
+            )
 
 
 def load_strict(text: str) -> Any:
     """Parse one YAML document; raises `StrictYamlError` (`DuplicateKeyError`, `AmbiguousNumberError`)
     or `yaml.YAMLError`."""
-    return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    return yaml.load(text, Loader=StrictLoader)

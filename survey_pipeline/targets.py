@@ -113,7 +113,7 @@ def parse_target(text: str) -> Target:
             else:
                 allowed = ", ".join([">N%", "<N%", "N%", *DIRECTIONS, KEY_FIGURE_WORD])
                 raise TargetSyntaxError(f"unknown term {word!r} in {source!r} (allowed: {allowed})")
-        rest = rest[match.end() if match else len(word):].lstrip(" \t\n,;")
+        rest = rest[match.end() if match else len(word) :].lstrip(" \t\n,;")
     if key_figure and (direction or level):
         raise TargetSyntaxError(f"'kengetal' cannot be combined with a target in {source!r}")
     return Target(text=source.strip(), key_figure=key_figure, direction=direction, level=level)

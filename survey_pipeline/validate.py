@@ -233,7 +233,11 @@ def validation_schema(spec: QuestionnaireSpec) -> pa.DataFrameSchema:
         clauses = routing_clauses(spec, name)
         not_asked = variable.missing.not_asked.code
         allowed = [*variable.answer_codes, not_asked]
-        checks.append(pa.Check.spec_allowed_codes(variable=name, allowed=allowed, waves=waves, error=_error("allowed_codes", name)))
+        checks.append(
+            pa.Check.spec_allowed_codes(
+                variable=name, allowed=allowed, waves=waves, error=_error("allowed_codes", name)
+            )
+        )
         if set(waves) != set(all_waves):
             checks.append(pa.Check.spec_not_in_wave(variable=name, waves=waves, error=_error("not_in_wave", name)))
         checks.append(
@@ -246,7 +250,9 @@ def validation_schema(spec: QuestionnaireSpec) -> pa.DataFrameSchema:
                 variable=name, clauses=clauses, waves=waves, not_asked=not_asked, error=_error("routed_to", name)
             )
         )
-        checks.append(pa.Check.spec_not_blank(variable=name, clauses=clauses, waves=waves, error=_error("not_blank", name)))
+        checks.append(
+            pa.Check.spec_not_blank(variable=name, clauses=clauses, waves=waves, error=_error("not_blank", name))
+        )
     return pa.DataFrameSchema(
         columns,
         checks=checks,
@@ -286,7 +292,8 @@ def validate_responses(frame: pd.DataFrame, spec: QuestionnaireSpec) -> Validati
     columns = [spec.respondent_id, spec.wave_variable, *spec.background, *spec.variables]
     col_order = {c: i for i, c in enumerate(columns)}
     failures = failures.assign(
-        _rule=failures["rule"].map(order).fillna(len(order)), _col=failures["column"].map(col_order).fillna(len(col_order))
+        _rule=failures["rule"].map(order).fillna(len(order)),
+        _col=failures["column"].map(col_order).fillna(len(col_order)),
     ).sort_values(["index", "_rule", "_col"])
 
     messages = _messages(frame, failures, spec)
@@ -335,7 +342,8 @@ def _raise_table_failures(cases: pd.DataFrame) -> None:
     column = first.get("column")
     column = None if column is None or (isinstance(column, float) and math.isnan(column)) else str(column)
     details = "; ".join(
-        f"{row['column'] or '<table>'}: {row['check']} (found {row['failure_case']})" for row in table.head(5).to_dict("records")
+        f"{row['column'] or '<table>'}: {row['check']} (found {row['failure_case']})"
+        for row in table.head(5).to_dict("records")
     )
     raise InputError(f"{len(table)} table-level failure(s): {details}", column=column, rule="table_check")
 
@@ -348,7 +356,9 @@ def _messages(frame: pd.DataFrame, failures: pd.DataFrame, spec: QuestionnaireSp
     duplicates = _duplicate_groups(frame, rid) if (failures["rule"] == "unique_id").any() else {}
     routing = {name: list(routing_clauses(spec, name)) for name in spec.variables}
     out = []
-    for index, rule, column in zip(failures["index"].to_numpy(), failures["rule"].to_numpy(), failures["column"].to_numpy()):
+    for index, rule, column in zip(
+        failures["index"].to_numpy(), failures["rule"].to_numpy(), failures["column"].to_numpy()
+    ):
         file_wave = int(file_waves[index])
         if rule == "valid_id":
             value = values[rid][index]
@@ -363,14 +373,18 @@ def _messages(frame: pd.DataFrame, failures: pd.DataFrame, spec: QuestionnaireSp
             if copy:
                 out.append(f"exact copy of row {first} (same respondent id and answers in wave {file_wave})")
             else:
-                out.append(f"the respondent id occurs in {count} rows of wave {file_wave} with different data (rows {listed})")
+                out.append(
+                    f"the respondent id occurs in {count} rows of wave {file_wave} with different data (rows {listed})"
+                )
         elif rule == "wave_matches_file":
             out.append(f"the wave variable is {_code(values[wave][index])} but the file is wave {file_wave}")
         elif rule == "wave_in_spec":
             out.append(f"wave {file_wave} is not one of the spec's waves")
         elif rule == "allowed_codes":
             codes = spec.variables[column].value_labels if column in spec.variables else spec.background[column].codes
-            out.append(f"code {_code(values[column][index])} is not a code of '{column}' (allowed: {_ranges(list(codes))})")
+            out.append(
+                f"code {_code(values[column][index])} is not a code of '{column}' (allowed: {_ranges(list(codes))})"
+            )
         elif rule == "not_in_wave":
             out.append(f"wave {file_wave} did not ask '{column}' but it holds code {_code(values[column][index])}")
         elif rule in ("routed_past", "routed_to", "not_blank"):
@@ -383,7 +397,9 @@ def _messages(frame: pd.DataFrame, failures: pd.DataFrame, spec: QuestionnaireSp
                     f"expected {missing.not_asked.code} '{missing.not_asked.label}'"
                 )
             elif rule == "routed_to":
-                out.append(f"routed to '{column}'{because} but coded {missing.not_asked.code} '{missing.not_asked.label}'")
+                out.append(
+                    f"routed to '{column}'{because} but coded {missing.not_asked.code} '{missing.not_asked.label}'"
+                )
             else:
                 out.append(
                     f"routed to '{column}'{because} but blank (system missing); expected an answer, "
@@ -402,7 +418,9 @@ def _duplicate_groups(frame: pd.DataFrame, rid: str) -> dict[int, tuple[tuple[in
     rows_of = {}
     for key, group in shared.groupby(["file_wave", rid])["source_row"]:
         rows = group.astype(int).tolist()
-        text = _ranges(rows[:_LISTED_ROWS]) + (f" and {len(rows) - _LISTED_ROWS} more" if len(rows) > _LISTED_ROWS else "")
+        text = _ranges(rows[:_LISTED_ROWS]) + (
+            f" and {len(rows) - _LISTED_ROWS} more" if len(rows) > _LISTED_ROWS else ""
+        )
         rows_of[key] = (rows[0], text, len(rows))
     out = {}
     for i, key in zip(np.flatnonzero(fail), zip(frame["file_wave"].to_numpy()[fail], frame[rid].to_numpy()[fail])):
@@ -505,30 +523,38 @@ def quarantine_sheets(result: ValidationResult, spec: QuestionnaireSpec) -> dict
     for key, text in zip(zip(reasons["source_file"], reasons["source_row"]), dutch):
         per_row.setdefault((str(key[0]), int(key[1])), []).append(text)
     data_columns = [c for c in quarantine.columns if c not in (*ORIGIN_COLUMNS, spec.respondent_id, "reasons")]
-    rows = pd.DataFrame({
-        "Bestand": quarantine["source_file"].astype(str),
-        "Rij": quarantine["source_row"].astype("int64"),
-        "Meting (bestand)": quarantine["file_wave"].astype("int64"),
-        "Respondentnummer": quarantine[spec.respondent_id],
-        "Redenen": ["; ".join(per_row.get((str(f), int(r)), [])) for f, r in
-                    zip(quarantine["source_file"], quarantine["source_row"])],
-    })
+    rows = pd.DataFrame(
+        {
+            "Bestand": quarantine["source_file"].astype(str),
+            "Rij": quarantine["source_row"].astype("int64"),
+            "Meting (bestand)": quarantine["file_wave"].astype("int64"),
+            "Respondentnummer": quarantine[spec.respondent_id],
+            "Redenen": [
+                "; ".join(per_row.get((str(f), int(r)), []))
+                for f, r in zip(quarantine["source_file"], quarantine["source_row"])
+            ],
+        }
+    )
     rows = pd.concat([rows, quarantine[data_columns].reset_index(drop=True)], axis=1)
     found = quarantine.set_index(["source_file", "source_row"])
 
     def code_found(file: str, row: int, column: str) -> float:
         return float(found.at[(file, row), column]) if column in found.columns else float("nan")
 
-    lines = pd.DataFrame({
-        "Bestand": reasons["source_file"].astype(str),
-        "Rij": reasons["source_row"].astype("int64"),
-        "Regel": reasons["rule"].astype(str),
-        "Reden": [RULE_TEXT_NL.get(rule, rule) for rule in reasons["rule"]],
-        "Variabele": reasons["column"].astype(str),
-        "Omschrijving variabele": [_variable_label(spec, c) for c in reasons["column"]],
-        "Gevonden code": [code_found(f, int(r), c) for f, r, c in
-                          zip(reasons["source_file"], reasons["source_row"], reasons["column"])],
-    })
+    lines = pd.DataFrame(
+        {
+            "Bestand": reasons["source_file"].astype(str),
+            "Rij": reasons["source_row"].astype("int64"),
+            "Regel": reasons["rule"].astype(str),
+            "Reden": [RULE_TEXT_NL.get(rule, rule) for rule in reasons["rule"]],
+            "Variabele": reasons["column"].astype(str),
+            "Omschrijving variabele": [_variable_label(spec, c) for c in reasons["column"]],
+            "Gevonden code": [
+                code_found(f, int(r), c)
+                for f, r, c in zip(reasons["source_file"], reasons["source_row"], reasons["column"])
+            ],
+        }
+    )
     return {"Rijen": rows, "Redenen": lines}
 
 
@@ -553,7 +579,9 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Params, b
         artifacts.write_table(result.valid, out / "valid.parquet", contracts.ValidateValid, spec)
         artifacts.write_table(result.quarantine, out / "quarantine.parquet", contracts.ValidateQuarantine, spec)
         artifacts.write_table(result.reasons, out / "quarantine_reasons.parquet", contracts.ValidateQuarantineReasons)
-        write_frames(out / QUARANTINE_WORKBOOK, title=f"{spec.title}: quarantaine", sheets=quarantine_sheets(result, spec))
+        write_frames(
+            out / QUARANTINE_WORKBOOK, title=f"{spec.title}: quarantaine", sheets=quarantine_sheets(result, spec)
+        )
         artifacts.write_json(result.metrics, out / "metrics.json", contracts.ValidateMetrics)
         write_record(out, {**upstream, "validate": settings})
         # Checked after writing: on failure the quarantine is kept in outputs/failed/validate/.
@@ -568,12 +596,18 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Params, b
             _check_gx_result(gx, settings.gx_failure)
     total = result.metrics["total"]
     log.info(
-        "validate: %d rows in, %d valid, %d quarantined", total["rows_in"], total["rows_valid"], total["rows_quarantined"]
+        "validate: %d rows in, %d valid, %d quarantined",
+        total["rows_in"],
+        total["rows_valid"],
+        total["rows_quarantined"],
     )
     counts = {**total, "waves": result.metrics["waves"], "gx_level": settings.gx_level}
     if gx is not None:
-        counts.update(gx_success=gx["success"], gx_expectations=len(gx["expectations"]),
-                      gx_failed=sum(not e["success"] for e in gx["expectations"]))
+        counts.update(
+            gx_success=gx["success"],
+            gx_expectations=len(gx["expectations"]),
+            gx_failed=sum(not e["success"] for e in gx["expectations"]),
+        )
     return counts
 
 

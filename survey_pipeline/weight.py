@@ -181,7 +181,9 @@ def apply_missing_rule(
         raise InputError(
             f"wave {wave}: {int(any_missing.sum())} respondent(s) lack a weighting variable "
             f"(weight.missing_background: fail)",
-            **_where(frame, first), column=column, rule=RULE_MISSING,
+            **_where(frame, first),
+            column=column,
+            rule=RULE_MISSING,
         )
     return ~any_missing, counts
 
@@ -192,7 +194,9 @@ def _integral_codes(frame: pd.DataFrame, variable: str, wave: int) -> np.ndarray
     if bad.any():
         raise InputError(
             f"wave {wave}: weighting variable holds a code that is not a whole number",
-            **_where(frame, int(np.flatnonzero(bad)[0])), column=variable, rule="margin_category",
+            **_where(frame, int(np.flatnonzero(bad)[0])),
+            column=variable,
+            rule="margin_category",
         )
     return values.astype(np.int64)
 
@@ -201,8 +205,11 @@ def base_weights(frame: pd.DataFrame, rule: str, wave: int) -> tuple[np.ndarray,
     """Starting weights: the `base_weight` column when present (rule auto/require), else 1."""
     has_column = BASE_WEIGHT_COLUMN in frame and frame[BASE_WEIGHT_COLUMN].notna().any()
     if rule == "require" and not has_column:
-        raise InputError(f"wave {wave}: no '{BASE_WEIGHT_COLUMN}' values (weight.base_weight: require)",
-                         column=BASE_WEIGHT_COLUMN, rule=RULE_BASE)
+        raise InputError(
+            f"wave {wave}: no '{BASE_WEIGHT_COLUMN}' values (weight.base_weight: require)",
+            column=BASE_WEIGHT_COLUMN,
+            rule=RULE_BASE,
+        )
     if rule == "ignore" or not has_column:
         return np.ones(len(frame)), False
     values = frame[BASE_WEIGHT_COLUMN].to_numpy(dtype=float)
@@ -210,7 +217,9 @@ def base_weights(frame: pd.DataFrame, rule: str, wave: int) -> tuple[np.ndarray,
     if bad.any():
         raise InputError(
             f"wave {wave}: {int(bad.sum())} base weight(s) missing, infinite or not positive",
-            **_where(frame, int(np.flatnonzero(bad)[0])), column=BASE_WEIGHT_COLUMN, rule=RULE_BASE,
+            **_where(frame, int(np.flatnonzero(bad)[0])),
+            column=BASE_WEIGHT_COLUMN,
+            rule=RULE_BASE,
         )
     return values, True
 
@@ -237,14 +246,15 @@ def _check_cells(margin: Margin, positions: np.ndarray, wave: int, *, file: str)
     if (positions < 0).any():
         raise InputError(
             f"wave {wave}: {int((positions < 0).sum())} respondent(s) fall in a post-stratification cell "
-            f"the population table does not have", file=file, column=margin.variable, rule="margin_category",
+            f"the population table does not have",
+            file=file,
+            column=margin.variable,
+            rule="margin_category",
         )
     check_categories(margin, positions, wave, file=file, labels=dict(enumerate(margin.labels)))
 
 
-def recovery_table(
-    frame: pd.DataFrame, weights: np.ndarray, margins: WaveMargins, wave: int
-) -> pd.DataFrame:
+def recovery_table(frame: pd.DataFrame, weights: np.ndarray, margins: WaveMargins, wave: int) -> pd.DataFrame:
     """Weighted sample against population for every category of every margin."""
     parts = []
     for margin in margins.margins:
@@ -311,7 +321,9 @@ def _require_margins_met(
     raise InputError(
         f"wave {wave}: {_missed(targets, deviation)} (relative deviation {deviation.relative:.2e} > "
         f"weight.margin_tolerance {params.margin_tolerance:.0e}); {SHORTFALL_TEXT[cause]}; {remedy}",
-        file=file, column=targets[deviation.margin].variable, rule=RULE_MARGINS,
+        file=file,
+        column=targets[deviation.margin].variable,
+        rule=RULE_MARGINS,
     )
 
 
@@ -325,7 +337,11 @@ def weight_wave(
         raise InputError(f"wave {wave}: no respondents left to weight", rule=RULE_MISSING)
     start, used_base = base_weights(data, params.base_weight, wave)
     margins = wave_margins(
-        population.margins, wave, params.margins, params.margin_total_tolerance, file=population.margins_file,
+        population.margins,
+        wave,
+        params.margins,
+        params.margin_total_tolerance,
+        file=population.margins_file,
         categories={name: spec.background[name].codes for name in params.margins},
     )
     if params.method == "rake":
@@ -333,8 +349,11 @@ def weight_wave(
         calibration = [
             (
                 check_categories(
-                    m, _integral_codes(data, m.variable, wave), wave,
-                    file=population.margins_file, labels=spec.background[m.variable].codes,
+                    m,
+                    _integral_codes(data, m.variable, wave),
+                    wave,
+                    file=population.margins_file,
+                    labels=spec.background[m.variable].codes,
                 ),
                 m.counts,
             )
@@ -343,9 +362,7 @@ def weight_wave(
         result = rake_weights(start, calibration, max_iter=params.max_iter, tol=params.tol)
         weights, iterations, converged = result.weights, result.iterations, result.converged
     else:
-        cell_margin, table = _cell_margin(
-            population.cells, wave, params.poststratify_cells, file=population.cells_file
-        )
+        cell_margin, table = _cell_margin(population.cells, wave, params.poststratify_cells, file=population.cells_file)
         positions = _sample_cells(data, table, params.poststratify_cells, wave)
         _check_cells(cell_margin, positions, wave, file=population.cells_file)
         difference = abs(cell_margin.total - margins.total) / margins.total
@@ -354,7 +371,8 @@ def weight_wave(
                 f"wave {wave}: the population cells sum to {cell_margin.total:,.0f} but the margins to "
                 f"{margins.total:,.0f} (relative difference {difference:.2e} > tolerance "
                 f"{params.margin_total_tolerance:.2e})",
-                file=population.cells_file, rule="margin_totals",
+                file=population.cells_file,
+                rule="margin_totals",
             )
         targets, target_file = (cell_margin.scaled(margins.total),), population.cells_file
         calibration = [(positions, targets[0].counts)]
@@ -366,8 +384,13 @@ def weight_wave(
     n_trimmed, rounds = 0, 0
     if params.trimming:
         trimmed = trim_weights(
-            weights, params.trim_lower, params.trim_upper, calibration,
-            max_rounds=params.trim_max_rounds, max_iter=params.max_iter, tol=params.tol,
+            weights,
+            params.trim_lower,
+            params.trim_upper,
+            calibration,
+            max_rounds=params.trim_max_rounds,
+            max_iter=params.max_iter,
+            tol=params.tol,
         )
         if not trimmed.converged:
             bounded = np.clip(trimmed.weights, trimmed.lower_bound, trimmed.upper_bound)
@@ -377,7 +400,9 @@ def weight_wave(
                 f"[{params.trim_lower}, {params.trim_upper}] x mean after {trimmed.rounds} rounds (calibrated "
                 f"again they reach {trimmed.weights.max() / trimmed.weights.mean():.2f} x mean), while untrimmed "
                 f"raking met every margin; widen weight.trim_lower/trim_upper or raise weight.trim_max_rounds",
-                file=target_file, column=targets[missed.margin].variable, rule=RULE_MARGINS,
+                file=target_file,
+                column=targets[missed.margin].variable,
+                rule=RULE_MARGINS,
             )
         weights, n_trimmed, rounds, converged = trimmed.weights, trimmed.n_trimmed, trimmed.rounds, True
         deviation = _require_margins_met(
@@ -406,7 +431,11 @@ def weight_wave(
     }
     log.info(
         "wave %d: %d weighted (%d excluded), deff %.3f, %d trimmed",
-        wave, diagnostics["n"], diagnostics["n_excluded_missing_background"], diagnostics["deff_kish"], n_trimmed,
+        wave,
+        diagnostics["n"],
+        diagnostics["n_excluded_missing_background"],
+        diagnostics["deff_kish"],
+        n_trimmed,
     )
     return WaveWeights(wave, included, weights, diagnostics, excluded, recovery, deviation.relative)
 
@@ -477,7 +506,12 @@ def sav_frame(frame: pd.DataFrame, wave_result: WaveWeights, spec: Questionnaire
     and per indicator asked in the wave its 0/1 outcome, system-missing outside its base
     (`indicators.outcome`, as the estimate stage computes it)."""
     wave = wave_result.wave
-    columns = [spec.respondent_id, spec.wave_variable, *spec.background, *(v.name for v in spec.variables_in_wave(wave))]
+    columns = [
+        spec.respondent_id,
+        spec.wave_variable,
+        *spec.background,
+        *(v.name for v in spec.variables_in_wave(wave)),
+    ]
     if wave_result.diagnostics["base_weights_used"]:
         columns.append(BASE_WEIGHT_COLUMN)
     out = frame[columns].astype("float64").reset_index(drop=True)
@@ -488,10 +522,17 @@ def sav_frame(frame: pd.DataFrame, wave_result: WaveWeights, spec: Questionnaire
     for indicator in sav_indicators(spec, wave):
         name = indicator_variable(indicator)
         if not SPSS_NAME.fullmatch(name) or name in out:
-            problem = "is already a column of the file" if name in out else (
-                "is not a valid SPSS variable name (a letter, then letters, digits, '_' or '.'; at most 64)")
-            raise InputError(f"indicator '{indicator.id}': its SPSS variable '{name}' {problem}",
-                             file=spec.source, column=indicator.id, rule=RULE_SAV_NAME)
+            problem = (
+                "is already a column of the file"
+                if name in out
+                else ("is not a valid SPSS variable name (a letter, then letters, digits, '_' or '.'; at most 64)")
+            )
+            raise InputError(
+                f"indicator '{indicator.id}': its SPSS variable '{name}' {problem}",
+                file=spec.source,
+                column=indicator.id,
+                rule=RULE_SAV_NAME,
+            )
         out[name] = outcome(spec, indicator, frame.reset_index(drop=True)).values
     return out
 
@@ -505,8 +546,14 @@ def sav_labels(spec: QuestionnaireSpec, wave: int) -> tuple[dict[str, str], dict
         spec.wave_variable: "Meting (jaar)",
     }
     indicators = sav_indicators(spec, wave)
-    labels.update({indicator_variable(ind): ind.label if ind.base == ALL_RESIDENTS
-                   else f"{ind.label} ({spec.base_text(ind.base)})" for ind in indicators})
+    labels.update(
+        {
+            indicator_variable(ind): ind.label
+            if ind.base == ALL_RESIDENTS
+            else f"{ind.label} ({spec.base_text(ind.base)})"
+            for ind in indicators
+        }
+    )
     return labels, {indicator_variable(ind): dict(INDICATOR_VALUE_LABELS) for ind in indicators}
 
 
@@ -548,7 +595,8 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Params, b
     population = Population(
         margins=load_margins(margins_path, spec),
         cells=load_cells(base_dir / settings.cells_file, spec, settings.poststratify_cells)
-        if settings.method == "poststratify" else None,
+        if settings.method == "poststratify"
+        else None,
         margins_file=settings.population_file,
         cells_file=settings.cells_file or "",
     )
@@ -567,8 +615,12 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Params, b
             sources = sorted(frame["source_file"].unique()) if "source_file" in frame else []
             variable_labels, value_labels = sav_labels(spec, wave)
             write_sav(
-                sav_frame(frame, wave_result, spec), path, spec, _sav_label(sources, labels, spec, wave),
-                extra_variable_labels=variable_labels, extra_value_labels=value_labels,
+                sav_frame(frame, wave_result, spec),
+                path,
+                spec,
+                _sav_label(sources, labels, spec, wave),
+                extra_variable_labels=variable_labels,
+                extra_value_labels=value_labels,
                 timestamp=sav_timestamp(wave),
             )
     return {

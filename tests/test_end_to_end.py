@@ -57,7 +57,9 @@ def test_every_input_row_is_valid_or_quarantined(finished_run):
     quarantine = pd.read_parquet(finished_run / "outputs" / "validate" / "quarantine.parquet")
     valid = pd.read_parquet(finished_run / "outputs" / "validate" / "valid.parquet")
     for wave in (2019, 2020, 2021):
-        rows_in = pyreadstat.read_sav(str(finished_run / "data" / "raw" / f"wij_panel_{wave}.sav"), metadataonly=True)[1].number_rows
+        rows_in = pyreadstat.read_sav(str(finished_run / "data" / "raw" / f"wij_panel_{wave}.sav"), metadataonly=True)[
+            1
+        ].number_rows
         counts = metrics["waves"][str(wave)]
         assert counts["rows_in"] == rows_in
         assert counts["rows_valid"] == (valid["wave"] == wave).sum()
@@ -196,7 +198,9 @@ def test_gx_level_off_runs_the_whole_pipeline_without_importing_great_expectatio
     params = yaml.safe_load((finished_run / "params.yaml").read_text(encoding="utf-8"))
     params["validate"]["gx_level"] = "off"
     (project / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
-    done = subprocess.run([sys.executable, "-c", RUN_WITHOUT_GX, str(project)], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_WITHOUT_GX, str(project)], capture_output=True, text=True, check=True
+    )
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {"exit": 0, "gx_imported": False}
     outputs = project / "outputs"
     assert not (outputs / "validate" / "gx_result.json").exists()
@@ -204,5 +208,7 @@ def test_gx_level_off_runs_the_whole_pipeline_without_importing_great_expectatio
     assert checks["gx_level"] == "off" and checks["expectations"] == []
     # the published numbers do not depend on the level
     for name in ("indicators", "changes", "distributions"):
-        pd.testing.assert_frame_equal(pd.read_parquet(outputs / "report" / f"{name}.parquet"),
-                                      pd.read_parquet(finished_run / "outputs" / "report" / f"{name}.parquet"))
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(outputs / "report" / f"{name}.parquet"),
+            pd.read_parquet(finished_run / "outputs" / "report" / f"{name}.parquet"),
+        )

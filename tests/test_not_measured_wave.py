@@ -59,7 +59,9 @@ def demo_project(tmp_path_factory) -> Path:
     # 400 respondents over 30 wijken leave cells too sparse for the demo's trimming bounds.
     params["weight"].update(trim_lower=None, trim_upper=None)
     (project / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
-    write_demo(load_spec(project / SPEC), project / "data" / "raw", project / "data" / "population", n_per_wave=400, seed=7)
+    write_demo(
+        load_spec(project / SPEC), project / "data" / "raw", project / "data" / "population", n_per_wave=400, seed=7
+    )
     return project
 
 

@@ -98,7 +98,7 @@ def test_renamed_id_and_area_variable_run_end_to_end(demo_copy, tmp_path):
 
 
 def test_spec_id_missing_from_the_data_names_column_and_file(demo_copy, tmp_path, capsys):
-    demo, old_id, old_area = demo_copy
+    demo, _old_id, _old_area = demo_copy
     project = _copy(demo, tmp_path)
     raw = yaml.safe_load((project / SPEC).read_text(encoding="utf-8"))
     raw["survey"]["respondent_id"] = NEW_ID  # the raw files still call it old_id
@@ -108,6 +108,7 @@ def test_spec_id_missing_from_the_data_names_column_and_file(demo_copy, tmp_path
 
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("survey-pipeline: error:")]
     assert len(errors) == 1, errors
-    assert (f"wij_panel_2019.sav, variable '{NEW_ID}': variable is missing from the file "
-            "(the spec's survey.respondent_id)") in errors[0], errors[0]
+    assert (
+        f"wij_panel_2019.sav, variable '{NEW_ID}': variable is missing from the file (the spec's survey.respondent_id)"
+    ) in errors[0], errors[0]
     assert not (project / "outputs" / "ingest").exists()

@@ -41,9 +41,9 @@ NOT_CONVERGED = "not_converged"
 STOPPED_EARLY = "stopped_early"
 SHORTFALL_TEXT = {
     INFEASIBLE: "the margins are infeasible: no weights on this sample meet them jointly "
-                "(the sample lacks a combination of categories they need, or their totals differ)",
+    "(the sample lacks a combination of categories they need, or their totals differ)",
     ZERO_WEIGHTS: "the margins are infeasible with positive weights: only giving some respondents "
-                  "weight 0 meets them jointly",
+    "weight 0 meets them jointly",
     NOT_CONVERGED: "raking not converged within the maximum number of sweeps",
     STOPPED_EARLY: "raking stopped (no cell moved by the tolerance in a sweep) before the margin was met",
 }
@@ -181,16 +181,11 @@ def joint_cells(codes: Sequence[np.ndarray], sizes: Sequence[int]) -> JointCells
         full_keys = occupied
     else:
         full_keys, index = np.unique(key, return_inverse=True)
-    cell_codes = tuple(
-        (full_keys // np.int64(stride)) % np.int64(size)
-        for size, stride in zip(sizes, strides[1:])
-    )
+    cell_codes = tuple((full_keys // np.int64(stride)) % np.int64(size) for size, stride in zip(sizes, strides[1:]))
     return JointCells(index=index, codes=cell_codes)
 
 
-def _check_margin_support(
-    sample: np.ndarray, totals: np.ndarray, m: int
-) -> None:
+def _check_margin_support(sample: np.ndarray, totals: np.ndarray, m: int) -> None:
     """R's postStratify checks: no population-only and no sample-only categories."""
     only_pop = np.flatnonzero((sample == 0) & (totals > 0))
     if only_pop.size:
@@ -200,10 +195,7 @@ def _check_margin_support(
         )
     only_sample = np.flatnonzero((sample > 0) & (totals == 0))
     if only_sample.size:
-        raise ValueError(
-            f"margin {m}: category {int(only_sample[0])} has sample respondents "
-            "but population total 0"
-        )
+        raise ValueError(f"margin {m}: category {int(only_sample[0])} has sample respondents but population total 0")
 
 
 def rake_cells(
@@ -243,9 +235,7 @@ def rake_cells(
     return CellRaking(factor=factor, stage_factors=tuple(stage), sweeps=sweeps, converged=converged)
 
 
-def margin_errors(
-    weights: np.ndarray, codes: Sequence[np.ndarray], totals: Sequence[np.ndarray]
-) -> float:
+def margin_errors(weights: np.ndarray, codes: Sequence[np.ndarray], totals: Sequence[np.ndarray]) -> float:
     """Max |weighted sample margin - population margin| over all margins."""
     err = 0.0
     for c, t in zip(codes, totals):
@@ -300,8 +290,13 @@ def smallest_attainable_factor(
     objective = np.zeros(n_cells + 1)
     objective[-1] = -1.0
     solution = linprog(
-        objective, A_ub=floors, b_ub=np.zeros(n_cells), A_eq=equalities, b_eq=np.concatenate(rhs),
-        bounds=[(0, None)] * n_cells + [(0, 1)], method="highs",
+        objective,
+        A_ub=floors,
+        b_ub=np.zeros(n_cells),
+        A_eq=equalities,
+        b_eq=np.concatenate(rhs),
+        bounds=[(0, None)] * n_cells + [(0, 1)],
+        method="highs",
     )
     if solution.status == 2:
         return None
@@ -310,9 +305,7 @@ def smallest_attainable_factor(
     return float(solution.x[-1])
 
 
-def raking_shortfall(
-    base_weights: np.ndarray, margins: Sequence[Margin], *, converged: bool
-) -> str:
+def raking_shortfall(base_weights: np.ndarray, margins: Sequence[Margin], *, converged: bool) -> str:
     """Why raking from `base_weights` missed a margin.
 
     `INFEASIBLE`: no non-negative weights meet the margins jointly; `ZERO_WEIGHTS`: only
@@ -325,9 +318,7 @@ def raking_shortfall(
     cells = joint_cells(codes, [t.size for t in totals])
     cell_base = np.bincount(cells.index, weights=w, minlength=cells.n_cells)
     occupied = cell_base > 0
-    factor = smallest_attainable_factor(
-        cell_base[occupied], [cc[occupied] for cc in cells.codes], totals
-    )
+    factor = smallest_attainable_factor(cell_base[occupied], [cc[occupied] for cc in cells.codes], totals)
     if factor is None:
         return INFEASIBLE
     if factor < _MIN_ATTAINABLE_FACTOR:
@@ -335,16 +326,11 @@ def raking_shortfall(
     return STOPPED_EARLY if converged else NOT_CONVERGED
 
 
-def _prepare_margins(
-    n: int, margins: Sequence[Margin]
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def _prepare_margins(n: int, margins: Sequence[Margin]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     if len(margins) == 0:
         raise ValueError("at least one margin is required")
     totals = [_as_totals(t, f"margin {m}") for m, (_, t) in enumerate(margins)]
-    codes = [
-        _as_codes(c, t.size, n, f"margin {m}")
-        for m, ((c, _), t) in enumerate(zip(margins, totals))
-    ]
+    codes = [_as_codes(c, t.size, n, f"margin {m}") for m, ((c, _), t) in enumerate(zip(margins, totals))]
     return codes, totals
 
 
@@ -366,9 +352,7 @@ def rake_weights(
     codes, totals = _prepare_margins(w.size, margins)
     cells = joint_cells(codes, [t.size for t in totals])
     cell_base = np.bincount(cells.index, weights=w, minlength=cells.n_cells)
-    raking = rake_cells(
-        cell_base, cells.codes, totals, max_iter=max_iter, epsilon=tol * float(w.sum())
-    )
+    raking = rake_cells(cell_base, cells.codes, totals, max_iter=max_iter, epsilon=tol * float(w.sum()))
     weights = w * raking.factor[cells.index]
     cell_weights = cell_base * raking.factor
     return RakeResult(
@@ -380,9 +364,7 @@ def rake_weights(
     )
 
 
-def poststratify_weights(
-    base_weights: np.ndarray, cells: np.ndarray, totals: np.ndarray
-) -> np.ndarray:
+def poststratify_weights(base_weights: np.ndarray, cells: np.ndarray, totals: np.ndarray) -> np.ndarray:
     """Post-stratify: scale weights in each cell to its population total (R postStratify)."""
     w = _as_weights(base_weights)
     t = _as_totals(totals, "post-strata")

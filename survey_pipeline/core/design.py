@@ -53,10 +53,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from survey_pipeline.core import calibration as cal
 from scipy import special
 
+from survey_pipeline.core import calibration as cal
 from survey_pipeline.core.estimation import (
     Contrasts,
     Domains,
@@ -94,12 +93,32 @@ from survey_pipeline.core.variance import (
 )
 
 PROPORTION_COLUMNS = (
-    "estimate", "se", "ci_lower", "ci_upper", "df", "deff", "n_eff", "n",
-    "sum_weights", "ci_method", "note",
+    "estimate",
+    "se",
+    "ci_lower",
+    "ci_upper",
+    "df",
+    "deff",
+    "n_eff",
+    "n",
+    "sum_weights",
+    "ci_method",
+    "note",
 )
 DIFFERENCE_COLUMNS = (
-    "from", "to", "estimate_from", "estimate_to", "n_from", "n_to", "difference", "se",
-    "ci_lower", "ci_upper", "df", "p_value", "note",
+    "from",
+    "to",
+    "estimate_from",
+    "estimate_to",
+    "n_from",
+    "n_to",
+    "difference",
+    "se",
+    "ci_lower",
+    "ci_upper",
+    "df",
+    "p_value",
+    "note",
 )
 
 
@@ -261,9 +280,7 @@ class SurveyDesign:
 
     # -- calibration -----------------------------------------------------------------
 
-    def _margin_codes(
-        self, variables: Sequence[str], totals: Mapping[Any, float]
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _margin_codes(self, variables: Sequence[str], totals: Mapping[Any, float]) -> tuple[np.ndarray, np.ndarray]:
         """Category index per row and population totals, with named errors.
 
         One variable: keys are codes. Several: keys are tuples of codes, one per variable.
@@ -283,9 +300,7 @@ class SurveyDesign:
         if np.any(codes < 0):
             bad = values[np.flatnonzero(codes < 0)[0]]
             bad = tuple(map(_plain, bad)) if isinstance(bad, tuple) else _plain(bad)
-            raise CalibrationError(
-                f"category {bad!r} of {label} occurs in the sample but not in the population totals"
-            )
+            raise CalibrationError(f"category {bad!r} of {label} occurs in the sample but not in the population totals")
         t = np.array([totals[k] for k in totals], dtype=np.float64)
         sample = np.bincount(codes, weights=self._weights, minlength=len(keys))
         for k in np.flatnonzero((sample == 0) & (t > 0)):
@@ -341,9 +356,7 @@ class SurveyDesign:
         sizes = [t.size for t in totals]
         cells = cal.joint_cells(codes, sizes)
         cell_base = np.bincount(cells.index, weights=self._weights, minlength=cells.n_cells)
-        raking = cal.rake_cells(
-            cell_base, cells.codes, totals, max_iter=max_iter, epsilon=threshold
-        )
+        raking = cal.rake_cells(cell_base, cells.codes, totals, max_iter=max_iter, epsilon=threshold)
         deviation = cal.largest_margin_deviation(cell_base * raking.factor, cells.codes, totals)
         if deviation.relative > margin_tol:
             variable = list(margins)[deviation.margin]
@@ -359,8 +372,14 @@ class SurveyDesign:
         weights = self._weights * raking.factor[cells.index]
         error = cal.margin_errors(cell_base * raking.factor, cells.codes, totals)
         projection = make_projection(
-            "rake", cells.index, self._weights, cells.n_cells, raking.stage_factors,
-            cells.codes, tuple(sizes), self._structure,
+            "rake",
+            cells.index,
+            self._weights,
+            cells.n_cells,
+            raking.stage_factors,
+            cells.codes,
+            tuple(sizes),
+            self._structure,
         )
         info = CalibrationInfo("rake", raking.sweeps, raking.converged, error)
         return self._derive(weights, projection, info)
@@ -374,7 +393,13 @@ class SurveyDesign:
         g = np.divide(t, sample, out=np.ones(t.size), where=sample > 0)
         weights = self._weights * g[cell]
         projection = make_projection(
-            "poststratify", cell, self._weights, t.size, (g,), (np.arange(t.size),), (t.size,),
+            "poststratify",
+            cell,
+            self._weights,
+            t.size,
+            (g,),
+            (np.arange(t.size),),
+            (t.size,),
             self._structure,
         )
         return self._derive(weights, projection, CalibrationInfo("poststratify", 1, True, 0.0))
@@ -486,7 +511,7 @@ class SurveyDesign:
             present, inverse = np.unique(key[~missing], return_inverse=True)
             columns = []
             for position, ((levels, _), size) in enumerate(zip(parts, sizes)):
-                stride = np.int64(np.prod(sizes[position + 1:], dtype=np.int64))
+                stride = np.int64(np.prod(sizes[position + 1 :], dtype=np.int64))
                 columns.append(levels[(present // stride) % np.int64(size)])
             codes = np.full(self.n, -1, dtype=np.int64)
             codes[~missing] = inverse
@@ -554,14 +579,20 @@ class SurveyDesign:
         parts = []
         per_chunk = max(1, MAX_BATCH // max(self.n, 1))
         for start in range(0, len(shares), per_chunk):
-            batch = shares[start:start + per_chunk]
+            batch = shares[start : start + per_chunk]
             domains, _ = self._domains(batch, by, group)
             parts.append(self._binary_contrasts(domains, contrasts(len(batch))))
         return concatenate(parts), labels
 
     def _fit_tables(
-        self, shares: Sequence[Share], cells: RowCells, labels: pd.Index | None, level: np.ndarray | None,
-        group: np.ndarray | None, per_share: int, contrasts: Callable[[int], Contrasts],
+        self,
+        shares: Sequence[Share],
+        cells: RowCells,
+        labels: pd.Index | None,
+        level: np.ndarray | None,
+        group: np.ndarray | None,
+        per_share: int,
+        contrasts: Callable[[int], Contrasts],
     ) -> BinaryDomainResult:
         """`_fit` without clusters: each share's tables in one pass over the rows. By a
         breakdown that is constant within the calibration cells, a share's overall tables
@@ -578,17 +609,21 @@ class SurveyDesign:
             if not split:
                 domain, y = self._share_domain(share, 0, level, group, bases)
                 return domain_tables(cells, domain, y, per_share, self._positive)
-            whole = kept_table(cells, _share_key(share), lambda: domain_tables(
-                cells, *self._share_domain(share, 0, None, None, bases), 1, self._positive))
+            whole = kept_table(
+                cells,
+                _share_key(share),
+                lambda: domain_tables(cells, *self._share_domain(share, 0, None, None, bases), 1, self._positive),
+            )
             return whole if levels is None else split_by_level(whole, levels, per_share)
 
         parts = []
         chunk = shares_per_chunk(cells, per_share)
         for start in range(0, len(shares), chunk):
-            batch = shares[start:start + chunk]
+            batch = shares[start : start + chunk]
             tables = stack_tables([table(share) for share in batch])
-            parts.append(binary_domain_contrasts(tables, contrasts(len(batch)), cells, self._structure,
-                                                 self._projection))
+            parts.append(
+                binary_domain_contrasts(tables, contrasts(len(batch)), cells, self._structure, self._projection)
+            )
         return concatenate(parts)
 
     def proportion(
@@ -799,9 +834,7 @@ class SurveyDesign:
         df = degrees_of_freedom(out, k, self._positive, st)
         empty = means.n == 0
         se = _standard_error(variance, empty)
-        vsrs, replaced = srs_variance(
-            domain_spread(domains, self._weights, means), means.sum_weights, means.n_positive
-        )
+        vsrs, replaced = srs_variance(domain_spread(domains, self._weights, means), means.sum_weights, means.n_positive)
         if statistic == "total":
             vsrs = vsrs * means.sum_weights**2
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -813,7 +846,8 @@ class SurveyDesign:
         note = append_note(note, ~empty & ~np.isfinite(deff), "deff undefined: no variation in the domain")
         note = append_note(note, ~empty & ~(df >= 1), "df < 1: no interval")
         note = append_note(
-            note, ~empty & (df >= 1) & ~np.isfinite(se),
+            note,
+            ~empty & (df >= 1) & ~np.isfinite(se),
             "variance not estimable: no stratum of the domain has two PSUs",
         )
         note = append_note(note, empty, "empty domain")
@@ -916,9 +950,9 @@ class SurveyDesign:
         main = np.column_stack(
             [np.ones(r.size)] + [r == i for i in range(1, n_rows)] + [c == j for j in range(1, n_cols)]
         ).astype(np.float64)
-        interaction = np.column_stack(
-            [(r == i) & (c == j) for j in range(1, n_cols) for i in range(1, n_rows)]
-        ).astype(np.float64)
+        interaction = np.column_stack([(r == i) & (c == j) for j in range(1, n_cols) for i in range(1, n_rows)]).astype(
+            np.float64
+        )
         contrasts = interaction - main @ np.linalg.lstsq(main, interaction, rcond=None)[0]
         inverse_share = np.divide(1.0, shares, out=np.zeros_like(shares), where=shares > 0)
         scaled = contrasts.T * inverse_share  # (contrasts x cells): C' D^-1
@@ -936,20 +970,25 @@ class SurveyDesign:
             f_stat = pearson / trace
             ndf = trace**2 / trace_sq
             return {
-                "statistic": f_stat, "ndf": ndf, "ddf": ndf * nu,
-                "p_value": float(special.fdtrc(ndf, ndf * nu, f_stat)), "pearson": pearson, "n": int(inside.sum()),
+                "statistic": f_stat,
+                "ndf": ndf,
+                "ddf": ndf * nu,
+                "p_value": float(special.fdtrc(ndf, ndf * nu, f_stat)),
+                "pearson": pearson,
+                "n": int(inside.sum()),
             }
         chisq = pearson / (trace / df)
         return {
-            "statistic": chisq, "df": float(df), "p_value": float(special.chdtrc(df, chisq)),
-            "pearson": pearson, "n": int(inside.sum()),
+            "statistic": chisq,
+            "df": float(df),
+            "p_value": float(special.chdtrc(df, chisq)),
+            "pearson": pearson,
+            "n": int(inside.sum()),
         }
 
     # -- logistic regression ---------------------------------------------------------
 
-    def _model_matrix(
-        self, terms: Sequence[tuple[str, bool]], inside: np.ndarray
-    ) -> tuple[np.ndarray, list[str]]:
+    def _model_matrix(self, terms: Sequence[tuple[str, bool]], inside: np.ndarray) -> tuple[np.ndarray, list[str]]:
         """R's model matrix on the domain rows: an intercept, numeric columns as they are,
         text columns and factor(x) as treatment dummies (first sorted level is the reference)."""
         columns, names = [np.ones(int(inside.sum()))], ["(Intercept)"]
@@ -1034,7 +1073,6 @@ class SurveyDesign:
             },
             index=pd.Index(names, name="term"),
         )
-
 
     # -- comparisons between domains and over waves ---------------------------------
 
@@ -1292,6 +1330,7 @@ def _contrast_inference(
         "p_value": np.where(no_df | empty, np.nan, p_value),
         "note": note.astype(str),
     }
+
 
 def _parse_formula(formula: str) -> tuple[str, list[tuple[str, bool]]]:
     """'y ~ a + factor(b)' as ('y', [('a', False), ('b', True)]); '1' alone: intercept only."""

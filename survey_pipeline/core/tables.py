@@ -109,7 +109,7 @@ def domain_tables(
     shape = (n_domains, cells.n_strata, cells.n_cells, 2)
 
     def table(keys: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-        return np.bincount(keys, weights=weights, minlength=size)[cells.block:].reshape(shape)
+        return np.bincount(keys, weights=weights, minlength=size)[cells.block :].reshape(shape)
 
     count = table(key)
     return DomainTables(
@@ -170,9 +170,9 @@ def concatenate(parts: Sequence[BinaryDomainResult]) -> BinaryDomainResult:
     """Results of consecutive batches (disjoint domains and outputs) as one."""
     if len(parts) == 1:
         return parts[0]
-    means = DomainMeans(**{
-        f.name: np.concatenate([getattr(part.means, f.name) for part in parts]) for f in fields(DomainMeans)
-    })
+    means = DomainMeans(
+        **{f.name: np.concatenate([getattr(part.means, f.name) for part in parts]) for f in fields(DomainMeans)}
+    )
     return BinaryDomainResult(
         means=means,
         variance=np.concatenate([part.variance for part in parts]),
@@ -229,7 +229,5 @@ def binary_domain_contrasts(
     positive_per_stratum = per_output(pos_count.sum(axis=3).astype(np.float64)).sum(axis=2)
     df = positive_per_stratum.sum(axis=1) - (positive_per_stratum > 0).sum(axis=1)
     n = count.sum(axis=(1, 2, 3))
-    means = DomainMeans(
-        estimate=p, sum_weights=sum_weights, n=n, n_positive=pos_count.sum(axis=(1, 2, 3))
-    )
+    means = DomainMeans(estimate=p, sum_weights=sum_weights, n=n, n_positive=pos_count.sum(axis=(1, 2, 3)))
     return BinaryDomainResult(means=means, variance=variance, df=df.astype(np.float64))

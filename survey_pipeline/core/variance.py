@@ -139,8 +139,9 @@ def make_projection(
     )
 
 
-def _stratum_cell_sums(structure: SamplingStructure, cell: np.ndarray, n_cells: int, values: np.ndarray
-                       ) -> sp.csr_matrix:
+def _stratum_cell_sums(
+    structure: SamplingStructure, cell: np.ndarray, n_cells: int, values: np.ndarray
+) -> sp.csr_matrix:
     """Sums of `values` per (stratum, cell), sparse (built densely when the table is small: faster)."""
     s = structure.n_strata
     if s * n_cells > _DENSE_BLOCK:
@@ -177,8 +178,10 @@ def _raking_operator(
     to_categories = sp.csr_matrix(
         (
             np.concatenate([1.0 / sf for sf in stage_factors]),
-            (np.tile(np.arange(n_cells), len(margin_sizes)),
-             np.concatenate([codes + start for codes, start in zip(margin_codes, offsets)])),
+            (
+                np.tile(np.arange(n_cells), len(margin_sizes)),
+                np.concatenate([codes + start for codes, start in zip(margin_codes, offsets)]),
+            ),
         ),
         shape=(n_cells, int(offsets[-1])),
     )
@@ -268,8 +271,9 @@ def _finite_population_factor(fpc: np.ndarray, stratum: np.ndarray, npsu: np.nda
 
 def _sums_by_output(key: np.ndarray, weights: np.ndarray | None, n_out: int, width: int) -> np.ndarray:
     """Sums over rows per (output, column); `key = (out + 1) * width + column`, out = -1 dropped."""
-    counts = np.bincount(key.ravel(), weights=None if weights is None else weights.ravel(),
-                         minlength=(n_out + 1) * width)
+    counts = np.bincount(
+        key.ravel(), weights=None if weights is None else weights.ravel(), minlength=(n_out + 1) * width
+    )
     return counts[width:].reshape(n_out, width)
 
 
@@ -284,9 +288,7 @@ def projection_from_cell_sums(cell_sums: np.ndarray, proj: Projection) -> np.nda
     """H from per-(output, cell) sums of the influence (post-stratification) or of
     influence / base weight (raking, svyrecvar's 10 sweeps via `_raking_operator`)."""
     if proj.kind == "poststratify":
-        return np.divide(
-            cell_sums, proj.base_per_cell, out=np.zeros_like(cell_sums), where=proj.base_per_cell > 0
-        )
+        return np.divide(cell_sums, proj.base_per_cell, out=np.zeros_like(cell_sums), where=proj.base_per_cell > 0)
     # make_projection (the only constructor) sets both raking factors when kind is "rake".
     assert proj.to_categories is not None and proj.from_categories is not None
     categories = cell_sums @ proj.to_categories
@@ -377,9 +379,13 @@ def _quadratic_forms(h: np.ndarray, gram: sp.csr_matrix, n_strata: int) -> np.nd
     in blocks of outputs (the product with the Gram matrices is dense)."""
     n_out, n_cells = h.shape
     block = max(1, _DENSE_BLOCK // max(n_strata * n_cells, 1))
-    return np.concatenate([
-        _paired_forms(h[j0:j0 + block], gram @ h[j0:j0 + block].T, n_strata) for j0 in range(0, n_out, block)
-    ]) if n_out else np.zeros((0, n_strata))
+    return (
+        np.concatenate(
+            [_paired_forms(h[j0 : j0 + block], gram @ h[j0 : j0 + block].T, n_strata) for j0 in range(0, n_out, block)]
+        )
+        if n_out
+        else np.zeros((0, n_strata))
+    )
 
 
 def _paired_forms(h: np.ndarray, stacked, n_strata: int) -> np.ndarray:

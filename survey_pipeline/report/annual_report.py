@@ -31,10 +31,19 @@ def _image(figure: Figure, caption: bool = True) -> Image:
     return Image(svg, figure.description, figure.title if caption else "")
 
 
-def build_report_document(spec: QuestionnaireSpec, annual: AnnualTable, targets: pd.DataFrame,
-                          changes: pd.DataFrame, chain: Figure | None, trends: Sequence[Figure],
-                          wijken: Sequence[Figure], waves: Sequence[int], level: float, *,
-                          model_based: bool = False) -> Document:
+def build_report_document(
+    spec: QuestionnaireSpec,
+    annual: AnnualTable,
+    targets: pd.DataFrame,
+    changes: pd.DataFrame,
+    chain: Figure | None,
+    trends: Sequence[Figure],
+    wijken: Sequence[Figure],
+    waves: Sequence[int],
+    level: float,
+    *,
+    model_based: bool = False,
+) -> Document:
     """The page `jaarverslag.html` / `jaarverslag.md`; `targets` is `tables.target_table`, `changes`
     `tables.change_table`, `level` the confidence level of the intervals; `model_based`: an area
     figure shows model-based estimates (small-area estimation), which the text then explains."""
@@ -48,31 +57,52 @@ def build_report_document(spec: QuestionnaireSpec, annual: AnnualTable, targets:
         Paragraph(f"Hoe de percentages berekend zijn, staat in de onderzoeksverantwoording ({METHOD_NOTE_FILE})."),
     ]
     if len(targets):
-        blocks += [Heading("Toetsing aan de streefwaarden", anchor="streefwaarden"),
-                   _frame_table(format_target_table(targets, annual.decimals), ("Jaar", "Behaald"),
-                                caption=target_rule_text(level))]
+        blocks += [
+            Heading("Toetsing aan de streefwaarden", anchor="streefwaarden"),
+            _frame_table(
+                format_target_table(targets, annual.decimals), ("Jaar", "Behaald"), caption=target_rule_text(level)
+            ),
+        ]
     if len(changes):
-        blocks += [Heading("Veranderingen tussen metingen", anchor="veranderingen"),
-                   _frame_table(changes, ("Van", "Naar", "Verschil (procentpunt)", "p"), caption=(
-                       f"Verschil in procentpunten met {format_percent(level)}-betrouwbaarheidsinterval, geschat met "
-                       "de respondent als cluster omdat veel panelleden aan meer metingen meedoen."))]
+        blocks += [
+            Heading("Veranderingen tussen metingen", anchor="veranderingen"),
+            _frame_table(
+                changes,
+                ("Van", "Naar", "Verschil (procentpunt)", "p"),
+                caption=(
+                    f"Verschil in procentpunten met {format_percent(level)}-betrouwbaarheidsinterval, geschat met "
+                    "de respondent als cluster omdat veel panelleden aan meer metingen meedoen."
+                ),
+            ),
+        ]
     if chain is not None:
         blocks += [Heading("Van gehoord naar contact naar geholpen", anchor="keten"), _image(chain)]
     if trends:
         blocks += [Heading("Ontwikkeling per indicator", anchor="trends"), *(_image(f, caption=False) for f in trends)]
     if wijken:
         per_area = spec.breakdown_text(spec.area_variable)
-        blocks += [Heading(f"Vergelijking {per_area}", anchor="wijken"),
-                   Paragraph(f"Per indicator de uitkomst {per_area} in de laatste meting waarin de vraag gesteld is, "
-                             "met het gemeentelijke cijfer als lijn en zijn interval als band. Een uitkomst die "
-                             "niet gepubliceerd wordt (te weinig waarnemingen of te onzeker), staat in de figuur als "
-                             f"\u2018niet gepubliceerd\u2019 zonder getal; een indicator zonder gepubliceerde uitkomst "
-                             f"{per_area} heeft geen figuur."
-                             + (" Waar het directe cijfer te onzeker is, staat een modelschatting (m) als die "
-                                "nauwkeurig genoeg is: geschat uit de gebiedskenmerken en de andere gebieden, niet "
-                                "design-zuiver (zie de onderzoeksverantwoording)." if model_based else "")),
-                   *(_image(f, caption=False) for f in wijken)]
+        blocks += [
+            Heading(f"Vergelijking {per_area}", anchor="wijken"),
+            Paragraph(
+                f"Per indicator de uitkomst {per_area} in de laatste meting waarin de vraag gesteld is, "
+                "met het gemeentelijke cijfer als lijn en zijn interval als band. Een uitkomst die "
+                "niet gepubliceerd wordt (te weinig waarnemingen of te onzeker), staat in de figuur als "
+                f"\u2018niet gepubliceerd\u2019 zonder getal; een indicator zonder gepubliceerde uitkomst "
+                f"{per_area} heeft geen figuur."
+                + (
+                    " Waar het directe cijfer te onzeker is, staat een modelschatting (m) als die "
+                    "nauwkeurig genoeg is: geschat uit de gebiedskenmerken en de andere gebieden, niet "
+                    "design-zuiver (zie de onderzoeksverantwoording)."
+                    if model_based
+                    else ""
+                )
+            ),
+            *(_image(f, caption=False) for f in wijken),
+        ]
     first, last = min(waves), max(waves)
     period = str(first) if first == last else f"{first}\u2013{last}"
-    return Document(f"{spec.title}: indicatoren {period}", tuple(blocks),
-                    subtitle="Prestatie-indicatoren en kengetallen voor het jaarverslag")
+    return Document(
+        f"{spec.title}: indicatoren {period}",
+        tuple(blocks),
+        subtitle="Prestatie-indicatoren en kengetallen voor het jaarverslag",
+    )

@@ -39,11 +39,14 @@ from survey_pipeline.spec import QuestionnaireSpec
 log = logging.getLogger(__name__)
 
 
-
 def row_names(frame: pd.DataFrame) -> pd.Series:
     """A readable name per row of a published table ("heard 2019 Totaal"), for error messages."""
     item = frame["indicator_id"] if "indicator_id" in frame else frame["variable"]
-    wave = frame["wave"].astype(str) if "wave" in frame else frame["wave_from"].astype(str) + "-" + frame["wave_to"].astype(str)
+    wave = (
+        frame["wave"].astype(str)
+        if "wave" in frame
+        else frame["wave_from"].astype(str) + "-" + frame["wave_to"].astype(str)
+    )
     name = item.astype(object) + " " + wave.astype(object) + " " + frame["breakdown_label"].astype(object)
     if "code" in frame:
         name = name + " code " + frame["code"].astype(str)
@@ -60,7 +63,8 @@ def check_schemas(tables: Mapping[str, pd.DataFrame], spec: QuestionnaireSpec) -
             checked[name] = artifacts.validate_contract(frame, contract, spec)
         except pandera.errors.SchemaErrors as exc:
             raise artifacts.SchemaCheckError(
-                _schema_failures(exc.failure_cases, frame), file=f"outputs/report/{name}",
+                _schema_failures(exc.failure_cases, frame),
+                file=f"outputs/report/{name}",
                 rule=f"schema:{contract_name(contract)}",
             ) from None
     return checked
@@ -69,7 +73,9 @@ def check_schemas(tables: Mapping[str, pd.DataFrame], spec: QuestionnaireSpec) -
 def _schema_failures(cases: pd.DataFrame, frame: pd.DataFrame) -> str:
     """One line per failed check (a table-level check fails once per column in pandera: counted once)."""
     names = row_names(frame) if {"breakdown_label"} <= set(frame.columns) else None
-    cases = cases.assign(where=np.where(cases["schema_context"] == "DataFrameSchema", "<table>", cases["column"].astype(str)))
+    cases = cases.assign(
+        where=np.where(cases["schema_context"] == "DataFrameSchema", "<table>", cases["column"].astype(str))
+    )
     cases = cases.drop_duplicates(subset=["where", "check", "index"])
     parts = []
     for (where, check), group in cases.groupby(["where", "check"], sort=False):
@@ -92,13 +98,21 @@ def check_against_spec(indicators: pd.DataFrame, spec: QuestionnaireSpec) -> Non
     for row in seen.itertuples(index=False):
         ind = known.get(row.indicator_id)
         if ind is None:
-            raise InputError(f"indicator '{row.indicator_id}' is not in the spec; rerun the estimate stage",
-                             file="indicators", column="indicator_id", rule="report_spec")
+            raise InputError(
+                f"indicator '{row.indicator_id}' is not in the spec; rerun the estimate stage",
+                file="indicators",
+                column="indicator_id",
+                rule="report_spec",
+            )
         for column, expected in (("base", ind.base), ("variable", ind.variable)):
             if getattr(row, column) != expected:
                 raise InputError(
                     f"indicator '{ind.id}' was estimated with {column} '{getattr(row, column)}' but the spec says "
-                    f"'{expected}'; rerun the estimate stage", file="indicators", column=column, rule="report_spec")
+                    f"'{expected}'; rerun the estimate stage",
+                    file="indicators",
+                    column=column,
+                    rule="report_spec",
+                )
 
 
 # ---------------------------------------------------------------------------
@@ -114,8 +128,13 @@ class CheckOutcome:
     examples: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
-        return {"table": self.table, "check": self.check, "success": self.success,
-                "failures": self.failures, "examples": list(self.examples)}
+        return {
+            "table": self.table,
+            "check": self.check,
+            "success": self.success,
+            "failures": self.failures,
+            "examples": list(self.examples),
+        }
 
 
 def expected_keys(spec: QuestionnaireSpec, run_waves: Sequence[int]) -> tuple[list[str], list[str]]:
@@ -126,8 +145,9 @@ def expected_keys(spec: QuestionnaireSpec, run_waves: Sequence[int]) -> tuple[li
     return indicators, variables
 
 
-def _interval_columns(frame: pd.DataFrame, value: str, rule: SuppressionRule | None = None,
-                      n: str = "n") -> dict[str, pd.Series]:
+def _interval_columns(
+    frame: pd.DataFrame, value: str, rule: SuppressionRule | None = None, n: str = "n"
+) -> dict[str, pd.Series]:
     """Gaps to the displayed CI bounds and, with a rule, the widths of the rule's own interval."""
     columns = {"lower_gap": frame[value] - frame["ci_lower"], "upper_gap": frame["ci_upper"] - frame[value]}
     if rule is not None:
@@ -150,8 +170,9 @@ def _ends_published(changes: pd.DataFrame, indicators: pd.DataFrame) -> pd.Serie
     shown = indicators.loc[~indicators["suppressed"], key].assign(_shown=True)
     out = changes[["indicator_id", "wave_from", "wave_to", "breakdown", "breakdown_code"]].reset_index(drop=True)
     for end in ("wave_from", "wave_to"):
-        merged = out.merge(shown.rename(columns={"wave": end}), on=["indicator_id", end, "breakdown", "breakdown_code"],
-                           how="left")
+        merged = out.merge(
+            shown.rename(columns={"wave": end}), on=["indicator_id", end, "breakdown", "breakdown_code"], how="left"
+        )
         out[f"_{end}"] = merged["_shown"].fillna(False).astype(bool).to_numpy()
     return out["_wave_from"] & out["_wave_to"]
 
@@ -163,33 +184,52 @@ def _frames_for_gx(tables: Mapping[str, pd.DataFrame], rule: SuppressionRule) ->
     dst = tables["distributions"]
     ends = _ends_published(chg, ind)
     frames = {
-        "indicators": pd.DataFrame({
-            "row": row_names(ind),
-            "indicator_id": ind["indicator_id"].astype(object), "key": _key(ind, "indicator_id").astype(object),
-            "estimate": ind["estimate"], "ci_lower": ind["ci_lower"], "ci_upper": ind["ci_upper"],
-            "n": ind["n"].astype("float64"), "sum_weights": ind["sum_weights"],
-            "n_eff_rule": effective_sample_size(ind["estimate"], ind["se"], ind["n"]),
-            "published": ~ind["suppressed"].astype(bool),
-            **_interval_columns(ind, "estimate", rule),
-        }),
-        "changes": pd.DataFrame({
-            "row": row_names(chg),
-            "estimate_from": chg["estimate_from"], "estimate_to": chg["estimate_to"], "difference": chg["difference"],
-            "ci_lower": chg["ci_lower"], "ci_upper": chg["ci_upper"], "se": chg["se"], "p_value": chg["p_value"],
-            "n_both": chg["n_both"].astype("float64"),
-            "difference_gap": chg["difference"] - (chg["estimate_to"] - chg["estimate_from"]),
-            "ends_published": ends.astype(object),
-            "published": ~chg["suppressed"].astype(bool), **_interval_columns(chg, "difference"),
-        }),
-        "distributions": pd.DataFrame({
-            "row": row_names(dst),
-            "key": _key(dst, "variable").astype(object),
-            "estimate": dst["estimate"], "ci_lower": dst["ci_lower"], "ci_upper": dst["ci_upper"],
-            "n_base": dst["n_base"].astype("float64"), "sum_weights_base": dst["sum_weights_base"],
-            "n_eff_rule": effective_sample_size(dst["estimate"], dst["se"], dst["n_base"]),
-            "published": ~dst["suppressed"].astype(bool),
-            **_interval_columns(dst, "estimate", rule, n="n_base"),
-        }),
+        "indicators": pd.DataFrame(
+            {
+                "row": row_names(ind),
+                "indicator_id": ind["indicator_id"].astype(object),
+                "key": _key(ind, "indicator_id").astype(object),
+                "estimate": ind["estimate"],
+                "ci_lower": ind["ci_lower"],
+                "ci_upper": ind["ci_upper"],
+                "n": ind["n"].astype("float64"),
+                "sum_weights": ind["sum_weights"],
+                "n_eff_rule": effective_sample_size(ind["estimate"], ind["se"], ind["n"]),
+                "published": ~ind["suppressed"].astype(bool),
+                **_interval_columns(ind, "estimate", rule),
+            }
+        ),
+        "changes": pd.DataFrame(
+            {
+                "row": row_names(chg),
+                "estimate_from": chg["estimate_from"],
+                "estimate_to": chg["estimate_to"],
+                "difference": chg["difference"],
+                "ci_lower": chg["ci_lower"],
+                "ci_upper": chg["ci_upper"],
+                "se": chg["se"],
+                "p_value": chg["p_value"],
+                "n_both": chg["n_both"].astype("float64"),
+                "difference_gap": chg["difference"] - (chg["estimate_to"] - chg["estimate_from"]),
+                "ends_published": ends.astype(object),
+                "published": ~chg["suppressed"].astype(bool),
+                **_interval_columns(chg, "difference"),
+            }
+        ),
+        "distributions": pd.DataFrame(
+            {
+                "row": row_names(dst),
+                "key": _key(dst, "variable").astype(object),
+                "estimate": dst["estimate"],
+                "ci_lower": dst["ci_lower"],
+                "ci_upper": dst["ci_upper"],
+                "n_base": dst["n_base"].astype("float64"),
+                "sum_weights_base": dst["sum_weights_base"],
+                "n_eff_rule": effective_sample_size(dst["estimate"], dst["se"], dst["n_base"]),
+                "published": ~dst["suppressed"].astype(bool),
+                **_interval_columns(dst, "estimate", rule, n="n_base"),
+            }
+        ),
     }
     return {name: frame.reset_index(drop=True) for name, frame in frames.items()}
 
@@ -204,58 +244,160 @@ def _suites(spec: QuestionnaireSpec, rule: SuppressionRule, run_waves: Sequence[
 
     def share_rules(table: str, value: str, base: str) -> list:
         return [
-            (table, f"{value} within [0, 1]", gxe.ExpectColumnValuesToBeBetween(column=value, min_value=0, max_value=1)),
-            (table, "ci_lower within [0, 1]", gxe.ExpectColumnValuesToBeBetween(column="ci_lower", min_value=0, max_value=1)),
-            (table, "ci_upper within [0, 1]", gxe.ExpectColumnValuesToBeBetween(column="ci_upper", min_value=0, max_value=1)),
-            (table, f"ci_lower <= {value}", gxe.ExpectColumnValuesToBeBetween(column="lower_gap", min_value=-TOLERANCE)),
-            (table, f"{value} <= ci_upper", gxe.ExpectColumnValuesToBeBetween(column="upper_gap", min_value=-TOLERANCE)),
-            (table, f"published {value} present", gxe.ExpectColumnValuesToNotBeNull(column=value, row_condition=published)),
-            (table, f"published {base} positive", gxe.ExpectColumnValuesToBeBetween(
-                column=base, min_value=0, strict_min=True, row_condition=published)),
-            (table, f"reliability: {base} >= {rule.min_n}", gxe.ExpectColumnValuesToBeBetween(
-                column=base, min_value=rule.min_n, row_condition=published)),
-            (table, f"reliability: CI width < {rule.max_ci_width:g}", gxe.ExpectColumnValuesToBeBetween(
-                column="ci_width", max_value=rule.max_ci_width, strict_max=True, row_condition=published)),
-            (table, f"reliability: relative CI width <= {rule.max_relative_ci_width:g} (where width > "
-                    f"{rule.relative_width_from:g})", gxe.ExpectColumnValuesToBeBetween(
-                column="relative_ci_width", max_value=rule.max_relative_ci_width, row_condition=published)),
-            (table, f"reliability: n_eff >= {rule.min_n_eff:g}", gxe.ExpectColumnValuesToBeBetween(
-                column="n_eff_rule", min_value=rule.min_n_eff, row_condition=published)),
+            (
+                table,
+                f"{value} within [0, 1]",
+                gxe.ExpectColumnValuesToBeBetween(column=value, min_value=0, max_value=1),
+            ),
+            (
+                table,
+                "ci_lower within [0, 1]",
+                gxe.ExpectColumnValuesToBeBetween(column="ci_lower", min_value=0, max_value=1),
+            ),
+            (
+                table,
+                "ci_upper within [0, 1]",
+                gxe.ExpectColumnValuesToBeBetween(column="ci_upper", min_value=0, max_value=1),
+            ),
+            (
+                table,
+                f"ci_lower <= {value}",
+                gxe.ExpectColumnValuesToBeBetween(column="lower_gap", min_value=-TOLERANCE),
+            ),
+            (
+                table,
+                f"{value} <= ci_upper",
+                gxe.ExpectColumnValuesToBeBetween(column="upper_gap", min_value=-TOLERANCE),
+            ),
+            (
+                table,
+                f"published {value} present",
+                gxe.ExpectColumnValuesToNotBeNull(column=value, row_condition=published),
+            ),
+            (
+                table,
+                f"published {base} positive",
+                gxe.ExpectColumnValuesToBeBetween(column=base, min_value=0, strict_min=True, row_condition=published),
+            ),
+            (
+                table,
+                f"reliability: {base} >= {rule.min_n}",
+                gxe.ExpectColumnValuesToBeBetween(column=base, min_value=rule.min_n, row_condition=published),
+            ),
+            (
+                table,
+                f"reliability: CI width < {rule.max_ci_width:g}",
+                gxe.ExpectColumnValuesToBeBetween(
+                    column="ci_width", max_value=rule.max_ci_width, strict_max=True, row_condition=published
+                ),
+            ),
+            (
+                table,
+                f"reliability: relative CI width <= {rule.max_relative_ci_width:g} (where width > "
+                f"{rule.relative_width_from:g})",
+                gxe.ExpectColumnValuesToBeBetween(
+                    column="relative_ci_width", max_value=rule.max_relative_ci_width, row_condition=published
+                ),
+            ),
+            (
+                table,
+                f"reliability: n_eff >= {rule.min_n_eff:g}",
+                gxe.ExpectColumnValuesToBeBetween(
+                    column="n_eff_rule", min_value=rule.min_n_eff, row_condition=published
+                ),
+            ),
         ]
 
     return [
         *share_rules("indicators", "estimate", "n"),
-        ("indicators", "published weighted base positive", gxe.ExpectColumnValuesToBeBetween(
-            column="sum_weights", min_value=0, strict_min=True, row_condition=published)),
-        ("indicators", "only spec indicators", gxe.ExpectColumnValuesToBeInSet(
-            column="indicator_id", value_set=[i.id for i in spec.indicators])),
-        ("indicators", "no indicator in a wave that did not ask it", gxe.ExpectColumnValuesToBeInSet(
-            column="key", value_set=indicator_keys)),
-        ("indicators", "every spec indicator present for every measured wave", gxe.ExpectColumnDistinctValuesToContainSet(
-            column="key", value_set=indicator_keys)),
-        ("changes", "difference within [-1, 1]", gxe.ExpectColumnValuesToBeBetween(column="difference", min_value=-1, max_value=1)),
-        ("changes", "estimates within [0, 1]", gxe.ExpectColumnValuesToBeBetween(column="estimate_from", min_value=0, max_value=1)),
-        ("changes", "estimate_to within [0, 1]", gxe.ExpectColumnValuesToBeBetween(column="estimate_to", min_value=0, max_value=1)),
-        ("changes", "ci_lower <= difference", gxe.ExpectColumnValuesToBeBetween(column="lower_gap", min_value=-TOLERANCE)),
-        ("changes", "difference <= ci_upper", gxe.ExpectColumnValuesToBeBetween(column="upper_gap", min_value=-TOLERANCE)),
-        ("changes", "difference = estimate_to - estimate_from", gxe.ExpectColumnValuesToBeBetween(
-            column="difference_gap", min_value=-TOLERANCE, max_value=TOLERANCE)),
-        ("changes", "p_value within [0, 1]", gxe.ExpectColumnValuesToBeBetween(column="p_value", min_value=0, max_value=1)),
+        (
+            "indicators",
+            "published weighted base positive",
+            gxe.ExpectColumnValuesToBeBetween(
+                column="sum_weights", min_value=0, strict_min=True, row_condition=published
+            ),
+        ),
+        (
+            "indicators",
+            "only spec indicators",
+            gxe.ExpectColumnValuesToBeInSet(column="indicator_id", value_set=[i.id for i in spec.indicators]),
+        ),
+        (
+            "indicators",
+            "no indicator in a wave that did not ask it",
+            gxe.ExpectColumnValuesToBeInSet(column="key", value_set=indicator_keys),
+        ),
+        (
+            "indicators",
+            "every spec indicator present for every measured wave",
+            gxe.ExpectColumnDistinctValuesToContainSet(column="key", value_set=indicator_keys),
+        ),
+        (
+            "changes",
+            "difference within [-1, 1]",
+            gxe.ExpectColumnValuesToBeBetween(column="difference", min_value=-1, max_value=1),
+        ),
+        (
+            "changes",
+            "estimates within [0, 1]",
+            gxe.ExpectColumnValuesToBeBetween(column="estimate_from", min_value=0, max_value=1),
+        ),
+        (
+            "changes",
+            "estimate_to within [0, 1]",
+            gxe.ExpectColumnValuesToBeBetween(column="estimate_to", min_value=0, max_value=1),
+        ),
+        (
+            "changes",
+            "ci_lower <= difference",
+            gxe.ExpectColumnValuesToBeBetween(column="lower_gap", min_value=-TOLERANCE),
+        ),
+        (
+            "changes",
+            "difference <= ci_upper",
+            gxe.ExpectColumnValuesToBeBetween(column="upper_gap", min_value=-TOLERANCE),
+        ),
+        (
+            "changes",
+            "difference = estimate_to - estimate_from",
+            gxe.ExpectColumnValuesToBeBetween(column="difference_gap", min_value=-TOLERANCE, max_value=TOLERANCE),
+        ),
+        (
+            "changes",
+            "p_value within [0, 1]",
+            gxe.ExpectColumnValuesToBeBetween(column="p_value", min_value=0, max_value=1),
+        ),
         ("changes", "se >= 0", gxe.ExpectColumnValuesToBeBetween(column="se", min_value=0)),
         ("changes", "n_both >= 0", gxe.ExpectColumnValuesToBeBetween(column="n_both", min_value=0)),
-        ("changes", "published difference present", gxe.ExpectColumnValuesToNotBeNull(column="difference", row_condition=published)),
-        ("changes", "no published change reveals a suppressed estimate", gxe.ExpectColumnValuesToBeInSet(
-            column="ends_published", value_set=[True], row_condition=published)),
+        (
+            "changes",
+            "published difference present",
+            gxe.ExpectColumnValuesToNotBeNull(column="difference", row_condition=published),
+        ),
+        (
+            "changes",
+            "no published change reveals a suppressed estimate",
+            gxe.ExpectColumnValuesToBeInSet(column="ends_published", value_set=[True], row_condition=published),
+        ),
         *share_rules("distributions", "estimate", "n_base"),
-        ("distributions", "published weighted base positive", gxe.ExpectColumnValuesToBeBetween(
-            column="sum_weights_base", min_value=0, strict_min=True, row_condition=published)),
-        ("distributions", "every question present for every measured wave", gxe.ExpectColumnDistinctValuesToContainSet(
-            column="key", value_set=variable_keys)),
+        (
+            "distributions",
+            "published weighted base positive",
+            gxe.ExpectColumnValuesToBeBetween(
+                column="sum_weights_base", min_value=0, strict_min=True, row_condition=published
+            ),
+        ),
+        (
+            "distributions",
+            "every question present for every measured wave",
+            gxe.ExpectColumnDistinctValuesToContainSet(column="key", value_set=variable_keys),
+        ),
     ]
 
 
-def run_checkpoint(tables: Mapping[str, pd.DataFrame], spec: QuestionnaireSpec, rule: SuppressionRule,
-                   run_waves: Sequence[int]) -> list[CheckOutcome]:
+def run_checkpoint(
+    tables: Mapping[str, pd.DataFrame], spec: QuestionnaireSpec, rule: SuppressionRule, run_waves: Sequence[int]
+) -> list[CheckOutcome]:
     """Run one GX checkpoint per table (in an in-memory context; nothing written, no network)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
@@ -272,11 +414,16 @@ def run_checkpoint(tables: Mapping[str, pd.DataFrame], spec: QuestionnaireSpec, 
     for name, frame in frames.items():
         batch = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe("all")
         suite = context.suites.add(gx.ExpectationSuite(name=f"report_{name}", expectations=suites[name]))
-        definition = context.validation_definitions.add(gx.ValidationDefinition(name=f"report_{name}", data=batch, suite=suite))
-        checkpoint = context.checkpoints.add(gx.Checkpoint(
-            name=f"report_{name}_checkpoint", validation_definitions=[definition],
-            result_format={"result_format": "COMPLETE"},
-        ))
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name=f"report_{name}", data=batch, suite=suite)
+        )
+        checkpoint = context.checkpoints.add(
+            gx.Checkpoint(
+                name=f"report_{name}_checkpoint",
+                validation_definitions=[definition],
+                result_format={"result_format": "COMPLETE"},
+            )
+        )
         result = checkpoint.run(batch_parameters={"dataframe": frame})
         for run_result in result.run_results.values():
             for item in run_result.results:
@@ -302,17 +449,32 @@ def _outcome(table: str, frame: pd.DataFrame, item) -> CheckOutcome:
     result = item.result or {}
     if result.get("unexpected_index_list"):
         indices = [i for i in result["unexpected_index_list"] if isinstance(i, (int, np.integer))]
-        return CheckOutcome(table, message, False, int(result.get("unexpected_count") or len(indices)),
-                            tuple(str(frame.at[i, "row"]) for i in indices[:3]))
+        return CheckOutcome(
+            table,
+            message,
+            False,
+            int(result.get("unexpected_count") or len(indices)),
+            tuple(str(frame.at[i, "row"]) for i in indices[:3]),
+        )
     if "partial_missing_list" in result:
         missing = [str(key) for key in result["partial_missing_list"]]
-        return CheckOutcome(table, message, False, int(result.get("missing_count") or len(missing)),
-                            tuple(f"missing {key}" for key in missing[:3]))
+        return CheckOutcome(
+            table,
+            message,
+            False,
+            int(result.get("missing_count") or len(missing)),
+            tuple(f"missing {key}" for key in missing[:3]),
+        )
     return CheckOutcome(table, message, False, int(result.get("unexpected_count") or 1))
 
 
-def validate_outputs(tables: Mapping[str, pd.DataFrame], spec: QuestionnaireSpec, rule: SuppressionRule,
-                     run_waves: Sequence[int], gx: bool = True) -> tuple[dict[str, pd.DataFrame], list[CheckOutcome]]:
+def validate_outputs(
+    tables: Mapping[str, pd.DataFrame],
+    spec: QuestionnaireSpec,
+    rule: SuppressionRule,
+    run_waves: Sequence[int],
+    gx: bool = True,
+) -> tuple[dict[str, pd.DataFrame], list[CheckOutcome]]:
     """All checks (the GX layer only with `gx`, i.e. `validate.gx_level` not off: GX is then never imported);
     InputError naming the failed checks (and a few rows) if any fails."""
     check_against_spec(tables["indicators"], spec)
@@ -325,7 +487,8 @@ def validate_outputs(tables: Mapping[str, pd.DataFrame], spec: QuestionnaireSpec
             for o in failed[:4]
         )
         more = f" and {len(failed) - 4} more" if len(failed) > 4 else ""
-        raise InputError(f"{len(failed)} output check(s) failed: {details}{more}",
-                         file="outputs/report", rule="report_check")
+        raise InputError(
+            f"{len(failed)} output check(s) failed: {details}{more}", file="outputs/report", rule="report_check"
+        )
     log.info("report checks passed: %d expectations on %d tables", len(outcomes), len(tables))
     return checked, outcomes

@@ -44,7 +44,7 @@ import pandas as pd
 
 from survey_pipeline.report.formatting import MISSING_TEXT
 
-FORMULA_TRIGGERS = frozenset("=+-@\t\r\0" "\uff1d\uff0b\uff0d\uff20")
+FORMULA_TRIGGERS = frozenset("=+-@\t\r\0\uff1d\uff0b\uff0d\uff20")
 PIECE_SEPARATORS = frozenset(",;\t\r\n")
 FORMULA_ESCAPE = "'"
 
@@ -104,8 +104,14 @@ def csv_path(folder: Path, name: str, flavour: CsvFlavour) -> Path:
 
 def write_csv(frame: pd.DataFrame, path: Path, flavour: CsvFlavour = STANDARD) -> None:
     """Write `frame` as formula-safe CSV in `flavour` (numbers in full precision, no thousands separator)."""
-    neutralised_frame(frame).to_csv(path, index=False, sep=flavour.separator, decimal=flavour.decimal,
-                                    encoding=flavour.encoding, lineterminator="\r\n")
+    neutralised_frame(frame).to_csv(
+        path,
+        index=False,
+        sep=flavour.separator,
+        decimal=flavour.decimal,
+        encoding=flavour.encoding,
+        lineterminator="\r\n",
+    )
 
 
 def write_csv_files(frame: pd.DataFrame, folder: Path, name: str) -> list[Path]:

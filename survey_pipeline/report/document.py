@@ -40,7 +40,7 @@ class Table:
 
 @dataclass(frozen=True)
 class Image:
-    src: str          # relative to the document
+    src: str  # relative to the document
     alt: str
     caption: str = ""
 

@@ -38,7 +38,9 @@ class _Formats:
         self.text = book.add_format({"text_wrap": True, "valign": "top"})
         self.plain = book.add_format({"valign": "top"})
         self.right = book.add_format({"align": "right", "valign": "top"})
-        self.report_share = book.add_format({"num_format": percent_excel_format(decimals), "align": "right", "valign": "top"})
+        self.report_share = book.add_format(
+            {"num_format": percent_excel_format(decimals), "align": "right", "valign": "top"}
+        )
         self.share = book.add_format({"num_format": percent_excel_format(1), "valign": "top"})
         self.code = book.add_format({"num_format": "0", "valign": "top"})
         self.count = book.add_format({"num_format": "#,##0", "valign": "top"})
@@ -51,8 +53,9 @@ class _Formats:
     def report_share_with(self, note: str):
         """A percent format that also shows a note letter (the cell stays a number)."""
         if note not in self._noted:
-            self._noted[note] = self._book.add_format({
-                "num_format": f'{percent_excel_format(self._decimals)}"{note}"', "align": "right", "valign": "top"})
+            self._noted[note] = self._book.add_format(
+                {"num_format": f'{percent_excel_format(self._decimals)}"{note}"', "align": "right", "valign": "top"}
+            )
         return self._noted[note]
 
 
@@ -159,8 +162,15 @@ def sheet_name(text: str, taken: Iterable[str]) -> str:
     return name
 
 
-def write_workbook(path: Path, *, title: str, annual: AnnualTable, sheets: Mapping[str, pd.DataFrame],
-                   share_columns: Mapping[str, Iterable[str]], pivots: Sequence[Pivot] = ()) -> list[str]:
+def write_workbook(
+    path: Path,
+    *,
+    title: str,
+    annual: AnnualTable,
+    sheets: Mapping[str, pd.DataFrame],
+    share_columns: Mapping[str, Iterable[str]],
+    pivots: Sequence[Pivot] = (),
+) -> list[str]:
     """Write the annual table, each frame and each wijk x jaar pivot to its own sheet; return the sheet names."""
     book = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
     book.set_properties({"title": title, "created": FIXED_DATE})
@@ -178,8 +188,13 @@ def write_workbook(path: Path, *, title: str, annual: AnnualTable, sheets: Mappi
     return names
 
 
-def write_frames(path: Path, *, title: str, sheets: Mapping[str, pd.DataFrame],
-                 share_columns: Mapping[str, Iterable[str]] | None = None) -> list[str]:
+def write_frames(
+    path: Path,
+    *,
+    title: str,
+    sheets: Mapping[str, pd.DataFrame],
+    share_columns: Mapping[str, Iterable[str]] | None = None,
+) -> list[str]:
     """Write each frame to its own sheet (header row, filters, frozen header); return the sheet names."""
     book = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
     book.set_properties({"title": title, "created": FIXED_DATE})

@@ -62,8 +62,10 @@ HIDDEN = "niet gepubliceerd"
 HIDDEN_REASON = f"{HIDDEN}: te weinig waarnemingen of te onzeker"
 MODEL_LABEL = "modelschatting"
 MODEL_LEGEND = f"{MODEL_LABEL} (95%-BI uit de MSE)"
-MODEL_NOTE = (f"(m) {MODEL_LABEL}: geschat met een model uit de gebiedskenmerken en de andere gebieden, "
-              "niet design-zuiver; zie de onderzoeksverantwoording")
+MODEL_NOTE = (
+    f"(m) {MODEL_LABEL}: geschat met een model uit de gebiedskenmerken en de andere gebieden, "
+    "niet design-zuiver; zie de onderzoeksverantwoording"
+)
 COLOURS = ("#00689e", "#e5720b", "#5a9b3c", "#8e5ea2", "#c0392b")
 PERCENT = FuncFormatter(lambda y, _: format_percent(y, 0))
 # Fewer figures to draw are drawn in the main process: a pool would cost about as much as it saves.
@@ -135,51 +137,73 @@ def _short_labels(steps: Sequence[Indicator]) -> list[str]:
 # Plans: what each figure shows
 
 
-def chain_plan(indicators: pd.DataFrame, spec: QuestionnaireSpec, steps: Sequence[ChainStep],
-               waves: Sequence[int]) -> FigurePlan:
+def chain_plan(
+    indicators: pd.DataFrame, spec: QuestionnaireSpec, steps: Sequence[ChainStep], waves: Sequence[int]
+) -> FigurePlan:
     """Per wave: each step of the chain as a share of the previous step, and as a share of all residents."""
     totals = _totals(indicators)
     short = _short_labels([s.conditional for s in steps])
     panels = []
-    for of_residents, title in ((False, "Per stap: als deel van de vorige stap"),
-                                (True, f"Als deel van {spec.groups[ALL_RESIDENTS].label}")):
+    for of_residents, title in (
+        (False, "Per stap: als deel van de vorige stap"),
+        (True, f"Als deel van {spec.groups[ALL_RESIDENTS].label}"),
+    ):
         series = []
         for k, step in enumerate(steps):
             ind = step.of_residents if of_residents else step.conditional
             if ind is None:
                 continue
             label = short[k] if of_residents else f"{short[k]} ({spec.base_text(ind.base)})"
-            series.append({"step": k, "label": _wrap(label, 60), "rows": [_total_row(totals, ind.id, w) for w in waves]})
+            series.append(
+                {"step": k, "label": _wrap(label, 60), "rows": [_total_row(totals, ind.id, w) for w in waves]}
+            )
         panels.append({"title": title, "series": series})
     data = {
-        "waves": [int(w) for w in waves], "steps": len(steps), "panels": panels,
+        "waves": [int(w) for w in waves],
+        "steps": len(steps),
+        "panels": panels,
         "title": f"Van gehoord naar contact naar geholpen, per meting (met {_level_text(indicators)}-"
-                 "betrouwbaarheidsinterval)",
+        "betrouwbaarheidsinterval)",
     }
     description = "De keten " + " \u2192 ".join(short) + " per meting, met betrouwbaarheidsintervallen."
     return FigurePlan("chain", "keten", "De keten per meting", description, data)
 
 
-def trend_plan(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicator, waves: Sequence[int],
-               target_years: Sequence[int]) -> FigurePlan:
+def trend_plan(
+    indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicator, waves: Sequence[int], target_years: Sequence[int]
+) -> FigurePlan:
     """An indicator over the measured waves with its CI, and its targets per year."""
     totals = _totals(indicators)
     measured = [int(w) for w in waves if (ind.id, w) in totals.index]
-    years = sorted({*waves, *target_years, *(y for y in ind.targets if min(waves) <= y <= max([*waves, *target_years]))})
+    years = sorted(
+        {*waves, *target_years, *(y for y in ind.targets if min(waves) <= y <= max([*waves, *target_years]))}
+    )
     level = _level_text(indicators)
-    targets = [[int(year), dutch_target(ind.targets[year]), numeric_target(ind.targets[year])]
-               for year in years if ind.targets.get(year)]
+    targets = [
+        [int(year), dutch_target(ind.targets[year]), numeric_target(ind.targets[year])]
+        for year in years
+        if ind.targets.get(year)
+    ]
     data = {
-        "measured": measured, "rows": [_total_row(totals, ind.id, w) for w in measured],
-        "years": [int(y) for y in years], "targets": targets, "legend": f"behaald ({level}-BI)",
+        "measured": measured,
+        "rows": [_total_row(totals, ind.id, w) for w in measured],
+        "years": [int(y) for y in years],
+        "targets": targets,
+        "legend": f"behaald ({level}-BI)",
         "title": _wrap(ind.label, 80) + "\n" + _wrap(spec.base_text(ind.base), 90),
     }
-    return FigurePlan("trend", f"trend_{ind.id}", ind.label,
-                      f"Ontwikkeling per meting met {level}-betrouwbaarheidsinterval en streefwaarden: {ind.label}", data)
+    return FigurePlan(
+        "trend",
+        f"trend_{ind.id}",
+        ind.label,
+        f"Ontwikkeling per meting met {level}-betrouwbaarheidsinterval en streefwaarden: {ind.label}",
+        data,
+    )
 
 
-def area_plan(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicator, wave: int,
-              small_area: pd.DataFrame | None = None) -> FigurePlan | None:
+def area_plan(
+    indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicator, wave: int, small_area: pd.DataFrame | None = None
+) -> FigurePlan | None:
     """The areas (spec `area_variable`, e.g. wijken) of one wave side by side with CIs and the municipal
     total; None if the spec has no area variable or no area is published.
 
@@ -195,12 +219,18 @@ def area_plan(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicator,
     areas = rows[rows["breakdown"] == area].assign(model=False)
     total = rows[rows["breakdown"] == TOTAL]
     if small_area is not None and len(small_area):
-        model = small_area[(small_area["indicator_id"] == ind.id) & (small_area["wave"] == wave)
-                           & (small_area["published_source"] == MODEL_SOURCE)].set_index("area")
+        model = small_area[
+            (small_area["indicator_id"] == ind.id)
+            & (small_area["wave"] == wave)
+            & (small_area["published_source"] == MODEL_SOURCE)
+        ].set_index("area")
         codes = areas["breakdown_code"].astype("int64")
         chosen = codes.isin(model.index).to_numpy() & areas["suppressed"].to_numpy()
-        for column, source in (("estimate", "published_estimate"), ("ci_lower", "published_ci_lower"),
-                               ("ci_upper", "published_ci_upper")):
+        for column, source in (
+            ("estimate", "published_estimate"),
+            ("ci_lower", "published_ci_lower"),
+            ("ci_upper", "published_ci_upper"),
+        ):
             areas.loc[chosen, column] = model[source].reindex(codes[chosen]).to_numpy()
         areas.loc[chosen, "suppressed"] = False
         areas.loc[chosen, "model"] = True
@@ -211,16 +241,22 @@ def area_plan(indicators: pd.DataFrame, spec: QuestionnaireSpec, ind: Indicator,
     level = _level_text(indicators)
     data = {
         "hidden": [str(label) for label in hidden["breakdown_label"]],
-        "shown": [{"label": str(r["breakdown_label"]), **_estimate(r), **({"model": True} if r["model"] else {})}
-                  for _, r in shown.iterrows()],
+        "shown": [
+            {"label": str(r["breakdown_label"]), **_estimate(r), **({"model": True} if r["model"] else {})}
+            for _, r in shown.iterrows()
+        ],
         "total": _estimate(total.iloc[0]) if len(total) else None,
         "legend": f"{spec.background[area].label.lower()} ({level}-BI)",
         "title": _wrap(ind.label, 80) + "\n" + _wrap(f"{spec.base_text(ind.base)}, {per_area}, {wave}", 90),
     }
     described = " en modelschattingen (m) waar het directe cijfer te onzeker is" if shown["model"].any() else ""
-    return FigurePlan("area", f"{area}_{ind.id}", f"{ind.label} {per_area} ({wave})",
-                      f"Vergelijking {per_area} in {wave} met {level}-betrouwbaarheidsintervallen{described}: "
-                      f"{ind.label}", data)
+    return FigurePlan(
+        "area",
+        f"{area}_{ind.id}",
+        f"{ind.label} {per_area} ({wave})",
+        f"Vergelijking {per_area} in {wave} met {level}-betrouwbaarheidsintervallen{described}: {ind.label}",
+        data,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -241,8 +277,9 @@ def _error_bars(ax, x, rows: list, colour: str, width: float | None = None, labe
     if shown:
         xs = np.array([xi for xi, _ in shown])
         est = np.array([r["estimate"] for _, r in shown])
-        err = np.vstack([est - np.array([r["ci_lower"] for _, r in shown]),
-                         np.array([r["ci_upper"] for _, r in shown]) - est])
+        err = np.vstack(
+            [est - np.array([r["ci_lower"] for _, r in shown]), np.array([r["ci_upper"] for _, r in shown]) - est]
+        )
         if width is not None:
             ax.bar(xs, est, width=width, color=colour, label=label, alpha=0.85)
             ax.errorbar(xs, est, yerr=err, fmt="none", ecolor="#222222", capsize=3, linewidth=1)
@@ -262,8 +299,14 @@ def _draw_chain(data: Mapping[str, Any]) -> MplFigure:
     for ax, panel in zip(axes, data["panels"]):
         for series in panel["series"]:
             k = series["step"]
-            _error_bars(ax, x + (k - (steps - 1) / 2) * width, series["rows"], COLOURS[k % len(COLOURS)],
-                        width=width * 0.95, label=series["label"])
+            _error_bars(
+                ax,
+                x + (k - (steps - 1) / 2) * width,
+                series["rows"],
+                COLOURS[k % len(COLOURS)],
+                width=width * 0.95,
+                label=series["label"],
+            )
         ax.set_xticks(x, [str(w) for w in waves])
         ax.set_ylim(0, 1.08)
         ax.yaxis.set_major_formatter(PERCENT)
@@ -281,8 +324,14 @@ def _draw_trend(data: Mapping[str, Any]) -> MplFigure:
     first = True
     for year, label, value in data["targets"]:
         if value is not None:
-            ax.plot([year - 0.3, year + 0.3], [value, value], color=COLOURS[1], linewidth=2.2, zorder=1,
-                    label="streefwaarde" if first else None)
+            ax.plot(
+                [year - 0.3, year + 0.3],
+                [value, value],
+                color=COLOURS[1],
+                linewidth=2.2,
+                zorder=1,
+                label="streefwaarde" if first else None,
+            )
             if len(label) <= 5:  # short labels beside the bar, clear of the estimate's CI
                 ax.text(year + 0.32, value, label, ha="left", va="center", fontsize=6.5, color=COLOURS[1])
             else:
@@ -307,21 +356,26 @@ def _draw_area(data: Mapping[str, Any]) -> MplFigure:
     labels = [*hidden, *(r["label"] for r in shown)]
     fig, ax = _new_figure((7.2, 0.22 * len(labels) + 1.6))
     y_shown = np.arange(len(hidden), len(labels))
-    for is_model, marker, colour, label in ((False, "o", COLOURS[0], data["legend"]),
-                                            (True, "D", COLOURS[3], MODEL_LEGEND)):
+    for is_model, marker, colour, label in (
+        (False, "o", COLOURS[0], data["legend"]),
+        (True, "D", COLOURS[3], MODEL_LEGEND),
+    ):
         part = [r for r in shown if r.get("model", False) == is_model]
         if part:
             y = y_shown[[r.get("model", False) == is_model for r in shown]]
             est = np.array([r["estimate"] for r in part])
-            err = np.vstack([est - np.array([r["ci_lower"] for r in part]),
-                             np.array([r["ci_upper"] for r in part]) - est])
+            err = np.vstack(
+                [est - np.array([r["ci_lower"] for r in part]), np.array([r["ci_upper"] for r in part]) - est]
+            )
             ax.errorbar(est, y, xerr=err, fmt=marker, color=colour, capsize=2, markersize=4, label=label)
     for y in range(len(hidden)):
         ax.text(0.01, y, HIDDEN, va="center", fontsize=7, color="#666666")
     total = data["total"]
     if total is not None and not total["suppressed"]:
         ax.axvspan(total["ci_lower"], total["ci_upper"], color=COLOURS[1], alpha=0.15, linewidth=0)
-        ax.axvline(total["estimate"], color=COLOURS[1], linewidth=1.5, label=f"gemeente: {format_percent(total['estimate'])}")
+        ax.axvline(
+            total["estimate"], color=COLOURS[1], linewidth=1.5, label=f"gemeente: {format_percent(total['estimate'])}"
+        )
     ticks = [*hidden, *(f"{r['label']} (m)" if r.get("model") else r["label"] for r in shown)]
     ax.set_yticks(np.arange(len(labels)), ticks, fontsize=7.5)
     ax.set_xlim(0, 1)
@@ -335,8 +389,17 @@ def _draw_area(data: Mapping[str, Any]) -> MplFigure:
     if any(r.get("model") for r in shown):
         notes.append(MODEL_NOTE)
     if notes:  # once, under the legend, rather than on every row
-        ax.annotate("\n".join(notes), xy=(0.5, 0.0), xycoords="axes fraction", xytext=(0, -40),
-                    textcoords="offset points", ha="center", va="top", fontsize=7, color="#666666")
+        ax.annotate(
+            "\n".join(notes),
+            xy=(0.5, 0.0),
+            xycoords="axes fraction",
+            xytext=(0, -40),
+            textcoords="offset points",
+            ha="center",
+            va="top",
+            fontsize=7,
+            color="#666666",
+        )
     return fig
 
 
@@ -373,8 +436,12 @@ def code_version() -> str:
 
 def plan_hash(plan: FigurePlan, fmt: str) -> str:
     """The cache key of one figure file: its plan's data, the format and the code version."""
-    payload = json.dumps({"code": code_version(), "kind": plan.kind, "format": fmt, "data": plan.data},
-                         sort_keys=True, ensure_ascii=True, allow_nan=False)
+    payload = json.dumps(
+        {"code": code_version(), "kind": plan.kind, "format": fmt, "data": plan.data},
+        sort_keys=True,
+        ensure_ascii=True,
+        allow_nan=False,
+    )
     return hashlib.sha256(payload.encode("ascii")).hexdigest()
 
 
@@ -428,8 +495,10 @@ class FigureFiles:
         else:
             for plan, paths in missing:
                 draw(plan, paths)
-        return [Figure(p.stem, p.title, p.description, tuple(f"{self.folder.name}/{p.stem}.{fmt}" for fmt in self.formats))
-                for p in plans]
+        return [
+            Figure(p.stem, p.title, p.description, tuple(f"{self.folder.name}/{p.stem}.{fmt}" for fmt in self.formats))
+            for p in plans
+        ]
 
     def _finish(self) -> None:
         if self._pool is not None:
@@ -443,8 +512,9 @@ class FigureFiles:
         log.info("report: %d figure file(s) drawn, %d from the cache", self._drawn, len(self._entries) - self._drawn)
 
 
-def write_figures(plans: Sequence[FigurePlan], folder: Path, formats: Sequence[str], cache_dir: Path | None,
-                  workers: int = 1) -> list[Figure]:
+def write_figures(
+    plans: Sequence[FigurePlan], folder: Path, formats: Sequence[str], cache_dir: Path | None, workers: int = 1
+) -> list[Figure]:
     """Write every plan in every format to `folder` and wait for them (`FigureFiles`)."""
     with FigureFiles(folder, formats, cache_dir, workers) as files:
         return files.write(plans)

@@ -27,8 +27,8 @@ from survey_pipeline.spec import ALL_RESIDENTS, QuestionnaireSpec
 
 CI_TEXT = {
     "beta": "het Korn-Graubard-interval (Clopper-Pearson op de effectieve steekproefomvang; gelijk aan "
-            "svyciprop(method = \"beta\") in het R-pakket survey)",
-    "logit": "het logit-interval (svyciprop(method = \"xlogit\") in het R-pakket survey)",
+    'svyciprop(method = "beta") in het R-pakket survey)',
+    "logit": 'het logit-interval (svyciprop(method = "xlogit") in het R-pakket survey)',
     "wilson": "het Wilson-interval op de effectieve steekproefomvang",
     "wald": "de normale benadering (schatting plus of min t maal de standaardfout)",
 }
@@ -120,12 +120,15 @@ def _not_measured(spec: QuestionnaireSpec) -> list:
     for variable in spec.variables.values():
         skipped = [w for w in spec.waves if w not in variable.waves]
         if skipped:
-            waves = _join([f"{w} ({variable.not_measured[w]})" if w in variable.not_measured else str(w)
-                           for w in skipped])
+            waves = _join(
+                [f"{w} ({variable.not_measured[w]})" if w in variable.not_measured else str(w) for w in skipped]
+            )
             gaps.append(f"{variable.label}: niet gesteld in {waves}.")
     if gaps:
-        blocks += [Paragraph("Niet elke vraag is in elke meting gesteld; in de tabellen staat dan een streepje:"),
-                   Bullets(tuple(gaps))]
+        blocks += [
+            Paragraph("Niet elke vraag is in elke meting gesteld; in de tabellen staat dan een streepje:"),
+            Bullets(tuple(gaps)),
+        ]
     return blocks
 
 
@@ -136,12 +139,17 @@ def _response(spec: QuestionnaireSpec, facts: RunFacts) -> list:
     for wave in _waves(facts):
         m = waves[str(wave)]
         weighted = diag.loc[wave] if wave in diag.index else None
-        rows.append((
-            str(wave), _n(m["rows_in"]), _n(m["rows_valid"]), _n(m["rows_quarantined"]),
-            format_percent(m["quarantined_share"], 1),
-            _n(weighted["n_excluded_missing_background"]) if weighted is not None else "-",
-            _n(weighted["n"]) if weighted is not None else "-",
-        ))
+        rows.append(
+            (
+                str(wave),
+                _n(m["rows_in"]),
+                _n(m["rows_valid"]),
+                _n(m["rows_quarantined"]),
+                format_percent(m["quarantined_share"], 1),
+                _n(weighted["n_excluded_missing_background"]) if weighted is not None else "-",
+                _n(weighted["n"]) if weighted is not None else "-",
+            )
+        )
     blocks = [
         Heading("Respons en datakwaliteit"),
         Paragraph(
@@ -149,20 +157,31 @@ def _response(spec: QuestionnaireSpec, facts: RunFacts) -> list:
             "Regels die een controle niet doorstaan gaan met hun reden in quarantaine en tellen niet mee. "
             "Respondenten zonder waarde op een wegingskenmerk kunnen niet gewogen worden."
         ),
-        Table(("Meting", "Ontvangen", "Geldig", "In quarantaine", "Aandeel quarantaine", "Niet gewogen", "Gewogen"),
-              tuple(rows), caption="Aantallen respondenten per meting.",
-              numeric=(False, True, True, True, True, True, True)),
+        Table(
+            ("Meting", "Ontvangen", "Geldig", "In quarantaine", "Aandeel quarantaine", "Niet gewogen", "Gewogen"),
+            tuple(rows),
+            caption="Aantallen respondenten per meting.",
+            numeric=(False, True, True, True, True, True, True),
+        ),
     ]
     missing = []
     for wave in _waves(facts):
         by_variable = facts.weight_metrics.get("waves", {}).get(str(wave), {}).get("excluded_missing_by_variable", {})
-        parts = [f"{spec.background[v].label.lower() if v in spec.background else v} {_n(n)}"
-                 for v, n in by_variable.items() if n]
+        parts = [
+            f"{spec.background[v].label.lower() if v in spec.background else v} {_n(n)}"
+            for v, n in by_variable.items()
+            if n
+        ]
         if parts:
             missing.append(f"{wave}: " + ", ".join(parts))
     if missing:
-        blocks += [Paragraph("Niet gewogen omdat een wegingskenmerk ontbreekt (per kenmerk; een respondent kan bij meer "
-                             "kenmerken meetellen):"), Bullets(tuple(missing))]
+        blocks += [
+            Paragraph(
+                "Niet gewogen omdat een wegingskenmerk ontbreekt (per kenmerk; een respondent kan bij meer "
+                "kenmerken meetellen):"
+            ),
+            Bullets(tuple(missing)),
+        ]
     reasons = facts.validate_metrics.get("reasons", {})
     items = []
     for wave in _waves(facts):
@@ -170,7 +189,10 @@ def _response(spec: QuestionnaireSpec, facts: RunFacts) -> list:
         if top:
             items.append(f"{wave}: " + "; ".join(f"{key} ({_n(count)})" for key, count in top))
     if items:
-        blocks += [Paragraph("Meest voorkomende redenen voor quarantaine (controle:variabele, aantal):"), Bullets(tuple(items))]
+        blocks += [
+            Paragraph("Meest voorkomende redenen voor quarantaine (controle:variabele, aantal):"),
+            Bullets(tuple(items)),
+        ]
     overlap = facts.changes[facts.changes["breakdown"] == TOTAL].groupby(["wave_from", "wave_to"])["n_both"].max()
     if len(overlap):
         blocks += [
@@ -178,8 +200,11 @@ def _response(spec: QuestionnaireSpec, facts: RunFacts) -> list:
                 "Het panel volgt dezelfde bewoners over de jaren. Aantal respondenten met een geldig antwoord in beide "
                 "metingen (het hoogste aantal over de indicatoren):"
             ),
-            Table(("Metingen", "In beide metingen"),
-                  tuple((f"{a}\u2013{b}", _n(n)) for (a, b), n in overlap.items()), numeric=(False, True)),
+            Table(
+                ("Metingen", "In beide metingen"),
+                tuple((f"{a}\u2013{b}", _n(n)) for (a, b), n in overlap.items()),
+                numeric=(False, True),
+            ),
         ]
     return blocks
 
@@ -200,33 +225,60 @@ def _weighting(spec: QuestionnaireSpec, facts: RunFacts) -> list:
     if len(diag) and bool(diag["base_weights_used"].any()):
         text += " Het wegen begint bij de ontwerpgewichten uit het databestand."
     if method == "rake":
-        text += (f" Het raken stopt zodra een ronde geen cel meer verschuift dan {_scientific(settings.tol)} maal de som van "
-                 f"de gewichten, na hoogstens {settings.max_iter} rondes; anders stopt de run met een fout.")
+        text += (
+            f" Het raken stopt zodra een ronde geen cel meer verschuift dan {_scientific(settings.tol)} maal de som van "
+            f"de gewichten, na hoogstens {settings.max_iter} rondes; anders stopt de run met een fout."
+        )
     lower, upper = settings.trim_lower, settings.trim_upper
-    bounds = [f"kleiner dan {_dec(lower)}" if lower is not None else "", f"groter dan {_dec(upper)}" if upper is not None else ""]
+    bounds = [
+        f"kleiner dan {_dec(lower)}" if lower is not None else "",
+        f"groter dan {_dec(upper)}" if upper is not None else "",
+    ]
     bounds = [b for b in bounds if b]
     if bounds:
-        text += (f" Gewichten {' of '.join(bounds)} keer het gemiddelde gewicht zijn afgekapt, waarna opnieuw naar de "
-                 f"bevolking is gewogen.")
+        text += (
+            f" Gewichten {' of '.join(bounds)} keer het gemiddelde gewicht zijn afgekapt, waarna opnieuw naar de "
+            f"bevolking is gewogen."
+        )
     if settings.missing_background == "exclude":
-        text += (" Respondenten zonder waarde op een wegingskenmerk zijn niet gewogen en tellen niet mee in de "
-                 "uitkomsten (aantallen in de tabel hierboven).")
+        text += (
+            " Respondenten zonder waarde op een wegingskenmerk zijn niet gewogen en tellen niet mee in de "
+            "uitkomsten (aantallen in de tabel hierboven)."
+        )
     blocks = [Heading("Weging"), Paragraph(text)]
     if len(diag):
         rows = tuple(
-            (str(int(r.wave)), _n(r.n), _n(r.iterations), _n(r.n_trimmed),
-             f"{_dec(r.min_weight / r.mean_weight)} \u2013 {_dec(r.max_weight / r.mean_weight)}",
-             _dec(r.deff_kish), _n(r.n_eff), _small(float(r.max_abs_margin_error)))
+            (
+                str(int(r.wave)),
+                _n(r.n),
+                _n(r.iterations),
+                _n(r.n_trimmed),
+                f"{_dec(r.min_weight / r.mean_weight)} \u2013 {_dec(r.max_weight / r.mean_weight)}",
+                _dec(r.deff_kish),
+                _n(r.n_eff),
+                _small(float(r.max_abs_margin_error)),
+            )
             for r in diag.itertuples(index=False)
         )
         blocks += [
             Heading("Diagnostiek van de weging", 3),
-            Table(("Meting", "Gewogen", "Rondes", "Afgekapt", "Gewicht (× gemiddelde)", "Designeffect (Kish)",
-                   "Effectieve omvang", "Grootste afwijking marge"), rows,
-                  caption="Het designeffect van Kish (1 + variatiecoëfficiënt² van de gewichten) geeft aan hoeveel "
-                          "onzekerder de uitkomsten door de weging worden; de effectieve omvang is het aantal "
-                          "respondenten gedeeld door dat designeffect. De afwijking van de marges is in personen.",
-                  numeric=(False, True, True, True, True, True, True, True)),
+            Table(
+                (
+                    "Meting",
+                    "Gewogen",
+                    "Rondes",
+                    "Afgekapt",
+                    "Gewicht (× gemiddelde)",
+                    "Designeffect (Kish)",
+                    "Effectieve omvang",
+                    "Grootste afwijking marge",
+                ),
+                rows,
+                caption="Het designeffect van Kish (1 + variatiecoëfficiënt² van de gewichten) geeft aan hoeveel "
+                "onzekerder de uitkomsten door de weging worden; de effectieve omvang is het aantal "
+                "respondenten gedeeld door dat designeffect. De afwijking van de marges is in personen.",
+                numeric=(False, True, True, True, True, True, True, True),
+            ),
         ]
     blocks += _margins(spec, facts)
     return blocks
@@ -236,9 +288,13 @@ def _margins(spec: QuestionnaireSpec, facts: RunFacts) -> list:
     margins = facts.weight_margins
     if not len(margins):
         return []
-    blocks: list = [Heading("Steekproef en bevolking", 3),
-                    Paragraph("Samenstelling van de steekproef (ongewogen) naast die van de bevolking. Na weging is de "
-                              "samenstelling per kenmerk gelijk aan die van de bevolking.")]
+    blocks: list = [
+        Heading("Steekproef en bevolking", 3),
+        Paragraph(
+            "Samenstelling van de steekproef (ongewogen) naast die van de bevolking. Na weging is de "
+            "samenstelling per kenmerk gelijk aan die van de bevolking."
+        ),
+    ]
     waves = sorted(int(w) for w in margins["wave"].unique())
     for variable, part in margins.groupby("variable", sort=False):
         label = spec.background[variable].label if variable in spec.background else variable
@@ -246,24 +302,35 @@ def _margins(spec: QuestionnaireSpec, facts: RunFacts) -> list:
         if part["code"].nunique() > MAX_CATEGORIES_IN_FULL:
             gap = (part["sample_share"] - part["population_share"]).abs()
             worst = part.loc[gap.idxmax()]
-            blocks.append(Paragraph(
-                f"{label} ({part['code'].nunique()} categorieën): het aandeel in de steekproef wijkt hoogstens "
-                f"{format_number(100 * float(gap.max()), 1)} procentpunt af van de bevolking ({worst['label']}, "
-                f"{int(worst['wave'])}); na weging hoogstens {format_number(100 * after, 3)} procentpunt."
-            ))
+            blocks.append(
+                Paragraph(
+                    f"{label} ({part['code'].nunique()} categorieën): het aandeel in de steekproef wijkt hoogstens "
+                    f"{format_number(100 * float(gap.max()), 1)} procentpunt af van de bevolking ({worst['label']}, "
+                    f"{int(worst['wave'])}); na weging hoogstens {format_number(100 * after, 3)} procentpunt."
+                )
+            )
             continue
         rows = []
-        for code, cat in part.groupby("code", sort=True):
+        for _code, cat in part.groupby("code", sort=True):
             cells = [str(cat["label"].iloc[0])]
             for wave in waves:
                 row = cat[cat["wave"] == wave]
-                cells += ([format_percent(row["sample_share"].iloc[0], 1), format_percent(row["population_share"].iloc[0], 1)]
-                          if len(row) else ["-", "-"])
+                cells += (
+                    [format_percent(row["sample_share"].iloc[0], 1), format_percent(row["population_share"].iloc[0], 1)]
+                    if len(row)
+                    else ["-", "-"]
+                )
             rows.append(tuple(cells))
         headers = (label, *(h for w in waves for h in (f"Steekproef {w}", f"Bevolking {w}")))
-        blocks.append(Table(headers, tuple(rows), numeric=(False, *(True,) * (2 * len(waves))),
-                            caption=f"{label}: na weging wijkt geen aandeel meer dan "
-                                    f"{format_number(100 * after, 3)} procentpunt af van de bevolking."))
+        blocks.append(
+            Table(
+                headers,
+                tuple(rows),
+                numeric=(False, *(True,) * (2 * len(waves))),
+                caption=f"{label}: na weging wijkt geen aandeel meer dan "
+                f"{format_number(100 * after, 3)} procentpunt af van de bevolking.",
+            )
+        )
     return blocks
 
 
@@ -279,8 +346,10 @@ def _intervals(spec: QuestionnaireSpec, facts: RunFacts) -> list:
     )
     other = [m for m in methods if m != configured]
     if other:
-        text += (" Bij een uitkomst van 0% of 100% is de variantie nul; daar is het Korn-Graubard-interval op het "
-                 "ongewogen aantal gebruikt.")
+        text += (
+            " Bij een uitkomst van 0% of 100% is de variantie nul; daar is het Korn-Graubard-interval op het "
+            "ongewogen aantal gebruikt."
+        )
     blocks = [Heading("Betrouwbaarheidsintervallen en veranderingen"), Paragraph(text)]
     changes = facts.changes[(facts.changes["breakdown"] == TOTAL) & ~facts.changes["suppressed"]]
     change_text = (
@@ -303,11 +372,20 @@ def _intervals(spec: QuestionnaireSpec, facts: RunFacts) -> list:
     blocks += [
         Heading("Toetsing aan de streefwaarden", 3),
         Paragraph(target_rule_text(level) + " Een kengetal heeft geen streefwaarde."),
-        Table(("Oordeel (hele gemeente)", "Aantal"), tuple(
-            (label, _n(status.get(key, 0))) for key, label in (
-                ("met", "gehaald"), ("not_met", "niet gehaald"), ("indistinguishable", "niet te onderscheiden"),
-                ("key_figure", "kengetal"), ("no_target", "geen streefwaarde"))
-        ), numeric=(False, True)),
+        Table(
+            ("Oordeel (hele gemeente)", "Aantal"),
+            tuple(
+                (label, _n(status.get(key, 0)))
+                for key, label in (
+                    ("met", "gehaald"),
+                    ("not_met", "niet gehaald"),
+                    ("indistinguishable", "niet te onderscheiden"),
+                    ("key_figure", "kengetal"),
+                    ("no_target", "geen streefwaarde"),
+                )
+            ),
+            numeric=(False, True),
+        ),
     ]
     return blocks
 
@@ -350,8 +428,11 @@ def _suppression(spec: QuestionnaireSpec, facts: RunFacts) -> list:
             f"gepubliceerd, maar gemarkeerd als met voorzichtigheid te interpreteren. Een verandering wordt niet "
             f"gepubliceerd als een van beide uitkomsten niet gepubliceerd is."
         ),
-        Table(("Uitsplitsing", "Uitkomsten", "Niet gepubliceerd", "Gemarkeerd"), tuple(rows),
-              numeric=(False, True, True, True)),
+        Table(
+            ("Uitsplitsing", "Uitkomsten", "Niet gepubliceerd", "Gemarkeerd"),
+            tuple(rows),
+            numeric=(False, True, True, True),
+        ),
     ]
 
 
@@ -366,7 +447,7 @@ def _bases(spec: QuestionnaireSpec, facts: RunFacts) -> list:
     for ind in report_order(spec):
         variable = spec.variables[ind.variable]
         success = " of ".join(f"\u2018{variable.codes[c]}\u2019" for c in ind.success)
-        dont_know = ("telt als \u2018nee\u2019" if ind.dont_know == "count_as_no" else "valt buiten de basis")
+        dont_know = "telt als \u2018nee\u2019" if ind.dont_know == "count_as_no" else "valt buiten de basis"
         sizes = "; ".join(f"{int(r.wave)}: {_n(r.n)}" for r in totals[totals["indicator_id"] == ind.id].itertuples())
         rows.append((ind.label, spec.base_text(ind.base), success, dont_know, sizes or "-"))
         if ind.base != variable.asked_of:
@@ -383,25 +464,39 @@ def _bases(spec: QuestionnaireSpec, facts: RunFacts) -> list:
             "lege waarde vallen altijd buiten de basis; wat er met \u2018weet niet\u2019 gebeurt, staat per indicator "
             "hieronder. De voetnoten bij de tabel in het jaarverslag worden uit dezelfde vragenlijstdefinitie gemaakt."
         ),
-        Table(("Indicator", "Basis", "Telt als \u2018ja\u2019", "\u2018Weet niet\u2019", "Ongewogen basis per meting"),
-              tuple(rows)),
+        Table(
+            ("Indicator", "Basis", "Telt als \u2018ja\u2019", "\u2018Weet niet\u2019", "Ongewogen basis per meting"),
+            tuple(rows),
+        ),
     ]
     if routing:
         blocks += [Paragraph("Routing:"), Bullets(tuple(routing))]
-    blocks.append(Paragraph(
-        "De verdelingen (distributions.csv) geven per vraag het aandeel van elk antwoord, ook \u2018weet niet\u2019 en "
-        "\u2018geen antwoord\u2019, onder de bewoners aan wie de vraag gesteld is (de groep in de kolom base_text); "
-        "een lege waarde telt daar niet mee."
-    ))
+    blocks.append(
+        Paragraph(
+            "De verdelingen (distributions.csv) geven per vraag het aandeel van elk antwoord, ook \u2018weet niet\u2019 en "
+            "\u2018geen antwoord\u2019, onder de bewoners aan wie de vraag gesteld is (de groep in de kolom base_text); "
+            "een lege waarde telt daar niet mee."
+        )
+    )
     groups = [g for name, g in spec.groups.items() if name != ALL_RESIDENTS]
     if groups:
-        blocks += [Paragraph("De groepen in de vragenlijst:"), Bullets(tuple(
-            f"{g.label}: " + " en ".join(
-                f"{spec.variables[v].label if v in spec.variables else v} = "
-                + " of ".join(f"\u2018{(spec.variables[v].codes if v in spec.variables else spec.background[v].codes)[c]}\u2019"
-                              for c in codes)
-                for v, codes in g.when.clauses)
-            for g in groups))]
+        blocks += [
+            Paragraph("De groepen in de vragenlijst:"),
+            Bullets(
+                tuple(
+                    f"{g.label}: "
+                    + " en ".join(
+                        f"{spec.variables[v].label if v in spec.variables else v} = "
+                        + " of ".join(
+                            f"\u2018{(spec.variables[v].codes if v in spec.variables else spec.background[v].codes)[c]}\u2019"
+                            for c in codes
+                        )
+                        for v, codes in g.when.clauses
+                    )
+                    for g in groups
+                )
+            ),
+        ]
     return blocks
 
 
@@ -412,8 +507,11 @@ COVARIATE_TEXT = {
     "pct_low_income_households": "het percentage huishoudens met een laag inkomen",
     "pct_migration_background": "het percentage inwoners met een migratieachtergrond",
 }
-SAE_METHOD_TEXT = {"REML": "restricted maximum likelihood (REML)", "ML": "maximum likelihood",
-                   "FH": "de momentenschatter van Fay en Herriot"}
+SAE_METHOD_TEXT = {
+    "REML": "restricted maximum likelihood (REML)",
+    "ML": "maximum likelihood",
+    "FH": "de momentenschatter van Fay en Herriot",
+}
 BENCHMARK_TEXT = {
     "ratio": "met een factor per indicator en meting (ratio-benchmarking)",
     "difference": "met een vast verschil per indicator en meting (verschil-benchmarking)",
@@ -429,9 +527,13 @@ def _small_area(spec: QuestionnaireSpec, facts: RunFacts) -> list:
     covariates = _join([COVARIATE_TEXT.get(c, c) for c in settings.covariates])
     published = float((table["published_source"] != SAE_SOURCE_NONE).mean())
     by_model = float((table["published_source"] == SAE_SOURCE_MODEL).mean())
-    benchmark = (f" Daarna zijn de modelschattingen {BENCHMARK_TEXT[settings.benchmarking]} zo bijgesteld dat hun "
-                 "gemiddelde, gewogen naar de geschatte omvang van de basis per wijk, gelijk is aan het directe cijfer "
-                 "voor de hele gemeente." if settings.benchmarking in BENCHMARK_TEXT else "")
+    benchmark = (
+        f" Daarna zijn de modelschattingen {BENCHMARK_TEXT[settings.benchmarking]} zo bijgesteld dat hun "
+        "gemiddelde, gewogen naar de geschatte omvang van de basis per wijk, gelijk is aan het directe cijfer "
+        "voor de hele gemeente."
+        if settings.benchmarking in BENCHMARK_TEXT
+        else ""
+    )
     blocks = [
         Heading("Wijkcijfers met een model (kleine-gebiedsschatting)"),
         Paragraph(
@@ -472,10 +574,22 @@ def _small_area(spec: QuestionnaireSpec, facts: RunFacts) -> list:
             "(boogsinusschaal), het deel van de verschillen tussen de wijken dat de kenmerken verklaren, de "
             "gemiddelde krimpfactor en de Shapiro-Wilk-toets op de normaliteit van de gestandaardiseerde residuen."
         ),
-        Table(("Indicator", "Meting", "Variantie wijkeffect", "Verklaard", "Krimpfactor (gem.)", "Normaliteit (p)",
-               "Direct", "Model", "Geen", "Opmerking"),
-              tuple(_small_area_rows(spec, table, settings)),
-              numeric=(False, True, True, True, True, True, True, True, True, False)),
+        Table(
+            (
+                "Indicator",
+                "Meting",
+                "Variantie wijkeffect",
+                "Verklaard",
+                "Krimpfactor (gem.)",
+                "Normaliteit (p)",
+                "Direct",
+                "Model",
+                "Geen",
+                "Opmerking",
+            ),
+            tuple(_small_area_rows(spec, table, settings)),
+            numeric=(False, True, True, True, True, True, True, True, True, False),
+        ),
     ]
     return blocks
 
@@ -487,10 +601,13 @@ def _small_area_rows(spec: QuestionnaireSpec, table: pd.DataFrame, settings: Sma
         remarks = []
         if not part["model_used"].any():
             explained = first["explained_variance"]
-            remarks.append(f"model niet gebruikt: kenmerken verklaren {format_percent(explained)}"
-                           if np.isfinite(explained) and explained < settings.min_explained_variance
-                           else "model niet gebruikt" if np.isfinite(first["sigma2_u"])
-                           else "geen model: te weinig wijken met een bruikbaar direct cijfer")
+            remarks.append(
+                f"model niet gebruikt: kenmerken verklaren {format_percent(explained)}"
+                if np.isfinite(explained) and explained < settings.min_explained_variance
+                else "model niet gebruikt"
+                if np.isfinite(first["sigma2_u"])
+                else "geen model: te weinig wijken met een bruikbaar direct cijfer"
+            )
         if np.isfinite(first["normality_p"]) and first["normality_p"] < SAE_NORMALITY_ALPHA:
             remarks.append("residuen niet normaal")
         empty = int((part["n"] == 0).sum())
@@ -498,12 +615,15 @@ def _small_area_rows(spec: QuestionnaireSpec, table: pd.DataFrame, settings: Sma
             remarks.append(f"{empty} wijk(en) zonder respondenten")
         count = part["published_source"].value_counts()
         yield (
-            labels.get(indicator_id, indicator_id), str(int(wave)),
+            labels.get(indicator_id, indicator_id),
+            str(int(wave)),
             _scientific(first["sigma2_u"]) if np.isfinite(first["sigma2_u"]) else "-",
             format_percent(first["explained_variance"]) if np.isfinite(first["explained_variance"]) else "-",
             _dec(part["shrinkage"].mean()) if part["shrinkage"].notna().any() else "-",
             _dec(first["normality_p"], 3) if np.isfinite(first["normality_p"]) else "-",
-            _n(count.get(SAE_SOURCE_DIRECT, 0)), _n(count.get(SAE_SOURCE_MODEL, 0)), _n(count.get(SAE_SOURCE_NONE, 0)),
+            _n(count.get(SAE_SOURCE_DIRECT, 0)),
+            _n(count.get(SAE_SOURCE_MODEL, 0)),
+            _n(count.get(SAE_SOURCE_NONE, 0)),
             "; ".join(remarks),
         )
 
@@ -511,21 +631,23 @@ def _small_area_rows(spec: QuestionnaireSpec, table: pd.DataFrame, settings: Sma
 def _files(spec: QuestionnaireSpec, facts: RunFacts) -> list:
     return [
         Heading("Bestanden bij dit rapport"),
-        Bullets((
-            f"indicators.csv / .parquet: elke indicator per meting, "
-            f"{_join([_breakdown_text(spec, b) for b in facts.indicators['breakdown'].unique()])}, "
-            "met standaardfout, interval, basis, aantallen, onderdrukking en streefwaarde.",
-            "changes.csv / .parquet: de veranderingen tussen metingen, met standaardfout, interval en p-waarde.",
-            "distributions.csv / .parquet: per vraag het aandeel van elk antwoord, ook \u2018weet niet\u2019 en "
-            "\u2018geen antwoord\u2019.",
-            "tabellen.xlsx: dezelfde tabellen en de jaarverslagtabel, elk op een eigen tabblad; percentages zijn "
-            "getallen met een procentopmaak.",
-            "jaarverslag.html / .md: de tabel voor het jaarverslag met figuren; figures/: de figuren als PNG en SVG.",
-            f"indicators{DUTCH_EXCEL.suffix}.csv, changes{DUTCH_EXCEL.suffix}.csv, "
-            f"distributions{DUTCH_EXCEL.suffix}.csv: dezelfde tabellen voor Excel met Nederlandse instellingen "
-            "(puntkomma tussen de kolommen, decimale komma, UTF-8 met BOM zodat Excel letters met accenten goed leest).",
-            "checks.json: de uitkomst van de controles die de tabellen vóór publicatie hebben doorstaan.",
-        )),
+        Bullets(
+            (
+                f"indicators.csv / .parquet: elke indicator per meting, "
+                f"{_join([_breakdown_text(spec, b) for b in facts.indicators['breakdown'].unique()])}, "
+                "met standaardfout, interval, basis, aantallen, onderdrukking en streefwaarde.",
+                "changes.csv / .parquet: de veranderingen tussen metingen, met standaardfout, interval en p-waarde.",
+                "distributions.csv / .parquet: per vraag het aandeel van elk antwoord, ook \u2018weet niet\u2019 en "
+                "\u2018geen antwoord\u2019.",
+                "tabellen.xlsx: dezelfde tabellen en de jaarverslagtabel, elk op een eigen tabblad; percentages zijn "
+                "getallen met een procentopmaak.",
+                "jaarverslag.html / .md: de tabel voor het jaarverslag met figuren; figures/: de figuren als PNG en SVG.",
+                f"indicators{DUTCH_EXCEL.suffix}.csv, changes{DUTCH_EXCEL.suffix}.csv, "
+                f"distributions{DUTCH_EXCEL.suffix}.csv: dezelfde tabellen voor Excel met Nederlandse instellingen "
+                "(puntkomma tussen de kolommen, decimale komma, UTF-8 met BOM zodat Excel letters met accenten goed leest).",
+                "checks.json: de uitkomst van de controles die de tabellen vóór publicatie hebben doorstaan.",
+            )
+        ),
         Paragraph(
             "Alle percentages staan in de CSV- en Parquet-bestanden als fractie (0,78 = 78%). Een spreadsheetprogramma "
             "knipt een CSV-regel in cellen bij zijn eigen scheidingsteken, en dat hangt af van de taalinstelling. "
@@ -551,5 +673,8 @@ def build_method_note(spec: QuestionnaireSpec, facts: RunFacts) -> Document:
         *_small_area(spec, facts),
         *_files(spec, facts),
     ]
-    return Document(f"Onderzoeksverantwoording {spec.title}", tuple(blocks),
-                    subtitle=f"Metingen {_join([str(w) for w in _waves(facts)])}")
+    return Document(
+        f"Onderzoeksverantwoording {spec.title}",
+        tuple(blocks),
+        subtitle=f"Metingen {_join([str(w) for w in _waves(facts)])}",
+    )

@@ -23,41 +23,98 @@ from survey_pipeline.targets import KEY_FIGURE, NO_TARGET
 
 # English column -> Dutch header, in the order the sheet shows them (columns not listed are left out).
 INDICATOR_HEADERS = {
-    "indicator_id": "Indicator (code)", "label": "Indicator", "kind": "Soort", "variable": "Vraag",
-    "wave": "Jaar", "breakdown": "Uitsplitsing", "breakdown_code": "Code", "breakdown_label": "Groep",
-    "base_text": "Basis", "estimate": "Percentage", "se": "Standaardfout", "ci_lower": "Ondergrens",
-    "ci_upper": "Bovengrens", "ci_method": "Intervalmethode", "level": "Betrouwbaarheid", "df": "Vrijheidsgraden",
-    "deff": "Designeffect", "n_eff": "Effectieve steekproefomvang", "n": "Aantal respondenten",
-    "sum_weights": "Som van de gewichten", "suppressed": "Niet gepubliceerd",
-    "suppression_reason": "Reden niet gepubliceerd", "flags": "Opmerking", "target": "Streefwaarde",
+    "indicator_id": "Indicator (code)",
+    "label": "Indicator",
+    "kind": "Soort",
+    "variable": "Vraag",
+    "wave": "Jaar",
+    "breakdown": "Uitsplitsing",
+    "breakdown_code": "Code",
+    "breakdown_label": "Groep",
+    "base_text": "Basis",
+    "estimate": "Percentage",
+    "se": "Standaardfout",
+    "ci_lower": "Ondergrens",
+    "ci_upper": "Bovengrens",
+    "ci_method": "Intervalmethode",
+    "level": "Betrouwbaarheid",
+    "df": "Vrijheidsgraden",
+    "deff": "Designeffect",
+    "n_eff": "Effectieve steekproefomvang",
+    "n": "Aantal respondenten",
+    "sum_weights": "Som van de gewichten",
+    "suppressed": "Niet gepubliceerd",
+    "suppression_reason": "Reden niet gepubliceerd",
+    "flags": "Opmerking",
+    "target": "Streefwaarde",
     "target_status": "Oordeel streefwaarde",
 }
 CHANGE_HEADERS = {
-    "indicator_id": "Indicator (code)", "wave_from": "Van jaar", "wave_to": "Naar jaar",
-    "breakdown": "Uitsplitsing", "breakdown_code": "Code", "breakdown_label": "Groep",
-    "estimate_from": "Percentage van", "estimate_to": "Percentage naar", "difference": "Verschil",
-    "se": "Standaardfout", "ci_lower": "Ondergrens", "ci_upper": "Bovengrens", "df": "Vrijheidsgraden",
-    "p_value": "p-waarde", "se_independent": "Standaardfout (onafhankelijke metingen)",
-    "n_both": "Aantal respondenten in beide metingen", "suppressed": "Niet gepubliceerd",
+    "indicator_id": "Indicator (code)",
+    "wave_from": "Van jaar",
+    "wave_to": "Naar jaar",
+    "breakdown": "Uitsplitsing",
+    "breakdown_code": "Code",
+    "breakdown_label": "Groep",
+    "estimate_from": "Percentage van",
+    "estimate_to": "Percentage naar",
+    "difference": "Verschil",
+    "se": "Standaardfout",
+    "ci_lower": "Ondergrens",
+    "ci_upper": "Bovengrens",
+    "df": "Vrijheidsgraden",
+    "p_value": "p-waarde",
+    "se_independent": "Standaardfout (onafhankelijke metingen)",
+    "n_both": "Aantal respondenten in beide metingen",
+    "suppressed": "Niet gepubliceerd",
     "suppression_reason": "Reden niet gepubliceerd",
 }
 DISTRIBUTION_HEADERS = {
-    "variable": "Vraag (code)", "label": "Vraag", "wave": "Jaar", "base_text": "Basis",
-    "breakdown": "Uitsplitsing", "breakdown_code": "Code", "breakdown_label": "Groep", "code": "Antwoordcode",
-    "code_label": "Antwoord", "code_type": "Soort antwoord", "estimate": "Percentage", "se": "Standaardfout",
-    "ci_lower": "Ondergrens", "ci_upper": "Bovengrens", "df": "Vrijheidsgraden", "n_base": "Aantal respondenten",
-    "sum_weights_base": "Som van de gewichten", "suppressed": "Niet gepubliceerd",
+    "variable": "Vraag (code)",
+    "label": "Vraag",
+    "wave": "Jaar",
+    "base_text": "Basis",
+    "breakdown": "Uitsplitsing",
+    "breakdown_code": "Code",
+    "breakdown_label": "Groep",
+    "code": "Antwoordcode",
+    "code_label": "Antwoord",
+    "code_type": "Soort antwoord",
+    "estimate": "Percentage",
+    "se": "Standaardfout",
+    "ci_lower": "Ondergrens",
+    "ci_upper": "Bovengrens",
+    "df": "Vrijheidsgraden",
+    "n_base": "Aantal respondenten",
+    "sum_weights_base": "Som van de gewichten",
+    "suppressed": "Niet gepubliceerd",
     "suppression_reason": "Reden niet gepubliceerd",
 }
 SMALL_AREA_HEADERS = {
-    "indicator_id": "Indicator (code)", "label": "Indicator", "wave": "Jaar", "area": "Code", "area_label": "Gebied",
-    "source": "Bron", "estimate": "Percentage", "ci_lower": "Ondergrens", "ci_upper": "Bovengrens",
+    "indicator_id": "Indicator (code)",
+    "label": "Indicator",
+    "wave": "Jaar",
+    "area": "Code",
+    "area_label": "Gebied",
+    "source": "Bron",
+    "estimate": "Percentage",
+    "ci_lower": "Ondergrens",
+    "ci_upper": "Bovengrens",
 }
 # Shares (formatted as percentages) and whole-number codes (no thousands separator), by Dutch header.
-SHARE_HEADERS = frozenset({
-    "Percentage", "Standaardfout", "Ondergrens", "Bovengrens", "Betrouwbaarheid", "Percentage van",
-    "Percentage naar", "Verschil", "Standaardfout (onafhankelijke metingen)",
-})
+SHARE_HEADERS = frozenset(
+    {
+        "Percentage",
+        "Standaardfout",
+        "Ondergrens",
+        "Bovengrens",
+        "Betrouwbaarheid",
+        "Percentage van",
+        "Percentage naar",
+        "Verschil",
+        "Standaardfout (onafhankelijke metingen)",
+    }
+)
 CODE_HEADERS = frozenset({"Jaar", "Van jaar", "Naar jaar", "Code", "Antwoordcode", "Vergeleken met"})
 KIND_TEXT = {"prestatie": "prestatie-indicator", "kengetal": "kengetal"}
 TARGET_STATUS_TEXT = {**STATUS_TEXT, KEY_FIGURE: "kengetal (geen streefwaarde)", NO_TARGET: "geen streefwaarde"}
@@ -66,7 +123,7 @@ TOTAL_TEXT = "Totaal"
 
 
 def breakdown_text(spec: QuestionnaireSpec, breakdown: str) -> str:
-    """"Totaal" for the whole municipality, else the background variable's Dutch label ("Wijk")."""
+    """ "Totaal" for the whole municipality, else the background variable's Dutch label ("Wijk")."""
     if breakdown == TOTAL:
         return TOTAL_TEXT
     return spec.background[breakdown].label if breakdown in spec.background else breakdown
@@ -87,10 +144,13 @@ def _rename(frame: pd.DataFrame, headers: Mapping[str, str]) -> pd.DataFrame:
 
 def _common(frame: pd.DataFrame, spec: QuestionnaireSpec) -> dict[str, list]:
     """Translations shared by the three tables: breakdown name, yes/no, suppression reason."""
-    out: dict[str, list] = {"breakdown": [breakdown_text(spec, b) for b in frame["breakdown"]],
-                            "suppressed": [YES_NO[bool(s)] for s in frame["suppressed"]]}
-    out["suppression_reason"] = [text if hidden else "" for text, hidden in
-                                 zip(_reasons(frame["suppression_reason"]), frame["suppressed"])]
+    out: dict[str, list] = {
+        "breakdown": [breakdown_text(spec, b) for b in frame["breakdown"]],
+        "suppressed": [YES_NO[bool(s)] for s in frame["suppressed"]],
+    }
+    out["suppression_reason"] = [
+        text if hidden else "" for text, hidden in zip(_reasons(frame["suppression_reason"]), frame["suppressed"])
+    ]
     return out
 
 
@@ -113,12 +173,16 @@ def dutch_changes(frame: pd.DataFrame, spec: QuestionnaireSpec) -> pd.DataFrame:
 
 def dutch_distributions(frame: pd.DataFrame, spec: QuestionnaireSpec) -> pd.DataFrame:
     """The published distribution table with Dutch headers and values; the answer type in the spec's words."""
+
     def code_type(variable: str, kind: str) -> str:
         missing = spec.variables[variable].missing if variable in spec.variables else spec.missing
-        return {"answer": "antwoord", "dont_know": missing.dont_know.label, "no_answer": missing.no_answer.label}.get(kind, kind)
+        return {"answer": "antwoord", "dont_know": missing.dont_know.label, "no_answer": missing.no_answer.label}.get(
+            kind, kind
+        )
 
-    out = frame.assign(**_common(frame, spec),
-                       code_type=[code_type(v, t) for v, t in zip(frame["variable"], frame["code_type"])])
+    out = frame.assign(
+        **_common(frame, spec), code_type=[code_type(v, t) for v, t in zip(frame["variable"], frame["code_type"])]
+    )
     return _rename(out, DISTRIBUTION_HEADERS)
 
 
@@ -158,7 +222,7 @@ def area_pivots(indicators: pd.DataFrame, spec: QuestionnaireSpec, order: Sequen
         if not (keyed.index.get_level_values("indicator_id") == ind.id).any():
             continue
 
-        def cell(breakdown: str, code: float, wave: int) -> float | str:
+        def cell(breakdown: str, code: float, wave: int, ind: Indicator = ind) -> float | str:
             key = (ind.id, breakdown, code, wave)
             if key not in keyed.index:
                 return not_measured_text(spec.not_measured_reason(wave, ind.variable))
@@ -169,7 +233,14 @@ def area_pivots(indicators: pd.DataFrame, spec: QuestionnaireSpec, order: Sequen
 
         rows = [(TOTAL_TEXT, tuple(cell(TOTAL, -1.0, w) for w in waves))]
         rows += [(label, tuple(cell(area, float(code), w) for w in waves)) for code, label in codes.items()]
-        pivots.append(Pivot(ind, ind.label, f"Percentage {spec.base_text(ind.base)}.",
-                            spec.background[area].label, waves, tuple(rows)))
+        pivots.append(
+            Pivot(
+                ind,
+                ind.label,
+                f"Percentage {spec.base_text(ind.base)}.",
+                spec.background[area].label,
+                waves,
+                tuple(rows),
+            )
+        )
     return pivots
-

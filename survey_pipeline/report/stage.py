@@ -27,7 +27,6 @@ from survey_pipeline.errors import InputError
 from survey_pipeline.report import checks, figures, tables
 from survey_pipeline.report.annual_report import build_report_document
 from survey_pipeline.report.csv_safety import write_csv_files
-from survey_pipeline.report.word import render_docx
 from survey_pipeline.report.excel import write_workbook
 from survey_pipeline.report.html import render_html
 from survey_pipeline.report.markdown import render_markdown
@@ -40,6 +39,7 @@ from survey_pipeline.report.sheets import (
     dutch_indicators,
     dutch_small_area,
 )
+from survey_pipeline.report.word import render_docx
 from survey_pipeline.settings import Params, ReportSettings, upstream_settings, write_record
 from survey_pipeline.spec import QuestionnaireSpec
 
@@ -68,19 +68,29 @@ def check_waves(report: ReportSettings, spec: QuestionnaireSpec, waves: Sequence
         if wave not in spec.not_measured and wave not in waves:
             raise InputError(
                 f"report.achieved_waves lists wave {wave}, but this run has no valid rows for it",
-                file=metrics_file, rule="missing_wave",
+                file=metrics_file,
+                rule="missing_wave",
             )
 
 
-def _figure_plans(indicators, spec: QuestionnaireSpec, report: ReportSettings, breakdowns: list[str],
-                  measured: Mapping[str, list[int]], shown_waves: list[int],
-                  small_area: Any = None) -> list[figures.FigurePlan]:
+def _figure_plans(
+    indicators,
+    spec: QuestionnaireSpec,
+    report: ReportSettings,
+    breakdowns: list[str],
+    measured: Mapping[str, list[int]],
+    shown_waves: list[int],
+    small_area: Any = None,
+) -> list[figures.FigurePlan]:
     """The chain, a trend per measured indicator and, with the area breakdown (spec `area_variable`, e.g.
     wijk), the areas of its latest shown wave (with the published model-based figures of `small_area`)."""
     steps = tables.chain_steps(spec)
     plans = [figures.chain_plan(indicators, spec, steps, shown_waves)] if steps else []
-    plans += [figures.trend_plan(indicators, spec, ind, shown_waves, report.target_years)
-              for ind in tables.report_order(spec) if measured[ind.id]]
+    plans += [
+        figures.trend_plan(indicators, spec, ind, shown_waves, report.target_years)
+        for ind in tables.report_order(spec)
+        if measured[ind.id]
+    ]
     if spec.area_variable in breakdowns:
         for ind in tables.report_order(spec):
             latest = [w for w in measured[ind.id] if w in shown_waves]
@@ -97,9 +107,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
     params.yaml now says otherwise), so the method note describes what the numbers were made with.
     """
     report = params.report
-    upstream = upstream_settings(
-        {stage: store.reading(stage) for stage in ("validate", "weight", "estimate")}, params
-    )
+    upstream = upstream_settings({stage: store.reading(stage) for stage in ("validate", "weight", "estimate")}, params)
     estimate = upstream["estimate"]
     rule, breakdowns = estimate.suppression, list(estimate.breakdowns)
 
@@ -132,17 +140,26 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
     level = float(indicators["level"].iloc[0])
     change_summary = tables.change_table(checked["changes"], spec)
     shown_waves = [w for w in report.achieved_waves if w in waves] or waves
-    method_doc = build_method_note(spec, RunFacts(
-        validate_metrics=validate_metrics, indicators=indicators, changes=checked["changes"],
-        weight=upstream["weight"], estimate=estimate, small_area=small_area, **facts_weight,
-    ))
+    method_doc = build_method_note(
+        spec,
+        RunFacts(
+            validate_metrics=validate_metrics,
+            indicators=indicators,
+            changes=checked["changes"],
+            weight=upstream["weight"],
+            estimate=estimate,
+            small_area=small_area,
+            **facts_weight,
+        ),
+    )
     area_table = tables.publish_small_area(small_area, spec) if len(small_area) else None
 
     plans = _figure_plans(indicators, spec, report, breakdowns, measured, shown_waves, small_area)
     with store.writing("report") as out:
         # Figures not in the cache are drawn in the background while the rest is written.
-        with figures.FigureFiles(out / "figures", report.figure_formats, store.root / FIGURE_CACHE,
-                                 FIGURE_WORKERS) as figure_files:
+        with figures.FigureFiles(
+            out / "figures", report.figure_formats, store.root / FIGURE_CACHE, FIGURE_WORKERS
+        ) as figure_files:
             written = figure_files.write(plans)
             for name in TABLES:
                 write_table(checked[name], out / f"{name}.parquet", contracts.REPORT_TABLES[name], spec)
@@ -154,30 +171,51 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
             trends = [f for f, p in zip(written, plans) if p.kind == "trend"]
             wijken = [f for f, p in zip(written, plans) if p.kind == "area"]
             sheets = write_workbook(
-                out / "tabellen.xlsx", title=spec.title, annual=annual,
-                sheets={"Streefwaarden": targets.drop(columns=["indicator_id"]),
-                        **{SHEETS[name]: DUTCH[name](checked[name], spec) for name in TABLES},
-                        **({SMALL_AREA_SHEET: dutch_small_area(area_table, spec)} if area_table is not None else {})},
-                share_columns={"Streefwaarden": tables.TARGET_SHARES,
-                               **{sheet: SHARE_HEADERS for sheet in (*SHEETS.values(), SMALL_AREA_SHEET)}},
-                pivots=(area_pivots(indicators, spec, tables.report_order(spec))
-                        if spec.area_variable in breakdowns else ()),
+                out / "tabellen.xlsx",
+                title=spec.title,
+                annual=annual,
+                sheets={
+                    "Streefwaarden": targets.drop(columns=["indicator_id"]),
+                    **{SHEETS[name]: DUTCH[name](checked[name], spec) for name in TABLES},
+                    **({SMALL_AREA_SHEET: dutch_small_area(area_table, spec)} if area_table is not None else {}),
+                },
+                share_columns={
+                    "Streefwaarden": tables.TARGET_SHARES,
+                    **{sheet: SHARE_HEADERS for sheet in (*SHEETS.values(), SMALL_AREA_SHEET)},
+                },
+                pivots=(
+                    area_pivots(indicators, spec, tables.report_order(spec)) if spec.area_variable in breakdowns else ()
+                ),
             )
             model_based = any(row.get("model") for plan in plans if plan.kind == "area" for row in plan.data["shown"])
-            doc = build_report_document(spec, annual, targets, change_summary, chain, trends, wijken, shown_waves, level,
-                                        model_based=model_based)
+            doc = build_report_document(
+                spec,
+                annual,
+                targets,
+                change_summary,
+                chain,
+                trends,
+                wijken,
+                shown_waves,
+                level,
+                model_based=model_based,
+            )
             (out / "jaarverslag.html").write_text(render_html(doc), encoding="utf-8")
             (out / "jaarverslag.md").write_text(render_markdown(doc), encoding="utf-8")
             (out / "onderzoeksverantwoording.html").write_text(render_html(method_doc), encoding="utf-8")
             (out / "onderzoeksverantwoording.md").write_text(render_markdown(method_doc), encoding="utf-8")
-            write_json({
-                "waves": waves,
-                "rule": rule.model_dump(mode="json"),
-                "ci_method": estimate.ci_method,
-                "schemas": {name: contracts.contract_name(contracts.REPORT_TABLES[name]) for name in TABLES},
-                "gx_level": gx_level,
-                "expectations": [o.as_dict() for o in outcomes],
-            }, out / "checks.json", contracts.ReportChecks)
+            write_json(
+                {
+                    "waves": waves,
+                    "rule": rule.model_dump(mode="json"),
+                    "ci_method": estimate.ci_method,
+                    "schemas": {name: contracts.contract_name(contracts.REPORT_TABLES[name]) for name in TABLES},
+                    "gx_level": gx_level,
+                    "expectations": [o.as_dict() for o in outcomes],
+                },
+                out / "checks.json",
+                contracts.ReportChecks,
+            )
             write_record(out, {**upstream, "report": report})
         # After the figure block: every figure file is complete (the workers have finished).
         render_docx(doc, out / "jaarverslag.docx", images_from=out)
@@ -185,16 +223,23 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
     summary = {
         name: {"rows": int(len(checked[name])), "suppressed": int(checked[name]["suppressed"].sum())} for name in TABLES
     }
-    log.info("report: %d indicator rows, %d checks passed, workbook sheets %s",
-             len(indicators), len(outcomes), ", ".join(sheets))
+    log.info(
+        "report: %d indicator rows, %d checks passed, workbook sheets %s",
+        len(indicators),
+        len(outcomes),
+        ", ".join(sheets),
+    )
     return {
         **summary,
         "annual_table_rows": sum(len(s.rows) for s in annual.sections),
         "footnotes": len(annual.footnotes),
         "notes": len(annual.notes),
         "figures": (chain is not None) + len(trends) + len(wijken),
-        "area_cells_published": (float((area_table["source"] != tables.SMALL_AREA_SOURCE_TEXT["none"]).mean())
-                                 if area_table is not None else None),
+        "area_cells_published": (
+            float((area_table["source"] != tables.SMALL_AREA_SOURCE_TEXT["none"]).mean())
+            if area_table is not None
+            else None
+        ),
         "expectations_passed": len(outcomes),
         "sheets": sheets,
     }

@@ -66,8 +66,9 @@ TARGET_FLAG = "target_not_evaluable"
 # Published tables
 
 
-def published_table(frame: pd.DataFrame, columns: Mapping[str, str], *, name: str,
-                    order: Sequence[str]) -> pd.DataFrame:
+def published_table(
+    frame: pd.DataFrame, columns: Mapping[str, str], *, name: str, order: Sequence[str]
+) -> pd.DataFrame:
     """The contract's columns in contract order and dtypes, sorted by `order`; InputError if one is missing."""
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -90,35 +91,67 @@ def _rank(values: pd.Series, ranking: Sequence) -> pd.Series:
     return values.map(lambda v: positions.get(v, len(positions))).astype("int64")
 
 
-def _publish(frame: pd.DataFrame, columns: Mapping[str, str], *, name: str, item: str, ranking: Sequence[str],
-             breakdowns: Sequence[str], order: Sequence[str]) -> pd.DataFrame:
+def _publish(
+    frame: pd.DataFrame,
+    columns: Mapping[str, str],
+    *,
+    name: str,
+    item: str,
+    ranking: Sequence[str],
+    breakdowns: Sequence[str],
+    order: Sequence[str],
+) -> pd.DataFrame:
     """`published_table` sorted by the item's spec position, then `order` with the total before the breakdowns."""
     keyed = frame.assign(
         _item=_rank(frame[item], ranking) if item in frame else 0,
         _brk=_rank(frame["breakdown"], [TOTAL, *breakdowns]) if "breakdown" in frame else 0,
     )
-    out = published_table(keyed, {**columns, "_item": "int64", "_brk": "int64"}, name=name,
-                          order=["_item", *order, "breakdown", "breakdown_code"])
+    out = published_table(
+        keyed,
+        {**columns, "_item": "int64", "_brk": "int64"},
+        name=name,
+        order=["_item", *order, "breakdown", "breakdown_code"],
+    )
     return out.drop(columns=["_item", "_brk"])
 
 
 def publish_indicators(frame: pd.DataFrame, spec: QuestionnaireSpec, breakdowns: Sequence[str]) -> pd.DataFrame:
     """The indicator table in spec order: indicator, wave, total first, then the breakdowns."""
-    return _publish(frame, INDICATOR_COLUMNS, name="indicators", item="indicator_id",
-                    ranking=[i.id for i in spec.indicators], breakdowns=breakdowns, order=["wave", "_brk"])
+    return _publish(
+        frame,
+        INDICATOR_COLUMNS,
+        name="indicators",
+        item="indicator_id",
+        ranking=[i.id for i in spec.indicators],
+        breakdowns=breakdowns,
+        order=["wave", "_brk"],
+    )
 
 
 def publish_changes(frame: pd.DataFrame, spec: QuestionnaireSpec, breakdowns: Sequence[str]) -> pd.DataFrame:
     """The change table in spec order: indicator, wave pair, total first, then the breakdowns."""
-    return _publish(frame, CHANGE_COLUMNS, name="changes", item="indicator_id",
-                    ranking=[i.id for i in spec.indicators], breakdowns=breakdowns,
-                    order=["wave_from", "wave_to", "_brk"])
+    return _publish(
+        frame,
+        CHANGE_COLUMNS,
+        name="changes",
+        item="indicator_id",
+        ranking=[i.id for i in spec.indicators],
+        breakdowns=breakdowns,
+        order=["wave_from", "wave_to", "_brk"],
+    )
 
 
 def publish_distributions(frame: pd.DataFrame, spec: QuestionnaireSpec, breakdowns: Sequence[str]) -> pd.DataFrame:
     """The distribution table in spec order: question, wave, total first, then the breakdowns."""
-    return _publish(frame, DISTRIBUTION_COLUMNS, name="distributions", item="variable",
-                    ranking=list(spec.variables), breakdowns=breakdowns, order=["wave", "_brk"])
+    return _publish(
+        frame,
+        DISTRIBUTION_COLUMNS,
+        name="distributions",
+        item="variable",
+        ranking=list(spec.variables),
+        breakdowns=breakdowns,
+        order=["wave", "_brk"],
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -128,10 +161,7 @@ def publish_distributions(frame: pd.DataFrame, spec: QuestionnaireSpec, breakdow
 def measured_waves(spec: QuestionnaireSpec, waves_in_run: Sequence[int]) -> dict[str, tuple[int, ...]]:
     """Per indicator: the waves of this run in which its question was asked."""
     run = set(waves_in_run)
-    return {
-        ind.id: tuple(w for w in spec.variables[ind.variable].waves if w in run)
-        for ind in spec.indicators
-    }
+    return {ind.id: tuple(w for w in spec.variables[ind.variable].waves if w in run) for ind in spec.indicators}
 
 
 # ---------------------------------------------------------------------------
@@ -223,12 +253,15 @@ class AnnualTable:
 
 def annual_columns(report: ReportSettings) -> tuple[Column, ...]:
     """Behaald/Beoogd columns by year; for a year with both, Beoogd comes first (as in the 2017 report)."""
-    columns = [Column("achieved", y) for y in report.achieved_waves] + [Column("target", y) for y in report.target_years]
+    columns = [Column("achieved", y) for y in report.achieved_waves] + [
+        Column("target", y) for y in report.target_years
+    ]
     return tuple(sorted(columns, key=lambda c: (c.year, c.kind == "achieved")))
 
 
-def build_annual_table(indicators: pd.DataFrame, spec: QuestionnaireSpec, report: ReportSettings,
-                       measured: Mapping[str, Sequence[int]]) -> AnnualTable:
+def build_annual_table(
+    indicators: pd.DataFrame, spec: QuestionnaireSpec, report: ReportSettings, measured: Mapping[str, Sequence[int]]
+) -> AnnualTable:
     """The annual-report table from the published indicator table (breakdown "total")."""
     totals = indicators[indicators["breakdown"] == TOTAL].set_index(["indicator_id", "wave"])
     columns = annual_columns(report)
@@ -245,7 +278,9 @@ def build_annual_table(indicators: pd.DataFrame, spec: QuestionnaireSpec, report
             return Cell(not_measured_text(spec.not_measured_reason(wave, ind.variable)))
         row = totals.loc[(ind.id, wave)]
         if bool(row["suppressed"]):
-            return Cell(MISSING_TEXT, None, (note(f"Niet gepubliceerd: {describe_reason(row['suppression_reason'])}."),))
+            return Cell(
+                MISSING_TEXT, None, (note(f"Niet gepubliceerd: {describe_reason(row['suppression_reason'])}."),)
+            )
         value = float(row["estimate"])
         flagged = reliability_flags(row["flags"])
         flags = (note(f"Met voorzichtigheid te interpreteren: {describe_reason(flagged)}."),) if flagged else ()
@@ -266,8 +301,9 @@ def build_annual_table(indicators: pd.DataFrame, spec: QuestionnaireSpec, report
     footnotes = tuple((marker, base_footnote(spec, base)) for base, marker in markers.items())
     has_unmarked = any(not row.marker for section in sections for row in section.rows)
     unmarked = unmarked_footnote(spec) if footnotes and has_unmarked else ""
-    return AnnualTable(columns, tuple(sections), footnotes, tuple((k, t) for t, k in notes.items()), report.decimals,
-                       unmarked)
+    return AnnualTable(
+        columns, tuple(sections), footnotes, tuple((k, t) for t, k in notes.items()), report.decimals, unmarked
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -293,10 +329,28 @@ def target_rule_text(level: float) -> str:
     )
 
 
-TARGET_COLUMNS = ("indicator_id", "Indicator", "Jaar", "Streefwaarde", "Behaald", "Ondergrens", "Bovengrens",
-                  "Vergeleken met", "Verandering", "Verandering ondergrens", "Verandering bovengrens", "Oordeel")
-TARGET_SHARES = ("Behaald", "Ondergrens", "Bovengrens", "Verandering", "Verandering ondergrens",
-                 "Verandering bovengrens")
+TARGET_COLUMNS = (
+    "indicator_id",
+    "Indicator",
+    "Jaar",
+    "Streefwaarde",
+    "Behaald",
+    "Ondergrens",
+    "Bovengrens",
+    "Vergeleken met",
+    "Verandering",
+    "Verandering ondergrens",
+    "Verandering bovengrens",
+    "Oordeel",
+)
+TARGET_SHARES = (
+    "Behaald",
+    "Ondergrens",
+    "Bovengrens",
+    "Verandering",
+    "Verandering ondergrens",
+    "Verandering bovengrens",
+)
 
 
 def _judgement(status: str, flags: str) -> str:
@@ -306,8 +360,9 @@ def _judgement(status: str, flags: str) -> str:
     return STATUS_TEXT[status]
 
 
-def target_table(indicators: pd.DataFrame, changes: pd.DataFrame, spec: QuestionnaireSpec,
-                 report: ReportSettings) -> pd.DataFrame:
+def target_table(
+    indicators: pd.DataFrame, changes: pd.DataFrame, spec: QuestionnaireSpec, report: ReportSettings
+) -> pd.DataFrame:
     """Per indicator and achieved wave with a target: the estimate and its CI, the change since the previous
     measured wave with its CI where the target concerns a change, and the verdict. Shares stay numbers
     (NaN where not published or not applicable); `format_target_table` prints them."""
@@ -326,16 +381,22 @@ def target_table(indicators: pd.DataFrame, changes: pd.DataFrame, spec: Question
                 if (ind.id, previous, wave) in change_totals.index:
                     found = change_totals.loc[(ind.id, previous, wave)]
                     change = (found["difference"], found["ci_lower"], found["ci_upper"])
-            records.append({
-                "indicator_id": ind.id,
-                "Indicator": ind.label + markers.get(ind.base, ""),
-                "Jaar": wave,
-                "Streefwaarde": dutch_target(row.target),
-                "Behaald": row.estimate, "Ondergrens": row.ci_lower, "Bovengrens": row.ci_upper,
-                "Vergeleken met": previous,
-                "Verandering": change[0], "Verandering ondergrens": change[1], "Verandering bovengrens": change[2],
-                "Oordeel": _judgement(row.target_status, row.flags),
-            })
+            records.append(
+                {
+                    "indicator_id": ind.id,
+                    "Indicator": ind.label + markers.get(ind.base, ""),
+                    "Jaar": wave,
+                    "Streefwaarde": dutch_target(row.target),
+                    "Behaald": row.estimate,
+                    "Ondergrens": row.ci_lower,
+                    "Bovengrens": row.ci_upper,
+                    "Vergeleken met": previous,
+                    "Verandering": change[0],
+                    "Verandering ondergrens": change[1],
+                    "Verandering bovengrens": change[2],
+                    "Oordeel": _judgement(row.target_status, row.flags),
+                }
+            )
     out = pd.DataFrame.from_records(records, columns=list(TARGET_COLUMNS))
     out["Jaar"] = out["Jaar"].astype("int64")
     out["Vergeleken met"] = out["Vergeleken met"].astype("Int64")
@@ -349,25 +410,32 @@ def format_target_table(targets: pd.DataFrame, decimals: int) -> pd.DataFrame:
 
     The interval gets one decimal more than the estimate: it is the evidence for the verdict, and a bound
     such as 85,3% printed as "85%" would look as if it touched a ">85%" target it clears."""
+
     def change(row) -> str:
         if parse_target(row["Streefwaarde"]).direction is None:
             return "n.v.t."
         if pd.isna(row["Verandering"]):
             return MISSING_TEXT
-        return (f"{format_points(row['Verandering'])} ({format_points(row['Verandering ondergrens'])} tot "
-                f"{format_points(row['Verandering bovengrens'])}) t.o.v. {int(row['Vergeleken met'])}")
+        return (
+            f"{format_points(row['Verandering'])} ({format_points(row['Verandering ondergrens'])} tot "
+            f"{format_points(row['Verandering bovengrens'])}) t.o.v. {int(row['Vergeleken met'])}"
+        )
 
-    return pd.DataFrame({
-        "indicator_id": targets["indicator_id"],
-        "Indicator": targets["Indicator"],
-        "Jaar": targets["Jaar"].astype(str),
-        "Streefwaarde": targets["Streefwaarde"],
-        "Behaald": [format_percent(v, decimals) for v in targets["Behaald"]],
-        "Betrouwbaarheidsinterval": [MISSING_TEXT if pd.isna(lo) else _interval(lo, hi, decimals + 1)
-                                     for lo, hi in zip(targets["Ondergrens"], targets["Bovengrens"])],
-        "Verandering (procentpunt)": [change(row) for _, row in targets.iterrows()],
-        "Oordeel": targets["Oordeel"],
-    })
+    return pd.DataFrame(
+        {
+            "indicator_id": targets["indicator_id"],
+            "Indicator": targets["Indicator"],
+            "Jaar": targets["Jaar"].astype(str),
+            "Streefwaarde": targets["Streefwaarde"],
+            "Behaald": [format_percent(v, decimals) for v in targets["Behaald"]],
+            "Betrouwbaarheidsinterval": [
+                MISSING_TEXT if pd.isna(lo) else _interval(lo, hi, decimals + 1)
+                for lo, hi in zip(targets["Ondergrens"], targets["Bovengrens"])
+            ],
+            "Verandering (procentpunt)": [change(row) for _, row in targets.iterrows()],
+            "Oordeel": targets["Oordeel"],
+        }
+    )
 
 
 def change_table(changes: pd.DataFrame, spec: QuestionnaireSpec) -> pd.DataFrame:
@@ -380,22 +448,35 @@ def change_table(changes: pd.DataFrame, spec: QuestionnaireSpec) -> pd.DataFrame
         for row in totals[totals["indicator_id"] == ind.id].itertuples(index=False):
             hidden = bool(row.suppressed)
             significant = not hidden and (row.ci_lower > 0 or row.ci_upper < 0)
-            records.append({
-                "indicator_id": ind.id,
-                "Indicator": ind.label + markers.get(ind.base, ""),
-                "Periode": f"{int(row.wave_from)}\u2013{int(row.wave_to)}",
-                "Van": format_percent(row.estimate_from, 1),
-                "Naar": format_percent(row.estimate_to, 1),
-                "Verschil (procentpunt)": MISSING_TEXT if hidden else format_points(row.difference),
-                "Betrouwbaarheidsinterval": MISSING_TEXT if hidden
-                else f"{format_points(row.ci_lower)} tot {format_points(row.ci_upper)}",
-                "p": MISSING_TEXT if hidden else format_p_value(row.p_value),
-                "Significant": MISSING_TEXT if hidden else ("ja" if significant else "nee"),
-            })
-    return pd.DataFrame.from_records(records, columns=[
-        "indicator_id", "Indicator", "Periode", "Van", "Naar", "Verschil (procentpunt)",
-        "Betrouwbaarheidsinterval", "p", "Significant",
-    ])
+            records.append(
+                {
+                    "indicator_id": ind.id,
+                    "Indicator": ind.label + markers.get(ind.base, ""),
+                    "Periode": f"{int(row.wave_from)}\u2013{int(row.wave_to)}",
+                    "Van": format_percent(row.estimate_from, 1),
+                    "Naar": format_percent(row.estimate_to, 1),
+                    "Verschil (procentpunt)": MISSING_TEXT if hidden else format_points(row.difference),
+                    "Betrouwbaarheidsinterval": MISSING_TEXT
+                    if hidden
+                    else f"{format_points(row.ci_lower)} tot {format_points(row.ci_upper)}",
+                    "p": MISSING_TEXT if hidden else format_p_value(row.p_value),
+                    "Significant": MISSING_TEXT if hidden else ("ja" if significant else "nee"),
+                }
+            )
+    return pd.DataFrame.from_records(
+        records,
+        columns=[
+            "indicator_id",
+            "Indicator",
+            "Periode",
+            "Van",
+            "Naar",
+            "Verschil (procentpunt)",
+            "Betrouwbaarheidsinterval",
+            "p",
+            "Significant",
+        ],
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -404,7 +485,7 @@ def change_table(changes: pd.DataFrame, spec: QuestionnaireSpec) -> pd.DataFrame
 
 @dataclass(frozen=True)
 class ChainStep:
-    conditional: Indicator          # share of the previous step's group
+    conditional: Indicator  # share of the previous step's group
     of_residents: Indicator | None  # the same outcome over all residents, if the spec has it
 
 
@@ -421,8 +502,7 @@ def chain_steps(spec: QuestionnaireSpec) -> tuple[ChainStep, ...]:
             if when is not None and when.clauses == ((ind.variable, ind.success),):
                 for candidate in spec.indicators:
                     if candidate.base == name and any(
-                        g.when is not None and g.when.variables == (candidate.variable,)
-                        for g in spec.groups.values()
+                        g.when is not None and g.when.variables == (candidate.variable,) for g in spec.groups.values()
                     ):
                         return candidate
                 followers = [c for c in spec.indicators if c.base == name]
@@ -442,8 +522,14 @@ def chain_steps(spec: QuestionnaireSpec) -> tuple[ChainStep, ...]:
     def of_residents(ind: Indicator) -> Indicator | None:
         if ind.base == ALL_RESIDENTS:
             return ind
-        return next((i for i in spec.indicators if i.base == ALL_RESIDENTS and i.variable == ind.variable
-                     and i.success == ind.success), None)
+        return next(
+            (
+                i
+                for i in spec.indicators
+                if i.base == ALL_RESIDENTS and i.variable == ind.variable and i.success == ind.success
+            ),
+            None,
+        )
 
     return tuple(ChainStep(ind, of_residents(ind)) for ind in best)
 
@@ -457,17 +543,19 @@ def publish_small_area(table: pd.DataFrame, spec: QuestionnaireSpec) -> pd.DataF
     else nothing. Never a suppressed direct estimate, nor the model's per-wijk diagnostics (with the
     shrinkage and the synthetic estimate one could recover a suppressed direct estimate)."""
     labels = {ind.id: ind.label for ind in spec.indicators}
-    out = pd.DataFrame({
-        "indicator_id": table["indicator_id"].to_numpy(),
-        "label": table["indicator_id"].map(labels).to_numpy(),
-        "wave": table["wave"].to_numpy(),
-        "area": table["area"].to_numpy(),
-        "area_label": table["area_label"].to_numpy(),
-        "source": table["published_source"].map(SMALL_AREA_SOURCE_TEXT).to_numpy(),
-        "estimate": table["published_estimate"].to_numpy(),
-        "ci_lower": table["published_ci_lower"].to_numpy(),
-        "ci_upper": table["published_ci_upper"].to_numpy(),
-    })
+    out = pd.DataFrame(
+        {
+            "indicator_id": table["indicator_id"].to_numpy(),
+            "label": table["indicator_id"].map(labels).to_numpy(),
+            "wave": table["wave"].to_numpy(),
+            "area": table["area"].to_numpy(),
+            "area_label": table["area_label"].to_numpy(),
+            "source": table["published_source"].map(SMALL_AREA_SOURCE_TEXT).to_numpy(),
+            "estimate": table["published_estimate"].to_numpy(),
+            "ci_lower": table["published_ci_lower"].to_numpy(),
+            "ci_upper": table["published_ci_upper"].to_numpy(),
+        }
+    )
     for column in ("indicator_id", "label", "area_label", "source"):
         out[column] = pd.array(out[column].astype(object).to_numpy(), dtype="str")
     return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import docx
@@ -29,7 +29,7 @@ from survey_pipeline.report.document import (
 )
 from survey_pipeline.report.tables import AnnualTable
 
-FIXED_DATE = datetime(2000, 1, 1, tzinfo=timezone.utc)
+FIXED_DATE = datetime(2000, 1, 1, tzinfo=UTC)
 ZIP_DATE = (2000, 1, 1, 0, 0, 0)
 FIGURE_WIDTH = Cm(16)
 NOTE_SIZE = Pt(8)

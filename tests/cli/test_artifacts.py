@@ -7,7 +7,6 @@ import json
 import pandas as pd
 import pandera.pandas as pa
 import pytest
-
 from pandera.typing import Series
 
 from survey_pipeline import artifacts
@@ -94,10 +93,9 @@ def test_store_swaps_staged_folders_only_on_commit(tmp_path):
 
 def test_store_discards_a_stage_whose_block_raised(tmp_path):
     store = OutputStore(tmp_path / "outputs")
-    with pytest.raises(RuntimeError):
-        with store.writing("weight") as out:
-            (out / "partial.txt").write_text("half")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), store.writing("weight") as out:
+        (out / "partial.txt").write_text("half")
+        raise RuntimeError("boom")
     assert store.reading("weight") == tmp_path / "outputs" / "weight"
     assert (store.failed_path("weight") / "partial.txt").read_text() == "half"
     store.commit()
@@ -106,9 +104,8 @@ def test_store_discards_a_stage_whose_block_raised(tmp_path):
 
 def test_a_later_successful_stage_clears_its_failed_folder(tmp_path):
     store = OutputStore(tmp_path / "outputs")
-    with pytest.raises(RuntimeError):
-        with store.writing("weight"):
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), store.writing("weight"):
+        raise RuntimeError("boom")
     assert store.failed_path("weight").is_dir()
     with store.writing("weight") as out:
         (out / "weights.txt").write_text("good")
@@ -184,8 +181,11 @@ def test_a_json_output_is_checked_against_its_contract_on_write_and_read(tmp_pat
     assert read_json(tmp_path / "metrics.json", ValidateMetrics) == metrics
 
     with pytest.raises(SchemaCheckError, match=r"waves\.2019\.rows_valid.*1 more") as caught:
-        write_json({**metrics, "waves": {"2019": {**counts, "rows_valid": "9"}}, "extra": 1},
-                   tmp_path / "other.json", ValidateMetrics)
+        write_json(
+            {**metrics, "waves": {"2019": {**counts, "rows_valid": "9"}}, "extra": 1},
+            tmp_path / "other.json",
+            ValidateMetrics,
+        )
     assert caught.value.rule == "schema:ValidateMetrics" and not (tmp_path / "other.json").exists()
 
     unreconciled = {**metrics, "total": {**counts, "rows_quarantined": 2}}

@@ -63,19 +63,23 @@ def _replace_line(path: Path, line: int, new: str) -> None:
 
 def _count(text: str):
     """Margins data row 1 (line 2) with `text` as its count (quoted as a CSV export would)."""
+
     def damage(project: Path) -> None:
         path = project / "data" / "population" / "margins.csv"
         first = path.read_text(encoding="utf-8").splitlines()[1].rsplit(",", 1)[0]
         _replace_line(path, 2, f'{first},"{text}"')
+
     return damage
 
 
 def _unquoted_count(text: str, file: str = "margins.csv"):
     """Data row 1 (line 2) of a population file with `text` as its count, unquoted (the row gains a field)."""
+
     def damage(project: Path) -> None:
         path = project / "data" / "population" / file
         first = path.read_text(encoding="utf-8").splitlines()[1].rsplit(",", 1)[0]
         _replace_line(path, 2, f"{first},{text}")
+
     return damage
 
 
@@ -83,6 +87,7 @@ def _poststratified(damage):
     def both(project: Path) -> None:
         _params("  method: rake", "  method: poststratify")(project)
         damage(project)
+
     return both
 
 
@@ -92,17 +97,20 @@ def _params(old: str, new: str):
         text = path.read_text(encoding="utf-8")
         assert old in text
         path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
     return damage
 
 
 def _spec(old: str, new: str):
     def damage(project: Path) -> None:
         _params(old, new)(project, project / "questionnaires" / "wij_monitor.yaml")
+
     return damage
 
 
 def _receipt(rows: dict[int, str] | None = None):
     """A receipt listing every wave with its true row count, except the `rows` given."""
+
     def damage(project: Path) -> None:
         raw = project / "data" / "raw"
         lines = ["wave,expected_respondents,source"]
@@ -110,94 +118,118 @@ def _receipt(rows: dict[int, str] | None = None):
             n = pyreadstat.read_sav(str(raw / f"wij_panel_{wave}.sav"), metadataonly=True)[1].number_rows
             lines.append(f'{wave},"{(rows or {}).get(wave, n)}",test')
         (raw / "receipt.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
     return damage
 
 
 COUNT = "margins.csv, row 2, column 'count', rule 'population_file': "
-SEPARATOR = ("a thousands separator or decimal mark in a whole number: '.' and ',' mean different things in Dutch "
-             "and English exports; write digits only")
+SEPARATOR = (
+    "a thousands separator or decimal mark in a whole number: '.' and ',' mean different things in Dutch "
+    "and English exports; write digits only"
+)
 CASES = {
     "count 75.826": ("weight", _count("75.826"), COUNT + SEPARATOR + ", got '75.826'"),
     "count 75,826": ("weight", _count("75,826"), COUNT + SEPARATOR + ", got '75,826'"),
     "count 1.234.567": ("weight", _count("1.234.567"), COUNT + SEPARATOR + ", got '1.234.567'"),
     "count 7,5e3": ("weight", _count("7,5e3"), COUNT + "a comma in a whole number: write digits only, got '7,5e3'"),
-    "count ' 12 '": ("weight", _count(" 12 "),
-                     COUNT + "spaces around the value (expected a whole number, digits only), got ' 12 '"),
+    "count ' 12 '": (
+        "weight",
+        _count(" 12 "),
+        COUNT + "spaces around the value (expected a whole number, digits only), got ' 12 '",
+    ),
     # pandas would take the first column as the row index and shift every column of the file by one.
     "count 75,826 unquoted": (
-        "weight", _unquoted_count("75,826"),
+        "weight",
+        _unquoted_count("75,826"),
         "margins.csv, row 2, rule 'population_file': malformed CSV: the row has 6 fields but the header has 5; "
         "a separator inside an unquoted value or at the end of the row?",
     ),
     "margins row without its count": (
-        "weight", lambda project: _replace_line(project / "data" / "population" / "margins.csv", 3, "2019,age_group,2,x"),
+        "weight",
+        lambda project: _replace_line(project / "data" / "population" / "margins.csv", 3, "2019,age_group,2,x"),
         "margins.csv, row 3, rule 'population_file': malformed CSV: the row has 4 fields but the header has 5; "
         "a separator is missing or the file is damaged",
     ),
     "cells count 6,045 unquoted": (
-        "weight", _poststratified(_unquoted_count("6,045", "cells.csv")),
+        "weight",
+        _poststratified(_unquoted_count("6,045", "cells.csv")),
         "cells.csv, row 2, rule 'population_file': malformed CSV: the row has 6 fields but the header has 5; "
         "a separator inside an unquoted value or at the end of the row?",
     ),
     "cells count 6.045": (
-        "weight", _poststratified(_unquoted_count("6.045", "cells.csv")),
+        "weight",
+        _poststratified(_unquoted_count("6.045", "cells.csv")),
         "cells.csv, row 2, column 'count', rule 'population_file': " + SEPARATOR + ", got '6.045'",
     ),
     "duplicate params key": (
-        "weight", _params("  max_iter: 100", "  max_iter: 100\n  max_iter: 5"),
+        "weight",
+        _params("  max_iter: 100", "  max_iter: 100\n  max_iter: 5"),
         "params.yaml, rule 'params': params key 'weight.max_iter': duplicate key (line *); the second value would "
         "silently replace the first",
     ),
     "unknown params key": (
-        "weight", _params("  max_iter: 100", "  max_iterations: 100"),
+        "weight",
+        _params("  max_iter: 100", "  max_iterations: 100"),
         "params.yaml, rule 'params': params key 'weight.max_iterations': unknown key (known: *)",
     ),
     "wrong params type": (
-        "weight", _params("  max_iter: 100", "  max_iter: 100.0"),
+        "weight",
+        _params("  max_iter: 100", "  max_iter: 100.0"),
         "params.yaml, rule 'params': params key 'weight.max_iter': expected a whole number >= 1, got 100.0",
     ),
     "params octal number": (
-        "weight", _params("  max_iter: 100", "  max_iter: 0100"),
+        "weight",
+        _params("  max_iter: 100", "  max_iter: 0100"),
         "params.yaml, rule 'params': params key 'weight.max_iter': the number '0100' would be read as 64 (YAML 1.1 "
         "reads a leading 0 as octal, 0x as hex, ':' as base 60 and ignores '_'); write it in plain decimal digits",
     ),
     "spec code in base 60": (
-        "ingest", _spec("  waves: [2019, 2020, 2021]", "  waves: [2019, 2020, 33:41]"),
+        "ingest",
+        _spec("  waves: [2019, 2020, 2021]", "  waves: [2019, 2020, 33:41]"),
         "wij_monitor.yaml, rule 'questionnaire_spec': spec key 'survey.waves.2': the number '33:41' would be read "
         "as 2021 (YAML 1.1 *); write it in plain decimal digits",
     ),
     "params number as text": (
-        "weight", _params("  tol: 1.0e-10", "  tol: 1e-10"),
+        "weight",
+        _params("  tol: 1.0e-10", "  tol: 1e-10"),
         "params.yaml, rule 'params': params key 'weight.tol': expected a share of the sum of weights in (0, 1), got "
         "'1e-10' (YAML read it as text: remove any quotes; write an exponent with a decimal point and a sign, e.g. "
         "1.0e-10 or 1.0e+2)",
     ),
     "duplicate spec key": (
-        "ingest", _spec("  respondent_id: resp_id", "  respondent_id: resp_id\n  respondent_id: wave"),
+        "ingest",
+        _spec("  respondent_id: resp_id", "  respondent_id: resp_id\n  respondent_id: wave"),
         "wij_monitor.yaml, rule 'questionnaire_spec': spec key 'survey.respondent_id': duplicate key (line *); "
         "the second value would silently replace the first",
     ),
     "unknown spec key": (
-        "ingest", _spec("  # not_measured: {2022:", "  not_measurd: {2022:"),
+        "ingest",
+        _spec("  # not_measured: {2022:", "  not_measurd: {2022:"),
         "wij_monitor.yaml, rule 'questionnaire_spec': spec key 'survey.not_measurd': unknown key (allowed: *)",
     ),
     "wrong spec type": (
-        "ingest", _spec("  waves: [2019, 2020, 2021]", '  waves: [2019, "2020", 2021]'),
+        "ingest",
+        _spec("  waves: [2019, 2020, 2021]", '  waves: [2019, "2020", 2021]'),
         "wij_monitor.yaml, rule 'questionnaire_spec': spec key 'survey.waves.1': expected a whole number, got '2020'",
     ),
     "receipt mismatch": (
-        "ingest", _receipt({2020: "299"}),
+        "ingest",
+        _receipt({2020: "299"}),
         "wij_panel_2020.sav, rule 'receipt': the file has * data rows but the panel provider's receipt "
         "(receipt.csv, row 3) says 299 respondents for wave 2020",
     ),
     "receipt 1,000 unquoted": (
-        "ingest", lambda project: (_receipt()(project), _replace_line(project / "data" / "raw" / "receipt.csv", 2,
-                                                                      "2019,1,000,test")),
+        "ingest",
+        lambda project: (
+            _receipt()(project),
+            _replace_line(project / "data" / "raw" / "receipt.csv", 2, "2019,1,000,test"),
+        ),
         "receipt.csv, row 2, rule 'receipt': malformed CSV: the row has 4 fields but the header has 3; "
         "a separator inside an unquoted value or at the end of the row?",
     ),
     "receipt 1.000": (
-        "ingest", _receipt({2021: "1.000"}),
+        "ingest",
+        _receipt({2021: "1.000"}),
         "receipt.csv, row 4, column 'expected_respondents', rule 'receipt': " + SEPARATOR + ", got '1.000'",
     ),
 }

@@ -46,7 +46,9 @@ def _fake_stage(name: str, behaviour: str) -> types.ModuleType:
             if behaviour == "library_write_refused_in_stage":  # e.g. pandas to_csv closing its file
                 raise OSError(errno.EFBIG, os.strerror(errno.EFBIG))
         if behaviour == "input_error":
-            raise InputError("code 7 is not allowed", file="wij_panel_2019.sav", row=12, column="heard", rule="allowed_codes")
+            raise InputError(
+                "code 7 is not allowed", file="wij_panel_2019.sav", row=12, column="heard", rule="allowed_codes"
+            )
         if behaviour == "crash":
             raise ZeroDivisionError("division by zero")
         if behaviour == "library_write_refused":  # e.g. matplotlib or pyarrow on a full disk: no file name
@@ -76,8 +78,11 @@ def test_successful_run_exits_0_commits_outputs_and_writes_manifest(project, mon
     assert sorted(p.name for p in outputs.iterdir()) == sorted([*ALL_OK, "manifest.json", "manifests"])
     assert sorted(p.name for p in (outputs / "weight").iterdir()) == ["marker.json"]
     manifest = json.loads((outputs / "manifest.json").read_text())
-    assert manifest["row_counts"]["weight"] == {"rows_out": 3, "started_at": manifest["stages"]["weight"]["counts"]["started_at"],
-                                                "finished_at": manifest["stages"]["weight"]["counts"]["finished_at"]}
+    assert manifest["row_counts"]["weight"] == {
+        "rows_out": 3,
+        "started_at": manifest["stages"]["weight"]["counts"]["started_at"],
+        "finished_at": manifest["stages"]["weight"]["counts"]["finished_at"],
+    }
     assert "questionnaires/wij_monitor.yaml" in manifest["inputs"]
     assert manifest["params"]["validate"]["max_quarantine_share"] == 0.02
     assert manifest["packages"]["pandas"] == pd.__version__
@@ -133,8 +138,14 @@ def test_single_stage_command_updates_only_that_stage(project, monkeypatch):
     ("edit", "expected"),
     [
         (lambda p: (p / "params.yaml").unlink(), "params key '<file>': file not found"),
-        (lambda p: (p / "params.yaml").write_text("spec: questionnaires/wij_monitor.yaml\n"), "params key 'ingest': missing section"),
-        (lambda p: (p / "questionnaires" / "wij_monitor.yaml").write_text("spec_version: 1\n"), "spec key 'survey': required key is missing"),
+        (
+            lambda p: (p / "params.yaml").write_text("spec: questionnaires/wij_monitor.yaml\n"),
+            "params key 'ingest': missing section",
+        ),
+        (
+            lambda p: (p / "questionnaires" / "wij_monitor.yaml").write_text("spec_version: 1\n"),
+            "spec key 'survey': required key is missing",
+        ),
     ],
 )
 def test_bad_params_or_spec_exit_2(project, monkeypatch, capsys, edit, expected):
@@ -228,6 +239,9 @@ def test_sigterm_during_the_final_swap_lets_it_finish(project, monkeypatch, caps
     monkeypatch.setattr(OutputStore, "commit", commit_hit_by_sigterm)
     assert cli.main(["--project-dir", str(project), "--quiet", "run"]) == 0
     err = capsys.readouterr().err
-    assert "WARNING survey_pipeline: SIGTERM arrived while the outputs were being swapped in; the swap was completed" in err
+    assert (
+        "WARNING survey_pipeline: SIGTERM arrived while the outputs were being swapped in; the swap was completed"
+        in err
+    )
     assert sorted(p.name for p in (project / "outputs").iterdir()) == sorted([*ALL_OK, "manifest.json", "manifests"])
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the command's handlers are gone again

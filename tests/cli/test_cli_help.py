@@ -47,12 +47,15 @@ def test_run_help_lists_every_stage_and_its_inputs(capsys):
         assert f"params `{key}`" in text
 
 
-@pytest.mark.parametrize("argv", [
-    ["run", "--debug"],
-    ["--debug", "run"],
-    ["report", "--quiet", "--project-dir", "p", "--outputs", "o", "--params", "x.yaml"],
-    ["--project-dir", "p", "--outputs", "o", "report", "--quiet", "--params", "x.yaml"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "--debug"],
+        ["--debug", "run"],
+        ["report", "--quiet", "--project-dir", "p", "--outputs", "o", "--params", "x.yaml"],
+        ["--project-dir", "p", "--outputs", "o", "report", "--quiet", "--params", "x.yaml"],
+    ],
+)
 def test_global_options_work_before_and_after_the_verb(argv):
     args = cli.build_parser().parse_args(argv)
     given = set(argv)
@@ -90,4 +93,4 @@ def test_messages_name_the_outputs_folder_given(project, tmp_path_factory, capsy
     assert f"done: outputs in {elsewhere}" in log
     assert (elsewhere / "ingest" / "responses.parquet").is_file() and not (project / "outputs").exists()
     assert cli.main(["ingest", "--quiet", "--project-dir", str(project), "--outputs", str(elsewhere)]) == 0
-    assert "done" not in capsys.readouterr().err                                 # --quiet after the verb
+    assert "done" not in capsys.readouterr().err  # --quiet after the verb

@@ -24,22 +24,39 @@ def test_report_tables_extend_the_estimate_tables(name):
 
 def test_column_lists_elsewhere_come_from_the_contracts():
     assert list(est.INDICATOR_COLUMNS) == list(contracts.EstimateIndicators.to_schema().columns)
-    assert tables.CHANGE_COLUMNS == contracts.columns(contracts.ReportChanges)
+    assert contracts.columns(contracts.ReportChanges) == tables.CHANGE_COLUMNS
     assert set(contracts.columns(contracts.EstimateDistributions).values()) == {"str", "int64", "float64", "bool"}
 
 
 @pytest.mark.parametrize("name", ["indicators", "changes", "distributions"])
 def test_an_empty_estimate_table_meets_its_contract(name):
-    table = {"indicators": est.INDICATOR_COLUMNS, "changes": est.CHANGE_COLUMNS,
-             "distributions": est.DISTRIBUTION_COLUMNS}[name]
+    table = {
+        "indicators": est.INDICATOR_COLUMNS,
+        "changes": est.CHANGE_COLUMNS,
+        "distributions": est.DISTRIBUTION_COLUMNS,
+    }[name]
     check_table(est._empty(table), contracts.ESTIMATE_TABLES[name], file=name)
 
 
 def test_columns_leave_out_the_spec_columns_matched_by_pattern():
     assert list(contracts.columns(contracts.ValidateValid)) == [
-        "source_file", "source_row", "file_wave", "resp_id", "wave", "base_weight"]
-    frame = pd.DataFrame({"source_file": pd.array(["a.sav"], dtype="str"), "source_row": [1], "file_wave": [2019],
-                          "resp_id": [7], "wave": [2019], "heard": [1.0]})
+        "source_file",
+        "source_row",
+        "file_wave",
+        "resp_id",
+        "wave",
+        "base_weight",
+    ]
+    frame = pd.DataFrame(
+        {
+            "source_file": pd.array(["a.sav"], dtype="str"),
+            "source_row": [1],
+            "file_wave": [2019],
+            "resp_id": [7],
+            "wave": [2019],
+            "heard": [1.0],
+        }
+    )
     check_table(frame, contracts.ValidateValid, file="valid")
     with pytest.raises(SchemaCheckError, match="heard"):
         check_table(frame.astype({"heard": "str"}), contracts.ValidateValid, file="valid")

@@ -89,8 +89,11 @@ def test_a_value_label_that_moves_the_terminal_cursor_is_shown_escaped(project, 
     first = next(iter(spec.variables_in_wave(2019))).name
     labels = {**meta.value_labels, first: {**meta.value_labels[first], 7.0: "\x1b[1A\x1b[2K2026-01-01 INFO fake"}}
     pyreadstat.write_sav(
-        frame, str(project / "data" / "raw" / "wij_panel_2019.sav"), column_labels=meta.column_labels,
-        variable_value_labels=labels, missing_ranges=meta.missing_ranges,
+        frame,
+        str(project / "data" / "raw" / "wij_panel_2019.sav"),
+        column_labels=meta.column_labels,
+        variable_value_labels=labels,
+        missing_ranges=meta.missing_ranges,
     )
 
     assert cli.main(["--project-dir", str(project), "ingest"]) == 0
@@ -112,5 +115,7 @@ def test_input_error_escapes_file_column_and_message():
 
 def test_the_log_formatter_escapes_message_and_arguments():
     formatter = cli.OneLineFormatter("%(levelname)s %(message)s")
-    record = logging.LogRecord("survey_pipeline", logging.WARNING, __file__, 1, "file %s:\n%s", ("a\nb", "\x1b[2K"), None)
+    record = logging.LogRecord(
+        "survey_pipeline", logging.WARNING, __file__, 1, "file %s:\n%s", ("a\nb", "\x1b[2K"), None
+    )
     assert formatter.format(record) == "WARNING file a\\nb:\\n\\x1b[2K"

@@ -77,8 +77,22 @@ def _start(project: Path, *, hold: str = "", payload: int = 10, limit_file_size:
             resource.setrlimit(resource.RLIMIT_FSIZE, (limit_file_size, limit_file_size))
 
     return subprocess.Popen(
-        [sys.executable, str(project / "runner.py"), hold, str(payload), "--project-dir", str(project), "--quiet", "run"],
-        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=limit,
+        [
+            sys.executable,
+            str(project / "runner.py"),
+            hold,
+            str(payload),
+            "--project-dir",
+            str(project),
+            "--quiet",
+            "run",
+        ],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=limit,
     )
 
 
@@ -182,12 +196,14 @@ def test_a_sigterm_after_the_run_ended_does_not_turn_its_exit_code_into_143(proj
     """The command's outcome is decided when `main` returns; interpreter shutdown (module
     teardown, a few hundred ms after a real run) is no time to be killed with 143 and no line."""
     runner = project / "runner.py"
-    runner.write_text(RUNNER.replace(
-        "sys.exit(cli.main(sys.argv[3:]))",
-        "import atexit, signal\n"
-        "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGTERM), time.sleep(1)))\n"
-        "sys.argv = sys.argv[:1] + sys.argv[3:]\n"
-        "sys.exit(cli.main())",
-    ))
+    runner.write_text(
+        RUNNER.replace(
+            "sys.exit(cli.main(sys.argv[3:]))",
+            "import atexit, signal\n"
+            "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGTERM), time.sleep(1)))\n"
+            "sys.argv = sys.argv[:1] + sys.argv[3:]\n"
+            "sys.exit(cli.main())",
+        )
+    )
     assert _finish(_start(project)) == (0, [])
     assert sorted(_snapshot(project / "outputs")) == COMMITTED

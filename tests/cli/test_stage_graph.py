@@ -56,7 +56,9 @@ def test_code_dependencies_follow_imports():
 
 def test_data_dependencies_come_from_params():
     params = load_params(ROOT / "params.yaml")
-    params = params.model_copy(update={"weight": params.weight.model_copy(update={"population_file": "elsewhere/margins.csv"})})
+    params = params.model_copy(
+        update={"weight": params.weight.model_copy(update={"population_file": "elsewhere/margins.csv"})}
+    )
     entry = stage_graph.stage_entry(_stage("estimate"), params)
     assert "elsewhere/margins.csv" in entry["deps"]
     # the contracts of every table read and written are code the stage imports
@@ -100,12 +102,16 @@ def test_dvc_reruns_exactly_the_stages_that_import_a_changed_module(tmp_path):
         original = path.read_text(encoding="utf-8")
         path.write_text(original + "\n# edited\n", encoding="utf-8")
         try:
-            status = subprocess.run([*dvc, "status", "--json"], cwd=tmp_path, env=env, check=True,
-                                    capture_output=True, text=True).stdout
+            status = subprocess.run(
+                [*dvc, "status", "--json"], cwd=tmp_path, env=env, check=True, capture_output=True, text=True
+            ).stdout
         finally:
             path.write_text(original, encoding="utf-8")
-        return {stage for stage, changes in json.loads(status).items()
-                if any("changed deps" in change for change in changes if isinstance(change, dict))}
+        return {
+            stage
+            for stage, changes in json.loads(status).items()
+            if any("changed deps" in change for change in changes if isinstance(change, dict))
+        }
 
     assert changed_after_editing("survey_pipeline/report/figures.py") == {"report"}
     # the report takes the weight and estimate settings from their records, not from those stages' modules

@@ -84,8 +84,20 @@ def test_a_number_yaml_1_1_would_read_as_another_is_an_error(text, path, number,
     )
 
 
-@pytest.mark.parametrize("text", ["a: 10\n", "a: -3\n", "a: 0\n", "a: 1.0e-10\n", "a: 0.5\n", "a: .inf\n", "a: '010'\n",
-                                  "a: [2019, 2020]\n", "1: x\n"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: 10\n",
+        "a: -3\n",
+        "a: 0\n",
+        "a: 1.0e-10\n",
+        "a: 0.5\n",
+        "a: .inf\n",
+        "a: '010'\n",
+        "a: [2019, 2020]\n",
+        "1: x\n",
+    ],
+)
 def test_plain_numbers_and_quoted_text_load(text):
     assert load_strict(text) == yaml.safe_load(text)
 

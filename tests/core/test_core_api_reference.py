@@ -97,8 +97,9 @@ def test_rake_epsilon_as_r_reads_it(r: dict) -> None:
     eps = API["epsilon"]
     design = _base_design({"data": eps["data"], "design_py": {"weights": eps["weights"], "filter": eps["filter"]}})
     raked = design.rake(_margins(eps), max_iter=r["maxit"], epsilon=r["epsilon"], margin_tol=1e-3)
-    np.testing.assert_allclose(raked.weights, [float(v) for v in r["weights_r"]], rtol=RTOL_WEIGHTS, atol=0,
-                               err_msg=r["r_call"])
+    np.testing.assert_allclose(
+        raked.weights, [float(v) for v in r["weights_r"]], rtol=RTOL_WEIGHTS, atol=0, err_msg=r["r_call"]
+    )
 
 
 def test_epsilon_cases_are_distinguishable() -> None:

@@ -20,23 +20,35 @@ SHARES = [
     Share("z", success=[1], where={"heard": [7]}),  # empty domain
 ]
 NUMERIC = ["estimate", "se", "ci_lower", "ci_upper", "df", "deff", "n_eff", "n", "sum_weights"]
-CHANGE_NUMERIC = ["estimate_from", "estimate_to", "n_from", "n_to", "difference", "se", "ci_lower", "ci_upper",
-                  "df", "p_value"]
+CHANGE_NUMERIC = [
+    "estimate_from",
+    "estimate_to",
+    "n_from",
+    "n_to",
+    "difference",
+    "se",
+    "ci_lower",
+    "ci_upper",
+    "df",
+    "p_value",
+]
 
 
 def make_data(seed: int, n: int = 400) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "w": rng.uniform(0.5, 4.0, n),
-        "stratum": rng.integers(0, 3, n),
-        "psu": rng.integers(0, 8, n),
-        "y": rng.choice([1.0, 2.0, 3.0, 99.0, np.nan], n, p=[0.35, 0.3, 0.2, 0.1, 0.05]),
-        "z": rng.choice([1.0, 2.0, 3.0], n),
-        "heard": rng.choice([1, 2], n),
-        "wijk": rng.choice([1.0, 2.0, 3.0, 4.0, np.nan], n, p=[0.3, 0.3, 0.2, 0.15, 0.05]),
-        "age": np.arange(n) % 3,
-        "sex": rng.permutation(np.arange(n) % 2),
-    })
+    return pd.DataFrame(
+        {
+            "w": rng.uniform(0.5, 4.0, n),
+            "stratum": rng.integers(0, 3, n),
+            "psu": rng.integers(0, 8, n),
+            "y": rng.choice([1.0, 2.0, 3.0, 99.0, np.nan], n, p=[0.35, 0.3, 0.2, 0.1, 0.05]),
+            "z": rng.choice([1.0, 2.0, 3.0], n),
+            "heard": rng.choice([1, 2], n),
+            "wijk": rng.choice([1.0, 2.0, 3.0, 4.0, np.nan], n, p=[0.3, 0.3, 0.2, 0.15, 0.05]),
+            "age": np.arange(n) % 3,
+            "sex": rng.permutation(np.arange(n) % 2),
+        }
+    )
 
 
 def make_design(df: pd.DataFrame, kind: str) -> SurveyDesign:
@@ -54,8 +66,9 @@ def assert_same(batch: pd.DataFrame, single: pd.DataFrame, numeric: list[str]) -
     assert list(batch.columns) == list(single.columns)
     for column in batch.columns:
         if column in numeric:
-            np.testing.assert_allclose(batch[column].to_numpy(float), single[column].to_numpy(float),
-                                       rtol=1e-12, atol=1e-15, err_msg=column)
+            np.testing.assert_allclose(
+                batch[column].to_numpy(float), single[column].to_numpy(float), rtol=1e-12, atol=1e-15, err_msg=column
+            )
         else:
             assert batch[column].tolist() == single[column].tolist(), column
 
@@ -80,8 +93,9 @@ def test_differences_equal_one_call_per_share(kind, by):
     design = make_design(df, kind)
     batch = design.differences(SHARES, between=("wave", 2020, 2021), by=by)
     for q, share in enumerate(SHARES):
-        single = design.difference(share.variable, share.success, share.exclude, share.where,
-                                   between=("wave", 2020, 2021), by=by)
+        single = design.difference(
+            share.variable, share.success, share.exclude, share.where, between=("wave", 2020, 2021), by=by
+        )
         part = batch[batch["share"] == q].drop(columns="share").reset_index(drop=True)
         assert_same(part, single, CHANGE_NUMERIC)
 
@@ -128,8 +142,9 @@ def test_factorised_raking_projection_equals_the_sweeps():
     to_categories, from_categories = _raking_operator(stage_factors, codes, sizes, rows_per_cell)
     cell_sums = rng.normal(size=(9, n_cells))
     expected = replay_raking_projection(cell_sums, stage_factors, codes, sizes, rows_per_cell)
-    np.testing.assert_allclose((cell_sums @ to_categories) @ from_categories, expected,
-                               rtol=0, atol=1e-13 * np.abs(expected).max())
+    np.testing.assert_allclose(
+        (cell_sums @ to_categories) @ from_categories, expected, rtol=0, atol=1e-13 * np.abs(expected).max()
+    )
 
 
 @pytest.mark.parametrize("by", ["age", "sex"])

@@ -136,7 +136,7 @@ def test_invalid_weights_are_rejected(bad):
 
 
 def test_joint_cells_sort_fallback_matches_dense_index(monkeypatch):
-    base, margins = _sample()
+    _base, margins = _sample()
     codes = [c for c, _ in margins]
     dense = cal.joint_cells(codes, [3, 2])
     monkeypatch.setattr(cal, "_use_dense_index", lambda n_full, n: False)

@@ -13,7 +13,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import RTOL_ESTIMATE, RTOL_SE, assert_close, level_key, margins_from_json, r_value, reference, reference_data
+from conftest import (
+    RTOL_ESTIMATE,
+    RTOL_SE,
+    assert_close,
+    level_key,
+    margins_from_json,
+    r_value,
+    reference,
+    reference_data,
+)
 
 from survey_pipeline import SurveyDesign
 from survey_pipeline.core.multiplicity import p_adjust
@@ -59,8 +68,12 @@ def test_domain_vs_rest_matches_r(case_id: str, index: int, adjust: str) -> None
     r = case["domain_vs_rest"][index]
     query = r["query"]
     result = _design(case).domain_vs_rest(
-        query["variable"], success=query["success"], exclude=query["exclude"], where=query["where"] or None,
-        by=query["by"], adjust=adjust,
+        query["variable"],
+        success=query["success"],
+        exclude=query["exclude"],
+        where=query["where"] or None,
+        by=query["by"],
+        adjust=adjust,
     )
     assert [level_key(v) for v in result[query["by"]]] == [level_key(lv["level"]) for lv in r["levels"]]
     assert (result["adjust"] == adjust).all() and (result["n_tests"] == len(r["levels"])).all()
@@ -80,8 +93,14 @@ def test_trend_matches_r(case_id: str, index: int) -> None:
     r = case["trend"][index]
     query = r["query"]
     result = _design(case).trend(
-        query["variable"], success=query["success"], exclude=query["exclude"], where=query["where"] or None,
-        over=query["over"], waves=query["waves"], scores=query["scores"], by=query["by"],
+        query["variable"],
+        success=query["success"],
+        exclude=query["exclude"],
+        where=query["where"] or None,
+        over=query["over"],
+        waves=query["waves"],
+        scores=query["scores"],
+        by=query["by"],
     )
     if query["by"] is None:
         rows = {"_all": result.iloc[0]}
@@ -140,8 +159,11 @@ def test_empty_level_and_bad_arguments() -> None:
     ("p", "holm", "bh"),
     [
         # R: p.adjust(c(0.01, 0.04, 0.03, NA, 0.5), "holm") / "BH"
-        ([0.01, 0.04, 0.03, np.nan, 0.5], [0.04, 0.09, 0.09, np.nan, 0.5],
-         [0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, np.nan, 0.5]),
+        (
+            [0.01, 0.04, 0.03, np.nan, 0.5],
+            [0.04, 0.09, 0.09, np.nan, 0.5],
+            [0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, np.nan, 0.5],
+        ),
         ([0.2, 0.2, 0.9], [0.6, 0.6, 0.9], [0.3, 0.3, 0.9]),
     ],
 )

@@ -69,8 +69,13 @@ def test_empty_domain_is_an_explicit_row(raked):
 
 
 def test_empty_by_level_of_a_categorical_is_reported():
-    df = pd.DataFrame({"w": [1.0, 2.0, 1.5, 1.0], "y": [1, 0, 1, 1],
-                       "g": pd.Categorical(["a", "a", "b", "b"], categories=["a", "b", "c"])})
+    df = pd.DataFrame(
+        {
+            "w": [1.0, 2.0, 1.5, 1.0],
+            "y": [1, 0, 1, 1],
+            "g": pd.Categorical(["a", "a", "b", "b"], categories=["a", "b", "c"]),
+        }
+    )
     out = SurveyDesign(df, weights="w").proportion("y", success=[1], by="g")
     assert list(out["g"]) == ["a", "b", "c"]
     assert out.loc[2, "n"] == 0 and out.loc[2, "note"] == "empty domain"
@@ -78,8 +83,9 @@ def test_empty_by_level_of_a_categorical_is_reported():
 
 def test_domain_in_a_single_psu_has_no_interval():
     """R: se 0, df 0, NaN interval. The design says nothing about this domain's variance."""
-    df = pd.DataFrame({"w": [1.0, 2.0, 1.5, 1.0, 2.0, 1.0], "y": [1, 0, 1, 1, 0, 0],
-                       "c": [1, 1, 1, 2, 2, 3], "g": [1, 1, 1, 2, 2, 2]})
+    df = pd.DataFrame(
+        {"w": [1.0, 2.0, 1.5, 1.0, 2.0, 1.0], "y": [1, 0, 1, 1, 0, 0], "c": [1, 1, 1, 2, 2, 3], "g": [1, 1, 1, 2, 2, 2]}
+    )
     out = SurveyDesign(df, weights="w", cluster="c").proportion("y", success=[1], by="g")
     first = out.iloc[0]
     assert first["df"] == 0 and first["se"] == 0 and 0 < first["estimate"] < 1
@@ -118,8 +124,11 @@ def test_calibration_errors_name_variable_and_category():
     with pytest.raises(CalibrationError, match="category 2 of 'wijk' occurs in the sample but not"):
         design.rake({"wijk": {1: 10}})
     # sex and wijk coincide in this sample: 5 and 3 cannot both be met.
-    with pytest.raises(CalibrationError, match=r"margin 'sex' category 1 not met: population total 5, "
-                                               r"weighted total 3 after \d+ sweeps; the margins are infeasible"):
+    with pytest.raises(
+        CalibrationError,
+        match=r"margin 'sex' category 1 not met: population total 5, "
+        r"weighted total 3 after \d+ sweeps; the margins are infeasible",
+    ):
         design.rake({"sex": {1: 5, 2: 5}, "wijk": {1: 3, 2: 7}})
     with pytest.raises(CalibrationError, match="not met.*raking not converged"):
         SurveyDesign(df.assign(w=[1.0, 2.0, 3.0, 4.0], wijk=[1, 2, 1, 2]), weights="w").rake(

@@ -34,7 +34,7 @@ def test_logit_interval_is_symmetric_on_the_logit_scale():
 
 
 def test_wald_uses_t_on_design_df():
-    lo, hi = intervals.wald_interval(np.array([0.5]), np.array([0.1]), 5.0, 0.95)
+    _lo, hi = intervals.wald_interval(np.array([0.5]), np.array([0.1]), 5.0, 0.95)
     assert hi[0] - 0.5 == pytest.approx(stats.t.ppf(0.975, 5) * 0.1)
 
 

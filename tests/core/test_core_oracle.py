@@ -122,8 +122,10 @@ def oracle_proportion(df, clustered, with_fpc, calibration, lonely, domain):
     projection = None
     w = base
     if calibration == "rake":
-        margins = [(df["a"].to_numpy(), np.array([400.0, 300.0, 350.0])),
-                   (df["b"].to_numpy(), np.array([500.0, 550.0]))]
+        margins = [
+            (df["a"].to_numpy(), np.array([400.0, 300.0, 350.0])),
+            (df["b"].to_numpy(), np.array([500.0, 550.0])),
+        ]
         w, stages = oracle_rake(base, margins)
         projection = ("rake", [(sw, codes) for sw, (codes, _) in zip(stages, margins)])
     elif calibration == "poststratify":
@@ -142,8 +144,9 @@ def oracle_proportion(df, clustered, with_fpc, calibration, lonely, domain):
 
 def build_design(df, clustered, with_fpc, calibration, lonely, cluster_rows=False):
     cluster = "psu" if clustered else ("rowid" if cluster_rows else None)
-    d = SurveyDesign(df, weights="w", strata="stratum", cluster=cluster,
-                     fpc="N" if with_fpc else None, lonely_psu=lonely)
+    d = SurveyDesign(
+        df, weights="w", strata="stratum", cluster=cluster, fpc="N" if with_fpc else None, lonely_psu=lonely
+    )
     if calibration == "rake":
         return d.rake({"a": {0: 400.0, 1: 300.0, 2: 350.0}, "b": {0: 500.0, 1: 550.0}})
     if calibration == "poststratify":

@@ -15,15 +15,17 @@ NUMERIC = ["estimate", "se", "ci_lower", "ci_upper", "df", "n_eff", "sum_weights
 
 def make_data(seed: int, n: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    df = pd.DataFrame({
-        "w": rng.uniform(0.2, 5.0, n),
-        "stratum": rng.integers(0, 3, n),
-        "psu": rng.integers(0, 4, n),
-        "y": rng.choice([1.0, 2.0, 99.0, np.nan], n, p=[0.45, 0.4, 0.1, 0.05]),
-        "heard": rng.choice([1, 2], n),
-        "wijk": rng.choice([1, 2, 3, 4], n),
-        "age": np.arange(n) % 3,
-    })
+    df = pd.DataFrame(
+        {
+            "w": rng.uniform(0.2, 5.0, n),
+            "stratum": rng.integers(0, 3, n),
+            "psu": rng.integers(0, 4, n),
+            "y": rng.choice([1.0, 2.0, 99.0, np.nan], n, p=[0.45, 0.4, 0.1, 0.05]),
+            "heard": rng.choice([1, 2], n),
+            "wijk": rng.choice([1, 2, 3, 4], n),
+            "age": np.arange(n) % 3,
+        }
+    )
     return df
 
 
@@ -51,8 +53,7 @@ def _estimate(d: SurveyDesign, ci: str, **kw) -> pd.DataFrame:
 
 def _assert_frames_close(a: pd.DataFrame, b: pd.DataFrame, columns) -> None:
     for col in columns:
-        np.testing.assert_allclose(a[col].to_numpy(float), b[col].to_numpy(float), rtol=1e-9, atol=1e-15,
-                                   err_msg=col)
+        np.testing.assert_allclose(a[col].to_numpy(float), b[col].to_numpy(float), rtol=1e-9, atol=1e-15, err_msg=col)
 
 
 @settings(max_examples=40, deadline=None)

@@ -106,7 +106,5 @@ def test_reference_covers_the_issue() -> None:
     assert {"apiclus1_raked", "nhanes_raked", "panel2020_raked", "apiclus1_poststratified"} <= ids
     for rule in ("adjust", "average", "remove", "certainty", "fail"):
         assert f"strat_{rule}" in ids and f"strat_{rule}_fpc_poststratified" in ids
-    n_values = sum(
-        1 for case in CASES.values() for q in case["queries"] for d in q["domains"].values() if "se" in d
-    )
+    n_values = sum(1 for case in CASES.values() for q in case["queries"] for d in q["domains"].values() if "se" in d)
     assert n_values > 150

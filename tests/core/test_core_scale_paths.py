@@ -20,7 +20,7 @@ def test_distinct_units_per_output_match_a_count_of_pairs(presence_table, monkey
     unit = rng.integers(0, n_units, 300)
     out = rng.integers(-1, n_out, (3, 300))  # a batch of 3 shares, -1: outside every output
     expected = np.zeros(n_out, dtype=np.int64)
-    for o, u in {(o, u) for row in out for o, u in zip(row, unit) if o >= 0}:
+    for o, _u in {(o, u) for row in out for o, u in zip(row, unit) if o >= 0}:
         expected[o] += 1
     np.testing.assert_array_equal(_distinct_per_output(out, unit, n_units, n_out), expected)
 

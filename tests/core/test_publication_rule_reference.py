@@ -34,8 +34,9 @@ def test_rule_interval_from_r_inputs_equals_the_hand_computation(domain):
 @pytest.mark.parametrize("domain", DOMAINS)
 def test_core_inputs_give_the_nchs_interval(domain):
     design = design_for_case(CASE)
-    row = design.proportion(domain["variable"], success=domain["success"], exclude=[99],
-                            where={domain["by"]: [domain["by_value"]]}).iloc[0]
+    row = design.proportion(
+        domain["variable"], success=domain["success"], exclude=[99], where={domain["by"]: [domain["by_value"]]}
+    ).iloc[0]
     assert row["n"] == domain["n"]
     assert row["df"] == r_value(domain["df"])
     assert_close(row["estimate"], r_value(domain["estimate"]), RTOL_ESTIMATE, "estimate")

@@ -95,8 +95,15 @@ def test_same_seed_gives_same_frames_and_other_seed_differs(spec):
 def test_written_files_are_byte_identical_and_labelled(spec, tmp_path):
     first = write_demo(spec, tmp_path / "a" / "raw", tmp_path / "a" / "population", n_per_wave=100, seed=3)
     write_demo(spec, tmp_path / "b" / "raw", tmp_path / "b" / "population", n_per_wave=100, seed=3)
-    names = ("raw/wij_panel_2019.sav", "raw/wij_panel_2020.sav", "raw/wij_panel_2021.sav", "raw/receipt.csv",
-             "population/margins.csv", "population/cells.csv", "population/wijk_covariates.csv")
+    names = (
+        "raw/wij_panel_2019.sav",
+        "raw/wij_panel_2020.sav",
+        "raw/wij_panel_2021.sav",
+        "raw/receipt.csv",
+        "population/margins.csv",
+        "population/cells.csv",
+        "population/wijk_covariates.csv",
+    )
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     frame, meta = pyreadstat.read_sav(str(tmp_path / "a" / "raw" / "wij_panel_2021.sav"), user_missing=True)
@@ -187,9 +194,10 @@ def test_sample_is_skewed_and_weighting_moves_estimates(spec, panel):
     for wave in spec.waves:
         frame = _clean(panel, wave)
         pop = panel.margins[(panel.margins["wave"] == wave)]
-        pop_old = pop.loc[(pop["variable"] == "age_group") & (pop["code"] == 4), "count"].sum() / pop.loc[
-            pop["variable"] == "sex", "count"
-        ].sum()
+        pop_old = (
+            pop.loc[(pop["variable"] == "age_group") & (pop["code"] == 4), "count"].sum()
+            / pop.loc[pop["variable"] == "sex", "count"].sum()
+        )
         assert (frame["age_group"] == 4).mean() > pop_old + 0.10
         assert (frame["sex"] == 2).mean() > 0.58
         weights = _raked(panel, wave, frame)

@@ -45,8 +45,9 @@ def routed_frame(spec: QuestionnaireSpec, rows: list[dict]) -> pd.DataFrame:
     return frame
 
 
-def synthetic_wave(spec: QuestionnaireSpec, n: int, wave: int, rng: np.random.Generator,
-                   item_missing: float = 0.05) -> pd.DataFrame:
+def synthetic_wave(
+    spec: QuestionnaireSpec, n: int, wave: int, rng: np.random.Generator, item_missing: float = 0.05
+) -> pd.DataFrame:
     """One wave of routing-consistent answers with some "weet niet" / "geen antwoord"."""
 
     def answers(codes, p, size):
@@ -56,13 +57,15 @@ def synthetic_wave(spec: QuestionnaireSpec, n: int, wave: int, rng: np.random.Ge
         values[(special >= item_missing) & (special < 2 * item_missing)] = 98.0
         return values
 
-    frame = pd.DataFrame({
-        "resp_id": np.arange(1, n + 1, dtype="int64"),
-        "wave": np.full(n, wave, dtype="int64"),
-        "wijk": rng.integers(1, 31, n).astype(float),
-        "age_group": rng.integers(1, 5, n).astype(float),
-        "sex": rng.integers(1, 3, n).astype(float),
-    })
+    frame = pd.DataFrame(
+        {
+            "resp_id": np.arange(1, n + 1, dtype="int64"),
+            "wave": np.full(n, wave, dtype="int64"),
+            "wijk": rng.integers(1, 31, n).astype(float),
+            "age_group": rng.integers(1, 5, n).astype(float),
+            "sex": rng.integers(1, 3, n).astype(float),
+        }
+    )
     not_asked = np.full(n, -1.0)
     frame["heard"] = answers([1, 2], [0.7, 0.3], n)
     heard = frame["heard"].to_numpy() == 1

@@ -47,11 +47,12 @@ def _case_id(case):
 def test_change_matches_r(spec, panel, margins, case):
     indicator = spec.indicator(case["indicator"])
     first, second = case["wave_from"], case["wave_to"]
-    frames = [ind.add_outcomes(spec, panel[panel["wave"] == w].reset_index(drop=True), [indicator])[0]
-              for w in (first, second)]
+    frames = [
+        ind.add_outcomes(spec, panel[panel["wave"] == w].reset_index(drop=True), [indicator])[0]
+        for w in (first, second)
+    ]
     if case["raked"]:
-        design = est.stacked_design(frames, {w: est.wave_margins(margins, w, CAL) for w in (first, second)},
-                                    CAL, spec)
+        design = est.stacked_design(frames, {w: est.wave_margins(margins, w, CAL) for w in (first, second)}, CAL, spec)
     else:
         design = SurveyDesign(pd.concat(frames, ignore_index=True), weights="weight", cluster="resp_id")
     params = EstimateSettings(breakdowns=(case["by"],) if case["by"] else ())

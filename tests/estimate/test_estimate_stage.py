@@ -27,7 +27,9 @@ from survey_pipeline.settings import (
 ROOT = Path(__file__).resolve().parents[2]
 CAL = est.Calibration("rake", ("age_group", "sex", "wijk"), "data/population/margins.csv", 100, 1e-10)
 # Suppresses nothing: thresholds params.yaml cannot hold, so built without validation.
-NO_SUPPRESSION = SuppressionRule.model_construct(min_n=0, min_n_eff=0, max_ci_width=1.01, max_relative_ci_width=math.inf)
+NO_SUPPRESSION = SuppressionRule.model_construct(
+    min_n=0, min_n_eff=0, max_ci_width=1.01, max_relative_ci_width=math.inf
+)
 
 
 def _raked(frames: dict[int, pd.DataFrame], margins: pd.DataFrame) -> pd.DataFrame:
@@ -65,7 +67,8 @@ def test_every_indicator_wave_and_level_has_a_row(spec, result):
     assert len(result.indicators) == expected
     total = result.indicators[result.indicators["breakdown"] == "total"]
     assert set(zip(total["indicator_id"], total["wave"], strict=True)) == {
-        (i.id, w) for i in spec.indicators for w in ind.measured_in(spec, i)}
+        (i.id, w) for i in spec.indicators for w in ind.measured_in(spec, i)
+    }
     pairs = sum(len(est.change_pairs(ind.measured_in(spec, i))) for i in spec.indicators)
     assert len(result.changes) == pairs * levels
     categories = sum(len(ind.answer_categories(v)) for w in spec.waves for v in spec.variables_in_wave(w))
@@ -87,10 +90,20 @@ def test_rows_carry_spec_bases_and_labels(spec, result):
 
 
 def test_suppressed_values_are_never_numbers(result):
-    numbers = {"indicators": ["estimate", "se", "ci_lower", "ci_upper", "deff", "n_eff"],
-               "changes": ["estimate_from", "estimate_to", "difference", "se", "ci_lower", "ci_upper", "p_value",
-                           "se_independent"],
-               "distributions": ["estimate", "se", "ci_lower", "ci_upper"]}
+    numbers = {
+        "indicators": ["estimate", "se", "ci_lower", "ci_upper", "deff", "n_eff"],
+        "changes": [
+            "estimate_from",
+            "estimate_to",
+            "difference",
+            "se",
+            "ci_lower",
+            "ci_upper",
+            "p_value",
+            "se_independent",
+        ],
+        "distributions": ["estimate", "se", "ci_lower", "ci_upper"],
+    }
     for name, columns in numbers.items():
         table = getattr(result, name)
         hidden = table[table["suppressed"]]
@@ -106,8 +119,10 @@ def test_suppressed_values_are_never_numbers(result):
 def test_a_change_is_suppressed_when_either_wave_is(result):
     levels = result.indicators.set_index(["indicator_id", "wave", "breakdown", "breakdown_code"])["suppressed"]
     for row in result.changes.itertuples():
-        either = levels[(row.indicator_id, row.wave_from, row.breakdown, row.breakdown_code)] or \
-            levels[(row.indicator_id, row.wave_to, row.breakdown, row.breakdown_code)]
+        either = (
+            levels[(row.indicator_id, row.wave_from, row.breakdown, row.breakdown_code)]
+            or levels[(row.indicator_id, row.wave_to, row.breakdown, row.breakdown_code)]
+        )
         assert row.suppressed == either or "no_interval" in row.suppression_reason
 
 
@@ -159,15 +174,18 @@ def test_chain_identity_holds_for_the_published_estimates(spec, small):
         data.loc[data[name].isin([98, 99]), name] = 2.0
     data.loc[data["heard"] != 1, "contact"] = -1.0
     data.loc[data["contact"] != 1, "helped"] = -1.0
-    chain = [spec.indicator(i) for i in ("heard", "contact_of_heard", "helped_of_contact",
-                                          "contact_of_residents", "helped_of_residents")]
+    chain = [
+        spec.indicator(i)
+        for i in ("heard", "contact_of_heard", "helped_of_contact", "contact_of_residents", "helped_of_residents")
+    ]
     frame = ind.add_outcomes(spec, data[data["wave"] == 2020].reset_index(drop=True), chain)[0]
     design, _ = est.wave_design(frame, est.wave_margins(margins, 2020, CAL), CAL, 1e-6)
     table = est.estimate_indicators(spec, design, 2020, EstimateSettings(breakdowns=("sex",)), chain)
     p = {i.id: table.loc[table["indicator_id"] == i.id, "estimate"].to_numpy() for i in chain}
     np.testing.assert_allclose(p["contact_of_residents"], p["heard"] * p["contact_of_heard"], rtol=1e-12)
-    np.testing.assert_allclose(p["helped_of_residents"],
-                               p["heard"] * p["contact_of_heard"] * p["helped_of_contact"], rtol=1e-12)
+    np.testing.assert_allclose(
+        p["helped_of_residents"], p["heard"] * p["contact_of_heard"] * p["helped_of_contact"], rtol=1e-12
+    )
 
 
 def test_panel_changes_need_the_respondent_as_cluster(spec):
@@ -189,14 +207,16 @@ def test_panel_changes_need_the_respondent_as_cluster(spec):
     for first, second in est.change_pairs([2019, 2020, 2021]):
         independent = np.sqrt(se[first] ** 2 + se[second] ** 2)
         both = {first: margins[first], second: margins[second]}
-        linked = est.estimate_changes(spec, est.stacked_design([frames[first], frames[second]], both, CAL, spec),
-                                      first, second, params, chosen)
+        linked = est.estimate_changes(
+            spec, est.stacked_design([frames[first], frames[second]], both, CAL, spec), first, second, params, chosen
+        )
         assert (linked["n_both"] > 1000).all()
         ratio = linked["se"].to_numpy() / independent
-        assert ratio.mean() < 0.99 and ratio[1] < 0.98          # familiar: clearly smaller
+        assert ratio.mean() < 0.99 and ratio[1] < 0.98  # familiar: clearly smaller
         unlinked_frames = [frames[first], frames[second].assign(resp_id=frames[second]["resp_id"] + 10**7)]
-        unlinked = est.estimate_changes(spec, est.stacked_design(unlinked_frames, both, CAL, spec), first, second,
-                                        params, chosen)
+        unlinked = est.estimate_changes(
+            spec, est.stacked_design(unlinked_frames, both, CAL, spec), first, second, params, chosen
+        )
         assert (unlinked["n_both"] == 0).all()
         np.testing.assert_allclose(unlinked["se"].to_numpy(), independent, rtol=1e-3)
         np.testing.assert_allclose(unlinked["difference"].to_numpy(), linked["difference"].to_numpy(), rtol=1e-12)
@@ -217,9 +237,13 @@ def test_params_are_checked(spec):
     assert params.estimate.ci_method == "beta" and params.estimate.breakdowns == ("wijk", "age_group", "sex")
     assert est.Calibration.of(params.weight).variables == ("age_group", "sex", "wijk")
     section = {"breakdowns": ["wijk"]}
-    for bad, key in (({"ci_method": "exact"}, "estimate.ci_method"), ({"level": 95}, "estimate.level"),
-                     ({"breakdowns": "wijk"}, "estimate.breakdowns"), ({"colour": 1}, "estimate.colour"),
-                     ({"suppression": {"min_n": -3}}, "estimate.suppression.min_n")):
+    for bad, key in (
+        ({"ci_method": "exact"}, "estimate.ci_method"),
+        ({"level": 95}, "estimate.level"),
+        ({"breakdowns": "wijk"}, "estimate.breakdowns"),
+        ({"colour": 1}, "estimate.colour"),
+        ({"suppression": {"min_n": -3}}, "estimate.suppression.min_n"),
+    ):
         with pytest.raises(ParamsError) as info:
             parse_section(EstimateSettings, {**section, **bad}, "estimate")
         assert info.value.key == key
@@ -249,19 +273,26 @@ def test_run_reads_stage_outputs_and_writes_checked_tables(spec, small, tmp_path
         # five respondents without a weight (the weight stage's missing-background rule)
         kept = data.iloc[5:].drop(columns="weight")
         weights = _raked({w: kept[kept["wave"] == w] for w in (2019, 2020)}, margins)
-        write_table(weights[["resp_id", "wave", "weight"]].astype({"resp_id": "int64", "wave": "int64"}),
-                    out / "weights.parquet", contracts.WeightWeights, spec)
+        write_table(
+            weights[["resp_id", "wave", "weight"]].astype({"resp_id": "int64", "wave": "int64"}),
+            out / "weights.parquet",
+            contracts.WeightWeights,
+            spec,
+        )
     (tmp_path / "data" / "population").mkdir(parents=True)
     margins.to_csv(tmp_path / "data" / "population" / "margins.csv", index=False)
     with pytest.raises(ParamsError, match="estimate.small_area.enabled"):  # its area figures need the area breakdown
         est.run(store, spec, params, tmp_path)
-    settings = params.estimate.model_copy(update={"small_area": params.estimate.small_area.model_copy(
-        update={"enabled": False})})
+    settings = params.estimate.model_copy(
+        update={"small_area": params.estimate.small_area.model_copy(update={"enabled": False})}
+    )
     params = params.model_copy(update={"estimate": settings})
     summary = est.run(store, spec, params, tmp_path)
     store.commit()
     assert read_table(tmp_path / "outputs" / "estimate" / "sae.parquet", contracts.EstimateSae, spec).empty
-    indicators = read_table(tmp_path / "outputs" / "estimate" / "indicators.parquet", contracts.EstimateIndicators, spec)
+    indicators = read_table(
+        tmp_path / "outputs" / "estimate" / "indicators.parquet", contracts.EstimateIndicators, spec
+    )
     read_table(tmp_path / "outputs" / "estimate" / "changes.parquet", contracts.EstimateChanges, spec)
     read_table(tmp_path / "outputs" / "estimate" / "distributions.parquet", contracts.EstimateDistributions, spec)
     assert summary["indicators"]["rows"] == len(indicators)
@@ -313,8 +344,9 @@ def test_poststratified_weights_are_recalibrated_on_the_same_cells(spec):
     assert cal.variables == ("age_group", "sex") and cal.population_file == "data/population/cells.csv"
     panel = demo.generate_panel(spec, n_per_wave=400, seed=5, faults=False)
     cells = est.read_targets(ROOT / cal.population_file, spec, cal)
-    frame = ind.add_outcomes(spec, panel.waves[2020].dropna(subset=["age_group", "sex"]).reset_index(drop=True),
-                             [spec.indicator("heard")])[0]
+    frame = ind.add_outcomes(
+        spec, panel.waves[2020].dropna(subset=["age_group", "sex"]).reset_index(drop=True), [spec.indicator("heard")]
+    )[0]
     crossed = {
         (float(a), float(s)): float(n)
         for a, s, n in cells.loc[cells["wave"] == 2020, ["age_group", "sex", "count"]].itertuples(index=False)

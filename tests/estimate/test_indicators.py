@@ -14,6 +14,7 @@ NAN = np.nan
 def outcomes(spec, make_routed):
     def compute(indicator_id, rows):
         return ind.outcome(spec, spec.indicator(indicator_id), make_routed(spec, rows))
+
     return compute
 
 
@@ -25,12 +26,12 @@ def test_contact_of_all_residents_counts_routed_past_as_no(outcomes):
     rows = [
         {"heard": 1, "contact": 1},
         {"heard": 1, "contact": 2},
-        {"heard": 2},                # never heard: routed past contact -> not success
-        {"heard": 99},               # "weet niet" on the filter: routed past as well
-        {"heard": 98},               # "geen antwoord" on the filter: status unknown
+        {"heard": 2},  # never heard: routed past contact -> not success
+        {"heard": 99},  # "weet niet" on the filter: routed past as well
+        {"heard": 98},  # "geen antwoord" on the filter: status unknown
         {"heard": 1, "contact": 99},
         {"heard": 1, "contact": 98},
-        {"heard": 1},                # in the group yet not asked: contradicts the routing
+        {"heard": 1},  # in the group yet not asked: contradicts the routing
     ]
     result = outcomes("contact_of_residents", rows)
     _same(result.values, [1, 0, 0, 0, NAN, NAN, NAN, NAN])
@@ -46,8 +47,14 @@ def test_a_filter_left_unanswered_follows_the_indicators_filter_no_answer_rule(s
     """The spec states per indicator what "geen antwoord" or a blank on a filter does to the base;
     only those rows change (a "nee" or "weet niet" filter is "not success" under either rule)."""
     indicator = spec.indicator("contact_of_residents").model_copy(update={"filter_no_answer": rule})
-    rows = [{"heard": 1, "contact": 1}, {"heard": 2}, {"heard": 99}, {"heard": 98}, {"heard": NAN},
-            {"heard": 1, "contact": 98}]
+    rows = [
+        {"heard": 1, "contact": 1},
+        {"heard": 2},
+        {"heard": 99},
+        {"heard": 98},
+        {"heard": NAN},
+        {"heard": 1, "contact": 98},
+    ]
     result = ind.outcome(spec, indicator, make_routed(spec, rows))
     _same(result.values, [1, 0, 0, unknown, unknown, NAN])
     assert result.counts["routed_unknown"] == 2
@@ -58,14 +65,14 @@ def test_the_demo_spec_states_the_rule_of_every_indicator_and_both_rules_differ_
     from survey_pipeline import demo
 
     wave = demo.generate_panel(spec, n_per_wave=600, seed=3, faults=False).waves[2019]
-    assert all(i.filter_no_answer == "exclude" for i in spec.indicators)   # the default, as documented
+    assert all(i.filter_no_answer == "exclude" for i in spec.indicators)  # the default, as documented
     contact = spec.indicator("contact_of_residents")
     excluded = ind.outcome(spec, contact, wave)
     counted = ind.outcome(spec, contact.model_copy(update={"filter_no_answer": "count_as_no"}), wave)
     unknown = excluded.counts["routed_unknown"]
     assert unknown > 0
     assert counted.counts["used"] == excluded.counts["used"] + unknown
-    assert np.nansum(counted.values) == np.nansum(excluded.values)   # the added rows are all "no"
+    assert np.nansum(counted.values) == np.nansum(excluded.values)  # the added rows are all "no"
 
 
 def test_helped_of_all_residents_follows_the_whole_chain(outcomes):
@@ -97,8 +104,13 @@ def test_dont_know_on_the_filter_is_routed_past_under_either_rule(outcomes):
 
 
 def test_subgroup_base_leaves_everyone_outside_the_group_out(outcomes):
-    rows = [{"heard": 2}, {"heard": 98}, {"heard": 1, "contact": 1}, {"heard": 1, "contact": 2},
-            {"heard": 1, "contact": 99}]
+    rows = [
+        {"heard": 2},
+        {"heard": 98},
+        {"heard": 1, "contact": 1},
+        {"heard": 1, "contact": 2},
+        {"heard": 1, "contact": 99},
+    ]
     result = outcomes("contact_of_heard", rows)
     _same(result.values, [NAN, NAN, 1, 0, NAN])
     assert result.counts["base"] == 3
@@ -117,8 +129,15 @@ def test_base_where_and_text_come_from_the_spec(spec):
 def test_answer_categories_include_neutral_dont_know_and_no_answer(spec):
     categories = ind.answer_categories(spec.variables["walk_in"])
     labels = [label for _, label, _ in categories]
-    assert labels == ["helemaal mee eens", "mee eens", "neutraal", "niet mee eens", "helemaal niet mee eens",
-                      "weet niet", "geen antwoord"]
+    assert labels == [
+        "helemaal mee eens",
+        "mee eens",
+        "neutraal",
+        "niet mee eens",
+        "helemaal niet mee eens",
+        "weet niet",
+        "geen antwoord",
+    ]
     assert [kind for *_, kind in categories][-2:] == ["dont_know", "no_answer"]
     assert categories[-1][0] == 98.0
 
@@ -147,7 +166,8 @@ def test_unconditional_share_is_the_product_of_the_conditional_shares(spec, make
     s = _chain(spec, frame, w)
     assert s["contact_of_residents"] == pytest.approx(s["heard"] * s["contact_of_heard"], rel=1e-12)
     assert s["helped_of_residents"] == pytest.approx(
-        s["heard"] * s["contact_of_heard"] * s["helped_of_contact"], rel=1e-12)
+        s["heard"] * s["contact_of_heard"] * s["helped_of_contact"], rel=1e-12
+    )
     assert 0.1 < s["helped_of_residents"] < s["contact_of_residents"] < s["heard"]
 
 

@@ -41,8 +41,19 @@ def test_params_section_parses_and_defaults_are_nchs():
     assert parse_section(SuppressionRule, {}, "estimate.suppression") == SuppressionRule()
 
 
-@pytest.mark.parametrize("section", [{"min_n": -1}, {"min_n": 2.5}, {"min_n": 30.0}, {"max_ci_width": 1.5}, {"colour": 1},
-                                     {"min_n_eff": "30"}, {"flag_df_below": True}, [30]])
+@pytest.mark.parametrize(
+    "section",
+    [
+        {"min_n": -1},
+        {"min_n": 2.5},
+        {"min_n": 30.0},
+        {"max_ci_width": 1.5},
+        {"colour": 1},
+        {"min_n_eff": "30"},
+        {"flag_df_below": True},
+        [30],
+    ],
+)
 def test_bad_params_name_the_key(section):
     with pytest.raises(ParamsError) as info:
         parse_section(SuppressionRule, section, "estimate.suppression")
@@ -66,14 +77,14 @@ def test_srs_half_needs_about_fifty_for_the_width_rule():
     [
         (0.5, 0.02, 600, 599, "", ""),
         (0.5, 0.05, 20, 19, "min_n;min_n_eff;max_ci_width", ""),
-        (0.5, 0.10, 400, 399, "min_n_eff;max_ci_width", ""),       # n_eff = 25 (deff 16)
-        (0.03, 0.015, 500, 499, "max_relative_ci_width", ""),      # n_eff 129: width .07, relative 2.3
-        (0.02, 0.005, 900, 899, "", ""),                           # width .02: relative not checked
+        (0.5, 0.10, 400, 399, "min_n_eff;max_ci_width", ""),  # n_eff = 25 (deff 16)
+        (0.03, 0.015, 500, 499, "max_relative_ci_width", ""),  # n_eff 129: width .07, relative 2.3
+        (0.02, 0.005, 900, 899, "", ""),  # width .02: relative not checked
         (0.6, 0.03, 300, 5, "", "low_df"),
-        (0.0, 0.0, 400, 399, "", ""),                              # p = 0: n_eff = n
+        (0.0, 0.0, 400, 399, "", ""),  # p = 0: n_eff = n
         (np.nan, np.nan, 0, np.nan, "no_estimate", ""),
-        (0.4, 0.03, 300, 0, "no_interval", "low_df"),              # no degrees of freedom
-        (0.4, np.nan, 300, 20, "no_interval", ""),                 # variance not estimable
+        (0.4, 0.03, 300, 0, "no_interval", "low_df"),  # no degrees of freedom
+        (0.4, np.nan, 300, 20, "no_interval", ""),  # variance not estimable
     ],
 )
 def test_rule_cases(p, se, n, df, reason, flags):
@@ -94,14 +105,22 @@ def test_df_adjustment_uses_the_domain_sample_size():
 
 
 def test_effective_sample_size_is_capped_at_n():
-    np.testing.assert_allclose(effective_sample_size([0.5, 0.5, 0.0], [0.01, 0.1, 0.0], [100, 100, 50]),
-                               [100, 25, 50])
+    np.testing.assert_allclose(effective_sample_size([0.5, 0.5, 0.0], [0.01, 0.1, 0.0], [100, 100, 50]), [100, 25, 50])
 
 
 def test_suppressed_values_are_never_numbers():
-    frame = pd.DataFrame({"estimate": [0.5, 0.5], "se": [0.02, 0.05], "ci_lower": [0.46, 0.3],
-                          "ci_upper": [0.54, 0.7], "deff": [1.0, 1.0], "n_eff": [600.0, 20.0],
-                          "n": [600, 20], "df": [599.0, 19.0]})
+    frame = pd.DataFrame(
+        {
+            "estimate": [0.5, 0.5],
+            "se": [0.02, 0.05],
+            "ci_lower": [0.46, 0.3],
+            "ci_upper": [0.54, 0.7],
+            "deff": [1.0, 1.0],
+            "n_eff": [600.0, 20.0],
+            "n": [600, 20],
+            "df": [599.0, 19.0],
+        }
+    )
     a = assess(RULE, frame["estimate"], frame["se"], frame["n"], frame["df"])
     out = apply_suppression(frame, a)
     assert out["suppressed"].tolist() == [False, True]

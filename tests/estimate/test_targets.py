@@ -7,7 +7,15 @@ import math
 import pytest
 
 from survey_pipeline.targets import (
-    INDISTINGUISHABLE, KEY_FIGURE, MET, NO_TARGET, NOT_MET, Interval, Level, TargetSyntaxError, evaluate,
+    INDISTINGUISHABLE,
+    KEY_FIGURE,
+    MET,
+    NO_TARGET,
+    NOT_MET,
+    Interval,
+    Level,
+    TargetSyntaxError,
+    evaluate,
     parse_target,
 )
 
@@ -35,8 +43,9 @@ def test_parse(text, key_figure, direction, level):
     assert (target.key_figure, target.direction, target.level) == (key_figure, direction, level)
 
 
-@pytest.mark.parametrize("text", ["", "  ", "meer", ">80", "80% 90%", "toename afname", "kengetal >20%",
-                                  "120%", ">80%!"])
+@pytest.mark.parametrize(
+    "text", ["", "  ", "meer", ">80", "80% 90%", "toename afname", "kengetal >20%", "120%", ">80%!"]
+)
 def test_parse_rejects(text):
     with pytest.raises(TargetSyntaxError):
         parse_target(text)
@@ -57,7 +66,7 @@ CI = Interval
         (">80%", CI(0.85, 0.81, 0.89), MET),
         (">80%", CI(0.82, 0.79, 0.85), INDISTINGUISHABLE),
         (">80%", CI(0.75, 0.72, 0.78), NOT_MET),
-        (">80%", CI(0.78, 0.76, 0.80), NOT_MET),      # upper bound exactly at 80%: not above it
+        (">80%", CI(0.78, 0.76, 0.80), NOT_MET),  # upper bound exactly at 80%: not above it
         (">=80%", CI(0.82, 0.80, 0.84), MET),
         ("<15%", CI(0.10, 0.08, 0.12), MET),
         ("<15%", CI(0.14, 0.12, 0.16), INDISTINGUISHABLE),
@@ -99,7 +108,11 @@ def test_key_figure_no_target_and_unavailable_parts():
     assert evaluate(parse_target("kengetal"), CI(0.3, 0.2, 0.4), None) == (KEY_FIGURE, "")
     assert evaluate(None, CI(0.3, 0.2, 0.4), None) == (NO_TARGET, "")
     assert evaluate(parse_target("toename"), CI(0.3, 0.2, 0.4), None) == (
-        INDISTINGUISHABLE, "target_not_evaluable:no_previous_wave")
+        INDISTINGUISHABLE,
+        "target_not_evaluable:no_previous_wave",
+    )
     nan = CI(math.nan, math.nan, math.nan)
     assert evaluate(parse_target(">80%"), nan, None, level_reason="suppressed") == (
-        INDISTINGUISHABLE, "target_not_evaluable:suppressed")
+        INDISTINGUISHABLE,
+        "target_not_evaluable:suppressed",
+    )

@@ -174,7 +174,13 @@ def _demo_wave_as(path, *, suffix=".sav", row_compress=False, unknown_count=True
     frame, _ = pyreadstat.read_sav(str(path), user_missing=True)
     path.unlink()
     target = path.with_suffix(suffix)
-    write_sav(frame, target, load_spec(PROJECT_ROOT / "questionnaires" / "wij_monitor.yaml"), "WIJ-monitor test", row_compress=row_compress)
+    write_sav(
+        frame,
+        target,
+        load_spec(PROJECT_ROOT / "questionnaires" / "wij_monitor.yaml"),
+        "WIJ-monitor test",
+        row_compress=row_compress,
+    )
     content = target.read_bytes()
     if unknown_count:
         content = content[:NCASES_OFFSET] + struct.pack("<i", -1) + content[NCASES_OFFSET + 4 :]
@@ -302,7 +308,9 @@ def test_csv_header_cell_with_a_line_break_fails_on_one_line(project, capsys):
     assert cli.main(["--project-dir", str(project), "--quiet", "ingest"]) == 2
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 2, lines
-    assert lines[0].endswith(" WARNING survey_pipeline.ingest: wij_panel_2019.csv, variable 'resp\\nid': not in the spec; ignored")
+    assert lines[0].endswith(
+        " WARNING survey_pipeline.ingest: wij_panel_2019.csv, variable 'resp\\nid': not in the spec; ignored"
+    )
     assert lines[1] == (
         "survey-pipeline: error: wij_panel_2019.csv, column 'resp_id', rule 'missing_variable': "
         "1 file-level error(s) in 1 file(s): wij_panel_2019.csv, variable 'resp_id': variable is missing from the file (the spec's survey.respondent_id)"

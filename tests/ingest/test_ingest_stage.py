@@ -17,7 +17,8 @@ from survey_pipeline.settings import IngestSettings, load_params, parse_section
 from survey_pipeline.spec import load_spec
 
 PARAMS = load_params(PROJECT_ROOT / "params.yaml").model_copy(
-    update={"ingest": IngestSettings(raw_dir="raw", file_pattern="wij_panel_{wave}")})
+    update={"ingest": IngestSettings(raw_dir="raw", file_pattern="wij_panel_{wave}")}
+)
 
 
 @pytest.fixture(scope="module")

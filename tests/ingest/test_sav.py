@@ -7,9 +7,9 @@ import pandas as pd
 import pyreadstat
 import pytest
 
+from survey_pipeline.artifacts import PROJECT_ROOT
 from survey_pipeline.sav import spec_metadata, write_sav
 from survey_pipeline.spec import load_spec
-from survey_pipeline.artifacts import PROJECT_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,11 @@ def test_round_trip_keeps_spec_metadata(tmp_path, spec, suffix):
     assert meta.column_names_to_labels["base_weight"] == "Ontwerpgewicht"
     assert meta.column_names_to_labels["resp_id"] is None
     assert meta.variable_value_labels["heard"] == {
-        1.0: "ja", 2.0: "nee", 99.0: "weet niet", 98.0: "geen antwoord", -1.0: "niet gevraagd"
+        1.0: "ja",
+        2.0: "nee",
+        99.0: "weet niet",
+        98.0: "geen antwoord",
+        -1.0: "niet gevraagd",
     }
     assert meta.variable_value_labels["wijk"][30.0] == "Ten Boer"
     assert meta.missing_ranges == {"heard": [{"lo": c, "hi": c} for c in (99.0, 98.0, -1.0)]}

@@ -41,7 +41,9 @@ def spec():
 
 @pytest.fixture(scope="module")
 def demo_rows():
-    frame, _ = pyreadstat.read_sav(str(PROJECT_ROOT / "data" / "raw" / "wij_panel_2019.sav"), user_missing=True, row_limit=N)
+    frame, _ = pyreadstat.read_sav(
+        str(PROJECT_ROOT / "data" / "raw" / "wij_panel_2019.sav"), user_missing=True, row_limit=N
+    )
     return frame
 
 
@@ -80,7 +82,11 @@ def test_a_whole_file_gives_its_cases(files, kind):
     layout = check_sav_structure(files[kind], NAME)
     assert (layout.cases, layout.declared_cases) == (N, N)
     assert layout.compression == {"uncompressed": UNCOMPRESSED, "bytecode": BYTECODE, "zlib": ZLIB}[kind]
-    assert layout.case_size == len(pyreadstat.read_sav(str(PROJECT_ROOT / "data" / "raw" / "wij_panel_2019.sav"), metadataonly=True)[1].column_names)
+    assert layout.case_size == len(
+        pyreadstat.read_sav(str(PROJECT_ROOT / "data" / "raw" / "wij_panel_2019.sav"), metadataonly=True)[
+            1
+        ].column_names
+    )
 
 
 @pytest.mark.parametrize("kind", ["bytecode", "zlib"])
@@ -126,7 +132,9 @@ def test_cuts_at_4_kib_boundaries_of_a_full_demo_wave_are_refused(tmp_path, spec
     content = path.read_bytes() if declared else unknown_case_count(path.read_bytes())
     cuts = range(4096, len(content), 4096)
     assert len(cuts) >= 5
-    expected = {"truncated_file", "unreadable_file"} | ({"unknown_case_count"} if kind == "uncompressed" and not declared else set())
+    expected = {"truncated_file", "unreadable_file"} | (
+        {"unknown_case_count"} if kind == "uncompressed" and not declared else set()
+    )
     assert {rule_of(content[:cut]) for cut in cuts} <= expected
 
 
@@ -159,7 +167,10 @@ def test_rows_read_must_equal_the_cases(files):
     with pytest.raises(InputError) as excinfo:
         check_rows_read(layout, N - 1, NAME)
     assert excinfo.value.rule == "case_count"
-    assert excinfo.value.message == f"the SPSS reader returned {N - 1} rows but the file holds {N} cases; the file is corrupt"
+    assert (
+        excinfo.value.message
+        == f"the SPSS reader returned {N - 1} rows but the file holds {N} cases; the file is corrupt"
+    )
 
 
 def test_a_document_record_is_walked(tmp_path, demo_rows):
@@ -181,7 +192,9 @@ def test_a_corrupt_zlib_block_is_refused(files):
 # --- hand-made files: what ReadStat does not write ---------------------------------
 
 
-def handmade_sav(cases: list[list[float]], *, compression: int, ncases: int, order: str = "<", end_code: bool = True) -> bytes:
+def handmade_sav(
+    cases: list[list[float]], *, compression: int, ncases: int, order: str = "<", end_code: bool = True
+) -> bytes:
     """A minimal system file of numeric variables; bytecode packs values across cases (as SPSS does)."""
     n_vars = len(cases[0])
     header = (
@@ -189,10 +202,15 @@ def handmade_sav(cases: list[list[float]], *, compression: int, ncases: int, ord
         + b"@(#) SPSS DATA FILE handmade test file".ljust(60)
         + struct.pack(order + "5i", 2, n_vars, compression, 0, ncases)
         + struct.pack(order + "d", 100.0)
-        + b"01 Jan 26" + b"00:00:00" + b"handmade".ljust(64) + bytes(3)
+        + b"01 Jan 26"
+        + b"00:00:00"
+        + b"handmade".ljust(64)
+        + bytes(3)
     )
     assert len(header) == HEADER_SIZE
-    dictionary = b"".join(struct.pack(order + "6i", 2, 0, 0, 0, 0x050800, 0x050800) + f"V{i}".encode().ljust(8) for i in range(n_vars))
+    dictionary = b"".join(
+        struct.pack(order + "6i", 2, 0, 0, 0, 0x050800, 0x050800) + f"V{i}".encode().ljust(8) for i in range(n_vars)
+    )
     dictionary += struct.pack(order + "2i", 999, 0)
     values = [v for case in cases for v in case]
     if compression == UNCOMPRESSED:
@@ -251,7 +269,12 @@ def test_string_variables_count_one_element_per_8_bytes(tmp_path, kind):
     declared cases long, compressed values would not fill whole cases.
     """
     frame = pd.DataFrame(
-        {"id": [1.0, 2.0, 3.0], "short": ["a", "", "abcdefghij"], "long": ["x" * 300, "", "y" * 700], "num": [1.5, None, 1e9]}
+        {
+            "id": [1.0, 2.0, 3.0],
+            "short": ["a", "", "abcdefghij"],
+            "long": ["x" * 300, "", "y" * 700],
+            "num": [1.5, None, 1e9],
+        }
     )
     suffix, row_compress = KINDS[kind]
     path = tmp_path / f"strings{suffix}"

@@ -30,7 +30,9 @@ SPEC = load_spec(PROJECT_ROOT / "questionnaires" / "wij_monitor.yaml")
 @pytest.fixture(scope="module")
 def variants(tmp_path_factory):
     """(file to overwrite, whole content) per kind and case-count variant."""
-    frame, _ = pyreadstat.read_sav(str(PROJECT_ROOT / "data" / "raw" / "wij_panel_2019.sav"), user_missing=True, row_limit=N)
+    frame, _ = pyreadstat.read_sav(
+        str(PROJECT_ROOT / "data" / "raw" / "wij_panel_2019.sav"), user_missing=True, row_limit=N
+    )
     out = {}
     for kind, (suffix, row_compress) in KINDS.items():
         folder = tmp_path_factory.mktemp(kind)
@@ -38,7 +40,10 @@ def variants(tmp_path_factory):
         write_sav(frame, path, SPEC, "WIJ-monitor test", row_compress=row_compress)
         content = path.read_bytes()
         out[(kind, "declared")] = (path, content)
-        out[(kind, "unknown_count")] = (path, content[:NCASES_OFFSET] + struct.pack("<i", -1) + content[NCASES_OFFSET + 4 :])
+        out[(kind, "unknown_count")] = (
+            path,
+            content[:NCASES_OFFSET] + struct.pack("<i", -1) + content[NCASES_OFFSET + 4 :],
+        )
     return out
 
 

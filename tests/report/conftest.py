@@ -5,8 +5,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-
 import report_fixtures as rf
+
 from survey_pipeline.artifacts import OutputStore
 from survey_pipeline.report import stage, tables
 from survey_pipeline.settings import Params, ReportSettings, SuppressionRule
@@ -64,8 +64,11 @@ def report_run(tmp_path_factory, spec, params):
     root = tmp_path_factory.mktemp("report_run")
     outputs = root / "outputs"
     indicators = rf.suppress_total(rf.indicator_frame(spec, params), "wmo_quick", 2021, "min_n_eff")
-    frames = {"indicators": indicators, "changes": rf.change_frame(spec, indicators),
-              "distributions": rf.distribution_frame(spec, params)}
+    frames = {
+        "indicators": indicators,
+        "changes": rf.change_frame(spec, indicators),
+        "distributions": rf.distribution_frame(spec, params),
+    }
     rf.write_stage_outputs(outputs, spec, params, frames)
     store = OutputStore(outputs)
     summary = stage.run(store, spec, params, rf.ROOT)

@@ -25,19 +25,50 @@ from survey_pipeline.spec import QuestionnaireSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 RATES = {
-    "heard": 0.78, "familiar": 0.66, "knows_where": 0.71, "walk_in_easy": 0.71,
-    "contact_of_heard": 0.30, "helped_of_contact": 0.86, "contact_of_residents": 0.23,
-    "helped_of_residents": 0.20, "caregiver_burdened": 0.18, "wmo_quick": 0.77,
-    "wmo_taken_seriously": 0.87, "wmo_fits_need": 0.86,
+    "heard": 0.78,
+    "familiar": 0.66,
+    "knows_where": 0.71,
+    "walk_in_easy": 0.71,
+    "contact_of_heard": 0.30,
+    "helped_of_contact": 0.86,
+    "contact_of_residents": 0.23,
+    "helped_of_residents": 0.20,
+    "caregiver_burdened": 0.18,
+    "wmo_quick": 0.77,
+    "wmo_taken_seriously": 0.87,
+    "wmo_fits_need": 0.86,
 }
 BASE_SHARE = {"residents": 1.0, "heard_of_wij": 0.78, "had_contact": 0.23, "caregivers": 0.17, "wmo_clients": 0.09}
 RESPONDENTS = 3000
 POPULATION = 190_000.0
 DEFF = 1.45
 INDICATOR_ORDER = (
-    "indicator_id", "label", "kind", "variable", "wave", "breakdown", "breakdown_code", "breakdown_label", "base",
-    "base_text", "estimate", "se", "ci_lower", "ci_upper", "ci_method", "level", "df", "deff", "n_eff", "n",
-    "sum_weights", "suppressed", "suppression_reason", "flags", "target", "target_status",
+    "indicator_id",
+    "label",
+    "kind",
+    "variable",
+    "wave",
+    "breakdown",
+    "breakdown_code",
+    "breakdown_label",
+    "base",
+    "base_text",
+    "estimate",
+    "se",
+    "ci_lower",
+    "ci_upper",
+    "ci_method",
+    "level",
+    "df",
+    "deff",
+    "n_eff",
+    "n",
+    "sum_weights",
+    "suppressed",
+    "suppression_reason",
+    "flags",
+    "target",
+    "target_status",
 )
 
 
@@ -58,8 +89,7 @@ def rule_of(params: Params) -> SuppressionRule:
     return params.estimate.suppression
 
 
-def suppress(frame: pd.DataFrame, rule: SuppressionRule, n_column: str = "n",
-             keep_flags: bool = True) -> pd.DataFrame:
+def suppress(frame: pd.DataFrame, rule: SuppressionRule, n_column: str = "n", keep_flags: bool = True) -> pd.DataFrame:
     """The estimate stage's publication rule (survey_pipeline.reliability) applied to raw estimates."""
     assessment = assess(rule, frame["estimate"], frame["se"], frame[n_column], frame["df"])
     columns = [c for c in ("estimate", "se", "ci_lower", "ci_upper", "deff", "n_eff") if c in frame]
@@ -83,8 +113,9 @@ def _waves(spec: QuestionnaireSpec, variable: str, waves: tuple[int, ...]) -> tu
     return tuple(w for w in spec.variables[variable].waves if w in waves)
 
 
-def indicator_frame(spec: QuestionnaireSpec, params: Params, *, seed: int = 7,
-                    waves: tuple[int, ...] | None = None) -> pd.DataFrame:
+def indicator_frame(
+    spec: QuestionnaireSpec, params: Params, *, seed: int = 7, waves: tuple[int, ...] | None = None
+) -> pd.DataFrame:
     """outputs/estimate/indicators.parquet as the contract describes it."""
     rng = np.random.default_rng(seed)
     level = params.estimate.level
@@ -96,23 +127,41 @@ def indicator_frame(spec: QuestionnaireSpec, params: Params, *, seed: int = 7,
             drift = 0.02 * (wave - waves[0])
             for breakdown, code, label, share in _levels(spec, breakdowns, rng):
                 n = int(round(RESPONDENTS * BASE_SHARE[ind.base] * share * rng.uniform(0.9, 1.1)))
-                p_true = min(max(RATES[ind.id] + drift + (0 if breakdown == "total" else rng.normal(0, 0.06)), 0.01), 0.99)
+                p_true = min(
+                    max(RATES[ind.id] + drift + (0 if breakdown == "total" else rng.normal(0, 0.06)), 0.01), 0.99
+                )
                 deff = DEFF * rng.uniform(0.9, 1.1)
                 n_eff = n / deff
                 p = float(rng.binomial(n, p_true) / n) if n else np.nan
                 lower, upper = korn_graubard(p, n_eff, level) if n else (np.nan, np.nan)
                 target = ind.targets.get(wave, "")
-                records.append({
-                    "indicator_id": ind.id, "label": ind.label, "kind": ind.kind, "variable": ind.variable,
-                    "wave": wave, "breakdown": breakdown, "breakdown_code": code, "breakdown_label": label,
-                    "base": ind.base, "base_text": spec.base_text(ind.base),
-                    "estimate": p, "se": float(np.sqrt(p * (1 - p) / n_eff)) if n else np.nan,
-                    "ci_lower": lower, "ci_upper": upper,
-                    "ci_method": params.estimate.ci_method, "level": level, "df": float(max(n - 31, 0)),
-                    "deff": deff if n else np.nan, "n_eff": n_eff if n else np.nan, "n": n,
-                    "sum_weights": POPULATION * BASE_SHARE[ind.base] * share if n else 0.0,
-                    "target": target, "target_status": _status(target, lower, upper),
-                })
+                records.append(
+                    {
+                        "indicator_id": ind.id,
+                        "label": ind.label,
+                        "kind": ind.kind,
+                        "variable": ind.variable,
+                        "wave": wave,
+                        "breakdown": breakdown,
+                        "breakdown_code": code,
+                        "breakdown_label": label,
+                        "base": ind.base,
+                        "base_text": spec.base_text(ind.base),
+                        "estimate": p,
+                        "se": float(np.sqrt(p * (1 - p) / n_eff)) if n else np.nan,
+                        "ci_lower": lower,
+                        "ci_upper": upper,
+                        "ci_method": params.estimate.ci_method,
+                        "level": level,
+                        "df": float(max(n - 31, 0)),
+                        "deff": deff if n else np.nan,
+                        "n_eff": n_eff if n else np.nan,
+                        "n": n,
+                        "sum_weights": POPULATION * BASE_SHARE[ind.base] * share if n else 0.0,
+                        "target": target,
+                        "target_status": _status(target, lower, upper),
+                    }
+                )
     frame = suppress(pd.DataFrame.from_records(records), rule_of(params))
     frame = frame[[c for c in INDICATOR_ORDER]]
     return _typed(frame, {"wave": "int64", "n": "int64", "suppressed": "bool"})
@@ -134,7 +183,9 @@ def change_frame(spec: QuestionnaireSpec, indicators: pd.DataFrame, *, seed: int
     rng = np.random.default_rng(seed)
     level_rows = indicators[indicators["breakdown"].isin(["total", "sex"])]
     records = []
-    for (ind_id, breakdown, code), group in level_rows.groupby(["indicator_id", "breakdown", "breakdown_code"], dropna=False):
+    for (ind_id, breakdown, code), group in level_rows.groupby(
+        ["indicator_id", "breakdown", "breakdown_code"], dropna=False
+    ):
         group = group.sort_values("wave")
         rows = list(group.itertuples(index=False))
         pairs = list(zip(rows, rows[1:])) + ([(rows[0], rows[-1])] if len(rows) > 2 else [])
@@ -145,23 +196,44 @@ def change_frame(spec: QuestionnaireSpec, indicators: pd.DataFrame, *, seed: int
             se = se_ind * 0.8 if not hidden else np.nan
             df = float(min(a.n, b.n) - 1)
             t = stats.t.ppf(0.975, df)
-            records.append({
-                "indicator_id": ind_id, "wave_from": a.wave, "wave_to": b.wave, "breakdown": breakdown,
-                "breakdown_code": code, "breakdown_label": a.breakdown_label,
-                "estimate_from": np.nan if hidden else a.estimate, "estimate_to": np.nan if hidden else b.estimate,
-                "difference": np.nan if hidden else diff, "se": se,
-                "ci_lower": np.nan if hidden else diff - t * se, "ci_upper": np.nan if hidden else diff + t * se,
-                "df": df, "p_value": np.nan if hidden else float(2 * stats.t.sf(abs(diff / se), df)),
-                "se_independent": se_ind, "n_both": int(min(a.n, b.n) * rng.uniform(0.5, 0.7)),
-                "suppressed": hidden,
-                "suppression_reason": ";".join(c for c, bad in (("estimate_from_suppressed", a.suppressed), ("estimate_to_suppressed", b.suppressed)) if bad),
-            })
-    return _typed(pd.DataFrame.from_records(records),
-                  {"wave_from": "int64", "wave_to": "int64", "n_both": "int64", "suppressed": "bool"})
+            records.append(
+                {
+                    "indicator_id": ind_id,
+                    "wave_from": a.wave,
+                    "wave_to": b.wave,
+                    "breakdown": breakdown,
+                    "breakdown_code": code,
+                    "breakdown_label": a.breakdown_label,
+                    "estimate_from": np.nan if hidden else a.estimate,
+                    "estimate_to": np.nan if hidden else b.estimate,
+                    "difference": np.nan if hidden else diff,
+                    "se": se,
+                    "ci_lower": np.nan if hidden else diff - t * se,
+                    "ci_upper": np.nan if hidden else diff + t * se,
+                    "df": df,
+                    "p_value": np.nan if hidden else float(2 * stats.t.sf(abs(diff / se), df)),
+                    "se_independent": se_ind,
+                    "n_both": int(min(a.n, b.n) * rng.uniform(0.5, 0.7)),
+                    "suppressed": hidden,
+                    "suppression_reason": ";".join(
+                        c
+                        for c, bad in (
+                            ("estimate_from_suppressed", a.suppressed),
+                            ("estimate_to_suppressed", b.suppressed),
+                        )
+                        if bad
+                    ),
+                }
+            )
+    return _typed(
+        pd.DataFrame.from_records(records),
+        {"wave_from": "int64", "wave_to": "int64", "n_both": "int64", "suppressed": "bool"},
+    )
 
 
-def distribution_frame(spec: QuestionnaireSpec, params: Params, *, seed: int = 13,
-                       waves: tuple[int, ...] | None = None) -> pd.DataFrame:
+def distribution_frame(
+    spec: QuestionnaireSpec, params: Params, *, seed: int = 13, waves: tuple[int, ...] | None = None
+) -> pd.DataFrame:
     """outputs/estimate/distributions.parquet: every code incl. "weet niet"/"geen antwoord", total and sex."""
     rng = np.random.default_rng(seed)
     waves = tuple(waves or spec.waves)
@@ -178,15 +250,28 @@ def distribution_frame(spec: QuestionnaireSpec, params: Params, *, seed: int = 1
                 shares = rng.dirichlet([*(np.full(len(var.codes), 6.0)), 0.6, 0.3])
                 for (value, value_label, value_type), p in zip(codes, shares):
                     lower, upper = korn_graubard(float(p), n_eff)
-                    records.append({
-                        "variable": var.name, "label": var.label, "wave": wave, "group": var.asked_of,
-                        "base_text": spec.base_text(var.asked_of), "breakdown": breakdown,
-                        "breakdown_code": code, "breakdown_label": label, "code": value,
-                        "code_label": value_label, "code_type": value_type,
-                        "estimate": float(p), "se": float(np.sqrt(p * (1 - p) / n_eff)),
-                        "ci_lower": lower, "ci_upper": upper, "df": float(n - 1),
-                        "n_base": n, "sum_weights_base": POPULATION * BASE_SHARE[var.asked_of] * share,
-                    })
+                    records.append(
+                        {
+                            "variable": var.name,
+                            "label": var.label,
+                            "wave": wave,
+                            "group": var.asked_of,
+                            "base_text": spec.base_text(var.asked_of),
+                            "breakdown": breakdown,
+                            "breakdown_code": code,
+                            "breakdown_label": label,
+                            "code": value,
+                            "code_label": value_label,
+                            "code_type": value_type,
+                            "estimate": float(p),
+                            "se": float(np.sqrt(p * (1 - p) / n_eff)),
+                            "ci_lower": lower,
+                            "ci_upper": upper,
+                            "df": float(n - 1),
+                            "n_base": n,
+                            "sum_weights_base": POPULATION * BASE_SHARE[var.asked_of] * share,
+                        }
+                    )
     frame = suppress(pd.DataFrame.from_records(records), rule_of(params), n_column="n_base", keep_flags=False)
     return _typed(frame, {"wave": "int64", "n_base": "int64", "suppressed": "bool"})
 
@@ -209,18 +294,29 @@ def validate_metrics(waves: tuple[int, ...]) -> dict:
         rows_in = 3050 + 17 * i
         quarantined = 12 + 3 * i
         per_wave[str(wave)] = {
-            "rows_in": rows_in, "rows_valid": rows_in - quarantined, "rows_quarantined": quarantined,
+            "rows_in": rows_in,
+            "rows_valid": rows_in - quarantined,
+            "rows_quarantined": quarantined,
             "quarantined_share": round(quarantined / rows_in, 6),
         }
         reasons[str(wave)] = {"allowed_codes:heard": quarantined - 4, "routing:contact": 3, "duplicate_id:resp_id": 1}
     total_in = sum(w["rows_in"] for w in per_wave.values())
     total_q = sum(w["rows_quarantined"] for w in per_wave.values())
-    return {"waves": per_wave, "reasons": reasons,
-            "total": {"rows_in": total_in, "rows_valid": total_in - total_q, "rows_quarantined": total_q,
-                      "quarantined_share": round(total_q / total_in, 6)}}
+    return {
+        "waves": per_wave,
+        "reasons": reasons,
+        "total": {
+            "rows_in": total_in,
+            "rows_valid": total_in - total_q,
+            "rows_quarantined": total_q,
+            "quarantined_share": round(total_q / total_in, 6),
+        },
+    }
 
 
-def weight_outputs(spec: QuestionnaireSpec, waves: tuple[int, ...], margins: pd.DataFrame) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+def weight_outputs(
+    spec: QuestionnaireSpec, waves: tuple[int, ...], margins: pd.DataFrame
+) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     """outputs/weight/metrics.json, diagnostics.parquet and margins.parquet (weight.py's layout)."""
     rng = np.random.default_rng(5)
     rows, recovery, metrics = [], [], {"waves": {}}
@@ -231,33 +327,72 @@ def weight_outputs(spec: QuestionnaireSpec, waves: tuple[int, ...], margins: pd.
         deff = 1.42 + 0.03 * i
         mean = POPULATION / n
         diag = {
-            "wave": wave, "method": "rake", "n_valid": n_valid, "n_excluded_missing_background": excluded, "n": n,
-            "sum_weights": POPULATION, "mean_weight": mean, "min_weight": 0.21 * mean, "max_weight": 4.9 * mean,
-            "cv_weight": float(np.sqrt(deff - 1)), "deff_kish": deff, "n_eff": n / deff, "population_total": POPULATION,
-            "iterations": 7 + i, "converged": True, "trim_rounds": 2, "n_trimmed": 4 + i,
-            "max_abs_margin_error": 3.1e-9, "margin_total_max_rel_diff": 0.0, "base_weights_used": False,
+            "wave": wave,
+            "method": "rake",
+            "n_valid": n_valid,
+            "n_excluded_missing_background": excluded,
+            "n": n,
+            "sum_weights": POPULATION,
+            "mean_weight": mean,
+            "min_weight": 0.21 * mean,
+            "max_weight": 4.9 * mean,
+            "cv_weight": float(np.sqrt(deff - 1)),
+            "deff_kish": deff,
+            "n_eff": n / deff,
+            "population_total": POPULATION,
+            "iterations": 7 + i,
+            "converged": True,
+            "trim_rounds": 2,
+            "n_trimmed": 4 + i,
+            "max_abs_margin_error": 3.1e-9,
+            "margin_total_max_rel_diff": 0.0,
+            "base_weights_used": False,
         }
         rows.append(diag)
-        metrics["waves"][str(wave)] = {**{k: v for k, v in diag.items() if k not in ("wave", "method")},
-                                       "excluded_missing_by_variable": {"wijk": excluded - 2, "age_group": 2, "sex": 0},
-                                       "margin_recovery_max_rel_diff": {}, "max_rel_margin_deviation": 2e-10,
-                                       "margin_tolerance": 1e-6}
+        metrics["waves"][str(wave)] = {
+            **{k: v for k, v in diag.items() if k not in ("wave", "method")},
+            "excluded_missing_by_variable": {"wijk": excluded - 2, "age_group": 2, "sex": 0},
+            "margin_recovery_max_rel_diff": {},
+            "max_rel_margin_deviation": 2e-10,
+            "margin_tolerance": 1e-6,
+        }
         for variable, part in margins[margins["wave"] == wave].groupby("variable", sort=False):
             population = part["count"].to_numpy(dtype=float)
             skew = rng.dirichlet(population / population.sum() * 60)
             sample_n = np.round(skew * n).astype(np.int64)
-            recovery.append(pd.DataFrame({
-                "wave": np.int64(wave), "variable": variable, "code": part["code"].to_numpy(np.int64),
-                "label": part["label"].to_numpy(), "population": population,
-                "population_share": population / population.sum(), "sample_n": sample_n,
-                "sample_share": sample_n / n, "weighted": population + 1e-9,
-                "weighted_share": population / population.sum(), "difference": np.full(len(part), 1e-9),
-                "relative_difference": 1e-9 / population,
-            }))
+            recovery.append(
+                pd.DataFrame(
+                    {
+                        "wave": np.int64(wave),
+                        "variable": variable,
+                        "code": part["code"].to_numpy(np.int64),
+                        "label": part["label"].to_numpy(),
+                        "population": population,
+                        "population_share": population / population.sum(),
+                        "sample_n": sample_n,
+                        "sample_share": sample_n / n,
+                        "weighted": population + 1e-9,
+                        "weighted_share": population / population.sum(),
+                        "difference": np.full(len(part), 1e-9),
+                        "relative_difference": 1e-9 / population,
+                    }
+                )
+            )
             metrics["waves"][str(wave)]["margin_recovery_max_rel_diff"][variable] = float((1e-9 / population).max())
-    diagnostics = _typed(pd.DataFrame(rows), {"wave": "int64", "n_valid": "int64", "n_excluded_missing_background": "int64",
-                                              "n": "int64", "iterations": "int64", "converged": "bool",
-                                              "trim_rounds": "int64", "n_trimmed": "int64", "base_weights_used": "bool"})
+    diagnostics = _typed(
+        pd.DataFrame(rows),
+        {
+            "wave": "int64",
+            "n_valid": "int64",
+            "n_excluded_missing_background": "int64",
+            "n": "int64",
+            "iterations": "int64",
+            "converged": "bool",
+            "trim_rounds": "int64",
+            "n_trimmed": "int64",
+            "base_weights_used": "bool",
+        },
+    )
     recovered = _typed(pd.concat(recovery, ignore_index=True), {"wave": "int64", "code": "int64", "sample_n": "int64"})
     return metrics, diagnostics, recovered
 
@@ -276,15 +411,19 @@ def population_margins(spec: QuestionnaireSpec, waves: tuple[int, ...]) -> pd.Da
     return pd.DataFrame.from_records(records)
 
 
-def write_stage_outputs(outputs: Path, spec: QuestionnaireSpec, params: Params,
-                        frames: Mapping[str, pd.DataFrame] | None = None) -> dict[str, pd.DataFrame]:
+def write_stage_outputs(
+    outputs: Path, spec: QuestionnaireSpec, params: Params, frames: Mapping[str, pd.DataFrame] | None = None
+) -> dict[str, pd.DataFrame]:
     """Write the estimate, validate and weight outputs under `outputs/` as those stages would, with the
     settings records of `params`."""
     waves = tuple(spec.waves)
     if frames is None:
         indicators = indicator_frame(spec, params)
-        frames = {"indicators": indicators, "changes": change_frame(spec, indicators),
-                  "distributions": distribution_frame(spec, params)}
+        frames = {
+            "indicators": indicators,
+            "changes": change_frame(spec, indicators),
+            "distributions": distribution_frame(spec, params),
+        }
     for stage in ("estimate", "validate", "weight"):
         (outputs / stage).mkdir(parents=True, exist_ok=True)
     for name, frame in frames.items():

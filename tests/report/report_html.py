@@ -9,11 +9,11 @@ from html.parser import HTMLParser
 @dataclass
 class ParsedReport:
     has_table: bool = False
-    rows: dict[str, list[str]] = field(default_factory=dict)          # indicator id -> label cell + value cells
+    rows: dict[str, list[str]] = field(default_factory=dict)  # indicator id -> label cell + value cells
     row_notes: dict[str, list[list[str]]] = field(default_factory=dict)  # indicator id -> note keys per value cell
     headers: list[str] = field(default_factory=list)
     footnotes: list[str] = field(default_factory=list)
-    unmarked: str = ""                                                  # the base of rows without a footnote
+    unmarked: str = ""  # the base of rows without a footnote
     notes: list[str] = field(default_factory=list)
     images: list[dict[str, str]] = field(default_factory=list)
 

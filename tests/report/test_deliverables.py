@@ -7,8 +7,8 @@ import docx
 import openpyxl
 import pandas as pd
 import pytest
-
 from report_html import parse_report
+
 from survey_pipeline import contracts
 from survey_pipeline.artifacts import read_table
 from survey_pipeline.report import sheets, tables
@@ -16,8 +16,23 @@ from survey_pipeline.report.document import AnnualTableBlock, Document, Image, P
 from survey_pipeline.report.excel import sheet_name, write_frames
 from survey_pipeline.report.word import render_docx
 
-ENGLISH_CODES = {"total", "wijk", "answer", "dont_know", "no_answer", "met", "not_met", "indistinguishable",
-                 "key_figure", "no_target", "True", "False", "min_n", "min_n_eff", "max_ci_width"}
+ENGLISH_CODES = {
+    "total",
+    "wijk",
+    "answer",
+    "dont_know",
+    "no_answer",
+    "met",
+    "not_met",
+    "indistinguishable",
+    "key_figure",
+    "no_target",
+    "True",
+    "False",
+    "min_n",
+    "min_n_eff",
+    "max_ci_width",
+}
 
 
 def _rows(sheet) -> list[dict]:
@@ -36,15 +51,21 @@ def indicators(report_run, spec):
 
 
 def test_workbook_headers_codes_and_reasons_are_dutch(book, indicators, spec):
-    expected = {"Indicatoren": sheets.INDICATOR_HEADERS, "Veranderingen": sheets.CHANGE_HEADERS,
-                "Verdelingen": sheets.DISTRIBUTION_HEADERS}
+    expected = {
+        "Indicatoren": sheets.INDICATOR_HEADERS,
+        "Veranderingen": sheets.CHANGE_HEADERS,
+        "Verdelingen": sheets.DISTRIBUTION_HEADERS,
+    }
     for name, headers in expected.items():
         rows = _rows(book[name])
         assert [c.value for c in book[name][1]] == list(headers.values()), name
         texts = {v for row in rows for v in row.values() if isinstance(v, str)}
         assert not texts & ENGLISH_CODES, (name, texts & ENGLISH_CODES)
-        assert {"Totaal"} < {row["Uitsplitsing"] for row in rows} <= {
-            "Totaal", *(b.label for b in spec.background.values())}
+        assert (
+            {"Totaal"}
+            < {row["Uitsplitsing"] for row in rows}
+            <= {"Totaal", *(b.label for b in spec.background.values())}
+        )
         assert {row["Niet gepubliceerd"] for row in rows} == {"ja", "nee"}
     rows = _rows(book["Indicatoren"])
     hidden = indicators[indicators["suppressed"]].reset_index(drop=True)
@@ -80,8 +101,11 @@ def test_workbook_has_a_wijk_by_year_pivot_per_indicator(book, indicators, spec)
         for label, cells in body.items():
             for wave, cell in zip(waves, cells):
                 source = indicators[(indicators["indicator_id"] == ind.id) & (indicators["wave"] == wave)]
-                source = source[source["breakdown"] == "total"] if label == "Totaal" else \
-                    source[source["breakdown_label"] == label]
+                source = (
+                    source[source["breakdown"] == "total"]
+                    if label == "Totaal"
+                    else source[source["breakdown_label"] == label]
+                )
                 if source.empty:
                     assert cell.value == tables.not_measured_text(spec.not_measured_reason(wave, ind.variable))
                 elif source["suppressed"].item():
@@ -114,7 +138,7 @@ def test_word_document_has_the_annual_table_as_the_html_prints_it(report_run, sp
     texts = [[cell.text for cell in row.cells] for row in table.rows]
     sections = set(tables.SECTION_TITLES.values())
     headers = [row for row in texts if row[0] in sections]
-    assert headers and all(row[1:] == parsed.headers[:len(row) - 1] for row in headers)
+    assert headers and all(row[1:] == parsed.headers[: len(row) - 1] for row in headers)
     body = [row for row in texts if row[0] not in sections]
     assert len(body) == len(parsed.rows)
     for row, (indicator_id, html_cells) in zip(body, parsed.rows.items()):
@@ -137,14 +161,19 @@ def test_word_document_has_the_annual_table_as_the_html_prints_it(report_run, sp
 
 
 def test_word_document_bytes_depend_only_on_the_document(tmp_path):
-    annual = tables.AnnualTable((tables.Column("achieved", 2021),),
-                                (tables.Section("Kengetallen", (tables.Row("x", "% X", "*", (tables.Cell("45%", 0.45),)),)),),
-                                (("*", "Percentage van X."),), (), 0)
-    doc = Document("Titel", (Paragraph("Tekst"), AnnualTableBlock(annual), Image("figures/none.svg", "alt", "Onderschrift")))
+    annual = tables.AnnualTable(
+        (tables.Column("achieved", 2021),),
+        (tables.Section("Kengetallen", (tables.Row("x", "% X", "*", (tables.Cell("45%", 0.45),)),)),),
+        (("*", "Percentage van X."),),
+        (),
+        0,
+    )
+    doc = Document(
+        "Titel", (Paragraph("Tekst"), AnnualTableBlock(annual), Image("figures/none.svg", "alt", "Onderschrift"))
+    )
     render_docx(doc, tmp_path / "a.docx", images_from=tmp_path)
     render_docx(doc, tmp_path / "b.docx", images_from=tmp_path)
     assert (tmp_path / "a.docx").read_bytes() == (tmp_path / "b.docx").read_bytes()
     word = docx.Document(str(tmp_path / "a.docx"))
     assert [c.text for c in word.tables[0].rows[1].cells] == ["% X*", "45%"]
-    assert "Figuur: alt (figures/none.svg)" in [p.text for p in word.paragraphs]   # no PNG: named, not dropped
-
+    assert "Figuur: alt (figures/none.svg)" in [p.text for p in word.paragraphs]  # no PNG: named, not dropped

@@ -8,8 +8,7 @@ import pytest
 
 from survey_pipeline.report import figures, tables
 
-
-SOME = ("heard", "contact_of_heard")   # drawing every figure of the report again and again is slow
+SOME = ("heard", "contact_of_heard")  # drawing every figure of the report again and again is slow
 
 
 def _plans(indicators, spec, waves=(2019, 2020, 2021), indicator_ids=SOME):
@@ -62,8 +61,12 @@ def test_a_changed_number_redraws_only_the_figure_that_shows_it(tmp_path, publis
     cache = tmp_path / "cache"
     figures.write_figures(_plans(indicators, spec), tmp_path / "a" / "figures", ["svg"], cache)
     # one wijk of one indicator in its latest wave: only that indicator's wijk figure shows it
-    wijk = indicators.index[(indicators["indicator_id"] == "heard") & (indicators["wave"] == 2021)
-                            & (indicators["breakdown"] == "wijk") & ~indicators["suppressed"]][0]
+    wijk = indicators.index[
+        (indicators["indicator_id"] == "heard")
+        & (indicators["wave"] == 2021)
+        & (indicators["breakdown"] == "wijk")
+        & ~indicators["suppressed"]
+    ][0]
     indicators.loc[wijk, "estimate"] += 1e-9
     drawn.clear()
     changed = _plans(indicators, spec)
@@ -82,11 +85,15 @@ def test_changed_labels_level_or_drawing_code_redraw(tmp_path, published, spec, 
     heard = spec.indicator("heard")
     relabelled = heard.model_copy(update={"label": heard.label + " (herzien)"})
     drawn.clear()
-    figures.write_figures([figures.trend_plan(indicators, spec, relabelled, [2019, 2020, 2021], [2022, 2023])],
-                          tmp_path / "b" / "figures", ["svg"], cache)
+    figures.write_figures(
+        [figures.trend_plan(indicators, spec, relabelled, [2019, 2020, 2021], [2022, 2023])],
+        tmp_path / "b" / "figures",
+        ["svg"],
+        cache,
+    )
     assert drawn == ["trend_heard"]
 
-    other_level = indicators.assign(level=0.9)   # the level is printed in every legend
+    other_level = indicators.assign(level=0.9)  # the level is printed in every legend
     drawn.clear()
     figures.write_figures(_plans(other_level, spec), tmp_path / "c" / "figures", ["svg"], cache)
     assert sorted(drawn) == sorted(p.stem for p in plans)

@@ -11,17 +11,35 @@ from hypothesis import strategies as st
 from survey_pipeline.report import formatting as fmt
 
 
-@pytest.mark.parametrize(("share", "decimals", "text"), [
-    (0.78, 0, "78%"), (0.457, 1, "45,7%"), (0.4567, 1, "45,7%"), (0.785, 0, "79%"), (0.745, 0, "75%"),
-    (0.0049, 0, "0%"), (0.005, 0, "1%"), (1.0, 0, "100%"), (0.12345, 2, "12,35%"), (math.nan, 0, "-"),
-])
+@pytest.mark.parametrize(
+    ("share", "decimals", "text"),
+    [
+        (0.78, 0, "78%"),
+        (0.457, 1, "45,7%"),
+        (0.4567, 1, "45,7%"),
+        (0.785, 0, "79%"),
+        (0.745, 0, "75%"),
+        (0.0049, 0, "0%"),
+        (0.005, 0, "1%"),
+        (1.0, 0, "100%"),
+        (0.12345, 2, "12,35%"),
+        (math.nan, 0, "-"),
+    ],
+)
 def test_percent(share, decimals, text):
     assert fmt.format_percent(share, decimals) == text
 
 
-@pytest.mark.parametrize(("value", "decimals", "text"), [
-    (39940, 0, "39.940"), (1234567.891, 2, "1.234.567,89"), (13681, 0, "13.681"), (12.25, 1, "12,3"), (-1500, 0, "-1.500"),
-])
+@pytest.mark.parametrize(
+    ("value", "decimals", "text"),
+    [
+        (39940, 0, "39.940"),
+        (1234567.891, 2, "1.234.567,89"),
+        (13681, 0, "13.681"),
+        (12.25, 1, "12,3"),
+        (-1500, 0, "-1.500"),
+    ],
+)
 def test_number(value, decimals, text):
     assert fmt.format_number(value, decimals) == text
 
@@ -43,7 +61,7 @@ def test_targets_get_a_decimal_comma():
 def test_printed_percent_is_within_half_a_unit_of_the_share(share, decimals):
     text = fmt.format_percent(share, decimals)
     printed = float(text.rstrip("%").replace(".", "").replace(",", "."))
-    assert abs(printed - share * 100) <= 0.5 * 10 ** -decimals + 1e-9
+    assert abs(printed - share * 100) <= 0.5 * 10**-decimals + 1e-9
 
 
 def test_excel_percent_formats():

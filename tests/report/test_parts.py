@@ -5,12 +5,11 @@ from __future__ import annotations
 import copy
 
 import pytest
+import report_fixtures as rf
 import yaml
 
-import report_fixtures as rf
 from survey_pipeline.errors import ParamsError
-from survey_pipeline.report import figures, tables
-from survey_pipeline.report import method_note
+from survey_pipeline.report import figures, method_note, tables
 from survey_pipeline.report.markdown import escape, render_markdown
 from survey_pipeline.report.method_note import RunFacts, build_method_note
 from survey_pipeline.settings import ReportSettings, parse_section
@@ -18,10 +17,13 @@ from survey_pipeline.spec import parse_spec
 
 
 def test_report_params_parse_and_reject():
-    parsed = parse_section(ReportSettings, {"achieved_waves": [2020, 2021], "target_years": [], "decimals": 1}, "report")
+    parsed = parse_section(
+        ReportSettings, {"achieved_waves": [2020, 2021], "target_years": [], "decimals": 1}, "report"
+    )
     assert parsed == ReportSettings(achieved_waves=(2020, 2021), target_years=(), decimals=1, figure_formats=("svg",))
-    asked = parse_section(ReportSettings, {"achieved_waves": [2021], "target_years": [], "figure_formats": ["png", "svg"]},
-                          "report")
+    asked = parse_section(
+        ReportSettings, {"achieved_waves": [2021], "target_years": [], "figure_formats": ["png", "svg"]}, "report"
+    )
     assert asked.figure_formats == ("png", "svg")
     for section, key in (
         ({"achieved_waves": [], "target_years": [2022]}, "report.achieved_waves"),
@@ -36,11 +38,21 @@ def test_report_params_parse_and_reject():
         assert info.value.key == key
 
 
-@pytest.mark.parametrize(("target", "value"), [
-    (">80%", 0.8), ("<15%", 0.15), ("20%", 0.2), ("afname <20%", 0.2), (">45,5%", 0.455), (">=85%", 0.85),
-    ("≤17,5%", 0.175),
-    ("toename", None), ("kengetal", None), ("stabiel", None),
-])
+@pytest.mark.parametrize(
+    ("target", "value"),
+    [
+        (">80%", 0.8),
+        ("<15%", 0.15),
+        ("20%", 0.2),
+        ("afname <20%", 0.2),
+        (">45,5%", 0.455),
+        (">=85%", 0.85),
+        ("≤17,5%", 0.175),
+        ("toename", None),
+        ("kengetal", None),
+        ("stabiel", None),
+    ],
+)
 def test_numeric_targets_for_figures(target, value):
     assert figures.numeric_target(target) == (pytest.approx(value) if value is not None else None)
 
@@ -49,9 +61,14 @@ def _facts(spec, params, frames):
     waves = tuple(spec.waves)
     metrics, diagnostics, recovered = rf.weight_outputs(spec, waves, rf.population_margins(spec, waves))
     return RunFacts(
-        validate_metrics=rf.validate_metrics(waves), weight_metrics=metrics, weight_diagnostics=diagnostics,
-        weight_margins=recovered, indicators=frames["indicators"], changes=frames["changes"],
-        weight=params.weight, estimate=params.estimate,
+        validate_metrics=rf.validate_metrics(waves),
+        weight_metrics=metrics,
+        weight_diagnostics=diagnostics,
+        weight_margins=recovered,
+        indicators=frames["indicators"],
+        changes=frames["changes"],
+        weight=params.weight,
+        estimate=params.estimate,
     )
 
 
@@ -65,17 +82,24 @@ def test_method_note_states_each_base_and_the_routing(spec, params, published):
     assert all("wie een filtervraag niet beantwoordde, valt buiten de basis" in line for line in routed)
     assert all("filtervraag met \u2018weet niet\u2019 beantwoordde" in line for line in routed)
     assert "minder dan 30 respondenten" in text and "Korn-Graubard" in text
-    assert "altijd beoordeeld op het 95%-Korn-Graubard-interval" in text   # the interval the rule judges
+    assert "altijd beoordeeld op het 95%-Korn-Graubard-interval" in text  # the interval the rule judges
     assert "ook als de tabellen een ander interval of betrouwbaarheidsniveau tonen" in text
-    assert "wijk 7" in text                                   # missing background per variable (weight metrics)
-    assert "allowed\\_codes:heard" in text                    # quarantine reasons (validate metrics)
-    assert escape(tables.target_rule_text(0.95)) in text      # the same target rule as the report's caption
-    assert "verschuift dan 10\u207b\u00b9\u2070 maal" in text     # tol 1e-10 in Dutch notation, not "1e-10"
+    assert "wijk 7" in text  # missing background per variable (weight metrics)
+    assert "allowed\\_codes:heard" in text  # quarantine reasons (validate metrics)
+    assert escape(tables.target_rule_text(0.95)) in text  # the same target rule as the report's caption
+    assert "verschuift dan 10\u207b\u00b9\u2070 maal" in text  # tol 1e-10 in Dutch notation, not "1e-10"
 
 
-@pytest.mark.parametrize(("value", "text"), [
-    (1e-10, "10\u207b\u00b9\u2070"), (2.5e-8, "2,5 \u00d7 10\u207b\u2078"), (0.01, "0,01"), (0.5, "0,5"), (0.0, "0"),
-])
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (1e-10, "10\u207b\u00b9\u2070"),
+        (2.5e-8, "2,5 \u00d7 10\u207b\u2078"),
+        (0.01, "0,01"),
+        (0.5, "0,5"),
+        (0.0, "0"),
+    ],
+)
 def test_tolerances_are_written_in_dutch_notation(value, text):
     assert method_note._scientific(value) == text
 
@@ -86,8 +110,11 @@ def test_method_note_follows_a_changed_base(spec, params):
     changed["groups"]["caregivers"]["label"] = "de bewoners die nu mantelzorg verlenen"
     new_spec = parse_spec(changed)
     indicators = rf.indicator_frame(new_spec, params)
-    frames = {"indicators": indicators, "changes": rf.change_frame(new_spec, indicators),
-              "distributions": rf.distribution_frame(new_spec, params)}
+    frames = {
+        "indicators": indicators,
+        "changes": rf.change_frame(new_spec, indicators),
+        "distributions": rf.distribution_frame(new_spec, params),
+    }
     text = render_markdown(build_method_note(new_spec, _facts(new_spec, params, frames)))
     row = next(line for line in text.splitlines() if line.startswith("| % Mantelzorgers"))
     assert "van de bewoners die nu mantelzorg verlenen" in row

@@ -9,8 +9,8 @@ import shutil
 import subprocess
 
 import pytest
-
 from report_html import parse_report
+
 from survey_pipeline.report import tables
 
 BINARIES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -34,8 +34,17 @@ def chromium() -> str:
 
 
 def _run(chromium: str, profile, *args: str) -> subprocess.CompletedProcess:
-    command = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}", *args]
+    command = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        *args,
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
 
 
@@ -80,6 +89,8 @@ def test_every_image_loads(rendered, report_run):
 def test_screenshot(rendered, chromium, tmp_path):
     folder, _, profile = rendered
     shot = tmp_path / "jaarverslag.png"
-    result = _run(chromium, profile, "--window-size=1280,2000", f"--screenshot={shot}", (folder / "jaarverslag.html").as_uri())
+    result = _run(
+        chromium, profile, "--window-size=1280,2000", f"--screenshot={shot}", (folder / "jaarverslag.html").as_uri()
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000

@@ -10,10 +10,10 @@ import shutil
 import openpyxl
 import pandas as pd
 import pytest
-import yaml
-
 import report_fixtures as rf
+import yaml
 from report_html import parse_report
+
 from survey_pipeline import cli, contracts
 from survey_pipeline.artifacts import OutputStore, read_table
 from survey_pipeline.errors import InputError
@@ -23,23 +23,35 @@ from survey_pipeline.report.markdown import escape
 
 
 def _digest(folder) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_every_output_is_written(report_run, spec, report_params):
     files = set(_digest(report_run.report))
     for name in ("indicators", "changes", "distributions"):
         assert {f"{name}.csv", f"{name}_excel_nl.csv", f"{name}.parquet"} <= files
-    assert {"tabellen.xlsx", "jaarverslag.html", "jaarverslag.md", "jaarverslag.docx", "onderzoeksverantwoording.html",
-            "onderzoeksverantwoording.md", "checks.json"} <= files
+    assert {
+        "tabellen.xlsx",
+        "jaarverslag.html",
+        "jaarverslag.md",
+        "jaarverslag.docx",
+        "onderzoeksverantwoording.html",
+        "onderzoeksverantwoording.md",
+        "checks.json",
+    } <= files
     indicators = report_run.frames["indicators"]
     wijk_rows = indicators[(indicators["breakdown"] == "wijk") & ~indicators["suppressed"]]
     latest = indicators.groupby("indicator_id")["wave"].max()
-    with_wijken = [i.id for i in spec.indicators if (wijk_rows["indicator_id"].eq(i.id) & wijk_rows["wave"].eq(latest[i.id])).any()]
-    assert "heard" in with_wijken and "wmo_quick" not in with_wijken   # wmo clients per wijk: all suppressed
+    with_wijken = [
+        i.id for i in spec.indicators if (wijk_rows["indicator_id"].eq(i.id) & wijk_rows["wave"].eq(latest[i.id])).any()
+    ]
+    assert "heard" in with_wijken and "wmo_quick" not in with_wijken  # wmo clients per wijk: all suppressed
     stems = ["keten", *(f"trend_{i.id}" for i in spec.indicators), *(f"{spec.area_variable}_{i}" for i in with_wijken)]
-    assert report_params.figure_formats == ("svg",)   # PNG only on request
+    assert report_params.figure_formats == ("svg",)  # PNG only on request
     assert {f for f in files if f.startswith("figures/")} == {f"figures/{stem}.svg" for stem in stems}
     assert report_run.summary["figures"] == len(stems)
     assert not any(f.startswith(f"figures/{spec.area_variable}_wmo_quick") for f in files)
@@ -55,8 +67,11 @@ def test_published_tables_are_the_estimate_tables_checked(report_run, spec):
         published = read_table(report_run.report / f"{name}.parquet", contracts.REPORT_TABLES[name], spec)
         source = report_run.frames[name]
         assert len(published) == len(source)
-        key = [c for c in published.columns if c in ("indicator_id", "variable", "wave", "wave_from", "wave_to", "breakdown",
-                                                     "breakdown_code", "code")]
+        key = [
+            c
+            for c in published.columns
+            if c in ("indicator_id", "variable", "wave", "wave_from", "wave_to", "breakdown", "breakdown_code", "code")
+        ]
         merged = published.merge(source, on=key, suffixes=("", "_src"))
         assert len(merged) == len(source)
         for column in ("estimate", "ci_lower", "ci_upper") if "estimate" in published else ("difference",):
@@ -73,7 +88,7 @@ def test_report_table_numbers_equal_the_indicator_table(report_run, spec, report
     sheet = openpyxl.load_workbook(report_run.report / "tabellen.xlsx")["Jaarverslag"]
     excel_rows = {str(r[0].value): r[1:] for r in sheet.iter_rows(min_row=1) if r[0].value}
 
-    assert parsed.headers[:len(columns)] == [" ".join(c.header) for c in columns]
+    assert parsed.headers[: len(columns)] == [" ".join(c.header) for c in columns]
     assert list(parsed.rows) == [i.id for i in tables.report_order(spec)]
     compared = 0
     for ind in tables.report_order(spec):
@@ -108,8 +123,8 @@ def test_footnotes_and_notes_in_the_rendered_report(report_run, spec):
     markers = tables.base_markers(spec)
     assert parsed.footnotes == [f"{m} Percentage {spec.base_text(base)}." for base, m in markers.items()]
     assert parsed.rows["walk_in_easy"][0].endswith(spec.indicator("walk_in_easy").label + "*")
-    assert parsed.rows["heard"][0] == spec.indicator("heard").label          # all residents: no marker
-    suppressed = parsed.rows["wmo_quick"][3]                                 # Behaald 2021
+    assert parsed.rows["heard"][0] == spec.indicator("heard").label  # all residents: no marker
+    suppressed = parsed.rows["wmo_quick"][3]  # Behaald 2021
     assert suppressed == "-" and parsed.row_notes["wmo_quick"][3] == ["a"]
     assert parsed.notes == ["a) Niet gepubliceerd: effectieve steekproefomvang te klein."]
     assert parsed.rows["caregiver_burdened"][3] == "-" and parsed.row_notes["caregiver_burdened"][3] == []
@@ -118,7 +133,7 @@ def test_footnotes_and_notes_in_the_rendered_report(report_run, spec):
 def test_excel_has_one_sheet_per_table_with_typed_cells(report_run, spec):
     book = openpyxl.load_workbook(report_run.report / "tabellen.xlsx")
     assert book.sheetnames[:5] == ["Jaarverslag", "Streefwaarden", "Indicatoren", "Veranderingen", "Verdelingen"]
-    assert len(book.sheetnames) == 5 + len(spec.indicators)                       # a wijk x jaar pivot each
+    assert len(book.sheetnames) == 5 + len(spec.indicators)  # a wijk x jaar pivot each
     sheet = book["Indicatoren"]
     header = [c.value for c in sheet[1]]
     assert header == list(sheets.INDICATOR_HEADERS.values())
@@ -126,8 +141,8 @@ def test_excel_has_one_sheet_per_table_with_typed_cells(report_run, spec):
     assert first["Indicator"].data_type == "s"
     assert first["Percentage"].data_type == "n" and "%" in first["Percentage"].number_format
     assert first["Aantal respondenten"].data_type == "n" and first["Aantal respondenten"].number_format == "#,##0"
-    assert first["Jaar"].data_type == "n" and first["Jaar"].number_format == "0"     # a year: 2019, not 2.019
-    assert first["Vrijheidsgraden"].number_format == "General"                       # no "2926." quirk
+    assert first["Jaar"].data_type == "n" and first["Jaar"].number_format == "0"  # a year: 2019, not 2.019
+    assert first["Vrijheidsgraden"].number_format == "General"  # no "2926." quirk
     wijk = next(r for r in sheet.iter_rows(min_row=2) if r[header.index("Uitsplitsing")].value == "Wijk")
     assert wijk[header.index("Code")].number_format == "0"
 
@@ -147,16 +162,18 @@ def test_csv_is_formula_safe_and_parquet_keeps_text(tmp_path, published):
     from survey_pipeline.report.excel import write_workbook
 
     frame = published["indicators"].head(4).copy()
-    frame["label"] = ["=HYPERLINK(\"http://x\")", "+31 50 123", "-1", "@SUM(A1)"]
+    frame["label"] = ['=HYPERLINK("http://x")', "+31 50 123", "-1", "@SUM(A1)"]
     write_csv(frame, tmp_path / "t.csv")
     with (tmp_path / "t.csv").open(encoding="utf-8", newline="") as handle:
         labels = [row["label"] for row in csv.DictReader(handle)]
-    assert labels == ["'=HYPERLINK(\"http://x\")", "'+31 50 123", "'-1", "'@SUM(A1)"]
+    assert labels == ['\'=HYPERLINK("http://x")', "'+31 50 123", "'-1", "'@SUM(A1)"]
     numbers = pd.read_csv(tmp_path / "t.csv")["estimate"]
     pd.testing.assert_series_equal(numbers, frame["estimate"].reset_index(drop=True), check_names=False)
 
     annual = tables.AnnualTable((), (), (), (), 0)
-    write_workbook(tmp_path / "t.xlsx", title="=1+1", annual=annual, sheets={"T": frame}, share_columns={"T": ("estimate",)})
+    write_workbook(
+        tmp_path / "t.xlsx", title="=1+1", annual=annual, sheets={"T": frame}, share_columns={"T": ("estimate",)}
+    )
     book = openpyxl.load_workbook(tmp_path / "t.xlsx")
     cells = [row[1] for row in book["T"].iter_rows(min_row=2)]
     assert [c.value for c in cells] == list(frame["label"]) and {c.data_type for c in cells} == {"s"}
@@ -172,8 +189,8 @@ def test_method_note_is_generated_from_the_run(report_run, spec, params):
     assert "Korn-Graubard" in text
     for ind in spec.indicators:
         assert spec.base_text(ind.base) in text
-    assert "Kish" in text and "1,42" in text   # the weight diagnostics of the run
-    assert "enkel aanhalingsteken" in text     # the CSV formula rule is documented
+    assert "Kish" in text and "1,42" in text  # the weight diagnostics of the run
+    assert "enkel aanhalingsteken" in text  # the CSV formula rule is documented
     # questions left out of a wave, with the spec's reason where it declares one
     assert f"- {spec.variables['wmo_quick'].label}: niet gesteld in 2020 (i.v.m. COVID)." in text
     assert f"- {spec.variables['caregiver_burden'].label}: niet gesteld in 2021." in text
@@ -184,13 +201,15 @@ def test_a_failed_check_is_exit_2_and_keeps_the_last_good_report(tmp_path, repor
     project = tmp_path / "project"
     (project / "questionnaires").mkdir(parents=True)
     shutil.copy(rf.ROOT / "questionnaires" / "wij_monitor.yaml", project / "questionnaires")
-    (project / "params.yaml").write_text(yaml.safe_dump(params.model_dump(mode="json", by_alias=True)), encoding="utf-8")
+    (project / "params.yaml").write_text(
+        yaml.safe_dump(params.model_dump(mode="json", by_alias=True)), encoding="utf-8"
+    )
     shutil.copytree(report_run.outputs, project / "outputs")
     before = _digest(project / "outputs" / "report")
 
     bad = report_run.frames["indicators"].copy()
     hit = (bad["indicator_id"] == "heard") & (bad["wave"] == 2020) & (bad["breakdown"] == "total")
-    bad.loc[hit, "n"] = 12                      # published although below the minimum base
+    bad.loc[hit, "n"] = 12  # published although below the minimum base
     bad.to_parquet(project / "outputs" / "estimate" / "indicators.parquet", index=False)
 
     with pytest.raises(InputError, match="reliability: n >= 30.*heard 2020 Totaal"):

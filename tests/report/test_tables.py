@@ -7,10 +7,10 @@ import copy
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
-
 import report_fixtures as rf
+import yaml
 from report_html import parse_report
+
 from survey_pipeline.errors import InputError
 from survey_pipeline.report import formatting as fmt
 from survey_pipeline.report import tables
@@ -26,8 +26,11 @@ def _raw_spec() -> dict:
 
 
 def _annual(spec, params, report_params, indicators=None):
-    indicators = indicators if indicators is not None else tables.publish_indicators(
-        rf.indicator_frame(spec, params), spec, list(params.estimate.breakdowns))
+    indicators = (
+        indicators
+        if indicators is not None
+        else tables.publish_indicators(rf.indicator_frame(spec, params), spec, list(params.estimate.breakdowns))
+    )
     return tables.build_annual_table(indicators, spec, report_params, tables.measured_waves(spec, spec.waves))
 
 
@@ -37,13 +40,25 @@ def _row(table, indicator_id):
 
 def test_columns_follow_params(report_params):
     headers = [c.header for c in tables.annual_columns(report_params)]
-    assert headers == [("Behaald", "2019"), ("Behaald", "2020"), ("Behaald", "2021"), ("Beoogd", "2022"), ("Beoogd", "2023")]
+    assert headers == [
+        ("Behaald", "2019"),
+        ("Behaald", "2020"),
+        ("Behaald", "2021"),
+        ("Beoogd", "2022"),
+        ("Beoogd", "2023"),
+    ]
     both = ReportSettings(achieved_waves=(2016, 2017), target_years=(2017,), decimals=0)
-    assert [c.header for c in tables.annual_columns(both)] == [("Behaald", "2016"), ("Beoogd", "2017"), ("Behaald", "2017")]
+    assert [c.header for c in tables.annual_columns(both)] == [
+        ("Behaald", "2016"),
+        ("Beoogd", "2017"),
+        ("Behaald", "2017"),
+    ]
 
 
 def test_sections_keep_spec_order(spec, params, report_params, published):
-    table = tables.build_annual_table(published["indicators"], spec, report_params, tables.measured_waves(spec, spec.waves))
+    table = tables.build_annual_table(
+        published["indicators"], spec, report_params, tables.measured_waves(spec, spec.waves)
+    )
     assert [s.title for s in table.sections] == ["Prestatie-indicatoren", "Kengetallen"]
     assert [r.indicator_id for r in table.sections[0].rows] == [i.id for i in spec.indicators if i.kind == "prestatie"]
     assert [r.indicator_id for r in table.sections[1].rows] == [i.id for i in spec.indicators if i.kind == "kengetal"]
@@ -72,10 +87,12 @@ def test_achieved_numbers_are_the_indicator_tables_numbers(spec, report_params, 
 
 
 def test_unmeasured_waves_and_targets(spec, params, report_params, published):
-    table = tables.build_annual_table(published["indicators"], spec, report_params, tables.measured_waves(spec, spec.waves))
+    table = tables.build_annual_table(
+        published["indicators"], spec, report_params, tables.measured_waves(spec, spec.waves)
+    )
     texts = lambda ind: [c.text for c in _row(table, ind).cells]  # noqa: E731
-    assert texts("caregiver_burdened")[2:] == ["-", "afname <20%", "<15%"]   # not asked in 2021
-    assert texts("wmo_quick")[1] == "- (i.v.m. COVID)"                       # not asked in 2020, reason in the spec
+    assert texts("caregiver_burdened")[2:] == ["-", "afname <20%", "<15%"]  # not asked in 2021
+    assert texts("wmo_quick")[1] == "- (i.v.m. COVID)"  # not asked in 2020, reason in the spec
     assert texts("heard")[3:] == [">80%", ">80%"]
     assert texts("contact_of_heard")[3:] == ["kengetal", "kengetal"]
     assert texts("contact_of_residents")[3:] == ["kengetal", "20%"]
@@ -83,7 +100,11 @@ def test_unmeasured_waves_and_targets(spec, params, report_params, published):
 
 def test_suppressed_total_is_a_dash_with_the_reason(spec, params, report_params, published):
     indicators = published["indicators"].copy()
-    hit = (indicators["indicator_id"] == "wmo_quick") & (indicators["wave"] == 2021) & (indicators["breakdown"] == "total")
+    hit = (
+        (indicators["indicator_id"] == "wmo_quick")
+        & (indicators["wave"] == 2021)
+        & (indicators["breakdown"] == "total")
+    )
     indicators.loc[hit, ["estimate", "se", "ci_lower", "ci_upper", "deff", "n_eff"]] = np.nan
     indicators.loc[hit, "suppressed"] = True
     indicators.loc[hit, "suppression_reason"] = "min_n_eff;max_ci_width"
@@ -96,7 +117,7 @@ def test_suppressed_total_is_a_dash_with_the_reason(spec, params, report_params,
 
 def test_footnotes_come_from_the_spec_bases(spec, params, report_params):
     table = _annual(spec, params, report_params)
-    assert _row(table, "heard").marker == ""                          # all residents: no footnote
+    assert _row(table, "heard").marker == ""  # all residents: no footnote
     assert _row(table, "contact_of_residents").marker == ""
     assert _row(table, "walk_in_easy").marker == "*"
     assert _row(table, "contact_of_heard").marker == "*"
@@ -126,9 +147,9 @@ def test_changing_a_base_in_the_spec_changes_its_footnote(spec, params, report_p
     changed = copy.deepcopy(raw)
     for body in changed["indicators"]:
         if body["id"] == "knows_where":
-            body["base"] = "heard_of_wij"        # was: residents
+            body["base"] = "heard_of_wij"  # was: residents
         if body["id"] == "caregiver_burdened":
-            body["base"] = "residents"           # was: caregivers
+            body["base"] = "residents"  # was: caregivers
     changed["groups"]["heard_of_wij"]["label"] = "de bewoners die WIJ Groningen kennen"
     new_spec = parse_spec(changed)
     before, after = _annual(spec, params, report_params), _annual(new_spec, params, report_params)
@@ -149,7 +170,9 @@ def test_changing_a_base_in_the_spec_changes_its_footnote(spec, params, report_p
 
 def test_missing_columns_are_an_input_error(spec, params, raw_frames):
     with pytest.raises(InputError, match="lacks column"):
-        tables.publish_indicators(raw_frames["indicators"].drop(columns=["ci_upper"]), spec, list(params.estimate.breakdowns))
+        tables.publish_indicators(
+            raw_frames["indicators"].drop(columns=["ci_upper"]), spec, list(params.estimate.breakdowns)
+        )
 
 
 def test_published_table_keeps_contract_order_and_dtypes(published):
@@ -179,26 +202,38 @@ def test_target_and_change_tables(spec, report_params, published):
 
 def test_a_change_target_shows_the_change_it_was_judged_on(spec, report_params, published):
     targets = tables.target_table(published["indicators"], published["changes"], spec, report_params)
-    row = targets[(targets["indicator_id"] == "heard") & (targets["Jaar"] == 2020)].iloc[0]   # "toename"
+    row = targets[(targets["indicator_id"] == "heard") & (targets["Jaar"] == 2020)].iloc[0]  # "toename"
     changes = published["changes"]
-    source = changes[(changes["indicator_id"] == "heard") & (changes["wave_from"] == 2019)
-                     & (changes["wave_to"] == 2020) & (changes["breakdown"] == "total")].iloc[0]
+    source = changes[
+        (changes["indicator_id"] == "heard")
+        & (changes["wave_from"] == 2019)
+        & (changes["wave_to"] == 2020)
+        & (changes["breakdown"] == "total")
+    ].iloc[0]
     assert row["Vergeleken met"] == 2019
     assert (row["Verandering"], row["Verandering ondergrens"], row["Verandering bovengrens"]) == (
-        source["difference"], source["ci_lower"], source["ci_upper"])
-    level = targets[(targets["indicator_id"] == "heard") & (targets["Jaar"] == 2021)].iloc[0]   # ">80%"
+        source["difference"],
+        source["ci_lower"],
+        source["ci_upper"],
+    )
+    level = targets[(targets["indicator_id"] == "heard") & (targets["Jaar"] == 2021)].iloc[0]  # ">80%"
     assert pd.isna(level["Vergeleken met"]) and np.isnan(level["Verandering"])
 
     printed = tables.format_target_table(targets, 0).set_index(["indicator_id", "Jaar"])
-    expected = (f"{fmt.format_points(source['difference'])} ({fmt.format_points(source['ci_lower'])} tot "
-                f"{fmt.format_points(source['ci_upper'])}) t.o.v. 2019")
+    expected = (
+        f"{fmt.format_points(source['difference'])} ({fmt.format_points(source['ci_lower'])} tot "
+        f"{fmt.format_points(source['ci_upper'])}) t.o.v. 2019"
+    )
     assert printed.loc[("heard", "2020"), "Verandering (procentpunt)"] == expected
     assert printed.loc[("heard", "2021"), "Verandering (procentpunt)"] == "n.v.t."
     # the interval one decimal finer than the estimate, so a bound just clear of a target shows it
     assert printed.loc[("heard", "2021"), "Betrouwbaarheidsinterval"] == (
-        f"{fmt.format_percent(level['Ondergrens'], 1)} \u2013 {fmt.format_percent(level['Bovengrens'], 1)}")
+        f"{fmt.format_percent(level['Ondergrens'], 1)} \u2013 {fmt.format_percent(level['Bovengrens'], 1)}"
+    )
     assert printed.loc[("heard", "2021"), "Behaald"] == fmt.format_percent(level["Behaald"], 0)
-    assert "Toename" in tables.target_rule_text(0.95) and "95%-betrouwbaarheidsinterval" in tables.target_rule_text(0.95)
+    assert "Toename" in tables.target_rule_text(0.95) and "95%-betrouwbaarheidsinterval" in tables.target_rule_text(
+        0.95
+    )
 
 
 def test_a_target_missed_on_its_level_is_not_met_even_if_its_change_cannot_be_judged(spec, report_params, published):
@@ -207,14 +242,19 @@ def test_a_target_missed_on_its_level_is_not_met_even_if_its_change_cannot_be_ju
     indicators = published["indicators"].copy()
     hit = (indicators["indicator_id"] == "heard") & (indicators["wave"] == 2021) & (indicators["breakdown"] == "total")
     indicators.loc[hit, ["target", "target_status", "flags"]] = [
-        "afname <20%", "not_met", "target_not_evaluable:change_suppressed"]
+        "afname <20%",
+        "not_met",
+        "target_not_evaluable:change_suppressed",
+    ]
     targets = tables.target_table(indicators, published["changes"], spec, report_params)
     row = targets[(targets["indicator_id"] == "heard") & (targets["Jaar"] == 2021)].iloc[0]
     assert row["Oordeel"] == "niet gehaald"
     indicators.loc[hit, "target_status"] = "indistinguishable"
     targets = tables.target_table(indicators, published["changes"], spec, report_params)
-    assert targets.loc[(targets["indicator_id"] == "heard") & (targets["Jaar"] == 2021), "Oordeel"].item() == \
-        "niet te beoordelen"
+    assert (
+        targets.loc[(targets["indicator_id"] == "heard") & (targets["Jaar"] == 2021), "Oordeel"].item()
+        == "niet te beoordelen"
+    )
 
 
 def test_a_wave_declared_not_measured_shows_its_reason_in_every_row(spec, params, published):
@@ -223,21 +263,31 @@ def test_a_wave_declared_not_measured_shows_its_reason_in_every_row(spec, params
     skipping = parse_spec(raw)
     report = ReportSettings(achieved_waves=(2018, 2019, 2020, 2021), target_years=(2022,), decimals=0)
     check_waves(report, skipping, (2019, 2020, 2021), metrics_file="metrics.json")
-    table = tables.build_annual_table(published["indicators"], skipping, report,
-                                      tables.measured_waves(skipping, skipping.waves))
+    table = tables.build_annual_table(
+        published["indicators"], skipping, report, tables.measured_waves(skipping, skipping.waves)
+    )
     for section in table.sections:
         for row in section.rows:
             assert (row.cells[0].text, row.cells[0].value, row.cells[0].notes) == ("- (nog geen panel)", None, ())
-    assert _row(table, "wmo_quick").cells[2].text == "- (i.v.m. COVID)"   # the question's own reason
+    assert _row(table, "wmo_quick").cells[2].text == "- (i.v.m. COVID)"  # the question's own reason
 
 
-@pytest.mark.parametrize(("achieved", "error", "message"), [
-    ((2018, 2019), "rule 'params': params key 'report.achieved_waves'",
-     "wave 2018 is neither measured (survey.waves [2019, 2020, 2021]) nor declared not measured "
-     "(survey.not_measured) in the spec"),
-    ((2019, 2020), "/data/out/validate/metrics.json, rule 'missing_wave'",
-     "report.achieved_waves lists wave 2020, but this run has no valid rows for it"),
-])
+@pytest.mark.parametrize(
+    ("achieved", "error", "message"),
+    [
+        (
+            (2018, 2019),
+            "rule 'params': params key 'report.achieved_waves'",
+            "wave 2018 is neither measured (survey.waves [2019, 2020, 2021]) nor declared not measured "
+            "(survey.not_measured) in the spec",
+        ),
+        (
+            (2019, 2020),
+            "/data/out/validate/metrics.json, rule 'missing_wave'",
+            "report.achieved_waves lists wave 2020, but this run has no valid rows for it",
+        ),
+    ],
+)
 def test_an_achieved_wave_without_data_or_declaration_is_an_error(spec, achieved, error, message):
     report = ReportSettings(achieved_waves=achieved, target_years=(), decimals=0)
     with pytest.raises(InputError) as caught:

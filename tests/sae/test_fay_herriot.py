@@ -143,9 +143,7 @@ def test_diagnostics_are_consistent() -> None:
     fit = fay_herriot(y, psi, x)
     np.testing.assert_allclose(fit.gamma, fit.sigma2_u / (fit.sigma2_u + psi), rtol=1e-14)
     np.testing.assert_allclose(fit.estimate, fit.gamma * y + (1 - fit.gamma) * (x @ fit.beta), rtol=1e-12)
-    np.testing.assert_allclose(
-        fit.standardized_residuals, (y - x @ fit.beta) / np.sqrt(fit.sigma2_u + psi), rtol=1e-12
-    )
+    np.testing.assert_allclose(fit.standardized_residuals, (y - x @ fit.beta) / np.sqrt(fit.sigma2_u + psi), rtol=1e-12)
     weights = 1 / (fit.sigma2_u + psi)
     np.testing.assert_allclose(fit.beta_covariance, np.linalg.inv((x.T * weights) @ x), rtol=1e-10)
     assert np.all((fit.gamma > 0) & (fit.gamma < 1))
@@ -190,12 +188,57 @@ def test_zero_area_variance_gives_the_synthetic_estimate() -> None:
 
 # 15 areas on which eblupFH's plain Fisher scoring does not converge for any method: it
 # cycles, or steps to sigma2_u <= -min(psi) (rounded from a random search).
-HARD_Y = [2.113, 0.547, -0.9371, 2.511, -0.9517, 2.377, 4.026, 1.356, 0.9633, 4.067, 1.953, 2.148, 2.963,
-          -0.4038, -0.1351]
-HARD_PSI = [2.178, 0.7427, 66.41, 2.53, 1.136, 0.6431, 0.05465, 0.6499, 0.02119, 0.9622, 5.206, 0.09685,
-            0.4595, 0.2918, 8.373]
-HARD_X1 = [0.905, -0.4641, 1.164, 1.364, -2.009, 0.6854, 1.505, 0.4541, -0.03485, 1.681, 0.9564, 1.115, 1.991,
-           -1.401, -1.314]
+HARD_Y = [
+    2.113,
+    0.547,
+    -0.9371,
+    2.511,
+    -0.9517,
+    2.377,
+    4.026,
+    1.356,
+    0.9633,
+    4.067,
+    1.953,
+    2.148,
+    2.963,
+    -0.4038,
+    -0.1351,
+]
+HARD_PSI = [
+    2.178,
+    0.7427,
+    66.41,
+    2.53,
+    1.136,
+    0.6431,
+    0.05465,
+    0.6499,
+    0.02119,
+    0.9622,
+    5.206,
+    0.09685,
+    0.4595,
+    0.2918,
+    8.373,
+]
+HARD_X1 = [
+    0.905,
+    -0.4641,
+    1.164,
+    1.364,
+    -2.009,
+    0.6854,
+    1.505,
+    0.4541,
+    -0.03485,
+    1.681,
+    0.9564,
+    1.115,
+    1.991,
+    -1.401,
+    -1.314,
+]
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -45,15 +45,22 @@ def _levels(seed: int, slope: float, residual_sd: float) -> tuple[pd.DataFrame, 
     upper = np.clip(p + 2 * se, 0, 1)
     city = float(size @ p / size.sum())
     city_se = 0.005
-    rows = pd.DataFrame({
-        "indicator_id": "heard", "wave": 2021,
-        "breakdown": ["total", *["wijk"] * WIJKEN],
-        "breakdown_code": [np.nan, *np.arange(1, WIJKEN + 1, dtype=float)],
-        "breakdown_label": ["Totaal", *[f"wijk {i}" for i in range(1, WIJKEN + 1)]],
-        "estimate": [city, *p], "se": [city_se, *se], "ci_lower": [city - 0.01, *lower],
-        "ci_upper": [city + 0.01, *upper], "n": [int(n.sum()), *n], "df": [float(n.sum() - 1), *(n - 1.0)],
-        "sum_weights": [size.sum(), *size],
-    })
+    rows = pd.DataFrame(
+        {
+            "indicator_id": "heard",
+            "wave": 2021,
+            "breakdown": ["total", *["wijk"] * WIJKEN],
+            "breakdown_code": [np.nan, *np.arange(1, WIJKEN + 1, dtype=float)],
+            "breakdown_label": ["Totaal", *[f"wijk {i}" for i in range(1, WIJKEN + 1)]],
+            "estimate": [city, *p],
+            "se": [city_se, *se],
+            "ci_lower": [city - 0.01, *lower],
+            "ci_upper": [city + 0.01, *upper],
+            "n": [int(n.sum()), *n],
+            "df": [float(n.sum() - 1), *(n - 1.0)],
+            "sum_weights": [size.sum(), *size],
+        }
+    )
     covariates = pd.DataFrame({"wave": 2021, "wijk": np.arange(1, WIJKEN + 1), "pct_a": a.round(), "pct_b": b.round()})
     return rows, covariates
 
@@ -79,10 +86,13 @@ def test_published_figure_is_direct_where_publishable_else_the_model_where_its_i
     neither = table["direct_suppressed"] & ~table["model_publishable"]
     assert table.loc[neither, "published_estimate"].isna().all()
     # the model interval is estimate +- 1.96 rmse, clipped, and judged by the width rule
-    np.testing.assert_allclose(table["model_ci_upper"],
-                               np.clip(table["model_estimate"] + 1.959963984540054 * table["model_rmse"], 0, 1))
-    np.testing.assert_array_equal(table["model_publishable"], model_interval_publishable(
-        RULE, table["model_estimate"], table["model_ci_lower"], table["model_ci_upper"]))
+    np.testing.assert_allclose(
+        table["model_ci_upper"], np.clip(table["model_estimate"] + 1.959963984540054 * table["model_rmse"], 0, 1)
+    )
+    np.testing.assert_array_equal(
+        table["model_publishable"],
+        model_interval_publishable(RULE, table["model_estimate"], table["model_ci_lower"], table["model_ci_upper"]),
+    )
 
 
 def test_tiny_wijken_shrink_more_and_the_estimates_add_up_to_the_city():
@@ -137,8 +147,13 @@ def test_params_switch_the_feature_and_are_strict():
     assert _estimate_section().small_area.enabled is False
     parsed = _estimate_section({"enabled": True, "method": "ML", "benchmarking": "difference"}).small_area
     assert (parsed.enabled, parsed.method, parsed.benchmarking) == (True, "ML", "difference")
-    for wrong, key in (({"enabled": "yes"}, "enabled"), ({"method": "EBLUP"}, "method"), ({"shrink": 1}, "shrink"),
-                       ({"bootstrap": 0}, "bootstrap"), ({"covariates": []}, "covariates")):
+    for wrong, key in (
+        ({"enabled": "yes"}, "enabled"),
+        ({"method": "EBLUP"}, "method"),
+        ({"shrink": 1}, "shrink"),
+        ({"bootstrap": 0}, "bootstrap"),
+        ({"covariates": []}, "covariates"),
+    ):
         with pytest.raises(ParamsError, match=f"estimate.small_area.{key}"):
             _estimate_section(wrong)
 
@@ -187,6 +202,15 @@ def test_the_workbook_sheet_is_dutch_and_names_the_area_after_the_spec(spec):
     published = publish_small_area(_estimates(rows, covariates), spec)
     sheet = dutch_small_area(published, spec)
     area_header = spec.background[spec.area_variable].label
-    assert list(sheet.columns) == ["Indicator (code)", "Indicator", "Jaar", "Code", area_header, "Bron", "Percentage",
-                                   "Ondergrens", "Bovengrens"]
+    assert list(sheet.columns) == [
+        "Indicator (code)",
+        "Indicator",
+        "Jaar",
+        "Code",
+        area_header,
+        "Bron",
+        "Percentage",
+        "Ondergrens",
+        "Bovengrens",
+    ]
     assert sheet[area_header].tolist() == published["area_label"].tolist()

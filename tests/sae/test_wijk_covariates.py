@@ -81,8 +81,9 @@ def test_a_bad_value_names_file_row_and_column(spec, covariates, tmp_path, colum
 
 def test_missing_wijk_duplicate_row_and_missing_column_are_errors(spec, covariates, tmp_path):
     with pytest.raises(InputError, match=r"wave 2020: no row for wijk 7 \(Oosterpoort\)"):
-        load_wijk_covariates(_write(tmp_path, covariates[~((covariates.wave == 2020) & (covariates.wijk == 7))]),
-                             spec, COLUMNS)
+        load_wijk_covariates(
+            _write(tmp_path, covariates[~((covariates.wave == 2020) & (covariates.wijk == 7))]), spec, COLUMNS
+        )
     with pytest.raises(InputError, match="duplicate"):
         load_wijk_covariates(_write(tmp_path, pd.concat([covariates, covariates.iloc[[3]]])), spec, COLUMNS)
     with pytest.raises(InputError, match="missing column"):

@@ -25,8 +25,11 @@ pytestmark = pytest.mark.slow
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +42,9 @@ def finished_run(tmp_path_factory) -> Path:
     # 400 respondents over 30 wijken leave cells too sparse for the demo's trimming bounds.
     params["weight"].update(trim_lower=None, trim_upper=None)
     (project / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
-    write_demo(load_spec(project / SPEC), project / "data" / "raw", project / "data" / "population",
-               n_per_wave=400, seed=7)
+    write_demo(
+        load_spec(project / SPEC), project / "data" / "raw", project / "data" / "population", n_per_wave=400, seed=7
+    )
     assert cli.main(["--project-dir", str(project), "--quiet", "run"]) == 0
     return project
 
@@ -59,13 +63,17 @@ def _copy_with(finished_run: Path, tmp_path: Path, section: str, key: str, value
     return project
 
 
-@pytest.mark.parametrize(("key", "value", "recorded"), [
-    ("ci_method", "logit", "'beta'"),
-    ("level", 0.9, "0.95"),
-    ("suppression.min_n", 50, "30"),
-])
-def test_report_alone_refuses_estimates_made_with_other_estimate_settings(finished_run, tmp_path, capsys,
-                                                                          key, value, recorded):
+@pytest.mark.parametrize(
+    ("key", "value", "recorded"),
+    [
+        ("ci_method", "logit", "'beta'"),
+        ("level", 0.9, "0.95"),
+        ("suppression.min_n", 50, "30"),
+    ],
+)
+def test_report_alone_refuses_estimates_made_with_other_estimate_settings(
+    finished_run, tmp_path, capsys, key, value, recorded
+):
     project = _copy_with(finished_run, tmp_path, "estimate", key, value)
     before = _digest(project / "outputs")
     capsys.readouterr()
@@ -82,8 +90,11 @@ def test_estimate_alone_refuses_weights_made_with_other_weight_settings(finished
     project = _copy_with(finished_run, tmp_path, "weight", "max_iter", 50)
     capsys.readouterr()
     assert cli.main(["--project-dir", str(project), "--quiet", "estimate"]) == 2
-    assert capsys.readouterr().err.strip().endswith(
-        "weight.max_iter is 50 in params.yaml but outputs/weight was made with 100; rerun the weight stage")
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith("weight.max_iter is 50 in params.yaml but outputs/weight was made with 100; rerun the weight stage")
+    )
 
 
 def test_a_report_setting_needs_only_the_report_stage(finished_run, tmp_path):

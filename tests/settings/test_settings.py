@@ -64,30 +64,37 @@ def test_the_interval_choices_are_the_cores():
     assert set(get_args(CIMethod)) == set(CI_METHODS)
 
 
-@pytest.mark.parametrize(("key", "value", "message"), [
-    # the wording the bad-input corpus pins
-    ("weight.max_iter", 100.0, "expected a whole number >= 1, got 100.0"),
-    ("weight.max_iter", True, "expected a whole number >= 1, got True"),
-    ("weight.tol", "1e-10", "expected a share of the sum of weights in (0, 1), got '1e-10' (YAML read it as text: "
-                            "remove any quotes; write an exponent with a decimal point and a sign, e.g. 1.0e-10 or "
-                            "1.0e+2)"),
-    ("weight.tol", math.nan, "expected a share of the sum of weights in (0, 1), got nan"),
-    ("weight.trim_upper", 1, "expected a multiple of the mean weight in (1, inf) (or null), got 1"),
-    ("weight.margins", [], "expected a non-empty list of names, got []"),
-    ("weight.margins", ["sex", "sex"], "'sex' is listed twice"),
-    ("weight.method", "calibrate", "must be one of rake, poststratify, got 'calibrate'"),
-    ("ingest.file_pattern", "wij_panel", "expected a file name pattern with one {wave}, got 'wij_panel'"),
-    ("ingest.raw_dir", "  ", "expected a folder path relative to the project root, got '  '"),
-    ("validate.max_quarantine_share", 1.5, "expected a share in [0, 1], got 1.5"),
-    ("estimate.level", 95, "expected a number in (0, 1), got 95"),
-    ("estimate.breakdowns", ["total"], "'total' is always included; list only background variables"),
-    ("estimate.suppression.min_n", 30.0, "expected a whole number >= 0, got 30.0"),
-    ("estimate.suppression.min_n_eff", math.inf, "expected a number in [0, inf), got inf"),
-    ("estimate.suppression", [30], "expected a mapping, got [30]"),
-    ("report.achieved_waves", [2019.0], "expected a non-empty list of whole numbers, got [2019.0]"),
-    ("report.decimals", 5, "expected a whole number from 0 to 3, got 5"),
-    ("report.figure_formats", ["pdf"], "expected a non-empty list from png, svg, got ['pdf']"),
-])
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        # the wording the bad-input corpus pins
+        ("weight.max_iter", 100.0, "expected a whole number >= 1, got 100.0"),
+        ("weight.max_iter", True, "expected a whole number >= 1, got True"),
+        (
+            "weight.tol",
+            "1e-10",
+            "expected a share of the sum of weights in (0, 1), got '1e-10' (YAML read it as text: "
+            "remove any quotes; write an exponent with a decimal point and a sign, e.g. 1.0e-10 or "
+            "1.0e+2)",
+        ),
+        ("weight.tol", math.nan, "expected a share of the sum of weights in (0, 1), got nan"),
+        ("weight.trim_upper", 1, "expected a multiple of the mean weight in (1, inf) (or null), got 1"),
+        ("weight.margins", [], "expected a non-empty list of names, got []"),
+        ("weight.margins", ["sex", "sex"], "'sex' is listed twice"),
+        ("weight.method", "calibrate", "must be one of rake, poststratify, got 'calibrate'"),
+        ("ingest.file_pattern", "wij_panel", "expected a file name pattern with one {wave}, got 'wij_panel'"),
+        ("ingest.raw_dir", "  ", "expected a folder path relative to the project root, got '  '"),
+        ("validate.max_quarantine_share", 1.5, "expected a share in [0, 1], got 1.5"),
+        ("estimate.level", 95, "expected a number in (0, 1), got 95"),
+        ("estimate.breakdowns", ["total"], "'total' is always included; list only background variables"),
+        ("estimate.suppression.min_n", 30.0, "expected a whole number >= 0, got 30.0"),
+        ("estimate.suppression.min_n_eff", math.inf, "expected a number in [0, inf), got inf"),
+        ("estimate.suppression", [30], "expected a mapping, got [30]"),
+        ("report.achieved_waves", [2019.0], "expected a non-empty list of whole numbers, got [2019.0]"),
+        ("report.decimals", 5, "expected a whole number from 0 to 3, got 5"),
+        ("report.figure_formats", ["pdf"], "expected a non-empty list from png, svg, got ['pdf']"),
+    ],
+)
 def test_a_bad_value_is_one_line_naming_key_and_problem(key, value, message):
     with pytest.raises(ParamsError) as caught:
         parse_params(_with(key, value), file="params.yaml")
@@ -95,12 +102,15 @@ def test_a_bad_value_is_one_line_naming_key_and_problem(key, value, message):
     assert str(caught.value) == f"params.yaml, rule 'params': params key '{key}': {message}"
 
 
-@pytest.mark.parametrize(("key", "message"), [
-    ("ingest", "missing section (expected a mapping)"),
-    ("spec", "missing (expected the path of the questionnaire spec)"),
-    ("weight.population_file", "missing (expected the path of the margins file)"),
-    ("report.target_years", "missing (expected a list of whole numbers)"),
-])
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("ingest", "missing section (expected a mapping)"),
+        ("spec", "missing (expected the path of the questionnaire spec)"),
+        ("weight.population_file", "missing (expected the path of the margins file)"),
+        ("report.target_years", "missing (expected a list of whole numbers)"),
+    ],
+)
 def test_a_missing_key_names_what_it_expects(key, message):
     with pytest.raises(ParamsError, match=rf"params key '{key}': {re.escape(message)}$"):
         parse_params(_with(key, delete=True))
@@ -111,8 +121,11 @@ def test_unknown_keys_and_sections_list_the_known_ones():
         parse_params(_with("weight.max_iterations", 5))
     assert caught.value.key == "weight.max_iterations"
     assert str(caught.value).endswith(f"unknown key (known: {', '.join(sorted(WeightSettings.model_fields))})")
-    with pytest.raises(ParamsError, match=r"params key 'colour': unknown section \(known: spec, ingest, validate, "
-                                          r"weight, estimate, report\)"):
+    with pytest.raises(
+        ParamsError,
+        match=r"params key 'colour': unknown section \(known: spec, ingest, validate, "
+        r"weight, estimate, report\)",
+    ):
         parse_params(_with("colour", "red"))
     with pytest.raises(ParamsError, match=r"params key '<root>': expected a mapping of sections"):
         parse_params([1, 2])
@@ -137,13 +150,16 @@ def test_the_whole_file_is_checked_before_any_stage_runs(tmp_path, capsys):
     """A bad report section (or a breakdown the spec lacks) stops even `ingest`, before it reads any data."""
     (tmp_path / "questionnaires").mkdir()
     shutil.copy(ROOT / "questionnaires" / "wij_monitor.yaml", tmp_path / "questionnaires")
-    for key, value, problem in (("report.decimals", 5, "expected a whole number from 0 to 3, got 5"),
-                                ("estimate.breakdowns", ["income"], "'income' is not a background variable")):
+    for key, value, problem in (
+        ("report.decimals", 5, "expected a whole number from 0 to 3, got 5"),
+        ("estimate.breakdowns", ["income"], "'income' is not a background variable"),
+    ):
         (tmp_path / "params.yaml").write_text(yaml.safe_dump(_with(key, value)), encoding="utf-8")
         capsys.readouterr()
         assert cli.main(["--project-dir", str(tmp_path), "--quiet", "ingest"]) == 2
         assert capsys.readouterr().err.startswith(
-            f"survey-pipeline: error: {tmp_path / 'params.yaml'}, rule 'params': params key '{key}': {problem}")
+            f"survey-pipeline: error: {tmp_path / 'params.yaml'}, rule 'params': params key '{key}': {problem}"
+        )
         assert not (tmp_path / "outputs" / "ingest").exists()
 
 
@@ -198,21 +214,36 @@ def test_upstream_settings_come_from_the_records_and_must_match_the_params(tmp_p
     with pytest.raises(InputError) as caught:
         upstream_settings(folders, changed)
     assert caught.value.rule == "upstream_settings" and caught.value.file == str(estimate_dir / RECORD)
-    assert caught.value.message == ("estimate.suppression.min_n is 50 in params.yaml but outputs/estimate was made "
-                                    "with 30; rerun the estimate stage")
-    with pytest.raises(InputError, match=r"estimate.breakdowns is \['sex'\] in params.yaml but outputs/estimate was "
-                                         r"made with \['wijk', 'age_group', 'sex'\]"):
+    assert caught.value.message == (
+        "estimate.suppression.min_n is 50 in params.yaml but outputs/estimate was made "
+        "with 30; rerun the estimate stage"
+    )
+    with pytest.raises(
+        InputError,
+        match=r"estimate.breakdowns is \['sex'\] in params.yaml but outputs/estimate was "
+        r"made with \['wijk', 'age_group', 'sex'\]",
+    ):
         upstream_settings(folders, _params(breakdowns=["sex"]))
 
 
 def test_a_record_does_not_depend_on_how_the_params_were_written(tmp_path):
     """Defaults written out or left to the model, ints where floats go: the same settings, the same record."""
     explicit = _params()
-    small_area = {key: value for key, value in RAW["estimate"]["small_area"].items()  # not its defaults
-                  if key in ("enabled", "covariates")}
-    implicit = parse_params(_with("estimate", {"breakdowns": RAW["estimate"]["breakdowns"],
-                                               "suppression": {"min_n_eff": 30, "flag_df_below": 8},
-                                               "small_area": small_area}))
+    small_area = {
+        key: value
+        for key, value in RAW["estimate"]["small_area"].items()  # not its defaults
+        if key in ("enabled", "covariates")
+    }
+    implicit = parse_params(
+        _with(
+            "estimate",
+            {
+                "breakdowns": RAW["estimate"]["breakdowns"],
+                "suppression": {"min_n_eff": 30, "flag_df_below": 8},
+                "small_area": small_area,
+            },
+        )
+    )
     assert implicit.estimate == explicit.estimate
     for name, params in (("a", explicit), ("b", implicit)):
         (tmp_path / name).mkdir()

@@ -56,10 +56,10 @@ def test_real_spec_meets_the_schema(validator):
 @pytest.mark.parametrize(
     ("path", "value"),
     [
-        (("variables", "heard", "colour"), "red"),      # unknown key
-        (("indicators", 0, "kind"), "kpi"),             # not a listed choice
+        (("variables", "heard", "colour"), "red"),  # unknown key
+        (("indicators", 0, "kind"), "kpi"),  # not a listed choice
         (("variables", "heard", "codes"), {"ja": "x"}),  # a code is a whole number
-        (("variables", "heard", "label"), ""),           # labels are non-empty
+        (("variables", "heard", "label"), ""),  # labels are non-empty
         (("spec_version",), 2),
     ],
 )

@@ -39,9 +39,9 @@ def test_real_spec_loads_into_immutable_objects():
 def test_waves_not_measured_and_their_reasons(raw_spec):
     spec = load_spec(SPEC_PATH)
     assert spec.not_measured == {} and spec.declared_waves == (2019, 2020, 2021)
-    assert spec.variables["wmo_quick"].not_measured == {2020: "i.v.m. COVID"}   # as the annual report prints it
+    assert spec.variables["wmo_quick"].not_measured == {2020: "i.v.m. COVID"}  # as the annual report prints it
     assert spec.not_measured_reason(2020, "wmo_quick") == "i.v.m. COVID"
-    assert spec.not_measured_reason(2021, "caregiver_burden") is None          # left out, no reason declared
+    assert spec.not_measured_reason(2021, "caregiver_burden") is None  # left out, no reason declared
     assert spec.not_measured_reason(2020) is None
 
     raw = copy.deepcopy(raw_spec)
@@ -50,7 +50,7 @@ def test_waves_not_measured_and_their_reasons(raw_spec):
     assert list(skipped.not_measured.items()) == [(2018, "nog geen panel"), (2022, "geen meting")]
     assert skipped.declared_waves == (2018, 2019, 2020, 2021, 2022)
     assert skipped.not_measured_reason(2022) == skipped.not_measured_reason(2022, "heard") == "geen meting"
-    assert skipped.variables["heard"].waves == (2019, 2020, 2021)               # only measured waves by default
+    assert skipped.variables["heard"].waves == (2019, 2020, 2021)  # only measured waves by default
     with pytest.raises(TypeError):
         skipped.not_measured[2023] = "x"  # type: ignore[index]
 
@@ -68,8 +68,15 @@ def test_survey_names_come_from_the_spec():
 def test_every_seed_indicator_is_declared():
     ids = {indicator.id for indicator in load_spec(SPEC_PATH).indicators}
     assert {
-        "heard", "familiar", "knows_where", "walk_in_easy", "contact_of_heard", "contact_of_residents",
-        "helped_of_contact", "helped_of_residents", "caregiver_burdened",
+        "heard",
+        "familiar",
+        "knows_where",
+        "walk_in_easy",
+        "contact_of_heard",
+        "contact_of_residents",
+        "helped_of_contact",
+        "helped_of_residents",
+        "caregiver_burdened",
     } <= ids
 
 
@@ -127,7 +134,11 @@ REJECTIONS = [
     (_set("missing_codes.no_answer.code", 99), "missing_codes", "must differ"),
     (_set("missing_codes.dont_know.code", "99"), "missing_codes.dont_know.code", "whole number"),
     (_delete("groups.residents"), "groups", "must declare the group 'residents'"),
-    (_set("groups.heard_of_wij.when", {"nonexistent": [1]}), "groups.heard_of_wij.when.nonexistent", "unknown variable"),
+    (
+        _set("groups.heard_of_wij.when", {"nonexistent": [1]}),
+        "groups.heard_of_wij.when.nonexistent",
+        "unknown variable",
+    ),
     (_set("groups.heard_of_wij.when", {"heard": [7]}), "groups.heard_of_wij.when.heard", "not answer codes"),
     (_set("groups.heard_of_wij.when", "heard == 1"), "groups.heard_of_wij.when", "expected a mapping"),
     (_set("variables.heard.asked_of", "nobody"), "variables.heard.asked_of", "unknown group"),
@@ -145,13 +156,22 @@ REJECTIONS = [
     (_set("survey.not_measured", {2018: ""}), "survey.not_measured.2018", "non-empty text"),
     (_set("survey.not_measured", {"2018": "x"}), "survey.not_measured.2018", "whole number"),
     (_set("survey.not_measured", [2018]), "survey.not_measured", "expected a mapping"),
-    (_both(SKIP_2018, _set("variables.heard.waves", [2018, 2019])), "variables.heard.waves",
-     "[2018] are declared not measured in survey.not_measured"),
+    (
+        _both(SKIP_2018, _set("variables.heard.waves", [2018, 2019])),
+        "variables.heard.waves",
+        "[2018] are declared not measured in survey.not_measured",
+    ),
     (_set("variables.heard.not_measured", {2018: "x"}), "variables.heard.not_measured.2018", "not in survey.waves"),
-    (_set("variables.heard.not_measured", {2020: "x"}), "variables.heard.not_measured.2020",
-     "also in variables.heard.waves"),
-    (_both(SKIP_2018, _set("variables.heard.not_measured", {2018: "x"})), "variables.heard.not_measured.2018",
-     "already declared not measured in survey.not_measured"),
+    (
+        _set("variables.heard.not_measured", {2020: "x"}),
+        "variables.heard.not_measured.2020",
+        "also in variables.heard.waves",
+    ),
+    (
+        _both(SKIP_2018, _set("variables.heard.not_measured", {2018: "x"})),
+        "variables.heard.not_measured.2018",
+        "already declared not measured in survey.not_measured",
+    ),
     (_set("variables.heard.not_measured", {2020: None}), "variables.heard.not_measured.2020", "non-empty text"),
     (_set("indicators.0.variable", "nonexistent"), "indicators.heard.variable", "unknown variable"),
     (_set("indicators.0.success", [3]), "indicators.heard.success", "not answer codes"),
@@ -203,7 +223,11 @@ def test_duplicate_yaml_key_is_rejected(tmp_path):
 
 @pytest.mark.parametrize(
     ("content", "problem"),
-    [(b"survey: [unclosed", "not valid YAML"), (b"\xff\xfe\x00garbage", "not UTF-8"), (b"- a list\n", "expected a mapping")],
+    [
+        (b"survey: [unclosed", "not valid YAML"),
+        (b"\xff\xfe\x00garbage", "not UTF-8"),
+        (b"- a list\n", "expected a mapping"),
+    ],
 )
 def test_unreadable_spec_file_gives_one_line_error(tmp_path, content, problem):
     path = tmp_path / "spec.yaml"

@@ -8,14 +8,15 @@ naming the file; a readable file with problems gets them listed in its report
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyreadstat
 import pytest
 import yaml
-
 from panel_builder import raw_frame, write_raw
+
 from survey_pipeline.errors import InputError
 from survey_pipeline.ingest import FileCheckError, ingest_files, read_raw_file
 from survey_pipeline.sav import spec_metadata, write_sav
@@ -75,7 +76,10 @@ def test_truncated_sav(good_2019, spec):
     with pytest.raises(InputError) as excinfo:
         read_raw_file(good_2019, spec)
     assert_one_line_input_error(excinfo, "wij_panel_2019.sav", "truncated_file")
-    assert excinfo.value.message == f"the SPSS file is truncated: the header promises {N} cases but the data end inside case {N}"
+    assert (
+        excinfo.value.message
+        == f"the SPSS file is truncated: the header promises {N} cases but the data end inside case {N}"
+    )
 
 
 def test_truncated_zsav(tmp_path, spec):
@@ -251,7 +255,10 @@ def test_csv_cut_off_inside_a_row(tmp_path, spec):
         read_raw_file(path, spec)
     assert_one_line_input_error(excinfo, "wij_panel_2019.csv", "unreadable_file")
     assert excinfo.value.row == N
-    assert excinfo.value.message == f"malformed CSV: the row has {found} of {n_fields} fields; the file ends inside it: truncated?"
+    assert (
+        excinfo.value.message
+        == f"malformed CSV: the row has {found} of {n_fields} fields; the file ends inside it: truncated?"
+    )
 
 
 def test_csv_rows_with_missing_fields(tmp_path, spec):
@@ -294,7 +301,7 @@ def test_unsupported_extension(tmp_path, spec):
 def test_empty_wave_file_without_rows(tmp_path, spec):
     path = tmp_path / "wij_panel_2020.sav"
     write_raw(raw_frame(spec, 2020, N).iloc[0:0], path, spec)
-    frame, report = read_raw_file(path, spec)
+    _frame, report = read_raw_file(path, spec)
     assert problems(report) == [("error", "empty_file", None)]
     with pytest.raises(FileCheckError) as excinfo:
         ingest_files([path], spec, "wij_panel_{wave}")
@@ -406,7 +413,10 @@ def test_value_label_for_an_unknown_code(tmp_path, spec):
     sav_with_labels(raw, used, spec, value_labels={"contact": labels})
     _, report = read_raw_file(used, spec)
     assert problems(report) == [("error", "value_label_unknown_code", "contact")]
-    assert report.errors[0].message == "value label 'misschien' for code 3, which is not a code in the spec and occurs in the data"
+    assert (
+        report.errors[0].message
+        == "value label 'misschien' for code 3, which is not a code in the spec and occurs in the data"
+    )
 
 
 def test_text_codes_in_csv_are_a_type_error(tmp_path, spec):
@@ -450,7 +460,7 @@ def test_non_integral_respondent_id_does_not_show_the_id(tmp_path, spec):
 
 
 def test_non_utf8_labels_are_read_as_windows_1252(tmp_path, spec):
-    source = yaml.safe_load(open(spec.source, encoding="utf-8"))
+    source = yaml.safe_load(Path(spec.source).read_text(encoding="utf-8"))
     source["background"]["wijk"]["codes"][1] = "Café Binnenstad"
     accented = parse_spec(source)
     path = tmp_path / "wij_panel_2019.sav"
@@ -537,7 +547,7 @@ def test_duplicate_column_after_a_header_cell_with_a_line_break(tmp_path, spec):
 def test_file_name_without_wave(tmp_path, spec):
     path = tmp_path / "panel_export_final.sav"
     write_raw(raw_frame(spec, 2019, N), path, spec)
-    frame, report = read_raw_file(path, spec)
+    _frame, report = read_raw_file(path, spec)
     assert problems(report) == [("error", "wave_from_name", None)]
     assert "does not match 'wij_panel_{wave}' (e.g. wij_panel_2019.sav)" in report.errors[0].message
 
@@ -608,11 +618,14 @@ def test_all_formats_read_the_same(tmp_path, spec):
     assert frames[0]["caregiver"].notna().all() and frames[0]["wmo_client"].isna().all()
 
 
-@pytest.mark.parametrize(("sep", "weights", "expected"), [
-    # a ';' file reads ',' as the decimal mark: '1.234' may be a thousands separator
-    (";", ["1.234", "1.5", "2.000"], "stored as text (first at row 1)"),
-    (",", ["1,234", "1.5", "2"], "value(s) are text, not numeric codes (first at row 1)"),
-])
+@pytest.mark.parametrize(
+    ("sep", "weights", "expected"),
+    [
+        # a ';' file reads ',' as the decimal mark: '1.234' may be a thousands separator
+        (";", ["1.234", "1.5", "2.000"], "stored as text (first at row 1)"),
+        (",", ["1,234", "1.5", "2"], "value(s) are text, not numeric codes (first at row 1)"),
+    ],
+)
 def test_base_weights_written_as_text_are_an_error(tmp_path, spec, sep, weights, expected):
     frame = raw_frame(spec, 2019, 3).assign(base_weight=weights)
     path = tmp_path / "wij_panel_2019.csv"

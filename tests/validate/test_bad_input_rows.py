@@ -14,8 +14,8 @@ import pandas as pd
 import pandera.errors
 import pandera.pandas as pa
 import pytest
-
 from panel_builder import raw_frame, stacked, with_origin
+
 from survey_pipeline.errors import InputError
 from survey_pipeline.validate import check_quarantine_share, routing_clauses, validate_responses, validation_schema
 
@@ -67,7 +67,9 @@ def test_exact_duplicate_row_quarantines_only_the_copy(spec, raw):
     raw = pd.concat([raw.iloc[:5], raw.iloc[[4]], raw.iloc[5:]], ignore_index=True)
     result = run_2019(spec, raw)
     assert outcome(result) == {6: "unique_id:resp_id"}
-    assert messages(result) == [(6, "unique_id", "resp_id", "exact copy of row 5 (same respondent id and answers in wave 2019)")]
+    assert messages(result) == [
+        (6, "unique_id", "resp_id", "exact copy of row 5 (same respondent id and answers in wave 2019)")
+    ]
     assert_reconciles(result, N + 1, 1)
 
 
@@ -88,7 +90,12 @@ def test_routed_past_but_answered(spec, raw):
     result = run_2019(spec, raw)
     assert outcome(result) == {2: "routed_past:familiarity"}
     assert messages(result) == [
-        (2, "routed_past", "familiarity", "routed past 'familiarity' (heard=2) but it holds 3; expected -1 'niet gevraagd'")
+        (
+            2,
+            "routed_past",
+            "familiarity",
+            "routed past 'familiarity' (heard=2) but it holds 3; expected -1 'niet gevraagd'",
+        )
     ]
 
 

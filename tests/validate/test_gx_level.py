@@ -8,8 +8,8 @@ import sys
 
 import pytest
 import yaml
-
 from panel_builder import raw_frame, write_raw
+
 from survey_pipeline.artifacts import PROJECT_ROOT
 
 # Ingest and validate in a fresh interpreter, then say whether great_expectations was imported.
@@ -38,11 +38,22 @@ def test_gx_level(tmp_path, spec, level):
     for offset, wave in enumerate(spec.waves):
         write_raw(raw_frame(spec, wave, 40, first_id=1 + offset * 7), raw_dir / f"wij_panel_{wave}.sav", spec)
     params = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text(encoding="utf-8"))
-    params.update(ingest={"raw_dir": "data/raw", "file_pattern": "wij_panel_{wave}"},
-                  validate={"max_quarantine_share": 0.02, "gx_level": level})
+    params.update(
+        ingest={"raw_dir": "data/raw", "file_pattern": "wij_panel_{wave}"},
+        validate={"max_quarantine_share": 0.02, "gx_level": level},
+    )
     done = subprocess.run(
-        [sys.executable, "-c", STAGES, str(tmp_path), json.dumps(params), str(PROJECT_ROOT / "questionnaires" / "wij_monitor.yaml")],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-c",
+            STAGES,
+            str(tmp_path),
+            json.dumps(params),
+            str(PROJECT_ROOT / "questionnaires" / "wij_monitor.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     report = json.loads(done.stdout.strip().splitlines()[-1])
     out = tmp_path / "outputs" / "validate"

@@ -10,8 +10,8 @@ import openpyxl
 import pandas as pd
 import pytest
 import yaml
-
 from panel_builder import raw_frame, valid_responses, write_raw
+
 from survey_pipeline import contracts, expectations, ingest, validate
 from survey_pipeline.artifacts import OutputStore, read_json, read_table
 from survey_pipeline.errors import InputError, ParamsError
@@ -19,10 +19,12 @@ from survey_pipeline.settings import IngestSettings, Params, ValidateSettings, l
 from survey_pipeline.spec import parse_spec
 
 ROOT = Path(__file__).resolve().parents[2]
-PARAMS = load_params(ROOT / "params.yaml").model_copy(update={
-    "ingest": IngestSettings(raw_dir="data/raw", file_pattern="wij_panel_{wave}"),
-    "validate_": ValidateSettings(max_quarantine_share=0.02),
-})
+PARAMS = load_params(ROOT / "params.yaml").model_copy(
+    update={
+        "ingest": IngestSettings(raw_dir="data/raw", file_pattern="wij_panel_{wave}"),
+        "validate_": ValidateSettings(max_quarantine_share=0.02),
+    }
+)
 
 
 def _with_validate(**settings) -> Params:
@@ -68,7 +70,12 @@ def test_routing_errors_in_one_percent_of_rows_are_quarantined_and_the_run_goes_
     assert len(valid) == 3 * n - 3
     assert ingest_manifest["rows"] == 3 * n
     metrics = read_json(out / "metrics.json", contracts.ValidateMetrics)
-    assert metrics["waves"]["2019"] == {"rows_in": n, "rows_valid": n - 3, "rows_quarantined": 3, "quarantined_share": 0.01}
+    assert metrics["waves"]["2019"] == {
+        "rows_in": n,
+        "rows_valid": n - 3,
+        "rows_quarantined": 3,
+        "quarantined_share": 0.01,
+    }
     assert metrics["waves"]["2020"]["rows_quarantined"] == 0
     for wave in metrics["waves"].values():
         assert wave["rows_in"] == wave["rows_valid"] + wave["rows_quarantined"]
@@ -100,14 +107,32 @@ def test_routing_errors_in_one_percent_of_rows_are_quarantined_and_the_run_goes_
 
 def _gx_result(failed: list[str]) -> dict:
     """A checkpoint summary as `expectations.summarise` writes it, with these expectations failed."""
-    rows = [{"name": name, "rule": name.split(":")[0], "variable": name.split(":")[1],
-             "expectation": "expect_column_values_to_be_in_set", "kwargs": {}, "row_condition": None,
-             "success": False, "raised_exception": False, "exception_message": None,
-             "element_count": 30, "unexpected_count": 1} for name in failed]
-    return {"success": not failed,
-            "statistics": {"evaluated_expectations": len(rows), "successful_expectations": 0,
-                           "unsuccessful_expectations": len(rows), "raised_exceptions": 0},
-            "expectations": rows}
+    rows = [
+        {
+            "name": name,
+            "rule": name.split(":")[0],
+            "variable": name.split(":")[1],
+            "expectation": "expect_column_values_to_be_in_set",
+            "kwargs": {},
+            "row_condition": None,
+            "success": False,
+            "raised_exception": False,
+            "exception_message": None,
+            "element_count": 30,
+            "unexpected_count": 1,
+        }
+        for name in failed
+    ]
+    return {
+        "success": not failed,
+        "statistics": {
+            "evaluated_expectations": len(rows),
+            "successful_expectations": 0,
+            "unsuccessful_expectations": len(rows),
+            "raised_exceptions": 0,
+        },
+        "expectations": rows,
+    }
 
 
 def test_quarantine_workbook_gives_the_data_manager_every_reason_in_dutch(tmp_path, spec):
@@ -126,17 +151,28 @@ def test_quarantine_workbook_gives_the_data_manager_every_reason_in_dutch(tmp_pa
     book = openpyxl.load_workbook(tmp_path / "outputs" / "validate" / "quarantine.xlsx")
     assert book.sheetnames == ["Rijen", "Redenen"]
     rows = {r[1]: r for r in book["Rijen"].iter_rows(min_row=2, values_only=True)}
-    assert [c.value for c in book["Rijen"][1]][:5] == ["Bestand", "Rij", "Meting (bestand)", "Respondentnummer", "Redenen"]
+    assert [c.value for c in book["Rijen"][1]][:5] == [
+        "Bestand",
+        "Rij",
+        "Meting (bestand)",
+        "Respondentnummer",
+        "Redenen",
+    ]
     assert sorted(rows) == [1, 102, 151]
     assert rows[1][4] == f"{validate.RULE_TEXT_NL['routed_to']} (walk_in)"
     assert rows[102][4] == f"{validate.RULE_TEXT_NL['routed_past']} (familiarity)"
     assert rows[151][4] == f"{validate.RULE_TEXT_NL['allowed_codes']} (helped)"
     header = [c.value for c in book["Rijen"][1]]
     assert rows[151][header.index("helped")] == 7 and rows[1][2] == 2020
-    lines = [dict(zip([c.value for c in book["Redenen"][1]], r))
-             for r in book["Redenen"].iter_rows(min_row=2, values_only=True)]
+    lines = [
+        dict(zip([c.value for c in book["Redenen"][1]], r))
+        for r in book["Redenen"].iter_rows(min_row=2, values_only=True)
+    ]
     assert [(line["Rij"], line["Regel"], line["Variabele"], line["Gevonden code"]) for line in lines] == [
-        (1, "routed_to", "walk_in", -1), (102, "routed_past", "familiarity", 1), (151, "allowed_codes", "helped", 7)]
+        (1, "routed_to", "walk_in", -1),
+        (102, "routed_past", "familiarity", 1),
+        (151, "allowed_codes", "helped", 7),
+    ]
     assert lines[2]["Omschrijving variabele"] == spec.variables["helped"].label
     assert {line["Reden"] for line in lines} <= set(validate.RULE_TEXT_NL.values())
 
@@ -208,15 +244,25 @@ SMALL_SPEC = {
         "no_answer": {"code": 98, "label": "geen antwoord"},
         "not_asked": {"code": -1, "label": "niet gevraagd"},
     },
-    "groups": {"residents": {"label": "alle bewoners"}, "heard_of_wij": {"label": "die WIJ kennen", "when": {"heard": [1]}}},
+    "groups": {
+        "residents": {"label": "alle bewoners"},
+        "heard_of_wij": {"label": "die WIJ kennen", "when": {"heard": [1]}},
+    },
     "background": {"sex": {"label": "Geslacht", "codes": {1: "man", 2: "vrouw"}}},
     "variables": {
         "heard": {"label": "Gehoord?", "codes": {1: "ja", 2: "nee"}, "asked_of": "residents"},
         "contact": {"label": "Contact?", "codes": {1: "ja", 2: "nee"}, "asked_of": "heard_of_wij"},
     },
     "indicators": [
-        {"id": "heard", "kind": "prestatie", "variable": "heard", "success": [1], "base": "residents",
-         "dont_know": "exclude", "label": "% gehoord"}
+        {
+            "id": "heard",
+            "kind": "prestatie",
+            "variable": "heard",
+            "success": [1],
+            "base": "residents",
+            "dont_know": "exclude",
+            "label": "% gehoord",
+        }
     ],
 }
 
@@ -242,13 +288,19 @@ def test_checkpoint_catches_what_slipped_through_and_counts_raised_expectations_
     raised = expectations.run_checkpoint(frame.drop(columns=["contact"]), mini, None)
     failed = {(e["rule"], e["variable"], e["raised_exception"]) for e in raised["expectations"] if not e["success"]}
     assert {f for f in failed if f[1] == "contact"} == {
-        ("routed_past", "contact", True), ("routed_to", "contact", True), ("not_blank", "contact", True)}
+        ("routed_past", "contact", True),
+        ("routed_to", "contact", True),
+        ("not_blank", "contact", True),
+    }
     assert raised["statistics"]["raised_exceptions"] == 3
     # a missing filter column: the rules it routes cannot be evaluated, and fail
     no_filter = expectations.run_checkpoint(frame.drop(columns=["heard"]), mini, None)
     failed = {(e["rule"], e["variable"], e["raised_exception"]) for e in no_filter["expectations"] if not e["success"]}
     assert {f for f in failed if f[1] == "contact"} == {
-        ("routed_past", "contact", True), ("routed_to", "contact", True), ("not_blank", "contact", True)}
+        ("routed_past", "contact", True),
+        ("routed_to", "contact", True),
+        ("not_blank", "contact", True),
+    }
 
 
 def test_routing_expectations_read_precomputed_boolean_columns(spec):
@@ -290,8 +342,9 @@ def test_gx_level_off_as_written_in_params_yaml():
 
 
 def test_validate_params_defaults():
-    assert parse_section(ValidateSettings, {}, "validate") == ValidateSettings(max_quarantine_share=0.02,
-                                                                               gx_failure="error", gx_level="full")
+    assert parse_section(ValidateSettings, {}, "validate") == ValidateSettings(
+        max_quarantine_share=0.02, gx_failure="error", gx_level="full"
+    )
     assert parse_section(ValidateSettings, {"max_quarantine_share": 0}, "validate").max_quarantine_share == 0.0
 
 
@@ -299,7 +352,7 @@ def test_data_docs_count_failures_without_showing_respondent_values(tmp_path):
     mini = parse_spec(SMALL_SPEC)
     frame = valid_responses(mini, 2019, 8, first_id=987650)
     frame.loc[3, mini.respondent_id] = frame.loc[2, mini.respondent_id]
-    frame.loc[frame.index[frame["heard"] != 1][0], "contact"] = 77.0   # routed past, yet an answer
+    frame.loc[frame.index[frame["heard"] != 1][0], "contact"] = 77.0  # routed past, yet an answer
     result = expectations.run_checkpoint(frame, mini, tmp_path / "docs")
     failed = {e["name"]: e["unexpected_count"] for e in result["expectations"] if not e["success"]}
     assert failed == {"unique_id:resp_id": 2, "routed_past:contact": 1}

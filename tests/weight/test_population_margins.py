@@ -126,7 +126,9 @@ def test_a_sample_category_without_population_is_a_clear_error(spec, tmp_path):
     margins = load_margins(_write(tmp_path, frame), spec)
     wijk = wave_margins(margins, 2020, ["wijk"], 1.0, file="margins.csv").margins[0]
     sample = np.arange(1, 31, dtype=float)
-    with pytest.raises(InputError, match=r"category 5 \(Noorderplantsoenbuurt\) has 1 respondent\(s\) but no population"):
+    with pytest.raises(
+        InputError, match=r"category 5 \(Noorderplantsoenbuurt\) has 1 respondent\(s\) but no population"
+    ):
         check_categories(wijk, sample, 2020, file="margins.csv", labels=spec.background["wijk"].codes)
     assert check_categories(wijk, sample[sample != 5], 2020, file="m", labels={}).tolist() == [
         i for i in range(30) if i != 4
@@ -135,7 +137,13 @@ def test_a_sample_category_without_population_is_a_clear_error(spec, tmp_path):
 
 def test_cells_are_summed_to_the_requested_variables(spec, tmp_path):
     cells = pd.DataFrame(
-        {"wave": [2020] * 4, "age_group": [1, 1, 2, 2], "sex": [1, 2, 1, 2], "wijk": [1, 1, 1, 1], "count": [5, 6, 7, 8]}
+        {
+            "wave": [2020] * 4,
+            "age_group": [1, 1, 2, 2],
+            "sex": [1, 2, 1, 2],
+            "wijk": [1, 1, 1, 1],
+            "count": [5, 6, 7, 8],
+        }
     )
     loaded = load_cells(_write(tmp_path, cells, "cells.csv"), spec, ["age_group"])
     assert loaded.to_dict("list") == {"wave": [2020, 2020], "age_group": [1, 2], "count": [11.0, 15.0]}

@@ -116,9 +116,10 @@ def test_we_match_r_where_r_meets_the_margins_and_refuse_where_it_does_not(spec,
     # Same algorithm, same inputs: our raking reaches R's totals, so R misses the margin we name.
     codes = [frame[v].to_numpy(int) - 1 for v in case["margins"]]
     totals = [np.array([t for _, t in pairs]) for pairs in case["margins"].values()]
-    ours = rake_weights(frame["base_weight"].to_numpy(), list(zip(codes, totals)),
-                        max_iter=case["max_iter"], tol=case["tol"])
-    for (variable, pairs), c in zip(case["r_achieved"].items(), codes):
+    ours = rake_weights(
+        frame["base_weight"].to_numpy(), list(zip(codes, totals)), max_iter=case["max_iter"], tol=case["tol"]
+    )
+    for pairs, c in zip(case["r_achieved"].values(), codes):
         achieved = np.bincount(c, weights=ours.weights)
         np.testing.assert_allclose(achieved, [float(v) for _, v in pairs], rtol=1e-8)
     np.testing.assert_allclose(ours.weights, [float(v) for v in case["weights_r"]], rtol=RTOL_WEIGHTS)

@@ -169,7 +169,9 @@ def test_excluded_respondents_are_counted_and_the_rest_weighted_to_the_total(spe
         assert missing > 0
         assert wave_result.diagnostics["n_excluded_missing_background"] == missing
         assert result.metrics["waves"][str(wave)]["excluded_missing_by_variable"] == {
-            "age_group": 0, "sex": 0, "wijk": missing,
+            "age_group": 0,
+            "sex": 0,
+            "wijk": missing,
         }
         total = panel.margins.loc[(panel.margins["wave"] == wave) & (panel.margins["variable"] == "sex"), "count"].sum()
         assert result.weights.loc[result.weights["wave"] == wave, "weight"].sum() == pytest.approx(total, rel=1e-9)
@@ -213,8 +215,9 @@ def test_raking_matches_the_core_with_unequal_base_weights(spec, demo):
         margins.append((frame[variable].astype(int).to_numpy() - 1, m.sort_values("code")["count"].to_numpy()))
     expected = rake_weights(frame["base_weight"].to_numpy(), margins, max_iter=100, tol=1e-10)
     np.testing.assert_allclose(result.weights, expected.weights, rtol=1e-12)
-    ignored = weight_wave(frame, 2019, _parse(_params(base_weight="ignore", trim_lower=None,
-                                                                        trim_upper=None)), population, spec)
+    ignored = weight_wave(
+        frame, 2019, _parse(_params(base_weight="ignore", trim_lower=None, trim_upper=None)), population, spec
+    )
     assert not ignored.diagnostics["base_weights_used"]
     assert not np.allclose(ignored.weights, result.weights)
 
@@ -239,14 +242,12 @@ def test_trimming_holds_the_bounds_and_the_margins(spec, demo):
     panel, folder = demo
     valid = _valid(spec, panel)
     population = _population(spec, folder)
-    untrimmed = compute_weights(valid, _parse(_params(trim_lower=None, trim_upper=None)),
-                                population, spec)
-    ratio = max((untrimmed.weights.groupby("wave")["weight"].max() / untrimmed.weights.groupby("wave")["weight"].mean()))
+    untrimmed = compute_weights(valid, _parse(_params(trim_lower=None, trim_upper=None)), population, spec)
+    ratio = max(untrimmed.weights.groupby("wave")["weight"].max() / untrimmed.weights.groupby("wave")["weight"].mean())
     upper = round(0.8 * ratio, 2)
     assert upper > 1.5
-    trimmed = compute_weights(valid, _parse(_params(trim_lower=0.3, trim_upper=upper)),
-                              population, spec)
-    for wave, w in trimmed.weights.groupby("wave")["weight"]:
+    trimmed = compute_weights(valid, _parse(_params(trim_lower=0.3, trim_upper=upper)), population, spec)
+    for _wave, w in trimmed.weights.groupby("wave")["weight"]:
         assert w.max() <= upper * w.mean() * (1 + 1e-6)
         assert w.min() >= 0.3 * w.mean() * (1 - 1e-6)
     assert (trimmed.margins["relative_difference"].abs() < 1e-8).all()
@@ -276,8 +277,7 @@ def test_infeasible_margins_are_refused_not_weighted_to_a_limit_that_misses_them
     # The raking loop itself "converges": it settles on weights that miss the age margin.
     margins = population.margins[population.margins["wave"] == 2020]
     calibration = [
-        (frame[v].astype(int).to_numpy() - 1,
-         margins[margins["variable"] == v].sort_values("code")["count"].to_numpy())
+        (frame[v].astype(int).to_numpy() - 1, margins[margins["variable"] == v].sort_values("code")["count"].to_numpy())
         for v in ("age_group", "sex", "wijk")
     ]
     loop = rake_weights(np.ones(len(frame)), calibration, max_iter=100, tol=1e-10)
@@ -286,7 +286,9 @@ def test_infeasible_margins_are_refused_not_weighted_to_a_limit_that_misses_them
         weight_wave(frame, 2020, settings, population, spec)
     message = str(caught.value)
     assert caught.value.rule == "margins_met" and caught.value.column == "age_group"
-    assert "margin 'age_group' category 4 (65 jaar en ouder) not met: population 36,418.00, weighted 19,597.00" in message
+    assert (
+        "margin 'age_group' category 4 (65 jaar en ouder) not met: population 36,418.00, weighted 19,597.00" in message
+    )
     assert "the margins are infeasible" in message and "\n" not in message
 
 
@@ -309,11 +311,13 @@ def test_trimming_bounds_too_tight_for_feasible_margins_blame_trimming(spec, dem
     # Each wijk's weights must add up to its population; a small wijk with few respondents
     # forces weights far above 1.2 x the mean: no trimming can hold.
     with pytest.raises(InputError) as caught:
-        weight_wave(frame, 2020, _parse(_params(trim_upper=1.2, trim_max_rounds=5)),
-                    population, spec)
+        weight_wave(frame, 2020, _parse(_params(trim_upper=1.2, trim_max_rounds=5)), population, spec)
     message = str(caught.value)
     assert caught.value.rule == "margins_met"
-    assert message.startswith("margins.csv, column ") and "wave 2020: the trimming bounds are too tight: margin '" in message
+    assert (
+        message.startswith("margins.csv, column ")
+        and "wave 2020: the trimming bounds are too tight: margin '" in message
+    )
     assert "not met: population " in message and "by weights within [0.2, 1.2] x mean after 5 rounds" in message
     assert "untrimmed raking met every margin" in message and "infeasible" not in message
 
@@ -381,9 +385,20 @@ def test_a_sample_missing_a_population_wijk_stops_the_run(spec, demo):
 
 def _ingested_file(wave: int) -> dict:
     """The files.json entry ingest writes for the demo file of `wave` (what the weight stage reads: its label)."""
-    return {"path": f"data/raw/wij_panel_{wave}.sav", "format": "sav", "sha256": "0" * 64, "n_rows": 1, "wave": wave,
-            "file_label": f"{FILE_LABEL} ({wave})", "encoding": None, "variable_labels": {}, "value_labels": {},
-            "warnings": [], "errors": [], "receipt": None}
+    return {
+        "path": f"data/raw/wij_panel_{wave}.sav",
+        "format": "sav",
+        "sha256": "0" * 64,
+        "n_rows": 1,
+        "wave": wave,
+        "file_label": f"{FILE_LABEL} ({wave})",
+        "encoding": None,
+        "variable_labels": {},
+        "value_labels": {},
+        "warnings": [],
+        "errors": [],
+        "receipt": None,
+    }
 
 
 def _stage_inputs(spec, demo, root: Path) -> tuple[artifacts.OutputStore, Params]:
@@ -397,8 +412,9 @@ def _stage_inputs(spec, demo, root: Path) -> tuple[artifacts.OutputStore, Params
         artifacts.write_table(_valid(spec, panel), out / "valid.parquet", contracts.ValidateValid, spec)
         write_record(out, {"ingest": params.ingest, "validate": params.validate_})
     with store.writing("ingest") as out:
-        artifacts.write_json({f"wij_panel_{w}.sav": _ingested_file(w) for w in spec.waves}, out / "files.json",
-                             contracts.IngestFiles)
+        artifacts.write_json(
+            {f"wij_panel_{w}.sav": _ingested_file(w) for w in spec.waves}, out / "files.json", contracts.IngestFiles
+        )
         write_record(out, {"ingest": params.ingest})
     store.commit()
     return artifacts.OutputStore(root / "outputs"), params
@@ -436,14 +452,29 @@ def test_stage_writes_weights_diagnostics_and_spss_files(spec, demo, tmp_path):
     frame, meta = pyreadstat.read_sav(str(out / "sav" / "2020.sav"), user_missing=True)
     wave_valid = valid[valid["wave"] == 2020].reset_index(drop=True)
     assert meta.file_label == f"{FILE_LABEL} (2020)"
-    derived = ["weight", "weight_norm", *(f"ind_{i.id}" for i in spec.indicators if 2020 in spec.variables[i.variable].waves)]
+    derived = [
+        "weight",
+        "weight_norm",
+        *(f"ind_{i.id}" for i in spec.indicators if 2020 in spec.variables[i.variable].waves),
+    ]
     assert list(frame.columns) == [
-        "resp_id", "wave", "wijk", "age_group", "sex", *(v.name for v in spec.variables_in_wave(2020)), *derived,
+        "resp_id",
+        "wave",
+        "wijk",
+        "age_group",
+        "sex",
+        *(v.name for v in spec.variables_in_wave(2020)),
+        *derived,
     ]
     assert meta.column_names_to_labels["weight"] == f"Weegfactor (populatie: {spec.population_label})"
     assert meta.column_names_to_labels["contact"] == spec.variables["contact"].label
-    assert meta.variable_value_labels["helped"] == {1.0: "ja", 2.0: "nee", 99.0: "weet niet", 98.0: "geen antwoord",
-                                                   -1.0: "niet gevraagd"}
+    assert meta.variable_value_labels["helped"] == {
+        1.0: "ja",
+        2.0: "nee",
+        99.0: "weet niet",
+        98.0: "geen antwoord",
+        -1.0: "niet gevraagd",
+    }
     assert meta.variable_value_labels["wijk"][28.0] == "Meerstad"
     assert {r["lo"] for r in meta.missing_ranges["helped"]} == {99.0, 98.0, -1.0}
     pd.testing.assert_frame_equal(
@@ -460,7 +491,7 @@ def test_spss_file_has_the_normalised_weight_and_labelled_indicator_variables(sp
     store.commit()
     frame, meta = pyreadstat.read_sav(str(tmp_path / "outputs" / "weight" / "sav" / "2021.sav"), user_missing=True)
     weighted = frame["weight"].notna()
-    assert weighted.sum() < len(frame)                                   # some excluded for missing background
+    assert weighted.sum() < len(frame)  # some excluded for missing background
     assert frame.loc[weighted, "weight_norm"].mean() == pytest.approx(1.0, rel=1e-12)
     np.testing.assert_allclose(frame["weight_norm"], frame["weight"] / frame["weight"].mean(), rtol=1e-12)
     assert frame["weight_norm"].isna().equals(~weighted)
@@ -477,7 +508,7 @@ def test_spss_file_has_the_normalised_weight_and_labelled_indicator_variables(sp
     assert frame["ind_contact_of_heard"].notna().sum() < frame["ind_heard"].notna().sum()
 
     asked = [i for i in spec.indicators if 2021 in spec.variables[i.variable].waves]
-    assert "ind_caregiver_burdened" not in frame and len(asked) < len(spec.indicators)   # not asked in 2021
+    assert "ind_caregiver_burdened" not in frame and len(asked) < len(spec.indicators)  # not asked in 2021
     for indicator in asked:
         name = f"ind_{indicator.id}"
         assert meta.variable_value_labels[name] == {0.0: "nee", 1.0: "ja"}
@@ -516,37 +547,44 @@ def _in_wave_2020(edit):
     def apply(valid: pd.DataFrame) -> pd.DataFrame:
         rows = valid["wave"] == 2020
         return pd.concat([valid[~rows], edit(valid[rows])]).sort_index()
+
     return apply
 
 
 # Bad-input corpus of the weight stage: (params overrides, edit of the valid rows, words in the error).
 WEIGHT_CORPUS = {
     "infeasible_margins_untrimmed": (
-        UNTRIMMED, _in_wave_2020(_conflicting),
+        UNTRIMMED,
+        _in_wave_2020(_conflicting),
         ["wave 2020: margin 'age_group' category 4 (65 jaar en ouder) not met", "infeasible"],
     ),
     "infeasible_margins_trimmed": (
-        {}, _in_wave_2020(_conflicting),
+        {},
+        _in_wave_2020(_conflicting),
         ["wave 2020: margin 'age_group' category 4 (65 jaar en ouder) not met", "infeasible"],
     ),
     "population_wijk_without_respondents": (
-        {}, _in_wave_2020(lambda rows: rows[rows["wijk"] != 28]),
+        {},
+        _in_wave_2020(lambda rows: rows[rows["wijk"] != 28]),
         ["wave 2020: margin 'wijk' category 28 (Meerstad)", "no respondents"],
     ),
     "trimming_bounds_too_tight": (
-        {"trim_upper": 1.2, "trim_max_rounds": 5}, None,
+        {"trim_upper": 1.2, "trim_max_rounds": 5},
+        None,
         ["the trimming bounds are too tight: margin '", "not met", "untrimmed raking met every margin"],
     ),
     "raking_not_converged": (
-        {"max_iter": 2}, None,
+        {"max_iter": 2},
+        None,
         ["not met: population ", "relative deviation ", "raking not converged", "weight.max_iter (now 2)"],
     ),
 }
 
 
 @pytest.mark.parametrize("case", sorted(WEIGHT_CORPUS))
-def test_cli_exits_2_naming_the_missed_margin_and_keeps_the_previous_outputs(spec, weighted_project, tmp_path, capsys,
-                                                                             case):
+def test_cli_exits_2_naming_the_missed_margin_and_keeps_the_previous_outputs(
+    spec, weighted_project, tmp_path, capsys, case
+):
     overrides, edit, words = WEIGHT_CORPUS[case]
     root = tmp_path / "project"
     shutil.copytree(weighted_project, root)

@@ -48,12 +48,14 @@ def main() -> None:
     people = cells.groupby(["wijk", "age_group"])["count"].sum().unstack("age_group")
     shares = people.div(people.sum(axis=1), axis=0)
 
-    out = pd.DataFrame({
-        "wijk": by_wijk["breakdown_code"].astype(int).to_numpy(),
-        "direct": by_wijk["estimate"].to_numpy(),
-        "sampling_variance": by_wijk["se"].to_numpy() ** 2,
-        "n": by_wijk["n"].astype(int).to_numpy(),
-    })
+    out = pd.DataFrame(
+        {
+            "wijk": by_wijk["breakdown_code"].astype(int).to_numpy(),
+            "direct": by_wijk["estimate"].to_numpy(),
+            "sampling_variance": by_wijk["se"].to_numpy() ** 2,
+            "n": by_wijk["n"].astype(int).to_numpy(),
+        }
+    )
     out["share_18_34"] = out["wijk"].map(shares[1]).to_numpy()
     out["share_65_plus"] = out["wijk"].map(shares[4]).to_numpy()
     if out.isna().any().any() or len(out) != 30:

@@ -93,9 +93,7 @@ def likelihood_root(y: np.ndarray, psi: np.ndarray, x: np.ndarray, method: str) 
     own = fit(start, x, y, psi, tol=1e-12, max_iter=10_000)
     log_sd = float(own.params[-1])
     derivative = jax.grad(lambda t: loss(jnp.array([t]), x, y, psi))
-    root = brentq(
-        lambda t: float(derivative(t)), log_sd - 1.0, log_sd + 1.0, xtol=1e-15, rtol=4 * np.finfo(float).eps
-    )
+    root = brentq(lambda t: float(derivative(t)), log_sd - 1.0, log_sd + 1.0, xtol=1e-15, rtol=4 * np.finfo(float).eps)
     return float(np.exp(2 * root)), float(np.exp(2 * log_sd))
 
 
@@ -133,13 +131,23 @@ def reference(name: str) -> dict:
         )
         entry["call"] = f"estimate_mse_prasad_rao(X, y, D, beta, sigma2_u, beta_cov, method={method!r})"
         entry.update(
-            sigma2_u=sigma2_u, beta=beta.tolist(), estimate=estimate.tolist(), mse=mse.tolist(),
-            g1=g1.tolist(), g2=g2.tolist(), g3=g3.tolist(),
+            sigma2_u=sigma2_u,
+            beta=beta.tolist(),
+            estimate=estimate.tolist(),
+            mse=mse.tolist(),
+            g1=g1.tolist(),
+            g2=g2.tolist(),
+            g3=g3.tolist(),
         )
         methods[method] = entry
     file, direct, variance, _ = DATASETS[name]
-    return {"file": f"data/{file}", "direct": direct, "sampling_variance": variance, "covariates": names,
-            "methods": methods}
+    return {
+        "file": f"data/{file}",
+        "direct": direct,
+        "sampling_variance": variance,
+        "covariates": names,
+        "methods": methods,
+    }
 
 
 def main() -> None:
