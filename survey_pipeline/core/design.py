@@ -866,6 +866,7 @@ class SurveyDesign:
         )
         if labels is not None:
             _insert_by(out_frame, 0, labels)
+            out_frame.index = labels.set_names([None] * labels.nlevels)  # one row per level, indexed by it
         return out_frame
 
     def mean(
@@ -878,7 +879,8 @@ class SurveyDesign:
         """Weighted mean of a numeric `variable` per domain (`where`, one row per `by` level).
 
         Rows where `variable` is missing are left out of the domain (R's na.rm = TRUE);
-        the domain stays on the full design. Columns: [by], `estimate`, `se`
+        the domain stays on the full design. With `by` the index is the level (also kept as the
+        `by` column, as in `proportion`). Columns: [by], `estimate`, `se`
         (linearisation, calibration-aware), `ci_lower`/`ci_upper` (estimate +/- t(df) se),
         `df` (R's degf() of the domain), `deff` (R's svymean(deff = TRUE): se^2 over
         s^2 (W - n) / (W n), s^2 = svyvar; deff = "replace" s^2 / n where W <= n, noted),

@@ -143,3 +143,14 @@ def test_unknown_ci_method_is_rejected():
     df = pd.DataFrame({"w": [1.0, 1.0], "y": [1, 0]})
     with pytest.raises(ValueError, match="ci must be one of"):
         SurveyDesign(df, weights="w").proportion("y", success=[1], ci="exact")
+
+
+def test_mean_and_total_by_a_breakdown_are_indexed_by_its_levels():
+    """`design.mean(variable, by=...)`: one row per level, the index is the level (and the column stays)."""
+    df = pd.DataFrame(
+        {"w": [1.0, 2.0, 1.0, 3.0, 2.0, 1.0], "x": [3.0, 4.0, 5.0, 6.0, 7.0, 8.0], "g": [5, 5, 7, 7, 9, 9]}
+    )
+    design = SurveyDesign(df, weights="w")
+    for result in (design.mean("x", by="g"), design.total("x", by="g")):
+        assert list(result.index) == [5, 7, 9] and list(result["g"]) == [5, 7, 9]
+    assert design.mean("x", by="g").loc[7, "estimate"] == pytest.approx((5 * 1 + 6 * 3) / 4)
