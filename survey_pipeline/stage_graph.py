@@ -185,7 +185,10 @@ def _lazy_exports(tree: ast.Module, package: str) -> tuple[set[ast.AST], dict[st
     return nodes, exports
 
 
+@functools.cache
 def _parsed(module: str) -> ast.Module:
+    """The module's syntax tree, parsed once per process (the import walk meets a module many times;
+    the trees are only read)."""
     path = module_path(module)
     return ast.parse(path.read_text(encoding="utf-8")) if path is not None else ast.Module(body=[], type_ignores=[])
 
