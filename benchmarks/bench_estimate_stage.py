@@ -25,9 +25,9 @@ import pandas as pd
 from memory import load_average, peak_memory_mb, reset_peak_memory
 
 from survey_pipeline import SurveyDesign, demo
-from survey_pipeline import estimate as est
 from survey_pipeline.settings import load_params
 from survey_pipeline.spec import load_spec
+from survey_pipeline.stages.estimate import stage as est
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,7 @@ checks every table and JSON file against its contract when it is written and rea
 column lists and dtypes elsewhere come from here (`columns`).
 
 The rules that depend on the questionnaire (allowed codes, routing) are generated from
-the spec in `survey_pipeline.validate`; the tables of ingested responses have one fixed
+the spec in `survey_pipeline.stages.validate.stage`; the tables of ingested responses have one fixed
 part (origin columns) and spec columns matched by pattern.
 """
 

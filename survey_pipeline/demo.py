@@ -47,9 +47,9 @@ import pandas as pd
 from scipy.optimize import brentq
 from scipy.special import expit
 
-from survey_pipeline.ingest import RECEIPT_FILE
 from survey_pipeline.sav import write_sav
 from survey_pipeline.spec import ALL_RESIDENTS, QuestionnaireSpec, load_spec
+from survey_pipeline.stages.ingest.stage import RECEIPT_FILE
 
 log = logging.getLogger(__name__)
 

@@ -114,7 +114,7 @@ class ValidateSettings(Section):
 
 
 class WeightSettings(Section):
-    """`weight:` calibration to the population (see `survey_pipeline.weight`)."""
+    """`weight:` calibration to the population (see `survey_pipeline.stages.weight.stage`)."""
 
     method: WeightMethod = "rake"
     margins: Annotated[Names, Field(min_length=1)]
@@ -180,7 +180,7 @@ BenchmarkMethod = Literal["ratio", "difference", "none"]
 
 class SmallAreaSettings(Section):
     """`estimate.small_area:` Fay-Herriot estimates for the areas of the spec's `area_variable`
-    (survey_pipeline/small_area.py); absent means switched off."""
+    (survey_pipeline/stages/estimate/small_area.py); absent means switched off."""
 
     enabled: bool = False
     method: SaeMethod = "REML"

@@ -83,14 +83,14 @@ ESTIMATE_DATA = (*WEIGHT_DATA, "estimate.small_area.used_covariates_file")
 STAGES: tuple[Stage, ...] = (
     Stage(
         name="ingest",
-        module=f"{PACKAGE}.ingest",
+        module=f"{PACKAGE}.stages.ingest.stage",
         params=("spec", "ingest"),
         data_keys=("ingest.raw_dir",),
         writes=("responses.parquet", "files.json", RECORD),
     ),
     Stage(
         name="validate",
-        module=f"{PACKAGE}.validate",
+        module=f"{PACKAGE}.stages.validate.stage",
         params=("spec", "validate"),
         reads=("ingest/responses.parquet", "ingest/files.json", f"ingest/{RECORD}"),
         writes=("valid.parquet", "quarantine.parquet", "quarantine_reasons.parquet", "quarantine.xlsx", RECORD),
@@ -101,7 +101,7 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         name="weight",
-        module=f"{PACKAGE}.weight",
+        module=f"{PACKAGE}.stages.weight.stage",
         params=("spec", "weight"),
         reads=("validate/valid.parquet", f"validate/{RECORD}", "ingest/files.json", f"ingest/{RECORD}"),
         data_keys=WEIGHT_DATA,
@@ -111,7 +111,7 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         name="estimate",
-        module=f"{PACKAGE}.estimate",
+        module=f"{PACKAGE}.stages.estimate.stage",
         params=("spec", "weight", "estimate"),
         reads=("validate/valid.parquet", f"validate/{RECORD}", "weight/weights.parquet", f"weight/{RECORD}"),
         data_keys=ESTIMATE_DATA,
@@ -119,7 +119,7 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         name="report",
-        module=f"{PACKAGE}.report.stage",
+        module=f"{PACKAGE}.stages.report.stage",
         params=("spec", "weight", "estimate", "report"),
         reads=(
             "estimate/indicators.parquet",

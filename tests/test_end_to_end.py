@@ -165,7 +165,7 @@ def _stage_digests(outputs: Path) -> dict[str, str]:
 
 
 def test_a_second_identical_run_writes_the_same_bytes_and_takes_every_figure_from_the_cache(finished_run, monkeypatch):
-    from survey_pipeline.report import figures
+    from survey_pipeline.stages.report import figures
 
     outputs = finished_run / "outputs"
     before = _stage_digests(outputs)

@@ -20,8 +20,8 @@ import yaml
 
 from survey_pipeline import cli
 from survey_pipeline.demo import write_demo
-from survey_pipeline.sav_structure import HEADER_SIZE, NCASES_OFFSET
 from survey_pipeline.spec import load_spec
+from survey_pipeline.stages.ingest.sav_structure import HEADER_SIZE, NCASES_OFFSET
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 
 from survey_pipeline import contracts
-from survey_pipeline import estimate as est
 from survey_pipeline.artifacts import SchemaCheckError, check_table
 from survey_pipeline.core.intervals import CI_METHODS
-from survey_pipeline.report import tables
+from survey_pipeline.stages.estimate import stage as est
+from survey_pipeline.stages.report import tables
 
 
 @pytest.mark.parametrize("name", ["indicators", "changes", "distributions"])

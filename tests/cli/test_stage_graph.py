@@ -41,14 +41,14 @@ def test_code_dependencies_follow_imports():
     # estimate imports population (the margins) and takes its parameter classes from settings, not from the
     # weight stage; the report imports neither stage module
     assert {"survey_pipeline/settings.py", "survey_pipeline/population.py"} <= deps["estimate"]
-    assert "survey_pipeline/weight.py" not in deps["estimate"]
-    assert not {"survey_pipeline/weight.py", "survey_pipeline/estimate.py"} & deps["report"]
+    assert "survey_pipeline/stages/weight/stage.py" not in deps["estimate"]
+    assert not {"survey_pipeline/stages/weight/stage.py", "survey_pipeline/stages/estimate/stage.py"} & deps["report"]
     # validate imports expectations inside a function: still a dependency
-    assert "survey_pipeline/expectations.py" in deps["validate"]
+    assert "survey_pipeline/stages/validate/expectations.py" in deps["validate"]
     # the package's lazy `SurveyDesign` export is not an import of the stages that never use it
     assert not any(path.startswith("survey_pipeline/core/") for path in deps["ingest"] | deps["validate"])
     assert "survey_pipeline/core/variance.py" in deps["estimate"]
-    assert "survey_pipeline/report/figures.py" in deps["report"]
+    assert "survey_pipeline/stages/report/figures.py" in deps["report"]
     for name, files in deps.items():
         assert {"survey_pipeline/__init__.py", "survey_pipeline/cli.py"} <= files, name
         assert not any("figures" in path for path in files) or name == "report"
@@ -66,8 +66,8 @@ def test_data_dependencies_come_from_params():
 
 
 def test_relative_and_from_package_imports_resolve(tmp_path):
-    names = stage_graph._imported_names("survey_pipeline.report.stage")
-    assert "survey_pipeline.report.figures" in names
+    names = stage_graph._imported_names("survey_pipeline.stages.report.stage")
+    assert "survey_pipeline.stages.report.figures" in names
     assert "survey_pipeline.artifacts" in names
 
 
@@ -113,10 +113,10 @@ def test_dvc_reruns_exactly_the_stages_that_import_a_changed_module(tmp_path):
             if any("changed deps" in change for change in changes if isinstance(change, dict))
         }
 
-    assert changed_after_editing("survey_pipeline/report/figures.py") == {"report"}
+    assert changed_after_editing("survey_pipeline/stages/report/figures.py") == {"report"}
     # the report takes the weight and estimate settings from their records, not from those stages' modules
     assert changed_after_editing("survey_pipeline/population.py") == {"weight", "estimate"}
     assert changed_after_editing("survey_pipeline/core/variance.py") == {"estimate"}
     assert changed_after_editing("survey_pipeline/settings.py") == {stage.name for stage in stage_graph.STAGES}
-    assert changed_after_editing("survey_pipeline/expectations.py") == {"validate"}
+    assert changed_after_editing("survey_pipeline/stages/validate/expectations.py") == {"validate"}
     assert changed_after_editing("survey_pipeline/errors.py") == {stage.name for stage in stage_graph.STAGES}

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from survey_pipeline import SurveyDesign
-from survey_pipeline import estimate as est
 from survey_pipeline import indicators as ind
 from survey_pipeline.settings import EstimateSettings
+from survey_pipeline.stages.estimate import stage as est
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = json.loads((ROOT / "tests" / "reference" / "changes.json").read_text(encoding="utf-8"))

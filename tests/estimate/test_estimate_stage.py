@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from survey_pipeline import SurveyDesign, contracts, demo
-from survey_pipeline import estimate as est
 from survey_pipeline import indicators as ind
 from survey_pipeline import targets as tgt
 from survey_pipeline.artifacts import OutputStore, check_table, read_table, write_table
@@ -23,6 +22,7 @@ from survey_pipeline.settings import (
     parse_section,
     write_record,
 )
+from survey_pipeline.stages.estimate import stage as est
 
 ROOT = Path(__file__).resolve().parents[2]
 CAL = est.Calibration("rake", ("age_group", "sex", "wijk"), "data/population/margins.csv", 100, 1e-10)

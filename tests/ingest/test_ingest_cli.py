@@ -16,8 +16,8 @@ import yaml
 from survey_pipeline import cli
 from survey_pipeline.artifacts import PROJECT_ROOT
 from survey_pipeline.sav import write_sav
-from survey_pipeline.sav_structure import NCASES_OFFSET
 from survey_pipeline.spec import load_spec
+from survey_pipeline.stages.ingest.sav_structure import NCASES_OFFSET
 
 N = 8
 N_COLUMNS = 5 + len(load_spec(PROJECT_ROOT / "questionnaires" / "wij_monitor.yaml").variables_in_wave(2019))
@@ -309,7 +309,7 @@ def test_csv_header_cell_with_a_line_break_fails_on_one_line(project, capsys):
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 2, lines
     assert lines[0].endswith(
-        " WARNING survey_pipeline.ingest: wij_panel_2019.csv, variable 'resp\\nid': not in the spec; ignored"
+        " WARNING survey_pipeline.stages.ingest.stage: wij_panel_2019.csv, variable 'resp\\nid': not in the spec; ignored"
     )
     assert lines[1] == (
         "survey-pipeline: error: wij_panel_2019.csv, column 'resp_id', rule 'missing_variable': "

@@ -8,13 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from survey_pipeline import contracts, ingest
+from survey_pipeline import contracts
 from survey_pipeline.artifacts import PROJECT_ROOT, OutputStore, read_json, read_table
 from survey_pipeline.errors import InputError, ParamsError
-from survey_pipeline.ingest import find_raw_files, wave_from_name
 from survey_pipeline.sav import write_sav
 from survey_pipeline.settings import IngestSettings, load_params, parse_section
 from survey_pipeline.spec import load_spec
+from survey_pipeline.stages.ingest import stage as ingest
+from survey_pipeline.stages.ingest.stage import find_raw_files, wave_from_name
 
 PARAMS = load_params(PROJECT_ROOT / "params.yaml").model_copy(
     update={"ingest": IngestSettings(raw_dir="raw", file_pattern="wij_panel_{wave}")}

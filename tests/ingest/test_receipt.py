@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 from test_ingest_stage import wave_frame
 
-from survey_pipeline import contracts, ingest
+from survey_pipeline import contracts
 from survey_pipeline.artifacts import PROJECT_ROOT, OutputStore, read_json
 from survey_pipeline.errors import InputError
 from survey_pipeline.sav import write_sav
 from survey_pipeline.settings import IngestSettings, load_params
 from survey_pipeline.spec import load_spec
+from survey_pipeline.stages.ingest import stage as ingest
 
 PARAMS = load_params(PROJECT_ROOT / "params.yaml").model_copy(
     update={"ingest": IngestSettings(raw_dir="raw", file_pattern="wij_panel_{wave}")}

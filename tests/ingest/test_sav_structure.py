@@ -18,7 +18,8 @@ import pytest
 from survey_pipeline.artifacts import PROJECT_ROOT
 from survey_pipeline.errors import InputError
 from survey_pipeline.sav import write_sav
-from survey_pipeline.sav_structure import (
+from survey_pipeline.spec import load_spec
+from survey_pipeline.stages.ingest.sav_structure import (
     BYTECODE,
     HEADER_SIZE,
     NCASES_OFFSET,
@@ -27,7 +28,6 @@ from survey_pipeline.sav_structure import (
     check_rows_read,
     check_sav_structure,
 )
-from survey_pipeline.spec import load_spec
 
 N = 40
 NAME = "wij_panel_2019.sav"

@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 
 from survey_pipeline.artifacts import PROJECT_ROOT
 from survey_pipeline.errors import InputError
-from survey_pipeline.ingest import read_raw_file
 from survey_pipeline.sav import write_sav
-from survey_pipeline.sav_structure import NCASES_OFFSET
 from survey_pipeline.spec import load_spec
+from survey_pipeline.stages.ingest.sav_structure import NCASES_OFFSET
+from survey_pipeline.stages.ingest.stage import read_raw_file
 
 N = 150
 KINDS = {"uncompressed": (".sav", False), "bytecode": (".sav", True), "zlib": (".zsav", False)}

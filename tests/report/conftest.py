@@ -8,9 +8,9 @@ import pytest
 import report_fixtures as rf
 
 from survey_pipeline.artifacts import OutputStore
-from survey_pipeline.report import stage, tables
 from survey_pipeline.settings import Params, ReportSettings, SuppressionRule
 from survey_pipeline.spec import QuestionnaireSpec, load_spec
+from survey_pipeline.stages.report import stage, tables
 
 
 @pytest.fixture(scope="session")

@@ -16,12 +16,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from survey_pipeline import contracts, small_area
+from survey_pipeline import contracts
 from survey_pipeline.artifacts import write_json, write_spec_record
 from survey_pipeline.reliability import apply_suppression, assess
 from survey_pipeline.settings import Params, SuppressionRule, write_record
 from survey_pipeline.settings import load_params as load_settings
 from survey_pipeline.spec import QuestionnaireSpec
+from survey_pipeline.stages.estimate import small_area
 
 ROOT = Path(__file__).resolve().parents[2]
 RATES = {

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from survey_pipeline.errors import InputError
-from survey_pipeline.report import checks
+from survey_pipeline.stages.report import checks
 
 
 def _copies(published):

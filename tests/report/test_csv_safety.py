@@ -24,8 +24,9 @@ from hypothesis import strategies as st
 
 from survey_pipeline import contracts
 from survey_pipeline.artifacts import OutputStore, read_table
-from survey_pipeline.report import stage
-from survey_pipeline.report.csv_safety import (
+from survey_pipeline.spec import load_spec
+from survey_pipeline.stages.report import stage
+from survey_pipeline.stages.report.csv_safety import (
     DUTCH_EXCEL,
     FLAVOURS,
     STANDARD,
@@ -34,7 +35,6 @@ from survey_pipeline.report.csv_safety import (
     write_csv,
     write_csv_files,
 )
-from survey_pipeline.spec import load_spec
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\0", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 SEPARATORS = r"[,;\t\r\n]"

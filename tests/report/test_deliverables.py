@@ -11,10 +11,10 @@ from report_html import parse_report
 
 from survey_pipeline import contracts
 from survey_pipeline.artifacts import read_table
-from survey_pipeline.report import sheets, tables
-from survey_pipeline.report.document import AnnualTableBlock, Document, Image, Paragraph
-from survey_pipeline.report.excel import sheet_name, write_frames
-from survey_pipeline.report.word import render_docx
+from survey_pipeline.stages.report import sheets, tables
+from survey_pipeline.stages.report.document import AnnualTableBlock, Document, Image, Paragraph
+from survey_pipeline.stages.report.word import render_docx
+from survey_pipeline.workbook import sheet_name, write_frames
 
 ENGLISH_CODES = {
     "total",

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from survey_pipeline.report import figures, tables
+from survey_pipeline.stages.report import figures, tables
 
 SOME = ("heard", "contact_of_heard")  # drawing every figure of the report again and again is slow
 

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from survey_pipeline.report import formatting as fmt
+from survey_pipeline import workbook
+from survey_pipeline.stages.report import formatting as fmt
 
 
 @pytest.mark.parametrize(
@@ -65,5 +66,5 @@ def test_printed_percent_is_within_half_a_unit_of_the_share(share, decimals):
 
 
 def test_excel_percent_formats():
-    assert fmt.percent_excel_format(0) == "0%"
-    assert fmt.percent_excel_format(1) == "0.0%"
+    assert workbook.percent_excel_format(0) == "0%"
+    assert workbook.percent_excel_format(1) == "0.0%"

@@ -9,11 +9,11 @@ import report_fixtures as rf
 import yaml
 
 from survey_pipeline.errors import ParamsError
-from survey_pipeline.report import figures, method_note, tables
-from survey_pipeline.report.markdown import escape, render_markdown
-from survey_pipeline.report.method_note import RunFacts, build_method_note
 from survey_pipeline.settings import ReportSettings, parse_section
 from survey_pipeline.spec import parse_spec
+from survey_pipeline.stages.report import figures, method_note, tables
+from survey_pipeline.stages.report.markdown import escape, render_markdown
+from survey_pipeline.stages.report.method_note import RunFacts, build_method_note
 
 
 def test_report_params_parse_and_reject():

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 from report_html import parse_report
 
-from survey_pipeline.report import tables
+from survey_pipeline.stages.report import tables
 
 BINARIES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 PROBE = """<script>

@@ -17,9 +17,9 @@ from report_html import parse_report
 from survey_pipeline import cli, contracts
 from survey_pipeline.artifacts import OutputStore, read_table
 from survey_pipeline.errors import InputError
-from survey_pipeline.report import sheets, stage, tables
-from survey_pipeline.report.formatting import format_percent, not_measured_text
-from survey_pipeline.report.markdown import escape
+from survey_pipeline.stages.report import sheets, stage, tables
+from survey_pipeline.stages.report.formatting import format_percent, not_measured_text
+from survey_pipeline.stages.report.markdown import escape
 
 
 def _digest(folder) -> dict[str, str]:
@@ -158,8 +158,8 @@ def test_excel_has_one_sheet_per_table_with_typed_cells(report_run, spec):
 
 
 def test_csv_is_formula_safe_and_parquet_keeps_text(tmp_path, published):
-    from survey_pipeline.report.csv_safety import write_csv
-    from survey_pipeline.report.excel import write_workbook
+    from survey_pipeline.stages.report.csv_safety import write_csv
+    from survey_pipeline.stages.report.excel import write_workbook
 
     frame = published["indicators"].head(4).copy()
     frame["label"] = ['=HYPERLINK("http://x")', "+31 50 123", "-1", "@SUM(A1)"]

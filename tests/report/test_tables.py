@@ -12,13 +12,13 @@ import yaml
 from report_html import parse_report
 
 from survey_pipeline.errors import InputError
-from survey_pipeline.report import formatting as fmt
-from survey_pipeline.report import tables
-from survey_pipeline.report.document import AnnualTableBlock, Document
-from survey_pipeline.report.html import render_html
-from survey_pipeline.report.stage import check_waves
 from survey_pipeline.settings import ReportSettings
 from survey_pipeline.spec import parse_spec
+from survey_pipeline.stages.report import formatting as fmt
+from survey_pipeline.stages.report import tables
+from survey_pipeline.stages.report.document import AnnualTableBlock, Document
+from survey_pipeline.stages.report.html import render_html
+from survey_pipeline.stages.report.stage import check_waves
 
 
 def _raw_spec() -> dict:

@@ -11,10 +11,10 @@ import pytest
 from survey_pipeline import sae
 from survey_pipeline.errors import ParamsError
 from survey_pipeline.reliability import assess
-from survey_pipeline.report.tables import publish_small_area
 from survey_pipeline.settings import EstimateSettings, SmallAreaSettings, SuppressionRule, parse_section
-from survey_pipeline.small_area import SAE_COLUMNS, model_interval_publishable, small_area_estimates
 from survey_pipeline.spec import load_spec
+from survey_pipeline.stages.estimate.small_area import SAE_COLUMNS, model_interval_publishable, small_area_estimates
+from survey_pipeline.stages.report.tables import publish_small_area
 
 ROOT = Path(__file__).resolve().parents[2]
 WIJKEN = 30
@@ -177,7 +177,7 @@ def _indicator_rows(table: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_the_wijk_figure_shows_model_based_figures_only_where_published(spec, tmp_path):
-    from survey_pipeline.report import figures
+    from survey_pipeline.stages.report import figures
 
     rows, covariates = _levels(seed=6, slope=0.8, residual_sd=0.01)
     table = _estimates(rows, covariates)
@@ -196,7 +196,7 @@ def test_the_wijk_figure_shows_model_based_figures_only_where_published(spec, tm
 
 
 def test_the_workbook_sheet_is_dutch_and_names_the_area_after_the_spec(spec):
-    from survey_pipeline.report.sheets import dutch_small_area
+    from survey_pipeline.stages.report.sheets import dutch_small_area
 
     rows, covariates = _levels(seed=5, slope=0.8, residual_sd=0.01)
     published = publish_small_area(_estimates(rows, covariates), spec)

@@ -18,10 +18,10 @@ import yaml
 from panel_builder import raw_frame, write_raw
 
 from survey_pipeline.errors import InputError
-from survey_pipeline.ingest import FileCheckError, ingest_files, read_raw_file
 from survey_pipeline.sav import spec_metadata, write_sav
-from survey_pipeline.sav_structure import NCASES_OFFSET
 from survey_pipeline.spec import parse_spec
+from survey_pipeline.stages.ingest.sav_structure import NCASES_OFFSET
+from survey_pipeline.stages.ingest.stage import FileCheckError, ingest_files, read_raw_file
 
 N = 12
 

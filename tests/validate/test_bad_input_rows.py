@@ -17,7 +17,12 @@ import pytest
 from panel_builder import raw_frame, stacked, with_origin
 
 from survey_pipeline.errors import InputError
-from survey_pipeline.validate import check_quarantine_share, routing_clauses, validate_responses, validation_schema
+from survey_pipeline.stages.validate.stage import (
+    check_quarantine_share,
+    routing_clauses,
+    validate_responses,
+    validation_schema,
+)
 
 KEPT_IN = Path("/data/out/failed/validate")
 

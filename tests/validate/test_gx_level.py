@@ -16,7 +16,8 @@ from survey_pipeline.artifacts import PROJECT_ROOT
 STAGES = """
 import json, sys
 from pathlib import Path
-from survey_pipeline import ingest, validate
+from survey_pipeline.stages.ingest import stage as ingest
+from survey_pipeline.stages.validate import stage as validate
 from survey_pipeline.artifacts import OutputStore
 from survey_pipeline.settings import parse_params
 from survey_pipeline.spec import load_spec

@@ -12,11 +12,14 @@ import pytest
 import yaml
 from panel_builder import raw_frame, valid_responses, write_raw
 
-from survey_pipeline import contracts, expectations, ingest, validate
+from survey_pipeline import contracts
 from survey_pipeline.artifacts import OutputStore, read_json, read_table
 from survey_pipeline.errors import InputError, ParamsError
 from survey_pipeline.settings import IngestSettings, Params, ValidateSettings, load_params, parse_section
 from survey_pipeline.spec import parse_spec
+from survey_pipeline.stages.ingest import stage as ingest
+from survey_pipeline.stages.validate import expectations
+from survey_pipeline.stages.validate import stage as validate
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = load_params(ROOT / "params.yaml").model_copy(

@@ -23,7 +23,7 @@ from survey_pipeline.core.calibration import rake_weights
 from survey_pipeline.errors import InputError
 from survey_pipeline.settings import WeightSettings
 from survey_pipeline.spec import load_spec
-from survey_pipeline.weight import Population, weight_wave
+from survey_pipeline.stages.weight.stage import Population, weight_wave
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "tests" / "reference"

@@ -18,7 +18,7 @@ import pytest
 
 from survey_pipeline.settings import WeightSettings
 from survey_pipeline.spec import load_spec
-from survey_pipeline.weight import Population, weight_wave
+from survey_pipeline.stages.weight.stage import Population, weight_wave
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "tests" / "reference"

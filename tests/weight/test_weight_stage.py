@@ -19,7 +19,7 @@ from survey_pipeline.errors import InputError, ParamsError
 from survey_pipeline.population import load_cells, load_margins
 from survey_pipeline.settings import Params, WeightSettings, parse_params, parse_section, write_record
 from survey_pipeline.spec import load_spec
-from survey_pipeline.weight import (
+from survey_pipeline.stages.weight.stage import (
     Population,
     apply_missing_rule,
     compute_weights,

@@ -16,11 +16,11 @@ from pathlib import Path
 import pandas as pd
 
 from survey_pipeline import contracts
-from survey_pipeline import estimate as est
 from survey_pipeline import indicators as ind
 from survey_pipeline.artifacts import read_table
 from survey_pipeline.settings import load_params, upstream_settings
 from survey_pipeline.spec import load_spec
+from survey_pipeline.stages.estimate import stage as est
 
 WAVE = 2021
 INDICATOR = "familiar"

@@ -38,10 +38,10 @@ from matplotlib.figure import Figure as MplFigure
 from matplotlib.ticker import FuncFormatter
 
 from survey_pipeline.contracts import SAE_SOURCE_MODEL as MODEL_SOURCE
-from survey_pipeline.report import formatting
-from survey_pipeline.report.formatting import dutch_target, format_percent
-from survey_pipeline.report.tables import TOTAL, ChainStep
 from survey_pipeline.spec import ALL_RESIDENTS, Indicator, QuestionnaireSpec
+from survey_pipeline.stages.report import formatting
+from survey_pipeline.stages.report.formatting import dutch_target, format_percent
+from survey_pipeline.stages.report.tables import TOTAL, ChainStep
 from survey_pipeline.targets import parse_target
 
 log = logging.getLogger(__name__)

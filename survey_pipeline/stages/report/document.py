@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from survey_pipeline.report.tables import AnnualTable
+from survey_pipeline.stages.report.tables import AnnualTable
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import jinja2
 
-from survey_pipeline.report.document import (
+from survey_pipeline.stages.report.document import (
     AnnualTableBlock,
     Bullets,
     Document,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from survey_pipeline.report.document import (
+from survey_pipeline.stages.report.document import (
     AnnualTableBlock,
     Bullets,
     Document,
@@ -11,7 +11,7 @@ from survey_pipeline.report.document import (
     Paragraph,
     Table,
 )
-from survey_pipeline.report.tables import AnnualTable
+from survey_pipeline.stages.report.tables import AnnualTable
 
 _SPECIAL = str.maketrans({c: "\\" + c for c in "\\|*_<>[]`#"})
 

@@ -73,8 +73,3 @@ _DECIMAL_POINT = re.compile(r"(?<=\d)\.(?=\d)")
 def dutch_target(target: str) -> str:
     """A spec target (">80%", "afname <20%", ">45.5%") with a Dutch decimal comma."""
     return _DECIMAL_POINT.sub(",", target.strip())
-
-
-def percent_excel_format(decimals: int) -> str:
-    """The Excel number format for a share shown with `decimals` places ("0%", "0.0%")."""
-    return "0%" if decimals <= 0 else "0." + "0" * decimals + "%"

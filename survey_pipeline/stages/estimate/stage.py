@@ -53,9 +53,9 @@ from survey_pipeline.settings import (
     upstream_settings,
     write_record,
 )
-from survey_pipeline.small_area import empty_table as empty_sae_table
-from survey_pipeline.small_area import published_share, read_covariates, small_area_estimates
 from survey_pipeline.spec import Indicator, QuestionnaireSpec
+from survey_pipeline.stages.estimate.small_area import empty_table as empty_sae_table
+from survey_pipeline.stages.estimate.small_area import published_share, read_covariates, small_area_estimates
 
 log = logging.getLogger(__name__)
 

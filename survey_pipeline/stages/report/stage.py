@@ -24,14 +24,16 @@ from typing import Any
 from survey_pipeline import contracts
 from survey_pipeline.artifacts import OutputStore, check_spec_record, read_json, read_table, write_json, write_table
 from survey_pipeline.errors import InputError
-from survey_pipeline.report import checks, figures, tables
-from survey_pipeline.report.annual_report import build_report_document
-from survey_pipeline.report.csv_safety import write_csv_files
-from survey_pipeline.report.excel import write_workbook
-from survey_pipeline.report.html import render_html
-from survey_pipeline.report.markdown import render_markdown
-from survey_pipeline.report.method_note import RunFacts, build_method_note
-from survey_pipeline.report.sheets import (
+from survey_pipeline.settings import Params, ReportSettings, upstream_settings, write_record
+from survey_pipeline.spec import QuestionnaireSpec
+from survey_pipeline.stages.report import checks, figures, tables
+from survey_pipeline.stages.report.annual_report import build_report_document
+from survey_pipeline.stages.report.csv_safety import write_csv_files
+from survey_pipeline.stages.report.excel import write_workbook
+from survey_pipeline.stages.report.html import render_html
+from survey_pipeline.stages.report.markdown import render_markdown
+from survey_pipeline.stages.report.method_note import RunFacts, build_method_note
+from survey_pipeline.stages.report.sheets import (
     SHARE_HEADERS,
     area_pivots,
     dutch_changes,
@@ -39,9 +41,7 @@ from survey_pipeline.report.sheets import (
     dutch_indicators,
     dutch_small_area,
 )
-from survey_pipeline.report.word import render_docx
-from survey_pipeline.settings import Params, ReportSettings, upstream_settings, write_record
-from survey_pipeline.spec import QuestionnaireSpec
+from survey_pipeline.stages.report.word import render_docx
 
 log = logging.getLogger(__name__)
 

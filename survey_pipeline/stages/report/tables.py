@@ -16,7 +16,9 @@ import pandas as pd
 from survey_pipeline import contracts
 from survey_pipeline.contracts import columns
 from survey_pipeline.errors import InputError
-from survey_pipeline.report.formatting import (
+from survey_pipeline.settings import ReportSettings
+from survey_pipeline.spec import ALL_RESIDENTS, Indicator, QuestionnaireSpec
+from survey_pipeline.stages.report.formatting import (
     MISSING_TEXT,
     dutch_target,
     format_p_value,
@@ -24,8 +26,6 @@ from survey_pipeline.report.formatting import (
     format_points,
     not_measured_text,
 )
-from survey_pipeline.settings import ReportSettings
-from survey_pipeline.spec import ALL_RESIDENTS, Indicator, QuestionnaireSpec
 from survey_pipeline.targets import parse_target
 
 TOTAL = "total"

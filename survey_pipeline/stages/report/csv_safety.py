@@ -42,7 +42,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from survey_pipeline.report.formatting import MISSING_TEXT
+from survey_pipeline.stages.report.formatting import MISSING_TEXT
 
 FORMULA_TRIGGERS = frozenset("=+-@\t\r\0\uff1d\uff0b\uff0d\uff20")
 PIECE_SEPARATORS = frozenset(",;\t\r\n")

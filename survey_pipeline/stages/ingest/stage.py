@@ -33,9 +33,9 @@ from survey_pipeline import artifacts, contracts
 from survey_pipeline.columns import BASE_WEIGHT, ORIGIN_COLUMNS
 from survey_pipeline.errors import InputError
 from survey_pipeline.numbers import LONG_ROW_HINT, read_text_csv, rows_of_another_length, whole_number_column
-from survey_pipeline.sav_structure import check_rows_read, check_sav_structure
 from survey_pipeline.settings import WAVE_PLACEHOLDER, Params, write_record
 from survey_pipeline.spec import QuestionnaireSpec
+from survey_pipeline.stages.ingest.sav_structure import check_rows_read, check_sav_structure
 
 log = logging.getLogger(__name__)
 

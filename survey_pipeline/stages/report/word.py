@@ -18,7 +18,7 @@ import docx
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.shared import Cm, Pt
 
-from survey_pipeline.report.document import (
+from survey_pipeline.stages.report.document import (
     AnnualTableBlock,
     Bullets,
     Document,
@@ -27,7 +27,7 @@ from survey_pipeline.report.document import (
     Paragraph,
     Table,
 )
-from survey_pipeline.report.tables import AnnualTable
+from survey_pipeline.stages.report.tables import AnnualTable
 
 FIXED_DATE = datetime(2000, 1, 1, tzinfo=UTC)
 ZIP_DATE = (2000, 1, 1, 0, 0, 0)

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from survey_pipeline.report.document import AnnualTableBlock, Document, Heading, Image, Paragraph, Table
-from survey_pipeline.report.figures import Figure
-from survey_pipeline.report.formatting import format_percent
-from survey_pipeline.report.tables import AnnualTable, format_target_table, target_rule_text
 from survey_pipeline.spec import QuestionnaireSpec
+from survey_pipeline.stages.report.document import AnnualTableBlock, Document, Heading, Image, Paragraph, Table
+from survey_pipeline.stages.report.figures import Figure
+from survey_pipeline.stages.report.formatting import format_percent
+from survey_pipeline.stages.report.tables import AnnualTable, format_target_table, target_rule_text
 
 METHOD_NOTE_FILE = "onderzoeksverantwoording.html"
 

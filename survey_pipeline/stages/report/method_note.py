@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 
 from survey_pipeline.contracts import SAE_NORMALITY_ALPHA, SAE_SOURCE_DIRECT, SAE_SOURCE_MODEL, SAE_SOURCE_NONE
-from survey_pipeline.report.csv_safety import DUTCH_EXCEL
-from survey_pipeline.report.document import Bullets, Document, Heading, Paragraph, Table
-from survey_pipeline.report.formatting import format_number, format_percent
-from survey_pipeline.report.tables import REASON_TEXT, TOTAL, report_order, target_rule_text
 from survey_pipeline.settings import EstimateSettings, SmallAreaSettings, SuppressionRule, WeightSettings
 from survey_pipeline.spec import ALL_RESIDENTS, QuestionnaireSpec
+from survey_pipeline.stages.report.csv_safety import DUTCH_EXCEL
+from survey_pipeline.stages.report.document import Bullets, Document, Heading, Paragraph, Table
+from survey_pipeline.stages.report.formatting import format_number, format_percent
+from survey_pipeline.stages.report.tables import REASON_TEXT, TOTAL, report_order, target_rule_text
 
 CI_TEXT = {
     "beta": "het Korn-Graubard-interval (Clopper-Pearson op de effectieve steekproefomvang; gelijk aan "

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from survey_pipeline.report.formatting import MISSING_TEXT, dutch_target, not_measured_text
-from survey_pipeline.report.tables import STATUS_TEXT, TOTAL, describe_reason
 from survey_pipeline.spec import Indicator, QuestionnaireSpec
+from survey_pipeline.stages.report.formatting import MISSING_TEXT, dutch_target, not_measured_text
+from survey_pipeline.stages.report.tables import STATUS_TEXT, TOTAL, describe_reason
 from survey_pipeline.targets import KEY_FIGURE, NO_TARGET
 
 # English column -> Dutch header, in the order the sheet shows them (columns not listed are left out).

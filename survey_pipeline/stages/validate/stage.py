@@ -10,7 +10,7 @@ quarantined row lists every rule it breaks. Counts reconcile per wave
 (rows_in = rows_valid + rows_quarantined). A wave whose quarantined share passes
 `validate.max_quarantine_share` stops the run (exit 2), as does any table-level
 failure. A great-expectations checkpoint generated from the same spec then runs
-on the valid rows (`survey_pipeline.expectations`).
+on the valid rows (`survey_pipeline.stages.validate.expectations`).
 """
 
 from __future__ import annotations
@@ -514,6 +514,10 @@ def _variable_label(spec: QuestionnaireSpec, column: str) -> str:
     return {spec.respondent_id: "Respondentnummer", spec.wave_variable: "Meting (jaar)"}.get(column, "")
 
 
+QUARANTINE_CODE_HEADERS = frozenset({"Rij", "Meting (bestand)", "Respondentnummer", "Gevonden code"})
+"""Whole-number columns of the quarantine workbook shown without a thousands separator."""
+
+
 def quarantine_sheets(result: ValidationResult, spec: QuestionnaireSpec) -> dict[str, pd.DataFrame]:
     """The quarantine in Dutch for the data manager: "Rijen" (each quarantined row with its reasons and
     its codes) and "Redenen" (one line per broken rule: file, row, rule, question, the code found)."""
@@ -565,7 +569,7 @@ def quarantine_sheets(result: ValidationResult, spec: QuestionnaireSpec) -> dict
 def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: Path) -> dict:
     """Validate the ingested responses; write valid rows, quarantine, metrics, the GX result and the
     settings record (the ingest settings the responses were read with, and this stage's)."""
-    from survey_pipeline.report.excel import write_frames
+    from survey_pipeline.workbook import write_frames
 
     upstream = upstream_settings({"ingest": store.reading("ingest")}, params)
     settings = params.validate_
@@ -580,7 +584,10 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Params, b
         artifacts.write_table(result.quarantine, out / "quarantine.parquet", contracts.ValidateQuarantine, spec)
         artifacts.write_table(result.reasons, out / "quarantine_reasons.parquet", contracts.ValidateQuarantineReasons)
         write_frames(
-            out / QUARANTINE_WORKBOOK, title=f"{spec.title}: quarantaine", sheets=quarantine_sheets(result, spec)
+            out / QUARANTINE_WORKBOOK,
+            title=f"{spec.title}: quarantaine",
+            sheets=quarantine_sheets(result, spec),
+            code_headers=QUARANTINE_CODE_HEADERS,
         )
         artifacts.write_json(result.metrics, out / "metrics.json", contracts.ValidateMetrics)
         write_record(out, {**upstream, "validate": settings})
@@ -588,7 +595,7 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Params, b
         check_quarantine_share(result.metrics, settings.max_quarantine_share, kept_in=store.failed_path("validate"))
         gx = None
         if settings.gx_level != "off":
-            from survey_pipeline import expectations
+            from survey_pipeline.stages.validate import expectations
 
             docs = out / "data_docs" if settings.gx_level == "full" else None
             gx = expectations.run_checkpoint(result.valid, spec, docs)

@@ -1,0 +1,1 @@
+"""Estimate: the indicators, wave changes and distributions (`stage`), small-area estimates (`small_area`)."""

@@ -1,0 +1,93 @@
+"""The report's workbook `tabellen.xlsx`: the annual table, the published frames and the wijk x jaar pivots.
+
+Cells are written by the shared safe writer (`survey_pipeline.workbook`); headers
+and texts are Dutch (`stages/report/sheets.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from survey_pipeline.stages.report.sheets import CODE_HEADERS, Pivot
+from survey_pipeline.stages.report.tables import AnnualTable
+from survey_pipeline.workbook import Formats, frame_sheet, open_workbook, sheet_name
+
+
+def _annual_sheet(book, formats: Formats, table: AnnualTable, title: str) -> None:
+    sheet = book.add_worksheet("Jaarverslag")
+    sheet.set_column(0, 0, 80)
+    sheet.set_column(1, len(table.columns), 12)
+    sheet.write_string(0, 0, title, formats.title)
+    row = 2
+    for section in table.sections:
+        sheet.write_string(row, 0, section.title, formats.header)
+        for col, column in enumerate(table.columns, start=1):
+            sheet.write_string(row, col, "\n".join(column.header), formats.header)
+        row += 1
+        for line in section.rows:
+            sheet.write_string(row, 0, line.label + line.marker, formats.text)
+            for col, cell in enumerate(line.cells, start=1):
+                note = "".join(f" {key})" for key in cell.notes)
+                if cell.value is not None:
+                    sheet.write_number(row, col, cell.value, formats.report_share_with(note))
+                else:
+                    sheet.write_string(row, col, cell.text + note, formats.right)
+            row += 1
+        row += 1
+    if table.unmarked:
+        sheet.write_string(row, 0, table.unmarked, formats.small)
+        row += 1
+    for marker, text in table.footnotes:
+        sheet.write_string(row, 0, f"{marker} {text}", formats.small)
+        row += 1
+    for key, text in table.notes:
+        sheet.write_string(row, 0, f"{key}) {text}", formats.small)
+        row += 1
+
+
+def _pivot_sheet(book, formats: Formats, name: str, pivot: Pivot) -> None:
+    """Title and base, then wijk | one column per wave; "-" with its reason where nothing is published."""
+    sheet = book.add_worksheet(name)
+    sheet.set_column(0, 0, 32)
+    sheet.set_column(1, len(pivot.waves), 14)
+    sheet.write_string(0, 0, pivot.title, formats.title)
+    sheet.write_string(1, 0, pivot.base, formats.small)
+    sheet.write_string(3, 0, pivot.row_header, formats.header)
+    for col, wave in enumerate(pivot.waves, start=1):
+        sheet.write_number(3, col, wave, formats.year_header)
+    for row, (label, cells) in enumerate(pivot.rows, start=4):
+        sheet.write_string(row, 0, label, formats.plain)
+        for col, value in enumerate(cells, start=1):
+            if isinstance(value, str):
+                sheet.write_string(row, col, value, formats.right)
+            else:
+                sheet.write_number(row, col, value, formats.share)
+    sheet.freeze_panes(4, 1)
+
+
+def write_workbook(
+    path: Path,
+    *,
+    title: str,
+    annual: AnnualTable,
+    sheets: Mapping[str, pd.DataFrame],
+    share_columns: Mapping[str, Iterable[str]],
+    pivots: Sequence[Pivot] = (),
+) -> list[str]:
+    """Write the annual table, each frame and each wijk x jaar pivot to its own sheet; return the sheet names."""
+    book = open_workbook(path, title)
+    formats = Formats(book, annual.decimals)
+    _annual_sheet(book, formats, annual, title)
+    names = ["Jaarverslag"]
+    for name, frame in sheets.items():
+        frame_sheet(book, formats, name, frame, share_columns.get(name, ()), CODE_HEADERS)
+        names.append(name)
+    for pivot in pivots:
+        name = sheet_name(f"Wijk-jaar {pivot.indicator.id}", names)
+        _pivot_sheet(book, formats, name, pivot)
+        names.append(name)
+    book.close()
+    return names

@@ -1,0 +1,1 @@
+"""Validate: every ingested row valid or quarantined with a reason (`stage`; `expectations` for GX)."""

@@ -1,0 +1,1 @@
+"""Weight: rake (or post-stratify) each wave to its population margins, or refuse (`stage`)."""
