@@ -31,7 +31,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, 
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
-from survey_pipeline.artifacts import read_json, write_json
+from survey_pipeline.artifacts import SchemaCheckError, read_json, write_json
 from survey_pipeline.contracts import SettingsRecord
 from survey_pipeline.errors import InputError, ParamsError
 from survey_pipeline.manifest import software_versions
@@ -523,7 +523,12 @@ def read_record(folder: Path, stage: str) -> dict[str, Section]:
             file=str(path),
             rule=RULE_UPSTREAM,
         )
-    record = read_json(path, SettingsRecord)
+    try:
+        record = read_json(path, SettingsRecord)
+    except SchemaCheckError:  # e.g. a record of an older version, without the software it was made with
+        raise InputError(
+            f"the settings record is not one this version writes; {rerun}", file=str(path), rule=RULE_UPSTREAM
+        ) from None
     sections = record.get("sections") if isinstance(record, Mapping) else None
     if not isinstance(sections, Mapping) or record.get("fingerprint") != fingerprint(sections):
         raise InputError(

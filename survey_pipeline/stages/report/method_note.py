@@ -369,7 +369,8 @@ def _weighting_limits(spec: QuestionnaireSpec, facts: RunFacts) -> list:
             (
                 f"Selectie op kenmerken die niet in de weging zitten. Wie belangstelling heeft voor het onderwerp "
                 f"van de vragenlijst, of er zelf mee te maken heeft, meldt zich eerder aan en doet eerder mee; "
-                f"binnen dezelfde {variables} kunnen deelnemers dus anders antwoorden dan andere bewoners. Ook "
+                f"binnen dezelfde combinatie van {variables} kunnen deelnemers dus anders antwoorden dan andere "
+                f"bewoners. Ook "
                 f"kenmerken als opleiding, digitale vaardigheid en betrokkenheid bij de gemeente zitten niet in "
                 f"de weging.",
                 "Panelconditionering: wie vaker meedoet, kan door eerdere vragenlijsten meer over het onderwerp "
