@@ -494,7 +494,7 @@ def write_record(
     the stage's own section, the last of `sections` (`{**upstream, "<stage>": settings}`), so the method note
     names what made the numbers, not what reports them."""
     dumped = {name: sections[name].model_dump(mode="json") for name in sorted(sections)}
-    software = {**(upstream_software or {}), next(reversed(sections)): software_versions()}
+    software = {**(upstream_software or {}), list(sections)[-1]: software_versions()}
     write_json(
         {"sections": dumped, "fingerprint": fingerprint(dumped), "software": dict(sorted(software.items()))},
         folder / RECORD,
