@@ -673,12 +673,21 @@ class SpecRecord(Record):
     spec_fingerprint: str
 
 
+class Software(Record):
+    """The Python and package versions a stage ran with (`survey_pipeline.manifest.software_versions`)."""
+
+    python: str
+    packages: dict[str, Optional[str]]
+
+
 class SettingsRecord(Record):
     """`<stage>/settings.json`: the params sections a stage's outputs were made with (as
-    `survey_pipeline.settings` dumps them) and the sha256 of their canonical JSON."""
+    `survey_pipeline.settings` dumps them), the sha256 of their canonical JSON, and per stage (this one
+    and those its inputs came from) the software it ran with (not part of the fingerprint)."""
 
     sections: dict[str, dict[str, Any]]
     fingerprint: str
+    software: dict[str, Software]
 
 
 class ReceiptCheck(Record):

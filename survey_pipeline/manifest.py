@@ -47,6 +47,11 @@ PACKAGES = (
 )
 
 
+def software_versions() -> dict[str, Any]:
+    """The Python and package versions of this process (contract `Software`), for manifests and stage records."""
+    return {"python": platform.python_version(), "packages": {name: _version(name) for name in PACKAGES}}
+
+
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -61,8 +66,7 @@ def start(command: str, base_dir: Path, params_path: Path, params: dict[str, Any
         "command": command,
         "started_at": iso(time.time()),
         "git_commit": _git_commit(base_dir),
-        "python": platform.python_version(),
-        "packages": {name: _version(name) for name in PACKAGES},
+        **software_versions(),
         "params": params,
         "inputs": _input_hashes(base_dir, params_path, params),
         "stages": {},

@@ -31,9 +31,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, 
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
-from survey_pipeline.artifacts import read_json, write_json
+from survey_pipeline.artifacts import SchemaCheckError, read_json, write_json
 from survey_pipeline.contracts import SettingsRecord
 from survey_pipeline.errors import InputError, ParamsError
+from survey_pipeline.manifest import software_versions
 from survey_pipeline.numbers import number_problem
 from survey_pipeline.stage_graph import RECORD
 from survey_pipeline.strict_yaml import StrictYamlError, load_strict
@@ -485,10 +486,29 @@ def fingerprint(sections: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def write_record(folder: Path, sections: Mapping[str, Section]) -> None:
-    """Write `settings.json`: the sections the outputs in `folder` were made with and their fingerprint."""
+def write_record(
+    folder: Path, sections: Mapping[str, Section], upstream_software: Mapping[str, Any] | None = None
+) -> None:
+    """Write `settings.json`: the sections the outputs in `folder` were made with, their fingerprint, and the
+    software: `upstream_software` (per upstream stage, `recorded_software`) plus this process's versions under
+    the stage's own section, the last of `sections` (`{**upstream, "<stage>": settings}`), so the method note
+    names what made the numbers, not what reports them."""
     dumped = {name: sections[name].model_dump(mode="json") for name in sorted(sections)}
-    write_json({"sections": dumped, "fingerprint": fingerprint(dumped)}, folder / RECORD, SettingsRecord)
+    software = {**(upstream_software or {}), list(sections)[-1]: software_versions()}
+    write_json(
+        {"sections": dumped, "fingerprint": fingerprint(dumped), "software": dict(sorted(software.items()))},
+        folder / RECORD,
+        SettingsRecord,
+    )
+
+
+def recorded_software(folders: Mapping[str, Path]) -> dict[str, Any]:
+    """Per stage, the software recorded in the settings records of `folders` (upstream stages included);
+    call after `upstream_settings`, which refuses a missing or altered record."""
+    software: dict[str, Any] = {}
+    for folder in folders.values():
+        software.update(read_json(folder / RECORD, SettingsRecord)["software"])
+    return software
 
 
 def read_record(folder: Path, stage: str) -> dict[str, Section]:
@@ -503,7 +523,12 @@ def read_record(folder: Path, stage: str) -> dict[str, Section]:
             file=str(path),
             rule=RULE_UPSTREAM,
         )
-    record = read_json(path, SettingsRecord)
+    try:
+        record = read_json(path, SettingsRecord)
+    except SchemaCheckError:  # e.g. a record of an older version, without the software it was made with
+        raise InputError(
+            f"the settings record is not one this version writes; {rerun}", file=str(path), rule=RULE_UPSTREAM
+        ) from None
     sections = record.get("sections") if isinstance(record, Mapping) else None
     if not isinstance(sections, Mapping) or record.get("fingerprint") != fingerprint(sections):
         raise InputError(

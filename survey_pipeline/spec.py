@@ -142,6 +142,26 @@ class MissingCodes(_Model):
         return {m.code: m.label for m in (self.dont_know, self.no_answer, self.not_asked)}
 
 
+Count = Annotated[StrictInt, Field(ge=1)]
+
+
+class WaveMethod(_Model):
+    """How one wave was fielded: the fieldwork period (Dutch, as printed) and how many panel members were invited."""
+
+    fieldwork: Text = Field(description="The fieldwork period as printed, e.g. '2 t/m 23 november 2021'.")
+    invited: Count = Field(description="Panel members invited to this wave (the denominator of the response rate).")
+
+
+class SurveyMethod(_Model):
+    """`survey.method:`: what the method note says about the panel (Dutch text) and each wave's fieldwork."""
+
+    recruitment: Text = Field(description="How the panel members were recruited (Dutch, printed in the method note).")
+    population: Text = Field(description="The target population and who could join the panel (Dutch).")
+    waves: Annotated[
+        dict[StrictInt, WaveMethod], Field(min_length=1, json_schema_extra={"propertyNames": {"pattern": "^[0-9]+$"}})
+    ] = Field(description="Per measured wave (each wave of survey.waves): fieldwork period and invited count.")
+
+
 class SurveySection(_Model):
     """`survey:`: identity, the survey's own column names and its waves."""
 
@@ -155,6 +175,9 @@ class SurveySection(_Model):
     )
     waves: CodeList = Field(description="The waves (years) measured; each needs exactly one raw file.")
     not_measured: Reasons = Field(default_factory=dict)
+    method: SurveyMethod | None = Field(
+        None, description="Recruitment, population and fieldwork per wave, for the method note (optional)."
+    )
 
     @model_validator(mode="after")
     def _measured_or_not(self) -> SurveySection:
@@ -165,6 +188,13 @@ class SurveySection(_Model):
                 raise _problem(
                     f"wave {wave} is also in survey.waves; a wave is measured or not", f"not_measured.{wave}"
                 )
+        if self.method is not None:
+            for wave in self.method.waves:
+                if wave not in self.waves:
+                    raise _problem(f"wave {wave} is not in survey.waves", f"method.waves.{wave}")
+            missing = [w for w in self.waves if w not in self.method.waves]
+            if missing:
+                raise _problem(f"measured wave(s) {missing} have no fieldwork entry", "method.waves")
         return self
 
 
@@ -184,17 +214,54 @@ class BackgroundSpec(_Model):
     codes: Codes
 
 
-class VariableSpec(_Model):
-    """A substantive question."""
+class AnswerGroup(_Model):
+    """Answer codes the report sums up under one Dutch label, e.g. 4 and 5 as "(helemaal) niet mee eens"."""
 
     label: Text
+    codes: CodeList
+
+
+class ScaleSpec(_Model):
+    """A reusable answer scale. On an agree scale, `disagree` and `neutral` name the answers whose shares the
+    report states beside an indicator on it, so that a low "(helemaal) mee eens" share is not read as dissent."""
+
     codes: Codes
+    disagree: AnswerGroup | None = Field(None, description="The disagreeing answers, e.g. [4, 5].")
+    neutral: AnswerGroup | None = Field(None, description="The neutral answers, e.g. [3].")
+
+    @model_validator(mode="after")
+    def _groups_of_codes(self) -> ScaleSpec:
+        if (self.disagree is None) != (self.neutral is None):
+            raise _problem("give both disagree and neutral, or neither")
+        if self.disagree is not None and self.neutral is not None:
+            for key, group in (("disagree", self.disagree), ("neutral", self.neutral)):
+                unknown = sorted(set(group.codes) - set(self.codes))
+                if unknown:
+                    raise _problem(f"code(s) {unknown} are not codes of this scale", f"{key}.codes")
+            both = sorted(set(self.disagree.codes) & set(self.neutral.codes))
+            if both:
+                raise _problem(f"code(s) {both} are both disagree and neutral", "neutral.codes")
+        return self
+
+
+class VariableSpec(_Model):
+    """A substantive question: its answer codes (`codes`) or a scale of `scales:` (`scale`)."""
+
+    label: Text
+    codes: Codes | None = Field(None, description="The answer codes; or give `scale`.")
+    scale: Name | None = Field(None, description="A scale of `scales:` whose codes are the answers; or give `codes`.")
     asked_of: Name = Field(description="The group the routing sends this question to.")
     waves: CodeList | None = Field(None, description="Waves the question is asked in (default: survey.waves).")
     not_measured: Reasons = Field(default_factory=dict)
     missing_codes: MissingCodes | None = Field(
         None, description="Overrides the spec's missing_codes for this question."
     )
+
+    @model_validator(mode="after")
+    def _codes_or_scale(self) -> VariableSpec:
+        if (self.codes is None) == (self.scale is None):
+            raise _problem("give either codes or scale")
+        return self
 
 
 class Indicator(_Model):
@@ -235,7 +302,9 @@ class SpecDocument(_Model):
     groups: Annotated[dict[Name, GroupSpec], Field(min_length=1)] = Field(
         description=f"Named subgroups; routing and bases refer to them. '{ALL_RESIDENTS}' (everyone) is required."
     )
-    scales: dict[Name, Codes] | None = Field(None, description="Code lists to reuse through YAML anchors.")
+    scales: dict[Name, ScaleSpec] | None = Field(
+        None, description="Answer scales: variables name one (`scale`) or reuse its codes through a YAML anchor."
+    )
     background: Annotated[dict[Name, BackgroundSpec], Field(min_length=1)]
     variables: Annotated[dict[Name, VariableSpec], Field(min_length=1)]
     indicators: Annotated[list[Indicator], Field(min_length=1)]
@@ -259,6 +328,13 @@ class SpecDocument(_Model):
     def waves_of(self, name: str) -> tuple[int, ...]:
         """The waves a question is asked in."""
         return self.variables[name].waves or self.survey.waves
+
+    def codes_of(self, name: str) -> dict[int, str]:
+        """A question's answer codes: its own or its scale's (the scale is checked to exist first)."""
+        var = self.variables[name]
+        if var.codes is not None:
+            return var.codes
+        return (self.scales or {})[var.scale].codes  # type: ignore[index]
 
     def _check_groups_declared(self) -> None:
         if ALL_RESIDENTS not in self.groups:
@@ -284,7 +360,9 @@ class SpecDocument(_Model):
             key = f"variables.{name}"
             if name in self.background or name in reserved:
                 raise _problem("name is already used by a background or id variable", key)
-            clash = sorted(set(var.codes) & set((var.missing_codes or self.missing_codes).codes))
+            if var.scale is not None and var.scale not in (self.scales or {}):
+                raise _problem(f"unknown scale '{var.scale}'", f"{key}.scale")
+            clash = sorted(set(self.codes_of(name)) & set((var.missing_codes or self.missing_codes).codes))
             if clash:
                 raise _problem(f"code(s) {clash} are also missing-value codes", f"{key}.codes")
             skipped_waves = sorted(set(self.waves_of(name)) & set(survey.not_measured))
@@ -308,7 +386,9 @@ class SpecDocument(_Model):
 
     def _answer_codes(self, name: str) -> Mapping[int, str] | None:
         """The answer codes of a question or background variable; None for an unknown name."""
-        known = self.variables.get(name) or self.background.get(name)
+        if name in self.variables:
+            return self.codes_of(name)
+        known = self.background.get(name)
         return known.codes if known is not None else None
 
     def _check_conditions(self) -> None:
@@ -344,14 +424,30 @@ class SpecDocument(_Model):
                             f"variables.{name}.waves",
                         )
 
+    def _check_agree_partition(self, indicator: Indicator, codes: set[int], key: str) -> None:
+        """On an agree scale the success codes, `disagree` and `neutral` split the answers, so the shares the
+        report states beside the indicator add up with it to the whole base."""
+        scale = (self.scales or {}).get(self.variables[indicator.variable].scale or "")
+        if scale is None or scale.disagree is None or scale.neutral is None:
+            return
+        parts = (set(indicator.success), set(scale.disagree.codes), set(scale.neutral.codes))
+        if sum(len(p) for p in parts) != len(codes) or set().union(*parts) != codes:
+            raise _problem(
+                f"on scale '{self.variables[indicator.variable].scale}' the success codes, disagree and neutral "
+                f"must split its codes {sorted(codes)} without overlap",
+                f"{key}.success",
+            )
+
     def _check_indicators(self) -> None:
         for indicator in self.indicators:
             key = f"indicators.{indicator.id}"
             if indicator.variable not in self.variables:
                 raise _problem(f"unknown variable '{indicator.variable}'", f"{key}.variable")
-            unknown = sorted(set(indicator.success) - set(self.variables[indicator.variable].codes))
+            codes = self.codes_of(indicator.variable)
+            unknown = sorted(set(indicator.success) - set(codes))
             if unknown:
                 raise _problem(f"code(s) {unknown} are not answer codes of '{indicator.variable}'", f"{key}.success")
+            self._check_agree_partition(indicator, set(codes), key)
             if indicator.base not in self.groups:
                 raise _problem(f"unknown group '{indicator.base}'", f"{key}.base")
         ids = [indicator.id for indicator in self.indicators]
@@ -417,6 +513,7 @@ class Variable:
     waves: tuple[int, ...]
     # Survey waves in which the question was deliberately not asked -> Dutch reason ("i.v.m. COVID").
     not_measured: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
+    scale: str | None = None  # the name of its scale in `scales:`, when it names one
 
     @property
     def answer_codes(self) -> tuple[int, ...]:
@@ -450,6 +547,9 @@ class QuestionnaireSpec:
     not_measured: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
     # The background variable whose areas the report compares in figures (None: no such figures).
     area_variable: str | None = None
+    scales: Mapping[str, ScaleSpec] = field(default_factory=lambda: MappingProxyType({}))
+    # Recruitment, population and fieldwork per wave, for the method note (None: not declared).
+    method: SurveyMethod | None = None
 
     def indicator(self, indicator_id: str) -> Indicator:
         for indicator in self.indicators:
@@ -488,6 +588,11 @@ class QuestionnaireSpec:
         """Dutch description of a base, as printed: "van de bewoners die ..."."""
         return f"van {self.groups[group].label}"
 
+    def agree_scale(self, variable: str) -> ScaleSpec | None:
+        """The scale of a question when it is an agree scale (declares `disagree` and `neutral`), else None."""
+        scale = self.scales.get(self.variables[variable].scale or "")
+        return scale if scale is not None and scale.disagree is not None else None
+
     def breakdown_text(self, breakdown: str) -> str:
         """Dutch description of a background breakdown, as printed: "per wijk"."""
         return f"per {self.background[breakdown].label.lower()}"
@@ -499,11 +604,12 @@ def _resolve(doc: SpecDocument, source: str, fingerprint: str) -> QuestionnaireS
         name: Variable(
             name,
             var.label,
-            MappingProxyType(var.codes),
+            MappingProxyType(doc.codes_of(name)),
             var.missing_codes or doc.missing_codes,
             var.asked_of,
             doc.waves_of(name),
             MappingProxyType(var.not_measured),
+            var.scale,
         )
         for name, var in doc.variables.items()
     }
@@ -531,6 +637,8 @@ def _resolve(doc: SpecDocument, source: str, fingerprint: str) -> QuestionnaireS
         fingerprint=fingerprint,
         not_measured=MappingProxyType(survey.not_measured),
         area_variable=survey.area_variable,
+        scales=MappingProxyType(dict(doc.scales or {})),
+        method=survey.method,
     )
 
 

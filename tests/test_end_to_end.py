@@ -212,3 +212,37 @@ def test_gx_level_off_runs_the_whole_pipeline_without_importing_great_expectatio
             pd.read_parquet(outputs / "report" / f"{name}.parquet"),
             pd.read_parquet(finished_run / "outputs" / "report" / f"{name}.parquet"),
         )
+
+
+def test_agree_scale_shares_match_the_published_indicator_and_fill_its_base(finished_run):
+    """The footnote's shares come from the distributions; over the indicator's base they reproduce the published
+    percentage and, with "(helemaal) niet mee eens" and "neutraal"/"weet niet", make up the whole base."""
+    from survey_pipeline.stages.report.agree_scale import AgreeShares, agree_indicators, agree_shares
+
+    spec = load_spec(finished_run / "questionnaires" / "wij_monitor.yaml")
+    distributions = pd.read_parquet(finished_run / "outputs" / "report" / "distributions.parquet")
+    checked = 0
+    for indicator in agree_indicators(spec):
+        for wave in spec.variables[indicator.variable].waves:
+            found = agree_shares(distributions, spec, indicator, wave)
+            if not isinstance(found, AgreeShares):
+                continue  # a share the sentence needs is suppressed at this sample size
+            published = _published(finished_run, indicator.id, wave)
+            assert found.agree == pytest.approx(float(published["estimate"]), abs=1e-9)
+            assert found.agree + found.disagree + found.neutral == pytest.approx(1.0, abs=1e-12)
+            checked += 1
+    assert checked
+
+
+def test_the_method_note_reports_the_run_s_response_and_software(finished_run):
+    spec = load_spec(finished_run / "questionnaires" / "wij_monitor.yaml")
+    metrics = json.loads((finished_run / "outputs" / "validate" / "metrics.json").read_text())
+    note = (finished_run / "outputs" / "report" / "onderzoeksverantwoording.md").read_text(encoding="utf-8")
+    for wave in spec.waves:
+        invited, responded = spec.method.waves[wave].invited, metrics["waves"][str(wave)]["rows_in"]
+        rate = f"{100 * responded / invited:.1f}".replace(".", ",")
+        assert f"| {responded} | {rate}% |" in note
+    record = json.loads((finished_run / "outputs" / "estimate" / "settings.json").read_text())
+    assert set(record["software"]) == {"ingest", "validate", "weight", "estimate"}
+    numpy = record["software"]["estimate"]["packages"]["numpy"]
+    assert f"numpy {numpy}" in note

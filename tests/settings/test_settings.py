@@ -12,12 +12,14 @@ import shutil
 from pathlib import Path
 from typing import get_args
 
+import numpy
 import pytest
 import yaml
 
 from survey_pipeline import cli
 from survey_pipeline.core.intervals import CI_METHODS
 from survey_pipeline.errors import InputError, ParamsError
+from survey_pipeline.manifest import software_versions
 from survey_pipeline.settings import (
     RECORD,
     CIMethod,
@@ -27,6 +29,7 @@ from survey_pipeline.settings import (
     load_params,
     parse_params,
     read_record,
+    recorded_software,
     upstream_settings,
     write_record,
 )
@@ -198,6 +201,25 @@ def test_a_record_that_is_missing_altered_or_foreign_is_refused(tmp_path):
     (tmp_path / RECORD).write_text(json.dumps(record), encoding="utf-8")
     with pytest.raises(InputError, match="not one this version writes"):
         read_record(tmp_path, "estimate")
+    write_record(tmp_path, {"estimate": _params().estimate})
+    older = json.loads((tmp_path / RECORD).read_text(encoding="utf-8"))
+    del older["software"]  # as written before records named the software
+    (tmp_path / RECORD).write_text(json.dumps(older), encoding="utf-8")
+    with pytest.raises(InputError, match="not one this version writes; rerun the estimate stage"):
+        read_record(tmp_path, "estimate")
+
+
+def test_a_record_names_the_software_of_its_stage_and_of_its_upstream_stages(tmp_path):
+    params = _params()
+    (tmp_path / "weight").mkdir()
+    (tmp_path / "estimate").mkdir()
+    write_record(tmp_path / "weight", {"weight": params.weight})
+    upstream = recorded_software({"weight": tmp_path / "weight"})
+    write_record(tmp_path / "estimate", {"weight": params.weight, "estimate": params.estimate}, upstream)
+    software = recorded_software({"estimate": tmp_path / "estimate"})
+    assert set(software) == {"weight", "estimate"}  # the stage's own section is the last one written
+    assert software["estimate"] == software_versions()
+    assert software["estimate"]["packages"]["numpy"] == numpy.__version__
 
 
 def test_upstream_settings_come_from_the_records_and_must_match_the_params(tmp_path):

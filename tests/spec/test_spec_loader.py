@@ -123,6 +123,19 @@ def _both(*mutations):
     return mutate
 
 
+def _wave_method(wave: int, entry: dict | None):
+    """Set (or, with None, remove) the `survey.method.waves` entry of a wave (its key is a whole number)."""
+
+    def mutate(raw: dict) -> None:
+        waves = raw["survey"]["method"]["waves"]
+        if entry is None:
+            del waves[wave]
+        else:
+            waves[wave] = entry
+
+    return mutate
+
+
 SKIP_2018 = _set("survey.not_measured", {2018: "nog geen panel"})
 
 REJECTIONS = [
@@ -193,7 +206,33 @@ REJECTIONS = [
     (_set("survey.waves", "2019"), "survey.waves", "expected a non-empty list"),
     (_set("indicators.0.targets", None), None, None),  # no targets yet
     (_set("indicators.0.targets", {2020: "meer dan 80%"}), "indicators.heard.targets.2020", "meer dan 80%"),
+    # survey.method: one fieldwork entry per measured wave, invited a positive whole number
+    (_delete("survey.method"), None, None),  # optional
+    (_wave_method(2021, None), "survey.method.waves", "[2021] have no fieldwork entry"),
+    (_wave_method(2018, {"fieldwork": "x", "invited": 10}), "survey.method.waves.2018", "not in survey.waves"),
+    (_wave_method(2019, {"fieldwork": "x", "invited": 0}), "survey.method.waves.2019.invited", "greater than or equal"),
+    (_wave_method(2019, {"fieldwork": "x", "invited": "5.840"}), "survey.method.waves.2019.invited", "whole number"),
+    (_delete("survey.method.recruitment"), "survey.method.recruitment", "required key is missing"),
+    # scales: a variable gives codes or a known scale; an agree scale's groups split the indicator's codes
+    (_set("variables.walk_in.scale", "agree7"), "variables.walk_in.scale", "unknown scale 'agree7'"),
+    (_set("variables.walk_in.codes", {1: "ja"}), "variables.walk_in", "either codes or scale"),
+    (_delete("variables.heard.codes"), "variables.heard", "either codes or scale"),
+    (_set("scales.agree5.disagree.codes", [4, 5, 6]), "scales.agree5.disagree.codes", "[6] are not codes"),
+    (_set("scales.agree5.neutral.codes", [3, 4]), "scales.agree5.neutral.codes", "[4] are both disagree and neutral"),
+    (_delete("scales.agree5.neutral"), "scales.agree5", "both disagree and neutral, or neither"),
+    (_set("indicators.3.success", [1]), "indicators.walk_in_easy.success", "must split its codes [1, 2, 3, 4, 5]"),
+    (_set("indicators.3.success", [1, 2, 3]), "indicators.walk_in_easy.success", "without overlap"),
 ]
+
+
+def test_scales_and_method_reach_the_resolved_spec():
+    spec = load_spec(SPEC_PATH)
+    agree = spec.agree_scale("wmo_quick")
+    assert agree is not None and agree.disagree is not None and agree.neutral is not None
+    assert (agree.disagree.codes, agree.neutral.codes) == ((4, 5), (3,))
+    assert spec.variables["wmo_quick"].codes == agree.codes  # the scale's codes are the question's
+    assert spec.agree_scale("heard") is None  # yes/no: no agree scale
+    assert spec.method is not None and set(spec.method.waves) == set(spec.waves)
 
 
 @pytest.mark.parametrize(("mutate", "key", "problem"), REJECTIONS)

@@ -50,6 +50,7 @@ from survey_pipeline.settings import (
     Params,
     SuppressionRule,
     WeightSettings,
+    recorded_software,
     upstream_settings,
     write_record,
 )
@@ -692,7 +693,8 @@ def estimate_all(
 def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: Path) -> dict:
     """Read valid rows, weights and margins; write indicators, changes, distributions and the settings
     record. The calibration is redone as the weight stage recorded it."""
-    upstream = upstream_settings({"validate": store.reading("validate"), "weight": store.reading("weight")}, params)
+    inputs = {"validate": store.reading("validate"), "weight": store.reading("weight")}
+    upstream = upstream_settings(inputs, params)
     settings = params.estimate
     cal = Calibration.of(upstream["weight"])
     valid = read_table(store.reading("validate") / "valid.parquet", contracts.ValidateValid, spec)
@@ -710,7 +712,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
         write_table(result.distributions, out / "distributions.parquet", contracts.EstimateDistributions, spec)
         write_table(small_area, out / "sae.parquet", contracts.EstimateSae, spec)
         write_spec_record(out, spec)
-        write_record(out, {**upstream, "estimate": settings})
+        write_record(out, {**upstream, "estimate": settings}, recorded_software(inputs))
     for wave, counts in join_counts.items():
         result.diagnostics["waves"].setdefault(str(wave), {}).update(counts)
     summary = {

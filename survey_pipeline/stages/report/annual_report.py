@@ -7,12 +7,19 @@ from collections.abc import Sequence
 import pandas as pd
 
 from survey_pipeline.spec import QuestionnaireSpec
-from survey_pipeline.stages.report.document import AnnualTableBlock, Document, Heading, Image, Paragraph, Table
+from survey_pipeline.stages.report.document import (
+    METHOD_NOTE_PAGE,
+    AnnualTableBlock,
+    Document,
+    Heading,
+    Image,
+    Link,
+    Paragraph,
+    Table,
+)
 from survey_pipeline.stages.report.figures import Figure
 from survey_pipeline.stages.report.formatting import format_percent
 from survey_pipeline.stages.report.tables import AnnualTable, format_target_table, target_rule_text
-
-METHOD_NOTE_FILE = "onderzoeksverantwoording.html"
 
 
 def _frame_table(frame: pd.DataFrame, numeric: Sequence[str], caption: str = "") -> Table:
@@ -54,7 +61,10 @@ def build_report_document(
             "staat er een streepje; is de meting of de vraag bewust overgeslagen, dan staat de reden erachter."
         ),
         AnnualTableBlock(annual),
-        Paragraph(f"Hoe de percentages berekend zijn, staat in de onderzoeksverantwoording ({METHOD_NOTE_FILE})."),
+        Paragraph(
+            "Hoe de percentages berekend zijn (opzet, respons, weging en haar beperkingen, betrouwbaarheid):",
+            link=Link("Onderzoeksverantwoording", METHOD_NOTE_PAGE),
+        ),
     ]
     if len(targets):
         blocks += [

@@ -18,9 +18,24 @@ class Heading:
     anchor: str = ""
 
 
+# The report's two pages, named without suffix: each is written as .html and .md (and the report as .docx).
+REPORT_PAGE, METHOD_NOTE_PAGE = "jaarverslag", "onderzoeksverantwoording"
+
+
+@dataclass(frozen=True)
+class Link:
+    """A link to another page of the report, named without suffix (e.g. "jaarverslag"): each renderer
+    points to its own format of that page (jaarverslag.html from HTML, jaarverslag.md from Markdown)."""
+
+    label: str
+    page: str
+    anchor: str = ""
+
+
 @dataclass(frozen=True)
 class Paragraph:
     text: str
+    link: Link | None = None  # printed after the text
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ TEMPLATE = """<!DOCTYPE html>
 {%- if block.kind == "heading" %}
 <h{{ block.b.level }}{% if block.b.anchor %} id="{{ block.b.anchor }}"{% endif %}>{{ block.b.text }}</h{{ block.b.level }}>
 {%- elif block.kind == "paragraph" %}
-<p>{{ block.b.text }}</p>
+<p>{{ block.b.text }}{% if block.b.link %} <a href="{{ block.b.link.page }}.html{% if block.b.link.anchor %}#{{ block.b.link.anchor }}{% endif %}">{{ block.b.link.label }}</a>{% endif %}</p>
 {%- elif block.kind == "bullets" %}
 <ul>{% for item in block.b.items %}<li>{{ item }}</li>{% endfor %}</ul>
 {%- elif block.kind == "table" %}
@@ -85,6 +85,7 @@ TEMPLATE = """<!DOCTYPE html>
 {% if t.unmarked %}<p class="footnotes" id="basis-zonder-voetnoot">{{ t.unmarked }}</p>{% endif %}
 {% if t.footnotes %}<ol class="footnotes" id="voetnoten">{% for marker, text in t.footnotes %}<li><span class="marker">{{ marker }}</span> {{ text }}</li>{% endfor %}</ol>{% endif %}
 {% if t.notes %}<ul class="notes" id="toelichting">{% for key, text in t.notes %}<li>{{ key }}) {{ text }}</li>{% endfor %}</ul>{% endif %}
+{% if t.scale_notes %}<ul class="notes" id="eens-schaal">{% for text in t.scale_notes %}<li>{{ text }}</li>{% endfor %}</ul>{% endif %}
 {%- endif %}
 {% endfor %}
 </body>

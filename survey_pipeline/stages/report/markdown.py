@@ -49,6 +49,7 @@ def _annual(table: AnnualTable) -> list[str]:
     lines += [f"{escape(table.unmarked)}  "] if table.unmarked else []
     lines += [f"{escape(marker)} {escape(text)}  " for marker, text in table.footnotes]
     lines += [f"({key}) {escape(text)}  " for key, text in table.notes]
+    lines += [f"{escape(text)}  " for text in table.scale_notes]
     return lines
 
 
@@ -60,7 +61,9 @@ def render_markdown(doc: Document) -> str:
         if isinstance(block, Heading):
             lines += ["#" * block.level + " " + escape(block.text), ""]
         elif isinstance(block, Paragraph):
-            lines += [escape(block.text), ""]
+            link = block.link
+            target = f"{link.page}.md" + (f"#{link.anchor}" if link and link.anchor else "") if link else ""
+            lines += [escape(block.text) + (f" [{escape(link.label)}]({target})" if link else ""), ""]
         elif isinstance(block, Bullets):
             lines += [f"- {escape(item)}" for item in block.items] + [""]
         elif isinstance(block, Table):

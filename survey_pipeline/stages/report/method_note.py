@@ -10,18 +10,21 @@ disagree with the tables it accompanies.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from survey_pipeline.contracts import SAE_NORMALITY_ALPHA, SAE_SOURCE_DIRECT, SAE_SOURCE_MODEL, SAE_SOURCE_NONE
+from survey_pipeline.core import R_SURVEY_VERSION
+from survey_pipeline.errors import SpecError
 from survey_pipeline.settings import EstimateSettings, SmallAreaSettings, SuppressionRule, WeightSettings
 from survey_pipeline.spec import ALL_RESIDENTS, QuestionnaireSpec
+from survey_pipeline.stages.report.agree_scale import AgreeNote
 from survey_pipeline.stages.report.csv_safety import DUTCH_EXCEL
-from survey_pipeline.stages.report.document import Bullets, Document, Heading, Paragraph, Table
+from survey_pipeline.stages.report.document import REPORT_PAGE, Bullets, Document, Heading, Link, Paragraph, Table
 from survey_pipeline.stages.report.formatting import format_number, format_percent
 from survey_pipeline.stages.report.tables import REASON_TEXT, TOTAL, report_order, target_rule_text
 
@@ -38,6 +41,9 @@ WEIGHT_METHOD_TEXT = {
 }
 TOTAL_TEXT = "hele gemeente"
 MAX_CATEGORIES_IN_FULL = 12
+# The software the note names, in this order (the stage records hold the manifest's whole list).
+NOTED_PACKAGES = ("survey-pipeline", "numpy", "pandas", "scipy", "statsmodels", "pyreadstat")
+STAGE_TEXT = {"ingest": "inlezen", "validate": "controle", "weight": "weging", "estimate": "schatting"}
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,10 @@ class RunFacts:
     weight: WeightSettings
     estimate: EstimateSettings
     small_area: pd.DataFrame | None = None  # outputs/estimate/sae.parquet (no rows when switched off)
+    # Per upstream stage, the software it ran with (`settings.recorded_software`): what made the numbers.
+    software: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # What the rest of the base answered on agree-scale indicators (`agree_scale.agree_notes`).
+    agree_notes: tuple[AgreeNote, ...] = ()
 
     @property
     def rule(self) -> SuppressionRule:
@@ -107,10 +117,66 @@ def _introduction(spec: QuestionnaireSpec, facts: RunFacts) -> list:
             f"{spec.title}. De doelpopulatie is {spec.population_label}. Deze verantwoording hoort bij de metingen "
             f"{_join([str(w) for w in _waves(facts)])} en is samen met de tabellen uit dezelfde run gemaakt. "
             f"Alle percentages zijn gewogen naar de bevolking; de onzekerheid staat erbij als "
-            f"{format_percent(level)}-betrouwbaarheidsinterval."
+            f"{format_percent(level)}-betrouwbaarheidsinterval.",
+            link=Link("De tabellen en figuren voor het jaarverslag", REPORT_PAGE),
         ),
         *_not_measured(spec),
     ]
+
+
+def _design(spec: QuestionnaireSpec, facts: RunFacts) -> list:
+    """Panel recruitment, population, fieldwork and response per wave (spec `survey.method`, validate metrics)."""
+    method = spec.method
+    if method is None:
+        return [
+            Heading("Opzet van het onderzoek", anchor="opzet"),
+            Paragraph(
+                "De vragenlijstdefinitie beschrijft de werving van het panel, de veldwerkperiode en het aantal "
+                "uitgenodigde panelleden niet (survey.method); een responspercentage is daarom niet te geven."
+            ),
+        ]
+    waves = facts.validate_metrics.get("waves", {})
+    rows = []
+    for wave in _waves(facts):
+        fielded, counts = method.waves[wave], waves[str(wave)]
+        if counts["rows_in"] > fielded.invited:
+            raise SpecError(
+                f"survey.method.waves.{wave}.invited",
+                f"{fielded.invited} invited, fewer than the {counts['rows_in']} respondents of wave {wave}",
+                file=spec.source,
+            )
+        rows.append(
+            (
+                str(wave),
+                fielded.fieldwork,
+                _n(fielded.invited),
+                _n(counts["rows_in"]),
+                format_percent(response_rate(fielded.invited, counts["rows_in"]), 1),
+                _n(counts["rows_valid"]),
+            )
+        )
+    return [
+        Heading("Opzet van het onderzoek", anchor="opzet"),
+        Paragraph(method.population),
+        Paragraph(method.recruitment),
+        Paragraph(
+            "Per meting: de veldwerkperiode, het aantal uitgenodigde panelleden en het aantal dat de vragenlijst "
+            "heeft ingevuld (de respons: de regels in het databestand van die meting). Het responspercentage is de "
+            "respons gedeeld door het aantal uitgenodigden; geldig zijn de regels die alle controles doorstaan "
+            "(zie Respons en datakwaliteit)."
+        ),
+        Table(
+            ("Meting", "Veldwerk", "Uitgenodigd", "Respons", "Responspercentage", "Geldig"),
+            tuple(rows),
+            caption="Uitgenodigde panelleden en respons per meting.",
+            numeric=(False, False, True, True, True, True),
+        ),
+    ]
+
+
+def response_rate(invited: int, responded: int) -> float:
+    """The share of the invited panel members who responded."""
+    return responded / invited
 
 
 def _not_measured(spec: QuestionnaireSpec) -> list:
@@ -282,6 +348,39 @@ def _weighting(spec: QuestionnaireSpec, facts: RunFacts) -> list:
         ]
     blocks += _margins(spec, facts)
     return blocks
+
+
+def _weighting_limits(spec: QuestionnaireSpec, facts: RunFacts) -> list:
+    """The assumption under which a self-selected panel is weighted, and what weighting cannot repair."""
+    names = facts.weight.weighting_variables
+    variables = _join([spec.background[v].label.lower() for v in names if v in spec.background] or list(names))
+    return [
+        Heading("Aanname van de weging en wat weging niet oplost", 3, anchor="aanname-weging"),
+        Paragraph(
+            "Het panel is geen aselecte steekproef: panelleden melden zich zelf aan en kiezen per meting zelf of "
+            f"ze meedoen. De weging maakt de respons per meting gelijk aan de bevolking naar {variables}. De "
+            "gewogen percentages zijn zuiver onder de aanname dat wie meedoet en wie niet meedoet, binnen elke "
+            "combinatie van deze kenmerken gemiddeld hetzelfde zou antwoorden: de ontbrekende antwoorden zijn "
+            "‘missing at random’ gegeven de wegingskenmerken. Of die aanname klopt, is met deze gegevens "
+            "niet te toetsen."
+        ),
+        Paragraph("Wat weging niet kan herstellen:"),
+        Bullets(
+            (
+                f"Selectie op kenmerken die niet in de weging zitten. Wie belangstelling heeft voor het onderwerp "
+                f"van de vragenlijst, of er zelf mee te maken heeft, meldt zich eerder aan en doet eerder mee; "
+                f"binnen dezelfde combinatie van {variables} kunnen deelnemers dus anders antwoorden dan andere "
+                f"bewoners. Ook "
+                f"kenmerken als opleiding, digitale vaardigheid en betrokkenheid bij de gemeente zitten niet in "
+                f"de weging.",
+                "Panelconditionering: wie vaker meedoet, kan door eerdere vragenlijsten meer over het onderwerp "
+                "te weten komen of anders gaan antwoorden. Veranderingen tussen metingen kunnen daardoor deels "
+                "door het panel zelf komen.",
+                "De betrouwbaarheidsintervallen en de designeffecten geven alleen de onzekerheid door de steekproef "
+                "en de weging weer, niet een vertekening door deze selectie.",
+            )
+        ),
+    ]
 
 
 def _margins(spec: QuestionnaireSpec, facts: RunFacts) -> list:
@@ -628,6 +727,68 @@ def _small_area_rows(spec: QuestionnaireSpec, table: pd.DataFrame, settings: Sma
         )
 
 
+def _agree_scale(spec: QuestionnaireSpec, facts: RunFacts) -> list:
+    """Per agree-scale indicator, what the rest of its base answered (the annual table's footnote)."""
+    if not facts.agree_notes:
+        return []
+    return [
+        Heading("Indicatoren op een eens-schaal", anchor="eens-schaal"),
+        Paragraph(
+            "Een aantal indicatoren is het percentage dat het (helemaal) eens is met een uitspraak. Een laag "
+            "percentage betekent niet dat de overigen het oneens zijn: een deel antwoordt neutraal of weet het "
+            "niet. Daarom staat onder de tabel in het jaarverslag, voor de laatste meting in de tabel, welk deel "
+            "het oneens was en welk deel neutraal antwoordde of het niet wist. Die aandelen komen uit de verdeling "
+            "van de antwoorden (distributions.csv), over dezelfde basis als de indicator: ‘geen antwoord’ "
+            "telt niet mee, ‘weet niet’ alleen waar het bij de indicator als ‘nee’ telt. Samen met "
+            "het percentage van de indicator vormen ze de hele basis (afgerond tellen ze op tot ongeveer 100%). "
+            "Welke antwoorden als oneens en als neutraal gelden, staat in de vragenlijstdefinitie bij de schaal. "
+            "Is een van de aandelen niet gepubliceerd (te onzeker), dan staat er geen uitsplitsing."
+        ),
+        Bullets(tuple(note.text for note in facts.agree_notes)),
+    ]
+
+
+def _software(spec: QuestionnaireSpec, facts: RunFacts) -> list:
+    """The software the numbers were made with (as the stages recorded it) and what the estimators are checked against."""
+    blocks: list = [Heading("Software en controle van de berekeningen", anchor="software")]
+    versions = {
+        stage: (
+            f"Python {recorded['python']}, "
+            + ", ".join(f"{name} {recorded['packages'].get(name) or 'onbekend'}" for name in NOTED_PACKAGES)
+        )
+        for stage, recorded in facts.software.items()
+        if stage in STAGE_TEXT
+    }
+    if len(set(versions.values())) == 1:
+        blocks.append(
+            Paragraph(
+                f"De cijfers zijn gemaakt met {next(iter(versions.values()))}, zoals elke stap van de verwerking "
+                f"({_join([STAGE_TEXT[s] for s in STAGE_TEXT if s in versions])}) bij zijn uitkomsten heeft vastgelegd."
+            )
+        )
+    elif versions:
+        blocks += [
+            Paragraph(
+                "De stappen van de verwerking zijn met verschillende software gemaakt; elke stap heeft bij zijn "
+                "uitkomsten vastgelegd waarmee:"
+            ),
+            Table(
+                ("Stap", "Software"),
+                tuple((STAGE_TEXT[s], versions[s]) for s in STAGE_TEXT if s in versions),
+            ),
+        ]
+    blocks.append(
+        Paragraph(
+            "De schatters (raking en afkappen van gewichten, gewogen percentages, designgebaseerde standaardfouten "
+            "met kalibratie, betrouwbaarheidsintervallen, verschillen tussen metingen) zijn getoetst aan het "
+            f"R-pakket survey, versie {R_SURVEY_VERSION}: de referentiewaarden zijn met R berekend door de scripts "
+            "in tests/reference/r, staan met de R-aanroep erbij in tests/reference en worden bij elke test van "
+            "deze software vergeleken met haar uitkomsten."
+        )
+    )
+    return blocks
+
+
 def _files(spec: QuestionnaireSpec, facts: RunFacts) -> list:
     return [
         Heading("Bestanden bij dit rapport"),
@@ -661,18 +822,27 @@ def _files(spec: QuestionnaireSpec, facts: RunFacts) -> list:
     ]
 
 
+Section = Callable[[QuestionnaireSpec, RunFacts], list]
+# The note's sections in print order; each returns its blocks (none when it has nothing to say).
+SECTIONS: tuple[Section, ...] = (
+    _introduction,
+    _design,
+    _response,
+    _weighting,
+    _weighting_limits,
+    _intervals,
+    _suppression,
+    _bases,
+    _agree_scale,
+    _small_area,
+    _software,
+    _files,
+)
+
+
 def build_method_note(spec: QuestionnaireSpec, facts: RunFacts) -> Document:
     """The whole onderzoeksverantwoording as a document."""
-    blocks = [
-        *_introduction(spec, facts),
-        *_response(spec, facts),
-        *_weighting(spec, facts),
-        *_intervals(spec, facts),
-        *_suppression(spec, facts),
-        *_bases(spec, facts),
-        *_small_area(spec, facts),
-        *_files(spec, facts),
-    ]
+    blocks = [block for section in SECTIONS for block in section(spec, facts)]
     return Document(
         f"Onderzoeksverantwoording {spec.title}",
         tuple(blocks),

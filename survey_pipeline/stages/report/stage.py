@@ -16,6 +16,7 @@ its sheet: per indicator, wave and area the published figure, direct or "modelsc
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,11 +25,13 @@ from typing import Any
 from survey_pipeline import contracts
 from survey_pipeline.artifacts import OutputStore, check_spec_record, read_json, read_table, write_json, write_table
 from survey_pipeline.errors import InputError
-from survey_pipeline.settings import Params, ReportSettings, upstream_settings, write_record
+from survey_pipeline.settings import Params, ReportSettings, recorded_software, upstream_settings, write_record
 from survey_pipeline.spec import QuestionnaireSpec
 from survey_pipeline.stages.report import checks, figures, tables
+from survey_pipeline.stages.report.agree_scale import agree_notes
 from survey_pipeline.stages.report.annual_report import build_report_document
 from survey_pipeline.stages.report.csv_safety import write_csv_files
+from survey_pipeline.stages.report.document import METHOD_NOTE_PAGE, REPORT_PAGE
 from survey_pipeline.stages.report.excel import write_workbook
 from survey_pipeline.stages.report.html import render_html
 from survey_pipeline.stages.report.markdown import render_markdown
@@ -107,7 +110,9 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
     params.yaml now says otherwise), so the method note describes what the numbers were made with.
     """
     report = params.report
-    upstream = upstream_settings({stage: store.reading(stage) for stage in ("validate", "weight", "estimate")}, params)
+    inputs = {stage: store.reading(stage) for stage in ("validate", "weight", "estimate")}
+    upstream = upstream_settings(inputs, params)
+    software = recorded_software(inputs)
     estimate = upstream["estimate"]
     rule, breakdowns = estimate.suppression, list(estimate.breakdowns)
 
@@ -135,11 +140,15 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
     indicators = checked["indicators"]
 
     measured = tables.measured_waves(spec, waves)
-    annual = tables.build_annual_table(indicators, spec, report, measured)
+    shown_waves = [w for w in report.achieved_waves if w in waves] or waves
+    scale_notes = agree_notes(indicators, checked["distributions"], spec, shown_waves, measured, report.decimals)
+    annual = dataclasses.replace(
+        tables.build_annual_table(indicators, spec, report, measured),
+        scale_notes=tuple(note.text for note in scale_notes if note.shares is not None),
+    )
     targets = tables.target_table(indicators, checked["changes"], spec, report)
     level = float(indicators["level"].iloc[0])
     change_summary = tables.change_table(checked["changes"], spec)
-    shown_waves = [w for w in report.achieved_waves if w in waves] or waves
     method_doc = build_method_note(
         spec,
         RunFacts(
@@ -149,6 +158,8 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
             weight=upstream["weight"],
             estimate=estimate,
             small_area=small_area,
+            software=software,
+            agree_notes=scale_notes,
             **facts_weight,
         ),
     )
@@ -200,10 +211,9 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
                 level,
                 model_based=model_based,
             )
-            (out / "jaarverslag.html").write_text(render_html(doc), encoding="utf-8")
-            (out / "jaarverslag.md").write_text(render_markdown(doc), encoding="utf-8")
-            (out / "onderzoeksverantwoording.html").write_text(render_html(method_doc), encoding="utf-8")
-            (out / "onderzoeksverantwoording.md").write_text(render_markdown(method_doc), encoding="utf-8")
+            for page, document in ((REPORT_PAGE, doc), (METHOD_NOTE_PAGE, method_doc)):
+                (out / f"{page}.html").write_text(render_html(document), encoding="utf-8")
+                (out / f"{page}.md").write_text(render_markdown(document), encoding="utf-8")
             write_json(
                 {
                     "waves": waves,
@@ -216,9 +226,9 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
                 out / "checks.json",
                 contracts.ReportChecks,
             )
-            write_record(out, {**upstream, "report": report})
+            write_record(out, {**upstream, "report": report}, software)
         # After the figure block: every figure file is complete (the workers have finished).
-        render_docx(doc, out / "jaarverslag.docx", images_from=out)
+        render_docx(doc, out / f"{REPORT_PAGE}.docx", images_from=out)
 
     summary = {
         name: {"rows": int(len(checked[name])), "suppressed": int(checked[name]["suppressed"].sum())} for name in TABLES

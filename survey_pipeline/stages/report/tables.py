@@ -240,8 +240,10 @@ class Section:
 
 @dataclass(frozen=True)
 class AnnualTable:
-    """The table as printed: sections of rows, base footnotes (`*`), notes on "-" cells (a, b, ...) and
-    `unmarked`: the base of the rows without a footnote ("" when every row has one or none has)."""
+    """The table as printed: sections of rows, base footnotes (`*`), notes on "-" cells (a, b, ...),
+    `unmarked`: the base of the rows without a footnote ("" when every row has one or none has), and
+    `scale_notes`: for indicators on an agree scale, what the rest of the base answered
+    (`agree_scale.agree_notes`, set by the report stage)."""
 
     columns: tuple[Column, ...]
     sections: tuple[Section, ...]
@@ -249,6 +251,7 @@ class AnnualTable:
     notes: tuple[tuple[str, str], ...]
     decimals: int
     unmarked: str = ""
+    scale_notes: tuple[str, ...] = ()
 
 
 def annual_columns(report: ReportSettings) -> tuple[Column, ...]:

@@ -84,6 +84,8 @@ def _annual(word, annual: AnnualTable) -> None:
         _note(word, f"{marker} {text}")
     for key, text in annual.notes:
         _note(word, f"{key}) {text}")
+    for text in annual.scale_notes:
+        _note(word, text)
 
 
 def _image(word, block: Image, images_from: Path) -> None:
@@ -111,7 +113,8 @@ def build_docx(doc: Document, images_from: Path):
         if isinstance(block, Heading):
             word.add_heading(block.text, level=max(1, min(block.level, 9)))
         elif isinstance(block, Paragraph):
-            word.add_paragraph(block.text)
+            link = block.link
+            word.add_paragraph(block.text + (f" {link.label} ({link.page}.html)" if link else ""))
         elif isinstance(block, Bullets):
             for item in block.items:
                 word.add_paragraph(item, style="List Bullet")

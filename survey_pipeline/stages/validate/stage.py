@@ -31,7 +31,7 @@ from pandera import extensions
 from survey_pipeline import artifacts, contracts
 from survey_pipeline.columns import BASE_WEIGHT, ORIGIN_COLUMNS
 from survey_pipeline.errors import InputError
-from survey_pipeline.settings import Params, upstream_settings, write_record
+from survey_pipeline.settings import Params, recorded_software, upstream_settings, write_record
 from survey_pipeline.spec import QuestionnaireSpec
 
 log = logging.getLogger(__name__)
@@ -571,7 +571,8 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Params, b
     settings record (the ingest settings the responses were read with, and this stage's)."""
     from survey_pipeline.workbook import write_frames
 
-    upstream = upstream_settings({"ingest": store.reading("ingest")}, params)
+    inputs = {"ingest": store.reading("ingest")}
+    upstream = upstream_settings(inputs, params)
     settings = params.validate_
     responses = artifacts.read_table(store.reading("ingest") / "responses.parquet", contracts.IngestResponses, spec)
     result = validate_responses(responses, spec)
@@ -590,7 +591,7 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Params, b
             code_headers=QUARANTINE_CODE_HEADERS,
         )
         artifacts.write_json(result.metrics, out / "metrics.json", contracts.ValidateMetrics)
-        write_record(out, {**upstream, "validate": settings})
+        write_record(out, {**upstream, "validate": settings}, recorded_software(inputs))
         # Checked after writing: on failure the quarantine is kept in outputs/failed/validate/.
         check_quarantine_share(result.metrics, settings.max_quarantine_share, kept_in=store.failed_path("validate"))
         gx = None

@@ -79,7 +79,7 @@ from survey_pipeline.population import (
     wave_margins,
 )
 from survey_pipeline.sav import write_sav
-from survey_pipeline.settings import Params, WeightSettings, upstream_settings, write_record
+from survey_pipeline.settings import Params, WeightSettings, recorded_software, upstream_settings, write_record
 from survey_pipeline.spec import ALL_RESIDENTS, Indicator, QuestionnaireSpec
 
 log = logging.getLogger(__name__)
@@ -586,7 +586,8 @@ def _sav_label(source_files: Sequence[str], labels: Mapping[str, str], spec: Que
 def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: Path) -> dict:
     """Stage entry point (see contracts): read valid rows and population, write weights, diagnostics
     and the settings record."""
-    upstream = upstream_settings({"ingest": store.reading("ingest"), "validate": store.reading("validate")}, params)
+    inputs = {"ingest": store.reading("ingest"), "validate": store.reading("validate")}
+    upstream = upstream_settings(inputs, params)
     settings = params.weight
     settings.check_against(spec)
     base_dir = Path(base_dir)
@@ -607,7 +608,7 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Params, b
         artifacts.write_table(result.margins, out / "margins.parquet", contracts.WeightMargins)
         artifacts.write_table(result.diagnostics, out / "diagnostics.parquet", contracts.WeightDiagnostics)
         artifacts.write_json(result.metrics, out / "metrics.json", contracts.WeightMetrics)
-        write_record(out, {**upstream, "weight": settings})
+        write_record(out, {**upstream, "weight": settings}, recorded_software(inputs))
         (out / "sav").mkdir()
         for wave, wave_result in result.per_wave.items():
             frame = valid[valid[spec.wave_variable] == wave].reset_index(drop=True)
