@@ -739,6 +739,7 @@ class ValidateMetrics(Record):
 class GxExpectation(Record):
     """One expectation of the great-expectations checkpoint on the valid rows."""
 
+    suite: str
     name: str
     rule: Optional[str]
     variable: Optional[str]
