@@ -213,3 +213,47 @@ def test_gx_level_off_runs_the_whole_pipeline_without_importing_great_expectatio
             pd.read_parquet(outputs / "report" / f"{name}.parquet"),
             pd.read_parquet(finished_run / "outputs" / "report" / f"{name}.parquet"),
         )
+
+
+# Outputs whose schema is not named `<stage>_<file stem>` (schemas/tables/) or is shared.
+TABLE_SCHEMAS = {"estimate/sae": "estimate_sae", "report/wijkcijfers": "report_small_area"}
+JSON_SCHEMAS = {
+    "ingest/files": "ingest_files",
+    "validate/metrics": "validate_metrics",
+    "validate/gx_result": "validate_gx_result",
+    "weight/metrics": "weight_metrics",
+    "estimate/spec": "estimate_spec",
+    "report/checks": "report_checks",
+}
+
+
+def test_every_json_output_and_table_meets_its_schema_in_schemas(finished_run):
+    """The shipped JSON Schemas describe what a run writes (tables: each row as JSON, NaN as null)."""
+    from importlib.resources import files
+
+    import jsonschema
+
+    schemas = files("survey_pipeline.schemas")
+
+    def validator(kind: str, name: str) -> jsonschema.Draft202012Validator:
+        text = (schemas / kind / f"{name}.schema.json").read_text(encoding="utf-8")
+        return jsonschema.Draft202012Validator(json.loads(text))
+
+    outputs = finished_run / "outputs"
+    checked = 0
+    for path in sorted(outputs.glob("*/*.json")):
+        key = f"{path.parent.name}/{path.stem}"
+        name = "settings" if path.name == "settings.json" else JSON_SCHEMAS.get(key)
+        name = name or ("stage_manifest" if path.parent.name == "manifests" else None)
+        assert name is not None, key
+        assert list(validator("json", name).iter_errors(json.loads(path.read_text(encoding="utf-8")))) == [], key
+        checked += 1
+    run_manifest = json.loads((outputs / "manifest.json").read_text(encoding="utf-8"))
+    assert list(validator("json", "run_manifest").iter_errors(run_manifest)) == []
+    for path in sorted(outputs.glob("*/*.parquet")):
+        key = f"{path.parent.name}/{path.stem}"
+        rows = json.loads(pd.read_parquet(path).head(200).to_json(orient="records"))
+        check = validator("tables", TABLE_SCHEMAS.get(key, key.replace("/", "_")))
+        assert [error.message for row in rows for error in check.iter_errors(row)][:3] == [], key
+        checked += 1
+    assert checked >= 25
