@@ -139,7 +139,13 @@ def test_outputs_carry_no_microdata(finished_run):
 def test_manifest_reconciles_and_names_inputs(finished_run):
     manifest = json.loads((finished_run / "outputs" / "manifest.json").read_text())
     assert set(manifest["stages"]) == {"ingest", "validate", "weight", "estimate", "report"}
-    assert {"data/raw/wij_panel_2019.sav", "data/population/margins.csv"} <= set(manifest["inputs"])
+    # every data file a stage reads (the stage graph's data dependencies), the covariates too
+    assert {
+        "data/raw/wij_panel_2019.sav",
+        "data/raw/receipt.csv",
+        "data/population/margins.csv",
+        "data/population/wijk_covariates.csv",
+    } <= set(manifest["inputs"])
 
 
 def test_each_stage_writes_only_what_the_stage_graph_declares(finished_run):

@@ -215,8 +215,7 @@ def test_upstream_settings_come_from_the_records_and_must_match_the_params(tmp_p
         upstream_settings(folders, changed)
     assert caught.value.rule == "upstream_settings" and caught.value.file == str(estimate_dir / RECORD)
     assert caught.value.message == (
-        f"estimate.suppression.min_n is 50 in params.yaml but {estimate_dir} was made "
-        "with 30; rerun the estimate stage"
+        f"estimate.suppression.min_n is 50 in params.yaml but {estimate_dir} was made with 30; rerun the estimate stage"
     )
     with pytest.raises(
         InputError,
