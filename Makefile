@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test browser repro dvc-yaml spec-schema demo-data clean-outputs
+.PHONY: run test browser repro dvc-yaml schemas spec-schema demo-data clean-outputs
 
 # The venv is rebuilt only when the dependency declarations change.
 $(STAMP): pyproject.toml constraints.txt
@@ -42,9 +42,12 @@ repro: $(STAMP)
 dvc-yaml: $(STAMP)
 	$(BIN)/python -m survey_pipeline.stage_graph
 
-# Regenerate the questionnaire spec's JSON Schema (for editors) from the spec models (survey_pipeline/spec.py).
-spec-schema: $(STAMP)
-	$(BIN)/python -m survey_pipeline.spec --json-schema
+# Regenerate the JSON Schemas in schemas/ (installed as package data): the questionnaire spec's, for
+# editors (survey_pipeline/spec.py), and those of the JSON outputs and table contracts (survey_pipeline/contracts.py).
+schemas: $(STAMP)
+	$(BIN)/python -m survey_pipeline.schema_files
+
+spec-schema: schemas
 
 # Regenerate the synthetic demo panel in data/ (deterministic).
 demo-data: $(STAMP)

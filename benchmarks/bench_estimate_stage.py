@@ -25,20 +25,20 @@ import pandas as pd
 from memory import load_average, peak_memory_mb, reset_peak_memory
 
 from survey_pipeline import SurveyDesign, demo
-from survey_pipeline.settings import load_params
+from survey_pipeline.settings import WeightSettings, load_params
 from survey_pipeline.spec import load_spec
 from survey_pipeline.stages.estimate import stage as est
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def weighted_panel(spec, n: int, cal: est.Calibration) -> tuple[pd.DataFrame, pd.DataFrame]:
+def weighted_panel(spec, n: int, weighting: WeightSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Demo rows of every wave with raked weights (as the weight stage gives them), and the margins."""
     panel = demo.generate_panel(spec, n_per_wave=n, faults=False)
     parts = []
     for wave, frame in panel.waves.items():
-        frame = frame[frame[list(cal.variables)].notna().all(axis=1)].reset_index(drop=True)
-        totals = est.wave_margins(panel.margins, wave, cal)
+        frame = frame[frame[list(weighting.weighting_variables)].notna().all(axis=1)].reset_index(drop=True)
+        totals = est.wave_margins(panel.margins, wave, weighting)
         weights = SurveyDesign(frame.assign(weight=1.0), weights="weight").rake(totals).weights
         parts.append(frame.assign(weight=weights))
     return pd.concat(parts, ignore_index=True), panel.margins
@@ -55,14 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     params = load_params(ROOT / "params.yaml")
     spec = load_spec(ROOT / params.spec)
     settings = params.estimate
-    cal = est.Calibration.of(params.weight)
+    weighting = params.weight
     n = args.n if args.n is not None else args.scale * demo.DEFAULT_N_PER_WAVE
-    data, margins = weighted_panel(spec, n, cal)
+    data, margins = weighted_panel(spec, n, weighting)
     reset_peak_memory()
     wall, cpu = [], []
     for _ in range(args.repeat):
         w0, c0 = time.perf_counter(), time.process_time()
-        result = est.estimate_all(spec, data, margins, settings, cal)
+        result = est.estimate_all(spec, data, margins, settings, weighting)
         wall.append(time.perf_counter() - w0)
         cpu.append(time.process_time() - c0)
     rows = {name: len(getattr(result, name)) for name in ("indicators", "changes", "distributions")}

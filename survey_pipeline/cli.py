@@ -198,7 +198,7 @@ def run_command(args: argparse.Namespace) -> None:
     stages = STAGES if args.verb == "run" else (args.verb,)
     store = OutputStore(args.outputs or base_dir / "outputs")
     with store.session(args.verb):
-        record = manifest.start(args.verb, base_dir, params_path, params.model_dump(mode="json", by_alias=True))
+        record = manifest.start(args.verb, base_dir, params_path, params)
         try:
             for number, stage in enumerate(stages, start=1):
                 record["stages"][stage] = _run_stage(stage, number, len(stages), store, spec, params, base_dir)

@@ -748,6 +748,7 @@ class ValidateMetrics(Record):
 class GxExpectation(Record):
     """One expectation of the great-expectations checkpoint on the valid rows."""
 
+    suite: str
     name: str
     rule: Optional[str]
     variable: Optional[str]

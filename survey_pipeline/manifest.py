@@ -18,6 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from survey_pipeline import stage_graph
 from survey_pipeline.artifacts import (
     MANIFEST_DIR,
     RUN_MANIFEST,
@@ -30,6 +31,7 @@ from survey_pipeline.artifacts import (
 )
 from survey_pipeline.contracts import RunManifest, StageManifest
 from survey_pipeline.errors import OutputWriteError
+from survey_pipeline.settings import Params
 
 PACKAGES = (
     "survey-pipeline",
@@ -60,14 +62,14 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def start(command: str, base_dir: Path, params_path: Path, params: dict[str, Any]) -> dict[str, Any]:
+def start(command: str, base_dir: Path, params_path: Path, params: Params) -> dict[str, Any]:
     """The common part of a command's manifest, taken before any stage runs."""
     return {
         "command": command,
         "started_at": iso(time.time()),
         "git_commit": _git_commit(base_dir),
         **software_versions(),
-        "params": params,
+        "params": params.model_dump(mode="json", by_alias=True),
         "inputs": _input_hashes(base_dir, params_path, params),
         "stages": {},
     }
@@ -114,16 +116,18 @@ def write_run_manifest(outputs: Path) -> Path:
     return target
 
 
-def _input_hashes(base_dir: Path, params_path: Path, params: dict[str, Any]) -> dict[str, str]:
-    """sha256 of the spec, params, raw data files and population margins."""
-    paths = [params_path, base_dir / params["spec"]]
-    raw_dir = base_dir / params["ingest"].get("raw_dir", "data/raw")
-    if raw_dir.is_dir():
-        paths += sorted(p for p in raw_dir.iterdir() if p.is_file() and not p.name.startswith("."))
-    population = params["weight"].get("population_file")
-    if population and (base_dir / population).is_file():
-        paths.append(base_dir / population)
-    return {_relative(path, base_dir): sha256(path) for path in paths if path.is_file()}
+def _input_hashes(base_dir: Path, params_path: Path, params: Params) -> dict[str, str]:
+    """sha256 of params.yaml, the spec and every data file a stage reads: the data dependencies of
+    the stage graph (raw files, population margins or cells, area covariates), as dvc.yaml has them."""
+    paths = [params_path, base_dir / params.spec]
+    for stage in stage_graph.STAGES:
+        for name in stage.data(params):
+            path = base_dir / name
+            if path.is_dir():
+                paths += sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+            else:
+                paths.append(path)
+    return {_relative(path, base_dir): sha256(path) for path in dict.fromkeys(paths) if path.is_file()}
 
 
 def _relative(path: Path, base_dir: Path) -> str:

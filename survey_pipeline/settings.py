@@ -519,7 +519,7 @@ def read_record(folder: Path, stage: str) -> dict[str, Section]:
         raise InputError(f"missing stage output; run the {stage} stage first", file=str(folder), rule="stage_input")
     if not path.exists():
         raise InputError(
-            f"outputs/{stage} has no record of the settings it was made with; {rerun}",
+            f"{folder} has no record of the settings it was made with; {rerun}",
             file=str(path),
             rule=RULE_UPSTREAM,
         )
@@ -558,7 +558,7 @@ def upstream_settings(folders: Mapping[str, Path], params: Params) -> dict[str, 
             if difference is not None:
                 key, current, made_with = difference
                 raise InputError(
-                    f"{key} is {current!r} in {params.file_name} but outputs/{stage} was made with {made_with!r}; "
+                    f"{key} is {current!r} in {params.file_name} but {folder} was made with {made_with!r}; "
                     f"rerun the {stage} stage",
                     file=str(folder / RECORD),
                     rule=RULE_UPSTREAM,

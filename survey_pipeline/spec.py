@@ -24,6 +24,7 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
@@ -54,7 +55,8 @@ IndicatorKind = Literal["prestatie", "kengetal"]
 DontKnowRule = Literal["exclude", "count_as_no"]
 FilterNoAnswerRule = Literal["exclude", "count_as_no"]
 SPEC_VERSION = 1
-JSON_SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "questionnaire.schema.json"
+JSON_SCHEMA_PATH = Path(str(files("survey_pipeline.schemas"))) / "questionnaire.schema.json"
+"""In the project's top-level `schemas/`, installed as package data (`survey_pipeline.schemas`)."""
 
 
 def _problem(problem: str, key: str = "") -> PydanticCustomError:

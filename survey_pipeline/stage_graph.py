@@ -95,9 +95,11 @@ STAGES: tuple[Stage, ...] = (
         reads=("ingest/responses.parquet", "ingest/files.json", f"ingest/{RECORD}"),
         writes=("valid.parquet", "quarantine.parquet", "quarantine_reasons.parquet", "quarantine.xlsx", RECORD),
         metrics=("metrics.json",),
-        # Great Expectations' own record of the checkpoint and its Data Docs: derived views of
-        # the tracked tables, rewritten by every run, not inputs of any later stage.
-        untracked=("gx_result.json", "data_docs"),
+        # The validation page for the data manager (stages/validate/data_docs.py: deterministic bytes).
+        folders=("data_docs",),
+        # Great Expectations' own record of the checkpoint and its Data Docs (gx_level full; they
+        # carry GX's run time): derived views of the tracked tables, not inputs of any later stage.
+        untracked=("gx_result.json", "gx_data_docs"),
     ),
     Stage(
         name="weight",

@@ -139,7 +139,13 @@ def test_outputs_carry_no_microdata(finished_run):
 def test_manifest_reconciles_and_names_inputs(finished_run):
     manifest = json.loads((finished_run / "outputs" / "manifest.json").read_text())
     assert set(manifest["stages"]) == {"ingest", "validate", "weight", "estimate", "report"}
-    assert {"data/raw/wij_panel_2019.sav", "data/population/margins.csv"} <= set(manifest["inputs"])
+    # every data file a stage reads (the stage graph's data dependencies), the covariates too
+    assert {
+        "data/raw/wij_panel_2019.sav",
+        "data/raw/receipt.csv",
+        "data/population/margins.csv",
+        "data/population/wijk_covariates.csv",
+    } <= set(manifest["inputs"])
 
 
 def test_each_stage_writes_only_what_the_stage_graph_declares(finished_run):
@@ -155,12 +161,12 @@ def test_each_stage_writes_only_what_the_stage_graph_declares(finished_run):
 
 
 def _stage_digests(outputs: Path) -> dict[str, str]:
-    """sha256 of every file in the stage folders, except the GX Data Docs (they carry GX's run time)."""
+    """sha256 of every file in the stage folders, except GX's own Data Docs (they carry GX's run time)."""
     return {
         path.relative_to(outputs).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
         for stage in ("ingest", "validate", "weight", "estimate", "report")
         for path in sorted((outputs / stage).rglob("*"))
-        if path.is_file() and "data_docs" not in path.relative_to(outputs).parts
+        if path.is_file() and "gx_data_docs" not in path.relative_to(outputs).parts
     }
 
 
@@ -170,6 +176,7 @@ def test_a_second_identical_run_writes_the_same_bytes_and_takes_every_figure_fro
     outputs = finished_run / "outputs"
     before = _stage_digests(outputs)
     assert any(name.startswith("report/figures/") for name in before)
+    assert "validate/data_docs/index.html" in before  # the validation page has no run time or random ids
 
     def no_drawing(plan, paths):
         raise AssertionError(f"figure {plan.stem} was drawn again")
@@ -246,3 +253,47 @@ def test_the_method_note_reports_the_run_s_response_and_software(finished_run):
     assert set(record["software"]) == {"ingest", "validate", "weight", "estimate"}
     numpy = record["software"]["estimate"]["packages"]["numpy"]
     assert f"numpy {numpy}" in note
+
+
+# Outputs whose schema is not named `<stage>_<file stem>` (schemas/tables/) or is shared.
+TABLE_SCHEMAS = {"estimate/sae": "estimate_sae", "report/wijkcijfers": "report_small_area"}
+JSON_SCHEMAS = {
+    "ingest/files": "ingest_files",
+    "validate/metrics": "validate_metrics",
+    "validate/gx_result": "validate_gx_result",
+    "weight/metrics": "weight_metrics",
+    "estimate/spec": "estimate_spec",
+    "report/checks": "report_checks",
+}
+
+
+def test_every_json_output_and_table_meets_its_schema_in_schemas(finished_run):
+    """The shipped JSON Schemas describe what a run writes (tables: each row as JSON, NaN as null)."""
+    from importlib.resources import files
+
+    import jsonschema
+
+    schemas = files("survey_pipeline.schemas")
+
+    def validator(kind: str, name: str) -> jsonschema.Draft202012Validator:
+        text = (schemas / kind / f"{name}.schema.json").read_text(encoding="utf-8")
+        return jsonschema.Draft202012Validator(json.loads(text))
+
+    outputs = finished_run / "outputs"
+    checked = 0
+    for path in sorted(outputs.glob("*/*.json")):
+        key = f"{path.parent.name}/{path.stem}"
+        name = "settings" if path.name == "settings.json" else JSON_SCHEMAS.get(key)
+        name = name or ("stage_manifest" if path.parent.name == "manifests" else None)
+        assert name is not None, key
+        assert list(validator("json", name).iter_errors(json.loads(path.read_text(encoding="utf-8")))) == [], key
+        checked += 1
+    run_manifest = json.loads((outputs / "manifest.json").read_text(encoding="utf-8"))
+    assert list(validator("json", "run_manifest").iter_errors(run_manifest)) == []
+    for path in sorted(outputs.glob("*/*.parquet")):
+        key = f"{path.parent.name}/{path.stem}"
+        rows = json.loads(pd.read_parquet(path).head(200).to_json(orient="records"))
+        check = validator("tables", TABLE_SCHEMAS.get(key, key.replace("/", "_")))
+        assert [error.message for row in rows for error in check.iter_errors(row)][:3] == [], key
+        checked += 1
+    assert checked >= 25

@@ -14,12 +14,14 @@ import pytest
 
 from survey_pipeline import SurveyDesign
 from survey_pipeline import indicators as ind
-from survey_pipeline.settings import EstimateSettings
+from survey_pipeline.settings import EstimateSettings, WeightSettings
 from survey_pipeline.stages.estimate import stage as est
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = json.loads((ROOT / "tests" / "reference" / "changes.json").read_text(encoding="utf-8"))
-CAL = est.Calibration("rake", ("age_group", "sex", "wijk"), "tests/reference/data/changes_margins.csv", 100, 1e-10)
+WEIGHTING = WeightSettings(
+    margins=("age_group", "sex", "wijk"), population_file="tests/reference/data/changes_margins.csv"
+)
 RTOL = 1e-7
 
 
@@ -52,7 +54,9 @@ def test_change_matches_r(spec, panel, margins, case):
         for w in (first, second)
     ]
     if case["raked"]:
-        design = est.stacked_design(frames, {w: est.wave_margins(margins, w, CAL) for w in (first, second)}, CAL, spec)
+        design = est.stacked_design(
+            frames, {w: est.wave_margins(margins, w, WEIGHTING) for w in (first, second)}, WEIGHTING, spec
+        )
     else:
         design = SurveyDesign(pd.concat(frames, ignore_index=True), weights="weight", cluster="resp_id")
     params = EstimateSettings(breakdowns=(case["by"],) if case["by"] else ())

@@ -25,7 +25,7 @@ from survey_pipeline.settings import (
 from survey_pipeline.stages.estimate import stage as est
 
 ROOT = Path(__file__).resolve().parents[2]
-CAL = est.Calibration("rake", ("age_group", "sex", "wijk"), "data/population/margins.csv", 100, 1e-10)
+WEIGHTING = WeightSettings(margins=("age_group", "sex", "wijk"), population_file="data/population/margins.csv")
 # Suppresses nothing: thresholds params.yaml cannot hold, so built without validation.
 NO_SUPPRESSION = SuppressionRule.model_construct(
     min_n=0, min_n_eff=0, max_ci_width=1.01, max_relative_ci_width=math.inf
@@ -36,8 +36,8 @@ def _raked(frames: dict[int, pd.DataFrame], margins: pd.DataFrame) -> pd.DataFra
     """Rows of every wave with weights raked to the wave's margins (as the weight stage does)."""
     parts = []
     for wave, frame in frames.items():
-        frame = frame[frame[list(CAL.variables)].notna().all(axis=1)].reset_index(drop=True)
-        totals = est.wave_margins(margins, wave, CAL)
+        frame = frame[frame[list(WEIGHTING.weighting_variables)].notna().all(axis=1)].reset_index(drop=True)
+        totals = est.wave_margins(margins, wave, WEIGHTING)
         weights = SurveyDesign(frame.assign(weight=1.0), weights="weight").rake(totals).weights
         parts.append(frame.assign(weight=weights))
     return pd.concat(parts, ignore_index=True)
@@ -52,7 +52,7 @@ def small(spec):
 @pytest.fixture(scope="module")
 def result(spec, small):
     data, margins = small
-    return est.estimate_all(spec, data, margins, EstimateSettings(breakdowns=("sex",)), CAL)
+    return est.estimate_all(spec, data, margins, EstimateSettings(breakdowns=("sex",)), WEIGHTING)
 
 
 def test_tables_pass_their_schemas(spec, result):
@@ -153,7 +153,7 @@ def test_distribution_shares_add_up_to_one(spec, small):
     data, margins = small
     params = EstimateSettings(breakdowns=("sex",), suppression=NO_SUPPRESSION)
     frame = data[data["wave"] == 2019].reset_index(drop=True)
-    design, _ = est.wave_design(frame, est.wave_margins(margins, 2019, CAL), CAL, 1e-6)
+    design, _ = est.wave_design(frame, est.wave_margins(margins, 2019, WEIGHTING), WEIGHTING, 1e-6)
     table = est.estimate_distributions(spec, design, 2019, params)
     sums = table.groupby(["variable", "breakdown", "breakdown_code"], dropna=False)["estimate"].sum()
     np.testing.assert_allclose(sums.to_numpy(), 1.0, rtol=1e-12)
@@ -179,7 +179,7 @@ def test_chain_identity_holds_for_the_published_estimates(spec, small):
         for i in ("heard", "contact_of_heard", "helped_of_contact", "contact_of_residents", "helped_of_residents")
     ]
     frame = ind.add_outcomes(spec, data[data["wave"] == 2020].reset_index(drop=True), chain)[0]
-    design, _ = est.wave_design(frame, est.wave_margins(margins, 2020, CAL), CAL, 1e-6)
+    design, _ = est.wave_design(frame, est.wave_margins(margins, 2020, WEIGHTING), WEIGHTING, 1e-6)
     table = est.estimate_indicators(spec, design, 2020, EstimateSettings(breakdowns=("sex",)), chain)
     p = {i.id: table.loc[table["indicator_id"] == i.id, "estimate"].to_numpy() for i in chain}
     np.testing.assert_allclose(p["contact_of_residents"], p["heard"] * p["contact_of_heard"], rtol=1e-12)
@@ -201,21 +201,26 @@ def test_panel_changes_need_the_respondent_as_cluster(spec):
     frames, margins, se = {}, {}, {}
     for wave in (2019, 2020, 2021):
         frames[wave] = ind.add_outcomes(spec, data[data["wave"] == wave].reset_index(drop=True), chosen)[0]
-        margins[wave] = est.wave_margins(panel.margins, wave, CAL)
-        design, _ = est.wave_design(frames[wave], margins[wave], CAL, 1e-6)
+        margins[wave] = est.wave_margins(panel.margins, wave, WEIGHTING)
+        design, _ = est.wave_design(frames[wave], margins[wave], WEIGHTING, 1e-6)
         se[wave] = est.estimate_indicators(spec, design, wave, params, chosen)["se"].to_numpy()
     for first, second in est.change_pairs([2019, 2020, 2021]):
         independent = np.sqrt(se[first] ** 2 + se[second] ** 2)
         both = {first: margins[first], second: margins[second]}
         linked = est.estimate_changes(
-            spec, est.stacked_design([frames[first], frames[second]], both, CAL, spec), first, second, params, chosen
+            spec,
+            est.stacked_design([frames[first], frames[second]], both, WEIGHTING, spec),
+            first,
+            second,
+            params,
+            chosen,
         )
         assert (linked["n_both"] > 1000).all()
         ratio = linked["se"].to_numpy() / independent
         assert ratio.mean() < 0.99 and ratio[1] < 0.98  # familiar: clearly smaller
         unlinked_frames = [frames[first], frames[second].assign(resp_id=frames[second]["resp_id"] + 10**7)]
         unlinked = est.estimate_changes(
-            spec, est.stacked_design(unlinked_frames, both, CAL, spec), first, second, params, chosen
+            spec, est.stacked_design(unlinked_frames, both, WEIGHTING, spec), first, second, params, chosen
         )
         assert (unlinked["n_both"] == 0).all()
         np.testing.assert_allclose(unlinked["se"].to_numpy(), independent, rtol=1e-3)
@@ -227,7 +232,7 @@ def test_weights_off_the_margins_are_rejected(spec, small):
     data = data.copy()
     data.loc[(data["wave"] == 2019) & (data["sex"] == 1), "weight"] *= 1.05
     with pytest.raises(InputError) as info:
-        est.estimate_all(spec, data, margins, EstimateSettings(breakdowns=()), CAL)
+        est.estimate_all(spec, data, margins, EstimateSettings(breakdowns=()), WEIGHTING)
     assert info.value.rule == "calibration"
 
 
@@ -235,7 +240,7 @@ def test_params_are_checked(spec):
     params = load_params(ROOT / "params.yaml")
     params.estimate.check_against(spec)
     assert params.estimate.ci_method == "beta" and params.estimate.breakdowns == ("wijk", "age_group", "sex")
-    assert est.Calibration.of(params.weight).variables == ("age_group", "sex", "wijk")
+    assert est.calibration_columns(params.weight) == ("age_group", "sex", "wijk")
     section = {"breakdowns": ["wijk"]}
     for bad, key in (
         ({"ci_method": "exact"}, "estimate.ci_method"),
@@ -303,7 +308,7 @@ def test_run_reads_stage_outputs_and_writes_checked_tables(spec, small, tmp_path
 
 def test_a_single_wave_gives_an_empty_but_valid_change_table(spec, small):
     data, margins = small
-    one = est.estimate_all(spec, data[data["wave"] == 2020], margins, EstimateSettings(breakdowns=()), CAL)
+    one = est.estimate_all(spec, data[data["wave"] == 2020], margins, EstimateSettings(breakdowns=()), WEIGHTING)
     assert one.changes.empty
     check_table(one.changes, contracts.EstimateChanges, file="changes", spec=spec)
     check_table(one.indicators, contracts.EstimateIndicators, file="indicators", spec=spec)
@@ -318,7 +323,7 @@ def test_the_rule_uses_its_own_interval_whatever_interval_or_level_is_published(
     the displayed interval, never the suppression decision (NCHS: always 95% Korn-Graubard)."""
     data, margins = small
     frame = ind.add_outcomes(spec, data[data["wave"] == 2019].reset_index(drop=True))[0]
-    design, _ = est.wave_design(frame, est.wave_margins(margins, 2019, CAL), CAL, 1e-6)
+    design, _ = est.wave_design(frame, est.wave_margins(margins, 2019, WEIGHTING), WEIGHTING, 1e-6)
     tables = {}
     for method, level in (("beta", 0.95), ("logit", 0.95), ("beta", 0.90), ("wald", 0.80)):
         params = EstimateSettings(ci_method=method, level=level, breakdowns=("age_group",))
@@ -340,10 +345,10 @@ def test_poststratified_weights_are_recalibrated_on_the_same_cells(spec):
     """`weight.method: poststratify` runs through the estimate stage; the single cell
     column gives the same variance as post-stratifying on the crossed variables."""
     weight = load_params(ROOT / "params.yaml").weight
-    cal = est.Calibration.of(WeightSettings.model_validate({**weight.model_dump(), "method": "poststratify"}))
-    assert cal.variables == ("age_group", "sex") and cal.population_file == "data/population/cells.csv"
+    weighting = WeightSettings.model_validate({**weight.model_dump(), "method": "poststratify"})
+    assert est.calibration_columns(weighting) == (est.CELL,) and weighting.target_file == "data/population/cells.csv"
     panel = demo.generate_panel(spec, n_per_wave=400, seed=5, faults=False)
-    cells = est.read_targets(ROOT / cal.population_file, spec, cal)
+    cells = est.read_targets(ROOT / weighting.target_file, spec, weighting)
     frame = ind.add_outcomes(
         spec, panel.waves[2020].dropna(subset=["age_group", "sex"]).reset_index(drop=True), [spec.indicator("heard")]
     )[0]
@@ -353,7 +358,7 @@ def test_poststratified_weights_are_recalibrated_on_the_same_cells(spec):
     }
     direct = SurveyDesign(frame.assign(weight=1.0), weights="weight").poststratify(("age_group", "sex"), crossed)
     frame = frame.assign(weight=direct.weights)
-    design, change = est.wave_design(frame, est.wave_margins(cells, 2020, cal), cal, 1e-9)
+    design, change = est.wave_design(frame, est.wave_margins(cells, 2020, weighting), weighting, 1e-9)
     assert change < 1e-9
     column = ind.outcome_column(spec.indicator("heard"))
     ours = design.proportion(column, success=[1])

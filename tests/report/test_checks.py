@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
 from survey_pipeline.errors import InputError
 from survey_pipeline.stages.report import checks
+
+REPORT_DIR = Path("/data/out/report")  # named in the messages: the folder the run writes to
 
 
 def _copies(published):
@@ -18,7 +22,7 @@ def _total(frame, indicator_id, wave):
 
 
 def test_good_tables_pass_every_check(spec, rule, published):
-    checked, outcomes = checks.validate_outputs(_copies(published), spec, rule, spec.waves)
+    checked, outcomes = checks.validate_outputs(_copies(published), spec, rule, spec.waves, REPORT_DIR)
     assert set(checked) == {"indicators", "changes", "distributions"}
     assert outcomes and all(o.success for o in outcomes)
     assert {o.table for o in outcomes} == {"indicators", "changes", "distributions"}
@@ -72,7 +76,7 @@ def test_gx_finds_an_indicator_missing_from_a_measured_wave(spec, rule, publishe
         drop=True
     )
     with pytest.raises(InputError, match="every spec indicator present.*missing contact_of_heard@2020"):
-        checks.validate_outputs(tables, spec, rule, spec.waves)
+        checks.validate_outputs(tables, spec, rule, spec.waves, REPORT_DIR)
 
 
 @pytest.mark.parametrize(
@@ -91,7 +95,7 @@ def test_pandera_rejects_impossible_numbers(spec, rule, published, column, value
     tables = _copies(published)
     tables["indicators"].loc[_total(tables["indicators"], "heard", 2019), column] = value
     with pytest.raises(InputError, match=message):
-        checks.validate_outputs(tables, spec, rule, spec.waves)
+        checks.validate_outputs(tables, spec, rule, spec.waves, REPORT_DIR)
 
 
 def test_a_suppressed_value_may_not_carry_a_number(spec, rule, published):
@@ -99,8 +103,9 @@ def test_a_suppressed_value_may_not_carry_a_number(spec, rule, published):
     frame = tables["indicators"]
     hidden = frame.index[frame["suppressed"]][0]
     frame.loc[hidden, ["estimate", "ci_lower", "ci_upper"]] = [0.5, 0.4, 0.6]
-    with pytest.raises(InputError, match=r"suppressed_rows_have_no_numbers.*\(1 row\(s\)"):
-        checks.check_schemas(tables, spec)
+    with pytest.raises(InputError, match=r"suppressed_rows_have_no_numbers.*\(1 row\(s\)") as info:
+        checks.check_schemas(tables, spec, REPORT_DIR)
+    assert str(info.value).startswith("/data/out/report/indicators, rule 'schema:report_indicators': ")
 
 
 def test_a_published_zero_or_hundred_percent_without_a_design_effect_passes(spec, rule, published):
@@ -110,14 +115,14 @@ def test_a_published_zero_or_hundred_percent_without_a_design_effect_passes(spec
     shown = frame.index[~frame["suppressed"]][0]
     frame.loc[shown, ["estimate", "se", "ci_upper", "deff"]] = [1.0, 0.0, 1.0, float("nan")]
     frame.loc[shown, "ci_lower"] = min(frame.loc[shown, "ci_lower"], 1.0)
-    checks.check_schemas(tables, spec)
+    checks.check_schemas(tables, spec, REPORT_DIR)
     frame.loc[shown, ["estimate", "ci_upper"]] = [0.9, 0.95]  # not at the boundary: deff must be there
     with pytest.raises(InputError, match=r"suppressed_rows_have_no_numbers.*\(1 row\(s\)"):
-        checks.check_schemas(tables, spec)
+        checks.check_schemas(tables, spec, REPORT_DIR)
 
 
 def test_a_table_estimated_on_another_base_is_rejected(spec, rule, published):
     tables = _copies(published)
     tables["indicators"].loc[tables["indicators"]["indicator_id"] == "walk_in_easy", "base"] = "residents"
     with pytest.raises(InputError, match="walk_in_easy.*base 'residents' but the spec says 'heard_of_wij'"):
-        checks.validate_outputs(tables, spec, rule, spec.waves)
+        checks.validate_outputs(tables, spec, rule, spec.waves, REPORT_DIR)

@@ -78,22 +78,27 @@ def test_report_alone_refuses_estimates_made_with_other_estimate_settings(
     before = _digest(project / "outputs")
     capsys.readouterr()
     assert cli.main(["--project-dir", str(project), "--quiet", "report"]) == 2
-    record = project / "outputs" / "estimate" / "settings.json"
+    folder = project / "outputs" / "estimate"
     assert capsys.readouterr().err.splitlines() == [
-        f"survey-pipeline: error: {record}, rule 'upstream_settings': estimate.{key} is {value!r} in params.yaml "
-        f"but outputs/estimate was made with {recorded}; rerun the estimate stage"
+        f"survey-pipeline: error: {folder / 'settings.json'}, rule 'upstream_settings': estimate.{key} is {value!r} "
+        f"in params.yaml but {folder} was made with {recorded}; rerun the estimate stage"
     ]
     assert _digest(project / "outputs") == before
 
 
 def test_estimate_alone_refuses_weights_made_with_other_weight_settings(finished_run, tmp_path, capsys):
+    """With --outputs elsewhere, the message names that folder (not `outputs/`)."""
     project = _copy_with(finished_run, tmp_path, "weight", "max_iter", 50)
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(project / "outputs", elsewhere)
     capsys.readouterr()
-    assert cli.main(["--project-dir", str(project), "--quiet", "estimate"]) == 2
+    assert cli.main(["--project-dir", str(project), "--outputs", str(elsewhere), "--quiet", "estimate"]) == 2
     assert (
         capsys.readouterr()
         .err.strip()
-        .endswith("weight.max_iter is 50 in params.yaml but outputs/weight was made with 100; rerun the weight stage")
+        .endswith(
+            f"weight.max_iter is 50 in params.yaml but {elsewhere / 'weight'} was made with 100; rerun the weight stage"
+        )
     )
 
 

@@ -1,4 +1,5 @@
-"""`validate.gx_level`: off (GX never imported), checkpoint (gx_result.json), full (and Data Docs)."""
+"""`validate.gx_level`: off (GX never imported), checkpoint (gx_result.json), full (and GX's own Data Docs);
+the validation page (data_docs/index.html) at every level."""
 
 from __future__ import annotations
 
@@ -61,12 +62,16 @@ def test_gx_level(tmp_path, spec, level):
     assert report["counts"]["gx_level"] == level
     assert report["counts"]["rows_valid"] == 3 * 40
     assert (out / "valid.parquet").exists() and (out / "metrics.json").exists()
+    page = (out / "data_docs" / "index.html").read_text(encoding="utf-8")  # the data manager's page, at every level
     if level == "off":
         assert report["gx_imported"] is False
-        assert not (out / "gx_result.json").exists() and not (out / "data_docs").exists()
+        assert not (out / "gx_result.json").exists() and not (out / "gx_data_docs").exists()
+        assert "Great Expectations is niet uitgevoerd (validate.gx_level: off)" in page
         assert "gx_success" not in report["counts"]
     else:
         assert report["gx_imported"] is True
         gx = json.loads((out / "gx_result.json").read_text(encoding="utf-8"))
         assert gx["success"] is True and report["counts"]["gx_expectations"] == len(gx["expectations"])
-        assert (out / "data_docs" / "index.html").exists() == (level == "full")
+        assert (out / "gx_data_docs" / "index.html").exists() == (level == "full")
+        assert f"{len(gx['expectations'])} van {len(gx['expectations'])} verwachtingen geslaagd" in page
+        assert ("gx_data_docs/index.html" in page) == (level == "full")

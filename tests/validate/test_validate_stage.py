@@ -98,9 +98,9 @@ def test_routing_errors_in_one_percent_of_rows_are_quarantined_and_the_run_goes_
         "not_blank": len(spec.variables),
     }
     assert manifest["gx_level"] == "full"
-    index = (out / "data_docs" / "index.html").read_text(encoding="utf-8")
-    pages = list((out / "data_docs" / "validations").rglob("*.html"))
-    assert len(pages) == 1 and pages[0].relative_to(out / "data_docs").as_posix() in index
+    index = (out / "gx_data_docs" / "index.html").read_text(encoding="utf-8")
+    pages = list((out / "gx_data_docs" / "validations").rglob("*.html"))
+    assert len(pages) == 1 and pages[0].relative_to(out / "gx_data_docs").as_posix() in index
     assert str(tmp_path) not in (out / "gx_result.json").read_text(encoding="utf-8")
 
     files = read_json(tmp_path / "outputs" / "ingest" / "files.json", contracts.IngestFiles)
@@ -112,6 +112,7 @@ def _gx_result(failed: list[str]) -> dict:
     """A checkpoint summary as `expectations.summarise` writes it, with these expectations failed."""
     rows = [
         {
+            "suite": expectations.SUITE_NAME,
             "name": name,
             "rule": name.split(":")[0],
             "variable": name.split(":")[1],
@@ -204,6 +205,8 @@ def test_too_many_quarantined_rows_stop_the_run_and_keep_old_outputs(tmp_path, s
     assert sorted(kept["source_row"]) == [1, 3, 5]
     kept_book = openpyxl.load_workbook(tmp_path / "outputs" / "failed" / "validate" / "quarantine.xlsx")
     assert [r[1] for r in kept_book["Rijen"].iter_rows(min_row=2, values_only=True)] == [1, 3, 5]
+    kept_page = (tmp_path / "outputs" / "failed" / "validate" / "data_docs" / "index.html").read_text(encoding="utf-8")
+    assert "Great Expectations is niet uitgevoerd: de run is gestopt" in kept_page
 
     looser = _with_validate(max_quarantine_share=0.05)
     store = OutputStore(tmp_path / "outputs")

@@ -83,35 +83,10 @@ CHANGE_MASKED = (
 # Parameters
 
 
-@dataclass(frozen=True)
-class Calibration:
-    """How the weight stage calibrated (its recorded `weight` settings): re-done here for the
-    variance. Post-stratification cells become one column, `CELL`."""
-
-    method: str
-    variables: tuple[str, ...]
-    population_file: str
-    max_iter: int
-    tol: float
-    margin_total_tolerance: float = 0.0
-    margin_tolerance: float = 1e-6
-
-    @classmethod
-    def of(cls, settings: WeightSettings) -> Calibration:
-        return cls(
-            method=settings.method,
-            variables=settings.weighting_variables,
-            population_file=settings.target_file,
-            max_iter=settings.max_iter,
-            tol=settings.tol,
-            margin_total_tolerance=settings.margin_total_tolerance,
-            margin_tolerance=settings.margin_tolerance,
-        )
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        """The data columns the design is calibrated on."""
-        return self.variables if self.method == "rake" else (CELL,)
+def calibration_columns(weighting: WeightSettings) -> tuple[str, ...]:
+    """The data columns the design is calibrated on, as the weight stage recorded it: the raking
+    margins, or for post-stratification the one column `CELL` of the crossed cells."""
+    return weighting.weighting_variables if weighting.method == "rake" else (CELL,)
 
 
 def parse_targets(spec: QuestionnaireSpec) -> dict[tuple[str, int], tgt.Target]:
@@ -150,22 +125,24 @@ def join_weights(
     return merged.loc[has_weight].drop(columns="_merge").reset_index(drop=True), counts
 
 
-def read_targets(path: Path, spec: QuestionnaireSpec, cal: Calibration) -> pd.DataFrame:
+def read_targets(path: Path, spec: QuestionnaireSpec, weighting: WeightSettings) -> pd.DataFrame:
     """The population file the weight stage calibrated to: margins (rake) or cells."""
-    if cal.method == "rake":
+    if weighting.method == "rake":
         return load_margins(path, spec)
-    return load_cells(path, spec, cal.variables)
+    return load_cells(path, spec, weighting.weighting_variables)
 
 
-def wave_margins(targets: pd.DataFrame, wave: int, cal: Calibration, *, file: str = "margins") -> dict:
+def wave_margins(targets: pd.DataFrame, wave: int, weighting: WeightSettings, *, file: str = "margins") -> dict:
     """`{column: {code: total}}` of one wave, codes as float like the data.
 
     Raking margins are checked and scaled to a common total exactly as the weight
     stage does (`population.wave_margins`); post-stratification cells are keyed by
     their `CELL` code.
     """
-    if cal.method == "rake":
-        checked = population_margins(targets, wave, cal.variables, cal.margin_total_tolerance, file=file)
+    if weighting.method == "rake":
+        checked = population_margins(
+            targets, wave, weighting.weighting_variables, weighting.margin_total_tolerance, file=file
+        )
         return {
             m.variable: dict(zip(m.codes.astype(float).tolist(), m.counts.tolist(), strict=True))
             for m in checked.margins
@@ -173,7 +150,7 @@ def wave_margins(targets: pd.DataFrame, wave: int, cal: Calibration, *, file: st
     rows = targets[targets["wave"] == wave]
     if rows.empty:
         raise InputError(f"no population cells for wave {wave}", file=file, rule="population_margins")
-    codes = cell_codes(rows, cal.variables)
+    codes = cell_codes(rows, weighting.weighting_variables)
     return {CELL: dict(zip(codes.tolist(), rows["count"].astype(float).tolist(), strict=True))}
 
 
@@ -185,20 +162,24 @@ def cell_codes(frame: pd.DataFrame, variables: Sequence[str]) -> np.ndarray:
     return code
 
 
-def _with_cell(frame: pd.DataFrame, cal: Calibration) -> pd.DataFrame:
-    if cal.method == "rake":
+def _with_cell(frame: pd.DataFrame, weighting: WeightSettings) -> pd.DataFrame:
+    if weighting.method == "rake":
         return frame
-    return frame.assign(**{CELL: cell_codes(frame, cal.variables)})
+    return frame.assign(**{CELL: cell_codes(frame, weighting.weighting_variables)})
 
 
 # ---------------------------------------------------------------------------
 # Designs
 
 
-def _calibrate(design: SurveyDesign, margins: Mapping[str, Mapping[float, float]], cal: Calibration) -> SurveyDesign:
+def _calibrate(
+    design: SurveyDesign, margins: Mapping[str, Mapping[float, float]], weighting: WeightSettings
+) -> SurveyDesign:
     try:
-        if cal.method == "rake":
-            return design.rake(margins, max_iter=cal.max_iter, tol=cal.tol, margin_tol=cal.margin_tolerance)
+        if weighting.method == "rake":
+            return design.rake(
+                margins, max_iter=weighting.max_iter, tol=weighting.tol, margin_tol=weighting.margin_tolerance
+            )
         ((column, totals),) = margins.items()
         return design.poststratify(column, totals)
     except CalibrationError as exc:
@@ -208,13 +189,13 @@ def _calibrate(design: SurveyDesign, margins: Mapping[str, Mapping[float, float]
 def wave_design(
     frame: pd.DataFrame,
     margins: Mapping[str, Mapping[float, float]],
-    cal: Calibration,
+    weighting: WeightSettings,
     tolerance: float,
     *,
     wave: int | None = None,
 ) -> tuple[SurveyDesign, float]:
     """Design of one wave (named in the error), calibrated again; the weights must already meet the margins."""
-    design = _calibrate(SurveyDesign(_with_cell(frame, cal), weights=WEIGHT), margins, cal)
+    design = _calibrate(SurveyDesign(_with_cell(frame, weighting), weights=WEIGHT), margins, weighting)
     change = float(np.max(np.abs(design.weights / frame[WEIGHT].to_numpy() - 1.0))) if len(frame) else 0.0
     if change > tolerance:
         raise InputError(
@@ -237,14 +218,17 @@ def crossed_margins(margins_by_wave: Mapping[int, Mapping[str, Mapping[float, fl
 
 
 def stacked_design(
-    frames: Sequence[pd.DataFrame], margins_by_wave: Mapping[int, Mapping], cal: Calibration, spec: QuestionnaireSpec
+    frames: Sequence[pd.DataFrame],
+    margins_by_wave: Mapping[int, Mapping],
+    weighting: WeightSettings,
+    spec: QuestionnaireSpec,
 ) -> SurveyDesign:
     """Rows of several waves, respondent as cluster, calibrated to every wave's margins."""
-    stacked = _with_cell(pd.concat(frames, ignore_index=True), cal)
-    for column in cal.columns:
+    stacked = _with_cell(pd.concat(frames, ignore_index=True), weighting)
+    for column in calibration_columns(weighting):
         stacked[f"_cal_{column}"] = stacked[spec.wave_variable].to_numpy(dtype=float) * 1e9 + stacked[column].to_numpy()
     design = SurveyDesign(stacked, weights=WEIGHT, cluster=spec.respondent_id)
-    return _calibrate(design, crossed_margins(margins_by_wave), cal)
+    return _calibrate(design, crossed_margins(margins_by_wave), weighting)
 
 
 # ---------------------------------------------------------------------------
@@ -629,7 +613,7 @@ def estimate_all(
     data: pd.DataFrame,
     margins: pd.DataFrame,
     params: EstimateSettings,
-    cal: Calibration,
+    weighting: WeightSettings,
     *,
     margins_file: str = "margins",
     covariates: pd.DataFrame | None = None,
@@ -647,8 +631,8 @@ def estimate_all(
         rows = data[data[spec.wave_variable] == wave].reset_index(drop=True)
         measured = [i for i in spec.indicators if wave in ind.measured_in(spec, i)]
         frame, counts = ind.add_outcomes(spec, rows, measured)
-        margins_by_wave[wave] = wave_margins(margins, wave, cal, file=margins_file)
-        design, change = wave_design(frame, margins_by_wave[wave], cal, params.calibration_tolerance, wave=wave)
+        margins_by_wave[wave] = wave_margins(margins, wave, weighting, file=margins_file)
+        design, change = wave_design(frame, margins_by_wave[wave], weighting, params.calibration_tolerance, wave=wave)
         frames[wave] = frame
         diagnostics["waves"][str(wave)] = {
             "rows": int(len(frame)),
@@ -678,7 +662,10 @@ def estimate_all(
     )
     for first, second in pairs:
         design = stacked_design(
-            [frames[first], frames[second]], {first: margins_by_wave[first], second: margins_by_wave[second]}, cal, spec
+            [frames[first], frames[second]],
+            {first: margins_by_wave[first], second: margins_by_wave[second]},
+            weighting,
+            spec,
         )
         change_parts.append(estimate_changes(spec, design, first, second, params))
     changes = finish_changes(pd.concat(change_parts, ignore_index=True) if change_parts else pd.DataFrame(), levels)
@@ -696,15 +683,17 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
     inputs = {"validate": store.reading("validate"), "weight": store.reading("weight")}
     upstream = upstream_settings(inputs, params)
     settings = params.estimate
-    cal = Calibration.of(upstream["weight"])
+    weighting = upstream["weight"]
     valid = read_table(store.reading("validate") / "valid.parquet", contracts.ValidateValid, spec)
     weights = read_table(store.reading("weight") / "weights.parquet", contracts.WeightWeights, spec)
-    margins_path = Path(base_dir) / cal.population_file
-    margins = read_targets(margins_path, spec, cal)
+    margins_path = Path(base_dir) / weighting.target_file
+    margins = read_targets(margins_path, spec, weighting)
     data, join_counts = join_weights(valid, weights, spec)
     settings.check_against(spec)  # before reading the covariates a wrong setting would not need
     covariates = read_covariates(settings.small_area, base_dir, spec) if settings.small_area.enabled else None
-    result = estimate_all(spec, data, margins, settings, cal, margins_file=str(margins_path), covariates=covariates)
+    result = estimate_all(
+        spec, data, margins, settings, weighting, margins_file=str(margins_path), covariates=covariates
+    )
     small_area = result.small_area if result.small_area is not None else empty_sae_table()
     with store.writing("estimate") as out:
         write_table(result.indicators, out / "indicators.parquet", contracts.EstimateIndicators, spec)

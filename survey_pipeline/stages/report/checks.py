@@ -24,6 +24,7 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -53,9 +54,9 @@ def row_names(frame: pd.DataFrame) -> pd.Series:
     return name
 
 
-def check_schemas(tables: Mapping[str, pd.DataFrame], spec: QuestionnaireSpec) -> dict[str, pd.DataFrame]:
+def check_schemas(tables: Mapping[str, pd.DataFrame], spec: QuestionnaireSpec, folder: Path) -> dict[str, pd.DataFrame]:
     """Validate each table against its contract (`REPORT_TABLES`, the survey's names from `spec`);
-    SchemaCheckError naming each failed check once."""
+    SchemaCheckError naming each failed check once and the table's place in the report `folder`."""
     checked = {}
     for name, frame in tables.items():
         contract = REPORT_TABLES[name]
@@ -64,7 +65,7 @@ def check_schemas(tables: Mapping[str, pd.DataFrame], spec: QuestionnaireSpec) -
         except pandera.errors.SchemaErrors as exc:
             raise artifacts.SchemaCheckError(
                 _schema_failures(exc.failure_cases, frame),
-                file=f"outputs/report/{name}",
+                file=str(folder / name),
                 rule=f"schema:{contract_name(contract)}",
             ) from None
     return checked
@@ -473,12 +474,13 @@ def validate_outputs(
     spec: QuestionnaireSpec,
     rule: SuppressionRule,
     run_waves: Sequence[int],
+    folder: Path,
     gx: bool = True,
 ) -> tuple[dict[str, pd.DataFrame], list[CheckOutcome]]:
     """All checks (the GX layer only with `gx`, i.e. `validate.gx_level` not off: GX is then never imported);
-    InputError naming the failed checks (and a few rows) if any fails."""
+    InputError naming the failed checks (and a few rows) and the report `folder` if any fails."""
     check_against_spec(tables["indicators"], spec)
-    checked = check_schemas(tables, spec)
+    checked = check_schemas(tables, spec, folder)
     outcomes = run_checkpoint(checked, spec, rule, run_waves) if gx else []
     failed = [o for o in outcomes if not o.success]
     if failed:
@@ -488,7 +490,7 @@ def validate_outputs(
         )
         more = f" and {len(failed) - 4} more" if len(failed) > 4 else ""
         raise InputError(
-            f"{len(failed)} output check(s) failed: {details}{more}", file="outputs/report", rule="report_check"
+            f"{len(failed)} output check(s) failed: {details}{more}", file=str(folder), rule="report_check"
         )
     log.info("report checks passed: %d expectations on %d tables", len(outcomes), len(tables))
     return checked, outcomes

@@ -20,6 +20,7 @@ import pandas as pd
 from survey_pipeline.contracts import SAE_NORMALITY_ALPHA, SAE_SOURCE_DIRECT, SAE_SOURCE_MODEL, SAE_SOURCE_NONE
 from survey_pipeline.core import R_SURVEY_VERSION
 from survey_pipeline.errors import SpecError
+from survey_pipeline.reliability import PUBLICATION_LEVEL
 from survey_pipeline.settings import EstimateSettings, SmallAreaSettings, SuppressionRule, WeightSettings
 from survey_pipeline.spec import ALL_RESIDENTS, QuestionnaireSpec
 from survey_pipeline.stages.report.agree_scale import AgreeNote
@@ -110,7 +111,7 @@ def _waves(facts: RunFacts) -> list[int]:
 
 
 def _introduction(spec: QuestionnaireSpec, facts: RunFacts) -> list:
-    level = facts.indicators["level"].iloc[0] if len(facts.indicators) else 0.95
+    level = facts.indicators["level"].iloc[0] if len(facts.indicators) else facts.estimate.level
     return [
         Heading("Over dit onderzoek"),
         Paragraph(
@@ -436,7 +437,7 @@ def _margins(spec: QuestionnaireSpec, facts: RunFacts) -> list:
 def _intervals(spec: QuestionnaireSpec, facts: RunFacts) -> list:
     ind = facts.indicators
     methods = [m for m in dict.fromkeys(ind["ci_method"]) if m]
-    level = float(ind["level"].iloc[0]) if len(ind) else 0.95
+    level = float(ind["level"].iloc[0]) if len(ind) else facts.estimate.level
     configured = facts.estimate.ci_method
     text = (
         f"De standaardfouten zijn designgebaseerd: ze houden rekening met de weging en met de kalibratie op de "
@@ -515,7 +516,7 @@ def _suppression(spec: QuestionnaireSpec, facts: RunFacts) -> list:
         Paragraph(
             "De regel volgt de standaard voor percentages van het Amerikaanse NCHS (Data Presentation Standards for "
             "Proportions, 2017), aangevuld met een minimale basis. De breedte van het interval wordt altijd beoordeeld "
-            "op het 95%-Korn-Graubard-interval van die standaard, ook als de tabellen een ander interval of "
+            f"op het {format_percent(PUBLICATION_LEVEL)}-Korn-Graubard-interval van die standaard, ook als de tabellen een ander interval of "
             "betrouwbaarheidsniveau tonen: de effectieve steekproefomvang is p(1 \u2212 p) gedeeld door het kwadraat "
             "van de standaardfout, hoogstens het aantal respondenten in de basis, gecorrigeerd voor de vrijheidsgraden "
             "van het steekproefontwerp met het aantal respondenten in de basis zelf. Een uitkomst wordt niet "

@@ -136,7 +136,9 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
         "distributions": tables.publish_distributions(raw["distributions"], spec, breakdowns),
     }
     gx_level = upstream["validate"].gx_level
-    checked, outcomes = checks.validate_outputs(published, spec, rule, waves, gx=gx_level != "off")
+    checked, outcomes = checks.validate_outputs(
+        published, spec, rule, waves, store.root / "report", gx=gx_level != "off"
+    )
     indicators = checked["indicators"]
 
     measured = tables.measured_waves(spec, waves)

@@ -223,6 +223,7 @@ def summarise(result: Any) -> dict[str, Any]:
             condition = config.kwargs.get("row_condition")
             rows.append(
                 {
+                    "suite": validation.suite_name,
                     "name": f"{meta.get('rule', config.type)}:{meta.get('variable', '')}",
                     "rule": meta.get("rule"),
                     "variable": meta.get("variable"),

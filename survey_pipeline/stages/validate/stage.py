@@ -15,6 +15,7 @@ on the valid rows (`survey_pipeline.stages.validate.expectations`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -33,6 +34,8 @@ from survey_pipeline.columns import BASE_WEIGHT, ORIGIN_COLUMNS
 from survey_pipeline.errors import InputError
 from survey_pipeline.settings import Params, recorded_software, upstream_settings, write_record
 from survey_pipeline.spec import QuestionnaireSpec
+from survey_pipeline.stages.validate import data_docs
+from survey_pipeline.stages.validate.data_docs import variable_label
 
 log = logging.getLogger(__name__)
 
@@ -506,14 +509,6 @@ def _distinguishing_decimals(shares: Sequence[float], limit: float) -> int:
     return 4
 
 
-def _variable_label(spec: QuestionnaireSpec, column: str) -> str:
-    if column in spec.variables:
-        return spec.variables[column].label
-    if column in spec.background:
-        return spec.background[column].label
-    return {spec.respondent_id: "Respondentnummer", spec.wave_variable: "Meting (jaar)"}.get(column, "")
-
-
 QUARANTINE_CODE_HEADERS = frozenset({"Rij", "Meting (bestand)", "Respondentnummer", "Gevonden code"})
 """Whole-number columns of the quarantine workbook shown without a thousands separator."""
 
@@ -552,7 +547,7 @@ def quarantine_sheets(result: ValidationResult, spec: QuestionnaireSpec) -> dict
             "Regel": reasons["rule"].astype(str),
             "Reden": [RULE_TEXT_NL.get(rule, rule) for rule in reasons["rule"]],
             "Variabele": reasons["column"].astype(str),
-            "Omschrijving variabele": [_variable_label(spec, c) for c in reasons["column"]],
+            "Omschrijving variabele": [variable_label(spec, c) for c in reasons["column"]],
             "Gevonden code": [
                 code_found(f, int(r), c)
                 for f, r, c in zip(reasons["source_file"], reasons["source_row"], reasons["column"])
@@ -592,15 +587,24 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Params, b
         )
         artifacts.write_json(result.metrics, out / "metrics.json", contracts.ValidateMetrics)
         write_record(out, {**upstream, "validate": settings}, recorded_software(inputs))
-        # Checked after writing: on failure the quarantine is kept in outputs/failed/validate/.
-        check_quarantine_share(result.metrics, settings.max_quarantine_share, kept_in=store.failed_path("validate"))
+        page = functools.partial(
+            data_docs.write_page, out, spec, result.metrics, result.reasons, result.quarantine, RULE_TEXT_NL
+        )
+        # Checked after writing: on failure the quarantine (and its page) is kept in outputs/failed/validate/.
+        try:
+            check_quarantine_share(result.metrics, settings.max_quarantine_share, kept_in=store.failed_path("validate"))
+        except InputError:
+            page(None, "quarantine")
+            raise
         gx = None
         if settings.gx_level != "off":
             from survey_pipeline.stages.validate import expectations
 
-            docs = out / "data_docs" if settings.gx_level == "full" else None
+            docs = out / data_docs.GX_FOLDER if settings.gx_level == "full" else None
             gx = expectations.run_checkpoint(result.valid, spec, docs)
             artifacts.write_json(gx, out / "gx_result.json", contracts.GxResult)
+        page(gx)
+        if gx is not None:
             _check_gx_result(gx, settings.gx_failure)
     total = result.metrics["total"]
     log.info(

@@ -31,15 +31,15 @@ def main() -> None:
     params = load_params("params.yaml")
     spec = load_spec(params.spec)
     settings = params.estimate
-    cal = est.Calibration.of(upstream_settings({"weight": Path("outputs/weight")}, params)["weight"])
+    weighting = upstream_settings({"weight": Path("outputs/weight")}, params)["weight"]
     valid = read_table(Path("outputs/validate/valid.parquet"), contracts.ValidateValid, spec)
     weights = read_table(Path("outputs/weight/weights.parquet"), contracts.WeightWeights, spec)
     data, _ = est.join_weights(valid, weights, spec)
     rows = data[data["wave"] == WAVE].reset_index(drop=True)
     indicator = next(i for i in spec.indicators if i.id == INDICATOR)
     frame, _ = ind.add_outcomes(spec, rows, [indicator])
-    margins = est.wave_margins(est.read_targets(Path(cal.population_file), spec, cal), WAVE, cal)
-    design, _ = est.wave_design(frame, margins, cal, settings.calibration_tolerance)
+    margins = est.wave_margins(est.read_targets(Path(weighting.target_file), spec, weighting), WAVE, weighting)
+    design, _ = est.wave_design(frame, margins, weighting, settings.calibration_tolerance)
     levels = est.estimate_indicators(spec, design, WAVE, settings, [indicator])
     by_wijk = levels[levels["breakdown"] == "wijk"]
 
