@@ -674,7 +674,7 @@ class SpecRecord(Record):
 
 
 class Software(Record):
-    """The Python and package versions a stage ran with (`survey_pipeline.manifest.software_versions`)."""
+    """The Python and package versions a stage ran with (`survey_pipeline.software.software_versions`)."""
 
     python: str
     packages: dict[str, Optional[str]]

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-import platform
 import subprocess
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -32,26 +30,7 @@ from survey_pipeline.artifacts import (
 from survey_pipeline.contracts import RunManifest, StageManifest
 from survey_pipeline.errors import OutputWriteError
 from survey_pipeline.settings import Params
-
-PACKAGES = (
-    "survey-pipeline",
-    "numpy",
-    "scipy",
-    "pandas",
-    "pyarrow",
-    "pyreadstat",
-    "statsmodels",
-    "pandera",
-    "great_expectations",
-    "matplotlib",
-    "xlsxwriter",
-    "dvc",
-)
-
-
-def software_versions() -> dict[str, Any]:
-    """The Python and package versions of this process (contract `Software`), for manifests and stage records."""
-    return {"python": platform.python_version(), "packages": {name: _version(name) for name in PACKAGES}}
+from survey_pipeline.software import software_versions
 
 
 def sha256(path: Path) -> str:
@@ -135,13 +114,6 @@ def _relative(path: Path, base_dir: Path) -> str:
         return str(path.resolve().relative_to(base_dir))
     except ValueError:
         return str(path)
-
-
-def _version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def _git_commit(base_dir: Path) -> str | None:

@@ -34,8 +34,8 @@ from pydantic_core import PydanticCustomError
 from survey_pipeline.artifacts import SchemaCheckError, read_json, write_json
 from survey_pipeline.contracts import SettingsRecord
 from survey_pipeline.errors import InputError, ParamsError
-from survey_pipeline.manifest import software_versions
 from survey_pipeline.numbers import number_problem
+from survey_pipeline.software import software_versions
 from survey_pipeline.stage_graph import RECORD
 from survey_pipeline.strict_yaml import StrictYamlError, load_strict
 

@@ -36,6 +36,7 @@ def _declare_not_measured(project: Path, wave: int, reason: str) -> None:
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     raw["survey"]["waves"].remove(wave)
     raw["survey"]["not_measured"] = {wave: reason}
+    raw["survey"].get("method", {}).get("waves", {}).pop(wave, None)
     for body in raw["variables"].values():
         if wave in body.get("waves", []):
             body["waves"].remove(wave)

@@ -69,7 +69,10 @@ def test_schemas_ship_as_package_data():
 
 def test_a_settings_record_is_checked_section_by_section():
     validator = jsonschema.Draft202012Validator(schema_files.json_output_schema("settings"))
-    record = {"sections": {"validate": {"max_quarantine_share": 0.02, "gx_failure": "error", "gx_level": "full"}}}
+    record = {
+        "sections": {"validate": {"max_quarantine_share": 0.02, "gx_failure": "error", "gx_level": "full"}},
+        "software": {"validate": {"python": "3.11.7", "packages": {"numpy": "1.26.4", "dvc": None}}},
+    }
     assert list(validator.iter_errors({**record, "fingerprint": "x"})) == []
     record["sections"]["validate"]["gx_level"] = "docs"
     assert list(validator.iter_errors({**record, "fingerprint": "x"}))

@@ -19,7 +19,6 @@ import yaml
 from survey_pipeline import cli
 from survey_pipeline.core.intervals import CI_METHODS
 from survey_pipeline.errors import InputError, ParamsError
-from survey_pipeline.manifest import software_versions
 from survey_pipeline.settings import (
     RECORD,
     CIMethod,
@@ -33,6 +32,7 @@ from survey_pipeline.settings import (
     upstream_settings,
     write_record,
 )
+from survey_pipeline.software import software_versions
 from survey_pipeline.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
