@@ -31,12 +31,12 @@ def _digest(folder: Path) -> dict[str, bytes]:
 
 
 def _declare_not_measured(project: Path, wave: int, reason: str) -> None:
-    """Move `wave` from survey.waves to survey.not_measured, and out of every question's waves."""
+    """Move `wave` from survey.waves to survey.not_measured, and out of every question's waves and the fieldwork."""
     path = project / SPEC
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     raw["survey"]["waves"].remove(wave)
     raw["survey"]["not_measured"] = {wave: reason}
-    raw["survey"].get("method", {}).get("waves", {}).pop(wave, None)
+    raw["survey"].get("method", {}).get("waves", {}).pop(wave, None)  # no fieldwork in a wave not held
     for body in raw["variables"].values():
         if wave in body.get("waves", []):
             body["waves"].remove(wave)

@@ -17,7 +17,7 @@ publication rule withheld, and the method note says so.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -42,7 +42,7 @@ class AgreeShares:
 
 @dataclass(frozen=True)
 class AgreeNote:
-    """The sentence for one indicator, or why there is none (`shares` None, `reason` in Dutch)."""
+    """The sentence for one indicator; without `shares` it says (in Dutch) why the split cannot be given."""
 
     indicator: Indicator
     wave: int
@@ -110,7 +110,7 @@ def agree_notes(
     distributions: pd.DataFrame,
     spec: QuestionnaireSpec,
     shown_waves: Sequence[int],
-    measured: dict[str, tuple[int, ...]],
+    measured: Mapping[str, Sequence[int]],
     decimals: int,
 ) -> tuple[AgreeNote, ...]:
     """Per agree-scale indicator measured in a shown wave: the sentence for its latest such wave.
