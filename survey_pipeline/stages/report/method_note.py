@@ -22,7 +22,8 @@ from survey_pipeline.settings import EstimateSettings, SmallAreaSettings, Suppre
 from survey_pipeline.spec import ALL_RESIDENTS, QuestionnaireSpec
 from survey_pipeline.stages.report.csv_safety import DUTCH_EXCEL
 from survey_pipeline.stages.report.document import Bullets, Document, Heading, Paragraph, Table
-from survey_pipeline.stages.report.formatting import format_number, format_percent
+from survey_pipeline.stages.report.formatting import MISSING_TEXT, format_number, format_percent
+from survey_pipeline.stages.report.registration_rows import UNIT_TEXT
 from survey_pipeline.stages.report.tables import REASON_TEXT, TOTAL, report_order, target_rule_text
 
 CI_TEXT = {
@@ -53,6 +54,7 @@ class RunFacts:
     weight: WeightSettings
     estimate: EstimateSettings
     small_area: pd.DataFrame | None = None  # outputs/estimate/sae.parquet (no rows when switched off)
+    registrations: pd.DataFrame | None = None  # outputs/estimate/registrations.parquet (registration figures)
 
     @property
     def rule(self) -> SuppressionRule:
@@ -661,6 +663,46 @@ def _files(spec: QuestionnaireSpec, facts: RunFacts) -> list:
     ]
 
 
+# ---------------------------------------------------------------------------
+# Registration figures (kengetallen not from the survey): their sources
+
+
+def _registrations(spec: QuestionnaireSpec, facts: RunFacts) -> list:
+    """Which figures in the tables are registrations, where they come from, and how their targets are judged."""
+    if not spec.registrations:
+        return []
+    table = facts.registrations if facts.registrations is not None else pd.DataFrame(columns=["indicator_id"])
+    rows = []
+    for registration in spec.registrations:
+        values = table[table["indicator_id"] == registration.id]
+        years = sorted(int(y) for y in values["year"]) if len(values) else []
+        sources = "; ".join(dict.fromkeys(str(s) for s in values["source"])) if len(values) else MISSING_TEXT
+        rows.append(
+            (
+                registration.label,
+                UNIT_TEXT[registration.unit],
+                registration.source,
+                sources,
+                _join([str(y) for y in years]) if years else "geen",
+            )
+        )
+    return [
+        Heading("Registratiecijfers"),
+        Paragraph(
+            "Een deel van de kengetallen komt niet uit de enquête maar uit registraties. Dat zijn tellingen en "
+            "percentages over alle meldingen of cliënten, geen steekproefuitkomsten: ze hebben geen "
+            "betrouwbaarheidsinterval, worden niet onderdrukt en niet gewogen. Een aantal staat met een punt als "
+            "scheiding van de duizendtallen (30.994), een percentage zoals de enquêtepercentages. Een streefwaarde "
+            "is beoordeeld op de waarde zelf; een jaar zonder waarde staat als \u2018-\u2019 in de tabel, een "
+            "opmerking bij een waarde als voetnoot."
+        ),
+        Table(
+            ("Registratiecijfer", "Eenheid", "Registratie", "Bron van de waarden", "Jaren"),
+            tuple(rows),
+        ),
+    ]
+
+
 def build_method_note(spec: QuestionnaireSpec, facts: RunFacts) -> Document:
     """The whole onderzoeksverantwoording as a document."""
     blocks = [
@@ -671,6 +713,7 @@ def build_method_note(spec: QuestionnaireSpec, facts: RunFacts) -> Document:
         *_suppression(spec, facts),
         *_bases(spec, facts),
         *_small_area(spec, facts),
+        *_registrations(spec, facts),
         *_files(spec, facts),
     ]
     return Document(

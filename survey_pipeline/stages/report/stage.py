@@ -26,7 +26,7 @@ from survey_pipeline.artifacts import OutputStore, check_spec_record, read_json,
 from survey_pipeline.errors import InputError
 from survey_pipeline.settings import Params, ReportSettings, upstream_settings, write_record
 from survey_pipeline.spec import QuestionnaireSpec
-from survey_pipeline.stages.report import checks, figures, tables
+from survey_pipeline.stages.report import checks, figures, registration_rows, tables
 from survey_pipeline.stages.report.annual_report import build_report_document
 from survey_pipeline.stages.report.csv_safety import write_csv_files
 from survey_pipeline.stages.report.excel import write_workbook
@@ -53,6 +53,7 @@ FIGURE_WORKERS = 2
 SHEETS = {"indicators": "Indicatoren", "changes": "Veranderingen", "distributions": "Verdelingen"}
 DUTCH = {"indicators": dutch_indicators, "changes": dutch_changes, "distributions": dutch_distributions}
 SMALL_AREA_TABLE, SMALL_AREA_SHEET = "wijkcijfers", "Wijkcijfers"  # direct or model-based area figures
+REGISTRATION_SHEET = "Registraties"  # registration figures (kengetallen not from the survey)
 
 
 def run_waves(validate_metrics: Mapping[str, Any]) -> list[int]:
@@ -115,6 +116,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
     check_spec_record(estimate_dir, spec)
     raw = {name: read_table(estimate_dir / f"{name}.parquet", contracts.ESTIMATE_TABLES[name]) for name in TABLES}
     small_area = read_table(estimate_dir / "sae.parquet", contracts.EstimateSae)  # no rows when switched off
+    registrations = read_table(estimate_dir / "registrations.parquet", contracts.EstimateRegistrations)
     validate_metrics = read_json(store.reading("validate") / "metrics.json", contracts.ValidateMetrics)
     metrics_file = store.root / "validate" / "metrics.json"  # named in messages: where the run leaves it
     facts_weight = {
@@ -135,7 +137,10 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
     indicators = checked["indicators"]
 
     measured = tables.measured_waves(spec, waves)
-    annual = tables.build_annual_table(indicators, spec, report, measured)
+    columns = tables.annual_columns(report)
+    annual = tables.build_annual_table(
+        indicators, spec, report, measured, registration_rows.annual_rows(registrations, spec, columns, report.decimals)
+    )
     targets = tables.target_table(indicators, checked["changes"], spec, report)
     level = float(indicators["level"].iloc[0])
     change_summary = tables.change_table(checked["changes"], spec)
@@ -149,6 +154,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
             weight=upstream["weight"],
             estimate=estimate,
             small_area=small_area,
+            registrations=registrations,
             **facts_weight,
         ),
     )
@@ -178,8 +184,14 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
                     "Streefwaarden": targets.drop(columns=["indicator_id"]),
                     **{SHEETS[name]: DUTCH[name](checked[name], spec) for name in TABLES},
                     **({SMALL_AREA_SHEET: dutch_small_area(area_table, spec)} if area_table is not None else {}),
+                    **(
+                        {REGISTRATION_SHEET: registration_rows.workbook_sheet(registrations)}
+                        if spec.registrations
+                        else {}
+                    ),
                 },
                 share_columns={
+                    REGISTRATION_SHEET: ("Percentage",),
                     "Streefwaarden": tables.TARGET_SHARES,
                     **{sheet: SHARE_HEADERS for sheet in (*SHEETS.values(), SMALL_AREA_SHEET)},
                 },
@@ -199,6 +211,9 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
                 shown_waves,
                 level,
                 model_based=model_based,
+                registration_targets=registration_rows.target_rows(
+                    registrations, report.achieved_waves, report.decimals
+                ),
             )
             (out / "jaarverslag.html").write_text(render_html(doc), encoding="utf-8")
             (out / "jaarverslag.md").write_text(render_markdown(doc), encoding="utf-8")
@@ -232,6 +247,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
     return {
         **summary,
         "annual_table_rows": sum(len(s.rows) for s in annual.sections),
+        "registration_rows": int(len(registrations)),
         "footnotes": len(annual.footnotes),
         "notes": len(annual.notes),
         "figures": (chain is not None) + len(trends) + len(wijken),
