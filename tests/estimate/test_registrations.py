@@ -179,3 +179,17 @@ def test_declared_registrations_need_the_file(spec):
     with pytest.raises(ParamsError, match="estimate.registrations_file.*entree_requests"):
         EstimateSettings(breakdowns=()).check_registrations(spec)
     EstimateSettings(breakdowns=(), registrations_file="r.csv").check_registrations(spec)
+
+
+def test_the_contract_knows_the_spec_units_and_checks_values_by_unit(spec, tmp_path):
+    from typing import get_args
+
+    from survey_pipeline.spec import RegistrationUnit
+
+    assert contracts.REGISTRATION_UNITS == list(get_args(RegistrationUnit))
+    table = registration_table(read_registrations(_file(tmp_path, *GOOD), spec), spec)
+    for row, value in ((0, 30994.5), (2, 100.5)):  # a count with a fraction, a percentage above 100
+        bad = table.copy()
+        bad.loc[row, "value"] = value
+        with pytest.raises(InputError, match="registration_values_fit_their_unit"):
+            check_table(bad, contracts.EstimateRegistrations, file="registrations", spec=spec)
