@@ -4,17 +4,20 @@ and rule) and targets are judged on the value, without an interval."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args
 
 import pytest
+import yaml
 
 from survey_pipeline import contracts, demo
 from survey_pipeline.artifacts import check_table
-from survey_pipeline.errors import InputError
+from survey_pipeline.errors import InputError, ParamsError
 from survey_pipeline.registrations import (
     read_registrations,
     registration_table,
 )
-from survey_pipeline.spec import parse_spec
+from survey_pipeline.settings import EstimateSettings
+from survey_pipeline.spec import RegistrationUnit, parse_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = "indicator_id,year,value,unit,source,note"
@@ -132,8 +135,6 @@ def _with_targets(spec_raw: dict, registration: str, targets: dict) -> object:
 
 @pytest.fixture
 def raw_spec() -> dict:
-    import yaml
-
     return yaml.safe_load((ROOT / "questionnaires" / "wij_monitor.yaml").read_text(encoding="utf-8"))
 
 
@@ -173,20 +174,13 @@ def test_the_committed_demo_file_is_what_the_demo_writes_and_is_labelled_synthet
 
 
 def test_declared_registrations_need_the_file(spec):
-    from survey_pipeline.errors import ParamsError
-    from survey_pipeline.settings import EstimateSettings
-
     with pytest.raises(ParamsError, match="estimate.registrations_file.*entree_requests"):
         EstimateSettings(breakdowns=()).check_registrations(spec)
     EstimateSettings(breakdowns=(), registrations_file="r.csv").check_registrations(spec)
 
 
 def test_the_contract_knows_the_spec_units_and_checks_values_by_unit(spec, tmp_path):
-    from typing import get_args
-
-    from survey_pipeline.spec import RegistrationUnit
-
-    assert contracts.REGISTRATION_UNITS == list(get_args(RegistrationUnit))
+    assert list(get_args(RegistrationUnit)) == contracts.REGISTRATION_UNITS
     table = registration_table(read_registrations(_file(tmp_path, *GOOD), spec), spec)
     for row, value in ((0, 30994.5), (2, 100.5)):  # a count with a fraction, a percentage above 100
         bad = table.copy()
