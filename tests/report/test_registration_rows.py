@@ -9,11 +9,14 @@ import io
 import openpyxl
 import pandas as pd
 import pytest
+import yaml
+from report_fixtures import ROOT
 from report_html import parse_report
 
 from survey_pipeline import contracts
 from survey_pipeline.artifacts import check_table
 from survey_pipeline.registrations import registration_table
+from survey_pipeline.spec import parse_spec
 from survey_pipeline.stages.report import registration_rows, tables
 from survey_pipeline.stages.report.markdown import escape
 
@@ -120,3 +123,24 @@ def test_the_method_note_lists_the_sources(report_run, spec):
     for registration in spec.registrations:
         assert escape(registration.source) in note
     assert "synthetisch (demo)" in note
+
+
+def test_a_change_target_shows_the_change_it_was_judged_on(spec):
+    raw = yaml.safe_load((ROOT / "questionnaires" / "wij_monitor.yaml").read_text(encoding="utf-8"))
+    for entry in raw["registrations"]:
+        entry["targets"] = {2021: "afname"} if entry["id"] == "entree_requests" else {2021: "toename"}
+    changed = parse_spec(raw)
+    values = _values(
+        ("entree_requests", 2019, 30994.0, "count", "WIJ", ""),
+        ("entree_requests", 2021, 27027.0, "count", "WIJ", ""),
+        ("entree_own_network", 2020, 37.0, "percentage", "WIJ", ""),
+        ("entree_own_network", 2021, 36.5, "percentage", "WIJ", ""),
+    )
+    rows = registration_rows.target_rows(registration_table(values, changed), (2019, 2020, 2021), 0)
+    assert rows[["Jaar", "Behaald", "Verandering (procentpunt)", "Oordeel"]].values.tolist() == [
+        ["2021", "27.027", "-3.967 t.o.v. 2019 (aantal)", "gehaald"],
+        ["2021", "37%", "-0,5 t.o.v. 2020", "niet gehaald"],
+    ]
+    assert list(rows.columns) == list(
+        tables.format_target_table(pd.DataFrame(columns=tables.TARGET_COLUMNS), 0).columns
+    )
