@@ -527,6 +527,47 @@ class EstimateSae(pa.DataFrameModel):
         unique = ["indicator_id", "wave", "area"]
 
 
+REGISTRATION_UNITS = ["count", "percentage"]  # = survey_pipeline.spec.RegistrationUnit (tested)
+
+
+def registration_values_fit_their_unit(frame: pd.DataFrame) -> pd.Series:
+    """A count is a whole number, a percentage lies in 0-100 (both are >= 0 by the column check)."""
+    count = frame["unit"] == "count"
+    whole = (frame["value"] % 1 == 0) & (frame["value"] <= 2**53)
+    return (count & whole) | (~count & (frame["value"] <= 100))
+
+
+class EstimateRegistrations(pa.DataFrameModel):
+    """One row per registration figure (spec `registrations`) and year with a value in the registrations
+    file: the value as registered (no interval: not a sample) and its target judgement (targets.py, on the value)."""
+
+    indicator_id: Series[str] = pa.Field(str_length={"min_value": 1}, description="spec registration id")
+    label: Series[str] = pa.Field(str_length={"min_value": 1}, description="label from the spec (Dutch)")
+    kind: Series[str] = pa.Field(isin=["prestatie", "kengetal"], description="prestatie or kengetal")
+    unit: Series[str] = pa.Field(isin=REGISTRATION_UNITS, description="count or percentage (0-100)")
+    year: Series[int] = pa.Field(in_range=YEARS, description="the year the figure is about")
+    value: Series[float] = pa.Field(ge=0, description="the registered figure: a count, or a percentage in 0-100")
+    source: Series[str] = pa.Field(str_length={"min_value": 1}, description="source of the value (file column)")
+    note: Series[str] = pa.Field(description="note printed as a footnote to the value, empty when none")
+    target: Series[str] = pa.Field(description="target string of the year from the spec, empty when none")
+    target_status: Series[str] = pa.Field(
+        isin=["met", "not_met", "indistinguishable", "key_figure", "no_target"],
+        description="judgement of the target on the value (targets.py)",
+    )
+    flags: Series[str] = pa.Field(description="target_not_evaluable:<reason> when a target could not be judged")
+
+    @pa.dataframe_check(error="registration_values_fit_their_unit")
+    @classmethod
+    def registration_values_fit_their_unit(cls, frame: pd.DataFrame) -> pd.Series:
+        return registration_values_fit_their_unit(frame)
+
+    class Config:
+        name = "estimate_registrations"
+        strict = True
+        ordered = True
+        unique = ["indicator_id", "year"]
+
+
 class ReportSmallArea(pa.DataFrameModel):
     """The published area figures (wijkcijfers): direct where publishable, else the model-based
     estimate (modelschatting), else nothing."""

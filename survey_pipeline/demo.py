@@ -2,7 +2,9 @@
 
 `python -m survey_pipeline.demo` writes `data/raw/wij_panel_<wave>.sav` with a synthetic
 provider's receipt `data/raw/receipt.csv` (rows per wave), `data/population/margins.csv`, the joint
-table `data/population/cells.csv` and the auxiliary `data/population/wijk_covariates.csv`;
+table `data/population/cells.csv`, the auxiliary `data/population/wijk_covariates.csv` and the
+registration figures `data/registrations/registrations.csv` (`REGISTRATION_VALUES`, source
+"synthetisch (demo)");
 `generate_panel(spec, n_per_wave, seed)` returns the
 same data as frames so tests can make small panels. Everything is synthetic.
 
@@ -70,6 +72,22 @@ ROUTING_FAULT_SHARE = 0.003
 DUPLICATES_PER_WAVE = 2
 INVALID_CODES_PER_WAVE = 2
 MISSING_WIJK_SHARE = 0.0015
+
+# --------------------------------------------------------------------------------------
+# Registration figures (spec `registrations:`): synthetic values of the order of the annual
+# report's, per spec id and year; a year left out prints as "-". Not generated from the panel.
+REGISTRATIONS_FILE = "registrations.csv"
+REGISTRATION_SOURCE = "synthetisch (demo)"
+NOT_UNIQUE_PERSONS = "het betreft hier niet unieke personen"
+REGISTRATION_VALUES: Mapping[str, Mapping[int, str]] = {
+    "entree_requests": {2019: "35812", 2020: "31406", 2021: "28153"},
+    "entree_own_network": {2020: "36.4", 2021: "38.2"},
+    "wmo_household_help": {2019: "5604", 2020: "5812", 2021: "5991"},
+    "wmo_support": {2019: "3702", 2020: "3588", 2021: "3497"},
+    "wmo_sheltered_housing": {2019: "1204", 2020: "1163", 2021: "1121"},
+}
+REGISTRATION_NOTES: Mapping[str, str] = {"entree_requests": NOT_UNIQUE_PERSONS}
+
 
 # --------------------------------------------------------------------------------------
 # Population: synthetic, of the order of magnitude of CBS figures for Groningen (18+).
@@ -815,14 +833,28 @@ def fieldwork_timestamp(wave: int) -> datetime:
     return datetime(wave, 11, 15, 12, 0, 0)
 
 
+def write_demo_registrations(spec: QuestionnaireSpec, path: Path) -> None:
+    """The synthetic registration figures of the spec's registrations (`REGISTRATION_VALUES`) as the
+    registrations file (`survey_pipeline.registrations`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["indicator_id,year,value,unit,source,note"]
+    for registration in spec.registrations:
+        for year, value in REGISTRATION_VALUES.get(registration.id, {}).items():
+            note = REGISTRATION_NOTES.get(registration.id, "")
+            lines.append(f"{registration.id},{year},{value},{registration.unit},{REGISTRATION_SOURCE},{note}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def write_demo(
     spec: QuestionnaireSpec,
     raw_dir: Path,
     population_dir: Path,
     n_per_wave: int = DEFAULT_N_PER_WAVE,
     seed: int = DEFAULT_SEED,
+    registrations_path: Path | None = None,
 ) -> DemoPanel:
-    """Generate the panel and write the wave files, their receipt and the margins."""
+    """Generate the panel and write the wave files, their receipt, the margins and (when the spec
+    declares registrations) the registration figures, by default to `registrations/` beside `raw_dir`."""
     panel = generate_panel(spec, n_per_wave, seed)
     raw_dir.mkdir(parents=True, exist_ok=True)
     population_dir.mkdir(parents=True, exist_ok=True)
@@ -852,6 +884,10 @@ def write_demo(
     covariates_path = population_dir / COVARIATES_FILE
     panel.covariates.to_csv(covariates_path, index=False, lineterminator="\n")
     log.info("wrote %s, %s and %s", margins_path, cells_path, covariates_path)
+    if spec.registrations:
+        registrations_path = registrations_path or raw_dir.parent / "registrations" / REGISTRATIONS_FILE
+        write_demo_registrations(spec, registrations_path)
+        log.info("wrote %s", registrations_path)
     return panel
 
 

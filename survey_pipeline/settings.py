@@ -214,6 +214,9 @@ class EstimateSettings(Section):
     calibration_tolerance: float = Field(1e-6, gt=0, lt=1)
     suppression: SuppressionRule = SuppressionRule()
     small_area: SmallAreaSettings = SmallAreaSettings()
+    registrations_file: Text | None = Field(
+        None, description="the path of the registration figures (survey_pipeline/registrations.py)"
+    )
 
     @model_validator(mode="after")
     def _total_is_implied(self) -> EstimateSettings:
@@ -235,6 +238,15 @@ class EstimateSettings(Section):
                 "estimate.small_area.enabled",
                 f"small-area estimates are made from the '{spec.area_variable}' breakdown: list it in "
                 "estimate.breakdowns or switch small_area off",
+            )
+
+    def check_registrations(self, spec: QuestionnaireSpec) -> None:
+        """Registration figures declared in the spec need the file with their values."""
+        if spec.registrations and self.registrations_file is None:
+            raise ParamsError(
+                "estimate.registrations_file",
+                f"the spec declares registration figures ({', '.join(r.id for r in spec.registrations)}): "
+                "name the file with their values",
             )
 
 
@@ -287,6 +299,7 @@ class Params(Section):
         """The checks that need the spec: named background variables and report waves exist."""
         self.weight.check_against(spec)
         self.estimate.check_against(spec)
+        self.estimate.check_registrations(spec)
         self.report.check_against(spec)
 
 

@@ -54,6 +54,7 @@ ALL_RESIDENTS = "residents"
 IndicatorKind = Literal["prestatie", "kengetal"]
 DontKnowRule = Literal["exclude", "count_as_no"]
 FilterNoAnswerRule = Literal["exclude", "count_as_no"]
+RegistrationUnit = Literal["count", "percentage"]
 SPEC_VERSION = 1
 JSON_SCHEMA_PATH = Path(str(files("survey_pipeline.schemas"))) / "questionnaire.schema.json"
 """In the project's top-level `schemas/`, installed as package data (`survey_pipeline.schemas`)."""
@@ -104,6 +105,17 @@ Reasons = Annotated[
     AfterValidator(_sorted_keys),
     Field(
         description="Wave -> the Dutch reason it was not measured, printed as '- (<reason>)', e.g. {2020: 'i.v.m. COVID'}.",
+        json_schema_extra={"propertyNames": {"pattern": "^[0-9]+$"}},
+    ),
+]
+
+
+Targets = Annotated[
+    Mapping[StrictInt, Text],
+    BeforeValidator(lambda raw: {} if raw is None else raw),
+    AfterValidator(_parsed_targets),
+    Field(
+        description="Year -> target: '>N%', '<N%', 'toename', 'afname', 'stabiel', 'kengetal' or a combination.",
         json_schema_extra={"propertyNames": {"pattern": "^[0-9]+$"}},
     ),
 ]
@@ -282,15 +294,21 @@ class Indicator(_Model):
         "unknown) or counts as 'no' (count_as_no). Matters only where the base is wider than the group asked.",
     )
     label: Text
-    targets: Annotated[
-        Mapping[StrictInt, Text],
-        BeforeValidator(lambda raw: {} if raw is None else raw),
-        AfterValidator(_parsed_targets),
-        Field(
-            description="Year -> target: '>N%', '<N%', 'toename', 'afname', 'stabiel', 'kengetal' or a combination.",
-            json_schema_extra={"propertyNames": {"pattern": "^[0-9]+$"}},
-        ),
-    ] = Field(default_factory=lambda: MappingProxyType({}))
+    targets: Targets = Field(default_factory=lambda: MappingProxyType({}))
+
+
+class Registration(_Model):
+    """A registration figure (e.g. the number of requests at the WIJ entrance): not from the survey but
+    from an organisation's records, read from the registrations file (params `estimate.registrations_file`)."""
+
+    id: Name
+    kind: IndicatorKind = Field(description="prestatie (performance indicator) or kengetal (key figure).")
+    label: Text
+    unit: RegistrationUnit = Field(
+        description="count (a whole number, printed '30.994') or percentage (0-100, printed as the survey shares)."
+    )
+    source: Text = Field(description="Who registers the figure and how, in Dutch; the method note lists it.")
+    targets: Targets = Field(default_factory=lambda: MappingProxyType({}))
 
 
 class SpecDocument(_Model):
@@ -310,6 +328,9 @@ class SpecDocument(_Model):
     background: Annotated[dict[Name, BackgroundSpec], Field(min_length=1)]
     variables: Annotated[dict[Name, VariableSpec], Field(min_length=1)]
     indicators: Annotated[list[Indicator], Field(min_length=1)]
+    registrations: list[Registration] = Field(
+        default_factory=list, description="Registration figures (kengetallen not from the survey), by year."
+    )
 
     @field_validator("spec_version", mode="before")
     @classmethod
@@ -325,6 +346,7 @@ class SpecDocument(_Model):
         self._check_conditions()
         self._check_routing()
         self._check_indicators()
+        self._check_registrations()
         return self
 
     def waves_of(self, name: str) -> tuple[int, ...]:
@@ -457,6 +479,25 @@ class SpecDocument(_Model):
         if duplicates:
             raise _problem(f"duplicate indicator id(s) {duplicates}", "indicators")
 
+    def _check_registrations(self) -> None:
+        indicator_ids = {indicator.id for indicator in self.indicators}
+        seen: set[str] = set()
+        for registration in self.registrations:
+            key = f"registrations.{registration.id}"
+            if registration.id in indicator_ids:
+                raise _problem(f"id '{registration.id}' is also a survey indicator id", f"{key}.id")
+            if registration.id in seen:
+                raise _problem(f"duplicate registration id '{registration.id}'", f"{key}.id")
+            seen.add(registration.id)
+            if registration.unit == "count":
+                for year, text in registration.targets.items():
+                    if parse_target(text).level is not None:
+                        raise _problem(
+                            f"a level target ({text!r}) is a percentage and needs unit 'percentage'; a count "
+                            "takes 'kengetal', 'toename', 'afname' or 'stabiel'",
+                            f"{key}.targets.{year}",
+                        )
+
 
 # ---------------------------------------------------------------------------
 # The resolved spec the stages use
@@ -552,12 +593,20 @@ class QuestionnaireSpec:
     scales: Mapping[str, ScaleSpec] = field(default_factory=lambda: MappingProxyType({}))
     # Recruitment, population and fieldwork per wave, for the method note (None: not declared).
     method: SurveyMethod | None = None
+    # Registration figures (not from the survey), read from params `estimate.registrations_file`.
+    registrations: tuple[Registration, ...] = ()
 
     def indicator(self, indicator_id: str) -> Indicator:
         for indicator in self.indicators:
             if indicator.id == indicator_id:
                 return indicator
         raise KeyError(indicator_id)
+
+    def registration(self, registration_id: str) -> Registration:
+        for registration in self.registrations:
+            if registration.id == registration_id:
+                return registration
+        raise KeyError(registration_id)
 
     @property
     def declared_waves(self) -> tuple[int, ...]:
@@ -641,6 +690,7 @@ def _resolve(doc: SpecDocument, source: str, fingerprint: str) -> QuestionnaireS
         area_variable=survey.area_variable,
         scales=MappingProxyType(dict(doc.scales or {})),
         method=survey.method,
+        registrations=tuple(doc.registrations),
     )
 
 

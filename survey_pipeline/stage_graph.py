@@ -75,7 +75,7 @@ class Stage:
 
 
 WEIGHT_DATA = ("weight.population_file", "weight.cells_file")
-ESTIMATE_DATA = (*WEIGHT_DATA, "estimate.small_area.used_covariates_file")
+ESTIMATE_DATA = (*WEIGHT_DATA, "estimate.small_area.used_covariates_file", "estimate.registrations_file")
 
 
 # Every stage writes RECORD (settings.json, the settings its outputs were made with) and reads
@@ -117,7 +117,15 @@ STAGES: tuple[Stage, ...] = (
         params=("spec", "weight", "estimate"),
         reads=("validate/valid.parquet", f"validate/{RECORD}", "weight/weights.parquet", f"weight/{RECORD}"),
         data_keys=ESTIMATE_DATA,
-        writes=("indicators.parquet", "changes.parquet", "distributions.parquet", "sae.parquet", "spec.json", RECORD),
+        writes=(
+            "indicators.parquet",
+            "changes.parquet",
+            "distributions.parquet",
+            "sae.parquet",
+            "registrations.parquet",
+            "spec.json",
+            RECORD,
+        ),
     ),
     Stage(
         name="report",
@@ -128,6 +136,7 @@ STAGES: tuple[Stage, ...] = (
             "estimate/changes.parquet",
             "estimate/distributions.parquet",
             "estimate/sae.parquet",
+            "estimate/registrations.parquet",
             "estimate/spec.json",
             f"estimate/{RECORD}",
             "weight/diagnostics.parquet",

@@ -58,6 +58,16 @@ class Formats:
         self._book = book
         self._decimals = decimals
         self._noted: dict[str, object] = {"": self.report_share}
+        self._noted_counts: dict[tuple[str, str], object] = {}
+
+    def report_count_with(self, note: str):
+        """A whole-number format with a thousands separator that also shows a note letter (the cell stays a number)."""
+        key = ("count", note)
+        if key not in self._noted_counts:
+            self._noted_counts[key] = self._book.add_format(
+                {"num_format": f'#,##0"{note}"' if note else "#,##0", "align": "right", "valign": "top"}
+            )
+        return self._noted_counts[key]
 
     def report_share_with(self, note: str):
         """A percent format that also shows a note letter (the cell stays a number)."""

@@ -297,3 +297,25 @@ def test_every_json_output_and_table_meets_its_schema_in_schemas(finished_run):
         assert [error.message for row in rows for error in check.iter_errors(row)][:3] == [], key
         checked += 1
     assert checked >= 25
+
+
+def test_registration_figures_reach_every_deliverable(finished_run):
+    """The demo's synthetic registrations file -> estimate table -> annual table, target table, workbook, method note."""
+    source = pd.read_csv(finished_run / "data" / "registrations" / "registrations.csv", dtype=str)
+    table = pd.read_parquet(finished_run / "outputs" / "estimate" / "registrations.parquet")
+    assert len(table) == len(source) and set(table["source"]) == {"synthetisch (demo)"}
+    report = finished_run / "outputs" / "report"
+    html = (report / "jaarverslag.html").read_text(encoding="utf-8")
+    row = html.split('data-indicator="entree_requests"')[1].split("</tr>")[0]
+    cells = [cell.split("<")[0] for cell in row.split('<td class="num">')[1:]]
+    assert cells == ["35.812", "31.406", "28.153", "kengetal", "kengetal"]  # no interval, Dutch separators
+    assert '<sup class="note">' in row and "het betreft hier niet unieke personen</li>" in html
+    share_row = html.split('data-indicator="entree_own_network"')[1].split("</tr>")[0]
+    assert [cell.split("<")[0] for cell in share_row.split('<td class="num">')[1:]][:3] == ["-", "36%", "38%"]
+    assert "<td>n.v.t. (registratie)</td><td>n.v.t.</td><td>gehaald</td>" in html  # >35% in 2021, on the value
+    book = pd.read_excel(report / "tabellen.xlsx", sheet_name="Registraties")
+    assert book["Aantal"].dropna().astype(int).tolist() == [
+        int(v) for v in source.loc[source["unit"] == "count", "value"]
+    ]
+    note = (report / "onderzoeksverantwoording.md").read_text(encoding="utf-8")
+    assert "Registratiecijfers" in note and "synthetisch (demo)" in note

@@ -55,6 +55,9 @@ def _outputs(project: Path) -> dict[Path, bytes]:
     return {p.relative_to(project): p.read_bytes() for p in sorted((project / "outputs").rglob("*")) if p.is_file()}
 
 
+REGISTRATIONS = "data/registrations/registrations.csv"  # params.yaml estimate.registrations_file
+
+
 def _replace_line(path: Path, line: int, new: str) -> None:
     lines = path.read_text(encoding="utf-8").splitlines()
     lines[line - 1] = new
@@ -231,6 +234,19 @@ CASES = {
         "ingest",
         _receipt({2021: "1.000"}),
         "receipt.csv, row 4, column 'expected_respondents', rule 'receipt': " + SEPARATOR + ", got '1.000'",
+    ),
+    "registration count 28.153": (
+        "estimate",
+        lambda project: _replace_line(
+            project / REGISTRATIONS, 4, "entree_requests,2021,28.153,count,synthetisch (demo),"
+        ),
+        f"{REGISTRATIONS}, row 4, column 'value', rule 'registrations_number': " + SEPARATOR + ", got '28.153'",
+    ),
+    "registration unknown id": (
+        "estimate",
+        lambda project: _replace_line(project / REGISTRATIONS, 2, "meldingen,2019,35812,count,synthetisch (demo),"),
+        f"{REGISTRATIONS}, row 2, column 'indicator_id', rule 'registrations_unknown_indicator': "
+        "'meldingen' is not a registration of the spec*",
     ),
 }
 

@@ -286,6 +286,7 @@ def test_run_reads_stage_outputs_and_writes_checked_tables(spec, small, tmp_path
         )
     (tmp_path / "data" / "population").mkdir(parents=True)
     margins.to_csv(tmp_path / "data" / "population" / "margins.csv", index=False)
+    demo.write_demo_registrations(spec, tmp_path / params.estimate.registrations_file)
     with pytest.raises(ParamsError, match="estimate.small_area.enabled"):  # its area figures need the area breakdown
         est.run(store, spec, params, tmp_path)
     settings = params.estimate.model_copy(
@@ -300,6 +301,10 @@ def test_run_reads_stage_outputs_and_writes_checked_tables(spec, small, tmp_path
     )
     read_table(tmp_path / "outputs" / "estimate" / "changes.parquet", contracts.EstimateChanges, spec)
     read_table(tmp_path / "outputs" / "estimate" / "distributions.parquet", contracts.EstimateDistributions, spec)
+    registrations = read_table(
+        tmp_path / "outputs" / "estimate" / "registrations.parquet", contracts.EstimateRegistrations, spec
+    )
+    assert summary["registrations"]["rows"] == len(registrations) > 0
     assert summary["indicators"]["rows"] == len(indicators)
     assert summary["waves"]["2019"]["rows_valid"] == summary["waves"]["2019"]["rows_weighted"] + 5
     assert summary["pairs"] == [[2019, 2020]]

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from survey_pipeline import contracts
+from survey_pipeline import contracts, demo, registrations
 from survey_pipeline.artifacts import write_json, write_spec_record
 from survey_pipeline.reliability import apply_suppression, assess
 from survey_pipeline.settings import Params, SuppressionRule, write_record
@@ -412,6 +412,30 @@ def population_margins(spec: QuestionnaireSpec, waves: tuple[int, ...]) -> pd.Da
     return pd.DataFrame.from_records(records)
 
 
+def annual_row_ids(spec: QuestionnaireSpec) -> list[str]:
+    """The rows of the annual table in order: per section (prestatie, kengetal) the survey indicators,
+    then the registration figures, each in spec order."""
+    return [
+        item.id
+        for kind in ("prestatie", "kengetal")
+        for item in (*spec.indicators, *spec.registrations)
+        if item.kind == kind
+    ]
+
+
+def registration_frame(spec: QuestionnaireSpec) -> pd.DataFrame:
+    """The estimate stage's registration table for the demo's synthetic values (`demo.REGISTRATION_VALUES`)."""
+    values = pd.DataFrame.from_records(
+        [
+            (r.id, year, float(value), r.unit, demo.REGISTRATION_SOURCE, demo.REGISTRATION_NOTES.get(r.id, ""))
+            for r in spec.registrations
+            for year, value in demo.REGISTRATION_VALUES.get(r.id, {}).items()
+        ],
+        columns=["indicator_id", "year", "value", "unit", "source", "note"],
+    )
+    return registrations.registration_table(values, spec)
+
+
 def write_stage_outputs(
     outputs: Path, spec: QuestionnaireSpec, params: Params, frames: Mapping[str, pd.DataFrame] | None = None
 ) -> dict[str, pd.DataFrame]:
@@ -431,6 +455,8 @@ def write_stage_outputs(
         frame.to_parquet(outputs / "estimate" / f"{name}.parquet", index=False)
     if "sae" not in frames:  # small-area estimates switched off: the estimate stage writes the table without rows
         small_area.empty_table().to_parquet(outputs / "estimate" / "sae.parquet", index=False)
+    if "registrations" not in frames:
+        registration_frame(spec).to_parquet(outputs / "estimate" / "registrations.parquet", index=False)
     write_spec_record(outputs / "estimate", spec)
     made_with = {"ingest": params.ingest, "validate": params.validate_}
     write_record(outputs / "validate", made_with)

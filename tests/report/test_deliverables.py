@@ -83,6 +83,7 @@ def test_workbook_headers_codes_and_reasons_are_dutch(book, indicators, spec):
 
 def pivot_sheet_names(spec) -> list[str]:
     names = ["Jaarverslag", "Streefwaarden", "Indicatoren", "Veranderingen", "Verdelingen"]
+    names += ["Registraties"] if spec.registrations else []
     for ind in tables.report_order(spec):
         names.append(sheet_name(f"Wijk-jaar {ind.id}", names))
     return names
@@ -91,7 +92,8 @@ def pivot_sheet_names(spec) -> list[str]:
 def test_workbook_has_a_wijk_by_year_pivot_per_indicator(book, indicators, spec):
     wijken = spec.background["wijk"].codes
     assert book.sheetnames == pivot_sheet_names(spec)
-    for ind, name in zip(tables.report_order(spec), book.sheetnames[5:]):
+    first_pivot = 6 if spec.registrations else 5
+    for ind, name in zip(tables.report_order(spec), book.sheetnames[first_pivot:]):
         sheet = book[name]
         assert sheet["A1"].value == ind.label
         waves = [c.value for c in sheet[4][1:]]
@@ -142,8 +144,11 @@ def test_word_document_has_the_annual_table_as_the_html_prints_it(report_run, sp
     body = [row for row in texts if row[0] not in sections]
     assert len(body) == len(parsed.rows)
     for row, (indicator_id, html_cells) in zip(body, parsed.rows.items()):
-        ind = spec.indicator(indicator_id)
-        assert row[0] == ind.label + tables.base_markers(spec).get(ind.base, "")
+        if indicator_id in {r.id for r in spec.registrations}:
+            assert row[0] == spec.registration(indicator_id).label  # no base, no marker
+        else:
+            ind = spec.indicator(indicator_id)
+            assert row[0] == ind.label + tables.base_markers(spec).get(ind.base, "")
         for word_cell, html_cell, notes in zip(row[1:], html_cells[1:], parsed.row_notes[indicator_id][1:]):
             assert word_cell == html_cell + "".join(f" {n})" for n in notes)
     paragraphs = [p.text for p in word.paragraphs]

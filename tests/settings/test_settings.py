@@ -262,6 +262,7 @@ def test_a_record_does_not_depend_on_how_the_params_were_written(tmp_path):
                 "breakdowns": RAW["estimate"]["breakdowns"],
                 "suppression": {"min_n_eff": 30, "flag_df_below": 8},
                 "small_area": small_area,
+                "registrations_file": RAW["estimate"]["registrations_file"],  # not a default
             },
         )
     )

@@ -43,6 +43,8 @@ from survey_pipeline.core.design import CalibrationError, Share, SurveyDesign
 from survey_pipeline.errors import InputError
 from survey_pipeline.population import load_cells, load_margins
 from survey_pipeline.population import wave_margins as population_margins
+from survey_pipeline.registrations import empty_table as empty_registration_table
+from survey_pipeline.registrations import read_registrations, registration_table
 from survey_pipeline.reliability import apply_suppression, assess
 from survey_pipeline.settings import (
     TOTAL,
@@ -677,6 +679,16 @@ def estimate_all(
     return Estimates(indicators_out, changes, distributions, diagnostics, small_area)
 
 
+def read_registration_table(settings: EstimateSettings, base_dir: Path, spec: QuestionnaireSpec) -> pd.DataFrame:
+    """The registration figures with their target judgement (`survey_pipeline.registrations`); no rows
+    when the spec declares none and no file is named."""
+    settings.check_registrations(spec)
+    if settings.registrations_file is None:
+        return empty_registration_table()
+    path = Path(base_dir) / settings.registrations_file
+    return registration_table(read_registrations(path, spec, name=settings.registrations_file), spec)
+
+
 def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: Path) -> dict:
     """Read valid rows, weights and margins; write indicators, changes, distributions and the settings
     record. The calibration is redone as the weight stage recorded it."""
@@ -691,6 +703,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
     data, join_counts = join_weights(valid, weights, spec)
     settings.check_against(spec)  # before reading the covariates a wrong setting would not need
     covariates = read_covariates(settings.small_area, base_dir, spec) if settings.small_area.enabled else None
+    registrations = read_registration_table(settings, base_dir, spec)  # a bad file fails before the estimates
     result = estimate_all(
         spec, data, margins, settings, weighting, margins_file=str(margins_path), covariates=covariates
     )
@@ -700,6 +713,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
         write_table(result.changes, out / "changes.parquet", contracts.EstimateChanges, spec)
         write_table(result.distributions, out / "distributions.parquet", contracts.EstimateDistributions, spec)
         write_table(small_area, out / "sae.parquet", contracts.EstimateSae, spec)
+        write_table(registrations, out / "registrations.parquet", contracts.EstimateRegistrations, spec)
         write_spec_record(out, spec)
         write_record(out, {**upstream, "estimate": settings}, recorded_software(inputs))
     for wave, counts in join_counts.items():
@@ -712,6 +726,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
             ("distributions", result.distributions),
         )
     }
+    summary["registrations"] = {"rows": int(len(registrations))}
     status_counts = result.indicators.loc[result.indicators["breakdown"] == TOTAL, "target_status"].value_counts()
     summary["indicators"]["target_status_total"] = {str(k): int(v) for k, v in status_counts.items()}
     log.info(

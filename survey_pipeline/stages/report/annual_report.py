@@ -19,6 +19,7 @@ from survey_pipeline.stages.report.document import (
 )
 from survey_pipeline.stages.report.figures import Figure
 from survey_pipeline.stages.report.formatting import format_percent
+from survey_pipeline.stages.report.registration_rows import TARGET_CAPTION as REGISTRATION_TARGET_CAPTION
 from survey_pipeline.stages.report.tables import AnnualTable, format_target_table, target_rule_text
 
 
@@ -50,10 +51,13 @@ def build_report_document(
     level: float,
     *,
     model_based: bool = False,
+    registration_targets: pd.DataFrame | None = None,
 ) -> Document:
     """The page `jaarverslag.html` / `jaarverslag.md`; `targets` is `tables.target_table`, `changes`
     `tables.change_table`, `level` the confidence level of the intervals; `model_based`: an area
-    figure shows model-based estimates (small-area estimation), which the text then explains."""
+    figure shows model-based estimates (small-area estimation), which the text then explains;
+    `registration_targets` the judged registration targets (`registration_rows.target_rows`), listed
+    after the survey's."""
     blocks: list = [
         Paragraph(
             "Met de volgende indicatoren wordt de voortgang van dit beleidsveld gemeten. Als er geen gegevens "
@@ -66,12 +70,14 @@ def build_report_document(
             link=Link("Onderzoeksverantwoording", METHOD_NOTE_PAGE),
         ),
     ]
-    if len(targets):
+    shown_targets, caption = format_target_table(targets, annual.decimals), target_rule_text(level)
+    if registration_targets is not None and len(registration_targets):
+        shown_targets = pd.concat([shown_targets, registration_targets], ignore_index=True)
+        caption += REGISTRATION_TARGET_CAPTION
+    if len(shown_targets):
         blocks += [
             Heading("Toetsing aan de streefwaarden", anchor="streefwaarden"),
-            _frame_table(
-                format_target_table(targets, annual.decimals), ("Jaar", "Behaald"), caption=target_rule_text(level)
-            ),
+            _frame_table(shown_targets, ("Jaar", "Behaald"), caption=caption),
         ]
     if len(changes):
         blocks += [

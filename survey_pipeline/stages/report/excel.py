@@ -32,7 +32,8 @@ def _annual_sheet(book, formats: Formats, table: AnnualTable, title: str) -> Non
             for col, cell in enumerate(line.cells, start=1):
                 note = "".join(f" {key})" for key in cell.notes)
                 if cell.value is not None:
-                    sheet.write_number(row, col, cell.value, formats.report_share_with(note))
+                    number_format = formats.report_count_with(note) if cell.count else formats.report_share_with(note)
+                    sheet.write_number(row, col, cell.value, number_format)
                 else:
                     sheet.write_string(row, col, cell.text + note, formats.right)
             row += 1

@@ -26,7 +26,8 @@ from survey_pipeline.spec import ALL_RESIDENTS, QuestionnaireSpec
 from survey_pipeline.stages.report.agree_scale import AgreeNote
 from survey_pipeline.stages.report.csv_safety import DUTCH_EXCEL
 from survey_pipeline.stages.report.document import REPORT_PAGE, Bullets, Document, Heading, Link, Paragraph, Table
-from survey_pipeline.stages.report.formatting import format_number, format_percent
+from survey_pipeline.stages.report.formatting import MISSING_TEXT, format_number, format_percent
+from survey_pipeline.stages.report.registration_rows import UNIT_TEXT
 from survey_pipeline.stages.report.tables import REASON_TEXT, TOTAL, report_order, target_rule_text
 
 CI_TEXT = {
@@ -64,6 +65,7 @@ class RunFacts:
     software: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # What the rest of the base answered on agree-scale indicators (`agree_scale.agree_notes`).
     agree_notes: tuple[AgreeNote, ...] = ()
+    registrations: pd.DataFrame | None = None  # outputs/estimate/registrations.parquet (registration figures)
 
     @property
     def rule(self) -> SuppressionRule:
@@ -823,6 +825,46 @@ def _files(spec: QuestionnaireSpec, facts: RunFacts) -> list:
     ]
 
 
+# ---------------------------------------------------------------------------
+# Registration figures (kengetallen not from the survey): their sources
+
+
+def _registrations(spec: QuestionnaireSpec, facts: RunFacts) -> list:
+    """Which figures in the tables are registrations, where they come from, and how their targets are judged."""
+    if not spec.registrations:
+        return []
+    table = facts.registrations if facts.registrations is not None else pd.DataFrame(columns=["indicator_id"])
+    rows = []
+    for registration in spec.registrations:
+        values = table[table["indicator_id"] == registration.id]
+        years = sorted(int(y) for y in values["year"]) if len(values) else []
+        sources = "; ".join(dict.fromkeys(str(s) for s in values["source"])) if len(values) else MISSING_TEXT
+        rows.append(
+            (
+                registration.label,
+                UNIT_TEXT[registration.unit],
+                registration.source,
+                sources,
+                _join([str(y) for y in years]) if years else "geen",
+            )
+        )
+    return [
+        Heading("Registratiecijfers"),
+        Paragraph(
+            "Een deel van de kengetallen komt niet uit de enquête maar uit registraties. Dat zijn tellingen en "
+            "percentages over alle meldingen of cliënten, geen steekproefuitkomsten: ze hebben geen "
+            "betrouwbaarheidsinterval, worden niet onderdrukt en niet gewogen. Een aantal staat met een punt als "
+            "scheiding van de duizendtallen (30.994), een percentage zoals de enquêtepercentages. Een streefwaarde "
+            "is beoordeeld op de waarde zelf; een jaar zonder waarde staat als \u2018-\u2019 in de tabel, een "
+            "opmerking bij een waarde als voetnoot."
+        ),
+        Table(
+            ("Registratiecijfer", "Eenheid", "Registratie", "Bron van de waarden", "Jaren"),
+            tuple(rows),
+        ),
+    ]
+
+
 Section = Callable[[QuestionnaireSpec, RunFacts], list]
 # The note's sections in print order; each returns its blocks (none when it has nothing to say).
 SECTIONS: tuple[Section, ...] = (
@@ -836,6 +878,7 @@ SECTIONS: tuple[Section, ...] = (
     _bases,
     _agree_scale,
     _small_area,
+    _registrations,
     _software,
     _files,
 )

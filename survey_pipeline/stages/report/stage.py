@@ -27,7 +27,7 @@ from survey_pipeline.artifacts import OutputStore, check_spec_record, read_json,
 from survey_pipeline.errors import InputError
 from survey_pipeline.settings import Params, ReportSettings, recorded_software, upstream_settings, write_record
 from survey_pipeline.spec import QuestionnaireSpec
-from survey_pipeline.stages.report import checks, figures, tables
+from survey_pipeline.stages.report import checks, figures, registration_rows, tables
 from survey_pipeline.stages.report.agree_scale import agree_notes
 from survey_pipeline.stages.report.annual_report import build_report_document
 from survey_pipeline.stages.report.csv_safety import write_csv_files
@@ -56,6 +56,7 @@ FIGURE_WORKERS = 2
 SHEETS = {"indicators": "Indicatoren", "changes": "Veranderingen", "distributions": "Verdelingen"}
 DUTCH = {"indicators": dutch_indicators, "changes": dutch_changes, "distributions": dutch_distributions}
 SMALL_AREA_TABLE, SMALL_AREA_SHEET = "wijkcijfers", "Wijkcijfers"  # direct or model-based area figures
+REGISTRATION_SHEET = "Registraties"  # registration figures (kengetallen not from the survey)
 
 
 def run_waves(validate_metrics: Mapping[str, Any]) -> list[int]:
@@ -120,6 +121,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
     check_spec_record(estimate_dir, spec)
     raw = {name: read_table(estimate_dir / f"{name}.parquet", contracts.ESTIMATE_TABLES[name]) for name in TABLES}
     small_area = read_table(estimate_dir / "sae.parquet", contracts.EstimateSae)  # no rows when switched off
+    registrations = read_table(estimate_dir / "registrations.parquet", contracts.EstimateRegistrations)
     validate_metrics = read_json(store.reading("validate") / "metrics.json", contracts.ValidateMetrics)
     metrics_file = store.root / "validate" / "metrics.json"  # named in messages: where the run leaves it
     facts_weight = {
@@ -145,7 +147,13 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
     shown_waves = [w for w in report.achieved_waves if w in waves] or waves
     scale_notes = agree_notes(indicators, checked["distributions"], spec, shown_waves, measured, report.decimals)
     annual = dataclasses.replace(
-        tables.build_annual_table(indicators, spec, report, measured),
+        tables.build_annual_table(
+            indicators,
+            spec,
+            report,
+            measured,
+            registration_rows.annual_rows(registrations, spec, tables.annual_columns(report), report.decimals),
+        ),
         scale_notes=tuple(note.text for note in scale_notes if note.shares is not None),
     )
     targets = tables.target_table(indicators, checked["changes"], spec, report)
@@ -162,6 +170,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
             small_area=small_area,
             software=software,
             agree_notes=scale_notes,
+            registrations=registrations,
             **facts_weight,
         ),
     )
@@ -191,8 +200,14 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
                     "Streefwaarden": targets.drop(columns=["indicator_id"]),
                     **{SHEETS[name]: DUTCH[name](checked[name], spec) for name in TABLES},
                     **({SMALL_AREA_SHEET: dutch_small_area(area_table, spec)} if area_table is not None else {}),
+                    **(
+                        {REGISTRATION_SHEET: registration_rows.workbook_sheet(registrations)}
+                        if spec.registrations
+                        else {}
+                    ),
                 },
                 share_columns={
+                    REGISTRATION_SHEET: ("Percentage",),
                     "Streefwaarden": tables.TARGET_SHARES,
                     **{sheet: SHARE_HEADERS for sheet in (*SHEETS.values(), SMALL_AREA_SHEET)},
                 },
@@ -212,6 +227,9 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
                 shown_waves,
                 level,
                 model_based=model_based,
+                registration_targets=registration_rows.target_rows(
+                    registrations, report.achieved_waves, report.decimals
+                ),
             )
             for page, document in ((REPORT_PAGE, doc), (METHOD_NOTE_PAGE, method_doc)):
                 (out / f"{page}.html").write_text(render_html(document), encoding="utf-8")
@@ -244,6 +262,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
     return {
         **summary,
         "annual_table_rows": sum(len(s.rows) for s in annual.sections),
+        "registration_rows": int(len(registrations)),
         "footnotes": len(annual.footnotes),
         "notes": len(annual.notes),
         "figures": (chain is not None) + len(trends) + len(wijken),

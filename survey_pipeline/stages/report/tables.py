@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,9 @@ from survey_pipeline.stages.report.formatting import (
     not_measured_text,
 )
 from survey_pipeline.targets import parse_target
+
+if TYPE_CHECKING:
+    from survey_pipeline.stages.report.registration_rows import RegistrationCell
 
 TOTAL = "total"
 
@@ -222,6 +226,7 @@ class Cell:
     text: str
     value: float | None = None  # the unrounded share behind an achieved number
     notes: tuple[str, ...] = ()
+    count: bool = False  # `value` is a count (a registration figure), not a share
 
 
 @dataclass(frozen=True)
@@ -263,9 +268,14 @@ def annual_columns(report: ReportSettings) -> tuple[Column, ...]:
 
 
 def build_annual_table(
-    indicators: pd.DataFrame, spec: QuestionnaireSpec, report: ReportSettings, measured: Mapping[str, Sequence[int]]
+    indicators: pd.DataFrame,
+    spec: QuestionnaireSpec,
+    report: ReportSettings,
+    measured: Mapping[str, Sequence[int]],
+    registrations: Mapping[str, Sequence[RegistrationCell]] | None = None,
 ) -> AnnualTable:
-    """The annual-report table from the published indicator table (breakdown "total")."""
+    """The annual-report table from the published indicator table (breakdown "total") and the
+    registration figures' cells by id (`registration_rows.annual_rows`), printed after the survey rows."""
     totals = indicators[indicators["breakdown"] == TOTAL].set_index(["indicator_id", "wave"])
     columns = annual_columns(report)
     markers = base_markers(spec)
@@ -299,10 +309,14 @@ def build_annual_table(
         for ind in (i for i in spec.indicators if i.kind == kind):
             cells = tuple(achieved(ind, c.year) if c.kind == "achieved" else target(ind, c.year) for c in columns)
             rows.append(Row(ind.id, ind.label, markers.get(ind.base, ""), cells))
+        for reg in (r for r in spec.registrations if r.kind == kind and r.id in (registrations or {})):
+            figures = (registrations or {})[reg.id]
+            cells = tuple(Cell(f.text, f.value, (note(f.note),) if f.note else (), f.count) for f in figures)
+            rows.append(Row(reg.id, reg.label, "", cells))
         if rows:
             sections.append(Section(title, tuple(rows)))
     footnotes = tuple((marker, base_footnote(spec, base)) for base, marker in markers.items())
-    has_unmarked = any(not row.marker for section in sections for row in section.rows)
+    has_unmarked = any(ind.base not in markers for ind in spec.indicators)  # a registration has no base
     unmarked = unmarked_footnote(spec) if footnotes and has_unmarked else ""
     return AnnualTable(
         columns, tuple(sections), footnotes, tuple((k, t) for t, k in notes.items()), report.decimals, unmarked
@@ -356,7 +370,7 @@ TARGET_SHARES = (
 )
 
 
-def _judgement(status: str, flags: str) -> str:
+def judgement_text(status: str, flags: str) -> str:
     """The Dutch verdict; "niet te beoordelen" only when a part could not be judged and nothing settles it."""
     if status == "indistinguishable" and TARGET_FLAG in flags:
         return "niet te beoordelen"
@@ -397,7 +411,7 @@ def target_table(
                     "Verandering": change[0],
                     "Verandering ondergrens": change[1],
                     "Verandering bovengrens": change[2],
-                    "Oordeel": _judgement(row.target_status, row.flags),
+                    "Oordeel": judgement_text(row.target_status, row.flags),
                 }
             )
     out = pd.DataFrame.from_records(records, columns=list(TARGET_COLUMNS))
