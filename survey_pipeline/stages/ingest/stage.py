@@ -691,7 +691,7 @@ def _check_labels(
             Problem(WARNING, "value_labels_missing", name, "the file has no value labels for this variable")
         )
         return
-    present = set(values.dropna().to_numpy().tolist())
+    present = set(pd.unique(values.dropna().to_numpy()).tolist())  # the distinct codes, not a Python float per row
     for code, label in sorted(labels.items()):
         key = int(code) if float(code).is_integer() else None
         if key is None or key not in expected:
