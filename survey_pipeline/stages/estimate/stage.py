@@ -700,6 +700,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
     margins_path = Path(base_dir) / cal.population_file
     margins = read_targets(margins_path, spec, cal)
     data, join_counts = join_weights(valid, weights, spec)
+    del valid, weights  # the joined copy is all the estimates read: one copy of the panel in memory, not three
     settings.check_against(spec)  # before reading the covariates a wrong setting would not need
     covariates = read_covariates(settings.small_area, base_dir, spec) if settings.small_area.enabled else None
     result = estimate_all(spec, data, margins, settings, cal, margins_file=str(margins_path), covariates=covariates)
