@@ -660,6 +660,7 @@ def estimate_all(
         level_parts.append(estimate_indicators(spec, design, wave, params, measured))
         distribution_parts.append(estimate_distributions(spec, design, wave, params))
         log.info("wave %d: %d rows estimated", wave, len(frame))
+    del design  # the stacked designs below are the largest objects: none of the per-wave ones beside them
 
     raw_levels = pd.concat(level_parts, ignore_index=True)
     levels = apply_rule(raw_levels, params.suppression)
@@ -680,6 +681,7 @@ def estimate_all(
             [frames[first], frames[second]], {first: margins_by_wave[first], second: margins_by_wave[second]}, cal, spec
         )
         change_parts.append(estimate_changes(spec, design, first, second, params))
+        del design  # before the next pair's design is built
     changes = finish_changes(pd.concat(change_parts, ignore_index=True) if change_parts else pd.DataFrame(), levels)
     judged = judge_targets(spec, levels, changes, parsed)
     indicators_out = _as_text(judged[list(INDICATOR_COLUMNS)].copy(), INDICATOR_COLUMNS)
