@@ -86,28 +86,46 @@ def _fit(y: np.ndarray, psi: np.ndarray, x: np.ndarray, method: str) -> FayHerri
     """`fay_herriot` on validated float64 arrays."""
     raw_sigma2_u, iterations, solver, converged = _estimate_sigma2_u(y, psi, x, method)
     sigma2_u = max(raw_sigma2_u, 0.0)
-
-    total_variance = sigma2_u + psi
-    v = 1.0 / total_variance
-    beta_covariance = np.linalg.inv((x.T * v) @ x)
-    beta = beta_covariance @ ((x.T * v) @ y)
-    residual = y - x @ beta
-    gamma = sigma2_u * v
-    estimate = x @ beta + gamma * residual
+    eblup = _eblup(y[None, :], psi, x, np.array([sigma2_u]))
+    beta_covariance = eblup.beta_covariance[0]
     mse = _mse(psi, x, sigma2_u, beta_covariance, method)
     return FayHerriotFit(
         method=method,
-        estimate=_read_only(estimate),
+        estimate=_read_only(eblup.estimate[0]),
         mse=_read_only(mse),
         sigma2_u=float(sigma2_u),
-        beta=_read_only(beta),
+        beta=_read_only(eblup.beta[0]),
         beta_covariance=_read_only(beta_covariance),
-        gamma=_read_only(gamma),
-        standardized_residuals=_read_only(residual / np.sqrt(total_variance)),
+        gamma=_read_only(eblup.gamma[0]),
+        standardized_residuals=_read_only(eblup.residual[0] / np.sqrt(sigma2_u + psi)),
         iterations=iterations,
         solver=solver,
         converged=converged,
     )
+
+
+@dataclass(frozen=True, eq=False)
+class _Eblup:
+    """GLS fit and EBLUP for B direct vectors at once (arrays with a leading axis of B)."""
+
+    v: np.ndarray  # 1 / (sigma2_u + psi), (B, m)
+    beta_covariance: np.ndarray  # (X'V^-1 X)^-1, (B, p, p)
+    beta: np.ndarray  # (B, p)
+    residual: np.ndarray  # direct - x'beta, (B, m)
+    gamma: np.ndarray  # (B, m)
+    estimate: np.ndarray  # (B, m)
+
+
+def _eblup(y: np.ndarray, psi: np.ndarray, x: np.ndarray, sigma2_u: np.ndarray) -> _Eblup:
+    """beta, gamma and the EBLUP of each row of `y` (B x m) at its (truncated) `sigma2_u` (B)."""
+    v = 1.0 / (sigma2_u[:, None] + psi)
+    xtv = x.T * v[:, None, :]
+    beta_covariance = np.linalg.inv(xtv @ x)
+    beta = (beta_covariance @ (xtv @ y[:, :, None]))[:, :, 0]
+    fitted = beta @ x.T
+    residual = y - fitted
+    gamma = sigma2_u[:, None] * v
+    return _Eblup(v, beta_covariance, beta, residual, gamma, fitted + gamma * residual)
 
 
 @dataclass(frozen=True, eq=False)
@@ -215,18 +233,28 @@ def _bootstrap_mse(
     replicates: int,
     seed: int,
 ) -> tuple[np.ndarray, bool]:
-    """Parametric-bootstrap MSE on the proportion scale, and whether every refit converged."""
+    """Parametric-bootstrap MSE on the proportion scale, and whether every refit converged.
+
+    The replicates are drawn one after another (the same random numbers for a seed as
+    refitting them one by one) and refitted together: Fisher scoring on all of them at
+    once, the few that need Brent's method (see `_estimate_sigma2_u`) one by one.
+    """
     rng = np.random.default_rng(seed)
     synthetic = x @ fit.beta
-    squared_error = np.zeros_like(psi)
+    theta = np.empty((replicates, psi.size))
+    direct = np.empty((replicates, psi.size))
+    for replicate in range(replicates):
+        theta[replicate] = synthetic + rng.normal(0.0, np.sqrt(fit.sigma2_u), psi.size)
+        direct[replicate] = theta[replicate] + rng.normal(0.0, np.sqrt(psi))
+    sigma2_u, _, settled = _fisher_scoring(direct, psi, x, method)
     converged = True
-    for _ in range(replicates):
-        theta = synthetic + rng.normal(0.0, np.sqrt(fit.sigma2_u), psi.size)
-        refit = _fit(theta + rng.normal(0.0, np.sqrt(psi)), psi, x, method)
-        converged = converged and refit.converged
-        estimate = _back_transform(refit.estimate, refit.gamma * psi, backtransformation)
-        squared_error += (estimate - _sin_squared(theta)) ** 2
-    return squared_error / replicates, converged
+    for unsettled in np.flatnonzero(~settled):
+        sigma2_u[unsettled], _, _, refit_converged = _estimate_sigma2_u(direct[unsettled], psi, x, method)
+        converged = converged and refit_converged
+    refit = _eblup(direct, psi, x, np.maximum(sigma2_u, 0.0))
+    estimate = _back_transform(refit.estimate.ravel(), (refit.gamma * psi).ravel(), backtransformation)
+    squared_error = (estimate.reshape(theta.shape) - _sin_squared(theta)) ** 2
+    return squared_error.sum(axis=0) / replicates, converged
 
 
 def _validated(
@@ -294,18 +322,40 @@ def _estimate_sigma2_u(y: np.ndarray, psi: np.ndarray, x: np.ndarray, method: st
     method solves the same estimating equation on [0, upper]; when it is not positive
     at 0 the maximum over sigma2_u >= 0 lies on the boundary and the answer is 0.
     """
-    sigma2_u = float(np.median(psi))
-    scale = sigma2_u
+    sigma2_u, steps, settled = _fisher_scoring(y[None, :], psi, x, method)
+    if settled[0]:
+        return float(sigma2_u[0]), int(steps[0]), "fisher-scoring", True
+    root, brent_steps, converged = _brent(y, psi, x, method, float(np.median(psi)))
+    return root, int(steps[0]) + brent_steps, "brent", converged
+
+
+def _fisher_scoring(
+    y: np.ndarray, psi: np.ndarray, x: np.ndarray, method: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`eblupFH`'s Fisher scoring for each row of `y` (B x m) at once: sigma2_u, steps, settled.
+
+    A row is settled when a step is at most RELATIVE_TOLERANCE of max(|sigma2_u|,
+    median(psi)); a row whose next iterate would leave the domain stops there, one that
+    takes FISHER_SCORING_STEPS steps stops then: both unsettled, for Brent's method.
+    """
+    scale = float(np.median(psi))
+    sigma2_u = np.full(y.shape[0], scale)
+    steps = np.zeros(y.shape[0], dtype=np.int64)
+    settled = np.zeros(y.shape[0], dtype=bool)
+    active = np.arange(y.shape[0])
     for step_count in range(1, FISHER_SCORING_STEPS + 1):
-        score, information = _score_and_information(y, psi, x, sigma2_u, method)
-        proposal = sigma2_u + score / information
-        if proposal + psi.min() <= DOMAIN_MARGIN * psi.min():
+        if not active.size:
             break
-        step, sigma2_u = proposal - sigma2_u, proposal
-        if abs(step) <= RELATIVE_TOLERANCE * max(abs(sigma2_u), scale):
-            return sigma2_u, step_count, "fisher-scoring", True
-    root, brent_steps, converged = _brent(y, psi, x, method, scale)
-    return root, step_count + brent_steps, "brent", converged
+        steps[active] = step_count
+        score, information = _scores_and_information(y[active], psi, x, sigma2_u[active], method)
+        proposal = sigma2_u[active] + score / information
+        inside = proposal + psi.min() > DOMAIN_MARGIN * psi.min()
+        step = proposal - sigma2_u[active]
+        sigma2_u[active[inside]] = proposal[inside]
+        done = inside & (np.abs(step) <= RELATIVE_TOLERANCE * np.maximum(np.abs(proposal), scale))
+        settled[active[done]] = True
+        active = active[inside & ~done]
+    return sigma2_u, steps, settled
 
 
 def _brent(y: np.ndarray, psi: np.ndarray, x: np.ndarray, method: str, scale: float) -> tuple[float, int, bool]:
@@ -339,19 +389,30 @@ def _score_and_information(
     y: np.ndarray, psi: np.ndarray, x: np.ndarray, sigma2_u: float, method: str
 ) -> tuple[float, float]:
     """`eblupFH`'s estimating function for sigma2_u and its (expected) derivative."""
-    v = 1.0 / (sigma2_u + psi)
-    xtv = x.T * v
+    score, information = _scores_and_information(y[None, :], psi, x, np.array([sigma2_u]), method)
+    return float(score[0]), float(information[0])
+
+
+def _scores_and_information(
+    y: np.ndarray, psi: np.ndarray, x: np.ndarray, sigma2_u: np.ndarray, method: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """`_score_and_information` for each row of `y` (B x m) at its `sigma2_u` (B)."""
+    v = 1.0 / (sigma2_u[:, None] + psi)
+    xtv = x.T * v[:, None, :]
     q = np.linalg.inv(xtv @ x)
-    residual = y - x @ (q @ (xtv @ y))
+    residual = y - ((q @ (xtv @ y[:, :, None]))[:, :, 0]) @ x.T
     if method == "FH":
-        return float(np.sum(residual**2 * v) - (x.shape[0] - x.shape[1])), float(np.sum(v))
+        return np.sum(residual**2 * v, axis=1) - (x.shape[0] - x.shape[1]), np.sum(v, axis=1)
     p_y = v * residual  # P y with P = V^-1 - V^-1 X Q X' V^-1
+    quadratic = np.sum(p_y * p_y, axis=1)
     if method == "ML":
-        return float(-0.5 * np.sum(v) + 0.5 * p_y @ p_y), float(0.5 * np.sum(v**2))
-    projection = np.diag(v) - xtv.T @ q @ xtv  # P, m x m (area counts are small)
+        return -0.5 * np.sum(v, axis=1) + 0.5 * quadratic, 0.5 * np.sum(v**2, axis=1)
+    projection = -(np.swapaxes(xtv, 1, 2) @ q @ xtv)  # P, B x m x m (area counts are small)
+    diagonal = np.arange(psi.size)
+    projection[:, diagonal, diagonal] += v
     return (
-        float(-0.5 * np.trace(projection) + 0.5 * p_y @ p_y),
-        float(0.5 * np.sum(projection * projection)),  # tr(P P), P symmetric
+        -0.5 * np.trace(projection, axis1=1, axis2=2) + 0.5 * quadratic,
+        0.5 * np.sum(projection * projection, axis=(1, 2)),  # tr(P P), P symmetric
     )
 
 

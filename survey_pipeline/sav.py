@@ -9,11 +9,13 @@ generator, the weight stage and the tests.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyreadstat
 
@@ -26,6 +28,11 @@ MAX_VARIABLE_LABEL_BYTES = 256  # ReadStat cuts longer labels at this byte, poss
 CODE_FORMAT = "F3.0"
 ID_FORMAT = "F12.0"
 WAVE_FORMAT = "F4.0"
+# Uncompressed numeric data are written in blocks of this many rows (see `_write_numeric_sav`).
+DATA_BLOCK_ROWS = 65_536
+LAYOUT_CODE_OFFSET, HEADER_CASE_COUNT_OFFSET = 64, 80  # int32 fields of the 176-byte header
+# SPSS's system-missing value (-DBL_MAX), as ReadStat writes a missing number.
+SYSTEM_MISSING = -np.finfo(np.float64).max
 
 
 @dataclass(frozen=True)
@@ -122,19 +129,21 @@ def write_sav(
     file_label = cut_to_bytes(file_label, MAX_FILE_LABEL_BYTES)
     frame = _spss_numeric(frame)
     meta = spec_metadata(frame.columns, spec, extra_variable_labels, extra_value_labels)
+    options = {
+        "file_label": file_label,
+        "column_labels": meta.column_labels,
+        "compress": path.suffix.lower() == ".zsav",
+        "row_compress": row_compress and path.suffix.lower() != ".zsav",
+        "variable_value_labels": meta.value_labels,
+        "missing_ranges": meta.missing_ranges,
+        "variable_format": meta.formats,
+        "variable_measure": meta.measures,
+    }
+    numeric = all(dtype == np.float64 for dtype in frame.dtypes)
     try:
-        pyreadstat.write_sav(
-            frame,
-            str(path),
-            file_label=file_label,
-            column_labels=meta.column_labels,
-            compress=path.suffix.lower() == ".zsav",
-            row_compress=row_compress and path.suffix.lower() != ".zsav",
-            variable_value_labels=meta.value_labels,
-            missing_ranges=meta.missing_ranges,
-            variable_format=meta.formats,
-            variable_measure=meta.measures,
-        )
+        fast = numeric and not options["compress"] and not options["row_compress"] and len(frame) < 2**31
+        if not (fast and _write_numeric_sav(frame, path, options)):
+            pyreadstat.write_sav(frame, str(path), **options)
     except OSError as exc:
         raise OutputWriteError.from_os_error(exc, path) from None
     except pyreadstat.ReadstatError as exc:
@@ -145,6 +154,39 @@ def write_sav(
         ) from None
     if timestamp is not None:
         set_header_timestamp(path, timestamp)
+
+
+def _write_numeric_sav(frame: pd.DataFrame, path: Path, options: Mapping) -> bool:
+    """What `pyreadstat.write_sav(frame, path, **options)` writes for an all-float64 frame, uncompressed.
+
+    ReadStat converts row by row and cell by cell in Python (about 0.4 us a cell: 2 s
+    for 300,000 rows of 17 columns). Here ReadStat writes the dictionary (a frame with no
+    rows), the two case counts it holds are set (the header's and the 64-bit one of
+    extension record 7/16), and the data follow as 8-byte doubles per cell in row order,
+    NaN as system-missing, which is all an uncompressed file's data are. The bytes equal
+    ReadStat's own (tests/ingest/test_sav.py compares them). False, with nothing
+    written but the dictionary, if ReadStat's dictionary does not hold the case counts
+    where expected (another ReadStat version): the caller then lets ReadStat write all.
+    """
+    pyreadstat.write_sav(frame.iloc[:0], str(path), **options)
+    dictionary = bytearray(path.read_bytes())
+    order = "<" if struct.unpack_from("<i", dictionary, LAYOUT_CODE_OFFSET)[0] in (2, 3) else ">"
+    empty_count = struct.pack(f"{order}4i2q", 7, 16, 8, 2, 1, 0)  # record 7, subtype 16: (1, ncases)
+    if struct.unpack_from(f"{order}i", dictionary, HEADER_CASE_COUNT_OFFSET)[0] != 0 or (
+        dictionary.count(empty_count) != 1
+    ):
+        return False
+    struct.pack_into(f"{order}i", dictionary, HEADER_CASE_COUNT_OFFSET, len(frame))
+    at = dictionary.index(empty_count)
+    dictionary[at : at + len(empty_count)] = struct.pack(f"{order}4i2q", 7, 16, 8, 2, 1, len(frame))
+    double = np.dtype(np.float64).newbyteorder(order)
+    with path.open("wb") as handle:
+        handle.write(dictionary)
+        for start in range(0, len(frame), DATA_BLOCK_ROWS):
+            block = frame.iloc[start : start + DATA_BLOCK_ROWS].to_numpy(dtype=double, copy=True)
+            block[np.isnan(block)] = SYSTEM_MISSING
+            handle.write(block.tobytes())
+    return True
 
 
 def set_header_timestamp(path: str | Path, when: datetime) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import struct
 
+import numpy as np
 import pandas as pd
 import pyreadstat
 import pytest
@@ -27,6 +28,7 @@ from survey_pipeline.stages.ingest.sav_structure import (
     ZLIB,
     check_rows_read,
     check_sav_structure,
+    numeric_cases,
 )
 
 N = 40
@@ -283,3 +285,54 @@ def test_string_variables_count_one_element_per_8_bytes(tmp_path, kind):
     layout = check_sav_structure(content, NAME)
     assert layout.cases == 3
     assert {rule_of(content[:cut]) for cut in range(layout.data_offset, len(content))} == {"truncated_file"}
+
+
+# --- numeric cases: decoded with numpy as ReadStat reads them ------------------------
+
+DBL_MAX = np.finfo(np.float64).max
+LOWEST = struct.unpack("<d", struct.pack("<Q", 0xFFEFFFFFFFFFFFFE))[0]  # SPSS's LOWEST: read as system-missing
+
+
+def _readstat_values(path) -> np.ndarray:
+    return pyreadstat.read_sav(str(path), user_missing=True)[0].to_numpy(dtype=np.float64)
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_numeric_cases_are_the_values_readstat_reads(tmp_path, spec, demo_rows, kind):
+    """Codes, user-missing codes, system-missing, raw doubles (ids, fractions, infinities,
+    -0.0) and the HIGHEST / LOWEST / system-missing bit patterns that ReadStat reads as NaN."""
+    frame = demo_rows.copy()
+    specials = [np.inf, -np.inf, -0.0, 0.25, 1e300, DBL_MAX, -DBL_MAX, LOWEST, np.nan, 151.0, -99.0, 152.0]
+    frame.loc[: len(specials) - 1, "wijk"] = specials
+    suffix, row_compress = KINDS[kind]
+    path = tmp_path / f"wij_panel_2019{suffix}"
+    write_sav(frame, path, spec, "WIJ-monitor test", row_compress=row_compress)
+    content = path.read_bytes()
+    values = numeric_cases(content, check_sav_structure(content, NAME))
+    expected = _readstat_values(path)
+    assert np.isnan(expected[5:8, 2]).all()  # the sentinels really are read as system-missing
+    np.testing.assert_array_equal(values, expected)
+    assert np.array_equal(np.signbit(values), np.signbit(expected))  # -0.0 stays -0.0
+
+
+@pytest.mark.parametrize("order", ["<", ">"], ids=["little_endian", "big_endian"])
+@pytest.mark.parametrize("end_code", [True, False])
+def test_numeric_cases_of_handmade_files_spread_over_blocks(tmp_path, order, end_code):
+    cases = CASES * 5
+    for compression in (UNCOMPRESSED, BYTECODE):
+        content = handmade_sav(cases, compression=compression, ncases=len(cases), order=order, end_code=end_code)
+        path = tmp_path / "handmade.sav"
+        path.write_bytes(content)
+        values = numeric_cases(content, check_sav_structure(content, NAME))
+        np.testing.assert_array_equal(values, np.array(cases))
+        np.testing.assert_array_equal(values, _readstat_values(path))
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_files_with_string_variables_are_left_to_readstat(tmp_path, kind):
+    frame = pd.DataFrame({"id": [1.0, 2.0], "text": ["a", "abcdefghij"]})
+    suffix, row_compress = KINDS[kind]
+    path = tmp_path / f"strings{suffix}"
+    pyreadstat.write_sav(frame, str(path), row_compress=row_compress, compress=suffix == ".zsav")
+    content = path.read_bytes()
+    assert numeric_cases(content, check_sav_structure(content, NAME)) is None

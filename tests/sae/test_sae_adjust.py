@@ -118,3 +118,20 @@ def test_arcsine_sample_size_interpolates_between_whole_sizes():
     fit = smooth_design_effects(_areas(1.0, n, p), p, n)
     expected = 0.5 * _exact_arcsine_variance(9, 0.7) + 0.5 * _exact_arcsine_variance(10, 0.7)
     assert fit.arcsine_sample_size(0.7)[0] == pytest.approx(1 / (4 * expected), rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("m", "p"), [(3000, 0.5), (3000, 0.999), (20000, 0.8), (20000, 0.002), (50000, 0.3), (700, 0.06)]
+)
+def test_arcsine_variance_of_large_areas_leaves_out_only_negligible_tails(m, p):
+    """Large areas sum over a window of k around m p (Bernstein bound): the same variance as
+    the sum over every k = 0..m, to double precision."""
+    from scipy.stats import binom
+
+    from survey_pipeline.sae_adjust import _arcsine_variance
+
+    k = np.arange(m + 1)
+    weight = binom.pmf(k, m, p)
+    theta = np.arcsin(np.sqrt(k / m))
+    full = float(weight @ (theta - weight @ theta) ** 2)
+    assert _arcsine_variance(m, p) == pytest.approx(full, rel=1e-12)

