@@ -187,7 +187,8 @@ def test_proportion_by_domain_matches_the_oracle(seed, clustered, with_fpc, cali
     for level, (p, se, df_r) in expected.items():
         row = result.loc[level]
         assert row["estimate"] == pytest.approx(p, rel=1e-12)
-        assert row["se"] == pytest.approx(se, rel=1e-9, abs=1e-14, nan_ok=True)
+        # abs: an SE near 1e-5 (a raked domain with an almost constant outcome) carries ~1e-14 of rounding
+        assert row["se"] == pytest.approx(se, rel=1e-9, abs=1e-13, nan_ok=True)
         if np.isnan(se) and row["estimate"] not in (0.0, 1.0):
             assert "variance not estimable" in row["note"]
         assert row["df"] == df_r
