@@ -86,14 +86,8 @@ def _fit(y: np.ndarray, psi: np.ndarray, x: np.ndarray, method: str) -> FayHerri
     """`fay_herriot` on validated float64 arrays."""
     raw_sigma2_u, iterations, solver, converged = _estimate_sigma2_u(y, psi, x, method)
     sigma2_u = max(raw_sigma2_u, 0.0)
-
     total_variance = sigma2_u + psi
-    v = 1.0 / total_variance
-    beta_covariance = np.linalg.inv((x.T * v) @ x)
-    beta = beta_covariance @ ((x.T * v) @ y)
-    residual = y - x @ beta
-    gamma = sigma2_u * v
-    estimate = x @ beta + gamma * residual
+    beta_covariance, beta, residual, gamma, estimate = _eblup(y, psi, x, sigma2_u)
     mse = _mse(psi, x, sigma2_u, beta_covariance, method)
     return FayHerriotFit(
         method=method,
@@ -108,6 +102,18 @@ def _fit(y: np.ndarray, psi: np.ndarray, x: np.ndarray, method: str) -> FayHerri
         solver=solver,
         converged=converged,
     )
+
+
+def _eblup(
+    y: np.ndarray, psi: np.ndarray, x: np.ndarray, sigma2_u: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """At `sigma2_u`: (X'V^-1 X)^-1, the GLS beta, the residual, the shrinkage factor and the EBLUP."""
+    v = 1.0 / (sigma2_u + psi)
+    beta_covariance = np.linalg.inv((x.T * v) @ x)
+    beta = beta_covariance @ ((x.T * v) @ y)
+    residual = y - x @ beta
+    gamma = sigma2_u * v
+    return beta_covariance, beta, residual, gamma, x @ beta + gamma * residual
 
 
 @dataclass(frozen=True, eq=False)
@@ -218,13 +224,20 @@ def _bootstrap_mse(
     """Parametric-bootstrap MSE on the proportion scale, and whether every refit converged."""
     rng = np.random.default_rng(seed)
     synthetic = x @ fit.beta
-    squared_error = np.zeros_like(psi)
+    truths, refits, variances = (np.empty((replicates, psi.size)) for _ in range(3))
     converged = True
-    for _ in range(replicates):
+    for index in range(replicates):
         theta = synthetic + rng.normal(0.0, np.sqrt(fit.sigma2_u), psi.size)
-        refit = _fit(theta + rng.normal(0.0, np.sqrt(psi)), psi, x, method)
-        converged = converged and refit.converged
-        estimate = _back_transform(refit.estimate, refit.gamma * psi, backtransformation)
+        direct = theta + rng.normal(0.0, np.sqrt(psi))
+        # a refit needs only the EBLUP and its shrinkage, not the MSE or a FayHerriotFit
+        raw_sigma2_u, _, _, refit_converged = _estimate_sigma2_u(direct, psi, x, method)
+        *_, gamma, estimate = _eblup(direct, psi, x, max(raw_sigma2_u, 0.0))
+        converged = converged and refit_converged
+        truths[index], refits[index], variances[index] = theta, estimate, gamma * psi
+    # back-transformed elementwise, so all replicates in one call (scipy per call costs more than per area)
+    estimates = _back_transform(refits.ravel(), variances.ravel(), backtransformation).reshape(refits.shape)
+    squared_error = np.zeros_like(psi)
+    for estimate, theta in zip(estimates, truths, strict=True):
         squared_error += (estimate - _sin_squared(theta)) ** 2
     return squared_error / replicates, converged
 
