@@ -190,13 +190,37 @@ def _main(argv: Sequence[str] | None) -> int:
 
 def run_command(args: argparse.Namespace) -> None:
     """Run the requested stages in one staged transaction and record the manifest."""
+    base_dir = args.project_dir.resolve()
+    params_path = args.params or base_dir / "params.yaml"
+    outputs = args.outputs or base_dir / "outputs"
+    not_recorded = _why_dvc_record_not_used(args, base_dir, params_path, outputs)
+    # DVC answers on the other core while this process imports pandas and checks its inputs
+    with dvc_record.status_in_background(base_dir if not_recorded is None else None) as status:
+        _run_stages(args, base_dir, params_path, outputs, not_recorded, status)
+
+
+def _why_dvc_record_not_used(args: argparse.Namespace, base_dir: Path, params_path: Path, outputs: Path) -> str | None:
+    """None when `run` is to follow and keep dvc.lock, else why not (a stage verb: DVC runs it)."""
+    if args.verb != "run":
+        return "a single stage"
+    if args.force:
+        return "--force"
+    return dvc_record.why_not_used(base_dir, params_path, outputs)
+
+
+def _run_stages(
+    args: argparse.Namespace,
+    base_dir: Path,
+    params_path: Path,
+    outputs: Path,
+    not_recorded: str | None,
+    status: dvc_record.PendingStatus | None,
+) -> None:
     from survey_pipeline import manifest
     from survey_pipeline.artifacts import OutputStore
     from survey_pipeline.settings import load_params
     from survey_pipeline.spec import load_spec
 
-    base_dir = args.project_dir.resolve()
-    params_path = args.params or base_dir / "params.yaml"
     params = load_params(params_path)  # the whole file, every section, before any stage runs
     spec = load_spec(base_dir / params.spec)
     try:
@@ -204,9 +228,9 @@ def run_command(args: argparse.Namespace) -> None:
     except ParamsError as exc:
         exc.file = str(params_path)
         raise
-    store = OutputStore(args.outputs or base_dir / "outputs")
+    store = OutputStore(outputs)
     with store.session(args.verb):
-        stages, recorded_by_dvc = _stages_to_run(args, base_dir, params_path, store.root)
+        stages, recorded_by_dvc = _stages_to_run(args.verb, not_recorded, status)
         record = manifest.start(args.verb, base_dir, params_path, params.model_dump(mode="json", by_alias=True))
         try:
             for number, stage in enumerate(stages, start=1):
@@ -232,28 +256,25 @@ def run_command(args: argparse.Namespace) -> None:
 
 
 def _stages_to_run(
-    args: argparse.Namespace, base_dir: Path, params_path: Path, outputs: Path
+    verb: str, not_recorded: str | None, status: dvc_record.PendingStatus | None
 ) -> tuple[tuple[str, ...], bool]:
     """The stages this command runs, in order, and whether dvc.lock is to record them.
 
     A stage verb runs its stage (under `dvc repro`, DVC records it). `run` runs the stages
     that DVC's record says changed and those downstream of them (`survey_pipeline.dvc_record`),
-    or every stage where that record does not describe these outputs."""
-    if args.verb != "run":
-        return (args.verb,), False
+    or every stage where that record does not describe these outputs or DVC cannot tell."""
+    if verb != "run":
+        return (verb,), False
     stage_names = tuple(stage.name for stage in GRAPH)
-    reason = "--force" if args.force else dvc_record.why_not_used(base_dir, params_path, outputs)
-    if reason is None:
-        changed = dvc_record.changed_stages(base_dir)
+    reason = not_recorded
+    if reason is None and status is not None:
+        changed = status.changed_stages()
         if changed is not None:
             stages = dvc_record.with_downstream(changed)
-            if not stages:
+            if stages:
+                log.info("changed since the run dvc.lock records (or downstream of a change): %s", ", ".join(stages))
+            else:
                 log.info("nothing to run: every stage is up to date with its inputs (dvc.lock)")
-            elif len(stages) < len(stage_names):
-                log.info(
-                    "up to date with their inputs (dvc.lock), not re-run: %s",
-                    ", ".join(name for name in stage_names if name not in stages),
-                )
             return stages, True
         reason = "DVC could not tell which stages changed"
     log.info("running every stage (%s)", reason)

@@ -23,7 +23,8 @@ import json
 import logging
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from survey_pipeline.errors import escape
@@ -49,17 +50,60 @@ def why_not_used(base_dir: Path, params_path: Path, outputs: Path) -> str | None
     return None
 
 
-def changed_stages(base_dir: Path) -> set[str] | None:
-    """The stages `dvc status` reports as changed, or None when DVC could not tell (logged)."""
-    result = _dvc(base_dir, "status", "--json")
-    if result is None:
-        return None
+@contextmanager
+def status_in_background(base_dir: Path | None) -> Iterator[PendingStatus | None]:
+    """Start `dvc status` for the project (None: do not) while the caller imports and checks
+    its inputs on the other core; the process is ended if the block leaves before asking."""
+    if base_dir is None:
+        yield None
+        return
+    pending = PendingStatus(base_dir)
     try:
-        status = json.loads(result)
-    except ValueError:
-        log.warning("dvc status gave no JSON; running every stage")
-        return None
-    return {stage.name for stage in STAGES if stage.name in status}
+        yield pending
+    finally:
+        pending.stop()
+
+
+class PendingStatus:
+    """A `dvc status --json` running in the project."""
+
+    def __init__(self, base_dir: Path) -> None:
+        self._process: subprocess.Popen[str] | None = None
+        try:
+            self._process = subprocess.Popen(
+                [*DVC, "status", "--json"],
+                cwd=base_dir,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                text=True,
+            )
+        except OSError as exc:
+            log.warning("dvc status could not run (%s)", escape(str(exc)))
+
+    def changed_stages(self) -> set[str] | None:
+        """The stages `dvc status` reports as changed, or None when DVC could not tell (logged)."""
+        if self._process is None:
+            return None
+        try:
+            output, errors = self._process.communicate(timeout=TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            log.warning("dvc status took longer than %d s", TIMEOUT_SECONDS)
+            return None
+        if self._process.returncode != 0:
+            log.warning("dvc status failed: %s", _first_line(errors or output, self._process.returncode))
+            return None
+        try:
+            status = json.loads(output)
+        except ValueError:
+            log.warning("dvc status gave no JSON")
+            return None
+        return {stage.name for stage in STAGES if stage.name in status}
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
 
 
 def with_downstream(changed: Iterable[str]) -> tuple[str, ...]:
@@ -84,13 +128,23 @@ def _dvc(base_dir: Path, *arguments: str) -> str | None:
     command = [*DVC, *arguments]
     try:
         result = subprocess.run(
-            command, cwd=base_dir, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False
+            command,
+            cwd=base_dir,
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            timeout=TIMEOUT_SECONDS,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError) as exc:
         log.warning("dvc %s could not run (%s)", arguments[0], escape(str(exc)))
         return None
     if result.returncode != 0:
-        lines = [line for line in (result.stderr or result.stdout).splitlines() if line.strip()]
-        log.warning("dvc %s failed: %s", arguments[0], escape(lines[0] if lines else f"exit {result.returncode}"))
+        log.warning("dvc %s failed: %s", arguments[0], _first_line(result.stderr or result.stdout, result.returncode))
         return None
     return result.stdout
+
+
+def _first_line(text: str, returncode: int) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return escape(lines[0] if lines else f"exit {returncode}")

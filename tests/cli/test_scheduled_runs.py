@@ -113,23 +113,19 @@ def test_run_and_dvc_share_one_record(project, capsys):
     assert _run(project, capsys) == ()
 
 
-def _arguments(*argv: str):
-    return cli.build_parser().parse_args(list(argv))
-
-
 def test_every_stage_runs_where_dvc_lock_does_not_describe_the_outputs(project, tmp_path):
-    params = project / "params.yaml"
-    outputs = project / "outputs"
-    assert cli._stages_to_run(_arguments("run", "--force"), project, params, outputs) == (ALL, False)
-    elsewhere = cli._stages_to_run(_arguments("run"), project, params, tmp_path / "outputs")
-    assert elsewhere == (ALL, False)
-    assert cli._stages_to_run(_arguments("run"), project, tmp_path / "other.yaml", outputs) == (ALL, False)
-    assert cli._stages_to_run(_arguments("run"), tmp_path, tmp_path / "params.yaml", tmp_path / "outputs") == (
-        ALL,
-        False,
+    params, outputs = project / "params.yaml", project / "outputs"
+    assert dvc_record.why_not_used(project, params, outputs) is None
+    assert dvc_record.why_not_used(project, tmp_path / "other.yaml", outputs) == (
+        "--params is not the project's params.yaml, which dvc.lock records"
     )
+    assert dvc_record.why_not_used(project, params, tmp_path / "outputs") == (
+        "--outputs is not the project's outputs folder, which dvc.lock records"
+    )
+    assert dvc_record.why_not_used(tmp_path, tmp_path / "params.yaml", tmp_path / "outputs") == "not a DVC checkout"
+    assert cli._stages_to_run("run", "--force", None) == (ALL, False)
     # a stage verb runs its stage; under `dvc repro`, DVC records it
-    assert cli._stages_to_run(_arguments("weight"), project, params, outputs) == (("weight",), False)
+    assert cli._stages_to_run("weight", "a single stage", None) == (("weight",), False)
 
 
 def test_dvc_failing_means_every_stage_runs(tmp_path):
@@ -140,7 +136,8 @@ def test_dvc_failing_means_every_stage_runs(tmp_path):
     assert dvc_record.why_not_used(tmp_path, tmp_path / "params.yaml", tmp_path / "outputs") == (
         "not in a git repository, which DVC needs"
     )
-    assert dvc_record.changed_stages(tmp_path) is None
+    with dvc_record.status_in_background(tmp_path) as status:
+        assert status is not None and status.changed_stages() is None
 
 
 def test_downstream_of_a_changed_stage_runs_too():
