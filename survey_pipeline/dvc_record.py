@@ -120,7 +120,9 @@ def record(base_dir: Path, stages: Sequence[str]) -> bool:
     """Record `stages`' current inputs and outputs in dvc.lock and DVC's cache (`dvc commit`)."""
     if not stages:
         return True
-    return _dvc(base_dir, "commit", "--force", "--quiet", *stages) is not None
+    # every stage: no targets, so DVC reads dvc.yaml and dvc.lock once instead of once per stage (~1 s less)
+    targets = () if set(stages) == {stage.name for stage in STAGES} else tuple(stages)
+    return _dvc(base_dir, "commit", "--force", "--quiet", *targets) is not None
 
 
 def _dvc(base_dir: Path, *arguments: str) -> str | None:
