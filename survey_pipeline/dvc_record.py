@@ -1,6 +1,6 @@
 """DVC's record of the last run (dvc.lock and its cache), shared by `survey-pipeline run` and `dvc repro`.
 
-`survey-pipeline run` runs every stage in one process (one interpreter start-up,
+`survey-pipeline run` runs its stages in one process (one interpreter start-up,
 one import of pandas, pandera and great-expectations instead of one per stage);
 `dvc repro` runs each stage as its own `survey-pipeline <stage>` process. Both keep
 one record of what is up to date: dvc.lock. Before it runs anything, `run` asks
