@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
+# In a git + DVC checkout `survey-pipeline run` runs only the stages whose inputs changed since
+# the run dvc.lock records, in one process, and then records them there: the same record as
+# `make repro`, so neither re-runs what the other just ran. Elsewhere it runs every stage.
 run: $(STAMP)
 	$(BIN)/survey-pipeline run
 	@echo "Indicator tables: outputs/report/ (open outputs/report/jaarverslag.html); run manifest: outputs/manifest.json"
@@ -34,7 +37,7 @@ browser:
 	    >/dev/null 2>&1 || echo "chromium could not be installed: the rendering test will be skipped"; \
 	fi
 
-# The same stages as a DVC pipeline (dvc.yaml); PATH makes DVC find the venv's commands.
+# The same stages as a DVC pipeline (dvc.yaml), one process per stage; PATH makes DVC find the venv's commands.
 repro: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 

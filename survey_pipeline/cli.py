@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TextIO
 
 # pandas, pandera, yaml and the stages are imported when a command runs, not for `--help` or a usage error.
+from survey_pipeline import dvc_record
 from survey_pipeline.errors import InputError, OutputWriteError, ParamsError, RunInterrupted, escape
 from survey_pipeline.stage_graph import STAGES as GRAPH
 from survey_pipeline.stage_graph import Stage
@@ -95,17 +96,20 @@ def _stage_description(stage: Stage) -> str:
 def _run_description() -> str:
     steps = "\n".join(f"  {stage.name:9} {stage.summary()}" for stage in GRAPH)
     data = dict.fromkeys(key for stage in GRAPH for key in stage.data_keys)
-    return (
-        "Run every stage in order; the outputs are staged and swapped in only when all succeed, so a failed run "
-        f"leaves the previous outputs as they were.\n\n{steps}\n\n"
-        + _lines(
-            reads=[
-                "params.yaml",
-                "the questionnaire spec (params `spec`)",
-                *(f"the files named by params `{key}`" for key in data),
-            ],
-            writes=[f"outputs/{stage.name}/" for stage in GRAPH],
-        )
+    about = (
+        "Run the stages in order; the outputs are staged and swapped in only when all succeed, so a failed run "
+        "leaves the previous outputs as they were. In a git + DVC checkout (with the project's params.yaml and "
+        "outputs folder) only the stages whose code, params section, data or upstream outputs changed since the "
+        "run that dvc.lock records are run, with those downstream of them, and dvc.lock then records this run: "
+        "`run` and `dvc repro` keep one record. --force runs every stage."
+    )
+    return f"{textwrap.fill(about, width=100)}\n\n{steps}\n\n" + _lines(
+        reads=[
+            "params.yaml",
+            "the questionnaire spec (params `spec`)",
+            *(f"the files named by params `{key}`" for key in data),
+        ],
+        writes=[f"outputs/{stage.name}/" for stage in GRAPH],
     )
 
 
@@ -128,12 +132,17 @@ def build_parser() -> argparse.ArgumentParser:
         _add_global_options(verb, after_verb=True)
     verb = verbs.add_parser(
         "run",
-        help="run every stage in order; outputs change only if all succeed",
+        help="run the stages whose inputs changed (every stage outside a DVC checkout); outputs change only if all succeed",
         description=_run_description(),
         epilog=GLOBAL_OPTIONS_NOTE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_global_options(verb, after_verb=True)
+    verb.add_argument(
+        "--force",
+        action="store_true",
+        help="run every stage, also those that dvc.lock records as up to date with their inputs",
+    )
     return parser
 
 
@@ -181,13 +190,37 @@ def _main(argv: Sequence[str] | None) -> int:
 
 def run_command(args: argparse.Namespace) -> None:
     """Run the requested stages in one staged transaction and record the manifest."""
+    base_dir = args.project_dir.resolve()
+    params_path = args.params or base_dir / "params.yaml"
+    outputs = args.outputs or base_dir / "outputs"
+    not_recorded = _why_dvc_record_not_used(args, base_dir, params_path, outputs)
+    # DVC answers on the other core while this process imports pandas and checks its inputs
+    with dvc_record.status_in_background(base_dir if not_recorded is None else None) as status:
+        _run_stages(args, base_dir, params_path, outputs, not_recorded, status)
+
+
+def _why_dvc_record_not_used(args: argparse.Namespace, base_dir: Path, params_path: Path, outputs: Path) -> str | None:
+    """None when `run` is to follow and keep dvc.lock, else why not (a stage verb: DVC runs it)."""
+    if args.verb != "run":
+        return "a single stage"
+    if args.force:
+        return "--force"
+    return dvc_record.why_not_used(base_dir, params_path, outputs)
+
+
+def _run_stages(
+    args: argparse.Namespace,
+    base_dir: Path,
+    params_path: Path,
+    outputs: Path,
+    not_recorded: str | None,
+    status: dvc_record.PendingStatus | None,
+) -> None:
     from survey_pipeline import manifest
-    from survey_pipeline.artifacts import STAGES, OutputStore
+    from survey_pipeline.artifacts import OutputStore
     from survey_pipeline.settings import load_params
     from survey_pipeline.spec import load_spec
 
-    base_dir = args.project_dir.resolve()
-    params_path = args.params or base_dir / "params.yaml"
     params = load_params(params_path)  # the whole file, every section, before any stage runs
     spec = load_spec(base_dir / params.spec)
     try:
@@ -195,9 +228,9 @@ def run_command(args: argparse.Namespace) -> None:
     except ParamsError as exc:
         exc.file = str(params_path)
         raise
-    stages = STAGES if args.verb == "run" else (args.verb,)
-    store = OutputStore(args.outputs or base_dir / "outputs")
+    store = OutputStore(outputs)
     with store.session(args.verb):
+        stages, recorded_by_dvc = _stages_to_run(args.verb, not_recorded, status)
         record = manifest.start(args.verb, base_dir, params_path, params)
         try:
             for number, stage in enumerate(stages, start=1):
@@ -212,12 +245,40 @@ def run_command(args: argparse.Namespace) -> None:
         with _stop_signals(lambda number, frame: arrived.append(number)):
             store.commit()
             manifest.write_run_manifest(store.root)
+            if recorded_by_dvc and not dvc_record.record(base_dir, stages):
+                log.warning("dvc.lock not updated: the next run re-runs %s", ", ".join(stages))
         if arrived:
             log.warning(
                 "%s arrived while the outputs were being swapped in; the swap was completed",
                 signal.Signals(arrived[0]).name,
             )
     log.info("done: outputs in %s", store.root)
+
+
+def _stages_to_run(
+    verb: str, not_recorded: str | None, status: dvc_record.PendingStatus | None
+) -> tuple[tuple[str, ...], bool]:
+    """The stages this command runs, in order, and whether dvc.lock is to record them.
+
+    A stage verb runs its stage (under `dvc repro`, DVC records it). `run` runs the stages
+    that DVC's record says changed and those downstream of them (`survey_pipeline.dvc_record`),
+    or every stage where that record does not describe these outputs or DVC cannot tell."""
+    if verb != "run":
+        return (verb,), False
+    stage_names = tuple(stage.name for stage in GRAPH)
+    reason = not_recorded
+    if reason is None and status is not None:
+        changed = status.changed_stages()
+        if changed is not None:
+            stages = dvc_record.with_downstream(changed)
+            if stages:
+                log.info("changed since the run dvc.lock records (or downstream of a change): %s", ", ".join(stages))
+            else:
+                log.info("nothing to run: every stage is up to date with its inputs (dvc.lock)")
+            return stages, True
+        reason = "DVC could not tell which stages changed"
+    log.info("running every stage (%s)", reason)
+    return stage_names, False
 
 
 def _run_stage(stage, number, total, store, spec, params, base_dir) -> dict:

@@ -93,7 +93,9 @@ def neutralised_frame(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.rename(columns=lambda c: neutralise_formulas(str(c)))
     for column in out.columns:
         if not pd.api.types.is_numeric_dtype(out[column]):
-            out[column] = out[column].map(lambda v: neutralise_formulas(v) if isinstance(v, str) else v)
+            # each distinct text once: a table repeats its labels, codes and area names on many rows
+            texts = {value: neutralise_formulas(value) for value in out[column].unique() if isinstance(value, str)}
+            out[column] = out[column].map(lambda v, texts=texts: texts[v] if isinstance(v, str) else v)
     return out
 
 

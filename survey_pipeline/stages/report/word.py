@@ -53,11 +53,13 @@ def _table(word, block: Table) -> None:
     numeric = block.numeric or (False,) * len(block.headers)
     table = word.add_table(rows=1 + len(block.rows), cols=len(block.headers))
     table.style = "Table Grid"
-    for col, header in enumerate(block.headers):
-        _cell(table.cell(0, col), header, bold=True, right=numeric[col])
-    for row, values in enumerate(block.rows, start=1):
-        for col, value in enumerate(values):
-            _cell(table.cell(row, col), value, right=numeric[col])
+    # row by row: `table.cell(row, col)` lays out the whole table again on every call
+    rows = iter(table.rows)
+    for cell, header, right in zip(next(rows).cells, block.headers, numeric, strict=True):
+        _cell(cell, header, bold=True, right=right)
+    for row, values in zip(rows, block.rows, strict=True):
+        for cell, value, right in zip(row.cells, values, numeric, strict=True):
+            _cell(cell, value, right=right)
     if block.caption:
         _note(word, block.caption, italic=True)
 
@@ -67,17 +69,17 @@ def _annual(word, annual: AnnualTable) -> None:
     rows = sum(1 + len(section.rows) for section in annual.sections)
     table = word.add_table(rows=rows, cols=1 + len(annual.columns))
     table.style = "Table Grid"
-    row = 0
+    table_rows = iter(table.rows)
     for section in annual.sections:
-        _cell(table.cell(row, 0), section.title, bold=True)
-        for col, column in enumerate(annual.columns, start=1):
-            _cell(table.cell(row, col), " ".join(column.header), bold=True, right=True)
-        row += 1
+        title, *headers = next(table_rows).cells
+        _cell(title, section.title, bold=True)
+        for cell, column in zip(headers, annual.columns, strict=True):
+            _cell(cell, " ".join(column.header), bold=True, right=True)
         for line in section.rows:
-            _cell(table.cell(row, 0), line.label + line.marker)
-            for col, cell in enumerate(line.cells, start=1):
-                _cell(table.cell(row, col), cell.text + "".join(f" {key})" for key in cell.notes), right=True)
-            row += 1
+            label, *values = next(table_rows).cells
+            _cell(label, line.label + line.marker)
+            for cell, value in zip(values, line.cells, strict=True):
+                _cell(cell, value.text + "".join(f" {key})" for key in value.notes), right=True)
     if annual.unmarked:
         _note(word, annual.unmarked)
     for marker, text in annual.footnotes:
