@@ -53,6 +53,9 @@ ALL_RESIDENTS = "residents"
 IndicatorKind = Literal["prestatie", "kengetal"]
 DontKnowRule = Literal["exclude", "count_as_no"]
 FilterNoAnswerRule = Literal["exclude", "count_as_no"]
+AnalysisKind = Literal["mean", "crosstab", "logit", "wijk_vs_rest", "trend"]
+Adjustment = Literal["holm", "BH"]  # = survey_pipeline.core.multiplicity.ADJUSTMENTS (tested)
+MAX_NUMERIC_VALUES = 101  # a numeric answer is a short scale of whole numbers (0-100 at most)
 SPEC_VERSION = 1
 JSON_SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "questionnaire.schema.json"
 
@@ -184,17 +187,62 @@ class BackgroundSpec(_Model):
     codes: Codes
 
 
+class NumericRange(_Model):
+    """A numeric answer: every whole number from `min` to `max` (e.g. a report mark 1-10)."""
+
+    min: StrictInt
+    max: StrictInt
+    labels: Annotated[
+        dict[StrictInt, Text],
+        Field(
+            description="Labels of some values, e.g. {1: 'zeer slecht', 10: 'uitstekend'}; the others are "
+            "labelled with their number.",
+            json_schema_extra={"propertyNames": {"pattern": "^-?[0-9]+$"}},
+        ),
+    ] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> NumericRange:
+        if not self.min < self.max:
+            raise _problem(f"min ({self.min}) must be below max ({self.max})")
+        if self.max - self.min + 1 > MAX_NUMERIC_VALUES:
+            raise _problem(f"at most {MAX_NUMERIC_VALUES} values, got {self.max - self.min + 1}")
+        outside = sorted(v for v in self.labels if not self.min <= v <= self.max)
+        if outside:
+            raise _problem(f"value(s) {outside} are outside {self.min}..{self.max}", "labels")
+        return self
+
+    @property
+    def codes(self) -> dict[int, str]:
+        """Every allowed value with its label (its number when none is given)."""
+        return {v: self.labels.get(v, str(v)) for v in range(self.min, self.max + 1)}
+
+
 class VariableSpec(_Model):
-    """A substantive question."""
+    """A substantive question: coded answers (`codes`) or a numeric answer (`numeric`)."""
 
     label: Text
-    codes: Codes
+    codes: Codes | None = Field(None, description="Answer codes and their labels; or give `numeric`.")
+    numeric: NumericRange | None = Field(
+        None, description="A numeric answer (whole numbers min..max), e.g. a report mark 1-10; or give `codes`."
+    )
     asked_of: Name = Field(description="The group the routing sends this question to.")
     waves: CodeList | None = Field(None, description="Waves the question is asked in (default: survey.waves).")
     not_measured: Reasons = Field(default_factory=dict)
     missing_codes: MissingCodes | None = Field(
         None, description="Overrides the spec's missing_codes for this question."
     )
+
+    @model_validator(mode="after")
+    def _codes_or_numeric(self) -> VariableSpec:
+        if (self.codes is None) == (self.numeric is None):
+            raise _problem("give either codes or numeric (a numeric answer), not both or neither")
+        return self
+
+    @property
+    def answer_codes(self) -> dict[int, str]:
+        """The substantive answers: the codes, or every value of the numeric range."""
+        return self.codes if self.codes is not None else self.numeric.codes  # type: ignore[union-attr]
 
 
 class Indicator(_Model):
@@ -224,6 +272,63 @@ class Indicator(_Model):
     ] = Field(default_factory=lambda: MappingProxyType({}))
 
 
+# Per analysis kind: the keys it needs besides id, kind, title, variable and base, and those it may have.
+ANALYSIS_KEYS: Mapping[str, tuple[frozenset[str], frozenset[str]]] = MappingProxyType(
+    {
+        "mean": (frozenset(), frozenset({"breakdowns"})),
+        "crosstab": (frozenset({"against"}), frozenset()),
+        "logit": (frozenset({"success", "predictors"}), frozenset()),
+        "wijk_vs_rest": (frozenset(), frozenset({"success", "adjust"})),
+        "trend": (frozenset(), frozenset({"success", "breakdowns"})),
+    }
+)
+MIN_TREND_WAVES = 3
+
+
+class Analysis(_Model):
+    """An analysis beyond the indicator percentages, estimated per wave (trend: over the waves) and
+    printed in the report's section "Verdieping". Only substantive answers count: "weet niet",
+    "geen antwoord" and "niet gevraagd" leave the analysis (R's na.rm on the valid answers)."""
+
+    id: Name
+    kind: AnalysisKind = Field(
+        description="mean (of a numeric or scale item), crosstab (Rao-Scott test of variable x against), logit "
+        "(odds of the success codes on the predictors), wijk_vs_rest (each area against the rest of the "
+        "municipality, adjusted p-values) or trend (linear trend over the waves)."
+    )
+    title: Text = Field(description="Dutch title printed above the analysis.")
+    variable: Name = Field(description="The question analysed (crosstab: the row variable).")
+    base: Name = Field(ALL_RESIDENTS, description="A group name: the respondents analysed.")
+    success: CodeList | None = Field(
+        None, description="logit: the outcome codes; wijk_vs_rest and trend: the share of these codes (else the mean)."
+    )
+    against: Name | None = Field(None, description="crosstab: the column variable (a question or background variable).")
+    predictors: Annotated[tuple[Name, ...], Field(min_length=1)] | None = Field(
+        None, description="logit: background variables or questions, each entered as a factor."
+    )
+    breakdowns: tuple[Name, ...] = Field((), description="mean and trend: background variables to break down by.")
+    adjust: Adjustment | None = Field(
+        None, description="wijk_vs_rest: holm (default; family-wise) or BH (Benjamini-Hochberg; false discovery rate)."
+    )
+
+    @model_validator(mode="after")
+    def _keys_of_kind(self) -> Analysis:
+        required, optional = ANALYSIS_KEYS[self.kind]
+        given = {key for key in ("success", "against", "predictors", "adjust") if getattr(self, key) is not None}
+        given |= {"breakdowns"} if self.breakdowns else set()
+        missing, unused = sorted(required - given), sorted(given - required - optional)
+        if missing:
+            raise _problem(f"required for an analysis of kind {self.kind}", missing[0])
+        if unused:
+            raise _problem(f"not used by an analysis of kind {self.kind}", unused[0])
+        return self
+
+    @property
+    def adjustment(self) -> str:
+        """The multiple-comparison adjustment of a wijk_vs_rest analysis (default holm)."""
+        return self.adjust or "holm"
+
+
 class SpecDocument(_Model):
     """A questionnaire spec as written in YAML (see `questionnaires/wij_monitor.yaml`)."""
 
@@ -239,6 +344,9 @@ class SpecDocument(_Model):
     background: Annotated[dict[Name, BackgroundSpec], Field(min_length=1)]
     variables: Annotated[dict[Name, VariableSpec], Field(min_length=1)]
     indicators: Annotated[list[Indicator], Field(min_length=1)]
+    analyses: list[Analysis] = Field(
+        default_factory=list, description="Analyses for the report's section Verdieping (means, crosstabs, ...)."
+    )
 
     @field_validator("spec_version", mode="before")
     @classmethod
@@ -254,6 +362,7 @@ class SpecDocument(_Model):
         self._check_conditions()
         self._check_routing()
         self._check_indicators()
+        self._check_analyses()
         return self
 
     def waves_of(self, name: str) -> tuple[int, ...]:
@@ -284,9 +393,10 @@ class SpecDocument(_Model):
             key = f"variables.{name}"
             if name in self.background or name in reserved:
                 raise _problem("name is already used by a background or id variable", key)
-            clash = sorted(set(var.codes) & set((var.missing_codes or self.missing_codes).codes))
+            clash = sorted(set(var.answer_codes) & set((var.missing_codes or self.missing_codes).codes))
             if clash:
-                raise _problem(f"code(s) {clash} are also missing-value codes", f"{key}.codes")
+                where = "codes" if var.codes is not None else "numeric"
+                raise _problem(f"code(s) {clash} are also missing-value codes", f"{key}.{where}")
             skipped_waves = sorted(set(self.waves_of(name)) & set(survey.not_measured))
             if skipped_waves:
                 raise _problem(
@@ -308,8 +418,9 @@ class SpecDocument(_Model):
 
     def _answer_codes(self, name: str) -> Mapping[int, str] | None:
         """The answer codes of a question or background variable; None for an unknown name."""
-        known = self.variables.get(name) or self.background.get(name)
-        return known.codes if known is not None else None
+        if name in self.variables:
+            return self.variables[name].answer_codes
+        return self.background[name].codes if name in self.background else None
 
     def _check_conditions(self) -> None:
         for name, group in self.groups.items():
@@ -349,7 +460,7 @@ class SpecDocument(_Model):
             key = f"indicators.{indicator.id}"
             if indicator.variable not in self.variables:
                 raise _problem(f"unknown variable '{indicator.variable}'", f"{key}.variable")
-            unknown = sorted(set(indicator.success) - set(self.variables[indicator.variable].codes))
+            unknown = sorted(set(indicator.success) - set(self.variables[indicator.variable].answer_codes))
             if unknown:
                 raise _problem(f"code(s) {unknown} are not answer codes of '{indicator.variable}'", f"{key}.success")
             if indicator.base not in self.groups:
@@ -358,6 +469,44 @@ class SpecDocument(_Model):
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
             raise _problem(f"duplicate indicator id(s) {duplicates}", "indicators")
+
+    def _check_analyses(self) -> None:
+        ids = [analysis.id for analysis in self.analyses]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise _problem(f"duplicate analysis id(s) {duplicates}", "analyses")
+        for analysis in self.analyses:
+            key = f"analyses.{analysis.id}"
+            if analysis.variable not in self.variables:
+                raise _problem(f"unknown question '{analysis.variable}'", f"{key}.variable")
+            codes = self.variables[analysis.variable].answer_codes
+            unknown = sorted(set(analysis.success or ()) - set(codes))
+            if unknown:
+                raise _problem(f"code(s) {unknown} are not answer codes of '{analysis.variable}'", f"{key}.success")
+            if analysis.kind == "logit" and set(codes) <= set(analysis.success or ()):
+                raise _problem("every answer is a success: the outcome would not vary", f"{key}.success")
+            if analysis.base not in self.groups:
+                raise _problem(f"unknown group '{analysis.base}'", f"{key}.base")
+            for field_name in ("against", "predictors"):
+                value = getattr(analysis, field_name)
+                for name in (value,) if isinstance(value, str) else value or ():
+                    if self._answer_codes(name) is None:
+                        raise _problem(f"unknown question or background variable '{name}'", f"{key}.{field_name}")
+                    if name == analysis.variable:
+                        raise _problem(f"'{name}' is the analysed variable itself", f"{key}.{field_name}")
+            if analysis.predictors and len(set(analysis.predictors)) != len(analysis.predictors):
+                raise _problem(f"duplicate predictors in {list(analysis.predictors)}", f"{key}.predictors")
+            for name in analysis.breakdowns:
+                if name not in self.background:
+                    raise _problem(f"unknown background variable '{name}'", f"{key}.breakdowns")
+            if analysis.kind == "wijk_vs_rest" and self.survey.area_variable is None:
+                raise _problem("needs survey.area_variable (the areas compared)", f"{key}.kind")
+            if analysis.kind == "trend" and len(self.waves_of(analysis.variable)) < MIN_TREND_WAVES:
+                raise _problem(
+                    f"a trend needs a question asked in at least {MIN_TREND_WAVES} waves, "
+                    f"'{analysis.variable}' is asked in {list(self.waves_of(analysis.variable))}",
+                    f"{key}.variable",
+                )
 
 
 # ---------------------------------------------------------------------------
@@ -417,6 +566,8 @@ class Variable:
     waves: tuple[int, ...]
     # Survey waves in which the question was deliberately not asked -> Dutch reason ("i.v.m. COVID").
     not_measured: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
+    # A numeric answer (min, max): `codes` then holds every whole number between them.
+    numeric_range: tuple[int, int] | None = None
 
     @property
     def answer_codes(self) -> tuple[int, ...]:
@@ -450,6 +601,8 @@ class QuestionnaireSpec:
     not_measured: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
     # The background variable whose areas the report compares in figures (None: no such figures).
     area_variable: str | None = None
+    # Analyses for the report's section Verdieping (spec `analyses:`).
+    analyses: tuple[Analysis, ...] = ()
 
     def indicator(self, indicator_id: str) -> Indicator:
         for indicator in self.indicators:
@@ -499,11 +652,12 @@ def _resolve(doc: SpecDocument, source: str, fingerprint: str) -> QuestionnaireS
         name: Variable(
             name,
             var.label,
-            MappingProxyType(var.codes),
+            MappingProxyType(var.answer_codes),
             var.missing_codes or doc.missing_codes,
             var.asked_of,
             doc.waves_of(name),
             MappingProxyType(var.not_measured),
+            (var.numeric.min, var.numeric.max) if var.numeric is not None else None,
         )
         for name, var in doc.variables.items()
     }
@@ -531,6 +685,7 @@ def _resolve(doc: SpecDocument, source: str, fingerprint: str) -> QuestionnaireS
         fingerprint=fingerprint,
         not_measured=MappingProxyType(survey.not_measured),
         area_variable=survey.area_variable,
+        analyses=tuple(doc.analyses),
     )
 
 

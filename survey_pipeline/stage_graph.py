@@ -116,6 +116,7 @@ STAGES: tuple[Stage, ...] = (
         reads=("validate/valid.parquet", f"validate/{RECORD}", "weight/weights.parquet", f"weight/{RECORD}"),
         data_keys=ESTIMATE_DATA,
         writes=("indicators.parquet", "changes.parquet", "distributions.parquet", "sae.parquet", "spec.json", RECORD),
+        folders=("analyses",),
     ),
     Stage(
         name="report",
@@ -126,6 +127,7 @@ STAGES: tuple[Stage, ...] = (
             "estimate/changes.parquet",
             "estimate/distributions.parquet",
             "estimate/sae.parquet",
+            "estimate/analyses",
             "estimate/spec.json",
             f"estimate/{RECORD}",
             "weight/diagnostics.parquet",
