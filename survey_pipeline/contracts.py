@@ -625,6 +625,7 @@ class AnalysisTrends(pa.DataFrameModel):
         unique = ["analysis_id", "breakdown", "breakdown_code"]
 
 
+ANALYSES_FOLDER = "analyses"  # under outputs/estimate/
 ANALYSIS_TABLES: dict[str, type[pa.DataFrameModel]] = {
     "means": AnalysisMeans,
     "crosstabs": AnalysisCrosstabs,

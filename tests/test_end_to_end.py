@@ -212,3 +212,20 @@ def test_gx_level_off_runs_the_whole_pipeline_without_importing_great_expectatio
             pd.read_parquet(outputs / "report" / f"{name}.parquet"),
             pd.read_parquet(finished_run / "outputs" / "report" / f"{name}.parquet"),
         )
+
+
+def test_the_report_has_the_verdieping_section_of_the_spec_analyses(finished_run):
+    """The spec's analyses reach the annual report: the section, every title, the forest plot."""
+    spec = load_spec(finished_run / "questionnaires" / "wij_monitor.yaml")
+    report = finished_run / "outputs" / "report"
+    html = (report / "jaarverslag.html").read_text(encoding="utf-8")
+    markdown = (report / "jaarverslag.md").read_text(encoding="utf-8")
+    assert 'id="verdieping"' in html and "## Verdieping" in markdown
+    for analysis in spec.analyses:
+        assert f"### {analysis.title}" in markdown.replace("\\", "")
+    assert (report / "figures" / "odds_not_heard.svg").is_file()
+    assert 'src="figures/odds_not_heard.svg"' in html
+    tables = finished_run / "outputs" / "estimate" / "analyses"
+    assert sorted(p.stem for p in tables.glob("*.parquet")) == sorted(
+        ["area_vs_rest", "crosstab_tests", "crosstabs", "means", "odds_ratios", "trends"]
+    )

@@ -31,7 +31,6 @@ from survey_pipeline.reliability import assess
 from survey_pipeline.settings import TOTAL, EstimateSettings, SuppressionRule
 from survey_pipeline.spec import Analysis, QuestionnaireSpec
 
-ANALYSES_FOLDER = "analyses"  # under outputs/estimate/: one table per kind (`contracts.ANALYSIS_TABLES`)
 TOTAL_LABEL = "Totaal"  # the label of the total row in every estimate table
 INTERCEPT = "(Intercept)"
 Where = dict[str, list[float]]

@@ -57,7 +57,7 @@ from survey_pipeline.settings import (
     write_record,
 )
 from survey_pipeline.spec import Indicator, QuestionnaireSpec
-from survey_pipeline.stages.estimate.analyses import ANALYSES_FOLDER, TOTAL_LABEL, estimate_analyses
+from survey_pipeline.stages.estimate.analyses import TOTAL_LABEL, estimate_analyses
 from survey_pipeline.stages.estimate.analyses import empty_tables as empty_analysis_tables
 from survey_pipeline.stages.estimate.small_area import empty_table as empty_sae_table
 from survey_pipeline.stages.estimate.small_area import published_share, read_covariates, small_area_estimates
@@ -720,9 +720,10 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
         write_table(result.changes, out / "changes.parquet", contracts.EstimateChanges, spec)
         write_table(result.distributions, out / "distributions.parquet", contracts.EstimateDistributions, spec)
         write_table(small_area, out / "sae.parquet", contracts.EstimateSae, spec)
-        (out / ANALYSES_FOLDER).mkdir()
+        (out / contracts.ANALYSES_FOLDER).mkdir()
         for name, table in (result.analyses or empty_analysis_tables()).items():
-            write_table(table, out / ANALYSES_FOLDER / f"{name}.parquet", contracts.ANALYSIS_TABLES[name], spec)
+            path = out / contracts.ANALYSES_FOLDER / f"{name}.parquet"
+            write_table(table, path, contracts.ANALYSIS_TABLES[name], spec)
         write_spec_record(out, spec)
         write_record(out, {**upstream, "estimate": settings})
     for wave, counts in join_counts.items():

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from survey_pipeline.spec import QuestionnaireSpec
-from survey_pipeline.stages.report.document import AnnualTableBlock, Document, Heading, Image, Paragraph, Table
+from survey_pipeline.stages.report.document import AnnualTableBlock, Block, Document, Heading, Image, Paragraph, Table
 from survey_pipeline.stages.report.figures import Figure
 from survey_pipeline.stages.report.formatting import format_percent
 from survey_pipeline.stages.report.tables import AnnualTable, format_target_table, target_rule_text
@@ -43,10 +43,12 @@ def build_report_document(
     level: float,
     *,
     model_based: bool = False,
+    verdieping: Sequence[Block] = (),
 ) -> Document:
     """The page `jaarverslag.html` / `jaarverslag.md`; `targets` is `tables.target_table`, `changes`
     `tables.change_table`, `level` the confidence level of the intervals; `model_based`: an area
-    figure shows model-based estimates (small-area estimation), which the text then explains."""
+    figure shows model-based estimates (small-area estimation), which the text then explains; `verdieping`
+    the section of the spec's analyses (`verdieping.py`), last."""
     blocks: list = [
         Paragraph(
             "Met de volgende indicatoren wordt de voortgang van dit beleidsveld gemeten. Als er geen gegevens "
@@ -99,6 +101,7 @@ def build_report_document(
             ),
             *(_image(f, caption=False) for f in wijken),
         ]
+    blocks += verdieping
     first, last = min(waves), max(waves)
     period = str(first) if first == last else f"{first}\u2013{last}"
     return Document(
