@@ -12,7 +12,6 @@ import pytest
 from survey_pipeline import SurveyDesign, contracts, demo
 from survey_pipeline import indicators as ind
 from survey_pipeline.artifacts import check_table
-from survey_pipeline.errors import InputError
 from survey_pipeline.settings import EstimateSettings, SuppressionRule
 from survey_pipeline.spec import Analysis
 from survey_pipeline.stages.estimate import analyses as an
@@ -167,12 +166,22 @@ def test_trend_equals_the_stacked_design(spec, small, result):
 
 
 @pytest.mark.filterwarnings("ignore:Perfect separation")
-def test_a_failing_model_names_the_analysis(spec, designs):
-    raw_analysis = spec.analyses[3].model_copy(update={"predictors": ("age_group", "sex", "wijk")})
-    design = designs[2019]
-    tiny = SurveyDesign(design.data.iloc[:40].reset_index(drop=True), weights="weight")
-    with pytest.raises(InputError, match="analysis 'not_heard' \\(wave 2019\\)"):
-        an.logit_rows(spec, raw_analysis, tiny, 2019, PARAMS)
+def test_a_model_the_data_cannot_carry_is_withheld_with_its_reason(spec, designs, caplog):
+    analysis = spec.analyses[3].model_copy(update={"predictors": ("age_group", "sex", "wijk")})
+    tiny = SurveyDesign(designs[2019].data.iloc[:40].reset_index(drop=True), weights="weight")
+    rows = an.logit_rows(spec, analysis, tiny, 2019, PARAMS)
+    assert rows and all(r["suppressed"] and r["suppression_reason"] == "no_model" for r in rows)
+    assert all(np.isnan(r["odds_ratio"]) for r in rows)
+    assert "analysis 'not_heard' (wave 2019): no model" in caplog.text
+
+
+def test_a_table_with_one_level_left_has_no_test(spec, designs, caplog):
+    analysis = spec.analyses[2].model_copy(update={"base": "heard_of_wij"})  # heard is 1 for all of them
+    cells, tests = an.crosstab_rows(spec, analysis, designs[2019], 2019, PARAMS)
+    assert tests[0]["suppressed"] and tests[0]["suppression_reason"] == "no_test"
+    assert tests[0]["n"] == sum(c["n"] for c in cells if c["row_code"] == 1.0) > 0
+    assert "analysis 'heard_by_age' (wave 2019): no Rao-Scott test" in caplog.text
+    check_table(an._frame(tests, contracts.AnalysisCrosstabTests), contracts.AnalysisCrosstabTests, file="t")
 
 
 def test_a_spec_without_analyses_writes_empty_tables(spec, small):

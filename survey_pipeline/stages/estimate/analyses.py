@@ -11,11 +11,14 @@ comparison) follow the indicators' rule (`reliability.py`); means, odds-ratio le
 trends need `min_n` respondents (in the domain, at the level, in every wave). A suppressed row
 carries no numbers, only its reason, so no small cell is published. The area-vs-rest
 comparison publishes an area's difference (and rest) only where its own share (or mean) is
-published: with the municipal figure public, either would reveal it.
+published: with the municipal figure public, either would reveal it. A test or model the data of a wave
+cannot carry (a table with one level left, a model matrix not of full rank) is withheld the
+same way, with its reason (`no_test`, `no_model`), and named in a warning.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -30,6 +33,8 @@ from survey_pipeline.indicators import group_where
 from survey_pipeline.reliability import assess
 from survey_pipeline.settings import TOTAL, EstimateSettings, SuppressionRule
 from survey_pipeline.spec import Analysis, QuestionnaireSpec
+
+log = logging.getLogger(__name__)
 
 TOTAL_LABEL = "Totaal"  # the label of the total row in every estimate table
 INTERCEPT = "(Intercept)"
@@ -156,9 +161,10 @@ def crosstab_rows(
     assert col_var is not None  # the spec requires it for a crosstab
     where = analysis_where(spec, analysis, row_var, col_var)
     try:
-        test = design.chisq(row_var, col_var, where=where, statistic="F")
+        test: Mapping[str, float] | None = design.chisq(row_var, col_var, where=where, statistic="F")
     except ValueError as exc:
-        raise _fail(analysis, wave, exc) from None
+        log.warning("analysis '%s' (wave %d): no Rao-Scott test: %s", analysis.id, wave, exc)
+        test = None
     cells: list[dict] = []
     raw = []
     for code, label in _labels(spec, row_var).items():
@@ -196,15 +202,17 @@ def crosstab_rows(
         [float(r["df"]) if r is not None else np.nan for r in raw],
     )
     cells = _suppress(cells, list(judged.reason), ("estimate", "se", "ci_lower", "ci_upper"))
+    statistics = ("statistic", "ndf", "ddf", "p_value", "pearson")
     test_row = {
         "analysis_id": analysis.id,
         "title": analysis.title,
         "wave": int(wave),
-        **{k: float(test[k]) for k in ("statistic", "ndf", "ddf", "p_value", "pearson")},
-        "n": int(test["n"]),
+        **{k: float(test[k]) if test is not None else np.nan for k in statistics},
+        # the table's respondents: every column's base (each answer's share has the same base)
+        "n": int(test["n"]) if test is not None else sum(c["n"] for c in cells[: len(_labels(spec, col_var))]),
     }
-    reason = "min_n" if test_row["n"] < params.suppression.min_n else ""
-    tests = _suppress([test_row], [reason], ("statistic", "ndf", "ddf", "p_value", "pearson"))
+    reason = "no_test" if test is None else "min_n" if test_row["n"] < params.suppression.min_n else ""
+    tests = _suppress([test_row], [reason], statistics)
     return cells, tests
 
 
@@ -220,11 +228,12 @@ def logit_rows(
     predictors = list(analysis.predictors or ())
     where = analysis_where(spec, analysis, analysis.variable, *predictors)
     try:
-        fit = design.logit(
+        fit: pd.DataFrame | None = design.logit(
             logit_formula(analysis), success=list(analysis.success or ()), where=where, level=params.level
         )
     except ValueError as exc:
-        raise _fail(analysis, wave, exc) from None
+        log.warning("analysis '%s' (wave %d): no model: %s", analysis.id, wave, exc)
+        fit = None
     data = design.data
     inside = np.ones(len(data), dtype=bool)  # the model's rows: in the domain, every variable answered
     for name, codes in where.items():
@@ -234,7 +243,7 @@ def logit_rows(
     rows = []
 
     def term_row(term: str, predictor: str, code: float, label: str, n: int, reference: bool) -> dict:
-        coefficient = fit.loc[term] if term in fit.index else None
+        coefficient = fit.loc[term] if fit is not None and term in fit.index else None
         numbers = {"estimate": 0.0, "se": np.nan, "df": np.nan, "p_value": np.nan, "lower": np.nan, "upper": np.nan}
         if coefficient is not None:
             numbers = {
@@ -273,7 +282,9 @@ def logit_rows(
             rows.append(term_row(term, name, float(code), label, int(np.sum(values == code)), position == 0))
     reasons = []
     for row in rows:
-        if row["reference"]:
+        if fit is None:
+            reasons.append("no_model")
+        elif row["reference"]:
             reasons.append("min_n" if row["n"] < params.suppression.min_n else "")
         else:
             reasons.append(_min_n_reason(row["n"], row["estimate"], row["or_lower"], params.suppression))
