@@ -403,6 +403,241 @@ class EstimateDistributions(pa.DataFrameModel):
         unique = ["variable", "wave", "breakdown", "breakdown_code", "code"]
 
 
+# ---------------------------------------------------------------------------
+# estimate: the spec's analyses (outputs/estimate/analyses/, report section Verdieping)
+
+
+def _analysis_id() -> Any:
+    return pa.Field(str_length={"min_value": 1}, description="spec analysis id")
+
+
+def _title() -> Any:
+    return pa.Field(str_length={"min_value": 1}, description="title of the analysis from the spec (Dutch)")
+
+
+def _base_text() -> Any:
+    return pa.Field(str_length={"min_value": 1}, description="the base in words, from the spec (Dutch)")
+
+
+def _cell_published(frame: pd.DataFrame, *, numbers: list[str]) -> pd.Series:
+    """A suppressed row has no numbers and a reason; a published one has its estimate and no reason."""
+    suppressed = frame["suppressed"].astype(bool)
+    has_reason = frame["suppression_reason"].astype("str").str.len() > 0
+    no_numbers = frame[numbers].isna().all(axis=1)
+    return (suppressed & no_numbers & has_reason) | (~suppressed & frame[numbers[0]].notna() & ~has_reason)
+
+
+class AnalysisMeans(pa.DataFrameModel):
+    """kind mean: the weighted mean of a numeric or scale item per wave and breakdown level."""
+
+    analysis_id: Series[str] = _analysis_id()
+    title: Series[str] = _title()
+    variable: Series[str] = pa.Field(str_length={"min_value": 1}, description="spec question")
+    wave: Series[int] = pa.Field(in_range=YEARS, description="wave (survey year)")
+    base_text: Series[str] = _base_text()
+    breakdown: Series[str] = _breakdown()
+    breakdown_code: Series[float] = _breakdown_code()
+    breakdown_label: Series[str] = _breakdown_label()
+    estimate: Series[float] = pa.Field(nullable=True, description="weighted mean of the valid answers")
+    se: Series[float] = pa.Field(nullable=True, ge=0, description="standard error, calibration-aware linearisation")
+    ci_lower: Series[float] = pa.Field(nullable=True, description="estimate - t(df) se")
+    ci_upper: Series[float] = pa.Field(nullable=True, description="estimate + t(df) se")
+    df: Series[float] = pa.Field(nullable=True, ge=0, description="design degrees of freedom of the domain")
+    level: Series[float] = pa.Field(in_range={**SHARE, "include_min": False, "include_max": False})
+    n: Series[int] = pa.Field(ge=0, description="unweighted base (valid answers)")
+    sum_weights: Series[float] = pa.Field(ge=0, description="weighted base")
+    suppressed: Series[bool] = pa.Field(description=SUPPRESSED)
+    suppression_reason: Series[str] = pa.Field(description=SUPPRESSION_REASON)
+
+    @pa.dataframe_check(error=_named(_cell_published, numbers=["estimate", "se", "ci_lower", "ci_upper"]))
+    @classmethod
+    def published_or_not(cls, frame: pd.DataFrame) -> pd.Series:
+        return _cell_published(frame, numbers=["estimate", "se", "ci_lower", "ci_upper"])
+
+    class Config:
+        name = "analysis_means"
+        strict = True
+        ordered = True
+        unique = ["analysis_id", "wave", "breakdown", "breakdown_code"]
+
+
+class AnalysisCrosstabs(pa.DataFrameModel):
+    """kind crosstab: per level of `against` (column) the share of each answer of `variable` (row)."""
+
+    analysis_id: Series[str] = _analysis_id()
+    title: Series[str] = _title()
+    wave: Series[int] = pa.Field(in_range=YEARS, description="wave (survey year)")
+    base_text: Series[str] = _base_text()
+    row_variable: Series[str] = pa.Field(str_length={"min_value": 1}, description="spec question of the rows")
+    row_code: Series[float] = pa.Field(description="answer code")
+    row_label: Series[str] = pa.Field(str_length={"min_value": 1}, description="label of the answer code")
+    column_variable: Series[str] = pa.Field(str_length={"min_value": 1}, description="variable of the columns")
+    column_code: Series[float] = pa.Field(description="code of the column level")
+    column_label: Series[str] = pa.Field(str_length={"min_value": 1}, description="label of the column level")
+    estimate: Series[float] = pa.Field(nullable=True, in_range=SHARE, description="share of the row answer")
+    se: Series[float] = pa.Field(nullable=True, ge=0, description="standard error")
+    ci_lower: Series[float] = pa.Field(nullable=True, in_range=SHARE, description="lower bound of the interval")
+    ci_upper: Series[float] = pa.Field(nullable=True, in_range=SHARE, description="upper bound of the interval")
+    n: Series[int] = pa.Field(ge=0, description="unweighted base of the column")
+    suppressed: Series[bool] = pa.Field(description=SUPPRESSED)
+    suppression_reason: Series[str] = pa.Field(description=SUPPRESSION_REASON)
+
+    @pa.dataframe_check(error=_named(_cell_published, numbers=["estimate", "se", "ci_lower", "ci_upper"]))
+    @classmethod
+    def published_or_not(cls, frame: pd.DataFrame) -> pd.Series:
+        return _cell_published(frame, numbers=["estimate", "se", "ci_lower", "ci_upper"])
+
+    class Config:
+        name = "analysis_crosstabs"
+        strict = True
+        ordered = True
+        unique = ["analysis_id", "wave", "row_code", "column_code"]
+
+
+class AnalysisCrosstabTests(pa.DataFrameModel):
+    """kind crosstab: the second-order Rao-Scott F test of independence (R svychisq, statistic = "F")."""
+
+    analysis_id: Series[str] = _analysis_id()
+    title: Series[str] = _title()
+    wave: Series[int] = pa.Field(in_range=YEARS, description="wave (survey year)")
+    statistic: Series[float] = pa.Field(nullable=True, ge=0, description="Rao-Scott F")
+    ndf: Series[float] = pa.Field(nullable=True, gt=0, description="numerator degrees of freedom")
+    ddf: Series[float] = pa.Field(nullable=True, gt=0, description="denominator degrees of freedom")
+    p_value: Series[float] = pa.Field(nullable=True, in_range=SHARE, description="p-value of F(ndf, ddf)")
+    pearson: Series[float] = pa.Field(nullable=True, ge=0, description="Pearson X^2 of the weighted table")
+    n: Series[int] = pa.Field(ge=0, description="respondents in the table")
+    suppressed: Series[bool] = pa.Field(description=SUPPRESSED)
+    suppression_reason: Series[str] = pa.Field(description=SUPPRESSION_REASON)
+
+    @pa.dataframe_check(error=_named(_cell_published, numbers=["statistic", "ndf", "ddf", "p_value", "pearson"]))
+    @classmethod
+    def published_or_not(cls, frame: pd.DataFrame) -> pd.Series:
+        return _cell_published(frame, numbers=["statistic", "ndf", "ddf", "p_value", "pearson"])
+
+    class Config:
+        name = "analysis_crosstab_tests"
+        strict = True
+        ordered = True
+        unique = ["analysis_id", "wave"]
+
+
+class AnalysisOddsRatios(pa.DataFrameModel):
+    """kind logit: per model term the log-odds coefficient (R svyglm, quasibinomial) and its odds ratio;
+    each predictor's reference level is a row of its own (odds ratio 1, no interval)."""
+
+    analysis_id: Series[str] = _analysis_id()
+    title: Series[str] = _title()
+    wave: Series[int] = pa.Field(in_range=YEARS, description="wave (survey year)")
+    base_text: Series[str] = _base_text()
+    term: Series[str] = pa.Field(str_length={"min_value": 1}, description="term as R names it, e.g. factor(sex)2")
+    predictor: Series[str] = pa.Field(description="spec variable of the term, empty for the intercept")
+    level_code: Series[float] = pa.Field(nullable=True, description="code of the level (NaN for the intercept)")
+    level_label: Series[str] = pa.Field(description="label of the level, empty for the intercept")
+    reference: Series[bool] = pa.Field(description="the predictor's reference level (odds ratio 1)")
+    estimate: Series[float] = pa.Field(nullable=True, description="coefficient (log-odds)")
+    se: Series[float] = pa.Field(nullable=True, ge=0, description="design-based (sandwich) standard error")
+    odds_ratio: Series[float] = pa.Field(nullable=True, gt=0, description="exp(estimate)")
+    or_lower: Series[float] = pa.Field(nullable=True, gt=0, description="exp(estimate - t(df) se)")
+    or_upper: Series[float] = pa.Field(nullable=True, gt=0, description="exp(estimate + t(df) se)")
+    df: Series[float] = pa.Field(nullable=True, description="residual degrees of freedom: degf + 1 - terms")
+    p_value: Series[float] = pa.Field(nullable=True, in_range=SHARE, description="two-sided t test of the term")
+    n: Series[int] = pa.Field(ge=0, description="respondents at the level (the model's rows for the intercept)")
+    suppressed: Series[bool] = pa.Field(description=SUPPRESSED)
+    suppression_reason: Series[str] = pa.Field(description=SUPPRESSION_REASON)
+
+    class Config:
+        name = "analysis_odds_ratios"
+        strict = True
+        ordered = True
+        unique = ["analysis_id", "wave", "term"]
+
+
+class AnalysisAreaVsRest(pa.DataFrameModel):
+    """kind wijk_vs_rest: each area against the rest of the municipality, p-values adjusted over the areas."""
+
+    analysis_id: Series[str] = _analysis_id()
+    title: Series[str] = _title()
+    wave: Series[int] = pa.Field(in_range=YEARS, description="wave (survey year)")
+    base_text: Series[str] = _base_text()
+    statistic: Series[str] = pa.Field(isin=["share", "mean"], description="share of the success codes, or mean")
+    area_code: Series[float] = pa.Field(description="code of the area (level of the spec's area_variable)")
+    area_label: Series[str] = pa.Field(str_length={"min_value": 1}, description="label of the area")
+    estimate_area: Series[float] = pa.Field(nullable=True, description="estimate in the area")
+    estimate_rest: Series[float] = pa.Field(nullable=True, description="estimate in the rest of the municipality")
+    difference: Series[float] = pa.Field(nullable=True, description="area minus rest")
+    se: Series[float] = pa.Field(nullable=True, ge=0, description="standard error of the difference")
+    ci_lower: Series[float] = pa.Field(nullable=True, description="difference - t(df) se (unadjusted)")
+    ci_upper: Series[float] = pa.Field(nullable=True, description="difference + t(df) se (unadjusted)")
+    df: Series[float] = pa.Field(nullable=True, ge=0, description="design degrees of freedom")
+    p_value: Series[float] = pa.Field(nullable=True, in_range=SHARE, description="unadjusted two-sided p-value")
+    p_adjusted: Series[float] = pa.Field(nullable=True, in_range=SHARE, description="p-value adjusted over areas")
+    adjust: Series[str] = pa.Field(isin=["holm", "BH"], description="adjustment method (Holm or Benjamini-Hochberg)")
+    n_tests: Series[int] = pa.Field(ge=0, description="number of p-values adjusted together")
+    n_area: Series[int] = pa.Field(ge=0, description="unweighted base in the area")
+    n_rest: Series[int] = pa.Field(ge=0, description="unweighted base in the rest")
+    suppressed: Series[bool] = pa.Field(description=SUPPRESSED)
+    suppression_reason: Series[str] = pa.Field(description=SUPPRESSION_REASON)
+
+    @pa.dataframe_check(error=_named(_cell_published, numbers=["estimate_area", "difference", "se", "p_adjusted"]))
+    @classmethod
+    def published_or_not(cls, frame: pd.DataFrame) -> pd.Series:
+        return _cell_published(frame, numbers=["estimate_area", "difference", "se", "p_adjusted"])
+
+    class Config:
+        name = "analysis_area_vs_rest"
+        strict = True
+        ordered = True
+        unique = ["analysis_id", "wave", "area_code"]
+
+
+class AnalysisTrends(pa.DataFrameModel):
+    """kind trend: the least-squares slope per year of the wave estimates (stacked waves, respondent as cluster)."""
+
+    analysis_id: Series[str] = _analysis_id()
+    title: Series[str] = _title()
+    base_text: Series[str] = _base_text()
+    statistic: Series[str] = pa.Field(isin=["share", "mean"], description="share of the success codes, or mean")
+    breakdown: Series[str] = _breakdown()
+    breakdown_code: Series[float] = _breakdown_code()
+    breakdown_label: Series[str] = _breakdown_label()
+    wave_first: Series[int] = pa.Field(in_range=YEARS, description="first wave of the trend")
+    wave_last: Series[int] = pa.Field(in_range=YEARS, description="last wave of the trend")
+    n_waves: Series[int] = pa.Field(ge=3, description="waves in the trend")
+    slope: Series[float] = pa.Field(nullable=True, description="change per year (share or mean)")
+    se: Series[float] = pa.Field(nullable=True, ge=0, description="standard error of the slope")
+    ci_lower: Series[float] = pa.Field(nullable=True, description="slope - t(df) se")
+    ci_upper: Series[float] = pa.Field(nullable=True, description="slope + t(df) se")
+    df: Series[float] = pa.Field(nullable=True, ge=0, description="design degrees of freedom")
+    p_value: Series[float] = pa.Field(nullable=True, in_range=SHARE, description="two-sided t test of no trend")
+    n_min: Series[int] = pa.Field(ge=0, description="smallest unweighted base of a wave")
+    suppressed: Series[bool] = pa.Field(description=SUPPRESSED)
+    suppression_reason: Series[str] = pa.Field(description=SUPPRESSION_REASON)
+
+    @pa.dataframe_check(error=_named(_cell_published, numbers=["slope", "se", "ci_lower", "ci_upper", "p_value"]))
+    @classmethod
+    def published_or_not(cls, frame: pd.DataFrame) -> pd.Series:
+        return _cell_published(frame, numbers=["slope", "se", "ci_lower", "ci_upper", "p_value"])
+
+    class Config:
+        name = "analysis_trends"
+        strict = True
+        ordered = True
+        unique = ["analysis_id", "breakdown", "breakdown_code"]
+
+
+ANALYSES_FOLDER = "analyses"  # under outputs/estimate/
+ANALYSIS_TABLES: dict[str, type[pa.DataFrameModel]] = {
+    "means": AnalysisMeans,
+    "crosstabs": AnalysisCrosstabs,
+    "crosstab_tests": AnalysisCrosstabTests,
+    "odds_ratios": AnalysisOddsRatios,
+    "area_vs_rest": AnalysisAreaVsRest,
+    "trends": AnalysisTrends,
+}
+"""The tables of `outputs/estimate/analyses/<name>.parquet` (every table is written, with no rows when the
+spec declares no analysis of its kind)."""
+
+
 class _IntervalColumns(TypedDict):
     """Keyword arguments of `interval_contains`."""
 

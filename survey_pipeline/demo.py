@@ -27,6 +27,10 @@ The model, in short:
   among those it is asked of equals `ITEM_MODELS[...].targets` (seed figures of the
   annual report). Routing follows the spec: a routed-past question holds -1.
   "weet niet" (99) and "geen antwoord" (98) occur at small rates.
+- Scored answers (`SCORE_MODELS`: the 1-10 report mark, an agree-scale item): a normal
+  score around a mean, shifted by age, a wijk effect and the satisfaction trait, rounded
+  and clipped to the item's codes. They are drawn from a stream of their own after the
+  coded answers and get no faults, so adding them left every other column as it was.
 - Documented faults (`FAULT_KINDS`) so validation has something to quarantine,
   listed row by row in `DemoPanel.faults`; and a few system-missing wijk values
   (valid data; the weight stage's missing-background rule applies).
@@ -387,6 +391,27 @@ ITEM_MODELS: Mapping[str, ItemModel] = {
         no_answer=0.03,
     ),
 }
+
+
+@dataclass(frozen=True)
+class ScoreModel:
+    """A scored answer (numeric or an ordered scale): round(mean + age + wijk + loading *
+    satisfaction + N(0, sd)), clipped to the item's lowest and highest code. On an agree
+    scale (1 = helemaal mee eens) a negative loading makes the satisfied agree."""
+
+    mean: float
+    sd: float
+    loading: float
+    age: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    wijk_sd: float = 0.2
+    dont_know: float = 0.0
+    no_answer: float = 0.0
+
+
+SCORE_MODELS: Mapping[str, ScoreModel] = {
+    "report_mark": ScoreModel(6.9, 1.3, 0.8, age=(-0.3, 0.0, 0.1, 0.4), dont_know=0.03, no_answer=0.01),
+    "reachable": ScoreModel(2.3, 0.9, -0.4, age=(0.2, 0.0, -0.1, -0.1), dont_know=0.08, no_answer=0.02),
+}
 TRAITS = ("engagement", "satisfaction")
 QUADRATURE_NODES = 12
 
@@ -591,8 +616,13 @@ def _asked_probability(
 
 
 def _routing_order(spec: QuestionnaireSpec, wave: int) -> list:
-    """The wave's questions with every filter question before the questions it routes."""
-    pending = list(spec.variables_in_wave(wave))
+    """The wave's coded questions (`ITEM_MODELS`) with every filter question before the questions it
+    routes; the scored items (`SCORE_MODELS`) come after them all (`_answer_scores`)."""
+    scored = [v.name for v in spec.variables_in_wave(wave) if v.name in SCORE_MODELS]
+    filters = {n for g in spec.groups.values() if g.when for n in g.when.variables}
+    if filters & set(scored):
+        raise ValueError(f"the demo generator cannot route on a scored item: {sorted(filters & set(scored))}")
+    pending = [v for v in spec.variables_in_wave(wave) if v.name not in SCORE_MODELS]
     done: set[str] = set()
     ordered = []
     while pending:
@@ -678,8 +708,10 @@ def _answer_wave(
     members: pd.DataFrame,
     world: _World,
     intercepts: Mapping[tuple[str, int], float],
+    scores: _Scores,
 ) -> pd.DataFrame:
-    """The clean answers of the members who respond in `wave`, sorted by resp_id."""
+    """The clean answers of the members who respond in `wave`, sorted by resp_id; the scored
+    items last, from their own stream (`scores`)."""
     who = members[members["in_waves"].map(lambda ws: wave in ws)].sort_values("resp_id")
     age_group = _age_group(wave - who["birth_year"].to_numpy())
     wijk = who["wijk"].to_numpy()
@@ -713,7 +745,41 @@ def _answer_wave(
         asked = spec.asked_mask(variable.name, frame)
         value[~asked] = not_asked
         frame[variable.name] = value
+    for variable in spec.variables_in_wave(wave):
+        if variable.name in SCORE_MODELS:
+            frame[variable.name] = scores.answer(spec, variable.name, frame, age_group, traits["satisfaction"])
     return frame.reset_index(drop=True)
+
+
+class _Scores:
+    """Draws the scored items (`SCORE_MODELS`) from one random stream: a wijk effect per item
+    once, then the answers wave by wave."""
+
+    def __init__(self, rng: np.random.Generator, n_wijk: int) -> None:
+        self.rng = rng
+        self.wijk_effect = {name: rng.normal(0.0, model.wijk_sd, n_wijk) for name, model in SCORE_MODELS.items()}
+
+    def answer(
+        self, spec: QuestionnaireSpec, name: str, frame: pd.DataFrame, age_group: np.ndarray, satisfaction: np.ndarray
+    ) -> np.ndarray:
+        model, variable = SCORE_MODELS[name], spec.variables[name]
+        lowest, highest = min(variable.codes), max(variable.codes)
+        wijk = frame["wijk"].to_numpy(dtype=np.int64)
+        score = (
+            model.mean
+            + np.asarray(model.age)[age_group - 1]
+            + self.wijk_effect[name][wijk - 1]
+            + model.loading * satisfaction
+            + self.rng.normal(0.0, model.sd, len(frame))
+        )
+        value = np.clip(np.round(score), lowest, highest)
+        draw = self.rng.random(len(frame))
+        value[draw < model.dont_know] = float(variable.missing.dont_know.code)
+        value[(draw >= model.dont_know) & (draw < model.dont_know + model.no_answer)] = float(
+            variable.missing.no_answer.code
+        )
+        value[~spec.asked_mask(name, frame)] = float(variable.missing.not_asked.code)
+        return value
 
 
 def _pick(rng: np.random.Generator, split: Mapping[int, float], size: int) -> np.ndarray:
@@ -745,9 +811,10 @@ def _inject_faults(
         taken[picked] = True
         return picked
 
-    # Only questions that filter no other question, so each fault breaks exactly one rule.
+    # Only questions that filter no other question, so each fault breaks exactly one rule; the
+    # scored items get none (the faults of the coded items stay as they were before them).
     filters = {n for g in spec.groups.values() if g.when for n in g.when.variables}
-    leaves = [v for v in spec.variables_in_wave(wave) if v.name not in filters]
+    leaves = [v for v in spec.variables_in_wave(wave) if v.name not in filters and v.name in ITEM_MODELS]
     routed = [v for v in leaves if v.asked_of != ALL_RESIDENTS]
     n_routing = max(1, int(round(ROUTING_FAULT_SHARE * n)))
     for i in range(n_routing):
@@ -805,17 +872,19 @@ def generate_panel(
     """Generate the demo panel (pure: frames only, no I/O). Same arguments, same frames."""
     if n_per_wave < 50:
         raise ValueError("n_per_wave must be at least 50")
-    streams = np.random.SeedSequence(seed).spawn(4)
-    world_rng, member_rng, answer_rng, fault_rng = (np.random.default_rng(s) for s in streams)
+    # The fifth stream (scored items) was added later: the first four, and so every other column, are unchanged.
+    streams = np.random.SeedSequence(seed).spawn(5)
+    world_rng, member_rng, answer_rng, fault_rng, score_rng = (np.random.default_rng(s) for s in streams)
     cells = population_cells(spec.waves)
     covariates = wijk_covariates(cells)
     world = _make_world(world_rng, need_index(covariates))
     intercepts = solve_intercepts(spec, cells, world)
     members = _draw_members(member_rng, spec, cells, world, n_per_wave)
+    scores = _Scores(score_rng, len(WIJK_TABLE))
     waves: dict[int, pd.DataFrame] = {}
     fault_parts = []
     for wave in spec.waves:
-        frame = _answer_wave(answer_rng, spec, wave, members, world, intercepts)
+        frame = _answer_wave(answer_rng, spec, wave, members, world, intercepts, scores)
         if faults:
             frame, wave_faults = _inject_faults(fault_rng, spec, wave, frame)
             fault_parts.append(wave_faults)

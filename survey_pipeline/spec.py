@@ -55,6 +55,9 @@ IndicatorKind = Literal["prestatie", "kengetal"]
 DontKnowRule = Literal["exclude", "count_as_no"]
 FilterNoAnswerRule = Literal["exclude", "count_as_no"]
 RegistrationUnit = Literal["count", "percentage"]
+AnalysisKind = Literal["mean", "crosstab", "logit", "wijk_vs_rest", "trend"]
+Adjustment = Literal["holm", "BH"]  # = survey_pipeline.core.multiplicity.ADJUSTMENTS (tested)
+MAX_NUMERIC_VALUES = 101  # a numeric answer is a short scale of whole numbers (0-100 at most)
 SPEC_VERSION = 1
 JSON_SCHEMA_PATH = Path(str(files("survey_pipeline.schemas"))) / "questionnaire.schema.json"
 """In the project's top-level `schemas/`, installed as package data (`survey_pipeline.schemas`)."""
@@ -258,12 +261,49 @@ class ScaleSpec(_Model):
         return self
 
 
+class NumericRange(_Model):
+    """A numeric answer: every whole number from `min` to `max` (e.g. a report mark 1-10)."""
+
+    min: StrictInt
+    max: StrictInt
+    labels: Annotated[
+        dict[StrictInt, Text],
+        Field(
+            description="Labels of some values, e.g. {1: 'zeer slecht', 10: 'uitstekend'}; the others are "
+            "labelled with their number.",
+            json_schema_extra={"propertyNames": {"pattern": "^-?[0-9]+$"}},
+        ),
+    ] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> NumericRange:
+        if not self.min < self.max:
+            raise _problem(f"min ({self.min}) must be below max ({self.max})")
+        if self.max - self.min + 1 > MAX_NUMERIC_VALUES:
+            raise _problem(f"at most {MAX_NUMERIC_VALUES} values, got {self.max - self.min + 1}")
+        outside = sorted(v for v in self.labels if not self.min <= v <= self.max)
+        if outside:
+            raise _problem(f"value(s) {outside} are outside {self.min}..{self.max}", "labels")
+        return self
+
+    @property
+    def codes(self) -> dict[int, str]:
+        """Every allowed value with its label (its number when none is given)."""
+        return {v: self.labels.get(v, str(v)) for v in range(self.min, self.max + 1)}
+
+
 class VariableSpec(_Model):
-    """A substantive question: its answer codes (`codes`) or a scale of `scales:` (`scale`)."""
+    """A substantive question: its answer codes (`codes`), a scale of `scales:` (`scale`) or a numeric answer
+    (`numeric`)."""
 
     label: Text
-    codes: Codes | None = Field(None, description="The answer codes; or give `scale`.")
-    scale: Name | None = Field(None, description="A scale of `scales:` whose codes are the answers; or give `codes`.")
+    codes: Codes | None = Field(None, description="The answer codes; or give `scale` or `numeric`.")
+    scale: Name | None = Field(
+        None, description="A scale of `scales:` whose codes are the answers; or give `codes` or `numeric`."
+    )
+    numeric: NumericRange | None = Field(
+        None, description="A numeric answer (whole numbers min..max), e.g. a report mark 1-10; or give `codes`."
+    )
     asked_of: Name = Field(description="The group the routing sends this question to.")
     waves: CodeList | None = Field(None, description="Waves the question is asked in (default: survey.waves).")
     not_measured: Reasons = Field(default_factory=dict)
@@ -272,9 +312,9 @@ class VariableSpec(_Model):
     )
 
     @model_validator(mode="after")
-    def _codes_or_scale(self) -> VariableSpec:
-        if (self.codes is None) == (self.scale is None):
-            raise _problem("give either codes or scale")
+    def _one_answer_form(self) -> VariableSpec:
+        if sum(form is not None for form in (self.codes, self.scale, self.numeric)) != 1:
+            raise _problem("give one of codes, scale or numeric (a numeric answer)")
         return self
 
 
@@ -311,6 +351,63 @@ class Registration(_Model):
     targets: Targets = Field(default_factory=lambda: MappingProxyType({}))
 
 
+# Per analysis kind: the keys it needs besides id, kind, title, variable and base, and those it may have.
+ANALYSIS_KEYS: Mapping[str, tuple[frozenset[str], frozenset[str]]] = MappingProxyType(
+    {
+        "mean": (frozenset(), frozenset({"breakdowns"})),
+        "crosstab": (frozenset({"against"}), frozenset()),
+        "logit": (frozenset({"success", "predictors"}), frozenset()),
+        "wijk_vs_rest": (frozenset(), frozenset({"success", "adjust"})),
+        "trend": (frozenset(), frozenset({"success", "breakdowns"})),
+    }
+)
+MIN_TREND_WAVES = 3
+
+
+class Analysis(_Model):
+    """An analysis beyond the indicator percentages, estimated per wave (trend: over the waves) and
+    printed in the report's section "Verdieping". Only substantive answers count: "weet niet",
+    "geen antwoord" and "niet gevraagd" leave the analysis (R's na.rm on the valid answers)."""
+
+    id: Name
+    kind: AnalysisKind = Field(
+        description="mean (of a numeric or scale item), crosstab (Rao-Scott test of variable x against), logit "
+        "(odds of the success codes on the predictors), wijk_vs_rest (each area against the rest of the "
+        "municipality, adjusted p-values) or trend (linear trend over the waves)."
+    )
+    title: Text = Field(description="Dutch title printed above the analysis.")
+    variable: Name = Field(description="The question analysed (crosstab: the row variable).")
+    base: Name = Field(ALL_RESIDENTS, description="A group name: the respondents analysed.")
+    success: CodeList | None = Field(
+        None, description="logit: the outcome codes; wijk_vs_rest and trend: the share of these codes (else the mean)."
+    )
+    against: Name | None = Field(None, description="crosstab: the column variable (a question or background variable).")
+    predictors: Annotated[tuple[Name, ...], Field(min_length=1)] | None = Field(
+        None, description="logit: background variables or questions, each entered as a factor."
+    )
+    breakdowns: tuple[Name, ...] = Field((), description="mean and trend: background variables to break down by.")
+    adjust: Adjustment | None = Field(
+        None, description="wijk_vs_rest: holm (default; family-wise) or BH (Benjamini-Hochberg; false discovery rate)."
+    )
+
+    @model_validator(mode="after")
+    def _keys_of_kind(self) -> Analysis:
+        required, optional = ANALYSIS_KEYS[self.kind]
+        given = {key for key in ("success", "against", "predictors", "adjust") if getattr(self, key) is not None}
+        given |= {"breakdowns"} if self.breakdowns else set()
+        missing, unused = sorted(required - given), sorted(given - required - optional)
+        if missing:
+            raise _problem(f"required for an analysis of kind {self.kind}", missing[0])
+        if unused:
+            raise _problem(f"not used by an analysis of kind {self.kind}", unused[0])
+        return self
+
+    @property
+    def adjustment(self) -> str:
+        """The multiple-comparison adjustment of a wijk_vs_rest analysis (default holm)."""
+        return self.adjust or "holm"
+
+
 class SpecDocument(_Model):
     """A questionnaire spec as written in YAML (see `questionnaires/wij_monitor.yaml`)."""
 
@@ -331,6 +428,9 @@ class SpecDocument(_Model):
     registrations: list[Registration] = Field(
         default_factory=list, description="Registration figures (kengetallen not from the survey), by year."
     )
+    analyses: list[Analysis] = Field(
+        default_factory=list, description="Analyses for the report's section Verdieping (means, crosstabs, ...)."
+    )
 
     @field_validator("spec_version", mode="before")
     @classmethod
@@ -347,6 +447,7 @@ class SpecDocument(_Model):
         self._check_routing()
         self._check_indicators()
         self._check_registrations()
+        self._check_analyses()
         return self
 
     def waves_of(self, name: str) -> tuple[int, ...]:
@@ -354,10 +455,12 @@ class SpecDocument(_Model):
         return self.variables[name].waves or self.survey.waves
 
     def codes_of(self, name: str) -> dict[int, str]:
-        """A question's answer codes: its own or its scale's (the scale is checked to exist first)."""
+        """A question's answer codes: its own, every value of its numeric range, or its scale's (checked to exist first)."""
         var = self.variables[name]
         if var.codes is not None:
             return var.codes
+        if var.numeric is not None:
+            return var.numeric.codes
         return (self.scales or {})[var.scale].codes  # type: ignore[index]
 
     def _check_groups_declared(self) -> None:
@@ -388,7 +491,8 @@ class SpecDocument(_Model):
                 raise _problem(f"unknown scale '{var.scale}'", f"{key}.scale")
             clash = sorted(set(self.codes_of(name)) & set((var.missing_codes or self.missing_codes).codes))
             if clash:
-                raise _problem(f"code(s) {clash} are also missing-value codes", f"{key}.codes")
+                where = "codes" if var.codes is not None else "numeric"
+                raise _problem(f"code(s) {clash} are also missing-value codes", f"{key}.{where}")
             skipped_waves = sorted(set(self.waves_of(name)) & set(survey.not_measured))
             if skipped_waves:
                 raise _problem(
@@ -498,6 +602,44 @@ class SpecDocument(_Model):
                             f"{key}.targets.{year}",
                         )
 
+    def _check_analyses(self) -> None:
+        ids = [analysis.id for analysis in self.analyses]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise _problem(f"duplicate analysis id(s) {duplicates}", "analyses")
+        for analysis in self.analyses:
+            key = f"analyses.{analysis.id}"
+            if analysis.variable not in self.variables:
+                raise _problem(f"unknown question '{analysis.variable}'", f"{key}.variable")
+            codes = self.codes_of(analysis.variable)
+            unknown = sorted(set(analysis.success or ()) - set(codes))
+            if unknown:
+                raise _problem(f"code(s) {unknown} are not answer codes of '{analysis.variable}'", f"{key}.success")
+            if analysis.kind == "logit" and set(codes) <= set(analysis.success or ()):
+                raise _problem("every answer is a success: the outcome would not vary", f"{key}.success")
+            if analysis.base not in self.groups:
+                raise _problem(f"unknown group '{analysis.base}'", f"{key}.base")
+            for field_name in ("against", "predictors"):
+                value = getattr(analysis, field_name)
+                for name in (value,) if isinstance(value, str) else value or ():
+                    if self._answer_codes(name) is None:
+                        raise _problem(f"unknown question or background variable '{name}'", f"{key}.{field_name}")
+                    if name == analysis.variable:
+                        raise _problem(f"'{name}' is the analysed variable itself", f"{key}.{field_name}")
+            if analysis.predictors and len(set(analysis.predictors)) != len(analysis.predictors):
+                raise _problem(f"duplicate predictors in {list(analysis.predictors)}", f"{key}.predictors")
+            for name in analysis.breakdowns:
+                if name not in self.background:
+                    raise _problem(f"unknown background variable '{name}'", f"{key}.breakdowns")
+            if analysis.kind == "wijk_vs_rest" and self.survey.area_variable is None:
+                raise _problem("needs survey.area_variable (the areas compared)", f"{key}.kind")
+            if analysis.kind == "trend" and len(self.waves_of(analysis.variable)) < MIN_TREND_WAVES:
+                raise _problem(
+                    f"a trend needs a question asked in at least {MIN_TREND_WAVES} waves, "
+                    f"'{analysis.variable}' is asked in {list(self.waves_of(analysis.variable))}",
+                    f"{key}.variable",
+                )
+
 
 # ---------------------------------------------------------------------------
 # The resolved spec the stages use
@@ -557,6 +699,8 @@ class Variable:
     # Survey waves in which the question was deliberately not asked -> Dutch reason ("i.v.m. COVID").
     not_measured: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
     scale: str | None = None  # the name of its scale in `scales:`, when it names one
+    # A numeric answer (min, max): `codes` then holds every whole number between them.
+    numeric_range: tuple[int, int] | None = None
 
     @property
     def answer_codes(self) -> tuple[int, ...]:
@@ -595,6 +739,8 @@ class QuestionnaireSpec:
     method: SurveyMethod | None = None
     # Registration figures (not from the survey), read from params `estimate.registrations_file`.
     registrations: tuple[Registration, ...] = ()
+    # Analyses for the report's section Verdieping (spec `analyses:`).
+    analyses: tuple[Analysis, ...] = ()
 
     def indicator(self, indicator_id: str) -> Indicator:
         for indicator in self.indicators:
@@ -661,6 +807,7 @@ def _resolve(doc: SpecDocument, source: str, fingerprint: str) -> QuestionnaireS
             doc.waves_of(name),
             MappingProxyType(var.not_measured),
             var.scale,
+            (var.numeric.min, var.numeric.max) if var.numeric is not None else None,
         )
         for name, var in doc.variables.items()
     }
@@ -691,6 +838,7 @@ def _resolve(doc: SpecDocument, source: str, fingerprint: str) -> QuestionnaireS
         scales=MappingProxyType(dict(doc.scales or {})),
         method=survey.method,
         registrations=tuple(doc.registrations),
+        analyses=tuple(doc.analyses),
     )
 
 

@@ -126,6 +126,7 @@ STAGES: tuple[Stage, ...] = (
             "spec.json",
             RECORD,
         ),
+        folders=("analyses",),
     ),
     Stage(
         name="report",
@@ -137,6 +138,7 @@ STAGES: tuple[Stage, ...] = (
             "estimate/distributions.parquet",
             "estimate/sae.parquet",
             "estimate/registrations.parquet",
+            "estimate/analyses",
             "estimate/spec.json",
             f"estimate/{RECORD}",
             "weight/diagnostics.parquet",

@@ -319,3 +319,20 @@ def test_registration_figures_reach_every_deliverable(finished_run):
     ]
     note = (report / "onderzoeksverantwoording.md").read_text(encoding="utf-8")
     assert "Registratiecijfers" in note and "synthetisch (demo)" in note
+
+
+def test_the_report_has_the_verdieping_section_of_the_spec_analyses(finished_run):
+    """The spec's analyses reach the annual report: the section, every title, the forest plot."""
+    spec = load_spec(finished_run / "questionnaires" / "wij_monitor.yaml")
+    report = finished_run / "outputs" / "report"
+    html = (report / "jaarverslag.html").read_text(encoding="utf-8")
+    markdown = (report / "jaarverslag.md").read_text(encoding="utf-8")
+    assert 'id="verdieping"' in html and "## Verdieping" in markdown
+    for analysis in spec.analyses:
+        assert f"### {analysis.title}" in markdown.replace("\\", "")
+    assert (report / "figures" / "odds_not_heard.svg").is_file()
+    assert 'src="figures/odds_not_heard.svg"' in html
+    tables = finished_run / "outputs" / "estimate" / "analyses"
+    assert sorted(p.stem for p in tables.glob("*.parquet")) == sorted(
+        ["area_vs_rest", "crosstab_tests", "crosstabs", "means", "odds_ratios", "trends"]
+    )

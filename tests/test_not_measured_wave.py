@@ -44,6 +44,8 @@ def _declare_not_measured(project: Path, wave: int, reason: str) -> None:
         body.get("not_measured", {}).pop(wave, None)
         if body.get("not_measured") == {}:
             del body["not_measured"]
+    # a trend needs a question asked in three waves (a spec rule): with two left it goes
+    raw["analyses"] = [analysis for analysis in raw.get("analyses", []) if analysis["kind"] != "trend"]
     path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
     receipt = project / "data" / "raw" / "receipt.csv"
     if receipt.exists():  # the provider delivers nothing for a wave that was not held

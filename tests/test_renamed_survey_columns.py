@@ -32,6 +32,10 @@ def _rename_in_spec(path: Path, old_id: str, old_area: str) -> None:
     raw["survey"]["respondent_id"] = NEW_ID
     raw["survey"]["area_variable"] = NEW_AREA
     raw["background"] = {NEW_AREA if name == old_area else name: body for name, body in raw["background"].items()}
+    for analysis in raw.get("analyses", []):  # breakdowns and predictors name background variables
+        for key in ("breakdowns", "predictors"):
+            if key in analysis:
+                analysis[key] = _renamed(analysis[key], old_area, NEW_AREA)
     path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 

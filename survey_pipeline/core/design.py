@@ -86,6 +86,7 @@ from survey_pipeline.core.variance import (
     Projection,
     SamplingStructure,
     degrees_of_freedom,
+    keyed_covariance,
     linearized_covariance,
     linearized_variance,
     make_projection,
@@ -963,9 +964,10 @@ class SurveyDesign:
         # and tr(Delta^2) = |M|_F^2.
         eigenvalues, eigenvectors = np.linalg.eigh(scaled @ contrasts / table_rows)
         whiten = (eigenvectors / np.sqrt(eigenvalues)).T @ scaled
-        total_w = float(w.sum())
-        influence = (whiten[:, np.maximum(cell, 0)] - (whiten @ shares)[:, None]) * (w / total_w)
-        m = linearized_covariance(influence, inside, self._structure, self._projection)
+        # Influence of the whitened contrasts: (whiten[:, cell] - whiten @ shares) * w / sum(w), a
+        # function of the row's cell times its weight (`keyed_covariance` needs no rows x contrasts array).
+        g = whiten - (whiten @ shares)[:, None]
+        m = keyed_covariance(w / float(w.sum()), np.maximum(cell, 0), g, inside, self._structure, self._projection)
         trace, trace_sq = float(np.trace(m)), float(np.sum(m * m))
         df = (n_rows - 1) * (n_cols - 1)
         if statistic == "F":

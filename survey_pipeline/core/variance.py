@@ -495,8 +495,71 @@ def linearized_covariance(
         pairs = a[first[block]] + a[second[block]]
         out = np.where(inside, np.arange(pairs.shape[0])[:, None], -1)
         variance[block] = linearized_variance(pairs, out, pairs.shape[0], structure, projection)
+    return _covariance_from_pairs(variance, k)
+
+
+def _covariance_from_pairs(variance: np.ndarray, k: int) -> np.ndarray:
+    """The k x k covariance from the variances of a_i + a_j over `np.triu_indices(k)` pairs."""
+    first, second = np.triu_indices(k)
     own = variance[first == second] / 4  # var(2 a_i) = 4 var(a_i)
     cov = np.empty((k, k))
     cov[first, second] = (variance - own[first] - own[second]) / 2
     cov[second, first] = cov[first, second]
     return cov
+
+
+def keyed_covariance(
+    u: np.ndarray,
+    key: np.ndarray,
+    g: np.ndarray,
+    inside: np.ndarray,
+    structure: SamplingStructure,
+    projection: Projection | None = None,
+) -> np.ndarray:
+    """`linearized_covariance` of the influence a = g[:, key] * u (k x rows), for influence that
+    depends on a row only through a key (e.g. its table cell, `g`: k x keys) and a row factor `u`.
+
+    When every row is a PSU the stratum sums of the pair sums come from sums of u, u^2 and u x
+    base weight per (stratum, key[, calibration cell]), so no k x rows array is formed (a 4 x 30
+    table has 87 contrasts: 3,828 pairs over every row otherwise). Clustered designs take the
+    general path.
+    """
+    if structure.psu is not None:
+        return linearized_covariance(
+            g[:, np.where(inside, key, 0)] * np.where(inside, u, 0.0), inside, structure, projection
+        )
+    k, n_keys = g.shape
+    s = structure.n_strata
+    stratum = structure.stratum[inside] if s > 1 else np.zeros(int(inside.sum()), dtype=np.int64)
+    row_key, row_u = key[inside], u[inside]
+    cell_key = stratum * np.int64(n_keys) + row_key
+    sums = np.bincount(cell_key, weights=row_u, minlength=s * n_keys).reshape(s, n_keys)
+    squares = np.bincount(cell_key, weights=row_u * row_u, minlength=s * n_keys).reshape(s, n_keys)
+    total = np.einsum("ik,sk->is", g, sums)  # (k x strata)
+    # (strata x k x k); two-operand einsum: no BLAS threads for these small products (as `times_transpose`)
+    sumsq = np.stack([np.einsum("ik,jk->ij", g * squares[t], g) for t in range(s)])
+    n_domain_psu = None
+    if projection is None:
+        n_domain_psu = np.bincount(stratum, minlength=s).astype(np.float64)
+    else:
+        c = projection.n_cells
+        cell = projection.cell[inside]
+        values = row_u if projection.kind == "poststratify" else row_u * projection.inverse_base[inside]
+        key_cell = np.bincount(row_key * np.int64(c) + cell, weights=values, minlength=n_keys * c).reshape(n_keys, c)
+        h = projection_from_cell_sums(np.einsum("ik,kc->ic", g, key_cell), projection)  # (k x cells)
+        total = total - times_transpose(h, projection.stratum_base)
+        crossed = np.bincount(
+            cell_key * np.int64(c) + cell, weights=row_u * projection.base[inside], minlength=s * n_keys * c
+        ).reshape(s, n_keys, c)
+        cross = np.stack([np.einsum("ic,jc->ij", np.einsum("ik,kc->ic", g, crossed[t]), h) for t in range(s)])
+        base_sq = projection.stratum_base_sq.toarray()
+        projected = np.stack([np.einsum("ic,jc->ij", h * base_sq[t], h) for t in range(s)])
+        sumsq = sumsq - cross - cross.transpose(0, 2, 1) + projected
+    first, second = np.triu_indices(k)
+    pair_sumsq = sumsq[:, first, first] + sumsq[:, second, second] + 2 * sumsq[:, first, second]
+    sums_of_pairs = StratumSums(
+        total=total[first] + total[second],
+        sumsq=pair_sumsq.T,
+        n_domain_psu=None if n_domain_psu is None else np.broadcast_to(n_domain_psu, (first.size, s)),
+    )
+    return _covariance_from_pairs(combine_strata(sums_of_pairs, structure), k)

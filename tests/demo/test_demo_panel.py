@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 import pyreadstat
 import pytest
+import yaml
 
 from survey_pipeline.core.calibration import rake_weights
-from survey_pipeline.demo import FAULT_KINDS, FILE_LABEL, ITEM_MODELS, generate_panel, write_demo
-from survey_pipeline.spec import load_spec
+from survey_pipeline.demo import FAULT_KINDS, FILE_LABEL, ITEM_MODELS, SCORE_MODELS, generate_panel, write_demo
+from survey_pipeline.spec import load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKGROUND = ("wijk", "age_group", "sex")
@@ -227,3 +228,28 @@ def test_weighted_rates_are_near_the_targets(spec, panel):
             assert abs(estimate - target) < 3.5 * se, (indicator.id, wave, estimate, se)
             checked += 1
     assert checked == 10 + 7 + 9
+
+
+def test_scored_items_leave_every_other_column_as_it_was(spec, panel):
+    """The scored items (report mark, agree scale) come from their own stream and get no faults: a spec
+    without them gives the same frames, faults included, minus their columns."""
+    raw = yaml.safe_load((ROOT / "questionnaires" / "wij_monitor.yaml").read_text(encoding="utf-8"))
+    for name in SCORE_MODELS:
+        del raw["variables"][name]
+    raw["analyses"] = [a for a in raw["analyses"] if a["variable"] not in SCORE_MODELS]
+    without = generate_panel(parse_spec(raw), n_per_wave=3000, seed=7)
+    for wave, frame in panel.waves.items():
+        pd.testing.assert_frame_equal(frame.drop(columns=list(SCORE_MODELS)), without.waves[wave])
+    pd.testing.assert_frame_equal(panel.faults, without.faults)
+
+
+def test_scored_items_hold_their_codes_and_follow_the_routing(spec, panel):
+    frame = _clean(panel, 2021)
+    mark = frame["report_mark"].to_numpy()
+    contact = (frame["contact"] == 1).to_numpy()
+    assert (mark[~contact] == spec.missing.not_asked.code).all()
+    answered = mark[contact & (mark <= 10)]
+    assert set(answered) <= set(range(1, 11)) and 6.0 < answered.mean() < 8.0  # a typical report mark
+    assert {98.0, 99.0} <= set(mark[contact])
+    reachable = frame.loc[frame["heard"] == 1, "reachable"]
+    assert set(reachable) <= {1.0, 2.0, 3.0, 4.0, 5.0, 98.0, 99.0}

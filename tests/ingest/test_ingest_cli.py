@@ -190,11 +190,11 @@ def _demo_wave_as(path, *, suffix=".sav", row_compress=False, unknown_count=True
 TRUNCATED = "wij_panel_2019.{suffix}, rule 'truncated_file': the SPSS file is truncated: {detail}"
 SPSS_CUT_CASES = {
     "bytecode_unknown_count_cut_at_4_kib": (
-        dict(row_compress=True, cut=12 * 4096),
+        dict(row_compress=True, cut=13 * 4096),
         TRUNCATED.format(suffix="sav", detail="the compressed data end inside a block of command codes"),
     ),
     "bytecode_declared_count_cut_at_4_kib": (
-        dict(row_compress=True, unknown_count=False, cut=12 * 4096),
+        dict(row_compress=True, unknown_count=False, cut=13 * 4096),
         TRUNCATED.format(suffix="sav", detail="the compressed data end inside a block of command codes"),
     ),
     "zsav_unknown_count_cut_at_4_kib": (

@@ -22,7 +22,7 @@ from survey_pipeline.reliability import apply_suppression, assess
 from survey_pipeline.settings import Params, SuppressionRule, write_record
 from survey_pipeline.settings import load_params as load_settings
 from survey_pipeline.spec import QuestionnaireSpec
-from survey_pipeline.stages.estimate import small_area
+from survey_pipeline.stages.estimate import analyses, small_area
 
 ROOT = Path(__file__).resolve().parents[2]
 RATES = {
@@ -457,6 +457,9 @@ def write_stage_outputs(
         small_area.empty_table().to_parquet(outputs / "estimate" / "sae.parquet", index=False)
     if "registrations" not in frames:
         registration_frame(spec).to_parquet(outputs / "estimate" / "registrations.parquet", index=False)
+    (outputs / "estimate" / contracts.ANALYSES_FOLDER).mkdir(exist_ok=True)
+    for name, table in analyses.empty_tables().items():  # tables without rows, as for a spec without analyses
+        table.to_parquet(outputs / "estimate" / contracts.ANALYSES_FOLDER / f"{name}.parquet", index=False)
     write_spec_record(outputs / "estimate", spec)
     made_with = {"ingest": params.ingest, "validate": params.validate_}
     write_record(outputs / "validate", made_with)

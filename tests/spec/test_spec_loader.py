@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import copy
+import typing
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
+from survey_pipeline.core.multiplicity import ADJUSTMENTS
 from survey_pipeline.errors import InputError, SpecError
-from survey_pipeline.spec import load_spec, parse_spec
+from survey_pipeline.spec import Adjustment, load_spec, parse_spec
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "questionnaires" / "wij_monitor.yaml"
 
@@ -215,13 +217,47 @@ REJECTIONS = [
     (_delete("survey.method.recruitment"), "survey.method.recruitment", "required key is missing"),
     # scales: a variable gives codes or a known scale; an agree scale's groups split the indicator's codes
     (_set("variables.walk_in.scale", "agree7"), "variables.walk_in.scale", "unknown scale 'agree7'"),
-    (_set("variables.walk_in.codes", {1: "ja"}), "variables.walk_in", "either codes or scale"),
-    (_delete("variables.heard.codes"), "variables.heard", "either codes or scale"),
+    (_set("variables.walk_in.codes", {1: "ja"}), "variables.walk_in", "one of codes, scale or numeric"),
+    (_delete("variables.heard.codes"), "variables.heard", "one of codes, scale or numeric"),
     (_set("scales.agree5.disagree.codes", [4, 5, 6]), "scales.agree5.disagree.codes", "[6] are not codes"),
     (_set("scales.agree5.neutral.codes", [3, 4]), "scales.agree5.neutral.codes", "[4] are both disagree and neutral"),
     (_delete("scales.agree5.neutral"), "scales.agree5", "both disagree and neutral, or neither"),
     (_set("indicators.3.success", [1]), "indicators.walk_in_easy.success", "must split its codes [1, 2, 3, 4, 5]"),
     (_set("indicators.3.success", [1, 2, 3]), "indicators.walk_in_easy.success", "without overlap"),
+    # numeric answers (the report mark 1-10)
+    (_set("variables.report_mark.codes", {1: "x"}), "variables.report_mark", "one of codes, scale or numeric"),
+    (_delete("variables.heard.codes"), "variables.heard", "one of codes, scale or numeric"),
+    (_set("variables.report_mark.numeric.min", 10), "variables.report_mark.numeric", "must be below max (10)"),
+    (_set("variables.report_mark.numeric.max", 500), "variables.report_mark.numeric", "at most 101 values"),
+    (_set("variables.report_mark.numeric.max", 99), "variables.report_mark.numeric", "also missing-value codes"),
+    (_set("variables.report_mark.numeric.labels", {11: "x"}), "variables.report_mark.numeric.labels", "outside 1..10"),
+    (_set("variables.report_mark.numeric.step", 0.5), "variables.report_mark.numeric.step", "unknown key"),
+    (_both(_set("indicators.0.variable", "report_mark"), _set("indicators.0.success", [8, 9, 10])), None, None),
+    (_set("indicators.0.success", [11]), "indicators.heard.success", "not answer codes"),
+    # analyses
+    (_set("analyses.0.kind", "median"), "analyses.report_mark.kind", "must be one of"),
+    (_set("analyses.0.variable", "nonexistent"), "analyses.report_mark.variable", "unknown question"),
+    (_set("analyses.0.variable", "wijk"), "analyses.report_mark.variable", "unknown question 'wijk'"),
+    (_set("analyses.0.base", "everyone"), "analyses.report_mark.base", "unknown group"),
+    (_set("analyses.0.breakdowns", ["buurt"]), "analyses.report_mark.breakdowns", "unknown background variable"),
+    (_set("analyses.0.against", "sex"), "analyses.report_mark.against", "not used by an analysis of kind mean"),
+    (_set("analyses.0.adjust", "holm"), "analyses.report_mark.adjust", "not used by an analysis of kind mean"),
+    (_set("analyses.0.title", ""), "analyses.report_mark.title", "non-empty text"),
+    (_set("analyses.1.id", "report_mark"), "analyses", "duplicate analysis id(s) ['report_mark']"),
+    (_delete("analyses.2.against"), "analyses.heard_by_age.against", "required for an analysis of kind crosstab"),
+    (_set("analyses.2.against", "heard"), "analyses.heard_by_age.against", "the analysed variable itself"),
+    (_set("analyses.2.against", "buurt"), "analyses.heard_by_age.against", "unknown question or background"),
+    (_set("analyses.2.against", "contact"), None, None),  # a question may be the column variable
+    (_set("analyses.3.success", [3]), "analyses.not_heard.success", "not answer codes"),
+    (_set("analyses.3.success", [1, 2]), "analyses.not_heard.success", "the outcome would not vary"),
+    (_set("analyses.3.predictors", ["sex", "sex"]), "analyses.not_heard.predictors", "duplicate predictors"),
+    (_set("analyses.3.predictors", ["gemeente"]), "analyses.not_heard.predictors", "unknown question or background"),
+    (_delete("analyses.3.predictors"), "analyses.not_heard.predictors", "required for an analysis of kind logit"),
+    (_delete("analyses.3.success"), "analyses.not_heard.success", "required for an analysis of kind logit"),
+    (_set("analyses.4.adjust", "bonferroni"), "analyses.heard_by_wijk.adjust", "must be one of"),
+    (_delete("survey.area_variable"), "analyses.heard_by_wijk.kind", "needs survey.area_variable"),
+    (_set("analyses.5.variable", "caregiver"), "analyses.heard_trend.variable", "at least 3 waves"),
+    (_set("analyses", []), None, None),
 ]
 
 
@@ -233,6 +269,22 @@ def test_scales_and_method_reach_the_resolved_spec():
     assert spec.variables["wmo_quick"].codes == agree.codes  # the scale's codes are the question's
     assert spec.agree_scale("heard") is None  # yes/no: no agree scale
     assert spec.method is not None and set(spec.method.waves) == set(spec.waves)
+
+
+def test_numeric_answers_and_analyses_resolve():
+    spec = load_spec(SPEC_PATH)
+    mark = spec.variables["report_mark"]
+    assert mark.numeric_range == (1, 10)
+    assert list(mark.codes) == list(range(1, 11)) and mark.codes[1] == "zeer slecht" and mark.codes[7] == "7"
+    assert mark.answer_codes == (*range(1, 11), 99, 98)  # validation allows these (and -1 when routed past)
+    assert spec.variables["heard"].numeric_range is None
+    kinds = {a.id: a.kind for a in spec.analyses}
+    assert set(kinds.values()) == {"mean", "crosstab", "logit", "wijk_vs_rest", "trend"}
+    assert spec.analyses[4].adjustment == "holm" and spec.analyses[5].base == "residents"
+
+
+def test_adjustments_are_those_of_the_core():
+    assert set(typing.get_args(Adjustment)) == set(ADJUSTMENTS)
 
 
 @pytest.mark.parametrize(("mutate", "key", "problem"), REJECTIONS)

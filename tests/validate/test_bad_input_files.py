@@ -104,9 +104,9 @@ def without_case_count(path):
 @pytest.mark.parametrize(
     ("row_compress", "cut", "detail"),
     [
-        (True, 2 * 4096, "the compressed data end inside the values of a command block"),
+        (True, 4 * 4096, "the compressed data end inside the values of a command block"),
         (True, 3 * 4096, "the compressed data end inside a block of command codes"),
-        (False, 2 * 4096, "the data end inside case 21"),
+        (False, 2 * 4096, "the data end inside case 13"),
     ],
     ids=["bytecode_in_values", "bytecode_in_commands", "uncompressed"],
 )

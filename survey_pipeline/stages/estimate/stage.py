@@ -17,6 +17,9 @@ treating the waves as independent samples would give: sqrt(se_from^2 + se_to^2)
 from the per-wave estimates. A change is suppressed when either of its wave
 estimates is (so it never reveals a suppressed value).
 
+The spec's analyses (means, crosstabs, logits, area vs rest, trends; `analyses.py`) run on
+the same calibrated designs and go to `outputs/estimate/analyses/`.
+
 Publication rule: `reliability.py`; targets: `targets.py`.
 """
 
@@ -57,12 +60,13 @@ from survey_pipeline.settings import (
     write_record,
 )
 from survey_pipeline.spec import Indicator, QuestionnaireSpec
+from survey_pipeline.stages.estimate.analyses import TOTAL_LABEL, estimate_analyses
+from survey_pipeline.stages.estimate.analyses import empty_tables as empty_analysis_tables
 from survey_pipeline.stages.estimate.small_area import empty_table as empty_sae_table
 from survey_pipeline.stages.estimate.small_area import published_share, read_covariates, small_area_estimates
 
 log = logging.getLogger(__name__)
 
-TOTAL_LABEL = "Totaal"
 WEIGHT = "weight"
 CELL = "_poststratification_cell"
 
@@ -603,6 +607,7 @@ class Estimates:
     distributions: pd.DataFrame
     diagnostics: dict
     small_area: pd.DataFrame | None = None  # `contracts.EstimateSae`, when estimate.small_area is enabled
+    analyses: Mapping[str, pd.DataFrame] | None = None  # `contracts.ANALYSIS_TABLES`: the spec's analyses
 
 
 def _empty(table: Mapping[str, str]) -> pd.DataFrame:
@@ -627,7 +632,7 @@ def estimate_all(
     waves = sorted(int(w) for w in data[spec.wave_variable].unique())
     if not waves:
         raise InputError("no weighted rows to estimate from", rule="estimate_input")
-    frames, margins_by_wave, diagnostics = {}, {}, {"waves": {}}
+    frames, margins_by_wave, designs, diagnostics = {}, {}, {}, {"waves": {}}
     level_parts, distribution_parts = [], []
     for wave in waves:
         rows = data[data[spec.wave_variable] == wave].reset_index(drop=True)
@@ -635,7 +640,7 @@ def estimate_all(
         frame, counts = ind.add_outcomes(spec, rows, measured)
         margins_by_wave[wave] = wave_margins(margins, wave, weighting, file=margins_file)
         design, change = wave_design(frame, margins_by_wave[wave], weighting, params.calibration_tolerance, wave=wave)
-        frames[wave] = frame
+        frames[wave], designs[wave] = frame, design
         diagnostics["waves"][str(wave)] = {
             "rows": int(len(frame)),
             "calibration_max_relative_change": change,
@@ -673,12 +678,18 @@ def estimate_all(
         change_parts.append(estimate_changes(spec, design, first, second, params))
         del design  # before the next pair's design is built
     changes = finish_changes(pd.concat(change_parts, ignore_index=True) if change_parts else pd.DataFrame(), levels)
+
+    def stacked(chosen: Sequence[int]) -> SurveyDesign:
+        return stacked_design([frames[w] for w in chosen], {w: margins_by_wave[w] for w in chosen}, weighting, spec)
+
+    analyses = estimate_analyses(spec, designs, stacked, params)
     judged = judge_targets(spec, levels, changes, parsed)
     indicators_out = _as_text(judged[list(INDICATOR_COLUMNS)].copy(), INDICATOR_COLUMNS)
     changes = _as_text(changes, CHANGE_COLUMNS)
     distributions = _as_text(pd.concat(distribution_parts, ignore_index=True), DISTRIBUTION_COLUMNS)
     diagnostics["pairs"] = [list(p) for p in pairs]
-    return Estimates(indicators_out, changes, distributions, diagnostics, small_area)
+    diagnostics["analyses"] = {name: int(len(table)) for name, table in analyses.items()}
+    return Estimates(indicators_out, changes, distributions, diagnostics, small_area, analyses)
 
 
 def read_registration_table(settings: EstimateSettings, base_dir: Path, spec: QuestionnaireSpec) -> pd.DataFrame:
@@ -717,6 +728,10 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
         write_table(result.distributions, out / "distributions.parquet", contracts.EstimateDistributions, spec)
         write_table(small_area, out / "sae.parquet", contracts.EstimateSae, spec)
         write_table(registrations, out / "registrations.parquet", contracts.EstimateRegistrations, spec)
+        (out / contracts.ANALYSES_FOLDER).mkdir()
+        for name, table in (result.analyses or empty_analysis_tables()).items():
+            path = out / contracts.ANALYSES_FOLDER / f"{name}.parquet"
+            write_table(table, path, contracts.ANALYSIS_TABLES[name], spec)
         write_spec_record(out, spec)
         write_record(out, {**upstream, "estimate": settings}, recorded_software(inputs))
     for wave, counts in join_counts.items():

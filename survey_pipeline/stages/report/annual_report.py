@@ -10,6 +10,7 @@ from survey_pipeline.spec import QuestionnaireSpec
 from survey_pipeline.stages.report.document import (
     METHOD_NOTE_PAGE,
     AnnualTableBlock,
+    Block,
     Document,
     Heading,
     Image,
@@ -52,12 +53,13 @@ def build_report_document(
     *,
     model_based: bool = False,
     registration_targets: pd.DataFrame | None = None,
+    verdieping: Sequence[Block] = (),
 ) -> Document:
     """The page `jaarverslag.html` / `jaarverslag.md`; `targets` is `tables.target_table`, `changes`
     `tables.change_table`, `level` the confidence level of the intervals; `model_based`: an area
     figure shows model-based estimates (small-area estimation), which the text then explains;
     `registration_targets` the judged registration targets (`registration_rows.target_rows`), listed
-    after the survey's."""
+    after the survey's; `verdieping` the section of the spec's analyses (`verdieping.py`), last."""
     blocks: list = [
         Paragraph(
             "Met de volgende indicatoren wordt de voortgang van dit beleidsveld gemeten. Als er geen gegevens "
@@ -115,6 +117,7 @@ def build_report_document(
             ),
             *(_image(f, caption=False) for f in wijken),
         ]
+    blocks += verdieping
     first, last = min(waves), max(waves)
     period = str(first) if first == last else f"{first}\u2013{last}"
     return Document(

@@ -1,10 +1,10 @@
-"""Figures of the report (matplotlib, Agg backend): the routing chain, trends, and wijken.
+"""Figures of the report (matplotlib, Agg backend): the routing chain, trends, wijken and odds ratios.
 
 Every figure shows the confidence interval of each estimate; suppressed
 estimates are never drawn, only marked "niet gepubliceerd". Files are written
 with fixed metadata so a rerun on the same numbers gives the same bytes.
 
-A figure is planned first (`chain_plan`, `trend_plan`, `area_plan`): a
+A figure is planned first (`chain_plan`, `trend_plan`, `area_plan`, `forest_plan`): a
 `FigurePlan` holds, as plain data, exactly the rows, labels and settings the
 drawing reads, and nothing else. `write_figures` draws each plan, or copies it
 from the figure cache when a plan with the same hash was drawn before. The hash
@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure as MplFigure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from survey_pipeline.contracts import SAE_SOURCE_MODEL as MODEL_SOURCE
 from survey_pipeline.spec import ALL_RESIDENTS, Indicator, QuestionnaireSpec
@@ -68,6 +68,7 @@ MODEL_NOTE = (
 )
 COLOURS = ("#00689e", "#e5720b", "#5a9b3c", "#8e5ea2", "#c0392b")
 PERCENT = FuncFormatter(lambda y, _: format_percent(y, 0))
+FOREST_TICKS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0)  # odds ratios, log axis
 # Fewer figures to draw are drawn in the main process: a pool would cost about as much as it saves.
 MIN_PARALLEL_FIGURES = 4
 
@@ -259,6 +260,47 @@ def area_plan(
     )
 
 
+def forest_plan(
+    odds: pd.DataFrame, spec: QuestionnaireSpec, analysis_id: str, wave: int, level: float
+) -> FigurePlan | None:
+    """The odds ratios of a logit analysis (`contracts.AnalysisOddsRatios`) in one wave with their
+    intervals (at `level`, the estimate stage's), a row per predictor level, the reference levels at 1;
+    None when no term is published."""
+    rows = odds[(odds["analysis_id"] == analysis_id) & (odds["wave"] == wave) & (odds["predictor"] != "")]
+    if rows.empty or not (~rows["suppressed"] & ~rows["reference"]).any():
+        return None
+    shown = []
+    for _, row in rows.iterrows():
+        predictor = str(row["predictor"])
+        name = spec.background[predictor].label if predictor in spec.background else predictor
+        entry: dict[str, Any] = {"label": f"{name}: {row['level_label']}", "reference": bool(row["reference"])}
+        if bool(row["suppressed"]):
+            entry["suppressed"] = True
+        elif not row["reference"]:
+            entry.update(suppressed=False, **{k: float(row[k]) for k in ("odds_ratio", "or_lower", "or_upper")})
+        shown.append(entry)
+    title = str(rows["title"].iloc[0])
+    shown_level = format_percent(level)
+    data = {
+        "rows": shown,
+        "title": _wrap(f"{title} ({wave})", 80)
+        + "\n"
+        + _wrap(
+            f"odds ratio met {shown_level}-betrouwbaarheidsinterval, "
+            "logaritmische schaal; 1 = gelijk aan de referentiecategorie",
+            90,
+        ),
+    }
+    return FigurePlan(
+        "forest",
+        f"odds_{analysis_id}",
+        f"{title} ({wave})",
+        f"Odds ratios met {shown_level}-betrouwbaarheidsintervallen per kenmerk ten opzichte van de referentiecategorie: "
+        f"{title} ({wave})",
+        data,
+    )
+
+
 # ---------------------------------------------------------------------------
 # Drawing: from a plan's data only
 
@@ -403,7 +445,39 @@ def _draw_area(data: Mapping[str, Any]) -> MplFigure:
     return fig
 
 
-DRAW = {"chain": _draw_chain, "trend": _draw_trend, "area": _draw_area}
+def _draw_forest(data: Mapping[str, Any]) -> MplFigure:
+    rows = data["rows"]
+    fig, ax = _new_figure((6.4, 0.28 * len(rows) + 1.4))
+    y = np.arange(len(rows))[::-1]
+    shown = [(yi, r) for yi, r in zip(y, rows) if not r.get("suppressed") and not r["reference"]]
+    if shown:
+        ys = np.array([yi for yi, _ in shown], dtype=float)
+        est = np.array([r["odds_ratio"] for _, r in shown])
+        err = np.vstack(
+            [est - np.array([r["or_lower"] for _, r in shown]), np.array([r["or_upper"] for _, r in shown]) - est]
+        )
+        ax.errorbar(est, ys, xerr=err, fmt="o", color=COLOURS[0], capsize=2, markersize=4)
+    for yi, r in zip(y, rows):
+        if r["reference"]:
+            ax.plot([1.0], [yi], marker="s", color="#666666", markersize=4)
+        elif r.get("suppressed"):
+            ax.text(1.0, yi, f" {HIDDEN}", va="center", fontsize=7, color="#666666")
+    ax.axvline(1.0, color=COLOURS[1], linewidth=1)
+    ax.set_xscale("log")
+    low, high = ax.get_xlim()
+    ax.set_xticks([t for t in FOREST_TICKS if low <= t <= high])
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: formatting.format_number(x, 2 if x < 0.1 else 1)))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    labels = [f"{r['label']} (referentie)" if r["reference"] else r["label"] for r in rows]
+    ax.set_yticks(y, labels, fontsize=7.5)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.grid(axis="x", color="#dddddd", linewidth=0.6, which="both")
+    ax.set_axisbelow(True)
+    ax.set_title(data["title"], fontsize=8.5, loc="left")
+    return fig
+
+
+DRAW = {"chain": _draw_chain, "trend": _draw_trend, "area": _draw_area, "forest": _draw_forest}
 
 
 def draw(plan: FigurePlan, paths: Mapping[str, Path]) -> None:

@@ -9,7 +9,8 @@ Writes: indicators/changes/distributions as Parquet (contracts `Report*`) and as
 formula-safe CSV, standard and for Dutch Excel (`<table>.csv`,
 `<table>_excel_nl.csv`; see `csv_safety.py`), `tabellen.xlsx` (Dutch, with wijk x jaar pivots),
 `jaarverslag.html` / `.md` / `.docx` (for the editors who assemble the report in Word),
-`onderzoeksverantwoording.html` / `.md`, `figures/*.png|svg` and `checks.json`; with small-area
+`onderzoeksverantwoording.html` / `.md`, `figures/*.png|svg` and `checks.json`; the jaarverslag ends
+with the section "Verdieping" of the spec's analyses (`verdieping.py`, forest plots of odds ratios); with small-area
 estimates (`estimate.small_area`) also `wijkcijfers.{parquet,csv}` (contract `ReportSmallArea`) and
 its sheet: per indicator, wave and area the published figure, direct or "modelschatting".
 """
@@ -27,7 +28,7 @@ from survey_pipeline.artifacts import OutputStore, check_spec_record, read_json,
 from survey_pipeline.errors import InputError
 from survey_pipeline.settings import Params, ReportSettings, recorded_software, upstream_settings, write_record
 from survey_pipeline.spec import QuestionnaireSpec
-from survey_pipeline.stages.report import checks, figures, registration_rows, tables
+from survey_pipeline.stages.report import checks, figures, registration_rows, tables, verdieping
 from survey_pipeline.stages.report.agree_scale import agree_notes
 from survey_pipeline.stages.report.annual_report import build_report_document
 from survey_pipeline.stages.report.csv_safety import write_csv_files
@@ -122,6 +123,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
     raw = {name: read_table(estimate_dir / f"{name}.parquet", contracts.ESTIMATE_TABLES[name]) for name in TABLES}
     small_area = read_table(estimate_dir / "sae.parquet", contracts.EstimateSae)  # no rows when switched off
     registrations = read_table(estimate_dir / "registrations.parquet", contracts.EstimateRegistrations)
+    analyses = verdieping.read_analyses(estimate_dir)
     validate_metrics = read_json(store.reading("validate") / "metrics.json", contracts.ValidateMetrics)
     metrics_file = store.root / "validate" / "metrics.json"  # named in messages: where the run leaves it
     facts_weight = {
@@ -177,6 +179,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
     area_table = tables.publish_small_area(small_area, spec) if len(small_area) else None
 
     plans = _figure_plans(indicators, spec, report, breakdowns, measured, shown_waves, small_area)
+    plans += verdieping.forest_plans(analyses, spec, shown_waves, estimate.level)
     with store.writing("report") as out:
         # Figures not in the cache are drawn in the background while the rest is written.
         with figures.FigureFiles(
@@ -215,6 +218,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
                     area_pivots(indicators, spec, tables.report_order(spec)) if spec.area_variable in breakdowns else ()
                 ),
             )
+            forests = [f for f, p in zip(written, plans) if p.kind == "forest"]
             model_based = any(row.get("model") for plan in plans if plan.kind == "area" for row in plan.data["shown"])
             doc = build_report_document(
                 spec,
@@ -229,6 +233,9 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
                 model_based=model_based,
                 registration_targets=registration_rows.target_rows(
                     registrations, report.achieved_waves, report.decimals
+                ),
+                verdieping=verdieping.verdieping_blocks(
+                    spec, analyses, forests, shown_waves, estimate.level, rule, report.decimals
                 ),
             )
             for page, document in ((REPORT_PAGE, doc), (METHOD_NOTE_PAGE, method_doc)):
@@ -265,7 +272,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
         "registration_rows": int(len(registrations)),
         "footnotes": len(annual.footnotes),
         "notes": len(annual.notes),
-        "figures": (chain is not None) + len(trends) + len(wijken),
+        "figures": (chain is not None) + len(trends) + len(wijken) + len(forests),
         "area_cells_published": (
             float((area_table["source"] != tables.SMALL_AREA_SOURCE_TEXT["none"]).mean())
             if area_table is not None
