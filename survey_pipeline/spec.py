@@ -53,6 +53,9 @@ ALL_RESIDENTS = "residents"
 IndicatorKind = Literal["prestatie", "kengetal"]
 DontKnowRule = Literal["exclude", "count_as_no"]
 FilterNoAnswerRule = Literal["exclude", "count_as_no"]
+# How the annual-report table states a base other than all residents: a footnote marker (*, **) or
+# inline after the label: "(van het deel dat gehoord heeft van WIJ Groningen)".
+BaseStyle = Literal["footnote", "inline"]
 SPEC_VERSION = 1
 JSON_SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "questionnaire.schema.json"
 
@@ -172,6 +175,11 @@ class GroupSpec(_Model):
     """A named subgroup of respondents; `when` (all entries hold) is absent only for 'residents'."""
 
     label: Text = Field(description="Dutch phrase used in base texts: 'van <label>'.")
+    inline_label: Text | None = Field(
+        None,
+        description="Shorter Dutch phrase for a base printed inline after a row of the annual-report table: "
+        "'(van <inline_label>)', e.g. 'het deel dat gehoord heeft van WIJ Groningen' (default: label).",
+    )
     when: Annotated[dict[Name, CodeList], Field(min_length=1)] | None = Field(
         None, description="Condition {variable: [codes]}; every entry must hold."
     )
@@ -213,6 +221,11 @@ class Indicator(_Model):
         "unknown) or counts as 'no' (count_as_no). Matters only where the base is wider than the group asked.",
     )
     label: Text
+    short_label: Text | None = Field(
+        None,
+        description="The bullet text when the indicator is printed under a shared stem in the report layout "
+        "(e.g. 'Te weten waar te moeten zijn met een hulpvraag' under '% Inwoners (18 jaar e.o.) dat aangeeft:').",
+    )
     targets: Annotated[
         Mapping[StrictInt, Text],
         BeforeValidator(lambda raw: {} if raw is None else raw),
@@ -222,6 +235,57 @@ class Indicator(_Model):
             json_schema_extra={"propertyNames": {"pattern": "^[0-9]+$"}},
         ),
     ] = Field(default_factory=lambda: MappingProxyType({}))
+
+
+class StemGroup(_Model):
+    """Rows of the annual-report table under one shared stem, each printed as a bullet with its `short_label`."""
+
+    stem: Text = Field(
+        description="The shared start, printed on its own row: '% Inwoners (18 jaar e.o.) dat aangeeft:'."
+    )
+    members: Annotated[tuple[Name, ...], Field(min_length=1)] = Field(description="Indicator ids, in print order.")
+    base: Name | None = Field(
+        None,
+        description="The base group the stem itself states (e.g. wmo_clients in '% Inwoners met een "
+        "Wmo-maatwerkvoorziening dat aangeeft:'): every member has it, and it is not repeated inline per bullet.",
+    )
+
+
+LayoutRow = Annotated[Name | StemGroup, Field(description="An indicator id, or a stem with bullet members.")]
+
+
+class LayoutSection(_Model):
+    """A beleidsveld of the annual-report table: a title row, an optional intro sentence, its rows in order."""
+
+    title: Text
+    intro: Text | None = Field(None, description="A sentence printed under the section title.")
+    rows: Annotated[tuple[LayoutRow, ...], Field(min_length=1)]
+
+
+class ReportLayout(_Model):
+    """`report_layout:` the annual-report table as the report prints it: sections (beleidsvelden) of
+    indicator rows and stems with bullets. Without it the table has a section per indicator kind."""
+
+    heading: Text | None = Field(
+        None,
+        description="Printed once with the column headers above all sections ('Prestatie indicator(en)'); "
+        "without it every section title row carries the column headers.",
+    )
+    intro: Text | None = Field(None, description="The sentence printed before the table.")
+    base_style: BaseStyle = Field(
+        "footnote",
+        description="A base other than all residents as a footnote marker (footnote) or after the label (inline).",
+    )
+    sections: Annotated[tuple[LayoutSection, ...], Field(min_length=1)]
+
+    def indicator_ids(self) -> tuple[str, ...]:
+        """Every indicator id the layout prints, in print order."""
+        return tuple(
+            member
+            for section in self.sections
+            for row in section.rows
+            for member in ((row,) if isinstance(row, str) else row.members)
+        )
 
 
 class SpecDocument(_Model):
@@ -239,6 +303,7 @@ class SpecDocument(_Model):
     background: Annotated[dict[Name, BackgroundSpec], Field(min_length=1)]
     variables: Annotated[dict[Name, VariableSpec], Field(min_length=1)]
     indicators: Annotated[list[Indicator], Field(min_length=1)]
+    report_layout: ReportLayout | None = None
 
     @field_validator("spec_version", mode="before")
     @classmethod
@@ -254,6 +319,7 @@ class SpecDocument(_Model):
         self._check_conditions()
         self._check_routing()
         self._check_indicators()
+        self._check_report_layout()
         return self
 
     def waves_of(self, name: str) -> tuple[int, ...]:
@@ -359,6 +425,46 @@ class SpecDocument(_Model):
         if duplicates:
             raise _problem(f"duplicate indicator id(s) {duplicates}", "indicators")
 
+    def _check_report_layout(self) -> None:
+        """Every indicator exactly once; a bullet has its short label; a stem's base is every member's base."""
+        layout = self.report_layout
+        if layout is None:
+            return
+        indicators = {indicator.id: indicator for indicator in self.indicators}
+        placed: dict[str, str] = {}
+
+        def place(indicator_id: str, key: str) -> None:
+            if indicator_id not in indicators:
+                raise _problem(f"unknown indicator '{indicator_id}'", key)
+            if indicator_id in placed:
+                raise _problem(f"indicator '{indicator_id}' is listed twice (also at {placed[indicator_id]})", key)
+            placed[indicator_id] = key
+
+        for s, section in enumerate(layout.sections):
+            for r, row in enumerate(section.rows):
+                key = f"report_layout.sections.{s}.rows.{r}"
+                if isinstance(row, str):
+                    place(row, key)
+                    continue
+                if row.base is not None and row.base not in self.groups:
+                    raise _problem(f"unknown group '{row.base}'", f"{key}.base")
+                for m, member in enumerate(row.members):
+                    place(member, f"{key}.members.{m}")
+                    indicator = indicators[member]
+                    if indicator.short_label is None:
+                        raise _problem(
+                            f"required: indicator '{member}' is a bullet under a stem at {key}",
+                            f"indicators.{member}.short_label",
+                        )
+                    if row.base is not None and indicator.base != row.base:
+                        raise _problem(
+                            f"indicator '{member}' has base '{indicator.base}', but its stem states '{row.base}'",
+                            f"{key}.members.{m}",
+                        )
+        unplaced = [indicator_id for indicator_id in indicators if indicator_id not in placed]
+        if unplaced:
+            raise _problem(f"indicator(s) {unplaced} are in no section", "report_layout.sections")
+
 
 # ---------------------------------------------------------------------------
 # The resolved spec the stages use
@@ -389,6 +495,7 @@ class Group:
     name: str
     label: str
     when: Condition | None
+    inline_label: str = ""  # the phrase for a base printed inline ("" = label)
 
     def mask(self, frame: pd.DataFrame) -> np.ndarray:
         if self.when is None:
@@ -450,6 +557,8 @@ class QuestionnaireSpec:
     not_measured: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
     # The background variable whose areas the report compares in figures (None: no such figures).
     area_variable: str | None = None
+    # How the annual-report table is laid out (None: a section per indicator kind, bases as footnotes).
+    report_layout: ReportLayout | None = None
 
     def indicator(self, indicator_id: str) -> Indicator:
         for indicator in self.indicators:
@@ -488,6 +597,11 @@ class QuestionnaireSpec:
         """Dutch description of a base, as printed: "van de bewoners die ..."."""
         return f"van {self.groups[group].label}"
 
+    def inline_base_text(self, group: str) -> str:
+        """A base as printed inline after a row label: "(van het deel dat gehoord heeft van WIJ Groningen)"."""
+        found = self.groups[group]
+        return f"(van {found.inline_label or found.label})"
+
     def breakdown_text(self, breakdown: str) -> str:
         """Dutch description of a background breakdown, as printed: "per wijk"."""
         return f"per {self.background[breakdown].label.lower()}"
@@ -508,7 +622,9 @@ def _resolve(doc: SpecDocument, source: str, fingerprint: str) -> QuestionnaireS
         for name, var in doc.variables.items()
     }
     groups = {
-        name: Group(name, group.label, Condition(tuple(group.when.items())) if group.when else None)
+        name: Group(
+            name, group.label, Condition(tuple(group.when.items())) if group.when else None, group.inline_label or ""
+        )
         for name, group in doc.groups.items()
     }
     background = {
@@ -531,6 +647,7 @@ def _resolve(doc: SpecDocument, source: str, fingerprint: str) -> QuestionnaireS
         fingerprint=fingerprint,
         not_measured=MappingProxyType(survey.not_measured),
         area_variable=survey.area_variable,
+        report_layout=doc.report_layout,
     )
 
 

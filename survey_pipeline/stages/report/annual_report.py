@@ -48,11 +48,7 @@ def build_report_document(
     `tables.change_table`, `level` the confidence level of the intervals; `model_based`: an area
     figure shows model-based estimates (small-area estimation), which the text then explains."""
     blocks: list = [
-        Paragraph(
-            "Met de volgende indicatoren wordt de voortgang van dit beleidsveld gemeten. Als er geen gegevens "
-            "beschikbaar zijn, de vraag in een jaar niet gesteld is of een uitkomst te onzeker is om te publiceren, "
-            "staat er een streepje; is de meting of de vraag bewust overgeslagen, dan staat de reden erachter."
-        ),
+        Paragraph(annual.intro),
         AnnualTableBlock(annual),
         Paragraph(f"Hoe de percentages berekend zijn, staat in de onderzoeksverantwoording ({METHOD_NOTE_FILE})."),
     ]

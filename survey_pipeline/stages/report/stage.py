@@ -67,7 +67,7 @@ def check_waves(report: ReportSettings, spec: QuestionnaireSpec, waves: Sequence
     for wave in report.achieved_waves:
         if wave not in spec.not_measured and wave not in waves:
             raise InputError(
-                f"report.achieved_waves lists wave {wave}, but this run has no valid rows for it",
+                f"the window {report.window_text} shows wave {wave}, but this run has no valid rows for it",
                 file=metrics_file,
                 rule="missing_wave",
             )

@@ -63,18 +63,34 @@ def _table(word, block: Table) -> None:
 
 
 def _annual(word, annual: AnnualTable) -> None:
-    """One Word table: per section a bold heading row with the column headers, then its indicator rows."""
-    rows = sum(1 + len(section.rows) for section in annual.sections)
-    table = word.add_table(rows=rows, cols=1 + len(annual.columns))
+    """One Word table: the column headers (once above all sections, or in each section's title row), a
+    title row per section (beleidsveld) with its intro, then its rows: indicators, stems and bullets."""
+    width = 1 + len(annual.columns)
+    lines = sum(1 + bool(section.intro) + len(section.rows) for section in annual.sections)
+    table = word.add_table(rows=lines + bool(annual.heading), cols=width)
     table.style = "Table Grid"
-    row = 0
-    for section in annual.sections:
-        _cell(table.cell(row, 0), section.title, bold=True)
+
+    def headers(row: int, title: str) -> None:
+        _cell(table.cell(row, 0), title, bold=True)
         for col, column in enumerate(annual.columns, start=1):
             _cell(table.cell(row, col), " ".join(column.header), bold=True, right=True)
+
+    row = 0
+    if annual.heading:
+        headers(row, annual.heading)
         row += 1
+    for section in annual.sections:
+        if annual.heading:
+            _cell(table.cell(row, 0).merge(table.cell(row, width - 1)), section.title, bold=True)
+        else:
+            headers(row, section.title)
+        row += 1
+        if section.intro:
+            run = table.cell(row, 0).merge(table.cell(row, width - 1)).paragraphs[0].add_run(section.intro)
+            run.italic = True
+            row += 1
         for line in section.rows:
-            _cell(table.cell(row, 0), line.label + line.marker)
+            _cell(table.cell(row, 0), line.text)
             for col, cell in enumerate(line.cells, start=1):
                 _cell(table.cell(row, col), cell.text + "".join(f" {key})" for key in cell.notes), right=True)
             row += 1
@@ -84,6 +100,8 @@ def _annual(word, annual: AnnualTable) -> None:
         _note(word, f"{marker} {text}")
     for key, text in annual.notes:
         _note(word, f"{key}) {text}")
+    for remark in annual.remarks:
+        _note(word, remark)
 
 
 def _image(word, block: Image, images_from: Path) -> None:
