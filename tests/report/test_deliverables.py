@@ -13,6 +13,7 @@ from survey_pipeline import contracts
 from survey_pipeline.artifacts import read_table
 from survey_pipeline.stages.report import sheets, tables
 from survey_pipeline.stages.report.document import AnnualTableBlock, Document, Image, Paragraph
+from survey_pipeline.stages.report.excel import write_workbook
 from survey_pipeline.stages.report.word import render_docx
 from survey_pipeline.workbook import sheet_name, write_frames
 
@@ -190,3 +191,36 @@ def test_word_document_bytes_depend_only_on_the_document(tmp_path):
     word = docx.Document(str(tmp_path / "a.docx"))
     assert [c.text for c in word.tables[0].rows[1].cells] == ["% X*", "45%"]
     assert "Figuur: alt (figures/none.svg)" in [p.text for p in word.paragraphs]  # no PNG: named, not dropped
+
+
+@pytest.mark.parametrize("layout", ["default", "demo"])
+def test_word_and_excel_print_the_one_table_in_either_layout(layout, spec, default_spec, params, published, tmp_path):
+    """Footnotes and per-section headers (no report_layout) or the demo's beleidsvelden, stems and inline
+    bases: Word and the Jaarverslag sheet print the rows of the one `AnnualTable`, in its order."""
+    chosen = default_spec if layout == "default" else spec
+    annual = tables.build_annual_table(
+        published["indicators"], chosen, params.report, tables.measured_waves(chosen, chosen.waves)
+    )
+    render_docx(Document("t", (AnnualTableBlock(annual),)), tmp_path / "t.docx", images_from=tmp_path)
+    word = docx.Document(str(tmp_path / "t.docx"))
+    assert [[cell.text for cell in row.cells] for row in word.tables[0].rows] == _printed_lines(annual, merged=True)
+    write_workbook(tmp_path / "t.xlsx", title="t", annual=annual, sheets={}, share_columns={})
+    sheet = openpyxl.load_workbook(tmp_path / "t.xlsx")["Jaarverslag"]
+    assert sheet["B2"].value is None and sheet["A2"].value == annual.intro
+    shown = [
+        [str(c.value).replace("\n", " ") if c.data_type == "s" else c.value for c in row]
+        for row in sheet.iter_rows(min_row=4, max_col=1 + len(annual.columns))
+        if row[0].value
+    ]
+    expected = _printed_lines(annual, merged=False)
+    assert [row[0] for row in shown[: len(expected)]] == [row[0] for row in expected]
+    for got, want in zip(shown, expected):
+        texts = [g for g, w in zip(got[1:], want[1:]) if isinstance(g, str)]
+        assert texts == [w for g, w in zip(got[1:], want[1:]) if isinstance(g, str)]
+    footnotes = [row[0] for row in shown[len(expected) :]]
+    assert footnotes == [
+        *([annual.unmarked] if annual.unmarked else []),
+        *(f"{m} {t}" for m, t in annual.footnotes),
+        *(f"{k}) {t}" for k, t in annual.notes),
+    ]
+    assert bool(annual.footnotes) == (layout == "default")

@@ -231,7 +231,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
     )
     return {
         **summary,
-        "annual_table_rows": sum(len(s.rows) for s in annual.sections),
+        "annual_table_rows": sum(not row.is_stem for s in annual.sections for row in s.rows),
         "footnotes": len(annual.footnotes),
         "notes": len(annual.notes),
         "figures": (chain is not None) + len(trends) + len(wijken),
