@@ -251,10 +251,26 @@ class EstimateSettings(Section):
 
 
 class ReportSettings(Section):
-    """`report:` what the annual-report table shows and how figures are written."""
+    """`report:` the year the annual-report table is for, its window of waves and how figures are written.
 
-    achieved_waves: Annotated[Years, Field(min_length=1)]
-    target_years: Years
+    The columns follow from the report year, as the budget prints them: "Behaald" for the
+    `achieved_count` years before `year`, "Beoogd" for `target_count` years from `year` on (the 2022
+    budget: year 2022, Behaald 2020, 2021; Beoogd 2022, 2023). `year` is the first Beoogd year: a budget
+    written before the current year's wave also sets the current year's target (the 2021 budget, Behaald
+    2019; Beoogd 2020, 2021, has year 2020). A measured wave outside the window is an error unless
+    `exclude_waves` leaves it out on purpose, with the reason printed under the table.
+    """
+
+    year: int = Field(
+        ge=1900, le=2999, description="the report (budget) year: the first Beoogd column, the Behaald columns before it"
+    )
+    achieved_count: int = Field(ge=1, le=20)
+    target_count: int = Field(ge=0, le=20)
+    exclude_waves: Annotated[
+        dict[int, Text],
+        Field(strict=False, description="a mapping wave -> the Dutch reason it is left out of the table"),
+        AfterValidator(lambda reasons: dict(sorted(reasons.items()))),
+    ] = Field(default_factory=dict)
     decimals: int = Field(0, ge=0, le=3)
     figure_formats: Annotated[
         tuple[FigureFormat, ...],
@@ -263,15 +279,50 @@ class ReportSettings(Section):
     ] = ("svg",)
     # SVG only unless PNG is asked for: the HTML report shows the SVG, and a PNG costs as much again to draw.
 
+    @property
+    def achieved_waves(self) -> tuple[int, ...]:
+        """The "Behaald" columns: the `achieved_count` years before the report year."""
+        return tuple(range(self.year - self.achieved_count, self.year))
+
+    @property
+    def target_years(self) -> tuple[int, ...]:
+        """The "Beoogd" columns: `target_count` years from the report year on."""
+        return tuple(range(self.year, self.year + self.target_count))
+
+    @property
+    def window_text(self) -> str:
+        """The window as named in messages: "Behaald 2020-2021 (report.year 2022, report.achieved_count 2)"."""
+        first, last = self.achieved_waves[0], self.achieved_waves[-1]
+        span = str(first) if first == last else f"{first}-{last}"
+        return f"Behaald {span} (report.year {self.year}, report.achieved_count {self.achieved_count})"
+
     def check_against(self, spec: QuestionnaireSpec) -> None:
-        """Every "Behaald" column is a wave the spec measured or declares not measured (its column
-        then shows the reason): never a silent column of dashes."""
+        """Every "Behaald" column is a wave the spec measured or declares not measured (its column then
+        shows the reason), never a silent column of dashes; every measured wave is shown or left out on
+        purpose (`exclude_waves`), never dropped because the year was not moved on."""
         for wave in self.achieved_waves:
             if wave not in spec.not_measured and wave not in spec.waves:
                 raise ParamsError(
-                    "report.achieved_waves",
-                    f"wave {wave} is neither measured (survey.waves {list(spec.waves)}) nor declared not measured "
-                    f"(survey.not_measured) in the spec",
+                    "report.year",
+                    f"the window {self.window_text} holds wave {wave}, which is neither measured (survey.waves "
+                    f"{list(spec.waves)}) nor declared not measured (survey.not_measured) in the spec",
+                )
+        for wave in self.exclude_waves:
+            if wave not in spec.waves:
+                raise ParamsError(
+                    f"report.exclude_waves.{wave}", f"wave {wave} is not measured (survey.waves {list(spec.waves)})"
+                )
+            if wave in self.achieved_waves:
+                raise ParamsError(
+                    f"report.exclude_waves.{wave}",
+                    f"wave {wave} is in the window {self.window_text}; a wave is shown or left out",
+                )
+        for wave in spec.waves:
+            if wave not in self.achieved_waves and wave not in self.exclude_waves:
+                raise ParamsError(
+                    "report.year",
+                    f"measured wave {wave} (survey.waves) is outside the window {self.window_text}: move the "
+                    f"window or leave the wave out on purpose under report.exclude_waves with the reason",
                 )
 
 

@@ -58,6 +58,9 @@ RegistrationUnit = Literal["count", "percentage"]
 AnalysisKind = Literal["mean", "crosstab", "logit", "wijk_vs_rest", "trend"]
 Adjustment = Literal["holm", "BH"]  # = survey_pipeline.core.multiplicity.ADJUSTMENTS (tested)
 MAX_NUMERIC_VALUES = 101  # a numeric answer is a short scale of whole numbers (0-100 at most)
+# How the annual-report table states a base other than all residents: a footnote marker (*, **) or
+# inline after the label: "(van het deel dat gehoord heeft van WIJ Groningen)".
+BaseStyle = Literal["footnote", "inline"]
 SPEC_VERSION = 1
 JSON_SCHEMA_PATH = Path(str(files("survey_pipeline.schemas"))) / "questionnaire.schema.json"
 """In the project's top-level `schemas/`, installed as package data (`survey_pipeline.schemas`)."""
@@ -219,6 +222,11 @@ class GroupSpec(_Model):
     """A named subgroup of respondents; `when` (all entries hold) is absent only for 'residents'."""
 
     label: Text = Field(description="Dutch phrase used in base texts: 'van <label>'.")
+    inline_label: Text | None = Field(
+        None,
+        description="Shorter Dutch phrase for a base printed inline after a row of the annual-report table: "
+        "'(van <inline_label>)', e.g. 'het deel dat gehoord heeft van WIJ Groningen' (default: label).",
+    )
     when: Annotated[dict[Name, CodeList], Field(min_length=1)] | None = Field(
         None, description="Condition {variable: [codes]}; every entry must hold."
     )
@@ -334,6 +342,11 @@ class Indicator(_Model):
         "unknown) or counts as 'no' (count_as_no). Matters only where the base is wider than the group asked.",
     )
     label: Text
+    short_label: Text | None = Field(
+        None,
+        description="The bullet text when the indicator is printed under a shared stem in the report layout "
+        "(e.g. 'Te weten waar te moeten zijn met een hulpvraag' under '% Inwoners (18 jaar e.o.) dat aangeeft:').",
+    )
     targets: Targets = Field(default_factory=lambda: MappingProxyType({}))
 
 
@@ -348,6 +361,11 @@ class Registration(_Model):
         description="count (a whole number, printed '30.994') or percentage (0-100, printed as the survey shares)."
     )
     source: Text = Field(description="Who registers the figure and how, in Dutch; the method note lists it.")
+    short_label: Text | None = Field(
+        None,
+        description="The bullet text when the figure is printed under a shared stem in the report layout "
+        "(e.g. 'Huishoudelijke Hulp' under 'Aantal unieke personen ... binnen de Wmo:').",
+    )
     targets: Targets = Field(default_factory=lambda: MappingProxyType({}))
 
 
@@ -408,6 +426,57 @@ class Analysis(_Model):
         return self.adjust or "holm"
 
 
+class StemGroup(_Model):
+    """Rows of the annual-report table under one shared stem, each printed as a bullet with its `short_label`."""
+
+    stem: Text = Field(
+        description="The shared start, printed on its own row: '% Inwoners (18 jaar e.o.) dat aangeeft:'."
+    )
+    members: Annotated[tuple[Name, ...], Field(min_length=1)] = Field(description="Indicator ids, in print order.")
+    base: Name | None = Field(
+        None,
+        description="The base group the stem itself states (e.g. wmo_clients in '% Inwoners met een "
+        "Wmo-maatwerkvoorziening dat aangeeft:'): every member has it, and it is not repeated inline per bullet.",
+    )
+
+
+LayoutRow = Annotated[Name | StemGroup, Field(description="An indicator id, or a stem with bullet members.")]
+
+
+class LayoutSection(_Model):
+    """A beleidsveld of the annual-report table: a title row, an optional intro sentence, its rows in order."""
+
+    title: Text
+    intro: Text | None = Field(None, description="A sentence printed under the section title.")
+    rows: Annotated[tuple[LayoutRow, ...], Field(min_length=1)]
+
+
+class ReportLayout(_Model):
+    """`report_layout:` the annual-report table as the report prints it: sections (beleidsvelden) of
+    indicator rows and stems with bullets. Without it the table has a section per indicator kind."""
+
+    heading: Text | None = Field(
+        None,
+        description="Printed once with the column headers above all sections ('Prestatie indicator(en)'); "
+        "without it every section title row carries the column headers.",
+    )
+    intro: Text | None = Field(None, description="The sentence printed before the table.")
+    base_style: BaseStyle = Field(
+        "footnote",
+        description="A base other than all residents as a footnote marker (footnote) or after the label (inline).",
+    )
+    sections: Annotated[tuple[LayoutSection, ...], Field(min_length=1)]
+
+    def indicator_ids(self) -> tuple[str, ...]:
+        """Every indicator and registration id the layout prints, in print order."""
+        return tuple(
+            member
+            for section in self.sections
+            for row in section.rows
+            for member in ((row,) if isinstance(row, str) else row.members)
+        )
+
+
 class SpecDocument(_Model):
     """A questionnaire spec as written in YAML (see `questionnaires/wij_monitor.yaml`)."""
 
@@ -431,6 +500,7 @@ class SpecDocument(_Model):
     analyses: list[Analysis] = Field(
         default_factory=list, description="Analyses for the report's section Verdieping (means, crosstabs, ...)."
     )
+    report_layout: ReportLayout | None = None
 
     @field_validator("spec_version", mode="before")
     @classmethod
@@ -448,6 +518,7 @@ class SpecDocument(_Model):
         self._check_indicators()
         self._check_registrations()
         self._check_analyses()
+        self._check_report_layout()
         return self
 
     def waves_of(self, name: str) -> tuple[int, ...]:
@@ -640,6 +711,49 @@ class SpecDocument(_Model):
                     f"{key}.variable",
                 )
 
+    def _check_report_layout(self) -> None:
+        """Every indicator and registration figure exactly once; a bullet has its short label; a stem's base
+        is every member indicator's base (a registration figure has none)."""
+        layout = self.report_layout
+        if layout is None:
+            return
+        indicators = {indicator.id: indicator for indicator in self.indicators}
+        registrations = {registration.id: registration for registration in self.registrations}
+        placed: dict[str, str] = {}
+
+        def place(figure_id: str, key: str) -> None:
+            if figure_id not in indicators and figure_id not in registrations:
+                raise _problem(f"unknown indicator or registration figure '{figure_id}'", key)
+            if figure_id in placed:
+                raise _problem(f"indicator '{figure_id}' is listed twice (also at {placed[figure_id]})", key)
+            placed[figure_id] = key
+
+        for s, section in enumerate(layout.sections):
+            for r, row in enumerate(section.rows):
+                key = f"report_layout.sections.{s}.rows.{r}"
+                if isinstance(row, str):
+                    place(row, key)
+                    continue
+                if row.base is not None and row.base not in self.groups:
+                    raise _problem(f"unknown group '{row.base}'", f"{key}.base")
+                for m, member in enumerate(row.members):
+                    place(member, f"{key}.members.{m}")
+                    figure = indicators.get(member) or registrations[member]
+                    if figure.short_label is None:
+                        listed = "indicators" if member in indicators else "registrations"
+                        raise _problem(
+                            f"required: '{member}' is a bullet under a stem at {key}", f"{listed}.{member}.short_label"
+                        )
+                    base = figure.base if isinstance(figure, Indicator) else None
+                    if row.base is not None and base != row.base:
+                        raise _problem(
+                            f"indicator '{member}' has base '{base}', but its stem states '{row.base}'",
+                            f"{key}.members.{m}",
+                        )
+        unplaced = [figure for figure in [*indicators, *registrations] if figure not in placed]
+        if unplaced:
+            raise _problem(f"indicator(s) {unplaced} are in no section", "report_layout.sections")
+
 
 # ---------------------------------------------------------------------------
 # The resolved spec the stages use
@@ -670,6 +784,7 @@ class Group:
     name: str
     label: str
     when: Condition | None
+    inline_label: str = ""  # the phrase for a base printed inline ("" = label)
 
     def mask(self, frame: pd.DataFrame) -> np.ndarray:
         if self.when is None:
@@ -741,6 +856,8 @@ class QuestionnaireSpec:
     registrations: tuple[Registration, ...] = ()
     # Analyses for the report's section Verdieping (spec `analyses:`).
     analyses: tuple[Analysis, ...] = ()
+    # How the annual-report table is laid out (None: a section per indicator kind, bases as footnotes).
+    report_layout: ReportLayout | None = None
 
     def indicator(self, indicator_id: str) -> Indicator:
         for indicator in self.indicators:
@@ -790,6 +907,11 @@ class QuestionnaireSpec:
         scale = self.scales.get(self.variables[variable].scale or "")
         return scale if scale is not None and scale.disagree is not None else None
 
+    def inline_base_text(self, group: str) -> str:
+        """A base as printed inline after a row label: "(van het deel dat gehoord heeft van WIJ Groningen)"."""
+        found = self.groups[group]
+        return f"(van {found.inline_label or found.label})"
+
     def breakdown_text(self, breakdown: str) -> str:
         """Dutch description of a background breakdown, as printed: "per wijk"."""
         return f"per {self.background[breakdown].label.lower()}"
@@ -812,7 +934,9 @@ def _resolve(doc: SpecDocument, source: str, fingerprint: str) -> QuestionnaireS
         for name, var in doc.variables.items()
     }
     groups = {
-        name: Group(name, group.label, Condition(tuple(group.when.items())) if group.when else None)
+        name: Group(
+            name, group.label, Condition(tuple(group.when.items())) if group.when else None, group.inline_label or ""
+        )
         for name, group in doc.groups.items()
     }
     background = {
@@ -839,6 +963,7 @@ def _resolve(doc: SpecDocument, source: str, fingerprint: str) -> QuestionnaireS
         method=survey.method,
         registrations=tuple(doc.registrations),
         analyses=tuple(doc.analyses),
+        report_layout=doc.report_layout,
     )
 
 

@@ -6,10 +6,11 @@ from types import SimpleNamespace
 
 import pytest
 import report_fixtures as rf
+import yaml
 
 from survey_pipeline.artifacts import OutputStore
 from survey_pipeline.settings import Params, ReportSettings, SuppressionRule
-from survey_pipeline.spec import QuestionnaireSpec, load_spec
+from survey_pipeline.spec import QuestionnaireSpec, load_spec, parse_spec
 from survey_pipeline.stages.report import stage, tables
 
 
@@ -55,6 +56,14 @@ def published(spec, params, raw_frames) -> dict:
 
 
 @pytest.fixture(scope="session")
+def default_spec() -> QuestionnaireSpec:
+    """The demo spec without its `report_layout`: the default table (a section per kind, base footnotes)."""
+    raw = yaml.safe_load((rf.ROOT / "questionnaires" / "wij_monitor.yaml").read_text(encoding="utf-8"))
+    del raw["report_layout"]
+    return parse_spec(raw)
+
+
+@pytest.fixture(scope="session")
 def report_run(tmp_path_factory, spec, params):
     """One whole report-stage run on contract fixtures, committed like the CLI does.
 
@@ -74,3 +83,10 @@ def report_run(tmp_path_factory, spec, params):
     summary = stage.run(store, spec, params, rf.ROOT)
     store.commit()
     return SimpleNamespace(root=root, outputs=outputs, report=outputs / "report", summary=summary, frames=frames)
+
+
+@pytest.fixture(scope="session")
+def annual(report_run, spec, params) -> tables.AnnualTable:
+    """The annual-report table of `report_run`, as the stage built it (the structure every renderer prints)."""
+    indicators = tables.publish_indicators(report_run.frames["indicators"], spec, list(params.estimate.breakdowns))
+    return tables.build_annual_table(indicators, spec, params.report, tables.measured_waves(spec, spec.waves))

@@ -23,6 +23,7 @@ from survey_pipeline.settings import Params, SuppressionRule, write_record
 from survey_pipeline.settings import load_params as load_settings
 from survey_pipeline.spec import QuestionnaireSpec
 from survey_pipeline.stages.estimate import analyses, small_area
+from survey_pipeline.stages.report import tables
 
 ROOT = Path(__file__).resolve().parents[2]
 RATES = {
@@ -413,14 +414,9 @@ def population_margins(spec: QuestionnaireSpec, waves: tuple[int, ...]) -> pd.Da
 
 
 def annual_row_ids(spec: QuestionnaireSpec) -> list[str]:
-    """The rows of the annual table in order: per section (prestatie, kengetal) the survey indicators,
-    then the registration figures, each in spec order."""
-    return [
-        item.id
-        for kind in ("prestatie", "kengetal")
-        for item in (*spec.indicators, *spec.registrations)
-        if item.kind == kind
-    ]
+    """The rows of the annual table in print order (`tables.annual_layout`): survey indicators and
+    registration figures as the layout places them (the default: per kind, indicators then registrations)."""
+    return list(tables.annual_layout(spec).indicator_ids())
 
 
 def registration_frame(spec: QuestionnaireSpec) -> pd.DataFrame:

@@ -16,6 +16,9 @@ class ParsedReport:
     unmarked: str = ""  # the base of rows without a footnote
     notes: list[str] = field(default_factory=list)
     images: list[dict[str, str]] = field(default_factory=list)
+    # every row of the annual table in order: (class of the row, text of its first cell)
+    lines: list[tuple[str, str]] = field(default_factory=list)
+    remarks: list[str] = field(default_factory=list)  # sentences under the table (waves left out)
 
 
 class _Parser(HTMLParser):
@@ -31,9 +34,17 @@ class _Parser(HTMLParser):
         self._item: list[str] | None = None
         self._header: list[str] | None = None
         self._unmarked: list[str] | None = None
+        self._line: list[str] | None = None  # first-cell text of the current annual-table row
+        self._cells_in_line = 0
+        self._remark: list[str] | None = None
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
+        if self._in_table and tag == "tr":
+            self.out.lines.append((attrs.get("class") or "", ""))
+            self._line, self._cells_in_line = [], 0
+        if self._in_table and tag in ("td", "th"):
+            self._cells_in_line += 1
         if tag == "table" and attrs.get("id") == "jaarverslag-tabel":
             self.out.has_table, self._in_table = True, True
         elif self._in_table and tag == "tr" and "data-indicator" in attrs:
@@ -45,6 +56,8 @@ class _Parser(HTMLParser):
             self._cell, self._cell_notes = [], []
         elif self._cell is not None and tag == "sup":
             self._sup = []
+        elif tag == "p" and "remark" in (attrs.get("class") or ""):
+            self._remark = []
         elif tag == "p" and attrs.get("id") == "basis-zonder-voetnoot":
             self._unmarked = []
         elif tag in ("ol", "ul") and attrs.get("id") in ("voetnoten", "toelichting"):
@@ -57,6 +70,13 @@ class _Parser(HTMLParser):
             self._header.append(" ")
 
     def handle_endtag(self, tag):
+        if self._in_table and tag in ("td", "th") and self._line is not None and self._cells_in_line == 1:
+            kind, _ = self.out.lines[-1]
+            self.out.lines[-1] = (kind, " ".join("".join(self._line).split()))
+            self._line = None
+        if tag == "p" and self._remark is not None:
+            self.out.remarks.append(" ".join("".join(self._remark).split()))
+            self._remark = None
         if tag == "table" and self._in_table:
             self._in_table = False
         elif tag == "tr":
@@ -82,6 +102,10 @@ class _Parser(HTMLParser):
             self._unmarked = None
 
     def handle_data(self, data):
+        if self._line is not None and self._cells_in_line == 1:
+            self._line.append(data)
+        if self._remark is not None:
+            self._remark.append(data)
         if self._unmarked is not None:
             self._unmarked.append(data)
         elif self._sup is not None:

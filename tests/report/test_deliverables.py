@@ -13,6 +13,7 @@ from survey_pipeline import contracts
 from survey_pipeline.artifacts import read_table
 from survey_pipeline.stages.report import sheets, tables
 from survey_pipeline.stages.report.document import AnnualTableBlock, Document, Image, Paragraph
+from survey_pipeline.stages.report.excel import write_workbook
 from survey_pipeline.stages.report.word import render_docx
 from survey_pipeline.workbook import sheet_name, write_frames
 
@@ -133,28 +134,38 @@ def test_frame_workbook_keeps_formula_like_text_as_text(tmp_path):
     assert [c.value for c in cells] == ["=1+1", "@SUM(A1)"] and {c.data_type for c in cells} == {"s"}
 
 
-def test_word_document_has_the_annual_table_as_the_html_prints_it(report_run, spec, params):
+def _printed_lines(annual: tables.AnnualTable, *, merged: bool) -> list[list[str]]:
+    """The annual table's rows as a table program shows them: the column headers (once, or in each section
+    title row), section titles and intros (across the row when `merged`), stems, indicator rows and bullets."""
+    width = 1 + len(annual.columns)
+    headers = [" ".join(c.header) for c in annual.columns]
+    across = lambda text: [text] * width if merged else [text, *[""] * (width - 1)]  # noqa: E731
+    lines = [[annual.heading, *headers]] if annual.heading else []
+    for section in annual.sections:
+        lines.append(across(section.title) if annual.heading else [section.title, *headers])
+        lines += [across(section.intro)] if section.intro else []
+        for row in section.rows:
+            cells = [cell.text + "".join(f" {key})" for key in cell.notes) for cell in row.cells]
+            lines.append([row.text, *(cells or [""] * (width - 1))])
+    return lines
+
+
+def test_word_document_has_the_annual_table_as_the_html_prints_it(report_run, spec, params, annual):
     word = docx.Document(str(report_run.report / "jaarverslag.docx"))
     parsed = parse_report((report_run.report / "jaarverslag.html").read_text(encoding="utf-8"))
-    table = word.tables[0]
-    texts = [[cell.text for cell in row.cells] for row in table.rows]
-    sections = set(tables.SECTION_TITLES.values())
-    headers = [row for row in texts if row[0] in sections]
-    assert headers and all(row[1:] == parsed.headers[: len(row) - 1] for row in headers)
-    body = [row for row in texts if row[0] not in sections]
-    assert len(body) == len(parsed.rows)
-    for row, (indicator_id, html_cells) in zip(body, parsed.rows.items()):
-        if indicator_id in {r.id for r in spec.registrations}:
-            assert row[0] == spec.registration(indicator_id).label  # no base, no marker
-        else:
-            ind = spec.indicator(indicator_id)
-            assert row[0] == ind.label + tables.base_markers(spec).get(ind.base, "")
-        for word_cell, html_cell, notes in zip(row[1:], html_cells[1:], parsed.row_notes[indicator_id][1:]):
-            assert word_cell == html_cell + "".join(f" {n})" for n in notes)
+    texts = [[cell.text for cell in row.cells] for row in word.tables[0].rows]
+    assert texts == _printed_lines(annual, merged=True)
+    assert [t[0] for t in texts if t[0].startswith("\u2022")]  # the demo layout has bullets
+    # the HTML page prints the same rows (label and cells, notes as superscripts)
+    html_lines = {row[0]: row for row in texts}
+    for indicator_id, html_cells in parsed.rows.items():
+        notes = parsed.row_notes[indicator_id]
+        expected = [cell + "".join(f" {n})" for n in keys) for cell, keys in zip(html_cells[1:], notes[1:])]
+        assert html_lines[html_cells[0]][1:] == expected
     paragraphs = [p.text for p in word.paragraphs]
-    for footnote in parsed.footnotes:
-        assert footnote in paragraphs
-    assert parsed.unmarked in paragraphs
+    for footnote in [annual.unmarked, *parsed.footnotes, *annual.remarks]:
+        assert not footnote or footnote in paragraphs
+    assert annual.intro in paragraphs
     assert word.paragraphs[0].text == word.core_properties.title
     # every figure of the HTML page is in the Word file: embedded when drawn as PNG, else named
     assert len(parsed.images) > 0
@@ -182,3 +193,36 @@ def test_word_document_bytes_depend_only_on_the_document(tmp_path):
     word = docx.Document(str(tmp_path / "a.docx"))
     assert [c.text for c in word.tables[0].rows[1].cells] == ["% X*", "45%"]
     assert "Figuur: alt (figures/none.svg)" in [p.text for p in word.paragraphs]  # no PNG: named, not dropped
+
+
+@pytest.mark.parametrize("layout", ["default", "demo"])
+def test_word_and_excel_print_the_one_table_in_either_layout(layout, spec, default_spec, params, published, tmp_path):
+    """Footnotes and per-section headers (no report_layout) or the demo's beleidsvelden, stems and inline
+    bases: Word and the Jaarverslag sheet print the rows of the one `AnnualTable`, in its order."""
+    chosen = default_spec if layout == "default" else spec
+    annual = tables.build_annual_table(
+        published["indicators"], chosen, params.report, tables.measured_waves(chosen, chosen.waves)
+    )
+    render_docx(Document("t", (AnnualTableBlock(annual),)), tmp_path / "t.docx", images_from=tmp_path)
+    word = docx.Document(str(tmp_path / "t.docx"))
+    assert [[cell.text for cell in row.cells] for row in word.tables[0].rows] == _printed_lines(annual, merged=True)
+    write_workbook(tmp_path / "t.xlsx", title="t", annual=annual, sheets={}, share_columns={})
+    sheet = openpyxl.load_workbook(tmp_path / "t.xlsx")["Jaarverslag"]
+    assert sheet["B2"].value is None and sheet["A2"].value == annual.intro
+    shown = [
+        [str(c.value).replace("\n", " ") if c.data_type == "s" else c.value for c in row]
+        for row in sheet.iter_rows(min_row=4, max_col=1 + len(annual.columns))
+        if row[0].value
+    ]
+    expected = _printed_lines(annual, merged=False)
+    assert [row[0] for row in shown[: len(expected)]] == [row[0] for row in expected]
+    for got, want in zip(shown, expected):
+        texts = [g for g, w in zip(got[1:], want[1:]) if isinstance(g, str)]
+        assert texts == [w for g, w in zip(got[1:], want[1:]) if isinstance(g, str)]
+    footnotes = [row[0] for row in shown[len(expected) :]]
+    assert footnotes == [
+        *([annual.unmarked] if annual.unmarked else []),
+        *(f"{m} {t}" for m, t in annual.footnotes),
+        *(f"{k}) {t}" for k, t in annual.notes),
+    ]
+    assert bool(annual.footnotes) == (layout == "default")

@@ -17,21 +17,22 @@ from survey_pipeline.stages.report.method_note import RunFacts, build_method_not
 
 
 def test_report_params_parse_and_reject():
-    parsed = parse_section(
-        ReportSettings, {"achieved_waves": [2020, 2021], "target_years": [], "decimals": 1}, "report"
-    )
-    assert parsed == ReportSettings(achieved_waves=(2020, 2021), target_years=(), decimals=1, figure_formats=("svg",))
-    asked = parse_section(
-        ReportSettings, {"achieved_waves": [2021], "target_years": [], "figure_formats": ["png", "svg"]}, "report"
-    )
+    window = {"year": 2022, "achieved_count": 2, "target_count": 2}
+    parsed = parse_section(ReportSettings, {**window, "decimals": 1}, "report")
+    assert parsed == ReportSettings(year=2022, achieved_count=2, target_count=2, decimals=1, figure_formats=("svg",))
+    # the 2022 budget: Behaald 2020, 2021; Beoogd 2022, 2023
+    assert (parsed.achieved_waves, parsed.target_years) == ((2020, 2021), (2022, 2023))
+    asked = parse_section(ReportSettings, {**window, "figure_formats": ["png", "svg"]}, "report")
     assert asked.figure_formats == ("png", "svg")
     for section, key in (
-        ({"achieved_waves": [], "target_years": [2022]}, "report.achieved_waves"),
-        ({"achieved_waves": [2019, 2019], "target_years": []}, "report.achieved_waves"),
-        ({"achieved_waves": [2019], "target_years": ["2022"]}, "report.target_years"),
-        ({"achieved_waves": [2019], "target_years": [], "decimals": 5}, "report.decimals"),
-        ({"achieved_waves": [2019], "target_years": [], "figure_formats": ["pdf"]}, "report.figure_formats"),
-        ({"achieved_waves": [2019], "target_years": [], "colour": "red"}, "report.colour"),
+        ({**window, "achieved_count": 0}, "report.achieved_count"),
+        ({**window, "target_count": -1}, "report.target_count"),
+        ({**window, "year": "2022"}, "report.year"),
+        ({**window, "exclude_waves": {2019: ""}}, "report.exclude_waves"),
+        ({**window, "decimals": 5}, "report.decimals"),
+        ({**window, "figure_formats": ["pdf"]}, "report.figure_formats"),
+        ({**window, "achieved_waves": [2021]}, "report.achieved_waves"),
+        ({**window, "colour": "red"}, "report.colour"),
     ):
         with pytest.raises(ParamsError) as info:
             parse_section(ReportSettings, section, "report")
@@ -124,6 +125,7 @@ def test_method_note_follows_a_changed_base(spec, params):
 def test_chain_follows_the_spec(spec):
     raw = yaml.safe_load((rf.ROOT / "questionnaires" / "wij_monitor.yaml").read_text(encoding="utf-8"))
     changed = copy.deepcopy(raw)
+    del changed["report_layout"]  # lists every indicator; the default table follows the indicators
     changed["indicators"] = [i for i in changed["indicators"] if i["id"] not in ("contact_of_heard", "walk_in_easy")]
     # without an indicator on the heard_of_wij base the chain starts at contact (of all residents)
     steps = tables.chain_steps(parse_spec(changed))

@@ -78,7 +78,7 @@ def test_published_tables_are_the_estimate_tables_checked(report_run, spec):
             pd.testing.assert_series_equal(merged[column], merged[f"{column}_src"], check_names=False)
 
 
-def test_report_table_numbers_equal_the_indicator_table(report_run, spec, report_params):
+def test_report_table_numbers_equal_the_indicator_table(report_run, spec, report_params, annual):
     """HTML, Markdown and Excel show exactly the whole-municipality estimates of indicators.parquet."""
     indicators = read_table(report_run.report / "indicators.parquet", contracts.ReportIndicators, spec)
     totals = indicators[indicators["breakdown"] == "total"].set_index(["indicator_id", "wave"])
@@ -90,12 +90,13 @@ def test_report_table_numbers_equal_the_indicator_table(report_run, spec, report
 
     assert parsed.headers[: len(columns)] == [" ".join(c.header) for c in columns]
     assert list(parsed.rows) == rf.annual_row_ids(spec)
+    printed = {row.indicator_id: row.text for section in annual.sections for row in section.rows}
     compared = 0
     for ind in tables.report_order(spec):
         html_cells = parsed.rows[ind.id][1:]
-        marker = tables.base_markers(spec).get(ind.base, "")
-        excel_cells = excel_rows[ind.label + marker]
-        md_line = next(line for line in markdown.splitlines() if line.startswith(f"| {escape(ind.label + marker)} |"))
+        assert parsed.rows[ind.id][0] == printed[ind.id]
+        excel_cells = excel_rows[printed[ind.id]]
+        md_line = next(line for line in markdown.splitlines() if line.startswith(f"| {escape(printed[ind.id])} |"))
         for column, html_cell, excel_cell in zip(columns, html_cells, excel_cells):
             if column.kind == "target":
                 assert html_cell == (ind.targets.get(column.year) or "-")
@@ -118,12 +119,13 @@ def test_report_table_numbers_equal_the_indicator_table(report_run, spec, report
     assert compared == int((~totals["suppressed"]).sum())
 
 
-def test_footnotes_and_notes_in_the_rendered_report(report_run, spec):
+def test_bases_and_notes_in_the_rendered_report(report_run, spec):
+    """The demo layout states bases inline (footnote markers: test_tables); notes on "-" cells as always."""
     parsed = parse_report((report_run.report / "jaarverslag.html").read_text(encoding="utf-8"))
-    markers = tables.base_markers(spec)
-    assert parsed.footnotes == [f"{m} Percentage {spec.base_text(base)}." for base, m in markers.items()]
-    assert parsed.rows["walk_in_easy"][0].endswith(spec.indicator("walk_in_easy").label + "*")
-    assert parsed.rows["heard"][0] == spec.indicator("heard").label  # all residents: no marker
+    assert parsed.footnotes == [] and parsed.unmarked == ""
+    walk_in = spec.indicator("walk_in_easy")
+    assert parsed.rows["walk_in_easy"][0] == f"\u2022 {walk_in.short_label} {spec.inline_base_text(walk_in.base)}"
+    assert parsed.rows["heard"][0] == "\u2022 " + spec.indicator("heard").short_label  # all residents: no base
     suppressed = parsed.rows["wmo_quick"][3]  # Behaald 2021
     assert suppressed == "-" and parsed.row_notes["wmo_quick"][3] == ["a"]
     assert parsed.notes == [

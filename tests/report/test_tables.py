@@ -11,7 +11,7 @@ import report_fixtures as rf
 import yaml
 from report_html import parse_report
 
-from survey_pipeline.errors import InputError
+from survey_pipeline.errors import InputError, SpecError
 from survey_pipeline.settings import ReportSettings
 from survey_pipeline.spec import parse_spec
 from survey_pipeline.stages.report import formatting as fmt
@@ -21,8 +21,16 @@ from survey_pipeline.stages.report.html import render_html
 from survey_pipeline.stages.report.stage import check_waves
 
 
-def _raw_spec() -> dict:
-    return yaml.safe_load((rf.ROOT / "questionnaires" / "wij_monitor.yaml").read_text(encoding="utf-8"))
+def _raw_spec(*, layout: bool = False) -> dict:
+    """The demo spec as parsed YAML; without its report_layout (the default table) unless `layout`."""
+    raw = yaml.safe_load((rf.ROOT / "questionnaires" / "wij_monitor.yaml").read_text(encoding="utf-8"))
+    if not layout:
+        del raw["report_layout"]
+    return raw
+
+
+def _report(year: int = 2022, achieved: int = 3, target: int = 2, **extra) -> ReportSettings:
+    return ReportSettings(year=year, achieved_count=achieved, target_count=target, decimals=0, **extra)
 
 
 def _annual(spec, params, report_params, indicators=None):
@@ -32,6 +40,10 @@ def _annual(spec, params, report_params, indicators=None):
         else tables.publish_indicators(rf.indicator_frame(spec, params), spec, list(params.estimate.breakdowns))
     )
     return tables.build_annual_table(indicators, spec, report_params, tables.measured_waves(spec, spec.waves))
+
+
+def _published(spec, params):
+    return tables.publish_indicators(rf.indicator_frame(spec, params), spec, list(params.estimate.breakdowns))
 
 
 def _row(table, indicator_id):
@@ -47,22 +59,123 @@ def test_columns_follow_params(report_params):
         ("Beoogd", "2022"),
         ("Beoogd", "2023"),
     ]
-    both = ReportSettings(achieved_waves=(2016, 2017), target_years=(2017,), decimals=0)
-    assert [c.header for c in tables.annual_columns(both)] == [
-        ("Behaald", "2016"),
-        ("Beoogd", "2017"),
-        ("Behaald", "2017"),
+    # the 2021 budget, written before the 2020 wave: Behaald 2019; Beoogd 2020, 2021 (year: the first Beoogd year)
+    budget_2021 = _report(2020, achieved=1, target=2)
+    assert [c.header for c in tables.annual_columns(budget_2021)] == [
+        ("Behaald", "2019"),
+        ("Beoogd", "2020"),
+        ("Beoogd", "2021"),
     ]
 
 
-def test_sections_keep_spec_order(spec, params, report_params, published):
-    table = tables.build_annual_table(
-        published["indicators"], spec, report_params, tables.measured_waves(spec, spec.waves)
-    )
+def test_without_a_layout_sections_are_the_kinds_in_spec_order(default_spec, params, report_params):
+    spec = default_spec
+    table = _annual(spec, params, report_params)
     assert [s.title for s in table.sections] == ["Prestatie-indicatoren", "Kengetallen"]
     assert [r.indicator_id for r in table.sections[0].rows] == [i.id for i in spec.indicators if i.kind == "prestatie"]
     assert [r.indicator_id for r in table.sections[1].rows] == [i.id for i in spec.indicators if i.kind == "kengetal"]
     assert all(r.label == spec.indicator(r.indicator_id).label for s in table.sections for r in s.rows)
+    assert table.heading == "" and table.intro == tables.DEFAULT_INTRO
+    assert not any(r.is_stem or r.level or r.base for s in table.sections for r in s.rows)
+
+
+def test_the_layout_of_the_spec_gives_sections_stems_bullets_and_inline_bases(spec, params, report_params):
+    """The demo spec lays the table out as the 2022 budget page: beleidsvelden, a stem with bullets, bases inline."""
+    table = _annual(spec, params, report_params)
+    layout = spec.report_layout
+    assert [s.title for s in table.sections] == ["Stimulering samenlevingsopbouw", "Passende ondersteuning"]
+    assert table.heading == layout.heading and table.intro == layout.intro
+    assert table.sections[0].intro == layout.sections[0].intro and table.sections[1].intro == ""
+    first = table.sections[0].rows
+    assert first[0].is_stem and first[0].text == "% Inwoners (18 jaar e.o.) dat aangeeft:"
+    stem = layout.sections[0].rows[0]
+    bullets = first[1 : 1 + len(stem.members)]
+    assert [r.indicator_id for r in bullets] == list(stem.members) and all(r.level == 1 for r in bullets)
+    assert [r.label for r in bullets] == [spec.indicator(i).short_label for i in stem.members]
+    by_id = {r.indicator_id: r for s in table.sections for r in s.rows}
+    # a base other than all residents after the label, in the group's inline words; no footnotes
+    assert by_id["contact_of_heard"].text == (
+        "\u2022 In de afgelopen 12 maanden (wel eens) contact te hebben gehad met WIJ Groningen "
+        "(van het deel dat gehoord heeft van WIJ Groningen)"
+    )
+    assert by_id["contact_of_residents"].base == "" and by_id["heard"].base == ""
+    assert by_id["caregiver_burdened"].level == 0 and by_id["caregiver_burdened"].base == (
+        "(van de bewoners die mantelzorg geven)"
+    )
+    # the Wmo stem states its base: not repeated per bullet
+    assert by_id["wmo_quick"].base == "" and by_id["wmo_quick"].text == "\u2022 Snel geholpen te zijn bij de hulpvraag"
+    assert table.footnotes == () and table.unmarked == "" and all(not r.marker for r in by_id.values())
+    # a question not asked in a wave, with the spec's reason
+    assert by_id["wmo_quick"].cells[1].text == "- (i.v.m. COVID)"
+    assert [r.indicator_id for s in table.sections for r in s.rows if not r.is_stem] == list(layout.indicator_ids())
+    # the target and change tables state the bases the same way
+    targets = tables.target_table(
+        _published(spec, params), rf.change_frame(spec, rf.indicator_frame(spec, params)), spec, report_params
+    )
+    walk_in = spec.indicator("walk_in_easy")
+    assert f"{walk_in.label} (van het deel dat gehoord heeft van WIJ Groningen)" in set(targets["Indicator"])
+
+
+def test_a_layout_with_footnotes_marks_bullets_too(params, report_params):
+    raw = _raw_spec(layout=True)
+    raw["report_layout"]["base_style"] = "footnote"
+    table = _annual(parse_spec(raw), params, report_params)
+    by_id = {r.indicator_id: r for s in table.sections for r in s.rows}
+    assert by_id["walk_in_easy"].text == "\u2022 Het gemakkelijk te vinden om bij WIJ Groningen naar binnen te lopen*"
+    assert by_id["wmo_quick"].marker != "" and by_id["wmo_quick"].base == ""
+    assert dict(table.footnotes)["*"] == "Percentage van de bewoners die (wel eens) gehoord hebben van WIJ Groningen."
+
+
+@pytest.mark.parametrize(
+    ("edit", "key", "problem"),
+    [
+        (
+            lambda lay: lay["sections"][1]["rows"].append("nonsense"),
+            "report_layout.sections.1.rows.1",
+            "unknown indicator 'nonsense'",
+        ),
+        (
+            lambda lay: lay["sections"][1]["rows"].append("heard"),
+            "report_layout.sections.1.rows.1",
+            "indicator 'heard' is listed twice (also at report_layout.sections.0.rows.0.members.0)",
+        ),
+        (
+            lambda lay: lay["sections"][0]["rows"].pop(),
+            "report_layout.sections",
+            "indicator(s) ['caregiver_burdened'] are in no section",
+        ),
+        (
+            lambda lay: lay["sections"][1]["rows"][0].update(base="nobody"),
+            "report_layout.sections.1.rows.0.base",
+            "unknown group 'nobody'",
+        ),
+        (
+            lambda lay: lay["sections"][1]["rows"][0].update(base="residents"),
+            "report_layout.sections.1.rows.0.members.0",
+            "indicator 'wmo_quick' has base 'wmo_clients', but its stem states 'residents'",
+        ),
+        (
+            lambda lay: lay.update(base_style="margin"),
+            "report_layout.base_style",
+            "must be one of 'footnote' or 'inline', got 'margin'",
+        ),
+    ],
+)
+def test_a_bad_layout_is_one_line_naming_the_key(edit, key, problem):
+    raw = _raw_spec(layout=True)
+    edit(raw["report_layout"])
+    with pytest.raises(SpecError) as caught:
+        parse_spec(raw)
+    assert (caught.value.key, str(caught.value).split(f"'{key}': ", 1)[-1]) == (key, problem)
+
+
+def test_a_bullet_needs_its_short_label():
+    raw = _raw_spec(layout=True)
+    del next(i for i in raw["indicators"] if i["id"] == "knows_where")["short_label"]
+    with pytest.raises(SpecError) as caught:
+        parse_spec(raw)
+    assert caught.value.key == "indicators.knows_where.short_label"
+    assert "a bullet under a stem at report_layout.sections.0.rows.0" in str(caught.value)
 
 
 def test_achieved_numbers_are_the_indicator_tables_numbers(spec, report_params, published):
@@ -115,7 +228,8 @@ def test_suppressed_total_is_a_dash_with_the_reason(spec, params, report_params,
     assert note == "Niet gepubliceerd: effectieve steekproefomvang te klein; betrouwbaarheidsinterval te breed."
 
 
-def test_footnotes_come_from_the_spec_bases(spec, params, report_params):
+def test_footnotes_come_from_the_spec_bases(default_spec, params, report_params):
+    spec = default_spec
     table = _annual(spec, params, report_params)
     assert _row(table, "heard").marker == ""  # all residents: no footnote
     assert _row(table, "contact_of_residents").marker == ""
@@ -142,7 +256,8 @@ def test_no_unmarked_note_when_every_row_has_a_footnote(spec, params, report_par
     assert _annual(subgroup_only, params, report_params).unmarked == ""
 
 
-def test_changing_a_base_in_the_spec_changes_its_footnote(spec, params, report_params):
+def test_changing_a_base_in_the_spec_changes_its_footnote(default_spec, params, report_params):
+    spec = default_spec
     raw = _raw_spec()
     changed = copy.deepcopy(raw)
     for body in changed["indicators"]:
@@ -261,7 +376,7 @@ def test_a_wave_declared_not_measured_shows_its_reason_in_every_row(spec, params
     raw = _raw_spec()
     raw["survey"]["not_measured"] = {2018: "nog geen panel"}
     skipping = parse_spec(raw)
-    report = ReportSettings(achieved_waves=(2018, 2019, 2020, 2021), target_years=(2022,), decimals=0)
+    report = _report(2022, achieved=4, target=1)
     check_waves(report, skipping, (2019, 2020, 2021), metrics_file="metrics.json")
     table = tables.build_annual_table(
         published["indicators"], skipping, report, tables.measured_waves(skipping, skipping.waves)
@@ -273,23 +388,60 @@ def test_a_wave_declared_not_measured_shows_its_reason_in_every_row(spec, params
 
 
 @pytest.mark.parametrize(
-    ("achieved", "error", "message"),
+    ("window", "error", "message"),
     [
         (
-            (2018, 2019),
-            "rule 'params': params key 'report.achieved_waves'",
-            "wave 2018 is neither measured (survey.waves [2019, 2020, 2021]) nor declared not measured "
-            "(survey.not_measured) in the spec",
+            {"year": 2022, "achieved": 4},
+            "rule 'params': params key 'report.year'",
+            "the window Behaald 2018-2021 (report.year 2022, report.achieved_count 4) holds wave 2018, which is "
+            "neither measured (survey.waves [2019, 2020, 2021]) nor declared not measured (survey.not_measured) "
+            "in the spec",
         ),
         (
-            (2019, 2020),
+            {"year": 2022, "achieved": 3},
             "/data/out/validate/metrics.json, rule 'missing_wave'",
-            "report.achieved_waves lists wave 2020, but this run has no valid rows for it",
+            "the window Behaald 2019-2021 (report.year 2022, report.achieved_count 3) shows wave 2020, but this "
+            "run has no valid rows for it",
+        ),
+        (
+            {"year": 2022, "achieved": 2},
+            "rule 'params': params key 'report.year'",
+            "measured wave 2019 (survey.waves) is outside the window Behaald 2020-2021 (report.year 2022, "
+            "report.achieved_count 2): move the window or leave the wave out on purpose under "
+            "report.exclude_waves with the reason",
+        ),
+        (
+            {"year": 2021, "achieved": 2},
+            "rule 'params': params key 'report.year'",
+            "measured wave 2021 (survey.waves) is outside the window Behaald 2019-2020 (report.year 2021, "
+            "report.achieved_count 2): move the window or leave the wave out on purpose under "
+            "report.exclude_waves with the reason",
+        ),
+        (
+            {"year": 2022, "achieved": 2, "exclude_waves": {2019: "r", 2020: "r"}},
+            "rule 'params': params key 'report.exclude_waves.2020'",
+            "wave 2020 is in the window Behaald 2020-2021 (report.year 2022, report.achieved_count 2); a wave is "
+            "shown or left out",
+        ),
+        (
+            {"year": 2022, "achieved": 3, "exclude_waves": {2017: "r"}},
+            "rule 'params': params key 'report.exclude_waves.2017'",
+            "wave 2017 is not measured (survey.waves [2019, 2020, 2021])",
         ),
     ],
 )
-def test_an_achieved_wave_without_data_or_declaration_is_an_error(spec, achieved, error, message):
-    report = ReportSettings(achieved_waves=achieved, target_years=(), decimals=0)
+def test_a_window_that_hides_or_invents_a_wave_is_an_error(spec, window, error, message):
+    report = _report(window.pop("year"), achieved=window.pop("achieved"), target=0, **window)
     with pytest.raises(InputError) as caught:
         check_waves(report, spec, (2019, 2021), metrics_file="/data/out/validate/metrics.json")
     assert str(caught.value).startswith(error) and str(caught.value).endswith(message)
+
+
+def test_a_wave_left_out_on_purpose_is_named_under_the_table(spec, params, published):
+    report = _report(2022, achieved=2, target=2, exclude_waves={2019: "andere vraagstelling"})
+    check_waves(report, spec, (2019, 2020, 2021), metrics_file="metrics.json")
+    table = tables.build_annual_table(published["indicators"], spec, report, tables.measured_waves(spec, spec.waves))
+    assert [" ".join(c.header) for c in table.columns] == ["Behaald 2020", "Behaald 2021", "Beoogd 2022", "Beoogd 2023"]
+    assert table.remarks == ("De meting van 2019 staat niet in deze tabel (andere vraagstelling).",)
+    page = render_html(Document("t", (AnnualTableBlock(table),)))
+    assert "De meting van 2019 staat niet in deze tabel (andere vraagstelling)." in page

@@ -59,7 +59,7 @@ def test_the_committed_params_load_with_every_section_typed():
     assert params.weight.margins == ("age_group", "sex", "wijk") and params.weight.max_iter == 100
     assert params.validate_.gx_failure == "error" and params.section("validate") is params.validate_
     assert params.estimate.suppression.min_n == 30 and isinstance(params.estimate.suppression.min_n_eff, float)
-    assert params.report.achieved_waves == (2019, 2020, 2021)
+    assert params.report.achieved_waves == (2019, 2020, 2021) and params.report.target_years == (2022, 2023)
     params.check_against(load_spec(ROOT / params.spec))
 
 
@@ -93,7 +93,13 @@ def test_the_interval_choices_are_the_cores():
         ("estimate.suppression.min_n", 30.0, "expected a whole number >= 0, got 30.0"),
         ("estimate.suppression.min_n_eff", math.inf, "expected a number in [0, inf), got inf"),
         ("estimate.suppression", [30], "expected a mapping, got [30]"),
-        ("report.achieved_waves", [2019.0], "expected a non-empty list of whole numbers, got [2019.0]"),
+        ("report.year", 2022.0, "expected a whole number from 1900 to 2999, got 2022.0"),
+        ("report.achieved_count", 0, "expected a whole number from 1 to 20, got 0"),
+        (
+            "report.exclude_waves",
+            {2018: " "},
+            "expected a mapping wave -> the Dutch reason it is left out of the table, got {2018: ' '}",
+        ),
         ("report.decimals", 5, "expected a whole number from 0 to 3, got 5"),
         ("report.figure_formats", ["pdf"], "expected a non-empty list from png, svg, got ['pdf']"),
     ],
@@ -111,7 +117,7 @@ def test_a_bad_value_is_one_line_naming_key_and_problem(key, value, message):
         ("ingest", "missing section (expected a mapping)"),
         ("spec", "missing (expected the path of the questionnaire spec)"),
         ("weight.population_file", "missing (expected the path of the margins file)"),
-        ("report.target_years", "missing (expected a list of whole numbers)"),
+        ("report.target_count", "missing (expected a whole number from 0 to 20)"),
     ],
 )
 def test_a_missing_key_names_what_it_expects(key, message):

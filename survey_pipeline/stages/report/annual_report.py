@@ -61,11 +61,7 @@ def build_report_document(
     `registration_targets` the judged registration targets (`registration_rows.target_rows`), listed
     after the survey's; `verdieping` the section of the spec's analyses (`verdieping.py`), last."""
     blocks: list = [
-        Paragraph(
-            "Met de volgende indicatoren wordt de voortgang van dit beleidsveld gemeten. Als er geen gegevens "
-            "beschikbaar zijn, de vraag in een jaar niet gesteld is of een uitkomst te onzeker is om te publiceren, "
-            "staat er een streepje; is de meting of de vraag bewust overgeslagen, dan staat de reden erachter."
-        ),
+        Paragraph(annual.intro),
         AnnualTableBlock(annual),
         Paragraph(
             "Hoe de percentages berekend zijn (opzet, respons, weging en haar beperkingen, betrouwbaarheid):",

@@ -17,18 +17,34 @@ from survey_pipeline.workbook import Formats, frame_sheet, open_workbook, sheet_
 
 
 def _annual_sheet(book, formats: Formats, table: AnnualTable, title: str) -> None:
+    """The annual table as printed: title and intro, the column headers (once, or per section title row),
+    per section (beleidsveld) its title, intro and rows (stems and bullets as text), then the notes."""
     sheet = book.add_worksheet("Jaarverslag")
     sheet.set_column(0, 0, 80)
     sheet.set_column(1, len(table.columns), 12)
     sheet.write_string(0, 0, title, formats.title)
-    row = 2
-    for section in table.sections:
-        sheet.write_string(row, 0, section.title, formats.header)
+    sheet.write_string(1, 0, table.intro, formats.small)
+
+    def headers(row: int, text: str) -> None:
+        sheet.write_string(row, 0, text, formats.header)
         for col, column in enumerate(table.columns, start=1):
             sheet.write_string(row, col, "\n".join(column.header), formats.header)
+
+    row = 3
+    if table.heading:
+        headers(row, table.heading)
         row += 1
+    for section in table.sections:
+        if table.heading:
+            sheet.write_string(row, 0, section.title, formats.header)
+        else:
+            headers(row, section.title)
+        row += 1
+        if section.intro:
+            sheet.write_string(row, 0, section.intro, formats.small)
+            row += 1
         for line in section.rows:
-            sheet.write_string(row, 0, line.label + line.marker, formats.text)
+            sheet.write_string(row, 0, line.text, formats.text)
             for col, cell in enumerate(line.cells, start=1):
                 note = "".join(f" {key})" for key in cell.notes)
                 if cell.value is not None:
@@ -38,15 +54,14 @@ def _annual_sheet(book, formats: Formats, table: AnnualTable, title: str) -> Non
                     sheet.write_string(row, col, cell.text + note, formats.right)
             row += 1
         row += 1
-    if table.unmarked:
-        sheet.write_string(row, 0, table.unmarked, formats.small)
-        row += 1
-    for marker, text in table.footnotes:
-        sheet.write_string(row, 0, f"{marker} {text}", formats.small)
-        row += 1
-    for key, text in table.notes:
-        sheet.write_string(row, 0, f"{key}) {text}", formats.small)
-        row += 1
+    closing = [
+        *([table.unmarked] if table.unmarked else []),
+        *(f"{marker} {text}" for marker, text in table.footnotes),
+        *(f"{key}) {text}" for key, text in table.notes),
+        *table.remarks,
+    ]
+    for offset, text in enumerate(closing):
+        sheet.write_string(row + offset, 0, text, formats.small)
 
 
 def _pivot_sheet(book, formats: Formats, name: str, pivot: Pivot) -> None:

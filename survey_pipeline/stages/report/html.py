@@ -31,6 +31,10 @@ td.num, th.num { text-align: right; white-space: nowrap; }
 table.annual th.year { text-align: right; white-space: nowrap; }
 table.annual tr.section th { background: #00689e; color: #fff; font-size: 1.02em; }
 table.annual td.label { width: 60%; }
+table.annual tr.beleidsveld th { background: #e6f0f6; color: #00476b; font-size: 1.02em; }
+table.annual tr.intro td { font-style: italic; color: #444; }
+table.annual tr.bullet td.label { padding-left: 1.6em; text-indent: -0.9em; }
+table.annual tr.stem td { border-bottom: none; }
 sup.note { color: #00689e; }
 caption { caption-side: bottom; text-align: left; color: #555; font-size: 0.9em; padding-top: 0.4em; }
 ol.footnotes, ul.notes { font-size: 0.9em; color: #333; padding-left: 0; list-style: none; }
@@ -72,13 +76,26 @@ TEMPLATE = """<!DOCTYPE html>
 {% endfor %}</div>
 {%- elif block.kind == "annual" %}
 {% set t = block.b.table %}
+{% set width = t.columns|length + 1 %}
 <table class="annual" id="jaarverslag-tabel">
 <colgroup><col>{% for c in t.columns %}<col>{% endfor %}</colgroup>
+{% if t.heading %}
+<thead><tr class="section"><th scope="col">{{ t.heading }}</th>{% for c in t.columns %}<th class="year" scope="col">{{ c.header[0] }}<br>{{ c.header[1] }}</th>{% endfor %}</tr></thead>
+{% endif %}
 {% for section in t.sections %}
 <tbody>
+{% if t.heading %}
+<tr class="beleidsveld"><th colspan="{{ width }}" scope="colgroup">{{ section.title }}</th></tr>
+{% else %}
 <tr class="section"><th scope="col">{{ section.title }}</th>{% for c in t.columns %}<th class="year" scope="col">{{ c.header[0] }}<br>{{ c.header[1] }}</th>{% endfor %}</tr>
-{% for row in section.rows %}<tr data-indicator="{{ row.indicator_id }}"><td class="label">{{ row.label }}{% if row.marker %}<span class="marker">{{ row.marker }}</span>{% endif %}</td>
+{% endif %}
+{% if section.intro %}<tr class="intro"><td colspan="{{ width }}">{{ section.intro }}</td></tr>
+{% endif %}
+{% for row in section.rows %}
+{% if row.is_stem %}<tr class="stem"><td class="label">{{ row.label }}</td>{% for c in t.columns %}<td></td>{% endfor %}</tr>
+{% else %}<tr data-indicator="{{ row.indicator_id }}"{% if row.level %} class="bullet"{% endif %}><td class="label">{% if row.bullet %}<span class="bullet">{{ row.bullet }}</span> {% endif %}{{ row.label }}{% if row.marker %}<span class="marker">{{ row.marker }}</span>{% endif %}{% if row.base %} <span class="base">{{ row.base }}</span>{% endif %}</td>
 {% for cell in row.cells %}<td class="num">{{ cell.text }}{% for n in cell.notes %}<sup class="note">{{ n }})</sup>{% endfor %}</td>{% endfor %}</tr>
+{% endif %}
 {% endfor %}</tbody>
 {% endfor %}
 </table>
@@ -86,6 +103,8 @@ TEMPLATE = """<!DOCTYPE html>
 {% if t.footnotes %}<ol class="footnotes" id="voetnoten">{% for marker, text in t.footnotes %}<li><span class="marker">{{ marker }}</span> {{ text }}</li>{% endfor %}</ol>{% endif %}
 {% if t.notes %}<ul class="notes" id="toelichting">{% for key, text in t.notes %}<li>{{ key }}) {{ text }}</li>{% endfor %}</ul>{% endif %}
 {% if t.scale_notes %}<ul class="notes" id="eens-schaal">{% for text in t.scale_notes %}<li>{{ text }}</li>{% endfor %}</ul>{% endif %}
+{% for remark in t.remarks %}<p class="footnotes remark">{{ remark }}</p>
+{% endfor %}
 {%- endif %}
 {% endfor %}
 </body>

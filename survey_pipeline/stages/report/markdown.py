@@ -35,21 +35,26 @@ def _table(block: Table) -> list[str]:
 
 
 def _annual(table: AnnualTable) -> list[str]:
-    lines: list[str] = []
-    for number, section in enumerate(table.sections):
-        header = [f"**{escape(section.title)}**", *(f"**{escape(' '.join(c.header))}**" for c in table.columns)]
-        if number == 0:
-            lines += [_row(header), _row(["---", *("---:" for _ in table.columns)])]
+    years = [f"**{escape(' '.join(c.header))}**" for c in table.columns]
+    blank = ["" for _ in table.columns]
+    rule = _row(["---", *("---:" for _ in table.columns)])
+    lines: list[str] = [_row([f"**{escape(table.heading)}**", *years]), rule] if table.heading else []
+    for section in table.sections:
+        if table.heading:
+            lines.append(_row([f"**{escape(section.title)}**", *blank]))
         else:
-            lines.append(_row(header))
+            lines += [_row([f"**{escape(section.title)}**", *years]), *([rule] if not lines else [])]
+        if section.intro:
+            lines.append(_row([f"*{escape(section.intro)}*", *blank]))
         for row in section.rows:
             cells = [escape(cell.text) + "".join(f" ({n})" for n in cell.notes) for cell in row.cells]
-            lines.append(_row([escape(row.label + row.marker), *cells]))
+            lines.append(_row([escape(row.text), *(cells or blank)]))
     lines.append("")
     lines += [f"{escape(table.unmarked)}  "] if table.unmarked else []
     lines += [f"{escape(marker)} {escape(text)}  " for marker, text in table.footnotes]
     lines += [f"({key}) {escape(text)}  " for key, text in table.notes]
     lines += [f"{escape(text)}  " for text in table.scale_notes]
+    lines += [f"{escape(remark)}  " for remark in table.remarks]
     return lines
 
 

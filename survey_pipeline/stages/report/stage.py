@@ -72,7 +72,7 @@ def check_waves(report: ReportSettings, spec: QuestionnaireSpec, waves: Sequence
     for wave in report.achieved_waves:
         if wave not in spec.not_measured and wave not in waves:
             raise InputError(
-                f"report.achieved_waves lists wave {wave}, but this run has no valid rows for it",
+                f"the window {report.window_text} shows wave {wave}, but this run has no valid rows for it",
                 file=metrics_file,
                 rule="missing_wave",
             )
@@ -268,7 +268,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
     )
     return {
         **summary,
-        "annual_table_rows": sum(len(s.rows) for s in annual.sections),
+        "annual_table_rows": sum(not row.is_stem for s in annual.sections for row in s.rows),
         "registration_rows": int(len(registrations)),
         "footnotes": len(annual.footnotes),
         "notes": len(annual.notes),

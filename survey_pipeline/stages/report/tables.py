@@ -18,7 +18,7 @@ from survey_pipeline import contracts
 from survey_pipeline.contracts import columns
 from survey_pipeline.errors import InputError
 from survey_pipeline.settings import ReportSettings
-from survey_pipeline.spec import ALL_RESIDENTS, Indicator, QuestionnaireSpec
+from survey_pipeline.spec import ALL_RESIDENTS, Indicator, LayoutSection, QuestionnaireSpec, ReportLayout
 from survey_pipeline.stages.report.formatting import (
     MISSING_TEXT,
     dutch_target,
@@ -40,6 +40,12 @@ CHANGE_COLUMNS = columns(contracts.ReportChanges)
 DISTRIBUTION_COLUMNS = columns(contracts.ReportDistributions)
 
 SECTION_TITLES = {"prestatie": "Prestatie-indicatoren", "kengetal": "Kengetallen"}
+DEFAULT_INTRO = (
+    "Met de volgende indicatoren wordt de voortgang van dit beleidsveld gemeten. Als er geen gegevens "
+    "beschikbaar zijn, de vraag in een jaar niet gesteld is of een uitkomst te onzeker is om te publiceren, "
+    "staat er een streepje; is de meting of de vraag bewust overgeslagen, dan staat de reden erachter."
+)
+BULLET = "\u2022"
 STATUS_TEXT = {
     "met": "gehaald",
     "not_met": "niet gehaald",
@@ -169,21 +175,49 @@ def measured_waves(spec: QuestionnaireSpec, waves_in_run: Sequence[int]) -> dict
 
 
 # ---------------------------------------------------------------------------
-# Footnotes for bases
+# The layout of the annual-report table and how it states bases
+
+
+def annual_layout(spec: QuestionnaireSpec) -> ReportLayout:
+    """The spec's `report_layout`, or the default: a section per indicator kind (Prestatie-indicatoren,
+    Kengetallen), its indicators in spec order and then its registration figures, bases as footnotes."""
+    if spec.report_layout is not None:
+        return spec.report_layout
+    sections = tuple(
+        LayoutSection(title=title, rows=ids)
+        for kind, title in SECTION_TITLES.items()
+        if (
+            ids := tuple(ind.id for ind in spec.indicators if ind.kind == kind)
+            + tuple(reg.id for reg in spec.registrations if reg.kind == kind)
+        )
+    )
+    return ReportLayout(sections=sections)
 
 
 def report_order(spec: QuestionnaireSpec) -> list[Indicator]:
-    """Indicators as printed: performance indicators first, then key figures, each in spec order."""
-    return [ind for kind in SECTION_TITLES for ind in spec.indicators if ind.kind == kind]
+    """Indicators as the annual-report table prints them (`annual_layout`)."""
+    registrations = {registration.id for registration in spec.registrations}
+    return [spec.indicator(i) for i in annual_layout(spec).indicator_ids() if i not in registrations]
 
 
 def base_markers(spec: QuestionnaireSpec) -> dict[str, str]:
-    """Footnote marker per base group, in order of first use; all residents need none."""
+    """Footnote marker per base group, in order of first use; all residents need none, nor does any base
+    when the layout prints bases inline."""
     markers: dict[str, str] = {}
+    if annual_layout(spec).base_style == "inline":
+        return markers
     for ind in report_order(spec):
         if ind.base != ALL_RESIDENTS and ind.base not in markers:
             markers[ind.base] = "*" * (len(markers) + 1)
     return markers
+
+
+def stated_label(spec: QuestionnaireSpec, ind: Indicator, markers: Mapping[str, str]) -> str:
+    """An indicator's full label with its base as the report states it: a footnote marker (`markers`,
+    from `base_markers`) or, with inline bases, "(van ...)" after the label."""
+    if ind.base == ALL_RESIDENTS or annual_layout(spec).base_style == "footnote":
+        return ind.label + markers.get(ind.base, "")
+    return f"{ind.label} {spec.inline_base_text(ind.base)}"
 
 
 def base_footnote(spec: QuestionnaireSpec, base: str) -> str:
@@ -231,24 +265,47 @@ class Cell:
 
 @dataclass(frozen=True)
 class Row:
+    """One line of the table: an indicator's row (`indicator_id`, label, cells), a stem (no cells: the
+    shared start of the bullets under it) or a bullet (`level` 1, its short label). The label cell as
+    printed is `text`. A row whose cells come from another source than the survey fits the same model:
+    an id, a label and one cell per column."""
+
     indicator_id: str
     label: str
     marker: str
     cells: tuple[Cell, ...]
+    base: str = ""  # the base printed after the label (inline base style): "(van het deel dat ...)"
+    level: int = 0  # 1: a bullet under the stem above
+
+    @property
+    def is_stem(self) -> bool:
+        return not self.cells
+
+    @property
+    def bullet(self) -> str:
+        return BULLET if self.level else ""
+
+    @property
+    def text(self) -> str:
+        """The label cell as every renderer prints it: bullet, label, footnote marker, inline base."""
+        return " ".join(part for part in (self.bullet, self.label + self.marker, self.base) if part)
 
 
 @dataclass(frozen=True)
 class Section:
     title: str
     rows: tuple[Row, ...]
+    intro: str = ""  # a sentence under the title
 
 
 @dataclass(frozen=True)
 class AnnualTable:
-    """The table as printed: sections of rows, base footnotes (`*`), notes on "-" cells (a, b, ...),
-    `unmarked`: the base of the rows without a footnote ("" when every row has one or none has), and
-    `scale_notes`: for indicators on an agree scale, what the rest of the base answered
-    (`agree_scale.agree_notes`, set by the report stage)."""
+    """The table as printed: sections (beleidsvelden) of rows, stems and bullets; base footnotes (`*`) or
+    bases inline; notes on "-" cells (a, b, ...); `unmarked`: the base of the rows without a footnote (""
+    when every row has one or none has); `heading`: printed once with the column headers ("" = every
+    section title row carries them); `intro`: the sentence before the table; `remarks`: sentences under it
+    (waves left out of the window on purpose); `scale_notes`: for indicators on an agree scale, what the rest
+    of the base answered (`agree_scale.agree_notes`, set by the report stage)."""
 
     columns: tuple[Column, ...]
     sections: tuple[Section, ...]
@@ -257,14 +314,23 @@ class AnnualTable:
     decimals: int
     unmarked: str = ""
     scale_notes: tuple[str, ...] = ()
+    heading: str = ""
+    intro: str = DEFAULT_INTRO
+    remarks: tuple[str, ...] = ()
 
 
 def annual_columns(report: ReportSettings) -> tuple[Column, ...]:
-    """Behaald/Beoogd columns by year; for a year with both, Beoogd comes first (as in the 2017 report)."""
-    columns = [Column("achieved", y) for y in report.achieved_waves] + [
-        Column("target", y) for y in report.target_years
-    ]
-    return tuple(sorted(columns, key=lambda c: (c.year, c.kind == "achieved")))
+    """Behaald columns for the report year's window, then the Beoogd columns (`ReportSettings`)."""
+    return tuple(
+        [Column("achieved", y) for y in report.achieved_waves] + [Column("target", y) for y in report.target_years]
+    )
+
+
+def excluded_wave_remarks(report: ReportSettings) -> tuple[str, ...]:
+    """Why a measured wave is not in the table (`report.exclude_waves`), as printed under it."""
+    return tuple(
+        f"De meting van {wave} staat niet in deze tabel ({reason})." for wave, reason in report.exclude_waves.items()
+    )
 
 
 def build_annual_table(
@@ -275,9 +341,12 @@ def build_annual_table(
     registrations: Mapping[str, Sequence[RegistrationCell]] | None = None,
 ) -> AnnualTable:
     """The annual-report table from the published indicator table (breakdown "total") and the
-    registration figures' cells by id (`registration_rows.annual_rows`), printed after the survey rows."""
+    registration figures' cells by id (`registration_rows.annual_rows`), laid out as the spec's
+    `report_layout` says (`annual_layout`)."""
     totals = indicators[indicators["breakdown"] == TOTAL].set_index(["indicator_id", "wave"])
     columns = annual_columns(report)
+    layout = annual_layout(spec)
+    inline = layout.base_style == "inline"
     markers = base_markers(spec)
     notes: dict[str, str] = {}
 
@@ -303,23 +372,56 @@ def build_annual_table(
         text = ind.targets.get(year)
         return Cell(dutch_target(text) if text else MISSING_TEXT)
 
+    def survey_row(indicator_id: str, *, bullet: bool = False, stated_base: str | None = None) -> Row:
+        ind = spec.indicator(indicator_id)
+        cells = tuple(achieved(ind, c.year) if c.kind == "achieved" else target(ind, c.year) for c in columns)
+        label = (ind.short_label or ind.label) if bullet else ind.label
+        shown_base = inline and ind.base not in (ALL_RESIDENTS, stated_base)
+        base = spec.inline_base_text(ind.base) if shown_base else ""
+        return Row(ind.id, label, markers.get(ind.base, ""), cells, base, int(bullet))
+
+    registration_ids = {registration.id for registration in spec.registrations}
+
+    def registration_row(registration_id: str, *, bullet: bool = False) -> Row | None:
+        """A registration figure's row (no base, no interval); none without values in the registrations file."""
+        figures = (registrations or {}).get(registration_id)
+        if figures is None:
+            return None
+        registration = spec.registration(registration_id)
+        label = (registration.short_label or registration.label) if bullet else registration.label
+        cells = tuple(Cell(f.text, f.value, (note(f.note),) if f.note else (), f.count) for f in figures)
+        return Row(registration_id, label, "", cells, level=int(bullet))
+
     sections = []
-    for kind, title in SECTION_TITLES.items():
-        rows = []
-        for ind in (i for i in spec.indicators if i.kind == kind):
-            cells = tuple(achieved(ind, c.year) if c.kind == "achieved" else target(ind, c.year) for c in columns)
-            rows.append(Row(ind.id, ind.label, markers.get(ind.base, ""), cells))
-        for reg in (r for r in spec.registrations if r.kind == kind and r.id in (registrations or {})):
-            figures = (registrations or {})[reg.id]
-            cells = tuple(Cell(f.text, f.value, (note(f.note),) if f.note else (), f.count) for f in figures)
-            rows.append(Row(reg.id, reg.label, "", cells))
-        if rows:
-            sections.append(Section(title, tuple(rows)))
+    for section in layout.sections:
+        rows: list[Row] = []
+        for item in section.rows:
+            if isinstance(item, str):
+                row = registration_row(item) if item in registration_ids else survey_row(item)
+                rows += [row] if row is not None else []
+            else:
+                rows.append(Row("", item.stem, "", ()))
+                members = [
+                    registration_row(member, bullet=True)
+                    if member in registration_ids
+                    else survey_row(member, bullet=True, stated_base=item.base)
+                    for member in item.members
+                ]
+                rows += [member for member in members if member is not None]
+        sections.append(Section(section.title, tuple(rows), section.intro or ""))
     footnotes = tuple((marker, base_footnote(spec, base)) for base, marker in markers.items())
-    has_unmarked = any(ind.base not in markers for ind in spec.indicators)  # a registration has no base
+    has_unmarked = any(not row.marker and not row.is_stem for section in sections for row in section.rows)
     unmarked = unmarked_footnote(spec) if footnotes and has_unmarked else ""
     return AnnualTable(
-        columns, tuple(sections), footnotes, tuple((k, t) for t, k in notes.items()), report.decimals, unmarked
+        columns,
+        tuple(sections),
+        footnotes,
+        tuple((k, t) for t, k in notes.items()),
+        report.decimals,
+        unmarked,
+        heading=layout.heading or "",
+        intro=layout.intro or DEFAULT_INTRO,
+        remarks=excluded_wave_remarks(report),
     )
 
 
@@ -401,7 +503,7 @@ def target_table(
             records.append(
                 {
                     "indicator_id": ind.id,
-                    "Indicator": ind.label + markers.get(ind.base, ""),
+                    "Indicator": stated_label(spec, ind, markers),
                     "Jaar": wave,
                     "Streefwaarde": dutch_target(row.target),
                     "Behaald": row.estimate,
@@ -468,7 +570,7 @@ def change_table(changes: pd.DataFrame, spec: QuestionnaireSpec) -> pd.DataFrame
             records.append(
                 {
                     "indicator_id": ind.id,
-                    "Indicator": ind.label + markers.get(ind.base, ""),
+                    "Indicator": stated_label(spec, ind, markers),
                     "Periode": f"{int(row.wave_from)}\u2013{int(row.wave_to)}",
                     "Van": format_percent(row.estimate_from, 1),
                     "Naar": format_percent(row.estimate_to, 1),

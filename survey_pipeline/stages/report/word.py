@@ -65,20 +65,39 @@ def _table(word, block: Table) -> None:
 
 
 def _annual(word, annual: AnnualTable) -> None:
-    """One Word table: per section a bold heading row with the column headers, then its indicator rows."""
-    rows = sum(1 + len(section.rows) for section in annual.sections)
-    table = word.add_table(rows=rows, cols=1 + len(annual.columns))
+    """One Word table: the column headers (once above all sections, or in each section's title row), a
+    title row per section (beleidsveld) with its intro, then its rows: indicators, stems and bullets."""
+    width = 1 + len(annual.columns)
+    lines = sum(1 + bool(section.intro) + len(section.rows) for section in annual.sections)
+    table = word.add_table(rows=lines + bool(annual.heading), cols=width)
     table.style = "Table Grid"
-    table_rows = iter(table.rows)
-    for section in annual.sections:
-        title, *headers = next(table_rows).cells
-        _cell(title, section.title, bold=True)
-        for cell, column in zip(headers, annual.columns, strict=True):
+
+    # a row's cells fetched once: `table.cell(row, col)` lays out the whole table again on every call
+    rows = iter(table.rows)
+
+    def headers(title: str) -> None:
+        label, *cells = next(rows).cells
+        _cell(label, title, bold=True)
+        for cell, column in zip(cells, annual.columns, strict=True):
             _cell(cell, " ".join(column.header), bold=True, right=True)
+
+    def spanning() -> object:
+        cells = next(rows).cells
+        return cells[0].merge(cells[-1])
+
+    if annual.heading:
+        headers(annual.heading)
+    for section in annual.sections:
+        if annual.heading:
+            _cell(spanning(), section.title, bold=True)
+        else:
+            headers(section.title)
+        if section.intro:
+            spanning().paragraphs[0].add_run(section.intro).italic = True
         for line in section.rows:
-            label, *values = next(table_rows).cells
-            _cell(label, line.label + line.marker)
-            for cell, value in zip(values, line.cells, strict=True):
+            label, *cells = next(rows).cells
+            _cell(label, line.text)
+            for cell, value in zip(cells, line.cells):
                 _cell(cell, value.text + "".join(f" {key})" for key in value.notes), right=True)
     if annual.unmarked:
         _note(word, annual.unmarked)
@@ -88,6 +107,8 @@ def _annual(word, annual: AnnualTable) -> None:
         _note(word, f"{key}) {text}")
     for text in annual.scale_notes:
         _note(word, text)
+    for remark in annual.remarks:
+        _note(word, remark)
 
 
 def _image(word, block: Image, images_from: Path) -> None:
