@@ -127,11 +127,13 @@ def test_bases_and_notes_in_the_rendered_report(report_run, spec):
     assert parsed.rows["walk_in_easy"][0] == f"\u2022 {walk_in.short_label} {spec.inline_base_text(walk_in.base)}"
     assert parsed.rows["heard"][0] == "\u2022 " + spec.indicator("heard").short_label  # all residents: no base
     suppressed = parsed.rows["wmo_quick"][3]  # Behaald 2021
-    assert suppressed == "-" and parsed.row_notes["wmo_quick"][3] == ["a"]
+    # notes are lettered in print order: the registration figure in the first row has one
     assert parsed.notes == [
-        "a) Niet gepubliceerd: effectieve steekproefomvang te klein.",
-        "b) het betreft hier niet unieke personen",  # the registrations file's note on a value
+        "a) het betreft hier niet unieke personen",  # the registrations file's note on a value
+        "b) Niet gepubliceerd: effectieve steekproefomvang te klein.",
     ]
+    assert suppressed == "-" and parsed.row_notes["wmo_quick"][3] == ["b"]
+    assert parsed.row_notes["entree_requests"][1:] and ["a"] in parsed.row_notes["entree_requests"][1:]
     assert parsed.rows["caregiver_burdened"][3] == "-" and parsed.row_notes["caregiver_burdened"][3] == []
 
 
