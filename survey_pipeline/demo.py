@@ -821,8 +821,12 @@ def write_demo(
     population_dir: Path,
     n_per_wave: int = DEFAULT_N_PER_WAVE,
     seed: int = DEFAULT_SEED,
+    row_compress: bool = False,
 ) -> DemoPanel:
-    """Generate the panel and write the wave files, their receipt and the margins."""
+    """Generate the panel and write the wave files, their receipt and the margins.
+
+    `row_compress` writes the wave files bytecode-compressed, as SPSS saves a `.sav` by default
+    (the bundled demo files are uncompressed)."""
     panel = generate_panel(spec, n_per_wave, seed)
     raw_dir.mkdir(parents=True, exist_ok=True)
     population_dir.mkdir(parents=True, exist_ok=True)
@@ -835,6 +839,7 @@ def write_demo(
             f"{FILE_LABEL} ({wave})",
             extra_variable_labels={spec.respondent_id: "Respondentnummer (panel)", spec.wave_variable: "Meting (jaar)"},
             timestamp=fieldwork_timestamp(wave),
+            row_compress=row_compress,
         )
         log.info("wrote %s (%d rows)", path, len(frame))
     receipt = pd.DataFrame(
