@@ -1,13 +1,14 @@
 """Benchmark: the whole pipeline on a demo panel K times the demo's size, stage by stage.
 
-    python benchmarks/bench_pipeline_scale.py --scale 10 [--set validate.gx_level=off] [--panels DIR] [--keep]
+    python benchmarks/bench_pipeline_scale.py --scale 10 [--bytecode] [--set validate.gx_level=off] [--panels DIR] [--keep]
 
 Generates the demo panel with K x 3,000 respondents per wave (`survey_pipeline.demo.write_demo`,
 the demo seed: the same K gives the same bytes) into a temporary copy of the project:
 raw `.sav` files with their receipt, and the population files. The margins are population
 counts, so they stay the demo's: only the sample grows (at K = 100 there are more
 respondents than residents in some cells, which raking does not mind). `--panels DIR`
-keeps the generated data in DIR/scale<K>/ and reuses them on the next run.
+keeps the generated data in DIR/scale<K>/ and reuses them on the next run. `--bytecode` writes
+the `.sav` files bytecode-compressed, as SPSS does by default (the demo's are uncompressed).
 
 Then `survey-pipeline run` in a fresh interpreter, as a scheduled run starts it. While it
 runs, each `[n/5] stage done` log line is answered by reading the process's CPU time and
@@ -42,18 +43,20 @@ TARGETS = {10: (10.0, None), 100: (30.0, 1500.0)}
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def generate_panel_files(project: Path, scale: int, panels: Path | None) -> dict:
+def generate_panel_files(project: Path, scale: int, panels: Path | None, compressed: bool = False) -> dict:
     """Write the scaled panel into `project`'s data/ (or copy it from the `panels` cache)."""
     spec = load_spec(project / "questionnaires" / "wij_monitor.yaml")
     raw, population = project / "data" / "raw", project / "data" / "population"
-    cached = panels / f"scale{scale}" if panels else None
+    cached = panels / f"scale{scale}{'_bytecode' if compressed else ''}" if panels else None
     started = time.perf_counter()
     if cached is not None and (cached / "raw").is_dir():
         source = "cache"
     else:
         for folder in (raw, population):
             shutil.rmtree(folder, ignore_errors=True)
-        panel = demo.write_demo(spec, raw, population, n_per_wave=scale * demo.DEFAULT_N_PER_WAVE)
+        panel = demo.write_demo(
+            spec, raw, population, n_per_wave=scale * demo.DEFAULT_N_PER_WAVE, row_compress=compressed
+        )
         del panel
         source = "generated"
         if cached is not None:
@@ -131,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="parameter override"
     )
     parser.add_argument("--panels", type=Path, help="keep generated panels here and reuse them")
+    parser.add_argument(
+        "--bytecode", action="store_true", help="bytecode-compressed .sav files (SPSS's default; the demo's are not)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary project (its path is printed)")
     args = parser.parse_args(argv)
 
@@ -139,8 +145,14 @@ def main(argv: list[str] | None = None) -> int:
         project = folder / "project"
         project.mkdir()
         copy_project(ROOT, project, args.overrides)
-        generation = generate_panel_files(project, args.scale, args.panels)
-        result = {"scale": args.scale, "overrides": args.overrides, "panel": generation, **run_pipeline(project)}
+        generation = generate_panel_files(project, args.scale, args.panels, args.bytecode)
+        result = {
+            "scale": args.scale,
+            "bytecode": args.bytecode,
+            "overrides": args.overrides,
+            "panel": generation,
+            **run_pipeline(project),
+        }
     finally:
         if args.keep:
             print(f"project kept in {folder / 'project'}", file=sys.stderr)

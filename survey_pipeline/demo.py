@@ -921,9 +921,13 @@ def write_demo(
     n_per_wave: int = DEFAULT_N_PER_WAVE,
     seed: int = DEFAULT_SEED,
     registrations_path: Path | None = None,
+    row_compress: bool = False,
 ) -> DemoPanel:
     """Generate the panel and write the wave files, their receipt, the margins and (when the spec
-    declares registrations) the registration figures, by default to `registrations/` beside `raw_dir`."""
+    declares registrations) the registration figures, by default to `registrations/` beside `raw_dir`.
+
+    `row_compress` writes the wave files bytecode-compressed, as SPSS saves a `.sav` by default
+    (the bundled demo files are uncompressed)."""
     panel = generate_panel(spec, n_per_wave, seed)
     raw_dir.mkdir(parents=True, exist_ok=True)
     population_dir.mkdir(parents=True, exist_ok=True)
@@ -936,6 +940,7 @@ def write_demo(
             f"{FILE_LABEL} ({wave})",
             extra_variable_labels={spec.respondent_id: "Respondentnummer (panel)", spec.wave_variable: "Meting (jaar)"},
             timestamp=fieldwork_timestamp(wave),
+            row_compress=row_compress,
         )
         log.info("wrote %s (%d rows)", path, len(frame))
     receipt = pd.DataFrame(
