@@ -261,3 +261,15 @@ def test_the_note_names_the_software_recorded_upstream_not_the_current_one(tmp_p
 def test_html_renders_the_link_escaped(spec, params, published):
     html = render_html(build_method_note(spec, _facts(spec, params, published)))
     assert '<a href="jaarverslag.html">De tabellen en figuren voor het jaarverslag</a>' in html
+
+
+@pytest.mark.parametrize("style", ["inline", "footnote"])
+def test_the_note_describes_how_the_table_states_bases_as_the_layout_prints_them(spec, params, published, style):
+    raw = _raw_spec()
+    raw["report_layout"]["base_style"] = style
+    styled = parse_spec(raw)
+    bases = _section(
+        render_markdown(build_method_note(styled, _facts(styled, params, published))), "## De basis van elke indicator"
+    )
+    assert ("tussen haakjes" in bases) == (style == "inline")
+    assert ("De voetnoten bij de tabel" in bases) == (style == "footnote")

@@ -28,7 +28,7 @@ from survey_pipeline.stages.report.csv_safety import DUTCH_EXCEL
 from survey_pipeline.stages.report.document import REPORT_PAGE, Bullets, Document, Heading, Link, Paragraph, Table
 from survey_pipeline.stages.report.formatting import MISSING_TEXT, format_number, format_percent
 from survey_pipeline.stages.report.registration_rows import UNIT_TEXT
-from survey_pipeline.stages.report.tables import REASON_TEXT, TOTAL, report_order, target_rule_text
+from survey_pipeline.stages.report.tables import REASON_TEXT, TOTAL, annual_layout, report_order, target_rule_text
 
 CI_TEXT = {
     "beta": "het Korn-Graubard-interval (Clopper-Pearson op de effectieve steekproefomvang; gelijk aan "
@@ -564,7 +564,13 @@ def _bases(spec: QuestionnaireSpec, facts: RunFacts) -> list:
         Paragraph(
             "Elk percentage is berekend over een basis die uit de vragenlijst volgt. \u2018Geen antwoord\u2019 en een "
             "lege waarde vallen altijd buiten de basis; wat er met \u2018weet niet\u2019 gebeurt, staat per indicator "
-            "hieronder. De voetnoten bij de tabel in het jaarverslag worden uit dezelfde vragenlijstdefinitie gemaakt."
+            "hieronder. "
+            + (
+                "De basis die de tabel in het jaarverslag tussen haakjes achter een omschrijving noemt, komt uit "
+                "dezelfde vragenlijstdefinitie."
+                if annual_layout(spec).base_style == "inline"
+                else "De voetnoten bij de tabel in het jaarverslag worden uit dezelfde vragenlijstdefinitie gemaakt."
+            )
         ),
         Table(
             ("Indicator", "Basis", "Telt als \u2018ja\u2019", "\u2018Weet niet\u2019", "Ongewogen basis per meting"),
