@@ -11,7 +11,7 @@ import yaml
 from survey_pipeline.artifacts import OutputStore
 from survey_pipeline.settings import Params, ReportSettings, SuppressionRule
 from survey_pipeline.spec import QuestionnaireSpec, load_spec, parse_spec
-from survey_pipeline.stages.report import stage, tables
+from survey_pipeline.stages.report import registration_rows, stage, tables
 
 
 @pytest.fixture(scope="session")
@@ -89,4 +89,8 @@ def report_run(tmp_path_factory, spec, params):
 def annual(report_run, spec, params) -> tables.AnnualTable:
     """The annual-report table of `report_run`, as the stage built it (the structure every renderer prints)."""
     indicators = tables.publish_indicators(report_run.frames["indicators"], spec, list(params.estimate.breakdowns))
-    return tables.build_annual_table(indicators, spec, params.report, tables.measured_waves(spec, spec.waves))
+    columns = tables.annual_columns(params.report)
+    registrations = registration_rows.annual_rows(rf.registration_frame(spec), spec, columns, params.report.decimals)
+    return tables.build_annual_table(
+        indicators, spec, params.report, tables.measured_waves(spec, spec.waves), registrations
+    )

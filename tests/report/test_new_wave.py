@@ -37,8 +37,10 @@ def _edit_yaml(path: Path, edit) -> None:
 
 
 def _add_wave_to_spec(raw: dict) -> None:
-    """Step 3: the wave in survey.waves, in the waves of every question asked in it, targets for the new years."""
+    """Step 3: the wave in survey.waves, its fieldwork and invited count in survey.method, in the waves of every
+    question asked in it, targets for the new years."""
     raw["survey"]["waves"].append(NEW)
+    raw["survey"]["method"]["waves"][NEW] = {"fieldwork": "september-oktober 2022", "invited": 6100}
     for body in raw["variables"].values():
         if PREVIOUS in body.get("waves", []):
             body["waves"].append(NEW)

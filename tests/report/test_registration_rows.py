@@ -51,8 +51,10 @@ def test_cells_are_formatted_by_unit_with_a_dash_for_a_year_without_a_value(spec
 
 
 def test_the_annual_table_gets_the_rows_after_the_survey_rows_with_notes_as_footnotes(
-    spec, small_table, published, report_params
+    default_spec, small_table, published, report_params
 ):
+    """Without a report_layout: a registration figure follows the survey rows of its kind's section."""
+    spec = default_spec
     indicators = published["indicators"]
     measured = tables.measured_waves(spec, spec.waves)
     columns = tables.annual_columns(report_params)
@@ -144,3 +146,22 @@ def test_a_change_target_shows_the_change_it_was_judged_on(spec):
     assert list(rows.columns) == list(
         tables.format_target_table(pd.DataFrame(columns=tables.TARGET_COLUMNS), 0).columns
     )
+
+
+def test_in_the_spec_layout_a_registration_figure_is_a_row_or_a_bullet(spec, small_table, published, report_params):
+    """The demo layout (the 2022 budget page) places the figures: entree requests first, the Wmo counts as
+    bullets under their stem."""
+    columns = tables.annual_columns(report_params)
+    annual = tables.build_annual_table(
+        published["indicators"],
+        spec,
+        report_params,
+        tables.measured_waves(spec, spec.waves),
+        registration_rows.annual_rows(small_table, spec, columns, 0),
+    )
+    first, second = annual.sections
+    assert first.rows[0].indicator_id == "entree_requests" and first.rows[0].level == 0
+    stem_at = next(i for i, row in enumerate(second.rows) if row.is_stem and "binnen de Wmo:" in row.text)
+    bullets = second.rows[stem_at + 1 : stem_at + 4]
+    assert [r.indicator_id for r in bullets] == ["wmo_household_help", "wmo_support", "wmo_sheltered_housing"]
+    assert [r.text for r in bullets] == ["\u2022 Huishoudelijke Hulp", "\u2022 Begeleiding", "\u2022 Beschermd Wonen"]

@@ -88,7 +88,7 @@ def test_the_table_has_the_structure_of_the_2022_budget_page(rendered, spec):
     assert texts["intro"] == " ".join(layout.sections[0].intro.split())
     stem = kinds.index("stem")
     assert parsed.lines[stem][1] == "% Inwoners (18 jaar e.o.) dat aangeeft:"
-    members = layout.sections[0].rows[0].members
+    members = next(row for row in layout.sections[0].rows if not isinstance(row, str)).members
     bullets = parsed.lines[stem + 1 : stem + 1 + len(members)]
     assert all(kind == "bullet" and text.startswith("\u2022 ") for kind, text in bullets)
     assert bullets[1][1] == "\u2022 (Redelijk en goed) bekend te zijn met de dienstverlening van WIJ Groningen"
@@ -98,7 +98,15 @@ def test_the_table_has_the_structure_of_the_2022_budget_page(rendered, spec):
     column = parsed.headers.index("Behaald 2020") + 1
     for indicator_id in ("wmo_quick", "wmo_taken_seriously", "wmo_fits_need"):
         assert parsed.rows[indicator_id][column] == "- (i.v.m. COVID)"
-    assert parsed.notes and parsed.notes[0].startswith("a) Niet gepubliceerd")
+    assert any(note.endswith(") Niet gepubliceerd: effectieve steekproefomvang te klein.") for note in parsed.notes)
+    # registration figures: a row in the first section, the Wmo counts as bullets under their own stem
+    assert parsed.rows["entree_requests"][0] == "Aantal geregistreerde meldingen entree WIJ-Groningen"
+    assert parsed.rows["entree_requests"][1].replace(".", "").isdigit()  # a count with thousands separators
+    assert [parsed.rows[i][0] for i in ("wmo_household_help", "wmo_support", "wmo_sheltered_housing")] == [
+        "\u2022 Huishoudelijke Hulp",
+        "\u2022 Begeleiding",
+        "\u2022 Beschermd Wonen",
+    ]
 
 
 def test_every_image_loads(rendered, report_run):

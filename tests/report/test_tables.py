@@ -88,7 +88,7 @@ def test_the_layout_of_the_spec_gives_sections_stems_bullets_and_inline_bases(sp
     assert table.sections[0].intro == layout.sections[0].intro and table.sections[1].intro == ""
     first = table.sections[0].rows
     assert first[0].is_stem and first[0].text == "% Inwoners (18 jaar e.o.) dat aangeeft:"
-    stem = layout.sections[0].rows[0]
+    stem = next(row for row in layout.sections[0].rows if not isinstance(row, str))
     bullets = first[1 : 1 + len(stem.members)]
     assert [r.indicator_id for r in bullets] == list(stem.members) and all(r.level == 1 for r in bullets)
     assert [r.label for r in bullets] == [spec.indicator(i).short_label for i in stem.members]
@@ -107,7 +107,9 @@ def test_the_layout_of_the_spec_gives_sections_stems_bullets_and_inline_bases(sp
     assert table.footnotes == () and table.unmarked == "" and all(not r.marker for r in by_id.values())
     # a question not asked in a wave, with the spec's reason
     assert by_id["wmo_quick"].cells[1].text == "- (i.v.m. COVID)"
-    assert [r.indicator_id for s in table.sections for r in s.rows if not r.is_stem] == list(layout.indicator_ids())
+    registrations = {r.id for r in spec.registrations}  # their rows need the registrations file's values
+    survey_ids = [i for i in layout.indicator_ids() if i not in registrations]
+    assert [r.indicator_id for s in table.sections for r in s.rows if not r.is_stem] == survey_ids
     # the target and change tables state the bases the same way
     targets = tables.target_table(
         _published(spec, params), rf.change_frame(spec, rf.indicator_frame(spec, params)), spec, report_params
@@ -130,14 +132,14 @@ def test_a_layout_with_footnotes_marks_bullets_too(params, report_params):
     ("edit", "key", "problem"),
     [
         (
-            lambda lay: lay["sections"][1]["rows"].append("nonsense"),
+            lambda lay: lay["sections"][1]["rows"].insert(1, "nonsense"),
             "report_layout.sections.1.rows.1",
-            "unknown indicator 'nonsense'",
+            "unknown indicator or registration figure 'nonsense'",
         ),
         (
-            lambda lay: lay["sections"][1]["rows"].append("heard"),
+            lambda lay: lay["sections"][1]["rows"].insert(1, "heard"),
             "report_layout.sections.1.rows.1",
-            "indicator 'heard' is listed twice (also at report_layout.sections.0.rows.0.members.0)",
+            "indicator 'heard' is listed twice (also at report_layout.sections.0.rows.1.members.0)",
         ),
         (
             lambda lay: lay["sections"][0]["rows"].pop(),
@@ -175,7 +177,7 @@ def test_a_bullet_needs_its_short_label():
     with pytest.raises(SpecError) as caught:
         parse_spec(raw)
     assert caught.value.key == "indicators.knows_where.short_label"
-    assert "a bullet under a stem at report_layout.sections.0.rows.0" in str(caught.value)
+    assert "a bullet under a stem at report_layout.sections.0.rows.1" in str(caught.value)
 
 
 def test_achieved_numbers_are_the_indicator_tables_numbers(spec, report_params, published):
