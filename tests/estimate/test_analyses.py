@@ -12,12 +12,12 @@ import pytest
 from survey_pipeline import SurveyDesign, contracts, demo
 from survey_pipeline import indicators as ind
 from survey_pipeline.artifacts import check_table
-from survey_pipeline.settings import EstimateSettings, SuppressionRule
+from survey_pipeline.settings import EstimateSettings, SuppressionRule, WeightSettings
 from survey_pipeline.spec import Analysis
 from survey_pipeline.stages.estimate import analyses as an
 from survey_pipeline.stages.estimate import stage as est
 
-CAL = est.Calibration("rake", ("age_group", "sex", "wijk"), "data/population/margins.csv", 100, 1e-10)
+CAL = WeightSettings(margins=("age_group", "sex", "wijk"), population_file="data/population/margins.csv")
 # A low minimum base, so that on this small panel some wijken are published and others not.
 PARAMS = EstimateSettings(breakdowns=("sex",), suppression=SuppressionRule(min_n=10))
 MARKS = [float(v) for v in range(1, 11)]
@@ -29,7 +29,7 @@ def small(spec):
     panel = demo.generate_panel(spec, n_per_wave=900, seed=7, faults=False)
     parts = []
     for wave, frame in panel.waves.items():
-        frame = frame[frame[list(CAL.variables)].notna().all(axis=1)].reset_index(drop=True)
+        frame = frame[frame[list(CAL.weighting_variables)].notna().all(axis=1)].reset_index(drop=True)
         design = SurveyDesign(frame.assign(weight=1.0), weights="weight")
         parts.append(frame.assign(weight=design.rake(est.wave_margins(panel.margins, wave, CAL)).weights))
     return pd.concat(parts, ignore_index=True), panel.margins

@@ -9,14 +9,14 @@ import pandas as pd
 import pytest
 
 from survey_pipeline import SurveyDesign, demo
-from survey_pipeline.settings import EstimateSettings
+from survey_pipeline.settings import EstimateSettings, WeightSettings
 from survey_pipeline.stages.estimate import stage as est
 from survey_pipeline.stages.report import figures, verdieping
 from survey_pipeline.stages.report.document import Document, Heading, Image, Table
 from survey_pipeline.stages.report.formatting import format_number, format_p_value
 from survey_pipeline.stages.report.markdown import render_markdown
 
-CAL = est.Calibration("rake", ("age_group", "sex", "wijk"), "data/population/margins.csv", 100, 1e-10)
+CAL = WeightSettings(margins=("age_group", "sex", "wijk"), population_file="data/population/margins.csv")
 WAVES = [2019, 2020, 2021]
 
 
@@ -32,7 +32,7 @@ def analyses(spec, small_rule):
     panel = demo.generate_panel(spec, n_per_wave=900, seed=7, faults=False)
     parts = []
     for wave, frame in panel.waves.items():
-        frame = frame[frame[list(CAL.variables)].notna().all(axis=1)].reset_index(drop=True)
+        frame = frame[frame[list(CAL.weighting_variables)].notna().all(axis=1)].reset_index(drop=True)
         design = SurveyDesign(frame.assign(weight=1.0), weights="weight")
         parts.append(frame.assign(weight=design.rake(est.wave_margins(panel.margins, wave, CAL)).weights))
     params = EstimateSettings(breakdowns=("sex",), suppression=small_rule)
