@@ -946,6 +946,8 @@ def odds_ratio_published_or_not(frame: pd.DataFrame) -> pd.Series:
 
 
 class ReportAnalysisMeans(AnalysisMeans):
+    """Published means of the spec's analyses (as estimated; withheld rows without numbers)."""
+
     @pa.dataframe_check(error=_named(interval_contains, **_MEAN_INTERVAL))
     @classmethod
     def interval_contains_estimate(cls, frame: pd.DataFrame) -> pd.Series:
@@ -956,6 +958,8 @@ class ReportAnalysisMeans(AnalysisMeans):
 
 
 class ReportAnalysisCrosstabs(AnalysisCrosstabs):
+    """Published crosstab cells: the share of each answer per column level."""
+
     @pa.dataframe_check(error=_named(interval_contains, **_MEAN_INTERVAL))
     @classmethod
     def interval_contains_estimate(cls, frame: pd.DataFrame) -> pd.Series:
@@ -966,11 +970,15 @@ class ReportAnalysisCrosstabs(AnalysisCrosstabs):
 
 
 class ReportAnalysisCrosstabTests(AnalysisCrosstabTests):
+    """Published Rao-Scott F tests of the crosstabs."""
+
     class Config:
         name = "report_analysis_crosstab_tests"
 
 
 class ReportAnalysisOddsRatios(AnalysisOddsRatios):
+    """Published odds ratios of the logit analyses (reference levels: odds ratio 1, no interval)."""
+
     @pa.dataframe_check(error=_named(interval_contains, **_ODDS_INTERVAL) + " (reference levels have none)")
     @classmethod
     def interval_contains_odds_ratio(cls, frame: pd.DataFrame) -> pd.Series:
@@ -986,6 +994,8 @@ class ReportAnalysisOddsRatios(AnalysisOddsRatios):
 
 
 class ReportAnalysisAreaVsRest(AnalysisAreaVsRest):
+    """Published comparisons of each area with the rest of the municipality."""
+
     @pa.dataframe_check(error=_named(interval_contains, **_DIFFERENCE_INTERVAL))
     @classmethod
     def interval_contains_difference(cls, frame: pd.DataFrame) -> pd.Series:
@@ -996,6 +1006,8 @@ class ReportAnalysisAreaVsRest(AnalysisAreaVsRest):
 
 
 class ReportAnalysisTrends(AnalysisTrends):
+    """Published linear trends over the waves."""
+
     @pa.dataframe_check(error=_named(interval_contains, **_SLOPE_INTERVAL))
     @classmethod
     def interval_contains_slope(cls, frame: pd.DataFrame) -> pd.Series:
