@@ -927,6 +927,107 @@ ESTIMATE_TABLES: dict[str, type[pa.DataFrameModel]] = {
 }
 
 
+# The analysis tables as the report publishes them (outputs/report/analyses/): the estimate stage's rows
+# and withholding unchanged, plus: a published interval contains its value.
+_MEAN_INTERVAL = {"value": "estimate", "lower": "ci_lower", "upper": "ci_upper"}
+_ODDS_INTERVAL = {"value": "odds_ratio", "lower": "or_lower", "upper": "or_upper"}
+_DIFFERENCE_INTERVAL = {"value": "difference", "lower": "ci_lower", "upper": "ci_upper"}
+_SLOPE_INTERVAL = {"value": "slope", "lower": "ci_lower", "upper": "ci_upper"}
+_ODDS_NUMBERS = ["estimate", "se", "odds_ratio", "or_lower", "or_upper", "p_value"]
+
+
+def odds_ratio_published_or_not(frame: pd.DataFrame) -> pd.Series:
+    """A suppressed term has no numbers and a reason; a published non-reference term has all of them."""
+    suppressed = frame["suppressed"].astype(bool)
+    has_reason = frame["suppression_reason"].astype("str").str.len() > 0
+    no_numbers = frame[_ODDS_NUMBERS].isna().all(axis=1)
+    all_numbers = frame[_ODDS_NUMBERS].notna().all(axis=1) | frame["reference"].astype(bool)
+    return (suppressed & no_numbers & has_reason) | (~suppressed & all_numbers & ~has_reason)
+
+
+class ReportAnalysisMeans(AnalysisMeans):
+    """Published means of the spec's analyses (as estimated; withheld rows without numbers)."""
+
+    @pa.dataframe_check(error=_named(interval_contains, **_MEAN_INTERVAL))
+    @classmethod
+    def interval_contains_estimate(cls, frame: pd.DataFrame) -> pd.Series:
+        return interval_contains(frame, **_MEAN_INTERVAL)
+
+    class Config:
+        name = "report_analysis_means"
+
+
+class ReportAnalysisCrosstabs(AnalysisCrosstabs):
+    """Published crosstab cells: the share of each answer per column level."""
+
+    @pa.dataframe_check(error=_named(interval_contains, **_MEAN_INTERVAL))
+    @classmethod
+    def interval_contains_estimate(cls, frame: pd.DataFrame) -> pd.Series:
+        return interval_contains(frame, **_MEAN_INTERVAL)
+
+    class Config:
+        name = "report_analysis_crosstabs"
+
+
+class ReportAnalysisCrosstabTests(AnalysisCrosstabTests):
+    """Published Rao-Scott F tests of the crosstabs."""
+
+    class Config:
+        name = "report_analysis_crosstab_tests"
+
+
+class ReportAnalysisOddsRatios(AnalysisOddsRatios):
+    """Published odds ratios of the logit analyses (reference levels: odds ratio 1, no interval)."""
+
+    @pa.dataframe_check(error=_named(interval_contains, **_ODDS_INTERVAL) + " (reference levels have none)")
+    @classmethod
+    def interval_contains_odds_ratio(cls, frame: pd.DataFrame) -> pd.Series:
+        return frame["reference"].astype(bool) | interval_contains(frame, **_ODDS_INTERVAL)
+
+    @pa.dataframe_check(error="odds_ratio_published_or_not")
+    @classmethod
+    def published_or_not(cls, frame: pd.DataFrame) -> pd.Series:
+        return odds_ratio_published_or_not(frame)
+
+    class Config:
+        name = "report_analysis_odds_ratios"
+
+
+class ReportAnalysisAreaVsRest(AnalysisAreaVsRest):
+    """Published comparisons of each area with the rest of the municipality."""
+
+    @pa.dataframe_check(error=_named(interval_contains, **_DIFFERENCE_INTERVAL))
+    @classmethod
+    def interval_contains_difference(cls, frame: pd.DataFrame) -> pd.Series:
+        return interval_contains(frame, **_DIFFERENCE_INTERVAL)
+
+    class Config:
+        name = "report_analysis_area_vs_rest"
+
+
+class ReportAnalysisTrends(AnalysisTrends):
+    """Published linear trends over the waves."""
+
+    @pa.dataframe_check(error=_named(interval_contains, **_SLOPE_INTERVAL))
+    @classmethod
+    def interval_contains_slope(cls, frame: pd.DataFrame) -> pd.Series:
+        return interval_contains(frame, **_SLOPE_INTERVAL)
+
+    class Config:
+        name = "report_analysis_trends"
+
+
+REPORT_ANALYSIS_TABLES: dict[str, type[pa.DataFrameModel]] = {
+    "means": ReportAnalysisMeans,
+    "crosstabs": ReportAnalysisCrosstabs,
+    "crosstab_tests": ReportAnalysisCrosstabTests,
+    "odds_ratios": ReportAnalysisOddsRatios,
+    "area_vs_rest": ReportAnalysisAreaVsRest,
+    "trends": ReportAnalysisTrends,
+}
+"""`outputs/report/analyses/<name>.parquet` (and CSV): the keys of `ANALYSIS_TABLES`."""
+
+
 # ---------------------------------------------------------------------------
 # JSON outputs
 

@@ -32,6 +32,9 @@ Equivalent R (reference tests in tests/core):
 - ``.mean(x, where, by)`` / ``.total(x, where, by)``: per domain ``svymean(~x, subset(d, where &
   by == level), na.rm = TRUE, deff = TRUE)`` (``svytotal``), interval
   ``confint(m, df = degf(subset(d, where & by == level & !is.na(x))))``.
+- ``.quantile(x, probs, where, by)``: per domain ``svyquantile(~x, subset(d, where & by == level & !is.na(x)),
+  probs, interval.type = "mean", qrule = "math", ci = TRUE)`` (survey >= 4.1; Woodruff interval, df of
+  the domain).
 - ``.chisq(a, b, where, statistic)``: ``svychisq(~a + b, subset(d, where), statistic = "F" | "Chisq")``.
 - ``.logit("y ~ a + factor(b)", success, where)``: ``svyglm(as.numeric(y %in% success) ~ a + factor(b),
   subset(d, where & !is.na(y)), family = quasibinomial())``; ``summary()`` and ``confint()`` (t on
@@ -900,6 +903,78 @@ class SurveyDesign:
         svytotal(deff = TRUE) denominator W^2 s^2 (W - n) / (W n)."""
         return self._mean_or_total("total", variable, where, by, level)
 
+    def quantile(
+        self,
+        variable: str,
+        probs: float | Sequence[float],
+        where: Mapping[str, Sequence[Any]] | None = None,
+        by: str | Sequence[str] | None = None,
+        level: float = 0.95,
+    ) -> pd.DataFrame:
+        """Weighted quantiles (e.g. the median, probs=0.5) of a numeric `variable` per domain, as R's
+        ``svyquantile(..., interval.type = "mean", qrule = "math")`` on the domain.
+
+        The quantile is the smallest value whose weighted cumulative share reaches p (`qrule_math`).
+        Its interval is Woodruff's: the weighted share of the domain at or below the quantile gets
+        its interval share +/- t(df) se (linearisation, calibration-aware, the domain's df as `mean`);
+        the quantiles at its bounds are the interval (NaN where a bound falls outside [0, 1]), and
+        se = (ci_upper - ci_lower) / (2 t(df)). Rows with a missing `variable` leave the domain.
+        One row per `by` level and p, in that order; columns [by], `prob`, `estimate`, `se`,
+        `ci_lower`, `ci_upper`, `df`, `n`, `sum_weights`, `note`.
+        """
+        if not 0 < level < 1:
+            raise ValueError("level must be between 0 and 1")
+        ps = np.atleast_1d(np.asarray(probs, dtype=np.float64))
+        if ps.ndim != 1 or ps.size == 0 or np.any(~(ps >= 0) | ~(ps <= 1)):
+            raise ValueError("probs must be one or more numbers between 0 and 1")
+        domains, labels = self._value_domains(variable, where, by)
+        k, out, st = domains.n_domains, domains.index, self._structure
+        values, inside = self._numeric(variable), out[0]
+        rows = [np.flatnonzero(inside == d) for d in range(k)]
+        df = degrees_of_freedom(out, k, self._positive, st)
+        t = t_quantile(level, df)
+        base = domain_means(domains, self._weights, self._positive)
+        empty = base.n == 0
+        parts = []
+        for p in ps:
+            quantiles = np.array([_qrule_math(values[r], self._weights[r], p) for r in rows])
+            below = Domains(index=out, y=(inside >= 0) & (values <= quantiles[inside])[None, :], n_domains=k)
+            share = domain_means(below, self._weights, self._positive)
+            a = mean_influence(below, self._weights, share, np.ones(k))
+            se_share = _standard_error(linearized_variance(a, out, k, st, self._projection), empty)
+            bounds = [share.estimate - t * se_share, share.estimate + t * se_share]
+            lower, upper = (
+                np.array(
+                    [
+                        _qrule_math(values[r], self._weights[r], b) if 0 <= b <= 1 else np.nan
+                        for r, b in zip(rows, bound)
+                    ]
+                )
+                for bound in bounds
+            )
+            note = np.full(k, "", dtype=object)
+            note = append_note(note, ~empty & (np.isnan(lower) | np.isnan(upper)), "interval bound outside [0, 1]")
+            note = append_note(note, empty, "empty domain")
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "prob": np.full(k, p),
+                        "estimate": quantiles,
+                        "se": (upper - lower) / (2 * t),
+                        "ci_lower": lower,
+                        "ci_upper": upper,
+                        "df": np.where(empty, np.nan, df),
+                        "n": base.n.astype(np.int64),
+                        "sum_weights": base.sum_weights,
+                        "note": note.astype(str),
+                    }
+                )
+            )
+        frame = pd.concat(parts).sort_index(kind="stable").reset_index(drop=True)  # level-major
+        if labels is not None:
+            _insert_by(frame, 0, labels.repeat(ps.size))
+        return frame
+
     def chisq(
         self,
         row: str,
@@ -1274,6 +1349,22 @@ def _where_conditions(where: Mapping[str, Any] | None) -> list[tuple[str, list |
             (variable, None if included is None else list(included), None if excluded is None else list(excluded))
         )
     return conditions
+
+
+def _qrule_math(x: np.ndarray, w: np.ndarray, p: float) -> float:
+    """R survey's ``qrule_math``: the smallest x whose share of the weight at or below it reaches p
+    (NaN without rows). Running sums in extended precision, as R's ``cumsum`` and ``sum``."""
+    keep = w != 0
+    x, w = x[keep], w[keep]
+    if x.size == 0:
+        return np.nan
+    order = np.argsort(x, kind="stable")  # R's order(): ties in row order
+    total = float(np.cumsum(w.astype(np.longdouble))[-1])
+    cumulative = np.cumsum(w[order].astype(np.longdouble)).astype(np.float64)
+    at_or_below = np.flatnonzero(cumulative <= p * total)
+    low = int(at_or_below[-1]) if at_or_below.size else 0  # R's last(): 1 when none
+    high = min(low + 1, x.size - 1)
+    return float(x[order[low]] if p - cumulative[low] / total == 0 else x[order[high]])
 
 
 def _insert_by(frame: pd.DataFrame, position: int, labels: pd.Index, repeats: int = 1) -> None:

@@ -29,7 +29,7 @@ def small(spec):
     panel = demo.generate_panel(spec, n_per_wave=900, seed=7, faults=False)
     parts = []
     for wave, frame in panel.waves.items():
-        frame = frame[frame[list(CAL.margins)].notna().all(axis=1)].reset_index(drop=True)
+        frame = frame[frame[list(CAL.weighting_variables)].notna().all(axis=1)].reset_index(drop=True)
         design = SurveyDesign(frame.assign(weight=1.0), weights="weight")
         parts.append(frame.assign(weight=design.rake(est.wave_margins(panel.margins, wave, CAL)).weights))
     return pd.concat(parts, ignore_index=True), panel.margins

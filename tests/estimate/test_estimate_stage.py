@@ -240,7 +240,7 @@ def test_params_are_checked(spec):
     params = load_params(ROOT / "params.yaml")
     params.estimate.check_against(spec)
     assert params.estimate.ci_method == "beta" and params.estimate.breakdowns == ("wijk", "age_group", "sex")
-    assert est.calibration_columns(params.weight) == ("age_group", "sex", "wijk")
+    assert params.weight.weighting_variables == ("age_group", "sex", "wijk")
     section = {"breakdowns": ["wijk"]}
     for bad, key in (
         ({"ci_method": "exact"}, "estimate.ci_method"),
@@ -347,11 +347,11 @@ def test_the_rule_uses_its_own_interval_whatever_interval_or_level_is_published(
 
 
 def test_poststratified_weights_are_recalibrated_on_the_same_cells(spec):
-    """`weight.method: poststratify` runs through the estimate stage; the single cell
-    column gives the same variance as post-stratifying on the crossed variables."""
+    """`weight.method: poststratify` runs through the estimate stage, post-stratified on the
+    crossed variables: the same variance as post-stratifying on them directly."""
     weight = load_params(ROOT / "params.yaml").weight
     weighting = WeightSettings.model_validate({**weight.model_dump(), "method": "poststratify"})
-    assert est.calibration_columns(weighting) == (est.CELL,) and weighting.target_file == "data/population/cells.csv"
+    assert weighting.target_file == "data/population/cells.csv"
     panel = demo.generate_panel(spec, n_per_wave=400, seed=5, faults=False)
     cells = est.read_targets(ROOT / weighting.target_file, spec, weighting)
     frame = ind.add_outcomes(
@@ -370,3 +370,58 @@ def test_poststratified_weights_are_recalibrated_on_the_same_cells(spec):
     reference = direct.proportion(column, success=[1])
     assert ours["estimate"].iloc[0] == pytest.approx(reference["estimate"].iloc[0], rel=1e-12)
     assert ours["se"].iloc[0] == pytest.approx(reference["se"].iloc[0], rel=1e-10)
+
+
+def test_poststratification_cells_are_keyed_by_their_codes_whatever_their_size(spec):
+    """Codes of 1000 or more (e.g. a postcode-like code) key their own cell: no two cells
+    merge, as they did when cells were keyed `code * 1000 + code` (age 1 x sex 2000 and
+    age 2 x sex 1000 were one cell)."""
+    weight = load_params(ROOT / "params.yaml").weight
+    weighting = WeightSettings.model_validate({**weight.model_dump(), "method": "poststratify"})
+    assert weighting.poststratify_cells == ("age_group", "sex")
+    cells = est.read_targets(ROOT / weighting.target_file, spec, weighting)
+    cells = cells.assign(sex=cells["sex"] * 1000)
+    panel = demo.generate_panel(spec, n_per_wave=400, seed=5, faults=False)
+    frame = panel.waves[2020].dropna(subset=["age_group", "sex"]).reset_index(drop=True)
+    frame = ind.add_outcomes(spec, frame.assign(sex=frame["sex"] * 1000), [spec.indicator("heard")])[0]
+    crossed = {
+        (float(a), float(s)): float(n)
+        for a, s, n in cells.loc[cells["wave"] == 2020, ["age_group", "sex", "count"]].itertuples(index=False)
+    }
+    assert len(crossed) == 2 * frame["age_group"].nunique() and {1000.0, 2000.0} == {s for _, s in crossed}
+    direct = SurveyDesign(frame.assign(weight=1.0), weights="weight").poststratify(("age_group", "sex"), crossed)
+    frame = frame.assign(weight=direct.weights)
+    design, change = est.wave_design(frame, est.wave_margins(cells, 2020, weighting), weighting, 1e-9)
+    assert change < 1e-9
+    column = ind.outcome_column(spec.indicator("heard"))
+    ours, reference = design.proportion(column, success=[1], by="sex"), direct.proportion(column, success=[1], by="sex")
+    np.testing.assert_allclose(ours["estimate"], reference["estimate"], rtol=1e-12)
+    np.testing.assert_allclose(ours["se"], reference["se"], rtol=1e-10)
+
+
+def test_stacked_waves_are_calibrated_on_wave_x_code_whatever_the_codes(spec, small):
+    """The stacked design is raked to every wave's margins crossed with the wave, keyed by
+    (wave, code): recoding wijk to 10-digit codes changes nothing. Keyed `wave * 1e9 + code`,
+    wijk 2 of 2019 and wijk 1 of 2020 were one category."""
+    data, margins = small
+    column = ind.outcome_column(spec.indicator("heard"))
+
+    def stacked(data: pd.DataFrame, margins: pd.DataFrame) -> SurveyDesign:
+        frames = [
+            ind.add_outcomes(spec, data[data["wave"] == w].reset_index(drop=True), [spec.indicator("heard")])[0]
+            for w in (2019, 2020)
+        ]
+        return est.stacked_design(
+            frames, {w: est.wave_margins(margins, w, WEIGHTING) for w in (2019, 2020)}, WEIGHTING, spec
+        )
+
+    plain = stacked(data, margins)
+    wijk_rows = margins["variable"] == "wijk"
+    recoded = stacked(
+        data.assign(wijk=data["wijk"] * 10**9),
+        margins.assign(code=margins["code"].where(~wijk_rows, margins["code"] * 10**9)),
+    )
+    np.testing.assert_allclose(recoded.weights, plain.weights, rtol=1e-12)
+    ours = recoded.proportion(column, success=[1], by="wave")
+    reference = plain.proportion(column, success=[1], by="wave")
+    np.testing.assert_allclose(ours["se"], reference["se"], rtol=1e-10)

@@ -4,14 +4,20 @@ suppressed rows counted, never printed as numbers."""
 from __future__ import annotations
 
 import dataclasses
+from types import SimpleNamespace
 
+import openpyxl
 import pandas as pd
 import pytest
+import report_fixtures as rf
 
-from survey_pipeline import SurveyDesign, demo
+from survey_pipeline import SurveyDesign, contracts, demo
+from survey_pipeline.artifacts import OutputStore, read_table
+from survey_pipeline.errors import InputError
 from survey_pipeline.settings import EstimateSettings, WeightSettings
 from survey_pipeline.stages.estimate import stage as est
-from survey_pipeline.stages.report import figures, verdieping
+from survey_pipeline.stages.report import checks, figures, stage, verdieping
+from survey_pipeline.stages.report import method_note as verdieping_note
 from survey_pipeline.stages.report.document import Document, Heading, Image, Table
 from survey_pipeline.stages.report.formatting import format_number, format_p_value
 from survey_pipeline.stages.report.markdown import render_markdown
@@ -32,7 +38,7 @@ def analyses(spec, small_rule):
     panel = demo.generate_panel(spec, n_per_wave=900, seed=7, faults=False)
     parts = []
     for wave, frame in panel.waves.items():
-        frame = frame[frame[list(CAL.margins)].notna().all(axis=1)].reset_index(drop=True)
+        frame = frame[frame[list(CAL.weighting_variables)].notna().all(axis=1)].reset_index(drop=True)
         design = SurveyDesign(frame.assign(weight=1.0), weights="weight")
         parts.append(frame.assign(weight=design.rake(est.wave_margins(panel.margins, wave, CAL)).weights))
     params = EstimateSettings(breakdowns=("sex",), suppression=small_rule)
@@ -112,3 +118,100 @@ def test_trend_prints_points_per_year(section, analyses):
 
 def test_no_analyses_no_section(spec, analyses, rule):
     assert verdieping.verdieping_blocks(dataclasses.replace(spec, analyses=()), analyses, [], WAVES, 0.95, rule) == []
+
+
+@pytest.fixture(scope="module")
+def published_run(tmp_path_factory, spec, params, analyses):
+    """A whole report-stage run on the demo analyses; one title is a formula, as a spec could hold."""
+    outputs = tmp_path_factory.mktemp("verdieping_run") / "outputs"
+    rf.write_stage_outputs(outputs, spec, params)
+    means = analyses["means"]
+    estimated = {
+        **analyses,
+        "means": means.assign(title=means["title"].where(means["analysis_id"] != "report_mark", FORMULA)),
+    }
+    for name, table in estimated.items():
+        table.to_parquet(outputs / "estimate" / contracts.ANALYSES_FOLDER / f"{name}.parquet", index=False)
+    store = OutputStore(outputs)
+    stage.run(store, spec, params, rf.ROOT)
+    store.commit()
+    return SimpleNamespace(report=outputs / "report", estimated=estimated)
+
+
+FORMULA = '=HYPERLINK("http://x.invalid","Rapportcijfer")'
+
+
+def test_analysis_tables_are_published_as_estimated(spec, published_run):
+    folder = published_run.report / contracts.ANALYSES_FOLDER
+    for name, estimated in published_run.estimated.items():
+        published = read_table(folder / f"{name}.parquet", contracts.REPORT_ANALYSIS_TABLES[name], spec)
+        pd.testing.assert_frame_equal(published, estimated.reset_index(drop=True), check_dtype=False)
+        csv = pd.read_csv(folder / f"{name}.csv")
+        assert list(csv.columns) == list(estimated.columns) and len(csv) == len(estimated)
+        assert (folder / f"{name}_excel_nl.csv").exists()
+    assert published_run.estimated["means"]["suppressed"].any()  # withheld rows are exercised
+    means = pd.read_csv(folder / "means.csv")
+    assert (means["title"] != FORMULA).all() and (means["title"] == "'" + FORMULA).any()
+
+
+def test_analysis_sheets_are_dutch_with_rows_withheld(spec, published_run):
+    book = openpyxl.load_workbook(published_run.report / "tabellen.xlsx")
+    for name, sheet_name in verdieping.ANALYSIS_SHEETS.items():
+        estimated = published_run.estimated[name]
+        sheet = book[sheet_name]
+        header = [c.value for c in sheet[1]]
+        assert header == list(verdieping.ANALYSIS_HEADERS[name].values())
+        rows = [dict(zip(header, r)) for r in sheet.iter_rows(min_row=2, values_only=True)]
+        assert len(rows) == len(estimated)
+        for row, hidden in zip(rows, estimated["suppressed"]):
+            assert row["Niet gepubliceerd"] == ("ja" if hidden else "nee")
+            assert bool(row["Reden niet gepubliceerd"]) == hidden
+            assert row["Reden niet gepubliceerd"] not in {"min_n", "no_estimate", "no_interval"}
+    means = [
+        dict(zip([c.value for c in book["Gemiddelden"][1]], r))
+        for r in book["Gemiddelden"].iter_rows(min_row=2, values_only=True)
+    ]
+    assert all(r["Gemiddelde"] is None for r in means if r["Niet gepubliceerd"] == "ja")
+    assert any(r["Analyse"] == FORMULA for r in means)  # stored as text, never as a formula
+    assert all(c.data_type != "f" for r in book["Gemiddelden"].iter_rows() for c in r)
+
+
+def test_a_withheld_analysis_row_with_a_number_fails_the_report_check(spec, analyses, tmp_path):
+    means = analyses["means"].copy()
+    hidden = means.index[means["suppressed"]][0]
+    means.loc[hidden, "estimate"] = 7.5
+    with pytest.raises(InputError) as info:
+        checks.check_analyses({**analyses, "means": means}, spec, tmp_path)
+    assert info.value.rule == "schema:report_analysis_means"
+    odds = analyses["odds_ratios"].copy()
+    odds.loc[odds.index[~odds["reference"] & ~odds["suppressed"]][0], "or_upper"] = 1e-3
+    with pytest.raises(InputError) as info:
+        checks.check_analyses({**analyses, "odds_ratios": odds}, spec, tmp_path)
+    assert "interval_contains" in str(info.value)
+
+
+def test_the_method_note_explains_the_analyses_of_the_spec(spec, published_run):
+    note = (published_run.report / "onderzoeksverantwoording.md").read_text(encoding="utf-8")
+    section = note.split("Verdieping: gemiddelden", 1)[1].split("\n## ", 1)[0]
+    for analysis in spec.analyses:
+        assert analysis.title in section
+    for words in (
+        "Rao-Scott F-toets van de tweede orde",
+        "quasibinomial()",
+        "residuele vrijheidsgraden",
+        "svycontrast",
+    ):
+        assert words in section
+    (comparison,) = [a for a in spec.analyses if a.kind == "wijk_vs_rest"]
+    assert verdieping_note.ADJUSTMENT_METHOD_TEXT[comparison.adjustment] in section
+    versus = published_run.estimated["area_vs_rest"]
+    assert f"({int(versus['n_tests'].iloc[0])} vergelijkingen per meting)" in section
+    means = published_run.estimated["means"]
+    assert f"| Gemiddelden | {len(means)} | {int(means['suppressed'].sum())} |" in section
+
+
+def test_analyses_without_rows_are_described_but_not_counted(spec, report_run):
+    """The report-stage fixture has the spec's analyses but tables without rows."""
+    note = (report_run.report / "onderzoeksverantwoording.md").read_text(encoding="utf-8")
+    section = note.split("Verdieping: gemiddelden", 1)[1].split("\n## ", 1)[0]
+    assert spec.analyses[0].title in section and "| Gemiddelden |" not in section

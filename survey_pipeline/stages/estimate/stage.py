@@ -68,7 +68,9 @@ from survey_pipeline.stages.estimate.small_area import published_share, read_cov
 log = logging.getLogger(__name__)
 
 WEIGHT = "weight"
-CELL = "_poststratification_cell"
+# Calibration margins as `SurveyDesign.rake` / `.poststratify` take them: `{variable: {code: total}}`
+# or, over crossed variables, `{(variable_a, variable_b): {(code_a, code_b): total}}`.
+Margins = Mapping[str | tuple[str, ...], Mapping[Any, float]]
 
 INDICATOR_COLUMNS = columns(contracts.EstimateIndicators)
 CHANGE_COLUMNS = columns(contracts.EstimateChanges)
@@ -87,12 +89,6 @@ CHANGE_MASKED = (
 
 # ---------------------------------------------------------------------------
 # Parameters
-
-
-def calibration_columns(weighting: WeightSettings) -> tuple[str, ...]:
-    """The data columns the design is calibrated on, as the weight stage recorded it: the raking
-    margins, or for post-stratification the one column `CELL` of the crossed cells."""
-    return weighting.weighting_variables if weighting.method == "rake" else (CELL,)
 
 
 def parse_targets(spec: QuestionnaireSpec) -> dict[tuple[str, int], tgt.Target]:
@@ -138,12 +134,13 @@ def read_targets(path: Path, spec: QuestionnaireSpec, weighting: WeightSettings)
     return load_cells(path, spec, weighting.weighting_variables)
 
 
-def wave_margins(targets: pd.DataFrame, wave: int, weighting: WeightSettings, *, file: str = "margins") -> dict:
-    """`{column: {code: total}}` of one wave, codes as float like the data.
+def wave_margins(targets: pd.DataFrame, wave: int, weighting: WeightSettings, *, file: str = "margins") -> Margins:
+    """The calibration margins of one wave as `SurveyDesign` takes them, codes as float like the data.
 
-    Raking margins are checked and scaled to a common total exactly as the weight
-    stage does (`population.wave_margins`); post-stratification cells are keyed by
-    their `CELL` code.
+    Raking: `{variable: {code: total}}`, checked and scaled to a common total exactly as
+    the weight stage does (`population.wave_margins`). Post-stratification: the crossed
+    cells as one margin, `{(variable_a, variable_b): {(code_a, code_b): total}}` (one
+    variable: `{variable: {code: total}}`), so any codes key their own cell.
     """
     if weighting.method == "rake":
         checked = population_margins(
@@ -156,52 +153,41 @@ def wave_margins(targets: pd.DataFrame, wave: int, weighting: WeightSettings, *,
     rows = targets[targets["wave"] == wave]
     if rows.empty:
         raise InputError(f"no population cells for wave {wave}", file=file, rule="population_margins")
-    codes = cell_codes(rows, weighting.weighting_variables)
-    return {CELL: dict(zip(codes.tolist(), rows["count"].astype(float).tolist(), strict=True))}
-
-
-def cell_codes(frame: pd.DataFrame, variables: Sequence[str]) -> np.ndarray:
-    """One code per cell of `variables` (codes below 1000): e.g. age 2, sex 1 -> 2001."""
-    code = np.zeros(len(frame))
-    for variable in variables:
-        code = code * 1000.0 + frame[variable].to_numpy(dtype=float)
-    return code
-
-
-def _with_cell(frame: pd.DataFrame, weighting: WeightSettings) -> pd.DataFrame:
-    if weighting.method == "rake":
-        return frame
-    return frame.assign(**{CELL: cell_codes(frame, weighting.weighting_variables)})
+    variables = tuple(weighting.weighting_variables)
+    counts = rows["count"].astype(float).tolist()
+    if len(variables) == 1:
+        (variable,) = variables
+        return {variable: dict(zip(rows[variable].astype(float).tolist(), counts, strict=True))}
+    cells = map(tuple, rows[list(variables)].to_numpy(dtype=float).tolist())
+    return {variables: dict(zip(cells, counts, strict=True))}
 
 
 # ---------------------------------------------------------------------------
 # Designs
 
 
-def _calibrate(
-    design: SurveyDesign, margins: Mapping[str, Mapping[float, float]], weighting: WeightSettings
-) -> SurveyDesign:
+def _calibrate(design: SurveyDesign, margins: Margins, weighting: WeightSettings) -> SurveyDesign:
     try:
         if weighting.method == "rake":
             return design.rake(
                 margins, max_iter=weighting.max_iter, tol=weighting.tol, margin_tol=weighting.margin_tolerance
             )
-        ((column, totals),) = margins.items()
-        return design.poststratify(column, totals)
+        ((variables, totals),) = margins.items()
+        return design.poststratify(variables, totals)
     except CalibrationError as exc:
         raise InputError(f"cannot calibrate to the population margins: {exc}", rule="calibration") from None
 
 
 def wave_design(
     frame: pd.DataFrame,
-    margins: Mapping[str, Mapping[float, float]],
+    margins: Margins,
     weighting: WeightSettings,
     tolerance: float,
     *,
     wave: int | None = None,
 ) -> tuple[SurveyDesign, float]:
     """Design of one wave (named in the error), calibrated again; the weights must already meet the margins."""
-    design = _calibrate(SurveyDesign(_with_cell(frame, weighting), weights=WEIGHT), margins, weighting)
+    design = _calibrate(SurveyDesign(frame, weights=WEIGHT), margins, weighting)
     change = float(np.max(np.abs(design.weights / frame[WEIGHT].to_numpy() - 1.0))) if len(frame) else 0.0
     if change > tolerance:
         raise InputError(
@@ -212,29 +198,28 @@ def wave_design(
     return design, change
 
 
-def crossed_margins(margins_by_wave: Mapping[int, Mapping[str, Mapping[float, float]]]) -> dict:
-    """Margins of several waves as margins of `_cal_<column>` = wave * 1e9 + code."""
-    crossed: dict[str, dict[float, float]] = {}
+def margins_by_wave_crossed(margins_by_wave: Mapping[int, Margins], wave_variable: str) -> Margins:
+    """The margins of several waves as margins crossed with the wave: `{variable: {code: total}}`
+    of wave w becomes `{(wave_variable, variable): {(w, code): total}}` (crossed cells likewise)."""
+    crossed: dict[tuple, dict[tuple, float]] = {}
     for wave, margins in margins_by_wave.items():
-        for variable, totals in margins.items():
-            target = crossed.setdefault(f"_cal_{variable}", {})
+        for variables, totals in margins.items():
+            crossed_variables = isinstance(variables, tuple)
+            target = crossed.setdefault((wave_variable, *(variables if crossed_variables else (variables,))), {})
             for code, total in totals.items():
-                target[wave * 1e9 + code] = total
+                target[(float(wave), *(code if crossed_variables else (code,)))] = total
     return crossed
 
 
 def stacked_design(
     frames: Sequence[pd.DataFrame],
-    margins_by_wave: Mapping[int, Mapping],
+    margins_by_wave: Mapping[int, Margins],
     weighting: WeightSettings,
     spec: QuestionnaireSpec,
 ) -> SurveyDesign:
     """Rows of several waves, respondent as cluster, calibrated to every wave's margins."""
-    stacked = _with_cell(pd.concat(frames, ignore_index=True), weighting)
-    for column in calibration_columns(weighting):
-        stacked[f"_cal_{column}"] = stacked[spec.wave_variable].to_numpy(dtype=float) * 1e9 + stacked[column].to_numpy()
-    design = SurveyDesign(stacked, weights=WEIGHT, cluster=spec.respondent_id)
-    return _calibrate(design, crossed_margins(margins_by_wave), weighting)
+    design = SurveyDesign(pd.concat(frames, ignore_index=True), weights=WEIGHT, cluster=spec.respondent_id)
+    return _calibrate(design, margins_by_wave_crossed(margins_by_wave, spec.wave_variable), weighting)
 
 
 # ---------------------------------------------------------------------------

@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pandera.errors
+import pandera.pandas as pa
 
 from survey_pipeline import artifacts
-from survey_pipeline.contracts import REPORT_TABLES, TOLERANCE, contract_name
+from survey_pipeline.contracts import REPORT_ANALYSIS_TABLES, REPORT_TABLES, TOLERANCE, contract_name
 from survey_pipeline.errors import InputError
 from survey_pipeline.reliability import effective_sample_size, publication_interval
 from survey_pipeline.settings import SuppressionRule
@@ -54,12 +55,17 @@ def row_names(frame: pd.DataFrame) -> pd.Series:
     return name
 
 
-def check_schemas(tables: Mapping[str, pd.DataFrame], spec: QuestionnaireSpec, folder: Path) -> dict[str, pd.DataFrame]:
+def check_schemas(
+    tables: Mapping[str, pd.DataFrame],
+    spec: QuestionnaireSpec,
+    folder: Path,
+    contracts: Mapping[str, type[pa.DataFrameModel]] = REPORT_TABLES,
+) -> dict[str, pd.DataFrame]:
     """Validate each table against its contract (`REPORT_TABLES`, the survey's names from `spec`);
     SchemaCheckError naming each failed check once and the table's place in the report `folder`."""
     checked = {}
     for name, frame in tables.items():
-        contract = REPORT_TABLES[name]
+        contract = contracts[name]
         try:
             checked[name] = artifacts.validate_contract(frame, contract, spec)
         except pandera.errors.SchemaErrors as exc:
@@ -73,7 +79,8 @@ def check_schemas(tables: Mapping[str, pd.DataFrame], spec: QuestionnaireSpec, f
 
 def _schema_failures(cases: pd.DataFrame, frame: pd.DataFrame) -> str:
     """One line per failed check (a table-level check fails once per column in pandera: counted once)."""
-    names = row_names(frame) if {"breakdown_label"} <= set(frame.columns) else None
+    named = "breakdown_label" in frame and ("indicator_id" in frame or "variable" in frame)
+    names = row_names(frame) if named else None
     cases = cases.assign(
         where=np.where(cases["schema_context"] == "DataFrameSchema", "<table>", cases["column"].astype(str))
     )
@@ -494,3 +501,11 @@ def validate_outputs(
         )
     log.info("report checks passed: %d expectations on %d tables", len(outcomes), len(tables))
     return checked, outcomes
+
+
+def check_analyses(
+    analyses: Mapping[str, pd.DataFrame], spec: QuestionnaireSpec, folder: Path
+) -> dict[str, pd.DataFrame]:
+    """The analysis tables as published (`REPORT_ANALYSIS_TABLES`): the estimate stage's rows, withheld rows
+    without numbers, intervals around their values; SchemaCheckError naming the table under `folder`."""
+    return check_schemas(analyses, spec, folder, REPORT_ANALYSIS_TABLES)

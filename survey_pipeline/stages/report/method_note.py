@@ -66,6 +66,8 @@ class RunFacts:
     # What the rest of the base answered on agree-scale indicators (`agree_scale.agree_notes`).
     agree_notes: tuple[AgreeNote, ...] = ()
     registrations: pd.DataFrame | None = None  # outputs/estimate/registrations.parquet (registration figures)
+    # The spec's analyses as published (outputs/report/analyses/, `contracts.REPORT_ANALYSIS_TABLES`).
+    analyses: Mapping[str, pd.DataFrame] = field(default_factory=dict)
 
     @property
     def rule(self) -> SuppressionRule:
@@ -873,6 +875,115 @@ def _registrations(spec: QuestionnaireSpec, facts: RunFacts) -> list:
 
 Section = Callable[[QuestionnaireSpec, RunFacts], list]
 # The note's sections in print order; each returns its blocks (none when it has nothing to say).
+ANALYSIS_KIND_TEXT = {
+    "mean": (
+        "Gemiddelde",
+        "het gewogen gemiddelde van de geldige antwoorden, voor de hele gemeente en per groep; het interval is de "
+        "schatting plus of min t maal de standaardfout, met de vrijheidsgraden van het steekproefontwerp (R: svymean, "
+        "svyby en confint).",
+    ),
+    "crosstab": (
+        "Kruistabel",
+        "de gewogen verdeling van de antwoorden per categorie (kolompercentages met interval). De toets op "
+        "onafhankelijkheid is de Rao-Scott F-toets van de tweede orde: de Pearson-toetsgrootheid van de gewogen "
+        "tabel, gecorrigeerd voor het designeffect van de weging, getoetst tegen een F-verdeling met niet-gehele "
+        "vrijheidsgraden in teller en noemer (R: svychisq met de standaardinstelling statistic = \u2018F\u2019).",
+    ),
+    "logit": (
+        "Logistische regressie",
+        "de samenhang van de kans op een antwoord met achtergrondkenmerken, elk kenmerk als categorieën tegenover een "
+        "referentiecategorie, als odds ratio (e-macht van de coëfficiënt). De coëfficiënten zijn gewogen geschat "
+        "(quasibinomiaal model), de standaardfouten designgebaseerd (sandwich-schatter, rekening houdend met de "
+        "kalibratie); p-waarden en intervallen gebruiken de t-verdeling met de residuele vrijheidsgraden van het model "
+        "(vrijheidsgraden van het ontwerp plus één min het aantal coëfficiënten), zoals svyglm met family = "
+        "quasibinomial() in R.",
+    ),
+    "wijk_vs_rest": (
+        "Wijk tegenover de rest",
+        "het verschil tussen een wijk en de rest van de gemeente (de wijk zelf niet meegeteld), met een t-toets op het "
+        "verschil van de twee domeinen in hetzelfde ontwerp.",
+    ),
+    "trend": (
+        "Trend",
+        "de lineaire trend: de helling (kleinste kwadraten) van de uitkomsten per meting tegen het jaar, als lineair "
+        "contrast van de schattingen per meting (R: svycontrast). De metingen zijn gestapeld met de respondent als "
+        "cluster, omdat panelleden aan meer metingen meedoen, en gewogen naar de bevolking van elke meting.",
+    ),
+}
+ADJUSTMENT_METHOD_TEXT = {
+    "holm": "Holm (de kans op minstens één onterecht significant verschil is ten hoogste het toetsniveau)",
+    "BH": "Benjamini-Hochberg (het verwachte aandeel onterecht significante verschillen is ten hoogste het toetsniveau)",
+}
+ANALYSIS_TABLE_TEXT = {
+    "means": "Gemiddelden",
+    "crosstabs": "Kruistabellen (cellen)",
+    "crosstab_tests": "Kruistabellen (toetsen)",
+    "odds_ratios": "Odds ratios",
+    "area_vs_rest": "Wijk tegenover rest",
+    "trends": "Trends",
+}
+
+
+def _analyses(spec: QuestionnaireSpec, facts: RunFacts) -> list:
+    """The section Verdieping of the report: what each kind of analysis in the spec estimates and how, the
+    multiple-comparison adjustment the spec sets, the withholding rule and what it withheld in this run."""
+    if not spec.analyses:
+        return []
+    kinds = list(dict.fromkeys(a.kind for a in spec.analyses))
+    blocks: list = [
+        Heading(
+            "Verdieping: gemiddelden, kruistabellen, regressie, vergelijkingen en trends", anchor="verdieping-methode"
+        ),
+        Paragraph(
+            "De sectie Verdieping van het jaarverslag bevat analyses naast de indicatoren. Alleen geldige antwoorden "
+            "tellen mee (‘weet niet’, ‘geen antwoord’ en ‘niet gevraagd’ niet). Elke "
+            "analyse gebruikt dezelfde gewogen gegevens en hetzelfde steekproefontwerp als de indicatoren, zodat "
+            "standaardfouten en toetsen rekening houden met de weging en de kalibratie; de uitkomsten zijn "
+            f"gecontroleerd tegen het R-pakket survey {R_SURVEY_VERSION}."
+        ),
+        Bullets(tuple(f"{a.title} ({ANALYSIS_KIND_TEXT[a.kind][0].lower()})." for a in spec.analyses)),
+        Bullets(tuple(f"{ANALYSIS_KIND_TEXT[k][0]}: {ANALYSIS_KIND_TEXT[k][1]}" for k in kinds)),
+    ]
+    comparisons = [a for a in spec.analyses if a.kind == "wijk_vs_rest"]
+    versus = facts.analyses.get("area_vs_rest")
+    for analysis in comparisons:
+        rows = versus[versus["analysis_id"] == analysis.id] if versus is not None else pd.DataFrame()
+        tests = f" ({_join(sorted({_n(n) for n in rows['n_tests']}))} vergelijkingen per meting)" if len(rows) else ""
+        blocks.append(
+            Paragraph(
+                f"Bij ‘{analysis.title}’ worden veel wijken tegelijk getoetst; de p-waarden zijn daarom "
+                f"gecorrigeerd volgens {ADJUSTMENT_METHOD_TEXT[analysis.adjustment]}{tests}. Het interval van het "
+                "verschil is niet gecorrigeerd."
+            )
+        )
+    rule = facts.rule
+    blocks.append(
+        Paragraph(
+            "Ook hier worden kleine groepen niet gepubliceerd. Percentages (cellen van een kruistabel, het percentage "
+            "van een wijk) volgen dezelfde regel als de indicatoren; een gemiddelde, een categorie van een odds ratio "
+            f"en een trend worden niet gepubliceerd bij minder dan {rule.min_n} respondenten (in de groep, in de "
+            "categorie, in elke meting) of als er geen schatting of interval te berekenen is. Een wijk wordt alleen "
+            "met de rest vergeleken als het eigen cijfer van de wijk gepubliceerd is, en een toets of model dat de "
+            "gegevens niet dragen wordt niet getoond. In de tabellen staat dan “-” met de reden."
+        )
+    )
+    rows = [
+        (ANALYSIS_TABLE_TEXT[name], _n(len(table)), _n(table["suppressed"].sum()))
+        for name, table in facts.analyses.items()
+        if len(table)
+    ]
+    if rows:
+        blocks.append(
+            Table(
+                ("Tabel", "Uitkomsten", "Niet gepubliceerd"),
+                tuple(rows),
+                caption="Uitkomsten van de analyses in deze run en hoeveel daarvan niet gepubliceerd zijn.",
+                numeric=(False, True, True),
+            )
+        )
+    return blocks
+
+
 SECTIONS: tuple[Section, ...] = (
     _introduction,
     _design,
@@ -885,6 +996,7 @@ SECTIONS: tuple[Section, ...] = (
     _agree_scale,
     _small_area,
     _registrations,
+    _analyses,
     _software,
     _files,
 )

@@ -115,7 +115,9 @@ SHARE_HEADERS = frozenset(
         "Standaardfout (onafhankelijke metingen)",
     }
 )
-CODE_HEADERS = frozenset({"Jaar", "Van jaar", "Naar jaar", "Code", "Antwoordcode", "Vergeleken met"})
+CODE_HEADERS = frozenset(
+    {"Jaar", "Van jaar", "Naar jaar", "Eerste jaar", "Laatste jaar", "Code", "Antwoordcode", "Vergeleken met"}
+)
 KIND_TEXT = {"prestatie": "prestatie-indicator", "kengetal": "kengetal"}
 TARGET_STATUS_TEXT = {**STATUS_TEXT, KEY_FIGURE: "kengetal (geen streefwaarde)", NO_TARGET: "geen streefwaarde"}
 YES_NO = {True: "ja", False: "nee"}

@@ -10,7 +10,9 @@ formula-safe CSV, standard and for Dutch Excel (`<table>.csv`,
 `<table>_excel_nl.csv`; see `csv_safety.py`), `tabellen.xlsx` (Dutch, with wijk x jaar pivots),
 `jaarverslag.html` / `.md` / `.docx` (for the editors who assemble the report in Word),
 `onderzoeksverantwoording.html` / `.md`, `figures/*.png|svg` and `checks.json`; the jaarverslag ends
-with the section "Verdieping" of the spec's analyses (`verdieping.py`, forest plots of odds ratios); with small-area
+with the section "Verdieping" of the spec's analyses (`verdieping.py`, forest plots of odds ratios), whose
+tables go to `analyses/<table>.{parquet,csv}` (contracts `ReportAnalysis*`, rows withheld as the estimate
+stage withheld them) and to Dutch sheets of the workbook; with small-area
 estimates (`estimate.small_area`) also `wijkcijfers.{parquet,csv}` (contract `ReportSmallArea`) and
 its sheet: per indicator, wave and area the published figure, direct or "modelschatting".
 """
@@ -144,6 +146,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
         published, spec, rule, waves, store.root / "report", gx=gx_level != "off"
     )
     indicators = checked["indicators"]
+    analyses = checks.check_analyses(analyses, spec, store.root / "report" / contracts.ANALYSES_FOLDER)
 
     measured = tables.measured_waves(spec, waves)
     shown_waves = [w for w in report.achieved_waves if w in waves] or waves
@@ -173,6 +176,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
             software=software,
             agree_notes=scale_notes,
             registrations=registrations,
+            analyses=analyses,
             **facts_weight,
         ),
     )
@@ -189,6 +193,11 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
             for name in TABLES:
                 write_table(checked[name], out / f"{name}.parquet", contracts.REPORT_TABLES[name], spec)
                 write_csv_files(checked[name], out, name)
+            (out / contracts.ANALYSES_FOLDER).mkdir()
+            for name, table in analyses.items():
+                path = out / contracts.ANALYSES_FOLDER / f"{name}.parquet"
+                write_table(table, path, contracts.REPORT_ANALYSIS_TABLES[name], spec)
+                write_csv_files(table, out / contracts.ANALYSES_FOLDER, name)
             if area_table is not None:
                 write_table(area_table, out / f"{SMALL_AREA_TABLE}.parquet", contracts.ReportSmallArea, spec)
                 write_csv_files(area_table, out, SMALL_AREA_TABLE)
@@ -208,11 +217,13 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
                         if spec.registrations
                         else {}
                     ),
+                    **verdieping.dutch_analysis_sheets(analyses, spec),
                 },
                 share_columns={
                     REGISTRATION_SHEET: ("Percentage",),
                     "Streefwaarden": tables.TARGET_SHARES,
                     **{sheet: SHARE_HEADERS for sheet in (*SHEETS.values(), SMALL_AREA_SHEET)},
+                    **verdieping.ANALYSIS_SHARE_HEADERS,
                 },
                 pivots=(
                     area_pivots(indicators, spec, tables.report_order(spec)) if spec.area_variable in breakdowns else ()

@@ -6,6 +6,10 @@ percentages with the Rao-Scott F test (p-value and both degrees of freedom), the
 with their intervals and a forest plot, each area against the rest with the adjusted p-value
 (the method named), and the linear trend per year. Suppressed rows are never printed as
 numbers: they are counted under the table with the rule that withheld them.
+
+The analysis tables themselves are published as the estimate stage wrote them (withheld rows
+stay withheld, without numbers; contracts `ReportAnalysis*`), and in the workbook as Dutch
+sheets (`dutch_analysis_sheets`).
 """
 
 from __future__ import annotations
@@ -28,12 +32,130 @@ from survey_pipeline.stages.report.formatting import (
     format_percent,
     format_points,
 )
+from survey_pipeline.stages.report.sheets import YES_NO, breakdown_text
+from survey_pipeline.stages.report.tables import describe_reason
 
 ADJUSTMENT_TEXT = {
     "holm": "Holm (kans op minstens één onterecht verschil ten hoogste 5%)",
     "BH": "Benjamini-Hochberg (verwacht aandeel onterechte verschillen ten hoogste 5%)",
 }
 MEAN_DECIMALS = 1
+ANALYSIS_SHEETS = {
+    "means": "Gemiddelden",
+    "crosstabs": "Kruistabellen",
+    "crosstab_tests": "Kruistabellen toets",
+    "odds_ratios": "Odds ratios",
+    "area_vs_rest": "Wijk tegenover rest",
+    "trends": "Trends",
+}
+_ANALYSIS = {"analysis_id": "Analyse (code)", "title": "Analyse"}
+_WITHHELD = {"suppressed": "Niet gepubliceerd", "suppression_reason": "Reden niet gepubliceerd"}
+_INTERVAL = {"se": "Standaardfout", "ci_lower": "Ondergrens", "ci_upper": "Bovengrens"}
+# Per analysis table: English column -> Dutch header, in sheet order (columns not listed are left out).
+ANALYSIS_HEADERS: dict[str, dict[str, str]] = {
+    "means": {
+        **_ANALYSIS,
+        "variable": "Vraag (code)",
+        "wave": "Jaar",
+        "base_text": "Basis",
+        "breakdown": "Uitsplitsing",
+        "breakdown_code": "Code",
+        "breakdown_label": "Groep",
+        "estimate": "Gemiddelde",
+        **_INTERVAL,
+        "df": "Vrijheidsgraden",
+        "level": "Betrouwbaarheid",
+        "n": "Aantal respondenten",
+        "sum_weights": "Som van de gewichten",
+        **_WITHHELD,
+    },
+    "crosstabs": {
+        **_ANALYSIS,
+        "wave": "Jaar",
+        "base_text": "Basis",
+        "row_variable": "Vraag (code)",
+        "row_code": "Antwoordcode",
+        "row_label": "Antwoord",
+        "column_variable": "Kolomvariabele (code)",
+        "column_code": "Code",
+        "column_label": "Groep",
+        "estimate": "Percentage",
+        **_INTERVAL,
+        "n": "Aantal respondenten in de groep",
+        **_WITHHELD,
+    },
+    "crosstab_tests": {
+        **_ANALYSIS,
+        "wave": "Jaar",
+        "statistic": "F (Rao-Scott)",
+        "ndf": "Vrijheidsgraden teller",
+        "ddf": "Vrijheidsgraden noemer",
+        "p_value": "p-waarde",
+        "pearson": "Pearson X2 (gewogen tabel)",
+        "n": "Aantal respondenten",
+        **_WITHHELD,
+    },
+    "odds_ratios": {
+        **_ANALYSIS,
+        "wave": "Jaar",
+        "base_text": "Basis",
+        "term": "Term (R)",
+        "predictor": "Kenmerk (code)",
+        "level_code": "Code",
+        "level_label": "Categorie",
+        "reference": "Referentiecategorie",
+        "estimate": "Coëfficiënt (log-odds)",
+        "se": "Standaardfout",
+        "odds_ratio": "Odds ratio",
+        "or_lower": "Ondergrens",
+        "or_upper": "Bovengrens",
+        "df": "Vrijheidsgraden",
+        "p_value": "p-waarde",
+        "n": "Aantal respondenten",
+        **_WITHHELD,
+    },
+    "area_vs_rest": {
+        **_ANALYSIS,
+        "wave": "Jaar",
+        "base_text": "Basis",
+        "statistic": "Maat",
+        "area_code": "Code",
+        "area_label": "Gebied",
+        "estimate_area": "In het gebied",
+        "estimate_rest": "Rest van de gemeente",
+        "difference": "Verschil",
+        **_INTERVAL,
+        "df": "Vrijheidsgraden",
+        "p_value": "p-waarde",
+        "p_adjusted": "p-waarde gecorrigeerd",
+        "adjust": "Correctie",
+        "n_tests": "Aantal vergelijkingen",
+        "n_area": "Aantal respondenten in het gebied",
+        "n_rest": "Aantal respondenten in de rest",
+        **_WITHHELD,
+    },
+    "trends": {
+        **_ANALYSIS,
+        "base_text": "Basis",
+        "statistic": "Maat",
+        "breakdown": "Uitsplitsing",
+        "breakdown_code": "Code",
+        "breakdown_label": "Groep",
+        "wave_first": "Eerste jaar",
+        "wave_last": "Laatste jaar",
+        "n_waves": "Aantal metingen",
+        "slope": "Verandering per jaar",
+        **_INTERVAL,
+        "df": "Vrijheidsgraden",
+        "p_value": "p-waarde",
+        "n_min": "Kleinste aantal respondenten per meting",
+        **_WITHHELD,
+    },
+}
+# Sheets whose numbers are all shares (formatted as percentages); the others mix shares and means.
+ANALYSIS_SHARE_HEADERS = {"Kruistabellen": ("Percentage", "Standaardfout", "Ondergrens", "Bovengrens")}
+STATISTIC_TEXT = {"share": "percentage", "mean": "gemiddelde"}
+ADJUSTMENT_NAME = {"holm": "Holm", "BH": "Benjamini-Hochberg"}
 
 
 def read_analyses(estimate_dir: Path) -> dict[str, pd.DataFrame]:
@@ -42,6 +164,32 @@ def read_analyses(estimate_dir: Path) -> dict[str, pd.DataFrame]:
         name: read_table(estimate_dir / contracts.ANALYSES_FOLDER / f"{name}.parquet", model)
         for name, model in contracts.ANALYSIS_TABLES.items()
     }
+
+
+def dutch_analysis_sheets(analyses: Mapping[str, pd.DataFrame], spec: QuestionnaireSpec) -> dict[str, pd.DataFrame]:
+    """The published analysis tables that have rows, with Dutch headers and values, by sheet name."""
+    sheets = {}
+    for name, frame in analyses.items():
+        if frame.empty:
+            continue
+        out = frame.assign(
+            suppressed=[YES_NO[bool(v)] for v in frame["suppressed"]],
+            suppression_reason=[
+                describe_reason(str(r)) if hidden else ""
+                for r, hidden in zip(frame["suppression_reason"], frame["suppressed"])
+            ],
+        )
+        if "breakdown" in out:
+            out["breakdown"] = [breakdown_text(spec, b) for b in out["breakdown"]]
+        if "statistic" in out and name != "crosstab_tests":
+            out["statistic"] = [STATISTIC_TEXT[v] for v in out["statistic"]]
+        if "reference" in out:
+            out["reference"] = [YES_NO[bool(v)] for v in out["reference"]]
+        if "adjust" in out:
+            out["adjust"] = [ADJUSTMENT_NAME[v] for v in out["adjust"]]
+        headers = ANALYSIS_HEADERS[name]
+        sheets[ANALYSIS_SHEETS[name]] = out.loc[:, list(headers)].rename(columns=headers).reset_index(drop=True)
+    return sheets
 
 
 def _latest(table: pd.DataFrame, analysis_id: str, waves: Sequence[int]) -> int | None:
@@ -296,7 +444,7 @@ def _area_blocks(spec, analysis: Analysis, analyses, waves, ci, rule, decimals) 
                 "Verschil (procentpunt)" if share else "Verschil",
                 ci,
                 "p-waarde",
-                f"p-waarde gecorrigeerd ({'Holm' if method == 'holm' else 'Benjamini-Hochberg'})",
+                f"p-waarde gecorrigeerd ({ADJUSTMENT_NAME[method]})",
             ),
             tuple(
                 (

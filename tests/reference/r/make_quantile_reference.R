@@ -1,0 +1,133 @@
+# Regenerate the R survey reference values for SurveyDesign.quantile
+# (tests/core/test_core_quantile_reference.py).
+#
+#   cd tests/reference && Rscript r/make_quantile_reference.R
+#
+# Needs R with survey 4.1-1 and jsonlite. Reads the data written by make_reference.R
+# (data/apistrat.csv, apiclus1.csv: R's data(api); data/panel.csv: synthetic) and writes
+# quantiles.json. Every value is printed with sprintf("%.17g") next to the R call that produced it.
+
+suppressMessages({
+  library(survey)
+  library(jsonlite)
+})
+stopifnot(packageVersion("survey") == "4.1.1")
+options(survey.adjust.domain.lonely = FALSE, survey.lonely.psu = "adjust", warn = 1)
+
+fmt <- function(x) sprintf("%.17g", as.numeric(x))
+dq <- function(x) paste(deparse(x, width.cutoff = 500L), collapse = "")
+read_data <- function(name) read.csv(file.path("data", paste0(name, ".csv")), stringsAsFactors = FALSE)
+in_where <- function(df, where) {
+  dom <- rep(TRUE, nrow(df))
+  for (v in names(where)) dom <- dom & (df[[v]] %in% unlist(where[[v]]))
+  dom
+}
+where_text <- function(where) {
+  parts <- vapply(names(where), function(v) sprintf("%s %%in%% %s", v, dq(unlist(where[[v]]))), "")
+  if (length(parts)) paste(parts, collapse = " & ") else "TRUE"
+}
+
+# Per domain: svyquantile on subset(des, domain & !is.na(variable)) with R's defaults
+# interval.type = "mean" (Woodruff) and qrule = "math"; df = degf of that subset.
+one_domain <- function(des, df, variable, probs, dom, dom_text) {
+  answered <- dom & !is.na(df[[variable]])
+  if (sum(answered) == 0) {
+    return(list(n = 0, r_error = "R: no row with a value in the domain, svyquantile cannot be computed"))
+  }
+  sub <- des[answered, ]
+  q <- svyquantile(as.formula(paste0("~", variable)), sub, probs, interval.type = "mean", qrule = "math",
+                   ci = TRUE)[[1]]
+  list(
+    n = sum(answered),
+    r_call = sprintf("svyquantile(~%s, subset(des, %s & !is.na(%s)), %s, interval.type = \"mean\", qrule = \"math\", ci = TRUE)",
+                     variable, dom_text, variable, dq(probs)),
+    r_df_call = sprintf("degf(subset(des, %s & !is.na(%s)))", dom_text, variable),
+    df = fmt(degf(sub)),
+    sum_weights = fmt(sum(weights(sub, "sampling"))),
+    quantiles = lapply(seq_along(probs), function(i) list(
+      prob = probs[i], estimate = fmt(q[i, 1]), ci_lower = fmt(q[i, 2]), ci_upper = fmt(q[i, 3]), se = fmt(q[i, 4])))
+  )
+}
+
+quantile_query <- function(des, df, variable, probs, where = list(), by = NULL) {
+  base <- in_where(df, where)
+  query <- list(variable = variable, probs = probs, where = where, by = by)
+  if (is.null(by)) {
+    res <- list(one_domain(des, df, variable, probs, base, where_text(where)))
+    names(res) <- "_all"
+  } else {
+    levels <- sort(unique(df[[by]][!is.na(df[[by]])]))
+    res <- lapply(levels, function(l) {
+      dom_text <- sprintf("%s == %s", by, dq(l))
+      if (length(where)) dom_text <- paste(where_text(where), "&", dom_text)
+      one_domain(des, df, variable, probs, base & !is.na(df[[by]]) & df[[by]] == l, dom_text)
+    })
+    names(res) <- as.character(levels)
+  }
+  list(query = query, domains = res)
+}
+
+margins_py <- function(pops) {
+  lapply(pops, function(p) lapply(seq_len(nrow(p)), function(i) list(p[i, 1], p[i, 2])))
+}
+cases <- list()
+add_case <- function(id, data, design_r, design_py, values, calibration = NULL) {
+  cases[[id]] <<- list(data = data, design_r = design_r, design_py = design_py, calibration = calibration,
+                       quantiles = values)
+}
+ctrl <- list(maxit = 100, epsilon = 1e-10)
+
+# apistrat: stratified, fpc; acs.k3 is missing for every high school (an empty domain).
+ds <- read_data("apistrat")
+des <- svydesign(id = ~1, strata = ~stype, weights = ~pw, fpc = ~fpc, data = ds)
+add_case("apistrat", "apistrat",
+  "svydesign(id = ~1, strata = ~stype, weights = ~pw, fpc = ~fpc, data = apistrat)",
+  list(weights = "pw", strata = "stype", fpc = "fpc"),
+  list(
+    quantile_query(des, ds, "api00", c(0.25, 0.5, 0.75)),
+    quantile_query(des, ds, "api00", c(0.1, 0.5, 0.9), by = "stype"),
+    quantile_query(des, ds, "acs.k3", 0.5, by = "stype"),
+    quantile_query(des, ds, "enroll", 0.5, where = list(sch.wide = list("Yes")), by = "stype")
+  ))
+
+# apiclus1: one-stage cluster sample with fpc; also raked.
+dc <- read_data("apiclus1")
+des <- svydesign(id = ~dnum, weights = ~pw, fpc = ~fpc, data = dc)
+clus_values <- function(des) list(
+  quantile_query(des, dc, "api00", c(0.25, 0.5, 0.75)),
+  quantile_query(des, dc, "api00", 0.5, by = "stype"),
+  quantile_query(des, dc, "enroll", c(0.5, 0.9), where = list(comp.imp = list("Yes")), by = "sch.wide")
+)
+add_case("apiclus1", "apiclus1", "svydesign(id = ~dnum, weights = ~pw, fpc = ~fpc, data = apiclus1)",
+  list(weights = "pw", cluster = "dnum", fpc = "fpc"), clus_values(des))
+pop_stype <- data.frame(stype = c("E", "H", "M"), Freq = c(4421, 755, 1018))
+pop_sw <- data.frame(sch.wide = c("No", "Yes"), Freq = c(1000, 5194))
+rk <- rake(des, list(~stype, ~sch.wide), list(pop_stype, pop_sw), control = ctrl)
+add_case("apiclus1_raked", "apiclus1",
+  "rake(svydesign(id = ~dnum, weights = ~pw, fpc = ~fpc, data = apiclus1), list(~stype, ~sch.wide), list(pop_stype, pop_sw), control = list(maxit = 100, epsilon = 1e-10))",
+  list(weights = "pw", cluster = "dnum", fpc = "fpc"), clus_values(rk),
+  calibration = list(kind = "rake", margins = margins_py(list(stype = pop_stype, sch.wide = pop_sw))))
+
+# Synthetic panel wave 2020, raked from unequal base weights, every row its own PSU: a discrete
+# variable (many ties) and a continuous one.
+panel <- read_data("panel")
+p20 <- panel[panel$wave == 2020, ]
+pop_age <- data.frame(age_group = 1:4, Freq = c(21000, 24000, 19000, 16000))
+pop_sex <- data.frame(sex = 1:2, Freq = c(39500, 40500))
+pop_wijk <- data.frame(wijk = 1:8, Freq = c(18000, 13000, 12000, 9000, 8000, 8000, 6000, 6000))
+des <- svydesign(ids = ~1, weights = ~w0, data = p20)
+rkp <- rake(des, list(~age_group, ~sex, ~wijk), list(pop_age, pop_sex, pop_wijk), control = ctrl)
+add_case("panel2020_raked", "panel",
+  "rake(svydesign(ids = ~1, weights = ~w0, data = subset(panel, wave == 2020)), list(~age_group, ~sex, ~wijk), list(pop_age, pop_sex, pop_wijk), control = list(maxit = 100, epsilon = 1e-10))",
+  list(weights = "w0", filter = list(wave = list(2020))),
+  list(
+    quantile_query(rkp, p20, "age_group", 0.5, by = "wijk"),
+    quantile_query(rkp, p20, "w0", c(0.1, 0.5, 0.9), where = list(heard = list(1)))
+  ),
+  calibration = list(kind = "rake", margins = margins_py(list(age_group = pop_age, sex = pop_sex, wijk = pop_wijk))))
+
+meta <- list(r_version = R.version.string, survey_version = as.character(packageVersion("survey")),
+             options = "survey.adjust.domain.lonely = FALSE; survey.lonely.psu = \"adjust\"")
+writeLines(toJSON(list(meta = meta, cases = cases), auto_unbox = TRUE, null = "null", pretty = TRUE, digits = NA),
+           "quantiles.json")
+cat("reference values written\n")
