@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import pandera.errors
 
-from survey_pipeline import artifacts
+from survey_pipeline import artifacts, gx_process
 from survey_pipeline.contracts import REPORT_TABLES, TOLERANCE, contract_name
 from survey_pipeline.errors import InputError
 from survey_pipeline.reliability import effective_sample_size, publication_interval
@@ -481,7 +481,7 @@ def validate_outputs(
     InputError naming the failed checks (and a few rows) and the report `folder` if any fails."""
     check_against_spec(tables["indicators"], spec)
     checked = check_schemas(tables, spec, folder)
-    outcomes = run_checkpoint(checked, spec, rule, run_waves) if gx else []
+    outcomes = gx_process.call(run_checkpoint, checked, spec, rule, run_waves) if gx else []
     failed = [o for o in outcomes if not o.success]
     if failed:
         details = "; ".join(
