@@ -239,6 +239,8 @@ def test_at_gx_level_full_the_run_leaves_great_expectations_to_its_worker_with_t
     digests = _stage_digests(outputs)
     assert digests == _stage_digests(finished_run / "outputs")
     assert "validate/gx_result.json" in digests and (outputs / "validate" / "gx_data_docs" / "index.html").is_file()
+    recorded = json.loads((outputs / "manifest.json").read_text(encoding="utf-8"))["stages"]["validate"]["counts"]
+    assert recorded["gx_success"] is True and recorded["gx_failed"] == 0 and recorded["gx_expectations"] > 0
     # the validate stage alone runs its checkpoint in its own process: the same files
     assert cli.main(["--project-dir", str(project), "--quiet", "validate"]) == 0
     assert _stage_digests(outputs) == digests
