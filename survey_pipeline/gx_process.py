@@ -1,7 +1,7 @@
 """great-expectations in a process of its own, imported while the run does other work.
 
 Importing great-expectations costs about 3 s of CPU (it pulls in scipy.stats, altair
-and more), once per process. `survey-pipeline run` starts one worker process (`start`)
+and more), once per process. `survey-pipeline run` starts one worker process (`started`)
 as soon as it knows that a stage will run a checkpoint; the worker imports GX at once,
 on the other core, while this process ingests and validates with pandera. The stages
 run their checkpoints through `call` or `submit`: in the worker when one was started,
