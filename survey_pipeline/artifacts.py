@@ -354,8 +354,24 @@ class OutputStore:
             if target.exists():
                 shutil.rmtree(target)
             target.mkdir(parents=True)
-        try:
+        with self._failure_kept(stage, target):
             yield target
+        self._staged[stage] = target
+
+    @contextmanager
+    def finishing(self, stage: str) -> Iterator[Path]:
+        """The staged folder of `stage` again, for work that completes it after its `writing` block
+        (a checkpoint that ran in the background); a failure here is handled as in `writing`."""
+        target = self._staged.pop(stage)
+        with self._failure_kept(stage, target):
+            yield target
+        self._staged[stage] = target
+
+    @contextmanager
+    def _failure_kept(self, stage: str, target: Path) -> Iterator[None]:
+        """What `writing` does with `target` when its block fails."""
+        try:
+            yield
         except Exception as exc:
             if isinstance(exc, OSError) and exc.errno is not None:
                 # a library's write was refused: name its file, else at least the stage folder
@@ -372,7 +388,6 @@ class OutputStore:
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)  # stopped (SIGINT, SIGTERM): leave nothing
             raise
-        self._staged[stage] = target
 
     def failed_path(self, stage: str) -> Path:
         """Where the partial outputs of the last failed attempt at `stage` are kept."""

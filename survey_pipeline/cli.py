@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TextIO
 
 # pandas, pandera, yaml and the stages are imported when a command runs, not for `--help` or a usage error.
-from survey_pipeline import dvc_record
+from survey_pipeline import dvc_record, gx_process
 from survey_pipeline.errors import InputError, OutputWriteError, ParamsError, RunInterrupted, escape
 from survey_pipeline.stage_graph import STAGES as GRAPH
 from survey_pipeline.stage_graph import Stage
@@ -37,6 +37,10 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 # In the order they run, from the stage graph (artifacts.STAGES needs pandas to import).
 STAGE_MODULES = {stage.name: stage.module for stage in GRAPH}
+
+# Validate's checkpoint, deferred in `run`, has passed before this stage starts: the report
+# publishes the figures and also updates the figure cache outside the staged outputs.
+CHECKED_BEFORE = "report"
 
 log = logging.getLogger("survey_pipeline")
 
@@ -233,8 +237,14 @@ def _run_stages(
         stages, recorded_by_dvc = _stages_to_run(args.verb, not_recorded, status)
         record = manifest.start(args.verb, base_dir, params_path, params)
         try:
-            for number, stage in enumerate(stages, start=1):
-                record["stages"][stage] = _run_stage(stage, number, len(stages), store, spec, params, base_dir)
+            # GX is imported and validate's checkpoint runs in a worker while the other stages run
+            # (survey_pipeline.gx_process); a single stage verb has nothing to overlap.
+            checkpoints = params.validate_.gx_level != "off" and bool({"validate", "report"} & set(stages))
+            with gx_process.started(args.verb == "run" and checkpoints, spec):
+                for number, stage in enumerate(stages, start=1):
+                    if stage == CHECKED_BEFORE:
+                        gx_process.finish_deferred()
+                    record["stages"][stage] = _run_stage(stage, number, len(stages), store, spec, params, base_dir)
             manifest.write(record, store, base_dir)
         except BaseException as exc:
             store.discard()
@@ -290,7 +300,9 @@ def _run_stage(stage, number, total, store, spec, params, base_dir) -> dict:
     counts = module.run(store, spec, params, base_dir) or {}
     finished = time.time()
     log.info("[%d/%d] %s done in %.1f s", number, total, stage, finished - started)
-    return {"started_at": manifest.iso(started), "finished_at": manifest.iso(finished), **counts}
+    # the stage's own dict, in which a check it deferred (survey_pipeline.gx_process) adds its counts later
+    counts.update(started_at=manifest.iso(started), finished_at=manifest.iso(finished))
+    return counts
 
 
 @contextmanager

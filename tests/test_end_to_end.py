@@ -189,8 +189,8 @@ def test_a_second_identical_run_writes_the_same_bytes_and_takes_every_figure_fro
     assert cached == sorted(Path(name).suffix for name in before if name.startswith("report/figures/"))
 
 
-# The whole run in a fresh interpreter at gx_level off; was great_expectations imported?
-RUN_WITHOUT_GX = """
+# The whole run in a fresh interpreter; did its main process import great_expectations?
+RUN_REPORTING_GX_IMPORT = """
 import json, sys
 from survey_pipeline import cli
 code = cli.main(["--project-dir", sys.argv[1], "--quiet", "run"])
@@ -206,7 +206,7 @@ def test_gx_level_off_runs_the_whole_pipeline_without_importing_great_expectatio
     params["validate"]["gx_level"] = "off"
     (project / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
     done = subprocess.run(
-        [sys.executable, "-c", RUN_WITHOUT_GX, str(project)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", RUN_REPORTING_GX_IMPORT, str(project)], capture_output=True, text=True, check=True
     )
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {"exit": 0, "gx_imported": False}
     outputs = project / "outputs"
@@ -219,6 +219,80 @@ def test_gx_level_off_runs_the_whole_pipeline_without_importing_great_expectatio
             pd.read_parquet(outputs / "report" / f"{name}.parquet"),
             pd.read_parquet(finished_run / "outputs" / "report" / f"{name}.parquet"),
         )
+
+
+def _copy_inputs(finished_run: Path, project: Path) -> None:
+    for name in ("data", "questionnaires"):
+        shutil.copytree(finished_run / name, project / name)
+    shutil.copy(finished_run / "params.yaml", project / "params.yaml")
+
+
+def test_at_gx_level_full_the_run_leaves_great_expectations_to_its_worker_with_the_same_bytes(finished_run, tmp_path):
+    project = tmp_path / "project"
+    _copy_inputs(finished_run, project)
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_REPORTING_GX_IMPORT, str(project)], capture_output=True, text=True, check=True
+    )
+    # imported (~3 s) and checked in the worker process, beside the stages (survey_pipeline.gx_process)
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"exit": 0, "gx_imported": False}
+    outputs = project / "outputs"
+    digests = _stage_digests(outputs)
+    assert digests == _stage_digests(finished_run / "outputs")
+    assert "validate/gx_result.json" in digests and (outputs / "validate" / "gx_data_docs" / "index.html").is_file()
+    recorded = json.loads((outputs / "manifest.json").read_text(encoding="utf-8"))["stages"]["validate"]["counts"]
+    assert recorded["gx_success"] is True and recorded["gx_failed"] == 0 and recorded["gx_expectations"] > 0
+    # the validate stage alone runs its checkpoint in its own process: the same files
+    assert cli.main(["--project-dir", str(project), "--quiet", "validate"]) == 0
+    assert _stage_digests(outputs) == digests
+
+
+def failing_checkpoint(frame, spec, docs_dir=None) -> dict:
+    """A checkpoint with one expectation failed; module level, so that it reaches the GX worker."""
+    return {
+        "success": False,
+        "statistics": {
+            "evaluated_expectations": 1,
+            "successful_expectations": 0,
+            "unsuccessful_expectations": 1,
+            "raised_exceptions": 0,
+        },
+        "expectations": [
+            {
+                "suite": "responses",
+                "name": "routed_to:walk_in",
+                "rule": "routed_to",
+                "variable": "walk_in",
+                "expectation": "expect_column_values_to_not_be_in_set",
+                "kwargs": {"column": "walk_in", "value_set": [-1]},
+                "row_condition": None,
+                "success": False,
+                "raised_exception": False,
+                "exception_message": None,
+                "element_count": 10,
+                "unexpected_count": 1,
+            }
+        ],
+    }
+
+
+def test_a_failed_checkpoint_in_the_worker_stops_the_run_before_the_report_and_commits_nothing(
+    finished_run, tmp_path, monkeypatch, capsys
+):
+    from survey_pipeline.stages.validate import expectations
+
+    project = tmp_path / "project"
+    _copy_inputs(finished_run, project)
+    monkeypatch.setattr(expectations, "run_checkpoint", failing_checkpoint)  # the forked worker inherits it
+    assert cli.main(["--project-dir", str(project), "run"]) == 2
+    err = capsys.readouterr().err
+    assert "survey-pipeline: error: " in err
+    assert "the great-expectations checkpoint failed 1 of 1 expectation(s) on the valid rows: routed_to:walk_in" in err
+    assert "report ..." not in err  # joined before the report, which also writes the figure cache
+    outputs = project / "outputs"
+    assert sorted(p.name for p in outputs.iterdir()) == ["failed"]  # nothing committed, no figure cache
+    kept = outputs / "failed" / "validate"
+    assert json.loads((kept / "gx_result.json").read_text(encoding="utf-8"))["success"] is False
+    assert (kept / "data_docs" / "index.html").is_file()
 
 
 def test_agree_scale_shares_match_the_published_indicator_and_fill_its_base(finished_run):

@@ -13,7 +13,7 @@ from survey_pipeline import contracts
 from survey_pipeline.artifacts import read_table
 from survey_pipeline.stages.report import sheets, tables
 from survey_pipeline.stages.report.document import AnnualTableBlock, Document, Image, Paragraph
-from survey_pipeline.stages.report.excel import write_workbook
+from survey_pipeline.stages.report.excel import workbook_in_background, write_workbook
 from survey_pipeline.stages.report.word import render_docx
 from survey_pipeline.workbook import sheet_name, write_frames
 
@@ -226,3 +226,21 @@ def test_word_and_excel_print_the_one_table_in_either_layout(layout, spec, defau
         *(f"{k}) {t}" for k, t in annual.notes),
     ]
     assert bool(annual.footnotes) == (layout == "default")
+
+
+def test_the_workbook_written_in_its_own_process_has_the_same_bytes_and_its_error_reaches_the_stage(
+    spec, params, published, tmp_path
+):
+    annual = tables.build_annual_table(
+        published["indicators"], spec, params.report, tables.measured_waves(spec, spec.waves)
+    )
+    book = {"title": "t", "annual": annual, "sheets": {"Indicatoren": published["indicators"]}, "share_columns": {}}
+    names = write_workbook(tmp_path / "here.xlsx", **book)
+    with workbook_in_background(tmp_path / "there.xlsx", **book) as sheet_names:
+        assert sheet_names() == names
+    assert (tmp_path / "there.xlsx").read_bytes() == (tmp_path / "here.xlsx").read_bytes()
+    with (
+        workbook_in_background(tmp_path / "missing" / "t.xlsx", **book) as sheet_names,
+        pytest.raises(Exception, match="missing"),
+    ):
+        sheet_names()

@@ -31,7 +31,7 @@ import pandas as pd
 import pandera.errors
 import pandera.pandas as pa
 
-from survey_pipeline import artifacts
+from survey_pipeline import artifacts, gx_process
 from survey_pipeline.contracts import REPORT_ANALYSIS_TABLES, REPORT_TABLES, TOLERANCE, contract_name
 from survey_pipeline.errors import InputError
 from survey_pipeline.reliability import effective_sample_size, publication_interval
@@ -488,7 +488,7 @@ def validate_outputs(
     InputError naming the failed checks (and a few rows) and the report `folder` if any fails."""
     check_against_spec(tables["indicators"], spec)
     checked = check_schemas(tables, spec, folder)
-    outcomes = run_checkpoint(checked, spec, rule, run_waves) if gx else []
+    outcomes = gx_process.call(run_checkpoint, checked, spec, rule, run_waves) if gx else []
     failed = [o for o in outcomes if not o.success]
     if failed:
         details = "; ".join(

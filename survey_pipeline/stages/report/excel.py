@@ -6,8 +6,13 @@ and texts are Dutch (`stages/report/sheets.py`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import signal
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from multiprocessing import get_context
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -107,3 +112,45 @@ def write_workbook(
         names.append(name)
     book.close()
     return names
+
+
+@contextmanager
+def workbook_in_background(path: Path, **workbook: Any) -> Iterator[Callable[[], list[str]]]:
+    """`write_workbook(path, **workbook)` in a forked process while the caller writes the rest of the
+    report (~2 s of xlsxwriter on the demo); yields what waits for it and returns its sheet names or
+    raises its error. Forked, the process has the inputs as they are (nothing pickled but the result);
+    it is ended if the block is left before waiting (the stage failed or was stopped)."""
+    context = get_context("fork")
+    receiving, sending = context.Pipe(duplex=False)
+    process = context.Process(target=_write_and_send, args=(sending, path, workbook), name="workbook")
+    process.start()
+    sending.close()
+
+    received: list[Any] = []
+
+    def sheet_names() -> list[str]:
+        if not received:
+            try:
+                received.append(receiving.recv())
+            except EOFError:
+                process.join()
+                raise RuntimeError(f"the process writing {path.name} ended with exit code {process.exitcode}") from None
+        if isinstance(received[0], BaseException):
+            raise received[0]
+        return received[0]
+
+    try:
+        yield sheet_names
+    finally:
+        if not received:
+            process.terminate()  # not waited for: the stage failed or was stopped
+        process.join()
+        receiving.close()
+
+
+def _write_and_send(sending: Connection, path: Path, workbook: dict[str, Any]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process stops the run and this process
+    try:
+        sending.send(write_workbook(path, **workbook))
+    except Exception as exc:
+        sending.send(exc)

@@ -35,7 +35,7 @@ from survey_pipeline.stages.report.agree_scale import agree_notes
 from survey_pipeline.stages.report.annual_report import build_report_document
 from survey_pipeline.stages.report.csv_safety import write_csv_files
 from survey_pipeline.stages.report.document import METHOD_NOTE_PAGE, REPORT_PAGE
-from survey_pipeline.stages.report.excel import write_workbook
+from survey_pipeline.stages.report.excel import workbook_in_background
 from survey_pipeline.stages.report.html import render_html
 from survey_pipeline.stages.report.markdown import render_markdown
 from survey_pipeline.stages.report.method_note import RunFacts, build_method_note
@@ -185,26 +185,13 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
     plans = _figure_plans(indicators, spec, report, breakdowns, measured, shown_waves, small_area)
     plans += verdieping.forest_plans(analyses, spec, shown_waves, estimate.level)
     with store.writing("report") as out:
-        # Figures not in the cache are drawn in the background while the rest is written.
-        with figures.FigureFiles(
-            out / "figures", report.figure_formats, store.root / FIGURE_CACHE, FIGURE_WORKERS
-        ) as figure_files:
-            written = figure_files.write(plans)
-            for name in TABLES:
-                write_table(checked[name], out / f"{name}.parquet", contracts.REPORT_TABLES[name], spec)
-                write_csv_files(checked[name], out, name)
-            (out / contracts.ANALYSES_FOLDER).mkdir()
-            for name, table in analyses.items():
-                path = out / contracts.ANALYSES_FOLDER / f"{name}.parquet"
-                write_table(table, path, contracts.REPORT_ANALYSIS_TABLES[name], spec)
-                write_csv_files(table, out / contracts.ANALYSES_FOLDER, name)
-            if area_table is not None:
-                write_table(area_table, out / f"{SMALL_AREA_TABLE}.parquet", contracts.ReportSmallArea, spec)
-                write_csv_files(area_table, out, SMALL_AREA_TABLE)
-            chain = next((f for f, p in zip(written, plans) if p.kind == "chain"), None)
-            trends = [f for f, p in zip(written, plans) if p.kind == "trend"]
-            wijken = [f for f, p in zip(written, plans) if p.kind == "area"]
-            sheets = write_workbook(
+        # Figures not in the cache are drawn in the background, the workbook in a process of its own,
+        # while the rest is written.
+        with (
+            figures.FigureFiles(
+                out / "figures", report.figure_formats, store.root / FIGURE_CACHE, FIGURE_WORKERS
+            ) as figure_files,
+            workbook_in_background(
                 out / "tabellen.xlsx",
                 title=spec.title,
                 annual=annual,
@@ -228,7 +215,23 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
                 pivots=(
                     area_pivots(indicators, spec, tables.report_order(spec)) if spec.area_variable in breakdowns else ()
                 ),
-            )
+            ) as workbook_sheets,
+        ):
+            written = figure_files.write(plans)
+            for name in TABLES:
+                write_table(checked[name], out / f"{name}.parquet", contracts.REPORT_TABLES[name], spec)
+                write_csv_files(checked[name], out, name)
+            (out / contracts.ANALYSES_FOLDER).mkdir()
+            for name, table in analyses.items():
+                path = out / contracts.ANALYSES_FOLDER / f"{name}.parquet"
+                write_table(table, path, contracts.REPORT_ANALYSIS_TABLES[name], spec)
+                write_csv_files(table, out / contracts.ANALYSES_FOLDER, name)
+            if area_table is not None:
+                write_table(area_table, out / f"{SMALL_AREA_TABLE}.parquet", contracts.ReportSmallArea, spec)
+                write_csv_files(area_table, out, SMALL_AREA_TABLE)
+            chain = next((f for f, p in zip(written, plans) if p.kind == "chain"), None)
+            trends = [f for f, p in zip(written, plans) if p.kind == "trend"]
+            wijken = [f for f, p in zip(written, plans) if p.kind == "area"]
             forests = [f for f, p in zip(written, plans) if p.kind == "forest"]
             model_based = any(row.get("model") for plan in plans if plan.kind == "area" for row in plan.data["shown"])
             doc = build_report_document(
@@ -265,6 +268,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
                 contracts.ReportChecks,
             )
             write_record(out, {**upstream, "report": report}, software)
+            sheets = workbook_sheets()
         # After the figure block: every figure file is complete (the workers have finished).
         render_docx(doc, out / f"{REPORT_PAGE}.docx", images_from=out)
 

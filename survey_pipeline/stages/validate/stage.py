@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ import pandera.errors
 import pandera.pandas as pa
 from pandera import extensions
 
-from survey_pipeline import artifacts, contracts
+from survey_pipeline import artifacts, contracts, gx_process
 from survey_pipeline.columns import BASE_WEIGHT, ORIGIN_COLUMNS
 from survey_pipeline.errors import InputError
 from survey_pipeline.settings import Params, recorded_software, upstream_settings, write_record
@@ -596,31 +596,48 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Params, b
         except InputError:
             page(None, "quarantine")
             raise
-        gx = None
+        checkpoint = None
         if settings.gx_level != "off":
             from survey_pipeline.stages.validate import expectations
 
             docs = out / data_docs.GX_FOLDER if settings.gx_level == "full" else None
-            gx = expectations.run_checkpoint(result.valid, spec, docs)
-            artifacts.write_json(gx, out / "gx_result.json", contracts.GxResult)
-        page(gx)
-        if gx is not None:
-            _check_gx_result(gx, settings.gx_failure)
+            # in `survey-pipeline run` it runs on while the next stages run (survey_pipeline.gx_process)
+            checkpoint = gx_process.submit(expectations.run_checkpoint, result.valid, spec, docs)
+        else:
+            page(None)
     total = result.metrics["total"]
+    counts = {**total, "waves": result.metrics["waves"], "gx_level": settings.gx_level}
+    if checkpoint is not None:
+        gx_process.defer(functools.partial(_finish_checkpoint, store, checkpoint, page, settings.gx_failure, counts))
     log.info(
         "validate: %d rows in, %d valid, %d quarantined",
         total["rows_in"],
         total["rows_valid"],
         total["rows_quarantined"],
     )
-    counts = {**total, "waves": result.metrics["waves"], "gx_level": settings.gx_level}
-    if gx is not None:
-        counts.update(
-            gx_success=gx["success"],
-            gx_expectations=len(gx["expectations"]),
-            gx_failed=sum(not e["success"] for e in gx["expectations"]),
-        )
     return counts
+
+
+def _finish_checkpoint(
+    store: artifacts.OutputStore,
+    checkpoint: Callable[[], dict[str, Any]],
+    page: Callable[..., None],
+    on_failure: str,
+    counts: dict[str, Any],
+) -> None:
+    """Complete the staged outputs with the checkpoint's result (gx_result.json, the page), check it
+    (as inside the stage's block: on failure its outputs are kept in outputs/failed/validate/) and
+    add its counts to the stage's `counts` in the run manifest."""
+    with store.finishing("validate") as out:
+        gx = checkpoint()
+        artifacts.write_json(gx, out / "gx_result.json", contracts.GxResult)
+        page(gx)
+        _check_gx_result(gx, on_failure)
+    counts.update(
+        gx_success=gx["success"],
+        gx_expectations=len(gx["expectations"]),
+        gx_failed=sum(not e["success"] for e in gx["expectations"]),
+    )
 
 
 def _check_gx_result(gx: Mapping[str, Any], on_failure: str) -> None:
