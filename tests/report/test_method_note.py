@@ -42,6 +42,7 @@ def _facts(spec, params, frames, **extra) -> RunFacts:
         changes=frames["changes"],
         weight=extra.pop("weight", params.weight),
         estimate=params.estimate,
+        report=extra.pop("report", params.report),
         **extra,
     )
 
@@ -273,3 +274,15 @@ def test_the_note_describes_how_the_table_states_bases_as_the_layout_prints_them
     )
     assert ("tussen haakjes" in bases) == (style == "inline")
     assert ("De voetnoten bij de tabel" in bases) == (style == "footnote")
+
+
+@pytest.mark.parametrize(("formats", "named"), [(("svg",), "als SVG"), (("svg", "png"), "als SVG en PNG")])
+def test_the_file_list_names_the_figure_formats_the_run_drew_and_the_word_file(spec, params, published, formats, named):
+    report = params.report.model_copy(update={"figure_formats": formats})
+    files = _section(
+        render_markdown(build_method_note(spec, _facts(spec, params, published, report=report))),
+        "## Bestanden bij dit rapport",
+    )
+    assert f"figures/: de figuren {named}." in files
+    assert "PNG" not in files or "png" in formats
+    assert "jaarverslag.docx" in files

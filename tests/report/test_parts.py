@@ -70,6 +70,7 @@ def _facts(spec, params, frames):
         changes=frames["changes"],
         weight=params.weight,
         estimate=params.estimate,
+        report=params.report,
     )
 
 

@@ -21,7 +21,13 @@ from survey_pipeline.contracts import SAE_NORMALITY_ALPHA, SAE_SOURCE_DIRECT, SA
 from survey_pipeline.core import R_SURVEY_VERSION
 from survey_pipeline.errors import SpecError
 from survey_pipeline.reliability import PUBLICATION_LEVEL
-from survey_pipeline.settings import EstimateSettings, SmallAreaSettings, SuppressionRule, WeightSettings
+from survey_pipeline.settings import (
+    EstimateSettings,
+    ReportSettings,
+    SmallAreaSettings,
+    SuppressionRule,
+    WeightSettings,
+)
 from survey_pipeline.spec import ALL_RESIDENTS, QuestionnaireSpec
 from survey_pipeline.stages.report.agree_scale import AgreeNote
 from survey_pipeline.stages.report.csv_safety import DUTCH_EXCEL
@@ -60,6 +66,7 @@ class RunFacts:
     changes: pd.DataFrame
     weight: WeightSettings
     estimate: EstimateSettings
+    report: ReportSettings  # this stage's own settings: which figure files it draws
     small_area: pd.DataFrame | None = None  # outputs/estimate/sae.parquet (no rows when switched off)
     # Per upstream stage, the software it ran with (`settings.recorded_software`): what made the numbers.
     software: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -813,7 +820,9 @@ def _files(spec: QuestionnaireSpec, facts: RunFacts) -> list:
                 "\u2018geen antwoord\u2019.",
                 "tabellen.xlsx: dezelfde tabellen en de jaarverslagtabel, elk op een eigen tabblad; percentages zijn "
                 "getallen met een procentopmaak.",
-                "jaarverslag.html / .md: de tabel voor het jaarverslag met figuren; figures/: de figuren als PNG en SVG.",
+                "jaarverslag.html / .md: de tabel voor het jaarverslag met figuren; figures/: de figuren als "
+                f"{_join([fmt.upper() for fmt in facts.report.figure_formats])}.",
+                "jaarverslag.docx: de tabellen van het jaarverslag voor wie het verslag in Word samenstelt.",
                 f"indicators{DUTCH_EXCEL.suffix}.csv, changes{DUTCH_EXCEL.suffix}.csv, "
                 f"distributions{DUTCH_EXCEL.suffix}.csv: dezelfde tabellen voor Excel met Nederlandse instellingen "
                 "(puntkomma tussen de kolommen, decimale komma, UTF-8 met BOM zodat Excel letters met accenten goed leest).",
