@@ -11,6 +11,7 @@ import report_fixtures as rf
 import yaml
 
 from survey_pipeline.artifacts import OutputStore
+from survey_pipeline.contracts import RULE_TEXT_NL
 from survey_pipeline.core import R_SURVEY_VERSION
 from survey_pipeline.errors import SpecError
 from survey_pipeline.settings import RECORD
@@ -286,3 +287,10 @@ def test_the_file_list_names_the_figure_formats_the_run_drew_and_the_word_file(s
     assert f"figures/: de figuren {named}." in files
     assert "PNG" not in files or "png" in formats
     assert "jaarverslag.docx" in files
+
+
+def test_quarantine_reasons_are_named_in_dutch_not_by_rule_code(spec, params, published):
+    text = render_markdown(build_method_note(spec, _facts(spec, params, published)))
+    quality = _section(text, "## Respons en datakwaliteit")
+    assert f"{escape(RULE_TEXT_NL['allowed_codes'])} (heard)" in quality
+    assert "allowed\\_codes" not in quality and "controle:variabele" not in quality

@@ -17,7 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from survey_pipeline.contracts import SAE_NORMALITY_ALPHA, SAE_SOURCE_DIRECT, SAE_SOURCE_MODEL, SAE_SOURCE_NONE
+from survey_pipeline.contracts import (
+    RULE_TEXT_NL,
+    SAE_NORMALITY_ALPHA,
+    SAE_SOURCE_DIRECT,
+    SAE_SOURCE_MODEL,
+    SAE_SOURCE_NONE,
+)
 from survey_pipeline.core import R_SURVEY_VERSION
 from survey_pipeline.errors import SpecError
 from survey_pipeline.reliability import PUBLICATION_LEVEL
@@ -111,6 +117,12 @@ def _scientific(value: float) -> str:
 def _join(items: Sequence[str]) -> str:
     items = list(items)
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " en " + items[-1]
+
+
+def _reason_text(key: str) -> str:
+    """A quarantine reason as validate's metrics count it ("rule:column") in Dutch: "<rule in words> (column)"."""
+    rule, _, column = key.partition(":")
+    return f"{RULE_TEXT_NL.get(rule, rule)} ({column})" if column else RULE_TEXT_NL.get(rule, rule)
 
 
 def _waves(facts: RunFacts) -> list[int]:
@@ -265,10 +277,10 @@ def _response(spec: QuestionnaireSpec, facts: RunFacts) -> list:
     for wave in _waves(facts):
         top = sorted(reasons.get(str(wave), {}).items(), key=lambda kv: (-kv[1], kv[0]))[:3]
         if top:
-            items.append(f"{wave}: " + "; ".join(f"{key} ({_n(count)})" for key, count in top))
+            items.append(f"{wave}: " + "; ".join(f"{_reason_text(key)}: {_n(count)}" for key, count in top))
     if items:
         blocks += [
-            Paragraph("Meest voorkomende redenen voor quarantaine (controle:variabele, aantal):"),
+            Paragraph("Meest voorkomende redenen voor quarantaine (reden (variabele): aantal regels):"),
             Bullets(tuple(items)),
         ]
     overlap = facts.changes[facts.changes["breakdown"] == TOTAL].groupby(["wave_from", "wave_to"])["n_both"].max()
