@@ -40,7 +40,14 @@ from survey_pipeline.stages.report.csv_safety import DUTCH_EXCEL
 from survey_pipeline.stages.report.document import REPORT_PAGE, Bullets, Document, Heading, Link, Paragraph, Table
 from survey_pipeline.stages.report.formatting import MISSING_TEXT, format_number, format_percent
 from survey_pipeline.stages.report.registration_rows import UNIT_TEXT
-from survey_pipeline.stages.report.tables import REASON_TEXT, TOTAL, annual_layout, report_order, target_rule_text
+from survey_pipeline.stages.report.tables import (
+    REASON_TEXT,
+    TOTAL,
+    annual_layout,
+    label_with_base,
+    report_order,
+    target_rule_text,
+)
 
 CI_TEXT = {
     "beta": "het Korn-Graubard-interval (Clopper-Pearson op de effectieve steekproefomvang; gelijk aan "
@@ -724,7 +731,7 @@ def _small_area(spec: QuestionnaireSpec, facts: RunFacts) -> list:
 
 
 def _small_area_rows(spec: QuestionnaireSpec, table: pd.DataFrame, settings: SmallAreaSettings):
-    labels = {ind.id: ind.label for ind in spec.indicators}
+    labels = {ind.id: label_with_base(spec, ind) for ind in spec.indicators}
     for (indicator_id, wave), part in table.groupby(["indicator_id", "wave"], sort=False):
         first = part.iloc[0]
         remarks = []
