@@ -22,6 +22,7 @@ from survey_pipeline.stages.report.formatting import format_number, format_perce
 from survey_pipeline.stages.report.html import render_html
 from survey_pipeline.stages.report.markdown import escape, render_markdown
 from survey_pipeline.stages.report.method_note import NOTED_PACKAGES, RunFacts, build_method_note, response_rate
+from survey_pipeline.stages.report.tables import label_with_base
 
 SPEC_FILE = rf.ROOT / "questionnaires" / "wij_monitor.yaml"
 VERSIONS = {"python": "3.11.7", "packages": {name: f"1.{i}.0" for i, name in enumerate(NOTED_PACKAGES)}}
@@ -225,6 +226,7 @@ def test_agree_notes_quote_the_published_percentage_for_the_latest_shown_wave(sp
             continue
         row = totals[(totals["indicator_id"] == note.indicator.id) & (totals["wave"] == note.wave)].iloc[0]
         assert f"({note.wave}: {format_percent(row['estimate'], 0)})" in note.text
+        assert note.text.startswith(label_with_base(spec, note.indicator))  # the percentage's base is stated
         assert f"{format_percent(note.shares.disagree, 0)} antwoordde \u2018(helemaal) niet mee eens\u2019" in note.text
         assert note.shares.agree + note.shares.disagree + note.shares.neutral == pytest.approx(1.0)
 
