@@ -177,6 +177,21 @@ class ValidateQuarantineReasons(pa.DataFrameModel):
         strict = True
 
 
+# The validate stage's quarantine rules (`ValidateQuarantineReasons.rule`) in Dutch: for the data manager's
+# quarantine workbook, the Data Docs page and the method note's quarantine reasons.
+RULE_TEXT_NL = {
+    "valid_id": "respondentnummer ontbreekt of is geen geheel getal van 0 tot 2^53",
+    "unique_id": "respondentnummer komt meer dan eens voor in deze meting",
+    "wave_matches_file": "de meting in de data is een andere dan die in de bestandsnaam",
+    "wave_in_spec": "de meting in de bestandsnaam staat niet in de vragenlijstspecificatie",
+    "allowed_codes": "de code is geen antwoord- of ontbrekende-waardecode van deze vraag",
+    "not_in_wave": "de vraag is in deze meting niet gesteld maar heeft een code",
+    "routed_past": "de respondent is langs de vraag gestuurd maar heeft niet de code 'niet gevraagd'",
+    "routed_to": "de respondent had de vraag moeten krijgen maar heeft de code 'niet gevraagd'",
+    "not_blank": "de respondent had de vraag moeten krijgen maar het antwoord is leeg",
+}
+
+
 # ---------------------------------------------------------------------------
 # weight
 

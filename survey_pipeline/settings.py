@@ -198,11 +198,6 @@ class SmallAreaSettings(Section):
     seed: int = Field(20211115, ge=0)
     min_explained_variance: float = Field(0.2, ge=0, le=1)
 
-    @property
-    def used_covariates_file(self) -> str | None:
-        """The covariates file when the estimates are switched on (a data dependency only then)."""
-        return self.covariates_file if self.enabled else None
-
 
 class EstimateSettings(Section):
     """`estimate:` interval method and level, breakdowns, calibration check, publication rule,

@@ -61,11 +61,14 @@ class Stage:
         return f"{OUTPUTS}/{self.name}/{name}"
 
     def data(self, params: Params) -> tuple[str, ...]:
-        """The data files (paths from params.yaml) the stage reads; an unset optional file is left out."""
-        paths = [
-            functools.reduce(getattr, key.split("."), params.section(section))
-            for section, key in (name.split(".", 1) for name in self.data_keys)
-        ]
+        """The data files (paths from params.yaml) the stage reads; an unset optional file, or one of a
+        section switched off (`enabled: false`, e.g. estimate.small_area), is left out."""
+        paths = []
+        for section, key in (name.split(".", 1) for name in self.data_keys):
+            *parents, field_name = key.split(".")
+            owner = functools.reduce(getattr, parents, params.section(section))
+            if getattr(owner, "enabled", True):
+                paths.append(getattr(owner, field_name))
         return tuple(str(path) for path in paths if path)
 
     def summary(self) -> str:
@@ -75,7 +78,7 @@ class Stage:
 
 
 WEIGHT_DATA = ("weight.population_file", "weight.cells_file")
-ESTIMATE_DATA = (*WEIGHT_DATA, "estimate.small_area.used_covariates_file", "estimate.registrations_file")
+ESTIMATE_DATA = (*WEIGHT_DATA, "estimate.small_area.covariates_file", "estimate.registrations_file")
 
 
 # Every stage writes RECORD (settings.json, the settings its outputs were made with) and reads

@@ -7,9 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from survey_pipeline import cli
 from survey_pipeline.demo import write_demo
+from survey_pipeline.settings import load_params
 from survey_pipeline.spec import load_spec
 from survey_pipeline.stage_graph import STAGES, declared_outputs
 
@@ -94,3 +96,30 @@ def test_messages_name_the_outputs_folder_given(project, tmp_path_factory, capsy
     assert (elsewhere / "ingest" / "responses.parquet").is_file() and not (project / "outputs").exists()
     assert cli.main(["ingest", "--quiet", "--project-dir", str(project), "--outputs", str(elsewhere)]) == 0
     assert "done" not in capsys.readouterr().err  # --quiet after the verb
+
+
+@pytest.mark.parametrize("stage", [s for s in STAGES if s.data_keys], ids=lambda s: s.name)
+def test_the_params_keys_help_names_are_keys_of_params_yaml(stage):
+    """A user looks the named key up in params.yaml: it must be there, not an internal property name."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    for key in stage.data_keys:
+        node = params
+        for part in key.split("."):
+            assert isinstance(node, dict) and part in node, f"params `{key}` is not a key of params.yaml"
+            node = node[part]
+
+
+def test_a_switched_off_section_reads_no_data_file():
+    """estimate.small_area.enabled: false: the covariates file is no dependency (nor in dvc.yaml)."""
+    params = load_params(ROOT / "params.yaml")
+    estimate = next(s for s in STAGES if s.name == "estimate")
+    covariates = params.estimate.small_area.covariates_file
+    assert covariates in estimate.data(params)
+    off = params.model_copy(
+        update={
+            "estimate": params.estimate.model_copy(
+                update={"small_area": params.estimate.small_area.model_copy(update={"enabled": False})}
+            )
+        }
+    )
+    assert covariates not in estimate.data(off)

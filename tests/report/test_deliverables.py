@@ -3,6 +3,8 @@ annual-report tables in Word (python-docx)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import docx
 import openpyxl
 import pandas as pd
@@ -244,3 +246,20 @@ def test_the_workbook_written_in_its_own_process_has_the_same_bytes_and_its_erro
         pytest.raises(Exception, match="missing"),
     ):
         sheet_names()
+
+
+def test_the_jaarverslag_sheet_closes_with_the_same_notes_as_word(spec, params, published, tmp_path):
+    """The agree-scale explanations and the remarks under the table belong to it in Excel too."""
+    annual = dataclasses.replace(
+        tables.build_annual_table(
+            published["indicators"], spec, params.report, tables.measured_waves(spec, spec.waves)
+        ),
+        scale_notes=("schaal: 9% oneens",),
+        remarks=("opmerking",),
+    )
+    render_docx(Document("t", (AnnualTableBlock(annual),)), tmp_path / "t.docx", images_from=tmp_path)
+    word = [p.text for p in docx.Document(str(tmp_path / "t.docx")).paragraphs]
+    write_workbook(tmp_path / "t.xlsx", title="t", annual=annual, sheets={}, share_columns={})
+    sheet = openpyxl.load_workbook(tmp_path / "t.xlsx")["Jaarverslag"]
+    column_a = [row[0].value for row in sheet.iter_rows(max_col=1) if row[0].value]
+    assert column_a[-2:] == word[-2:] == ["schaal: 9% oneens", "opmerking"]

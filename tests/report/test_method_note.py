@@ -11,6 +11,7 @@ import report_fixtures as rf
 import yaml
 
 from survey_pipeline.artifacts import OutputStore
+from survey_pipeline.contracts import RULE_TEXT_NL
 from survey_pipeline.core import R_SURVEY_VERSION
 from survey_pipeline.errors import SpecError
 from survey_pipeline.settings import RECORD
@@ -21,6 +22,7 @@ from survey_pipeline.stages.report.formatting import format_number, format_perce
 from survey_pipeline.stages.report.html import render_html
 from survey_pipeline.stages.report.markdown import escape, render_markdown
 from survey_pipeline.stages.report.method_note import NOTED_PACKAGES, RunFacts, build_method_note, response_rate
+from survey_pipeline.stages.report.tables import label_with_base
 
 SPEC_FILE = rf.ROOT / "questionnaires" / "wij_monitor.yaml"
 VERSIONS = {"python": "3.11.7", "packages": {name: f"1.{i}.0" for i, name in enumerate(NOTED_PACKAGES)}}
@@ -42,6 +44,7 @@ def _facts(spec, params, frames, **extra) -> RunFacts:
         changes=frames["changes"],
         weight=extra.pop("weight", params.weight),
         estimate=params.estimate,
+        report=extra.pop("report", params.report),
         **extra,
     )
 
@@ -223,6 +226,7 @@ def test_agree_notes_quote_the_published_percentage_for_the_latest_shown_wave(sp
             continue
         row = totals[(totals["indicator_id"] == note.indicator.id) & (totals["wave"] == note.wave)].iloc[0]
         assert f"({note.wave}: {format_percent(row['estimate'], 0)})" in note.text
+        assert note.text.startswith(label_with_base(spec, note.indicator))  # the percentage's base is stated
         assert f"{format_percent(note.shares.disagree, 0)} antwoordde \u2018(helemaal) niet mee eens\u2019" in note.text
         assert note.shares.agree + note.shares.disagree + note.shares.neutral == pytest.approx(1.0)
 
@@ -273,3 +277,22 @@ def test_the_note_describes_how_the_table_states_bases_as_the_layout_prints_them
     )
     assert ("tussen haakjes" in bases) == (style == "inline")
     assert ("De voetnoten bij de tabel" in bases) == (style == "footnote")
+
+
+@pytest.mark.parametrize(("formats", "named"), [(("svg",), "als SVG"), (("svg", "png"), "als SVG en PNG")])
+def test_the_file_list_names_the_figure_formats_the_run_drew_and_the_word_file(spec, params, published, formats, named):
+    report = params.report.model_copy(update={"figure_formats": formats})
+    files = _section(
+        render_markdown(build_method_note(spec, _facts(spec, params, published, report=report))),
+        "## Bestanden bij dit rapport",
+    )
+    assert f"figures/: de figuren {named}." in files
+    assert "PNG" not in files or "png" in formats
+    assert "jaarverslag.docx" in files
+
+
+def test_quarantine_reasons_are_named_in_dutch_not_by_rule_code(spec, params, published):
+    text = render_markdown(build_method_note(spec, _facts(spec, params, published)))
+    quality = _section(text, "## Respons en datakwaliteit")
+    assert f"{escape(RULE_TEXT_NL['allowed_codes'])} (heard)" in quality
+    assert "allowed\\_codes" not in quality and "controle:variabele" not in quality

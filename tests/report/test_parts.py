@@ -8,6 +8,7 @@ import pytest
 import report_fixtures as rf
 import yaml
 
+from survey_pipeline.contracts import RULE_TEXT_NL
 from survey_pipeline.errors import ParamsError
 from survey_pipeline.settings import ReportSettings, parse_section
 from survey_pipeline.spec import parse_spec
@@ -70,6 +71,7 @@ def _facts(spec, params, frames):
         changes=frames["changes"],
         weight=params.weight,
         estimate=params.estimate,
+        report=params.report,
     )
 
 
@@ -86,7 +88,7 @@ def test_method_note_states_each_base_and_the_routing(spec, params, published):
     assert "altijd beoordeeld op het 95%-Korn-Graubard-interval" in text  # the interval the rule judges
     assert "ook als de tabellen een ander interval of betrouwbaarheidsniveau tonen" in text
     assert "wijk 7" in text  # missing background per variable (weight metrics)
-    assert "allowed\\_codes:heard" in text  # quarantine reasons (validate metrics)
+    assert f"{escape(RULE_TEXT_NL['allowed_codes'])} (heard)" in text  # quarantine reasons (validate metrics)
     assert escape(tables.target_rule_text(0.95)) in text  # the same target rule as the report's caption
     assert "verschuift dan 10\u207b\u00b9\u2070 maal" in text  # tol 1e-10 in Dutch notation, not "1e-10"
 
@@ -132,3 +134,19 @@ def test_chain_follows_the_spec(spec):
     assert [s.conditional.id for s in steps] == ["contact_of_residents", "helped_of_contact"]
     changed["indicators"] = [i for i in changed["indicators"] if i["id"] != "helped_of_contact"]
     assert tables.chain_steps(parse_spec(changed)) == ()
+
+
+def test_figure_descriptions_state_a_restricted_base(spec, published):
+    """contact_of_residents and contact_of_heard share a label: the figure texts must tell them apart."""
+    indicators = published["indicators"]
+    waves = [2019, 2020, 2021]
+    everyone, heard = spec.indicator("contact_of_residents"), spec.indicator("contact_of_heard")
+    assert everyone.label == heard.label
+    for plan_of in (
+        lambda ind: figures.trend_plan(indicators, spec, ind, waves, [2022, 2023]),
+        lambda ind: figures.area_plan(indicators, spec, ind, 2021),
+    ):
+        for_everyone, for_heard = plan_of(everyone), plan_of(heard)
+        assert for_heard.description.endswith(spec.inline_base_text(heard.base))
+        assert spec.inline_base_text(heard.base) in for_heard.title
+        assert for_everyone.description != for_heard.description and for_everyone.title != for_heard.title

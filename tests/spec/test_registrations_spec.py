@@ -87,3 +87,13 @@ def test_a_count_may_have_a_direction_target(raw_spec):
     raw = copy.deepcopy(raw_spec)
     _first(raw).update(targets={2021: "toename", 2022: "kengetal"})
     assert parse_spec(raw).registration("entree_requests").targets[2021] == "toename"
+
+
+def test_each_short_label_of_the_demo_spec_repeats_the_words_of_its_label():
+    """A bullet under a stem (short_label) and the full label elsewhere (targets, changes, method note)
+    must name the same thing; only the stem and the first letter's case differ."""
+    spec = load_spec(SPEC_PATH)
+    differing = [
+        ind.id for ind in spec.indicators if ind.short_label and ind.short_label.lower() not in ind.label.lower()
+    ]
+    assert differing == []

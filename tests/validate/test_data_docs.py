@@ -12,6 +12,7 @@ from test_validate_stage import PARAMS, write_panel
 from survey_pipeline import contracts
 from survey_pipeline.artifacts import OutputStore, read_json, read_table
 from survey_pipeline.stages.ingest import stage as ingest
+from survey_pipeline.stages.validate import data_docs
 from survey_pipeline.stages.validate import stage as validate
 
 CHECKPOINT = PARAMS.model_copy(update={"validate_": PARAMS.validate_.model_copy(update={"gx_level": "checkpoint"})})
@@ -74,3 +75,12 @@ def test_the_page_works_offline_counts_as_the_quarantine_and_is_reproducible(tmp
     validate.run(store, spec, CHECKPOINT, tmp_path)
     store.commit()
     assert (out / "data_docs" / "index.html").read_bytes() == first
+
+
+def test_counts_carry_dutch_thousands_separators_as_in_the_report(spec):
+    counts = {"rows_in": 12952, "rows_valid": 12939, "rows_quarantined": 13, "quarantined_share": 13 / 12952}
+    reasons = pd.DataFrame(columns=["source_file", "source_row", "rule", "column", "message"])
+    quarantine = pd.DataFrame(columns=["source_file", "source_row", "file_wave", "reasons"])
+    page = data_docs.render_page(spec, {"waves": {"2019": counts}, "total": counts}, reasons, quarantine, {}, None)
+    first_wave = re.search(r"<tr><td>2019</td>(.*?)</tr>", page).group(1)
+    assert [unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", first_wave)][:3] == ["12.952", "12.939", "13"]

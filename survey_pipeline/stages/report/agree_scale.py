@@ -24,7 +24,7 @@ import pandas as pd
 
 from survey_pipeline.spec import Indicator, QuestionnaireSpec
 from survey_pipeline.stages.report.formatting import format_percent
-from survey_pipeline.stages.report.tables import TOTAL, describe_reason, report_order
+from survey_pipeline.stages.report.tables import TOTAL, describe_reason, label_with_base, report_order
 
 
 @dataclass(frozen=True)
@@ -130,14 +130,18 @@ def agree_notes(
         found = agree_shares(distributions, spec, ind, wave)
         if isinstance(found, str):
             notes.append(
-                AgreeNote(ind, wave, f"{ind.label} ({wave}): geen uitsplitsing van de overige antwoorden: {found}.")
+                AgreeNote(
+                    ind,
+                    wave,
+                    f"{label_with_base(spec, ind)} ({wave}): geen uitsplitsing van de overige antwoorden: {found}.",
+                )
             )
             continue
         notes.append(
             AgreeNote(
                 ind,
                 wave,
-                f"{ind.label} ({wave}: {format_percent(float(row['estimate']), decimals)}): dat betekent niet dat de "
+                f"{label_with_base(spec, ind)} ({wave}: {format_percent(float(row['estimate']), decimals)}): dat betekent niet dat de "
                 f"overigen het oneens zijn. {format_percent(found.disagree, decimals)} antwoordde "
                 f"\u2018{found.disagree_label}\u2019, {format_percent(found.neutral, decimals)} "
                 f"{_quoted(found.neutral_labels)}.",

@@ -63,6 +63,7 @@ def _annual_sheet(book, formats: Formats, table: AnnualTable, title: str) -> Non
         *([table.unmarked] if table.unmarked else []),
         *(f"{marker} {text}" for marker, text in table.footnotes),
         *(f"{key}) {text}" for key, text in table.notes),
+        *table.scale_notes,
         *table.remarks,
     ]
     for offset, text in enumerate(closing):

@@ -41,7 +41,7 @@ from survey_pipeline.contracts import SAE_SOURCE_MODEL as MODEL_SOURCE
 from survey_pipeline.spec import ALL_RESIDENTS, Indicator, QuestionnaireSpec
 from survey_pipeline.stages.report import formatting
 from survey_pipeline.stages.report.formatting import dutch_target, format_percent
-from survey_pipeline.stages.report.tables import TOTAL, ChainStep
+from survey_pipeline.stages.report.tables import TOTAL, ChainStep, label_with_base
 from survey_pipeline.targets import parse_target
 
 log = logging.getLogger(__name__)
@@ -196,8 +196,8 @@ def trend_plan(
     return FigurePlan(
         "trend",
         f"trend_{ind.id}",
-        ind.label,
-        f"Ontwikkeling per meting met {level}-betrouwbaarheidsinterval en streefwaarden: {ind.label}",
+        label_with_base(spec, ind),
+        f"Ontwikkeling per meting met {level}-betrouwbaarheidsinterval en streefwaarden: {label_with_base(spec, ind)}",
         data,
     )
 
@@ -254,8 +254,9 @@ def area_plan(
     return FigurePlan(
         "area",
         f"{area}_{ind.id}",
-        f"{ind.label} {per_area} ({wave})",
-        f"Vergelijking {per_area} in {wave} met {level}-betrouwbaarheidsintervallen{described}: {ind.label}",
+        f"{label_with_base(spec, ind)} {per_area} ({wave})",
+        f"Vergelijking {per_area} in {wave} met {level}-betrouwbaarheidsintervallen{described}: "
+        f"{label_with_base(spec, ind)}",
         data,
     )
 

@@ -17,18 +17,37 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from survey_pipeline.contracts import SAE_NORMALITY_ALPHA, SAE_SOURCE_DIRECT, SAE_SOURCE_MODEL, SAE_SOURCE_NONE
+from survey_pipeline.contracts import (
+    RULE_TEXT_NL,
+    SAE_NORMALITY_ALPHA,
+    SAE_SOURCE_DIRECT,
+    SAE_SOURCE_MODEL,
+    SAE_SOURCE_NONE,
+)
 from survey_pipeline.core import R_SURVEY_VERSION
 from survey_pipeline.errors import SpecError
 from survey_pipeline.reliability import PUBLICATION_LEVEL
-from survey_pipeline.settings import EstimateSettings, SmallAreaSettings, SuppressionRule, WeightSettings
+from survey_pipeline.settings import (
+    EstimateSettings,
+    ReportSettings,
+    SmallAreaSettings,
+    SuppressionRule,
+    WeightSettings,
+)
 from survey_pipeline.spec import ALL_RESIDENTS, QuestionnaireSpec
 from survey_pipeline.stages.report.agree_scale import AgreeNote
 from survey_pipeline.stages.report.csv_safety import DUTCH_EXCEL
 from survey_pipeline.stages.report.document import REPORT_PAGE, Bullets, Document, Heading, Link, Paragraph, Table
 from survey_pipeline.stages.report.formatting import MISSING_TEXT, format_number, format_percent
 from survey_pipeline.stages.report.registration_rows import UNIT_TEXT
-from survey_pipeline.stages.report.tables import REASON_TEXT, TOTAL, annual_layout, report_order, target_rule_text
+from survey_pipeline.stages.report.tables import (
+    REASON_TEXT,
+    TOTAL,
+    annual_layout,
+    label_with_base,
+    report_order,
+    target_rule_text,
+)
 
 CI_TEXT = {
     "beta": "het Korn-Graubard-interval (Clopper-Pearson op de effectieve steekproefomvang; gelijk aan "
@@ -60,6 +79,7 @@ class RunFacts:
     changes: pd.DataFrame
     weight: WeightSettings
     estimate: EstimateSettings
+    report: ReportSettings  # this stage's own settings: which figure files it draws
     small_area: pd.DataFrame | None = None  # outputs/estimate/sae.parquet (no rows when switched off)
     # Per upstream stage, the software it ran with (`settings.recorded_software`): what made the numbers.
     software: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -104,6 +124,12 @@ def _scientific(value: float) -> str:
 def _join(items: Sequence[str]) -> str:
     items = list(items)
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " en " + items[-1]
+
+
+def _reason_text(key: str) -> str:
+    """A quarantine reason as validate's metrics count it ("rule:column") in Dutch: "<rule in words> (column)"."""
+    rule, _, column = key.partition(":")
+    return f"{RULE_TEXT_NL.get(rule, rule)} ({column})" if column else RULE_TEXT_NL.get(rule, rule)
 
 
 def _waves(facts: RunFacts) -> list[int]:
@@ -258,10 +284,10 @@ def _response(spec: QuestionnaireSpec, facts: RunFacts) -> list:
     for wave in _waves(facts):
         top = sorted(reasons.get(str(wave), {}).items(), key=lambda kv: (-kv[1], kv[0]))[:3]
         if top:
-            items.append(f"{wave}: " + "; ".join(f"{key} ({_n(count)})" for key, count in top))
+            items.append(f"{wave}: " + "; ".join(f"{_reason_text(key)}: {_n(count)}" for key, count in top))
     if items:
         blocks += [
-            Paragraph("Meest voorkomende redenen voor quarantaine (controle:variabele, aantal):"),
+            Paragraph("Meest voorkomende redenen voor quarantaine (reden (variabele): aantal regels):"),
             Bullets(tuple(items)),
         ]
     overlap = facts.changes[facts.changes["breakdown"] == TOTAL].groupby(["wave_from", "wave_to"])["n_both"].max()
@@ -705,7 +731,7 @@ def _small_area(spec: QuestionnaireSpec, facts: RunFacts) -> list:
 
 
 def _small_area_rows(spec: QuestionnaireSpec, table: pd.DataFrame, settings: SmallAreaSettings):
-    labels = {ind.id: ind.label for ind in spec.indicators}
+    labels = {ind.id: label_with_base(spec, ind) for ind in spec.indicators}
     for (indicator_id, wave), part in table.groupby(["indicator_id", "wave"], sort=False):
         first = part.iloc[0]
         remarks = []
@@ -813,7 +839,9 @@ def _files(spec: QuestionnaireSpec, facts: RunFacts) -> list:
                 "\u2018geen antwoord\u2019.",
                 "tabellen.xlsx: dezelfde tabellen en de jaarverslagtabel, elk op een eigen tabblad; percentages zijn "
                 "getallen met een procentopmaak.",
-                "jaarverslag.html / .md: de tabel voor het jaarverslag met figuren; figures/: de figuren als PNG en SVG.",
+                "jaarverslag.html / .md: de tabel voor het jaarverslag met figuren; figures/: de figuren als "
+                f"{_join([fmt.upper() for fmt in facts.report.figure_formats])}.",
+                "jaarverslag.docx: de tabellen van het jaarverslag voor wie het verslag in Word samenstelt.",
                 f"indicators{DUTCH_EXCEL.suffix}.csv, changes{DUTCH_EXCEL.suffix}.csv, "
                 f"distributions{DUTCH_EXCEL.suffix}.csv: dezelfde tabellen voor Excel met Nederlandse instellingen "
                 "(puntkomma tussen de kolommen, decimale komma, UTF-8 met BOM zodat Excel letters met accenten goed leest).",

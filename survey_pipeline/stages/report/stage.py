@@ -172,6 +172,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
             changes=checked["changes"],
             weight=upstream["weight"],
             estimate=estimate,
+            report=report,
             small_area=small_area,
             software=software,
             agree_notes=scale_notes,

@@ -215,9 +215,15 @@ def base_markers(spec: QuestionnaireSpec) -> dict[str, str]:
 def stated_label(spec: QuestionnaireSpec, ind: Indicator, markers: Mapping[str, str]) -> str:
     """An indicator's full label with its base as the report states it: a footnote marker (`markers`,
     from `base_markers`) or, with inline bases, "(van ...)" after the label."""
-    if ind.base == ALL_RESIDENTS or annual_layout(spec).base_style == "footnote":
+    if annual_layout(spec).base_style == "footnote":
         return ind.label + markers.get(ind.base, "")
-    return f"{ind.label} {spec.inline_base_text(ind.base)}"
+    return label_with_base(spec, ind)
+
+
+def label_with_base(spec: QuestionnaireSpec, ind: Indicator) -> str:
+    """An indicator's label with its base in words unless that is everyone: "... (van het deel dat ...)".
+    How a text outside the table (a figure, the method note) names it; some indicators share a label."""
+    return ind.label if ind.base == ALL_RESIDENTS else f"{ind.label} {spec.inline_base_text(ind.base)}"
 
 
 def base_footnote(spec: QuestionnaireSpec, base: str) -> str:

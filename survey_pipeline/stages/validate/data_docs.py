@@ -104,7 +104,7 @@ def render_page(
         _table(
             ("Meting", "Ingelezen", "Geldig", "In quarantaine", "Aandeel in quarantaine"),
             [
-                (label, *(str(counts[k]) for k in ("rows_in", "rows_valid", "rows_quarantined")), _share(counts))
+                (label, *(_count(counts[k]) for k in ("rows_in", "rows_valid", "rows_quarantined")), _share(counts))
                 for label, counts in [*((w, metrics["waves"][w]) for w in waves), ("Totaal", metrics["total"])]
             ],
             numeric=(False, True, True, True, True),
@@ -165,7 +165,7 @@ def _count_table(
         described = (
             (rule, rule_text.get(rule, "")) if keys == ["rule"] else (rule, key[1], variable_label(spec, key[1]))
         )
-        rows.append((*described, *(str(int(line.get(w, 0))) for w in waves), str(int(line.sum()))))
+        rows.append((*described, *(_count(int(line.get(w, 0))) for w in waves), _count(int(line.sum()))))
         attributes.append(
             f' data-rule="{escape(rule)}"' + (f' data-variable="{escape(key[1])}"' if keys != ["rule"] else "")
         )
@@ -251,7 +251,8 @@ def variable_label(spec: QuestionnaireSpec, column: str) -> str:
 
 
 def _count(value: int | None) -> str:
-    return "" if value is None else str(value)
+    """A count as the report prints it, with Dutch thousands separators: 2.952."""
+    return "" if value is None else f"{int(value):,}".replace(",", ".")
 
 
 def _share(counts: Mapping[str, Any]) -> str:

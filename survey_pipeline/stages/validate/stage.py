@@ -31,6 +31,7 @@ from pandera import extensions
 
 from survey_pipeline import artifacts, contracts, gx_process
 from survey_pipeline.columns import BASE_WEIGHT, ORIGIN_COLUMNS
+from survey_pipeline.contracts import RULE_TEXT_NL
 from survey_pipeline.errors import InputError
 from survey_pipeline.settings import Params, recorded_software, upstream_settings, write_record
 from survey_pipeline.spec import QuestionnaireSpec
@@ -56,18 +57,6 @@ RULES = {
     "not_blank": "a respondent routed to a question has an answer or missing code there (not blank)",
 }
 
-# The same rules in Dutch, for the data manager's quarantine workbook (`quarantine.xlsx`).
-RULE_TEXT_NL = {
-    "valid_id": "respondentnummer ontbreekt of is geen geheel getal van 0 tot 2^53",
-    "unique_id": "respondentnummer komt meer dan eens voor in deze meting",
-    "wave_matches_file": "de meting in de data is een andere dan die in de bestandsnaam",
-    "wave_in_spec": "de meting in de bestandsnaam staat niet in de vragenlijstspecificatie",
-    "allowed_codes": "de code is geen antwoord- of ontbrekende-waardecode van deze vraag",
-    "not_in_wave": "de vraag is in deze meting niet gesteld maar heeft een code",
-    "routed_past": "de respondent is langs de vraag gestuurd maar heeft niet de code 'niet gevraagd'",
-    "routed_to": "de respondent had de vraag moeten krijgen maar heeft de code 'niet gevraagd'",
-    "not_blank": "de respondent had de vraag moeten krijgen maar het antwoord is leeg",
-}
 QUARANTINE_WORKBOOK = "quarantine.xlsx"
 
 
