@@ -16,6 +16,7 @@ from survey_pipeline.core import R_SURVEY_VERSION
 from survey_pipeline.errors import SpecError
 from survey_pipeline.settings import RECORD
 from survey_pipeline.spec import parse_spec
+from survey_pipeline.stages.estimate.analyses import empty_tables
 from survey_pipeline.stages.report import stage
 from survey_pipeline.stages.report.agree_scale import AgreeShares, agree_notes, agree_shares
 from survey_pipeline.stages.report.formatting import format_number, format_percent
@@ -296,3 +297,13 @@ def test_quarantine_reasons_are_named_in_dutch_not_by_rule_code(spec, params, pu
     quality = _section(text, "## Respons en datakwaliteit")
     assert f"{escape(RULE_TEXT_NL['allowed_codes'])} (heard)" in quality
     assert "allowed\\_codes" not in quality and "controle:variabele" not in quality
+
+
+def test_the_file_list_names_the_analyses_and_the_settings_record(spec, params, published):
+    without = _section(
+        render_markdown(build_method_note(spec, _facts(spec, params, published))), "## Bestanden bij dit rapport"
+    )
+    assert "analyses/" not in without and "settings.json" in without
+    facts = _facts(spec, params, published, analyses=empty_tables())
+    listed = _section(render_markdown(build_method_note(spec, facts)), "## Bestanden bij dit rapport")
+    assert "analyses/" in listed

@@ -447,3 +447,10 @@ def test_a_wave_left_out_on_purpose_is_named_under_the_table(spec, params, publi
     assert table.remarks == ("De meting van 2019 staat niet in deze tabel (andere vraagstelling).",)
     page = render_html(Document("t", (AnnualTableBlock(table),)))
     assert "De meting van 2019 staat niet in deze tabel (andere vraagstelling)." in page
+
+
+def test_a_stem_without_rows_under_it_is_left_out(spec, params, report_params):
+    """Without the registrations file's values the Wmo counts have no rows: their stem is not printed alone."""
+    table = _annual(spec, params, report_params)  # built without registration figures
+    stems = [row.text for section in table.sections for row in section.rows if row.is_stem]
+    assert stems and not any("binnen de Wmo:" in text for text in stems)

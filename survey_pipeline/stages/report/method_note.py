@@ -845,7 +845,24 @@ def _files(spec: QuestionnaireSpec, facts: RunFacts) -> list:
                 f"indicators{DUTCH_EXCEL.suffix}.csv, changes{DUTCH_EXCEL.suffix}.csv, "
                 f"distributions{DUTCH_EXCEL.suffix}.csv: dezelfde tabellen voor Excel met Nederlandse instellingen "
                 "(puntkomma tussen de kolommen, decimale komma, UTF-8 met BOM zodat Excel letters met accenten goed leest).",
+                *(
+                    (
+                        "wijkcijfers.csv / .parquet: per wijk het gepubliceerde cijfer, direct of modelgebaseerd "
+                        "(kleine-gebiedsschatting), met interval en bron.",
+                    )
+                    if facts.small_area is not None and len(facts.small_area)
+                    else ()
+                ),
+                *(
+                    (
+                        "analyses/: de tabellen van de Verdieping (gemiddelden, kruistabellen en toetsen, odds ratios, "
+                        "wijk tegenover de rest, trends), als .csv en .parquet.",
+                    )
+                    if facts.analyses
+                    else ()
+                ),
                 "checks.json: de uitkomst van de controles die de tabellen vóór publicatie hebben doorstaan.",
+                "settings.json: de instellingen waarmee deze cijfers zijn gemaakt, per stap van de pijplijn.",
             )
         ),
         Paragraph(

@@ -406,14 +406,14 @@ def build_annual_table(
                 row = registration_row(item) if item in registration_ids else survey_row(item)
                 rows += [row] if row is not None else []
             else:
-                rows.append(Row("", item.stem, "", ()))
                 members = [
                     registration_row(member, bullet=True)
                     if member in registration_ids
                     else survey_row(member, bullet=True, stated_base=item.base)
                     for member in item.members
                 ]
-                rows += [member for member in members if member is not None]
+                shown = [member for member in members if member is not None]
+                rows += [Row("", item.stem, "", ()), *shown] if shown else []  # no stem without rows under it
         sections.append(Section(section.title, tuple(rows), section.intro or ""))
     footnotes = tuple((marker, base_footnote(spec, base)) for base, marker in markers.items())
     has_unmarked = any(not row.marker and not row.is_stem for section in sections for row in section.rows)
