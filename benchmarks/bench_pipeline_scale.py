@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -67,8 +68,16 @@ def generate_panel_files(project: Path, scale: int, panels: Path | None, compres
         for folder, name in ((raw, "raw"), (population, "population")):
             shutil.rmtree(folder, ignore_errors=True)
             shutil.copytree(cached / name, folder)
+    scale_invited(project / "questionnaires" / "wij_monitor.yaml", scale)
     sizes = {path.name: path.stat().st_size for path in sorted(raw.glob("*.sav"))}
     return {"source": source, "seconds": round(time.perf_counter() - started, 2), "sav_bytes": sizes}
+
+
+def scale_invited(spec_path: Path, scale: int) -> None:
+    """Multiply the spec's invited counts by `scale`: the spec refuses fewer invited than respondents."""
+    text = spec_path.read_text(encoding="utf-8")
+    scaled = re.sub(r"invited: (\d+)", lambda match: f"invited: {int(match.group(1)) * scale}", text)
+    spec_path.write_text(scaled, encoding="utf-8")
 
 
 def _proc_cpu_seconds(pid: int) -> float:
@@ -144,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         project = folder / "project"
         project.mkdir()
-        copy_project(ROOT, project, args.overrides)
+        copy_project(ROOT, project, args.overrides, git=False)
         generation = generate_panel_files(project, args.scale, args.panels, args.bytecode)
         result = {
             "scale": args.scale,
