@@ -1,0 +1,15 @@
+"""Session-wide: name the project files edited while the suite runs (`source_guard`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from source_guard import SourceGuard
+
+ROOT = Path(__file__).resolve().parents[1]
+# What a process started by a test reads from the tree: the package, the spec, the params, the DVC pipeline.
+WATCHED = ("survey_pipeline", "questionnaires", "params.yaml", "dvc.yaml")
+
+
+def pytest_configure(config) -> None:
+    config.pluginmanager.register(SourceGuard(ROOT, WATCHED), "source-guard")
