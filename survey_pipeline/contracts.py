@@ -442,6 +442,17 @@ def _cell_published(frame: pd.DataFrame, *, numbers: list[str]) -> pd.Series:
     return (suppressed & no_numbers & has_reason) | (~suppressed & frame[numbers[0]].notna() & ~has_reason)
 
 
+def _published_or_not(*numbers: str) -> Any:
+    """The dataframe check `published_or_not` of an analysis table: `_cell_published` over its `numbers`
+    (the first is the estimate a published row always has), named with them in messages."""
+    columns = list(numbers)
+
+    def published_or_not(cls: Any, frame: pd.DataFrame) -> pd.Series:
+        return _cell_published(frame, numbers=columns)
+
+    return pa.dataframe_check(error=_named(_cell_published, numbers=columns))(published_or_not)  # as a classmethod
+
+
 class AnalysisMeans(pa.DataFrameModel):
     """kind mean: the weighted mean of a numeric or scale item per wave and breakdown level."""
 
@@ -464,10 +475,7 @@ class AnalysisMeans(pa.DataFrameModel):
     suppressed: Series[bool] = pa.Field(description=SUPPRESSED)
     suppression_reason: Series[str] = pa.Field(description=SUPPRESSION_REASON)
 
-    @pa.dataframe_check(error=_named(_cell_published, numbers=["estimate", "se", "ci_lower", "ci_upper"]))
-    @classmethod
-    def published_or_not(cls, frame: pd.DataFrame) -> pd.Series:
-        return _cell_published(frame, numbers=["estimate", "se", "ci_lower", "ci_upper"])
+    published_or_not = _published_or_not("estimate", "se", "ci_lower", "ci_upper")
 
     class Config:
         name = "analysis_means"
@@ -497,10 +505,7 @@ class AnalysisCrosstabs(pa.DataFrameModel):
     suppressed: Series[bool] = pa.Field(description=SUPPRESSED)
     suppression_reason: Series[str] = pa.Field(description=SUPPRESSION_REASON)
 
-    @pa.dataframe_check(error=_named(_cell_published, numbers=["estimate", "se", "ci_lower", "ci_upper"]))
-    @classmethod
-    def published_or_not(cls, frame: pd.DataFrame) -> pd.Series:
-        return _cell_published(frame, numbers=["estimate", "se", "ci_lower", "ci_upper"])
+    published_or_not = _published_or_not("estimate", "se", "ci_lower", "ci_upper")
 
     class Config:
         name = "analysis_crosstabs"
@@ -524,10 +529,7 @@ class AnalysisCrosstabTests(pa.DataFrameModel):
     suppressed: Series[bool] = pa.Field(description=SUPPRESSED)
     suppression_reason: Series[str] = pa.Field(description=SUPPRESSION_REASON)
 
-    @pa.dataframe_check(error=_named(_cell_published, numbers=["statistic", "ndf", "ddf", "p_value", "pearson"]))
-    @classmethod
-    def published_or_not(cls, frame: pd.DataFrame) -> pd.Series:
-        return _cell_published(frame, numbers=["statistic", "ndf", "ddf", "p_value", "pearson"])
+    published_or_not = _published_or_not("statistic", "ndf", "ddf", "p_value", "pearson")
 
     class Config:
         name = "analysis_crosstab_tests"
@@ -593,10 +595,7 @@ class AnalysisAreaVsRest(pa.DataFrameModel):
     suppressed: Series[bool] = pa.Field(description=SUPPRESSED)
     suppression_reason: Series[str] = pa.Field(description=SUPPRESSION_REASON)
 
-    @pa.dataframe_check(error=_named(_cell_published, numbers=["estimate_area", "difference", "se", "p_adjusted"]))
-    @classmethod
-    def published_or_not(cls, frame: pd.DataFrame) -> pd.Series:
-        return _cell_published(frame, numbers=["estimate_area", "difference", "se", "p_adjusted"])
+    published_or_not = _published_or_not("estimate_area", "difference", "se", "p_adjusted")
 
     class Config:
         name = "analysis_area_vs_rest"
@@ -628,10 +627,7 @@ class AnalysisTrends(pa.DataFrameModel):
     suppressed: Series[bool] = pa.Field(description=SUPPRESSED)
     suppression_reason: Series[str] = pa.Field(description=SUPPRESSION_REASON)
 
-    @pa.dataframe_check(error=_named(_cell_published, numbers=["slope", "se", "ci_lower", "ci_upper", "p_value"]))
-    @classmethod
-    def published_or_not(cls, frame: pd.DataFrame) -> pd.Series:
-        return _cell_published(frame, numbers=["slope", "se", "ci_lower", "ci_upper", "p_value"])
+    published_or_not = _published_or_not("slope", "se", "ci_lower", "ci_upper", "p_value")
 
     class Config:
         name = "analysis_trends"

@@ -69,3 +69,35 @@ def test_interval_methods_are_the_cores():
 def test_weight_metrics_carry_the_diagnostics_columns():
     diagnostics = set(contracts.columns(contracts.WeightDiagnostics)) - {"wave", "method"}
     assert diagnostics < set(contracts.WeightWaveMetrics.model_fields)
+
+
+# The number columns of each analysis table's `published_or_not` check (the first is the estimate).
+PUBLISHED_NUMBERS = {
+    "means": ["estimate", "se", "ci_lower", "ci_upper"],
+    "crosstabs": ["estimate", "se", "ci_lower", "ci_upper"],
+    "crosstab_tests": ["statistic", "ndf", "ddf", "p_value", "pearson"],
+    "area_vs_rest": ["estimate_area", "difference", "se", "p_adjusted"],
+    "trends": ["slope", "se", "ci_lower", "ci_upper", "p_value"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_NUMBERS))
+def test_an_analysis_row_is_published_with_its_estimate_or_withheld_without_numbers(name):
+    numbers = PUBLISHED_NUMBERS[name]
+    (check,) = [c for c in contracts.ANALYSIS_TABLES[name].to_schema().checks if c.name == "published_or_not"]
+    assert check.error == f"_cell_published(numbers={numbers})"
+    rows = [  # (suppressed, reason, numbers present) -> meets the check
+        (False, "", numbers, True),
+        (False, "", numbers[1:], False),  # published without its estimate
+        (False, "min_n", numbers, False),  # published with a reason
+        (True, "min_n", [], True),
+        (True, "min_n", numbers[-1:], False),  # withheld, but one number shown
+        (True, "", [], False),  # withheld without a reason
+    ]
+    frame = pd.DataFrame(
+        [
+            {"suppressed": s, "suppression_reason": r, **{c: 0.5 if c in shown else None for c in numbers}}
+            for s, r, shown, _ in rows
+        ]
+    ).astype({c: float for c in numbers})
+    assert check(frame).check_output.tolist() == [ok for *_, ok in rows]
