@@ -872,6 +872,11 @@ class QuestionnaireSpec:
         raise KeyError(registration_id)
 
     @property
+    def registration_ids(self) -> frozenset[str]:
+        """The ids of the registration figures: rows of the annual layout that are not survey indicators."""
+        return frozenset(registration.id for registration in self.registrations)
+
+    @property
     def declared_waves(self) -> tuple[int, ...]:
         """Every wave the spec knows: measured (`waves`) and declared not measured."""
         return tuple(sorted((*self.waves, *self.not_measured)))

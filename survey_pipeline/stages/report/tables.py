@@ -196,8 +196,7 @@ def annual_layout(spec: QuestionnaireSpec) -> ReportLayout:
 
 def report_order(spec: QuestionnaireSpec) -> list[Indicator]:
     """Indicators as the annual-report table prints them (`annual_layout`)."""
-    registrations = {registration.id for registration in spec.registrations}
-    return [spec.indicator(i) for i in annual_layout(spec).indicator_ids() if i not in registrations]
+    return [spec.indicator(i) for i in annual_layout(spec).indicator_ids() if i not in spec.registration_ids]
 
 
 def base_markers(spec: QuestionnaireSpec) -> dict[str, str]:
@@ -386,8 +385,6 @@ def build_annual_table(
         base = spec.inline_base_text(ind.base) if shown_base else ""
         return Row(ind.id, label, markers.get(ind.base, ""), cells, base, int(bullet))
 
-    registration_ids = {registration.id for registration in spec.registrations}
-
     def registration_row(registration_id: str, *, bullet: bool = False) -> Row | None:
         """A registration figure's row (no base, no interval); none without values in the registrations file."""
         figures = (registrations or {}).get(registration_id)
@@ -403,12 +400,12 @@ def build_annual_table(
         rows: list[Row] = []
         for item in section.rows:
             if isinstance(item, str):
-                row = registration_row(item) if item in registration_ids else survey_row(item)
+                row = registration_row(item) if item in spec.registration_ids else survey_row(item)
                 rows += [row] if row is not None else []
             else:
                 members = [
                     registration_row(member, bullet=True)
-                    if member in registration_ids
+                    if member in spec.registration_ids
                     else survey_row(member, bullet=True, stated_base=item.base)
                     for member in item.members
                 ]
