@@ -4,47 +4,12 @@
 #
 #   cd tests/reference && Rscript r/make_api_reference.R
 #
-# Needs R with survey 4.1-1 and jsonlite. Reads data/apistrat.csv, apiclus1.csv, nhanes.csv,
-# panel.csv (make_reference.R) and data/changes_panel.csv, changes_margins.csv
-# (make_change_reference.R); writes api.json. Every value is printed with sprintf("%.17g")
-# and stored next to the R call that produced it.
+# Needs R with survey 4.1-1 and jsonlite (loaded by r/common.R, with the data and populations).
+# Reads data/apistrat.csv, apiclus1.csv, nhanes.csv, panel.csv (make_reference.R) and
+# data/changes_panel.csv, changes_margins.csv (make_change_reference.R); writes api.json. Every
+# value is printed with sprintf("%.17g") and stored next to the R call that produced it.
 
-suppressMessages({
-  library(survey)
-  library(jsonlite)
-})
-stopifnot(packageVersion("survey") == "4.1.1")
-options(survey.adjust.domain.lonely = FALSE, survey.lonely.psu = "adjust", warn = 1)
-
-fmt <- function(x) sprintf("%.17g", as.numeric(x))
-dq <- function(x) paste(deparse(x, width.cutoff = 500L), collapse = "")
-read_data <- function(name) read.csv(file.path("data", paste0(name, ".csv")), stringsAsFactors = FALSE)
-
-# SurveyDesign's `where`: per variable a list of codes, or list(`in` = ..., not_in = ...);
-# a missing value never meets a condition.
-in_where <- function(df, where) {
-  dom <- rep(TRUE, nrow(df))
-  for (v in names(where)) {
-    cond <- where[[v]]
-    if (!is.null(names(cond))) {
-      if (!is.null(cond[["in"]])) dom <- dom & df[[v]] %in% unlist(cond[["in"]])
-      if (!is.null(cond[["not_in"]])) dom <- dom & !is.na(df[[v]]) & !(df[[v]] %in% unlist(cond[["not_in"]]))
-    } else {
-      dom <- dom & df[[v]] %in% unlist(cond)
-    }
-  }
-  dom
-}
-where_text <- function(where) {
-  parts <- vapply(names(where), function(v) {
-    cond <- where[[v]]
-    if (is.null(names(cond))) return(sprintf("%s %%in%% %s", v, dq(unlist(cond))))
-    p <- c(if (!is.null(cond[["in"]])) sprintf("%s %%in%% %s", v, dq(unlist(cond[["in"]]))),
-           if (!is.null(cond[["not_in"]])) sprintf("!is.na(%s) & !(%s %%in%% %s)", v, v, dq(unlist(cond[["not_in"]]))))
-    paste(p, collapse = " & ")
-  }, "")
-  if (length(parts)) paste(parts, collapse = " & ") else "TRUE"
-}
+source("r/common.R")
 
 # A proportion (success codes among valid answers) or a mean, per combination of `by`.
 domain_query <- function(des, df, kind, variable, success = NULL, exclude = NULL, where = list(), by = NULL) {
@@ -84,7 +49,9 @@ domain_query <- function(des, df, kind, variable, success = NULL, exclude = NULL
   )
 }
 
-margins_py <- function(pops) {
+# Population margins over one or more variables (data.frame(codes..., Freq)) as SurveyDesign takes
+# them: [[[code, ...], count], ...].
+crossed_margins_py <- function(pops) {
   lapply(pops, function(p) lapply(seq_len(nrow(p)), function(i) list(as.list(unname(p[i, -ncol(p)])), p[i, ncol(p)])))
 }
 cases <- list()
@@ -92,10 +59,8 @@ add_case <- function(id, data, design_r, design_py, queries, calibration = NULL,
   cases[[id]] <<- list(data = data, design_r = design_r, design_py = design_py, calibration = calibration,
                        weights_r = if (is.null(weights_r)) NULL else fmt(weights_r), queries = queries)
 }
-ctrl <- list(maxit = 100, epsilon = 1e-10)
 
 # --------------------------------------------------------------- where with not_in, by several columns
-ds <- read_data("apistrat")
 des <- svydesign(id = ~1, strata = ~stype, weights = ~pw, fpc = ~fpc, data = ds)
 add_case("apistrat", "apistrat", "svydesign(id = ~1, strata = ~stype, weights = ~pw, fpc = ~fpc, data = apistrat)",
   list(weights = "pw", strata = "stype", fpc = "fpc"),
@@ -106,10 +71,7 @@ add_case("apistrat", "apistrat", "svydesign(id = ~1, strata = ~stype, weights = 
     domain_query(des, ds, "proportion", "sch.wide", success = list("Yes"), by = list("stype", "awards"))
   ))
 
-dc <- read_data("apiclus1")
 des <- svydesign(id = ~dnum, weights = ~pw, fpc = ~fpc, data = dc)
-pop_stype <- data.frame(stype = c("E", "H", "M"), Freq = c(4421, 755, 1018))
-pop_sw <- data.frame(sch.wide = c("No", "Yes"), Freq = c(1000, 5194))
 rk <- rake(des, list(~stype, ~sch.wide), list(pop_stype, pop_sw), control = ctrl)
 add_case("apiclus1_raked", "apiclus1",
   "rake(svydesign(id = ~dnum, weights = ~pw, fpc = ~fpc, data = apiclus1), list(~stype, ~sch.wide), list(pop_stype, pop_sw), control = list(maxit = 100, epsilon = 1e-10))",
@@ -118,10 +80,9 @@ add_case("apiclus1_raked", "apiclus1",
     domain_query(rk, dc, "mean", "api00", by = list("stype", "awards")),
     domain_query(rk, dc, "mean", "api00", where = list(stype = list(not_in = list("E"))), by = list("comp.imp"))
   ),
-  calibration = list(margins = list(list("stype", margins_py(list(pop_stype))[[1]]),
-                                    list("sch.wide", margins_py(list(pop_sw))[[1]]))))
+  calibration = list(margins = list(list("stype", crossed_margins_py(list(pop_stype))[[1]]),
+                                    list("sch.wide", crossed_margins_py(list(pop_sw))[[1]]))))
 
-dn <- read_data("nhanes")
 des <- svydesign(id = ~SDMVPSU, strata = ~SDMVSTRA, weights = ~WTMEC2YR, nest = TRUE, data = dn)
 add_case("nhanes", "nhanes",
   "svydesign(id = ~SDMVPSU, strata = ~SDMVSTRA, weights = ~WTMEC2YR, nest = TRUE, data = nhanes)",
@@ -134,11 +95,8 @@ add_case("nhanes", "nhanes",
   ))
 
 # --------------------------------------------------------------- raking over crossed variables
-panel <- read_data("panel")
-p20 <- panel[panel$wave == 2020, ]
 pop_age_sex <- data.frame(age_group = rep(1:4, each = 2), sex = rep(1:2, 4),
                           Freq = c(10300, 10700, 11900, 12100, 9400, 9600, 7900, 8100))
-pop_wijk <- data.frame(wijk = 1:8, Freq = c(18000, 13000, 12000, 9000, 8000, 8000, 6000, 6000))
 rkx <- rake(svydesign(ids = ~1, weights = ~w0, data = p20), list(~age_group + sex, ~wijk), list(pop_age_sex, pop_wijk),
             control = ctrl)
 add_case("panel2020_raked_age_x_sex", "panel",
@@ -149,13 +107,11 @@ add_case("panel2020_raked_age_x_sex", "panel",
     domain_query(rkx, p20, "proportion", "contact", success = list(1), where = list(wijk = list(not_in = list(1, 2))),
                  by = list("age_group", "sex"))
   ),
-  calibration = list(margins = list(list(list("age_group", "sex"), margins_py(list(pop_age_sex))[[1]]),
-                                    list("wijk", margins_py(list(pop_wijk))[[1]]))),
+  calibration = list(margins = list(list(list("age_group", "sex"), crossed_margins_py(list(pop_age_sex))[[1]]),
+                                    list("wijk", crossed_margins_py(list(pop_wijk))[[1]]))),
   weights_r = weights(rkx))
 
 # The stacked panel raked to each wave's margins as margins crossed with the wave.
-cp <- read_data("changes_panel")
-cm <- read_data("changes_margins")
 pops <- lapply(c("age_group", "sex", "wijk"), function(v) {
   m <- cm[cm$variable == v, ]
   t <- data.frame(wave = m$wave, code = m$code, Freq = m$count)
@@ -169,7 +125,7 @@ add_case("changes_panel_raked_wave_x", "changes_panel",
   list(weights = "base_weight", cluster = "resp_id"),
   list(domain_query(rkc, cp, "proportion", "heard", success = list(1), exclude = list(98), by = list("wave", "sex"))),
   calibration = list(margins = lapply(seq_along(pops), function(i) list(list("wave", names(pops[[i]])[2]),
-                                                                       margins_py(pops[i])[[1]]))),
+                                                                       crossed_margins_py(pops[i])[[1]]))),
   weights_r = weights(rkc))
 
 # --------------------------------------------------------------- rake's epsilon as R reads it
@@ -183,11 +139,6 @@ eps_case <- function(epsilon, maxit) {
 }
 epsilon_cases <- list(eps_case(1, 10), eps_case(50, 100), eps_case(1e-4, 100), eps_case(1e-10, 100))
 
-meta <- list(r_version = R.version.string, survey_version = as.character(packageVersion("survey")),
-             options = "survey.adjust.domain.lonely = FALSE; survey.lonely.psu = \"adjust\"")
-writeLines(toJSON(list(meta = meta, cases = cases, epsilon = list(data = "panel", filter = list(wave = list(2020)),
-                                                                   weights = "w0",
-                                                                   margins = cases$panel2020_raked_age_x_sex$calibration$margins,
-                                                                   cases = epsilon_cases)),
-                  auto_unbox = TRUE, null = "null", pretty = TRUE, digits = NA), "api.json")
-cat("reference values written\n")
+write_reference("api.json", cases = cases,
+                epsilon = list(data = "panel", filter = list(wave = list(2020)), weights = "w0",
+                               margins = cases$panel2020_raked_age_x_sex$calibration$margins, cases = epsilon_cases))

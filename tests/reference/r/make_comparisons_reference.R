@@ -3,10 +3,10 @@
 #
 #   cd tests/reference && Rscript r/make_comparisons_reference.R
 #
-# Needs R with survey 4.1-1 and jsonlite. Reads data/apistrat.csv, apiclus1.csv, nhanes.csv,
-# panel.csv (make_reference.R) and data/changes_panel.csv, changes_margins.csv
-# (make_change_reference.R); writes comparisons.json. Every value is printed with
-# sprintf("%.17g") and stored next to the R call that produced it.
+# Needs R with survey 4.1-1 and jsonlite (loaded by r/common.R, with the data and populations).
+# Reads data/apistrat.csv, apiclus1.csv, nhanes.csv, panel.csv (make_reference.R) and
+# data/changes_panel.csv, changes_margins.csv (make_change_reference.R); writes comparisons.json.
+# Every value is printed with sprintf("%.17g") and stored next to the R call that produced it.
 #
 # Domain means are ratios on the full design (svyratio, covmat = TRUE; equal to svymean on
 # subset(des, domain)), compared with svycontrast:
@@ -17,21 +17,7 @@
 #   means (the least-squares slope on the scores s); df = degf(subset(des, base & wave in
 #   waves)); per `by` level on base & by == l.
 
-suppressMessages({
-  library(survey)
-  library(jsonlite)
-})
-stopifnot(packageVersion("survey") == "4.1.1")
-options(survey.adjust.domain.lonely = FALSE, survey.lonely.psu = "adjust", warn = 1)
-
-fmt <- function(x) sprintf("%.17g", as.numeric(x))
-dq <- function(x) paste(deparse(x, width.cutoff = 500L), collapse = "")
-read_data <- function(name) read.csv(file.path("data", paste0(name, ".csv")), stringsAsFactors = FALSE)
-in_where <- function(df, where) {
-  dom <- rep(TRUE, nrow(df))
-  for (v in names(where)) dom <- dom & (df[[v]] %in% unlist(where[[v]]))
-  dom
-}
+source("r/common.R")
 
 # Base rows and outcome, as SurveyDesign: answered, not excluded, inside `where`.
 outcome <- function(df, variable, success, exclude, where) {
@@ -128,19 +114,14 @@ trend_query <- function(des, df, variable, success = NULL, exclude = NULL, where
   )
 }
 
-margins_py <- function(pops) {
-  lapply(pops, function(p) lapply(seq_len(nrow(p)), function(i) list(p[i, 1], p[i, 2])))
-}
 cases <- list()
 add_case <- function(id, data, design_r, design_py, dvr = list(), trend = list(), calibration = NULL,
                      crossed_with = NULL) {
   cases[[id]] <<- list(data = data, design_r = design_r, design_py = design_py, calibration = calibration,
                        crossed_with = crossed_with, domain_vs_rest = dvr, trend = trend)
 }
-ctrl <- list(maxit = 100, epsilon = 1e-10)
 
 # apistrat: stratified with fpc.
-ds <- read_data("apistrat")
 des <- svydesign(id = ~1, strata = ~stype, weights = ~pw, fpc = ~fpc, data = ds)
 add_case("apistrat", "apistrat",
   "svydesign(id = ~1, strata = ~stype, weights = ~pw, fpc = ~fpc, data = apistrat)",
@@ -152,10 +133,7 @@ add_case("apistrat", "apistrat",
   ))
 
 # apiclus1: one-stage clusters with fpc, raked.
-dc <- read_data("apiclus1")
 des <- svydesign(id = ~dnum, weights = ~pw, fpc = ~fpc, data = dc)
-pop_stype <- data.frame(stype = c("E", "H", "M"), Freq = c(4421, 755, 1018))
-pop_sw <- data.frame(sch.wide = c("No", "Yes"), Freq = c(1000, 5194))
 rk <- rake(des, list(~stype, ~sch.wide), list(pop_stype, pop_sw), control = ctrl)
 add_case("apiclus1_raked", "apiclus1",
   "rake(svydesign(id = ~dnum, weights = ~pw, fpc = ~fpc, data = apiclus1), list(~stype, ~sch.wide), list(pop_stype, pop_sw), control = list(maxit = 100, epsilon = 1e-10))",
@@ -168,7 +146,6 @@ add_case("apiclus1_raked", "apiclus1",
 
 # nhanes: strata with two PSUs; HI_CHOL has missing values. Race codes 1-4 stand in for
 # ordered waves in the trend (a stratified, clustered design).
-dn <- read_data("nhanes")
 des <- svydesign(id = ~SDMVPSU, strata = ~SDMVSTRA, weights = ~WTMEC2YR, nest = TRUE, data = dn)
 add_case("nhanes", "nhanes",
   "svydesign(id = ~SDMVPSU, strata = ~SDMVSTRA, weights = ~WTMEC2YR, nest = TRUE, data = nhanes)",
@@ -184,11 +161,6 @@ add_case("nhanes", "nhanes",
   ))
 
 # Synthetic panel wave 2020, raked; every row its own PSU; eight wijken.
-panel <- read_data("panel")
-p20 <- panel[panel$wave == 2020, ]
-pop_age <- data.frame(age_group = 1:4, Freq = c(21000, 24000, 19000, 16000))
-pop_sex <- data.frame(sex = 1:2, Freq = c(39500, 40500))
-pop_wijk <- data.frame(wijk = 1:8, Freq = c(18000, 13000, 12000, 9000, 8000, 8000, 6000, 6000))
 rkp <- rake(svydesign(ids = ~1, weights = ~w0, data = p20), list(~age_group, ~sex, ~wijk),
             list(pop_age, pop_sex, pop_wijk), control = ctrl)
 add_case("panel2020_raked", "panel",
@@ -204,8 +176,6 @@ add_case("panel2020_raked", "panel",
 # Stacked panel of three waves, respondent as cluster (base_weight doubles as a numeric item
 # that the calibration does not fix): uncalibrated and raked to the
 # margins of each wave (each margin crossed with the wave: cal_v = wave * 1000 + v).
-cp <- read_data("changes_panel")
-cm <- read_data("changes_margins")
 for (v in c("age_group", "sex", "wijk")) cp[[paste0("cal_", v)]] <- cp$wave * 1000 + cp[[v]]
 des <- svydesign(ids = ~resp_id, weights = ~base_weight, data = cp)
 stacked_trends <- function(des) list(
@@ -234,8 +204,4 @@ add_case("changes_panel_raked", "changes_panel",
   crossed_with = "wave",
   dvr = stacked_dvr(rkc), trend = stacked_trends(rkc))
 
-meta <- list(r_version = R.version.string, survey_version = as.character(packageVersion("survey")),
-             options = "survey.adjust.domain.lonely = FALSE; survey.lonely.psu = \"adjust\"")
-writeLines(toJSON(list(meta = meta, cases = cases), auto_unbox = TRUE, null = "null", pretty = TRUE, digits = NA),
-           "comparisons.json")
-cat("reference values written\n")
+write_reference("comparisons.json", cases = cases)

@@ -3,29 +3,12 @@
 #
 #   cd tests/reference && Rscript r/make_quantile_reference.R
 #
-# Needs R with survey 4.1-1 and jsonlite. Reads the data written by make_reference.R
-# (data/apistrat.csv, apiclus1.csv: R's data(api); data/panel.csv: synthetic) and writes
-# quantiles.json. Every value is printed with sprintf("%.17g") next to the R call that produced it.
+# Needs R with survey 4.1-1 and jsonlite (loaded by r/common.R, with the data and populations).
+# Reads the data written by make_reference.R (data/apistrat.csv, apiclus1.csv: R's data(api);
+# data/panel.csv: synthetic) and writes quantiles.json. Every value is printed with
+# sprintf("%.17g") next to the R call that produced it.
 
-suppressMessages({
-  library(survey)
-  library(jsonlite)
-})
-stopifnot(packageVersion("survey") == "4.1.1")
-options(survey.adjust.domain.lonely = FALSE, survey.lonely.psu = "adjust", warn = 1)
-
-fmt <- function(x) sprintf("%.17g", as.numeric(x))
-dq <- function(x) paste(deparse(x, width.cutoff = 500L), collapse = "")
-read_data <- function(name) read.csv(file.path("data", paste0(name, ".csv")), stringsAsFactors = FALSE)
-in_where <- function(df, where) {
-  dom <- rep(TRUE, nrow(df))
-  for (v in names(where)) dom <- dom & (df[[v]] %in% unlist(where[[v]]))
-  dom
-}
-where_text <- function(where) {
-  parts <- vapply(names(where), function(v) sprintf("%s %%in%% %s", v, dq(unlist(where[[v]]))), "")
-  if (length(parts)) paste(parts, collapse = " & ") else "TRUE"
-}
+source("r/common.R")
 
 # Per domain: svyquantile on subset(des, domain & !is.na(variable)) with R's defaults
 # interval.type = "mean" (Woodruff) and qrule = "math"; df = degf of that subset.
@@ -67,18 +50,13 @@ quantile_query <- function(des, df, variable, probs, where = list(), by = NULL) 
   list(query = query, domains = res)
 }
 
-margins_py <- function(pops) {
-  lapply(pops, function(p) lapply(seq_len(nrow(p)), function(i) list(p[i, 1], p[i, 2])))
-}
 cases <- list()
 add_case <- function(id, data, design_r, design_py, values, calibration = NULL) {
   cases[[id]] <<- list(data = data, design_r = design_r, design_py = design_py, calibration = calibration,
                        quantiles = values)
 }
-ctrl <- list(maxit = 100, epsilon = 1e-10)
 
 # apistrat: stratified, fpc; acs.k3 is missing for every high school (an empty domain).
-ds <- read_data("apistrat")
 des <- svydesign(id = ~1, strata = ~stype, weights = ~pw, fpc = ~fpc, data = ds)
 add_case("apistrat", "apistrat",
   "svydesign(id = ~1, strata = ~stype, weights = ~pw, fpc = ~fpc, data = apistrat)",
@@ -91,7 +69,6 @@ add_case("apistrat", "apistrat",
   ))
 
 # apiclus1: one-stage cluster sample with fpc; also raked.
-dc <- read_data("apiclus1")
 des <- svydesign(id = ~dnum, weights = ~pw, fpc = ~fpc, data = dc)
 clus_values <- function(des) list(
   quantile_query(des, dc, "api00", c(0.25, 0.5, 0.75)),
@@ -100,8 +77,6 @@ clus_values <- function(des) list(
 )
 add_case("apiclus1", "apiclus1", "svydesign(id = ~dnum, weights = ~pw, fpc = ~fpc, data = apiclus1)",
   list(weights = "pw", cluster = "dnum", fpc = "fpc"), clus_values(des))
-pop_stype <- data.frame(stype = c("E", "H", "M"), Freq = c(4421, 755, 1018))
-pop_sw <- data.frame(sch.wide = c("No", "Yes"), Freq = c(1000, 5194))
 rk <- rake(des, list(~stype, ~sch.wide), list(pop_stype, pop_sw), control = ctrl)
 add_case("apiclus1_raked", "apiclus1",
   "rake(svydesign(id = ~dnum, weights = ~pw, fpc = ~fpc, data = apiclus1), list(~stype, ~sch.wide), list(pop_stype, pop_sw), control = list(maxit = 100, epsilon = 1e-10))",
@@ -110,11 +85,6 @@ add_case("apiclus1_raked", "apiclus1",
 
 # Synthetic panel wave 2020, raked from unequal base weights, every row its own PSU: a discrete
 # variable (many ties) and a continuous one.
-panel <- read_data("panel")
-p20 <- panel[panel$wave == 2020, ]
-pop_age <- data.frame(age_group = 1:4, Freq = c(21000, 24000, 19000, 16000))
-pop_sex <- data.frame(sex = 1:2, Freq = c(39500, 40500))
-pop_wijk <- data.frame(wijk = 1:8, Freq = c(18000, 13000, 12000, 9000, 8000, 8000, 6000, 6000))
 des <- svydesign(ids = ~1, weights = ~w0, data = p20)
 rkp <- rake(des, list(~age_group, ~sex, ~wijk), list(pop_age, pop_sex, pop_wijk), control = ctrl)
 add_case("panel2020_raked", "panel",
@@ -126,8 +96,4 @@ add_case("panel2020_raked", "panel",
   ),
   calibration = list(kind = "rake", margins = margins_py(list(age_group = pop_age, sex = pop_sex, wijk = pop_wijk))))
 
-meta <- list(r_version = R.version.string, survey_version = as.character(packageVersion("survey")),
-             options = "survey.adjust.domain.lonely = FALSE; survey.lonely.psu = \"adjust\"")
-writeLines(toJSON(list(meta = meta, cases = cases), auto_unbox = TRUE, null = "null", pretty = TRUE, digits = NA),
-           "quantiles.json")
-cat("reference values written\n")
+write_reference("quantiles.json", cases = cases)
