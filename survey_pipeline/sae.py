@@ -235,22 +235,18 @@ def _bootstrap_mse(
 ) -> tuple[np.ndarray, bool]:
     """Parametric-bootstrap MSE on the proportion scale, and whether every refit converged.
 
-    The replicates are drawn one after another (the same random numbers for a seed as
-    refitting them one by one) and refitted together: Fisher scoring on all of them at
-    once, the few that need Brent's method (see `_estimate_sigma2_u`) one by one.
+    The replicates are drawn one after another (per replicate u* for every area, then e*:
+    the same random numbers for a seed as drawing and refitting them one by one) and
+    refitted together: Fisher scoring on all of them at once, then Brent's method (see
+    `_estimate_sigma2_u`) on those it left unsettled.
     """
-    rng = np.random.default_rng(seed)
-    synthetic = x @ fit.beta
-    theta = np.empty((replicates, psi.size))
-    direct = np.empty((replicates, psi.size))
-    for replicate in range(replicates):
-        theta[replicate] = synthetic + rng.normal(0.0, np.sqrt(fit.sigma2_u), psi.size)
-        direct[replicate] = theta[replicate] + rng.normal(0.0, np.sqrt(psi))
+    normal = np.random.default_rng(seed).standard_normal((replicates, 2, psi.size))
+    theta = x @ fit.beta + np.sqrt(fit.sigma2_u) * normal[:, 0]  # u*: rng.normal(0, sd) is sd * z
+    direct = theta + np.sqrt(psi) * normal[:, 1]  # e*, drawn after u* of the same replicate
     sigma2_u, _, settled = _fisher_scoring(direct, psi, x, method)
-    converged = True
-    for unsettled in np.flatnonzero(~settled):
-        sigma2_u[unsettled], _, _, refit_converged = _estimate_sigma2_u(direct[unsettled], psi, x, method)
-        converged = converged and refit_converged
+    unsettled = np.flatnonzero(~settled)
+    sigma2_u[unsettled], _, refits_converged = _brent(direct[unsettled], psi, x, method)
+    converged = bool(refits_converged.all())
     refit = _eblup(direct, psi, x, np.maximum(sigma2_u, 0.0))
     estimate = _back_transform(refit.estimate.ravel(), (refit.gamma * psi).ravel(), backtransformation)
     squared_error = (estimate.reshape(theta.shape) - _sin_squared(theta)) ** 2
@@ -325,8 +321,8 @@ def _estimate_sigma2_u(y: np.ndarray, psi: np.ndarray, x: np.ndarray, method: st
     sigma2_u, steps, settled = _fisher_scoring(y[None, :], psi, x, method)
     if settled[0]:
         return float(sigma2_u[0]), int(steps[0]), "fisher-scoring", True
-    root, brent_steps, converged = _brent(y, psi, x, method, float(np.median(psi)))
-    return root, int(steps[0]) + brent_steps, "brent", converged
+    root, brent_steps, converged = _brent(y[None, :], psi, x, method)
+    return float(root[0]), int(steps[0] + brent_steps[0]), "brent", bool(converged[0])
 
 
 def _fisher_scoring(
@@ -339,34 +335,51 @@ def _fisher_scoring(
     takes FISHER_SCORING_STEPS steps stops then: both unsettled, for Brent's method.
     """
     scale = float(np.median(psi))
+    smallest_psi = psi.min()
+    margin = DOMAIN_MARGIN * smallest_psi
     sigma2_u = np.full(y.shape[0], scale)
     steps = np.zeros(y.shape[0], dtype=np.int64)
     settled = np.zeros(y.shape[0], dtype=bool)
     active = np.arange(y.shape[0])
+    active_y, current = y, sigma2_u.copy()  # the rows of `y` and `sigma2_u` still iterating
     for step_count in range(1, FISHER_SCORING_STEPS + 1):
+        score, information = _scores_and_information(active_y, psi, x, current, method)
+        proposal = current + score / information
+        inside = proposal + smallest_psi > margin
+        done = inside & (np.abs(proposal - current) <= RELATIVE_TOLERANCE * np.maximum(np.abs(proposal), scale))
+        steps[active] = step_count
+        sigma2_u[active[inside]] = proposal[inside]
+        settled[active[done]] = True
+        going = inside & ~done
+        active, active_y, current = active[going], active_y[going], proposal[going]
         if not active.size:
             break
-        steps[active] = step_count
-        score, information = _scores_and_information(y[active], psi, x, sigma2_u[active], method)
-        proposal = sigma2_u[active] + score / information
-        inside = proposal + psi.min() > DOMAIN_MARGIN * psi.min()
-        step = proposal - sigma2_u[active]
-        sigma2_u[active[inside]] = proposal[inside]
-        done = inside & (np.abs(step) <= RELATIVE_TOLERANCE * np.maximum(np.abs(proposal), scale))
-        settled[active[done]] = True
-        active = active[inside & ~done]
     return sigma2_u, steps, settled
 
 
-def _brent(y: np.ndarray, psi: np.ndarray, x: np.ndarray, method: str, scale: float) -> tuple[float, int, bool]:
-    """The positive root of the estimating function by Brent's method, or 0 (see above)."""
+def _brent(y: np.ndarray, psi: np.ndarray, x: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each row of `y` (B x m): the positive root of the estimating function by Brent's
+    method, or 0 where the function is not positive at 0 (see `_estimate_sigma2_u`); the
+    steps taken and success."""
+    roots = np.zeros(y.shape[0])
+    steps = np.ones(y.shape[0], dtype=np.int64)
+    converged = np.ones(y.shape[0], dtype=bool)
+    if not y.shape[0]:
+        return roots, steps, converged
+    at_zero, _ = _scores_and_information(y, psi, x, np.zeros(y.shape[0]), method)
+    for row in np.flatnonzero(at_zero > 0):
+        roots[row], steps[row], converged[row] = _positive_root(y[row], psi, x, method)
+    return roots, steps, converged
+
+
+def _positive_root(y: np.ndarray, psi: np.ndarray, x: np.ndarray, method: str) -> tuple[float, int, bool]:
+    """The root of an estimating function that is positive at 0, by Brent's method."""
     from scipy.optimize import brentq  # only here: rarely needed, costly to import
 
     def score(sigma2_u: float) -> float:
         return _score_and_information(y, psi, x, sigma2_u, method)[0]
 
-    if score(0.0) <= 0:
-        return 0.0, 1, True
+    scale = float(np.median(psi))
     upper, doublings = scale, 0
     while score(upper) > 0:  # every estimating function is negative for large sigma2_u
         upper, doublings = 2 * upper, doublings + 1
@@ -396,24 +409,31 @@ def _score_and_information(
 def _scores_and_information(
     y: np.ndarray, psi: np.ndarray, x: np.ndarray, sigma2_u: np.ndarray, method: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """`_score_and_information` for each row of `y` (B x m) at its `sigma2_u` (B)."""
+    """`_score_and_information` for each row of `y` (B x m) at its `sigma2_u` (B).
+
+    Each X'V^-k X is one matrix product, v^k @ (x_i x_i' of every area), and the REML
+    traces come from p x p matrices: no B x m x m array (Fisher scoring calls this once
+    a step, so few, cheap numpy calls matter).
+    """
+    rows, columns = x.shape
+    outer = (x[:, :, None] * x[:, None, :]).reshape(rows, columns * columns)  # x_i x_i', flattened
     v = 1.0 / (sigma2_u[:, None] + psi)
-    xtv = x.T * v[:, None, :]
-    q = np.linalg.inv(xtv @ x)
-    residual = y - ((q @ (xtv @ y[:, :, None]))[:, :, 0]) @ x.T
+    q = np.linalg.inv((v @ outer).reshape(-1, columns, columns))  # Q = (X'V^-1 X)^-1
+    beta = (q @ ((v * y) @ x)[:, :, None])[:, :, 0]
+    residual = y - beta @ x.T
     if method == "FH":
-        return np.sum(residual**2 * v, axis=1) - (x.shape[0] - x.shape[1]), np.sum(v, axis=1)
+        return (residual * residual * v).sum(axis=1) - (rows - columns), v.sum(axis=1)
     p_y = v * residual  # P y with P = V^-1 - V^-1 X Q X' V^-1
-    quadratic = np.sum(p_y * p_y, axis=1)
+    quadratic = (p_y * p_y).sum(axis=1)
+    v2 = v * v
     if method == "ML":
-        return -0.5 * np.sum(v, axis=1) + 0.5 * quadratic, 0.5 * np.sum(v**2, axis=1)
-    projection = -(np.swapaxes(xtv, 1, 2) @ q @ xtv)  # P, B x m x m (area counts are small)
-    diagonal = np.arange(psi.size)
-    projection[:, diagonal, diagonal] += v
-    return (
-        -0.5 * np.trace(projection, axis1=1, axis2=2) + 0.5 * quadratic,
-        0.5 * np.sum(projection * projection, axis=(1, 2)),  # tr(P P), P symmetric
-    )
+        return 0.5 * (quadratic - v.sum(axis=1)), 0.5 * v2.sum(axis=1)
+    # tr(P) = sum(v) - tr(Q X'V^-2 X), tr(P P) = sum(v^2) - 2 tr(Q X'V^-3 X) + tr((Q X'V^-2 X)^2)
+    hat = q @ (v2 @ outer).reshape(-1, columns, columns)  # Q X'V^-2 X
+    trace_p = v.sum(axis=1) - np.einsum("kii->k", hat)
+    cubic = (v2 * v) @ outer  # X'V^-3 X, flattened
+    trace_pp = v2.sum(axis=1) - 2.0 * (q.reshape(cubic.shape) * cubic).sum(axis=1) + np.einsum("kij,kji->k", hat, hat)
+    return 0.5 * (quadratic - trace_p), 0.5 * trace_pp
 
 
 def _mse(psi: np.ndarray, x: np.ndarray, sigma2_u: float, beta_covariance: np.ndarray, method: str) -> np.ndarray:

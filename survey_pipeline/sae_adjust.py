@@ -31,7 +31,7 @@ from survey_pipeline.sae import _read_only
 MIN_AREA_SIZE = 2
 MIN_FITTED_AREAS = 3
 BENCHMARK_METHODS = ("ratio", "difference")
-TAIL_EXPONENT = 50.0  # binomial terms beyond a tail of mass 2 exp(-50) are left out (`_arcsine_variance`)
+TAIL_EXPONENT = 50.0  # binomial terms beyond a tail of mass 2 exp(-50) are left out (`_arcsine_variances`)
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,7 +58,7 @@ class DesignEffectFit:
         weigh heavily); the exact binomial variance does not. Pass a stable proportion
         (e.g. the city's estimate), not the small area's own.
         """
-        variance = np.array([_arcsine_variance(m, proportion) for m in self.effective_sample_size])
+        variance = _arcsine_variances(self.effective_sample_size, proportion)
         return 1.0 / (4.0 * variance)
 
 
@@ -102,29 +102,35 @@ def smooth_design_effects(
     )
 
 
-def _arcsine_variance(size: float, proportion: float) -> float:
-    """var(asin(sqrt(K / m))) for K ~ Binomial(m, p), linear in m between whole numbers (m >= 1)."""
+def _arcsine_variances(sizes: np.ndarray, proportion: float) -> np.ndarray:
+    """var(asin(sqrt(K / m))) for K ~ Binomial(m, p) per size m, linear in m between whole numbers (m >= 1).
+
+    All sizes at once: the binomial terms of every whole size needed, one after another,
+    summed per size (np.add.reduceat).
+    """
     from scipy.stats import binom  # only here: costly to import
 
-    def exact(m: int) -> float:
-        # Only the k within Bernstein's bound P(|K - mp| >= t) <= 2 exp(-TAIL_EXPONENT): the mass
-        # left out (< 1e-21, of values in [0, pi/2]) is below double precision of the variance,
-        # and a large panel's wijk (m in the tens of thousands) costs O(sqrt(m)), not O(m).
-        spread = m * proportion * (1.0 - proportion)
-        t = TAIL_EXPONENT / 3.0 + np.sqrt((TAIL_EXPONENT / 3.0) ** 2 + 2.0 * TAIL_EXPONENT * spread)
-        centre = m * proportion
-        k = np.arange(max(0, int(np.floor(centre - t))), min(m, int(np.ceil(centre + t))) + 1)
-        weight = binom.pmf(k, m, proportion)
-        theta = np.arcsin(np.sqrt(k / m))
-        mean = weight @ theta
-        return float(weight @ (theta - mean) ** 2)
-
-    size = max(float(size), 1.0)
-    low = int(np.floor(size))
-    if low == size:
-        return exact(low)
-    share = size - low
-    return (1.0 - share) * exact(low) + share * exact(low + 1)
+    sizes = np.maximum(np.asarray(sizes, dtype=np.float64), 1.0)
+    low = np.floor(sizes)
+    share = sizes - low  # 0 for a whole size: exactly its own variance
+    whole = np.concatenate([low, low + 1.0]).astype(np.int64)
+    # Only the k within Bernstein's bound P(|K - mp| >= t) <= 2 exp(-TAIL_EXPONENT): the mass
+    # left out (< 1e-21, of values in [0, pi/2]) is below double precision of the variance,
+    # and a large panel's wijk (m in the tens of thousands) costs O(sqrt(m)), not O(m).
+    spread = whole * proportion * (1.0 - proportion)
+    t = TAIL_EXPONENT / 3.0 + np.sqrt((TAIL_EXPONENT / 3.0) ** 2 + 2.0 * TAIL_EXPONENT * spread)
+    centre = whole * proportion
+    first = np.maximum(0, np.floor(centre - t)).astype(np.int64)
+    count = np.minimum(whole, np.ceil(centre + t)).astype(np.int64) - first + 1
+    starts = np.concatenate([[0], np.cumsum(count)[:-1]])
+    m = np.repeat(whole, count)
+    k = np.repeat(first - starts, count) + np.arange(count.sum())  # first..first + count - 1 per size
+    weight = binom.pmf(k, m, proportion)
+    theta = np.arcsin(np.sqrt(k / m))
+    mean = np.add.reduceat(weight * theta, starts)
+    deviation = theta - np.repeat(mean, count)
+    variance = np.add.reduceat(weight * deviation * deviation, starts)
+    return (1.0 - share) * variance[: sizes.size] + share * variance[sizes.size :]
 
 
 @dataclass(frozen=True, eq=False)

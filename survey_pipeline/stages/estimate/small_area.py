@@ -85,14 +85,12 @@ def small_area_estimates(
     see the module docstring. `covariates`: wave, the area code and the covariates."""
     parts = []
     area_rows = raw_levels["breakdown"].to_numpy() == spec.area_variable
+    totals = raw_levels[raw_levels["breakdown"].to_numpy() == TOTAL].drop_duplicates(["indicator_id", "wave"])
+    city_estimate = dict(zip(zip(totals["indicator_id"], totals["wave"]), totals["estimate"].to_numpy(float)))
+    covariates_by_wave = {wave: frame.set_index(spec.area_variable) for wave, frame in covariates.groupby("wave")}
     for (indicator_id, wave), rows in raw_levels[area_rows].groupby(["indicator_id", "wave"], sort=False):
-        total = raw_levels[
-            (raw_levels["indicator_id"] == indicator_id)
-            & (raw_levels["wave"] == wave)
-            & (raw_levels["breakdown"] == TOTAL)
-        ]
-        wave_covariates = covariates[covariates["wave"] == wave].set_index(spec.area_variable)
-        if wave_covariates.empty:
+        wave_covariates = covariates_by_wave.get(wave)
+        if wave_covariates is None:
             raise InputError(
                 f"no {spec.area_variable} covariates for wave {wave}",
                 file=params.covariates_file,
@@ -104,7 +102,7 @@ def small_area_estimates(
             _one_fit(
                 rows,
                 suppressed[rows.index.to_numpy()],
-                float(total["estimate"].iloc[0]),
+                float(city_estimate[indicator_id, wave]),
                 wave_covariates,
                 params,
                 rule,
@@ -112,7 +110,9 @@ def small_area_estimates(
                 int(wave),
             )
         )
-    return _typed(pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(SAE_COLUMNS)))
+    if not parts:
+        return empty_table()
+    return _typed(pd.DataFrame({column: np.concatenate([part[column] for part in parts]) for column in SAE_COLUMNS}))
 
 
 def empty_table() -> pd.DataFrame:
@@ -140,24 +140,23 @@ def _one_fit(
     rule: SuppressionRule,
     indicator_id: str,
     wave: int,
-) -> pd.DataFrame:
-    """The rows of one indicator and wave (see the module docstring)."""
+) -> dict[str, np.ndarray]:
+    """The columns of the rows of one indicator and wave (see the module docstring)."""
     codes = rows["breakdown_code"].to_numpy(float)
     p, se, n = (rows[c].to_numpy(float) for c in ("estimate", "se", "n"))
     size = rows["sum_weights"].to_numpy(float)
-    out = pd.DataFrame(
-        {
-            "indicator_id": indicator_id,
-            "wave": wave,
-            "area": codes.astype(np.int64),
-            "area_label": rows["breakdown_label"].astype(str).to_numpy(),
-            "n": n.astype(np.int64),
-            "direct_estimate": p,
-            "direct_se": se,
-            "direct_suppressed": direct_suppressed.astype(bool),
-            "method": params.method,
-        }
-    )
+    areas = codes.size
+    out = {
+        "indicator_id": np.full(areas, indicator_id, dtype=object),
+        "wave": np.full(areas, wave, dtype=np.int64),
+        "area": codes.astype(np.int64),
+        "area_label": rows["breakdown_label"].astype(str).to_numpy(),
+        "n": n.astype(np.int64),
+        "direct_estimate": p,
+        "direct_se": se,
+        "direct_suppressed": direct_suppressed.astype(bool),
+        "method": np.full(areas, params.method, dtype=object),
+    }
     for column in (
         "design_effect",
         "model_estimate",
@@ -171,32 +170,31 @@ def _one_fit(
         "explained_variance",
         "normality_p",
     ):
-        out[column] = np.nan
-    out["model_publishable"] = False
-    out["model_used"] = False
-    out["warning"] = ""
+        out[column] = np.full(areas, np.nan)
+    out["model_publishable"] = np.zeros(areas, dtype=bool)
+    out["model_used"] = np.zeros(areas, dtype=bool)
     fitted = n > 0
     by_code = covariates.reindex(codes.astype(np.int64))
-    design = np.column_stack([np.ones(codes.size), by_code[list(params.covariates)].to_numpy(float) / 100.0])
+    design = np.column_stack([np.ones(areas), by_code[list(params.covariates)].to_numpy(float) / 100.0])
     warning = _fit_into(out, fitted, p, se, n, size, design, city, params, rule, indicator_id, wave)
-    out["warning"] = warning
-    publish_direct = ~out["direct_suppressed"].to_numpy()
-    publish_model = ~publish_direct & out["model_used"].to_numpy() & out["model_publishable"].to_numpy()
+    out["warning"] = np.full(areas, warning, dtype=object)
+    publish_direct = ~out["direct_suppressed"]
+    publish_model = ~publish_direct & out["model_used"] & out["model_publishable"]
     out["published_source"] = np.where(
         publish_direct, SOURCE_DIRECT, np.where(publish_model, SOURCE_MODEL, SOURCE_NONE)
-    )
+    ).astype(object)
     direct_lower, direct_upper = rows["ci_lower"].to_numpy(float), rows["ci_upper"].to_numpy(float)
     for published, direct, model in (
-        ("published_estimate", p, out["model_estimate"].to_numpy()),
-        ("published_ci_lower", direct_lower, out["model_ci_lower"].to_numpy()),
-        ("published_ci_upper", direct_upper, out["model_ci_upper"].to_numpy()),
+        ("published_estimate", p, out["model_estimate"]),
+        ("published_ci_lower", direct_lower, out["model_ci_lower"]),
+        ("published_ci_upper", direct_upper, out["model_ci_upper"]),
     ):
         out[published] = np.where(publish_direct, direct, np.where(publish_model, model, np.nan))
     return out
 
 
 def _fit_into(
-    out: pd.DataFrame,
+    out: dict[str, np.ndarray],
     fitted: np.ndarray,
     p,
     se,
@@ -209,7 +207,7 @@ def _fit_into(
     indicator_id: str,
     wave: int,
 ) -> str:
-    """Fit the model on the wijken with respondents and fill `out`; the warning text ("" if none)."""
+    """Fit the model on the wijken with respondents and fill the columns `out`; the warning text ("" if none)."""
     where = f"{indicator_id} {wave}"
     if fitted.sum() <= design.shape[1] + 1:
         return _warn(where, f"only {int(fitted.sum())} areas with respondents: no model, direct estimates only")
@@ -228,23 +226,27 @@ def _fit_into(
     if params.benchmarking != "none":
         benchmarked = benchmark(estimate, mse, size[fitted], city, params.benchmarking)
         estimate, mse = benchmarked.estimate, benchmarked.mse
-        out.loc[fitted, "benchmark_adjustment"] = benchmarked.adjustment
+        out["benchmark_adjustment"][fitted] = benchmarked.adjustment
     rmse = np.sqrt(mse)
     lower, upper = np.clip(estimate - Z95 * rmse, 0, 1), np.clip(estimate + Z95 * rmse, 0, 1)
     sigma2_u = fit.transformed.sigma2_u
     explained = 1.0 - sigma2_u / null.sigma2_u if null.sigma2_u > 0 else math.nan
     residuals = fit.transformed.standardized_residuals
-    out.loc[fitted, "design_effect"] = gvf.design_effect
-    out.loc[fitted, "model_estimate"] = estimate
-    out.loc[fitted, "model_rmse"] = rmse
-    out.loc[fitted, "model_ci_lower"] = lower
-    out.loc[fitted, "model_ci_upper"] = upper
-    out.loc[fitted, "shrinkage"] = fit.transformed.gamma
-    out.loc[fitted, "standardized_residual"] = residuals
-    out.loc[fitted, "model_publishable"] = model_interval_publishable(rule, estimate, lower, upper)
-    out["sigma2_u"] = sigma2_u
-    out["explained_variance"] = explained
-    out["normality_p"] = _shapiro_p(residuals)
+    normality_p = _shapiro_p(residuals)
+    for column, values in (
+        ("design_effect", gvf.design_effect),
+        ("model_estimate", estimate),
+        ("model_rmse", rmse),
+        ("model_ci_lower", lower),
+        ("model_ci_upper", upper),
+        ("shrinkage", fit.transformed.gamma),
+        ("standardized_residual", residuals),
+        ("model_publishable", model_interval_publishable(rule, estimate, lower, upper)),
+    ):
+        out[column][fitted] = values
+    out["sigma2_u"][:] = sigma2_u
+    out["explained_variance"][:] = explained
+    out["normality_p"][:] = normality_p
     warnings = []
     if not fit.converged:
         warnings.append("the model did not converge: direct estimates only")
@@ -254,9 +256,9 @@ def _fit_into(
             f"{params.min_explained_variance:.0%}): direct estimates only"
         )
     else:
-        out.loc[fitted, "model_used"] = True
-    if out["normality_p"].iloc[0] < NORMALITY_ALPHA:
-        warnings.append(f"standardised residuals not normal (Shapiro-Wilk p = {out['normality_p'].iloc[0]:.3f})")
+        out["model_used"][fitted] = True
+    if normality_p < NORMALITY_ALPHA:
+        warnings.append(f"standardised residuals not normal (Shapiro-Wilk p = {normality_p:.3f})")
     if (~fitted).any():
         warnings.append(f"{int((~fitted).sum())} area(s) without respondents: no estimate there")
     return _warn(where, "; ".join(warnings)) if warnings else ""
