@@ -82,6 +82,7 @@ from survey_pipeline.core.tables import (
     row_cells,
     shares_per_chunk,
     slot_levels,
+    slot_values,
     split_by_level,
     stack_tables,
 )
@@ -90,7 +91,6 @@ from survey_pipeline.core.variance import (
     SamplingStructure,
     degrees_of_freedom,
     keyed_covariance,
-    linearized_covariance,
     linearized_variance,
     make_projection,
     sampling_structure,
@@ -243,6 +243,7 @@ class SurveyDesign:
         self._level_cache: dict[str | tuple[str, ...], tuple[pd.Index, np.ndarray]] = {}
         self._columns: dict[str, pd.Series] = {}
         self._row_cells: RowCells | None = None
+        self._row_cells_known = False
 
     def _derive(self, weights: np.ndarray, projection: Projection, info: CalibrationInfo) -> SurveyDesign:
         new = object.__new__(SurveyDesign)
@@ -557,12 +558,13 @@ class SurveyDesign:
         return BinaryDomainResult(means=means, variance=variance, df=df)
 
     def _table_cells(self, domains_per_share: int) -> RowCells | None:
-        """The design's (stratum, cell) keys when the table path applies (no clusters, small tables)."""
-        if not self._structure.rows_are_psus:
-            return None
-        if self._row_cells is None:
-            self._row_cells = row_cells(self._structure, self._weights, self._projection)
-        return self._row_cells if fits(self._row_cells, domains_per_share, self.n) else None
+        """The design's (stratum, cell) keys when the table path applies (no clusters or PSUs of
+        at most two rows, small tables)."""
+        if not self._row_cells_known:
+            self._row_cells = row_cells(self._structure, self._weights, self._projection, self._positive)
+            self._row_cells_known = True
+        cells = self._row_cells
+        return cells if cells is not None and fits(cells, domains_per_share, self.n) else None
 
     def _fit(
         self, shares: Sequence[Share], by: str | Sequence[str] | None, group: np.ndarray | None = None
@@ -579,7 +581,9 @@ class SurveyDesign:
 
         cells = self._table_cells(per_share)
         if cells is not None:
-            return self._fit_tables(shares, cells, labels, level, group, per_share, contrasts), labels
+            fit = self._fit_tables(shares, cells, labels, level, group, per_share, contrasts)
+            if fit is not None:
+                return fit, labels
         parts = []
         per_chunk = max(1, MAX_BATCH // max(self.n, 1))
         for start in range(0, len(shares), per_chunk):
@@ -597,20 +601,20 @@ class SurveyDesign:
         group: np.ndarray | None,
         per_share: int,
         contrasts: Callable[[int], Contrasts],
-    ) -> BinaryDomainResult:
-        """`_fit` without clusters: each share's tables in one pass over the rows. By a
-        breakdown that is constant within the calibration cells, a share's overall tables
-        (kept on the design for later calls) are split by cell instead. `per_share`:
+    ) -> BinaryDomainResult | None:
+        """`_fit` by tables: each share's tables in one pass over the rows. Where the breakdown
+        and group are constant within the calibration cells (calibration variables), a share's
+        overall tables (kept on the design for later calls) are split by cell instead; PSUs of
+        two rows need that (None otherwise: the caller takes the per-row path). `per_share`:
         domains per share; `contrasts(n_shares)`: the outputs of that many shares;
         `labels`, `level`: the breakdown's levels and each row's level (`_levels`), or None."""
-        levels = None
-        if labels is not None and level is not None and group is None:
-            levels = slot_levels(cells, tuple(labels.names), level)
-        split = group is None and (level is None or levels is not None)
+        slot_domain = _slot_domains(cells, labels, level, group)
+        if slot_domain is None and cells.pairs is not None:
+            return None
         bases: dict[tuple, np.ndarray] = {}
 
         def table(share: Share) -> DomainTables:
-            if not split:
+            if slot_domain is None:
                 domain, y = self._share_domain(share, 0, level, group, bases)
                 return domain_tables(cells, domain, y, per_share, self._positive)
             whole = kept_table(
@@ -618,7 +622,7 @@ class SurveyDesign:
                 _share_key(share),
                 lambda: domain_tables(cells, *self._share_domain(share, 0, None, None, bases), 1, self._positive),
             )
-            return whole if levels is None else split_by_level(whole, levels, per_share)
+            return whole if level is None and group is None else split_by_level(whole, slot_domain, per_share)
 
         parts = []
         chunk = shares_per_chunk(cells, per_share)
@@ -626,7 +630,9 @@ class SurveyDesign:
             batch = shares[start : start + chunk]
             tables = stack_tables([table(share) for share in batch])
             parts.append(
-                binary_domain_contrasts(tables, contrasts(len(batch)), cells, self._structure, self._projection)
+                binary_domain_contrasts(
+                    tables, contrasts(len(batch)), cells, self._structure, self._projection, slot_domain
+                )
             )
         return concatenate(parts)
 
@@ -1067,24 +1073,37 @@ class SurveyDesign:
 
     # -- logistic regression ---------------------------------------------------------
 
-    def _model_matrix(self, terms: Sequence[tuple[str, bool]], inside: np.ndarray) -> tuple[np.ndarray, list[str]]:
-        """R's model matrix on the domain rows: an intercept, numeric columns as they are,
-        text columns and factor(x) as treatment dummies (first sorted level is the reference)."""
-        columns, names = [np.ones(int(inside.sum()))], ["(Intercept)"]
+    def _model_patterns(
+        self, terms: Sequence[tuple[str, bool]], inside: np.ndarray
+    ) -> tuple[np.ndarray, list[str], np.ndarray]:
+        """R's model matrix on the domain rows as its distinct rows (covariate patterns) and each
+        domain row's pattern: an intercept, numeric columns as they are, text columns and
+        factor(x) as treatment dummies (first sorted level is the reference)."""
+        blocks, names = [], ["(Intercept)"]
+        pattern = np.zeros(int(inside.sum()), dtype=np.int64)
+        term_codes = []
         for name, as_factor in terms:
             column = self._column(name)
-            if not as_factor and column.dtype.kind in "biuf":
-                columns.append(self._numeric(name)[inside])
+            numeric = not as_factor and column.dtype.kind in "biuf"
+            values = self._numeric(name)[inside] if numeric else column.to_numpy()[inside]
+            codes, levels = pd.factorize(values, sort=True)
+            levels = np.asarray(levels)
+            if numeric:
+                blocks.append(levels.astype(np.float64)[:, None])
                 names.append(name)
-                continue
-            levels = np.sort(pd.unique(column[inside]))
-            label = f"factor({name})" if as_factor else name
-            values = column.to_numpy()[inside]
-            for level in levels[1:]:
-                columns.append((values == level).astype(np.float64))
-                shown = int(level) if isinstance(level, (float, np.floating)) and float(level).is_integer() else level
-                names.append(f"{label}{shown}")
-        return np.column_stack(columns), names
+            else:
+                blocks.append((levels[:, None] == levels[None, 1:]).astype(np.float64))
+                label = f"factor({name})" if as_factor else name
+                for level in levels[1:]:
+                    shown = (
+                        int(level) if isinstance(level, (float, np.floating)) and float(level).is_integer() else level
+                    )
+                    names.append(f"{label}{shown}")
+            term_codes.append(codes)
+            pattern = pd.factorize(pattern * np.int64(levels.size) + codes)[0]  # stays below the row count
+        first = _first_rows(pattern)
+        x = np.column_stack([np.ones(first.size)] + [block[codes[first]] for block, codes in zip(blocks, term_codes)])
+        return x, names, pattern
 
     def logit(
         self,
@@ -1120,21 +1139,30 @@ class SurveyDesign:
                 raise ValueError(f"response '{response}' must lie in [0, 1]; give `success` codes for a coded answer")
         else:
             y = self._in_codes(response, success)[inside].astype(np.float64)
-        x, names = self._model_matrix(terms, inside)
+        x, names, pattern = self._model_patterns(terms, inside)
+        # The fit and its influence depend on a row through its pattern and response only: the
+        # weighted sums per (pattern, response) group carry the likelihood (R fits the rows).
+        y_codes, y_values = pd.factorize(y, sort=True)
+        group = pd.factorize(pattern * np.int64(y_values.size) + y_codes)[0]
+        first = _first_rows(group)
         w = self._weights[inside]
-        if not np.any(w > 0) or np.linalg.matrix_rank(x[w > 0]) < x.shape[1]:
+        group_w = np.bincount(group, weights=w, minlength=first.size)
+        group_x, group_y = x[pattern[first]], np.asarray(y_values, dtype=np.float64)[y_codes[first]]
+        if not np.any(group_w > 0) or np.linalg.matrix_rank(group_x[group_w > 0]) < group_x.shape[1]:
             raise ValueError(f"logit {formula!r}: the model matrix of the domain is empty or not of full rank")
-        fit = GLM(y, x, family=families.Binomial(), var_weights=w / w.mean()).fit(
+        fit = GLM(group_y, group_x, family=families.Binomial(), var_weights=group_w / w.mean()).fit(
             tol=1e-14, rtol=1e-12, tol_criterion="params", maxiter=100
         )
         if not fit.converged:
             raise ValueError(f"logit {formula!r} did not converge")
         beta = np.asarray(fit.params)
-        mu = special.expit(x @ beta)
-        bread = np.linalg.inv(x.T @ (x * (w * mu * (1 - mu))[:, None]))
-        influence = np.zeros((len(names), self.n))
-        influence[:, inside] = ((x * ((y - mu) * w)[:, None]) @ bread).T
-        cov = linearized_covariance(influence, inside, self._structure, self._projection)
+        mu = special.expit(group_x @ beta)
+        bread = np.linalg.inv(group_x.T @ (group_x * (group_w * mu * (1 - mu))[:, None]))
+        # Row influence: bread x (y - mu) w, i.e. g[:, group] times the row's weight.
+        g = (group_x * (group_y - mu)[:, None] @ bread).T
+        key = np.zeros(self.n, dtype=np.int64)
+        key[inside] = group
+        cov = keyed_covariance(self._weights, key, g, inside, self._structure, self._projection)
         out = np.where(inside, 0, -1)
         df = float(degrees_of_freedom(out, 1, self._positive, self._structure)[0]) + 1 - len(names)
         se = np.sqrt(np.diag(cov))
@@ -1322,6 +1350,25 @@ class SurveyDesign:
 WHERE_OPERATORS = ("in", "not_in")
 
 
+def _slot_domains(
+    cells: RowCells, labels: pd.Index | None, level: np.ndarray | None, group: np.ndarray | None
+) -> np.ndarray | None:
+    """Each (stratum, cell) slot's domain within a share, level (x 2 + group) as `_share_domain`
+    numbers them (-1: none), when the slot fixes the breakdown level and the group; else None."""
+    domain = np.zeros(cells.block // 2, dtype=np.int64)
+    if labels is not None and level is not None:
+        levels = slot_levels(cells, tuple(labels.names), level)
+        if levels is None:
+            return None
+        domain = levels
+    if group is not None:
+        groups = slot_values(cells, group)
+        if groups is None:
+            return None
+        domain = np.where((domain >= 0) & (groups >= 0), domain * 2 + groups, -1)
+    return domain
+
+
 def _where_conditions(where: Mapping[str, Any] | None) -> list[tuple[str, list | None, list | None]]:
     """`where` as (variable, codes to include or None, codes to exclude or None) per variable.
 
@@ -1365,6 +1412,12 @@ def _qrule_math(x: np.ndarray, w: np.ndarray, p: float) -> float:
     low = int(at_or_below[-1]) if at_or_below.size else 0  # R's last(): 1 when none
     high = min(low + 1, x.size - 1)
     return float(x[order[low]] if p - cumulative[low] / total == 0 else x[order[high]])
+
+
+def _first_rows(codes: np.ndarray) -> np.ndarray:
+    """The first position of each code, for codes numbered in order of appearance (`pd.factorize`
+    unsorted): a code appears where it exceeds every code before it."""
+    return np.flatnonzero(np.diff(np.maximum.accumulate(codes), prepend=-1) > 0)
 
 
 def _insert_by(frame: pd.DataFrame, position: int, labels: pd.Index, repeats: int = 1) -> None:
