@@ -81,9 +81,9 @@ from survey_pipeline.core.tables import (
     kept_table,
     row_cells,
     shares_per_chunk,
+    slot_domain_contrasts,
     slot_levels,
     slot_values,
-    split_by_level,
     stack_tables,
 )
 from survey_pipeline.core.variance import (
@@ -617,23 +617,26 @@ class SurveyDesign:
             if slot_domain is None:
                 domain, y = self._share_domain(share, 0, level, group, bases)
                 return domain_tables(cells, domain, y, per_share, self._positive)
-            whole = kept_table(
+            return kept_table(
                 cells,
                 _share_key(share),
                 lambda: domain_tables(cells, *self._share_domain(share, 0, None, None, bases), 1, self._positive),
             )
-            return whole if level is None and group is None else split_by_level(whole, slot_domain, per_share)
 
         parts = []
         chunk = shares_per_chunk(cells, per_share)
         for start in range(0, len(shares), chunk):
             batch = shares[start : start + chunk]
             tables = stack_tables([table(share) for share in batch])
-            parts.append(
-                binary_domain_contrasts(
-                    tables, contrasts(len(batch)), cells, self._structure, self._projection, slot_domain
+            outputs = contrasts(len(batch))
+            if slot_domain is None:
+                parts.append(binary_domain_contrasts(tables, outputs, cells, self._structure, self._projection))
+            else:
+                parts.append(
+                    slot_domain_contrasts(
+                        tables, slot_domain, per_share, outputs, cells, self._structure, self._projection
+                    )
                 )
-            )
         return concatenate(parts)
 
     def proportion(

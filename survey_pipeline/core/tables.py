@@ -252,15 +252,6 @@ def slot_values(cells: RowCells, values: np.ndarray) -> np.ndarray | None:
     return first if np.array_equal(first[slot], values) else None
 
 
-def split_by_level(table: DomainTables, levels: np.ndarray, n_levels: int) -> DomainTables:
-    """A one-domain table as one domain per level: slot (s, c) goes to domain levels[s, c]
-    (the sums a pass with the level in the key would give, without that pass)."""
-    shape = table.count.shape[1:]
-    member = (levels[None, :] == np.arange(n_levels)[:, None]).reshape(n_levels, *shape[:2], 1)
-    split = {name: np.where(member, getattr(table, name), 0) for name in ROW_TABLES}
-    return DomainTables(**split, pairs=table.pairs)
-
-
 def stack_tables(parts: Sequence[DomainTables]) -> DomainTables:
     """Tables of consecutive shares as one (domains in share order; pair tables share by share)."""
     if len(parts) == 1:
@@ -302,10 +293,9 @@ def binary_domain_contrasts(
     cells: RowCells,
     structure: SamplingStructure,
     projection: Projection | None,
-    slot_domain: np.ndarray | None = None,
 ) -> BinaryDomainResult:
-    """Variance of sum_k coefficient_k p_k per output (domains grouped by `contrasts.output`).
-    With pair tables, `slot_domain` is each (stratum, cell) slot's domain within a share (-1: none)."""
+    """Variance of sum_k coefficient_k p_k per output (domains grouped by `contrasts.output`),
+    from tables with a domain axis (rows-as-PSU designs)."""
     k, s, c = tables.count.shape[:3]
     n_out = contrasts.n_out
     count, pos_count, b_sum, b_sq = tables.count, tables.pos_count, tables.b_sum, tables.b_sq
@@ -343,21 +333,102 @@ def binary_domain_contrasts(
         cross = (sum_ab * h[:, None, :]).sum(axis=2)
         sumsq = sumsq - 2 * cross + times_transpose(h * h, projection.stratum_base_sq)
     positive_per_stratum = per_output(pos_count.sum(axis=3).astype(np.float64)).sum(axis=2)
-    if tables.pairs is not None:
-        assert slot_domain is not None and cells.pairs is not None
-        mates = _pair_terms(
-            tables.pairs, cells.pairs, slot_domain, contrasts, r, cells.factor, None if projection is None else h, s
-        )
-        sumsq = sumsq + 2 * mates.products
-        positive_per_stratum = positive_per_stratum - mates.positive_both
-        if n_domain_psu is not None:
-            n_domain_psu = n_domain_psu - mates.both
     variance = combine_strata(StratumSums(total=total, sumsq=sumsq, n_domain_psu=n_domain_psu), structure)
 
     df = positive_per_stratum.sum(axis=1) - (positive_per_stratum > 0).sum(axis=1)
     n = count.sum(axis=(1, 2, 3))
     means = DomainMeans(estimate=p, sum_weights=sum_weights, n=n, n_positive=pos_count.sum(axis=(1, 2, 3)))
     return BinaryDomainResult(means=means, variance=variance, df=df.astype(np.float64))
+
+
+def slot_domain_contrasts(
+    tables: DomainTables,
+    slot_domain: np.ndarray,
+    per_share: int,
+    contrasts: Contrasts,
+    cells: RowCells,
+    structure: SamplingStructure,
+    projection: Projection | None,
+) -> BinaryDomainResult:
+    """`binary_domain_contrasts` where each (stratum, cell) slot lies in one domain of a share,
+    `slot_domain` (-1: none; calibration variables), from one-domain tables per share (shares,
+    strata, cells, 2): every sum is per (share, slot), no (domains x slots) table is formed.
+    With PSU pairs, adds the pairs' products (`_pair_terms`)."""
+    n_shares = tables.count.shape[0]
+    n_strata, n_cells = cells.n_strata, cells.n_cells
+    n_out = contrasts.n_out
+    outputs_per_share, local_output = _uniform_outputs(contrasts, n_shares, per_share)
+    slot = np.flatnonzero(slot_domain >= 0)
+    domain, cell, stratum = slot_domain[slot], slot % n_cells, slot // n_cells
+    share = np.arange(n_shares)[:, None]
+
+    def at_slots(table: np.ndarray) -> np.ndarray:
+        """(shares, used slots, y) of a (shares, strata, cells, y) table."""
+        return table.reshape(n_shares, n_strata * n_cells, 2)[:, slot, :].astype(np.float64)
+
+    count, pos_count, b_sum, b_sq = (at_slots(getattr(tables, name)) for name in ROW_TABLES)
+    f = cells.factor[cell][None, :, None]
+    domain_key = (share * per_share + domain[None, :]).ravel()
+    k = n_shares * per_share
+
+    def per_domain(values: np.ndarray) -> np.ndarray:
+        return np.bincount(domain_key, weights=values.ravel(), minlength=k)
+
+    output = share * outputs_per_share + local_output[domain][None, :]  # (shares, used slots)
+    output_key = (output * np.int64(n_strata) + stratum[None, :]).ravel()
+
+    def per_output(values: np.ndarray) -> np.ndarray:
+        """(outputs, strata) sums of per (share, used slot) values."""
+        return np.bincount(output_key, weights=values.ravel(), minlength=n_out * n_strata).reshape(n_out, n_strata)
+
+    weighted = f * b_sum
+    sum_weights = per_domain(weighted.sum(axis=2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = per_domain(weighted[:, :, 1]) / sum_weights
+        scale = np.where(sum_weights > 0, contrasts.coefficient / sum_weights, 0.0)
+    r = scale[:, None] * (np.array([0.0, 1.0])[None, :] - np.nan_to_num(p)[:, None])
+    r_slot = r.reshape(n_shares, per_share, 2)[:, domain, :]  # (shares, used slots, y)
+    a_sum = (r_slot * f * b_sum).sum(axis=2)
+    total = per_output(a_sum)
+    sumsq = per_output((r_slot * r_slot * f * f * b_sq).sum(axis=2))
+    n_domain_psu, h = None, None
+    if projection is None:
+        n_domain_psu = per_output(count.sum(axis=2))
+    else:
+        cell_values = a_sum if projection.kind == "poststratify" else (r_slot * f * count).sum(axis=2)
+        cell_key = (output * np.int64(n_cells) + cell[None, :]).ravel()
+        cell_sums = np.bincount(cell_key, weights=cell_values.ravel(), minlength=n_out * n_cells)
+        h = projection_from_cell_sums(cell_sums.reshape(n_out, n_cells), projection)
+        h_slot = h[output, cell[None, :]]
+        total = total - times_transpose(h, projection.stratum_base)
+        cross = per_output((r_slot * f * b_sq).sum(axis=2) * h_slot)
+        sumsq = sumsq - 2 * cross + times_transpose(h * h, projection.stratum_base_sq)
+    positive_per_stratum = per_output(pos_count.sum(axis=2))
+    if tables.pairs is not None:
+        assert cells.pairs is not None
+        mates = _pair_terms(tables.pairs, cells.pairs, slot_domain, contrasts, r, cells.factor, h, n_strata)
+        sumsq = sumsq + 2 * mates.products
+        positive_per_stratum = positive_per_stratum - mates.positive_both
+        if n_domain_psu is not None:
+            n_domain_psu = n_domain_psu - mates.both
+    variance = combine_strata(StratumSums(total=total, sumsq=sumsq, n_domain_psu=n_domain_psu), structure)
+    df = positive_per_stratum.sum(axis=1) - (positive_per_stratum > 0).sum(axis=1)
+    n = per_domain(count.sum(axis=2)).astype(np.int64)
+    n_positive = per_domain(pos_count.sum(axis=2)).astype(np.int64)
+    means = DomainMeans(estimate=p, sum_weights=sum_weights, n=n, n_positive=n_positive)
+    return BinaryDomainResult(means=means, variance=variance, df=df.astype(np.float64))
+
+
+def _uniform_outputs(contrasts: Contrasts, n_shares: int, per_share: int) -> tuple[int, np.ndarray]:
+    """Outputs per share and the output (within its share) of each domain of a share, for
+    contrasts that treat every share alike (`Contrasts.identity`, `.changes`)."""
+    outputs_per_share = contrasts.n_out // n_shares
+    local_output = contrasts.output[:per_share]
+    shifted = contrasts.output.reshape(n_shares, per_share) - outputs_per_share * np.arange(n_shares)[:, None]
+    assert outputs_per_share * n_shares == contrasts.n_out and np.array_equal(
+        shifted, np.broadcast_to(local_output, shifted.shape)
+    )
+    return outputs_per_share, local_output
 
 
 @dataclass(frozen=True)
@@ -387,14 +458,8 @@ def _pair_terms(
     state, so the pair sums are quadratic forms of those values with the share's pair tables.
     """
     n_shares = tables.count.shape[0]
-    k = r.shape[0]
-    per_share, n_out = k // n_shares, contrasts.n_out
-    outputs_per_share = n_out // n_shares
-    local_output = contrasts.output[:per_share]
-    shifted = contrasts.output.reshape(n_shares, per_share) - outputs_per_share * np.arange(n_shares)[:, None]
-    assert n_out == outputs_per_share * n_shares and np.array_equal(
-        shifted, np.broadcast_to(local_output, shifted.shape)
-    )
+    per_share, n_out = r.shape[0] // n_shares, contrasts.n_out
+    outputs_per_share, local_output = _uniform_outputs(contrasts, n_shares, per_share)
     n_cells = factor.size
     n_slots = pairs.slot_first.size
     r = r.reshape(n_shares, per_share, 2)
