@@ -1217,6 +1217,36 @@ class SurveyDesign:
         df = degrees_of_freedom(out, contrasts.n_out, self._positive, self._structure)
         return BinaryDomainResult(means=means, variance=variance, df=df)
 
+    def _vs_rest_tables(self, share: Share, labels: pd.Index, level: np.ndarray) -> BinaryDomainResult | None:
+        """`domain_vs_rest` of a proportion by tables, when the levels are constant within the
+        calibration cells: the share's one-domain tables, per level split into the rest
+        (domain 0) and the level (1). None when the table path does not apply."""
+        cells = self._table_cells(2)
+        levels = None if cells is None else slot_levels(cells, tuple(labels.names), level)
+        if cells is None or levels is None:
+            return None
+        bases: dict[tuple, np.ndarray] = {}
+        table = kept_table(
+            cells,
+            _share_key(share),
+            lambda: domain_tables(cells, *self._share_domain(share, 0, None, None, bases), 1, self._positive),
+        )
+        rest = np.where(levels >= 0, 0, -1)
+        return concatenate(
+            [
+                slot_domain_contrasts(
+                    table,
+                    np.where(levels == j, 1, rest),
+                    2,
+                    Contrasts.changes(1),
+                    cells,
+                    self._structure,
+                    self._projection,
+                )
+                for j in range(len(labels))
+            ]
+        )
+
     def domain_vs_rest(
         self,
         variable: str,
@@ -1253,16 +1283,18 @@ class SurveyDesign:
         labels, codes = self._levels(by)
         base = base & (codes >= 0)
         k = len(labels)
-        per_chunk = max(1, MAX_BATCH // max(self.n, 1))
-        parts = []
-        for start in range(0, k, per_chunk):
-            chunk = np.arange(start, min(k, start + per_chunk))
-            # Share j of the chunk: domain 2j = the rest, 2j + 1 = level chunk[j].
-            inside = (codes[None, :] == chunk[:, None]).astype(np.int64)
-            index = np.where(base[None, :], 2 * np.arange(chunk.size)[:, None] + inside, -1)
-            domains = Domains(index=index, y=np.broadcast_to(y, index.shape), n_domains=2 * chunk.size)
-            parts.append(self._linear_contrasts(domains, Contrasts.changes(chunk.size), success is not None))
-        fit = concatenate(parts)
+        fit = None if success is None else self._vs_rest_tables(Share(variable, success, exclude, where), labels, codes)
+        if fit is None:
+            per_chunk = max(1, MAX_BATCH // max(self.n, 1))
+            parts = []
+            for start in range(0, k, per_chunk):
+                chunk = np.arange(start, min(k, start + per_chunk))
+                # Share j of the chunk: domain 2j = the rest, 2j + 1 = level chunk[j].
+                inside = (codes[None, :] == chunk[:, None]).astype(np.int64)
+                index = np.where(base[None, :], 2 * np.arange(chunk.size)[:, None] + inside, -1)
+                domains = Domains(index=index, y=np.broadcast_to(y, index.shape), n_domains=2 * chunk.size)
+                parts.append(self._linear_contrasts(domains, Contrasts.changes(chunk.size), success is not None))
+            fit = concatenate(parts)
         means = fit.means
         p = means.estimate.reshape(k, 2)
         n = means.n.reshape(k, 2)

@@ -214,3 +214,26 @@ def test_psu_of_three_rows_takes_the_per_row_path():
     design = make_panel_design(df, "raked")
     design.differences(SHARES, ("wave", 2020, 2021), by="age")
     assert design._row_cells is None
+
+
+VS_REST_NUMERIC = ["estimate_domain", "estimate_rest", "n_domain", "n_rest", "difference", "se", "ci_lower"]
+VS_REST_NUMERIC += ["ci_upper", "df", "t", "p_value", "p_adjusted", "n_tests"]
+
+
+@pytest.mark.parametrize("kind", ["raked", "panel"])
+def test_domain_vs_rest_by_tables_equals_the_per_row_path(kind, monkeypatch):
+    """By a calibration variable, each level against the rest from the share's one-domain tables."""
+
+    def design() -> SurveyDesign:
+        return (
+            make_design(make_data(3, n=3000), "raked")
+            if kind == "raked"
+            else make_panel_design(make_panel(3), kind="raked")
+        )
+
+    tables = design()
+    result = tables.domain_vs_rest("y", success=[1], exclude=[99], where={"heard": [1]}, by="age")
+    assert tables._row_cells is not None and tables._row_cells.kept  # the tables were used
+    monkeypatch.setattr(design_module, "fits", lambda *args: False)
+    expected = design().domain_vs_rest("y", success=[1], exclude=[99], where={"heard": [1]}, by="age")
+    assert_same(result, expected, VS_REST_NUMERIC)
