@@ -230,7 +230,8 @@ def sampling_structure(
         npsu = np.bincount(stratum, minlength=n_strata).astype(np.float64)
     else:
         cl, n_cl = _codes(cluster, "cluster")
-        psu, n_psu = _codes(stratum * np.int64(n_cl) + cl, "cluster")
+        # Nested in strata: one PSU per (stratum, cluster); with one stratum, the cluster codes.
+        psu, n_psu = (cl, n_cl) if n_strata == 1 else _codes(stratum * np.int64(n_cl) + cl, "cluster")
         psu_stratum = np.zeros(n_psu, dtype=np.int64)
         psu_stratum[psu] = stratum
         npsu = np.bincount(psu_stratum, minlength=n_strata).astype(np.float64)
