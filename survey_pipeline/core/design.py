@@ -1125,8 +1125,10 @@ class SurveyDesign:
         response is 0/1 (or a share in [0, 1]); with `success`, 1 where y is one of
         those codes and 0 for any other answer. Rows with a missing value in any model
         variable are left out of the domain. Coefficients: statsmodels' binomial GLM
-        with the design weights; covariance: the linearised sandwich on the full
-        design (calibration-aware, R's svy.varcoef); t on df = degf(domain) + 1 - p.
+        with the design weights, fitted on the weight sums per (covariate pattern,
+        response) (the same likelihood as the rows: few rows for factor predictors);
+        covariance: the linearised sandwich on the full design (calibration-aware, R's
+        svy.varcoef; `keyed_covariance`); t on df = degf(domain) + 1 - p.
         One row per R term name: estimate, se, ci_lower, ci_upper, df, p_value.
         """
         from statsmodels.genmod import families

@@ -43,6 +43,8 @@ MAX_TABLE = 20_000_000
 TABLE_CHUNK = 1 << 21
 # Table slots of one-domain share tables kept for reuse by later calls on the same design.
 KEEP_SLOTS = 1 << 20
+# Largest (shares x outputs x row states x pair slots) block of PSU-pair values evaluated at once.
+PAIR_BLOCK = 1 << 21
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,7 @@ class PairTables:
 class DomainTables:
     """Per (domain, stratum, cell, y), arrays of that shape: rows, rows with positive
     weight, and the sums of the base weight and of its square; for PSUs of two rows, the
-    share's `PairTables` (domains then follow from the slots: `binary_domain_contrasts`)."""
+    share's `PairTables` (domains then follow from the slots: `slot_domain_contrasts`)."""
 
     count: np.ndarray
     pos_count: np.ndarray
@@ -406,7 +408,8 @@ def slot_domain_contrasts(
     positive_per_stratum = per_output(pos_count.sum(axis=2))
     if tables.pairs is not None:
         assert cells.pairs is not None
-        mates = _pair_terms(tables.pairs, cells.pairs, slot_domain, contrasts, r, cells.factor, h, n_strata)
+        r_share = r.reshape(n_shares, per_share, 2)
+        mates = _pair_terms(tables.pairs, cells.pairs, slot_domain, local_output, r_share, cells.factor, h, n_strata)
         sumsq = sumsq + 2 * mates.products
         positive_per_stratum = positive_per_stratum - mates.positive_both
         if n_domain_psu is not None:
@@ -445,24 +448,56 @@ def _pair_terms(
     tables: PairTables,
     pairs: PsuPairs,
     slot_domain: np.ndarray,
-    contrasts: Contrasts,
+    local_output: np.ndarray,
     r: np.ndarray,
     factor: np.ndarray,
     h: np.ndarray | None,
     n_strata: int,
 ) -> PairSums:
-    """`PairSums` of a chunk of shares with the same domains per share (`slot_domain`).
+    """`PairSums` of a chunk of shares with the same domains per share (`slot_domain`), whose
+    domains go to outputs `local_output` within the share; `r` (shares, domains of a share, y),
+    `h` (outputs, cells) or None. Evaluated in blocks of shares of at most PAIR_BLOCK values.
 
     A row's projected influence for output j is b (A - h[j, cell]) with A = r[domain, y] F[cell]
     when its domain is one of j's (0 otherwise): per output, a function of the row's slot and
     state, so the pair sums are quadratic forms of those values with the share's pair tables.
     """
-    n_shares = tables.count.shape[0]
-    per_share, n_out = r.shape[0] // n_shares, contrasts.n_out
-    outputs_per_share, local_output = _uniform_outputs(contrasts, n_shares, per_share)
+    n_shares = r.shape[0]
+    outputs_per_share = int(local_output.max()) + 1
+    n_slots = pairs.slot_first.size
+    step = max(1, PAIR_BLOCK // (outputs_per_share * ROW_STATES * max(n_slots, 1)))
+    parts = [
+        _pair_terms_block(
+            PairTables(**{f.name: getattr(tables, f.name)[q : q + step] for f in fields(PairTables)}),
+            pairs,
+            slot_domain,
+            local_output,
+            r[q : q + step],
+            factor,
+            None if h is None else h[q * outputs_per_share : (q + step) * outputs_per_share],
+            n_strata,
+        )
+        for q in range(0, n_shares, step)
+    ]
+    return PairSums(**{f.name: np.concatenate([getattr(part, f.name) for part in parts]) for f in fields(PairSums)})
+
+
+def _pair_terms_block(
+    tables: PairTables,
+    pairs: PsuPairs,
+    slot_domain: np.ndarray,
+    local_output: np.ndarray,
+    r: np.ndarray,
+    factor: np.ndarray,
+    h: np.ndarray | None,
+    n_strata: int,
+) -> PairSums:
+    """`_pair_terms` of one block of shares."""
+    n_shares = r.shape[0]
+    outputs_per_share = int(local_output.max()) + 1
+    n_out = n_shares * outputs_per_share
     n_cells = factor.size
     n_slots = pairs.slot_first.size
-    r = r.reshape(n_shares, per_share, 2)
     ends = []
     for slot in (pairs.slot_first, pairs.slot_second):
         domain = slot_domain[slot]

@@ -9,6 +9,7 @@ import pytest
 
 from survey_pipeline import SurveyDesign
 from survey_pipeline.core import design as design_module
+from survey_pipeline.core import tables as tables_module
 from survey_pipeline.core.design import Share
 from survey_pipeline.core.variance import RAKING_PROJECTION_SWEEPS, _raking_operator
 
@@ -237,3 +238,11 @@ def test_domain_vs_rest_by_tables_equals_the_per_row_path(kind, monkeypatch):
     monkeypatch.setattr(design_module, "fits", lambda *args: False)
     expected = design().domain_vs_rest("y", success=[1], exclude=[99], where={"heard": [1]}, by="age")
     assert_same(result, expected, VS_REST_NUMERIC)
+
+
+def test_psu_pair_sums_in_blocks_of_one_share_equal_one_block(monkeypatch):
+    design = make_panel_design(make_panel(4), "raked_strata")
+    whole = design.differences(SHARES, ("wave", 2020, 2021), by="age")
+    monkeypatch.setattr(tables_module, "PAIR_BLOCK", 1)
+    blocks = make_panel_design(make_panel(4), "raked_strata").differences(SHARES, ("wave", 2020, 2021), by="age")
+    assert_same(blocks, whole, CHANGE_NUMERIC)
