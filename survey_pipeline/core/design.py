@@ -74,6 +74,7 @@ from survey_pipeline.core.tables import (
     BinaryDomainResult,
     DomainTables,
     RowCells,
+    answer_tables,
     binary_domain_contrasts,
     concatenate,
     domain_tables,
@@ -612,14 +613,18 @@ class SurveyDesign:
         if slot_domain is None and cells.pairs is not None:
             return None
         bases: dict[tuple, np.ndarray] = {}
+        by_answers = {} if slot_domain is None else self._answer_tables(shares, cells, bases)
 
         def table(share: Share) -> DomainTables:
             if slot_domain is None:
                 domain, y = self._share_domain(share, 0, level, group, bases)
                 return domain_tables(cells, domain, y, per_share, self._positive)
+            key = _share_key(share)
+            if key in by_answers:
+                return kept_table(cells, key, lambda: by_answers[key])
             return kept_table(
                 cells,
-                _share_key(share),
+                key,
                 lambda: domain_tables(cells, *self._share_domain(share, 0, None, None, bases), 1, self._positive),
             )
 
@@ -638,6 +643,24 @@ class SurveyDesign:
                     )
                 )
         return concatenate(parts)
+
+    def _answer_tables(self, shares: Sequence[Share], cells: RowCells, bases: dict) -> dict[tuple, DomainTables]:
+        """One-domain tables of the shares not yet kept that share a base with another (every
+        answer of an item: `answer_tables`), by share key. Numeric columns and codes, no PSU pairs."""
+        groups: dict[tuple, list[Share]] = {}
+        for share in shares:
+            if _share_key(share) not in cells.kept:
+                groups.setdefault(_base_key(share), []).append(share)
+        out: dict[tuple, DomainTables] = {}
+        for group in groups.values():
+            column = self._column(group[0].variable)
+            numeric = all(isinstance(c, (int, float, np.integer, np.floating)) for s in group for c in s.success)
+            if len(group) < 2 or cells.pairs is not None or column.dtype.kind != "f" or not numeric:
+                continue
+            base = self._shared_base_mask(group[0], bases)
+            found = answer_tables(cells, base, column.to_numpy(), [s.success for s in group], self._positive)
+            out.update(zip((_share_key(s) for s in group), found, strict=True))
+        return out
 
     def proportion(
         self,

@@ -224,6 +224,47 @@ def domain_tables(
     )
 
 
+def answer_tables(
+    cells: RowCells,
+    base: np.ndarray,
+    values: np.ndarray,
+    successes: Sequence[Sequence[float]],
+    positive: np.ndarray | None,
+) -> list[DomainTables]:
+    """The one-domain tables (`domain_tables` with one domain) of shares with one base (rows
+    `base`) that differ only in their success codes among `values` (e.g. every answer of an
+    item): one pass per table over the rows by (slot, answer), each share's y = 1 the sum of
+    its codes' columns and y = 0 the rest."""
+    codes = sorted({float(c) for success in successes for c in success})
+    width = len(codes) + 1  # the last column: any other answer
+    answer = np.full(values.shape[0], len(codes), dtype=np.int64)
+    for j, code in enumerate(codes):
+        answer[values == code] = j
+    n_slots = cells.block // 2
+    key = np.where(base, (cells.key2 - cells.block) // 2 * width + answer, n_slots * width)
+    size = (n_slots + 1) * width
+
+    def table(keys: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        return np.bincount(keys, weights=weights, minlength=size)[: n_slots * width].reshape(n_slots, width)
+
+    count = table(key)
+    sums = {
+        "count": count,
+        "pos_count": count if positive is None else table(key[positive]),
+        "b_sum": table(key, cells.base),
+        "b_sq": table(key, cells.base_sq),
+    }
+    shape = (1, cells.n_strata, cells.n_cells, 2)
+    totals = {name: table.sum(axis=1) for name, table in sums.items()}
+    out = []
+    for success in successes:
+        columns = [codes.index(float(c)) for c in set(success)]
+        chosen = {name: table[:, columns].sum(axis=1) for name, table in sums.items()}
+        split = {name: np.stack([totals[name] - chosen[name], chosen[name]], axis=-1).reshape(shape) for name in sums}
+        out.append(DomainTables(split["count"], split["pos_count"], split["b_sum"], split["b_sq"]))
+    return out
+
+
 def kept_table(cells: RowCells, key: tuple, compute) -> DomainTables:
     """A share's one-domain table (`compute()`), kept on `cells` under `key` while
     KEEP_SLOTS allows: later calls on the same design (other breakdowns) reuse it."""

@@ -246,3 +246,14 @@ def test_psu_pair_sums_in_blocks_of_one_share_equal_one_block(monkeypatch):
     monkeypatch.setattr(tables_module, "PAIR_BLOCK", 1)
     blocks = make_panel_design(make_panel(4), "raked_strata").differences(SHARES, ("wave", 2020, 2021), by="age")
     assert_same(blocks, whole, CHANGE_NUMERIC)
+
+
+@pytest.mark.parametrize("by", [None, "age"])
+def test_every_answer_of_an_item_by_one_table_equals_a_table_per_answer(by, monkeypatch):
+    """Shares with one base (an item's answer codes) take one pass by (slot, answer)."""
+    answers = [Share("y", success=[code], exclude=[99], where={"heard": [1]}) for code in (1, 2, 3)]
+    answers.append(Share("y", success=[1, 3], exclude=[99], where={"heard": [1]}))
+    result = make_design(make_data(6, n=3000), "raked").proportions(answers, by=by, ci="beta")
+    monkeypatch.setattr(SurveyDesign, "_answer_tables", lambda *args: {})
+    expected = make_design(make_data(6, n=3000), "raked").proportions(answers, by=by, ci="beta")
+    assert_same(result, expected, NUMERIC)
