@@ -178,11 +178,12 @@ def make_panel(seed: int, n: int = 3000) -> pd.DataFrame:
 
 
 def make_panel_design(df: pd.DataFrame, kind: str) -> SurveyDesign:
-    """Respondent as cluster; calibrated to margins crossed with the wave, as the changes are."""
+    """Respondent as cluster (but for "rows"); calibrated to margins crossed with the wave, as the changes are."""
     if kind == "clustered":
         weights = df["w"].where(np.arange(len(df)) % 17 != 0, 0.0)  # some zero weights
         return SurveyDesign(df.assign(w=weights), weights="w", strata="stratum", cluster="resp")
-    design = SurveyDesign(df, weights="w", strata="stratum" if kind == "raked_strata" else None, cluster="resp")
+    cluster = None if kind == "rows" else "resp"
+    design = SurveyDesign(df, weights="w", strata="stratum" if kind != "raked" else None, cluster=cluster)
     if kind == "poststratified":
         return design.poststratify(["wave", "age"], {(v, a): 100.0 + 10 * a for v in (2020, 2021) for a in (0, 1, 2)})
     return design.rake(
@@ -193,15 +194,16 @@ def make_panel_design(df: pd.DataFrame, kind: str) -> SurveyDesign:
     )
 
 
-@pytest.mark.parametrize("kind", ["raked", "raked_strata", "poststratified", "clustered"])
+@pytest.mark.parametrize("kind", ["raked", "raked_strata", "poststratified", "clustered", "rows"])
 @pytest.mark.parametrize("by", [None, "age", "sex", "wijk"])
 def test_tables_with_psu_pairs_equal_the_per_row_path(kind, by, monkeypatch):
     """PSUs of at most two rows (a panel's stacked waves): the tables with pair sums give the
-    numbers of the per-row PSU totals (by a non-calibration variable `wijk` they fall back)."""
+    numbers of the per-row PSU totals (by a non-calibration variable `wijk` they fall back).
+    "rows": the same stacked waves without clusters (changes split by slot, no pairs)."""
     df = make_panel(1)
     paired = make_panel_design(df, kind)
     result = paired.proportions(SHARES, by=by, ci="beta"), paired.differences(SHARES, ("wave", 2020, 2021), by=by)
-    assert paired._row_cells is not None and paired._row_cells.pairs is not None
+    assert paired._row_cells is not None and (paired._row_cells.pairs is None) == (kind == "rows")
     monkeypatch.setattr(design_module, "fits", lambda *args: False)
     per_row = make_panel_design(df, kind)
     expected = per_row.proportions(SHARES, by=by, ci="beta"), per_row.differences(SHARES, ("wave", 2020, 2021), by=by)
