@@ -6,7 +6,7 @@ The demo panel (`survey_pipeline.demo`, no faults; deterministic: the demo seed)
 `--n` respondents per wave, or `--scale` times the demo's, with weights raked per wave to the
 demo margins, then indicators, distributions and wave changes with the breakdowns,
 interval and publication rule of params.yaml, as `survey-pipeline estimate` computes
-them (without reading and writing the tables). This is where per-call overhead shows:
+them (small-area estimates with the covariates of params.yaml; without reading and writing the tables). This is where per-call overhead shows:
 about a thousand proportions and a hundred clustered wave changes. The last line of
 output is one JSON object: n per wave, rows in and out, best and median wall and CPU
 seconds, the peak resident memory of the process during `estimate_all` (the panel's own
@@ -28,6 +28,7 @@ from survey_pipeline import SurveyDesign, demo
 from survey_pipeline.settings import WeightSettings, load_params
 from survey_pipeline.spec import load_spec
 from survey_pipeline.stages.estimate import stage as est
+from survey_pipeline.stages.estimate.small_area import read_covariates
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,11 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     weighting = params.weight
     n = args.n if args.n is not None else args.scale * demo.DEFAULT_N_PER_WAVE
     data, margins = weighted_panel(spec, n, weighting)
+    covariates = read_covariates(settings.small_area, ROOT, spec) if settings.small_area.enabled else None
     reset_peak_memory()
     wall, cpu = [], []
     for _ in range(args.repeat):
         w0, c0 = time.perf_counter(), time.process_time()
-        result = est.estimate_all(spec, data, margins, settings, weighting)
+        result = est.estimate_all(spec, data, margins, settings, weighting, covariates=covariates)
         wall.append(time.perf_counter() - w0)
         cpu.append(time.process_time() - c0)
     rows = {name: len(getattr(result, name)) for name in ("indicators", "changes", "distributions")}

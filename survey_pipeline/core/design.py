@@ -74,6 +74,7 @@ from survey_pipeline.core.tables import (
     BinaryDomainResult,
     DomainTables,
     RowCells,
+    answer_tables,
     binary_domain_contrasts,
     concatenate,
     domain_tables,
@@ -81,8 +82,9 @@ from survey_pipeline.core.tables import (
     kept_table,
     row_cells,
     shares_per_chunk,
+    slot_domain_contrasts,
     slot_levels,
-    split_by_level,
+    slot_values,
     stack_tables,
 )
 from survey_pipeline.core.variance import (
@@ -90,7 +92,6 @@ from survey_pipeline.core.variance import (
     SamplingStructure,
     degrees_of_freedom,
     keyed_covariance,
-    linearized_covariance,
     linearized_variance,
     make_projection,
     sampling_structure,
@@ -243,6 +244,7 @@ class SurveyDesign:
         self._level_cache: dict[str | tuple[str, ...], tuple[pd.Index, np.ndarray]] = {}
         self._columns: dict[str, pd.Series] = {}
         self._row_cells: RowCells | None = None
+        self._row_cells_known = False
 
     def _derive(self, weights: np.ndarray, projection: Projection, info: CalibrationInfo) -> SurveyDesign:
         new = object.__new__(SurveyDesign)
@@ -557,12 +559,13 @@ class SurveyDesign:
         return BinaryDomainResult(means=means, variance=variance, df=df)
 
     def _table_cells(self, domains_per_share: int) -> RowCells | None:
-        """The design's (stratum, cell) keys when the table path applies (no clusters, small tables)."""
-        if not self._structure.rows_are_psus:
-            return None
-        if self._row_cells is None:
-            self._row_cells = row_cells(self._structure, self._weights, self._projection)
-        return self._row_cells if fits(self._row_cells, domains_per_share, self.n) else None
+        """The design's (stratum, cell) keys when the table path applies (no clusters or PSUs of
+        at most two rows, small tables)."""
+        if not self._row_cells_known:
+            self._row_cells = row_cells(self._structure, self._weights, self._projection, self._positive)
+            self._row_cells_known = True
+        cells = self._row_cells
+        return cells if cells is not None and fits(cells, domains_per_share, self.n) else None
 
     def _fit(
         self, shares: Sequence[Share], by: str | Sequence[str] | None, group: np.ndarray | None = None
@@ -579,7 +582,9 @@ class SurveyDesign:
 
         cells = self._table_cells(per_share)
         if cells is not None:
-            return self._fit_tables(shares, cells, labels, level, group, per_share, contrasts), labels
+            fit = self._fit_tables(shares, cells, labels, level, group, per_share, contrasts)
+            if fit is not None:
+                return fit, labels
         parts = []
         per_chunk = max(1, MAX_BATCH // max(self.n, 1))
         for start in range(0, len(shares), per_chunk):
@@ -597,38 +602,65 @@ class SurveyDesign:
         group: np.ndarray | None,
         per_share: int,
         contrasts: Callable[[int], Contrasts],
-    ) -> BinaryDomainResult:
-        """`_fit` without clusters: each share's tables in one pass over the rows. By a
-        breakdown that is constant within the calibration cells, a share's overall tables
-        (kept on the design for later calls) are split by cell instead. `per_share`:
+    ) -> BinaryDomainResult | None:
+        """`_fit` by tables: each share's tables in one pass over the rows. Where the breakdown
+        and group are constant within the calibration cells (calibration variables), a share's
+        overall tables (kept on the design for later calls) are split by cell instead; PSUs of
+        two rows need that (None otherwise: the caller takes the per-row path). `per_share`:
         domains per share; `contrasts(n_shares)`: the outputs of that many shares;
         `labels`, `level`: the breakdown's levels and each row's level (`_levels`), or None."""
-        levels = None
-        if labels is not None and level is not None and group is None:
-            levels = slot_levels(cells, tuple(labels.names), level)
-        split = group is None and (level is None or levels is not None)
+        slot_domain = _slot_domains(cells, labels, level, group)
+        if slot_domain is None and cells.pairs is not None:
+            return None
         bases: dict[tuple, np.ndarray] = {}
+        by_answers = {} if slot_domain is None else self._answer_tables(shares, cells, bases)
 
         def table(share: Share) -> DomainTables:
-            if not split:
+            if slot_domain is None:
                 domain, y = self._share_domain(share, 0, level, group, bases)
                 return domain_tables(cells, domain, y, per_share, self._positive)
-            whole = kept_table(
+            key = _share_key(share)
+            if key in by_answers:
+                return kept_table(cells, key, lambda: by_answers[key])
+            return kept_table(
                 cells,
-                _share_key(share),
+                key,
                 lambda: domain_tables(cells, *self._share_domain(share, 0, None, None, bases), 1, self._positive),
             )
-            return whole if levels is None else split_by_level(whole, levels, per_share)
 
         parts = []
         chunk = shares_per_chunk(cells, per_share)
         for start in range(0, len(shares), chunk):
             batch = shares[start : start + chunk]
             tables = stack_tables([table(share) for share in batch])
-            parts.append(
-                binary_domain_contrasts(tables, contrasts(len(batch)), cells, self._structure, self._projection)
-            )
+            outputs = contrasts(len(batch))
+            if slot_domain is None:
+                parts.append(binary_domain_contrasts(tables, outputs, cells, self._structure, self._projection))
+            else:
+                parts.append(
+                    slot_domain_contrasts(
+                        tables, slot_domain, per_share, outputs, cells, self._structure, self._projection
+                    )
+                )
         return concatenate(parts)
+
+    def _answer_tables(self, shares: Sequence[Share], cells: RowCells, bases: dict) -> dict[tuple, DomainTables]:
+        """One-domain tables of the shares not yet kept that share a base with another (every
+        answer of an item: `answer_tables`), by share key. Numeric columns and codes, no PSU pairs."""
+        groups: dict[tuple, list[Share]] = {}
+        for share in shares:
+            if _share_key(share) not in cells.kept:
+                groups.setdefault(_base_key(share), []).append(share)
+        out: dict[tuple, DomainTables] = {}
+        for group in groups.values():
+            column = self._column(group[0].variable)
+            numeric = all(isinstance(c, (int, float, np.integer, np.floating)) for s in group for c in s.success)
+            if len(group) < 2 or cells.pairs is not None or column.dtype.kind != "f" or not numeric:
+                continue
+            base = self._shared_base_mask(group[0], bases)
+            found = answer_tables(cells, base, column.to_numpy(), [s.success for s in group], self._positive)
+            out.update(zip((_share_key(s) for s in group), found, strict=True))
+        return out
 
     def proportion(
         self,
@@ -1067,24 +1099,37 @@ class SurveyDesign:
 
     # -- logistic regression ---------------------------------------------------------
 
-    def _model_matrix(self, terms: Sequence[tuple[str, bool]], inside: np.ndarray) -> tuple[np.ndarray, list[str]]:
-        """R's model matrix on the domain rows: an intercept, numeric columns as they are,
-        text columns and factor(x) as treatment dummies (first sorted level is the reference)."""
-        columns, names = [np.ones(int(inside.sum()))], ["(Intercept)"]
+    def _model_patterns(
+        self, terms: Sequence[tuple[str, bool]], inside: np.ndarray
+    ) -> tuple[np.ndarray, list[str], np.ndarray]:
+        """R's model matrix on the domain rows as its distinct rows (covariate patterns) and each
+        domain row's pattern: an intercept, numeric columns as they are, text columns and
+        factor(x) as treatment dummies (first sorted level is the reference)."""
+        blocks, names = [], ["(Intercept)"]
+        pattern = np.zeros(int(inside.sum()), dtype=np.int64)
+        term_codes = []
         for name, as_factor in terms:
             column = self._column(name)
-            if not as_factor and column.dtype.kind in "biuf":
-                columns.append(self._numeric(name)[inside])
+            numeric = not as_factor and column.dtype.kind in "biuf"
+            values = self._numeric(name)[inside] if numeric else column.to_numpy()[inside]
+            codes, levels = pd.factorize(values, sort=True)
+            levels = np.asarray(levels)
+            if numeric:
+                blocks.append(levels.astype(np.float64)[:, None])
                 names.append(name)
-                continue
-            levels = np.sort(pd.unique(column[inside]))
-            label = f"factor({name})" if as_factor else name
-            values = column.to_numpy()[inside]
-            for level in levels[1:]:
-                columns.append((values == level).astype(np.float64))
-                shown = int(level) if isinstance(level, (float, np.floating)) and float(level).is_integer() else level
-                names.append(f"{label}{shown}")
-        return np.column_stack(columns), names
+            else:
+                blocks.append((levels[:, None] == levels[None, 1:]).astype(np.float64))
+                label = f"factor({name})" if as_factor else name
+                for level in levels[1:]:
+                    shown = (
+                        int(level) if isinstance(level, (float, np.floating)) and float(level).is_integer() else level
+                    )
+                    names.append(f"{label}{shown}")
+            term_codes.append(codes)
+            pattern = pd.factorize(pattern * np.int64(levels.size) + codes)[0]  # stays below the row count
+        first = _first_rows(pattern)
+        x = np.column_stack([np.ones(first.size)] + [block[codes[first]] for block, codes in zip(blocks, term_codes)])
+        return x, names, pattern
 
     def logit(
         self,
@@ -1103,8 +1148,10 @@ class SurveyDesign:
         response is 0/1 (or a share in [0, 1]); with `success`, 1 where y is one of
         those codes and 0 for any other answer. Rows with a missing value in any model
         variable are left out of the domain. Coefficients: statsmodels' binomial GLM
-        with the design weights; covariance: the linearised sandwich on the full
-        design (calibration-aware, R's svy.varcoef); t on df = degf(domain) + 1 - p.
+        with the design weights, fitted on the weight sums per (covariate pattern,
+        response) (the same likelihood as the rows: few rows for factor predictors);
+        covariance: the linearised sandwich on the full design (calibration-aware, R's
+        svy.varcoef; `keyed_covariance`); t on df = degf(domain) + 1 - p.
         One row per R term name: estimate, se, ci_lower, ci_upper, df, p_value.
         """
         from statsmodels.genmod import families
@@ -1120,21 +1167,30 @@ class SurveyDesign:
                 raise ValueError(f"response '{response}' must lie in [0, 1]; give `success` codes for a coded answer")
         else:
             y = self._in_codes(response, success)[inside].astype(np.float64)
-        x, names = self._model_matrix(terms, inside)
+        x, names, pattern = self._model_patterns(terms, inside)
+        # The fit and its influence depend on a row through its pattern and response only: the
+        # weighted sums per (pattern, response) group carry the likelihood (R fits the rows).
+        y_codes, y_values = pd.factorize(y, sort=True)
+        group = pd.factorize(pattern * np.int64(y_values.size) + y_codes)[0]
+        first = _first_rows(group)
         w = self._weights[inside]
-        if not np.any(w > 0) or np.linalg.matrix_rank(x[w > 0]) < x.shape[1]:
+        group_w = np.bincount(group, weights=w, minlength=first.size)
+        group_x, group_y = x[pattern[first]], np.asarray(y_values, dtype=np.float64)[y_codes[first]]
+        if not np.any(group_w > 0) or np.linalg.matrix_rank(group_x[group_w > 0]) < group_x.shape[1]:
             raise ValueError(f"logit {formula!r}: the model matrix of the domain is empty or not of full rank")
-        fit = GLM(y, x, family=families.Binomial(), var_weights=w / w.mean()).fit(
+        fit = GLM(group_y, group_x, family=families.Binomial(), var_weights=group_w / w.mean()).fit(
             tol=1e-14, rtol=1e-12, tol_criterion="params", maxiter=100
         )
         if not fit.converged:
             raise ValueError(f"logit {formula!r} did not converge")
         beta = np.asarray(fit.params)
-        mu = special.expit(x @ beta)
-        bread = np.linalg.inv(x.T @ (x * (w * mu * (1 - mu))[:, None]))
-        influence = np.zeros((len(names), self.n))
-        influence[:, inside] = ((x * ((y - mu) * w)[:, None]) @ bread).T
-        cov = linearized_covariance(influence, inside, self._structure, self._projection)
+        mu = special.expit(group_x @ beta)
+        bread = np.linalg.inv(group_x.T @ (group_x * (group_w * mu * (1 - mu))[:, None]))
+        # Row influence: bread x (y - mu) w, i.e. g[:, group] times the row's weight.
+        g = (group_x * (group_y - mu)[:, None] @ bread).T
+        key = np.zeros(self.n, dtype=np.int64)
+        key[inside] = group
+        cov = keyed_covariance(self._weights, key, g, inside, self._structure, self._projection)
         out = np.where(inside, 0, -1)
         df = float(degrees_of_freedom(out, 1, self._positive, self._structure)[0]) + 1 - len(names)
         se = np.sqrt(np.diag(cov))
@@ -1186,6 +1242,36 @@ class SurveyDesign:
         df = degrees_of_freedom(out, contrasts.n_out, self._positive, self._structure)
         return BinaryDomainResult(means=means, variance=variance, df=df)
 
+    def _vs_rest_tables(self, share: Share, labels: pd.Index, level: np.ndarray) -> BinaryDomainResult | None:
+        """`domain_vs_rest` of a proportion by tables, when the levels are constant within the
+        calibration cells: the share's one-domain tables, per level split into the rest
+        (domain 0) and the level (1). None when the table path does not apply."""
+        cells = self._table_cells(2)
+        levels = None if cells is None else slot_levels(cells, tuple(labels.names), level)
+        if cells is None or levels is None:
+            return None
+        bases: dict[tuple, np.ndarray] = {}
+        table = kept_table(
+            cells,
+            _share_key(share),
+            lambda: domain_tables(cells, *self._share_domain(share, 0, None, None, bases), 1, self._positive),
+        )
+        rest = np.where(levels >= 0, 0, -1)
+        return concatenate(
+            [
+                slot_domain_contrasts(
+                    table,
+                    np.where(levels == j, 1, rest),
+                    2,
+                    Contrasts.changes(1),
+                    cells,
+                    self._structure,
+                    self._projection,
+                )
+                for j in range(len(labels))
+            ]
+        )
+
     def domain_vs_rest(
         self,
         variable: str,
@@ -1222,16 +1308,18 @@ class SurveyDesign:
         labels, codes = self._levels(by)
         base = base & (codes >= 0)
         k = len(labels)
-        per_chunk = max(1, MAX_BATCH // max(self.n, 1))
-        parts = []
-        for start in range(0, k, per_chunk):
-            chunk = np.arange(start, min(k, start + per_chunk))
-            # Share j of the chunk: domain 2j = the rest, 2j + 1 = level chunk[j].
-            inside = (codes[None, :] == chunk[:, None]).astype(np.int64)
-            index = np.where(base[None, :], 2 * np.arange(chunk.size)[:, None] + inside, -1)
-            domains = Domains(index=index, y=np.broadcast_to(y, index.shape), n_domains=2 * chunk.size)
-            parts.append(self._linear_contrasts(domains, Contrasts.changes(chunk.size), success is not None))
-        fit = concatenate(parts)
+        fit = None if success is None else self._vs_rest_tables(Share(variable, success, exclude, where), labels, codes)
+        if fit is None:
+            per_chunk = max(1, MAX_BATCH // max(self.n, 1))
+            parts = []
+            for start in range(0, k, per_chunk):
+                chunk = np.arange(start, min(k, start + per_chunk))
+                # Share j of the chunk: domain 2j = the rest, 2j + 1 = level chunk[j].
+                inside = (codes[None, :] == chunk[:, None]).astype(np.int64)
+                index = np.where(base[None, :], 2 * np.arange(chunk.size)[:, None] + inside, -1)
+                domains = Domains(index=index, y=np.broadcast_to(y, index.shape), n_domains=2 * chunk.size)
+                parts.append(self._linear_contrasts(domains, Contrasts.changes(chunk.size), success is not None))
+            fit = concatenate(parts)
         means = fit.means
         p = means.estimate.reshape(k, 2)
         n = means.n.reshape(k, 2)
@@ -1322,6 +1410,25 @@ class SurveyDesign:
 WHERE_OPERATORS = ("in", "not_in")
 
 
+def _slot_domains(
+    cells: RowCells, labels: pd.Index | None, level: np.ndarray | None, group: np.ndarray | None
+) -> np.ndarray | None:
+    """Each (stratum, cell) slot's domain within a share, level (x 2 + group) as `_share_domain`
+    numbers them (-1: none), when the slot fixes the breakdown level and the group; else None."""
+    domain = np.zeros(cells.block // 2, dtype=np.int64)
+    if labels is not None and level is not None:
+        levels = slot_levels(cells, tuple(labels.names), level)
+        if levels is None:
+            return None
+        domain = levels
+    if group is not None:
+        groups = slot_values(cells, group)
+        if groups is None:
+            return None
+        domain = np.where((domain >= 0) & (groups >= 0), domain * 2 + groups, -1)
+    return domain
+
+
 def _where_conditions(where: Mapping[str, Any] | None) -> list[tuple[str, list | None, list | None]]:
     """`where` as (variable, codes to include or None, codes to exclude or None) per variable.
 
@@ -1365,6 +1472,12 @@ def _qrule_math(x: np.ndarray, w: np.ndarray, p: float) -> float:
     low = int(at_or_below[-1]) if at_or_below.size else 0  # R's last(): 1 when none
     high = min(low + 1, x.size - 1)
     return float(x[order[low]] if p - cumulative[low] / total == 0 else x[order[high]])
+
+
+def _first_rows(codes: np.ndarray) -> np.ndarray:
+    """The first position of each code, for codes numbered in order of appearance (`pd.factorize`
+    unsorted): a code appears where it exceeds every code before it."""
+    return np.flatnonzero(np.diff(np.maximum.accumulate(codes), prepend=-1) > 0)
 
 
 def _insert_by(frame: pd.DataFrame, position: int, labels: pd.Index, repeats: int = 1) -> None:

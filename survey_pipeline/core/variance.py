@@ -22,6 +22,7 @@ is visited. The difference only shows with lonely PSUs (`fail`, `average`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -74,10 +75,10 @@ class Projection:
     margins with the weights R stored after each margin of the final sweep).
     `cell[row]` is the row's joint cell, `base[row]` its weight before calibration,
     `factor[cell]` the final calibration factor. The remaining fields are design
-    constants computed once by `make_projection`: per cell, per stratum x cell, per
-    (stratum x cell) x PSU and the per-stratum Gram matrix of the PSU x cell sums
-    (clustered designs only) and, for raking, the two factors of the projection
-    (`projection_from_cell_sums`).
+    constants computed once by `make_projection`: per cell and per stratum x cell sums
+    and, for raking, the two factors of the projection (`projection_from_cell_sums`);
+    the per (stratum x cell) x PSU sums and the per-stratum Gram matrix of the PSU x
+    cell sums (clustered designs) on first use (`psu_sums`).
     """
 
     kind: str
@@ -89,10 +90,20 @@ class Projection:
     base_per_cell: np.ndarray
     stratum_base: sp.csr_matrix
     stratum_base_sq: sp.csr_matrix
-    cell_psu_base: sp.csr_matrix | None
-    psu_gram: sp.csr_matrix | None
+    structure: SamplingStructure
     to_categories: sp.csr_matrix | None
     from_categories: np.ndarray | None
+
+    @cached_property
+    def psu_sums(self) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """(stratum x cell) x PSU sums of base weights and the per-stratum Gram matrix of the
+        PSU x cell sums, for the per-row variance of a clustered design (the table path and
+        unclustered designs need neither)."""
+        st = self.structure
+        assert st.psu is not None  # only clustered designs have PSU sums
+        psu_base = sp.csr_matrix((self.base, (st.psu, self.cell)), shape=(st.n_psu, self.n_cells))
+        cell_psu_base = _cell_psu_base(psu_base, st)
+        return cell_psu_base, (cell_psu_base @ psu_base).tocsr()
 
 
 def make_projection(
@@ -113,11 +124,6 @@ def make_projection(
     """
     stratum_base = _stratum_cell_sums(structure, cell, n_cells, base)
     stratum_base_sq = _stratum_cell_sums(structure, cell, n_cells, base * base)
-    cell_psu_base = psu_gram = None
-    if not structure.rows_are_psus:
-        psu_base = sp.csr_matrix((base, (structure.psu, cell)), shape=(structure.n_psu, n_cells))
-        cell_psu_base = _cell_psu_base(psu_base, structure)
-        psu_gram = (cell_psu_base @ psu_base).tocsr()
     to_categories = from_categories = None
     if kind == "rake":
         rows_per_cell = np.bincount(cell, minlength=n_cells).astype(np.float64)
@@ -132,8 +138,7 @@ def make_projection(
         base_per_cell=np.bincount(cell, weights=base, minlength=n_cells),
         stratum_base=stratum_base,
         stratum_base_sq=stratum_base_sq,
-        cell_psu_base=cell_psu_base,
-        psu_gram=psu_gram,
+        structure=structure,
         to_categories=to_categories,
         from_categories=from_categories,
     )
@@ -230,7 +235,8 @@ def sampling_structure(
         npsu = np.bincount(stratum, minlength=n_strata).astype(np.float64)
     else:
         cl, n_cl = _codes(cluster, "cluster")
-        psu, n_psu = _codes(stratum * np.int64(n_cl) + cl, "cluster")
+        # Nested in strata: one PSU per (stratum, cluster); with one stratum, the cluster codes.
+        psu, n_psu = (cl, n_cl) if n_strata == 1 else _codes(stratum * np.int64(n_cl) + cl, "cluster")
         psu_stratum = np.zeros(n_psu, dtype=np.int64)
         psu_stratum[psu] = stratum
         npsu = np.bincount(psu_stratum, minlength=n_strata).astype(np.float64)
@@ -355,12 +361,11 @@ def _stratum_sums_clusters(
 
     if proj is None:
         return StratumSums(total=per_stratum(t), sumsq=per_stratum(t * t), n_domain_psu=per_stratum(None))
-    # make_projection sets the PSU sums whenever the design's structure has PSUs, as here.
-    assert proj.cell_psu_base is not None and proj.psu_gram is not None
+    cell_psu_base, psu_gram = proj.psu_sums
     h = projection_coefficients(a, out, n_out, proj)
     total = per_stratum(t) - times_transpose(h, proj.stratum_base)
-    cross = _paired_forms(h, proj.cell_psu_base @ totals, s)
-    sumsq = per_stratum(t * t) - 2 * cross + _quadratic_forms(h, proj.psu_gram, s)
+    cross = _paired_forms(h, cell_psu_base @ totals, s)
+    sumsq = per_stratum(t * t) - 2 * cross + _quadratic_forms(h, psu_gram, s)
     return StratumSums(total=total, sumsq=sumsq, n_domain_psu=None)
 
 

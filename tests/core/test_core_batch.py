@@ -9,6 +9,7 @@ import pytest
 
 from survey_pipeline import SurveyDesign
 from survey_pipeline.core import design as design_module
+from survey_pipeline.core import tables as tables_module
 from survey_pipeline.core.design import Share
 from survey_pipeline.core.variance import RAKING_PROJECTION_SWEEPS, _raking_operator
 
@@ -157,3 +158,104 @@ def test_breakdown_by_calibration_variable_equals_a_pass_by_level(by, monkeypatc
     monkeypatch.setattr(design_module, "slot_levels", lambda *args: None)
     fresh = make_design(make_data(3, n=3000), "raked")
     assert_same(split, fresh.proportions(SHARES, by=by, ci="beta"), NUMERIC)
+
+
+def make_panel(seed: int, n: int = 3000) -> pd.DataFrame:
+    """Two stacked waves, a respondent (the cluster) in one or both; age can change between waves."""
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({"resp": rng.integers(0, int(n * 0.7), n), "wave": np.where(np.arange(n) % 2 == 0, 2020, 2021)})
+    df = df.drop_duplicates(["resp", "wave"]).reset_index(drop=True)
+    m = len(df)
+    df["w"] = rng.uniform(0.5, 4.0, m)
+    df["stratum"] = df["resp"] % 3
+    df["y"] = rng.choice([1.0, 2.0, 3.0, 99.0, np.nan], m, p=[0.35, 0.3, 0.2, 0.1, 0.05])
+    df["z"] = rng.choice([1.0, 2.0, 3.0], m)
+    df["heard"] = rng.choice([1, 2], m)
+    df["age"] = (df["resp"] + (df["wave"] == 2021) * (rng.random(m) < 0.2)) % 3
+    df["sex"] = df["resp"] % 2
+    df["wijk"] = rng.choice([1.0, 2.0, 3.0], m)
+    return df
+
+
+def make_panel_design(df: pd.DataFrame, kind: str) -> SurveyDesign:
+    """Respondent as cluster (but for "rows"); calibrated to margins crossed with the wave, as the changes are."""
+    if kind == "clustered":
+        weights = df["w"].where(np.arange(len(df)) % 17 != 0, 0.0)  # some zero weights
+        return SurveyDesign(df.assign(w=weights), weights="w", strata="stratum", cluster="resp")
+    cluster = None if kind == "rows" else "resp"
+    design = SurveyDesign(df, weights="w", strata="stratum" if kind != "raked" else None, cluster=cluster)
+    if kind == "poststratified":
+        return design.poststratify(["wave", "age"], {(v, a): 100.0 + 10 * a for v in (2020, 2021) for a in (0, 1, 2)})
+    return design.rake(
+        {
+            ("wave", "age"): {(v, a): 300.0 for v in (2020, 2021) for a in (0, 1, 2)},
+            ("wave", "sex"): {(v, s): 450.0 for v in (2020, 2021) for s in (0, 1)},
+        }
+    )
+
+
+@pytest.mark.parametrize("kind", ["raked", "raked_strata", "poststratified", "clustered", "rows"])
+@pytest.mark.parametrize("by", [None, "age", "sex", "wijk"])
+def test_tables_with_psu_pairs_equal_the_per_row_path(kind, by, monkeypatch):
+    """PSUs of at most two rows (a panel's stacked waves): the tables with pair sums give the
+    numbers of the per-row PSU totals (by a non-calibration variable `wijk` they fall back).
+    "rows": the same stacked waves without clusters (changes split by slot, no pairs)."""
+    df = make_panel(1)
+    paired = make_panel_design(df, kind)
+    result = paired.proportions(SHARES, by=by, ci="beta"), paired.differences(SHARES, ("wave", 2020, 2021), by=by)
+    assert paired._row_cells is not None and (paired._row_cells.pairs is None) == (kind == "rows")
+    monkeypatch.setattr(design_module, "fits", lambda *args: False)
+    per_row = make_panel_design(df, kind)
+    expected = per_row.proportions(SHARES, by=by, ci="beta"), per_row.differences(SHARES, ("wave", 2020, 2021), by=by)
+    assert_same(result[0], expected[0], NUMERIC)
+    assert_same(result[1], expected[1], CHANGE_NUMERIC)
+
+
+def test_psu_of_three_rows_takes_the_per_row_path():
+    df = make_panel(2)
+    df.loc[df.index[:3], "resp"] = -1  # one PSU of three rows
+    design = make_panel_design(df, "raked")
+    design.differences(SHARES, ("wave", 2020, 2021), by="age")
+    assert design._row_cells is None
+
+
+VS_REST_NUMERIC = ["estimate_domain", "estimate_rest", "n_domain", "n_rest", "difference", "se", "ci_lower"]
+VS_REST_NUMERIC += ["ci_upper", "df", "t", "p_value", "p_adjusted", "n_tests"]
+
+
+@pytest.mark.parametrize("kind", ["raked", "panel"])
+def test_domain_vs_rest_by_tables_equals_the_per_row_path(kind, monkeypatch):
+    """By a calibration variable, each level against the rest from the share's one-domain tables."""
+
+    def design() -> SurveyDesign:
+        return (
+            make_design(make_data(3, n=3000), "raked")
+            if kind == "raked"
+            else make_panel_design(make_panel(3), kind="raked")
+        )
+
+    tables = design()
+    result = tables.domain_vs_rest("y", success=[1], exclude=[99], where={"heard": [1]}, by="age")
+    assert tables._row_cells is not None and tables._row_cells.kept  # the tables were used
+    monkeypatch.setattr(design_module, "fits", lambda *args: False)
+    expected = design().domain_vs_rest("y", success=[1], exclude=[99], where={"heard": [1]}, by="age")
+    assert_same(result, expected, VS_REST_NUMERIC)
+
+
+def test_psu_pair_sums_in_blocks_of_one_share_equal_one_block(monkeypatch):
+    design = make_panel_design(make_panel(4), "raked_strata")
+    whole = design.differences(SHARES, ("wave", 2020, 2021), by="age")
+    monkeypatch.setattr(tables_module, "PAIR_BLOCK", 1)
+    blocks = make_panel_design(make_panel(4), "raked_strata").differences(SHARES, ("wave", 2020, 2021), by="age")
+    assert_same(blocks, whole, CHANGE_NUMERIC)
+
+
+@pytest.mark.parametrize("by", [None, "age"])
+def test_every_answer_of_an_item_by_one_table_equals_a_table_per_answer(by, monkeypatch):
+    """Shares with one base (an item's answer codes) take one pass by (slot, answer)."""
+    answers = [Share("y", success=[code], exclude=[99], where={"heard": [1]}) for code in (1, 2, 3)]
+    answers.append(Share("y", success=[1, 3], exclude=[99], where={"heard": [1]}))
+    result = make_design(make_data(6, n=3000), "raked").proportions(answers, by=by, ci="beta")
+    monkeypatch.setattr(SurveyDesign, "_answer_tables", lambda *args: {})
+    expected = make_design(make_data(6, n=3000), "raked").proportions(answers, by=by, ci="beta")
+    assert_same(result, expected, NUMERIC)

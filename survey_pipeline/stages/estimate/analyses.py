@@ -273,13 +273,12 @@ def logit_rows(
 
     rows.append(term_row(INTERCEPT, "", np.nan, "", int(inside.sum()), False))
     for name in predictors:
-        values = data[name].to_numpy(dtype=np.float64)[inside]
-        present = sorted(set(values.tolist()))
+        present, counts = np.unique(data[name].to_numpy(dtype=np.float64)[inside], return_counts=True)
         labels = _labels(spec, name)
-        for position, code in enumerate(present):
+        for position, (code, n) in enumerate(zip(present.tolist(), counts.tolist(), strict=True)):
             label = labels.get(int(code), str(code))
             term = f"factor({name}){int(code)}"  # R's name; the reference level has no coefficient
-            rows.append(term_row(term, name, float(code), label, int(np.sum(values == code)), position == 0))
+            rows.append(term_row(term, name, float(code), label, int(n), position == 0))
     reasons = []
     for row in rows:
         if fit is None:

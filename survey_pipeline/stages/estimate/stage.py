@@ -429,10 +429,9 @@ def _n_both(
     if breakdown is None:
         return both.sum(axis=1)
     level = frame[breakdown].to_numpy(dtype=np.float64)
-    both &= level[first] == level[second]
-    item, pair = np.nonzero(both)
-    key = item * found.size + np.searchsorted(found, level[first][pair])
-    return np.bincount(key, minlength=masks.shape[0] * found.size)
+    same = level[first] == level[second]
+    position = np.searchsorted(found, level[first])
+    return np.concatenate([np.bincount(position[item & same], minlength=found.size) for item in both])
 
 
 def estimate_changes(
