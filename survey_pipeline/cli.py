@@ -161,7 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     then frozen out of the garbage collector: shutdown would otherwise have it search them all
     for reference cycles, again and again while it clears the modules (~0.7 s of CPU after the
     last log line); atexit handlers, flushing and module teardown run as before. Called with
-    `argv` (tests, embedding), the handlers and the collector are left as they were.
+    `argv` (tests, embedding), the handlers are left as they were and nothing is frozen at the
+    end (the stages freeze what lives on before each of them: `_freeze_what_lives_on`).
     """
     if argv is None and threading.current_thread() is threading.main_thread():
         try:
