@@ -3,6 +3,9 @@
 Stages hand data to each other as files under `outputs/<stage>/`. Every table and
 JSON file is checked against its contract (`survey_pipeline.contracts`) when it is
 written and again when it is read, so any stage can be re-run or inspected alone.
+A table that this very process checked and wrote, and that still holds exactly the
+bytes it wrote (the next stage of `survey-pipeline run` reading it), is not checked
+again: that check would repeat the one made on write, with the same result.
 
 Writes go to a staging folder first; `OutputStore.commit()` swaps the staged
 folders into place only after every stage of the run succeeded, so a failed
@@ -15,6 +18,8 @@ naming the file and the operating system's reason.
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import io
 import json
 import logging
 import os
@@ -24,6 +29,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -84,15 +90,20 @@ def validate_contract(
 ) -> pd.DataFrame:
     """`contract.validate` (lazy) with the survey's own column names: the spec's respondent id
     and wave variable are checked as the contract's `resp_id` and `wave`, then named back."""
-    renames = {}
-    if spec is not None:
-        renames = {
-            name: canonical
-            for name, canonical in ((spec.respondent_id, CONTRACT_ID), (spec.wave_variable, CONTRACT_WAVE))
-            if name != canonical and name in frame.columns
-        }
+    renames = _survey_renames(frame.columns, spec)
     checked = contract.validate(frame.rename(columns=renames), lazy=True)
     return checked.rename(columns={canonical: name for name, canonical in renames.items()})
+
+
+def _survey_renames(columns: pd.Index, spec: QuestionnaireSpec | None) -> dict[str, str]:
+    """The survey's own names among `columns` that the contracts call `resp_id` and `wave`."""
+    if spec is None:
+        return {}
+    return {
+        name: canonical
+        for name, canonical in ((spec.respondent_id, CONTRACT_ID), (spec.wave_variable, CONTRACT_WAVE))
+        if name != canonical and name in columns
+    }
 
 
 def check_table(
@@ -134,14 +145,73 @@ def write_table(
     checked = check_table(frame.reset_index(drop=True), contract, file=str(path), spec=spec)
     with _os_errors_named(path):
         checked.to_parquet(path, index=False)
+        content, identity = _read_file(path)
+    _checked_here[path.resolve()] = _CheckedFile(
+        os.getpid(), contract, _survey_renames(checked.columns, spec), identity, _digest(content)
+    )
     return checked
 
 
 def read_table(path: Path, contract: type[pa.DataFrameModel], spec: QuestionnaireSpec | None = None) -> pd.DataFrame:
-    """Read a Parquet table written by a stage and check it against its contract (survey names from `spec`)."""
+    """Read a Parquet table written by a stage and check it against its contract (survey names from `spec`),
+    unless this process checked and wrote exactly these bytes under the same contract and names."""
     if not path.exists():
         raise InputError("missing stage output; run the earlier stage first", file=str(path), rule="stage_input")
-    return check_table(pd.read_parquet(path), contract, file=str(path), spec=spec)
+    content, identity = _read_file(path)
+    frame = pd.read_parquet(io.BytesIO(content))
+    if _checked_when_written(path, content, identity, frame.columns, contract, spec):
+        return frame
+    return check_table(frame, contract, file=str(path), spec=spec)
+
+
+@dataclass(frozen=True)
+class _CheckedFile:
+    """A table file as `write_table` left it: written by process `pid` after its check under `contract`
+    with the survey's column names `renames`; the file's identity (device, inode, size, mtime) and digest."""
+
+    pid: int
+    contract: type[pa.DataFrameModel]
+    renames: dict[str, str]
+    identity: tuple[int, int, int, int]
+    digest: bytes
+
+
+_checked_here: dict[Path, _CheckedFile] = {}
+"""The tables this process checked and wrote, by resolved path."""
+
+
+def _read_file(path: Path) -> tuple[bytes, tuple[int, int, int, int]]:
+    """The bytes of `path` and the identity of the file they were read from."""
+    with path.open("rb") as handle:
+        status = os.fstat(handle.fileno())
+        return handle.read(), (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
+
+
+def _digest(content: bytes) -> bytes:
+    return hashlib.sha256(content).digest()
+
+
+def _checked_when_written(
+    path: Path,
+    content: bytes,
+    identity: tuple[int, int, int, int],
+    columns: pd.Index,
+    contract: type[pa.DataFrameModel],
+    spec: QuestionnaireSpec | None,
+) -> bool:
+    """Whether this process wrote `content` (a table with `columns`) to this very file after checking it
+    as reading it would (same contract, same survey column names): a check on read would repeat that
+    check, with its result. A file written by another process, replaced, edited or touched since is
+    checked again."""
+    written = _checked_here.get(path.resolve())
+    return (
+        written is not None
+        and written.pid == os.getpid()
+        and written.contract is contract
+        and written.renames == _survey_renames(columns, spec)
+        and written.identity == identity
+        and written.digest == _digest(content)
+    )
 
 
 def check_json(data: Any, contract: type[BaseModel], *, file: str) -> Any:

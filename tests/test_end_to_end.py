@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import shutil
 import subprocess
@@ -244,6 +245,40 @@ def test_at_gx_level_full_the_run_leaves_great_expectations_to_its_worker_with_t
     # the validate stage alone runs its checkpoint in its own process: the same files
     assert cli.main(["--project-dir", str(project), "--quiet", "validate"]) == 0
     assert _stage_digests(outputs) == digests
+
+
+def test_tables_the_run_reads_back_without_checking_them_again_are_what_the_check_returns(
+    finished_run, tmp_path, monkeypatch
+):
+    """A table that `run` checked and wrote is read by the next stage without a second check
+    (artifacts.read_table); that check would have returned the very frame read, dtypes included."""
+    from survey_pipeline import artifacts
+
+    project = tmp_path / "project"
+    _copy_inputs(finished_run, project)
+    skipped: list[str] = []
+    differing: list[str] = []
+    checked_when_written = artifacts._checked_when_written
+
+    def verified(path, content, identity, columns, contract, spec):
+        if not checked_when_written(path, content, identity, columns, contract, spec):
+            return False
+        skipped.append(path.name)
+        frame = pd.read_parquet(io.BytesIO(content))
+        try:
+            checked = artifacts.check_table(frame.copy(), contract, file=str(path), spec=spec)
+            pd.testing.assert_frame_equal(checked, frame, check_exact=True)
+        except AssertionError as exc:
+            differing.append(f"{path.name}: {exc}")
+        return True
+
+    monkeypatch.setattr(artifacts, "_checked_when_written", verified)
+    assert cli.main(["--project-dir", str(project), "--quiet", "run"]) == 0
+    assert differing == []
+    assert {"responses.parquet", "valid.parquet", "weights.parquet", "indicators.parquet", "means.parquet"} <= set(
+        skipped
+    )
+    assert _stage_digests(project / "outputs") == _stage_digests(finished_run / "outputs")
 
 
 def failing_checkpoint(frame, spec, docs_dir=None) -> dict:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pandera.pandas as pa
@@ -33,19 +37,21 @@ class Rows(pa.DataFrameModel):
         unique = ["resp_id", "wave"]
 
 
-def test_survey_columns_are_checked_under_the_spec_names(tmp_path):
-    """The contracts call the respondent id and wave variable resp_id and wave; a survey whose
-    spec names them otherwise has its own columns checked as those, and keeps its names."""
-    import copy
-
+def _spec_naming(**survey_names: str):
+    """The demo spec with the survey's respondent id and wave variable named otherwise."""
     import yaml
 
     from survey_pipeline.spec import parse_spec
 
     raw = yaml.safe_load((artifacts.PROJECT_ROOT / "questionnaires" / "wij_monitor.yaml").read_text(encoding="utf-8"))
-    raw = copy.deepcopy(raw)
-    raw["survey"].update(respondent_id="nr.panel", wave_variable="jaar")
-    spec = parse_spec(raw)
+    raw["survey"].update(survey_names)
+    return parse_spec(raw)
+
+
+def test_survey_columns_are_checked_under_the_spec_names(tmp_path):
+    """The contracts call the respondent id and wave variable resp_id and wave; a survey whose
+    spec names them otherwise has its own columns checked as those, and keeps its names."""
+    spec = _spec_naming(respondent_id="nr.panel", wave_variable="jaar")
     frame = pd.DataFrame({"nr.panel": [1, 2], "jaar": [2019, 2019]})
     checked = artifacts.check_table(frame, Rows, file="f", spec=spec)
     assert list(checked.columns) == ["nr.panel", "jaar"]
@@ -73,6 +79,87 @@ def test_read_refuses_a_tampered_table(tmp_path):
     pd.DataFrame({"wave": [2019], "estimate": [0.5], "respondent": [17]}).to_parquet(tmp_path / "t.parquet")
     with pytest.raises(SchemaCheckError, match="respondent"):
         read_table(tmp_path / "t.parquet", Shares)
+
+
+def _counting_checks(monkeypatch) -> list[str]:
+    """The files `check_table` is called for from now on."""
+    checked: list[str] = []
+    check_table = artifacts.check_table
+
+    def counting(frame, contract, *, file, spec=None):
+        checked.append(Path(file).name)
+        return check_table(frame, contract, file=file, spec=spec)
+
+    monkeypatch.setattr(artifacts, "check_table", counting)
+    return checked
+
+
+def test_a_table_this_process_checked_and_wrote_is_read_back_without_a_second_check(tmp_path, monkeypatch):
+    frame = pd.DataFrame({"wave": [2019, 2020], "estimate": [0.78, 0.81]})
+    written = write_table(frame, tmp_path / "t.parquet", Shares)
+    checked = _counting_checks(monkeypatch)
+    read = read_table(tmp_path / "t.parquet", Shares)
+    assert checked == []
+    pd.testing.assert_frame_equal(read, written)
+    pd.testing.assert_frame_equal(read, artifacts.check_table(read, Shares, file="again"))  # what a check returns
+    read_table(tmp_path / "t.parquet", OtherShares)  # under another contract: checked
+    assert checked == ["again", "t.parquet"]
+
+
+class OtherShares(Shares):
+    class Config:
+        name = "test_other_shares"
+        strict = True
+
+
+def test_a_table_read_under_other_survey_column_names_than_it_was_written_with_is_checked(tmp_path, monkeypatch):
+    spec = _spec_naming(respondent_id="nr.panel", wave_variable="jaar")
+    path = tmp_path / "rows.parquet"
+    write_table(pd.DataFrame({"nr.panel": [1, 2], "jaar": [2019, 2019]}), path, Rows, spec)
+    checked = _counting_checks(monkeypatch)
+    assert list(read_table(path, Rows, spec).columns) == ["nr.panel", "jaar"]
+    assert checked == []
+    with pytest.raises(SchemaCheckError):  # without the spec its columns are unknown to the contract
+        read_table(path, Rows)
+    assert checked == ["rows.parquet"]
+
+
+def test_a_table_edited_in_place_since_this_process_wrote_it_is_checked_on_read(tmp_path):
+    """Same file, same size and the old modification time put back: the bytes differ, so it is checked."""
+    path = tmp_path / "t.parquet"
+    write_table(pd.DataFrame({"wave": [2019], "estimate": [0.5]}), path, Shares)
+    before = path.stat()
+    pd.DataFrame({"wave": [2019], "estimate": [1.5]}).to_parquet(tmp_path / "bad.parquet", index=False)
+    tampered = (tmp_path / "bad.parquet").read_bytes()
+    assert len(tampered) == before.st_size
+    with path.open("r+b") as handle:
+        handle.write(tampered)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (path.stat().st_ino, path.stat().st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    with pytest.raises(SchemaCheckError, match="estimate"):
+        read_table(path, Shares)
+
+
+def test_a_table_replaced_or_rewritten_by_another_process_is_checked_on_read(tmp_path, monkeypatch):
+    """The same bytes again, but not from this process's write: checked (a stage verb reads what an earlier
+    stage's process wrote; a file put in place of the one written here)."""
+    path = tmp_path / "t.parquet"
+    frame = pd.DataFrame({"wave": [2019], "estimate": [0.5]})
+    write_table(frame, path, Shares)
+    content = path.read_bytes()
+    checked = _counting_checks(monkeypatch)
+    rewrite = "import pathlib, sys; pathlib.Path(sys.argv[1]).write_bytes(pathlib.Path(sys.argv[2]).read_bytes())"
+    (tmp_path / "same.parquet").write_bytes(content)
+    subprocess.run([sys.executable, "-c", rewrite, str(path), str(tmp_path / "same.parquet")], check=True)
+    assert path.read_bytes() == content
+    read_table(path, Shares)
+    assert checked == ["t.parquet"]
+
+    write_table(frame, path, Shares)
+    checked.clear()
+    os.replace(tmp_path / "same.parquet", path)
+    read_table(path, Shares)
+    assert checked == ["t.parquet"]
 
 
 def test_missing_stage_input_names_the_file(tmp_path):
