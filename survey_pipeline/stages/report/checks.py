@@ -406,11 +406,27 @@ def _suites(spec: QuestionnaireSpec, rule: SuppressionRule, run_waves: Sequence[
 def run_checkpoint(
     tables: Mapping[str, pd.DataFrame], spec: QuestionnaireSpec, rule: SuppressionRule, run_waves: Sequence[int]
 ) -> list[CheckOutcome]:
-    """Run one GX checkpoint per table (in an in-memory context; nothing written, no network)."""
+    """Run one GX checkpoint per table (in an in-memory context; nothing written, no network).
+
+    First with GX's BASIC results (a third less work); only when a check fails again with
+    COMPLETE ones, whose unexpected rows name the examples in the outcomes."""
+    frames = _frames_for_gx(tables, rule)
+    outcomes = _checkpoint_outcomes(frames, spec, rule, run_waves, "BASIC")
+    if all(o.success for o in outcomes):
+        return outcomes
+    return _checkpoint_outcomes(frames, spec, rule, run_waves, "COMPLETE")
+
+
+def _checkpoint_outcomes(
+    frames: Mapping[str, pd.DataFrame],
+    spec: QuestionnaireSpec,
+    rule: SuppressionRule,
+    run_waves: Sequence[int],
+    result_format: str,
+) -> list[CheckOutcome]:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
 
-    frames = _frames_for_gx(tables, rule)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False, "metric_calculations": False}
     source = context.data_sources.add_or_update_pandas("report_tables")
@@ -429,7 +445,7 @@ def run_checkpoint(
             gx.Checkpoint(
                 name=f"report_{name}_checkpoint",
                 validation_definitions=[definition],
-                result_format={"result_format": "COMPLETE"},
+                result_format={"result_format": result_format},
             )
         )
         result = checkpoint.run(batch_parameters={"dataframe": frame})

@@ -595,8 +595,12 @@ class FigureFiles:
         return self
 
     def __exit__(self, error_type, error, traceback) -> None:
-        if self._pool is not None:
-            gx_process._stop(self._pool)  # normally idle by now (`place` waited); else stop the drawing
+        if self._pool is None:
+            return
+        if error_type is None:
+            self._pool.shutdown(wait=True)
+        else:
+            gx_process._stop(self._pool)  # a failed check or drawing, or a signal: stop drawing at once
 
     def start(self, plans: Sequence[FigurePlan]) -> list[Figure]:
         """Every plan in every format; those not in the cache start being drawn."""
