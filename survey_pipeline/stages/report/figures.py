@@ -576,16 +576,16 @@ class FigureFiles:
     """A report's figure files: named at once, drawn in the background, put in place when asked.
 
     `start(plans)` returns every figure (files under FIGURES) and starts drawing the files not
-    in the cache into `scratch`: in forked processes (`workers`, tied to this one) when there are
-    at least MIN_PARALLEL_FIGURES, else here. `place(folder)` waits for the drawing, puts every
-    file in `folder` (drawn, or copied from the cache) and updates the cache to hold exactly
+    in the cache into `scratch`: in `workers` forked processes (tied to this one) when there are
+    at least MIN_PARALLEL_FIGURES, else (or with no workers) here. `place(folder)` waits for the
+    drawing, puts every file in `folder` (drawn, or copied from the cache) and updates the cache to hold exactly
     this report's files (so it never grows past one report). Nothing reaches the cache or a
     report folder before `place`: the report's checks may run meanwhile, and when the block is
     left by an error (a failed check, a figure that cannot be drawn) the drawing is stopped and
     the cache stays as it was.
     """
 
-    def __init__(self, formats: Sequence[str], cache_dir: Path | None, scratch: Path, workers: int = 1) -> None:
+    def __init__(self, formats: Sequence[str], cache_dir: Path | None, scratch: Path, workers: int = 0) -> None:
         self.formats, self.cache_dir, self.scratch, self.workers = tuple(formats), cache_dir, scratch, workers
         self._files: dict[str, tuple[str, bool]] = {}  # file name -> (cache entry, drawn now)
         self._pool: ProcessPoolExecutor | None = None
@@ -616,7 +616,7 @@ class FigureFiles:
                     paths[fmt] = self.scratch / name
             if paths:
                 missing.append((plan, paths))
-        if self.workers > 1 and len(missing) >= MIN_PARALLEL_FIGURES:
+        if self.workers > 0 and len(missing) >= MIN_PARALLEL_FIGURES:
             # fork: the workers start with matplotlib imported (spawn would import it again in each)
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
@@ -650,7 +650,7 @@ class FigureFiles:
 
 
 def write_figures(
-    plans: Sequence[FigurePlan], folder: Path, formats: Sequence[str], cache_dir: Path | None, workers: int = 1
+    plans: Sequence[FigurePlan], folder: Path, formats: Sequence[str], cache_dir: Path | None, workers: int = 0
 ) -> list[Figure]:
     """Write every plan in every format to `folder` and wait for them (`FigureFiles`)."""
     with tempfile.TemporaryDirectory() as scratch, FigureFiles(formats, cache_dir, Path(scratch), workers) as files:

@@ -66,8 +66,9 @@ log = logging.getLogger(__name__)
 TABLES = ("indicators", "changes", "distributions")
 # Under outputs/, outside every stage folder: survives the swap of outputs/report/ (report/figures.py).
 FIGURE_CACHE = Path(".cache") / "figures"
-# Two drawing processes beside the main one and the workbook's (2 cores).
-FIGURE_WORKERS = 2
+# One drawing process beside the main one, the workbook's and the GX worker (2 cores): a second
+# costs its own fork and warm-up, and does not shorten the report while all four are busy.
+FIGURE_WORKERS = 1
 WORKBOOK = "tabellen.xlsx"
 SHEETS = {"indicators": "Indicatoren", "changes": "Veranderingen", "distributions": "Verdelingen"}
 DUTCH = {"indicators": dutch_indicators, "changes": dutch_changes, "distributions": dutch_distributions}
