@@ -220,8 +220,13 @@ def test_a_failed_check_is_exit_2_and_keeps_the_last_good_report(tmp_path, repor
     bad.loc[hit, "n"] = 12  # published although below the minimum base
     bad.to_parquet(project / "outputs" / "estimate" / "indicators.parquet", index=False)
 
+    # no figure cached: every figure is drawn, in the background while the checkpoint that fails runs
+    shutil.rmtree(project / "outputs" / stage.FIGURE_CACHE)
     with pytest.raises(InputError, match="reliability: n >= 30.*heard 2020 Totaal"):
         stage.run(OutputStore(project / "outputs"), spec, params, project)
+    # nothing drawn or written for the failed report is left: no scratch or staging folder, no cache entry
+    assert not list((project / "outputs").glob(".staging-*"))
+    assert not list((project / "outputs" / stage.FIGURE_CACHE).glob("*"))
     assert cli.main(["--project-dir", str(project), "--quiet", "report"]) == cli.EXIT_INPUT
     assert _digest(project / "outputs" / "report") == before
     assert not list((project / "outputs").glob(".staging-*"))

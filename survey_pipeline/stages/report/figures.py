@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
 import logging
 import os
+import re
 import shutil
+import tempfile
 import textwrap
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -34,9 +37,12 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_mixed import MixedModeRenderer
+from matplotlib.backends.backend_svg import RendererSVG
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
+from survey_pipeline import gx_process
 from survey_pipeline.contracts import SAE_SOURCE_MODEL as MODEL_SOURCE
 from survey_pipeline.spec import ALL_RESIDENTS, Indicator, QuestionnaireSpec
 from survey_pipeline.stages.report import formatting
@@ -47,6 +53,9 @@ from survey_pipeline.targets import parse_target
 log = logging.getLogger(__name__)
 
 DPI = 150
+POINTS_PER_INCH = 72
+PAD = 0.1  # inches of margin around the tight bounding box
+SVG_ROOT_SIZE = re.compile(r'width="[0-9.]+pt" height="[0-9.]+pt" viewBox="0 0 [0-9.]+ [0-9.]+"')
 # Applied only while a figure is built and saved (no pyplot, no global state for other code).
 STYLE = {
     "svg.hashsalt": "survey-pipeline",
@@ -71,6 +80,7 @@ PERCENT = FuncFormatter(lambda y, _: format_percent(y, 0))
 FOREST_TICKS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0)  # odds ratios, log axis
 # Fewer figures to draw are drawn in the main process: a pool would cost about as much as it saves.
 MIN_PARALLEL_FIGURES = 4
+FIGURES = "figures"  # the report's folder of figure files, as the pages name them
 
 
 @dataclass(frozen=True)
@@ -484,16 +494,58 @@ DRAW = {"chain": _draw_chain, "trend": _draw_trend, "area": _draw_area, "forest"
 def draw(plan: FigurePlan, paths: Mapping[str, Path]) -> None:
     """Draw `plan` under the report style and write it once per format (`paths`: format -> file).
 
-    One tight bounding box for all formats (layout is the costly part); rc_context
-    keeps the caller's rcParams as they were.
+    SVG in one pass (`_write_svg`); other formats lay the figure out at their resolution first for the
+    tight bounding box they share. rc_context keeps the caller's rcParams as they were.
     """
     with matplotlib.rc_context(STYLE):
         fig = DRAW[plan.kind](plan.data)
-        fig.draw_without_rendering()
-        box = fig.get_tightbbox(fig.canvas.get_renderer()).padded(0.1)
-        for fmt, path in paths.items():
-            metadata = {"Date": None} if fmt == "svg" else {"Software": None}
-            fig.savefig(path, format=fmt, dpi=DPI, bbox_inches=box, metadata=metadata)
+        raster = {fmt: path for fmt, path in paths.items() if fmt != "svg"}
+        if raster:
+            fig.draw_without_rendering()
+            box = fig.get_tightbbox(fig.canvas.get_renderer()).padded(PAD)
+            for fmt, path in raster.items():
+                fig.savefig(path, format=fmt, dpi=DPI, bbox_inches=box, metadata={"Software": None})
+        if "svg" in paths:
+            _write_svg(fig, paths["svg"])
+
+
+def _write_svg(fig: MplFigure, path: Path) -> None:
+    """Draw `fig` once as SVG (as `savefig` does, text as <text>) and crop it to its tight bounding box
+    by the root element's size and viewBox, measured with the same renderer (its text sizes cached):
+    one layout instead of savefig's two with `bbox_inches`. The figure's background is widened first
+    (it is not in the layout) so the crop is white wherever the tight box reaches past the figure."""
+    buffer = io.StringIO()
+    width, height = fig.get_size_inches()
+    fig.patch.set_bounds(-1, -1, 3, 3)  # figure fractions; only its part inside the crop shows
+    fig.dpi = POINTS_PER_INCH  # SVG user units are points, as in `savefig`
+    try:
+        renderer = MixedModeRenderer(
+            fig,
+            width,
+            height,
+            DPI,
+            RendererSVG(
+                width * POINTS_PER_INCH, height * POINTS_PER_INCH, buffer, image_dpi=DPI, metadata={"Date": None}
+            ),
+        )
+        fig.draw(renderer)
+        box = fig.get_tightbbox(renderer).padded(PAD)
+        renderer.finalize()
+    finally:
+        fig.dpi = DPI
+    left, top = box.x0 * POINTS_PER_INCH, (height - box.y1) * POINTS_PER_INCH
+    w, h = _points(box.width * POINTS_PER_INCH), _points(box.height * POINTS_PER_INCH)
+    cropped, found = SVG_ROOT_SIZE.subn(
+        f'width="{w}pt" height="{h}pt" viewBox="{_points(left)} {_points(top)} {w} {h}"', buffer.getvalue(), count=1
+    )
+    if not found:
+        raise RuntimeError(f"{path.name}: no size on the root element of the SVG matplotlib wrote")
+    path.write_text(cropped, encoding="utf-8")
+
+
+def _points(value: float) -> str:
+    """A length in points as SVG attributes carry it: 2 decimals, no trailing zeros ("460.8")."""
+    return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
 # ---------------------------------------------------------------------------
@@ -521,86 +573,90 @@ def plan_hash(plan: FigurePlan, fmt: str) -> str:
 
 
 class FigureFiles:
-    """Writes a report's figure files: copies those in the cache at once, draws the others.
+    """A report's figure files: named at once, drawn in the background, put in place when asked.
 
-    With `workers` > 1 and at least MIN_PARALLEL_FIGURES figures to draw, they are
-    drawn in a process pool in the background while the caller writes the rest of
-    the report; leaving the `with` block waits for them. On a normal exit the cache
-    is updated to hold exactly this report's files (so it never grows past one
-    report); on an error the pool is stopped and the cache left as it was.
+    `start(plans)` returns every figure (files under FIGURES) and starts drawing the files not
+    in the cache into `scratch`: in `workers` forked processes (tied to this one) when there are
+    at least MIN_PARALLEL_FIGURES, else (or with no workers) here. `place(folder)` waits for the
+    drawing, puts every file in `folder` (drawn, or copied from the cache) and updates the cache to hold exactly
+    this report's files (so it never grows past one report). Nothing reaches the cache or a
+    report folder before `place`: the report's checks may run meanwhile, and when the block is
+    left by an error (a failed check, a figure that cannot be drawn) the drawing is stopped and
+    the cache stays as it was.
     """
 
-    def __init__(self, folder: Path, formats: Sequence[str], cache_dir: Path | None, workers: int = 1) -> None:
-        self.folder, self.formats, self.cache_dir, self.workers = folder, tuple(formats), cache_dir, workers
-        self._entries: dict[str, Path] = {}
+    def __init__(self, formats: Sequence[str], cache_dir: Path | None, scratch: Path, workers: int = 0) -> None:
+        self.formats, self.cache_dir, self.scratch, self.workers = tuple(formats), cache_dir, scratch, workers
+        self._files: dict[str, tuple[str, bool]] = {}  # file name -> (cache entry, drawn now)
         self._pool: ProcessPoolExecutor | None = None
         self._pending: list[Any] = []
-        self._drawn = 0
 
     def __enter__(self) -> FigureFiles:
         return self
 
     def __exit__(self, error_type, error, traceback) -> None:
-        if error_type is not None:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._pool is None:
             return
-        self._finish()
+        if error_type is None:
+            self._pool.shutdown(wait=True)
+        else:
+            gx_process._stop(self._pool)  # a failed check or drawing, or a signal: stop drawing at once
 
-    def write(self, plans: Sequence[FigurePlan]) -> list[Figure]:
-        """Every plan in every format (under `folder`); the figures are complete when the block is left."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+    def start(self, plans: Sequence[FigurePlan]) -> list[Figure]:
+        """Every plan in every format; those not in the cache start being drawn."""
+        self.scratch.mkdir(parents=True, exist_ok=True)
         missing: list[tuple[FigurePlan, dict[str, Path]]] = []
         for plan in plans:
             paths = {}
             for fmt in self.formats:
-                target = self.folder / f"{plan.stem}.{fmt}"
-                entry = f"{plan_hash(plan, fmt)}.{fmt}"
-                self._entries[entry] = target
-                if self.cache_dir is None or not _copy_cached(self.cache_dir / entry, target):
-                    paths[fmt] = target
+                entry, name = f"{plan_hash(plan, fmt)}.{fmt}", f"{plan.stem}.{fmt}"
+                cached = self.cache_dir is not None and (self.cache_dir / entry).is_file()
+                self._files[name] = (entry, not cached)
+                if not cached:
+                    paths[fmt] = self.scratch / name
             if paths:
                 missing.append((plan, paths))
-        self._drawn += sum(len(paths) for _, paths in missing)
-        if self.workers > 1 and len(missing) >= MIN_PARALLEL_FIGURES:
-            if self._pool is None:
-                # fork: the workers start with matplotlib imported (spawn would import it again in each)
-                self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("fork"))
-            self._pending += [self._pool.submit(draw, plan, paths) for plan, paths in missing]
+        if self.workers > 0 and len(missing) >= MIN_PARALLEL_FIGURES:
+            # fork: the workers start with matplotlib imported (spawn would import it again in each)
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=get_context("fork"),
+                initializer=gx_process._tied_to_parent,
+                initargs=(os.getpid(),),
+            )
+            self._pending = [self._pool.submit(draw, plan, paths) for plan, paths in missing]
         else:
             for plan, paths in missing:
                 draw(plan, paths)
         return [
-            Figure(p.stem, p.title, p.description, tuple(f"{self.folder.name}/{p.stem}.{fmt}" for fmt in self.formats))
+            Figure(p.stem, p.title, p.description, tuple(f"{FIGURES}/{p.stem}.{fmt}" for fmt in self.formats))
             for p in plans
         ]
 
-    def _finish(self) -> None:
-        if self._pool is not None:
-            try:
-                for future in self._pending:
-                    future.result()
-            finally:
-                self._pool.shutdown(wait=True, cancel_futures=True)
+    def place(self, folder: Path) -> None:
+        """Wait for the drawing; every file into `folder`; the cache updated (exactly this report's files)."""
+        for future in self._pending:
+            future.result()
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, (entry, drawn) in self._files.items():
+            if drawn:
+                shutil.move(self.scratch / name, folder / name)
+            else:
+                shutil.copyfile(self.cache_dir / entry, folder / name)
         if self.cache_dir is not None:
-            _store(self.cache_dir, self._entries)
-        log.info("report: %d figure file(s) drawn, %d from the cache", self._drawn, len(self._entries) - self._drawn)
+            _store(self.cache_dir, {entry: folder / name for name, (entry, _) in self._files.items()})
+        drawn_count = sum(drawn for _, drawn in self._files.values())
+        log.info("report: %d figure file(s) drawn, %d from the cache", drawn_count, len(self._files) - drawn_count)
 
 
 def write_figures(
-    plans: Sequence[FigurePlan], folder: Path, formats: Sequence[str], cache_dir: Path | None, workers: int = 1
+    plans: Sequence[FigurePlan], folder: Path, formats: Sequence[str], cache_dir: Path | None, workers: int = 0
 ) -> list[Figure]:
     """Write every plan in every format to `folder` and wait for them (`FigureFiles`)."""
-    with FigureFiles(folder, formats, cache_dir, workers) as files:
-        return files.write(plans)
-
-
-def _copy_cached(cached: Path, target: Path) -> bool:
-    try:
-        shutil.copyfile(cached, target)
-    except FileNotFoundError:
-        return False
-    return True
+    with tempfile.TemporaryDirectory() as scratch, FigureFiles(formats, cache_dir, Path(scratch), workers) as files:
+        written = files.start(plans)
+        files.place(folder)
+    return written
 
 
 def _store(cache_dir: Path, files: Mapping[str, Path]) -> None:

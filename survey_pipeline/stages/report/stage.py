@@ -3,7 +3,9 @@
 A thin shell: read the estimate, weight and validate outputs; check; write `outputs/report/`.
 
 Order matters: every check runs before anything is staged, so a failed check
-(InputError, exit 2) leaves no partial report and the last good one in place.
+(InputError, exit 2) leaves no partial report and the last good one in place. The figures
+and the workbook are made from the checked tables in background processes while the last
+check (the GX checkpoint) runs, in a scratch folder outside the report and the figure cache.
 
 Writes: indicators/changes/distributions as Parquet (contracts `Report*`) and as
 formula-safe CSV, standard and for Dutch Excel (`<table>.csv`,
@@ -21,12 +23,22 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from survey_pipeline import contracts
-from survey_pipeline.artifacts import OutputStore, check_spec_record, read_json, read_table, write_json, write_table
+from survey_pipeline.artifacts import (
+    STAGING_PREFIX,
+    OutputStore,
+    check_spec_record,
+    read_json,
+    read_table,
+    write_json,
+    write_table,
+)
 from survey_pipeline.errors import InputError
 from survey_pipeline.settings import Params, ReportSettings, recorded_software, upstream_settings, write_record
 from survey_pipeline.spec import QuestionnaireSpec
@@ -54,8 +66,10 @@ log = logging.getLogger(__name__)
 TABLES = ("indicators", "changes", "distributions")
 # Under outputs/, outside every stage folder: survives the swap of outputs/report/ (report/figures.py).
 FIGURE_CACHE = Path(".cache") / "figures"
-# Two drawing processes beside the main one, which meanwhile writes the workbook and pages (2 cores).
-FIGURE_WORKERS = 2
+# One drawing process beside the main one, the workbook's and the GX worker (2 cores): a second
+# costs its own fork and warm-up, and does not shorten the report while all four are busy.
+FIGURE_WORKERS = 1
+WORKBOOK = "tabellen.xlsx"
 SHEETS = {"indicators": "Indicatoren", "changes": "Veranderingen", "distributions": "Verdelingen"}
 DUTCH = {"indicators": dutch_indicators, "changes": dutch_changes, "distributions": dutch_distributions}
 SMALL_AREA_TABLE, SMALL_AREA_SHEET = "wijkcijfers", "Wijkcijfers"  # direct or model-based area figures
@@ -142,9 +156,7 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
         "distributions": tables.publish_distributions(raw["distributions"], spec, breakdowns),
     }
     gx_level = upstream["validate"].gx_level
-    checked, outcomes = checks.validate_outputs(
-        published, spec, rule, waves, store.root / "report", gx=gx_level != "off"
-    )
+    checked = checks.check_tables(published, spec, store.root / "report")
     indicators = checked["indicators"]
     analyses = checks.check_analyses(analyses, spec, store.root / "report" / contracts.ANALYSES_FOLDER)
 
@@ -162,63 +174,91 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
         scale_notes=tuple(note.text for note in scale_notes if note.shares is not None),
     )
     targets = tables.target_table(indicators, checked["changes"], spec, report)
-    level = float(indicators["level"].iloc[0])
-    change_summary = tables.change_table(checked["changes"], spec)
-    method_doc = build_method_note(
-        spec,
-        RunFacts(
-            validate_metrics=validate_metrics,
-            indicators=indicators,
-            changes=checked["changes"],
-            weight=upstream["weight"],
-            estimate=estimate,
-            report=report,
-            small_area=small_area,
-            software=software,
-            agree_notes=scale_notes,
-            registrations=registrations,
-            analyses=analyses,
-            **facts_weight,
-        ),
-    )
     area_table = tables.publish_small_area(small_area, spec) if len(small_area) else None
-
     plans = _figure_plans(indicators, spec, report, breakdowns, measured, shown_waves, small_area)
     plans += verdieping.forest_plans(analyses, spec, shown_waves, estimate.level)
-    with store.writing("report") as out:
-        # Figures not in the cache are drawn in the background, the workbook in a process of its own,
-        # while the rest is written.
-        with (
-            figures.FigureFiles(
-                out / "figures", report.figure_formats, store.root / FIGURE_CACHE, FIGURE_WORKERS
-            ) as figure_files,
-            workbook_in_background(
-                out / "tabellen.xlsx",
-                title=spec.title,
-                annual=annual,
-                sheets={
-                    "Streefwaarden": targets.drop(columns=["indicator_id"]),
-                    **{SHEETS[name]: DUTCH[name](checked[name], spec) for name in TABLES},
-                    **({SMALL_AREA_SHEET: dutch_small_area(area_table, spec)} if area_table is not None else {}),
-                    **(
-                        {REGISTRATION_SHEET: registration_rows.workbook_sheet(registrations)}
-                        if spec.registrations
-                        else {}
-                    ),
-                    **verdieping.dutch_analysis_sheets(analyses, spec),
-                },
-                share_columns={
-                    REGISTRATION_SHEET: ("Percentage",),
-                    "Streefwaarden": tables.TARGET_SHARES,
-                    **{sheet: SHARE_HEADERS for sheet in (*SHEETS.values(), SMALL_AREA_SHEET)},
-                    **verdieping.ANALYSIS_SHARE_HEADERS,
-                },
-                pivots=(
-                    area_pivots(indicators, spec, tables.report_order(spec)) if spec.area_variable in breakdowns else ()
-                ),
-            ) as workbook_sheets,
-        ):
-            written = figure_files.write(plans)
+
+    # The figures and the workbook are made in the background from the tables as the contracts passed them,
+    # while the checkpoint runs (in the GX worker) and the pages are built; nothing is staged before it passes.
+    # Until then they go to a scratch folder (a `.staging-` name: a killed run's is removed by the next).
+    with (
+        tempfile.TemporaryDirectory(prefix=STAGING_PREFIX, dir=store.root) as scratch,
+        figures.FigureFiles(
+            report.figure_formats, store.root / FIGURE_CACHE, Path(scratch) / figures.FIGURES, FIGURE_WORKERS
+        ) as figure_files,
+        workbook_in_background(
+            Path(scratch) / WORKBOOK,
+            title=spec.title,
+            annual=annual,
+            sheets={
+                "Streefwaarden": targets.drop(columns=["indicator_id"]),
+                **{SHEETS[name]: DUTCH[name](checked[name], spec) for name in TABLES},
+                **({SMALL_AREA_SHEET: dutch_small_area(area_table, spec)} if area_table is not None else {}),
+                **({REGISTRATION_SHEET: registration_rows.workbook_sheet(registrations)} if spec.registrations else {}),
+                **verdieping.dutch_analysis_sheets(analyses, spec),
+            },
+            share_columns={
+                REGISTRATION_SHEET: ("Percentage",),
+                "Streefwaarden": tables.TARGET_SHARES,
+                **{sheet: SHARE_HEADERS for sheet in (*SHEETS.values(), SMALL_AREA_SHEET)},
+                **verdieping.ANALYSIS_SHARE_HEADERS,
+            },
+            pivots=(
+                area_pivots(indicators, spec, tables.report_order(spec)) if spec.area_variable in breakdowns else ()
+            ),
+        ) as workbook_sheets,
+    ):
+        written = figure_files.start(plans)
+        checkpoint = checks.expectations_started(
+            checked, spec, rule, waves, store.root / "report", gx=gx_level != "off"
+        )
+        level = float(indicators["level"].iloc[0])
+        method_doc = build_method_note(
+            spec,
+            RunFacts(
+                validate_metrics=validate_metrics,
+                indicators=indicators,
+                changes=checked["changes"],
+                weight=upstream["weight"],
+                estimate=estimate,
+                report=report,
+                small_area=small_area,
+                software=software,
+                agree_notes=scale_notes,
+                registrations=registrations,
+                analyses=analyses,
+                **facts_weight,
+            ),
+        )
+        chain = next((f for f, p in zip(written, plans) if p.kind == "chain"), None)
+        trends = [f for f, p in zip(written, plans) if p.kind == "trend"]
+        wijken = [f for f, p in zip(written, plans) if p.kind == "area"]
+        forests = [f for f, p in zip(written, plans) if p.kind == "forest"]
+        model_based = any(row.get("model") for plan in plans if plan.kind == "area" for row in plan.data["shown"])
+        doc = build_report_document(
+            spec,
+            annual,
+            targets,
+            tables.change_table(checked["changes"], spec),
+            chain,
+            trends,
+            wijken,
+            shown_waves,
+            level,
+            model_based=model_based,
+            registration_targets=registration_rows.target_rows(registrations, report.achieved_waves, report.decimals),
+            verdieping=verdieping.verdieping_blocks(
+                spec, analyses, forests, shown_waves, estimate.level, rule, report.decimals
+            ),
+        )
+        pages = {
+            f"{page}.{suffix}": render(document)
+            for page, document in ((REPORT_PAGE, doc), (METHOD_NOTE_PAGE, method_doc))
+            for suffix, render in (("html", render_html), ("md", render_markdown))
+        }
+        outcomes = checkpoint()
+
+        with store.writing("report") as out:
             for name in TABLES:
                 write_table(checked[name], out / f"{name}.parquet", contracts.REPORT_TABLES[name], spec)
                 write_csv_files(checked[name], out, name)
@@ -230,32 +270,8 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
             if area_table is not None:
                 write_table(area_table, out / f"{SMALL_AREA_TABLE}.parquet", contracts.ReportSmallArea, spec)
                 write_csv_files(area_table, out, SMALL_AREA_TABLE)
-            chain = next((f for f, p in zip(written, plans) if p.kind == "chain"), None)
-            trends = [f for f, p in zip(written, plans) if p.kind == "trend"]
-            wijken = [f for f, p in zip(written, plans) if p.kind == "area"]
-            forests = [f for f, p in zip(written, plans) if p.kind == "forest"]
-            model_based = any(row.get("model") for plan in plans if plan.kind == "area" for row in plan.data["shown"])
-            doc = build_report_document(
-                spec,
-                annual,
-                targets,
-                change_summary,
-                chain,
-                trends,
-                wijken,
-                shown_waves,
-                level,
-                model_based=model_based,
-                registration_targets=registration_rows.target_rows(
-                    registrations, report.achieved_waves, report.decimals
-                ),
-                verdieping=verdieping.verdieping_blocks(
-                    spec, analyses, forests, shown_waves, estimate.level, rule, report.decimals
-                ),
-            )
-            for page, document in ((REPORT_PAGE, doc), (METHOD_NOTE_PAGE, method_doc)):
-                (out / f"{page}.html").write_text(render_html(document), encoding="utf-8")
-                (out / f"{page}.md").write_text(render_markdown(document), encoding="utf-8")
+            for name, text in pages.items():
+                (out / name).write_text(text, encoding="utf-8")
             write_json(
                 {
                     "waves": waves,
@@ -269,9 +285,10 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
                 contracts.ReportChecks,
             )
             write_record(out, {**upstream, "report": report}, software)
+            figure_files.place(out / figures.FIGURES)
             sheets = workbook_sheets()
-        # After the figure block: every figure file is complete (the workers have finished).
-        render_docx(doc, out / f"{REPORT_PAGE}.docx", images_from=out)
+            os.replace(Path(scratch) / WORKBOOK, out / WORKBOOK)
+            render_docx(doc, out / f"{REPORT_PAGE}.docx", images_from=out)
 
     summary = {
         name: {"rows": int(len(checked[name])), "suppressed": int(checked[name]["suppressed"].sum())} for name in TABLES
