@@ -59,7 +59,7 @@ def started(enabled: bool, *inherited: Any) -> Iterator[None]:
     _inherited = inherited
     # fork: the worker starts with what this process imported (pandas, the spec models)
     _worker = ProcessPoolExecutor(
-        max_workers=1, mp_context=get_context("fork"), initializer=_tied_to_parent, initargs=(os.getpid(),)
+        max_workers=1, mp_context=get_context("fork"), initializer=tied_to_parent, initargs=(os.getpid(),)
     )
     try:
         _worker.submit(import_gx)
@@ -120,7 +120,7 @@ def import_gx() -> None:
     import great_expectations  # noqa: F401
 
 
-def _tied_to_parent(parent: int) -> None:
+def tied_to_parent(parent: int) -> None:
     """The main process decides what a SIGINT or SIGTERM ends, and stops the worker. If it is
     killed outright, the worker dies with it (Linux): forked, the worker shares the outputs'
     lock (`artifacts.RunLock`, a flock), which would otherwise outlive the run."""

@@ -151,7 +151,7 @@ def workbook_in_background(path: Path, **workbook: Any) -> Iterator[Callable[[],
 
 
 def _write_and_send(parent: int, sending: Connection, path: Path, workbook: dict[str, Any]) -> None:
-    gx_process._tied_to_parent(parent)  # the main process stops the run and this process; dies with it
+    gx_process.tied_to_parent(parent)  # the main process stops the run and this process; dies with it
     try:
         sending.send(write_workbook(path, **workbook))
     except Exception as exc:

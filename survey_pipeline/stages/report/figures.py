@@ -621,7 +621,7 @@ class FigureFiles:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=get_context("fork"),
-                initializer=gx_process._tied_to_parent,
+                initializer=gx_process.tied_to_parent,
                 initargs=(os.getpid(),),
             )
             self._pending = [self._pool.submit(draw, plan, paths) for plan, paths in missing]
