@@ -192,6 +192,17 @@ def _error(rule: str, column: str) -> str:
     return f"{rule}:{column}"
 
 
+def _row_check(method: str, rule: str, column: str, **statistics: Any) -> pa.Check:
+    """The registered check `method` as the rule `rule` on `column`.
+
+    `ignore_na=False`: with pandera's default a row whose every column is blank
+    passes, found by `isna` over the whole table for every check (a third of
+    validation time at 900,000 rows); no ingested row is blank throughout (its
+    origin columns are always set), so the result is the same.
+    """
+    return getattr(pa.Check, method)(**statistics, error=_error(rule, column), ignore_na=False)
+
+
 def validation_schema(spec: QuestionnaireSpec) -> pa.DataFrameSchema:
     """The pandera schema of ingested responses, generated from the spec."""
     rid, wave = spec.respondent_id, spec.wave_variable
@@ -209,15 +220,20 @@ def validation_schema(spec: QuestionnaireSpec) -> pa.DataFrameSchema:
     columns[BASE_WEIGHT] = pa.Column("float64", nullable=True, required=False)
 
     checks = [
-        pa.Check.spec_valid_id(id_column=rid, max_id=MAX_ID, error=_error("valid_id", rid)),
-        pa.Check.spec_unique_id(id_column=rid, ignore=["source_file", "source_row"], error=_error("unique_id", rid)),
-        pa.Check.spec_wave_matches_file(wave_column=wave, error=_error("wave_matches_file", wave)),
+        _row_check("spec_valid_id", "valid_id", rid, id_column=rid, max_id=MAX_ID),
+        _row_check("spec_unique_id", "unique_id", rid, id_column=rid, ignore=["source_file", "source_row"]),
+        _row_check("spec_wave_matches_file", "wave_matches_file", wave, wave_column=wave),
     ]
     all_waves = list(spec.waves)
     for name, background in spec.background.items():
         checks.append(
-            pa.Check.spec_allowed_codes(
-                variable=name, allowed=list(background.codes), waves=all_waves, error=_error("allowed_codes", name)
+            _row_check(
+                "spec_allowed_codes",
+                "allowed_codes",
+                name,
+                variable=name,
+                allowed=list(background.codes),
+                waves=all_waves,
             )
         )
     for name, variable in spec.variables.items():
@@ -226,25 +242,14 @@ def validation_schema(spec: QuestionnaireSpec) -> pa.DataFrameSchema:
         not_asked = variable.missing.not_asked.code
         allowed = [*variable.answer_codes, not_asked]
         checks.append(
-            pa.Check.spec_allowed_codes(
-                variable=name, allowed=allowed, waves=waves, error=_error("allowed_codes", name)
-            )
+            _row_check("spec_allowed_codes", "allowed_codes", name, variable=name, allowed=allowed, waves=waves)
         )
         if set(waves) != set(all_waves):
-            checks.append(pa.Check.spec_not_in_wave(variable=name, waves=waves, error=_error("not_in_wave", name)))
-        checks.append(
-            pa.Check.spec_routed_past(
-                variable=name, clauses=clauses, waves=waves, not_asked=not_asked, error=_error("routed_past", name)
-            )
-        )
-        checks.append(
-            pa.Check.spec_routed_to(
-                variable=name, clauses=clauses, waves=waves, not_asked=not_asked, error=_error("routed_to", name)
-            )
-        )
-        checks.append(
-            pa.Check.spec_not_blank(variable=name, clauses=clauses, waves=waves, error=_error("not_blank", name))
-        )
+            checks.append(_row_check("spec_not_in_wave", "not_in_wave", name, variable=name, waves=waves))
+        routing = {"variable": name, "clauses": clauses, "waves": waves}
+        checks.append(_row_check("spec_routed_past", "routed_past", name, **routing, not_asked=not_asked))
+        checks.append(_row_check("spec_routed_to", "routed_to", name, **routing, not_asked=not_asked))
+        checks.append(_row_check("spec_not_blank", "not_blank", name, **routing))
     return pa.DataFrameSchema(
         columns,
         checks=checks,
@@ -267,7 +272,7 @@ def validate_responses(frame: pd.DataFrame, spec: QuestionnaireSpec) -> Validati
     frame = frame.reset_index(drop=True)
     schema = validation_schema(spec)
     try:
-        schema.validate(frame, lazy=True)
+        schema.validate(frame, lazy=True, inplace=True)  # nothing is coerced: no copy of the table needed
         cases = pd.DataFrame(columns=["index", "check"])
     except pandera.errors.SchemaErrors as exc:
         cases = exc.failure_cases
