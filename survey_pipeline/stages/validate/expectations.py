@@ -112,10 +112,14 @@ def checkpoint_frame(valid: pd.DataFrame, spec: QuestionnaireSpec) -> pd.DataFra
     for name in ("file_wave", rid, *spec.variables):
         if name in valid:
             columns[name] = valid[name].to_numpy()
+    masks: dict[tuple[Any, ...], np.ndarray] = {}  # the questions of one group share their rows
     for rule in routing_rules(spec):
         # a condition on a missing column stays missing too: its expectations then raise inside GX (failed)
         if rule.rows is not None and rule.rows not in columns and all(c in valid for c in rule.reads):
-            columns[rule.rows] = rule.mask(valid)
+            key = (rule.waves, rule.condition, rule.negate)
+            if key not in masks:
+                masks[key] = rule.mask(valid)
+            columns[rule.rows] = masks[key]
     return pd.DataFrame(columns)
 
 
@@ -138,14 +142,15 @@ class FilteredOnce(pd.DataFrame):
     def query(self, expr: str, *, inplace: bool = False, **kwargs: Any) -> Any:
         if inplace or kwargs:
             return super().query(expr, inplace=inplace, **kwargs)
-        rows_of = self.__dict__.setdefault("_rows_of_condition", {})
-        selected = self.__dict__.setdefault("_selected_rows", {})
-        if expr not in rows_of:
-            rows_of[expr] = np.packbits(self.eval(expr).to_numpy(dtype=bool)).tobytes()
-        rows = rows_of[expr]
-        if rows not in selected:
-            selected[rows] = super().query(expr)
-        return selected[rows]
+        by_condition = self.__dict__.setdefault("_rows_of_condition", {})
+        if expr not in by_condition:
+            mask = self.eval(expr)  # as `DataFrame.query` does: the rows are `self.loc[mask]`
+            selected = self.__dict__.setdefault("_selected_rows", {})
+            rows = np.packbits(mask.to_numpy(dtype=bool)).tobytes()
+            if rows not in selected:
+                selected[rows] = self.loc[mask]
+            by_condition[expr] = selected[rows]
+        return by_condition[expr]
 
 
 def build_suite(spec: QuestionnaireSpec) -> Any:
