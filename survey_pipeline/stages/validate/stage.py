@@ -18,7 +18,8 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,15 +75,43 @@ class ValidationResult:
 # Registered checks: each returns True for the rows that pass.
 
 
+_shared_rows: dict[tuple[Any, ...], np.ndarray] | None = None
+
+
+@contextmanager
+def _sharing_rows() -> Iterator[None]:
+    """While validating, the checks share their row masks (read-only): the routing checks of a
+    question (past, to, not blank) and of every question of a group select the same rows, and
+    most checks the same waves; each `isin` over the table is computed once, not per check."""
+    global _shared_rows
+    _shared_rows = {}
+    try:
+        yield
+    finally:
+        _shared_rows = None
+
+
+def _rows(frame: pd.DataFrame, key: tuple[Any, ...], compute: Callable[[], np.ndarray]) -> np.ndarray:
+    if _shared_rows is None:
+        return compute()
+    key = (id(frame), len(frame), *key)
+    if key not in _shared_rows:
+        _shared_rows[key] = compute()
+    return _shared_rows[key]
+
+
 def _in_waves(frame: pd.DataFrame, waves: Sequence[int]) -> np.ndarray:
-    return frame["file_wave"].isin(list(waves)).to_numpy(dtype=bool)
+    return _rows(frame, ("waves", *waves), lambda: frame["file_wave"].isin(list(waves)).to_numpy(dtype=bool))
 
 
 def _asked(frame: pd.DataFrame, clauses: Mapping[str, Sequence[int]]) -> np.ndarray:
-    asked = np.ones(len(frame), dtype=bool)
-    for name, codes in clauses.items():
-        asked &= frame[name].isin(list(codes)).to_numpy(dtype=bool)
-    return asked
+    def asked() -> np.ndarray:
+        rows = np.ones(len(frame), dtype=bool)
+        for name, codes in clauses.items():
+            rows &= frame[name].isin(list(codes)).to_numpy(dtype=bool)
+        return rows
+
+    return _rows(frame, ("asked", *((name, *codes) for name, codes in clauses.items())), asked)
 
 
 def _passes(frame: pd.DataFrame, ok: np.ndarray) -> pd.Series:
@@ -272,7 +301,8 @@ def validate_responses(frame: pd.DataFrame, spec: QuestionnaireSpec) -> Validati
     frame = frame.reset_index(drop=True)
     schema = validation_schema(spec)
     try:
-        schema.validate(frame, lazy=True, inplace=True)  # nothing is coerced: no copy of the table needed
+        with _sharing_rows():
+            schema.validate(frame, lazy=True, inplace=True)  # nothing is coerced: no copy of the table needed
         cases = pd.DataFrame(columns=["index", "check"])
     except pandera.errors.SchemaErrors as exc:
         cases = exc.failure_cases
