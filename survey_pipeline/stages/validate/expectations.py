@@ -100,6 +100,15 @@ def routing_rules(spec: QuestionnaireSpec) -> list[RoutingRule]:
     return rules
 
 
+def suite_input(valid: pd.DataFrame, spec: QuestionnaireSpec) -> pd.DataFrame:
+    """The columns of the valid rows the suite reads (wave, id, the questions and what routes them):
+    what the validate stage sends, pickled, to the GX worker (not the origin and background columns)."""
+    reads = dict.fromkeys(
+        ["file_wave", spec.respondent_id, *spec.variables, *(c for rule in routing_rules(spec) for c in rule.reads)]
+    )
+    return valid[[c for c in reads if c in valid]]
+
+
 def checkpoint_frame(valid: pd.DataFrame, spec: QuestionnaireSpec) -> pd.DataFrame:
     """What the suite reads: wave and id (uniqueness), the questions, and one boolean column per routing condition.
 

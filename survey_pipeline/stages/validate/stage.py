@@ -626,7 +626,9 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Params, b
 
             docs = out / data_docs.GX_FOLDER if settings.gx_level == "full" else None
             # in `survey-pipeline run` it runs on while the next stages run (survey_pipeline.gx_process)
-            checkpoint = gx_process.submit(expectations.run_checkpoint, result.valid, spec, docs)
+            checkpoint = gx_process.submit(
+                expectations.run_checkpoint, expectations.suite_input(result.valid, spec), spec, docs
+            )
         else:
             page(None)
     total = result.metrics["total"]
