@@ -19,8 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
-from scipy.optimize import linprog
 
 Margin = tuple[np.ndarray, np.ndarray]
 
@@ -270,6 +268,9 @@ def smallest_attainable_factor(
     exists, the margins are jointly infeasible on this sample. A value near 0: only by
     giving some cells zero weight, which raking approaches but never reaches.
     """
+    from scipy import sparse  # costly to import (~0.5 s): only when margins were missed
+    from scipy.optimize import linprog
+
     n_cells = cell_base.size
     grand = float(totals[0].sum())
     base = cell_base / cell_base.sum()

@@ -10,7 +10,7 @@ import openpyxl
 import pandas as pd
 import pytest
 import yaml
-from panel_builder import raw_frame, valid_responses, write_raw
+from panel_builder import raw_frame, stacked, valid_responses, write_raw
 
 from survey_pipeline import contracts
 from survey_pipeline.artifacts import OutputStore, read_json, read_table
@@ -324,6 +324,29 @@ def test_routing_expectations_read_precomputed_boolean_columns(spec):
             measured = frame["file_wave"].isin(rule.waves).to_numpy()
             expected = measured & ~asked if rule.rule == "routed_past" else asked
             assert (checked[rule.rows].to_numpy() == expected).all(), rule
+
+
+def test_the_checkpoint_selects_the_rows_of_a_routing_group_once_and_still_fails_on_one_broken_question(spec):
+    frame = stacked(spec, 60)
+    frame[spec.respondent_id] = frame[spec.respondent_id].astype("int64")
+    frame[spec.wave_variable] = frame[spec.wave_variable].astype("int64")
+    checked = expectations.FilteredOnce(expectations.checkpoint_frame(frame, spec))
+    # familiarity and walk_in are asked of the same group in the same waves: one selection serves both
+    same = [checked.query(f"`routed_to__{name}` == True") for name in ("familiarity", "walk_in")]
+    assert same[0] is same[1] and same[0] is checked.query("`routed_to__familiarity` == True")
+    pd.testing.assert_frame_equal(same[0], pd.DataFrame(checked).query("`routed_to__walk_in` == True"))
+    past = checked.query("`routed_past__walk_in__heard` == True")
+    assert past is not same[0] and len(past) + len(same[0]) == len(frame)
+
+    routed_to = frame.index[(frame["heard"] == 1).to_numpy()]
+    frame.loc[routed_to[3], "walk_in"] = spec.variables["walk_in"].missing.not_asked.code
+    frame.loc[routed_to[5], "familiarity"] = float("nan")
+    result = expectations.run_checkpoint(frame, spec, None)
+    failed = {
+        e["name"]: (e["unexpected_count"], e["element_count"]) for e in result["expectations"] if not e["success"]
+    }
+    assert failed == {"routed_to:walk_in": (1, len(routed_to)), "not_blank:familiarity": (1, len(routed_to))}
+    assert result["success"] is False
 
 
 @pytest.mark.parametrize(

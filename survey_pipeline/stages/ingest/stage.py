@@ -535,11 +535,6 @@ def _check_and_standardise(
             problems.append(Problem(ERROR, "missing_variable", name, f"{what} is missing from the file{why}"))
 
     n = len(frame)
-    out = pd.DataFrame(index=pd.RangeIndex(n))
-    out["source_file"] = pd.Series([report.name] * n, dtype="str")
-    out["source_row"] = np.arange(1, n + 1, dtype="int64")
-    out["file_wave"] = np.full(n, wave if wave is not None else -1, dtype="int64")
-
     values: dict[str, pd.Series] = {}
     for name in known:
         if name in columns:
@@ -549,14 +544,22 @@ def _check_and_standardise(
             if problem is not None:
                 problems.append(problem)
             values[name] = series
-    for name in [*id_columns, *spec.background, *spec.variables]:
+    codes = [spec.wave_variable, *spec.background, *spec.variables]
+    distinct = {name: _distinct_values(values[name]) for name in codes if name in values}
+    for name in [spec.respondent_id, *codes]:
         if name in values:
-            _check_integral(values[name], name, include_value=name != spec.respondent_id, problems=problems)
+            _check_integral(
+                values[name],
+                name,
+                include_value=name != spec.respondent_id,
+                problems=problems,
+                distinct=distinct.get(name),
+            )
 
     if raw.format == "spss":
         for name in [*spec.background, *measured]:
             if name in columns:
-                _check_labels(name, columns[name], spec, raw, values[name], problems)
+                _check_labels(name, columns[name], spec, raw, set(distinct[name].tolist()), problems)
 
     not_asked = {v.name: v.missing.not_asked.code for v in spec.variables.values()}
     for name in unmeasured:
@@ -583,10 +586,15 @@ def _check_and_standardise(
                 )
             del values[name]
 
-    for name in [*id_columns, *spec.background, *spec.variables]:
-        out[name] = values[name] if name in values else np.full(n, np.nan)
-    if BASE_WEIGHT in values:
-        out[BASE_WEIGHT] = values[BASE_WEIGHT]
+    numeric = [*id_columns, *spec.background, *spec.variables, *([BASE_WEIGHT] if BASE_WEIGHT in values else [])]
+    # one float64 block (column-major, as pandas keeps it): stacking the files copies it once
+    block = np.empty((n, len(numeric)), order="F")
+    for index, name in enumerate(numeric):
+        block[:, index] = values[name].to_numpy(dtype="float64") if name in values else np.nan
+    out = pd.DataFrame(block, columns=numeric, copy=False)
+    out.insert(0, "source_file", pd.Series([report.name] * n, dtype="str"))
+    out.insert(1, "source_row", np.arange(1, n + 1, dtype="int64"))
+    out.insert(2, "file_wave", np.full(n, wave if wave is not None else -1, dtype="int64"))
     return out
 
 
@@ -649,9 +657,22 @@ def _base_weight_as_text(series: pd.Series) -> Problem:
     )
 
 
-def _check_integral(values: pd.Series, name: str, *, include_value: bool, problems: list[Problem]) -> None:
+def _distinct_values(values: pd.Series) -> np.ndarray:
+    """The column's distinct values, blanks left out: a code column has a few, so checks of the
+    codes (whole numbers, labelled) look at these instead of every row."""
+    distinct = pd.unique(values.to_numpy(dtype="float64"))
+    return distinct[~np.isnan(distinct)]
+
+
+def _check_integral(
+    values: pd.Series, name: str, *, include_value: bool, problems: list[Problem], distinct: np.ndarray | None = None
+) -> None:
+    """Every finite value a whole number; `distinct` (the column's distinct values) answers that
+    when all of them are, and the rows are searched only when one is not."""
+    if distinct is not None and not _not_whole(distinct).any():
+        return
     array = values.to_numpy(dtype="float64")
-    bad = np.isfinite(array) & (array != np.round(array))
+    bad = _not_whole(array)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
         example = f", e.g. {array[first]:g}" if include_value else ""
@@ -665,10 +686,14 @@ def _check_integral(values: pd.Series, name: str, *, include_value: bool, proble
         )
 
 
+def _not_whole(array: np.ndarray) -> np.ndarray:
+    return np.isfinite(array) & (array != np.round(array))
+
+
 def _check_labels(
-    name: str, column: str, spec: QuestionnaireSpec, raw: _RawFile, values: pd.Series, problems: list[Problem]
+    name: str, column: str, spec: QuestionnaireSpec, raw: _RawFile, present: set[float], problems: list[Problem]
 ) -> None:
-    """Compare the file's value labels (and question text) with the spec's."""
+    """Compare the file's value labels (and question text) with the spec's; `present`: the codes in the data."""
     if name in spec.variables:
         expected = spec.variables[name].value_labels
         spec_label = spec.variables[name].label
@@ -691,7 +716,6 @@ def _check_labels(
             Problem(WARNING, "value_labels_missing", name, "the file has no value labels for this variable")
         )
         return
-    present = set(pd.unique(values.dropna().to_numpy()).tolist())  # the distinct codes, not a Python float per row
     for code, label in sorted(labels.items()):
         key = int(code) if float(code).is_integer() else None
         if key is None or key not in expected:
@@ -827,7 +851,8 @@ def stack_frames(frames: list[pd.DataFrame], spec: QuestionnaireSpec) -> pd.Data
         columns.append(BASE_WEIGHT)
     stacked = pd.concat([f.reindex(columns=columns) for f in frames], ignore_index=True)
     for name in columns[3:]:
-        stacked[name] = stacked[name].astype("float64")
+        if stacked[name].dtype != "float64":  # (a column only some files have) replacing a column splits the block
+            stacked[name] = stacked[name].astype("float64")
     stacked["source_file"] = stacked["source_file"].astype("str")
     return stacked
 

@@ -112,9 +112,10 @@ class Population:
 
 @dataclass(frozen=True)
 class WaveWeights:
-    """One wave's result: weights of the included rows, diagnostics, recovery table."""
+    """One wave's result: its valid rows, weights of the included ones, diagnostics, recovery table."""
 
     wave: int
+    rows: pd.DataFrame
     included: np.ndarray
     weights: np.ndarray
     diagnostics: dict[str, Any]
@@ -259,8 +260,9 @@ def recovery_table(frame: pd.DataFrame, weights: np.ndarray, margins: WaveMargin
     parts = []
     for margin in margins.margins:
         codes = frame[margin.variable].to_numpy(dtype=float)
-        sample_n = np.array([(codes == c).sum() for c in margin.codes], dtype=np.int64)
-        weighted = np.array([weights[codes == c].sum() for c in margin.codes], dtype=float)
+        rows = [codes == c for c in margin.codes]
+        sample_n = np.array([np.count_nonzero(r) for r in rows], dtype=np.int64)
+        weighted = np.array([weights[r].sum() for r in rows], dtype=float)
         parts.append(
             pd.DataFrame(
                 {
@@ -332,7 +334,11 @@ def weight_wave(
 ) -> WaveWeights:
     """Calibrate one wave's valid rows (pure: frames in, arrays and frames out)."""
     included, excluded = apply_missing_rule(frame, params.weighting_variables, params.missing_background, wave)
-    data = frame[included].reset_index(drop=True)
+    # the included rows of the columns weighting reads (and the origin an error names), not of every column
+    reads = dict.fromkeys(
+        [*params.margins, *params.weighting_variables, BASE_WEIGHT_COLUMN, "source_file", "source_row"]
+    )
+    data = frame.loc[included, [c for c in reads if c in frame]].reset_index(drop=True)
     if data.empty:
         raise InputError(f"wave {wave}: no respondents left to weight", rule=RULE_MISSING)
     start, used_base = base_weights(data, params.base_weight, wave)
@@ -437,7 +443,7 @@ def weight_wave(
         diagnostics["deff_kish"],
         n_trimmed,
     )
-    return WaveWeights(wave, included, weights, diagnostics, excluded, recovery, deviation.relative)
+    return WaveWeights(wave, frame, included, weights, diagnostics, excluded, recovery, deviation.relative)
 
 
 def compute_weights(
@@ -454,11 +460,11 @@ def compute_weights(
         frame = valid[valid[spec.wave_variable] == wave].reset_index(drop=True)
         result = weight_wave(frame, wave, params, population, spec)
         per_wave[wave] = result
-        kept = frame[result.included]
+        kept = frame[spec.respondent_id].to_numpy(np.int64)[result.included]
         weight_parts.append(
             pd.DataFrame(
                 {
-                    spec.respondent_id: kept[spec.respondent_id].to_numpy(np.int64),
+                    spec.respondent_id: kept,
                     spec.wave_variable: np.full(len(kept), wave, dtype=np.int64),
                     WEIGHT_COLUMN: result.weights,
                 }
@@ -504,8 +510,10 @@ def sav_frame(frame: pd.DataFrame, wave_result: WaveWeights, spec: Questionnaire
     """One wave's valid rows for SPSS: id, wave, background, the wave's questions, the population weight,
     the normalised weight (mean 1 over the weighted respondents, so SPSS counts respondents, not residents)
     and per indicator asked in the wave its 0/1 outcome, system-missing outside its base
-    (`indicators.outcome`, as the estimate stage computes it)."""
+    (`indicators.outcome`, as the estimate stage computes it). All float64, in one column-major block
+    (the layout the SPSS writer reads)."""
     wave = wave_result.wave
+    rows = frame.reset_index(drop=True)
     columns = [
         spec.respondent_id,
         spec.wave_variable,
@@ -514,17 +522,14 @@ def sav_frame(frame: pd.DataFrame, wave_result: WaveWeights, spec: Questionnaire
     ]
     if wave_result.diagnostics["base_weights_used"]:
         columns.append(BASE_WEIGHT_COLUMN)
-    out = frame[columns].astype("float64").reset_index(drop=True)
-    weight = np.full(len(out), np.nan)
-    weight[wave_result.included] = wave_result.weights
-    out[WEIGHT_COLUMN] = weight
-    out[NORMALISED_WEIGHT_COLUMN] = weight / np.nanmean(weight)
-    for indicator in sav_indicators(spec, wave):
+    names = [*columns, WEIGHT_COLUMN, NORMALISED_WEIGHT_COLUMN]
+    indicators = sav_indicators(spec, wave)
+    for indicator in indicators:
         name = indicator_variable(indicator)
-        if not SPSS_NAME.fullmatch(name) or name in out:
+        if not SPSS_NAME.fullmatch(name) or name in names:
             problem = (
                 "is already a column of the file"
-                if name in out
+                if name in names
                 else ("is not a valid SPSS variable name (a letter, then letters, digits, '_' or '.'; at most 64)")
             )
             raise InputError(
@@ -533,8 +538,17 @@ def sav_frame(frame: pd.DataFrame, wave_result: WaveWeights, spec: Questionnaire
                 column=indicator.id,
                 rule=RULE_SAV_NAME,
             )
-        out[name] = outcome(spec, indicator, frame.reset_index(drop=True)).values
-    return out
+        names.append(name)
+    weight = np.full(len(rows), np.nan)
+    weight[wave_result.included] = wave_result.weights
+    block = np.empty((len(rows), len(names)), order="F")
+    for index, name in enumerate(columns):
+        block[:, index] = rows[name].to_numpy(dtype="float64")
+    block[:, len(columns)] = weight
+    block[:, len(columns) + 1] = weight / np.nanmean(weight)
+    for index, indicator in enumerate(indicators, start=len(columns) + 2):
+        block[:, index] = outcome(spec, indicator, rows).values
+    return pd.DataFrame(block, columns=names, copy=False)
 
 
 def sav_labels(spec: QuestionnaireSpec, wave: int) -> tuple[dict[str, str], dict[str, dict[int, str]]]:
@@ -611,7 +625,7 @@ def run(store: artifacts.OutputStore, spec: QuestionnaireSpec, params: Params, b
         write_record(out, {**upstream, "weight": settings}, recorded_software(inputs))
         (out / "sav").mkdir()
         for wave, wave_result in result.per_wave.items():
-            frame = valid[valid[spec.wave_variable] == wave].reset_index(drop=True)
+            frame = wave_result.rows
             path = out / "sav" / f"{wave}.sav"
             sources = sorted(frame["source_file"].unique()) if "source_file" in frame else []
             variable_labels, value_labels = sav_labels(spec, wave)
