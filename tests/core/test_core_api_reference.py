@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import RTOL_ESTIMATE, RTOL_SE, assert_close, level_key, r_value, reference, reference_data
+from r_reference import RTOL_ESTIMATE, RTOL_SE, assert_close, level_key, r_value, reference, reference_data
 
 from survey_pipeline import SurveyDesign
 from survey_pipeline.core.design import CalibrationError

@@ -8,7 +8,7 @@ restricted to both waves' domains; p = 2 pt(-|t|, df).
 from __future__ import annotations
 
 import pytest
-from conftest import RTOL_ESTIMATE, RTOL_SE, assert_close, level_key, r_value, reference, reference_data
+from r_reference import RTOL_ESTIMATE, RTOL_SE, assert_close, level_key, r_value, reference, reference_data
 
 from survey_pipeline import SurveyDesign
 

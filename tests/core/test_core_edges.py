@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import design_for_case, reference
+from r_reference import design_for_case, reference
 from scipy import stats
 
 from survey_pipeline import SurveyDesign

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import RTOL_WEIGHTS, margins_from_json, reference, reference_data
+from r_reference import RTOL_WEIGHTS, margins_from_json, reference, reference_data
 
 from survey_pipeline import SurveyDesign
 from survey_pipeline.core.calibration import rake_weights

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import (
+from r_reference import (
     RTOL_ESTIMATE,
     RTOL_SE,
     assert_close,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import RTOL_ESTIMATE, RTOL_SE, assert_close, design_for_case, r_value, reference
+from r_reference import RTOL_ESTIMATE, RTOL_SE, assert_close, design_for_case, r_value, reference
 
 from survey_pipeline.reliability import publication_interval
 

@@ -1,4 +1,7 @@
-"""Shared helpers for the core tests: R reference values and the data they were made from."""
+"""Shared helpers for the core tests: R reference values and the data they were made from.
+
+A module of its own, not conftest.py: the test folders have no __init__.py, so a second
+`conftest` (tests/estimate has one) would shadow it when both folders are collected."""
 
 from __future__ import annotations
 
