@@ -39,10 +39,6 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # In the order they run, from the stage graph (artifacts.STAGES needs pandas to import).
 STAGE_MODULES = {stage.name: stage.module for stage in GRAPH}
 
-# Validate's checkpoint, deferred in `run`, has passed before this stage starts: the report
-# publishes the figures and also updates the figure cache outside the staged outputs.
-CHECKED_BEFORE = "report"
-
 log = logging.getLogger("survey_pipeline")
 
 
@@ -250,8 +246,6 @@ def _run_stages(
             checkpoints = params.validate_.gx_level != "off" and bool({"validate", "report"} & set(stages))
             with gx_process.started(args.verb == "run" and checkpoints, spec):
                 for number, stage in enumerate(stages, start=1):
-                    if stage == CHECKED_BEFORE:
-                        gx_process.finish_deferred()
                     record["stages"][stage] = _run_stage(stage, number, len(stages), store, spec, params, base_dir)
             manifest.write(record, store, base_dir)
         except BaseException as exc:

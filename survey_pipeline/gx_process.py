@@ -9,8 +9,9 @@ else here (a single stage verb, as `dvc repro` runs it: nothing to overlap).
 
 `call` waits for the result. With `submit` and `defer` a stage lets its checkpoint run
 on while the next stages run, and completes its outputs later (`finish_deferred`); the
-run finishes what was deferred before a stage that must not run on unchecked data
-(the caller decides: `survey-pipeline run` before the report) and, when a later stage
+stage that publishes from checked data finishes what was deferred first (the report,
+before it stages its outputs or updates the figure cache; a no-op when nothing was
+deferred), the run at the end of the `started` block at the latest, and, when a later stage
 fails, before it reports that failure: a failed checkpoint then stops the run with its
 own error, as if it had been waited for, and nothing is committed either way.
 

@@ -310,7 +310,7 @@ def failing_checkpoint(frame, spec, docs_dir=None) -> dict:
     }
 
 
-def test_a_failed_checkpoint_in_the_worker_stops_the_run_before_the_report_and_commits_nothing(
+def test_a_failed_checkpoint_in_the_worker_stops_the_run_before_the_report_stages_anything_and_commits_nothing(
     finished_run, tmp_path, monkeypatch, capsys
 ):
     from survey_pipeline.stages.validate import expectations
@@ -322,9 +322,10 @@ def test_a_failed_checkpoint_in_the_worker_stops_the_run_before_the_report_and_c
     err = capsys.readouterr().err
     assert "survey-pipeline: error: " in err
     assert "the great-expectations checkpoint failed 1 of 1 expectation(s) on the valid rows: routed_to:walk_in" in err
-    assert "report ..." not in err  # joined before the report, which also writes the figure cache
+    assert "report ..." in err  # the report starts beside the checkpoint; it waits for it before staging
     outputs = project / "outputs"
-    assert sorted(p.name for p in outputs.iterdir()) == ["failed"]  # nothing committed, no figure cache
+    # nothing committed, no figure cache, no scratch folder of the report's background work
+    assert sorted(p.name for p in outputs.iterdir()) == ["failed"]
     kept = outputs / "failed" / "validate"
     assert json.loads((kept / "gx_result.json").read_text(encoding="utf-8"))["success"] is False
     assert (kept / "data_docs" / "index.html").is_file()

@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from survey_pipeline import contracts
+from survey_pipeline import contracts, gx_process
 from survey_pipeline.artifacts import (
     STAGING_PREFIX,
     OutputStore,
@@ -257,6 +257,10 @@ def run(store: OutputStore, spec: QuestionnaireSpec, params: Params, base_dir: P
             for suffix, render in (("html", render_html), ("md", render_markdown))
         }
         outcomes = checkpoint()
+        # In `survey-pipeline run` validate's checkpoint may still have been running when this stage
+        # started (survey_pipeline.gx_process): it has passed before anything is staged or the figure
+        # cache, outside the staged outputs, is updated.
+        gx_process.finish_deferred()
 
         with store.writing("report") as out:
             for name in TABLES:
