@@ -451,7 +451,7 @@ def slot_domain_contrasts(
         assert cells.pairs is not None
         r_share = r.reshape(n_shares, per_share, 2)
         mates = _pair_terms(tables.pairs, cells.pairs, slot_domain, local_output, r_share, cells.factor, h, n_strata)
-        sumsq = sumsq + 2 * mates.products
+        sumsq = _sum_of_squares_with_pairs(sumsq, mates.products)
         positive_per_stratum = positive_per_stratum - mates.positive_both
         if n_domain_psu is not None:
             n_domain_psu = n_domain_psu - mates.both
@@ -461,6 +461,21 @@ def slot_domain_contrasts(
     n_positive = per_domain(pos_count.sum(axis=2)).astype(np.int64)
     means = DomainMeans(estimate=p, sum_weights=sum_weights, n=n, n_positive=n_positive)
     return BinaryDomainResult(means=means, variance=variance, df=df.astype(np.float64))
+
+
+PAIR_ROUNDING = 1e-12
+"""Relative size below which a PSU sum of squares formed as a² + b² + 2ab is rounding, not variance."""
+
+
+def _sum_of_squares_with_pairs(row_squares: np.ndarray, products: np.ndarray) -> np.ndarray:
+    """Per (output, stratum) the PSUs' squared totals from their rows' squares and the pairs'
+    products: (a + b)² as a² + b² + 2ab. When a domain's influence cancels within its PSUs
+    the true value is 0 but the sum can round to about -1e-17, whose square root would be a
+    NaN standard error where the per-row totals (and R) give 0; a sum of squares is never
+    negative, so what is within rounding of its terms' size is 0."""
+    paired = row_squares + 2 * products
+    magnitude = np.abs(row_squares) + 2 * np.abs(products)
+    return np.where(paired <= PAIR_ROUNDING * magnitude, 0.0, paired)
 
 
 def _uniform_outputs(contrasts: Contrasts, n_shares: int, per_share: int) -> tuple[int, np.ndarray]:

@@ -211,6 +211,22 @@ def test_tables_with_psu_pairs_equal_the_per_row_path(kind, by, monkeypatch):
     assert_same(result[1], expected[1], CHANGE_NUMERIC)
 
 
+def test_a_domain_whose_influence_cancels_within_its_psu_has_se_0_on_both_paths(monkeypatch):
+    """One respondent's two rows as the domain, answers differing: its PSU total is 0, so the
+    standard error is 0 (as R gives), not the NaN of a sum of squares rounded below 0."""
+    df = make_panel(1)
+    df["z"] = np.where(np.arange(len(df)) % 2 == 0, 1.0, 2.0)
+    respondents = df["resp"][df["resp"].duplicated()].unique()[:300]
+    shares = [Share("z", success=[1], where={"resp": [int(r)]}) for r in respondents]
+    paired = SurveyDesign(df, weights="w", cluster="resp")
+    result = paired.proportions(shares)
+    assert paired._row_cells is not None and paired._row_cells.pairs is not None  # the pair tables were used
+    monkeypatch.setattr(design_module, "fits", lambda *args: False)
+    expected = SurveyDesign(df, weights="w", cluster="resp").proportions(shares)
+    assert not result["se"].isna().any()
+    assert_same(result, expected, NUMERIC)
+
+
 def test_psu_of_three_rows_takes_the_per_row_path():
     df = make_panel(2)
     df.loc[df.index[:3], "resp"] = -1  # one PSU of three rows
