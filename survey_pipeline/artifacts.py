@@ -143,9 +143,14 @@ def write_table(
 ) -> pd.DataFrame:
     """Check `frame` against its contract (survey names from `spec`), then write it as Parquet (index dropped)."""
     checked = check_table(frame.reset_index(drop=True), contract, file=str(path), spec=spec)
-    with _os_errors_named(path):
-        checked.to_parquet(path, index=False)
-        content, identity = _read_file(path)
+    buffer = io.BytesIO()
+    checked.to_parquet(buffer, index=False)
+    content = buffer.getvalue()  # the bytes checked here are the bytes recorded: no read back
+    with _os_errors_named(path), path.open("wb") as handle:
+        handle.write(content)
+        handle.flush()
+        status = os.fstat(handle.fileno())
+    identity = (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
     _checked_here[path.resolve()] = _CheckedFile(
         os.getpid(), contract, _survey_renames(checked.columns, spec), identity, _digest(content)
     )
