@@ -44,3 +44,24 @@ def test_the_one_pass_svg_shows_what_matplotlibs_tight_svg_shows(tmp_path, publi
     assert [t for *_, t in texts] == [t for *_, t in tight_texts] and texts
     for (x, y, _), (tight_x, tight_y, _) in zip(texts, tight_texts):
         assert x == pytest.approx(tight_x, abs=0.01) and y == pytest.approx(tight_y, abs=0.01)
+
+
+def test_text_sizes_kept_across_figures_are_per_font_settings():
+    """A size measured for one figure is reused for the next only under the same font settings."""
+    from matplotlib.backends.backend_svg import RendererSVG
+    from matplotlib.font_manager import FontProperties
+
+    font = FontProperties(family="sans-serif", size=9)  # the family resolved by the font settings
+
+    def sizes(renderer_type):
+        def measure():
+            return renderer_type(100, 100, io.StringIO()).get_text_width_height_descent("Wijk Oost", font, False)
+
+        with matplotlib.rc_context(figures.STYLE):
+            sans = measure()
+            with matplotlib.rc_context({"font.sans-serif": ["DejaVu Serif"]}):
+                serif = measure()
+        return sans, serif
+
+    assert sizes(RendererSVG) == sizes(figures._MeasuredOnceSVG) == sizes(figures._MeasuredOnceSVG)
+    assert sizes(RendererSVG)[0] != sizes(RendererSVG)[1]  # the settings change the size
