@@ -43,6 +43,25 @@ where_text <- function(where) {
   if (length(parts)) paste(parts, collapse = " & ") else "TRUE"
 }
 
+# `one(mask, text)` for the rows meeting `where`, or per level of `by` among them; named "_all" or
+# by level. `text` is the R condition the mask stands for (kept beside each value).
+by_domains <- function(df, where, by, one) {
+  base <- in_where(df, where)
+  if (is.null(by)) {
+    res <- list(one(base, where_text(where)))
+    names(res) <- "_all"
+    return(res)
+  }
+  levels <- sort(unique(df[[by]][!is.na(df[[by]])]))
+  res <- lapply(levels, function(l) {
+    dom_text <- sprintf("%s == %s", by, dq(l))
+    if (length(where)) dom_text <- paste(where_text(where), "&", dom_text)
+    one(base & !is.na(df[[by]]) & df[[by]] == l, dom_text)
+  })
+  names(res) <- as.character(levels)
+  res
+}
+
 # One-variable population margins (data.frame(code, Freq)) as SurveyDesign takes them: [[code, count], ...].
 margins_py <- function(pops) {
   lapply(pops, function(p) lapply(seq_len(nrow(p)), function(i) list(p[i, 1], p[i, 2])))

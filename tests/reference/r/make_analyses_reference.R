@@ -41,21 +41,9 @@ one_value <- function(des, df, statistic, variable, dom, dom_text) {
 }
 
 value_query <- function(des, df, statistic, variable, where = list(), by = NULL) {
-  base <- in_where(df, where)
   query <- list(statistic = statistic, variable = variable, where = where, by = by)
-  if (is.null(by)) {
-    res <- list(one_value(des, df, statistic, variable, base, where_text(where)))
-    names(res) <- "_all"
-  } else {
-    levels <- sort(unique(df[[by]][!is.na(df[[by]])]))
-    res <- lapply(levels, function(l) {
-      dom_text <- sprintf("%s == %s", by, dq(l))
-      if (length(where)) dom_text <- paste(where_text(where), "&", dom_text)
-      one_value(des, df, statistic, variable, base & !is.na(df[[by]]) & df[[by]] == l, dom_text)
-    })
-    names(res) <- as.character(levels)
-  }
-  list(query = query, domains = res)
+  domains <- by_domains(df, where, by, function(mask, text) one_value(des, df, statistic, variable, mask, text))
+  list(query = query, domains = domains)
 }
 
 # ---------------------------------------------------------------- Rao-Scott tests

@@ -33,21 +33,9 @@ one_domain <- function(des, df, variable, probs, dom, dom_text) {
 }
 
 quantile_query <- function(des, df, variable, probs, where = list(), by = NULL) {
-  base <- in_where(df, where)
   query <- list(variable = variable, probs = probs, where = where, by = by)
-  if (is.null(by)) {
-    res <- list(one_domain(des, df, variable, probs, base, where_text(where)))
-    names(res) <- "_all"
-  } else {
-    levels <- sort(unique(df[[by]][!is.na(df[[by]])]))
-    res <- lapply(levels, function(l) {
-      dom_text <- sprintf("%s == %s", by, dq(l))
-      if (length(where)) dom_text <- paste(where_text(where), "&", dom_text)
-      one_domain(des, df, variable, probs, base & !is.na(df[[by]]) & df[[by]] == l, dom_text)
-    })
-    names(res) <- as.character(levels)
-  }
-  list(query = query, domains = res)
+  domains <- by_domains(df, where, by, function(mask, text) one_domain(des, df, variable, probs, mask, text))
+  list(query = query, domains = domains)
 }
 
 cases <- list()
