@@ -24,6 +24,7 @@ from survey_pipeline.settings import load_params as load_settings
 from survey_pipeline.spec import QuestionnaireSpec
 from survey_pipeline.stages.estimate import analyses, small_area
 from survey_pipeline.stages.report import tables
+from survey_pipeline.stages.report.method_note import RunFacts
 
 ROOT = Path(__file__).resolve().parents[2]
 RATES = {
@@ -480,3 +481,22 @@ def suppress_total(indicators: pd.DataFrame, indicator_id: str, wave: int, reaso
     out.loc[judged, "target_status"] = "indistinguishable"
     out.loc[judged, "flags"] = "target_not_evaluable:estimate_suppressed"
     return out
+
+
+def run_facts(spec: QuestionnaireSpec, params: Params, frames: Mapping[str, pd.DataFrame], **extra) -> RunFacts:
+    """The method note's facts for the published `frames`, with the fixture weight and validate outputs;
+    `extra` sets or overrides the other fields (weight, report, small_area, ...)."""
+    waves = tuple(spec.waves)
+    metrics, diagnostics, recovered = weight_outputs(spec, waves, population_margins(spec, waves))
+    return RunFacts(
+        validate_metrics=validate_metrics(waves),
+        weight_metrics=metrics,
+        weight_diagnostics=diagnostics,
+        weight_margins=recovered,
+        indicators=frames["indicators"],
+        changes=frames["changes"],
+        weight=extra.pop("weight", params.weight),
+        estimate=params.estimate,
+        report=extra.pop("report", params.report),
+        **extra,
+    )

@@ -22,7 +22,7 @@ from survey_pipeline.stages.report.agree_scale import AgreeShares, agree_notes, 
 from survey_pipeline.stages.report.formatting import format_number, format_percent
 from survey_pipeline.stages.report.html import render_html
 from survey_pipeline.stages.report.markdown import escape, render_markdown
-from survey_pipeline.stages.report.method_note import NOTED_PACKAGES, RunFacts, build_method_note, response_rate
+from survey_pipeline.stages.report.method_note import NOTED_PACKAGES, build_method_note, response_rate
 from survey_pipeline.stages.report.tables import label_with_base
 
 SPEC_FILE = rf.ROOT / "questionnaires" / "wij_monitor.yaml"
@@ -31,23 +31,6 @@ VERSIONS = {"python": "3.11.7", "packages": {name: f"1.{i}.0" for i, name in enu
 
 def _raw_spec() -> dict:
     return yaml.safe_load(SPEC_FILE.read_text(encoding="utf-8"))
-
-
-def _facts(spec, params, frames, **extra) -> RunFacts:
-    waves = tuple(spec.waves)
-    metrics, diagnostics, recovered = rf.weight_outputs(spec, waves, rf.population_margins(spec, waves))
-    return RunFacts(
-        validate_metrics=rf.validate_metrics(waves),
-        weight_metrics=metrics,
-        weight_diagnostics=diagnostics,
-        weight_margins=recovered,
-        indicators=frames["indicators"],
-        changes=frames["changes"],
-        weight=extra.pop("weight", params.weight),
-        estimate=params.estimate,
-        report=extra.pop("report", params.report),
-        **extra,
-    )
 
 
 def _section(text: str, heading: str) -> str:
@@ -59,7 +42,7 @@ def _section(text: str, heading: str) -> str:
 
 
 def test_design_states_fieldwork_invited_response_and_rate_from_the_same_counts(spec, params, published):
-    facts = _facts(spec, params, published)
+    facts = rf.run_facts(spec, params, published)
     text = render_markdown(build_method_note(spec, facts))
     design = _section(text, "## Opzet van het onderzoek")
     assert escape(spec.method.recruitment) in design and escape(spec.method.population) in design
@@ -82,7 +65,7 @@ def test_a_changed_invited_count_shows_and_fewer_invited_than_respondents_is_ref
     raw = _raw_spec()
     raw["survey"]["method"]["waves"][2020]["invited"] = 4000
     changed = parse_spec(raw)
-    text = render_markdown(build_method_note(changed, _facts(changed, params, published)))
+    text = render_markdown(build_method_note(changed, rf.run_facts(changed, params, published)))
     rows_in = rf.validate_metrics(tuple(spec.waves))["waves"]["2020"]["rows_in"]
     assert f"| 2020 | {escape(changed.method.waves[2020].fieldwork)} | 4.000 | " in text
     assert format_percent(rows_in / 4000, 1) in text
@@ -90,7 +73,7 @@ def test_a_changed_invited_count_shows_and_fewer_invited_than_respondents_is_ref
     raw["survey"]["method"]["waves"][2020]["invited"] = rows_in - 1
     short = parse_spec(raw, source="wij_monitor.yaml")
     with pytest.raises(SpecError) as caught:
-        build_method_note(short, _facts(short, params, published))
+        build_method_note(short, rf.run_facts(short, params, published))
     assert caught.value.key == "survey.method.waves.2020.invited"
     assert "wij_monitor.yaml" in str(caught.value)
 
@@ -99,26 +82,26 @@ def test_without_a_declared_method_the_note_says_so(params, published):
     raw = _raw_spec()
     del raw["survey"]["method"]
     bare = parse_spec(raw)
-    text = render_markdown(build_method_note(bare, _facts(bare, params, published)))
+    text = render_markdown(build_method_note(bare, rf.run_facts(bare, params, published)))
     assert "responspercentage is daarom niet te geven" in _section(text, "## Opzet van het onderzoek")
 
 
 def test_the_weighting_assumption_names_the_recorded_weighting_variables(spec, params, published):
-    text = render_markdown(build_method_note(spec, _facts(spec, params, published)))
+    text = render_markdown(build_method_note(spec, rf.run_facts(spec, params, published)))
     limits = _section(text, "### Aanname van de weging en wat weging niet oplost")
     assert "naar leeftijdsgroep, geslacht en wijk" in limits
     assert "missing at random" in limits and "Panelconditionering" in limits
     assert "belangstelling heeft voor het onderwerp" in limits
 
     recorded = params.weight.model_copy(update={"margins": ("age_group", "sex")})
-    changed = render_markdown(build_method_note(spec, _facts(spec, params, published, weight=recorded)))
+    changed = render_markdown(build_method_note(spec, rf.run_facts(spec, params, published, weight=recorded)))
     limits = _section(changed, "### Aanname van de weging en wat weging niet oplost")
     assert "naar leeftijdsgroep en geslacht" in limits and "wijk" not in limits
 
 
 def test_software_is_named_as_recorded_and_the_r_reference_version_is_the_committed_one(spec, params, published):
     same = {stage_name: VERSIONS for stage_name in ("ingest", "validate", "weight", "estimate")}
-    text = render_markdown(build_method_note(spec, _facts(spec, params, published, software=same)))
+    text = render_markdown(build_method_note(spec, rf.run_facts(spec, params, published, software=same)))
     software = _section(text, "## Software en controle van de berekeningen")
     listed = "Python 3.11.7, " + ", ".join(f"{escape(n)} {v}" for n, v in VERSIONS["packages"].items())
     assert listed in software
@@ -126,7 +109,7 @@ def test_software_is_named_as_recorded_and_the_r_reference_version_is_the_commit
 
     other = {**VERSIONS, "packages": {**VERSIONS["packages"], "numpy": "9.9.9"}}
     mixed = render_markdown(
-        build_method_note(spec, _facts(spec, params, published, software={**same, "estimate": other}))
+        build_method_note(spec, rf.run_facts(spec, params, published, software={**same, "estimate": other}))
     )
     rows = [line for line in _section(mixed, "## Software en controle van de berekeningen").splitlines() if "|" in line]
     assert any(line.startswith("| schatting |") and "numpy 9.9.9" in line for line in rows)
@@ -264,7 +247,7 @@ def test_the_note_names_the_software_recorded_upstream_not_the_current_one(tmp_p
 
 
 def test_html_renders_the_link_escaped(spec, params, published):
-    html = render_html(build_method_note(spec, _facts(spec, params, published)))
+    html = render_html(build_method_note(spec, rf.run_facts(spec, params, published)))
     assert '<a href="jaarverslag.html">De tabellen en figuren voor het jaarverslag</a>' in html
 
 
@@ -274,7 +257,8 @@ def test_the_note_describes_how_the_table_states_bases_as_the_layout_prints_them
     raw["report_layout"]["base_style"] = style
     styled = parse_spec(raw)
     bases = _section(
-        render_markdown(build_method_note(styled, _facts(styled, params, published))), "## De basis van elke indicator"
+        render_markdown(build_method_note(styled, rf.run_facts(styled, params, published))),
+        "## De basis van elke indicator",
     )
     assert ("tussen haakjes" in bases) == (style == "inline")
     assert ("De voetnoten bij de tabel" in bases) == (style == "footnote")
@@ -284,7 +268,7 @@ def test_the_note_describes_how_the_table_states_bases_as_the_layout_prints_them
 def test_the_file_list_names_the_figure_formats_the_run_drew_and_the_word_file(spec, params, published, formats, named):
     report = params.report.model_copy(update={"figure_formats": formats})
     files = _section(
-        render_markdown(build_method_note(spec, _facts(spec, params, published, report=report))),
+        render_markdown(build_method_note(spec, rf.run_facts(spec, params, published, report=report))),
         "## Bestanden bij dit rapport",
     )
     assert f"figures/: de figuren {named}." in files
@@ -293,7 +277,7 @@ def test_the_file_list_names_the_figure_formats_the_run_drew_and_the_word_file(s
 
 
 def test_quarantine_reasons_are_named_in_dutch_not_by_rule_code(spec, params, published):
-    text = render_markdown(build_method_note(spec, _facts(spec, params, published)))
+    text = render_markdown(build_method_note(spec, rf.run_facts(spec, params, published)))
     quality = _section(text, "## Respons en datakwaliteit")
     assert f"{escape(RULE_TEXT_NL['allowed_codes'])} (heard)" in quality
     assert "allowed\\_codes" not in quality and "controle:variabele" not in quality
@@ -301,9 +285,9 @@ def test_quarantine_reasons_are_named_in_dutch_not_by_rule_code(spec, params, pu
 
 def test_the_file_list_names_the_analyses_and_the_settings_record(spec, params, published):
     without = _section(
-        render_markdown(build_method_note(spec, _facts(spec, params, published))), "## Bestanden bij dit rapport"
+        render_markdown(build_method_note(spec, rf.run_facts(spec, params, published))), "## Bestanden bij dit rapport"
     )
     assert "analyses/" not in without and "settings.json" in without
-    facts = _facts(spec, params, published, analyses=empty_tables())
+    facts = rf.run_facts(spec, params, published, analyses=empty_tables())
     listed = _section(render_markdown(build_method_note(spec, facts)), "## Bestanden bij dit rapport")
     assert "analyses/" in listed

@@ -14,7 +14,7 @@ from survey_pipeline.settings import ReportSettings, parse_section
 from survey_pipeline.spec import parse_spec
 from survey_pipeline.stages.report import figures, method_note, tables
 from survey_pipeline.stages.report.markdown import escape, render_markdown
-from survey_pipeline.stages.report.method_note import RunFacts, build_method_note
+from survey_pipeline.stages.report.method_note import build_method_note
 
 
 def test_report_params_parse_and_reject():
@@ -59,24 +59,8 @@ def test_numeric_targets_for_figures(target, value):
     assert figures.numeric_target(target) == (pytest.approx(value) if value is not None else None)
 
 
-def _facts(spec, params, frames):
-    waves = tuple(spec.waves)
-    metrics, diagnostics, recovered = rf.weight_outputs(spec, waves, rf.population_margins(spec, waves))
-    return RunFacts(
-        validate_metrics=rf.validate_metrics(waves),
-        weight_metrics=metrics,
-        weight_diagnostics=diagnostics,
-        weight_margins=recovered,
-        indicators=frames["indicators"],
-        changes=frames["changes"],
-        weight=params.weight,
-        estimate=params.estimate,
-        report=params.report,
-    )
-
-
 def test_method_note_states_each_base_and_the_routing(spec, params, published):
-    text = render_markdown(build_method_note(spec, _facts(spec, params, published)))
+    text = render_markdown(build_method_note(spec, rf.run_facts(spec, params, published)))
     assert "## De basis van elke indicator" in text
     routed = [line for line in text.splitlines() if line.startswith("- ") and "wie de vraag door de routing" in line]
     # familiar, contact_of_residents and helped_of_residents: over all residents, asked of a subgroup
@@ -118,7 +102,7 @@ def test_method_note_follows_a_changed_base(spec, params):
         "changes": rf.change_frame(new_spec, indicators),
         "distributions": rf.distribution_frame(new_spec, params),
     }
-    text = render_markdown(build_method_note(new_spec, _facts(new_spec, params, frames)))
+    text = render_markdown(build_method_note(new_spec, rf.run_facts(new_spec, params, frames)))
     row = next(line for line in text.splitlines() if line.startswith("| % Mantelzorgers"))
     assert "van de bewoners die nu mantelzorg verlenen" in row
     assert "mantelzorg geven" not in text.split("## De basis van elke indicator")[1].split("De groepen")[0]
