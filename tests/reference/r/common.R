@@ -85,6 +85,13 @@ pop_age <- data.frame(age_group = 1:4, Freq = c(21000, 24000, 19000, 16000))
 pop_sex <- data.frame(sex = 1:2, Freq = c(39500, 40500))
 pop_wijk <- data.frame(wijk = 1:8, Freq = c(18000, 13000, 12000, 9000, 8000, 8000, 6000, 6000))
 
+# The panel's wave 2020 raked to age, sex and wijk from unequal base weights, every row its own PSU:
+# the design, its R call as written beside the values, and its margins as SurveyDesign takes them.
+rkp <- rake(svydesign(ids = ~1, weights = ~w0, data = p20), list(~age_group, ~sex, ~wijk),
+            list(pop_age, pop_sex, pop_wijk), control = ctrl)
+rkp_call <- "rake(svydesign(ids = ~1, weights = ~w0, data = subset(panel, wave == 2020)), list(~age_group, ~sex, ~wijk), list(pop_age, pop_sex, pop_wijk), control = list(maxit = 100, epsilon = 1e-10))"
+rkp_calibration <- list(kind = "rake", margins = margins_py(list(age_group = pop_age, sex = pop_sex, wijk = pop_wijk)))
+
 # Write `file`: the R and survey versions and options, then the named parts (e.g. cases = cases).
 write_reference <- function(file, ...) {
   meta <- list(r_version = R.version.string, survey_version = as.character(packageVersion("survey")),

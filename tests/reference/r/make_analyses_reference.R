@@ -193,10 +193,8 @@ add_case("nhanes_raked", "nhanes",
 
 # Synthetic panel wave 2020, raked from unequal base weights, every row its own PSU;
 # heard/contact have missing values and a "weet niet" code (99).
-des <- svydesign(ids = ~1, weights = ~w0, data = p20)
-rkp <- rake(des, list(~age_group, ~sex, ~wijk), list(pop_age, pop_sex, pop_wijk), control = ctrl)
 add_case("panel2020_raked", "panel",
-  "rake(svydesign(ids = ~1, weights = ~w0, data = subset(panel, wave == 2020)), list(~age_group, ~sex, ~wijk), list(pop_age, pop_sex, pop_wijk), control = list(maxit = 100, epsilon = 1e-10))",
+  rkp_call,
   list(weights = "w0", filter = list(wave = list(2020))),
   list(
     value_query(rkp, p20, "mean", "contact", by = "wijk"),
@@ -206,6 +204,6 @@ add_case("panel2020_raked", "panel",
     chisq_query(rkp, p20, "heard", "age_group"),
     chisq_query(rkp, p20, "contact", "sex", where = list(heard = list(1)))
   ),
-  calibration = list(kind = "rake", margins = margins_py(list(age_group = pop_age, sex = pop_sex, wijk = pop_wijk))))
+  calibration = rkp_calibration)
 
 write_reference("analyses.json", cases = cases)

@@ -161,12 +161,10 @@ add_case("nhanes", "nhanes",
   ))
 
 # Synthetic panel wave 2020, raked; every row its own PSU; eight wijken.
-rkp <- rake(svydesign(ids = ~1, weights = ~w0, data = p20), list(~age_group, ~sex, ~wijk),
-            list(pop_age, pop_sex, pop_wijk), control = ctrl)
 add_case("panel2020_raked", "panel",
-  "rake(svydesign(ids = ~1, weights = ~w0, data = subset(panel, wave == 2020)), list(~age_group, ~sex, ~wijk), list(pop_age, pop_sex, pop_wijk), control = list(maxit = 100, epsilon = 1e-10))",
+  rkp_call,
   list(weights = "w0", filter = list(wave = list(2020))),
-  calibration = list(kind = "rake", margins = margins_py(list(age_group = pop_age, sex = pop_sex, wijk = pop_wijk))),
+  calibration = rkp_calibration,
   dvr = list(
     dvr_query(rkp, p20, "heard", success = list(1), exclude = list(99), by = "wijk"),
     dvr_query(rkp, p20, "contact", success = list(1), where = list(heard = list(1)), by = "wijk"),

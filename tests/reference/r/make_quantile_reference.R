@@ -73,15 +73,13 @@ add_case("apiclus1_raked", "apiclus1",
 
 # Synthetic panel wave 2020, raked from unequal base weights, every row its own PSU: a discrete
 # variable (many ties) and a continuous one.
-des <- svydesign(ids = ~1, weights = ~w0, data = p20)
-rkp <- rake(des, list(~age_group, ~sex, ~wijk), list(pop_age, pop_sex, pop_wijk), control = ctrl)
 add_case("panel2020_raked", "panel",
-  "rake(svydesign(ids = ~1, weights = ~w0, data = subset(panel, wave == 2020)), list(~age_group, ~sex, ~wijk), list(pop_age, pop_sex, pop_wijk), control = list(maxit = 100, epsilon = 1e-10))",
+  rkp_call,
   list(weights = "w0", filter = list(wave = list(2020))),
   list(
     quantile_query(rkp, p20, "age_group", 0.5, by = "wijk"),
     quantile_query(rkp, p20, "w0", c(0.1, 0.5, 0.9), where = list(heard = list(1)))
   ),
-  calibration = list(kind = "rake", margins = margins_py(list(age_group = pop_age, sex = pop_sex, wijk = pop_wijk))))
+  calibration = rkp_calibration)
 
 write_reference("quantiles.json", cases = cases)
